@@ -1,0 +1,1 @@
+"""Transports and composition: the CLI, the MCP server, the HTTP app, auth and settings."""

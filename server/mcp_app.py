@@ -1,0 +1,160 @@
+"""The MCP server, built from the operation catalog.
+
+`create_mcp_server` makes one SDK tool per operation. Its input and output schemas
+come from the operation's models; arguments reach `run_operation` untouched, so
+validation, errors and transactions are the same as over REST.
+
+`_access_middleware` is the single place that decides visibility: it authenticates
+the caller on every `tools/list` and `tools/call` (a revoked key stops at once, even
+in an open session), filters the list, and refuses a hidden tool exactly like an
+unknown one.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.context import CallNext, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, ListToolsResult, TextContent, ToolAnnotations
+from pydantic import ConfigDict
+
+from storage.engine import Store
+from storage.ids import utcnow
+from tools.accounts import authenticate_api_key
+from tools.catalog import Operation
+from tools.context import Clock, Principal
+from tools.errors import BlohkoError, Unauthorized
+from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, is_visible
+from tools.runner import run_operation
+
+__all__ = ["PRINCIPAL_STATE_KEY", "Runtime", "create_mcp_server", "error_result"]
+
+PRINCIPAL_STATE_KEY = "blohko_principal"
+"""Where the HTTP gate leaves the authenticated principal in the ASGI scope's state."""
+
+INSTRUCTIONS = (
+    "Blohko runs an online school and its community: courses with sections and lessons, "
+    "students, enrollments with progress, and communities. Call whoami to see your producer "
+    "and permissions. Errors come back as JSON {error, message}; fix the named field and retry."
+)
+
+_current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
+
+
+@dataclass
+class Runtime:
+    """What every request shares: the store and the clock."""
+
+    store: Store
+    clock: Clock = utcnow
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the tool its arguments untouched: our input models validate them, with our errors."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.__pydantic_extra__ or {})}
+
+
+def _json_text(payload: Any) -> list[TextContent]:
+    return [TextContent(type="text", text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")))]
+
+
+def error_result(error: BlohkoError) -> CallToolResult:
+    return CallToolResult(content=_json_text(error.to_body()), is_error=True)
+
+
+def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
+    async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            result = await run_operation(
+                op, arguments, store=runtime.store, principal=_current_principal.get(), clock=runtime.clock
+            )
+        except BlohkoError as error:
+            return error_result(error)
+        payload = result.model_dump(mode="json", by_alias=True)
+        return CallToolResult(content=_json_text(payload), structured_content=payload)
+
+    return Tool(
+        fn=call,
+        name=op.name,
+        title=op.title,
+        description=op.description,
+        parameters=op.input_schema,
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=op.output_schema),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            title=op.title,
+            read_only_hint=op.read_only,
+            destructive_hint=op.destructive,
+            idempotent_hint=op.idempotent,
+            open_world_hint=op.open_world,
+        ),
+    )
+
+
+def _principal_from_http(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    request = ctx.request
+    state = getattr(request, "scope", {}).get("state") if request is not None else None
+    return state.get(PRINCIPAL_STATE_KEY) if isinstance(state, dict) else None
+
+
+def _access_middleware(runtime: Runtime, api_key: str | None):
+    async def resolve(ctx: ServerRequestContext[Any, Any]) -> Principal:
+        principal = _principal_from_http(ctx)
+        if principal is not None:
+            return principal  # authenticated by the HTTP gate for this very request
+        try:
+            return await authenticate_api_key(runtime.store, api_key, clock=runtime.clock)
+        except Unauthorized as error:
+            raise MCPError(code=INVALID_REQUEST, message=f"Unauthorized: {error.message}") from None
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext):
+        if ctx.method == "tools/list":
+            principal = await resolve(ctx)
+            result = await call_next(ctx)
+            if isinstance(result, ListToolsResult):
+                result.tools = [t for t in result.tools if is_visible(principal, OPERATIONS_BY_NAME[t.name])]
+            return result
+        if ctx.method == "tools/call":
+            principal = await resolve(ctx)
+            name = (ctx.params or {}).get("name")
+            op = OPERATIONS_BY_NAME.get(name) if isinstance(name, str) else None
+            if op is None or not is_visible(principal, op):
+                # One answer for unknown and hidden tools: a key cannot probe what exists.
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+            token = _current_principal.set(principal)
+            try:
+                return await call_next(ctx)
+            finally:
+                _current_principal.reset(token)
+        return await call_next(ctx)
+
+    return middleware
+
+
+def create_mcp_server(runtime: Runtime, *, api_key: str | None = None) -> MCPServer:
+    """An MCP server over `runtime`'s store. `api_key` authenticates stdio and in-process clients;
+    over HTTP each request's bearer key, checked by the gate, is used instead."""
+    from importlib.metadata import version
+
+    return MCPServer(
+        "blohko",
+        title="Blohko",
+        version=version("blohko-mcp"),
+        instructions=INSTRUCTIONS,
+        tools=[_sdk_tool(op, runtime) for op in ALL_OPERATIONS],
+        middleware=[_access_middleware(runtime, api_key)],
+        warn_on_duplicate_tools=True,
+    )

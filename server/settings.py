@@ -1,0 +1,28 @@
+"""Settings from the environment (`BLOHKO_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.engine import default_database_url
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    """`sqlite+aiosqlite:///path` (default: a file in the user's data directory) or `postgresql+asyncpg://...`."""
+
+    api_key: SecretStr | None = None
+    """The key `blohko serve` uses over stdio."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
+
+    log_level: str = "INFO"

@@ -1,0 +1,58 @@
+"""Producers, users and API keys in the store. Functions return None for "not found"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import ApiKey, Producer, User
+
+__all__ = [
+    "get_api_key",
+    "get_api_key_by_hash",
+    "get_producer",
+    "get_user",
+    "get_user_by_email",
+    "list_api_keys",
+    "touch_api_key",
+]
+
+
+async def get_producer(session: AsyncSession, *, producer_id: str) -> Producer | None:
+    return await session.get(Producer, producer_id)
+
+
+async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None) -> User | None:
+    """A user of `producer_id` (optionally of one role); another producer's user is None."""
+    statement = select(User).where(User.id == user_id, User.producer_id == producer_id)
+    if role is not None:
+        statement = statement.where(User.role == role)
+    return (await session.scalars(statement)).first()
+
+
+async def get_user_by_email(session: AsyncSession, *, producer_id: str | None, email_normalized: str) -> User | None:
+    statement = select(User).where(User.email_normalized == email_normalized)
+    if producer_id is not None:
+        statement = statement.where(User.producer_id == producer_id)
+    return (await session.scalars(statement)).first()
+
+
+async def get_api_key_by_hash(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
+    return (await session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
+
+
+async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -> ApiKey | None:
+    statement = select(ApiKey).where(ApiKey.id == key_id, ApiKey.producer_id == producer_id)
+    return (await session.scalars(statement)).first()
+
+
+async def list_api_keys(session: AsyncSession, *, producer_id: str) -> Sequence[ApiKey]:
+    statement = select(ApiKey).where(ApiKey.producer_id == producer_id).order_by(ApiKey.created_at, ApiKey.id)
+    return (await session.scalars(statement)).all()
+
+
+async def touch_api_key(session: AsyncSession, *, key_id: str, at: datetime) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))

@@ -1,0 +1,53 @@
+"""Schema migrations with Alembic: the only way the schema is created or changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["SchemaBehind", "alembic_config", "check_schema_current", "upgrade"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaBehind(Exception):
+    """The database's schema is older than this code; `blohko db upgrade` brings it up."""
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    # ConfigParser interpolation would choke on a '%' in a password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (blocking; runs its own event loop for async drivers)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def _head(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+async def check_schema_current(engine: AsyncEngine) -> None:
+    """Raise `SchemaBehind` unless the database is at the newest migration."""
+    url = engine.url.render_as_string(hide_password=False)
+
+    def current(sync_connection) -> str | None:
+        return MigrationContext.configure(sync_connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        revision = await connection.run_sync(current)
+    head = _head(url)
+    if revision != head:
+        found = revision or "an empty database"
+        raise SchemaBehind(
+            f"the database schema is at {found}, this server needs {head}: run `blohko db upgrade`"
+        )

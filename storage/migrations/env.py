@@ -1,0 +1,45 @@
+"""Alembic environment: runs migrations over the async engine of `sqlalchemy.url`."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage.tables import metadata
+
+config = context.config
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+if context.config.attributes.get("connection") is not None:
+    _run(context.config.attributes["connection"])
+elif _in_running_loop():
+    raise RuntimeError("call storage.migrate.upgrade from a worker thread, not inside an event loop")
+else:
+    asyncio.run(_run_async())

@@ -1,0 +1,85 @@
+"""SQLModel tables. Every tenant-owned row carries `producer_id`; timestamps are timezone-aware UTC.
+
+Deletes cascade in the database (`ON DELETE CASCADE`), so a parent's delete removes
+its children in the same statement and no Python-side walk can leave orphans.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.ids import utcnow
+
+__all__ = ["ApiKey", "Category", "Producer", "User", "metadata"]
+
+metadata = SQLModel.metadata
+
+
+def _fk(target: str, *, index: bool = True) -> Column:
+    """A non-null foreign key that cascades deletes from its parent."""
+    return Column(String(40), ForeignKey(target, ondelete="CASCADE"), nullable=False, index=index)
+
+
+class Producer(SQLModel, table=True):
+    """A tenant: owns courses, communities, users and API keys."""
+
+    __tablename__ = "producers"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    """A person or bot of one producer: its owner, staff and bots, and its students."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        # Emails are unique per producer, never platform-wide: a global check would
+        # tell one tenant which addresses another tenant has.
+        UniqueConstraint("producer_id", "email_normalized", name="uq_users_producer_email"),
+        Index("ix_users_producer_role_created", "producer_id", "role", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    email_normalized: str = Field(max_length=320)
+    password_hash: str | None = Field(default=None, max_length=200)
+    avatar_url: str | None = Field(default=None, max_length=2048)
+    bio: str | None = Field(default=None, max_length=2000)
+    role: str = Field(max_length=20)  # owner | staff | bot | student
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key. Only the SHA-256 of the secret is kept, plus a short prefix for display."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id"))
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=20)
+    permissions: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class Category(SQLModel, table=True):
+    """A course category. Platform-wide, seeded by the first migration."""
+
+    __tablename__ = "categories"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100)
+    slug: str = Field(max_length=100, unique=True)
+    icon: str = Field(max_length=50)
+    order: int = Field(default=0)

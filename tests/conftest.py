@@ -1,0 +1,52 @@
+"""Shared fixtures: a migrated database per test, producers and keys, an in-process MCP client."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from storage.engine import Store, open_store
+from storage.migrate import upgrade
+from tests.factories import Tenant, make_tenant
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated to head per test run; each test gets a copy (migrating per test is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_template: Path) -> str:
+    path = tmp_path / "blohko.db"
+    shutil.copy(migrated_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    async with open_store(database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def tenant_factory(store: Store) -> Callable:
+    async def make(name: str = "Acme Academy", permissions: list[str] | None = None) -> Tenant:
+        return await make_tenant(store, name=name, permissions=permissions or ["*"])
+
+    return make
+
+
+@pytest.fixture
+async def tenant(tenant_factory) -> Tenant:
+    return await tenant_factory()

@@ -1,0 +1,1 @@
+"""The operation catalog: every operation declared once, served over MCP and REST alike."""

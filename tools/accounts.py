@@ -1,0 +1,180 @@
+"""Producers and API keys: created from the CLI or a producer session, never by an API key.
+
+Key format: `blk_` + 32 random bytes, url-safe. Only its SHA-256 and a short display
+prefix are stored; the key itself is returned once, by `create_api_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import accounts as store
+from storage.engine import Store
+from storage.ids import new_id
+from storage.tables import ApiKey, Producer, User
+from tools.context import Clock, Principal
+from tools.errors import BadRequest, Conflict, NotFound, Unauthorized
+from tools.passwords import generate_password, hash_password
+from tools.permissions import normalize_grants
+
+__all__ = [
+    "KEY_PREFIX",
+    "NewApiKey",
+    "NewProducer",
+    "authenticate_api_key",
+    "create_api_key",
+    "create_producer",
+    "hash_api_key",
+    "normalize_email",
+    "revoke_api_key",
+]
+
+KEY_PREFIX = "blk_"
+_DISPLAY_PREFIX_LENGTH = 12
+# last_used_at is informational: refreshing it at most this often keeps reads from writing.
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+MAX_EXPIRY_DAYS = 3650
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class NewProducer:
+    producer: Producer
+    owner: User
+    password: str | None
+    """The owner's password, when it was generated rather than given."""
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    api_key: ApiKey
+    key: str
+    """The secret. Shown once; only its hash is stored."""
+
+
+async def create_producer(
+    session: AsyncSession, *, name: str, email: str, password: str | None, clock: Clock
+) -> NewProducer:
+    """A producer and its owner user (who logs in with `email` and `password`)."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise BadRequest("Invalid input: name: must be 1-200 characters")
+    if "@" not in email or len(email) > 320:
+        raise BadRequest("Invalid input: email: must be an email address")
+    if password is not None and len(password) < 8:
+        raise BadRequest("Invalid input: password: must be at least 8 characters")
+    # Owner emails identify a producer session at login, so they are unique among owners.
+    existing = await store.get_user_by_email(session, producer_id=None, email_normalized=normalize_email(email))
+    if existing is not None and existing.role == "owner":
+        raise Conflict(f"A producer owner with email {email} already exists")
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    now = clock()
+    producer = Producer(id=new_id("prod"), name=name, created_at=now)
+    owner = User(
+        id=new_id("user"),
+        producer_id=producer.id,
+        name=name,
+        email=email.strip(),
+        email_normalized=normalize_email(email),
+        password_hash=await hash_password(password),
+        role="owner",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(producer)
+    await session.flush()
+    session.add(owner)
+    await session.flush()
+    return NewProducer(producer=producer, owner=owner, password=generated)
+
+
+async def create_api_key(
+    session: AsyncSession,
+    *,
+    producer_id: str,
+    name: str,
+    permissions: list[str],
+    clock: Clock,
+    description: str | None = None,
+    expires_in_days: int | None = None,
+) -> NewApiKey:
+    if await store.get_producer(session, producer_id=producer_id) is None:
+        raise NotFound("Producer not found")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise BadRequest("Invalid input: name: must be 1-200 characters")
+    if description is not None and len(description) > 2000:
+        raise BadRequest("Invalid input: description: must be at most 2000 characters")
+    try:
+        grants = normalize_grants(permissions)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid input: permissions: {exc}") from None
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+        raise BadRequest(f"Invalid input: expiresInDays: must be between 1 and {MAX_EXPIRY_DAYS}")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    now = clock()
+    api_key = ApiKey(
+        id=new_id("key"),
+        producer_id=producer_id,
+        name=name,
+        description=description,
+        key_hash=hash_api_key(key),
+        prefix=key[:_DISPLAY_PREFIX_LENGTH],
+        permissions=grants,
+        created_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(api_key)
+    await session.flush()
+    return NewApiKey(api_key=api_key, key=key)
+
+
+async def revoke_api_key(session: AsyncSession, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
+    """Revoke a key of `producer_id` at once. Revoking twice keeps the first revocation time."""
+    api_key = await store.get_api_key(session, producer_id=producer_id, key_id=key_id)
+    if api_key is None:
+        raise NotFound("API key not found")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = clock()
+        await session.flush()
+    return api_key
+
+
+async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> Principal:
+    """The principal of a valid key, or `Unauthorized` saying why (never echoing the key)."""
+    if not key:
+        raise Unauthorized("Missing API key: send `Authorization: Bearer blk_...`")
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        raise Unauthorized("Invalid API key")
+    now = clock()
+    async with db.sessions() as session:
+        api_key = await store.get_api_key_by_hash(session, key_hash=hash_api_key(key))
+        if api_key is None:
+            raise Unauthorized("Invalid API key")
+        if api_key.revoked_at is not None:
+            raise Unauthorized("This API key has been revoked")
+        if api_key.expires_at is not None and api_key.expires_at <= now:
+            raise Unauthorized("This API key has expired")
+        if api_key.last_used_at is None or now - api_key.last_used_at >= _LAST_USED_RESOLUTION:
+            await store.touch_api_key(session, key_id=api_key.id, at=now)
+            await session.commit()
+        return Principal(
+            producer_id=api_key.producer_id,
+            key_id=api_key.id,
+            key_name=api_key.name,
+            grants=tuple(api_key.permissions),
+        )

@@ -1,0 +1,119 @@
+"""The `Operation` declaration and the decorator that makes one from a handler.
+
+An operation is declared once, next to its handler:
+
+    @operation(
+        title="Register student", permission="students:write",
+        http=("POST", "/students", 201), read_only=False, destructive=False, idempotent=False,
+    )
+    async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> StudentResult:
+        '''The description an LLM reads: what it does, when to use it, what it returns, side effects.'''
+
+The handler's annotations give the typed input and output models; its docstring is the
+description. MCP tools and REST routes are both generated from these declarations.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
+
+from tools.context import OperationContext
+
+__all__ = ["Operation", "operation"]
+
+Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
+
+
+class _LeanJsonSchema(GenerateJsonSchema):
+    """JSON schema without the `title` pydantic puts on every model and property.
+
+    Titles repeat the property names and cost an agent context on every `tools/list`.
+    """
+
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+    def generate(self, schema, mode="validation"):
+        result = super().generate(schema, mode=mode)
+        result.pop("title", None)
+        for definition in result.get("$defs", {}).values():
+            definition.pop("title", None)
+        return result
+
+    def model_schema(self, schema):
+        result = super().model_schema(schema)
+        result.pop("title", None)
+        return result
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    title: str
+    description: str
+    permission: str | None
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    handler: Handler
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    http_method: str
+    http_path: str
+    http_status: int = 200
+    open_world: bool = False
+
+    @cached_property
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema(by_alias=True, schema_generator=_LeanJsonSchema)
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema(
+            by_alias=True, mode="serialization", schema_generator=_LeanJsonSchema
+        )
+
+
+def operation(
+    *,
+    title: str,
+    permission: str | None,
+    http: tuple[str, str] | tuple[str, str, int],
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    name: str | None = None,
+) -> Callable[[Handler], Operation]:
+    """Declare the decorated handler as an operation; every MCP hint must be given explicitly."""
+
+    def declare(handler: Handler) -> Operation:
+        hints = get_type_hints(handler)
+        parameters = list(inspect.signature(handler).parameters)
+        if len(parameters) != 2:
+            raise TypeError(f"{handler.__name__}: a handler takes (ctx, data)")
+        description = inspect.cleandoc(handler.__doc__ or "")
+        method, path, *status = http
+        return Operation(
+            name=name or handler.__name__,
+            title=title,
+            description=description,
+            permission=permission,
+            input_model=hints[parameters[1]],
+            output_model=hints["return"],
+            handler=handler,
+            read_only=read_only,
+            destructive=destructive,
+            idempotent=idempotent,
+            http_method=method,
+            http_path=path,
+            http_status=status[0] if status else 200,
+        )
+
+    return declare

@@ -1,0 +1,107 @@
+"""Domain errors. Every failure an operation reports is one of these; anything else is a bug.
+
+    BlohkoError                 code             HTTP
+     ├── BadRequest             bad_request      400   (names the offending fields)
+     ├── Unauthorized           unauthorized     401
+     ├── Forbidden              forbidden        403
+     ├── NotFound               not_found        404
+     ├── Conflict               conflict         409
+     └── InternalError          internal_error   500   (never carries internals)
+
+Transports render any of them as `{"error": code, "message": message}`: REST as the
+response body with `status`, MCP as a tool result with `isError: true`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+__all__ = [
+    "BadRequest",
+    "BlohkoError",
+    "Conflict",
+    "Forbidden",
+    "InternalError",
+    "NotFound",
+    "Unauthorized",
+    "bad_request_from_validation",
+]
+
+
+class BlohkoError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_body(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+class BadRequest(BlohkoError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(BlohkoError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(BlohkoError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(BlohkoError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(BlohkoError):
+    code = "conflict"
+    status = 409
+
+
+class InternalError(BlohkoError):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str = "An internal error occurred; it has been logged.") -> None:
+        super().__init__(message)
+
+
+def _field_path(location: Iterable[Any]) -> str:
+    """`('sections', 1, 'lessons', 0, 'videoUrl')` -> `sections[1].lessons[0].videoUrl`."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(body)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    # pydantic prefixes errors raised inside validators; the prefix means nothing to a caller.
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return message
+
+
+def bad_request_from_validation(exc: ValidationError) -> BadRequest:
+    """One `bad_request` naming every offending field by its path, in the caller's (camelCase) names."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        # Union members and `function-after` validators add their own names to the path.
+        location = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+        problems.append(f"{_field_path(location)}: {_describe(error)}")
+    return BadRequest("Invalid input: " + "; ".join(problems))

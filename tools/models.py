@@ -1,0 +1,128 @@
+"""Wire models shared by every domain: camelCase JSON, UTC timestamps, pagination, URLs.
+
+Python attributes are snake_case; the JSON (MCP and REST alike) is camelCase.
+Input models accept only the documented camelCase names and refuse unknown fields;
+output models serialize by alias.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "Deleted",
+    "InputModel",
+    "OutputModel",
+    "Page",
+    "PageQuery",
+    "Pagination",
+    "UtcDatetime",
+    "WebUrl",
+    "page_of",
+]
+
+MAX_URL_LENGTH = 2048
+
+
+class InputModel(BaseModel):
+    """Arguments of an operation: camelCase names only, unknown fields refused, no type coercion."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class OutputModel(BaseModel):
+    """A result: built in Python by field name, serialized as camelCase."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+    )
+
+
+def _iso_utc(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
+"""A timestamp that leaves as ISO 8601 UTC with milliseconds: `2026-03-16T10:00:00.000Z`."""
+
+
+def _check_web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain whitespace")
+    return value
+
+
+WebUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_check_web_url)]
+"""An absolute http(s) URL."""
+
+
+class PageQuery(InputModel):
+    """`page` and `limit` of every list operation."""
+
+    page: int = Field(default=1, ge=1, le=1_000_000, description="Page number, from 1.")
+    limit: int = Field(default=20, ge=1, le=100, description="Results per page, 1-100.")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+class Pagination(OutputModel):
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+    has_more: bool
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(OutputModel, Generic[ItemT]):
+    """A page of a list: `{"data": [...], "pagination": {...}}`."""
+
+    data: list[ItemT]
+    pagination: Pagination
+
+
+def page_of(items: list[ItemT], *, query: PageQuery, total: int) -> dict:
+    """The fields of a `Page` for `items`, the `query` that asked for them, and the `total` count."""
+    total_pages = (total + query.limit - 1) // query.limit
+    return {
+        "data": items,
+        "pagination": Pagination(
+            page=query.page,
+            limit=query.limit,
+            total=total,
+            total_pages=total_pages,
+            has_more=query.page < total_pages,
+        ),
+    }
+
+
+class Deleted(OutputModel):
+    """The answer of every delete."""
+
+    deleted: Literal[True] = True
+    id: str

@@ -1,0 +1,31 @@
+"""The one list of every operation, and the one decision of which a caller may see and call."""
+
+from __future__ import annotations
+
+from tools import students, system, videos
+from tools.catalog import Operation
+from tools.context import Principal
+from tools.permissions import allows
+
+__all__ = ["ALL_OPERATIONS", "OPERATIONS_BY_NAME", "is_visible", "visible_operations"]
+
+ALL_OPERATIONS: tuple[Operation, ...] = (
+    system.whoami,
+    videos.parse_video,
+    system.list_categories,
+    students.register_student,
+    students.list_students,
+    students.get_student,
+    students.update_student,
+)
+
+OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}
+
+
+def is_visible(principal: Principal, op: Operation) -> bool:
+    """Whether `principal` may see and call `op`: tools/list, tools/call and REST all ask this."""
+    return allows(principal.grants, op.permission)
+
+
+def visible_operations(principal: Principal) -> list[Operation]:
+    return [op for op in ALL_OPERATIONS if is_visible(principal, op)]

@@ -1,0 +1,199 @@
+"""Students: register, list and search, get, update."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+from sqlalchemy.exc import IntegrityError
+
+from storage import accounts as accounts_store
+from storage.ids import new_id
+from storage.queries import fetch_page
+from storage.students import STUDENT_ROLE, students_query
+from storage.tables import User
+from tools.accounts import normalize_email
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.errors import BadRequest, Conflict, NotFound
+from tools.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+from tools.passwords import generate_password, hash_password
+
+__all__ = ["StudentPublic", "get_student", "list_students", "register_student", "update_student"]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _check_email(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an email address like name@example.com")
+    return value
+
+
+def _check_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_name)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(_check_email)]
+Bio = Annotated[str, Field(max_length=2000)]
+
+
+class StudentPublic(OutputModel):
+    id: str
+    name: str
+    email: str
+    avatar_url: str | None
+    bio: str | None
+    role: str
+    created_at: UtcDatetime
+
+
+def student_public(user: User) -> StudentPublic:
+    return StudentPublic.model_validate(user, from_attributes=True)
+
+
+class StudentResult(OutputModel):
+    student: StudentPublic
+
+
+class RegisteredStudentResult(OutputModel):
+    student: StudentPublic
+    generated_password: str | None = Field(
+        description="Set only when no password was given: shown once, never stored in clear."
+    )
+
+
+class RegisterStudentInput(InputModel):
+    name: Name = Field(description="Full name.")
+    email: Email = Field(description="Email, unique among this producer's users.")
+    password: str | None = Field(
+        default=None, min_length=8, max_length=128, description="Min 8 characters; generated if omitted."
+    )
+    avatar_url: WebUrl | None = Field(default=None, description="Profile picture URL (http/https).")
+    bio: Bio | None = Field(default=None, description="Short biography, max 2000 characters.")
+
+
+class ListStudentsInput(PageQuery):
+    search: str | None = Field(default=None, max_length=200, description="Case-insensitive name search.")
+
+
+class GetStudentInput(InputModel):
+    student_id: str = Field(max_length=100)
+
+
+class UpdateStudentInput(InputModel):
+    student_id: str = Field(max_length=100)
+    name: Name | None = None
+    avatar_url: WebUrl | None = Field(default=None, description="null clears it.")
+    bio: Bio | None = Field(default=None, description="null clears it.")
+
+
+async def _get_student_row(ctx: OperationContext, student_id: str) -> User:
+    user = await accounts_store.get_user(
+        ctx.session, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
+    )
+    if user is None:
+        raise NotFound("Student not found")
+    return user
+
+
+@operation(
+    title="Register student",
+    permission="students:write",
+    http=("POST", "/students", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
+    """Register a new student account for this producer.
+
+    Email must be unique among the producer's users (conflict otherwise). The password is
+    hashed; if omitted, one is generated and returned once as generatedPassword."""
+    email_normalized = normalize_email(data.email)
+    existing = await accounts_store.get_user_by_email(
+        ctx.session, producer_id=ctx.producer_id, email_normalized=email_normalized
+    )
+    if existing is not None:
+        raise Conflict(f"A user with email {data.email} already exists")
+    generated = None
+    password = data.password
+    if password is None:
+        password = generated = generate_password()
+    now = ctx.now()
+    user = User(
+        id=new_id("user"),
+        producer_id=ctx.producer_id,
+        name=data.name,
+        email=data.email,
+        email_normalized=email_normalized,
+        password_hash=await hash_password(password),
+        avatar_url=data.avatar_url,
+        bio=data.bio,
+        role=STUDENT_ROLE,
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.session.add(user)
+    try:
+        await ctx.session.flush()
+    except IntegrityError:
+        # A concurrent registration of the same email won the race.
+        raise Conflict(f"A user with email {data.email} already exists") from None
+    return RegisteredStudentResult(student=student_public(user), generated_password=generated)
+
+
+@operation(
+    title="List students",
+    permission="students:read",
+    http=("GET", "/students"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
+    """List this producer's students, newest first, optionally searching by name. Paginated."""
+    statement = students_query(producer_id=ctx.producer_id, search=data.search)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    return Page[StudentPublic](**page_of([student_public(row) for row in rows], query=data, total=total))
+
+
+@operation(
+    title="Get student",
+    permission="students:read",
+    http=("GET", "/students/{studentId}"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentResult:
+    """Get one student by id."""
+    return StudentResult(student=student_public(await _get_student_row(ctx, data.student_id)))
+
+
+@operation(
+    title="Update student",
+    permission="students:write",
+    http=("PATCH", "/students/{studentId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
+    """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""
+    user = await _get_student_row(ctx, data.student_id)
+    changes = data.model_dump(include=data.model_fields_set - {"student_id"})
+    if "name" in changes and changes["name"] is None:
+        raise BadRequest("Invalid input: name: must not be null")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if changes:
+        user.updated_at = ctx.now()
+        await ctx.session.flush()
+    return StudentResult(student=student_public(user))

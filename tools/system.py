@@ -1,0 +1,80 @@
+"""Operations about the platform and the caller: whoami, categories."""
+
+from __future__ import annotations
+
+from storage import accounts as accounts_store
+from storage import catalog as catalog_store
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.models import InputModel, OutputModel
+
+__all__ = ["list_categories", "whoami"]
+
+
+class NoInput(InputModel):
+    pass
+
+
+class CategoryPublic(OutputModel):
+    id: str
+    name: str
+    slug: str
+    icon: str
+    order: int
+
+
+class CategoriesResult(OutputModel):
+    categories: list[CategoryPublic]
+
+
+class ProducerPublic(OutputModel):
+    id: str
+    name: str
+
+
+class KeyPublic(OutputModel):
+    id: str
+    name: str
+    permissions: list[str]
+
+
+class WhoamiResult(OutputModel):
+    producer: ProducerPublic
+    key: KeyPublic
+    tools: list[str]
+
+
+@operation(
+    title="Who am I",
+    permission=None,
+    http=("GET", "/whoami"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
+    """Show the producer this API key acts for, the key's name and permissions, and the tools it may call."""
+    # Imported here: the registry lists this very module's operations.
+    from tools.registry import visible_operations
+
+    producer = await accounts_store.get_producer(ctx.session, producer_id=ctx.producer_id)
+    principal = ctx.principal
+    return WhoamiResult(
+        producer=ProducerPublic(id=principal.producer_id, name=producer.name if producer else ""),
+        key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
+        tools=[op.name for op in visible_operations(principal)],
+    )
+
+
+@operation(
+    title="List categories",
+    permission="courses:read",
+    http=("GET", "/categories"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
+    """List the platform's course categories (id, name, slug, icon, order). Use an id as a course's categoryId."""
+    rows = await catalog_store.list_categories(ctx.session)
+    return CategoriesResult(categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows])
