@@ -16,3 +16,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Access logs would carry query strings; requests are logged by our own code where needed.
     logging.getLogger("uvicorn.access").disabled = True
+    # Per-request chatter (stateless HTTP opens and closes a transport per request; migrations
+    # announce every plugin) drowns the lines that matter.
+    for noisy in ("mcp.server.streamable_http", "mcp.server.streamable_http_manager", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -51,3 +51,22 @@ async def check_schema_current(engine: AsyncEngine) -> None:
         raise SchemaBehind(
             f"the database schema is at {found}, this server needs {head}: run `blohko db upgrade`"
         )
+
+
+def database_revision(url: str) -> str | None:
+    """The revision the database at `url` is at (None: never migrated). Blocking."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> str | None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

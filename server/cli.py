@@ -1,0 +1,319 @@
+"""The `blohko` command line. Output for scripts (`--json`) goes to stdout; everything else to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from server.logs import configure_logging
+from server.settings import Settings
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, exiting non-zero."""
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _prepare_database(settings: Settings, *, allow_upgrade: bool) -> None:
+    """Bring an empty SQLite store (or, with `allow_upgrade`, any store) to the newest schema;
+    otherwise refuse to serve a schema that is behind."""
+    from storage.engine import is_sqlite
+    from storage.migrate import SchemaBehind, database_revision, upgrade
+
+    if allow_upgrade or (is_sqlite(settings.database_url) and database_revision(settings.database_url) is None):
+        upgrade(settings.database_url)
+        return
+    try:
+        anyio.run(_check_schema, settings.database_url)
+    except SchemaBehind as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _check_schema(url: str) -> None:
+    from storage.engine import open_store
+    from storage.migrate import check_schema_current
+
+    async with open_store(url) as store:
+        await check_schema_current(store.engine)
+
+
+def _in_store(settings: Settings, work: Callable[..., Awaitable[Any]]) -> Any:
+    """Run `work(session)` in one transaction on the configured store."""
+    from storage.engine import open_store
+
+    async def run() -> Any:
+        async with open_store(settings.database_url) as store, store.sessions() as session, session.begin():
+            return await work(session)
+
+    return anyio.run(run)
+
+
+# --- serve -----------------------------------------------------------------
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    from server.mcp_app import Runtime, create_mcp_server
+    from storage.engine import open_store
+    from tools.accounts import authenticate_api_key
+    from tools.errors import Unauthorized
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    async with open_store(settings.database_url) as store:
+        runtime = Runtime(store=store)
+        try:
+            await authenticate_api_key(store, key, clock=runtime.clock)
+        except Unauthorized as error:
+            hint = " (set BLOHKO_API_KEY)" if not key else ""
+            raise CliError(f"cannot serve: {error.message}{hint}") from None
+        await create_mcp_server(runtime, api_key=key).run_stdio_async()
+
+
+async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
+    import uvicorn
+
+    from server.http_app import create_http_app
+    from server.mcp_app import Runtime
+    from storage.engine import open_store
+
+    async with open_store(settings.database_url) as store:
+        app = create_http_app(settings, Runtime(store=store))
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        if banner:
+            sys.stderr.write(banner)
+        await server.serve()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.host:
+        settings.host = args.host
+    if args.port is not None:
+        settings.port = args.port
+    _prepare_database(settings, allow_upgrade=False)
+    if args.http:
+        anyio.run(_serve_http, settings)
+    else:
+        anyio.run(_serve_stdio, settings)
+
+
+# --- demo ------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from server.demo import client_configs, ensure_demo
+    from storage.engine import open_store
+
+    if args.host:
+        settings.host = args.host
+    if args.port is not None:
+        settings.port = args.port
+    _prepare_database(settings, allow_upgrade=True)
+    async def setup():
+        async with open_store(settings.database_url) as store:
+            return await ensure_demo(store)
+
+    demo = anyio.run(setup)
+    url = f"http://{settings.host}:{settings.port}"
+    if args.json:
+        _print_json({"producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1"})
+    else:
+        sys.stdout.write(client_configs(demo, url=url, database_url=settings.database_url))
+        sys.stdout.flush()
+    if not args.no_serve:
+        anyio.run(_serve_http, settings)
+
+
+# --- producers and keys ----------------------------------------------------
+
+
+def cmd_producers_create(args: argparse.Namespace, settings: Settings) -> None:
+    from storage.ids import utcnow
+    from tools.accounts import create_producer
+
+    _prepare_database(settings, allow_upgrade=False)
+
+    async def work(session):
+        return await create_producer(session, name=args.name, email=args.email, password=args.password, clock=utcnow)
+
+    made = _in_store(settings, work)
+    payload = {"id": made.producer.id, "name": made.producer.name, "ownerUserId": made.owner.id, "email": made.owner.email}
+    if made.password:
+        payload["generatedPassword"] = made.password
+    if args.json:
+        _print_json(payload)
+        return
+    sys.stdout.write(f"Producer {made.producer.id} ({made.producer.name}), owner user {made.owner.id}\n")
+    if made.password:
+        sys.stdout.write(f"Owner password (shown once): {made.password}\n")
+
+
+def _key_summary(api_key) -> dict[str, Any]:
+    from tools.models import _iso_utc
+
+    def stamp(value):
+        return _iso_utc(value) if value else None
+
+    return {
+        "id": api_key.id,
+        "producerId": api_key.producer_id,
+        "name": api_key.name,
+        "prefix": api_key.prefix,
+        "permissions": list(api_key.permissions),
+        "createdAt": stamp(api_key.created_at),
+        "expiresAt": stamp(api_key.expires_at),
+        "lastUsedAt": stamp(api_key.last_used_at),
+        "revokedAt": stamp(api_key.revoked_at),
+    }
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
+    from storage.ids import utcnow
+    from tools.accounts import create_api_key
+
+    _prepare_database(settings, allow_upgrade=False)
+
+    async def work(session):
+        return await create_api_key(
+            session,
+            producer_id=args.producer,
+            name=args.name,
+            description=args.description,
+            permissions=args.permissions,
+            expires_in_days=args.expires_in_days,
+            clock=utcnow,
+        )
+
+    made = _in_store(settings, work)
+    payload = {**_key_summary(made.api_key), "key": made.key}
+    if args.json:
+        _print_json(payload)
+        return
+    sys.stdout.write(f"API key {made.api_key.id} for {made.api_key.producer_id}: {', '.join(made.api_key.permissions)}\n")
+    sys.stdout.write(f"Key (shown once, store it now): {made.key}\n")
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
+    from storage import accounts
+
+    _prepare_database(settings, allow_upgrade=False)
+
+    async def work(session):
+        return await accounts.list_api_keys(session, producer_id=args.producer)
+
+    keys = [_key_summary(key) for key in _in_store(settings, work)]
+    if args.json:
+        _print_json({"data": keys})
+        return
+    for key in keys:
+        state = "revoked" if key["revokedAt"] else "active"
+        sys.stdout.write(f"{key['id']}  {key['prefix']}...  {state:8}  {key['name']}  {' '.join(key['permissions'])}\n")
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from storage.ids import utcnow
+    from storage.tables import ApiKey
+    from tools.accounts import revoke_api_key
+    from tools.errors import NotFound
+
+    _prepare_database(settings, allow_upgrade=False)
+
+    async def work(session):
+        # The operator's CLI may revoke any producer's key; find its producer first.
+        producer_id = await session.scalar(select(ApiKey.producer_id).where(ApiKey.id == args.key_id))
+        if producer_id is None:
+            raise NotFound(f"API key {args.key_id} not found")
+        return await revoke_api_key(session, producer_id=producer_id, key_id=args.key_id, clock=utcnow)
+
+    revoked = _in_store(settings, work)
+    if args.json:
+        _print_json(_key_summary(revoked))
+    else:
+        sys.stdout.write(f"Revoked {revoked.id}\n")
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    sys.stderr.write("database is at the newest schema\n")
+
+
+# --- parser ----------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blohko", description="Blohko MCP: MCP tool server and REST API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve MCP over stdio (key from BLOHKO_API_KEY), or HTTP with --http")
+    serve.add_argument("--http", action="store_true", help="streamable HTTP at /mcp, REST at /api/v1, GET /healthz")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="create demo data and a full-access key, print client configs, serve HTTP")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--no-serve", action="store_true", help="set up and print, but do not serve")
+    demo.set_defaults(run=cmd_demo)
+
+    producers = commands.add_parser("producers", help="manage producers").add_subparsers(dest="action", required=True)
+    create = producers.add_parser("create", help="create a producer and its owner user")
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", help="the owner's password (generated and printed once if omitted)")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=cmd_producers_create)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create an API key; prints it once")
+    create.add_argument("--producer", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--description")
+    create.add_argument("--permissions", nargs="+", required=True, metavar="P", help="e.g. '*' courses:read students:*")
+    create.add_argument("--expires-in-days", type=int)
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=cmd_keys_create)
+    listing = keys.add_parser("list", help="list a producer's keys (never their secrets)")
+    listing.add_argument("--producer", required=True)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(run=cmd_keys_revoke)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    from tools.errors import BlohkoError
+
+    try:
+        args.run(args, settings)
+    except (CliError, BlohkoError) as exc:
+        sys.stderr.write(f"blohko: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

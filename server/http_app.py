@@ -1,0 +1,100 @@
+"""The HTTP app: streamable HTTP MCP at `/mcp`, the REST API at `/api/v1`, `GET /healthz`.
+
+Stateless by design: MCP runs in stateless mode and every request is authenticated
+against the database, so any number of processes can serve behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.auth import ApiKeyGate
+from server.mcp_app import Runtime, create_mcp_server
+from server.settings import Settings
+
+__all__ = ["create_http_app", "transport_security"]
+
+logger = logging.getLogger("blohko.http")
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection, always on: loopback names, the bound host, and any configured hosts."""
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    if settings.host not in _LOOPBACK and settings.host not in ("0.0.0.0", "::"):
+        hosts.append(settings.host)
+    hosts.extend(settings.allowed_hosts)
+    allowed_hosts = [pattern for host in hosts for pattern in (host, f"{host}:*")]
+    allowed_origins = [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in allowed_hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+    )
+
+
+def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
+    """The ASGI app over `runtime`. The caller owns the store's lifetime."""
+    mcp = create_mcp_server(runtime)
+    # Builds the session manager; we mount its ASGI endpoint ourselves behind the key gate.
+    mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        transport_security=transport_security(settings),
+        host=settings.host,
+    )
+    mcp_endpoint = ApiKeyGate(StreamableHTTPASGIApp(mcp.session_manager), runtime)
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with runtime.store.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            yield
+
+    from server.rest import rest_routes
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"]),
+        *rest_routes(runtime),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+    )
+
+
+_HTTP_ERRORS = {404: "not_found", 405: "bad_request", 400: "bad_request", 401: "unauthorized", 403: "forbidden"}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_ERRORS.get(exc.status_code, "bad_request")
+    message = "No such endpoint" if exc.status_code == 404 else str(exc.detail)
+    if exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    return JSONResponse({"error": code, "message": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _crash(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal_error", "message": "An internal error occurred; it has been logged."}, status_code=500)
