@@ -13,6 +13,7 @@ from storage.tables import ApiKey, Producer, User
 __all__ = [
     "get_api_key",
     "get_api_key_by_hash",
+    "get_owner",
     "get_producer",
     "get_user",
     "get_user_by_email",
@@ -30,6 +31,11 @@ async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, rol
     statement = select(User).where(User.id == user_id, User.producer_id == producer_id)
     if role is not None:
         statement = statement.where(User.role == role)
+    return (await session.scalars(statement)).first()
+
+
+async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
+    statement = select(User).where(User.producer_id == producer_id, User.role == "owner").order_by(User.created_at)
     return (await session.scalars(statement)).first()
 
 

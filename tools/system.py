@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from storage import accounts as accounts_store
 from storage import catalog as catalog_store
 from tools.catalog import operation
@@ -30,6 +32,7 @@ class CategoriesResult(OutputModel):
 class ProducerPublic(OutputModel):
     id: str
     name: str
+    owner_user_id: str | None = Field(description="The producer's own user: an author id for staff posts.")
 
 
 class KeyPublic(OutputModel):
@@ -53,14 +56,19 @@ class WhoamiResult(OutputModel):
     idempotent=True,
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
-    """Show the producer this API key acts for, the key's name and permissions, and the tools it may call."""
+    """Show the producer this API key acts for (with its owner user id), the key's name and permissions, and the tools it may call."""
     # Imported here: the registry lists this very module's operations.
     from tools.registry import visible_operations
 
     producer = await accounts_store.get_producer(ctx.session, producer_id=ctx.producer_id)
+    owner = await accounts_store.get_owner(ctx.session, producer_id=ctx.producer_id)
     principal = ctx.principal
     return WhoamiResult(
-        producer=ProducerPublic(id=principal.producer_id, name=producer.name if producer else ""),
+        producer=ProducerPublic(
+            id=principal.producer_id,
+            name=producer.name if producer else "",
+            owner_user_id=owner.id if owner else None,
+        ),
         key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
         tools=[op.name for op in visible_operations(principal)],
     )
