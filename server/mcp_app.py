@@ -110,6 +110,22 @@ def _principal_from_http(ctx: ServerRequestContext[Any, Any]) -> Principal | Non
     return state.get(PRINCIPAL_STATE_KEY) if isinstance(state, dict) else None
 
 
+def _only_visible_tools(result: Any, principal: Principal) -> Any:
+    """Filter a tools/list result, which the SDK hands middleware as a wire dict or a model."""
+
+    def visible(name: str) -> bool:
+        op = OPERATIONS_BY_NAME.get(name)
+        return op is not None and is_visible(principal, op)
+
+    if isinstance(result, ListToolsResult):
+        result.tools = [tool for tool in result.tools if visible(tool.name)]
+    elif isinstance(result, dict) and isinstance(result.get("tools"), list):
+        result = {**result, "tools": [tool for tool in result["tools"] if visible(tool.get("name"))]}
+    else:
+        raise TypeError(f"unexpected tools/list result {type(result).__name__}")
+    return result
+
+
 def _access_middleware(runtime: Runtime, api_key: str | None):
     async def resolve(ctx: ServerRequestContext[Any, Any]) -> Principal:
         principal = _principal_from_http(ctx)
@@ -124,9 +140,7 @@ def _access_middleware(runtime: Runtime, api_key: str | None):
         if ctx.method == "tools/list":
             principal = await resolve(ctx)
             result = await call_next(ctx)
-            if isinstance(result, ListToolsResult):
-                result.tools = [t for t in result.tools if is_visible(principal, OPERATIONS_BY_NAME[t.name])]
-            return result
+            return _only_visible_tools(result, principal)
         if ctx.method == "tools/call":
             principal = await resolve(ctx)
             name = (ctx.params or {}).get("name")

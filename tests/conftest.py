@@ -50,3 +50,13 @@ def tenant_factory(store: Store) -> Callable:
 @pytest.fixture
 async def tenant(tenant_factory) -> Tenant:
     return await tenant_factory()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2, with the smallest cost parameters: production cost would dominate the suite's time."""
+    from argon2 import PasswordHasher
+
+    import tools.passwords
+
+    monkeypatch.setattr(tools.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

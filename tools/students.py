@@ -173,7 +173,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     idempotent=True,
 )
 async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentResult:
-    """Get one student by id."""
+    """Get one student by id: profile, role and registration time."""
     return StudentResult(student=student_public(await _get_student_row(ctx, data.student_id)))
 
 

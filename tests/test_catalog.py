@@ -1,0 +1,81 @@
+"""The catalog itself: every operation fully declared, permissions exactly as DESIGN.md's table."""
+
+import re
+
+import pytest
+from pydantic import BaseModel
+
+from tools.permissions import VALID_GRANTS
+from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
+
+# DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
+DESIGN_PERMISSIONS = {
+    "courses:read": "list_categories list_courses get_course list_sections list_lessons get_lesson",
+    "courses:write": "create_course update_course delete_course publish_course unpublish_course create_section "
+    "update_section delete_section create_lesson update_lesson delete_lesson",
+    "students:read": "list_students get_student",
+    "students:write": "register_student update_student",
+    "enrollments:read": "list_enrollments get_enrollment list_certificates list_achievements",
+    "enrollments:write": "enroll_student update_progress delete_enrollment",
+    "communities:read": "list_communities get_community list_threads get_thread list_comments list_members list_media",
+    "communities:write": "create_community update_community delete_community create_thread update_thread "
+    "delete_thread create_comment update_comment delete_comment add_member remove_member add_media",
+    None: "parse_video whoami",
+}
+REQUIRED_PERMISSION = {name: perm for perm, names in DESIGN_PERMISSIONS.items() for name in names.split()}
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_operation_is_fully_declared(op):
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", op.name)
+    assert op.title and len(op.title) <= 40
+    assert op.description and len(op.description) >= 30
+    assert issubclass(op.input_model, BaseModel) and issubclass(op.output_model, BaseModel)
+    for hint in (op.read_only, op.destructive, op.idempotent, op.open_world):
+        assert isinstance(hint, bool)
+    assert op.open_world is False
+    assert not (op.read_only and op.destructive)
+    assert op.http_method in {"GET", "POST", "PATCH", "DELETE"}
+    assert op.http_path.startswith("/")
+    assert op.input_schema["type"] == "object" and op.output_schema["type"] == "object"
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_operation_requires_the_permission_design_names(op):
+    assert op.name in REQUIRED_PERMISSION, f"{op.name} is not in DESIGN.md's permission table"
+    assert op.permission == REQUIRED_PERMISSION[op.name]
+    assert op.permission is None or op.permission in VALID_GRANTS
+
+
+def test_reads_are_get_and_read_only():
+    for op in ALL_OPERATIONS:
+        if op.http_method == "GET":
+            assert op.read_only, op.name
+
+
+def test_operation_names_and_routes_are_unique():
+    assert len(OPERATIONS_BY_NAME) == len(ALL_OPERATIONS)
+    routes = [(op.http_method, op.http_path) for op in ALL_OPERATIONS]
+    assert len(set(routes)) == len(routes)
+
+
+def _schema_titles(schema, path="$"):
+    """Paths of every `title` keyword in a JSON schema (a property *named* title is not one)."""
+    found = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "title" and isinstance(value, str):
+                found.append(path)
+            elif key == "properties" and isinstance(value, dict):
+                found += [p for name, sub in value.items() for p in _schema_titles(sub, f"{path}.{name}")]
+            else:
+                found += _schema_titles(value, f"{path}.{key}")
+    elif isinstance(schema, list):
+        found += [p for item in schema for p in _schema_titles(item, path)]
+    return found
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_schemas_carry_no_title_noise(op):
+    assert _schema_titles(op.input_schema) == []
+    assert _schema_titles(op.output_schema) == []
