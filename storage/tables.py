@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.ids import utcnow
 
-__all__ = ["ApiKey", "Category", "Producer", "User", "metadata"]
+__all__ = ["ApiKey", "Category", "Course", "Lesson", "Producer", "Section", "User", "metadata"]
 
 metadata = SQLModel.metadata
 
@@ -83,3 +83,70 @@ class Category(SQLModel, table=True):
     slug: str = Field(max_length=100, unique=True)
     icon: str = Field(max_length=50)
     order: int = Field(default=0)
+
+
+class Course(SQLModel, table=True):
+    """A producer's course. Its slug is unique platform-wide: it is a public URL."""
+
+    __tablename__ = "courses"
+    __table_args__ = (Index("ix_courses_producer_created", "producer_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    # Categories are reference data that is never deleted: no cascade.
+    category_id: str = Field(sa_column=Column(String(40), ForeignKey("categories.id"), nullable=False))
+    title: str = Field(max_length=200)
+    slug: str = Field(max_length=200, unique=True)
+    description: str | None = Field(default=None, max_length=10000)
+    short_description: str | None = Field(default=None, max_length=500)
+    thumbnail_url: str | None = Field(default=None, max_length=2048)
+    trailer_url: str | None = Field(default=None, max_length=2048)
+    price: int = Field(default=0)
+    is_free: bool = Field(default=False)
+    level: str | None = Field(default=None, max_length=20)  # beginner | intermediate | advanced
+    published: bool = Field(default=False)
+    published_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Section(SQLModel, table=True):
+    """A chapter of a course. `order` is 0-based and dense within the course."""
+
+    __tablename__ = "sections"
+    __table_args__ = (Index("ix_sections_course_order", "course_id", "order"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    course_id: str = Field(sa_column=_fk("courses.id", index=False))
+    title: str = Field(max_length=200)
+    order: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Lesson(SQLModel, table=True):
+    """A lesson of a section. `order` is 0-based and dense within the section.
+
+    `course_id` repeats the section's course so whole-course reads (curriculum, progress)
+    need no join through sections. `video_url` is the embed URL; `video_*` the parsed metadata.
+    """
+
+    __tablename__ = "lessons"
+    __table_args__ = (Index("ix_lessons_section_order", "section_id", "order"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    section_id: str = Field(sa_column=_fk("sections.id", index=False))
+    course_id: str = Field(sa_column=_fk("courses.id"))
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    duration: int = Field(default=0)
+    # The embed URL: a direct link written without a scheme gains "https://".
+    video_url: str | None = Field(default=None, max_length=2100)
+    video_type: str | None = Field(default=None, max_length=20)  # youtube | vimeo | direct
+    video_id: str | None = Field(default=None, max_length=100)
+    video_thumbnail_url: str | None = Field(default=None, max_length=2048)
+    video_original_url: str | None = Field(default=None, max_length=2048)
+    is_preview: bool = Field(default=False)
+    order: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

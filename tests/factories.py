@@ -9,11 +9,13 @@ from typing import Any
 
 from mcp import Client
 from mcp_types import CallToolResult
+from sqlalchemy import func, select
 
 from server.mcp_app import Runtime, create_mcp_server
 from storage.engine import Store
 from storage.ids import utcnow
 from tools.accounts import create_api_key, create_producer
+from tools.context import Principal
 
 
 @dataclass
@@ -69,3 +71,37 @@ def error(result: CallToolResult) -> dict[str, str]:
     """The `{error, message}` body of a failed call."""
     assert result.is_error, f"expected an error, got {result.structured_content}"
     return json.loads(result.content[0].text)
+
+
+DEFAULT_CATEGORY_ID = "cat_web_development"
+
+
+def course_body(**fields: Any) -> dict[str, Any]:
+    """A valid `create_course` body with a fresh slug; `fields` override or add to it."""
+    return {"title": "A Course", "slug": f"course-{secrets.token_hex(4)}", "categoryId": DEFAULT_CATEGORY_ID, **fields}
+
+
+async def make_course(client: Client, **fields: Any) -> dict[str, Any]:
+    """Create a course through the `create_course` tool; its `course` result."""
+    return ok(await client.call_tool("create_course", course_body(**fields)))["course"]
+
+
+async def make_section(client: Client, course_id: str, title: str, **fields: Any) -> dict[str, Any]:
+    result = await client.call_tool("create_section", {"courseId": course_id, "title": title, **fields})
+    return ok(result)["section"]
+
+
+async def make_lesson(client: Client, section: dict[str, Any], title: str, **fields: Any) -> dict[str, Any]:
+    arguments = {"courseId": section["courseId"], "sectionId": section["id"], "title": title, **fields}
+    return ok(await client.call_tool("create_lesson", arguments))["lesson"]
+
+
+async def count_rows(store: Store, table: type) -> int:
+    """How many rows `table` (a SQLModel table class) holds, across all producers."""
+    async with store.sessions() as session:
+        return (await session.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+def principal_of(tenant: Tenant) -> Principal:
+    """The principal of `tenant`'s full-access key, for calling `run_operation` directly."""
+    return Principal(producer_id=tenant.producer_id, key_id=tenant.key_id, key_name="test key", grants=("*",))

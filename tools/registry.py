@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools import students, system, videos
+from tools import courses, curriculum, students, system, videos
 from tools.catalog import Operation
 from tools.context import Principal
 from tools.permissions import allows
@@ -17,6 +17,22 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     students.list_students,
     students.get_student,
     students.update_student,
+    courses.create_course,
+    courses.list_courses,
+    courses.get_course,
+    courses.update_course,
+    courses.delete_course,
+    courses.publish_course,
+    courses.unpublish_course,
+    curriculum.create_section,
+    curriculum.list_sections,
+    curriculum.update_section,
+    curriculum.delete_section,
+    curriculum.create_lesson,
+    curriculum.list_lessons,
+    curriculum.get_lesson,
+    curriculum.update_lesson,
+    curriculum.delete_lesson,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

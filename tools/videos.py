@@ -26,7 +26,8 @@ _YOUTUBE_NOCOOKIE_HOSTS = {"youtube-nocookie.com", "www.youtube-nocookie.com"}
 _YOUTUBE_SHORT_HOSTS = {"youtu.be", "www.youtu.be"}
 _VIMEO_HOSTS = {"vimeo.com", "www.vimeo.com"}
 _VIMEO_PLAYER_HOSTS = {"player.vimeo.com"}
-_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+# Real ids are 11 characters, but the API reference's own examples use short ones (`abc123`).
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _VIMEO_ID = re.compile(r"[0-9]{1,12}")
 _VIMEO_HASH = re.compile(r"[0-9a-f]{6,20}")
 _YOUTUBE_PATH_PREFIXES = ("shorts", "embed", "live", "v")
@@ -57,7 +58,7 @@ class _Rejected(Exception):
 
 def _youtube(video_id: str, original: str) -> VideoInfo:
     if not _YOUTUBE_ID.fullmatch(video_id):
-        raise _Rejected("a YouTube video id is 11 letters, digits, '-' or '_'")
+        raise _Rejected("a YouTube video id is letters, digits, '-' or '_'")
     return VideoInfo(
         type="youtube",
         original_url=original,

@@ -1,0 +1,138 @@
+"""Courses, sections and lessons in the store. Functions return None for "not found".
+
+Sections (within a course) and lessons (within a section) carry a dense 0-based `order`.
+The positional helpers keep it dense: they shift siblings with one UPDATE each, in the
+caller's transaction. Callers lock the course first (`get_course(..., lock=True)`), so
+concurrent edits of one curriculum take turns instead of computing the same position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage.queries import contains_text
+from storage.tables import Course, Lesson, Section
+
+__all__ = [
+    "close_gap",
+    "count_lessons",
+    "courses_query",
+    "delete_course",
+    "get_course",
+    "get_lesson",
+    "get_section",
+    "insert_position",
+    "lessons_of_course",
+    "lessons_of_section",
+    "move_to",
+    "sections_of_course",
+    "slug_taken",
+]
+
+
+async def get_course(session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:
+    """A course of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
+    statement = select(Course).where(Course.id == course_id, Course.producer_id == producer_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).first()
+
+
+async def slug_taken(session: AsyncSession, *, slug: str, except_course_id: str | None = None) -> bool:
+    """Whether any course on the platform, other than `except_course_id`, has `slug`."""
+    statement = select(Course.id).where(Course.slug == slug)
+    if except_course_id is not None:
+        statement = statement.where(Course.id != except_course_id)
+    return (await session.scalars(statement.limit(1))).first() is not None
+
+
+def courses_query(*, producer_id: str, search: str | None = None, published: bool | None = None) -> Select:
+    """A producer's courses, newest first; optionally by title substring and published state."""
+    statement = select(Course).where(Course.producer_id == producer_id)
+    if search:
+        statement = statement.where(contains_text(Course.title, search))
+    if published is not None:
+        statement = statement.where(Course.published == published)
+    return statement.order_by(Course.created_at.desc(), Course.id.desc())
+
+
+async def delete_course(session: AsyncSession, *, course_id: str) -> None:
+    """Delete a course; the database cascades to its sections, lessons and whatever hangs off them."""
+    await session.execute(delete(Course).where(Course.id == course_id))
+
+
+async def get_section(session: AsyncSession, *, course_id: str, section_id: str) -> Section | None:
+    statement = select(Section).where(Section.id == section_id, Section.course_id == course_id)
+    return (await session.scalars(statement)).first()
+
+
+async def get_lesson(session: AsyncSession, *, section_id: str, lesson_id: str) -> Lesson | None:
+    statement = select(Lesson).where(Lesson.id == lesson_id, Lesson.section_id == section_id)
+    return (await session.scalars(statement)).first()
+
+
+async def sections_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Section]:
+    statement = select(Section).where(Section.course_id == course_id).order_by(Section.order, Section.id)
+    return (await session.scalars(statement)).all()
+
+
+async def lessons_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Lesson]:
+    """Every lesson of a course in one statement, each section's in order."""
+    statement = select(Lesson).where(Lesson.course_id == course_id).order_by(Lesson.order, Lesson.id)
+    return (await session.scalars(statement)).all()
+
+
+async def lessons_of_section(session: AsyncSession, *, section_id: str) -> Sequence[Lesson]:
+    statement = select(Lesson).where(Lesson.section_id == section_id).order_by(Lesson.order, Lesson.id)
+    return (await session.scalars(statement)).all()
+
+
+async def count_lessons(session: AsyncSession, *, course_id: str) -> int:
+    return (await session.execute(select(func.count()).where(Lesson.course_id == course_id))).scalar_one()
+
+
+# `parent` names the siblings: `Section.course_id` (a course's sections) or `Lesson.section_id`.
+
+
+async def _count_siblings(session: AsyncSession, parent: InstrumentedAttribute, parent_id: str) -> int:
+    return (await session.execute(select(func.count()).where(parent == parent_id))).scalar_one()
+
+
+async def _shift(session: AsyncSession, parent: InstrumentedAttribute, parent_id: str, where, by: int) -> None:
+    model = parent.class_
+    await session.execute(update(model).where(parent == parent_id, where).values(order=model.order + by))
+
+
+async def insert_position(
+    session: AsyncSession, *, parent: InstrumentedAttribute, parent_id: str, position: int | None
+) -> int:
+    """Make room for a new sibling at `position` (None or past the end: last) and return its position."""
+    size = await _count_siblings(session, parent, parent_id)
+    if position is None or position >= size:
+        return size
+    await _shift(session, parent, parent_id, parent.class_.order >= position, +1)
+    return position
+
+
+async def move_to(
+    session: AsyncSession, *, parent: InstrumentedAttribute, item: Section | Lesson, position: int
+) -> None:
+    """Move `item` to `position` (clamped to the last place) among its siblings."""
+    parent_id = getattr(item, parent.key)
+    order = parent.class_.order
+    old = item.order
+    new = min(position, await _count_siblings(session, parent, parent_id) - 1)
+    if new < old:
+        await _shift(session, parent, parent_id, (order >= new) & (order < old), +1)
+    elif new > old:
+        await _shift(session, parent, parent_id, (order > old) & (order <= new), -1)
+    item.order = new
+
+
+async def close_gap(session: AsyncSession, *, parent: InstrumentedAttribute, parent_id: str, position: int) -> None:
+    """After a sibling at `position` is gone, move the later ones up by one."""
+    await _shift(session, parent, parent_id, parent.class_.order > position, -1)

@@ -1,0 +1,330 @@
+"""Courses: create (with a nested curriculum), list and search, get, update, delete, publish."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+from sqlalchemy.exc import IntegrityError
+
+from storage import catalog as catalog_store
+from storage import courses as courses_store
+from storage.ids import new_id
+from storage.queries import fetch_page
+from storage.tables import Course, Lesson, Section
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.curriculum import (
+    MAX_INT,
+    CourseRef,
+    LessonFields,
+    SectionPublic,
+    Title,
+    new_lesson,
+    owned_course,
+    sections_public,
+    updates,
+    video_columns,
+)
+from tools.errors import BadRequest, Conflict
+from tools.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+
+__all__ = [
+    "create_course",
+    "delete_course",
+    "get_course",
+    "list_courses",
+    "publish_course",
+    "unpublish_course",
+    "update_course",
+]
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError("must be lowercase letters, digits and single hyphens, like intro-to-python")
+    return value
+
+
+Slug = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_slug)]
+Description = Annotated[str, Field(max_length=10000)]
+ShortDescription = Annotated[str, Field(max_length=500)]
+Price = Annotated[int, Field(ge=0, le=MAX_INT)]
+Level = Literal["beginner", "intermediate", "advanced"]
+
+
+# ---- wire models
+
+
+class CoursePublic(OutputModel):
+    id: str
+    title: str
+    slug: str
+    description: str | None
+    short_description: str | None
+    thumbnail_url: str | None
+    trailer_url: str | None
+    price: int
+    is_free: bool
+    level: Level | None
+    category_id: str
+    published: bool
+    published_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class CourseDetail(CoursePublic):
+    section_count: int
+    lesson_count: int
+    total_duration: int = Field(description="Seconds, all lessons.")
+    sections: list[SectionPublic]
+
+
+class CourseResult(OutputModel):
+    course: CoursePublic
+
+
+class CourseDetailResult(OutputModel):
+    course: CourseDetail
+
+
+class NewSection(InputModel):
+    title: Title
+    lessons: list[LessonFields] = Field(default=[], description="In order.")
+
+
+class CreateCourseInput(InputModel):
+    title: Title
+    slug: Slug = Field(description="Platform-wide unique; lowercase letters, digits, single hyphens.")
+    description: Description | None = None
+    short_description: ShortDescription | None = None
+    thumbnail_url: WebUrl | None = None
+    trailer_url: WebUrl | None = None
+    price: Price = Field(default=0, description="Cents.")
+    is_free: bool = False
+    level: Level | None = None
+    category_id: str = Field(max_length=100, description="From list_categories.")
+    published: bool = Field(default=False, description="Publish now; needs at least one lesson.")
+    sections: list[NewSection] = Field(default=[], description="Sections with nested lessons, in order.")
+
+
+class ListCoursesInput(PageQuery):
+    search: str | None = Field(default=None, max_length=200, description="Case-insensitive title search.")
+    status: Literal["published", "draft", "all"] = "all"
+
+
+class UpdateCourseInput(CourseRef):
+    title: Title | None = None
+    slug: Slug | None = None
+    description: Description | None = Field(default=None, description="null clears it.")
+    short_description: ShortDescription | None = Field(default=None, description="null clears it.")
+    thumbnail_url: WebUrl | None = Field(default=None, description="null clears it.")
+    trailer_url: WebUrl | None = Field(default=None, description="null clears it.")
+    price: Price | None = Field(default=None, description="Cents.")
+    is_free: bool | None = None
+    level: Level | None = Field(default=None, description="null clears it.")
+    category_id: str | None = Field(default=None, max_length=100)
+
+
+# ---- helpers
+
+
+def _course_public(course: Course) -> CoursePublic:
+    return CoursePublic.model_validate(course, from_attributes=True)
+
+
+def _course_detail(course: Course, sections: list[Section], lessons: list[Lesson]) -> CourseDetail:
+    return CourseDetail.model_validate(
+        {
+            **course.model_dump(),
+            "section_count": len(sections),
+            "lesson_count": len(lessons),
+            "total_duration": sum(lesson.duration for lesson in lessons),
+            "sections": sections_public(sections, lessons),
+        }
+    )
+
+
+async def _check_category(ctx: OperationContext, category_id: str) -> None:
+    if await catalog_store.get_category(ctx.session, category_id=category_id) is None:
+        raise BadRequest(f"Invalid input: categoryId: no category {category_id}; see list_categories")
+
+
+async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
+    if await courses_store.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
+        raise Conflict(f"A course with slug {slug} already exists")
+
+
+async def _flush_course(ctx: OperationContext, course: Course) -> None:
+    try:
+        await ctx.session.flush()
+    except IntegrityError:
+        # A concurrent write of the same slug won the race.
+        raise Conflict(f"A course with slug {course.slug} already exists") from None
+
+
+def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple[list[Section], list[Lesson]]:
+    """The nested sections and lessons as (unsaved) rows; a bad videoUrl is named by its path."""
+    sections, lessons = [], []
+    for i, given in enumerate(data.sections):
+        section = Section(
+            id=new_id("section"), course_id=course.id, title=given.title, order=i, created_at=now, updated_at=now
+        )
+        sections.append(section)
+        for j, fields in enumerate(given.lessons):
+            video = video_columns(fields.video_url, field=f"sections[{i}].lessons[{j}].videoUrl")
+            lessons.append(new_lesson(fields, section=section, order=j, video=video, now=now))
+    return sections, lessons
+
+
+# ---- operations
+
+
+@operation(
+    title="Create course",
+    permission="courses:write",
+    http=("POST", "/courses", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
+    """Create a course, optionally with sections[].lessons[] in array order: all of it or nothing.
+    Lesson videoUrls are parsed like parse_video. Returns the course with its curriculum and new ids."""
+    await _check_category(ctx, data.category_id)
+    now = ctx.now()
+    course = Course(
+        id=new_id("course"),
+        producer_id=ctx.producer_id,
+        **data.model_dump(exclude={"sections"}),
+        published_at=now if data.published else None,
+        created_at=now,
+        updated_at=now,
+    )
+    sections, lessons = _curriculum(data, course, now)
+    if data.published and not lessons:
+        raise BadRequest("Invalid input: published: a course needs at least one lesson to be published")
+    await _check_slug_free(ctx, data.slug)
+    ctx.session.add(course)
+    await _flush_course(ctx, course)
+    # Without ORM relationships the unit of work does not order inserts by foreign key: parents first.
+    ctx.session.add_all(sections)
+    await ctx.session.flush()
+    ctx.session.add_all(lessons)
+    await ctx.session.flush()
+    return CourseDetailResult(course=_course_detail(course, sections, lessons))
+
+
+@operation(
+    title="List courses",
+    permission="courses:read",
+    http=("GET", "/courses"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
+    """List this producer's courses (without curriculum), newest first; filter by status, search by title. Paginated."""
+    published = {"published": True, "draft": False, "all": None}[data.status]
+    statement = courses_store.courses_query(producer_id=ctx.producer_id, search=data.search, published=published)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    return Page[CoursePublic](**page_of([_course_public(row) for row in rows], query=data, total=total))
+
+
+@operation(
+    title="Get course",
+    permission="courses:read",
+    http=("GET", "/courses/{courseId}"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
+    """Get a course with its full curriculum: sections in order, each with its lessons in order, and totals."""
+    course = await owned_course(ctx, data.course_id)
+    sections = await courses_store.sections_of_course(ctx.session, course_id=course.id)
+    lessons = await courses_store.lessons_of_course(ctx.session, course_id=course.id)
+    return CourseDetailResult(course=_course_detail(course, list(sections), list(lessons)))
+
+
+@operation(
+    title="Update course",
+    permission="courses:write",
+    http=("PATCH", "/courses/{courseId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
+    """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
+    course = await owned_course(ctx, data.course_id, lock=True)
+    changes = updates(data, keys=CourseRef.model_fields, not_null=("title", "slug", "price", "is_free", "category_id"))
+    if changes.get("slug", course.slug) != course.slug:
+        await _check_slug_free(ctx, changes["slug"], course_id=course.id)
+    if changes.get("category_id", course.category_id) != course.category_id:
+        await _check_category(ctx, changes["category_id"])
+    for name, value in changes.items():
+        setattr(course, name, value)
+    if changes:
+        course.updated_at = ctx.now()
+        await _flush_course(ctx, course)
+    return CourseResult(course=_course_public(course))
+
+
+@operation(
+    title="Delete course",
+    permission="courses:write",
+    http=("DELETE", "/courses/{courseId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+)
+async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
+    """Delete a course with all its sections and lessons, and its enrollments and progress."""
+    course = await owned_course(ctx, data.course_id, lock=True)
+    await courses_store.delete_course(ctx.session, course_id=course.id)
+    return Deleted(id=course.id)
+
+
+@operation(
+    title="Publish course",
+    permission="courses:write",
+    http=("POST", "/courses/{courseId}/publish"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
+    """Publish a course; it needs at least one lesson (bad_request otherwise). Publishing again changes nothing."""
+    course = await owned_course(ctx, data.course_id, lock=True)
+    if not course.published:
+        if await courses_store.count_lessons(ctx.session, course_id=course.id) == 0:
+            raise BadRequest("This course has no lessons: add at least one before publishing")
+        course.published = True
+        course.published_at = course.updated_at = ctx.now()
+        await ctx.session.flush()
+    return CourseResult(course=_course_public(course))
+
+
+@operation(
+    title="Unpublish course",
+    permission="courses:write",
+    http=("DELETE", "/courses/{courseId}/publish"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
+    """Unpublish a course (back to draft); its content and enrollments stay."""
+    course = await owned_course(ctx, data.course_id, lock=True)
+    if course.published:
+        course.published = False
+        course.published_at = None
+        course.updated_at = ctx.now()
+        await ctx.session.flush()
+    return CourseResult(course=_course_public(course))

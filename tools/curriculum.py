@@ -1,0 +1,431 @@
+"""A course's curriculum: sections (chapters) and their lessons.
+
+Order: sections within a course and lessons within a section have a 0-based `order`,
+kept dense (0..n-1). A new item without `order` goes last; with `order` it is inserted
+there and later siblings shift down. Moving (update with `order`) and deleting renumber
+the siblings in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage import courses as courses_store
+from storage.ids import new_id
+from storage.tables import Course, Lesson, Section
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.errors import BadRequest, NotFound
+from tools.models import Deleted, InputModel, OutputModel, UtcDatetime
+from tools.videos import parse_video_url
+
+__all__ = [
+    "MAX_INT",
+    "CourseRef",
+    "LessonFields",
+    "SectionPublic",
+    "Title",
+    "create_lesson",
+    "create_section",
+    "delete_lesson",
+    "delete_section",
+    "get_lesson",
+    "list_lessons",
+    "list_sections",
+    "new_lesson",
+    "owned_course",
+    "sections_public",
+    "update_lesson",
+    "update_section",
+    "updates",
+    "video_columns",
+]
+
+MAX_INT = 2_147_483_647  # the largest value an integer column holds on every engine
+
+Id = Annotated[str, Field(max_length=100)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+LessonDescription = Annotated[str, Field(max_length=5000)]
+
+_ORDER = "0-based position; omitted: last."
+_MOVE = "Move to this 0-based position."
+
+
+# ---- wire models
+
+
+class VideoMeta(OutputModel):
+    type: Literal["youtube", "vimeo", "direct"]
+    video_id: str | None
+    thumbnail_url: str | None
+    original_url: str
+
+
+class LessonPublic(OutputModel):
+    id: str
+    section_id: str
+    course_id: str
+    title: str
+    description: str | None
+    duration: int
+    video_url: str | None = Field(description="Embed URL.")
+    video_meta: VideoMeta | None
+    is_preview: bool
+    order: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class SectionPublic(OutputModel):
+    id: str
+    course_id: str
+    title: str
+    order: int
+    lessons: list[LessonPublic]
+
+
+class LessonResult(OutputModel):
+    lesson: LessonPublic
+
+
+class LessonsResult(OutputModel):
+    lessons: list[LessonPublic]
+
+
+class SectionResult(OutputModel):
+    section: SectionPublic
+
+
+class SectionsResult(OutputModel):
+    sections: list[SectionPublic]
+
+
+class LessonFields(InputModel):
+    # A lesson's content: create_lesson's arguments and each lesson nested in create_course.
+    # No docstring: pydantic would repeat it in every schema that uses this model.
+
+    title: Title
+    description: LessonDescription | None = None
+    duration: Count = Field(default=0, description="Seconds.")
+    video_url: str | None = Field(
+        default=None, max_length=2048, description="YouTube, Vimeo or direct video URL; stored as its embed URL."
+    )
+    is_preview: bool = Field(default=False, description="Viewable without enrollment.")
+
+
+class CourseRef(InputModel):
+    course_id: Id
+
+
+class SectionRef(CourseRef):
+    section_id: Id
+
+
+class LessonRef(SectionRef):
+    lesson_id: Id
+
+
+class CreateSectionInput(CourseRef):
+    title: Title
+    order: Count | None = Field(default=None, description=_ORDER)
+
+
+class UpdateSectionInput(SectionRef):
+    title: Title | None = None
+    order: Count | None = Field(default=None, description=_MOVE)
+
+
+class CreateLessonInput(LessonFields):
+    course_id: Id
+    section_id: Id
+    order: Count | None = Field(default=None, description=_ORDER)
+
+
+class UpdateLessonInput(LessonRef):
+    title: Title | None = None
+    description: LessonDescription | None = Field(default=None, description="null clears it.")
+    duration: Count | None = None
+    video_url: str | None = Field(default=None, max_length=2048, description="Re-parsed; null removes the video.")
+    is_preview: bool | None = None
+    order: Count | None = Field(default=None, description=_MOVE)
+
+
+# ---- helpers shared with tools.courses
+
+
+def updates(data: InputModel, *, keys: Iterable[str], not_null: Iterable[str]) -> dict[str, Any]:
+    """The fields the caller gave, minus the `keys` naming the target; refuses null for `not_null`."""
+    fields = type(data).model_fields
+    changes = {name: getattr(data, name) for name in data.model_fields_set - set(keys)}
+    for name in sorted(set(not_null) & changes.keys()):
+        if changes[name] is None:
+            raise BadRequest(f"Invalid input: {fields[name].alias}: must not be null")
+    return changes
+
+
+def video_columns(url: str | None, *, field: str) -> dict[str, str | None]:
+    """A lesson's video columns for `url` (parsed; None clears them); `BadRequest` naming `field`."""
+    if url is None:
+        return dict.fromkeys(("video_url", "video_type", "video_id", "video_thumbnail_url", "video_original_url"))
+    info = parse_video_url(url, field=field)
+    return {
+        "video_url": info.embed_url,
+        "video_type": info.type,
+        "video_id": info.video_id,
+        "video_thumbnail_url": info.thumbnail_url,
+        "video_original_url": info.original_url,
+    }
+
+
+def new_lesson(fields: LessonFields, *, section: Section, order: int, video: dict, now: datetime) -> Lesson:
+    return Lesson(
+        id=new_id("lesson"),
+        section_id=section.id,
+        course_id=section.course_id,
+        title=fields.title,
+        description=fields.description,
+        duration=fields.duration,
+        is_preview=fields.is_preview,
+        order=order,
+        created_at=now,
+        updated_at=now,
+        **video,
+    )
+
+
+def lesson_public(row: Lesson) -> LessonPublic:
+    meta = None
+    if row.video_type is not None:
+        meta = VideoMeta(
+            type=row.video_type,
+            video_id=row.video_id,
+            thumbnail_url=row.video_thumbnail_url,
+            original_url=row.video_original_url,
+        )
+    return LessonPublic.model_validate({**row.model_dump(), "video_meta": meta})
+
+
+def section_public(row: Section, lessons: Iterable[Lesson]) -> SectionPublic:
+    public = [lesson_public(lesson) for lesson in lessons]
+    return SectionPublic(id=row.id, course_id=row.course_id, title=row.title, order=row.order, lessons=public)
+
+
+def sections_public(sections: Iterable[Section], lessons: Iterable[Lesson]) -> list[SectionPublic]:
+    """Each section with its lessons, from two flat lists already in order (no query per section)."""
+    by_section: dict[str, list[Lesson]] = defaultdict(list)
+    for lesson in lessons:
+        by_section[lesson.section_id].append(lesson)
+    return [section_public(row, by_section[row.id]) for row in sections]
+
+
+async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = False) -> Course:
+    """The caller's course; another producer's is as missing as a nonexistent one.
+
+    Writes to the curriculum pass `lock`, so concurrent edits of one course take turns."""
+    course = await courses_store.get_course(ctx.session, producer_id=ctx.producer_id, course_id=course_id, lock=lock)
+    if course is None:
+        raise NotFound("Course not found")
+    return course
+
+
+async def _section(ctx: OperationContext, data: SectionRef, *, lock: bool = False) -> Section:
+    await owned_course(ctx, data.course_id, lock=lock)
+    section = await courses_store.get_section(ctx.session, course_id=data.course_id, section_id=data.section_id)
+    if section is None:
+        raise NotFound("Section not found")
+    return section
+
+
+async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False) -> Lesson:
+    await _section(ctx, data, lock=lock)
+    lesson = await courses_store.get_lesson(ctx.session, section_id=data.section_id, lesson_id=data.lesson_id)
+    if lesson is None:
+        raise NotFound("Lesson not found")
+    return lesson
+
+
+async def _apply(
+    ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any], *, parent: InstrumentedAttribute
+) -> None:
+    """Set `changes` on `item`; a new `order` moves it among its siblings (`parent`: see `_remove`)."""
+    if changes:
+        item.updated_at = ctx.now()
+    if "order" in changes:
+        await courses_store.move_to(ctx.session, parent=parent, item=item, position=changes.pop("order"))
+    for name, value in changes.items():
+        setattr(item, name, value)
+    await ctx.session.flush()
+
+
+async def _remove(ctx: OperationContext, item: Section | Lesson, *, parent: InstrumentedAttribute) -> Deleted:
+    """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings.
+
+    `parent` names the siblings: `Section.course_id` or `Lesson.section_id`."""
+    await ctx.session.delete(item)
+    await ctx.session.flush()
+    await courses_store.close_gap(ctx.session, parent=parent, parent_id=getattr(item, parent.key), position=item.order)
+    return Deleted(id=item.id)
+
+
+# ---- sections
+
+
+@operation(
+    title="Create section",
+    permission="courses:write",
+    http=("POST", "/courses/{courseId}/sections", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
+    """Add a section (chapter) to a course. Goes last unless `order` (0-based) is given; later sections shift down."""
+    await owned_course(ctx, data.course_id, lock=True)
+    order = await courses_store.insert_position(
+        ctx.session, parent=Section.course_id, parent_id=data.course_id, position=data.order
+    )
+    now = ctx.now()
+    section = Section(
+        id=new_id("section"), course_id=data.course_id, title=data.title, order=order, created_at=now, updated_at=now
+    )
+    ctx.session.add(section)
+    await ctx.session.flush()
+    return SectionResult(section=section_public(section, []))
+
+
+@operation(
+    title="List sections",
+    permission="courses:read",
+    http=("GET", "/courses/{courseId}/sections"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResult:
+    """All sections of a course in order, each with its lessons in order. Not paginated."""
+    await owned_course(ctx, data.course_id)
+    sections = await courses_store.sections_of_course(ctx.session, course_id=data.course_id)
+    lessons = await courses_store.lessons_of_course(ctx.session, course_id=data.course_id)
+    return SectionsResult(sections=sections_public(sections, lessons))
+
+
+@operation(
+    title="Update section",
+    permission="courses:write",
+    http=("PATCH", "/courses/{courseId}/sections/{sectionId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
+    """Rename a section or move it to `order` (0-based); the other sections renumber to stay 0..n-1."""
+    section = await _section(ctx, data, lock=True)
+    changes = updates(data, keys=SectionRef.model_fields, not_null=("title", "order"))
+    await _apply(ctx, section, changes, parent=Section.course_id)
+    lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
+    return SectionResult(section=section_public(section, lessons))
+
+
+@operation(
+    title="Delete section",
+    permission="courses:write",
+    http=("DELETE", "/courses/{courseId}/sections/{sectionId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+)
+async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
+    """Delete a section and all its lessons (and progress on them). Later sections move up."""
+    return await _remove(ctx, await _section(ctx, data, lock=True), parent=Section.course_id)
+
+
+# ---- lessons
+
+
+@operation(
+    title="Create lesson",
+    permission="courses:write",
+    http=("POST", "/courses/{courseId}/sections/{sectionId}/lessons", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
+    """Add a lesson to a section. videoUrl is parsed like parse_video and stored as its embed URL, with videoMeta.
+    Goes last unless `order` (0-based) is given; later lessons shift down."""
+    section = await _section(ctx, data, lock=True)
+    video = video_columns(data.video_url, field="videoUrl")
+    order = await courses_store.insert_position(
+        ctx.session, parent=Lesson.section_id, parent_id=section.id, position=data.order
+    )
+    lesson = new_lesson(data, section=section, order=order, video=video, now=ctx.now())
+    ctx.session.add(lesson)
+    await ctx.session.flush()
+    return LessonResult(lesson=lesson_public(lesson))
+
+
+@operation(
+    title="List lessons",
+    permission="courses:read",
+    http=("GET", "/courses/{courseId}/sections/{sectionId}/lessons"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult:
+    """All lessons of a section in order. Not paginated."""
+    section = await _section(ctx, data)
+    lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
+    return LessonsResult(lessons=[lesson_public(row) for row in lessons])
+
+
+@operation(
+    title="Get lesson",
+    permission="courses:read",
+    http=("GET", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
+    """Get one lesson with its embed videoUrl and videoMeta."""
+    return LessonResult(lesson=lesson_public(await _lesson(ctx, data)))
+
+
+@operation(
+    title="Update lesson",
+    permission="courses:write",
+    http=("PATCH", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> LessonResult:
+    """Change a lesson; only the fields given change. A new videoUrl is re-parsed (null removes the video).
+    `order` moves it within its section; the other lessons renumber to stay 0..n-1."""
+    lesson = await _lesson(ctx, data, lock=True)
+    changes = updates(data, keys=LessonRef.model_fields, not_null=("title", "duration", "is_preview", "order"))
+    if "video_url" in changes:
+        changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
+    await _apply(ctx, lesson, changes, parent=Lesson.section_id)
+    return LessonResult(lesson=lesson_public(lesson))
+
+
+@operation(
+    title="Delete lesson",
+    permission="courses:write",
+    http=("DELETE", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+)
+async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
+    """Delete a lesson (and progress on it). Later lessons in the section move up."""
+    return await _remove(ctx, await _lesson(ctx, data, lock=True), parent=Lesson.section_id)
