@@ -126,6 +126,9 @@ def _access_middleware(runtime: Runtime, api_key: str | None):
             result = await call_next(ctx)
             if isinstance(result, ListToolsResult):
                 result.tools = [t for t in result.tools if is_visible(principal, OPERATIONS_BY_NAME[t.name])]
+            elif isinstance(result, dict) and isinstance(result.get("tools"), list):
+                # The SDK hands middleware the result already serialized, as a dict.
+                result["tools"] = [t for t in result["tools"] if is_visible(principal, OPERATIONS_BY_NAME[t["name"]])]
             return result
         if ctx.method == "tools/call":
             principal = await resolve(ctx)
