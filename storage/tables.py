@@ -6,12 +6,26 @@ its children in the same statement and no Python-side walk can leave orphans.
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.ids import utcnow
 
-__all__ = ["ApiKey", "Category", "Course", "Lesson", "Producer", "Section", "User", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Category",
+    "Comment",
+    "Community",
+    "Course",
+    "Lesson",
+    "Media",
+    "Member",
+    "Producer",
+    "Section",
+    "Thread",
+    "User",
+    "metadata",
+]
 
 metadata = SQLModel.metadata
 
@@ -150,3 +164,105 @@ class Lesson(SQLModel, table=True):
     order: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Community(SQLModel, table=True):
+    """A discussion community of one producer: threads, members and media hang off it."""
+
+    __tablename__ = "communities"
+    __table_args__ = (Index("ix_communities_producer_created", "producer_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=100, unique=True)  # a public URL: unique platform-wide
+    description: str | None = Field(default=None, max_length=10000)
+    cover_image_url: str | None = Field(default=None, max_length=2048)
+    is_free: bool = True
+    price: int = 0
+    is_public: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Member(SQLModel, table=True):
+    """A user's membership of a community, with a role: member | moderator | admin."""
+
+    __tablename__ = "community_members"
+    __table_args__ = (
+        UniqueConstraint("community_id", "user_id", name="uq_community_members_user"),
+        Index("ix_community_members_community_joined", "community_id", "joined_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    community_id: str = Field(sa_column=_fk("communities.id", index=False))
+    user_id: str = Field(sa_column=_fk("users.id"))
+    role: str = Field(max_length=20)
+    joined_at: datetime = Field(default_factory=utcnow)
+
+
+class Thread(SQLModel, table=True):
+    """A discussion thread. `comment_count` and `last_activity_at` move with its comments."""
+
+    __tablename__ = "threads"
+    __table_args__ = (
+        # list_threads: pinned first, then newest activity.
+        Index("ix_threads_community_order", "community_id", "pinned", "last_activity_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    community_id: str = Field(sa_column=_fk("communities.id", index=False))
+    author_id: str = Field(sa_column=_fk("users.id"))
+    title: str = Field(max_length=200)
+    content: str = Field(max_length=20000)
+    pinned: bool = False
+    comment_count: int = 0
+    last_activity_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Comment(SQLModel, table=True):
+    """A comment on a thread; with `parent_id`, a reply to another comment of the same thread.
+
+    `parent_id` does not cascade: SQLite stops cascades 1000 levels deep, and reply chains
+    can be deeper. A subtree is deleted in one statement (storage.communities.delete_comment_tree);
+    a thread's delete reaches all its comments at once through `thread_id`.
+    """
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_thread_created", "thread_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    thread_id: str = Field(sa_column=_fk("threads.id", index=False))
+    parent_id: str | None = Field(
+        default=None, sa_column=Column(String(40), ForeignKey("comments.id"), nullable=True, index=True)
+    )
+    author_id: str = Field(sa_column=_fk("users.id"))
+    content: str = Field(max_length=20000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Media(SQLModel, table=True):
+    """A video, file or image shared in a community (stored elsewhere; this is its URL and metadata)."""
+
+    __tablename__ = "community_media"
+    __table_args__ = (
+        Index("ix_community_media_community_created", "community_id", "created_at", "id"),
+        Index("ix_community_media_community_type_created", "community_id", "type", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    community_id: str = Field(sa_column=_fk("communities.id", index=False))
+    uploaded_by: str = Field(sa_column=_fk("users.id"))
+    type: str = Field(max_length=10)  # video | file | image
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    url: str = Field(max_length=2048)
+    file_name: str = Field(max_length=255)
+    file_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mime_type: str | None = Field(default=None, max_length=255)
+    thumbnail_url: str | None = Field(default=None, max_length=2048)
+    duration: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools import courses, curriculum, students, system, videos
+from tools import communities, courses, curriculum, discussions, students, system, videos
 from tools.catalog import Operation
 from tools.context import Principal
 from tools.permissions import allows
@@ -33,6 +33,25 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     curriculum.get_lesson,
     curriculum.update_lesson,
     curriculum.delete_lesson,
+    communities.create_community,
+    communities.list_communities,
+    communities.get_community,
+    communities.update_community,
+    communities.delete_community,
+    discussions.create_thread,
+    discussions.list_threads,
+    discussions.get_thread,
+    discussions.update_thread,
+    discussions.delete_thread,
+    discussions.create_comment,
+    discussions.list_comments,
+    discussions.update_comment,
+    discussions.delete_comment,
+    communities.add_member,
+    communities.list_members,
+    communities.remove_member,
+    communities.add_media,
+    communities.list_media,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

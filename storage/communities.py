@@ -1,0 +1,143 @@
+"""Communities, members, media, threads and comments in the store. Functions return None for "not found"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Comment, Community, Media, Member, Thread, User
+
+__all__ = [
+    "comments_query",
+    "communities_query",
+    "community_counts",
+    "delete_comment_tree",
+    "get_comment",
+    "get_community",
+    "get_member",
+    "get_thread",
+    "media_query",
+    "members_query",
+    "note_comment_added",
+    "recount_comments",
+    "slug_taken",
+    "thread_comments",
+    "threads_query",
+    "users_by_id",
+]
+
+
+async def get_community(session: AsyncSession, *, producer_id: str, community_id: str) -> Community | None:
+    """A community of `producer_id`; another producer's community is None."""
+    statement = select(Community).where(Community.id == community_id, Community.producer_id == producer_id)
+    return (await session.scalars(statement)).first()
+
+
+async def slug_taken(session: AsyncSession, *, slug: str) -> bool:
+    """Whether any community on the platform has `slug` (slugs are public URLs)."""
+    return (await session.scalars(select(Community.id).where(Community.slug == slug))).first() is not None
+
+
+def communities_query(*, producer_id: str) -> Select:
+    """A producer's communities, newest first."""
+    statement = select(Community).where(Community.producer_id == producer_id)
+    return statement.order_by(Community.created_at.desc(), Community.id.desc())
+
+
+async def community_counts(session: AsyncSession, *, community_id: str) -> tuple[int, int, int]:
+    """(members, threads, media) of a community, in one query."""
+
+    def counted(table: Any) -> Any:
+        return select(func.count()).select_from(table).where(table.community_id == community_id).scalar_subquery()
+
+    row = (await session.execute(select(counted(Member), counted(Thread), counted(Media)))).one()
+    return row[0], row[1], row[2]
+
+
+async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, User]:
+    """The users named by `user_ids`, in one query (for a page of rows that point at users)."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:
+    statement = select(Member).where(Member.community_id == community_id, Member.user_id == user_id)
+    return (await session.scalars(statement)).first()
+
+
+def members_query(*, community_id: str) -> Select:
+    """A community's members, in the order they joined."""
+    statement = select(Member).where(Member.community_id == community_id)
+    return statement.order_by(Member.joined_at, Member.id)
+
+
+def media_query(*, community_id: str, media_type: str | None = None) -> Select:
+    """A community's media, newest first, optionally of one type."""
+    statement = select(Media).where(Media.community_id == community_id)
+    if media_type is not None:
+        statement = statement.where(Media.type == media_type)
+    return statement.order_by(Media.created_at.desc(), Media.id.desc())
+
+
+async def get_thread(session: AsyncSession, *, community_id: str, thread_id: str) -> Thread | None:
+    statement = select(Thread).where(Thread.id == thread_id, Thread.community_id == community_id)
+    return (await session.scalars(statement)).first()
+
+
+def threads_query(*, community_id: str) -> Select:
+    """A community's threads: pinned first, then the most recent activity (ix_threads_community_order)."""
+    statement = select(Thread).where(Thread.community_id == community_id)
+    return statement.order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
+
+
+async def note_comment_added(session: AsyncSession, *, thread_id: str, at: datetime) -> None:
+    """Count a new comment on its thread and make `at` the thread's last activity."""
+    values = {"comment_count": Thread.comment_count + 1, "last_activity_at": at}
+    await session.execute(update(Thread).where(Thread.id == thread_id).values(**values))
+
+
+async def recount_comments(session: AsyncSession, *, thread_id: str) -> None:
+    """Set a thread's comment count from its rows (after deleting a subtree of unknown size)."""
+    counted = select(func.count()).select_from(Comment).where(Comment.thread_id == thread_id).scalar_subquery()
+    await session.execute(update(Thread).where(Thread.id == thread_id).values(comment_count=counted))
+
+
+async def get_comment(session: AsyncSession, *, thread_id: str, comment_id: str) -> Comment | None:
+    statement = select(Comment).where(Comment.id == comment_id, Comment.thread_id == thread_id)
+    return (await session.scalars(statement)).first()
+
+
+def comments_query(*, thread_id: str) -> Select:
+    """A thread's comments, oldest first, replies among them."""
+    statement = select(Comment).where(Comment.thread_id == thread_id)
+    return statement.order_by(Comment.created_at, Comment.id)
+
+
+async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[Row]:
+    """Every comment of a thread with its author's name and avatar, oldest first: one query, any size."""
+    statement = (
+        select(Comment, User.name, User.avatar_url)
+        .join(User, User.id == Comment.author_id)
+        .where(Comment.thread_id == thread_id)
+        .order_by(Comment.created_at, Comment.id)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> None:
+    """Delete a comment and all its replies, at any depth, in one statement.
+
+    A recursive CTE collects the subtree; deleting it whole keeps the parent_id foreign key
+    satisfied at the end of the statement without a cascade per level.
+    """
+    subtree = select(Comment.id).where(Comment.id == comment_id).cte("subtree", recursive=True)
+    subtree = subtree.union_all(select(Comment.id).join(subtree, Comment.parent_id == subtree.c.id))
+    await session.execute(
+        delete(Comment).where(Comment.id.in_(select(subtree.c.id))).execution_options(synchronize_session=False)
+    )

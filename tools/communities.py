@@ -1,0 +1,455 @@
+"""Communities, their members and their media. Threads and comments are in `tools.discussions`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+from sqlalchemy.exc import IntegrityError
+
+from storage import accounts as accounts_store
+from storage import communities as store
+from storage.ids import new_id
+from storage.queries import fetch_page
+from storage.tables import Community, Media, Member, User
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.errors import BadRequest, Conflict, NotFound
+from tools.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+
+__all__ = [
+    "CommunityPath",
+    "CommunityPathPage",
+    "Id",
+    "Name",
+    "add_media",
+    "add_member",
+    "apply_changes",
+    "community_row",
+    "create_community",
+    "delete_community",
+    "get_community",
+    "list_communities",
+    "list_media",
+    "list_members",
+    "producer_user",
+    "remove_member",
+    "text_type",
+    "update_community",
+]
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_MAX_INT32 = 2_147_483_647  # price and duration are 32-bit integer columns
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError("must be lowercase letters, digits and single hyphens, like weekly-wins")
+    return value
+
+
+def text_type(max_length: int) -> Any:
+    """The type of a text of 1 to `max_length` characters that is not only whitespace."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
+
+
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+Name = text_type(200)
+Slug = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_slug)]
+Price = Annotated[int, Field(ge=0, le=_MAX_INT32)]
+_CommunityDescription = text_type(10000)
+_MediaDescription = text_type(5000)
+_FileText = text_type(255)
+Role = Literal["member", "moderator", "admin"]
+MediaType = Literal["video", "file", "image"]
+
+
+# --- shared by the community operations and tools.discussions ---
+
+
+class CommunityPath(InputModel):
+    community_id: Id
+
+
+class CommunityPathPage(PageQuery):
+    community_id: Id
+
+
+async def community_row(ctx: OperationContext, community_id: str) -> Community:
+    community = await store.get_community(ctx.session, producer_id=ctx.producer_id, community_id=community_id)
+    if community is None:
+        raise NotFound("Community not found")
+    return community
+
+
+async def producer_user(ctx: OperationContext, user_id: str) -> User:
+    """A user of the caller's producer; any other id (another producer's too) is not_found."""
+    user = await accounts_store.get_user(ctx.session, producer_id=ctx.producer_id, user_id=user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+def apply_changes(row: object, data: InputModel, *, keep: set[str], required: set[str], ctx: OperationContext) -> None:
+    """Set on `row` the fields the caller gave (all but the `keep` ones, which name the row).
+
+    Fields in `required` refuse null; the others accept null to clear. Bumps `updated_at` on a change.
+    """
+    changes = data.model_dump(include=data.model_fields_set - keep)
+    nulled = [name for name in required if name in changes and changes[name] is None]
+    refused = sorted(type(data).model_fields[name].alias for name in nulled)
+    if refused:
+        raise BadRequest("Invalid input: " + "; ".join(f"{alias}: must not be null" for alias in refused))
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if changes:
+        row.updated_at = ctx.now()
+
+
+# --- communities ---
+
+
+class CommunityPublic(OutputModel):
+    id: str
+    name: str
+    slug: str
+    description: str | None
+    cover_image_url: str | None
+    is_free: bool
+    price: int
+    is_public: bool
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class CommunityDetail(CommunityPublic):
+    member_count: int
+    thread_count: int
+    media_count: int
+
+
+class CommunityResult(OutputModel):
+    community: CommunityPublic
+
+
+class CommunityDetailResult(OutputModel):
+    community: CommunityDetail
+
+
+def _community_public(community: Community) -> CommunityPublic:
+    return CommunityPublic.model_validate(community, from_attributes=True)
+
+
+class CreateCommunityInput(InputModel):
+    name: Name
+    slug: Slug = Field(description="URL slug (lowercase letters, digits, hyphens), unique on the platform.")
+    description: _CommunityDescription | None = None
+    cover_image_url: WebUrl | None = None
+    is_free: bool = Field(default=True, description="Free to join (default true).")
+    price: Price = Field(default=0, description="Price in cents.")
+    is_public: bool = Field(default=True, description="Publicly visible (default true).")
+
+
+class UpdateCommunityInput(CommunityPath):
+    name: Name | None = None
+    slug: Slug | None = None
+    description: _CommunityDescription | None = Field(default=None, description="null clears it.")
+    cover_image_url: WebUrl | None = Field(default=None, description="null clears it.")
+    is_free: bool | None = None
+    price: Price | None = None
+    is_public: bool | None = None
+
+
+async def _claim_slug(ctx: OperationContext, slug: str) -> None:
+    if await store.slug_taken(ctx.session, slug=slug):
+        raise Conflict(f"The slug {slug} is already taken; choose another")
+
+
+async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
+    try:
+        await ctx.session.flush()
+    except IntegrityError:
+        # A concurrent write took the same slug first.
+        raise Conflict(f"The slug {slug} is already taken; choose another") from None
+
+
+@operation(
+    title="Create community",
+    permission="communities:write",
+    http=("POST", "/communities", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
+    """Create a discussion community. The slug must be unique on the platform (conflict otherwise)."""
+    await _claim_slug(ctx, data.slug)
+    now = ctx.now()
+    community = Community(
+        id=new_id("comm"), producer_id=ctx.producer_id, **data.model_dump(), created_at=now, updated_at=now
+    )
+    ctx.session.add(community)
+    await _flush_claiming_slug(ctx, data.slug)
+    return CommunityResult(community=_community_public(community))
+
+
+@operation(
+    title="List communities",
+    permission="communities:read",
+    http=("GET", "/communities"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
+    """List this producer's communities, newest first. Paginated."""
+    statement = store.communities_query(producer_id=ctx.producer_id)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    return Page[CommunityPublic](**page_of([_community_public(row) for row in rows], query=data, total=total))
+
+
+@operation(
+    title="Get community",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
+    """Get a community with its memberCount, threadCount and mediaCount."""
+    community = await community_row(ctx, data.community_id)
+    members, threads, media = await store.community_counts(ctx.session, community_id=community.id)
+    detail = CommunityDetail(
+        **_community_public(community).model_dump(), member_count=members, thread_count=threads, media_count=media
+    )
+    return CommunityDetailResult(community=detail)
+
+
+@operation(
+    title="Update community",
+    permission="communities:write",
+    http=("PATCH", "/communities/{communityId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
+    """Update a community's settings. Only the fields given change; null clears description or coverImageUrl."""
+    community = await community_row(ctx, data.community_id)
+    new_slug = data.slug if "slug" in data.model_fields_set and data.slug != community.slug else None
+    if new_slug is not None:
+        await _claim_slug(ctx, new_slug)
+    apply_changes(
+        community,
+        data,
+        keep={"community_id"},
+        required={"name", "slug", "is_free", "price", "is_public"},
+        ctx=ctx,
+    )
+    await _flush_claiming_slug(ctx, community.slug)
+    return CommunityResult(community=_community_public(community))
+
+
+@operation(
+    title="Delete community",
+    permission="communities:write",
+    http=("DELETE", "/communities/{communityId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+)
+async def delete_community(ctx: OperationContext, data: CommunityPath) -> Deleted:
+    """Delete a community and all its threads, comments, members and media. Cannot be undone."""
+    community = await community_row(ctx, data.community_id)
+    await ctx.session.delete(community)
+    await ctx.session.flush()
+    return Deleted(id=community.id)
+
+
+# --- members ---
+
+
+class MemberUser(OutputModel):
+    id: str
+    name: str
+    email: str
+    avatar_url: str | None
+
+
+class MemberPublic(OutputModel):
+    id: str
+    user_id: str
+    role: str
+    joined_at: UtcDatetime
+    user: MemberUser
+
+
+class MemberResult(OutputModel):
+    member: MemberPublic
+
+
+def _member_public(member: Member, user: User) -> MemberPublic:
+    return MemberPublic(
+        id=member.id,
+        user_id=member.user_id,
+        role=member.role,
+        joined_at=member.joined_at,
+        user=MemberUser.model_validate(user, from_attributes=True),
+    )
+
+
+class AddMemberInput(CommunityPath):
+    user_id: Id = Field(description="A user of this producer (a student or staff user).")
+    role: Role = "member"
+
+
+class RemoveMemberInput(CommunityPath):
+    user_id: Id
+
+
+@operation(
+    title="Add member",
+    permission="communities:write",
+    http=("POST", "/communities/{communityId}/members", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
+    """Add a user to a community with a role (member, moderator or admin). Members may post threads
+    and comments. Adding the same user twice is a conflict."""
+    community = await community_row(ctx, data.community_id)
+    user = await producer_user(ctx, data.user_id)
+    if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is not None:
+        raise Conflict(f"User {user.id} is already a member of this community")
+    member = Member(id=new_id("mem"), community_id=community.id, user_id=user.id, role=data.role, joined_at=ctx.now())
+    ctx.session.add(member)
+    try:
+        await ctx.session.flush()
+    except IntegrityError:
+        raise Conflict(f"User {user.id} is already a member of this community") from None
+    return MemberResult(member=_member_public(member, user))
+
+
+@operation(
+    title="List members",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}/members"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[MemberPublic]:
+    """List a community's members with their role and user (name, email, avatarUrl), oldest first. Paginated."""
+    community = await community_row(ctx, data.community_id)
+    statement = store.members_query(community_id=community.id)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
+    members = [_member_public(row, users[row.user_id]) for row in rows]
+    return Page[MemberPublic](**page_of(members, query=data, total=total))
+
+
+@operation(
+    title="Remove member",
+    permission="communities:write",
+    http=("DELETE", "/communities/{communityId}/members"),
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+)
+async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
+    """Remove a user from a community; their threads and comments stay. Returns the membership's id."""
+    community = await community_row(ctx, data.community_id)
+    member = await store.get_member(ctx.session, community_id=community.id, user_id=data.user_id)
+    if member is None:
+        raise NotFound("Member not found: this user is not a member of the community")
+    await ctx.session.delete(member)
+    await ctx.session.flush()
+    return Deleted(id=member.id)
+
+
+# --- media ---
+
+
+class MediaPublic(OutputModel):
+    id: str
+    community_id: str
+    type: str
+    title: str
+    description: str | None
+    url: str
+    file_name: str
+    file_size: int
+    mime_type: str | None
+    thumbnail_url: str | None
+    duration: int | None
+    uploaded_by: str
+    created_at: UtcDatetime
+
+
+class MediaResult(OutputModel):
+    media: MediaPublic
+
+
+def _media_public(media: Media) -> MediaPublic:
+    return MediaPublic.model_validate(media, from_attributes=True)
+
+
+class AddMediaInput(CommunityPath):
+    type: MediaType
+    title: Name
+    description: _MediaDescription | None = None
+    url: WebUrl = Field(description="Where the file is, http(s).")
+    file_name: _FileText
+    file_size: int = Field(ge=0, le=2**53, description="Size in bytes.")
+    mime_type: _FileText | None = None
+    thumbnail_url: WebUrl | None = None
+    duration: int | None = Field(default=None, ge=0, le=_MAX_INT32, description="Seconds, for video.")
+    user_id: Id = Field(description="The uploader, a user of this producer.")
+
+
+class ListMediaInput(CommunityPathPage):
+    type: MediaType | None = Field(default=None, description="Only this type.")
+
+
+@operation(
+    title="Add media",
+    permission="communities:write",
+    http=("POST", "/communities/{communityId}/media", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
+    """Add a video, file or image (by URL, with its metadata) to a community."""
+    community = await community_row(ctx, data.community_id)
+    user = await producer_user(ctx, data.user_id)
+    fields = data.model_dump(exclude={"community_id", "user_id"})
+    media = Media(id=new_id("media"), community_id=community.id, uploaded_by=user.id, **fields, created_at=ctx.now())
+    ctx.session.add(media)
+    await ctx.session.flush()
+    return MediaResult(media=_media_public(media))
+
+
+@operation(
+    title="List media",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}/media"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaPublic]:
+    """List a community's media, newest first, optionally only one type. Paginated."""
+    community = await community_row(ctx, data.community_id)
+    statement = store.media_query(community_id=community.id, media_type=data.type)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    return Page[MediaPublic](**page_of([_media_public(row) for row in rows], query=data, total=total))

@@ -1,0 +1,430 @@
+"""Threads and their comments, with nested replies, inside a community."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pydantic import Field
+from sqlalchemy import Row
+
+from storage import communities as store
+from storage.ids import new_id
+from storage.queries import fetch_page
+from storage.tables import Comment, Community, Thread, User
+from tools.catalog import operation
+from tools.communities import (
+    CommunityPath,
+    CommunityPathPage,
+    Id,
+    Name,
+    apply_changes,
+    community_row,
+    producer_user,
+    text_type,
+)
+from tools.context import OperationContext
+from tools.errors import Forbidden, NotFound
+from tools.models import Deleted, OutputModel, Page, UtcDatetime, page_of
+
+__all__ = [
+    "MAX_NESTING",
+    "STAFF_ROLES",
+    "create_comment",
+    "create_thread",
+    "delete_comment",
+    "delete_thread",
+    "get_thread",
+    "list_comments",
+    "list_threads",
+    "update_comment",
+    "update_thread",
+]
+
+STAFF_ROLES = frozenset({"owner", "staff", "bot"})
+"""A producer's own users: they may post in any of its communities without being members."""
+
+MAX_NESTING = 32
+"""How many levels of replies get_thread nests. Deeper replies are listed flat under their
+level-32 ancestor: JSON parsers refuse deep documents (serde_json at 128 levels, pydantic's
+at 200), and every level of replies costs two."""
+
+Body = text_type(20000)
+
+
+class AuthorPublic(OutputModel):
+    id: str
+    name: str
+    avatar_url: str | None
+
+
+class ThreadPublic(OutputModel):
+    id: str
+    community_id: str
+    title: str
+    content: str
+    pinned: bool
+    author: AuthorPublic
+    comment_count: int
+    last_activity_at: UtcDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class CommentPublic(OutputModel):
+    id: str
+    thread_id: str
+    parent_id: str | None
+    content: str
+    author: AuthorPublic
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class CommentNode(CommentPublic):
+    replies: list[CommentNode]
+
+
+class ThreadDetail(ThreadPublic):
+    comments: list[CommentNode]
+
+
+class ThreadResult(OutputModel):
+    thread: ThreadPublic
+
+
+class ThreadDetailResult(OutputModel):
+    thread: ThreadDetail
+
+
+class CommentResult(OutputModel):
+    comment: CommentPublic
+
+
+def _author(user: User) -> AuthorPublic:
+    return AuthorPublic(id=user.id, name=user.name, avatar_url=user.avatar_url)
+
+
+def _thread_fields(thread: Thread, author: User) -> dict:
+    return {
+        "id": thread.id,
+        "community_id": thread.community_id,
+        "title": thread.title,
+        "content": thread.content,
+        "pinned": thread.pinned,
+        "author": _author(author),
+        "comment_count": thread.comment_count,
+        "last_activity_at": thread.last_activity_at,
+        "created_at": thread.created_at,
+        "updated_at": thread.updated_at,
+    }
+
+
+def _comment_fields(comment: Comment, author: AuthorPublic) -> dict:
+    return {
+        "id": comment.id,
+        "thread_id": comment.thread_id,
+        "parent_id": comment.parent_id,
+        "content": comment.content,
+        "author": author,
+        "created_at": comment.created_at,
+        "updated_at": comment.updated_at,
+    }
+
+
+def comment_tree(rows: Iterable[Row]) -> list[CommentNode]:
+    """The comments of one thread (rows of comment, author name, author avatar; oldest first) as a tree.
+
+    Iterative, never recursive, so a reply chain of any depth fits; see MAX_NESTING.
+    """
+    nodes: list[CommentNode] = []
+    for comment, name, avatar_url in rows:
+        author = AuthorPublic(id=comment.author_id, name=name, avatar_url=avatar_url)
+        nodes.append(CommentNode(**_comment_fields(comment, author), replies=[]))
+    ids = {node.id for node in nodes}  # a parent outside the thread cannot happen; it would make a root
+    children: dict[str, list[CommentNode]] = defaultdict(list)
+    roots = []
+    for node in nodes:
+        (children[node.parent_id] if node.parent_id in ids else roots).append(node)
+
+    to_place = [(node, 1) for node in roots]
+    while to_place:
+        node, level = to_place.pop()
+        if level < MAX_NESTING:
+            node.replies = children[node.id]
+            to_place.extend((child, level + 1) for child in node.replies)
+        else:
+            node.replies = _descendants_in_order(node, children)
+    return roots
+
+
+def _descendants_in_order(node: CommentNode, children: dict[str, list[CommentNode]]) -> list[CommentNode]:
+    """Every reply below `node`, depth first, each before its own replies (the reading order)."""
+    ordered = []
+    pending = list(reversed(children[node.id]))
+    while pending:
+        reply = pending.pop()
+        ordered.append(reply)
+        pending.extend(reversed(children[reply.id]))
+    return ordered
+
+
+async def _post_author(ctx: OperationContext, community: Community, user_id: str) -> User:
+    """The author of a new thread or comment: a member of the community or a staff user."""
+    user = await producer_user(ctx, user_id)
+    if user.role not in STAFF_ROLES:
+        if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is None:
+            raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
+    return user
+
+
+async def _user(ctx: OperationContext, user_id: str) -> User:
+    return (await store.users_by_id(ctx.session, [user_id]))[user_id]
+
+
+# --- threads ---
+
+
+class ThreadPath(CommunityPath):
+    thread_id: Id
+
+
+class ThreadPathPage(CommunityPathPage):
+    thread_id: Id
+
+
+class CreateThreadInput(CommunityPath):
+    title: Name = Field(description="Max 200 characters.")
+    content: Body = Field(description="Max 20000 characters.")
+    user_id: Id = Field(description="The author: a member of the community or a staff user.")
+    pinned: bool = Field(default=False, description="Pin to the top of list_threads.")
+
+
+class UpdateThreadInput(ThreadPath):
+    title: Name | None = None
+    content: Body | None = None
+    pinned: bool | None = Field(default=None, description="true pins, false unpins.")
+
+
+async def _community_and_thread(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> tuple[Community, Thread]:
+    community = await community_row(ctx, data.community_id)
+    thread = await store.get_thread(ctx.session, community_id=community.id, thread_id=data.thread_id)
+    if thread is None:
+        raise NotFound("Thread not found")
+    return community, thread
+
+
+async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> Thread:
+    return (await _community_and_thread(ctx, data))[1]
+
+
+@operation(
+    title="Create thread",
+    permission="communities:write",
+    http=("POST", "/communities/{communityId}/threads", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
+    """Start a thread in a community, optionally pinned. The author (userId) must be a member of the
+    community or a staff user of this producer; otherwise forbidden: call add_member first."""
+    community = await community_row(ctx, data.community_id)
+    author = await _post_author(ctx, community, data.user_id)
+    now = ctx.now()
+    thread = Thread(
+        id=new_id("thread"),
+        community_id=community.id,
+        author_id=author.id,
+        title=data.title,
+        content=data.content,
+        pinned=data.pinned,
+        comment_count=0,
+        last_activity_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.session.add(thread)
+    await ctx.session.flush()
+    return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, author)))
+
+
+@operation(
+    title="List threads",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}/threads"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[ThreadPublic]:
+    """List a community's threads: pinned first, then by latest activity (a new comment counts).
+    Paginated; without comments (get_thread has them)."""
+    community = await community_row(ctx, data.community_id)
+    statement = store.threads_query(community_id=community.id)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    threads = [ThreadPublic(**_thread_fields(row, users[row.author_id])) for row in rows]
+    return Page[ThreadPublic](**page_of(threads, query=data, total=total))
+
+
+@operation(
+    title="Get thread",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}/threads/{threadId}"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
+    """Get a thread with all its comments as a tree, oldest first, each comment's replies under
+    `replies`. Past 32 levels, deeper replies are listed flat under their level-32 ancestor; parentId
+    names each one's parent."""
+    thread = await _thread_row(ctx, data)
+    author = await _user(ctx, thread.author_id)
+    tree = comment_tree(await store.thread_comments(ctx.session, thread_id=thread.id))
+    return ThreadDetailResult(thread=ThreadDetail(**_thread_fields(thread, author), comments=tree))
+
+
+@operation(
+    title="Update thread",
+    permission="communities:write",
+    http=("PATCH", "/communities/{communityId}/threads/{threadId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
+    """Update a thread's title or content, or pin/unpin it. Only the fields given change."""
+    thread = await _thread_row(ctx, data)
+    apply_changes(thread, data, keep={"community_id", "thread_id"}, required={"title", "content", "pinned"}, ctx=ctx)
+    await ctx.session.flush()
+    return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, await _user(ctx, thread.author_id))))
+
+
+@operation(
+    title="Delete thread",
+    permission="communities:write",
+    http=("DELETE", "/communities/{communityId}/threads/{threadId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+)
+async def delete_thread(ctx: OperationContext, data: ThreadPath) -> Deleted:
+    """Delete a thread and all its comments. Cannot be undone."""
+    thread = await _thread_row(ctx, data)
+    await ctx.session.delete(thread)
+    await ctx.session.flush()
+    return Deleted(id=thread.id)
+
+
+# --- comments ---
+
+
+class CommentPath(ThreadPath):
+    comment_id: Id
+
+
+class CreateCommentInput(ThreadPath):
+    content: Body = Field(description="Max 20000 characters.")
+    user_id: Id = Field(description="The author: a member of the community or a staff user.")
+    parent_id: Id | None = Field(default=None, description="Reply to this comment of the same thread.")
+
+
+class UpdateCommentInput(CommentPath):
+    content: Body = Field(description="The new content, max 20000 characters.")
+
+
+async def _comment_row(ctx: OperationContext, data: CommentPath) -> Comment:
+    thread = await _thread_row(ctx, data)
+    comment = await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.comment_id)
+    if comment is None:
+        raise NotFound("Comment not found")
+    return comment
+
+
+def _comment_public(comment: Comment, author: User) -> CommentPublic:
+    return CommentPublic(**_comment_fields(comment, _author(author)))
+
+
+@operation(
+    title="Create comment",
+    permission="communities:write",
+    http=("POST", "/communities/{communityId}/threads/{threadId}/comments", 201),
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+)
+async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
+    """Comment on a thread, or reply to one of its comments with parentId. The author must be a
+    member or a staff user, as for create_thread. Bumps the thread's lastActivityAt."""
+    community, thread = await _community_and_thread(ctx, data)
+    author = await _post_author(ctx, community, data.user_id)
+    if data.parent_id is not None:
+        if await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id) is None:
+            raise NotFound("Parent comment not found in this thread")
+    now = ctx.now()
+    comment = Comment(
+        id=new_id("cmt"),
+        thread_id=thread.id,
+        parent_id=data.parent_id,
+        author_id=author.id,
+        content=data.content,
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.session.add(comment)
+    await ctx.session.flush()
+    await store.note_comment_added(ctx.session, thread_id=thread.id, at=now)
+    return CommentResult(comment=_comment_public(comment, author))
+
+
+@operation(
+    title="List comments",
+    permission="communities:read",
+    http=("GET", "/communities/{communityId}/threads/{threadId}/comments"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[CommentPublic]:
+    """List a thread's comments flat, oldest first, each with its parentId (null: top level).
+    Paginated; get_thread returns them as a tree."""
+    thread = await _thread_row(ctx, data)
+    statement = store.comments_query(thread_id=thread.id)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    comments = [_comment_public(row, users[row.author_id]) for row in rows]
+    return Page[CommentPublic](**page_of(comments, query=data, total=total))
+
+
+@operation(
+    title="Update comment",
+    permission="communities:write",
+    http=("PATCH", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+)
+async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
+    """Replace a comment's content; its author, place in the thread and replies stay."""
+    comment = await _comment_row(ctx, data)
+    apply_changes(comment, data, keep={"community_id", "thread_id", "comment_id"}, required={"content"}, ctx=ctx)
+    await ctx.session.flush()
+    return CommentResult(comment=_comment_public(comment, await _user(ctx, comment.author_id)))
+
+
+@operation(
+    title="Delete comment",
+    permission="communities:write",
+    http=("DELETE", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+)
+async def delete_comment(ctx: OperationContext, data: CommentPath) -> Deleted:
+    """Delete a comment and all its replies, at any depth. Cannot be undone."""
+    comment = await _comment_row(ctx, data)
+    await store.delete_comment_tree(ctx.session, comment_id=comment.id)
+    await store.recount_comments(ctx.session, thread_id=comment.thread_id)
+    return Deleted(id=comment.id)
