@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SchemaBehind", "alembic_config", "check_schema_current", "upgrade"]
+__all__ = ["SchemaBehind", "alembic_config", "check_schema_current", "database_revision", "upgrade", "upgrade_async"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -70,3 +70,10 @@ def database_revision(url: str) -> str | None:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    """`upgrade` from async code: Alembic runs its own event loop, so it goes to a worker thread."""
+    import anyio.to_thread
+
+    await anyio.to_thread.run_sync(upgrade, url, revision)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage.engine import Store, open_store
 from storage.migrate import upgrade
+from tests.databases import ENGINE, DatabaseFactory, empty_tables
 from tests.factories import Tenant, make_tenant
 
 
@@ -18,19 +20,47 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"blohko test engine: {ENGINE}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`postgres_only` tests belong to the PostgreSQL pass; the SQLite pass deselects them."""
+    if ENGINE == "postgresql":
+        return
+    selected = [item for item in items if item.get_closest_marker("postgres_only") is None]
+    deselected = [item for item in items if item.get_closest_marker("postgres_only") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to head per test run; each test gets a copy (migrating per test is slow)."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    """Fresh databases of this run's engine; PostgreSQL ones are dropped when the run ends."""
+    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(databases: DatabaseFactory) -> str:
+    """One database migrated to head per test run (migrating per test is slow)."""
+    url = databases.new("template")
+    upgrade(url)
+    return url
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, migrated_template: Path) -> str:
-    path = tmp_path / "blohko.db"
-    shutil.copy(migrated_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+async def database_url(tmp_path: Path, migrated_template: str) -> str:
+    """A migrated, empty database for one test: a copy of the template file on SQLite; on
+    PostgreSQL the run's one database, emptied of every row the previous test left."""
+    if ENGINE == "sqlite":
+        path = tmp_path / "blohko.db"
+        shutil.copy(make_url(migrated_template).database, path)
+        return f"sqlite+aiosqlite:///{path}"
+    await empty_tables(migrated_template)
+    return migrated_template
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ over stdio (driven by the SDK's stdio client) and over HTTP (a real server on a 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,8 +28,8 @@ pytestmark = pytest.mark.anyio
 
 # One database, producer and HTTP server for the module: every process start costs seconds.
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    environment = cli_env(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}")
+def env(databases):
+    environment = cli_env(databases.new("e2e"))
     run_cli(environment, "db", "upgrade")
     return environment
 
@@ -80,10 +79,11 @@ def _revoke(env, key_id: str) -> None:
 
 
 def _expire(env, key_id: str) -> None:
-    path = env["BLOHKO_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as db:
-        past = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
-        db.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", (past, key_id))
+    async def expire() -> None:
+        async with open_store(env["BLOHKO_DATABASE_URL"]) as store, store.sessions() as session, session.begin():
+            (await session.get(ApiKey, key_id)).expires_at = datetime.now(UTC) - timedelta(days=1)
+
+    anyio.run(expire) if not _in_event_loop() else _run_in_thread(expire)
 
 
 def test_cli_json_outputs_are_one_object_each(env):

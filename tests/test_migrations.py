@@ -1,0 +1,56 @@
+"""The schema comes only from migrations, and the migrations produce exactly the models' schema."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from storage.engine import open_store
+from storage.migrate import SchemaBehind, check_schema_current, upgrade, upgrade_async
+from storage.tables import metadata
+from tests.processes import cli_env, run_cli
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_migrations_produce_exactly_the_models_schema(databases):
+    url = databases.new("schema")
+    await upgrade_async(url)
+
+    def differences(connection):
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
+
+    async with open_store(url) as store, store.engine.connect() as connection:
+        diff = await connection.run_sync(differences)
+    assert diff == []
+
+
+async def test_an_unmigrated_database_is_reported_behind(databases):
+    url = databases.new("behind")
+    async with open_store(url) as store:
+        with pytest.raises(SchemaBehind, match="blohko db upgrade"):
+            await check_schema_current(store.engine)
+
+
+async def test_a_database_one_migration_behind_is_reported_behind(databases):
+    url = databases.new("older")
+    await upgrade_async(url, "0001")
+    async with open_store(url) as store:
+        with pytest.raises(SchemaBehind, match="is at 0001"):
+            await check_schema_current(store.engine)
+
+
+def test_serve_refuses_a_schema_that_is_behind_naming_the_command(databases):
+    url = databases.new("serve-behind")
+    upgrade(url, "0001")
+    done = run_cli(cli_env(url, BLOHKO_API_KEY="blk_whatever"), "serve", check=False)
+    assert done.returncode != 0 and done.stdout == ""
+    assert "run `blohko db upgrade`" in done.stderr
+
+
+async def test_db_upgrade_brings_it_to_the_newest_schema(databases):
+    url = databases.new("upgrade")
+    await upgrade_async(url, "0001")
+    run_cli(cli_env(url), "db", "upgrade")
+    async with open_store(url) as store:
+        await check_schema_current(store.engine)
