@@ -6,7 +6,15 @@ its children in the same statement and no Python-side walk can leave orphans.
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.ids import utcnow

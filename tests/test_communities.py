@@ -6,6 +6,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from server.mcp_app import Runtime
+from server.rest import rest_routes
 from tests.community_factories import (
     call,
     new_comment,
@@ -15,8 +17,6 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from server.mcp_app import Runtime
-from server.rest import rest_routes
 from tests.factories import add_key, mcp_client
 from tools import communities, discussions
 from tools.registry import ALL_OPERATIONS

@@ -9,7 +9,16 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import rest_routes
 from storage.tables import Lesson, Section
-from tests.factories import count_rows, course_body, error, make_course, make_lesson, make_section, mcp_client, ok
+from tests.factories import (
+    count_rows,
+    course_body,
+    error,
+    make_course,
+    make_lesson,
+    make_section,
+    mcp_client,
+    ok,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -20,8 +20,8 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import ApiKey
 from tests.factories import ok
-from tools.accounts import create_api_key, revoke_api_key
 from tests.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
+from tools.accounts import create_api_key, revoke_api_key
 
 pytestmark = pytest.mark.anyio
 

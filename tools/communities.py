@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
@@ -15,13 +14,22 @@ from storage.queries import fetch_page
 from storage.tables import Community, Media, Member, User
 from tools.catalog import operation
 from tools.context import OperationContext
-from tools.errors import BadRequest, Conflict, NotFound
-from tools.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+from tools.errors import Conflict, NotFound
+from tools.fields import Count, Id, Price, given_changes, slug, text
+from tools.models import (
+    Deleted,
+    InputModel,
+    OutputModel,
+    Page,
+    PageQuery,
+    UtcDatetime,
+    WebUrl,
+    page_of,
+)
 
 __all__ = [
     "CommunityPath",
     "CommunityPathPage",
-    "Id",
     "Name",
     "add_media",
     "add_member",
@@ -35,38 +43,14 @@ __all__ = [
     "list_members",
     "producer_user",
     "remove_member",
-    "text_type",
     "update_community",
 ]
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_MAX_INT32 = 2_147_483_647  # price and duration are 32-bit integer columns
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _check_slug(value: str) -> str:
-    if not _SLUG.fullmatch(value):
-        raise ValueError("must be lowercase letters, digits and single hyphens, like weekly-wins")
-    return value
-
-
-def text_type(max_length: int) -> Any:
-    """The type of a text of 1 to `max_length` characters that is not only whitespace."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
-
-
-Id = Annotated[str, Field(min_length=1, max_length=100)]
-Name = text_type(200)
-Slug = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_slug)]
-Price = Annotated[int, Field(ge=0, le=_MAX_INT32)]
-_CommunityDescription = text_type(10000)
-_MediaDescription = text_type(5000)
-_FileText = text_type(255)
+Name = text(200)
+Slug = slug(100)
+_CommunityDescription = text(10000)
+_MediaDescription = text(5000)
+_FileText = text(255)
 Role = Literal["member", "moderator", "admin"]
 MediaType = Literal["video", "file", "image"]
 
@@ -98,15 +82,9 @@ async def producer_user(ctx: OperationContext, user_id: str) -> User:
 
 
 def apply_changes(row: object, data: InputModel, *, keep: set[str], required: set[str], ctx: OperationContext) -> None:
-    """Set on `row` the fields the caller gave (all but the `keep` ones, which name the row).
-
-    Fields in `required` refuse null; the others accept null to clear. Bumps `updated_at` on a change.
-    """
-    changes = data.model_dump(include=data.model_fields_set - keep)
-    nulled = [name for name in required if name in changes and changes[name] is None]
-    refused = sorted(type(data).model_fields[name].alias for name in nulled)
-    if refused:
-        raise BadRequest("Invalid input: " + "; ".join(f"{alias}: must not be null" for alias in refused))
+    """Set on `row` the fields the caller gave (all but the `keep` ones, which name the row);
+    `required` ones refuse null. Bumps `updated_at` on a change."""
+    changes = given_changes(data, target=keep, not_null=required)
     for name, value in changes.items():
         setattr(row, name, value)
     if changes:
@@ -412,7 +390,7 @@ class AddMediaInput(CommunityPath):
     file_size: int = Field(ge=0, le=2**53, description="Size in bytes.")
     mime_type: _FileText | None = None
     thumbnail_url: WebUrl | None = None
-    duration: int | None = Field(default=None, ge=0, le=_MAX_INT32, description="Seconds, for video.")
+    duration: Count | None = Field(default=None, description="Seconds, for video.")
     user_id: Id = Field(description="The uploader, a user of this producer.")
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from storage import catalog as catalog_store
@@ -17,19 +16,26 @@ from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
 from tools.context import OperationContext
 from tools.curriculum import (
-    MAX_INT,
     CourseRef,
     LessonFields,
     SectionPublic,
-    Title,
     new_lesson,
     owned_course,
     sections_public,
-    updates,
     video_columns,
 )
 from tools.errors import BadRequest, Conflict
-from tools.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+from tools.fields import Price, Title, given_changes, slug
+from tools.models import (
+    Deleted,
+    InputModel,
+    OutputModel,
+    Page,
+    PageQuery,
+    UtcDatetime,
+    WebUrl,
+    page_of,
+)
 
 __all__ = [
     "create_course",
@@ -41,19 +47,9 @@ __all__ = [
     "update_course",
 ]
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def _check_slug(value: str) -> str:
-    if not _SLUG.fullmatch(value):
-        raise ValueError("must be lowercase letters, digits and single hyphens, like intro-to-python")
-    return value
-
-
-Slug = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_slug)]
+Slug = slug(200)
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
-Price = Annotated[int, Field(ge=0, le=MAX_INT)]
 Level = Literal["beginner", "intermediate", "advanced"]
 
 
@@ -263,7 +259,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
     """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    changes = updates(data, keys=CourseRef.model_fields, not_null=("title", "slug", "price", "is_free", "category_id"))
+    changes = given_changes(data, target=CourseRef.model_fields, not_null=("title", "slug", "price", "is_free", "category_id"))
     if changes.get("slug", course.slug) != course.slug:
         await _check_slug_free(ctx, changes["slug"], course_id=course.id)
     if changes.get("category_id", course.category_id) != course.category_id:

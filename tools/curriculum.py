@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage import courses as courses_store
@@ -21,16 +21,15 @@ from storage.ids import new_id
 from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
 from tools.context import OperationContext
-from tools.errors import BadRequest, NotFound
+from tools.errors import NotFound
+from tools.fields import Count, Id, Title, given_changes
 from tools.models import Deleted, InputModel, OutputModel, UtcDatetime
 from tools.videos import parse_video_url
 
 __all__ = [
-    "MAX_INT",
     "CourseRef",
     "LessonFields",
     "SectionPublic",
-    "Title",
     "create_lesson",
     "create_section",
     "delete_lesson",
@@ -43,15 +42,10 @@ __all__ = [
     "sections_public",
     "update_lesson",
     "update_section",
-    "updates",
     "video_columns",
 ]
 
-MAX_INT = 2_147_483_647  # the largest value an integer column holds on every engine
 
-Id = Annotated[str, Field(max_length=100)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 LessonDescription = Annotated[str, Field(max_length=5000)]
 
 _ORDER = "0-based position; omitted: last."
@@ -158,16 +152,6 @@ class UpdateLessonInput(LessonRef):
 
 
 # ---- helpers shared with tools.courses
-
-
-def updates(data: InputModel, *, keys: Iterable[str], not_null: Iterable[str]) -> dict[str, Any]:
-    """The fields the caller gave, minus the `keys` naming the target; refuses null for `not_null`."""
-    fields = type(data).model_fields
-    changes = {name: getattr(data, name) for name in data.model_fields_set - set(keys)}
-    for name in sorted(set(not_null) & changes.keys()):
-        if changes[name] is None:
-            raise BadRequest(f"Invalid input: {fields[name].alias}: must not be null")
-    return changes
 
 
 def video_columns(url: str | None, *, field: str) -> dict[str, str | None]:
@@ -327,7 +311,7 @@ async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResul
 async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
     """Rename a section or move it to `order` (0-based); the other sections renumber to stay 0..n-1."""
     section = await _section(ctx, data, lock=True)
-    changes = updates(data, keys=SectionRef.model_fields, not_null=("title", "order"))
+    changes = given_changes(data, target=SectionRef.model_fields, not_null=("title", "order"))
     await _apply(ctx, section, changes, parent=Section.course_id)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
@@ -411,7 +395,7 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     """Change a lesson; only the fields given change. A new videoUrl is re-parsed (null removes the video).
     `order` moves it within its section; the other lessons renumber to stay 0..n-1."""
     lesson = await _lesson(ctx, data, lock=True)
-    changes = updates(data, keys=LessonRef.model_fields, not_null=("title", "duration", "is_preview", "order"))
+    changes = given_changes(data, target=LessonRef.model_fields, not_null=("title", "duration", "is_preview", "order"))
     if "video_url" in changes:
         changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
     await _apply(ctx, lesson, changes, parent=Lesson.section_id)

@@ -16,15 +16,14 @@ from tools.catalog import operation
 from tools.communities import (
     CommunityPath,
     CommunityPathPage,
-    Id,
     Name,
     apply_changes,
     community_row,
     producer_user,
-    text_type,
 )
 from tools.context import OperationContext
 from tools.errors import Forbidden, NotFound
+from tools.fields import Id, text
 from tools.models import Deleted, OutputModel, Page, UtcDatetime, page_of
 
 __all__ = [
@@ -49,7 +48,7 @@ MAX_NESTING = 32
 level-32 ancestor: JSON parsers refuse deep documents (serde_json at 128 levels, pydantic's
 at 200), and every level of replies costs two."""
 
-Body = text_type(20000)
+Body = text(20000)
 
 
 class AuthorPublic(OutputModel):

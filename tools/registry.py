@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tools import communities, courses, curriculum, discussions, students, system, videos
+from tools import (
+    communities,
+    courses,
+    curriculum,
+    discussions,
+    students,
+    system,
+    videos,
+)
 from tools.catalog import Operation
 from tools.context import Principal
 from tools.permissions import allows

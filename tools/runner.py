@@ -13,7 +13,14 @@ from storage.engine import Store
 from storage.ids import utcnow
 from tools.catalog import Operation
 from tools.context import Clock, OperationContext, Principal
-from tools.errors import BadRequest, BlohkoError, Conflict, Forbidden, InternalError, bad_request_from_validation
+from tools.errors import (
+    BadRequest,
+    BlohkoError,
+    Conflict,
+    Forbidden,
+    InternalError,
+    bad_request_from_validation,
+)
 from tools.registry import is_visible
 
 __all__ = ["run_operation"]

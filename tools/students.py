@@ -17,7 +17,15 @@ from tools.accounts import normalize_email
 from tools.catalog import operation
 from tools.context import OperationContext
 from tools.errors import BadRequest, Conflict, NotFound
-from tools.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
+from tools.models import (
+    InputModel,
+    OutputModel,
+    Page,
+    PageQuery,
+    UtcDatetime,
+    WebUrl,
+    page_of,
+)
 from tools.passwords import generate_password, hash_password
 
 __all__ = ["StudentPublic", "get_student", "list_students", "register_student", "update_student"]

@@ -1,0 +1,60 @@
+"""Field types and update rules shared by the domain modules, so a limit is written once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from tools.errors import BadRequest
+from tools.models import InputModel
+
+__all__ = ["MAX_INT", "Count", "Id", "Price", "Title", "given_changes", "slug", "text"]
+
+MAX_INT = 2_147_483_647
+"""The largest value an integer column holds on every engine."""
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Price = Annotated[int, Field(ge=0, le=MAX_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError("must be lowercase letters, digits and single hyphens, like intro-to-python")
+    return value
+
+
+def text(max_length: int) -> Any:
+    """A text of 1 to `max_length` characters that is not only whitespace."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
+
+
+def slug(max_length: int) -> Any:
+    """A URL slug: lowercase letters, digits and single hyphens."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug)]
+
+
+def given_changes(data: InputModel, *, target: Iterable[str], not_null: Iterable[str]) -> dict[str, Any]:
+    """The fields an update's caller gave, minus the `target` ones naming the row.
+
+    Fields in `not_null` refuse an explicit null (bad_request naming them); the others accept
+    null to clear the value.
+    """
+    fields = type(data).model_fields
+    changes = {name: getattr(data, name) for name in data.model_fields_set - set(target)}
+    nulled = sorted(fields[name].alias for name in set(not_null) & changes.keys() if changes[name] is None)
+    if nulled:
+        raise BadRequest("Invalid input: " + "; ".join(f"{alias}: must not be null" for alias in nulled))
+    return changes
