@@ -1,0 +1,112 @@
+"""Crash safety: a real server killed with SIGKILL mid-write loses no acknowledged write and
+leaves no half-created course behind; on SQLite the file passes its integrity check."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from storage.engine import open_store
+from storage.tables import Course, Lesson, Section, User
+from tests.factories import DEFAULT_CATEGORY_ID
+from tests.processes import cli_env, cli_json, http_server, run_cli
+
+ROUNDS = 5
+SECTIONS, LESSONS_PER_SECTION = 3, 3
+WRITERS = 3
+
+
+def _nested_course(tag: str) -> dict:
+    return {
+        "title": f"Crash course {tag}",
+        "slug": f"crash-{tag}",
+        "categoryId": DEFAULT_CATEGORY_ID,
+        "sections": [
+            {
+                "title": f"Section {s}",
+                "lessons": [
+                    {"title": f"Lesson {s}.{n}", "duration": 60, "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}
+                    for n in range(LESSONS_PER_SECTION)
+                ],
+            }
+            for s in range(SECTIONS)
+        ],
+    }
+
+
+def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, stop: threading.Event) -> None:
+    """Writers that send writes until the server dies, recording what it acknowledged."""
+
+    def writer(number: int) -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=10) as client:
+            sequence = 0
+            while not stop.is_set():
+                sequence += 1
+                tag = f"r{round_number}-w{number}-{sequence}"
+                try:
+                    if sequence % 2:
+                        response = client.post("/courses", json=_nested_course(tag))
+                        if response.status_code == 201:
+                            acknowledged["courses"].append(response.json()["course"]["id"])
+                    else:
+                        student = {"name": f"Student {tag}", "email": f"{tag}@crash.example", "password": "crash-pass-1"}
+                        response = client.post("/students", json=student)
+                        if response.status_code == 201:
+                            acknowledged["students"].append(response.json()["student"]["id"])
+                except httpx.TransportError:
+                    return  # the server is gone
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+async def _check_store(url: str, acknowledged: dict) -> None:
+    async with open_store(url) as store, store.sessions() as session:
+        if store.is_sqlite:
+            assert (await session.execute(text("PRAGMA integrity_check"))).scalar_one() == "ok"
+        course_ids = set((await session.scalars(select(Course.id))).all())
+        assert set(acknowledged["courses"]) <= course_ids, "an acknowledged course is missing"
+        student_ids = set((await session.scalars(select(User.id).where(User.role == "student"))).all())
+        assert set(acknowledged["students"]) <= student_ids, "an acknowledged student is missing"
+        sections = dict((await session.execute(select(Section.course_id, func.count()).group_by(Section.course_id))).all())
+        lessons = dict((await session.execute(select(Lesson.course_id, func.count()).group_by(Lesson.course_id))).all())
+        for course_id in course_ids:
+            assert sections.get(course_id) == SECTIONS, f"course {course_id} is half-created"
+            assert lessons.get(course_id) == SECTIONS * LESSONS_PER_SECTION, f"course {course_id} is half-created"
+
+
+def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
+    env = cli_env(databases.new("crash"))
+    run_cli(env, "db", "upgrade")
+    producer = cli_json(env, "producers", "create", "--name", "Crash Academy", "--email", "crash@crash.example")
+    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "crash", "--permissions", "*")["key"]
+    acknowledged: dict[str, list[str]] = {"courses": [], "students": []}
+    rng = random.Random(20261127)
+    for round_number in range(ROUNDS):
+        stop = threading.Event()
+        with http_server(env, tmp_path / f"round-{round_number}.log") as server:
+            before = len(acknowledged["courses"]) + len(acknowledged["students"])
+            threads = _drive_writes(server.url, key, round_number, acknowledged, stop)
+            deadline = time.monotonic() + 30
+            # Let writes flow, then kill the process while requests are in flight.
+            while len(acknowledged["courses"]) + len(acknowledged["students"]) < before + 6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.05, 0.4))
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert len(acknowledged["courses"]) + len(acknowledged["students"]) > before, "no write was acknowledged"
+        anyio.run(_check_store, env["BLOHKO_DATABASE_URL"], acknowledged)
