@@ -134,3 +134,52 @@ async def test_parse_video_tool_names_the_reason(store, tenant):
         missing = error(await client.call_tool("parse_video", {}))
     assert body["error"] == "bad_request" and "http and https" in body["message"]
     assert missing == {"error": "bad_request", "message": "Invalid input: url: Field required"}
+
+
+# --- properties -------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+youtube_ids = st.text(alphabet=_ID_ALPHABET, min_size=11, max_size=11)
+youtube_templates = st.sampled_from(
+    [
+        "https://www.youtube.com/watch?v={id}",
+        "https://m.youtube.com/watch?v={id}&t=1",
+        "https://youtu.be/{id}",
+        "https://youtube.com/shorts/{id}",
+        "https://www.youtube.com/embed/{id}",
+        "youtu.be/{id}?si=abc",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(video_id=youtube_ids, template=youtube_templates)
+def test_property_every_youtube_form_round_trips_its_id(video_id, template):
+    video = parse_video_url(template.format(id=video_id))
+    assert video.video_id == video_id
+    assert video.embed_url == f"https://www.youtube.com/embed/{video_id}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(video_id=st.integers(min_value=1, max_value=10**12 - 1), player=st.booleans())
+def test_property_every_vimeo_id_round_trips(video_id, player):
+    url = f"https://player.vimeo.com/video/{video_id}" if player else f"https://vimeo.com/{video_id}"
+    video = parse_video_url(url)
+    assert (video.video_id, video.embed_url) == (str(video_id), f"https://player.vimeo.com/video/{video_id}")
+
+
+@settings(max_examples=500, deadline=None)
+@given(url=st.one_of(st.text(max_size=300), st.from_regex(r"https?://[^\s]{0,80}", fullmatch=True)))
+def test_property_any_text_either_parses_to_a_safe_embed_or_is_a_bad_request(url):
+    try:
+        video = parse_video_url(url)
+    except BadRequest as refused:
+        assert refused.message.startswith("Invalid input: url: ")
+        return
+    assert video.embed_url.startswith(("https://www.youtube.com/embed/", "https://player.vimeo.com/video/", "http://", "https://"))
+    assert not any(ch.isspace() for ch in video.embed_url)
+    if video.type == "direct":
+        assert video.embed_url.split("?")[0].lower().endswith((".mp4", ".webm", ".ogg", ".mov", ".m3u8"))
