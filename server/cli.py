@@ -70,7 +70,7 @@ async def _serve_stdio(settings: Settings) -> None:
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
     async with open_store(settings.database_url) as store:
-        runtime = Runtime(store=store)
+        runtime = Runtime.from_settings(settings, store)
         try:
             await authenticate_api_key(store, key, clock=runtime.clock)
         except Unauthorized as error:
@@ -87,7 +87,7 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
     from storage.engine import open_store
 
     async with open_store(settings.database_url) as store:
-        app = create_http_app(settings, Runtime(store=store))
+        app = create_http_app(settings, Runtime.from_settings(settings, store))
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
         )

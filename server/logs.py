@@ -7,16 +7,36 @@ import sys
 
 __all__ = ["configure_logging"]
 
+# Per-request chatter: stateless HTTP opens and closes a transport per request; migrations
+# announce every plugin.
+_CHATTY = ("mcp.server.streamable_http", "mcp.server.streamable_http_manager", "alembic")
+# Libraries whose verbose output carries SQL parameters or whole requests (passwords, keys,
+# emails, whatever an agent pasted into a field): held at WARNING, whatever the configured level.
+# (SQLAlchemy logs statements with their parameters at INFO; the MCP SDK logs messages at DEBUG.)
+_LEAKY = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "httpx",
+    "httpcore",
+    "uvicorn.access",
+    "mcp",
+    "sse_starlette",
+)
+
 
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not any(getattr(handler, "blohko", False) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.blohko = True
+        root.addHandler(handler)
     root.setLevel(level.upper())
-    # Access logs would carry query strings; requests are logged by our own code where needed.
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in _LEAKY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # Access logs carry query strings; requests are logged by our own code where needed.
     logging.getLogger("uvicorn.access").disabled = True
-    # Per-request chatter (stateless HTTP opens and closes a transport per request; migrations
-    # announce every plugin) drowns the lines that matter.
-    for noisy in ("mcp.server.streamable_http", "mcp.server.streamable_http_manager", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -33,12 +33,15 @@ from mcp_types import (
 )
 from pydantic import ConfigDict
 
+from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
+from storage.rate_limits import counter_for
 from tools.accounts import authenticate_api_key
 from tools.catalog import Operation
 from tools.context import Clock, Principal
 from tools.errors import BlohkoError, Unauthorized
+from tools.ratelimit import RateLimiter
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, is_visible
 from tools.runner import run_operation
 
@@ -58,10 +61,16 @@ _current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
 
 @dataclass
 class Runtime:
-    """What every request shares: the store and the clock."""
+    """What every request shares: the store, the clock and the per-key rate limiter."""
 
     store: Store
     clock: Clock = utcnow
+    rate_limiter: RateLimiter | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> Runtime:
+        limit = settings.rate_limit_per_minute
+        return cls(store=store, rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None)
 
 
 class _RawArguments(ArgModelBase):
@@ -85,7 +94,12 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
     async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         try:
             result = await run_operation(
-                op, arguments, store=runtime.store, principal=_current_principal.get(), clock=runtime.clock
+                op,
+                arguments,
+                store=runtime.store,
+                principal=_current_principal.get(),
+                clock=runtime.clock,
+                rate_limiter=runtime.rate_limiter,
             )
         except BlohkoError as error:
             return error_result(error)

@@ -25,7 +25,13 @@ from server.auth import bearer_token, unauthorized_response
 from server.mcp_app import Runtime
 from tools.accounts import authenticate_api_key
 from tools.catalog import Operation
-from tools.errors import BadRequest, BlohkoError, InternalError, Unauthorized
+from tools.errors import (
+    BadRequest,
+    BlohkoError,
+    InternalError,
+    RateLimited,
+    Unauthorized,
+)
 from tools.registry import ALL_OPERATIONS
 from tools.runner import run_operation
 
@@ -40,7 +46,8 @@ logger = logging.getLogger("blohko.rest")
 
 
 def error_response(error: BlohkoError) -> JSONResponse:
-    return JSONResponse(error.to_body(), status_code=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return JSONResponse(error.to_body(), status_code=error.status, headers=headers)
 
 
 def _scalar_type(annotation: Any) -> Any:
@@ -119,7 +126,14 @@ def _endpoint(operations: dict[str, Operation], runtime: Runtime):
             return unauthorized_response(error, had_token=token is not None)
         try:
             arguments = await _arguments(op, request)
-            result = await run_operation(op, arguments, store=runtime.store, principal=principal, clock=runtime.clock)
+            result = await run_operation(
+                op,
+                arguments,
+                store=runtime.store,
+                principal=principal,
+                clock=runtime.clock,
+                rate_limiter=runtime.rate_limiter,
+            )
         except BlohkoError as error:
             return error_response(error)
         except Exception:

@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.engine import default_database_url
+from tools.ratelimit import DEFAULT_PER_MINUTE
 
 __all__ = ["Settings"]
 
@@ -26,3 +27,6 @@ class Settings(BaseSettings):
     """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
 
     log_level: str = "INFO"
+
+    rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
+    """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""

@@ -21,6 +21,7 @@ from storage.ids import utcnow
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Category",
     "Comment",
     "Community",
@@ -29,6 +30,7 @@ __all__ = [
     "Media",
     "Member",
     "Producer",
+    "RateLimitWindow",
     "Section",
     "Thread",
     "User",
@@ -274,3 +276,36 @@ class Media(SQLModel, table=True):
     thumbnail_url: str | None = Field(default=None, max_length=2048)
     duration: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests one API key made in one fixed window (PostgreSQL only; SQLite counts in memory)."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key_id: str = Field(sa_column=Column(String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True))
+    window_start: datetime = Field(primary_key=True)
+    count: int = 0
+
+
+class AuditEvent(SQLModel, table=True):
+    """A write operation: who (key), what (operation, target ids), when, and the outcome.
+
+    Only ids are recorded, never argument values, so no secret or password can land here.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_producer_time", "producer_id", "occurred_at", "id"),
+        Index("ix_audit_events_producer_operation_time", "producer_id", "operation", "occurred_at"),
+        Index("ix_audit_events_producer_key_time", "producer_id", "key_id", "occurred_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    occurred_at: datetime = Field(default_factory=utcnow)
+    key_id: str | None = Field(default=None, max_length=40)
+    key_name: str | None = Field(default=None, max_length=200)
+    operation: str = Field(max_length=60)
+    target_ids: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    outcome: str = Field(max_length=30)  # "ok" or an error code

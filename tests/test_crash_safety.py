@@ -11,7 +11,6 @@ import time
 
 import anyio
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 
 from storage.engine import open_store

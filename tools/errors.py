@@ -6,6 +6,7 @@
      ├── Forbidden              forbidden        403
      ├── NotFound               not_found        404
      ├── Conflict               conflict         409
+     ├── RateLimited            rate_limited     429   (with retryAfter, in seconds)
      └── InternalError          internal_error   500   (never carries internals)
 
 Transports render any of them as `{"error": code, "message": message}`: REST as the
@@ -26,6 +27,7 @@ __all__ = [
     "Forbidden",
     "InternalError",
     "NotFound",
+    "RateLimited",
     "Unauthorized",
     "bad_request_from_validation",
 ]
@@ -66,6 +68,18 @@ class NotFound(BlohkoError):
 class Conflict(BlohkoError):
     code = "conflict"
     status = 409
+
+
+class RateLimited(BlohkoError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Rate limit exceeded for this API key; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "retryAfter": self.retry_after}
 
 
 class InternalError(BlohkoError):

@@ -10,23 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ACTIONS", "RESOURCES", "allows", "normalize_grants", "permission"]
+__all__ = ["ACTIONS", "RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "allows", "normalize_grants", "permission"]
 
-RESOURCES: tuple[str, ...] = ("courses", "students", "enrollments", "communities")
+# Each resource and the actions it has. The audit log is read-only: its events are written
+# by the operations themselves.
+RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "courses": ("read", "write"),
+    "students": ("read", "write"),
+    "enrollments": ("read", "write"),
+    "communities": ("read", "write"),
+    "audit": ("read",),
+}
+RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 ACTIONS: tuple[str, ...] = ("read", "write")
 
 
 def permission(resource: str, action: str) -> str:
-    if resource not in RESOURCES or action not in ACTIONS:
+    if action not in RESOURCE_ACTIONS.get(resource, ()):
         raise ValueError(f"unknown permission {resource}:{action}")
     return f"{resource}:{action}"
 
 
 def _valid_grants() -> frozenset[str]:
     grants = {"*"}
-    for resource in RESOURCES:
+    for resource, actions in RESOURCE_ACTIONS.items():
         grants.add(f"{resource}:*")
-        grants.update(f"{resource}:{action}" for action in ACTIONS)
+        grants.update(f"{resource}:{action}" for action in actions)
     return frozenset(grants)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tools import (
+    audit,
     communities,
     courses,
     curriculum,
@@ -60,6 +61,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.remove_member,
     communities.add_media,
     communities.list_media,
+    audit.list_audit_events,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.engine import Store
 from storage.ids import utcnow
+from tools.audit import record_audit_event, target_ids
 from tools.catalog import Operation
 from tools.context import Clock, OperationContext, Principal
 from tools.errors import (
@@ -21,6 +22,7 @@ from tools.errors import (
     InternalError,
     bad_request_from_validation,
 )
+from tools.ratelimit import RateLimiter
 from tools.registry import is_visible
 
 __all__ = ["run_operation"]
@@ -44,21 +46,46 @@ async def run_operation(
     store: Store,
     principal: Principal,
     clock: Clock = utcnow,
+    rate_limiter: RateLimiter | None = None,
 ) -> BaseModel:
     """Run `op` for `principal`. Raises `BlohkoError`; any other failure becomes `InternalError`.
 
-    A write runs in one transaction: it commits whole or leaves nothing behind.
+    In order: the permission (the same decision that hides tools), the key's rate limit, input
+    validation, then the handler in one session. A write runs in one transaction with its audit
+    event: it commits whole or leaves nothing behind; a failed write is audited on its own.
     """
-    if not is_visible(principal, op):
-        raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
-    data = _parse_input(op, arguments)
+    if rate_limiter is not None:
+        await rate_limiter.check(principal, clock)
+    try:
+        if not is_visible(principal, op):
+            raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
+        data = _parse_input(op, arguments)
+        return await _run_handler(op, data, arguments, store=store, principal=principal, clock=clock)
+    except BlohkoError as error:
+        if not op.read_only:
+            await _audit_failure(op, arguments, error, store=store, principal=principal, clock=clock)
+        raise
+
+
+async def _run_handler(
+    op: Operation, data: BaseModel, arguments: Mapping[str, Any], *, store: Store, principal: Principal, clock: Clock
+) -> BaseModel:
     try:
         async with store.sessions() as session:
             ctx = OperationContext(session=session, principal=principal, clock=clock)
             if op.read_only:
                 return await op.handler(ctx, data)
             async with session.begin():
-                return await op.handler(ctx, data)
+                result = await op.handler(ctx, data)
+                record_audit_event(
+                    session,
+                    principal=principal,
+                    operation_name=op.name,
+                    ids=target_ids(arguments, result),
+                    outcome="ok",
+                    at=clock(),
+                )
+                return result
     except BlohkoError:
         raise
     except IntegrityError:
@@ -68,3 +95,21 @@ async def run_operation(
     except Exception:
         logger.exception("operation %s failed", op.name)
         raise InternalError() from None
+
+
+async def _audit_failure(
+    op: Operation, arguments: Mapping[str, Any], error: BlohkoError, *, store: Store, principal: Principal, clock: Clock
+) -> None:
+    try:
+        async with store.sessions() as session, session.begin():
+            record_audit_event(
+                session,
+                principal=principal,
+                operation_name=op.name,
+                ids=target_ids(arguments),
+                outcome=error.code,
+                at=clock(),
+            )
+    except Exception:
+        # The caller's error matters more than its audit record; the log keeps the trace.
+        logger.exception("could not audit a failed %s", op.name)

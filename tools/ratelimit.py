@@ -1,0 +1,27 @@
+"""Rate limiting per API key: at most `per_minute` operations in each fixed minute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.rate_limits import WindowCounter
+from tools.context import Clock, Principal
+from tools.errors import RateLimited
+
+__all__ = ["DEFAULT_PER_MINUTE", "RateLimiter"]
+
+DEFAULT_PER_MINUTE = 1200
+"""Generous: an agent working flat out stays under it; a runaway loop does not."""
+
+
+@dataclass
+class RateLimiter:
+    per_minute: int
+    counter: WindowCounter
+
+    async def check(self, principal: Principal, clock: Clock) -> None:
+        """Count one operation for `principal`'s key; `RateLimited` with the wait when over the limit."""
+        now = clock()
+        window_start = now.replace(second=0, microsecond=0)
+        if await self.counter.hit(principal.key_id, window_start) > self.per_minute:
+            raise RateLimited(retry_after=60 - now.second)  # whole seconds to the next window, 1-60
