@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import ApiKeyGate
+from server.rest import MAX_BODY_BYTES
 from server.mcp_app import Runtime, create_mcp_server
 from server.settings import Settings
 
@@ -53,6 +54,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         json_response=True,
         transport_security=transport_security(settings),
         host=settings.host,
+        max_request_body_size=MAX_BODY_BYTES,  # the REST limit: one bound for both transports
     )
     mcp_endpoint = ApiKeyGate(StreamableHTTPASGIApp(mcp.session_manager), runtime)
 

@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 Slug = slug(200)
+# One nested create stays one bounded transaction: up to 20,000 lessons.
+MAX_SECTIONS = 100
+MAX_LESSONS_PER_SECTION = 200
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
 Level = Literal["beginner", "intermediate", "advanced"]
@@ -91,7 +94,7 @@ class CourseDetailResult(OutputModel):
 
 class NewSection(InputModel):
     title: Title
-    lessons: list[LessonFields] = Field(default=[], description="In order.")
+    lessons: list[LessonFields] = Field(default=[], max_length=MAX_LESSONS_PER_SECTION, description="In order.")
 
 
 class CreateCourseInput(InputModel):
@@ -106,7 +109,9 @@ class CreateCourseInput(InputModel):
     level: Level | None = None
     category_id: str = Field(max_length=100, description="From list_categories.")
     published: bool = Field(default=False, description="Publish now; needs at least one lesson.")
-    sections: list[NewSection] = Field(default=[], description="Sections with nested lessons, in order.")
+    sections: list[NewSection] = Field(
+        default=[], max_length=MAX_SECTIONS, description="Sections with nested lessons, in order."
+    )
 
 
 class ListCoursesInput(PageQuery):

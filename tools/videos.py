@@ -45,7 +45,7 @@ class VideoInfo(OutputModel):
 
 
 class ParseVideoInput(InputModel):
-    url: str = Field(description="The video URL to parse.")
+    url: str = Field(max_length=MAX_VIDEO_URL_LENGTH, description="The video URL to parse.")
 
 
 class VideoResult(OutputModel):
