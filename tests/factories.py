@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp import Client
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, Tool
 from sqlalchemy import func, select
 
 from server.mcp_app import Runtime, create_mcp_server
@@ -105,3 +105,15 @@ async def count_rows(store: Store, table: type) -> int:
 def principal_of(tenant: Tenant) -> Principal:
     """The principal of `tenant`'s full-access key, for calling `run_operation` directly."""
     return Principal(producer_id=tenant.producer_id, key_id=tenant.key_id, key_name="test key", grants=("*",))
+
+
+def hints_of(tool: Tool) -> tuple[bool, bool, bool, bool]:
+    """A listed tool's (readOnly, destructive, idempotent, openWorld) hints, an absent hint read as MCP
+    defines it (`server.tool_listing.published_annotations` leaves defaults out). MCP defines the
+    destructive and idempotent hints only for tools that write; a read-only tool is neither
+    destructive and is idempotent, as the catalog declares it."""
+    hints = tool.annotations
+    open_world = hints.open_world_hint is not False
+    if hints.read_only_hint:
+        return True, False, True, open_world
+    return False, hints.destructive_hint is not False, hints.idempotent_hint is True, open_world
