@@ -5,8 +5,8 @@ budget" section has the measured size and the test that holds it under 24 KB. So
 published with its name, description, trimmed input schema and hints, and without:
 
 - an output schema (it would more than double the list): results still carry
-  `structuredContent`, built from the typed output model, and the REST API documents the
-  output schemas;
+  `structuredContent`, built from the typed output model, and `Operation.output_schema` still
+  generates the schema for the REST API's documentation;
 - a display title (clients fall back to the name; the catalog keeps titles for REST docs).
 
 The input model still validates every argument exactly as before and names the offending field
@@ -16,7 +16,7 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
 - `anyOf [X, null]` of an optional field becomes X, unless its description says what null
   does there (`null clears it.`); elsewhere null is refused or means "omitted";
 - defaults that only say "absent" (null, false, empty list), length limits (`maxLength`),
-  `minLength` 1, and `maximum`s no agent comes near;
+  and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
 - what `CONVENTIONS` explains once for every tool: `page` and `limit`, and "null clears it.".
 
 `Operation.input_schema` itself stays complete, for the REST API's documentation.

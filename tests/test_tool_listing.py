@@ -7,15 +7,11 @@ import json
 import os
 from pathlib import Path
 
-import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from server.http_app import create_http_app
-from server.mcp_app import Runtime
-from server.settings import Settings
 from server.tool_listing import CONVENTIONS
-from tests.factories import error, hints_of, mcp_client, ok
+from tests.factories import error, hints_of, mcp_client, ok, tools_list_over_http
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
 
 pytestmark = pytest.mark.anyio
@@ -27,35 +23,22 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 
 
-async def _tools_list_over_http(store, key: str) -> bytes:
-    """The body of a streamable-HTTP `tools/list` response, exactly as the server sends it."""
-    app = create_http_app(Settings(database_url=store.url), Runtime(store=store))
-    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            response = await http.post("/mcp", json=request, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.content
-
-
 async def test_tools_list_for_a_full_key_fits_the_context_budget(store, tenant, capsys):
-    body = await _tools_list_over_http(store, tenant.key)
+    body = await tools_list_over_http(store, tenant.key)
     tools = json.loads(body)["result"]["tools"]
     assert {tool["name"] for tool in tools} == set(OPERATIONS_BY_NAME)
     size = len(body)
     with capsys.disabled():
         print(f"\ntools/list for a '*' key: {size} bytes, {len(tools)} tools, {size // len(tools)} bytes a tool")
-    largest = sorted(tools, key=lambda tool: -len(json.dumps(tool)))[:5]
-    biggest = ", ".join(f"{tool['name']} {len(json.dumps(tool, separators=(',', ':')))}" for tool in largest)
+    sizes = sorted(((len(json.dumps(tool, separators=(",", ":"))), tool["name"]) for tool in tools), reverse=True)
+    biggest = ", ".join(f"{name} {tool_size}" for tool_size, name in sizes[:5])
     assert size < BUDGET_BYTES, f"tools/list is {size} bytes, over the {BUDGET_BYTES} budget; largest: {biggest}"
 
 
 async def test_tools_list_matches_its_snapshot(store, tenant):
     """A schema or description change shows in review. Regenerate with
-    `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tool_listing.py`."""
-    listed = json.loads(await _tools_list_over_http(store, tenant.key))["result"]
+    `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tool_listing.py` (README, "Context budget")."""
+    listed = json.loads(await tools_list_over_http(store, tenant.key))["result"]
     text = json.dumps(listed, indent=1, ensure_ascii=False) + "\n"
     if UPDATE_SNAPSHOTS:
         SNAPSHOT.parent.mkdir(exist_ok=True)
