@@ -27,9 +27,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, ListToolsResult, TextContent
 from pydantic import ConfigDict
 
+from server.tool_listing import CONVENTIONS, published_annotations, published_description, published_input_schema
 from storage.engine import Store
 from storage.ids import utcnow
-from server.tool_listing import CONVENTIONS, published_annotations, published_description, published_input_schema
 from tools.accounts import authenticate_api_key
 from tools.catalog import Operation
 from tools.context import Clock, Principal
