@@ -1,8 +1,9 @@
 """The MCP server, built from the operation catalog.
 
-`create_mcp_server` makes one SDK tool per operation. Its input and output schemas
-come from the operation's models; arguments reach `run_operation` untouched, so
-validation, errors and transactions are the same as over REST.
+`create_mcp_server` makes one SDK tool per operation, published as `server.tool_listing`
+says (input schema from the operation's input model, trimmed; no output schema).
+Arguments reach `run_operation` untouched, so validation, errors and transactions are the
+same as over REST.
 
 `_access_middleware` is the single place that decides visibility: it authenticates
 the caller on every `tools/list` and `tools/call` (a revoked key stops at once, even
@@ -23,17 +24,11 @@ from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp_types import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    CallToolResult,
-    ListToolsResult,
-    TextContent,
-    ToolAnnotations,
-)
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, ListToolsResult, TextContent
 from pydantic import ConfigDict
 
 from server.settings import Settings
+from server.tool_listing import CONVENTIONS, published_annotations, published_description, published_input_schema
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.rate_limits import counter_for
@@ -53,7 +48,8 @@ PRINCIPAL_STATE_KEY = "blohko_principal"
 INSTRUCTIONS = (
     "Blohko runs an online school and its community: courses with sections and lessons, "
     "students, enrollments with progress, and communities. Call whoami to see your producer "
-    "and permissions. Errors come back as JSON {error, message}; fix the named field and retry."
+    "and permissions. Errors come back as JSON {error, message}; fix the named field and retry. "
+    + CONVENTIONS
 )
 
 _current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
@@ -109,19 +105,12 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
     return Tool(
         fn=call,
         name=op.name,
-        title=op.title,
-        description=op.description,
-        parameters=op.input_schema,
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=op.output_schema),
+        description=published_description(op),
+        parameters=published_input_schema(op),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=None),
         is_async=True,
         context_kwarg="ctx",
-        annotations=ToolAnnotations(
-            title=op.title,
-            read_only_hint=op.read_only,
-            destructive_hint=op.destructive,
-            idempotent_hint=op.idempotent,
-            open_world_hint=op.open_world,
-        ),
+        annotations=published_annotations(op),
     )
 
 

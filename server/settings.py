@@ -12,7 +12,9 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore")
+    # An empty variable counts as unset: an MCP bundle passes `BLOHKO_DATABASE_URL=""` when its
+    # optional database URL is left blank, which must mean the default store.
+    model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default_factory=default_database_url)
     """`sqlite+aiosqlite:///path` (default: a file in the user's data directory) or `postgresql+asyncpg://...`."""

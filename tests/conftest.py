@@ -90,3 +90,11 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     import tools.passwords
 
     monkeypatch.setattr(tools.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def node_tools():
+    """The Node tools of package.json (MCPB, TypeScript SDK, Inspector, conformance), `npm ci`-ed when stale."""
+    from tests.node_tools import install_node_tools
+
+    return install_node_tools()

@@ -7,11 +7,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from mcp import Client
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, Tool
 from sqlalchemy import func, select
 
+from server.http_app import create_http_app
 from server.mcp_app import Runtime, create_mcp_server
+from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
 from tools.accounts import create_api_key, create_producer
@@ -105,3 +108,28 @@ async def count_rows(store: Store, table: type) -> int:
 def principal_of(tenant: Tenant) -> Principal:
     """The principal of `tenant`'s full-access key, for calling `run_operation` directly."""
     return Principal(producer_id=tenant.producer_id, key_id=tenant.key_id, key_name="test key", grants=("*",))
+
+
+async def tools_list_over_http(store: Store, key: str) -> bytes:
+    """The body of a streamable-HTTP `tools/list` response for `key`, exactly as the server sends it."""
+    app = create_http_app(Settings(database_url=store.url), Runtime(store=store))
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            response = await http.post("/mcp", json=request, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def hints_of(tool: Tool) -> tuple[bool, bool, bool, bool]:
+    """A listed tool's (readOnly, destructive, idempotent, openWorld) hints, an absent hint read as MCP
+    defines it (`server.tool_listing.published_annotations` leaves defaults out). MCP defines the
+    destructive and idempotent hints only for tools that write; a read-only tool is neither
+    destructive and is idempotent, as the catalog declares it."""
+    hints = tool.annotations
+    open_world = hints.open_world_hint is not False
+    if hints.read_only_hint:
+        return True, False, True, open_world
+    return False, hints.destructive_hint is not False, hints.idempotent_hint is True, open_world

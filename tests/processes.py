@@ -35,6 +35,20 @@ def cli_json(env: dict[str, str], *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def migrated_env(directory: Path) -> dict[str, str]:
+    """The environment of `blohko` commands on a new SQLite database in `directory`, migrated by the CLI."""
+    env = cli_env(f"sqlite+aiosqlite:///{directory / 'blohko.db'}")
+    run_cli(env, "db", "upgrade")
+    return env
+
+
+def cli_producer_and_key(env: dict[str, str], *permissions: str) -> tuple[dict, str]:
+    """A producer and a key with `permissions`, both made by the CLI as an operator would."""
+    producer = cli_json(env, "producers", "create", "--name", "Client Academy", "--email", "owner@clients.example")
+    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions)
+    return producer, key["key"]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

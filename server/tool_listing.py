@@ -1,0 +1,125 @@
+"""How an operation appears in `tools/list`: what an agent needs, and nothing it pays for twice.
+
+Every agent pays for `tools/list` in context, on every conversation; the README's "Context
+budget" section has the measured size and the test that holds it under 24 KB. So a tool is
+published with its name, description, trimmed input schema and hints, and without:
+
+- an output schema (it would more than double the list): results still carry
+  `structuredContent`, built from the typed output model, and `Operation.output_schema` still
+  generates the schema for the REST API's documentation;
+- a display title (clients fall back to the name; the catalog keeps titles for REST docs).
+
+The input model still validates every argument exactly as before and names the offending field
+in a `bad_request`, so nothing trimmed from the schema loosens validation:
+
+- `additionalProperties: false`: unknown fields are refused all the same;
+- `anyOf [X, null]` of an optional field becomes X, unless its description says what null
+  does there (`null clears it.`); elsewhere null is refused or means "omitted";
+- defaults that only say "absent" (null, false, empty list), length limits (`maxLength`),
+  and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
+- what `CONVENTIONS` explains once for every tool: `page` and `limit`, and "null clears it.".
+
+`Operation.input_schema` itself stays complete, for the REST API's documentation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mcp_types import ToolAnnotations
+
+from tools.catalog import Operation
+
+__all__ = ["CONVENTIONS", "published_annotations", "published_description", "published_input_schema"]
+
+CONVENTIONS = (
+    "List tools take page (from 1, default 1) and limit (1-100, default 20) and answer "
+    "{data, pagination}. Update tools change only the fields given; null clears a field whose "
+    "type allows null."
+)
+"""What every tool shares, said once in the server instructions instead of in every schema."""
+
+_NULL = {"type": "null"}
+_NULL_MEANS_SOMETHING = re.compile(r"\bnull\b")
+_EXPLAINED_DESCRIPTIONS = frozenset({"null clears it."})
+_PAGINATION = frozenset({"page", "limit"})
+_HUGE_NUMBER = 1_000_000
+
+
+def published_description(op: Operation) -> str:
+    """The description on one line: docstring line breaks carry no meaning for an agent."""
+    return " ".join(op.description.split())
+
+
+def published_annotations(op: Operation) -> ToolAnnotations:
+    """Every hint, each either given or the MCP default that reads the same, falsy included.
+
+    Given always: `openWorldHint` (its default is true) and, for a tool that writes,
+    `destructiveHint` (default true, so a reader that takes a missing hint as false would
+    misread it). Left to their defaults: `readOnlyHint` false, `idempotentHint` false, and
+    the destructive and idempotent hints of a read-only tool, which MCP defines only for
+    tools that write.
+    """
+    writes = not op.read_only
+    return ToolAnnotations(
+        read_only_hint=True if op.read_only else None,
+        destructive_hint=op.destructive if writes else None,
+        idempotent_hint=True if writes and op.idempotent else None,
+        open_world_hint=op.open_world,
+    )
+
+
+def published_input_schema(op: Operation) -> dict[str, Any]:
+    """A trimmed copy of the operation's input JSON schema."""
+    schema = op.input_schema
+    published = _object(schema)
+    if "$defs" in schema:
+        published["$defs"] = {name: _object(definition) for name, definition in schema["$defs"].items()}
+    return published
+
+
+def _object(schema: dict[str, Any]) -> dict[str, Any]:
+    # The tool's description describes it; a model's docstring would only repeat or mislead.
+    dropped = ("additionalProperties", "$defs", "description")
+    published = {key: value for key, value in schema.items() if key not in dropped}
+    if "properties" in schema:
+        published["properties"] = {name: _property(name, sub) for name, sub in schema["properties"].items()}
+    return published
+
+
+def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    result = dict(schema)
+    description = result.get("description", "")
+    branches = result.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
+        if not _NULL_MEANS_SOMETHING.search(description):
+            (kept,) = [branch for branch in branches if branch != _NULL]
+            del result["anyOf"]
+            result = {**kept, **result}
+    if "default" in result and _says_absent(result["default"]):
+        del result["default"]
+    if description in _EXPLAINED_DESCRIPTIONS:
+        del result["description"]
+    if name in _PAGINATION:
+        result = {"type": result["type"]}
+    return _without_limits(result)
+
+
+def _says_absent(value: Any) -> bool:
+    return value is None or value is False or value == [] or value == {}
+
+
+def _without_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    result = {key: value for key, value in schema.items() if key != "maxLength"}
+    if result.get("minLength") == 1:
+        del result["minLength"]
+    if result.get("maximum", 0) >= _HUGE_NUMBER:
+        del result["maximum"]
+    if result.get("minimum") == 0:
+        del result["minimum"]
+    if isinstance(result.get("anyOf"), list):
+        result["anyOf"] = [_without_limits(branch) for branch in result["anyOf"]]
+    if isinstance(result.get("items"), dict):
+        result["items"] = _without_limits(result["items"])
+    return result
