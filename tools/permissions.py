@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ACTIONS", "RESOURCES", "allows", "normalize_grants", "permission"]
+__all__ = ["ACTIONS", "RESOURCES", "VALID_GRANTS", "allows", "normalize_grants", "permission"]
 
 RESOURCES: tuple[str, ...] = ("courses", "students", "enrollments", "communities")
 ACTIONS: tuple[str, ...] = ("read", "write")
