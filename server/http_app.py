@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from importlib.metadata import version
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -70,18 +72,34 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         async with mcp.session_manager.run():
             yield
 
-    from server.rest import rest_routes
-
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"]),
-        *rest_routes(runtime),
+        *_api_routes(settings, runtime),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
+
+
+def _api_routes(settings: Settings, runtime: Runtime) -> list[Route]:
+    """`/api/v1`: the catalog's operations, sessions and API keys, and their OpenAPI document."""
+    from server.openapi import openapi_document
+    from server.rest import API_PREFIX, catalog_endpoints, rest_routes
+    from server.sessions import SESSION_ENDPOINTS, session_routes
+
+    document = openapi_document([*catalog_endpoints(), *SESSION_ENDPOINTS], version=version("blohko-mcp"))
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    return [
+        Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]),
+        *session_routes(runtime, ttl=timedelta(hours=settings.session_ttl_hours)),
+        *rest_routes(runtime),
+    ]
 
 
 _HTTP_ERRORS = {404: "not_found", 405: "bad_request", 400: "bad_request", 401: "unauthorized", 403: "forbidden"}
