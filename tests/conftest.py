@@ -60,3 +60,20 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     import tools.passwords
 
     monkeypatch.setattr(tools.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def app(store: Store):
+    """The HTTP app (REST at /api/v1, MCP at /mcp) over the test's store."""
+    from tests.rest_support import http_app
+
+    return http_app(store)
+
+
+@pytest.fixture
+async def http(app, tenant: Tenant) -> AsyncIterator:
+    """A REST client of `app` acting with `tenant`'s full-access key."""
+    from tests.rest_support import rest_client
+
+    async with rest_client(app, tenant.key) as client:
+        yield client
