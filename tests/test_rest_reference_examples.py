@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.factories import course_body
+from tests.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
 from tests.rest_support import run, seed
 from tools.registry import OPERATIONS_BY_NAME
 
@@ -55,35 +56,7 @@ async def test_register_jane_smith(http):
 # POST /courses with the reference's "Mastering TypeScript" body (its categoryId cat_abc123 is
 # an illustration; a real category id stands in for it).
 async def test_create_mastering_typescript_with_its_curriculum(http):
-    body = {
-        "title": "Mastering TypeScript",
-        "slug": "mastering-typescript",
-        "description": "A comprehensive guide to TypeScript...",
-        "shortDescription": "Learn TypeScript from scratch",
-        "price": 4999,
-        "level": "intermediate",
-        "categoryId": "cat_web_development",
-        "sections": [
-            {
-                "title": "Getting Started",
-                "lessons": [
-                    {
-                        "title": "What is TypeScript?",
-                        "description": "An introduction to TypeScript",
-                        "duration": 600,
-                        "videoUrl": "https://youtube.com/watch?v=abc123",
-                        "isPreview": True,
-                    },
-                    {"title": "Setting Up Your Environment", "duration": 480, "videoUrl": "https://vimeo.com/123456789"},
-                ],
-            },
-            {
-                "title": "Type System Deep Dive",
-                "lessons": [{"title": "Primitive Types", "duration": 720, "videoUrl": "https://cdn.example.com/video.mp4"}],
-            },
-        ],
-    }
-    response = await http.post("/courses", json=body)
+    response = await http.post("/courses", json=REFERENCE_COURSE)
     assert response.status_code == 201
     course = response.json()["course"]
     assert (course["title"], course["slug"], course["price"], course["level"]) == (
@@ -123,20 +96,9 @@ async def test_create_lesson_answers_the_embed_url_and_video_meta(store, tenant,
 
 # POST /videos/parse {"url": "https://youtube.com/watch?v=dQw4w9WgXcQ"}
 async def test_parse_video(http):
-    response = await http.post("/videos/parse", json={"url": "https://youtube.com/watch?v=dQw4w9WgXcQ"})
+    response = await http.post("/videos/parse", json={"url": YOUTUBE_URL})
     assert response.status_code == 200
-    assert response.json() == {
-        "video": {
-            "type": "youtube",
-            "originalUrl": "https://youtube.com/watch?v=dQw4w9WgXcQ",
-            "videoId": "dQw4w9WgXcQ",
-            "embedUrl": "https://www.youtube.com/embed/dQw4w9WgXcQ",
-            "thumbnailUrl": "https://img.youtube.com/vi/dQw4w9WgXcQ/maxresdefault.jpg",
-            "provider": "YouTube",
-            "icon": "youtube",
-            "canEmbed": True,
-        }
-    }
+    assert response.json() == {"video": PARSED_YOUTUBE_VIDEO}
 
 
 # curl -X POST ... -d '{"studentId": "user_123", "courseId": "course_456"}' .../enrollments
