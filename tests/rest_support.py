@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 
-from server.http_app import create_http_app
+from server.http_app import api_document, create_http_app
 from server.mcp_app import Runtime
 from server.settings import Settings
 from storage.engine import Store
@@ -51,6 +52,18 @@ async def rest_call(http: httpx.AsyncClient, op: Operation, arguments: dict[str,
     if op.http_method in _BODY_METHODS:
         return await http.request(op.http_method, path, json=rest, **kwargs)
     return await http.request(op.http_method, path, params=rest, **kwargs)
+
+
+def assert_documented(op: Operation, response: httpx.Response) -> None:
+    """The OpenAPI document declares `response`'s status for `op`, and its body validates against it."""
+    document = api_document()
+    responses = document["paths"]["/api/v1" + op.http_path][op.http_method.lower()]["responses"]
+    declared = responses.get(str(response.status_code))
+    assert declared is not None, f"{op.name}: {response.status_code} is not documented"
+    if "$ref" in declared:
+        declared = document["components"]["responses"][declared["$ref"].rsplit("/", 1)[1]]
+    schema = {**declared["content"]["application/json"]["schema"], "components": document["components"]}
+    Draft202012Validator(schema).validate(response.json())
 
 
 # ---- a tenant with one of everything

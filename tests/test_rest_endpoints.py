@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.factories import add_key
-from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
+from tests.rest_support import assert_documented, bearer, example_arguments, rest_call, rest_client, seed
 from tools.catalog import Operation
 from tools.permissions import RESOURCES
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
@@ -47,7 +47,8 @@ async def test_success_answers_the_documented_status_and_body(store, tenant, htt
     response = await rest_call(http, op, example_arguments(op, seeded.ids))
     assert response.status_code == op.http_status, response.text
     assert response.headers["content-type"] == "application/json"
-    op.output_model.model_validate(response.json())  # the body is the operation's documented result
+    op.output_model.model_validate(response.json())  # the operation's result, exactly
+    assert_documented(op, response)  # and what the OpenAPI document promises
 
 
 @pytest.mark.parametrize("op", ALL_OPERATIONS, ids=_ids)
@@ -61,6 +62,7 @@ async def test_missing_or_invalid_key_is_401_with_a_bearer_challenge(app, op):
         assert response.json()["error"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith('Bearer realm="blohko"')
     assert missing.json()["message"].startswith("Missing API key")
+    assert_documented(op, missing)
     assert invalid.json() == {"error": "unauthorized", "message": "Invalid API key"}
 
 
@@ -77,6 +79,7 @@ async def test_key_with_another_permission_is_403_forbidden(store, tenant, app, 
         "error": "forbidden",
         "message": f"This API key lacks the {op.permission} permission needed for {op.name}",
     }
+    assert_documented(op, response)
 
 
 def test_only_whoami_and_parse_video_need_no_permission():
@@ -91,6 +94,7 @@ async def test_an_id_that_does_not_exist_is_404_not_found(store, tenant, http, o
     assert response.status_code == 404, response.text
     assert response.json()["error"] == "not_found"
     assert response.json()["message"].endswith("not found")
+    assert_documented(op, response)
 
 
 def test_every_endpoint_with_a_resource_in_its_path_has_a_404_case():
@@ -105,6 +109,7 @@ async def test_an_unknown_field_is_400_naming_it(http, op):
     response = await rest_call(http, op, arguments)
     assert response.status_code == 400
     assert response.json() == {"error": "bad_request", "message": "Invalid input: bogusField: unknown field"}
+    assert_documented(op, response)
 
 
 def _wrong_type(value):
