@@ -161,22 +161,9 @@ def cmd_producers_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _key_summary(api_key) -> dict[str, Any]:
-    from tools.models import _iso_utc
+    from tools.api_keys import api_key_public
 
-    def stamp(value):
-        return _iso_utc(value) if value else None
-
-    return {
-        "id": api_key.id,
-        "producerId": api_key.producer_id,
-        "name": api_key.name,
-        "prefix": api_key.prefix,
-        "permissions": list(api_key.permissions),
-        "createdAt": stamp(api_key.created_at),
-        "expiresAt": stamp(api_key.expires_at),
-        "lastUsedAt": stamp(api_key.last_used_at),
-        "revokedAt": stamp(api_key.revoked_at),
-    }
+    return api_key_public(api_key).model_dump(mode="json")
 
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:

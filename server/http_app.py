@@ -7,8 +7,11 @@ against the database, so any number of processes can serve behind a load balance
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from importlib.metadata import version
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -24,7 +27,7 @@ from server.rest import MAX_BODY_BYTES
 from server.mcp_app import Runtime, create_mcp_server
 from server.settings import Settings
 
-__all__ = ["create_http_app", "transport_security"]
+__all__ = ["api_document", "create_http_app", "transport_security"]
 
 logger = logging.getLogger("blohko.http")
 
@@ -72,18 +75,41 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         async with mcp.session_manager.run():
             yield
 
-    from server.rest import rest_routes
-
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"]),
-        *rest_routes(runtime),
+        *_api_routes(settings, runtime),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
+
+
+def _api_routes(settings: Settings, runtime: Runtime) -> list[Route]:
+    """`/api/v1`: the catalog's operations, sessions and API keys, and their OpenAPI document."""
+    from server.rest import API_PREFIX, rest_routes
+    from server.sessions import session_routes
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(api_document())
+
+    return [
+        Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]),
+        *session_routes(runtime, ttl=timedelta(hours=settings.session_ttl_hours)),
+        *rest_routes(runtime),
+    ]
+
+
+@functools.cache
+def api_document() -> dict:
+    """The OpenAPI document of `/api/v1`: the catalog is fixed at import, so it is built once."""
+    from server.openapi import openapi_document
+    from server.rest import catalog_endpoints
+    from server.sessions import SESSION_ENDPOINTS
+
+    return openapi_document([*catalog_endpoints(), *SESSION_ENDPOINTS], version=version("blohko-mcp"))
 
 
 _HTTP_ERRORS = {404: "not_found", 405: "bad_request", 400: "bad_request", 401: "unauthorized", 403: "forbidden"}

@@ -1,21 +1,27 @@
 """The REST API `/api/v1`, generated from the operation catalog.
 
-Each operation's `http_method` and `http_path` become a route. Path parameters,
-query parameters (reads and deletes) and the JSON body (writes) are merged into the
-operation's arguments and run through the same `run_operation` as MCP, so the REST
-and MCP answers carry the same data and the same errors.
+Each operation's `http_method` and `http_path` become a route. Path parameters, query
+parameters (reads and deletes) or the JSON body (writes) are merged into the operation's
+arguments and run through the same `run_operation` as MCP, so the REST and MCP answers
+carry the same data and the same errors. Only the status differs by transport: a key
+without the permission gets 403 here where MCP answers "unknown tool".
+
+`Endpoint` describes one route for the OpenAPI document (server/openapi.py): every
+catalog operation, and the session endpoints of server/sessions.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import types
 import typing
 from collections import defaultdict
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,30 +30,104 @@ from starlette.routing import Route
 from server.auth import bearer_token, unauthorized_response
 from server.mcp_app import Runtime
 from tools.accounts import authenticate_api_key
-from tools.catalog import Operation
-from tools.errors import (
-    BadRequest,
-    BlohkoError,
-    InternalError,
-    RateLimited,
-    Unauthorized,
-)
+from tools.catalog import Operation, path_params
+from tools.errors import BadRequest, BlohkoError, InternalError, RateLimited, Unauthorized
 from tools.registry import ALL_OPERATIONS
-from tools.runner import run_operation
+from tools.runner import check_visible, run_operation
 
-__all__ = ["API_PREFIX", "MAX_BODY_BYTES", "error_response", "rest_routes"]
+__all__ = [
+    "API_PREFIX",
+    "MAX_BODY_BYTES",
+    "Endpoint",
+    "catalog_endpoints",
+    "error_response",
+    "json_response",
+    "request_arguments",
+    "respond",
+    "rest_routes",
+]
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
-_PATH_PARAM = re.compile(r"{(\w+)}")
 _BODY_METHODS = {"POST", "PATCH", "PUT"}
 
 logger = logging.getLogger("blohko.rest")
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One REST route as clients see it: where each input field travels, what it answers, who may call it.
+
+    Path parameters are the input fields named in `path`; the other fields are the JSON
+    body of a POST/PATCH/PUT and query parameters otherwise.
+    """
+
+    name: str
+    method: str
+    path: str
+    """Below `API_PREFIX`, e.g. `/courses/{courseId}`."""
+    title: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    status: int
+    auth: Literal["api_key", "session", "none"]
+    errors: tuple[int, ...]
+    """Every error status the route can answer."""
+    tag: str
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return path_params(self.path)
+
+    @property
+    def takes_body(self) -> bool:
+        return self.method in _BODY_METHODS
+
+
+def _takes_ids(op: Operation) -> bool:
+    aliases = (field.alias or name for name, field in op.input_model.model_fields.items())
+    return bool(op.path_params) or any(alias.endswith("Id") for alias in aliases)
+
+
+def catalog_endpoint(op: Operation) -> Endpoint:
+    errors = [400, 401]
+    if op.permission is not None:
+        errors.append(403)
+    if _takes_ids(op):
+        errors.append(404)
+    if not op.read_only:
+        errors.append(409)  # a write can always meet a constraint that a concurrent write claimed
+    errors.append(429)  # every API-key call counts against the key's rate limit
+    return Endpoint(
+        name=op.name,
+        method=op.http_method,
+        path=op.http_path,
+        title=op.title,
+        description=op.description,
+        input_model=op.input_model,
+        output_model=op.output_model,
+        status=op.http_status,
+        auth="api_key",
+        errors=(*errors, 500),
+        tag=op.http_path.split("/")[1],
+    )
+
+
+def catalog_endpoints() -> list[Endpoint]:
+    return [catalog_endpoint(op) for op in ALL_OPERATIONS]
+
+
+# ---- requests
+
+
 def error_response(error: BlohkoError) -> JSONResponse:
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
     return JSONResponse(error.to_body(), status_code=error.status, headers=headers)
+
+
+def json_response(result: BaseModel, status: int = 200) -> JSONResponse:
+    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
 
 
 def _scalar_type(annotation: Any) -> Any:
@@ -58,12 +138,13 @@ def _scalar_type(annotation: Any) -> Any:
     return annotation
 
 
-def _query_value(op: Operation, name: str, raw: str) -> Any:
-    fields = {field.alias or key: field for key, field in op.input_model.model_fields.items()}
-    field = fields.get(name)
-    if field is None:
-        return raw  # the model refuses it as an unknown field, by name
-    target = _scalar_type(field.annotation)
+def _field_annotations(model: type[BaseModel]) -> dict[str, Any]:
+    return {field.alias or name: field.annotation for name, field in model.model_fields.items()}
+
+
+def _typed(annotations: dict[str, Any], name: str, raw: str) -> Any:
+    """A URL value as the type its field expects; the model then validates it like any JSON value."""
+    target = _scalar_type(annotations.get(name, str))
     if target is bool:
         if raw.lower() in ("true", "1"):
             return True
@@ -78,15 +159,24 @@ def _query_value(op: Operation, name: str, raw: str) -> Any:
     return raw
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 async def _read_json_body(request: Request) -> dict[str, Any]:
+    too_large = BadRequest(f"Invalid input: the request body is larger than {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(f"Invalid input: the request body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
+        raise too_large
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(f"Invalid input: the request body is larger than {MAX_BODY_BYTES} bytes")
+            raise too_large
     if not body.strip():
         return {}
     try:
@@ -95,37 +185,65 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
         raise BadRequest("Invalid input: the request body is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise BadRequest("Invalid input: the request body must be a JSON object")
+    if _has_lone_surrogate(parsed):
+        # `"\ud800"` is valid JSON but no valid text: no database can store it.
+        raise BadRequest("Invalid input: the request body holds a lone UTF-16 surrogate")
     return parsed
 
 
-async def _arguments(op: Operation, request: Request) -> dict[str, Any]:
-    path_params = dict(request.path_params)
+async def request_arguments(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+    """The endpoint's input fields from the request: path parameters plus the body or the query."""
+    annotations = _field_annotations(endpoint.input_model)
     arguments: dict[str, Any] = {}
-    if op.http_method in _BODY_METHODS:
+    if endpoint.takes_body:
+        if request.query_params:
+            names = ", ".join(sorted(set(request.query_params)))
+            raise BadRequest(f"Invalid input: {names}: unknown query parameter; send fields in the JSON body")
         arguments = await _read_json_body(request)
-        clashing = sorted(set(arguments) & set(path_params))
+        clashing = sorted(set(arguments) & set(request.path_params))
         if clashing:
             raise BadRequest(f"Invalid input: {', '.join(clashing)}: belongs in the URL path, not the body")
     else:
         for name, raw in request.query_params.multi_items():
             if name in arguments:
                 raise BadRequest(f"Invalid input: {name}: given more than once")
-            arguments[name] = _query_value(op, name, raw)
-    arguments.update(path_params)
+            if name in request.path_params:
+                raise BadRequest(f"Invalid input: {name}: belongs in the URL path, not the query")
+            arguments[name] = _typed(annotations, name, raw)
+    for name, raw in request.path_params.items():
+        arguments[name] = _typed(annotations, name, raw)
     return arguments
 
 
-def _endpoint(operations: dict[str, Operation], runtime: Runtime):
+async def respond(request: Request, work: Callable[[], Awaitable[Response]]) -> Response:
+    """`work()`'s response, or the error body for what it raised: the same for every REST route."""
+    try:
+        return await work()
+    except Unauthorized as error:
+        return unauthorized_response(error, had_token=bearer_token(Headers(scope=request.scope)) is not None)
+    except BlohkoError as error:
+        return error_response(error)
+    except Exception:
+        logger.exception("REST %s %s failed", request.method, request.url.path)
+        return error_response(InternalError())
+
+
+# ---- catalog routes
+
+
+def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
+    endpoints = {method: catalog_endpoint(op) for method, op in operations.items()}
+
     async def endpoint(request: Request) -> Response:
         # Starlette answers HEAD on GET routes; it runs the GET operation.
-        op = operations["GET" if request.method == "HEAD" else request.method]
-        token = bearer_token(Headers(scope=request.scope))
-        try:
+        method = "GET" if request.method == "HEAD" else request.method
+        op = operations[method]
+
+        async def work() -> Response:
+            token = bearer_token(Headers(scope=request.scope))
             principal = await authenticate_api_key(runtime.store, token, clock=runtime.clock)
-        except Unauthorized as error:
-            return unauthorized_response(error, had_token=token is not None)
-        try:
-            arguments = await _arguments(op, request)
+            check_visible(op, principal)  # before reading the body: a key without the permission learns nothing more
+            arguments = await request_arguments(endpoints[method], request)
             result = await run_operation(
                 op,
                 arguments,
@@ -134,21 +252,19 @@ def _endpoint(operations: dict[str, Operation], runtime: Runtime):
                 clock=runtime.clock,
                 rate_limiter=runtime.rate_limiter,
             )
-        except BlohkoError as error:
-            return error_response(error)
-        except Exception:
-            logger.exception("REST %s %s failed", request.method, op.http_path)
-            return error_response(InternalError())
-        return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=op.http_status)
+            return json_response(result, op.http_status)
+
+        return await respond(request, work)
 
     return endpoint
 
 
 def rest_routes(runtime: Runtime) -> list[Route]:
+    """One route per catalog path, serving each of its operations' methods."""
     by_path: dict[str, dict[str, Operation]] = defaultdict(dict)
     for op in ALL_OPERATIONS:
         by_path[op.http_path][op.http_method] = op
     return [
-        Route(API_PREFIX + path, _endpoint(operations, runtime), methods=list(operations))
+        Route(API_PREFIX + path, _operation_endpoint(operations, runtime), methods=list(operations))
         for path, operations in by_path.items()
     ]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
 
+    session_ttl_hours: float = Field(default=12, gt=0, le=24 * 30)
+    """How long a producer session (API key management, `POST /api/v1/auth/login`) lasts."""
+
     log_level: str = "INFO"
 
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)

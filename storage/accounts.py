@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
+    "api_keys_query",
     "get_api_key",
     "get_api_key_by_hash",
     "get_owner",
+    "get_owner_by_email",
     "get_producer",
     "get_user",
     "get_user_by_email",
@@ -39,6 +41,12 @@ async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
     return (await session.scalars(statement)).first()
 
 
+async def get_owner_by_email(session: AsyncSession, *, email_normalized: str) -> User | None:
+    """The producer owner who logs in with this email (owner emails are unique among owners)."""
+    statement = select(User).where(User.email_normalized == email_normalized, User.role == "owner")
+    return (await session.scalars(statement.order_by(User.created_at))).first()
+
+
 async def get_user_by_email(session: AsyncSession, *, producer_id: str | None, email_normalized: str) -> User | None:
     statement = select(User).where(User.email_normalized == email_normalized)
     if producer_id is not None:
@@ -53,6 +61,11 @@ async def get_api_key_by_hash(session: AsyncSession, *, key_hash: str) -> ApiKey
 async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -> ApiKey | None:
     statement = select(ApiKey).where(ApiKey.id == key_id, ApiKey.producer_id == producer_id)
     return (await session.scalars(statement)).first()
+
+
+def api_keys_query(*, producer_id: str) -> Select:
+    """A producer's API keys, newest first (revoked and expired ones included)."""
+    return select(ApiKey).where(ApiKey.producer_id == producer_id).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
 
 
 async def list_api_keys(session: AsyncSession, *, producer_id: str) -> Sequence[ApiKey]:

@@ -30,6 +30,7 @@ __all__ = [
     "Media",
     "Member",
     "Producer",
+    "ProducerSession",
     "RateLimitWindow",
     "Section",
     "Thread",
@@ -95,6 +96,23 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+
+
+class ProducerSession(SQLModel, table=True):
+    """A producer owner's login session, for API key management. Only the token's SHA-256 is kept.
+
+    Sessions live in the database so that any server process accepts a session another one created.
+    """
+
+    __tablename__ = "producer_sessions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id"))
+    user_id: str = Field(sa_column=_fk("users.id"))
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    ended_at: datetime | None = None
 
 
 class Category(SQLModel, table=True):

@@ -14,6 +14,15 @@ from storage.ids import utcnow
 from storage.tables import Comment, Community, Media, Member, Thread
 from tests.factories import error, ok
 
+MEDIA = {
+    "type": "video",
+    "title": "Welcome call",
+    "url": "https://cdn.example.com/welcome.mp4",
+    "fileName": "welcome.mp4",
+    "fileSize": 1_048_576,
+}
+"""A valid add_media body (without communityId and userId)."""
+
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     """The structured result of a tool call that must succeed."""

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from storage.engine import Store, open_store
 from storage.migrate import upgrade
-from tests.databases import ENGINE, DatabaseFactory, empty_tables
+from tests.databases import ENGINE, DatabaseFactory, empty_tables, run_in_own_thread
 from tests.factories import Tenant, make_tenant
 
 
@@ -52,14 +52,14 @@ def migrated_template(databases: DatabaseFactory) -> str:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path, migrated_template: str) -> str:
+def database_url(tmp_path: Path, migrated_template: str) -> str:
     """A migrated, empty database for one test: a copy of the template file on SQLite; on
     PostgreSQL the run's one database, emptied of every row the previous test left."""
     if ENGINE == "sqlite":
         path = tmp_path / "blohko.db"
         shutil.copy(make_url(migrated_template).database, path)
         return f"sqlite+aiosqlite:///{path}"
-    await empty_tables(migrated_template)
+    run_in_own_thread(empty_tables, migrated_template)
     return migrated_template
 
 
@@ -98,3 +98,20 @@ def node_tools():
     from tests.node_tools import install_node_tools
 
     return install_node_tools()
+
+
+@pytest.fixture
+def app(store: Store):
+    """The HTTP app (REST at /api/v1, MCP at /mcp) over the test's store."""
+    from tests.rest_support import http_app
+
+    return http_app(store)
+
+
+@pytest.fixture
+async def http(app, tenant: Tenant) -> AsyncIterator:
+    """A REST client of `app` acting with `tenant`'s full-access key."""
+    from tests.rest_support import rest_client
+
+    async with rest_client(app, tenant.key) as client:
+        yield client

@@ -16,7 +16,7 @@ import anyio
 import asyncpg
 from sqlalchemy.engine import make_url
 
-__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables"]
+__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables", "run_in_own_thread"]
 
 ENGINE = os.environ.get("BLOHKO_TEST_ENGINE", "sqlite")
 POSTGRES_URL = os.environ.get("BLOHKO_TEST_POSTGRES_URL")
@@ -27,7 +27,7 @@ if ENGINE == "postgresql" and not POSTGRES_URL:
     raise RuntimeError("BLOHKO_TEST_ENGINE=postgresql needs BLOHKO_TEST_POSTGRES_URL")
 
 
-def _in_own_thread(function, *args):
+def run_in_own_thread(function, *args):
     """Run an async function to completion on a fresh event loop in a worker thread, so that
     sync and async tests alike can call it."""
     with ThreadPoolExecutor(1) as pool:
@@ -51,13 +51,13 @@ class DatabaseFactory:
         if self.engine == "sqlite":
             return f"sqlite+aiosqlite:///{self.directory / f'{label}-{secrets.token_hex(4)}.db'}"
         name = f"blohko_test_{label}_{secrets.token_hex(4)}".lower()
-        _in_own_thread(self._execute, f'CREATE DATABASE "{name}"')
+        run_in_own_thread(self._execute, f'CREATE DATABASE "{name}"')
         self._created.append(name)
         return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
         for name in self._created:
-            _in_own_thread(self._execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            run_in_own_thread(self._execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._created.clear()
 
     async def _execute(self, statement: str) -> None:

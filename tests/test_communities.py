@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import rest_routes
 from tests.community_factories import (
+    MEDIA,
     call,
     new_comment,
     new_community,
@@ -29,14 +30,6 @@ READ_TOOLS = {
     "list_communities", "get_community", "list_threads", "get_thread", "list_comments", "list_members", "list_media",
 }  # fmt: skip
 NOTHING = {"communities": 0, "community_members": 0, "threads": 0, "comments": 0, "community_media": 0}
-
-MEDIA = {
-    "type": "video",
-    "title": "Welcome call",
-    "url": "https://cdn.example.com/welcome.mp4",
-    "fileName": "welcome.mp4",
-    "fileSize": 1_048_576,
-}
 
 
 # --- the catalog ---

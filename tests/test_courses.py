@@ -9,7 +9,6 @@ from sqlalchemy import event
 from storage import courses as courses_store
 from storage.tables import Course, Lesson, Section
 from tests.factories import (
-    DEFAULT_CATEGORY_ID,
     add_key,
     count_rows,
     course_body,
@@ -22,50 +21,11 @@ from tests.factories import (
     ok,
     principal_of,
 )
+from tests.reference_examples import REFERENCE_COURSE
 from tools.registry import OPERATIONS_BY_NAME
 from tools.runner import run_operation
 
 pytestmark = pytest.mark.anyio
-
-# The create_course example of api-reference.txt, verbatim but for its placeholder categoryId.
-REFERENCE_COURSE = {
-    "title": "Mastering TypeScript",
-    "slug": "mastering-typescript",
-    "description": "A comprehensive guide to TypeScript...",
-    "shortDescription": "Learn TypeScript from scratch",
-    "price": 4999,
-    "level": "intermediate",
-    "categoryId": DEFAULT_CATEGORY_ID,
-    "sections": [
-        {
-            "title": "Getting Started",
-            "lessons": [
-                {
-                    "title": "What is TypeScript?",
-                    "description": "An introduction to TypeScript",
-                    "duration": 600,
-                    "videoUrl": "https://youtube.com/watch?v=abc123",
-                    "isPreview": True,
-                },
-                {
-                    "title": "Setting Up Your Environment",
-                    "duration": 480,
-                    "videoUrl": "https://vimeo.com/123456789",
-                },
-            ],
-        },
-        {
-            "title": "Type System Deep Dive",
-            "lessons": [
-                {
-                    "title": "Primitive Types",
-                    "duration": 720,
-                    "videoUrl": "https://cdn.example.com/video.mp4",
-                }
-            ],
-        },
-    ],
-}
 
 COURSE_READ_TOOLS = {"list_courses", "get_course", "list_sections", "list_lessons", "get_lesson"}
 COURSE_WRITE_TOOLS = {

@@ -7,6 +7,7 @@ Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -120,7 +121,7 @@ def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, 
 
 
 def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
-    valid = from_schema(op.input_schema)
+    valid = from_schema(copy.deepcopy(op.input_schema))  # it canonicalises schemas in place
 
     @settings(
         max_examples=EXAMPLES,

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.factories import error, mcp_client, ok
+from tests.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
 from tools.errors import BadRequest
 from tools.videos import parse_video_url
 
@@ -113,19 +114,8 @@ def test_at_least_fifteen_hostile_inputs_are_covered():
 
 async def test_parse_video_tool_answers_the_reference_example(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        result = ok(await client.call_tool("parse_video", {"url": "https://youtube.com/watch?v=dQw4w9WgXcQ"}))
-    assert result == {
-        "video": {
-            "type": "youtube",
-            "originalUrl": "https://youtube.com/watch?v=dQw4w9WgXcQ",
-            "videoId": "dQw4w9WgXcQ",
-            "embedUrl": "https://www.youtube.com/embed/dQw4w9WgXcQ",
-            "thumbnailUrl": "https://img.youtube.com/vi/dQw4w9WgXcQ/maxresdefault.jpg",
-            "provider": "YouTube",
-            "icon": "youtube",
-            "canEmbed": True,
-        }
-    }
+        result = ok(await client.call_tool("parse_video", {"url": YOUTUBE_URL}))
+    assert result == {"video": PARSED_YOUTUBE_VIDEO}
 
 
 async def test_parse_video_tool_names_the_reason(store, tenant):

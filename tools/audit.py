@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit_events_query
@@ -22,7 +22,7 @@ from storage.queries import fetch_page
 from storage.tables import AuditEvent
 from tools.catalog import operation
 from tools.context import OperationContext, Principal
-from tools.fields import Id
+from tools.fields import Id, IsoDatetime
 from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
 
 __all__ = ["list_audit_events", "record_audit_event", "target_ids"]
@@ -94,8 +94,8 @@ class AuditEventPublic(OutputModel):
 class ListAuditEventsInput(PageQuery):
     operation: str | None = Field(default=None, max_length=60, description="e.g. create_course.")
     key_id: Id | None = None
-    since: AwareDatetime | None = Field(default=None, strict=False, description="ISO 8601, inclusive.")
-    until: AwareDatetime | None = Field(default=None, strict=False, description="ISO 8601, exclusive.")
+    since: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive.")
+    until: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive.")
 
     @model_validator(mode="after")
     def _ordered(self) -> ListAuditEventsInput:

@@ -16,6 +16,7 @@ description. MCP tools and REST routes are both generated from these declaration
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,9 +27,16 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from tools.context import OperationContext
 
-__all__ = ["Operation", "operation"]
+__all__ = ["Operation", "operation", "path_params"]
 
 Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def path_params(path: str) -> tuple[str, ...]:
+    """The parameter names of a route path, in order: `/courses/{courseId}/sections` -> `("courseId",)`."""
+    return tuple(_PATH_PARAM.findall(path))
 
 
 class _LeanJsonSchema(GenerateJsonSchema):
@@ -69,6 +77,10 @@ class Operation:
     http_path: str
     http_status: int = 200
     open_world: bool = False
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return path_params(self.http_path)
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:

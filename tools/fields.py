@@ -6,12 +6,12 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from tools.errors import BadRequest
 from tools.models import InputModel
 
-__all__ = ["MAX_INT", "Count", "Id", "Price", "Title", "given_changes", "slug", "text"]
+__all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "given_changes", "slug", "text"]
 
 MAX_INT = 2_147_483_647
 """The largest value an integer column holds on every engine."""
@@ -22,6 +22,20 @@ Id = Annotated[str, Field(min_length=1, max_length=100)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Price = Annotated[int, Field(ge=0, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic would also take numbers and numeric strings as Unix times; the schema says ISO text.
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time string such as 2026-05-01T09:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text)]
+"""A timestamp argument: an ISO 8601 string with a timezone (JSON has no date type)."""
 
 
 def _not_blank(value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -25,18 +25,27 @@ from tools.errors import (
 from tools.ratelimit import RateLimiter
 from tools.registry import is_visible
 
-__all__ = ["run_operation"]
+__all__ = ["check_visible", "parse_arguments", "run_operation"]
 
 logger = logging.getLogger("blohko.operations")
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
-def _parse_input(op: Operation, arguments: Mapping[str, Any]) -> BaseModel:
+
+def parse_arguments(model: type[ModelT], arguments: Mapping[str, Any]) -> ModelT:
+    """`arguments` as a `model`, or one `BadRequest` naming every offending field."""
     if not isinstance(arguments, Mapping):
         raise BadRequest("Invalid input: the arguments must be a JSON object")
     try:
-        return op.input_model.model_validate(arguments)
+        return model.model_validate(arguments)
     except ValidationError as exc:
         raise bad_request_from_validation(exc) from None
+
+
+def check_visible(op: Operation, principal: Principal) -> None:
+    """`Forbidden` unless `principal` may call `op` (the one decision: `tools.registry.is_visible`)."""
+    if not is_visible(principal, op):
+        raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
 
 
 async def run_operation(
@@ -57,9 +66,8 @@ async def run_operation(
     if rate_limiter is not None:
         await rate_limiter.check(principal, clock)
     try:
-        if not is_visible(principal, op):
-            raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
-        data = _parse_input(op, arguments)
+        check_visible(op, principal)
+        data = parse_arguments(op.input_model, arguments)
         return await _run_handler(op, data, arguments, store=store, principal=principal, clock=clock)
     except BlohkoError as error:
         if not op.read_only:

@@ -1,0 +1,220 @@
+"""The OpenAPI 3.1 document of `/api/v1`, generated from the same models that validate requests.
+
+Each `Endpoint`'s input model is split by where its fields travel: path parameters, then
+the JSON body (POST/PATCH/PUT) or query parameters. Its output model is the success
+response; every error it can answer shares one `Error` schema. Models used by several
+endpoints appear once, under `components/schemas`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+from server.rest import API_PREFIX, Endpoint
+from tools.errors import (
+    BadRequest,
+    BlohkoError,
+    Conflict,
+    Forbidden,
+    InternalError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+_ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
+    400: ("BadRequest", BadRequest, "Invalid input: the message names the offending fields."),
+    401: ("Unauthorized", Unauthorized, "Missing, invalid, revoked or expired credentials."),
+    403: ("Forbidden", Forbidden, "The credentials lack the permission this endpoint needs."),
+    404: ("NotFound", NotFound, "The resource does not exist (or belongs to another producer)."),
+    409: ("Conflict", Conflict, "Duplicate slug, email, membership or enrollment."),
+    429: ("RateLimited", RateLimited, "Over this API key's rate limit; retry after `retryAfter` seconds."),
+    500: ("InternalError", InternalError, "An internal error; it has been logged."),
+}
+_SECURITY = {
+    "api_key": [{"apiKey": []}],
+    "session": [{"sessionToken": []}, {"sessionCookie": []}],
+    "none": [],
+}
+_NULL = {"type": "null"}
+
+
+class _DocJsonSchema(GenerateJsonSchema):
+    """Property titles only repeat the property names."""
+
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A URL parameter is present or absent, never null: `anyOf [T, null]` -> `T`."""
+    members = schema.get("anyOf")
+    if not members or _NULL not in members:
+        return schema
+    rest = [member for member in members if member != _NULL]
+    outer = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+    return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    schema = dict(_not_null(schema))
+    description = schema.pop("description", None)
+    parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class _Builder:
+    def __init__(self, endpoints: list[Endpoint]) -> None:
+        self.endpoints = endpoints
+        pairs = []
+        for endpoint in endpoints:
+            pairs += [(endpoint.input_model, "validation"), (endpoint.output_model, "serialization")]
+        self.refs, definitions = models_json_schema(
+            pairs, by_alias=True, ref_template=_REF, schema_generator=_DocJsonSchema
+        )
+        self.schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+
+    def _definition(self, model, mode: str) -> dict[str, Any]:
+        ref = self.refs[(model, mode)]["$ref"]
+        return self.schemas[ref.rsplit("/", 1)[1]]
+
+    def operation(self, endpoint: Endpoint) -> dict[str, Any]:
+        definition = self._definition(endpoint.input_model, "validation")
+        properties: dict[str, Any] = definition.get("properties", {})
+        required = set(definition.get("required", []))
+        missing = set(endpoint.path_params) - set(properties)
+        if missing:
+            raise ValueError(f"{endpoint.name}: path parameters {sorted(missing)} are not input fields")
+        parameters = [_parameter(name, "path", properties[name], required=True) for name in endpoint.path_params]
+        rest = {name: schema for name, schema in properties.items() if name not in endpoint.path_params}
+        operation: dict[str, Any] = {
+            "operationId": endpoint.name,
+            "summary": endpoint.title,
+            "description": endpoint.description,
+            "tags": [endpoint.tag],
+        }
+        if endpoint.takes_body:
+            if rest:
+                body_name = f"{_pascal(endpoint.name)}Body"
+                body: dict[str, Any] = {"type": "object", "properties": rest, "additionalProperties": False}
+                body_required = sorted(required & set(rest), key=list(rest).index)
+                if body_required:
+                    body["required"] = body_required
+                self.schemas[body_name] = body
+                operation["requestBody"] = {
+                    "required": bool(body_required),
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model=body_name)}}},
+                }
+        else:
+            parameters += [_parameter(name, "query", schema, required=name in required) for name, schema in rest.items()]
+        if parameters:
+            operation["parameters"] = parameters
+        output = self.refs[(endpoint.output_model, "serialization")]
+        operation["responses"] = {
+            str(endpoint.status): {"description": endpoint.title, "content": {"application/json": {"schema": output}}},
+            **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"} for status in endpoint.errors},
+        }
+        operation["security"] = _SECURITY[endpoint.auth]
+        return operation
+
+    def document(self, *, version: str) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for endpoint in self.endpoints:
+            paths.setdefault(API_PREFIX + endpoint.path, {})[endpoint.method.lower()] = self.operation(endpoint)
+        self.schemas["Error"] = {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "enum": [error.code for _, error, _ in _ERRORS.values()]},
+                "message": {"type": "string", "description": "A human sentence; for bad_request it names the fields."},
+                "retryAfter": {"type": "integer", "description": "rate_limited only: seconds to wait."},
+            },
+            "required": ["error", "message"],
+        }
+        document = {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Blohko API",
+                "version": version,
+                "description": "Courses, students, enrollments and communities. The same operations are MCP tools at /mcp.",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": self.schemas,
+                "responses": _error_responses(),
+                "securitySchemes": {
+                    "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "blk_...", "description": "An API key."},
+                    "sessionToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "bls_...",
+                        "description": "A producer session token from POST /api/v1/auth/login.",
+                    },
+                    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "blohko_session"},
+                },
+            },
+            "security": _SECURITY["api_key"],
+        }
+        _drop_unused_schemas(document)
+        return document
+
+
+def _error_responses() -> dict[str, Any]:
+    responses = {}
+    for name, error, description in _ERRORS.values():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": _REF.format(model="Error")},
+                    "example": {"error": error.code, "message": description},
+                }
+            },
+        }
+        if error is Unauthorized:
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "The Bearer challenge."}}
+        if error is RateLimited:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+        responses[name] = response
+    return responses
+
+
+def _references(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            yield ref.rsplit("/", 1)[1]
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _drop_unused_schemas(document: dict[str, Any]) -> None:
+    """Input models are split into parameters and bodies; their whole definitions are not referenced."""
+    schemas = document["components"]["schemas"]
+    used: set[str] = set()
+    pending = list(_references(document["paths"])) + list(_references(document["components"]["responses"]))
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending.extend(_references(schemas[name]))
+    document["components"]["schemas"] = {name: schemas[name] for name in sorted(used)}
+
+
+def openapi_document(endpoints: Iterable[Endpoint], *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document describing `endpoints`."""
+    return _Builder(list(endpoints)).document(version=version)

@@ -1,0 +1,226 @@
+"""The OpenAPI 3.1 document of /api/v1: valid, complete, and true to what the API answers (schemathesis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import strategies as st
+import schemathesis
+from schemathesis import engine
+from schemathesis.engine import events
+from openapi_spec_validator import OpenAPIV31SpecValidator
+from schemathesis.python.asgi import shutdown_lifespans
+from starlette.types import Receive, Scope, Send
+
+from server.http_app import api_document
+from server.sessions import SESSION_ENDPOINTS
+from storage.engine import open_store
+from storage.ids import utcnow
+from tests.factories import make_tenant
+from tests.rest_support import http_app, rest_client, seed
+from tools.registry import ALL_OPERATIONS
+from tools.sessions import login
+
+
+@pytest.mark.anyio
+async def test_the_document_is_served_without_a_key_and_validates_as_openapi_3_1(app):
+    async with rest_client(app) as http:
+        response = await http.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"] == "3.1.0"
+    OpenAPIV31SpecValidator(document).validate()
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_every_catalog_operation_and_session_endpoint_is_documented_at_its_route():
+    documented = {operation["operationId"]: route for route, operation in _operations(api_document()).items()}
+    expected = {op.name: (op.http_method, "/api/v1" + op.http_path) for op in ALL_OPERATIONS}
+    expected |= {endpoint.name: (endpoint.method, "/api/v1" + endpoint.path) for endpoint in SESSION_ENDPOINTS}
+    assert documented == expected
+
+
+def test_success_statuses_and_errors_are_documented_per_operation():
+    operations = _operations(api_document())
+    for op in ALL_OPERATIONS:
+        responses = operations[(op.http_method, "/api/v1" + op.http_path)]["responses"]
+        assert str(op.http_status) in responses and not ({"200", "201"} - {str(op.http_status)}) & set(responses), op.name
+        assert {"400", "401", "500"} <= set(responses), op.name
+        assert ("403" in responses) is (op.permission is not None), op.name
+        if op.path_params:
+            assert "404" in responses, op.name
+        assert ("409" in responses) is (not op.read_only), op.name
+
+
+def test_list_query_parameters_are_typed_integers():
+    list_courses = _operations(api_document())[("GET", "/api/v1/courses")]
+    parameters = {parameter["name"]: parameter for parameter in list_courses["parameters"]}
+    assert parameters["page"]["schema"]["type"] == parameters["limit"]["schema"]["type"] == "integer"
+    assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (1, 100)
+    assert parameters["status"]["schema"]["enum"] == ["published", "draft", "all"]
+    assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
+
+
+def test_shared_models_are_defined_once_and_bodies_refuse_unknown_fields():
+    document = api_document()
+    schemas = document["components"]["schemas"]
+    assert {"Error", "Pagination", "CoursePublic", "LessonPublic"} <= set(schemas)
+    create_course = _operations(document)[("POST", "/api/v1/courses")]["requestBody"]["content"]["application/json"]
+    body = schemas[create_course["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert body["additionalProperties"] is False and body["required"] == ["title", "slug", "categoryId"]
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "blk_...", "description": "An API key.",
+    }  # fmt: skip
+
+
+# ---- schemathesis against the app
+
+
+class _ServedApp:
+    """The HTTP app with its store opened in the ASGI lifespan, on the event loop that serves it.
+
+    schemathesis serves the app on its own thread and loop; a store opened on the test's loop
+    could not be used there."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.app = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            async with open_store(self.database_url) as store:
+                self.app = http_app(store)
+                await self.app(scope, receive, send)  # runs the app's own lifespan until shutdown
+            return
+        await self.app(scope, receive, send)
+
+
+_SEEDED_SETS = 3
+
+
+async def _seeded(database_url: str) -> dict[str, Any]:
+    """A tenant with three sets of everything and its key; two sessions (one for logout to end) of
+    another tenant, whose keys the fuzzer may revoke without locking itself out."""
+    async with open_store(database_url) as store:
+        tenant = await make_tenant(store, name="Fuzzed Academy", permissions=["*"])
+        sets = [(await seed(store, tenant)).ids for _ in range(_SEEDED_SETS)]
+        owner = await make_tenant(store, name="Key Managing Academy", permissions=["courses:read"])
+        sessions = [
+            (await login(store, email=owner.owner_email, password=owner.owner_password, clock=utcnow)).token
+            for _ in range(2)
+        ]
+    return {"key": tenant.key, "sessions": sessions, "sets": sets, "owner": tenant.owner_user_id}
+
+
+def _config(seeded: dict[str, Any]) -> schemathesis.Config:
+    ids = seeded["sets"][0]
+    user_ids = [ids["studentId"], ids["otherStudentId"], seeded["owner"]]
+    half = {"probability": 0.5}
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20261127,
+            "generation": {"max-examples": 12, "deterministic": True, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {
+                "enabled": False,
+                **{
+                    name: {"enabled": True}
+                    for name in (
+                        "not_a_server_error",
+                        "status_code_conformance",
+                        "content_type_conformance",
+                        "response_schema_conformance",
+                        "negative_data_rejection",
+                        "unsupported_method",
+                        "ignored_auth",
+                    )
+                },
+            },
+            "auth": {
+                "openapi": {"apiKey": {"bearer": seeded["key"]}, "sessionToken": {"bearer": seeded["sessions"][0]}}
+            },
+            "operations": [
+                # Logging out ends its session: the other endpoints keep theirs.
+                {
+                    "include-name": "POST /api/v1/auth/logout",
+                    "headers": {"Authorization": f"Bearer {seeded['sessions'][1]}"},
+                },
+                # Deletes do not reuse ids seen in earlier responses, so the seeded data lives through the run.
+                {
+                    "include-method": "DELETE",
+                    "phases": {
+                        phase: {"extra-data-sources": {"responses": False}} for phase in ("examples", "coverage", "fuzzing")
+                    },
+                },
+            ],
+            "dictionaries": {
+                "userIds": {"values": user_ids},
+                "commentIds": {"values": [ids["commentId"]]},
+                "categoryIds": {"values": ["cat_web_development", "cat_design"]},
+            },
+            "parameters": {
+                "body.userId": {"dictionary": "userIds", **half},
+                "query.userId": {"dictionary": "userIds", **half},
+                "body.parentId": {"dictionary": "commentIds", **half},
+                "body.categoryId": {"dictionary": "categoryIds", **half},
+            },
+        }
+    )
+
+
+def _real_ids_half_the_time(schema: schemathesis.BaseSchema, sets: list[dict[str, str]]) -> None:
+    """Half the generated requests address a seeded resource (all path ids from one set), the other
+    half random ids (404s). Deletes keep random ids, so the seeded data lives through the run."""
+
+    @schema.hook
+    def flatmap_path_parameters(context, path_parameters):
+        if not path_parameters or context.operation.method.upper() == "DELETE":
+            return st.just(path_parameters)
+        real = [{**path_parameters, **{name: ids[name] for name in path_parameters if name in ids}} for ids in sets]
+        return st.sampled_from([path_parameters, *real])
+
+
+@pytest.fixture
+def fuzzed_api(database_url: str) -> Iterator[schemathesis.BaseSchema]:
+    seeded = anyio.run(_seeded, database_url)
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _ServedApp(database_url), config=_config(seeded))
+    _real_ids_half_the_time(schema, seeded["sets"])
+    yield schema
+    shutdown_lifespans()
+
+
+def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(fuzzed_api):
+    """Every phase but the stateful one (examples, coverage, fuzzing), bounded and seeded.
+
+    Run through schemathesis' engine, as its CLI does: its pytest plugin's fixture loader
+    does not run on this pytest."""
+    failures, errors, tested = [], [], set()
+    for event in engine.from_schema(fuzzed_api).execute():
+        if isinstance(event, events.ScenarioFinished):
+            tested.add(event.recorder.label)
+            for checks in event.recorder.checks.values():
+                failures += [
+                    f"{event.recorder.label}: {check.name}: {check.failure_info.failure.title}\n"
+                    f"{check.failure_info.failure.message}\n{check.failure_info.code_sample}"
+                    for check in checks
+                    if check.failure_info is not None
+                ]
+        elif isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.value!r}")
+        elif isinstance(event, events.FatalError):
+            raise event.exception
+        elif isinstance(event, events.EngineFinished):
+            assert event.stop_reason == "completed"
+    assert not errors, "\n".join(errors)
+    assert not failures, "\n\n".join(dict.fromkeys(failures))
+    assert len(tested) == len(ALL_OPERATIONS) + len(SESSION_ENDPOINTS)

@@ -1,0 +1,167 @@
+"""Producer sessions: an owner logs in with email and password to manage the producer's API keys.
+
+A session token is `bls_` + 32 random bytes (url-safe). Like API keys, only its SHA-256 is
+stored, so a database leak yields no usable token. Sessions live in the database, so any
+server process accepts a session that another one created; a session ends when it expires
+or at logout, at once for every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from storage import accounts as accounts_store
+from storage import sessions as store
+from storage.engine import Store
+from storage.ids import new_id
+from storage.tables import ProducerSession
+from tools.accounts import KEY_PREFIX, normalize_email
+from tools.context import Clock
+from tools.errors import Unauthorized
+from tools.models import InputModel, OutputModel, UtcDatetime
+from tools.passwords import verify_password
+
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "SESSION_PREFIX",
+    "LoginInput",
+    "LoginResult",
+    "LogoutResult",
+    "NewSession",
+    "SessionPrincipal",
+    "authenticate_session",
+    "end_session",
+    "login",
+    "login_result",
+]
+
+SESSION_PREFIX = "bls_"
+DEFAULT_SESSION_TTL = timedelta(hours=12)
+_MAX_TOKEN_LENGTH = 200
+_MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long "password" is work an attacker should not get for free
+_LOGIN_FAILED = "Invalid email or password"
+
+
+@dataclass(frozen=True)
+class SessionPrincipal:
+    """An authenticated producer session: who logged in, for which producer."""
+
+    session_id: str
+    producer_id: str
+    user_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NewSession:
+    principal: SessionPrincipal
+    token: str
+    """The secret. Returned once, at login; only its hash is stored."""
+    created_at: datetime
+
+
+class LoginInput(InputModel):
+    email: str = Field(min_length=1, max_length=320, description="The producer owner's email.")
+    password: str = Field(min_length=1, max_length=_MAX_PASSWORD_LENGTH)
+
+
+class SessionPublic(OutputModel):
+    id: str
+    token: str = Field(description="Send as `Authorization: Bearer bls_...` (or use the cookie); shown only at login.")
+    producer_id: str
+    user_id: str
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+
+
+class LoginResult(OutputModel):
+    session: SessionPublic
+
+
+class LogoutResult(OutputModel):
+    logged_out: Literal[True] = True
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def login(db: Store, *, email: str, password: str, clock: Clock, ttl: timedelta = DEFAULT_SESSION_TTL) -> NewSession:
+    """Start a session for the producer owner with this email and password.
+
+    A wrong email and a wrong password fail alike, with the same message and about the same time.
+    """
+    owner = None
+    if len(email) <= 320:
+        async with db.sessions() as session:
+            owner = await accounts_store.get_owner_by_email(session, email_normalized=normalize_email(email))
+    checked_hash = owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
+    # Outside any transaction: hashing is slow on purpose. Without a stored hash it still
+    # spends a full hash's time, so an unknown email answers as slowly as a wrong password.
+    if not await verify_password(checked_hash, password[:_MAX_PASSWORD_LENGTH]) or owner is None:
+        raise Unauthorized(_LOGIN_FAILED)
+    now = clock()
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    row = ProducerSession(
+        id=new_id("sess"),
+        producer_id=owner.producer_id,
+        user_id=owner.id,
+        token_hash=_hash_token(token),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    async with db.sessions() as session, session.begin():
+        await store.delete_finished_sessions(session, user_id=owner.id, now=now)
+        session.add(row)
+    return NewSession(principal=_principal(row), token=token, created_at=now)
+
+
+def login_result(new: NewSession) -> LoginResult:
+    principal = new.principal
+    return LoginResult(
+        session=SessionPublic(
+            id=principal.session_id,
+            token=new.token,
+            producer_id=principal.producer_id,
+            user_id=principal.user_id,
+            created_at=new.created_at,
+            expires_at=principal.expires_at,
+        )
+    )
+
+
+def _principal(row: ProducerSession) -> SessionPrincipal:
+    return SessionPrincipal(
+        session_id=row.id, producer_id=row.producer_id, user_id=row.user_id, expires_at=row.expires_at
+    )
+
+
+async def authenticate_session(db: Store, token: str | None, *, clock: Clock) -> SessionPrincipal:
+    """The principal of a live session token, or `Unauthorized` saying why (never echoing the token)."""
+    if not token:
+        raise Unauthorized("Missing session: log in as the producer's owner and send the session token")
+    if token.startswith(KEY_PREFIX):
+        raise Unauthorized("An API key cannot manage API keys: log in as the producer's owner and use the session token")
+    if not token.startswith(SESSION_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+        raise Unauthorized("Invalid session")
+    async with db.sessions() as session:
+        row = await store.get_session_by_hash(session, token_hash=_hash_token(token))
+    if row is None:
+        raise Unauthorized("Invalid session")
+    if row.ended_at is not None:
+        raise Unauthorized("This session has ended; log in again")
+    if row.expires_at <= clock():
+        raise Unauthorized("This session has expired; log in again")
+    return _principal(row)
+
+
+async def end_session(db: Store, principal: SessionPrincipal, *, clock: Clock) -> None:
+    """Log out: the session's token stops working at once, in every process."""
+    async with db.sessions() as session, session.begin():
+        await store.end_session(session, session_id=principal.session_id, at=clock())
