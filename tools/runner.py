@@ -46,7 +46,7 @@ async def run_operation(
         raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
     data = _parse_input(op, arguments)
     try:
-        async with store.sessions() as session:
+        async with (store.sessions if op.read_only else store.write_sessions)() as session:
             ctx = OperationContext(session=session, principal=principal, clock=clock)
             if op.read_only:
                 return await op.handler(ctx, data)
