@@ -19,8 +19,9 @@ from tools.context import OperationContext
 from tools.errors import BadRequest, Conflict, NotFound
 from tools.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl, page_of
 from tools.passwords import generate_password, hash_password
+from tools.streaks import Streak, streak_of
 
-__all__ = ["StudentPublic", "get_student", "list_students", "register_student", "update_student"]
+__all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -58,8 +59,16 @@ def student_public(user: User) -> StudentPublic:
     return StudentPublic.model_validate(user, from_attributes=True)
 
 
+class StudentDetail(StudentPublic):
+    streak: Streak = Field(description="Learning streak in days (UTC), from progress updates.")
+
+
 class StudentResult(OutputModel):
     student: StudentPublic
+
+
+class StudentDetailResult(OutputModel):
+    student: StudentDetail
 
 
 class RegisteredStudentResult(OutputModel):
@@ -94,7 +103,8 @@ class UpdateStudentInput(InputModel):
     bio: Bio | None = Field(default=None, description="null clears it.")
 
 
-async def _get_student_row(ctx: OperationContext, student_id: str) -> User:
+async def owned_student(ctx: OperationContext, student_id: str) -> User:
+    """The caller's student; another producer's, or a staff user, is as missing as a nonexistent one."""
     user = await accounts_store.get_user(
         ctx.session, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
     )
@@ -172,9 +182,11 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     destructive=False,
     idempotent=True,
 )
-async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentResult:
-    """Get one student by id: profile, role and registration time."""
-    return StudentResult(student=student_public(await _get_student_row(ctx, data.student_id)))
+async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDetailResult:
+    """Get one student by id: profile, role, registration time and current/longest learning streak."""
+    user = await owned_student(ctx, data.student_id)
+    streak = await streak_of(ctx, user.id)
+    return StudentDetailResult(student=StudentDetail(**student_public(user).model_dump(), streak=streak))
 
 
 @operation(
@@ -187,7 +199,7 @@ async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentRe
 )
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
     """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""
-    user = await _get_student_row(ctx, data.student_id)
+    user = await owned_student(ctx, data.student_id)
     changes = data.model_dump(include=data.model_fields_set - {"student_id"})
     if "name" in changes and changes["name"] is None:
         raise BadRequest("Invalid input: name: must not be null")
