@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools import communities, courses, curriculum, discussions, students, system, videos
+from tools import achievements, communities, courses, curriculum, discussions, enrollments, students, system, videos
 from tools.catalog import Operation
 from tools.context import Principal
 from tools.permissions import allows
@@ -33,6 +33,13 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     curriculum.get_lesson,
     curriculum.update_lesson,
     curriculum.delete_lesson,
+    enrollments.enroll_student,
+    enrollments.list_enrollments,
+    enrollments.get_enrollment,
+    enrollments.update_progress,
+    enrollments.delete_enrollment,
+    achievements.list_certificates,
+    achievements.list_achievements,
     communities.create_community,
     communities.list_communities,
     communities.get_community,
