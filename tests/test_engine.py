@@ -16,7 +16,8 @@ async def test_concurrent_read_then_write_transactions_take_turns(store, tenant)
 
     async def increment() -> None:
         async with store.write_sessions() as session, session.begin():
-            count = int(await session.scalar(select(Producer.name).where(where)))
+            # FOR UPDATE serializes on PostgreSQL; SQLite ignores it, and BEGIN IMMEDIATE does the work.
+            count = int(await session.scalar(select(Producer.name).where(where).with_for_update()))
             await anyio.sleep(0)  # let the other transactions read the same value if they can
             await session.execute(update(Producer).where(where).values(name=str(count + 1)))
 
