@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import ApiKeyGate
-from server.rest import MAX_BODY_BYTES
 from server.mcp_app import Runtime, create_mcp_server
+from server.rest import MAX_BODY_BYTES
 from server.settings import Settings
 
 __all__ = ["api_document", "create_http_app", "transport_security"]

@@ -24,11 +24,22 @@ from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, ListToolsResult, TextContent
+from mcp_types import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    CallToolResult,
+    ListToolsResult,
+    TextContent,
+)
 from pydantic import ConfigDict
 
 from server.settings import Settings
-from server.tool_listing import CONVENTIONS, published_annotations, published_description, published_input_schema
+from server.tool_listing import (
+    CONVENTIONS,
+    published_annotations,
+    published_description,
+    published_input_schema,
+)
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.rate_limits import counter_for

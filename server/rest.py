@@ -31,7 +31,13 @@ from server.auth import bearer_token, unauthorized_response
 from server.mcp_app import Runtime
 from tools.accounts import authenticate_api_key
 from tools.catalog import Operation, path_params
-from tools.errors import BadRequest, BlohkoError, InternalError, RateLimited, Unauthorized
+from tools.errors import (
+    BadRequest,
+    BlohkoError,
+    InternalError,
+    RateLimited,
+    Unauthorized,
+)
 from tools.registry import ALL_OPERATIONS
 from tools.runner import check_visible, run_operation
 

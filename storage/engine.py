@@ -1,4 +1,15 @@
-"""The async engine and the session factory: one `Store` per server, one session per operation."""
+"""The async engine and the session factories: one `Store` per server, one session per operation.
+
+Write operations use `Store.write_sessions`. On SQLite their transaction starts with
+`BEGIN IMMEDIATE`, which takes the database's write lock up front: concurrent writers then
+queue (up to the busy timeout) and each sees the others' committed work. Without it, pysqlite
+runs the reads before a transaction's first write outside any transaction, so a
+read-then-write operation can act on a stale read (a lost update, or a duplicate the unique
+constraints then refuse); and a deferred `BEGIN` would instead fail at once with "database
+is locked" when its read snapshot must be upgraded to a write. Other sessions keep pysqlite's
+default behaviour. PostgreSQL needs nothing here: operations lock rows (`FOR UPDATE`) where
+they must, and unique constraints are the final guarantee on both engines.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 __all__ = ["Store", "default_database_url", "is_sqlite", "open_store"]
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+_WRITE_OPTION = "blohko_write"
 
 
 def default_database_url() -> str:
@@ -44,21 +56,28 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _begin_sqlite(connection) -> None:
+    if connection.get_execution_options().get(_WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 @dataclass
 class Store:
-    """The database: an engine and its session factory."""
+    """The database: an engine and its session factories (`write_sessions` for write operations)."""
 
     url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,6 +92,12 @@ async def open_store(url: str) -> AsyncIterator[Store]:
     """Open the database at `url` for the lifetime of the context."""
     engine = _create_engine(url)
     try:
-        yield Store(url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+        writer = engine.execution_options(**{_WRITE_OPTION: True})
+        yield Store(
+            url=url,
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            write_sessions=async_sessionmaker(writer, expire_on_commit=False),
+        )
     finally:
         await engine.dispose()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["contains_text", "count", "fetch_page"]
+__all__ = ["contains_text", "count", "fetch_page", "insert_new"]
+
+_INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def _escape_like(text: str) -> str:
@@ -31,3 +34,15 @@ async def fetch_page(session: AsyncSession, statement: Select, *, offset: int, l
     if offset == 0 and len(rows) < limit:
         return list(rows), len(rows)  # the page holds everything: no need to count
     return list(rows), await count(session, statement)
+
+
+async def insert_new(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[Row]:
+    """Insert `rows` into `table` (a SQLModel table class), skipping each one a primary key or
+    unique constraint already holds (ON CONFLICT DO NOTHING): concurrent inserts of the same
+    row cannot fail. Returns the primary keys of the rows actually inserted."""
+    if not rows:
+        return []
+    insert = _INSERT_BY_DIALECT[session.get_bind().dialect.name]
+    primary_key = table.__table__.primary_key.columns
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(*primary_key)
+    return list((await session.execute(statement)).all())

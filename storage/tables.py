@@ -4,7 +4,7 @@ Deletes cascade in the database (`ON DELETE CASCADE`), so a parent's delete remo
 its children in the same statement and no Python-side walk can leave orphans.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -20,30 +20,36 @@ from sqlmodel import Field, SQLModel
 from storage.ids import utcnow
 
 __all__ = [
+    "Achievement",
     "ApiKey",
     "AuditEvent",
     "Category",
+    "Certificate",
     "Comment",
     "Community",
     "Course",
+    "Enrollment",
+    "LearningDay",
     "Lesson",
+    "LessonProgress",
     "Media",
     "Member",
+    "metadata",
     "Producer",
     "ProducerSession",
     "RateLimitWindow",
     "Section",
     "Thread",
     "User",
-    "metadata",
 ]
 
 metadata = SQLModel.metadata
 
 
-def _fk(target: str, *, index: bool = True) -> Column:
+def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_key: bool = False) -> Column:
     """A non-null foreign key that cascades deletes from its parent."""
-    return Column(String(40), ForeignKey(target, ondelete="CASCADE"), nullable=False, index=index)
+    foreign_key = ForeignKey(target, ondelete="CASCADE")
+    return Column(String(40), foreign_key, nullable=False, index=index, unique=unique, primary_key=primary_key)
 
 
 class Producer(SQLModel, table=True):
@@ -327,3 +333,68 @@ class AuditEvent(SQLModel, table=True):
     operation: str = Field(max_length=60)
     target_ids: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     outcome: str = Field(max_length=30)  # "ok" or an error code
+
+
+class Enrollment(SQLModel, table=True):
+    """A student's enrollment in a course of the same producer; at most one per (student, course).
+
+    `completed_at` is set once, when the enrollment first reaches 100%, and stays set even if
+    lessons added later lower the percent.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("student_id", "course_id", name="uq_enrollments_student_course"),
+        Index("ix_enrollments_producer_enrolled", "producer_id", "enrolled_at", "id"),
+        Index("ix_enrollments_course_enrolled", "course_id", "enrolled_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    student_id: str = Field(sa_column=_fk("users.id", index=False))
+    course_id: str = Field(sa_column=_fk("courses.id", index=False))
+    enrolled_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class LessonProgress(SQLModel, table=True):
+    """An enrollment's progress on one lesson of its course: one row per (enrollment, lesson)."""
+
+    __tablename__ = "lesson_progress"
+
+    enrollment_id: str = Field(sa_column=_fk("enrollments.id", index=False, primary_key=True))
+    # Indexed on its own too: deleting a lesson looks its progress up by lesson.
+    lesson_id: str = Field(sa_column=_fk("lessons.id", primary_key=True))
+    completed: bool = False
+    watched_seconds: int = 0
+    completed_at: datetime | None = None
+
+
+class Certificate(SQLModel, table=True):
+    """Issued once per enrollment, when it first reaches 100%; `verification_code` is unguessable."""
+
+    __tablename__ = "certificates"
+
+    id: str = Field(primary_key=True, max_length=40)
+    enrollment_id: str = Field(sa_column=_fk("enrollments.id", index=False, unique=True))
+    verification_code: str = Field(max_length=40, unique=True)
+    issued_at: datetime = Field(default_factory=utcnow)
+
+
+class LearningDay(SQLModel, table=True):
+    """A UTC day on which a student recorded learning progress: streaks are runs of these."""
+
+    __tablename__ = "learning_days"
+
+    student_id: str = Field(sa_column=_fk("users.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+
+
+class Achievement(SQLModel, table=True):
+    """An achievement a student unlocked (`code` from the rule table in tools.achievements), once."""
+
+    __tablename__ = "achievements"
+
+    student_id: str = Field(sa_column=_fk("users.id", index=False, primary_key=True))
+    code: str = Field(primary_key=True, max_length=40)
+    unlocked_at: datetime = Field(default_factory=utcnow)

@@ -30,7 +30,7 @@ async def test_b_cannot_update_a_student_of_a(store, two_tenants):
     async with mcp_client(store, a.key) as client:
         after = ok(await client.call_tool("get_student", {"studentId": alice["id"]}))["student"]
     assert body["error"] == "not_found"
-    assert after == alice
+    assert after == {**alice, "streak": {"current": 0, "longest": 0}}
 
 
 async def test_b_lists_and_searches_only_its_own_students(store, two_tenants):

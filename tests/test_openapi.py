@@ -7,11 +7,11 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import strategies as st
 import schemathesis
+from hypothesis import strategies as st
+from openapi_spec_validator import OpenAPIV31SpecValidator
 from schemathesis import engine
 from schemathesis.engine import events
-from openapi_spec_validator import OpenAPIV31SpecValidator
 from schemathesis.python.asgi import shutdown_lifespans
 from starlette.types import Receive, Scope, Send
 

@@ -118,7 +118,7 @@ async def test_stdio_server_lists_tools_registers_and_fetches_a_student(env, pro
         created = ok(await client.call_tool("register_student", {"name": "Jane Smith", "email": "jane@example.com"}))
         fetched = ok(await client.call_tool("get_student", {"studentId": created["student"]["id"]}))
     assert names == {"whoami", "parse_video", "register_student", "list_students", "get_student", "update_student"}
-    assert fetched["student"] == created["student"]
+    assert fetched["student"] == {**created["student"], "streak": {"current": 0, "longest": 0}}
 
 
 @pytest.mark.parametrize("problem", ["missing", "unknown", "expired", "revoked"])
@@ -156,7 +156,7 @@ async def test_http_server_lists_tools_registers_and_fetches_a_student(env, prod
         created = ok(await client.call_tool("register_student", {"name": "Jane Http", "email": "jane-http@example.com"}))
         fetched = ok(await client.call_tool("get_student", {"studentId": created["student"]["id"]}))
     assert {"whoami", "register_student", "get_student"} <= names
-    assert fetched["student"] == created["student"]
+    assert fetched["student"] == {**created["student"], "streak": {"current": 0, "longest": 0}}
 
 
 def test_http_server_answers_401_for_missing_invalid_expired_and_revoked_keys(env, producer, server):

@@ -9,7 +9,13 @@ import json
 import pytest
 
 from tests.node_tools import NODE_MODULES, json_output
-from tests.processes import BLOHKO, cli_json, cli_producer_and_key, http_server, migrated_env
+from tests.processes import (
+    BLOHKO,
+    cli_json,
+    cli_producer_and_key,
+    http_server,
+    migrated_env,
+)
 from tools.registry import ALL_OPERATIONS
 
 ALL_TOOLS = {op.name for op in ALL_OPERATIONS}

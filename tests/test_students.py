@@ -130,7 +130,7 @@ async def test_update_student_refuses_invalid_input(store, tenant, changes, fiel
         body = error(await client.call_tool("update_student", {"studentId": created["id"], **changes}))
         after = ok(await client.call_tool("get_student", {"studentId": created["id"]}))["student"]
     assert body["error"] == "bad_request" and f"{field}: " in body["message"]
-    assert after == created
+    assert after == {**created, "streak": {"current": 0, "longest": 0}}
 
 
 async def test_update_student_of_unknown_id_is_not_found(store, tenant):

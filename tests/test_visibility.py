@@ -29,6 +29,8 @@ MATRIX = {
     "students:*": ["students:*"],
     "students:read": ["students:read"],
     "courses:read": ["courses:read"],
+    "enrollments:read": ["enrollments:read"],
+    "enrollments:*": ["enrollments:*"],
     "none": [],
 }
 

@@ -7,10 +7,12 @@ prefix are stored; the key itself is returned once, by `create_api_key`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import accounts as store
@@ -33,6 +35,8 @@ __all__ = [
     "normalize_email",
     "revoke_api_key",
 ]
+
+logger = logging.getLogger("blohko.accounts")
 
 KEY_PREFIX = "blk_"
 _DISPLAY_PREFIX_LENGTH = 12
@@ -163,18 +167,26 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     now = clock()
     async with db.sessions() as session:
         api_key = await store.get_api_key_by_hash(session, key_hash=hash_api_key(key))
-        if api_key is None:
-            raise Unauthorized("Invalid API key")
-        if api_key.revoked_at is not None:
-            raise Unauthorized("This API key has been revoked")
-        if api_key.expires_at is not None and api_key.expires_at <= now:
-            raise Unauthorized("This API key has expired")
-        if api_key.last_used_at is None or now - api_key.last_used_at >= _LAST_USED_RESOLUTION:
-            await store.touch_api_key(session, key_id=api_key.id, at=now)
-            await session.commit()
-        return Principal(
-            producer_id=api_key.producer_id,
-            key_id=api_key.id,
-            key_name=api_key.name,
-            grants=tuple(api_key.permissions),
-        )
+    if api_key is None:
+        raise Unauthorized("Invalid API key")
+    if api_key.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthorized("This API key has expired")
+    if api_key.last_used_at is None or now - api_key.last_used_at >= _LAST_USED_RESOLUTION:
+        await _touch(db, api_key.id, now)
+    return Principal(
+        producer_id=api_key.producer_id,
+        key_id=api_key.id,
+        key_name=api_key.name,
+        grants=tuple(api_key.permissions),
+    )
+
+
+async def _touch(db: Store, key_id: str, now: datetime) -> None:
+    """Record when a key was last used. Informational: a busy database must not fail the request."""
+    try:
+        async with db.write_sessions() as session, session.begin():
+            await store.touch_api_key(session, key_id=key_id, at=now)
+    except OperationalError:
+        logger.warning("could not record the last use of API key %s", key_id, exc_info=True)

@@ -113,8 +113,8 @@ class ListAuditEventsInput(PageQuery):
     idempotent=True,
 )
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
-    """List this producer's audit log, newest first: each write with its key, operation, target ids,
-    time and outcome. Filter by operation, keyId and a since/until time range. Paginated."""
+    """List this producer's audit log, newest first: each write's key, operation, target ids, time and
+    outcome. Filter by operation, keyId, since/until. Paginated."""
     statement = audit_events_query(
         producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until
     )

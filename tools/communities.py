@@ -302,8 +302,8 @@ class RemoveMemberInput(CommunityPath):
     idempotent=False,
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
-    """Add a user to a community with a role (member, moderator or admin). Members may post threads
-    and comments. Adding the same user twice is a conflict."""
+    """Add a user to a community as member, moderator or admin; members may post. The same user
+    twice is a conflict."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is not None:

@@ -195,8 +195,8 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     idempotent=False,
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
-    """Create a course, optionally with sections[].lessons[] in array order: all of it or nothing.
-    Lesson videoUrls are parsed like parse_video. Returns the course with its curriculum and new ids."""
+    """Create a course, optionally with sections[].lessons[] (in array order), all or nothing. Lesson
+    videoUrls are parsed as by parse_video. Returns the course with its curriculum."""
     await _check_category(ctx, data.category_id)
     now = ctx.now()
     course = Course(

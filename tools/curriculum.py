@@ -342,7 +342,7 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     idempotent=False,
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
-    """Add a lesson to a section. videoUrl is parsed like parse_video and stored as its embed URL, with videoMeta.
+    """Add a lesson to a section; videoUrl is parsed as by parse_video (embed URL + videoMeta).
     Goes last unless `order` (0-based) is given; later lessons shift down."""
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
@@ -392,8 +392,8 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     idempotent=True,
 )
 async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> LessonResult:
-    """Change a lesson; only the fields given change. A new videoUrl is re-parsed (null removes the video).
-    `order` moves it within its section; the other lessons renumber to stay 0..n-1."""
+    """Change a lesson; only given fields change. A new videoUrl is re-parsed (null removes it);
+    `order` moves it within its section, renumbering the others 0..n-1."""
     lesson = await _lesson(ctx, data, lock=True)
     changes = given_changes(data, target=LessonRef.model_fields, not_null=("title", "duration", "is_preview", "order"))
     if "video_url" in changes:

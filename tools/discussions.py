@@ -226,8 +226,8 @@ async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) 
     idempotent=False,
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
-    """Start a thread in a community, optionally pinned. The author (userId) must be a member of the
-    community or a staff user of this producer; otherwise forbidden: call add_member first."""
+    """Start a thread in a community, optionally pinned. The author (userId) must be a member or a
+    staff user, else forbidden: add_member first."""
     community = await community_row(ctx, data.community_id)
     author = await _post_author(ctx, community, data.user_id)
     now = ctx.now()
@@ -276,9 +276,8 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
     idempotent=True,
 )
 async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
-    """Get a thread with all its comments as a tree, oldest first, each comment's replies under
-    `replies`. Past 32 levels, deeper replies are listed flat under their level-32 ancestor; parentId
-    names each one's parent."""
+    """Get a thread with its comment tree, oldest first, replies nested under `replies`. Replies deeper
+    than 32 levels are listed flat under their level-32 ancestor, each with its parentId."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
     tree = comment_tree(await store.thread_comments(ctx.session, thread_id=thread.id))
@@ -355,8 +354,8 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
     idempotent=False,
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
-    """Comment on a thread, or reply to one of its comments with parentId. The author must be a
-    member or a staff user, as for create_thread. Bumps the thread's lastActivityAt."""
+    """Comment on a thread, or reply to a comment of it with parentId. The author must be a member
+    or a staff user. Bumps the thread's lastActivityAt."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
     if data.parent_id is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from tools import (
+    achievements,
     audit,
     communities,
     courses,
     curriculum,
     discussions,
+    enrollments,
     students,
     system,
     videos,
@@ -42,6 +44,13 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     curriculum.get_lesson,
     curriculum.update_lesson,
     curriculum.delete_lesson,
+    enrollments.enroll_student,
+    enrollments.list_enrollments,
+    enrollments.get_enrollment,
+    enrollments.update_progress,
+    enrollments.delete_enrollment,
+    achievements.list_certificates,
+    achievements.list_achievements,
     communities.create_community,
     communities.list_communities,
     communities.get_community,

@@ -79,7 +79,7 @@ async def _run_handler(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], *, store: Store, principal: Principal, clock: Clock
 ) -> BaseModel:
     try:
-        async with store.sessions() as session:
+        async with (store.sessions if op.read_only else store.write_sessions)() as session:
             ctx = OperationContext(session=session, principal=principal, clock=clock)
             if op.read_only:
                 return await op.handler(ctx, data)
@@ -109,7 +109,7 @@ async def _audit_failure(
     op: Operation, arguments: Mapping[str, Any], error: BlohkoError, *, store: Store, principal: Principal, clock: Clock
 ) -> None:
     try:
-        async with store.sessions() as session, session.begin():
+        async with store.write_sessions() as session, session.begin():
             record_audit_event(
                 session,
                 principal=principal,

@@ -27,8 +27,9 @@ from tools.models import (
     page_of,
 )
 from tools.passwords import generate_password, hash_password
+from tools.streaks import Streak, streak_of
 
-__all__ = ["StudentPublic", "get_student", "list_students", "register_student", "update_student"]
+__all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -66,8 +67,16 @@ def student_public(user: User) -> StudentPublic:
     return StudentPublic.model_validate(user, from_attributes=True)
 
 
+class StudentDetail(StudentPublic):
+    streak: Streak = Field(description="Learning streak in days (UTC), from progress updates.")
+
+
 class StudentResult(OutputModel):
     student: StudentPublic
+
+
+class StudentDetailResult(OutputModel):
+    student: StudentDetail
 
 
 class RegisteredStudentResult(OutputModel):
@@ -102,7 +111,8 @@ class UpdateStudentInput(InputModel):
     bio: Bio | None = Field(default=None, description="null clears it.")
 
 
-async def _get_student_row(ctx: OperationContext, student_id: str) -> User:
+async def owned_student(ctx: OperationContext, student_id: str) -> User:
+    """The caller's student; another producer's, or a staff user, is as missing as a nonexistent one."""
     user = await accounts_store.get_user(
         ctx.session, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
     )
@@ -120,10 +130,8 @@ async def _get_student_row(ctx: OperationContext, student_id: str) -> User:
     idempotent=False,
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
-    """Register a new student account for this producer.
-
-    Email must be unique among the producer's users (conflict otherwise). The password is
-    hashed; if omitted, one is generated and returned once as generatedPassword."""
+    """Register a student. Email is unique per producer (else conflict). Without a password one is
+    generated and returned once as generatedPassword."""
     email_normalized = normalize_email(data.email)
     existing = await accounts_store.get_user_by_email(
         ctx.session, producer_id=ctx.producer_id, email_normalized=email_normalized
@@ -180,9 +188,11 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     destructive=False,
     idempotent=True,
 )
-async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentResult:
-    """Get one student by id: profile, role and registration time."""
-    return StudentResult(student=student_public(await _get_student_row(ctx, data.student_id)))
+async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDetailResult:
+    """Get one student by id: profile, role, registration time and current/longest learning streak."""
+    user = await owned_student(ctx, data.student_id)
+    streak = await streak_of(ctx, user.id)
+    return StudentDetailResult(student=StudentDetail(**student_public(user).model_dump(), streak=streak))
 
 
 @operation(
@@ -195,7 +205,7 @@ async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentRe
 )
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
     """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""
-    user = await _get_student_row(ctx, data.student_id)
+    user = await owned_student(ctx, data.student_id)
     changes = data.model_dump(include=data.model_fields_set - {"student_id"})
     if "name" in changes and changes["name"] is None:
         raise BadRequest("Invalid input: name: must not be null")

@@ -190,9 +190,6 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     idempotent=True,
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
-    """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL without creating anything.
-
-    Returns provider, video id, embed URL, thumbnail URL and whether it can be embedded: the
-    same parsing a lesson's videoUrl gets. Use it to check a URL before creating a lesson.
-    Unsupported or malformed URLs are bad_request with the reason."""
+    """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id,
+    embed and thumbnail URLs, exactly as a lesson's videoUrl is parsed. Creates nothing; bad_request says why."""
     return VideoResult(video=parse_video_url(data.url))

@@ -1,7 +1,7 @@
 """producer sessions: owner logins for API key management
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 """
 
 from collections.abc import Sequence
@@ -10,9 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = '0005'
-down_revision: str | None = '0006'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

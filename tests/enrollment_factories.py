@@ -1,0 +1,113 @@
+"""Test data for enrollments and progress, built through the tools, and a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mcp import Client
+from sqlalchemy import func, select
+
+from storage.engine import Store
+from storage.tables import (
+    Achievement,
+    Certificate,
+    Enrollment,
+    LearningDay,
+    LessonProgress,
+)
+from tests.community_factories import call, new_student
+from tests.factories import make_course
+
+ENROLLMENT_TABLES = (Enrollment, LessonProgress, Certificate, LearningDay, Achievement)
+
+
+@dataclass
+class Clock:
+    """A clock for `mcp_client(..., clock=clock)` that moves only when the test says so."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 16, 10, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Learner:
+    """A student enrolled in a fresh course; `lesson_ids` in curriculum order."""
+
+    student_id: str
+    course_id: str
+    enrollment_id: str
+    lesson_ids: list[str]
+
+
+async def new_course(client: Client, lessons: int = 3, **fields: Any) -> tuple[str, list[str]]:
+    """A course with one section of `lessons` lessons: its id and the lesson ids in order."""
+    section = {"title": "Only section", "lessons": [{"title": f"Lesson {n + 1}"} for n in range(lessons)]}
+    course = await make_course(client, sections=[section], **fields)
+    return course["id"], [lesson["id"] for lesson in course["sections"][0]["lessons"]]
+
+
+async def enroll(client: Client, student_id: str, course_id: str) -> dict[str, Any]:
+    return (await call(client, "enroll_student", studentId=student_id, courseId=course_id))["enrollment"]
+
+
+async def new_learner(client: Client, lessons: int = 3, *, student_id: str | None = None) -> Learner:
+    """Enroll a student (a new one unless given) in a new course of `lessons` lessons."""
+    student_id = student_id or await new_student(client)
+    course_id, lesson_ids = await new_course(client, lessons)
+    enrollment = await enroll(client, student_id, course_id)
+    return Learner(student_id, course_id, enrollment["id"], lesson_ids)
+
+
+async def progress(client: Client, enrollment_id: str, lesson_id: str, **fields: Any) -> dict[str, Any]:
+    """`update_progress` marking `lesson_id` completed unless `fields` say otherwise; its whole result."""
+    arguments = {"enrollmentId": enrollment_id, "lessonId": lesson_id, "completed": True, **fields}
+    return await call(client, "update_progress", **arguments)
+
+
+def codes(result: dict[str, Any]) -> list[str]:
+    """The codes of the achievements an `update_progress` result reports as new."""
+    return [achievement["code"] for achievement in result["events"]["newAchievements"]]
+
+
+async def table_counts(store: Store) -> dict[str, int]:
+    """Rows in each enrollment table, across all producers."""
+    async with store.sessions() as session:
+        return {
+            table.__tablename__: (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in ENROLLMENT_TABLES
+        }
+
+
+@asynccontextmanager
+async def peak_write_sessions(store: Store) -> AsyncIterator[Callable[[], int]]:
+    """Count write sessions open at once while the context lasts; yields a reader of the peak.
+
+    A peak above 1 shows that concurrent calls really overlapped in the database layer."""
+    original = store.write_sessions
+    open_now = peak = 0
+
+    @asynccontextmanager
+    async def counted():
+        nonlocal open_now, peak
+        async with original() as session:
+            open_now += 1
+            peak = max(peak, open_now)
+            try:
+                yield session
+            finally:
+                open_now -= 1
+
+    store.write_sessions = counted
+    try:
+        yield lambda: peak
+    finally:
+        store.write_sessions = original

@@ -1,0 +1,231 @@
+"""Achievements and certificates: the rule table, what a progress update unlocks, and the list tools.
+
+A progress update (`tools.enrollments.update_progress`) calls `record_progress` in its own
+transaction. It logs the UTC day as a learning day, issues the enrollment's certificate the
+first time it reaches 100%, and unlocks every achievement whose rule now holds. Each of these
+is an insert the database refuses to repeat (primary key or unique constraint, ON CONFLICT DO
+NOTHING), so a lost race or a repeated call unlocks or issues nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import Field
+
+from storage import enrollments as enrollments_store
+from storage.ids import new_id
+from storage.queries import fetch_page, insert_new
+from storage.tables import Achievement, Certificate, Enrollment, LearningDay
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.curriculum import owned_course
+from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.streaks import streak_of, utc_day
+from tools.students import owned_student
+
+__all__ = [
+    "RULES",
+    "AchievementPublic",
+    "CertificatePublic",
+    "EnrollmentFilter",
+    "LearnerStats",
+    "ProgressEvents",
+    "Rule",
+    "earned",
+    "check_filter",
+    "list_achievements",
+    "list_certificates",
+    "record_progress",
+    "verification_code",
+]
+
+
+@dataclass(frozen=True)
+class LearnerStats:
+    """What the achievement rules look at, for one student."""
+
+    completed_lessons: int
+    completed_courses: int
+    longest_streak: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    description: str
+    holds: Callable[[LearnerStats], bool]
+
+
+# Codes are stored with each unlock: never rename or remove one.
+RULES: tuple[Rule, ...] = (
+    Rule("first_lesson", "First lesson", "Completed a first lesson.", lambda s: s.completed_lessons >= 1),
+    Rule("first_course", "First course", "Completed a first course.", lambda s: s.completed_courses >= 1),
+    Rule("streak_3", "3-day streak", "Made progress on 3 days in a row.", lambda s: s.longest_streak >= 3),
+    Rule("streak_7", "7-day streak", "Made progress on 7 days in a row.", lambda s: s.longest_streak >= 7),
+    Rule("streak_30", "30-day streak", "Made progress on 30 days in a row.", lambda s: s.longest_streak >= 30),
+    Rule("five_courses", "Five courses", "Completed five courses.", lambda s: s.completed_courses >= 5),
+)
+_RULES_BY_CODE = {rule.code: rule for rule in RULES}
+
+
+def earned(stats: LearnerStats) -> list[Rule]:
+    """The rules that hold for `stats`, in table order (unlocked or not)."""
+    return [rule for rule in RULES if rule.holds(stats)]
+
+
+def verification_code() -> str:
+    """A certificate's verification code: 120 random bits as 24 base32 characters in groups of
+    four (`K7Q2-...`), unguessable and easy to read out."""
+    text = base64.b32encode(secrets.token_bytes(15)).decode()
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+# ---- wire models
+
+
+class AchievementPublic(OutputModel):
+    code: str = Field(description="first_lesson, first_course, streak_3, streak_7, streak_30 or five_courses.")
+    title: str
+    description: str
+    unlocked_at: UtcDatetime
+
+
+class CertificatePublic(OutputModel):
+    id: str
+    student_id: str
+    course_id: str
+    enrollment_id: str
+    verification_code: str
+    issued_at: UtcDatetime
+
+
+class ProgressEvents(OutputModel):
+    new_achievements: list[AchievementPublic] = Field(description="Unlocked by this update.")
+    certificate_issued: CertificatePublic | None = Field(description="Set when this update completed the course.")
+
+
+class EnrollmentFilter(PageQuery):
+    # list_enrollments' and list_certificates' arguments. No docstring: it would land in their schemas.
+    student_id: str | None = Field(default=None, max_length=100, description="Only this student's.")
+    course_id: str | None = Field(default=None, max_length=100, description="Only this course's.")
+
+
+class ListAchievementsInput(PageQuery):
+    student_id: str = Field(max_length=100)
+
+
+async def check_filter(ctx: OperationContext, data: EnrollmentFilter) -> None:
+    """A filter naming another producer's (or no) student or course is not_found, like a direct get."""
+    if data.student_id is not None:
+        await owned_student(ctx, data.student_id)
+    if data.course_id is not None:
+        await owned_course(ctx, data.course_id)
+
+
+def _achievement_public(code: str, unlocked_at: datetime) -> AchievementPublic:
+    rule = _RULES_BY_CODE[code]
+    return AchievementPublic(code=code, title=rule.title, description=rule.description, unlocked_at=unlocked_at)
+
+
+def certificate_public(row: Certificate, enrollment: Enrollment) -> CertificatePublic:
+    return CertificatePublic(
+        id=row.id,
+        student_id=enrollment.student_id,
+        course_id=enrollment.course_id,
+        enrollment_id=enrollment.id,
+        verification_code=row.verification_code,
+        issued_at=row.issued_at,
+    )
+
+
+# ---- the side effects of a progress update
+
+
+async def _issue_certificate(ctx: OperationContext, enrollment: Enrollment, now: datetime) -> CertificatePublic | None:
+    row = Certificate(
+        id=new_id("certificate"), enrollment_id=enrollment.id, verification_code=verification_code(), issued_at=now
+    )
+    if not await insert_new(ctx.session, Certificate, [row.model_dump()]):
+        return None  # the enrollment already has one
+    return certificate_public(row, enrollment)
+
+
+async def _learner_stats(ctx: OperationContext, student_id: str) -> LearnerStats:
+    session = ctx.session
+    return LearnerStats(
+        completed_lessons=await enrollments_store.count_completed_lessons(session, student_id=student_id),
+        completed_courses=await enrollments_store.count_completed_courses(session, student_id=student_id),
+        longest_streak=(await streak_of(ctx, student_id)).longest,
+    )
+
+
+async def _unlock(ctx: OperationContext, student_id: str, now: datetime) -> list[AchievementPublic]:
+    rules = earned(await _learner_stats(ctx, student_id))
+    rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
+    unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
+    return [_achievement_public(rule.code, now) for rule in rules if rule.code in unlocked]
+
+
+async def record_progress(
+    ctx: OperationContext, enrollment: Enrollment, *, learned: bool, course_complete: bool
+) -> ProgressEvents:
+    """The side effects of a progress update, in its transaction (the caller holds the enrollment
+    and its student locked): `learned` logs today as a learning day; `course_complete` marks
+    the enrollment completed and issues its certificate, the first time only; then every
+    achievement whose rule now holds is unlocked, once."""
+    now = ctx.now()
+    certificate = None
+    if course_complete and enrollment.completed_at is None:
+        enrollment.completed_at = now
+        certificate = await _issue_certificate(ctx, enrollment, now)
+    if learned:
+        await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": utc_day(now)}])
+    achievements = await _unlock(ctx, enrollment.student_id, now)
+    return ProgressEvents(new_achievements=achievements, certificate_issued=certificate)
+
+
+# ---- operations
+
+
+@operation(
+    title="List certificates",
+    permission="enrollments:read",
+    http=("GET", "/certificates"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
+    """List issued course-completion certificates, newest first, optionally of one student and/or course.
+    Each has a verificationCode. Paginated."""
+    await check_filter(ctx, data)
+    statement = enrollments_store.certificates_query(
+        producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
+    )
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    enrollments = await enrollments_store.enrollments_by_id(ctx.session, ids=[row.enrollment_id for row in rows])
+    items = [certificate_public(row, enrollments[row.enrollment_id]) for row in rows]
+    return Page[CertificatePublic](**page_of(items, query=data, total=total))
+
+
+@operation(
+    title="List achievements",
+    permission="enrollments:read",
+    http=("GET", "/achievements"),
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+)
+async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) -> Page[AchievementPublic]:
+    """List the achievements a student has unlocked, newest first, with when each unlocked. Paginated."""
+    student = await owned_student(ctx, data.student_id)
+    statement = enrollments_store.achievements_query(student_id=student.id)
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    items = [_achievement_public(row.code, row.unlocked_at) for row in rows]
+    return Page[AchievementPublic](**page_of(items, query=data, total=total))
