@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import func, select, text
 
 from storage.engine import open_store
-from storage.tables import Course, Lesson, Section, User
+from storage.tables import Course, Lesson, LessonProgress, Section, User
 from tests.factories import DEFAULT_CATEGORY_ID
 from tests.processes import cli_env, cli_json, http_server, run_cli
 
@@ -42,25 +42,42 @@ def _nested_course(tag: str) -> dict:
 
 
 def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, stop: threading.Event) -> None:
-    """Writers that send writes until the server dies, recording what it acknowledged."""
+    """Writers that send writes until the server dies, recording what it acknowledged: nested
+    course creations, student registrations with enrollments, and progress updates."""
 
     def writer(number: int) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=10) as client:
             sequence = 0
+            learning: tuple[str, list[str]] | None = None  # an enrollment and the lessons left
             while not stop.is_set():
                 sequence += 1
                 tag = f"r{round_number}-w{number}-{sequence}"
                 try:
-                    if sequence % 2:
+                    if learning and learning[1]:
+                        enrollment_id, lessons = learning
+                        lesson_id = lessons.pop()
+                        body = {"lessonId": lesson_id, "completed": True}
+                        if client.patch(f"/enrollments/{enrollment_id}", json=body).status_code == 200:
+                            acknowledged["progress"].append((enrollment_id, lesson_id))
+                    elif sequence % 2:
                         response = client.post("/courses", json=_nested_course(tag))
                         if response.status_code == 201:
-                            acknowledged["courses"].append(response.json()["course"]["id"])
+                            course = response.json()["course"]
+                            acknowledged["courses"].append(course["id"])
+                            learning = (course["id"], [l["id"] for s in course["sections"] for l in s["lessons"]])
                     else:
                         student = {"name": f"Student {tag}", "email": f"{tag}@crash.example", "password": "crash-pass-1"}
                         response = client.post("/students", json=student)
                         if response.status_code == 201:
-                            acknowledged["students"].append(response.json()["student"]["id"])
+                            student_id = response.json()["student"]["id"]
+                            acknowledged["students"].append(student_id)
+                            if learning:
+                                enrolled = client.post("/enrollments", json={"studentId": student_id, "courseId": learning[0]})
+                                if enrolled.status_code == 201:
+                                    learning = (enrolled.json()["enrollment"]["id"], learning[1])
+                                else:
+                                    learning = None
                 except httpx.TransportError:
                     return  # the server is gone
 
@@ -83,6 +100,8 @@ async def _check_store(url: str, acknowledged: dict) -> None:
         for course_id in course_ids:
             assert sections.get(course_id) == SECTIONS, f"course {course_id} is half-created"
             assert lessons.get(course_id) == SECTIONS * LESSONS_PER_SECTION, f"course {course_id} is half-created"
+        recorded = set((await session.execute(select(LessonProgress.enrollment_id, LessonProgress.lesson_id))).all())
+        assert set(acknowledged["progress"]) <= recorded, "an acknowledged progress update is missing"
 
 
 def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
@@ -90,7 +109,7 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
     run_cli(env, "db", "upgrade")
     producer = cli_json(env, "producers", "create", "--name", "Crash Academy", "--email", "crash@crash.example")
     key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "crash", "--permissions", "*")["key"]
-    acknowledged: dict[str, list[str]] = {"courses": [], "students": []}
+    acknowledged: dict[str, list] = {"courses": [], "students": [], "progress": []}
     rng = random.Random(20261127)
     for round_number in range(ROUNDS):
         stop = threading.Event()
@@ -109,3 +128,4 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
                 thread.join(timeout=30)
         assert len(acknowledged["courses"]) + len(acknowledged["students"]) > before, "no write was acknowledged"
         anyio.run(_check_store, env["BLOHKO_DATABASE_URL"], acknowledged)
+    assert acknowledged["progress"], "no progress update was acknowledged: the test drove too few writes"
