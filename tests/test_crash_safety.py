@@ -49,6 +49,7 @@ def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, sto
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=10) as client:
             sequence = 0
+            course: tuple[str, list[str]] | None = None  # the newest course and its lessons
             learning: tuple[str, list[str]] | None = None  # an enrollment and the lessons left
             while not stop.is_set():
                 sequence += 1
@@ -63,21 +64,19 @@ def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, sto
                     elif sequence % 2:
                         response = client.post("/courses", json=_nested_course(tag))
                         if response.status_code == 201:
-                            course = response.json()["course"]
-                            acknowledged["courses"].append(course["id"])
-                            learning = (course["id"], [l["id"] for s in course["sections"] for l in s["lessons"]])
+                            created = response.json()["course"]
+                            acknowledged["courses"].append(created["id"])
+                            course = (created["id"], [l["id"] for s in created["sections"] for l in s["lessons"]])
                     else:
                         student = {"name": f"Student {tag}", "email": f"{tag}@crash.example", "password": "crash-pass-1"}
                         response = client.post("/students", json=student)
                         if response.status_code == 201:
                             student_id = response.json()["student"]["id"]
                             acknowledged["students"].append(student_id)
-                            if learning:
-                                enrolled = client.post("/enrollments", json={"studentId": student_id, "courseId": learning[0]})
+                            if course:
+                                enrolled = client.post("/enrollments", json={"studentId": student_id, "courseId": course[0]})
                                 if enrolled.status_code == 201:
-                                    learning = (enrolled.json()["enrollment"]["id"], learning[1])
-                                else:
-                                    learning = None
+                                    learning = (enrolled.json()["enrollment"]["id"], list(course[1]))
                 except httpx.TransportError:
                     return  # the server is gone
 
