@@ -66,7 +66,7 @@ def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, sto
                         if response.status_code == 201:
                             created = response.json()["course"]
                             acknowledged["courses"].append(created["id"])
-                            course = (created["id"], [l["id"] for s in created["sections"] for l in s["lessons"]])
+                            course = (created["id"], [lesson["id"] for section in created["sections"] for lesson in section["lessons"]])
                     else:
                         student = {"name": f"Student {tag}", "email": f"{tag}@crash.example", "password": "crash-pass-1"}
                         response = client.post("/students", json=student)
