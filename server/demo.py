@@ -39,14 +39,59 @@ class Demo:
     created: bool
 
 
-async def _create_sample_data(store: Store, principal: Principal) -> None:
-    for name, email, bio in _SAMPLE_STUDENTS:
-        await run_operation(
-            OPERATIONS_BY_NAME["register_student"],
-            {"name": name, "email": email, "password": "student-pass-1", "bio": bio},
-            store=store,
-            principal=principal,
-        )
+_SAMPLE_COURSE = {
+    "title": "Mastering TypeScript",
+    "slug": "demo-mastering-typescript",
+    "shortDescription": "Learn TypeScript from scratch",
+    "price": 4999,
+    "level": "intermediate",
+    "categoryId": "cat_web_development",
+    "published": True,
+    "sections": [
+        {
+            "title": "Getting Started",
+            "lessons": [
+                {"title": "What is TypeScript?", "duration": 600, "videoUrl": "https://youtu.be/dQw4w9WgXcQ", "isPreview": True},
+                {"title": "Setting Up Your Environment", "duration": 480, "videoUrl": "https://vimeo.com/123456789"},
+            ],
+        },
+        {
+            "title": "Type System Deep Dive",
+            "lessons": [{"title": "Primitive Types", "duration": 720, "videoUrl": "https://cdn.example.com/video.mp4"}],
+        },
+    ],
+}
+
+
+async def _create_sample_data(store: Store, principal: Principal, owner_user_id: str) -> None:
+    """Students, a published course with one enrollment in progress, and a community with a
+    pinned welcome thread: enough for an agent to explore every kind of tool."""
+
+    async def run(name: str, arguments: dict) -> dict:
+        result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal)
+        return result.model_dump(mode="json", by_alias=True)
+
+    students = [
+        (await run("register_student", {"name": name, "email": email, "password": "student-pass-1", "bio": bio}))["student"]
+        for name, email, bio in _SAMPLE_STUDENTS
+    ]
+    course = (await run("create_course", _SAMPLE_COURSE))["course"]
+    enrollment = (await run("enroll_student", {"studentId": students[0]["id"], "courseId": course["id"]}))["enrollment"]
+    first_lesson = course["sections"][0]["lessons"][0]
+    await run("update_progress", {"enrollmentId": enrollment["id"], "lessonId": first_lesson["id"], "completed": True})
+    community = (await run("create_community", {"name": "TypeScript Learners", "slug": "demo-typescript-learners"}))["community"]
+    for student in students[:3]:
+        await run("add_member", {"communityId": community["id"], "userId": student["id"]})
+    await run(
+        "create_thread",
+        {
+            "communityId": community["id"],
+            "title": "Weekly Discussion: What did you learn this week?",
+            "content": "Share your wins, challenges, and insights...",
+            "userId": owner_user_id,
+            "pinned": True,
+        },
+    )
 
 
 async def ensure_demo(store: Store) -> Demo:
@@ -61,9 +106,9 @@ async def ensure_demo(store: Store) -> Demo:
             made = await create_producer(
                 session, name="Blohko Demo Academy", email=DEMO_EMAIL, password=DEMO_PASSWORD, clock=utcnow
             )
-            producer_id = made.producer.id
+            producer_id, owner_user_id = made.producer.id, made.owner.id
         else:
-            producer_id = owner.producer_id
+            producer_id, owner_user_id = owner.producer_id, owner.id
         await session.execute(
             update(ApiKey)
             .where(ApiKey.producer_id == producer_id, ApiKey.name == _DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))
@@ -74,7 +119,7 @@ async def ensure_demo(store: Store) -> Demo:
         )
     if created:
         principal = Principal(producer_id=producer_id, key_id=new_key.api_key.id, key_name=_DEMO_KEY_NAME, grants=("*",))
-        await _create_sample_data(store, principal)
+        await _create_sample_data(store, principal, owner_user_id)
     return Demo(producer_id=producer_id, key=new_key.key, created=created)
 
 
