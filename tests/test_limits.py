@@ -57,3 +57,17 @@ async def test_a_huge_string_is_refused_naming_the_field(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         body = error(await client.call_tool("register_student", {"name": "x" * 1_000_000, "email": "a@example.com"}))
     assert body["error"] == "bad_request" and body["message"].startswith("Invalid input: name: ")
+
+
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone \ud800 surrogate"])
+async def test_text_no_database_can_store_is_a_bad_request_on_every_engine(store, tenant, text):
+    async with mcp_client(store, tenant.key) as client:
+        body = error(await client.call_tool("register_student", {"name": text, "email": "a@example.com"}))
+        nested = error(
+            await client.call_tool(
+                "create_course",
+                {"title": "T", "slug": "t-slug", "categoryId": DEFAULT_CATEGORY_ID, "sections": [{"title": text}]},
+            )
+        )
+    assert body["error"] == "bad_request" and body["message"].startswith("Invalid input: name: ")
+    assert nested["error"] == "bad_request" and nested["message"].startswith("Invalid input: sections[0].title: ")

@@ -8,10 +8,17 @@ output models serialize by alias.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -29,8 +36,26 @@ __all__ = [
 MAX_URL_LENGTH = 2048
 
 
+def _storable(value: Any) -> None:
+    """Raise unless every text in `value` can be stored on every engine."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain unpaired surrogate characters") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _storable(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _storable(item)
+
+
 class InputModel(BaseModel):
-    """Arguments of an operation: camelCase names only, unknown fields refused, no type coercion."""
+    """Arguments of an operation: camelCase names only, unknown fields refused, no type coercion,
+    and no text that a database would refuse (PostgreSQL stores no NUL; UTF-8 no lone surrogate)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -40,6 +65,12 @@ class InputModel(BaseModel):
         strict=True,
         frozen=True,
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _only_storable_text(cls, value: Any) -> Any:
+        _storable(value)
+        return value
 
 
 class OutputModel(BaseModel):
