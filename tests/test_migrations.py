@@ -6,6 +6,7 @@ from alembic.runtime.migration import MigrationContext
 
 from storage.engine import open_store
 from storage.migrate import SchemaBehind, check_schema_current, upgrade, upgrade_async
+from storage.search import include_in_schema_comparison
 from storage.tables import metadata
 from tests.processes import cli_env, run_cli
 
@@ -17,7 +18,9 @@ async def test_migrations_produce_exactly_the_models_schema(databases):
     await upgrade_async(url)
 
     def differences(connection):
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_schema_comparison}
+        )
         return compare_metadata(context, metadata)
 
     async with open_store(url) as store, store.engine.connect() as connection:
