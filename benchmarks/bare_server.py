@@ -12,7 +12,9 @@ from mcp.server.mcpserver import MCPServer
 
 
 def create_bare_server() -> MCPServer:
-    server = MCPServer("bare")
+    # Logs at WARNING like the Blohko servers of the benchmark: the SDK's default INFO logs a
+    # line per HTTP request, which would slow the floor down and flatter the ratios.
+    server = MCPServer("bare", log_level="WARNING")
 
     @server.tool()
     async def noop() -> str:
