@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -116,12 +117,24 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     return results
 
 
+_README = Path(__file__).parent.parent / "README.md"
+_README_BLOCK = re.compile(r"(<!-- benchmarks -->\n).*?(<!-- /benchmarks -->)", re.DOTALL)
+
+
+def _update_readme(table: str) -> None:
+    text = _README.read_text()
+    if not _README_BLOCK.search(text):
+        raise SystemExit("README.md lost its <!-- benchmarks --> markers")
+    _README.write_text(_README_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text, count=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--postgres-url", default=os.environ.get("BLOHKO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
                         help="an admin URL to create (and drop) a benchmark database; 'none' skips PostgreSQL")
+    parser.add_argument("--readme", action="store_true", help="replace the README's benchmark table with this run's")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     postgres_url = None if args.postgres_url.lower() == "none" else args.postgres_url
@@ -135,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(results)
     (args.out / "latest.md").write_text(table)
     sys.stdout.write(table)
+    if args.readme:
+        _update_readme(table)
     _log(f"done in {results['duration_s']:.0f} s; wrote {args.out / 'latest.md'} and latest.json")
 
 

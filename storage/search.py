@@ -22,17 +22,29 @@ from sqlalchemy import Boolean, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
-__all__ = ["NAME_FTS_TABLE", "NAME_TRIGRAM_INDEX", "NameContains", "include_in_schema_comparison"]
+__all__ = [
+    "NAME_FTS_TABLE",
+    "NAME_TRIGRAM_INDEX",
+    "NameContains",
+    "include_in_schema_comparison",
+    "name_index_applies",
+]
 
 NAME_FTS_TABLE = "users_name_fts"
 NAME_TRIGRAM_INDEX = "ix_users_name_trgm"
 _TRIGRAM = 3
 
 
+def name_index_applies(text: str) -> bool:
+    """Whether a search for `text` can use the name index (it needs one trigram)."""
+    return len(text) >= _TRIGRAM
+
+
 class NameContains(ColumnElement[bool]):
     """`like` (a case-insensitive LIKE on `column`), narrowed by the name index where one applies."""
 
     type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands: no "= 1" appended on SQLite
     inherit_cache = False  # carries a plain value; statements holding it are compiled each time
 
     def __init__(self, column: Any, text: str, like: ColumnElement[bool]) -> None:
@@ -49,7 +61,7 @@ def _plain(element: NameContains, compiler, **kw) -> str:
 @compiles(NameContains, "sqlite")
 def _sqlite(element: NameContains, compiler, **kw) -> str:
     like = compiler.process(element.like, **kw)
-    if len(element.text) < _TRIGRAM or element.column.table.name != "users":
+    if not name_index_applies(element.text) or element.column.table.name != "users":
         return like
     phrase = '"' + element.text.replace('"', '""') + '"'
     match = compiler.process(bindparam("name_fts_phrase", phrase, unique=True), **kw)
