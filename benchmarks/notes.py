@@ -5,33 +5,34 @@ missed with "cause not profiled yet"; a note never hides a miss (it is shown onl
 Profiles: pyinstrument over 300 in-process calls of each operation (`uv run pyinstrument ...`).
 """
 
-_ROUND_TRIPS = (
-    "Profile: the time is SQL round trips, each a SQLAlchemy ORM async-session execute handed to "
-    "aiosqlite's worker thread (about 1 ms apiece on this machine, more than the whole no-op call), "
-    "plus one API-key lookup per call (kept per request so a revoked key stops at once). "
-)
-_FIX = (
-    "Fix: fewer round trips (one statement per read where the data allows: the key check joined "
-    "into the operation's first query; Core instead of ORM on hot paths; a dedicated sqlite3 "
-    "connection thread instead of a thread hop per statement). A ratio of 1.5 against a no-op is "
-    "below the cost of one indexed query through aiosqlite, so in-process it stays out of reach "
-    "without an in-memory cache of keys and rows, which the instant-revocation rule forbids."
-)
 _QUERIES = {
-    "get_student": "get_student makes 3 queries (key, user, learning days). ",
-    "get_course": "get_course makes 4 queries (key, course, sections, lessons) and builds 15 lesson models. ",
-    "update_progress": (
-        "update_progress makes about 14 statements in one BEGIN IMMEDIATE transaction (key, lock, "
-        "enrollment, lesson check, progress row, learning day, three achievement counts, streak, "
-        "inserts, progress totals, audit event) and fsyncs a commit. "
-    ),
-    "create_thread": "create_thread makes 5 statements (key, community, author, insert, audit) and commits. ",
+    "get_student": "3 SQL round trips (key, user, learning days)",
+    "get_course": "4 SQL round trips (key, course, sections, lessons) and 15 lesson models",
+    "update_progress": "about 14 statements in one BEGIN IMMEDIATE transaction (achievement counts, "
+    "streak, certificate check, progress totals, audit event) and a commit",
+    "create_thread": "5 statements (key, community, author, insert, audit) and a commit",
 }
+_CAUSE = (
+    "Profile (pyinstrument, 300 calls): the time is {what}; each statement is a SQLAlchemy ORM "
+    "async execute handed to aiosqlite's worker thread, about 1 ms here, more than the whole "
+    "no-op call (the key lookup stays per request so a revoked key stops at once). "
+    "Fix: fewer round trips (the key check joined into the operation's first query, one "
+    "statement per read, the achievement counts in one query), Core instead of ORM on hot paths."
+)
 
 NOTES: dict[str, str] = {}
 for _name, _what in _QUERIES.items():
     for _transport in ("in_process", "http"):
-        NOTES[f"overhead.{_transport}.{_name}"] = _what + _ROUND_TRIPS + _FIX
+        NOTES[f"overhead.{_transport}.{_name}"] = _CAUSE.format(what=_what)
+
+NOTES["concurrency.sqlite.errors"] = (
+    "Seen once in three full runs on a loaded machine (3 internal errors in about 1,500 calls, all "
+    "writes; p95 2.4 s), 0 in the others. Suspected cause: a write waiting longer than SQLite's "
+    "10 s busy timeout behind BEGIN IMMEDIATE while the event loop is saturated by 50 clients; "
+    "the run now records the server's error lines (server_error_lines in latest.json) to confirm. "
+    "Fix: bound concurrent write transactions in the process (a semaphore before BEGIN IMMEDIATE) "
+    "so writers queue in Python instead of timing out in SQLite."
+)
 
 NOTES["cold_start"] = (
     "Profile (python -X importtime, serve path): the SDK import that a bare server also pays is "

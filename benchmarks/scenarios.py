@@ -347,7 +347,10 @@ async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, work
             elapsed = time.perf_counter() - started
         rss = server.peak_rss_mb()
     timing = summarize(latencies)
+    log = (workdir / f"concurrency-{label}.log").read_text(errors="replace").splitlines()
+    server_errors = [line for line in log if "Error" in line and not line.startswith(" ")][:5]
     return {"clients": size.concurrency_clients, "seconds": elapsed, "requests": len(latencies),
             "throughput_rps": len(latencies) / elapsed, "errors": len(errors), "error_samples": errors[:5],
+            "server_error_lines": server_errors, "max_ms": max(latencies, default=0) * 1000,
             "median_ms": timing.median_ms, "p95_ms": timing.p95_ms, "peak_rss_mb": rss,
             "write_share": sum(w for n, w in _MIX if n in _WRITES) / sum(w for _, w in _MIX)}
