@@ -27,25 +27,21 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 def _prepare_database(settings: Settings, *, allow_upgrade: bool) -> None:
     """Bring an empty SQLite store (or, with `allow_upgrade`, any store) to the newest schema;
-    otherwise refuse to serve a schema that is behind."""
+    otherwise refuse to serve a schema that is behind. The check imports no Alembic (cold start)."""
     from storage.engine import is_sqlite
-    from storage.migrate import SchemaBehind, database_revision, upgrade
+    from storage.migrate import SchemaBehind, database_revision, require_head, upgrade
 
-    if allow_upgrade or (is_sqlite(settings.database_url) and database_revision(settings.database_url) is None):
+    if allow_upgrade:
+        upgrade(settings.database_url)
+        return
+    revision = database_revision(settings.database_url)
+    if revision is None and is_sqlite(settings.database_url):
         upgrade(settings.database_url)
         return
     try:
-        anyio.run(_check_schema, settings.database_url)
+        require_head(revision)
     except SchemaBehind as exc:
         raise CliError(str(exc)) from None
-
-
-async def _check_schema(url: str) -> None:
-    from storage.engine import open_store
-    from storage.migrate import check_schema_current
-
-    async with open_store(url) as store:
-        await check_schema_current(store.engine)
 
 
 def _in_store(settings: Settings, work: Callable[..., Awaitable[Any]]) -> Any:

@@ -1,16 +1,35 @@
-"""Schema migrations with Alembic: the only way the schema is created or changed."""
+"""Schema migrations with Alembic: the only way the schema is created or changed.
+
+Checking the schema (what `blohko serve` does at every start) reads the `alembic_version`
+table with plain SQL against `HEAD`, without importing Alembic: that import is a good part of
+a cold start. A test keeps `HEAD` equal to the newest migration script.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SchemaBehind", "alembic_config", "check_schema_current", "database_revision", "upgrade", "upgrade_async"]
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "HEAD",
+    "SchemaBehind",
+    "alembic_config",
+    "check_schema_current",
+    "database_revision",
+    "script_head",
+    "require_head",
+    "upgrade",
+    "upgrade_async",
+]
+
+HEAD = "0007"
+"""The newest migration's revision: the schema this code needs."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,6 +39,8 @@ class SchemaBehind(Exception):
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     # ConfigParser interpolation would choke on a '%' in a password.
@@ -29,27 +50,41 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision` (blocking; runs its own event loop for async drivers)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
-def _head(url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+def script_head() -> str | None:
+    """The newest revision among the migration scripts (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+
+    def read(sync_connection) -> str | None:
+        if not inspect(sync_connection).has_table("alembic_version"):
+            return None
+        return sync_connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
 
 
 async def check_schema_current(engine: AsyncEngine) -> None:
     """Raise `SchemaBehind` unless the database is at the newest migration."""
-    url = engine.url.render_as_string(hide_password=False)
+    require_head(await current_revision(engine))
 
-    def current(sync_connection) -> str | None:
-        return MigrationContext.configure(sync_connection).get_current_revision()
 
-    async with engine.connect() as connection:
-        revision = await connection.run_sync(current)
-    head = _head(url)
-    if revision != head:
+def require_head(revision: str | None) -> None:
+    """Raise `SchemaBehind` unless `revision` is the newest migration."""
+    if revision != HEAD:
         found = revision or "an empty database"
         raise SchemaBehind(
-            f"the database schema is at {found}, this server needs {head}: run `blohko db upgrade`"
+            f"the database schema is at {found}, this server needs {HEAD}: run `blohko db upgrade`"
         )
 
 
@@ -62,10 +97,7 @@ def database_revision(url: str) -> str | None:
     async def read() -> str | None:
         engine = create_async_engine(url)
         try:
-            async with engine.connect() as connection:
-                return await connection.run_sync(
-                    lambda sync: MigrationContext.configure(sync).get_current_revision()
-                )
+            return await current_revision(engine)
         finally:
             await engine.dispose()
 

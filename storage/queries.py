@@ -8,6 +8,9 @@ from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.search import NameContains
+from storage.tables import User
+
 __all__ = ["contains_text", "count", "fetch_page", "insert_new"]
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -18,8 +21,10 @@ def _escape_like(text: str) -> str:
 
 
 def contains_text(column: Any, text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match (ILIKE on PostgreSQL, lower() LIKE lower() on SQLite)."""
-    return column.ilike(f"%{_escape_like(text)}%", escape="\\")
+    """Case-insensitive substring match (ILIKE on PostgreSQL, lower() LIKE lower() on SQLite),
+    using the trigram name index for `users.name` (see `storage.search`)."""
+    like = column.ilike(f"%{_escape_like(text)}%", escape="\\")
+    return NameContains(column, text, like) if column is User.name else like
 
 
 async def count(session: AsyncSession, statement: Select) -> int:

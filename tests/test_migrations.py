@@ -5,7 +5,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from storage.engine import open_store
-from storage.migrate import SchemaBehind, check_schema_current, upgrade, upgrade_async
+from storage.migrate import HEAD, SchemaBehind, check_schema_current, script_head, upgrade, upgrade_async
+from storage.search import include_in_schema_comparison
 from storage.tables import metadata
 from tests.processes import cli_env, run_cli
 
@@ -17,7 +18,9 @@ async def test_migrations_produce_exactly_the_models_schema(databases):
     await upgrade_async(url)
 
     def differences(connection):
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_schema_comparison}
+        )
         return compare_metadata(context, metadata)
 
     async with open_store(url) as store, store.engine.connect() as connection:
@@ -54,3 +57,7 @@ async def test_db_upgrade_brings_it_to_the_newest_schema(databases):
     run_cli(cli_env(url), "db", "upgrade")
     async with open_store(url) as store:
         await check_schema_current(store.engine)
+
+
+def test_the_head_the_server_checks_is_the_newest_migration_script():
+    assert HEAD == script_head()

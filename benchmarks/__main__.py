@@ -1,0 +1,157 @@
+"""`python -m benchmarks [--size tiny|full] [--out DIR] [--postgres-url URL|none]`.
+
+Writes `latest.md` (the table) and `latest.json` (every number) to DIR (default
+`benchmarks/results`). Every database it makes lives in a temp dir or is a PostgreSQL
+database of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from benchmarks import loader, scenarios
+from benchmarks.machine import machine
+from benchmarks.report import evaluate, markdown
+from storage.engine import Store, open_store
+from storage.migrate import upgrade_async
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+@asynccontextmanager
+async def _fresh_store(url: str, students: int):
+    """A migrated store holding the benchmark tenant, `students` students and the overhead course."""
+    await upgrade_async(url)
+    async with open_store(url) as store:
+        tenant = await loader.create_tenant(store)
+        await loader.add_overhead_course(store, tenant)
+        if students:
+            await loader.load_students(store, tenant, 0, students)
+        yield store, tenant
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _postgres(admin_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _postgres_version(admin_url: str) -> str:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        return "PostgreSQL " + (await connection.fetchval("SHOW server_version")).split()[0]
+    finally:
+        await connection.close()
+
+
+async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> dict:
+    started = time.perf_counter()
+    results: dict = {"size": size.name, "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                     "machine": machine()}
+
+    _log("overhead, context size and cold start (SQLite)")
+    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'base.db'}", size.base_students) as (store, tenant):
+        measured = await scenarios.overhead(store, tenant, size, workdir)
+        results["context"] = measured.pop("context")
+        results["overhead"] = measured
+        results["cold_start"] = await scenarios.cold_start(store, tenant, size)
+
+    _log("growth (SQLite)")
+    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):
+        results["growth"] = await scenarios.growth(store, tenant, size, workdir)
+    (workdir / "growth.db").unlink()
+
+    results["concurrency"] = {}
+    _log("concurrency (SQLite)")
+    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'concurrency.db'}", size.concurrency_students) as (store, tenant):
+        results["concurrency"]["sqlite"] = await scenarios.concurrency(store, tenant, size, workdir, "sqlite")
+
+    if postgres_url is None:
+        results["concurrency"]["postgresql"] = {"skipped": "no PostgreSQL URL given"}
+    else:
+        try:
+            results["postgresql"] = await _postgres_version(postgres_url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            results["concurrency"]["postgresql"] = {"skipped": f"PostgreSQL unreachable ({type(exc).__name__})"}
+        else:
+            _log("concurrency (PostgreSQL)")
+            name = f"blohko_bench_{secrets.token_hex(4)}"
+            await _postgres(postgres_url, f'CREATE DATABASE "{name}"')
+            try:
+                url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+                async with _fresh_store(url, size.concurrency_students) as (store, tenant):
+                    results["concurrency"]["postgresql"] = await scenarios.concurrency(
+                        store, tenant, size, workdir, "postgresql")
+            finally:
+                await _postgres(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    results["duration_s"] = time.perf_counter() - started
+    results["targets"] = evaluate(results)
+    return results
+
+
+_README = Path(__file__).parent.parent / "README.md"
+_README_BLOCK = re.compile(r"(<!-- benchmarks -->\n).*?(<!-- /benchmarks -->)", re.DOTALL)
+
+
+def _update_readme(table: str) -> None:
+    text = _README.read_text()
+    if not _README_BLOCK.search(text):
+        raise SystemExit("README.md lost its <!-- benchmarks --> markers")
+    _README.write_text(_README_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text, count=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--postgres-url", default=os.environ.get("BLOHKO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+                        help="an admin URL to create (and drop) a benchmark database; 'none' skips PostgreSQL")
+    parser.add_argument("--readme", action="store_true", help="replace the README's benchmark table with this run's")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    postgres_url = None if args.postgres_url.lower() == "none" else args.postgres_url
+    workdir = Path(tempfile.mkdtemp(prefix="blohko-bench-"))
+    try:
+        results = anyio.run(run, scenarios.SIZES[args.size], workdir, postgres_url)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    (args.out / "latest.md").write_text(table)
+    sys.stdout.write(table)
+    if args.readme:
+        _update_readme(table)
+    _log(f"done in {results['duration_s']:.0f} s; wrote {args.out / 'latest.md'} and latest.json")
+
+
+if __name__ == "__main__":
+    main()
