@@ -32,6 +32,7 @@ __all__ = [
     "LearningDay",
     "Lesson",
     "LessonProgress",
+    "LoginFailure",
     "Media",
     "Member",
     "metadata",
@@ -310,6 +311,22 @@ class RateLimitWindow(SQLModel, table=True):
     key_id: str = Field(sa_column=Column(String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True))
     window_start: datetime = Field(primary_key=True)
     count: int = 0
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed sign-in, counted by the login throttle against a bucket: its account and its address.
+
+    `bucket` is a SHA-256 of the account's email or of the client address, so this table names
+    no one. Rows older than the throttle's window are pruned as new failures arrive. Kept in the
+    database so every server process sees the same count.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_bucket_time", "bucket", "failed_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    bucket: str = Field(max_length=64)
+    failed_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):
