@@ -165,3 +165,25 @@ def test_a_debug_level_server_logs_no_password_or_key(databases, tmp_path):
         log = server.log()
     assert "DEBUG" in log  # the server really logged at DEBUG
     assert password not in log and key not in log
+
+
+async def test_a_request_full_of_extra_id_fields_leaves_a_small_record_of_declared_ids_only(store, http):
+    # The review's attack: 10,000 extra fields named like ids, refused as unknown fields, used to land
+    # in the failure record whole (1 MB each).
+    body = {**course_body(), **{f"f{n:05d}Id": "x" * 80 for n in range(10_000)}}
+    for _ in range(5):
+        refused = await http.post("/courses", json=body)
+        assert refused.status_code == 400
+    [event, *_] = await _events(store)
+    assert event.outcome == "bad_request"
+    assert event.target_ids == {"categoryId": "cat_web_development"}
+    listing = await http.get("/audit-events", params={"limit": 100})
+    assert listing.status_code == 200 and len(listing.json()["data"]) == 5
+    assert len(listing.content) < 5_000
+
+
+async def test_an_audit_record_keeps_only_the_ids_its_operation_declares_each_bounded(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        error(await client.call_tool("update_student", {"studentId": "user_" + "a" * 500, "extraId": "user_x"}))
+    [event] = await _events(store)
+    assert event.target_ids == {"studentId": "[redacted]"}

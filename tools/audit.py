@@ -8,6 +8,7 @@ content can reach the log.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,7 +21,7 @@ from storage.audit import audit_events_query
 from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import AuditEvent
-from tools.catalog import operation
+from tools.catalog import Operation, operation
 from tools.context import OperationContext, Principal
 from tools.fields import Id, IsoDatetime
 from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
@@ -28,6 +29,8 @@ from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
 __all__ = ["list_audit_events", "record_audit_event", "target_ids"]
 
 _MAX_ID_LENGTH = 100
+_MAX_IDS = 8
+"""No operation names more ids than this; whatever a request holds, a record stays small."""
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 # Secrets have recognisable prefixes (API keys, producer sessions); an agent that pastes one into
 # an id field must not get it written to the log.
@@ -40,28 +43,33 @@ def _loggable_id(value: str) -> str:
     return value
 
 
-def _ids_in(arguments: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        name: _loggable_id(value)
-        for name, value in arguments.items()
-        if isinstance(name, str) and (name == "id" or name.endswith("Id")) and isinstance(value, str)
-    }
+@functools.cache
+def declared_id_fields(input_model: type[BaseModel]) -> tuple[str, ...]:
+    """The wire names of `input_model`'s id arguments (`id`, `courseId`, ...): the only argument
+    names an audit record takes, so a request's extra fields never reach the log."""
+    aliases = (field.alias or name for name, field in input_model.model_fields.items())
+    return tuple(alias for alias in aliases if alias == "id" or alias.endswith("Id"))
 
 
-def target_ids(arguments: Mapping[str, Any], result: BaseModel | None = None) -> dict[str, str]:
-    """The ids an operation named or created: `courseId` from its arguments, and for a result such as
-    `{"course": {"id": ...}}` the new `courseId` (`{"deleted": true, "id": ...}` gives `id`)."""
-    ids = _ids_in(arguments) if isinstance(arguments, Mapping) else {}
-    if result is None:
-        return ids
-    for name, field in type(result).model_fields.items():
-        value = getattr(result, name)
-        wire_name = field.alias or name
-        if isinstance(value, BaseModel) and isinstance(getattr(value, "id", None), str):
-            ids.setdefault(f"{wire_name}Id", value.id)
-        elif wire_name == "id" and isinstance(value, str):
-            ids.setdefault("id", value)
-    return ids
+def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -> dict[str, str]:
+    """The ids an operation named or created: `courseId` from its declared id arguments, and for a
+    result such as `{"course": {"id": ...}}` the new `courseId` (`{"deleted": true, "id": ...}` gives
+    `id`). Values that do not look like ids are redacted; at most `_MAX_IDS` are kept."""
+    ids: dict[str, str] = {}
+    if isinstance(arguments, Mapping):
+        for name in declared_id_fields(op.input_model):
+            value = arguments.get(name)
+            if isinstance(value, str):
+                ids[name] = _loggable_id(value)
+    if result is not None:
+        for name, field in type(result).model_fields.items():
+            value = getattr(result, name)
+            wire_name = field.alias or name
+            if isinstance(value, BaseModel) and isinstance(getattr(value, "id", None), str):
+                ids.setdefault(f"{wire_name}Id", _loggable_id(value.id))
+            elif wire_name == "id" and isinstance(value, str):
+                ids.setdefault("id", _loggable_id(value))
+    return dict(list(ids.items())[:_MAX_IDS])
 
 
 def record_audit_event(

@@ -89,7 +89,7 @@ async def _run_handler(
                     session,
                     principal=principal,
                     operation_name=op.name,
-                    ids=target_ids(arguments, result),
+                    ids=target_ids(op, arguments, result),
                     outcome="ok",
                     at=clock(),
                 )
@@ -114,7 +114,7 @@ async def _audit_failure(
                 session,
                 principal=principal,
                 operation_name=op.name,
-                ids=target_ids(arguments),
+                ids=target_ids(op, arguments),
                 outcome=error.code,
                 at=clock(),
             )
