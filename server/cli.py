@@ -49,7 +49,7 @@ def _in_store(settings: Settings, work: Callable[..., Awaitable[Any]]) -> Any:
     from storage.engine import open_store
 
     async def run() -> Any:
-        async with open_store(settings.database_url) as store, store.sessions() as session, session.begin():
+        async with open_store(**settings.store_options()) as store, store.write_session() as session, session.begin():
             return await work(session)
 
     return anyio.run(run)
@@ -65,7 +65,7 @@ async def _serve_stdio(settings: Settings) -> None:
     from tools.errors import Unauthorized
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    async with open_store(settings.database_url) as store:
+    async with open_store(**settings.store_options()) as store:
         runtime = Runtime.from_settings(settings, store)
         try:
             await authenticate_api_key(store, key, clock=runtime.clock)
@@ -82,7 +82,7 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
     from server.mcp_app import Runtime
     from storage.engine import open_store
 
-    async with open_store(settings.database_url) as store:
+    async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
@@ -118,7 +118,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         settings.port = args.port
     _prepare_database(settings, allow_upgrade=True)
     async def setup():
-        async with open_store(settings.database_url) as store:
+        async with open_store(**settings.store_options()) as store:
             return await ensure_demo(store)
 
     demo = anyio.run(setup)

@@ -17,6 +17,7 @@ from server.rest import API_PREFIX, Endpoint
 from tools.errors import (
     BadRequest,
     BlohkoError,
+    Busy,
     Conflict,
     Forbidden,
     InternalError,
@@ -36,6 +37,7 @@ _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
     409: ("Conflict", Conflict, "Duplicate slug, email, membership or enrollment."),
     429: ("RateLimited", RateLimited, "Over this API key's rate limit; retry after `retryAfter` seconds."),
     500: ("InternalError", InternalError, "An internal error; it has been logged."),
+    503: ("Busy", Busy, "The store is busy with other writes; nothing was changed. Retry after `retryAfter` seconds."),
 }
 _SECURITY = {
     "api_key": [{"apiKey": []}],
@@ -138,7 +140,7 @@ class _Builder:
             "properties": {
                 "error": {"type": "string", "enum": [error.code for _, error, _ in _ERRORS.values()]},
                 "message": {"type": "string", "description": "A human sentence; for bad_request it names the fields."},
-                "retryAfter": {"type": "integer", "description": "rate_limited only: seconds to wait."},
+                "retryAfter": {"type": "integer", "description": "rate_limited and busy: seconds to wait."},
             },
             "required": ["error", "message"],
         }
@@ -184,7 +186,7 @@ def _error_responses() -> dict[str, Any]:
         }
         if error is Unauthorized:
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "The Bearer challenge."}}
-        if error is RateLimited:
+        if error is RateLimited or error is Busy:
             response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
         responses[name] = response
     return responses

@@ -35,7 +35,6 @@ from tools.errors import (
     BadRequest,
     BlohkoError,
     InternalError,
-    RateLimited,
     Unauthorized,
 )
 from tools.registry import ALL_OPERATIONS
@@ -105,6 +104,9 @@ def catalog_endpoint(op: Operation) -> Endpoint:
     if not op.read_only:
         errors.append(409)  # a write can always meet a constraint that a concurrent write claimed
     errors.append(429)  # every API-key call counts against the key's rate limit
+    errors.append(500)
+    if not op.read_only:
+        errors.append(503)  # on SQLite a write can wait too long for its turn
     return Endpoint(
         name=op.name,
         method=op.http_method,
@@ -115,7 +117,7 @@ def catalog_endpoint(op: Operation) -> Endpoint:
         output_model=op.output_model,
         status=op.http_status,
         auth="api_key",
-        errors=(*errors, 500),
+        errors=tuple(errors),
         tag=op.http_path.split("/")[1],
     )
 
@@ -128,7 +130,8 @@ def catalog_endpoints() -> list[Endpoint]:
 
 
 def error_response(error: BlohkoError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(error.to_body(), status_code=error.status, headers=headers)
 
 

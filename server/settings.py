@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.engine import default_database_url
+from storage.engine import DEFAULT_WRITE_QUEUE_LIMIT, DEFAULT_WRITE_QUEUE_TIMEOUT, default_database_url
 from tools.ratelimit import DEFAULT_PER_MINUTE
 
 __all__ = ["Settings"]
@@ -33,5 +35,19 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    write_queue_limit: int = Field(default=DEFAULT_WRITE_QUEUE_LIMIT, ge=1)
+    """SQLite: writes that may wait their turn at once; past it a write gets `busy` (503) at once."""
+
+    write_queue_timeout_seconds: float = Field(default=DEFAULT_WRITE_QUEUE_TIMEOUT, gt=0, le=600)
+    """SQLite: how long a write may wait its turn before it gets `busy` (503 with Retry-After)."""
+
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
     """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""
+
+    def store_options(self) -> dict[str, Any]:
+        """The arguments of `storage.engine.open_store` for this configuration."""
+        return {
+            "url": self.database_url,
+            "write_queue_limit": self.write_queue_limit,
+            "write_queue_timeout": self.write_queue_timeout_seconds,
+        }

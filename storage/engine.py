@@ -1,6 +1,12 @@
 """The async engine and the session factories: one `Store` per server, one session per operation.
 
-Write operations use `Store.write_sessions`. On SQLite their transaction starts with
+Write operations use `Store.write_session()`. On SQLite, one file with one writer at a time,
+writes first pass the store's `WriteGate`: they queue in the process, one at a time in arrival
+order, instead of racing for the file lock (a race that a big write could make others lose after
+the busy timeout, as "database is locked"). A write that cannot get its turn in time, or finds
+the queue full, raises `StoreBusy`; reads never pass the gate (WAL lets them run beside the writer).
+
+Write sessions On SQLite their transaction starts with
 `BEGIN IMMEDIATE`, which takes the database's write lock up front: concurrent writers then
 queue (up to the busy timeout) and each sees the others' committed work. Without it, pysqlite
 runs the reads before a transaction's first write outside any transaction, so a
@@ -13,9 +19,10 @@ they must, and unique constraints are the final guarantee on both engines.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import event
@@ -27,10 +34,79 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Store", "default_database_url", "is_sqlite", "open_store"]
+__all__ = [
+    "DEFAULT_WRITE_QUEUE_LIMIT",
+    "DEFAULT_WRITE_QUEUE_TIMEOUT",
+    "Store",
+    "StoreBusy",
+    "WriteGate",
+    "default_database_url",
+    "is_sqlite",
+    "open_store",
+]
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE_OPTION = "blohko_write"
+
+DEFAULT_WRITE_QUEUE_LIMIT = 1000
+"""Writes that may wait for their turn at once; one more is refused at once rather than queued."""
+DEFAULT_WRITE_QUEUE_TIMEOUT = 30.0
+"""Seconds a write may wait for its turn before it is refused."""
+
+
+class StoreBusy(Exception):
+    """The store could not take a write in time (the write queue is full or the wait too long).
+
+    Nothing was written; the same write may be retried after `retry_after` seconds.
+    """
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class WriteGate:
+    """One write transaction at a time, in arrival order, with a bounded queue (SQLite).
+
+    asyncio's lock wakes its waiters first in, first out, so a burst of big writes cannot starve
+    a small one that arrived earlier.
+    """
+
+    def __init__(self, *, limit: int = DEFAULT_WRITE_QUEUE_LIMIT, timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for this write's turn and hold it for the block; `StoreBusy` if it does not come."""
+        if self._waiting >= self.limit:
+            raise StoreBusy(f"{self._waiting} writes are already waiting", retry_after=1)
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            retry_after = max(1, round(self.timeout / 10))
+            raise StoreBusy(f"no turn to write within {self.timeout:g} s", retry_after=retry_after) from None
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @asynccontextmanager
+    async def turn_if_free(self) -> AsyncIterator[bool]:
+        """Hold the turn only if no write holds or waits for it (yields whether it was taken):
+        for bookkeeping that is better skipped than made to wait."""
+        if self._lock.locked() or self._waiting:
+            yield False
+            return
+        async with self.turn():
+            yield True
 
 
 def default_database_url() -> str:
@@ -72,24 +148,56 @@ def _create_engine(url: str) -> AsyncEngine:
 
 @dataclass
 class Store:
-    """The database: an engine and its session factories (`write_sessions` for write operations)."""
+    """The database: an engine, its session factories, and on SQLite the write gate.
+
+    Reads use `sessions()`; every write transaction uses `write_session()`.
+    """
 
     url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    write_sessions: async_sessionmaker[AsyncSession]
+    ungated_write_sessions: async_sessionmaker[AsyncSession]
+    """Write sessions without the gate: only `write_session` and `write_session_if_free` use them."""
+    write_gate: WriteGate | None = field(default=None)
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction, opened once the write's turn has come (SQLite)."""
+        async with self.write_gate.turn() if self.write_gate else nullcontext():
+            async with self.ungated_write_sessions() as session:
+                yield session
+
+    @asynccontextmanager
+    async def write_session_if_free(self) -> AsyncIterator[AsyncSession | None]:
+        """A write session if one can be had without waiting, else None: for bookkeeping writes
+        (such as a key's last use) that must never hold a request up."""
+        if self.write_gate is None:
+            async with self.ungated_write_sessions() as session:
+                yield session
+            return
+        async with self.write_gate.turn_if_free() as free:
+            if not free:
+                yield None
+                return
+            async with self.ungated_write_sessions() as session:
+                yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
 @asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[Store]:
-    """Open the database at `url` for the lifetime of the context."""
+async def open_store(
+    url: str,
+    *,
+    write_queue_limit: int = DEFAULT_WRITE_QUEUE_LIMIT,
+    write_queue_timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
+) -> AsyncIterator[Store]:
+    """Open the database at `url` for the lifetime of the context (the write queue's bounds apply to SQLite)."""
     engine = _create_engine(url)
     try:
         writer = engine.execution_options(**{_WRITE_OPTION: True})
@@ -97,7 +205,8 @@ async def open_store(url: str) -> AsyncIterator[Store]:
             url=url,
             engine=engine,
             sessions=async_sessionmaker(engine, expire_on_commit=False),
-            write_sessions=async_sessionmaker(writer, expire_on_commit=False),
+            ungated_write_sessions=async_sessionmaker(writer, expire_on_commit=False),
+            write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout) if is_sqlite(url) else None,
         )
     finally:
         await engine.dispose()

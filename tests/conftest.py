@@ -25,11 +25,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`postgres_only` tests belong to the PostgreSQL pass; the SQLite pass deselects them."""
-    if ENGINE == "postgresql":
-        return
-    selected = [item for item in items if item.get_closest_marker("postgres_only") is None]
-    deselected = [item for item in items if item.get_closest_marker("postgres_only") is not None]
+    """`postgres_only` tests belong to the PostgreSQL pass, `sqlite_only` ones to the SQLite pass;
+    each pass deselects the other's."""
+    other = "sqlite_only" if ENGINE == "postgresql" else "postgres_only"
+    selected = [item for item in items if item.get_closest_marker(other) is None]
+    deselected = [item for item in items if item.get_closest_marker(other) is not None]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import DEFAULT_CATEGORY_ID, error, mcp_client
+from tests.factories import DEFAULT_CATEGORY_ID, error, mcp_client, ok
 from tools.registry import ALL_OPERATIONS
 
 pytestmark = pytest.mark.anyio
@@ -51,6 +51,16 @@ async def test_an_oversized_nested_create_is_refused_naming_the_list(store, tena
         lessons = error(await client.call_tool("create_course", {"title": "Big", "slug": "big", "categoryId": DEFAULT_CATEGORY_ID, "sections": too_many_lessons}))
     assert sections["error"] == "bad_request" and sections["message"].startswith("Invalid input: sections: ")
     assert lessons["error"] == "bad_request" and lessons["message"].startswith("Invalid input: sections[0].lessons: ")
+
+
+async def test_a_nested_create_of_more_than_1000_lessons_in_all_is_refused_and_1000_are_created(store, tenant):
+    lessons = [{"title": f"L{n}"} for n in range(200)]
+    body = {"title": "Big", "slug": "big", "categoryId": DEFAULT_CATEGORY_ID}
+    async with mcp_client(store, tenant.key) as client:
+        refused = error(await client.call_tool("create_course", {**body, "sections": [{"title": "S", "lessons": lessons}] * 5 + [{"title": "S", "lessons": lessons[:1]}]}))
+        created = ok(await client.call_tool("create_course", {**body, "sections": [{"title": "S", "lessons": lessons}] * 5}))
+    assert refused == {"error": "bad_request", "message": "Invalid input: sections: at most 1000 lessons in one call, got 1001; add the rest with create_lesson"}
+    assert sum(len(section["lessons"]) for section in created["course"]["sections"]) == 1000
 
 
 async def test_a_huge_string_is_refused_naming_the_field(store, tenant):

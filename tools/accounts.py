@@ -186,7 +186,10 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
 async def _touch(db: Store, key_id: str, now: datetime) -> None:
     """Record when a key was last used. Informational: a busy database must not fail the request."""
     try:
-        async with db.write_sessions() as session, session.begin():
-            await store.touch_api_key(session, key_id=key_id, at=now)
+        async with db.write_session_if_free() as session:
+            if session is None:
+                return  # the writer is busy: the next call records the use, no request waits for it
+            async with session.begin():
+                await store.touch_api_key(session, key_id=key_id, at=now)
     except OperationalError:
         logger.warning("could not record the last use of API key %s", key_id, exc_info=True)

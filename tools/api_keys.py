@@ -83,7 +83,7 @@ async def create_key(db: Store, principal: SessionPrincipal, data: CreateApiKeyI
     """A new key of the session's producer; `Forbidden` for another producer, whether it exists or not."""
     if data.producer_id is not None and data.producer_id != principal.producer_id:
         raise Forbidden("A session manages only its own producer's API keys")
-    async with db.sessions() as session, session.begin():
+    async with db.write_session() as session, session.begin():
         made = await create_api_key(
             session,
             producer_id=principal.producer_id,
@@ -106,6 +106,6 @@ async def list_keys(db: Store, principal: SessionPrincipal, data: PageQuery) -> 
 
 async def revoke_key(db: Store, principal: SessionPrincipal, data: RevokeApiKeyInput, *, clock: Clock) -> ApiKeyResult:
     """Revoke a key of the session's producer at once (`NotFound` for any other id). Idempotent."""
-    async with db.sessions() as session, session.begin():
+    async with db.write_session() as session, session.begin():
         revoked = await revoke_api_key(session, producer_id=principal.producer_id, key_id=data.id, clock=clock)
     return ApiKeyResult(api_key=api_key_public(revoked))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from storage import catalog as catalog_store
@@ -48,9 +48,11 @@ __all__ = [
 ]
 
 Slug = slug(200)
-# One nested create stays one bounded transaction: up to 20,000 lessons.
+# One nested create is one transaction, and on SQLite it holds the only writer while it runs:
+# at most 1,000 lessons keeps it well under a second, so other tenants' writes are not held up.
 MAX_SECTIONS = 100
 MAX_LESSONS_PER_SECTION = 200
+MAX_NESTED_LESSONS = 1000
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
 Level = Literal["beginner", "intermediate", "advanced"]
@@ -110,8 +112,20 @@ class CreateCourseInput(InputModel):
     category_id: str = Field(max_length=100, description="From list_categories.")
     published: bool = Field(default=False, description="Publish now; needs at least one lesson.")
     sections: list[NewSection] = Field(
-        default=[], max_length=MAX_SECTIONS, description="Sections with nested lessons, in order."
+        default=[],
+        max_length=MAX_SECTIONS,
+        description=f"Sections with nested lessons, in order; at most {MAX_NESTED_LESSONS} lessons in all.",
     )
+
+    @field_validator("sections")
+    @classmethod
+    def _bounded_curriculum(cls, sections: list[NewSection]) -> list[NewSection]:
+        lessons = sum(len(section.lessons) for section in sections)
+        if lessons > MAX_NESTED_LESSONS:
+            raise ValueError(
+                f"at most {MAX_NESTED_LESSONS} lessons in one call, got {lessons}; add the rest with create_lesson"
+            )
+        return sections
 
 
 class ListCoursesInput(PageQuery):

@@ -7,6 +7,7 @@
      ├── NotFound               not_found        404
      ├── Conflict               conflict         409
      ├── RateLimited            rate_limited     429   (with retryAfter, in seconds)
+     ├── Busy                   busy             503   (with retryAfter: nothing was written)
      └── InternalError          internal_error   500   (never carries internals)
 
 Transports render any of them as `{"error": code, "message": message}`: REST as the
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 __all__ = [
     "BadRequest",
     "BlohkoError",
+    "Busy",
     "Conflict",
     "Forbidden",
     "InternalError",
@@ -70,16 +72,35 @@ class Conflict(BlohkoError):
     status = 409
 
 
-class RateLimited(BlohkoError):
-    code = "rate_limited"
-    status = 429
+class _RetryLater(BlohkoError):
+    """An error the same request may retry after `retry_after` seconds (REST: `Retry-After`)."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Rate limit exceeded for this API key; retry in {retry_after} seconds")
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
     def to_body(self) -> dict[str, Any]:
         return {**super().to_body(), "retryAfter": self.retry_after}
+
+
+class RateLimited(_RetryLater):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int, *, message: str | None = None) -> None:
+        text = message or f"Rate limit exceeded for this API key; retry in {retry_after} seconds"
+        super().__init__(text, retry_after=retry_after)
+
+
+class Busy(_RetryLater):
+    code = "busy"
+    status = 503
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"The store is busy with other writes; nothing was changed. Retry in {retry_after} seconds",
+            retry_after=retry_after,
+        )
 
 
 class InternalError(BlohkoError):

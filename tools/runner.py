@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from storage.engine import Store
+from storage.engine import Store, StoreBusy
 from storage.ids import utcnow
 from tools.audit import record_audit_event, target_ids
 from tools.catalog import Operation
@@ -17,6 +17,7 @@ from tools.context import Clock, OperationContext, Principal
 from tools.errors import (
     BadRequest,
     BlohkoError,
+    Busy,
     Conflict,
     Forbidden,
     InternalError,
@@ -70,7 +71,7 @@ async def run_operation(
         data = parse_arguments(op.input_model, arguments)
         return await _run_handler(op, data, arguments, store=store, principal=principal, clock=clock)
     except BlohkoError as error:
-        if not op.read_only:
+        if not op.read_only and not isinstance(error, Busy):  # a busy store gets no extra write
             await _audit_failure(op, arguments, error, store=store, principal=principal, clock=clock)
         raise
 
@@ -79,7 +80,7 @@ async def _run_handler(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], *, store: Store, principal: Principal, clock: Clock
 ) -> BaseModel:
     try:
-        async with (store.sessions if op.read_only else store.write_sessions)() as session:
+        async with store.sessions() if op.read_only else store.write_session() as session:
             ctx = OperationContext(session=session, principal=principal, clock=clock)
             if op.read_only:
                 return await op.handler(ctx, data)
@@ -100,16 +101,31 @@ async def _run_handler(
         # A race the handler's own checks could not see; the constraint kept the data right.
         logger.info("operation %s hit a constraint", op.name, exc_info=True)
         raise Conflict("The change conflicts with existing data; reload and try again") from None
+    except StoreBusy as busy:
+        logger.warning("operation %s refused: %s", op.name, busy.reason)
+        raise Busy(busy.retry_after) from None
+    except OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            logger.exception("operation %s failed", op.name)
+            raise InternalError() from None
+        # Another process (a CLI command, a second server on the same file) held SQLite's lock
+        # past the busy timeout. The transaction rolled back whole.
+        logger.warning("operation %s: the database stayed locked past the busy timeout", op.name)
+        raise Busy(retry_after=1) from None
     except Exception:
         logger.exception("operation %s failed", op.name)
         raise InternalError() from None
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
 
 
 async def _audit_failure(
     op: Operation, arguments: Mapping[str, Any], error: BlohkoError, *, store: Store, principal: Principal, clock: Clock
 ) -> None:
     try:
-        async with store.write_sessions() as session, session.begin():
+        async with store.write_session() as session, session.begin():
             record_audit_event(
                 session,
                 principal=principal,

@@ -116,7 +116,7 @@ async def login(db: Store, *, email: str, password: str, clock: Clock, ttl: time
         created_at=now,
         expires_at=now + ttl,
     )
-    async with db.sessions() as session, session.begin():
+    async with db.write_session() as session, session.begin():
         await store.delete_finished_sessions(session, user_id=owner.id, now=now)
         session.add(row)
     return NewSession(principal=_principal(row), token=token, created_at=now)
@@ -163,5 +163,5 @@ async def authenticate_session(db: Store, token: str | None, *, clock: Clock) ->
 
 async def end_session(db: Store, principal: SessionPrincipal, *, clock: Clock) -> None:
     """Log out: the session's token stops working at once, in every process."""
-    async with db.sessions() as session, session.begin():
+    async with db.write_session() as session, session.begin():
         await store.end_session(session, session_id=principal.session_id, at=clock())
