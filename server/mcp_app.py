@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from mcp.server.context import CallNext, ServerRequestContext
@@ -47,6 +48,8 @@ from tools.accounts import authenticate_api_key
 from tools.catalog import Operation
 from tools.context import Clock, Principal
 from tools.errors import BlohkoError, Unauthorized
+from tools.login_throttle import LoginThrottle
+from tools.passwords import limit_concurrent_hashes
 from tools.ratelimit import RateLimiter
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, is_visible
 from tools.runner import run_operation
@@ -68,16 +71,26 @@ _current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
 
 @dataclass
 class Runtime:
-    """What every request shares: the store, the clock and the per-key rate limiter."""
+    """What every request shares: the store, the clock, the per-key rate limiter and the login throttle."""
 
     store: Store
     clock: Clock = utcnow
     rate_limiter: RateLimiter | None = None
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> Runtime:
         limit = settings.rate_limit_per_minute
-        return cls(store=store, rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None)
+        limit_concurrent_hashes(settings.password_hash_concurrency)  # process-wide, like the hashing threads
+        return cls(
+            store=store,
+            rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None,
+            login_throttle=LoginThrottle(
+                per_account=settings.login_failures_per_account,
+                per_address=settings.login_failures_per_address,
+                window=timedelta(minutes=settings.login_failure_window_minutes),
+            ),
+        )
 
 
 class _RawArguments(ArgModelBase):

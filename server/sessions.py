@@ -58,13 +58,14 @@ SESSION_ENDPOINTS: tuple[Endpoint, ...] = (
         title="Log in",
         description=(
             "Start a producer session with the owner's email and password. Answers the session token, "
-            "also set as the HttpOnly cookie `blohko_session`; it expires after the session lifetime."
+            "also set as the HttpOnly cookie `blohko_session`; it expires after the session lifetime. "
+            "Failed sign-ins are throttled per account and per client address (429 with Retry-After)."
         ),
         input_model=LoginInput,
         output_model=LoginResult,
         status=200,
         auth="none",
-        errors=(400, 401, 500),
+        errors=(400, 401, 429, 500, 503),
         tag="auth",
     ),
     Endpoint(
@@ -136,7 +137,15 @@ def _handlers(runtime: Runtime, ttl: timedelta) -> dict[str, Handler]:
     store, clock = runtime.store, runtime.clock
 
     async def do_login(request: Request, data: LoginInput, _: None) -> Response:
-        new = await login(store, email=data.email, password=data.password, clock=clock, ttl=ttl)
+        new = await login(
+            store,
+            email=data.email,
+            password=data.password,
+            clock=clock,
+            ttl=ttl,
+            client_address=request.client.host if request.client else None,
+            throttle=runtime.login_throttle,
+        )
         response = json_response(login_result(new))
         response.set_cookie(
             SESSION_COOKIE,

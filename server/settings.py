@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     write_queue_timeout_seconds: float = Field(default=DEFAULT_WRITE_QUEUE_TIMEOUT, gt=0, le=600)
     """SQLite: how long a write may wait its turn before it gets `busy` (503 with Retry-After)."""
 
+    login_failures_per_account: int = Field(default=5, ge=1)
+    """Failed sign-ins one owner email may have in the window before sign-in answers 429."""
+
+    login_failures_per_address: int = Field(default=50, ge=1)
+    """Failed sign-ins one client address may have in the window before sign-in answers 429."""
+
+    login_failure_window_minutes: float = Field(default=15, gt=0, le=24 * 60)
+    """The login throttle's sliding window."""
+
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    """Password hashes (64 MiB of memory each) that may run at once; more wait their turn."""
+
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
     """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""
 

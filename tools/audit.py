@@ -26,7 +26,7 @@ from tools.context import OperationContext, Principal
 from tools.fields import Id, IsoDatetime
 from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
 
-__all__ = ["list_audit_events", "record_audit_event", "target_ids"]
+__all__ = ["list_audit_events", "record_audit_event", "record_sign_in", "target_ids"]
 
 _MAX_ID_LENGTH = 100
 _MAX_IDS = 8
@@ -75,6 +75,7 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
 def record_audit_event(
     session: AsyncSession, *, principal: Principal, operation_name: str, ids: dict[str, str], outcome: str, at: datetime
 ) -> None:
+    """Record an API key's operation."""
     session.add(
         AuditEvent(
             id=new_id("evt"),
@@ -83,6 +84,26 @@ def record_audit_event(
             key_id=principal.key_id,
             key_name=principal.key_name,
             operation=operation_name,
+            target_ids=ids,
+            outcome=outcome,
+        )
+    )
+
+
+def record_sign_in(session: AsyncSession, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime) -> None:
+    """Record a sign-in attempt on a producer's owner account (no key: the person signed in).
+
+    `outcome` is "ok" or the error code; never the password, which an audit record has no place for.
+    """
+    ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
+    session.add(
+        AuditEvent(
+            id=new_id("evt"),
+            producer_id=producer_id,
+            occurred_at=at,
+            key_id=None,
+            key_name=None,
+            operation="login",
             target_ids=ids,
             outcome=outcome,
         )

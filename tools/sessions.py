@@ -9,6 +9,7 @@ or at logout, at once for every process.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,8 +23,10 @@ from storage.engine import Store
 from storage.ids import new_id
 from storage.tables import ProducerSession
 from tools.accounts import KEY_PREFIX, normalize_email
+from tools.audit import record_sign_in
 from tools.context import Clock
 from tools.errors import Unauthorized
+from tools.login_throttle import LoginThrottle
 from tools.models import InputModel, OutputModel, UtcDatetime
 from tools.passwords import verify_password
 
@@ -41,9 +44,13 @@ __all__ = [
     "login_result",
 ]
 
+logger = logging.getLogger("blohko.sessions")
+
 SESSION_PREFIX = "bls_"
 DEFAULT_SESSION_TTL = timedelta(hours=12)
 _MAX_TOKEN_LENGTH = 200
+_MAX_EMAIL_LENGTH = 320
+DEFAULT_THROTTLE = LoginThrottle()
 _MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long "password" is work an attacker should not get for free
 _LOGIN_FAILED = "Invalid email or password"
 
@@ -67,7 +74,7 @@ class NewSession:
 
 
 class LoginInput(InputModel):
-    email: str = Field(min_length=1, max_length=320, description="The producer owner's email.")
+    email: str = Field(min_length=1, max_length=_MAX_EMAIL_LENGTH, description="The producer owner's email.")
     password: str = Field(min_length=1, max_length=_MAX_PASSWORD_LENGTH)
 
 
@@ -92,21 +99,39 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def login(db: Store, *, email: str, password: str, clock: Clock, ttl: timedelta = DEFAULT_SESSION_TTL) -> NewSession:
+async def login(
+    db: Store,
+    *,
+    email: str,
+    password: str,
+    clock: Clock,
+    ttl: timedelta = DEFAULT_SESSION_TTL,
+    client_address: str | None = None,
+    throttle: LoginThrottle = DEFAULT_THROTTLE,
+) -> NewSession:
     """Start a session for the producer owner with this email and password.
 
     A wrong email and a wrong password fail alike, with the same message and about the same time.
+    The throttle refuses an account or address that failed too often before any hashing; every
+    attempt on a real owner account is audited (never the password).
     """
-    owner = None
-    if len(email) <= 320:
-        async with db.sessions() as session:
-            owner = await accounts_store.get_owner_by_email(session, email_normalized=normalize_email(email))
+    now = clock()
+    email_normalized = normalize_email(email[:_MAX_EMAIL_LENGTH])
+    async with db.write_session() as session, session.begin():
+        attempt = await throttle.admit(session, email_normalized=email_normalized, address=client_address, now=now)
+        owner = await accounts_store.get_owner_by_email(session, email_normalized=email_normalized)
     checked_hash = owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
     # Outside any transaction: hashing is slow on purpose. Without a stored hash it still
     # spends a full hash's time, so an unknown email answers as slowly as a wrong password.
     if not await verify_password(checked_hash, password[:_MAX_PASSWORD_LENGTH]) or owner is None:
+        if owner is None:
+            logger.info("sign-in failed for an unknown account from %s", client_address or "an unknown address")
+        else:
+            async with db.write_session() as session, session.begin():
+                record_sign_in(
+                    session, producer_id=owner.producer_id, user_id=owner.id, session_id=None, outcome="unauthorized", at=now
+                )
         raise Unauthorized(_LOGIN_FAILED)
-    now = clock()
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     row = ProducerSession(
         id=new_id("sess"),
@@ -118,7 +143,9 @@ async def login(db: Store, *, email: str, password: str, clock: Clock, ttl: time
     )
     async with db.write_session() as session, session.begin():
         await store.delete_finished_sessions(session, user_id=owner.id, now=now)
+        await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
         session.add(row)
+        record_sign_in(session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now)
     return NewSession(principal=_principal(row), token=token, created_at=now)
 
 

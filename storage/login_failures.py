@@ -1,0 +1,55 @@
+"""Failed sign-ins in the store, for the login throttle (see `storage.tables.LoginFailure`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.ids import new_id
+from storage.tables import LoginFailure
+
+__all__ = ["clear_failures", "failure_times", "lock_buckets", "record_failure"]
+
+
+async def lock_buckets(session: AsyncSession, *, buckets: Iterable[str]) -> None:
+    """Hold `buckets` until the transaction ends, so concurrent sign-ins count one after another.
+
+    SQLite needs nothing: a write transaction already holds the database's only write lock.
+    On PostgreSQL, a transaction-scoped advisory lock per bucket (taken in one order: no deadlock).
+    """
+    if session.bind.dialect.name != "postgresql":
+        return
+    for bucket in sorted(buckets):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))"), {"bucket": bucket})
+
+
+async def failure_times(session: AsyncSession, *, bucket: str, since: datetime) -> list[datetime]:
+    """When `bucket`'s failures since `since` happened, oldest first."""
+    statement = (
+        select(LoginFailure.failed_at)
+        .where(LoginFailure.bucket == bucket, LoginFailure.failed_at >= since)
+        .order_by(LoginFailure.failed_at)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def record_failure(
+    session: AsyncSession, *, buckets: Iterable[str], at: datetime, forget_before: datetime
+) -> list[str]:
+    """Count one failure against each bucket (the new rows' ids), and forget their failures older
+    than `forget_before`."""
+    buckets = list(buckets)
+    await session.execute(
+        delete(LoginFailure).where(LoginFailure.bucket.in_(buckets), LoginFailure.failed_at < forget_before)
+    )
+    rows = [LoginFailure(id=new_id("lgf"), bucket=bucket, failed_at=at) for bucket in buckets]
+    session.add_all(rows)
+    return [row.id for row in rows]
+
+
+async def clear_failures(session: AsyncSession, *, bucket: str, ids: Iterable[str] = ()) -> None:
+    """Forget every failure of `bucket`, and the failures `ids` whatever their bucket."""
+    await session.execute(delete(LoginFailure).where(or_(LoginFailure.bucket == bucket, LoginFailure.id.in_(list(ids)))))
