@@ -18,12 +18,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import ApiKeyGate
 from server.mcp_app import Runtime, create_mcp_server
+from server.request_guard import RequestGuard
 from server.rest import MAX_BODY_BYTES
 from server.settings import Settings
 
@@ -83,6 +85,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestGuard, security=transport_security(settings))],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
 

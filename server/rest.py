@@ -176,6 +176,11 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 async def _read_json_body(request: Request) -> dict[str, Any]:
     too_large = BadRequest(f"Invalid input: the request body is larger than {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length")
@@ -188,6 +193,9 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
             raise too_large
     if not body.strip():
         return {}
+    if not _is_json(request.headers.get("content-type")):
+        # A browser posts text/plain or a form across sites without asking first; JSON it cannot.
+        raise BadRequest("Invalid input: send the request body as JSON with Content-Type: application/json")
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from server.auth import bearer_token
 from server.mcp_app import Runtime
+from server.request_guard import SESSION_COOKIE
 from server.rest import API_PREFIX, Endpoint, json_response, request_arguments, respond
 from tools.api_keys import (
     ApiKeyPublic,
@@ -48,7 +49,6 @@ from tools.system import NoInput
 
 __all__ = ["SESSION_COOKIE", "SESSION_ENDPOINTS", "session_routes"]
 
-SESSION_COOKIE = "blohko_session"
 
 SESSION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(

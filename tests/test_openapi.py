@@ -99,7 +99,8 @@ class _ServedApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             async with open_store(self.database_url) as store:
-                self.app = http_app(store)
+                # schemathesis sends `Host: testserver` (Starlette's test client): allowed like a public host.
+                self.app = http_app(store, allowed_hosts=["testserver"])
                 await self.app(scope, receive, send)  # runs the app's own lifespan until shutdown
             return
         await self.app(scope, receive, send)
