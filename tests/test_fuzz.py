@@ -1,6 +1,8 @@
 """Fuzzing every tool from its own input schema, valid and corrupted: never an internal_error,
 never a crash, and a rejected call leaves the store exactly as it was.
 
+Besides the random examples, every date-time argument meets the calendar's edges.
+
 Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
     BLOHKO_FUZZ_EXAMPLES=500 uv run pytest tests/test_fuzz.py
 """
@@ -13,7 +15,9 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +31,8 @@ from storage.engine import Store, open_store
 from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client
+from tests.rest_support import example_arguments, rest_call, rest_client, seed
+from tools.catalog import Operation
 from tools.registry import ALL_OPERATIONS
 
 EXAMPLES = int(os.environ.get("BLOHKO_FUZZ_EXAMPLES", "12"))
@@ -60,6 +66,56 @@ HOSTILE_VALUES = st.one_of(
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.just([[[[[[[[[[[]]]]]]]]]]]),
 )
+
+# The first and last days of the calendar with the extreme real offsets (UTC-14:00 to UTC+14:00):
+# some of them leave the range a datetime can hold once converted to UTC.
+OUTSIDE_THE_CALENDAR_IN_UTC = [
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:00:00-14:00",
+    "9999-12-31T23:59:59.999999-00:01",
+]
+INSIDE_THE_CALENDAR_IN_UTC = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00-14:00",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59+14:00",
+]
+MALFORMED_DATETIMES = [
+    "0000-01-01T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T24:00:01Z",
+    "2026-01-01T00:00:60Z",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00-99:99",
+    "2026-01-01T00:00:00",
+    "2026-01-01",
+    "2026-01-01T00:00:00Z junk",
+]
+DATETIME_EDGES = OUTSIDE_THE_CALENDAR_IN_UTC + INSIDE_THE_CALENDAR_IN_UTC + MALFORMED_DATETIMES
+
+
+def _datetime_fields(schema: dict) -> list[str]:
+    """The arguments whose schema (or one of its `anyOf` options) is a date-time string."""
+    return [
+        name
+        for name, prop in schema.get("properties", {}).items()
+        if any(option.get("format") == "date-time" for option in [prop, *prop.get("anyOf", [])])
+    ]
+
+
+def _at_calendar_edges(valid: st.SearchStrategy[dict], fields: list[str]) -> st.SearchStrategy[dict]:
+    """Valid arguments with some of their date-time `fields` set to calendar edges or near misses."""
+
+    @st.composite
+    def edges(draw) -> dict:
+        arguments = dict(draw(valid))
+        for name in draw(st.lists(st.sampled_from(fields), min_size=1, unique=True)):
+            arguments[name] = draw(st.sampled_from(DATETIME_EDGES))
+        return arguments
+
+    return edges()
 
 
 def _corrupted(valid: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
@@ -122,6 +178,8 @@ def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, 
 
 def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
     valid = from_schema(copy.deepcopy(op.input_schema))  # it canonicalises schemas in place
+    dated = _datetime_fields(op.input_schema)
+    strategies = [valid, _corrupted(valid)] + ([_at_calendar_edges(valid, dated)] if dated else [])
 
     @settings(
         max_examples=EXAMPLES,
@@ -130,7 +188,7 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(arguments=st.one_of(valid, _corrupted(valid)))
+    @given(arguments=st.one_of(strategies))
     def check(arguments: dict) -> None:
         before = portal.call(_snapshot, store)
         try:
@@ -146,3 +204,40 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
             assert portal.call(_snapshot, store) == before, f"rejected {op.name} changed the store"
 
     check()
+
+
+# ---- calendar edges, every date-time argument
+
+DATED = [(op, name) for op in ALL_OPERATIONS for name in _datetime_fields(op.input_schema)]
+
+
+async def _mcp_answer(client, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `{error, message}` body of a refused call, `{}` for a success."""
+    result = await client.call_tool(op.name, arguments)
+    return json.loads(result.content[0].text) if result.is_error else {}
+
+
+async def _rest_answer(http: httpx.AsyncClient, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    response = await rest_call(http, op, arguments)
+    return response.json() if response.status_code >= 400 else {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("op", "field"), DATED, ids=[f"{op.name}.{field}" for op, field in DATED])
+async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_request_naming_it(store, tenant, app, op, field):
+    seeded = await seed(store, tenant)
+    arguments = example_arguments(op, seeded.ids)
+    answers = {}
+    async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
+        for value in DATETIME_EDGES:
+            trial = {**arguments, field: value}
+            answers[value] = (await _mcp_answer(client, op, trial), await _rest_answer(http, op, trial))
+    for value, over_mcp_and_rest in answers.items():
+        for body in over_mcp_and_rest:
+            if value in INSIDE_THE_CALENDAR_IN_UTC:
+                assert body == {}, (value, body)
+                continue
+            assert body.get("error") == "bad_request" and f"{field}: " in body["message"], (value, body)
+            if value in OUTSIDE_THE_CALENDAR_IN_UTC:
+                assert f"{field}: is outside the supported range" in body["message"], (value, body)
+
