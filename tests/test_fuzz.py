@@ -1,7 +1,8 @@
 """Fuzzing every tool from its own input schema, valid and corrupted: never an internal_error,
 never a crash, and a rejected call leaves the store exactly as it was.
 
-Besides the random examples, every date-time argument meets the calendar's edges.
+Besides the random examples, every date-time argument meets the calendar's edges and every argument
+position (over MCP, and every REST body, query and path) meets a value nested a thousand levels deep.
 
 Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
     BLOHKO_FUZZ_EXAMPLES=500 uv run pytest tests/test_fuzz.py
@@ -16,6 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -24,14 +26,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from server.rest import Endpoint, catalog_endpoints
+from server.sessions import SESSION_ENDPOINTS
 from storage.engine import Store, open_store
 from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client
-from tests.rest_support import example_arguments, rest_call, rest_client, seed
+from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
 from tools.catalog import Operation
 from tools.registry import ALL_OPERATIONS
 
@@ -241,3 +246,93 @@ async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_
             if value in OUTSIDE_THE_CALENDAR_IN_UTC:
                 assert f"{field}: is outside the supported range" in body["message"], (value, body)
 
+
+# ---- nesting a thousand levels deep, every argument position
+
+DEPTH = 1_000
+# The SDK's client serializes a request with pydantic, which stops at 255 levels (`ValueError`
+# before anything is sent); over streamable HTTP and stdio the SDK's JSON parser stops at 200.
+CLIENT_DEPTH = 250
+
+
+def _nested(depth: int) -> Any:
+    """`{"a": [{"a": [...]}]}`, objects and lists alternating, `depth` levels deep."""
+    value: Any = None
+    for level in range(depth):
+        value = [value] if level % 2 else {"a": value}
+    return value
+
+
+def _nested_json(depth: int) -> str:
+    """`_nested(depth)` as JSON text, written without a recursive encoder."""
+    return '{"a":[' * (depth // 2) + "null" + "]}" * (depth // 2)
+
+
+def _positions(op: Operation) -> list[str]:
+    return [*op.input_schema.get("properties", {}), "unexpectedField"]
+
+
+def _no_internal_error(body: dict[str, Any], where: str) -> None:
+    assert body.get("error") != "internal_error", f"{where} -> {body}"
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_in_process(store, tenant):
+    nested = _nested(CLIENT_DEPTH)
+    async with mcp_client(store, tenant.key) as client:
+        for op in ALL_OPERATIONS:
+            for position in _positions(op):
+                try:
+                    body = await _mcp_answer(client, op, {position: nested})
+                except MCPError as refused:
+                    assert refused.error.code != INTERNAL_ERROR, f"{op.name}.{position}: {refused.error.message}"
+                    continue
+                _no_internal_error(body, f"{op.name}.{position}")
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_over_streamable_http(app, tenant):
+    nested = _nested_json(DEPTH)
+    headers = {**bearer(tenant.key), "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
+        for op in ALL_OPERATIONS:
+            for position in _positions(op):
+                call = '{"name":%s,"arguments":{%s:%s}}' % (json.dumps(op.name), json.dumps(position), nested)
+                message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}' % call
+                response = await http.post("/mcp", content=message, headers=headers)
+                answer = response.json()
+                assert response.status_code < 500 and answer.get("error", {}).get("code") != INTERNAL_ERROR, answer
+                if answer.get("result", {}).get("isError"):
+                    _no_internal_error(json.loads(answer["result"]["content"][0]["text"]), f"{op.name}.{position}")
+
+
+async def _rest_with_nested(http: httpx.AsyncClient, endpoint: Endpoint, position: str | None, headers: dict) -> httpx.Response:
+    """`endpoint` with `position` (a field, or None for the whole body) holding `_nested_json(DEPTH)`."""
+    nested = _nested_json(DEPTH)
+    path = endpoint.path
+    for name in endpoint.path_params:
+        path = path.replace("{" + name + "}", quote(nested if name == position else "x", safe=""))
+    if endpoint.takes_body:
+        content = nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
+        if position in endpoint.path_params:
+            content = "{}"
+        return await http.request(endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"})
+    params = {} if position in endpoint.path_params else {position: nested}
+    return await http.request(endpoint.method, path, params=params, headers=headers)
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_no_internal_error(app, tenant):
+    async with rest_client(app) as http:
+        login = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
+        credentials = {"api_key": bearer(tenant.key), "session": bearer(login.json()["session"]["token"]), "none": {}}
+        for endpoint in [*catalog_endpoints(), *SESSION_ENDPOINTS]:
+            fields = [field.alias or name for name, field in endpoint.input_model.model_fields.items()]
+            positions = [*fields, "unexpectedField"] + ([None] if endpoint.takes_body else [])
+            for position in positions:
+                response = await _rest_with_nested(http, endpoint, position, credentials[endpoint.auth])
+                where = f"{endpoint.method} {endpoint.path} {position}"
+                assert response.status_code < 500, f"{where} -> {response.status_code} {response.text}"
+                _no_internal_error(response.json(), where)
+                if endpoint.takes_body and position not in endpoint.path_params:
+                    assert response.status_code == 400 and "nested too deeply" in response.json()["message"], where
