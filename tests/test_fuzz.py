@@ -256,10 +256,10 @@ CLIENT_DEPTH = 250
 
 
 def _nested(depth: int) -> Any:
-    """`{"a": [{"a": [...]}]}`, objects and lists alternating, `depth` levels deep."""
+    """`{"a": [{"a": [... [null]]}]}`: objects and lists alternating, `depth` (even) levels deep."""
     value: Any = None
     for level in range(depth):
-        value = [value] if level % 2 else {"a": value}
+        value = {"a": value} if level % 2 else [value]
     return value
 
 
@@ -312,13 +312,11 @@ async def _rest_with_nested(http: httpx.AsyncClient, endpoint: Endpoint, positio
     path = endpoint.path
     for name in endpoint.path_params:
         path = path.replace("{" + name + "}", quote(nested if name == position else "x", safe=""))
-    if endpoint.takes_body:
-        content = nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
-        if position in endpoint.path_params:
-            content = "{}"
-        return await http.request(endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"})
-    params = {} if position in endpoint.path_params else {position: nested}
-    return await http.request(endpoint.method, path, params=params, headers=headers)
+    in_path = position in endpoint.path_params
+    if not endpoint.takes_body:
+        return await http.request(endpoint.method, path, params={} if in_path else {position: nested}, headers=headers)
+    content = "{}" if in_path else nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
+    return await http.request(endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"})
 
 
 @pytest.mark.anyio
