@@ -79,7 +79,10 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"]),
+        # POST only: stateless JSON mode has no session for DELETE to end and no stream for GET
+        # to open (the SDK's GET held an event stream open that nothing would ever write to).
+        # Starlette answers any other method 405 with `Allow: POST`, as the MCP spec asks.
+        Route("/mcp", mcp_endpoint, methods=["POST"]),
         *_api_routes(settings, runtime),
     ]
     return Starlette(

@@ -192,12 +192,27 @@ def _access_middleware(runtime: Runtime, api_key: str | None):
     return middleware
 
 
+def _unknown_prompt_middleware(server: MCPServer):
+    # The SDK reports an unknown prompt as a bare ValueError: JSON-RPC code 0 over HTTP, -32603
+    # in process. An unknown name is INVALID_PARAMS, as the SDK answers for an unknown resource
+    # and we answer for an unknown tool. (Not serving prompts at all, -32601, is no option the
+    # SDK offers: MCPServer always registers the prompts methods and advertises them, empty.)
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext):
+        if ctx.method == "prompts/get":
+            name = (ctx.params or {}).get("name")
+            if isinstance(name, str) and name not in {prompt.name for prompt in await server.list_prompts()}:
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
+        return await call_next(ctx)
+
+    return middleware
+
+
 def create_mcp_server(runtime: Runtime, *, api_key: str | None = None) -> MCPServer:
     """An MCP server over `runtime`'s store. `api_key` authenticates stdio and in-process clients;
     over HTTP each request's bearer key, checked by the gate, is used instead."""
     from importlib.metadata import version
 
-    return MCPServer(
+    server = MCPServer(
         "blohko",
         title="Blohko",
         version=version("blohko-mcp"),
@@ -206,3 +221,5 @@ def create_mcp_server(runtime: Runtime, *, api_key: str | None = None) -> MCPSer
         middleware=[_access_middleware(runtime, api_key)],
         warn_on_duplicate_tools=True,
     )
+    server.middleware.append(_unknown_prompt_middleware(server))
+    return server

@@ -43,6 +43,7 @@ from tools.runner import check_visible, run_operation
 __all__ = [
     "API_PREFIX",
     "MAX_BODY_BYTES",
+    "MAX_BODY_DEPTH",
     "Endpoint",
     "catalog_endpoints",
     "error_response",
@@ -54,6 +55,8 @@ __all__ = [
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 32
+"""How deeply a JSON body may nest; the deepest the API takes, a course's sections' lessons, nests 5."""
 _BODY_METHODS = {"POST", "PATCH", "PUT"}
 
 logger = logging.getLogger("blohko.rest")
@@ -168,12 +171,38 @@ def _typed(annotations: dict[str, Any], name: str, raw: str) -> Any:
     return raw
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+_TOO_DEEP = f"Invalid input: the request body is nested too deeply (at most {MAX_BODY_DEPTH} levels)"
+_LONE_SURROGATE = "Invalid input: the request body holds a lone UTF-16 surrogate"
+
+
+def _is_text(value: str) -> bool:
     try:
-        json.dumps(value, ensure_ascii=False).encode()
+        value.encode()
     except UnicodeEncodeError:
-        return True
-    return False
+        return False
+    return True
+
+
+def _check_body_shape(body: dict[str, Any]) -> None:
+    """Refuse a body nested deeper than `MAX_BODY_DEPTH`, or holding a lone UTF-16 surrogate in
+    any key or value (`"\\ud800"` is valid JSON but no text any database stores, nor any response).
+
+    Walks level by level, without recursion: a recursive walk, or a recursive encoder such as
+    `json.dumps`, is what a deep body would overflow.
+    """
+    level: list[dict[str, Any] | list[Any]] = [body]
+    for _ in range(MAX_BODY_DEPTH):
+        deeper: list[dict[str, Any] | list[Any]] = []
+        for container in level:
+            for item in (*container, *container.values()) if isinstance(container, dict) else container:
+                if isinstance(item, dict | list):
+                    deeper.append(item)
+                elif isinstance(item, str) and not _is_text(item):
+                    raise BadRequest(_LONE_SURROGATE)
+        if not deeper:
+            return
+        level = deeper
+    raise BadRequest(_TOO_DEEP)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -198,13 +227,13 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
         raise BadRequest("Invalid input: send the request body as JSON with Content-Type: application/json")
     try:
         parsed = json.loads(body)
-    except (ValueError, RecursionError):
+    except RecursionError:  # the parser's own guard: nested far past MAX_BODY_DEPTH
+        raise BadRequest(_TOO_DEEP) from None
+    except ValueError:
         raise BadRequest("Invalid input: the request body is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise BadRequest("Invalid input: the request body must be a JSON object")
-    if _has_lone_surrogate(parsed):
-        # `"\ud800"` is valid JSON but no valid text: no database can store it.
-        raise BadRequest("Invalid input: the request body holds a lone UTF-16 surrogate")
+    _check_body_shape(parsed)
     return parsed
 
 

@@ -1,6 +1,9 @@
 """Fuzzing every tool from its own input schema, valid and corrupted: never an internal_error,
 never a crash, and a rejected call leaves the store exactly as it was.
 
+Besides the random examples, every date-time argument meets the calendar's edges and every argument
+position (over MCP, and every REST body, query and path) meets a value nested a thousand levels deep.
+
 Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
     BLOHKO_FUZZ_EXAMPLES=500 uv run pytest tests/test_fuzz.py
 """
@@ -13,20 +16,28 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from server.rest import Endpoint, catalog_endpoints
+from server.sessions import SESSION_ENDPOINTS
 from storage.engine import Store, open_store
 from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client
+from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
+from tools.catalog import Operation
 from tools.registry import ALL_OPERATIONS
 
 EXAMPLES = int(os.environ.get("BLOHKO_FUZZ_EXAMPLES", "12"))
@@ -60,6 +71,56 @@ HOSTILE_VALUES = st.one_of(
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.just([[[[[[[[[[[]]]]]]]]]]]),
 )
+
+# The first and last days of the calendar with the extreme real offsets (UTC-14:00 to UTC+14:00):
+# some of them leave the range a datetime can hold once converted to UTC.
+OUTSIDE_THE_CALENDAR_IN_UTC = [
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:00:00-14:00",
+    "9999-12-31T23:59:59.999999-00:01",
+]
+INSIDE_THE_CALENDAR_IN_UTC = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00-14:00",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59+14:00",
+]
+MALFORMED_DATETIMES = [
+    "0000-01-01T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T24:00:01Z",
+    "2026-01-01T00:00:60Z",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00-99:99",
+    "2026-01-01T00:00:00",
+    "2026-01-01",
+    "2026-01-01T00:00:00Z junk",
+]
+DATETIME_EDGES = OUTSIDE_THE_CALENDAR_IN_UTC + INSIDE_THE_CALENDAR_IN_UTC + MALFORMED_DATETIMES
+
+
+def _datetime_fields(schema: dict) -> list[str]:
+    """The arguments whose schema (or one of its `anyOf` options) is a date-time string."""
+    return [
+        name
+        for name, prop in schema.get("properties", {}).items()
+        if any(option.get("format") == "date-time" for option in [prop, *prop.get("anyOf", [])])
+    ]
+
+
+def _at_calendar_edges(valid: st.SearchStrategy[dict], fields: list[str]) -> st.SearchStrategy[dict]:
+    """Valid arguments with some of their date-time `fields` set to calendar edges or near misses."""
+
+    @st.composite
+    def edges(draw) -> dict:
+        arguments = dict(draw(valid))
+        for name in draw(st.lists(st.sampled_from(fields), min_size=1, unique=True)):
+            arguments[name] = draw(st.sampled_from(DATETIME_EDGES))
+        return arguments
+
+    return edges()
 
 
 def _corrupted(valid: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
@@ -122,6 +183,8 @@ def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, 
 
 def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
     valid = from_schema(copy.deepcopy(op.input_schema))  # it canonicalises schemas in place
+    dated = _datetime_fields(op.input_schema)
+    strategies = [valid, _corrupted(valid)] + ([_at_calendar_edges(valid, dated)] if dated else [])
 
     @settings(
         max_examples=EXAMPLES,
@@ -130,7 +193,7 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(arguments=st.one_of(valid, _corrupted(valid)))
+    @given(arguments=st.one_of(strategies))
     def check(arguments: dict) -> None:
         before = portal.call(_snapshot, store)
         try:
@@ -146,3 +209,128 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
             assert portal.call(_snapshot, store) == before, f"rejected {op.name} changed the store"
 
     check()
+
+
+# ---- calendar edges, every date-time argument
+
+DATED = [(op, name) for op in ALL_OPERATIONS for name in _datetime_fields(op.input_schema)]
+
+
+async def _mcp_answer(client, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `{error, message}` body of a refused call, `{}` for a success."""
+    result = await client.call_tool(op.name, arguments)
+    return json.loads(result.content[0].text) if result.is_error else {}
+
+
+async def _rest_answer(http: httpx.AsyncClient, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    response = await rest_call(http, op, arguments)
+    return response.json() if response.status_code >= 400 else {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("op", "field"), DATED, ids=[f"{op.name}.{field}" for op, field in DATED])
+async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_request_naming_it(store, tenant, app, op, field):
+    seeded = await seed(store, tenant)
+    arguments = example_arguments(op, seeded.ids)
+    answers = {}
+    async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
+        for value in DATETIME_EDGES:
+            trial = {**arguments, field: value}
+            answers[value] = (await _mcp_answer(client, op, trial), await _rest_answer(http, op, trial))
+    for value, over_mcp_and_rest in answers.items():
+        for body in over_mcp_and_rest:
+            if value in INSIDE_THE_CALENDAR_IN_UTC:
+                assert body == {}, (value, body)
+                continue
+            assert body.get("error") == "bad_request" and f"{field}: " in body["message"], (value, body)
+            if value in OUTSIDE_THE_CALENDAR_IN_UTC:
+                assert f"{field}: is outside the supported range" in body["message"], (value, body)
+
+
+# ---- nesting a thousand levels deep, every argument position
+
+DEPTH = 1_000
+# The SDK's client serializes a request with pydantic, which stops at 255 levels (`ValueError`
+# before anything is sent); over streamable HTTP and stdio the SDK's JSON parser stops at 200.
+CLIENT_DEPTH = 250
+
+
+def _nested(depth: int) -> Any:
+    """`{"a": [{"a": [... [null]]}]}`: objects and lists alternating, `depth` (even) levels deep."""
+    value: Any = None
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+def _nested_json(depth: int) -> str:
+    """`_nested(depth)` as JSON text, written without a recursive encoder."""
+    return '{"a":[' * (depth // 2) + "null" + "]}" * (depth // 2)
+
+
+def _positions(op: Operation) -> list[str]:
+    return [*op.input_schema.get("properties", {}), "unexpectedField"]
+
+
+def _no_internal_error(body: dict[str, Any], where: str) -> None:
+    assert body.get("error") != "internal_error", f"{where} -> {body}"
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_in_process(store, tenant):
+    nested = _nested(CLIENT_DEPTH)
+    async with mcp_client(store, tenant.key) as client:
+        for op in ALL_OPERATIONS:
+            for position in _positions(op):
+                try:
+                    body = await _mcp_answer(client, op, {position: nested})
+                except MCPError as refused:
+                    assert refused.error.code != INTERNAL_ERROR, f"{op.name}.{position}: {refused.error.message}"
+                    continue
+                _no_internal_error(body, f"{op.name}.{position}")
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_over_streamable_http(app, tenant):
+    nested = _nested_json(DEPTH)
+    headers = {**bearer(tenant.key), "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
+        for op in ALL_OPERATIONS:
+            for position in _positions(op):
+                call = '{"name":%s,"arguments":{%s:%s}}' % (json.dumps(op.name), json.dumps(position), nested)
+                message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}' % call
+                response = await http.post("/mcp", content=message, headers=headers)
+                answer = response.json()
+                assert response.status_code < 500 and answer.get("error", {}).get("code") != INTERNAL_ERROR, answer
+                if answer.get("result", {}).get("isError"):
+                    _no_internal_error(json.loads(answer["result"]["content"][0]["text"]), f"{op.name}.{position}")
+
+
+async def _rest_with_nested(http: httpx.AsyncClient, endpoint: Endpoint, position: str | None, headers: dict) -> httpx.Response:
+    """`endpoint` with `position` (a field, or None for the whole body) holding `_nested_json(DEPTH)`."""
+    nested = _nested_json(DEPTH)
+    path = endpoint.path
+    for name in endpoint.path_params:
+        path = path.replace("{" + name + "}", quote(nested if name == position else "x", safe=""))
+    in_path = position in endpoint.path_params
+    if not endpoint.takes_body:
+        return await http.request(endpoint.method, path, params={} if in_path else {position: nested}, headers=headers)
+    content = "{}" if in_path else nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
+    return await http.request(endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"})
+
+
+@pytest.mark.anyio
+async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_no_internal_error(app, tenant):
+    async with rest_client(app) as http:
+        login = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
+        credentials = {"api_key": bearer(tenant.key), "session": bearer(login.json()["session"]["token"]), "none": {}}
+        for endpoint in [*catalog_endpoints(), *SESSION_ENDPOINTS]:
+            fields = [field.alias or name for name, field in endpoint.input_model.model_fields.items()]
+            positions = [*fields, "unexpectedField"] + ([None] if endpoint.takes_body else [])
+            for position in positions:
+                response = await _rest_with_nested(http, endpoint, position, credentials[endpoint.auth])
+                where = f"{endpoint.method} {endpoint.path} {position}"
+                assert response.status_code < 500, f"{where} -> {response.status_code} {response.text}"
+                _no_internal_error(response.json(), where)
+                if endpoint.takes_body and position not in endpoint.path_params:
+                    assert response.status_code == 400 and "nested too deeply" in response.json()["message"], where

@@ -6,9 +6,11 @@ Walks the catalog, so operations added later (enrollments) are covered by the sa
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
+from server.rest import MAX_BODY_DEPTH
 from tests.factories import add_key
 from tests.rest_support import (
     assert_documented,
@@ -170,13 +172,47 @@ async def test_a_bad_page_or_limit_is_400_naming_it(http, op):
     (b"\xff\xfe not utf-8", "Invalid input: the request body is not valid JSON"),
     (b'["name", "Jane"]', "Invalid input: the request body must be a JSON object"),
     (b'"Jane"', "Invalid input: the request body must be a JSON object"),
-    (b"[" * 100_000 + b"]" * 100_000, "Invalid input: the request body is not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "Invalid input: the request body is nested too deeply (at most 32 levels)"),
     (b'{"name": "\\ud800", "email": "a@example.com"}', "Invalid input: the request body holds a lone UTF-16 surrogate"),
 ])  # fmt: skip
 async def test_a_body_that_is_not_a_json_object_is_400(http, content, message):
     response = await http.post("/students", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json() == {"error": "bad_request", "message": message}
+
+
+TOO_DEEP = {"error": "bad_request", "message": "Invalid input: the request body is nested too deeply (at most 32 levels)"}
+
+
+async def test_a_body_nested_around_the_interpreters_recursion_limit_is_400_not_500(http):
+    # Issue 13: json.loads and the encoder that looked for lone surrogates overflow at slightly
+    # different depths; in between (966 levels there) the body parsed and the check crashed.
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 100, limit + 10):
+        content = '{"url":' + "[" * depth + "]" * depth + "}"
+        response = await http.post("/videos/parse", content=content, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()) == (400, TOO_DEEP), depth
+
+
+async def test_a_body_is_refused_one_level_past_the_nesting_bound(http):
+    def body(depth: int) -> str:  # the object itself is the first level
+        return '{"url":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+    at_bound = await http.post("/videos/parse", content=body(MAX_BODY_DEPTH), headers={"Content-Type": "application/json"})
+    past_it = await http.post("/videos/parse", content=body(MAX_BODY_DEPTH + 1), headers={"Content-Type": "application/json"})
+    assert at_bound.json() == {"error": "bad_request", "message": "Invalid input: url: Input should be a valid string"}
+    assert (past_it.status_code, past_it.json()) == (400, TOO_DEEP)
+
+
+@pytest.mark.parametrize("content", [
+    b'{"\\ud800": 1}',
+    b'{"title": "T", "sections": [{"title": "S", "lessons": [{"\\udc00": "x"}]}]}',
+    b'{"title": "T", "sections": [{"title": "S", "lessons": [{"title": ["ok", "\\ud800"]}]}]}',
+])  # fmt: skip
+async def test_a_lone_surrogate_in_any_key_or_value_at_any_depth_is_400(http, content):
+    response = await http.post("/courses", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "Invalid input: the request body holds a lone UTF-16 surrogate"
 
 
 async def test_a_body_over_one_mebibyte_is_400_whether_declared_or_streamed(http):

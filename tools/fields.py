@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -40,8 +41,19 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text)]
-"""A timestamp argument: an ISO 8601 string with a timezone (JSON has no date type)."""
+def _in_utc(value: datetime) -> datetime:
+    # The store compares instants in UTC. Near the ends of the calendar the conversion leaves the
+    # years a datetime holds (0001-01-01T00:00+14:00 is in year 0 in UTC): refuse it here, naming
+    # the field, rather than let the store's conversion raise OverflowError.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the supported range (years 0001 to 9999 in UTC)") from None
+
+
+IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+"""A timestamp argument: an ISO 8601 string with a timezone (JSON has no date type), handed to
+the operation as the same instant in UTC."""
 
 
 def _not_blank(value: str) -> str:

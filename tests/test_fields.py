@@ -1,0 +1,41 @@
+"""Shared field types: a date-time argument reaches its operation as one UTC instant, or is a
+bad_request naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tools.errors import BadRequest
+from tools.fields import IsoDatetime
+from tools.models import InputModel
+from tools.runner import parse_arguments
+
+
+class _Window(InputModel):
+    since: IsoDatetime
+
+
+def test_a_date_time_argument_reaches_the_operation_in_utc():
+    since = parse_arguments(_Window, {"since": "2026-05-01T10:30:00+02:00"}).since
+    assert since == datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+    assert since.tzinfo is UTC
+
+
+@pytest.mark.parametrize("value", [
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:00:00-14:00",
+    "9999-12-31T23:59:59.999999-00:01",
+])  # fmt: skip
+def test_a_date_time_outside_the_calendar_once_in_utc_is_a_bad_request_naming_the_field(value):
+    with pytest.raises(BadRequest) as refused:
+        parse_arguments(_Window, {"since": value})
+    assert refused.value.message.startswith("Invalid input: since: is outside the supported range")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"])
+def test_the_first_and_last_days_of_the_calendar_are_accepted_where_they_stay_inside_it_in_utc(value):
+    since = parse_arguments(_Window, {"since": value}).since
+    assert since.tzinfo is UTC and since == datetime.fromisoformat(value)
