@@ -81,3 +81,30 @@ def _schema_titles(schema, path="$"):
 def test_schemas_carry_no_title_noise(op):
     assert _schema_titles(op.input_schema) == []
     assert _schema_titles(op.output_schema) == []
+
+
+def _import_declaration(tmp_path, monkeypatch, permission: str):
+    import importlib
+    import textwrap
+
+    source = f"""
+        from tools.catalog import operation
+        from tools.permissions import Permission
+        from tools.system import NoInput, WhoamiResult
+
+        @operation(title="Misspelt", permission={permission}, http=("GET", "/misspelt"), kind="read")
+        async def misspelt(ctx, data: NoInput) -> WhoamiResult: ...
+    """
+    (tmp_path / "declares_an_operation.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return importlib.import_module("declares_an_operation")
+
+
+def test_a_misspelt_permission_fails_when_its_module_is_imported(tmp_path, monkeypatch):
+    with pytest.raises(AttributeError, match="COURSES_REED"):
+        _import_declaration(tmp_path, monkeypatch, "Permission.COURSES_REED")
+
+
+def test_a_permission_written_as_a_string_fails_when_its_module_is_imported(tmp_path, monkeypatch):
+    with pytest.raises(TypeError, match="must be a Permission member"):
+        _import_declaration(tmp_path, monkeypatch, '"courses:read"')

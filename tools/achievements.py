@@ -22,6 +22,7 @@ from storage.ids import new_id
 from storage.queries import fetch_page, insert_new
 from storage.tables import Achievement, Certificate, Enrollment, LearningDay
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.curriculum import owned_course
 from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
@@ -195,11 +196,9 @@ async def record_progress(
 
 @operation(
     title="List certificates",
-    permission="enrollments:read",
+    permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/certificates"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
     """List issued course-completion certificates, newest first, optionally of one student and/or course.
@@ -216,11 +215,9 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
 
 @operation(
     title="List achievements",
-    permission="enrollments:read",
+    permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/achievements"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) -> Page[AchievementPublic]:
     """List the achievements a student has unlocked, newest first, with when each unlocked. Paginated."""

@@ -22,6 +22,7 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import AuditEvent
 from tools.catalog import Operation, operation
+from tools.permissions import Permission
 from tools.context import OperationContext, Principal
 from tools.fields import Id, IsoDatetime
 from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
@@ -135,11 +136,9 @@ class ListAuditEventsInput(PageQuery):
 
 @operation(
     title="List audit events",
-    permission="audit:read",
+    permission=Permission.AUDIT_READ,
     http=("GET", "/audit-events"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
     """List this producer's audit log, newest first: each write's key, operation, target ids, time and

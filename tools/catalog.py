@@ -2,10 +2,7 @@
 
 An operation is declared once, next to its handler:
 
-    @operation(
-        title="Register student", permission="students:write",
-        http=("POST", "/students", 201), read_only=False, destructive=False, idempotent=False,
-    )
+    @operation(title="Register student", permission=Permission.STUDENTS_WRITE, http=("POST", "/students", 201), kind="write")
     async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> StudentResult:
         '''The description an LLM reads: what it does, when to use it, what it returns, side effects.'''
 
@@ -20,12 +17,13 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from tools.context import OperationContext
+from tools.permissions import Permission
 
 __all__ = ["Operation", "operation", "path_params"]
 
@@ -66,7 +64,7 @@ class Operation:
     name: str
     title: str
     description: str
-    permission: str | None
+    permission: Permission | None
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     handler: Handler
@@ -93,17 +91,31 @@ class Operation:
         )
 
 
+# The MCP hints each kind of operation implies: (readOnlyHint, destructiveHint, idempotentHint).
+# An operation states its kind; only an exception to its kind's idempotence is written out.
+KINDS: dict[str, tuple[bool, bool, bool]] = {
+    "read": (True, False, True),
+    "write": (False, False, False),
+    "delete": (False, True, True),
+}
+
+
 def operation(
     *,
     title: str,
-    permission: str | None,
+    permission: Permission | None,
     http: tuple[str, str] | tuple[str, str, int],
-    read_only: bool,
-    destructive: bool,
-    idempotent: bool,
+    kind: Literal["read", "write", "delete"],
+    idempotent: bool | None = None,
     name: str | None = None,
 ) -> Callable[[Handler], Operation]:
-    """Declare the decorated handler as an operation; every MCP hint must be given explicitly."""
+    """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
+    "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
+    idempotent unless `idempotent=False`). `permission` is a `Permission` member, or None for
+    any valid key."""
+    if permission is not None and not isinstance(permission, Permission):
+        raise TypeError(f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}")
+    read_only, destructive, kind_idempotent = KINDS[kind]
 
     def declare(handler: Handler) -> Operation:
         hints = get_type_hints(handler)
@@ -122,7 +134,7 @@ def operation(
             handler=handler,
             read_only=read_only,
             destructive=destructive,
-            idempotent=idempotent,
+            idempotent=kind_idempotent if idempotent is None else idempotent,
             http_method=method,
             http_path=path,
             http_status=status[0] if status else 200,

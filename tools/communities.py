@@ -13,6 +13,7 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import Community, Media, Member, User
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.errors import Conflict, NotFound
 from tools.fields import Count, Id, Price, given_changes, slug, text
@@ -160,11 +161,9 @@ async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
 
 @operation(
     title="Create community",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
     """Create a discussion community. The slug must be unique on the platform (conflict otherwise)."""
@@ -180,11 +179,9 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
 
 @operation(
     title="List communities",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List this producer's communities, newest first. Paginated."""
@@ -195,11 +192,9 @@ async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[Commu
 
 @operation(
     title="Get community",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
     """Get a community with its memberCount, threadCount and mediaCount."""
@@ -213,10 +208,9 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
 
 @operation(
     title="Update community",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("PATCH", "/communities/{communityId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
@@ -238,10 +232,9 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
 
 @operation(
     title="Delete community",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("DELETE", "/communities/{communityId}"),
-    read_only=False,
-    destructive=True,
+    kind="delete",
     idempotent=False,
 )
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> Deleted:
@@ -295,11 +288,9 @@ class RemoveMemberInput(CommunityPath):
 
 @operation(
     title="Add member",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/members", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
     """Add a user to a community as member, moderator or admin; members may post. The same user
@@ -319,11 +310,9 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
 
 @operation(
     title="List members",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/members"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[MemberPublic]:
     """List a community's members with their role and user (name, email, avatarUrl), oldest first. Paginated."""
@@ -337,10 +326,9 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
 
 @operation(
     title="Remove member",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("DELETE", "/communities/{communityId}/members"),
-    read_only=False,
-    destructive=True,
+    kind="delete",
     idempotent=False,
 )
 async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
@@ -400,11 +388,9 @@ class ListMediaInput(CommunityPathPage):
 
 @operation(
     title="Add media",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/media", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     """Add a video, file or image (by URL, with its metadata) to a community."""
@@ -419,11 +405,9 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
 
 @operation(
     title="List media",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/media"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaPublic]:
     """List a community's media, newest first, optionally only one type. Paginated."""

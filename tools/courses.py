@@ -14,6 +14,7 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.curriculum import (
     CourseRef,
@@ -202,11 +203,9 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
 
 @operation(
     title="Create course",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("POST", "/courses", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
     """Create a course, optionally with sections[].lessons[] (in array order), all or nothing. Lesson
@@ -237,11 +236,9 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
 
 @operation(
     title="List courses",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/courses"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
     """List this producer's courses (without curriculum), newest first; filter by status, search by title. Paginated."""
@@ -253,11 +250,9 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
 
 @operation(
     title="Get course",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its full curriculum: sections in order, each with its lessons in order, and totals."""
@@ -269,10 +264,9 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
 
 @operation(
     title="Update course",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
@@ -293,11 +287,9 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
 
 @operation(
     title="Delete course",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("DELETE", "/courses/{courseId}"),
-    read_only=False,
-    destructive=True,
-    idempotent=True,
+    kind="delete",
 )
 async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
     """Delete a course with all its sections and lessons, and its enrollments and progress."""
@@ -308,10 +300,9 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
 
 @operation(
     title="Publish course",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/publish"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
@@ -328,10 +319,9 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
 
 @operation(
     title="Unpublish course",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("DELETE", "/courses/{courseId}/publish"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:

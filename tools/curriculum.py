@@ -20,6 +20,7 @@ from storage import courses as courses_store
 from storage.ids import new_id
 from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.errors import NotFound
 from tools.fields import Count, Id, Title, given_changes
@@ -263,11 +264,9 @@ async def _remove(ctx: OperationContext, item: Section | Lesson, *, parent: Inst
 
 @operation(
     title="Create section",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/sections", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
     """Add a section (chapter) to a course. Goes last unless `order` (0-based) is given; later sections shift down."""
@@ -286,11 +285,9 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
 
 @operation(
     title="List sections",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}/sections"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResult:
     """All sections of a course in order, each with its lessons in order. Not paginated."""
@@ -302,10 +299,9 @@ async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResul
 
 @operation(
     title="Update section",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}/sections/{sectionId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
@@ -319,11 +315,9 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
 
 @operation(
     title="Delete section",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("DELETE", "/courses/{courseId}/sections/{sectionId}"),
-    read_only=False,
-    destructive=True,
-    idempotent=True,
+    kind="delete",
 )
 async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     """Delete a section and all its lessons (and progress on them). Later sections move up."""
@@ -335,11 +329,9 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
 
 @operation(
     title="Create lesson",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/sections/{sectionId}/lessons", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
     """Add a lesson to a section; videoUrl is parsed as by parse_video (embed URL + videoMeta).
@@ -357,11 +349,9 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
 
 @operation(
     title="List lessons",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}/sections/{sectionId}/lessons"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult:
     """All lessons of a section in order. Not paginated."""
@@ -372,11 +362,9 @@ async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult
 
 @operation(
     title="Get lesson",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     """Get one lesson with its embed videoUrl and videoMeta."""
@@ -385,10 +373,9 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
 
 @operation(
     title="Update lesson",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> LessonResult:
@@ -404,11 +391,9 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
 
 @operation(
     title="Delete lesson",
-    permission="courses:write",
+    permission=Permission.COURSES_WRITE,
     http=("DELETE", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
-    read_only=False,
-    destructive=True,
-    idempotent=True,
+    kind="delete",
 )
 async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
     """Delete a lesson (and progress on it). Later lessons in the section move up."""

@@ -13,6 +13,7 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import Comment, Community, Thread, User
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.communities import (
     CommunityPath,
     CommunityPathPage,
@@ -219,11 +220,9 @@ async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) 
 
 @operation(
     title="Create thread",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/threads", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community, optionally pinned. The author (userId) must be a member or a
@@ -250,11 +249,9 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
 
 @operation(
     title="List threads",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[ThreadPublic]:
     """List a community's threads: pinned first, then by latest activity (a new comment counts).
@@ -269,11 +266,9 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
 
 @operation(
     title="Get thread",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads/{threadId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
     """Get a thread with its comment tree, oldest first, replies nested under `replies`. Replies deeper
@@ -286,10 +281,9 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
 
 @operation(
     title="Update thread",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("PATCH", "/communities/{communityId}/threads/{threadId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
@@ -302,10 +296,9 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
 
 @operation(
     title="Delete thread",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("DELETE", "/communities/{communityId}/threads/{threadId}"),
-    read_only=False,
-    destructive=True,
+    kind="delete",
     idempotent=False,
 )
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> Deleted:
@@ -347,11 +340,9 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
 
 @operation(
     title="Create comment",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/threads/{threadId}/comments", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
     """Comment on a thread, or reply to a comment of it with parentId. The author must be a member
@@ -379,11 +370,9 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
 
 @operation(
     title="List comments",
-    permission="communities:read",
+    permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads/{threadId}/comments"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[CommentPublic]:
     """List a thread's comments flat, oldest first, each with its parentId (null: top level).
@@ -398,10 +387,9 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
 
 @operation(
     title="Update comment",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("PATCH", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
@@ -414,10 +402,9 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
 
 @operation(
     title="Delete comment",
-    permission="communities:write",
+    permission=Permission.COMMUNITIES_WRITE,
     http=("DELETE", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
-    read_only=False,
-    destructive=True,
+    kind="delete",
     idempotent=False,
 )
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> Deleted:

@@ -25,6 +25,7 @@ from tools.achievements import (
     record_progress,
 )
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.curriculum import owned_course
 from tools.errors import Conflict, NotFound
@@ -166,11 +167,9 @@ async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: Up
 
 @operation(
     title="Enroll student",
-    permission="enrollments:write",
+    permission=Permission.ENROLLMENTS_WRITE,
     http=("POST", "/enrollments", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def enroll_student(ctx: OperationContext, data: EnrollInput) -> EnrollmentResult:
     """Enroll a student in a course (draft or published); the same pair twice is a conflict.
@@ -197,11 +196,9 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
 
 @operation(
     title="List enrollments",
-    permission="enrollments:read",
+    permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/enrollments"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Page[EnrollmentPublic]:
     """List enrollments with their progress, newest first, optionally of one student and/or course. Paginated."""
@@ -215,11 +212,9 @@ async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Pag
 
 @operation(
     title="Get enrollment",
-    permission="enrollments:read",
+    permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/enrollments/{enrollmentId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
     """Get an enrollment: progress on each lesson (curriculum order), completed/total, percent, and
@@ -236,10 +231,9 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
 
 @operation(
     title="Update progress",
-    permission="enrollments:write",
+    permission=Permission.ENROLLMENTS_WRITE,
     http=("PATCH", "/enrollments/{enrollmentId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
@@ -267,11 +261,9 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
 
 @operation(
     title="Delete enrollment",
-    permission="enrollments:write",
+    permission=Permission.ENROLLMENTS_WRITE,
     http=("DELETE", "/enrollments/{enrollmentId}"),
-    read_only=False,
-    destructive=True,
-    idempotent=True,
+    kind="delete",
 )
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
     """Delete an enrollment with all its lesson progress and its certificate. The student's

@@ -4,13 +4,17 @@ A key holds grants such as `*`, `courses:*`, `students:read`. Every operation
 requires exactly one permission (`<resource>:read` or `<resource>:write`) or none
 (`parse_video`, `whoami`: any valid key). `allows` is the single decision used for
 listing tools, calling them, and REST alike.
+
+Operations name their permission by a `Permission` member (`Permission.COURSES_READ`), made
+from the table below: a misspelt one is an AttributeError when its module is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
-__all__ = ["ACTIONS", "RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "allows", "normalize_grants", "permission"]
+__all__ = ["RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "Permission", "allows", "normalize_grants"]
 
 # Each resource and the actions it has. The audit log is read-only: its events are written
 # by the operations themselves.
@@ -22,13 +26,13 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
     "audit": ("read",),
 }
 RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
-ACTIONS: tuple[str, ...] = ("read", "write")
 
-
-def permission(resource: str, action: str) -> str:
-    if action not in RESOURCE_ACTIONS.get(resource, ()):
-        raise ValueError(f"unknown permission {resource}:{action}")
-    return f"{resource}:{action}"
+Permission = StrEnum(  # type: ignore[misc]
+    "Permission",
+    [(f"{resource}_{action}".upper(), f"{resource}:{action}") for resource, actions in RESOURCE_ACTIONS.items() for action in actions],
+    module=__name__,
+)
+"""One member per permission an operation can require: `Permission.COURSES_READ == "courses:read"`."""
 
 
 def _valid_grants() -> frozenset[str]:

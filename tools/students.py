@@ -15,6 +15,7 @@ from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
 from tools.accounts import normalize_email
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.errors import BadRequest, Conflict, NotFound
 from tools.models import (
@@ -123,11 +124,9 @@ async def owned_student(ctx: OperationContext, student_id: str) -> User:
 
 @operation(
     title="Register student",
-    permission="students:write",
+    permission=Permission.STUDENTS_WRITE,
     http=("POST", "/students", 201),
-    read_only=False,
-    destructive=False,
-    idempotent=False,
+    kind="write",
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
     """Register a student. Email is unique per producer (else conflict). Without a password one is
@@ -167,11 +166,9 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
 
 @operation(
     title="List students",
-    permission="students:read",
+    permission=Permission.STUDENTS_READ,
     http=("GET", "/students"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
     """List this producer's students, newest first, optionally searching by name. Paginated."""
@@ -182,11 +179,9 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
 
 @operation(
     title="Get student",
-    permission="students:read",
+    permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDetailResult:
     """Get one student by id: profile, role, registration time and current/longest learning streak."""
@@ -197,10 +192,9 @@ async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDe
 
 @operation(
     title="Update student",
-    permission="students:write",
+    permission=Permission.STUDENTS_WRITE,
     http=("PATCH", "/students/{studentId}"),
-    read_only=False,
-    destructive=False,
+    kind="write",
     idempotent=True,
 )
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:

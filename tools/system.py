@@ -7,6 +7,7 @@ from pydantic import Field
 from storage import accounts as accounts_store
 from storage import catalog as catalog_store
 from tools.catalog import operation
+from tools.permissions import Permission
 from tools.context import OperationContext
 from tools.models import InputModel, OutputModel
 
@@ -51,9 +52,7 @@ class WhoamiResult(OutputModel):
     title="Who am I",
     permission=None,
     http=("GET", "/whoami"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """Show the producer this API key acts for (with its owner user id), the key's name and permissions, and the tools it may call."""
@@ -76,11 +75,9 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
 
 @operation(
     title="List categories",
-    permission="courses:read",
+    permission=Permission.COURSES_READ,
     http=("GET", "/categories"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
     """List the platform's course categories (id, name, slug, icon, order). Use an id as a course's categoryId."""

@@ -185,9 +185,7 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     title="Parse video URL",
     permission=None,
     http=("POST", "/videos/parse"),
-    read_only=True,
-    destructive=False,
-    idempotent=True,
+    kind="read",
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
     """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id,
