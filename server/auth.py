@@ -1,17 +1,35 @@
-"""HTTP authentication: the bearer API key of every request, checked before any handler runs."""
+"""HTTP authentication: one function turns any request's credentials into a `Principal`.
+
+`authenticate_request` serves every HTTP route (REST, `/mcp` through `ApiKeyGate`): a bearer
+API key (`blk_...`), a producer session (`bls_...` as a bearer token, or the session cookie), or,
+for the one operation that admits it (signing in), nobody. Which kinds a route accepts comes from
+its operation's `auth`; a credential of another kind is refused here, saying what is needed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.mcp_app import PRINCIPAL_STATE_KEY, Runtime
-from tools.accounts import authenticate_api_key
-from tools.context import Principal
+from storage.engine import Store
+from tools.accounts import KEY_PREFIX, authenticate_api_key
+from tools.context import ANONYMOUS, Clock, Principal, PrincipalKind
 from tools.errors import Unauthorized
+from tools.sessions import SESSION_PREFIX, authenticate_session
 
-__all__ = ["ApiKeyGate", "bearer_token", "principal_of", "unauthorized_response"]
+__all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_request", "bearer_token", "unauthorized_response"]
+
+SESSION_COOKIE = "blohko_session"
+"""The producer session's cookie (HttpOnly, SameSite=Strict), set at sign-in."""
+
+PRINCIPAL_STATE_KEY = "blohko_principal"
+"""Where `ApiKeyGate` leaves the authenticated principal in the ASGI scope's state."""
+
+_NEEDS_SESSION = "This endpoint needs a producer session: log in as the producer's owner and send the session token"
 
 
 def bearer_token(headers: Headers) -> str | None:
@@ -20,6 +38,27 @@ def bearer_token(headers: Headers) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def authenticate_request(
+    connection: HTTPConnection, *, store: Store, clock: Clock, accepted: Collection[PrincipalKind]
+) -> Principal:
+    """The principal of `connection`'s credentials, of a kind in `accepted`; or `Unauthorized`
+    saying why (never echoing a secret)."""
+    if "anonymous" in accepted:
+        return ANONYMOUS
+    token = bearer_token(connection.headers)
+    if token is None and "session" in accepted:
+        token = connection.cookies.get(SESSION_COOKIE)
+    if token is not None and token.startswith(KEY_PREFIX) and "api_key" not in accepted:
+        raise Unauthorized("An API key cannot manage API keys: log in as the producer's owner and use the session token")
+    if token is not None and token.startswith(SESSION_PREFIX) and "session" not in accepted:
+        raise Unauthorized("A producer session cannot call this endpoint: send an API key as `Authorization: Bearer blk_...`")
+    if "api_key" in accepted and (token is None or not token.startswith(SESSION_PREFIX)):
+        return await authenticate_api_key(store, token, clock=clock)
+    if "session" in accepted:
+        return await authenticate_session(store, token, clock=clock)
+    raise Unauthorized(_NEEDS_SESSION)
 
 
 def unauthorized_response(error: Unauthorized, *, had_token: bool) -> JSONResponse:
@@ -32,26 +71,24 @@ def unauthorized_response(error: Unauthorized, *, had_token: bool) -> JSONRespon
 class ApiKeyGate:
     """ASGI wrapper: 401 unless the request carries a valid, unrevoked, unexpired API key.
 
-    The principal is left in the scope's state for what runs next (MCP middleware, REST).
+    The principal is left in the scope's state for what runs next (the MCP middleware).
     """
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, *, store: Store, clock: Clock) -> None:
         self.app = app
-        self.runtime = runtime
+        self.store = store
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = bearer_token(Headers(scope=scope))
+        connection = HTTPConnection(scope)
         try:
-            principal = await authenticate_api_key(self.runtime.store, token, clock=self.runtime.clock)
+            principal = await authenticate_request(connection, store=self.store, clock=self.clock, accepted=("api_key",))
         except Unauthorized as error:
-            await unauthorized_response(error, had_token=token is not None)(scope, receive, send)
+            had_token = bearer_token(connection.headers) is not None
+            await unauthorized_response(error, had_token=had_token)(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
-
-
-def principal_of(scope: Scope) -> Principal:
-    return scope["state"][PRINCIPAL_STATE_KEY]

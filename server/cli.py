@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -44,15 +43,26 @@ def _prepare_database(settings: Settings, *, allow_upgrade: bool) -> None:
         raise CliError(str(exc)) from None
 
 
-def _in_store(settings: Settings, work: Callable[..., Awaitable[Any]]) -> Any:
-    """Run `work(session)` in one transaction on the configured store."""
-    from storage.engine import open_store
+def _operate(settings: Settings, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run the catalog operation `name` as the machine's operator; its result as JSON data.
 
-    async def run() -> Any:
-        async with open_store(**settings.store_options()) as store, store.write_session() as session, session.begin():
-            return await work(session)
+    The CLI is one more transport: validation, errors, audit and transactions are the runner's."""
+    from storage.engine import open_store
+    from tools.context import OPERATOR
+    from tools.registry import OPERATIONS_BY_NAME
+    from tools.runner import run_operation
+
+    async def run() -> dict[str, Any]:
+        async with open_store(**settings.store_options()) as store:
+            result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=OPERATOR)
+        return result.model_dump(mode="json", by_alias=True)
 
     return anyio.run(run)
+
+
+def _given(**arguments: Any) -> dict[str, Any]:
+    """The arguments the command line gave (an option left out is absent, not null)."""
+    return {name: value for name, value in arguments.items() if value is not None}
 
 
 # --- serve -----------------------------------------------------------------
@@ -136,67 +146,45 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_producers_create(args: argparse.Namespace, settings: Settings) -> None:
-    from storage.ids import utcnow
-    from tools.accounts import create_producer
-
     _prepare_database(settings, allow_upgrade=False)
-
-    async def work(session):
-        return await create_producer(session, name=args.name, email=args.email, password=args.password, clock=utcnow)
-
-    made = _in_store(settings, work)
-    payload = {"id": made.producer.id, "name": made.producer.name, "ownerUserId": made.owner.id, "email": made.owner.email}
-    if made.password:
-        payload["generatedPassword"] = made.password
+    made = _operate(settings, "create_producer", _given(name=args.name, email=args.email, password=args.password))
+    producer, generated = made["producer"], made["generatedPassword"]
+    payload = {**producer, **({"generatedPassword": generated} if generated else {})}
     if args.json:
         _print_json(payload)
         return
-    sys.stdout.write(f"Producer {made.producer.id} ({made.producer.name}), owner user {made.owner.id}\n")
-    if made.password:
-        sys.stdout.write(f"Owner password (shown once): {made.password}\n")
-
-
-def _key_summary(api_key) -> dict[str, Any]:
-    from tools.api_keys import api_key_public
-
-    return api_key_public(api_key).model_dump(mode="json")
+    sys.stdout.write(f"Producer {producer['id']} ({producer['name']}), owner user {producer['ownerUserId']}\n")
+    if generated:
+        sys.stdout.write(f"Owner password (shown once): {generated}\n")
 
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
-    from storage.ids import utcnow
-    from tools.accounts import create_api_key
-
     _prepare_database(settings, allow_upgrade=False)
-
-    async def work(session):
-        return await create_api_key(
-            session,
-            producer_id=args.producer,
-            name=args.name,
-            description=args.description,
-            permissions=args.permissions,
-            expires_in_days=args.expires_in_days,
-            clock=utcnow,
-        )
-
-    made = _in_store(settings, work)
-    payload = {**_key_summary(made.api_key), "key": made.key}
+    arguments = _given(
+        producerId=args.producer,
+        name=args.name,
+        description=args.description,
+        permissions=args.permissions,
+        expiresInDays=args.expires_in_days,
+    )
+    made = _operate(settings, "create_api_key", arguments)["apiKey"]
     if args.json:
-        _print_json(payload)
+        _print_json(made)
         return
-    sys.stdout.write(f"API key {made.api_key.id} for {made.api_key.producer_id}: {', '.join(made.api_key.permissions)}\n")
-    sys.stdout.write(f"Key (shown once, store it now): {made.key}\n")
+    sys.stdout.write(f"API key {made['id']} for {made['producerId']}: {', '.join(made['permissions'])}\n")
+    sys.stdout.write(f"Key (shown once, store it now): {made['key']}\n")
 
 
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
-    from storage import accounts
-
     _prepare_database(settings, allow_upgrade=False)
-
-    async def work(session):
-        return await accounts.list_api_keys(session, producer_id=args.producer)
-
-    keys = [_key_summary(key) for key in _in_store(settings, work)]
+    keys: list[dict[str, Any]] = []
+    page = 1
+    while True:  # every page: the operator wants the whole list
+        listed = _operate(settings, "list_api_keys", {"producerId": args.producer, "page": page, "limit": 100})
+        keys += listed["data"]
+        if not listed["pagination"]["hasMore"]:
+            break
+        page += 1
     if args.json:
         _print_json({"data": keys})
         return
@@ -206,27 +194,12 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    from sqlalchemy import select
-
-    from storage.ids import utcnow
-    from storage.tables import ApiKey
-    from tools.accounts import revoke_api_key
-    from tools.errors import NotFound
-
     _prepare_database(settings, allow_upgrade=False)
-
-    async def work(session):
-        # The operator's CLI may revoke any producer's key; find its producer first.
-        producer_id = await session.scalar(select(ApiKey.producer_id).where(ApiKey.id == args.key_id))
-        if producer_id is None:
-            raise NotFound(f"API key {args.key_id} not found")
-        return await revoke_api_key(session, producer_id=producer_id, key_id=args.key_id, clock=utcnow)
-
-    revoked = _in_store(settings, work)
+    revoked = _operate(settings, "revoke_api_key", {"id": args.key_id})["apiKey"]
     if args.json:
-        _print_json(_key_summary(revoked))
+        _print_json(revoked)
     else:
-        sys.stdout.write(f"Revoked {revoked.id}\n")
+        sys.stdout.write(f"Revoked {revoked['id']}\n")
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:

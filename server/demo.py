@@ -7,14 +7,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import update
+from typing import Any
 
-from storage import accounts as accounts_store
 from storage.engine import Store
-from storage.ids import utcnow
-from storage.tables import ApiKey
-from tools.accounts import create_api_key, create_producer, normalize_email
-from tools.context import Principal
+from tools.context import OPERATOR, Principal
+from tools.errors import NotFound
 from tools.registry import OPERATIONS_BY_NAME
 from tools.runner import run_operation
 
@@ -63,13 +60,17 @@ _SAMPLE_COURSE = {
 }
 
 
+async def _run(store: Store, principal: Principal, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal)
+    return result.model_dump(mode="json", by_alias=True)
+
+
 async def _create_sample_data(store: Store, principal: Principal, owner_user_id: str) -> None:
     """Students, a published course with one enrollment in progress, and a community with a
     pinned welcome thread: enough for an agent to explore every kind of tool."""
 
     async def run(name: str, arguments: dict) -> dict:
-        result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal)
-        return result.model_dump(mode="json", by_alias=True)
+        return await _run(store, principal, name, arguments)
 
     students = [
         (await run("register_student", {"name": name, "email": email, "password": "student-pass-1", "bio": bio}))["student"]
@@ -96,31 +97,27 @@ async def _create_sample_data(store: Store, principal: Principal, owner_user_id:
 
 async def ensure_demo(store: Store) -> Demo:
     """Create the demo producer and its data on first run; every run issues a new demo key and
-    revokes the previous one, since keys are stored only as hashes and cannot be shown again."""
-    async with store.write_session() as session, session.begin():
-        owner = await accounts_store.get_user_by_email(
-            session, producer_id=None, email_normalized=normalize_email(DEMO_EMAIL)
-        )
-        created = owner is None
-        if owner is None:
-            made = await create_producer(
-                session, name="Blohko Demo Academy", email=DEMO_EMAIL, password=DEMO_PASSWORD, clock=utcnow
-            )
-            producer_id, owner_user_id = made.producer.id, made.owner.id
-        else:
-            producer_id, owner_user_id = owner.producer_id, owner.id
-        await session.execute(
-            update(ApiKey)
-            .where(ApiKey.producer_id == producer_id, ApiKey.name == _DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
-        new_key = await create_api_key(
-            session, producer_id=producer_id, name=_DEMO_KEY_NAME, permissions=["*"], clock=utcnow
-        )
+    revokes the previous one, since keys are stored only as hashes and cannot be shown again.
+    Every step is a catalog operation run as the machine's operator (audited like any other)."""
+
+    async def operate(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return await _run(store, OPERATOR, name, arguments)
+
+    try:
+        producer = (await operate("find_producer", {"email": DEMO_EMAIL}))["producer"]
+        created = False
+    except NotFound:
+        made = await operate("create_producer", {"name": "Blohko Demo Academy", "email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        producer, created = made["producer"], True
+    listed = await operate("list_api_keys", {"producerId": producer["id"], "limit": 100})
+    for old in listed["data"]:
+        if old["name"] == _DEMO_KEY_NAME and old["revokedAt"] is None:
+            await operate("revoke_api_key", {"id": old["id"]})
+    new_key = (await operate("create_api_key", {"producerId": producer["id"], "name": _DEMO_KEY_NAME, "permissions": ["*"]}))["apiKey"]
     if created:
-        principal = Principal(producer_id=producer_id, key_id=new_key.api_key.id, key_name=_DEMO_KEY_NAME, grants=("*",))
-        await _create_sample_data(store, principal, owner_user_id)
-    return Demo(producer_id=producer_id, key=new_key.key, created=created)
+        principal = Principal(producer_id=producer["id"], key_id=new_key["id"], key_name=_DEMO_KEY_NAME, grants=("*",))
+        await _create_sample_data(store, principal, producer["ownerUserId"])
+    return Demo(producer_id=producer["id"], key=new_key["key"], created=created)
 
 
 def _blohko_command() -> str:

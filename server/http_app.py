@@ -10,7 +10,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from importlib.metadata import version
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
@@ -61,7 +60,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         host=settings.host,
         max_request_body_size=MAX_BODY_BYTES,  # the REST limit: one bound for both transports
     )
-    mcp_endpoint = ApiKeyGate(StreamableHTTPASGIApp(mcp.session_manager), runtime)
+    mcp_endpoint = ApiKeyGate(StreamableHTTPASGIApp(mcp.session_manager), store=runtime.store, clock=runtime.clock)
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -96,14 +95,12 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 def _api_routes(settings: Settings, runtime: Runtime) -> list[Route]:
     """`/api/v1`: the catalog's operations, sessions and API keys, and their OpenAPI document."""
     from server.rest import API_PREFIX, rest_routes
-    from server.sessions import session_routes
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(api_document())
 
     return [
         Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]),
-        *session_routes(runtime, ttl=timedelta(hours=settings.session_ttl_hours)),
         *rest_routes(runtime),
     ]
 
@@ -113,9 +110,7 @@ def api_document() -> dict:
     """The OpenAPI document of `/api/v1`: the catalog is fixed at import, so it is built once."""
     from server.openapi import openapi_document
     from server.rest import catalog_endpoints
-    from server.sessions import SESSION_ENDPOINTS
-
-    return openapi_document([*catalog_endpoints(), *SESSION_ENDPOINTS], version=version("blohko-mcp"))
+    return openapi_document(catalog_endpoints(), version=version("blohko-mcp"))
 
 
 _HTTP_ERRORS = {404: "not_found", 405: "bad_request", 400: "bad_request", 401: "unauthorized", 403: "forbidden"}

@@ -5,10 +5,10 @@ says (input schema from the operation's input model, trimmed; no output schema).
 Arguments reach `run_operation` untouched, so validation, errors and transactions are the
 same as over REST.
 
-`_access_middleware` is the single place that decides visibility: it authenticates
-the caller on every `tools/list` and `tools/call` (a revoked key stops at once, even
-in an open session), filters the list, and refuses a hidden tool exactly like an
-unknown one.
+`_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
+revoked key stops at once, even in an open session) and filters the list by the same
+decision `run_operation` enforces on every call (`tools.permissions.may_call`). A call the
+runner refuses as `Forbidden` is answered exactly like an unknown tool.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from mcp_types import (
 )
 from pydantic import ConfigDict
 
+from server.auth import PRINCIPAL_STATE_KEY
 from server.settings import Settings
 from server.tool_listing import (
     CONVENTIONS,
@@ -45,19 +46,16 @@ from storage.engine import Store
 from storage.ids import utcnow
 from storage.rate_limits import counter_for
 from tools.accounts import authenticate_api_key
-from tools.catalog import Operation
-from tools.context import Clock, Principal
-from tools.errors import BlohkoError, Unauthorized
+from tools.catalog import Operation, may_call
+from tools.context import Clock, Principal, Services
+from tools.errors import BlohkoError, NotPermitted, Unauthorized
 from tools.login_throttle import LoginThrottle
 from tools.passwords import limit_concurrent_hashes
 from tools.ratelimit import RateLimiter
-from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, is_visible
+from tools.registry import TOOLS
 from tools.runner import run_operation
 
-__all__ = ["PRINCIPAL_STATE_KEY", "Runtime", "create_mcp_server", "error_result"]
-
-PRINCIPAL_STATE_KEY = "blohko_principal"
-"""Where the HTTP gate leaves the authenticated principal in the ASGI scope's state."""
+__all__ = ["Runtime", "create_mcp_server", "error_result"]
 
 INSTRUCTIONS = (
     "Blohko runs an online school and its community: courses with sections and lessons, "
@@ -67,29 +65,32 @@ INSTRUCTIONS = (
 )
 
 _current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
+_TOOLS_BY_NAME = {op.name: op for op in TOOLS}
 
 
 @dataclass
 class Runtime:
-    """What every request shares: the store, the clock, the per-key rate limiter and the login throttle."""
+    """What every request shares: the store, the clock, the rate limiter, and the settings
+    operations need (session lifetime, login throttle)."""
 
     store: Store
     clock: Clock = utcnow
     rate_limiter: RateLimiter | None = None
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    services: Services = field(default_factory=Services)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> Runtime:
         limit = settings.rate_limit_per_minute
         limit_concurrent_hashes(settings.password_hash_concurrency)  # process-wide, like the hashing threads
+        throttle = LoginThrottle(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=timedelta(minutes=settings.login_failure_window_minutes),
+        )
         return cls(
             store=store,
             rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None,
-            login_throttle=LoginThrottle(
-                per_account=settings.login_failures_per_account,
-                per_address=settings.login_failures_per_address,
-                window=timedelta(minutes=settings.login_failure_window_minutes),
-            ),
+            services=Services(session_ttl=timedelta(hours=settings.session_ttl_hours), login_throttle=throttle),
         )
 
 
@@ -120,7 +121,11 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
                 principal=_current_principal.get(),
                 clock=runtime.clock,
                 rate_limiter=runtime.rate_limiter,
+                services=runtime.services,
             )
+        except NotPermitted:
+            # A key that may not call a tool cannot tell it from one that does not exist.
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {op.name}") from None
         except BlohkoError as error:
             return error_result(error)
         payload = result.model_dump(mode="json", by_alias=True)
@@ -148,8 +153,8 @@ def _only_visible_tools(result: Any, principal: Principal) -> Any:
     """Filter a tools/list result, which the SDK hands middleware as a wire dict or a model."""
 
     def visible(name: str) -> bool:
-        op = OPERATIONS_BY_NAME.get(name)
-        return op is not None and is_visible(principal, op)
+        op = _TOOLS_BY_NAME.get(name)
+        return op is not None and may_call(principal, op)
 
     if isinstance(result, ListToolsResult):
         result.tools = [tool for tool in result.tools if visible(tool.name)]
@@ -178,9 +183,8 @@ def _access_middleware(runtime: Runtime, api_key: str | None):
         if ctx.method == "tools/call":
             principal = await resolve(ctx)
             name = (ctx.params or {}).get("name")
-            op = OPERATIONS_BY_NAME.get(name) if isinstance(name, str) else None
-            if op is None or not is_visible(principal, op):
-                # One answer for unknown and hidden tools: a key cannot probe what exists.
+            if not isinstance(name, str) or name not in _TOOLS_BY_NAME:
+                # The same answer the tool gives a key that may not call it (`_sdk_tool`).
                 raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
             token = _current_principal.set(principal)
             try:
@@ -217,7 +221,7 @@ def create_mcp_server(runtime: Runtime, *, api_key: str | None = None) -> MCPSer
         title="Blohko",
         version=version("blohko-mcp"),
         instructions=INSTRUCTIONS,
-        tools=[_sdk_tool(op, runtime) for op in ALL_OPERATIONS],
+        tools=[_sdk_tool(op, runtime) for op in TOOLS],
         middleware=[_access_middleware(runtime, api_key)],
         warn_on_duplicate_tools=True,
     )

@@ -21,11 +21,10 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.auth import bearer_token
+from server.auth import SESSION_COOKIE, bearer_token
 
-__all__ = ["SESSION_COOKIE", "RequestGuard", "host_is_allowed"]
+__all__ = ["RequestGuard", "host_is_allowed"]
 
-SESSION_COOKIE = "blohko_session"
 _HOST_EXEMPT_PATHS = frozenset({"/healthz"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

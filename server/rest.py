@@ -6,8 +6,11 @@ arguments and run through the same `run_operation` as MCP, so the REST and MCP a
 carry the same data and the same errors. Only the status differs by transport: a key
 without the permission gets 403 here where MCP answers "unknown tool".
 
-`Endpoint` describes one route for the OpenAPI document (server/openapi.py): every
-catalog operation, and the session endpoints of server/sessions.py.
+Every route under `/api/v1` but the OpenAPI document is an operation's: API-key operations,
+and the producer's sign-in, sign-out and key management (authenticated by a session). The
+one function `server.auth.authenticate_request` authenticates each request as its operation's
+`auth` says; `run_operation` alone decides permissions. `Endpoint` describes one route for the
+OpenAPI document (server/openapi.py).
 """
 
 from __future__ import annotations
@@ -27,9 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import bearer_token, unauthorized_response
+from server.auth import SESSION_COOKIE, authenticate_request, bearer_token, unauthorized_response
 from server.mcp_app import Runtime
-from tools.accounts import authenticate_api_key
 from tools.catalog import Operation, path_params
 from tools.errors import (
     BadRequest,
@@ -37,8 +39,8 @@ from tools.errors import (
     InternalError,
     Unauthorized,
 )
-from tools.registry import ALL_OPERATIONS
-from tools.runner import check_visible, run_operation
+from tools.registry import served_over
+from tools.runner import run_operation
 
 __all__ = [
     "API_PREFIX",
@@ -95,18 +97,25 @@ class Endpoint:
 
 def _takes_ids(op: Operation) -> bool:
     aliases = (field.alias or name for name, field in op.input_model.model_fields.items())
-    return bool(op.path_params) or any(alias.endswith("Id") for alias in aliases)
+    return bool(op.path_params) or any(alias == "id" or alias.endswith("Id") for alias in aliases)
+
+
+def _endpoint_auth(op: Operation) -> Literal["api_key", "session", "none"]:
+    if "api_key" in op.auth:
+        return "api_key"
+    return "session" if "session" in op.auth else "none"
 
 
 def catalog_endpoint(op: Operation) -> Endpoint:
-    errors = [400, 401]
-    if op.permission is not None:
-        errors.append(403)
+    auth = _endpoint_auth(op)
+    errors = [400, 401]  # no credentials, or (signing in) the wrong ones
+    if op.permission is not None or "producerId" in _field_annotations(op.input_model):
+        errors.append(403)  # lacking the permission; a session naming another producer
     if _takes_ids(op):
         errors.append(404)
-    if not op.read_only:
+    if not op.read_only and auth != "none":
         errors.append(409)  # a write can always meet a constraint that a concurrent write claimed
-    errors.append(429)  # every API-key call counts against the key's rate limit
+    errors.append(429)  # every call counts against its key's or session's rate limit; sign-in has a throttle
     errors.append(500)
     if not op.read_only:
         errors.append(503)  # on SQLite a write can wait too long for its turn
@@ -119,14 +128,14 @@ def catalog_endpoint(op: Operation) -> Endpoint:
         input_model=op.input_model,
         output_model=op.output_model,
         status=op.http_status,
-        auth="api_key",
+        auth=auth,
         errors=tuple(errors),
         tag=op.http_path.split("/")[1],
     )
 
 
 def catalog_endpoints() -> list[Endpoint]:
-    return [catalog_endpoint(op) for op in ALL_OPERATIONS]
+    return [catalog_endpoint(op) for op in served_over("rest")]
 
 
 # ---- requests
@@ -286,9 +295,7 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
         op = operations[method]
 
         async def work() -> Response:
-            token = bearer_token(Headers(scope=request.scope))
-            principal = await authenticate_api_key(runtime.store, token, clock=runtime.clock)
-            check_visible(op, principal)  # before reading the body: a key without the permission learns nothing more
+            principal = await authenticate_request(request, store=runtime.store, clock=runtime.clock, accepted=op.auth)
             arguments = await request_arguments(endpoints[method], request)
             result = await run_operation(
                 op,
@@ -297,18 +304,35 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
                 principal=principal,
                 clock=runtime.clock,
                 rate_limiter=runtime.rate_limiter,
+                services=runtime.services,
+                client_address=request.client.host if request.client else None,
             )
-            return json_response(result, op.http_status)
+            response = json_response(result, op.http_status)
+            if op.session_cookie is not None:
+                _session_cookie(request, response, op.session_cookie, result)
+            return response
 
         return await respond(request, work)
 
     return endpoint
 
 
+def _session_cookie(request: Request, response: Response, action: str, result: BaseModel) -> None:
+    """Set the session cookie from a sign-in's result (HttpOnly, SameSite=Strict, Secure over
+    HTTPS, scoped to the API, lasting as long as the session), or clear it at sign-out."""
+    options = {"path": API_PREFIX, "secure": request.url.scheme == "https", "httponly": True, "samesite": "strict"}
+    if action == "clear":
+        response.delete_cookie(SESSION_COOKIE, **options)
+        return
+    session = result.session
+    lifetime = (session.expires_at - session.created_at).total_seconds()
+    response.set_cookie(SESSION_COOKIE, session.token, max_age=int(lifetime), **options)
+
+
 def rest_routes(runtime: Runtime) -> list[Route]:
     """One route per catalog path, serving each of its operations' methods."""
     by_path: dict[str, dict[str, Operation]] = defaultdict(dict)
-    for op in ALL_OPERATIONS:
+    for op in served_over("rest"):
         by_path[op.http_path][op.http_method] = op
     return [
         Route(API_PREFIX + path, _operation_endpoint(operations, runtime), methods=list(operations))

@@ -14,6 +14,7 @@ __all__ = [
     "api_keys_query",
     "get_api_key",
     "get_api_key_by_hash",
+    "get_api_key_by_id",
     "get_owner",
     "get_owner_by_email",
     "get_producer",
@@ -56,6 +57,11 @@ async def get_user_by_email(session: AsyncSession, *, producer_id: str | None, e
 
 async def get_api_key_by_hash(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
     return (await session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
+
+
+async def get_api_key_by_id(session: AsyncSession, *, key_id: str) -> ApiKey | None:
+    """Any producer's key: for the machine's operator only."""
+    return await session.get(ApiKey, key_id)
 
 
 async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -> ApiKey | None:

@@ -30,7 +30,14 @@ _BODY_METHODS = {"POST", "PATCH", "PUT"}
 
 
 def http_app(store: Store, *, clock: Clock = utcnow, **settings: Any) -> Starlette:
-    return create_http_app(Settings(database_url=store.url, **settings), Runtime(store=store, clock=clock))
+    """The HTTP app configured by `settings` as a server would be, on the test's clock. Without a
+    `rate_limit_per_minute` of their own, tests run unlimited (the rate limit has its own tests)."""
+    configured = Settings(database_url=store.url, **settings)
+    runtime = Runtime.from_settings(configured, store)
+    runtime.clock = clock
+    if "rate_limit_per_minute" not in settings:
+        runtime.rate_limiter = None
+    return create_http_app(configured, runtime)
 
 
 def rest_client(app: Starlette, key: str | None = None, *, base_url: str = API, **kwargs: Any) -> httpx.AsyncClient:

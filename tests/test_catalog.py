@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from tools.permissions import VALID_GRANTS
-from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
+from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
 # DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
 DESIGN_PERMISSIONS = {
@@ -37,12 +37,12 @@ def test_operation_is_fully_declared(op):
         assert isinstance(hint, bool)
     assert op.open_world is False
     assert not (op.read_only and op.destructive)
-    assert op.http_method in {"GET", "POST", "PATCH", "DELETE"}
-    assert op.http_path.startswith("/")
+    assert ("rest" in op.transports) is (op.http_method in {"GET", "POST", "PATCH", "DELETE"})
+    assert op.http_path is None or op.http_path.startswith("/")
     assert op.input_schema["type"] == "object" and op.output_schema["type"] == "object"
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+@pytest.mark.parametrize("op", TOOLS, ids=lambda op: op.name)
 def test_operation_requires_the_permission_design_names(op):
     assert op.name in REQUIRED_PERMISSION, f"{op.name} is not in DESIGN.md's permission table"
     assert op.permission == REQUIRED_PERMISSION[op.name]
@@ -57,7 +57,7 @@ def test_reads_are_get_and_read_only():
 
 def test_operation_names_and_routes_are_unique():
     assert len(OPERATIONS_BY_NAME) == len(ALL_OPERATIONS)
-    routes = [(op.http_method, op.http_path) for op in ALL_OPERATIONS]
+    routes = [(op.http_method, op.http_path) for op in ALL_OPERATIONS if op.http_path]
     assert len(set(routes)) == len(routes)
 
 
@@ -90,7 +90,8 @@ def _import_declaration(tmp_path, monkeypatch, permission: str):
     source = f"""
         from tools.catalog import operation
         from tools.permissions import Permission
-        from tools.system import NoInput, WhoamiResult
+        from tools.models import NoInput
+        from tools.system import WhoamiResult
 
         @operation(title="Misspelt", permission={permission}, http=("GET", "/misspelt"), kind="read")
         async def misspelt(ctx, data: NoInput) -> WhoamiResult: ...
@@ -108,3 +109,21 @@ def test_a_misspelt_permission_fails_when_its_module_is_imported(tmp_path, monke
 def test_a_permission_written_as_a_string_fails_when_its_module_is_imported(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="must be a Permission member"):
         _import_declaration(tmp_path, monkeypatch, '"courses:read"')
+
+
+# DESIGN.md's "Ways in" table, as data: who calls the operations no API key may call, and where.
+DOORS = {
+    "login": ({"anonymous"}, {"rest"}),
+    "logout": ({"session"}, {"rest"}),
+    "create_api_key": ({"session", "operator"}, {"rest", "cli"}),
+    "list_api_keys": ({"session", "operator"}, {"rest", "cli"}),
+    "revoke_api_key": ({"session", "operator"}, {"rest", "cli"}),
+    "create_producer": ({"operator"}, {"cli"}),
+    "find_producer": ({"operator"}, {"cli"}),
+}
+
+
+@pytest.mark.parametrize("op", [op for op in ALL_OPERATIONS if op not in TOOLS], ids=lambda op: op.name)
+def test_operations_beyond_the_tools_are_served_where_design_says_to_whom_it_says(op):
+    assert (op.auth, op.transports) == DOORS[op.name]
+    assert op.permission is None  # who may call them is their `auth`

@@ -20,12 +20,12 @@ from tests.community_factories import (
 )
 from tests.factories import add_key, mcp_client
 from tools import communities, discussions
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
 COMMUNITY_MODULES = (communities.__name__, discussions.__name__)
-COMMUNITY_OPERATIONS = [op for op in ALL_OPERATIONS if op.handler.__module__ in COMMUNITY_MODULES]
+COMMUNITY_OPERATIONS = [op for op in TOOLS if op.handler.__module__ in COMMUNITY_MODULES]
 READ_TOOLS = {
     "list_communities", "get_community", "list_threads", "get_thread", "list_comments", "list_members", "list_media",
 }  # fmt: skip

@@ -31,14 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from server.rest import Endpoint, catalog_endpoints
-from server.sessions import SESSION_ENDPOINTS
 from storage.engine import Store, open_store
 from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client
 from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
 from tools.catalog import Operation
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 EXAMPLES = int(os.environ.get("BLOHKO_FUZZ_EXAMPLES", "12"))
 
@@ -172,7 +171,7 @@ def fuzz_database(portal, migrated_template, databases, tmp_path) -> str:
     return migrated_template
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+@pytest.mark.parametrize("op", TOOLS, ids=lambda op: op.name)
 def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, fuzz_database):
     # Hypothesis drives sync tests; the store and client live on the portal's event loop.
     with portal.wrap_async_context_manager(open_store(fuzz_database)) as store:
@@ -213,7 +212,7 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
 
 # ---- calendar edges, every date-time argument
 
-DATED = [(op, name) for op in ALL_OPERATIONS for name in _datetime_fields(op.input_schema)]
+DATED = [(op, name) for op in TOOLS for name in _datetime_fields(op.input_schema)]
 
 
 async def _mcp_answer(client, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -280,7 +279,7 @@ def _no_internal_error(body: dict[str, Any], where: str) -> None:
 async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_in_process(store, tenant):
     nested = _nested(CLIENT_DEPTH)
     async with mcp_client(store, tenant.key) as client:
-        for op in ALL_OPERATIONS:
+        for op in TOOLS:
             for position in _positions(op):
                 try:
                     body = await _mcp_answer(client, op, {position: nested})
@@ -295,7 +294,7 @@ async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_o
     nested = _nested_json(DEPTH)
     headers = {**bearer(tenant.key), "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
-        for op in ALL_OPERATIONS:
+        for op in TOOLS:
             for position in _positions(op):
                 call = '{"name":%s,"arguments":{%s:%s}}' % (json.dumps(op.name), json.dumps(position), nested)
                 message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}' % call
@@ -324,7 +323,7 @@ async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_
     async with rest_client(app) as http:
         login = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
         credentials = {"api_key": bearer(tenant.key), "session": bearer(login.json()["session"]["token"]), "none": {}}
-        for endpoint in [*catalog_endpoints(), *SESSION_ENDPOINTS]:
+        for endpoint in catalog_endpoints():
             fields = [field.alias or name for name, field in endpoint.input_model.model_fields.items()]
             positions = [*fields, "unexpectedField"] + ([None] if endpoint.takes_body else [])
             for position in positions:

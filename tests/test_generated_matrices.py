@@ -23,7 +23,7 @@ from tests.factories import DEFAULT_CATEGORY_ID, add_key, mcp_client, ok
 from tests.test_catalog import REQUIRED_PERMISSION
 from tools.catalog import Operation
 from tools.permissions import RESOURCE_ACTIONS
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +89,7 @@ async def build_world(client) -> dict[str, str]:
         "commentId": comment["id"],
         "parentId": comment["id"],
     }
-    if "enroll_student" in {op.name for op in ALL_OPERATIONS}:
+    if "enroll_student" in {op.name for op in TOOLS}:
         enrollment = ok(await client.call_tool("enroll_student", {"studentId": user_id, "courseId": course["id"]}))
         world["enrollmentId"] = enrollment["enrollment"]["id"]
     return world
@@ -150,7 +150,7 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
     covered: dict[str, str] = {}
     # Tools without id arguments go first: B's audit log later records the ids B itself sends
     # (A's among them), which is B's own request echoed, not A's data.
-    ordered = sorted(ALL_OPERATIONS, key=lambda op: bool(id_arguments(op)))
+    ordered = sorted(TOOLS, key=lambda op: bool(id_arguments(op)))
     async with mcp_client(store, b.key) as client:
         for op in ordered:
             ids = id_arguments(op)
@@ -171,7 +171,7 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
                 assert not result.is_error, f"{op.name}: {result.content[0].text}"
                 assert _foreign_ids_in(result.structured_content, world_a) == set(), f"{op.name} showed A's rows"
                 covered[op.name] = "results"
-    assert len(covered) == len(ALL_OPERATIONS)
+    assert len(covered) == len(TOOLS)
     assert sum(kind == "ids" for kind in covered.values()) >= 30
 
 
@@ -190,7 +190,7 @@ PERMISSION_SETS = _permission_sets()
 def allowed_by_design(grants: list[str]) -> set[str]:
     """The tools DESIGN.md's table gives these grants (derived from the table, not the code)."""
     names = set()
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         required = REQUIRED_PERMISSION[op.name]
         resource = required.split(":")[0] if required else None
         if required is None or "*" in grants or required in grants or f"{resource}:*" in grants:
@@ -209,7 +209,7 @@ def _rest_path(op: Operation) -> str:
 async def test_visibility_and_refusals_follow_the_permission_table(store, tenant, grants):
     key = await add_key(store, tenant, grants)
     allowed = allowed_by_design(grants)
-    hidden = [op for op in ALL_OPERATIONS if op.name not in allowed]
+    hidden = [op for op in TOOLS if op.name not in allowed]
     async with mcp_client(store, key) as client:
         listed = {tool.name for tool in (await client.list_tools()).tools}
         for op in hidden:
@@ -231,4 +231,4 @@ def test_the_permission_sets_cover_every_single_permission_wildcard_star_and_non
     assert {"*", "none", "courses:*", "courses:read", "courses:write", "audit:read", "audit:*"} <= set(PERMISSION_SETS)
     assert len(PERMISSION_SETS) == 2 + sum(1 + len(actions) for actions in RESOURCE_ACTIONS.values())
     covered = set().union(*(allowed_by_design(grants) for grants in PERMISSION_SETS.values()))
-    assert covered == {op.name for op in ALL_OPERATIONS}
+    assert covered == {op.name for op in TOOLS}

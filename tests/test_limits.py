@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import DEFAULT_CATEGORY_ID, error, mcp_client, ok
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +31,13 @@ def _unbounded(schema: dict, path: str, defs: dict) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+@pytest.mark.parametrize("op", TOOLS, ids=lambda op: op.name)
 def test_every_string_and_list_argument_is_bounded(op):
     schema = op.input_schema
     assert _unbounded(schema, op.name, schema.get("$defs", {})) == []
 
 
-@pytest.mark.parametrize("op", [op for op in ALL_OPERATIONS if "limit" in op.input_schema.get("properties", {})], ids=lambda op: op.name)
+@pytest.mark.parametrize("op", [op for op in TOOLS if "limit" in op.input_schema.get("properties", {})], ids=lambda op: op.name)
 def test_every_page_size_is_at_most_100(op):
     assert op.input_schema["properties"]["limit"]["maximum"] == 100
 

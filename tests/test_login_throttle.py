@@ -19,6 +19,7 @@ from server.settings import Settings
 from storage.engine import open_store
 from storage.tables import AuditEvent
 from tests.rest_support import API, rest_client
+from tools.context import Services
 from tools.login_throttle import LoginThrottle
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +34,7 @@ class Clock:
 
 
 def _app(store, *, clock=None, **throttle):
-    runtime = Runtime(store=store, login_throttle=LoginThrottle(**throttle))
+    runtime = Runtime(store=store, services=Services(login_throttle=LoginThrottle(**throttle)))
     if clock is not None:
         runtime.clock = clock
     return create_http_app(Settings(database_url=store.url), runtime)

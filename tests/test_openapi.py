@@ -16,12 +16,11 @@ from schemathesis.python.asgi import shutdown_lifespans
 from starlette.types import Receive, Scope, Send
 
 from server.http_app import api_document
-from server.sessions import SESSION_ENDPOINTS
 from storage.engine import open_store
 from storage.ids import utcnow
 from tests.factories import make_tenant
 from tests.rest_support import http_app, rest_client, seed
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS, served_over
 from tools.sessions import login
 
 
@@ -43,16 +42,15 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     }
 
 
-def test_every_catalog_operation_and_session_endpoint_is_documented_at_its_route():
+def test_every_operation_served_over_rest_is_documented_at_its_route():
     documented = {operation["operationId"]: route for route, operation in _operations(api_document()).items()}
-    expected = {op.name: (op.http_method, "/api/v1" + op.http_path) for op in ALL_OPERATIONS}
-    expected |= {endpoint.name: (endpoint.method, "/api/v1" + endpoint.path) for endpoint in SESSION_ENDPOINTS}
+    expected = {op.name: (op.http_method, "/api/v1" + op.http_path) for op in served_over("rest")}
     assert documented == expected
 
 
 def test_success_statuses_and_errors_are_documented_per_operation():
     operations = _operations(api_document())
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         responses = operations[(op.http_method, "/api/v1" + op.http_path)]["responses"]
         assert str(op.http_status) in responses and not ({"200", "201"} - {str(op.http_status)}) & set(responses), op.name
         assert {"400", "401", "500"} <= set(responses), op.name
@@ -224,4 +222,4 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(f
             assert event.stop_reason == "completed"
     assert not errors, "\n".join(errors)
     assert not failures, "\n\n".join(dict.fromkeys(failures))
-    assert len(tested) == len(ALL_OPERATIONS) + len(SESSION_ENDPOINTS)
+    assert len(tested) == len(served_over("rest"))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import tools_list_over_http
 from tests.node_tools import ROOT
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 README = ROOT / "README.md"
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
@@ -21,7 +21,7 @@ _SIZE = re.compile(r"\*\*[\d,]+ bytes\*\* for \d+ tools \(\d+ bytes a tool\)")
 
 def _tools_table() -> str:
     rows = ["| tool | permission | hints |", "|---|---|---|"]
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         permission = f"`{op.permission}`" if op.permission else "any valid key"
         hints = "read-only" if op.read_only else "destructive" if op.destructive else "writes"
         if op.idempotent and not op.read_only:

@@ -16,9 +16,9 @@ from tests.processes import (
     http_server,
     migrated_env,
 )
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
-ALL_TOOLS = {op.name for op in ALL_OPERATIONS}
+ALL_TOOLS = {op.name for op in TOOLS}
 INSPECTOR_BUILD = NODE_MODULES / "@modelcontextprotocol" / "inspector-cli" / "build"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.request_guard import SESSION_COOKIE
+from server.auth import SESSION_COOKIE
 from tests.rest_support import bearer, rest_client
 
 pytestmark = pytest.mark.anyio

@@ -22,7 +22,7 @@ from tests.rest_support import (
 )
 from tools.catalog import Operation
 from tools.permissions import RESOURCES
-from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
+from tools.registry import TOOLS, OPERATIONS_BY_NAME
 
 pytestmark = pytest.mark.anyio
 
@@ -46,11 +46,11 @@ def _missing_field(op: Operation) -> str | None:
     return next((name for name in arguments if name.endswith("Id") and name != "categoryId"), None)
 
 
-WITH_PERMISSION = [op for op in ALL_OPERATIONS if op.permission is not None]
-WITH_404 = [op for op in ALL_OPERATIONS if _missing_field(op) is not None]
+WITH_PERMISSION = [op for op in TOOLS if op.permission is not None]
+WITH_404 = [op for op in TOOLS if _missing_field(op) is not None]
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=_ids)
+@pytest.mark.parametrize("op", TOOLS, ids=_ids)
 async def test_success_answers_the_documented_status_and_body(store, tenant, http, op):
     seeded = await seed(store, tenant)
     response = await rest_call(http, op, example_arguments(op, seeded.ids))
@@ -60,7 +60,7 @@ async def test_success_answers_the_documented_status_and_body(store, tenant, htt
     assert_documented(op, response)  # and what the OpenAPI document promises
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=_ids)
+@pytest.mark.parametrize("op", TOOLS, ids=_ids)
 async def test_missing_or_invalid_key_is_401_with_a_bearer_challenge(app, op):
     arguments = example_arguments(op, _PLACEHOLDER_IDS)
     async with rest_client(app) as anonymous:
@@ -92,7 +92,7 @@ async def test_key_with_another_permission_is_403_forbidden(store, tenant, app, 
 
 
 def test_only_whoami_and_parse_video_need_no_permission():
-    assert {op.name for op in ALL_OPERATIONS} - {op.name for op in WITH_PERMISSION} == {"whoami", "parse_video"}
+    assert {op.name for op in TOOLS} - {op.name for op in WITH_PERMISSION} == {"whoami", "parse_video"}
 
 
 @pytest.mark.parametrize("op", WITH_404, ids=_ids)
@@ -107,12 +107,12 @@ async def test_an_id_that_does_not_exist_is_404_not_found(store, tenant, http, o
 
 
 def test_every_endpoint_with_a_resource_in_its_path_has_a_404_case():
-    without = {op.name for op in ALL_OPERATIONS} - {op.name for op in WITH_404}
+    without = {op.name for op in TOOLS} - {op.name for op in WITH_404}
     assert all(not OPERATIONS_BY_NAME[name].path_params for name in without)
     assert {"get_course", "delete_comment", "remove_member", "get_student"} <= {op.name for op in WITH_404}
 
 
-@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=_ids)
+@pytest.mark.parametrize("op", TOOLS, ids=_ids)
 async def test_an_unknown_field_is_400_naming_it(http, op):
     arguments = {**example_arguments(op, _PLACEHOLDER_IDS), "bogusField": "1"}
     response = await rest_call(http, op, arguments)
@@ -127,7 +127,7 @@ def _wrong_type(value):
 
 BODY_OPS = [
     op
-    for op in ALL_OPERATIONS
+    for op in TOOLS
     if op.http_method in ("POST", "PATCH") and set(example_arguments(op, _PLACEHOLDER_IDS)) - set(op.path_params)
 ]
 
@@ -142,7 +142,7 @@ async def test_a_body_field_of_the_wrong_type_is_400_naming_it(http, op):
     assert response.json()["message"].startswith(f"Invalid input: {name}: ")
 
 
-LIST_OPS = [op for op in ALL_OPERATIONS if "page" in op.input_model.model_fields]
+LIST_OPS = [op for op in TOOLS if "page" in op.input_model.model_fields]
 
 
 BAD_PAGES = {

@@ -15,7 +15,7 @@ import pytest
 from tests.factories import error, mcp_client, ok
 from tests.rest_support import example_arguments, rest_call, rest_client, seed
 from tools.catalog import Operation
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -46,8 +46,8 @@ async def _over_both(client, http, op: Operation, arguments: dict[str, Any]) -> 
 
 async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, tenant, app):
     covered: set[str] = set()
-    reads = [op for op in ALL_OPERATIONS if op.read_only and op.name not in EXCLUDED]
-    writes = [op for op in ALL_OPERATIONS if not op.read_only and op.name not in EXCLUDED]
+    reads = [op for op in TOOLS if op.read_only and op.name not in EXCLUDED]
+    writes = [op for op in TOOLS if not op.read_only and op.name not in EXCLUDED]
     shared = await seed(store, tenant)
     per_transport = [await seed(store, tenant), await seed(store, tenant)]
     async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
@@ -70,11 +70,11 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
             assert _normalized(over_mcp) == _normalized(response.json()), op.name
             covered.add(op.name)
 
-    assert covered == {op.name for op in ALL_OPERATIONS} - set(EXCLUDED)
-    assert len(covered) + len(EXCLUDED) == len(ALL_OPERATIONS)
+    assert covered == {op.name for op in TOOLS} - set(EXCLUDED)
+    assert len(covered) + len(EXCLUDED) == len(TOOLS)
 
 
-@pytest.mark.parametrize("op", [op for op in ALL_OPERATIONS if op.path_params], ids=lambda op: op.name)
+@pytest.mark.parametrize("op", [op for op in TOOLS if op.path_params], ids=lambda op: op.name)
 async def test_a_missing_resource_is_the_same_error_over_rest_and_mcp(store, tenant, app, op):
     arguments = {**example_arguments(op, (await seed(store, tenant)).ids), op.path_params[-1]: "missing_0123456789"}
     async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from server.tool_listing import CONVENTIONS
 from tests.factories import error, hints_of, mcp_client, ok, tools_list_over_http
-from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME
+from tools.registry import TOOLS, OPERATIONS_BY_NAME
 
 pytestmark = pytest.mark.anyio
 
@@ -56,14 +56,14 @@ async def listed(store, tenant) -> dict:
 
 
 async def test_every_tool_keeps_its_description_and_publishes_no_output_schema(listed):
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         tool = listed[op.name]
         assert tool.description == " ".join(op.description.split())
         assert tool.output_schema is None and tool.title is None
 
 
 async def test_listed_hints_read_as_the_catalog_declares_them(listed):
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         tool = listed[op.name]
         assert hints_of(tool) == (op.read_only, op.destructive, op.idempotent, op.open_world), op.name
         # Never left to a default that a careless client could read the other way.

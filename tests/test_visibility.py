@@ -6,7 +6,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.factories import add_key, mcp_client, ok
 from tests.test_catalog import REQUIRED_PERMISSION
-from tools.registry import ALL_OPERATIONS
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +16,7 @@ ALWAYS = {"whoami", "parse_video"}
 def _expected(grants: list[str]) -> set[str]:
     """The visible set, derived from DESIGN.md's table (not from the code under test)."""
     names = set()
-    for op in ALL_OPERATIONS:
+    for op in TOOLS:
         required = REQUIRED_PERMISSION[op.name]
         resource = required.split(":")[0] if required else None
         if required is None or "*" in grants or required in grants or f"{resource}:*" in grants:
@@ -48,7 +48,7 @@ def test_the_matrix_covers_the_expected_sets():
     assert _expected(["students:read"]) == ALWAYS | {"list_students", "get_student"}
     assert _expected(["students:*"]) == ALWAYS | {"list_students", "get_student", "register_student", "update_student"}
     assert "list_categories" in _expected(["courses:read"])
-    assert _expected(["*"]) == {op.name for op in ALL_OPERATIONS}
+    assert _expected(["*"]) == {op.name for op in TOOLS}
 
 
 async def _refusal(client, name: str) -> MCPError:
@@ -60,7 +60,7 @@ async def _refusal(client, name: str) -> MCPError:
 @pytest.mark.parametrize("grants", MATRIX.values(), ids=MATRIX.keys())
 async def test_each_hidden_tool_is_refused_like_an_unknown_tool(store, tenant, grants):
     key = await add_key(store, tenant, grants)
-    hidden = {op.name for op in ALL_OPERATIONS} - _expected(grants)
+    hidden = {op.name for op in TOOLS} - _expected(grants)
     async with mcp_client(store, key) as client:
         unknown = await _refusal(client, "no_such_tool")
         for name in sorted(hidden):

@@ -1,25 +1,25 @@
-"""API key management for a producer session: create, list, revoke.
+"""API key management: create, list and revoke keys, as operations of the catalog.
 
-Only a producer session (the owner, logged in) manages keys, never an API key, and only
-its own producer's keys. The key itself is returned once, by create; lists show its prefix.
+A producer session (the owner, signed in) manages its own producer's keys over REST; the
+operator of the machine manages any producer's keys from the CLI, naming the producer. An API
+key never manages keys. The key itself is returned once, by create; lists show its prefix.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from storage import accounts as store
-from storage.engine import Store
 from storage.queries import fetch_page
 from storage.tables import ApiKey
 from tools.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
-from tools.context import Clock
-from tools.errors import Forbidden
+from tools.catalog import operation
+from tools.context import OperationContext
+from tools.errors import BadRequest, Forbidden, NotFound
 from tools.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime, page_of
 from tools.permissions import VALID_GRANTS
-from tools.sessions import SessionPrincipal
 
 __all__ = [
     "ApiKeyPublic",
@@ -33,7 +33,18 @@ __all__ = [
     "revoke_key",
 ]
 
-Grant = Literal[tuple(sorted(VALID_GRANTS))]  # type: ignore[valid-type]
+def _known_grant(value: object) -> object:
+    if isinstance(value, str) and value not in VALID_GRANTS:
+        raise ValueError(f"unknown permission {value!r}; use one of: {', '.join(sorted(VALID_GRANTS))}")
+    return value
+
+
+# An enum in the schema, and a refusal that names the unknown permission.
+Grant = Annotated[Literal[tuple(sorted(VALID_GRANTS))], BeforeValidator(_known_grant)]  # type: ignore[valid-type]
+_KEY_MANAGERS = ("session", "operator")
+_PRODUCER_ID = Field(
+    default=None, max_length=100, description="The session's producer (the default; any other is forbidden). Required from the CLI."
+)
 
 
 class ApiKeyPublic(OutputModel):
@@ -64,11 +75,13 @@ class CreatedApiKeyResult(OutputModel):
 class CreateApiKeyInput(InputModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    producer_id: str | None = Field(
-        default=None, max_length=100, description="The session's producer (the default); any other is forbidden."
-    )
+    producer_id: str | None = _PRODUCER_ID
     permissions: list[Grant] = Field(min_length=1, max_length=20, description="Grants such as `*`, `courses:*`, `students:read`.")
     expires_in_days: int | None = Field(default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted: never expires.")
+
+
+class ListApiKeysInput(PageQuery):
+    producer_id: str | None = _PRODUCER_ID
 
 
 class RevokeApiKeyInput(InputModel):
@@ -79,33 +92,78 @@ def api_key_public(api_key: ApiKey) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate(api_key, from_attributes=True)
 
 
-async def create_key(db: Store, principal: SessionPrincipal, data: CreateApiKeyInput, *, clock: Clock) -> CreatedApiKeyResult:
-    """A new key of the session's producer; `Forbidden` for another producer, whether it exists or not."""
-    if data.producer_id is not None and data.producer_id != principal.producer_id:
-        raise Forbidden("A session manages only its own producer's API keys")
-    async with db.write_session() as session, session.begin():
-        made = await create_api_key(
-            session,
-            producer_id=principal.producer_id,
-            name=data.name,
-            description=data.description,
-            permissions=list(data.permissions),
-            expires_in_days=data.expires_in_days,
-            clock=clock,
-        )
+async def _managed_producer(ctx: OperationContext, requested: str | None) -> str:
+    """The producer whose keys the caller manages: a session its own (another is forbidden, whether
+    it exists or not); the operator the one it names, which must exist."""
+    if ctx.principal.kind == "session":
+        if requested is not None and requested != ctx.principal.producer_id:
+            raise Forbidden("A session manages only its own producer's API keys")
+        return ctx.producer_id
+    if requested is None:
+        raise BadRequest("Invalid input: producerId: required: name the producer whose keys to manage")
+    if await store.get_producer(ctx.session, producer_id=requested) is None:
+        raise NotFound(f"Producer {requested} not found")
+    return requested
+
+
+@operation(
+    title="Create API key",
+    name="create_api_key",
+    permission=None,
+    http=("POST", "/api-keys", 201),
+    kind="write",
+    auth=_KEY_MANAGERS,
+    transports=("rest", "cli"),
+)
+async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedApiKeyResult:
+    """Create an API key of the session's producer. The key itself is in this response only.
+    A producerId other than the session's is forbidden."""
+    made = await create_api_key(
+        ctx.session,
+        producer_id=await _managed_producer(ctx, data.producer_id),
+        name=data.name,
+        description=data.description,
+        permissions=list(data.permissions),
+        expires_in_days=data.expires_in_days,
+        clock=ctx.clock,
+    )
     return CreatedApiKeyResult(api_key=CreatedApiKey(**api_key_public(made.api_key).model_dump(), key=made.key))
 
 
-async def list_keys(db: Store, principal: SessionPrincipal, data: PageQuery) -> Page[ApiKeyPublic]:
-    """The session's producer's keys, newest first, revoked and expired ones included. Paginated."""
-    async with db.sessions() as session:
-        statement = store.api_keys_query(producer_id=principal.producer_id)
-        rows, total = await fetch_page(session, statement, offset=data.offset, limit=data.limit)
+@operation(
+    title="List API keys",
+    name="list_api_keys",
+    permission=None,
+    http=("GET", "/api-keys"),
+    kind="read",
+    auth=_KEY_MANAGERS,
+    transports=("rest", "cli"),
+)
+async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKeyPublic]:
+    """The producer's API keys, newest first, with prefix, permissions, expiry, last use and
+    revocation; never the key itself. Paginated."""
+    statement = store.api_keys_query(producer_id=await _managed_producer(ctx, data.producer_id))
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
     return Page[ApiKeyPublic](**page_of([api_key_public(row) for row in rows], query=data, total=total))
 
 
-async def revoke_key(db: Store, principal: SessionPrincipal, data: RevokeApiKeyInput, *, clock: Clock) -> ApiKeyResult:
-    """Revoke a key of the session's producer at once (`NotFound` for any other id). Idempotent."""
-    async with db.write_session() as session, session.begin():
-        revoked = await revoke_api_key(session, producer_id=principal.producer_id, key_id=data.id, clock=clock)
+@operation(
+    title="Revoke API key",
+    name="revoke_api_key",
+    permission=None,
+    http=("DELETE", "/api-keys"),
+    kind="delete",
+    auth=_KEY_MANAGERS,
+    transports=("rest", "cli"),
+)
+async def revoke_key(ctx: OperationContext, data: RevokeApiKeyInput) -> ApiKeyResult:
+    """Revoke the key `id`: it gets 401 at once, over REST and MCP. Revoking again changes nothing."""
+    if ctx.principal.kind == "session":
+        producer_id = ctx.producer_id
+    else:  # the operator may revoke any producer's key
+        found = await store.get_api_key_by_id(ctx.session, key_id=data.id)
+        if found is None:
+            raise NotFound("API key not found")
+        producer_id = found.producer_id
+    revoked = await revoke_api_key(ctx.session, producer_id=producer_id, key_id=data.id, clock=ctx.clock)
     return ApiKeyResult(api_key=api_key_public(revoked))

@@ -74,16 +74,23 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
 
 
 def record_audit_event(
-    session: AsyncSession, *, principal: Principal, operation_name: str, ids: dict[str, str], outcome: str, at: datetime
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    producer_id: str,
+    operation_name: str,
+    ids: dict[str, str],
+    outcome: str,
+    at: datetime,
 ) -> None:
-    """Record an API key's operation."""
+    """Record an operation `principal` ran for `producer_id`."""
     session.add(
         AuditEvent(
             id=new_id("evt"),
-            producer_id=principal.producer_id,
+            producer_id=producer_id,
             occurred_at=at,
             key_id=principal.key_id,
-            key_name=principal.key_name,
+            key_name=principal.audit_name,
             operation=operation_name,
             target_ids=ids,
             outcome=outcome,

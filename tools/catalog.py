@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, get_type_hints
@@ -22,12 +22,14 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from tools.context import OperationContext
-from tools.permissions import Permission
+from tools.context import OperationContext, Principal, PrincipalKind
+from tools.permissions import Permission, allows
 
-__all__ = ["Operation", "operation", "path_params"]
+__all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
 
 Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
+
+Transport = Literal["mcp", "rest", "cli"]
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
@@ -71,14 +73,22 @@ class Operation:
     read_only: bool
     destructive: bool
     idempotent: bool
-    http_method: str
-    http_path: str
+    http_method: str | None
+    http_path: str | None
     http_status: int = 200
     open_world: bool = False
+    auth: frozenset[PrincipalKind] = frozenset({"api_key"})
+    """Which callers may run it: API keys (the default), producer sessions, the operator, nobody yet."""
+    transports: frozenset[Transport] = frozenset({"mcp", "rest"})
+    """Where it is served: MCP tools, REST routes, CLI commands."""
+    own_transactions: bool = False
+    """The handler opens its own transactions on `ctx.store` instead of running in one."""
+    session_cookie: Literal["set", "clear"] | None = None
+    """Over REST: set the session cookie from the result's session token, or clear it."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
-        return path_params(self.http_path)
+        return path_params(self.http_path or "")
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -100,21 +110,37 @@ KINDS: dict[str, tuple[bool, bool, bool]] = {
 }
 
 
+def may_call(principal: Principal, op: Operation) -> bool:
+    """The one decision: whether `principal` may see and call `op` (its kind of caller is admitted
+    and its grants include the permission). `run_operation` enforces it on every call; tool lists
+    are filtered by it."""
+    return principal.kind in op.auth and allows(principal.grants, op.permission)
+
+
 def operation(
     *,
     title: str,
     permission: Permission | None,
-    http: tuple[str, str] | tuple[str, str, int],
+    http: tuple[str, str] | tuple[str, str, int] | None,
     kind: Literal["read", "write", "delete"],
     idempotent: bool | None = None,
     name: str | None = None,
+    auth: Iterable[PrincipalKind] = ("api_key",),
+    transports: Iterable[Transport] = ("mcp", "rest"),
+    own_transactions: bool = False,
+    session_cookie: Literal["set", "clear"] | None = None,
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
     idempotent unless `idempotent=False`). `permission` is a `Permission` member, or None for
-    any valid key."""
+    any caller `auth` admits. `http` is the REST route, needed when served over REST."""
     if permission is not None and not isinstance(permission, Permission):
         raise TypeError(f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}")
+    transports = frozenset(transports)
+    if ("rest" in transports) != (http is not None):
+        raise TypeError(f"{title}: an operation served over REST names its route, and only then")
+    if "mcp" in transports and set(auth) != {"api_key"}:
+        raise TypeError(f"{title}: MCP tools are called with an API key")
     read_only, destructive, kind_idempotent = KINDS[kind]
 
     def declare(handler: Handler) -> Operation:
@@ -123,7 +149,7 @@ def operation(
         if len(parameters) != 2:
             raise TypeError(f"{handler.__name__}: a handler takes (ctx, data)")
         description = inspect.cleandoc(handler.__doc__ or "")
-        method, path, *status = http
+        method, path, *status = http or (None, None)
         return Operation(
             name=name or handler.__name__,
             title=title,
@@ -138,6 +164,25 @@ def operation(
             http_method=method,
             http_path=path,
             http_status=status[0] if status else 200,
+            auth=frozenset(auth),
+            transports=transports,
+            own_transactions=own_transactions,
+            session_cookie=session_cookie,
         )
 
     return declare
+
+
+_published: tuple[Operation, ...] = ()
+
+
+def publish(operations: Iterable[Operation]) -> None:
+    """Make `operations` the catalog (`tools.registry` does, once, when imported)."""
+    global _published
+    _published = tuple(operations)
+
+
+def published() -> tuple[Operation, ...]:
+    """The catalog's operations, for the few operations that describe the catalog itself (whoami):
+    they read it here, so no domain module imports the registry that imports it."""
+    return _published

@@ -1,40 +1,96 @@
-"""What an operation sees: who is calling, its database session, and the clock."""
+"""What an operation sees: who is calling, its database session, the clock and the server's settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.engine import Store
 from storage.ids import utcnow
+from tools.login_throttle import LoginThrottle
 
-__all__ = ["Clock", "OperationContext", "Principal"]
+__all__ = [
+    "ANONYMOUS",
+    "DEFAULT_SESSION_TTL",
+    "OPERATOR",
+    "Clock",
+    "OperationContext",
+    "Principal",
+    "PrincipalKind",
+    "Services",
+]
 
 Clock = Callable[[], datetime]
+
+PrincipalKind = Literal["api_key", "session", "operator", "anonymous"]
+"""How a caller proved who it is: an API key; the producer's owner signed in (a session); the
+operator of the machine (the CLI, local access); or nobody yet (signing in)."""
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated API key: the producer it acts for and what it may do."""
+    """Who calls: the producer it acts for (none for the operator, who names one per call, and for
+    nobody), what it may do, and how it authenticated. Permission checks, tenancy, rate limits and
+    the audit log see only this, so every way in gets them alike."""
 
-    producer_id: str
-    key_id: str
-    key_name: str
+    producer_id: str | None
+    key_id: str | None
+    key_name: str | None
     grants: tuple[str, ...]
+    kind: PrincipalKind = "api_key"
+    session_id: str | None = None
+    user_id: str | None = None
+
+    @property
+    def rate_limit_key(self) -> str | None:
+        """What the rate limit counts against: the key, or the session; the operator is not limited."""
+        return self.key_id or self.session_id
+
+    @property
+    def audit_name(self) -> str | None:
+        """The name the audit log shows for this caller."""
+        return {"session": "owner session", "operator": "operator (CLI)"}.get(self.kind, self.key_name)
+
+
+OPERATOR = Principal(producer_id=None, key_id=None, key_name=None, grants=("*",), kind="operator")
+ANONYMOUS = Principal(producer_id=None, key_id=None, key_name=None, grants=(), kind="anonymous")
+
+DEFAULT_SESSION_TTL = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Server settings some operations need: how long a session lasts, the login throttle."""
+
+    session_ttl: timedelta = DEFAULT_SESSION_TTL
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 @dataclass
 class OperationContext:
-    """Handed to every operation handler. All reads and writes go through `session`."""
+    """Handed to every operation handler. All reads and writes go through `session`.
 
-    session: AsyncSession
+    An operation that manages its own transactions (`Operation.own_transactions`: sign-in, which
+    must not hold the writer while a password hashes) gets no `session` and opens its own on
+    `store`.
+    """
+
+    session: AsyncSession | None
     principal: Principal
     clock: Clock = field(default=utcnow)
+    store: Store | None = None
+    services: Services = field(default_factory=Services)
+    client_address: str | None = None
 
     @property
     def producer_id(self) -> str:
+        """The caller's producer: every operation a producer's caller runs is filtered by it."""
+        if self.principal.producer_id is None:
+            raise RuntimeError("this operation runs for a producer, and the caller names none")
         return self.principal.producer_id
 
     def now(self) -> datetime:

@@ -4,6 +4,7 @@
      ├── BadRequest             bad_request      400   (names the offending fields)
      ├── Unauthorized           unauthorized     401
      ├── Forbidden              forbidden        403
+     │    └── NotPermitted                        (the caller may not call the operation at all)
      ├── NotFound               not_found        404
      ├── Conflict               conflict         409
      ├── RateLimited            rate_limited     429   (with retryAfter, in seconds)
@@ -29,6 +30,7 @@ __all__ = [
     "Forbidden",
     "InternalError",
     "NotFound",
+    "NotPermitted",
     "RateLimited",
     "Unauthorized",
     "bad_request_from_validation",
@@ -60,6 +62,11 @@ class Unauthorized(BlohkoError):
 class Forbidden(BlohkoError):
     code = "forbidden"
     status = 403
+
+
+class NotPermitted(Forbidden):
+    """The caller may not call this operation at all (its permission or kind of caller): MCP
+    answers it exactly like an unknown tool, unlike a rule of the domain that forbids one call."""
 
 
 class NotFound(BlohkoError):

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "NoInput",
     "Deleted",
     "InputModel",
     "OutputModel",
@@ -71,6 +72,10 @@ class InputModel(BaseModel):
     def _only_storable_text(cls, value: Any) -> Any:
         _storable(value)
         return value
+
+
+class NoInput(InputModel):
+    """The input of an operation that takes no arguments."""
 
 
 class OutputModel(BaseModel):

@@ -65,3 +65,4 @@ def allows(grants: Iterable[str], required: str | None) -> bool:
     resource = required.split(":", 1)[0]
     granted = set(grants)
     return "*" in granted or f"{resource}:*" in granted or required in granted
+

@@ -1,4 +1,4 @@
-"""Rate limiting per API key: at most `per_minute` operations in each fixed minute."""
+"""Rate limiting per API key (and per producer session): at most `per_minute` operations in each fixed minute."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ class RateLimiter:
     counter: WindowCounter
 
     async def check(self, principal: Principal, clock: Clock) -> None:
-        """Count one operation for `principal`'s key; `RateLimited` with the wait when over the limit."""
+        """Count one operation for `principal`'s key (or session); `RateLimited` with the wait when
+        over the limit. The operator is not limited; sign-ins have the login throttle instead."""
+        subject = principal.rate_limit_key
+        if subject is None:
+            return
         now = clock()
         window_start = now.replace(second=0, microsecond=0)
-        if await self.counter.hit(principal.key_id, window_start) > self.per_minute:
+        if await self.counter.hit(subject, window_start) > self.per_minute:
             raise RateLimited(retry_after=60 - now.second)  # whole seconds to the next window, 1-60

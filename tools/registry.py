@@ -1,24 +1,25 @@
-"""The one list of every operation, and the one decision of which a caller may see and call."""
+"""The one list of every operation: MCP tools, REST routes and CLI commands are all made from it."""
 
 from __future__ import annotations
 
 from tools import (
     achievements,
+    api_keys,
     audit,
     communities,
     courses,
     curriculum,
     discussions,
     enrollments,
+    producers,
+    sessions,
     students,
     system,
     videos,
 )
-from tools.catalog import Operation
-from tools.context import Principal
-from tools.permissions import allows
+from tools.catalog import Operation, Transport, publish
 
-__all__ = ["ALL_OPERATIONS", "OPERATIONS_BY_NAME", "is_visible", "visible_operations"]
+__all__ = ["ALL_OPERATIONS", "OPERATIONS_BY_NAME", "TOOLS", "served_over"]
 
 ALL_OPERATIONS: tuple[Operation, ...] = (
     system.whoami,
@@ -71,15 +72,25 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.add_media,
     communities.list_media,
     audit.list_audit_events,
+    # A producer's owner, signed in, and the machine's operator.
+    sessions.log_in,
+    sessions.log_out,
+    api_keys.create_key,
+    api_keys.list_keys,
+    api_keys.revoke_key,
+    producers.make_producer,
+    producers.find_producer,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}
 
 
-def is_visible(principal: Principal, op: Operation) -> bool:
-    """Whether `principal` may see and call `op`: tools/list, tools/call and REST all ask this."""
-    return allows(principal.grants, op.permission)
+def served_over(transport: Transport) -> tuple[Operation, ...]:
+    """The operations a transport serves, in catalog order."""
+    return tuple(op for op in ALL_OPERATIONS if transport in op.transports)
 
 
-def visible_operations(principal: Principal) -> list[Operation]:
-    return [op for op in ALL_OPERATIONS if is_visible(principal, op)]
+TOOLS: tuple[Operation, ...] = served_over("mcp")
+"""The MCP tools: the operations an API key calls."""
+
+publish(ALL_OPERATIONS)

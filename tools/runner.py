@@ -12,21 +12,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from storage.engine import Store, StoreBusy
 from storage.ids import utcnow
 from tools.audit import record_audit_event, target_ids
-from tools.catalog import Operation
-from tools.context import Clock, OperationContext, Principal
+from tools.catalog import Operation, may_call
+from tools.context import Clock, OperationContext, Principal, Services
 from tools.errors import (
     BadRequest,
     BlohkoError,
     Busy,
     Conflict,
-    Forbidden,
+    NotPermitted,
     InternalError,
     bad_request_from_validation,
 )
 from tools.ratelimit import RateLimiter
-from tools.registry import is_visible
 
-__all__ = ["check_visible", "parse_arguments", "run_operation"]
+__all__ = ["check_allowed", "parse_arguments", "run_operation"]
 
 logger = logging.getLogger("blohko.operations")
 
@@ -43,10 +42,15 @@ def parse_arguments(model: type[ModelT], arguments: Mapping[str, Any]) -> ModelT
         raise bad_request_from_validation(exc) from None
 
 
-def check_visible(op: Operation, principal: Principal) -> None:
-    """`Forbidden` unless `principal` may call `op` (the one decision: `tools.registry.is_visible`)."""
-    if not is_visible(principal, op):
-        raise Forbidden(f"This API key lacks the {op.permission} permission needed for {op.name}")
+def check_allowed(op: Operation, principal: Principal) -> None:
+    """`Forbidden` unless `principal` may call `op`: the one place a permission is decided
+    (`tools.permissions.may_call`). Transports only translate the refusal: MCP answers
+    "unknown tool", REST 403."""
+    if may_call(principal, op):
+        return
+    if principal.kind not in op.auth:
+        raise NotPermitted(f"{op.name} cannot be called this way")
+    raise NotPermitted(f"This API key lacks the {op.permission} permission needed for {op.name}")
 
 
 async def run_operation(
@@ -57,43 +61,50 @@ async def run_operation(
     principal: Principal,
     clock: Clock = utcnow,
     rate_limiter: RateLimiter | None = None,
+    services: Services | None = None,
+    client_address: str | None = None,
 ) -> BaseModel:
     """Run `op` for `principal`. Raises `BlohkoError`; any other failure becomes `InternalError`.
 
-    In order: the permission (the same decision that hides tools), the key's rate limit, input
+    In order: the caller's rate limit, the permission (the same decision that hides tools), input
     validation, then the handler in one session. A write runs in one transaction with its audit
-    event: it commits whole or leaves nothing behind; a failed write is audited on its own.
+    event: it commits whole or leaves nothing behind; a failed write is audited on its own. An
+    operation with `own_transactions` (sign-in) opens its own and audits itself.
     """
     if rate_limiter is not None:
         await rate_limiter.check(principal, clock)
     try:
-        check_visible(op, principal)
+        check_allowed(op, principal)
         data = parse_arguments(op.input_model, arguments)
-        return await _run_handler(op, data, arguments, store=store, principal=principal, clock=clock)
+        ctx = OperationContext(
+            session=None,
+            principal=principal,
+            clock=clock,
+            store=store,
+            services=services or Services(),
+            client_address=client_address,
+        )
+        return await _run_handler(op, data, arguments, ctx)
     except BlohkoError as error:
-        if not op.read_only and not isinstance(error, Busy):  # a busy store gets no extra write
+        # A busy store gets no extra write; an operation that audits itself has done so.
+        if not op.read_only and not op.own_transactions and not isinstance(error, Busy):
             await _audit_failure(op, arguments, error, store=store, principal=principal, clock=clock)
         raise
 
 
-async def _run_handler(
-    op: Operation, data: BaseModel, arguments: Mapping[str, Any], *, store: Store, principal: Principal, clock: Clock
-) -> BaseModel:
+async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext) -> BaseModel:
+    store, principal = ctx.store, ctx.principal
     try:
+        if op.own_transactions:
+            return await op.handler(ctx, data)
         async with store.sessions() if op.read_only else store.write_session() as session:
-            ctx = OperationContext(session=session, principal=principal, clock=clock)
+            ctx.session = session
             if op.read_only:
                 return await op.handler(ctx, data)
             async with session.begin():
                 result = await op.handler(ctx, data)
-                record_audit_event(
-                    session,
-                    principal=principal,
-                    operation_name=op.name,
-                    ids=target_ids(op, arguments, result),
-                    outcome="ok",
-                    at=clock(),
-                )
+                ids = target_ids(op, arguments, result)
+                _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
                 return result
     except BlohkoError:
         raise
@@ -121,19 +132,37 @@ def _is_lock_timeout(exc: OperationalError) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+def _record(
+    session, op: Operation, principal: Principal, ids: dict[str, str], *, outcome: str, at, result: BaseModel | None = None
+) -> None:
+    """Audit `op` under the producer it acted for: the caller's, or for the operator the one it
+    named or made. Without one (the operator's failed call naming no producer) it is only logged."""
+    producer_id = principal.producer_id or ids.get("producerId") or _producer_of(result)
+    if producer_id is None:
+        logger.info("operation %s by the %s: %s (no producer to audit under)", op.name, principal.kind, outcome)
+        return
+    record_audit_event(session, principal=principal, producer_id=producer_id, operation_name=op.name, ids=ids, outcome=outcome, at=at)
+
+
+def _producer_of(result: BaseModel | None) -> str | None:
+    """The producer a result belongs to: `{"apiKey": {"producerId": ...}}` or `{"producer": {"id": ...}}`."""
+    if result is None:
+        return None
+    for name, value in result:  # a model iterates as (field name, value)
+        if isinstance(value, BaseModel):
+            if name == "producer":
+                return getattr(value, "id", None)
+            if isinstance(getattr(value, "producer_id", None), str):
+                return value.producer_id
+    return None
+
+
 async def _audit_failure(
     op: Operation, arguments: Mapping[str, Any], error: BlohkoError, *, store: Store, principal: Principal, clock: Clock
 ) -> None:
     try:
         async with store.write_session() as session, session.begin():
-            record_audit_event(
-                session,
-                principal=principal,
-                operation_name=op.name,
-                ids=target_ids(op, arguments),
-                outcome=error.code,
-                at=clock(),
-            )
+            _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
     except Exception:
         # The caller's error matters more than its audit record; the log keeps the trace.
         logger.exception("could not audit a failed %s", op.name)

@@ -1,4 +1,7 @@
-"""Producer sessions: an owner logs in with email and password to manage the producer's API keys.
+"""Producer sessions: an owner signs in with email and password to manage the producer's API keys.
+
+`login` and `logout` are operations of the catalog, served over REST (the dashboard's sign-in
+uses the same operation). A session authenticates as a `Principal` of kind "session".
 
 A session token is `bls_` + 32 random bytes (url-safe). Like API keys, only its SHA-256 is
 stored, so a database leak yields no usable token. Sessions live in the database, so any
@@ -12,7 +15,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -24,10 +27,11 @@ from storage.ids import new_id
 from storage.tables import ProducerSession
 from tools.accounts import KEY_PREFIX, normalize_email
 from tools.audit import record_sign_in
-from tools.context import Clock
+from tools.catalog import operation
+from tools.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
 from tools.errors import Unauthorized
 from tools.login_throttle import LoginThrottle
-from tools.models import InputModel, OutputModel, UtcDatetime
+from tools.models import InputModel, NoInput, OutputModel, UtcDatetime
 from tools.passwords import verify_password
 
 __all__ = [
@@ -37,9 +41,9 @@ __all__ = [
     "LoginResult",
     "LogoutResult",
     "NewSession",
-    "SessionPrincipal",
     "authenticate_session",
-    "end_session",
+    "log_in",
+    "log_out",
     "login",
     "login_result",
 ]
@@ -47,7 +51,6 @@ __all__ = [
 logger = logging.getLogger("blohko.sessions")
 
 SESSION_PREFIX = "bls_"
-DEFAULT_SESSION_TTL = timedelta(hours=12)
 _MAX_TOKEN_LENGTH = 200
 _MAX_EMAIL_LENGTH = 320
 DEFAULT_THROTTLE = LoginThrottle()
@@ -56,21 +59,10 @@ _LOGIN_FAILED = "Invalid email or password"
 
 
 @dataclass(frozen=True)
-class SessionPrincipal:
-    """An authenticated producer session: who logged in, for which producer."""
-
-    session_id: str
-    producer_id: str
-    user_id: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
 class NewSession:
-    principal: SessionPrincipal
+    row: ProducerSession
     token: str
     """The secret. Returned once, at login; only its hash is stored."""
-    created_at: datetime
 
 
 class LoginInput(InputModel):
@@ -146,30 +138,57 @@ async def login(
         await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
         session.add(row)
         record_sign_in(session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now)
-    return NewSession(principal=_principal(row), token=token, created_at=now)
+    return NewSession(row=row, token=token)
 
 
 def login_result(new: NewSession) -> LoginResult:
-    principal = new.principal
-    return LoginResult(
-        session=SessionPublic(
-            id=principal.session_id,
-            token=new.token,
-            producer_id=principal.producer_id,
-            user_id=principal.user_id,
-            created_at=new.created_at,
-            expires_at=principal.expires_at,
-        )
+    return LoginResult(session=SessionPublic.model_validate({**new.row.model_dump(), "token": new.token}))
+
+
+@operation(
+    title="Log in",
+    name="login",
+    permission=None,
+    http=("POST", "/auth/login"),
+    kind="write",
+    auth=("anonymous",),
+    transports=("rest",),
+    own_transactions=True,  # the password hashes outside any transaction
+    session_cookie="set",
+)
+async def log_in(ctx: OperationContext, data: LoginInput) -> LoginResult:
+    """Start a producer session with the owner's email and password. Answers the session token,
+    also set as the HttpOnly cookie `blohko_session`; it expires after the session lifetime.
+    Failed sign-ins are throttled per account and per client address (429 with Retry-After)."""
+    new = await login(
+        ctx.store,
+        email=data.email,
+        password=data.password,
+        clock=ctx.clock,
+        ttl=ctx.services.session_ttl,
+        client_address=ctx.client_address,
+        throttle=ctx.services.login_throttle,
     )
+    return login_result(new)
 
 
-def _principal(row: ProducerSession) -> SessionPrincipal:
-    return SessionPrincipal(
-        session_id=row.id, producer_id=row.producer_id, user_id=row.user_id, expires_at=row.expires_at
-    )
+@operation(
+    title="Log out",
+    name="logout",
+    permission=None,
+    http=("POST", "/auth/logout"),
+    kind="write",
+    auth=("session",),
+    transports=("rest",),
+    session_cookie="clear",
+)
+async def log_out(ctx: OperationContext, data: NoInput) -> LogoutResult:
+    """End the current session: its token stops working at once."""
+    await store.end_session(ctx.session, session_id=ctx.principal.session_id, at=ctx.now())
+    return LogoutResult()
 
 
-async def authenticate_session(db: Store, token: str | None, *, clock: Clock) -> SessionPrincipal:
+async def authenticate_session(db: Store, token: str | None, *, clock: Clock) -> Principal:
     """The principal of a live session token, or `Unauthorized` saying why (never echoing the token)."""
     if not token:
         raise Unauthorized("Missing session: log in as the producer's owner and send the session token")
@@ -185,10 +204,13 @@ async def authenticate_session(db: Store, token: str | None, *, clock: Clock) ->
         raise Unauthorized("This session has ended; log in again")
     if row.expires_at <= clock():
         raise Unauthorized("This session has expired; log in again")
-    return _principal(row)
-
-
-async def end_session(db: Store, principal: SessionPrincipal, *, clock: Clock) -> None:
-    """Log out: the session's token stops working at once, in every process."""
-    async with db.write_session() as session, session.begin():
-        await store.end_session(session, session_id=principal.session_id, at=clock())
+    # The owner may do anything in the school; which operations a session may call, its `auth` says.
+    return Principal(
+        producer_id=row.producer_id,
+        key_id=None,
+        key_name=None,
+        grants=("*",),
+        kind="session",
+        session_id=row.id,
+        user_id=row.user_id,
+    )

@@ -6,16 +6,12 @@ from pydantic import Field
 
 from storage import accounts as accounts_store
 from storage import catalog as catalog_store
-from tools.catalog import operation
+from tools.catalog import may_call, operation, published
 from tools.permissions import Permission
 from tools.context import OperationContext
-from tools.models import InputModel, OutputModel
+from tools.models import NoInput, OutputModel
 
 __all__ = ["list_categories", "whoami"]
-
-
-class NoInput(InputModel):
-    pass
 
 
 class CategoryPublic(OutputModel):
@@ -56,9 +52,6 @@ class WhoamiResult(OutputModel):
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """Show the producer this API key acts for (with its owner user id), the key's name and permissions, and the tools it may call."""
-    # Imported here: the registry lists this very module's operations.
-    from tools.registry import visible_operations
-
     producer = await accounts_store.get_producer(ctx.session, producer_id=ctx.producer_id)
     owner = await accounts_store.get_owner(ctx.session, producer_id=ctx.producer_id)
     principal = ctx.principal
@@ -69,7 +62,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
             owner_user_id=owner.id if owner else None,
         ),
         key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
-        tools=[op.name for op in visible_operations(principal)],
+        tools=[op.name for op in published() if "mcp" in op.transports and may_call(principal, op)],
     )
 
 
