@@ -98,9 +98,7 @@ async def ensure_demo(store: Store) -> Demo:
     """Create the demo producer and its data on first run; every run issues a new demo key and
     revokes the previous one, since keys are stored only as hashes and cannot be shown again."""
     async with store.sessions() as session, session.begin():
-        owner = await accounts_store.get_user_by_email(
-            session, producer_id=None, email_normalized=normalize_email(DEMO_EMAIL)
-        )
+        owner = await accounts_store.get_owner_by_email(session, email_normalized=normalize_email(DEMO_EMAIL))
         created = owner is None
         if owner is None:
             made = await create_producer(

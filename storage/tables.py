@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -36,6 +37,7 @@ __all__ = [
     "Media",
     "Member",
     "metadata",
+    "OWNER_EMAIL_INDEX",
     "Producer",
     "ProducerSession",
     "RateLimitWindow",
@@ -45,6 +47,10 @@ __all__ = [
 ]
 
 metadata = SQLModel.metadata
+
+
+OWNER_EMAIL_INDEX = "uq_users_owner_email"
+"""Owner emails are unique among owners platform-wide: an owner's email is a producer's login."""
 
 
 def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_key: bool = False) -> Column:
@@ -72,6 +78,14 @@ class User(SQLModel, table=True):
         # tell one tenant which addresses another tenant has.
         UniqueConstraint("producer_id", "email_normalized", name="uq_users_producer_email"),
         Index("ix_users_producer_role_created", "producer_id", "role", "created_at", "id"),
+        # ...but an owner's email is the login of a producer session, so it names one owner.
+        Index(
+            OWNER_EMAIL_INDEX,
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("role = 'owner'"),
+            postgresql_where=text("role = 'owner'"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
