@@ -19,6 +19,7 @@ from storage import accounts as store
 from storage.engine import Store
 from storage.ids import new_id
 from storage.queries import violated_constraint
+from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.context import Clock, Principal
 from tools.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -80,8 +81,8 @@ async def create_producer(
     name = name.strip()
     if not name or len(name) > 200:
         raise BadRequest("Invalid input: name: must be 1-200 characters")
-    if "@" not in email or len(email) > 320:
-        raise BadRequest("Invalid input: email: must be an email address")
+    if not is_email(email.strip()):
+        raise BadRequest("Invalid input: email: must be an email address like name@example.com")
     if password is not None and len(password) < 8:
         raise BadRequest("Invalid input: password: must be at least 8 characters")
     # Owner emails identify a producer session at login, so they are unique among owners
