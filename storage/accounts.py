@@ -43,15 +43,15 @@ async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
 
 
 async def get_owner_by_email(session: AsyncSession, *, email_normalized: str) -> User | None:
-    """The producer owner who logs in with this email (owner emails are unique among owners)."""
+    """The producer owner who logs in with this email (owner emails are unique among owners,
+    platform-wide: `uq_users_owner_email`)."""
     statement = select(User).where(User.email_normalized == email_normalized, User.role == "owner")
-    return (await session.scalars(statement.order_by(User.created_at))).first()
+    return (await session.scalars(statement)).first()
 
 
-async def get_user_by_email(session: AsyncSession, *, producer_id: str | None, email_normalized: str) -> User | None:
-    statement = select(User).where(User.email_normalized == email_normalized)
-    if producer_id is not None:
-        statement = statement.where(User.producer_id == producer_id)
+async def get_user_by_email(session: AsyncSession, *, producer_id: str, email_normalized: str) -> User | None:
+    """The user of `producer_id` with this email (unique per producer; any role)."""
+    statement = select(User).where(User.email_normalized == email_normalized, User.producer_id == producer_id)
     return (await session.scalars(statement)).first()
 
 

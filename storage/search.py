@@ -25,6 +25,9 @@ from sqlalchemy.sql.expression import ColumnElement
 __all__ = [
     "NAME_FTS_TABLE",
     "NAME_TRIGRAM_INDEX",
+    "SQLITE_NAME_FTS_REBUILD",
+    "SQLITE_NAME_FTS_TABLE",
+    "SQLITE_NAME_FTS_TRIGGERS",
     "NameContains",
     "include_in_schema_comparison",
     "name_index_applies",
@@ -33,6 +36,22 @@ __all__ = [
 NAME_FTS_TABLE = "users_name_fts"
 NAME_TRIGRAM_INDEX = "ix_users_name_trgm"
 _TRIGRAM = 3
+
+# The SQLite objects, as the migrations create them (0007; 0009 re-creates the triggers, which
+# go with the `users` table when a migration rebuilds it, and rebuilds the index for its new rowids).
+SQLITE_NAME_FTS_TABLE = (
+    f"CREATE VIRTUAL TABLE {NAME_FTS_TABLE} USING fts5(name, content='users', content_rowid='rowid', tokenize='trigram')"
+)
+SQLITE_NAME_FTS_TRIGGERS = (
+    f"CREATE TRIGGER users_name_fts_insert AFTER INSERT ON users BEGIN "
+    f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END",
+    f"CREATE TRIGGER users_name_fts_delete AFTER DELETE ON users BEGIN "
+    f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); END",
+    f"CREATE TRIGGER users_name_fts_update AFTER UPDATE OF name ON users BEGIN "
+    f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); "
+    f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END",
+)
+SQLITE_NAME_FTS_REBUILD = f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}) VALUES ('rebuild')"
 
 
 def name_index_applies(text: str) -> bool:

@@ -2,6 +2,11 @@
 
 Deletes cascade in the database (`ON DELETE CASCADE`), so a parent's delete removes
 its children in the same statement and no Python-side walk can leave orphans.
+
+The database refuses what the API refuses, whoever writes the row: each table's CHECK
+constraints apply the rules of `storage.rules` (enums, bounds, slug and email shapes, non-blank
+names), and every bounded text column gets `ck_<table>_<column>_length` (SQLite does not enforce
+VARCHAR lengths). A change to any of them needs a migration.
 """
 
 from datetime import date, datetime
@@ -14,10 +19,31 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    column,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
 from storage.ids import utcnow
+from storage.rules import (
+    AMOUNT,
+    BOOLEAN,
+    COUNT,
+    EMAIL,
+    FILE_SIZE,
+    LEVELS,
+    MEDIA_TYPES,
+    MEMBER_ROLES,
+    NOT_BLANK,
+    SLUG,
+    USER_ROLES,
+    VIDEO_TYPES,
+    all_or_none_set,
+    check,
+    checks,
+    max_length,
+    one_of,
+)
 
 __all__ = [
     "Achievement",
@@ -36,6 +62,7 @@ __all__ = [
     "Media",
     "Member",
     "metadata",
+    "OWNER_EMAIL_INDEX",
     "Producer",
     "ProducerSession",
     "RateLimitWindow",
@@ -45,6 +72,10 @@ __all__ = [
 ]
 
 metadata = SQLModel.metadata
+
+
+OWNER_EMAIL_INDEX = "uq_users_owner_email"
+"""Owner emails are unique among owners platform-wide: an owner's email is a producer's login."""
 
 
 def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_key: bool = False) -> Column:
@@ -57,6 +88,7 @@ class Producer(SQLModel, table=True):
     """A tenant: owns courses, communities, users and API keys."""
 
     __tablename__ = "producers"
+    __table_args__ = (*checks("producers", name=NOT_BLANK),)
 
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=200)
@@ -72,6 +104,15 @@ class User(SQLModel, table=True):
         # tell one tenant which addresses another tenant has.
         UniqueConstraint("producer_id", "email_normalized", name="uq_users_producer_email"),
         Index("ix_users_producer_role_created", "producer_id", "role", "created_at", "id"),
+        # ...but an owner's email is the login of a producer session, so it names one owner.
+        Index(
+            OWNER_EMAIL_INDEX,
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("role = 'owner'"),
+            postgresql_where=text("role = 'owner'"),
+        ),
+        *checks("users", name=NOT_BLANK, email=EMAIL, email_normalized=EMAIL, role=one_of(USER_ROLES)),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -82,7 +123,7 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     avatar_url: str | None = Field(default=None, max_length=2048)
     bio: str | None = Field(default=None, max_length=2000)
-    role: str = Field(max_length=20)  # owner | staff | bot | student
+    role: str = Field(max_length=20)  # storage.rules.USER_ROLES
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -91,6 +132,7 @@ class ApiKey(SQLModel, table=True):
     """An API key. Only the SHA-256 of the secret is kept, plus a short prefix for display."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (*checks("api_keys", name=NOT_BLANK),)
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id"))
@@ -126,6 +168,7 @@ class Category(SQLModel, table=True):
     """A course category. Platform-wide, seeded by the first migration."""
 
     __tablename__ = "categories"
+    __table_args__ = (*checks("categories", name=NOT_BLANK, slug=SLUG, order=COUNT),)
 
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=100)
@@ -138,7 +181,18 @@ class Course(SQLModel, table=True):
     """A producer's course. Its slug is unique platform-wide: it is a public URL."""
 
     __tablename__ = "courses"
-    __table_args__ = (Index("ix_courses_producer_created", "producer_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_courses_producer_created", "producer_id", "created_at", "id"),
+        *checks(
+            "courses",
+            title=NOT_BLANK,
+            slug=SLUG,
+            price=AMOUNT,
+            is_free=BOOLEAN,
+            level=one_of(LEVELS),
+            published=BOOLEAN,
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id", index=False))
@@ -152,7 +206,7 @@ class Course(SQLModel, table=True):
     trailer_url: str | None = Field(default=None, max_length=2048)
     price: int = Field(default=0)
     is_free: bool = Field(default=False)
-    level: str | None = Field(default=None, max_length=20)  # beginner | intermediate | advanced
+    level: str | None = Field(default=None, max_length=20)  # storage.rules.LEVELS
     published: bool = Field(default=False)
     published_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -163,7 +217,10 @@ class Section(SQLModel, table=True):
     """A chapter of a course. `order` is 0-based and dense within the course."""
 
     __tablename__ = "sections"
-    __table_args__ = (Index("ix_sections_course_order", "course_id", "order"),)
+    __table_args__ = (
+        Index("ix_sections_course_order", "course_id", "order"),
+        *checks("sections", title=NOT_BLANK, order=COUNT),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     course_id: str = Field(sa_column=_fk("courses.id", index=False))
@@ -181,7 +238,19 @@ class Lesson(SQLModel, table=True):
     """
 
     __tablename__ = "lessons"
-    __table_args__ = (Index("ix_lessons_section_order", "section_id", "order"),)
+    __table_args__ = (
+        Index("ix_lessons_section_order", "section_id", "order"),
+        *checks(
+            "lessons",
+            title=NOT_BLANK,
+            duration=COUNT,
+            video_type=one_of(VIDEO_TYPES),
+            is_preview=BOOLEAN,
+            order=COUNT,
+        ),
+        # A video is its embed URL, its type and the URL it was given, together (see video_columns).
+        check("lessons", "video", all_or_none_set("video_url", "video_type", "video_original_url")),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     section_id: str = Field(sa_column=_fk("sections.id", index=False))
@@ -191,7 +260,7 @@ class Lesson(SQLModel, table=True):
     duration: int = Field(default=0)
     # The embed URL: a direct link written without a scheme gains "https://".
     video_url: str | None = Field(default=None, max_length=2100)
-    video_type: str | None = Field(default=None, max_length=20)  # youtube | vimeo | direct
+    video_type: str | None = Field(default=None, max_length=20)  # storage.rules.VIDEO_TYPES
     video_id: str | None = Field(default=None, max_length=100)
     video_thumbnail_url: str | None = Field(default=None, max_length=2048)
     video_original_url: str | None = Field(default=None, max_length=2048)
@@ -205,7 +274,18 @@ class Community(SQLModel, table=True):
     """A discussion community of one producer: threads, members and media hang off it."""
 
     __tablename__ = "communities"
-    __table_args__ = (Index("ix_communities_producer_created", "producer_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_communities_producer_created", "producer_id", "created_at", "id"),
+        *checks(
+            "communities",
+            name=NOT_BLANK,
+            slug=SLUG,
+            description=NOT_BLANK,
+            is_free=BOOLEAN,
+            price=AMOUNT,
+            is_public=BOOLEAN,
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id", index=False))
@@ -227,6 +307,7 @@ class Member(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("community_id", "user_id", name="uq_community_members_user"),
         Index("ix_community_members_community_joined", "community_id", "joined_at", "id"),
+        *checks("community_members", role=one_of(MEMBER_ROLES)),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -243,6 +324,7 @@ class Thread(SQLModel, table=True):
     __table_args__ = (
         # list_threads: pinned first, then newest activity.
         Index("ix_threads_community_order", "community_id", "pinned", "last_activity_at", "id"),
+        *checks("threads", title=NOT_BLANK, content=NOT_BLANK, pinned=BOOLEAN, comment_count=COUNT),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -266,7 +348,10 @@ class Comment(SQLModel, table=True):
     """
 
     __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_thread_created", "thread_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
+        *checks("comments", content=NOT_BLANK),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     thread_id: str = Field(sa_column=_fk("threads.id", index=False))
@@ -286,12 +371,22 @@ class Media(SQLModel, table=True):
     __table_args__ = (
         Index("ix_community_media_community_created", "community_id", "created_at", "id"),
         Index("ix_community_media_community_type_created", "community_id", "type", "created_at", "id"),
+        *checks(
+            "community_media",
+            type=one_of(MEDIA_TYPES),
+            title=NOT_BLANK,
+            description=NOT_BLANK,
+            file_name=NOT_BLANK,
+            file_size=FILE_SIZE,
+            mime_type=NOT_BLANK,
+            duration=COUNT,
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
     community_id: str = Field(sa_column=_fk("communities.id", index=False))
     uploaded_by: str = Field(sa_column=_fk("users.id"))
-    type: str = Field(max_length=10)  # video | file | image
+    type: str = Field(max_length=10)  # storage.rules.MEDIA_TYPES
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     url: str = Field(max_length=2048)
@@ -378,6 +473,7 @@ class LessonProgress(SQLModel, table=True):
     """An enrollment's progress on one lesson of its course: one row per (enrollment, lesson)."""
 
     __tablename__ = "lesson_progress"
+    __table_args__ = (*checks("lesson_progress", completed=BOOLEAN, watched_seconds=COUNT),)
 
     enrollment_id: str = Field(sa_column=_fk("enrollments.id", index=False, primary_key=True))
     # Indexed on its own too: deleting a lesson looks its progress up by lesson.
@@ -415,3 +511,14 @@ class Achievement(SQLModel, table=True):
     student_id: str = Field(sa_column=_fk("users.id", index=False, primary_key=True))
     code: str = Field(primary_key=True, max_length=40)
     unlocked_at: datetime = Field(default_factory=utcnow)
+
+
+def _length_checks() -> None:
+    """`ck_<table>_<column>_length` on every bounded text column: SQLite ignores VARCHAR(n)."""
+    for table in metadata.tables.values():
+        for bounded in table.columns:
+            if length := getattr(bounded.type, "length", None):  # String, and SQLModel's AutoString
+                table.append_constraint(check(table.name, f"{bounded.name}_length", max_length(length)(column(bounded.name))))
+
+
+_length_checks()

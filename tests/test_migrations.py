@@ -1,14 +1,33 @@
 """The schema comes only from migrations, and the migrations produce exactly the models' schema."""
 
+import anyio.to_thread
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import CheckConstraint, create_engine, delete, func, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from storage.engine import open_store
-from storage.migrate import HEAD, SchemaBehind, check_schema_current, script_head, upgrade, upgrade_async
-from storage.search import include_in_schema_comparison
-from storage.tables import metadata
+from storage.ids import utcnow
+from storage.migrate import (
+    HEAD,
+    SchemaBehind,
+    alembic_config,
+    check_schema_current,
+    current_revision,
+    script_head,
+    upgrade,
+    upgrade_async,
+)
+from storage.search import NAME_FTS_TABLE, include_in_schema_comparison
+from storage.tables import OWNER_EMAIL_INDEX, Course, Lesson, Producer, User, metadata
+from tests.databases import ENGINE
+from tests.factories import mcp_client, ok
 from tests.processes import cli_env, run_cli
+from tests.table_rows import insert_rows, valid_rows
+from tools.accounts import create_api_key
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +80,160 @@ async def test_db_upgrade_brings_it_to_the_newest_schema(databases):
 
 def test_the_head_the_server_checks_is_the_newest_migration_script():
     assert HEAD == script_head()
+
+
+
+
+def _compiled(check: CheckConstraint, dialect) -> str:
+    return str(check.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def test_the_migrated_constraints_are_the_models(databases):
+    # Alembic's comparison leaves CHECK constraints and partial index conditions out.
+    url = databases.new("checks")
+    await upgrade_async(url)
+
+    def reflect(connection):
+        inspector = inspect(connection)
+        checks = {table: {c["name"]: c["sqltext"] for c in inspector.get_check_constraints(table)} for table in metadata.tables}
+        owner_index = next(i for i in inspector.get_indexes("users") if i["name"] == OWNER_EMAIL_INDEX)
+        return checks, owner_index, connection.dialect
+
+    async with open_store(url) as store, store.engine.connect() as connection:
+        checks, owner_index, dialect = await connection.run_sync(reflect)
+    declared = {
+        table.name: {c.name: _compiled(c, dialect) for c in table.constraints if isinstance(c, CheckConstraint)}
+        for table in metadata.tables.values()
+    }
+    assert {table: set(found) for table, found in checks.items()} == {table: set(d) for table, d in declared.items()}
+    if ENGINE == "sqlite":  # PostgreSQL answers its own rewriting of each condition
+        assert checks == declared
+    assert owner_index["unique"] and owner_index["column_names"] == ["email_normalized"]
+    condition = str(owner_index["dialect_options"][f"{ENGINE}_where"])
+    assert condition in ("role = 'owner'", "((role)::text = 'owner'::text)")
+
+
+def _row(rows: list, table: str) -> dict:
+    return next(values for t, values in rows if t.name == table)
+
+
+async def _insert(url: str, rows: list) -> None:
+    async with open_store(url) as store, store.engine.begin() as connection:
+        await insert_rows(connection, rows)
+
+
+async def _counts(store) -> dict[str, int]:
+    async with store.engine.connect() as connection:
+        counted = [(await connection.execute(select(func.count()).select_from(t))).scalar_one() for t in metadata.sorted_tables]
+    return {table.name: count for table, count in zip(metadata.sorted_tables, counted, strict=True)}
+
+
+async def _downgrade(url: str, revision: str) -> None:
+    await anyio.to_thread.run_sync(command.downgrade, alembic_config(url), revision)
+
+
+async def test_upgrade_stops_naming_the_email_where_owners_already_share_one(databases):
+    url = databases.new("owners")
+    await upgrade_async(url, "0008")
+    first, second = valid_rows("a"), valid_rows("b")
+    _row(second, "users").update(email="ownera@example.com", email_normalized="ownera@example.com")
+    await _insert(url, first + second)
+    with pytest.raises(RuntimeError, match="users: owners sharing the emails ownera@example.com break uq_users_owner_email"):
+        await upgrade_async(url)
+
+
+async def test_upgrade_stops_before_any_change_naming_each_constraint_existing_rows_break(databases):
+    url = databases.new("broken")
+    await upgrade_async(url, "0008")
+    rows = valid_rows("a")
+    _row(rows, "courses").update(level="expert", price=-5, slug="Bad Slug!")  # the security review's row
+    await _insert(url, rows)
+
+    with pytest.raises(RuntimeError, match="existing rows break them") as stopped:
+        await upgrade_async(url)
+
+    for name in ("ck_courses_level", "ck_courses_price", "ck_courses_slug"):
+        assert f"courses: 1 row(s) break {name}" in str(stopped.value)
+    async with open_store(url) as store:
+        assert await current_revision(store.engine) == "0008"
+        assert (await _counts(store))["courses"] == 1
+
+
+def _student(user_id: str, producer_id: str, name: str) -> tuple:
+    now = utcnow()
+    email = f"{user_id}@example.com"
+    values = {"id": user_id, "producer_id": producer_id, "name": name, "email": email, "email_normalized": email,
+              "role": "student", "created_at": now, "updated_at": now}
+    return User.__table__, values
+
+
+async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_search_intact(databases):
+    url = databases.new("survive")
+    await upgrade_async(url, "0008")
+    rows = valid_rows("a")
+    producer_id = _row(rows, "producers")["id"]
+    # A deleted user leaves a gap in the rowids that a table rebuild closes: the name index must follow.
+    await _insert(url, [*rows, _student("user_gone", producer_id, "Gone Soon"), _student("user_zb", producer_id, "Zed Before")])
+    async with open_store(url) as store:
+        async with store.engine.begin() as connection:
+            await connection.execute(delete(User).where(User.id == "user_gone"))
+        before = await _counts(store)
+
+    await upgrade_async(url)
+
+    async with open_store(url) as store:
+        assert await _counts(store) == before
+        with pytest.raises(IntegrityError, match="(?i)foreign key"):
+            async with store.engine.begin() as connection:
+                await connection.execute(update(Lesson).values(section_id="section_none"))
+        async with store.sessions() as session, session.begin():
+            key = await create_api_key(session, producer_id=producer_id, name="k", permissions=["*"], clock=utcnow)
+        async with mcp_client(store, key.key) as client:
+            ok(await client.call_tool("register_student", {"name": "Zed After", "email": "after@example.com"}))
+            found = ok(await client.call_tool("list_students", {"search": "zed"}))["data"]
+            gone = ok(await client.call_tool("list_students", {"search": "gone"}))["data"]
+        assert sorted(student["name"] for student in found) == ["Zed After", "Zed Before"] and gone == []
+        async with store.engine.begin() as connection:
+            await connection.execute(delete(Producer).where(Producer.id == producer_id))
+        left = {table: count for table, count in (await _counts(store)).items() if count}
+    assert left == {"categories": 12 + 1, "login_failures": 1}  # reference data, and no tenant's
+
+
+@pytest.mark.skipif(ENGINE != "sqlite", reason="SQLite rebuilds tables")
+def test_the_sqlite_upgrade_refuses_a_connection_with_foreign_keys_on(databases):
+    url = databases.new("fk-on")
+    upgrade(url, "0008")
+    engine = create_engine(make_url(url).set(drivername="sqlite"))
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            with pytest.raises(RuntimeError, match="needs foreign keys off"):
+                command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+async def test_downgrade_drops_the_constraints_and_keeps_the_rows(databases):
+    url = databases.new("downgrade")
+    await upgrade_async(url)
+    rows = valid_rows("a")
+    await _insert(url, rows)
+    async with open_store(url) as store:
+        before = await _counts(store)
+
+    await _downgrade(url, "0008")
+
+    async with open_store(url) as store:
+        assert await _counts(store) == before
+        async with store.engine.begin() as connection:
+            await connection.execute(update(Course).values(level="expert"))  # no constraint left to refuse it
+            if ENGINE == "sqlite":  # the name index still follows the users table
+                late = _student("user_late", _row(rows, "producers")["id"], "Late Zed")[1]
+                await connection.execute(insert(User.__table__).values(late))
+                match = f"SELECT rowid FROM {NAME_FTS_TABLE} WHERE {NAME_FTS_TABLE} MATCH '\"zed\"'"
+                names = (await connection.exec_driver_sql(f"SELECT name FROM users WHERE rowid IN ({match})")).scalars().all()
+                assert names == ["Late Zed"]
+    with pytest.raises(RuntimeError, match="courses: 1 row\\(s\\) break ck_courses_level"):
+        await upgrade_async(url)

@@ -12,13 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import accounts as store
 from storage.engine import Store
 from storage.ids import new_id
-from storage.tables import ApiKey, Producer, User
+from storage.queries import violated_constraint
+from storage.rules import is_email
+from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.context import Clock, Principal
 from tools.errors import BadRequest, Conflict, NotFound, Unauthorized
 from tools.passwords import generate_password, hash_password
@@ -68,6 +70,10 @@ class NewApiKey:
     """The secret. Shown once; only its hash is stored."""
 
 
+def _owner_email_taken(email: str) -> Conflict:
+    return Conflict(f"A producer owner with email {email.strip()} already exists")
+
+
 async def create_producer(
     session: AsyncSession, *, name: str, email: str, password: str | None, clock: Clock
 ) -> NewProducer:
@@ -75,14 +81,14 @@ async def create_producer(
     name = name.strip()
     if not name or len(name) > 200:
         raise BadRequest("Invalid input: name: must be 1-200 characters")
-    if "@" not in email or len(email) > 320:
-        raise BadRequest("Invalid input: email: must be an email address")
+    if not is_email(email.strip()):
+        raise BadRequest("Invalid input: email: must be an email address like name@example.com")
     if password is not None and len(password) < 8:
         raise BadRequest("Invalid input: password: must be at least 8 characters")
-    # Owner emails identify a producer session at login, so they are unique among owners.
-    existing = await store.get_user_by_email(session, producer_id=None, email_normalized=normalize_email(email))
-    if existing is not None and existing.role == "owner":
-        raise Conflict(f"A producer owner with email {email} already exists")
+    # Owner emails identify a producer session at login, so they are unique among owners
+    # (students of any producer may share them): uq_users_owner_email is the guarantee.
+    if await store.get_owner_by_email(session, email_normalized=normalize_email(email)) is not None:
+        raise _owner_email_taken(email)
     generated = None
     if password is None:
         password = generated = generate_password()
@@ -102,7 +108,12 @@ async def create_producer(
     session.add(producer)
     await session.flush()
     session.add(owner)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == OWNER_EMAIL_INDEX:  # another owner committed it since the check
+            raise _owner_email_taken(email) from None
+        raise
     return NewProducer(producer=producer, owner=owner, password=generated)
 
 

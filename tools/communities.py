@@ -11,6 +11,7 @@ from storage import accounts as accounts_store
 from storage import communities as store
 from storage.ids import new_id
 from storage.queries import fetch_page
+from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
 from storage.tables import Community, Media, Member, User
 from tools.catalog import operation
 from tools.permissions import Permission
@@ -52,8 +53,8 @@ Slug = slug(100)
 _CommunityDescription = text(10000)
 _MediaDescription = text(5000)
 _FileText = text(255)
-Role = Literal["member", "moderator", "admin"]
-MediaType = Literal["video", "file", "image"]
+Role = Literal[MEMBER_ROLES]  # type: ignore[valid-type]
+MediaType = Literal[MEDIA_TYPES]  # type: ignore[valid-type]
 
 
 # --- shared by the community operations and tools.discussions ---
@@ -375,7 +376,7 @@ class AddMediaInput(CommunityPath):
     description: _MediaDescription | None = None
     url: WebUrl = Field(description="Where the file is, http(s).")
     file_name: _FileText
-    file_size: int = Field(ge=0, le=2**53, description="Size in bytes.")
+    file_size: int = Field(ge=0, le=MAX_FILE_SIZE, description="Size in bytes.")
     mime_type: _FileText | None = None
     thumbnail_url: WebUrl | None = None
     duration: Count | None = Field(default=None, description="Seconds, for video.")

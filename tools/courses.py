@@ -12,6 +12,7 @@ from storage import catalog as catalog_store
 from storage import courses as courses_store
 from storage.ids import new_id
 from storage.queries import fetch_page
+from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
 from tools.permissions import Permission
@@ -56,7 +57,7 @@ MAX_LESSONS_PER_SECTION = 200
 MAX_NESTED_LESSONS = 1000
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
-Level = Literal["beginner", "intermediate", "advanced"]
+Level = Literal[LEVELS]  # type: ignore[valid-type]
 
 
 # ---- wire models

@@ -18,6 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from storage import courses as courses_store
 from storage.ids import new_id
+from storage.rules import VIDEO_TYPES
 from storage.tables import Course, Lesson, Section
 from tools.catalog import operation
 from tools.permissions import Permission
@@ -57,7 +58,7 @@ _MOVE = "Move to this 0-based position."
 
 
 class VideoMeta(OutputModel):
-    type: Literal["youtube", "vimeo", "direct"]
+    type: Literal[VIDEO_TYPES]  # type: ignore[valid-type]
     video_id: str | None
     thumbnail_url: str | None
     original_url: str

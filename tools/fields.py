@@ -15,18 +15,13 @@ from pydantic import (
     StringConstraints,
 )
 
+from storage.rules import MAX_INT, is_blank, is_slug
 from tools.errors import BadRequest
 from tools.models import InputModel
 
 __all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "given_changes", "slug", "text"]
 
-MAX_INT = 2_147_483_647
-"""The largest value an integer column holds on every engine."""
-
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
 Id = Annotated[str, Field(min_length=1, max_length=100)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Price = Annotated[int, Field(ge=0, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
@@ -57,15 +52,20 @@ the operation as the same instant in UTC."""
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    if is_blank(value):
         raise ValueError("must not be blank")
     return value
 
 
 def _check_slug(value: str) -> str:
-    if not _SLUG.fullmatch(value):
+    if not is_slug(value):
         raise ValueError("must be lowercase letters, digits and single hyphens, like intro-to-python")
     return value
+
+
+# Stripped by pydantic, whose whitespace is Unicode's; blank is Python's (storage.rules.WHITESPACE),
+# which also counts the separators U+001C-U+001F, as the database's check does.
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_not_blank)]
 
 
 def text(max_length: int) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -11,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from storage import accounts as accounts_store
 from storage.ids import new_id
 from storage.queries import fetch_page
+from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
 from tools.accounts import normalize_email
@@ -32,12 +32,10 @@ from tools.streaks import Streak, streak_of
 
 __all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
 
 def _check_email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ValueError("must be an email address like name@example.com")
     return value
 
@@ -50,7 +48,7 @@ def _check_name(value: str) -> str:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_name)]
-Email = Annotated[str, Field(max_length=320), AfterValidator(_check_email)]
+Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH), AfterValidator(_check_email)]
 Bio = Annotated[str, Field(max_length=2000)]
 
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
+from storage.rules import VIDEO_TYPES
 from tools.catalog import operation
 from tools.context import OperationContext
 from tools.errors import BadRequest
@@ -34,7 +35,7 @@ _YOUTUBE_PATH_PREFIXES = ("shorts", "embed", "live", "v")
 
 
 class VideoInfo(OutputModel):
-    type: Literal["youtube", "vimeo", "direct"]
+    type: Literal[VIDEO_TYPES]  # type: ignore[valid-type]
     original_url: str
     video_id: str | None
     embed_url: str

@@ -10,23 +10,14 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from storage.search import SQLITE_NAME_FTS_REBUILD, SQLITE_NAME_FTS_TABLE, SQLITE_NAME_FTS_TRIGGERS
+
 revision: str = '0007'
 down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SQLITE_UPGRADE = [
-    "CREATE VIRTUAL TABLE users_name_fts USING fts5("
-    "name, content='users', content_rowid='rowid', tokenize='trigram')",
-    "CREATE TRIGGER users_name_fts_insert AFTER INSERT ON users BEGIN "
-    "INSERT INTO users_name_fts(rowid, name) VALUES (new.rowid, new.name); END",
-    "CREATE TRIGGER users_name_fts_delete AFTER DELETE ON users BEGIN "
-    "INSERT INTO users_name_fts(users_name_fts, rowid, name) VALUES ('delete', old.rowid, old.name); END",
-    "CREATE TRIGGER users_name_fts_update AFTER UPDATE OF name ON users BEGIN "
-    "INSERT INTO users_name_fts(users_name_fts, rowid, name) VALUES ('delete', old.rowid, old.name); "
-    "INSERT INTO users_name_fts(rowid, name) VALUES (new.rowid, new.name); END",
-    "INSERT INTO users_name_fts(users_name_fts) VALUES ('rebuild')",
-]
+_SQLITE_UPGRADE = [SQLITE_NAME_FTS_TABLE, *SQLITE_NAME_FTS_TRIGGERS, SQLITE_NAME_FTS_REBUILD]
 _SQLITE_DOWNGRADE = [
     "DROP TRIGGER IF EXISTS users_name_fts_update",
     "DROP TRIGGER IF EXISTS users_name_fts_delete",
