@@ -296,10 +296,9 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
 
         async def work() -> Response:
             principal = await authenticate_request(request, store=runtime.store, clock=runtime.clock, accepted=op.auth)
-            arguments = await request_arguments(endpoints[method], request)
             result = await run_operation(
                 op,
-                arguments,
+                lambda: request_arguments(endpoints[method], request),
                 store=runtime.store,
                 principal=principal,
                 clock=runtime.clock,

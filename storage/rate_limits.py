@@ -52,12 +52,9 @@ class _DatabaseCounter:
         async with self._store.sessions() as session, session.begin():
             count = (await session.execute(upsert)).scalar_one()
             if count == 1:
-                # The first request of a window clears this key's finished windows.
-                await session.execute(
-                    delete(RateLimitWindow).where(
-                        RateLimitWindow.key_id == key_id, RateLimitWindow.window_start < window_start
-                    )
-                )
+                # A caller's first request of a window clears every finished window: the table holds
+                # only current counters, also of keys and sessions that are gone.
+                await session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < window_start))
             return count
 
 

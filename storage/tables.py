@@ -399,11 +399,15 @@ class Media(SQLModel, table=True):
 
 
 class RateLimitWindow(SQLModel, table=True):
-    """Requests one API key made in one fixed window (PostgreSQL only; SQLite counts in memory)."""
+    """Requests one caller made in one fixed window (PostgreSQL only; SQLite counts in memory).
+
+    `key_id` is the API key's id or the producer session's id: no foreign key, since it names
+    either. A caller's finished windows go when its next window starts.
+    """
 
     __tablename__ = "rate_limit_windows"
 
-    key_id: str = Field(sa_column=Column(String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True))
+    key_id: str = Field(sa_column=Column(String(40), primary_key=True))
     window_start: datetime = Field(primary_key=True)
     count: int = 0
 

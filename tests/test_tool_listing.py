@@ -26,7 +26,7 @@ UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 async def test_tools_list_for_a_full_key_fits_the_context_budget(store, tenant, capsys):
     body = await tools_list_over_http(store, tenant.key)
     tools = json.loads(body)["result"]["tools"]
-    assert {tool["name"] for tool in tools} == set(OPERATIONS_BY_NAME)
+    assert {tool["name"] for tool in tools} == {op.name for op in TOOLS}
     size = len(body)
     with capsys.disabled():
         print(f"\ntools/list for a '*' key: {size} bytes, {len(tools)} tools, {size // len(tools)} bytes a tool")

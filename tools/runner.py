@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -53,9 +53,13 @@ def check_allowed(op: Operation, principal: Principal) -> None:
     raise NotPermitted(f"This API key lacks the {op.permission} permission needed for {op.name}")
 
 
+Arguments = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
+"""An operation's arguments, or how to read them (a REST body): read only once the caller may call it."""
+
+
 async def run_operation(
     op: Operation,
-    arguments: Mapping[str, Any],
+    arguments: Arguments,
     *,
     store: Store,
     principal: Principal,
@@ -75,6 +79,8 @@ async def run_operation(
         await rate_limiter.check(principal, clock)
     try:
         check_allowed(op, principal)
+        if callable(arguments):  # a caller that may not call `op` learns nothing about its input
+            arguments = await arguments()
         data = parse_arguments(op.input_model, arguments)
         ctx = OperationContext(
             session=None,
@@ -88,7 +94,8 @@ async def run_operation(
     except BlohkoError as error:
         # A busy store gets no extra write; an operation that audits itself has done so.
         if not op.read_only and not op.own_transactions and not isinstance(error, Busy):
-            await _audit_failure(op, arguments, error, store=store, principal=principal, clock=clock)
+            read = arguments if isinstance(arguments, Mapping) else {}
+            await _audit_failure(op, read, error, store=store, principal=principal, clock=clock)
         raise
 
 
