@@ -27,7 +27,7 @@ from storage.tables import (
     Thread,
     User,
 )
-from tools.accounts import create_api_key, create_producer
+from tools.domains.accounts import create_api_key, create_producer
 
 __all__ = ["BenchTenant", "COMMUNITY_ID", "SEARCH_TERM", "create_tenant", "load_students", "student_id"]
 

@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storage.engine import Store
-from tools.accounts import KEY_PREFIX, authenticate_api_key
-from tools.context import ANONYMOUS, Clock, Principal, PrincipalKind
-from tools.errors import Unauthorized
-from tools.sessions import SESSION_PREFIX, authenticate_session
+from tools.core.context import ANONYMOUS, Clock, Principal, PrincipalKind
+from tools.core.errors import Unauthorized
+from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
+from tools.domains.sessions import SESSION_PREFIX, authenticate_session
 
 __all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_request", "bearer_token", "unauthorized_response"]
 

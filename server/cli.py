@@ -48,9 +48,9 @@ def _operate(settings: Settings, name: str, arguments: dict[str, Any]) -> dict[s
 
     The CLI is one more transport: validation, errors, audit and transactions are the runner's."""
     from storage.engine import open_store
-    from tools.context import OPERATOR
+    from tools.core.context import OPERATOR
+    from tools.core.runner import run_operation
     from tools.registry import OPERATIONS_BY_NAME
-    from tools.runner import run_operation
 
     async def run() -> dict[str, Any]:
         async with open_store(**settings.store_options()) as store:
@@ -71,8 +71,8 @@ def _given(**arguments: Any) -> dict[str, Any]:
 async def _serve_stdio(settings: Settings) -> None:
     from server.mcp_app import Runtime, create_mcp_server
     from storage.engine import open_store
-    from tools.accounts import authenticate_api_key
-    from tools.errors import Unauthorized
+    from tools.core.errors import Unauthorized
+    from tools.domains.accounts import authenticate_api_key
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
     async with open_store(**settings.store_options()) as store:
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
-    from tools.errors import BlohkoError
+    from tools.core.errors import BlohkoError
 
     try:
         args.run(args, settings)

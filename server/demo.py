@@ -6,14 +6,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 from storage.engine import Store
-from tools.context import OPERATOR, Principal
-from tools.errors import NotFound
+from tools.core.context import OPERATOR, Principal
+from tools.core.errors import NotFound
+from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
-from tools.runner import run_operation
 
 __all__ = ["DEMO_EMAIL", "Demo", "client_configs", "ensure_demo"]
 

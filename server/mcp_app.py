@@ -7,7 +7,7 @@ same as over REST.
 
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
-decision `run_operation` enforces on every call (`tools.permissions.may_call`). A call the
+decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
 runner refuses as `Forbidden` is answered exactly like an unknown tool.
 """
 
@@ -45,15 +45,15 @@ from server.tool_listing import (
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.rate_limits import counter_for
-from tools.accounts import authenticate_api_key
-from tools.catalog import Operation, may_call
-from tools.context import Clock, Principal, Services
-from tools.errors import BlohkoError, NotPermitted, Unauthorized
-from tools.login_throttle import LoginThrottle
-from tools.passwords import limit_concurrent_hashes
-from tools.ratelimit import RateLimiter
+from tools.core.catalog import Operation, may_call
+from tools.core.context import Clock, Principal, Services
+from tools.core.errors import BlohkoError, NotPermitted, Unauthorized
+from tools.core.login_throttle import LoginThrottle
+from tools.core.passwords import limit_concurrent_hashes
+from tools.core.ratelimit import RateLimiter
+from tools.core.runner import run_operation
+from tools.domains.accounts import authenticate_api_key
 from tools.registry import TOOLS
-from tools.runner import run_operation
 
 __all__ = ["Runtime", "create_mcp_server", "error_result"]
 

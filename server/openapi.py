@@ -14,7 +14,7 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from server.rest import API_PREFIX, Endpoint
-from tools.errors import (
+from tools.core.errors import (
     BadRequest,
     BlohkoError,
     Busy,

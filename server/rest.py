@@ -30,17 +30,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import SESSION_COOKIE, authenticate_request, bearer_token, unauthorized_response
+from server.auth import (
+    SESSION_COOKIE,
+    authenticate_request,
+    bearer_token,
+    unauthorized_response,
+)
 from server.mcp_app import Runtime
-from tools.catalog import Operation, path_params
-from tools.errors import (
+from tools.core.catalog import Operation, path_params
+from tools.core.errors import (
     BadRequest,
     BlohkoError,
     InternalError,
     Unauthorized,
 )
+from tools.core.runner import run_operation
 from tools.registry import served_over
-from tools.runner import run_operation
 
 __all__ = [
     "API_PREFIX",

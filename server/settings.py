@@ -7,8 +7,12 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.engine import DEFAULT_WRITE_QUEUE_LIMIT, DEFAULT_WRITE_QUEUE_TIMEOUT, default_database_url
-from tools.ratelimit import DEFAULT_PER_MINUTE
+from storage.engine import (
+    DEFAULT_WRITE_QUEUE_LIMIT,
+    DEFAULT_WRITE_QUEUE_TIMEOUT,
+    default_database_url,
+)
+from tools.core.ratelimit import DEFAULT_PER_MINUTE
 
 __all__ = ["Settings"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from mcp_types import ToolAnnotations
 
-from tools.catalog import Operation
+from tools.core.catalog import Operation
 
 __all__ = ["CONVENTIONS", "published_annotations", "published_description", "published_input_schema"]
 

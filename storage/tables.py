@@ -508,7 +508,7 @@ class LearningDay(SQLModel, table=True):
 
 
 class Achievement(SQLModel, table=True):
-    """An achievement a student unlocked (`code` from the rule table in tools.achievements), once."""
+    """An achievement a student unlocked (`code` from the rule table in tools.domains.achievements), once."""
 
     __tablename__ = "achievements"
 

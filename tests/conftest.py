@@ -87,9 +87,9 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real argon2, with the smallest cost parameters: production cost would dominate the suite's time."""
     from argon2 import PasswordHasher
 
-    import tools.passwords
+    import tools.core.passwords
 
-    monkeypatch.setattr(tools.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(tools.core.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture(scope="session")

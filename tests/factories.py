@@ -17,8 +17,8 @@ from server.mcp_app import Runtime, create_mcp_server
 from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
-from tools.accounts import create_api_key, create_producer
-from tools.context import Principal
+from tools.core.context import Principal
+from tools.domains.accounts import create_api_key, create_producer
 
 
 @dataclass

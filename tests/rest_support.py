@@ -20,10 +20,10 @@ from storage.engine import Store
 from storage.ids import utcnow
 from tests.community_factories import MEDIA
 from tests.factories import DEFAULT_CATEGORY_ID, Tenant, course_body, principal_of
-from tools.catalog import Operation
-from tools.context import Clock
+from tools.core.catalog import Operation
+from tools.core.context import Clock
+from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
-from tools.runner import run_operation
 
 API = "http://127.0.0.1/api/v1"
 _BODY_METHODS = {"POST", "PATCH", "PUT"}

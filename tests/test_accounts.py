@@ -10,8 +10,8 @@ from storage.ids import new_id, utcnow
 from storage.tables import Producer, User
 from tests.factories import mcp_client, ok
 from tests.processes import cli_env, cli_json, run_cli
-from tools.accounts import create_producer
-from tools.errors import Conflict
+from tools.core.errors import Conflict
+from tools.domains.accounts import create_producer
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ from storage.tables import Achievement, LearningDay
 from tests.community_factories import call, new_student
 from tests.enrollment_factories import Clock, codes, new_learner, progress, table_counts
 from tests.factories import make_lesson, mcp_client
-from tools.achievements import RULES, LearnerStats, earned, verification_code
-from tools.streaks import streaks, utc_day
+from tools.domains.achievements import RULES, LearnerStats, earned, verification_code
+from tools.domains.streaks import streaks, utc_day
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from tools.permissions import VALID_GRANTS
+from tools.core.permissions import VALID_GRANTS
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
 # DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
@@ -88,10 +88,10 @@ def _import_declaration(tmp_path, monkeypatch, permission: str):
     import textwrap
 
     source = f"""
-        from tools.catalog import operation
-        from tools.permissions import Permission
-        from tools.models import NoInput
-        from tools.system import WhoamiResult
+        from tools.core.catalog import operation
+        from tools.core.permissions import Permission
+        from tools.core.models import NoInput
+        from tools.domains.system import WhoamiResult
 
         @operation(title="Misspelt", permission={permission}, http=("GET", "/misspelt"), kind="read")
         async def misspelt(ctx, data: NoInput) -> WhoamiResult: ...

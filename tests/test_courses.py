@@ -22,8 +22,8 @@ from tests.factories import (
     principal_of,
 )
 from tests.reference_examples import REFERENCE_COURSE
+from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
-from tools.runner import run_operation
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ from tests.community_factories import (
     row_counts,
 )
 from tests.factories import mcp_client
-from tools.discussions import MAX_NESTING, get_thread
+from tools.domains.discussions import MAX_NESTING, get_thread
 
 pytestmark = pytest.mark.anyio
 

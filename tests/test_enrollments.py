@@ -32,9 +32,9 @@ from tests.factories import (
     mcp_client,
     principal_of,
 )
-from tools.enrollments import percent
+from tools.core.runner import run_operation
+from tools.domains.enrollments import percent
 from tools.registry import OPERATIONS_BY_NAME
-from tools.runner import run_operation
 
 pytestmark = pytest.mark.anyio
 

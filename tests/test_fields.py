@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tools.errors import BadRequest
-from tools.fields import IsoDatetime
-from tools.models import InputModel
-from tools.runner import parse_arguments
+from tools.core.errors import BadRequest
+from tools.core.fields import IsoDatetime
+from tools.core.models import InputModel
+from tools.core.runner import parse_arguments
 
 
 class _Window(InputModel):

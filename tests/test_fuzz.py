@@ -36,7 +36,7 @@ from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client
 from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
-from tools.catalog import Operation
+from tools.core.catalog import Operation
 from tools.registry import TOOLS
 
 EXAMPLES = int(os.environ.get("BLOHKO_FUZZ_EXAMPLES", "12"))

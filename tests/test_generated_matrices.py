@@ -21,8 +21,8 @@ from server.mcp_app import Runtime
 from server.rest import API_PREFIX, rest_routes
 from tests.factories import DEFAULT_CATEGORY_ID, add_key, mcp_client, ok
 from tests.test_catalog import REQUIRED_PERMISSION
-from tools.catalog import Operation
-from tools.permissions import RESOURCE_ACTIONS
+from tools.core.catalog import Operation
+from tools.core.permissions import RESOURCE_ACTIONS
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio

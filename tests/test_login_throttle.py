@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 from sqlalchemy import select
 
-import tools.passwords
+import tools.core.passwords
 from server.http_app import create_http_app
 from server.mcp_app import Runtime
 from server.settings import Settings
 from storage.engine import open_store
 from storage.tables import AuditEvent
 from tests.rest_support import API, rest_client
-from tools.context import Services
-from tools.login_throttle import LoginThrottle
+from tools.core.context import Services
+from tools.core.login_throttle import LoginThrottle
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +128,7 @@ async def test_sign_ins_on_an_owner_account_are_audited_without_the_password(sto
 async def test_no_more_password_hashes_run_at_once_than_the_limit(monkeypatch):
     running = peak = 0
     lock = threading.Lock()
-    real = tools.passwords._hasher
+    real = tools.core.passwords._hasher
 
     class CountingHasher:
         def hash(self, password: str) -> str:
@@ -141,11 +141,11 @@ async def test_no_more_password_hashes_run_at_once_than_the_limit(monkeypatch):
                 running -= 1
             return real.hash(password)
 
-    monkeypatch.setattr(tools.passwords, "_hasher", CountingHasher())
-    tools.passwords.limit_concurrent_hashes(2)
+    monkeypatch.setattr(tools.core.passwords, "_hasher", CountingHasher())
+    tools.core.passwords.limit_concurrent_hashes(2)
     async with anyio.create_task_group() as group:
         for n in range(12):
-            group.start_soon(tools.passwords.hash_password, f"password-{n}")
+            group.start_soon(tools.core.passwords.hash_password, f"password-{n}")
     assert peak == 2
 
 

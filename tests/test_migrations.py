@@ -5,7 +5,16 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, create_engine, delete, func, insert, inspect, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    create_engine,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +36,7 @@ from tests.databases import ENGINE
 from tests.factories import mcp_client, ok
 from tests.processes import cli_env, run_cli
 from tests.table_rows import insert_rows, valid_rows
-from tools.accounts import create_api_key
+from tools.domains.accounts import create_api_key
 
 pytestmark = pytest.mark.anyio
 

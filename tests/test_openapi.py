@@ -20,8 +20,8 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from tests.factories import make_tenant
 from tests.rest_support import http_app, rest_client, seed
+from tools.domains.sessions import login
 from tools.registry import TOOLS, served_over
-from tools.sessions import login
 
 
 @pytest.mark.anyio

@@ -21,7 +21,7 @@ from storage.ids import utcnow
 from storage.tables import ApiKey
 from tests.factories import ok
 from tests.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
-from tools.accounts import create_api_key, revoke_api_key
+from tools.domains.accounts import create_api_key, revoke_api_key
 
 pytestmark = pytest.mark.anyio
 

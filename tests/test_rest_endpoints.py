@@ -20,9 +20,9 @@ from tests.rest_support import (
     rest_client,
     seed,
 )
-from tools.catalog import Operation
-from tools.permissions import RESOURCES
-from tools.registry import TOOLS, OPERATIONS_BY_NAME
+from tools.core.catalog import Operation
+from tools.core.permissions import RESOURCES
+from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.factories import error, mcp_client, ok
 from tests.rest_support import example_arguments, rest_call, rest_client, seed
-from tools.catalog import Operation
+from tools.core.catalog import Operation
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio

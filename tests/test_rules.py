@@ -16,9 +16,19 @@ from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import String, func, literal, select
 
 from storage.engine import open_store
-from storage.rules import EMAIL, EMAIL_MAX_LENGTH, NOT_BLANK, SLUG, WHITESPACE, Rule, is_blank, is_email, is_slug
-from tools.fields import Title, slug, text
-from tools.students import Email
+from storage.rules import (
+    EMAIL,
+    EMAIL_MAX_LENGTH,
+    NOT_BLANK,
+    SLUG,
+    WHITESPACE,
+    Rule,
+    is_blank,
+    is_email,
+    is_slug,
+)
+from tools.core.fields import Title, slug, text
+from tools.domains.students import Email
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from server.tool_listing import CONVENTIONS
 from tests.factories import error, hints_of, mcp_client, ok, tools_list_over_http
-from tools.registry import TOOLS, OPERATIONS_BY_NAME
+from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
 pytestmark = pytest.mark.anyio
 

@@ -4,8 +4,8 @@ import pytest
 
 from tests.factories import error, mcp_client, ok
 from tests.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
-from tools.errors import BadRequest
-from tools.videos import parse_video_url
+from tools.core.errors import BadRequest
+from tools.domains.videos import parse_video_url
 
 pytestmark = pytest.mark.anyio
 

@@ -95,7 +95,7 @@ async def test_list_categories_returns_the_seeded_set(store, tenant):
 
 async def test_a_key_revoked_mid_session_stops_at_once(store, tenant):
     from storage.ids import utcnow
-    from tools.accounts import revoke_api_key
+    from tools.domains.accounts import revoke_api_key
 
     async with mcp_client(store, tenant.key) as client:
         ok(await client.call_tool("list_students", {}))

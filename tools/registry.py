@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tools import (
+from tools.core.catalog import Operation, Transport, publish
+from tools.domains import (
     achievements,
     api_keys,
-    audit,
+    audit_log,
     communities,
     courses,
     curriculum,
@@ -17,7 +18,6 @@ from tools import (
     system,
     videos,
 )
-from tools.catalog import Operation, Transport, publish
 
 __all__ = ["ALL_OPERATIONS", "OPERATIONS_BY_NAME", "TOOLS", "served_over"]
 
@@ -71,7 +71,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.remove_member,
     communities.add_media,
     communities.list_media,
-    audit.list_audit_events,
+    audit_log.list_audit_events,
     # A producer's owner, signed in, and the machine's operator.
     sessions.log_in,
     sessions.log_out,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from storage import accounts as store
-from tools.accounts import create_producer, normalize_email
-from tools.catalog import operation
-from tools.context import OperationContext
-from tools.errors import NotFound
-from tools.models import InputModel, OutputModel
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import NotFound
+from tools.core.models import InputModel, OutputModel
+from tools.domains.accounts import create_producer, normalize_email
 
 __all__ = ["find_producer", "make_producer"]
 

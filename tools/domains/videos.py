@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field
 
 from storage.rules import VIDEO_TYPES
-from tools.catalog import operation
-from tools.context import OperationContext
-from tools.errors import BadRequest
-from tools.models import InputModel, OutputModel
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest
+from tools.core.models import InputModel, OutputModel
 
 __all__ = ["ParseVideoInput", "VideoInfo", "VideoResult", "parse_video", "parse_video_url"]
 

@@ -20,13 +20,13 @@ from storage import courses as courses_store
 from storage.ids import new_id
 from storage.rules import VIDEO_TYPES
 from storage.tables import Course, Lesson, Section
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.errors import NotFound
-from tools.fields import Count, Id, Title, given_changes
-from tools.models import Deleted, InputModel, OutputModel, UtcDatetime
-from tools.videos import parse_video_url
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import NotFound
+from tools.core.fields import Count, Id, Title, given_changes
+from tools.core.models import Deleted, InputModel, OutputModel, UtcDatetime
+from tools.core.permissions import Permission
+from tools.domains.videos import parse_video_url
 
 __all__ = [
     "CourseRef",
@@ -153,7 +153,7 @@ class UpdateLessonInput(LessonRef):
     order: Count | None = Field(default=None, description=_MOVE)
 
 
-# ---- helpers shared with tools.courses
+# ---- helpers shared with tools.domains.courses
 
 
 def video_columns(url: str | None, *, field: str) -> dict[str, str | None]:

@@ -21,10 +21,10 @@ from storage.ids import new_id
 from storage.queries import violated_constraint
 from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
-from tools.context import Clock, Principal
-from tools.errors import BadRequest, Conflict, NotFound, Unauthorized
-from tools.passwords import generate_password, hash_password
-from tools.permissions import normalize_grants
+from tools.core.context import Clock, Principal
+from tools.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from tools.core.passwords import generate_password, hash_password
+from tools.core.permissions import normalize_grants
 
 __all__ = [
     "KEY_PREFIX",

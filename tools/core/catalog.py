@@ -22,8 +22,8 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from tools.context import OperationContext, Principal, PrincipalKind
-from tools.permissions import Permission, allows
+from tools.core.context import OperationContext, Principal, PrincipalKind
+from tools.core.permissions import Permission, allows
 
 __all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
 

@@ -14,12 +14,19 @@ from pydantic import BeforeValidator, Field
 from storage import accounts as store
 from storage.queries import fetch_page
 from storage.tables import ApiKey
-from tools.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
-from tools.catalog import operation
-from tools.context import OperationContext
-from tools.errors import BadRequest, Forbidden, NotFound
-from tools.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime, page_of
-from tools.permissions import VALID_GRANTS
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest, Forbidden, NotFound
+from tools.core.models import (
+    InputModel,
+    OutputModel,
+    Page,
+    PageQuery,
+    UtcDatetime,
+    page_of,
+)
+from tools.core.permissions import VALID_GRANTS
+from tools.domains.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
 
 __all__ = [
     "ApiKeyPublic",

@@ -12,9 +12,13 @@ from storage import communities as store
 from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import Comment, Community, Thread, User
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.communities import (
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import Forbidden, NotFound
+from tools.core.fields import Id, text
+from tools.core.models import Deleted, OutputModel, Page, UtcDatetime, page_of
+from tools.core.permissions import Permission
+from tools.domains.communities import (
     CommunityPath,
     CommunityPathPage,
     Name,
@@ -22,10 +26,6 @@ from tools.communities import (
     community_row,
     producer_user,
 )
-from tools.context import OperationContext
-from tools.errors import Forbidden, NotFound
-from tools.fields import Id, text
-from tools.models import Deleted, OutputModel, Page, UtcDatetime, page_of
 
 __all__ = [
     "MAX_NESTING",

@@ -14,21 +14,11 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.curriculum import (
-    CourseRef,
-    LessonFields,
-    SectionPublic,
-    new_lesson,
-    owned_course,
-    sections_public,
-    video_columns,
-)
-from tools.errors import BadRequest, Conflict
-from tools.fields import Price, Title, given_changes, slug
-from tools.models import (
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest, Conflict
+from tools.core.fields import Price, Title, given_changes, slug
+from tools.core.models import (
     Deleted,
     InputModel,
     OutputModel,
@@ -37,6 +27,16 @@ from tools.models import (
     UtcDatetime,
     WebUrl,
     page_of,
+)
+from tools.core.permissions import Permission
+from tools.domains.curriculum import (
+    CourseRef,
+    LessonFields,
+    SectionPublic,
+    new_lesson,
+    owned_course,
+    sections_public,
+    video_columns,
 )
 
 __all__ = [

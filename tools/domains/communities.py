@@ -1,4 +1,4 @@
-"""Communities, their members and their media. Threads and comments are in `tools.discussions`."""
+"""Communities, their members and their media. Threads and comments are in `tools.domains.discussions`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
 from storage.tables import Community, Media, Member, User
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.errors import Conflict, NotFound
-from tools.fields import Count, Id, Price, given_changes, slug, text
-from tools.models import (
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import Conflict, NotFound
+from tools.core.fields import Count, Id, Price, given_changes, slug, text
+from tools.core.models import (
     Deleted,
     InputModel,
     OutputModel,
@@ -28,6 +27,7 @@ from tools.models import (
     WebUrl,
     page_of,
 )
+from tools.core.permissions import Permission
 
 __all__ = [
     "CommunityPath",
@@ -57,7 +57,7 @@ Role = Literal[MEMBER_ROLES]  # type: ignore[valid-type]
 MediaType = Literal[MEDIA_TYPES]  # type: ignore[valid-type]
 
 
-# --- shared by the community operations and tools.discussions ---
+# --- shared by the community operations and tools.domains.discussions ---
 
 
 class CommunityPath(InputModel):

@@ -25,14 +25,14 @@ from storage import sessions as store
 from storage.engine import Store
 from storage.ids import new_id
 from storage.tables import ProducerSession
-from tools.accounts import KEY_PREFIX, normalize_email
-from tools.audit import record_sign_in
-from tools.catalog import operation
-from tools.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
-from tools.errors import Unauthorized
-from tools.login_throttle import LoginThrottle
-from tools.models import InputModel, NoInput, OutputModel, UtcDatetime
-from tools.passwords import verify_password
+from tools.core.audit import record_sign_in
+from tools.core.catalog import operation
+from tools.core.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
+from tools.core.errors import Unauthorized
+from tools.core.login_throttle import LoginThrottle
+from tools.core.models import InputModel, NoInput, OutputModel, UtcDatetime
+from tools.core.passwords import verify_password
+from tools.domains.accounts import KEY_PREFIX, normalize_email
 
 __all__ = [
     "DEFAULT_SESSION_TTL",

@@ -18,21 +18,28 @@ from storage import enrollments as enrollments_store
 from storage.ids import new_id
 from storage.queries import fetch_page
 from storage.tables import Enrollment, LessonProgress
-from tools.achievements import (
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import Conflict, NotFound
+from tools.core.fields import MAX_INT
+from tools.core.models import (
+    Deleted,
+    InputModel,
+    OutputModel,
+    Page,
+    UtcDatetime,
+    page_of,
+)
+from tools.core.permissions import Permission
+from tools.domains.achievements import (
     EnrollmentFilter,
     ProgressEvents,
     check_filter,
     record_progress,
 )
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.curriculum import owned_course
-from tools.errors import Conflict, NotFound
-from tools.fields import MAX_INT
-from tools.models import Deleted, InputModel, OutputModel, Page, UtcDatetime, page_of
-from tools.streaks import Streak, streak_of
-from tools.students import owned_student
+from tools.domains.curriculum import owned_course
+from tools.domains.streaks import Streak, streak_of
+from tools.domains.students import owned_student
 
 __all__ = [
     "delete_enrollment",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.rate_limits import WindowCounter
-from tools.context import Clock, Principal
-from tools.errors import RateLimited
+from tools.core.context import Clock, Principal
+from tools.core.errors import RateLimited
 
 __all__ = ["DEFAULT_PER_MINUTE", "RateLimiter"]
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import Store
 from storage.ids import utcnow
-from tools.login_throttle import LoginThrottle
+from tools.core.login_throttle import LoginThrottle
 
 __all__ = [
     "ANONYMOUS",

@@ -19,7 +19,7 @@ from anyio import CapacityLimiter
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from tools.errors import Busy
+from tools.core.errors import Busy
 
 __all__ = [
     "DEFAULT_CONCURRENT_HASHES",

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import login_failures
-from tools.errors import RateLimited
+from tools.core.errors import RateLimited
 
 __all__ = ["LoginThrottle"]
 

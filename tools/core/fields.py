@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from storage.rules import MAX_INT, is_blank, is_slug
-from tools.errors import BadRequest
-from tools.models import InputModel
+from tools.core.errors import BadRequest
+from tools.core.models import InputModel
 
 __all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "given_changes", "slug", "text"]
 

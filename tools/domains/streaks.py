@@ -1,7 +1,7 @@
 """Learning streaks: runs of consecutive UTC days on which a student recorded progress.
 
 `update_progress` logs the day (one row per student per day); streaks are derived from
-those days, never stored. Kept apart from `tools.achievements` so that `get_student` can
+those days, never stored. Kept apart from `tools.domains.achievements` so that `get_student` can
 show a streak without the students module depending on the achievements module (which
 itself looks students up).
 """
@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from tools.context import OperationContext
-from tools.models import OutputModel
+from tools.core.context import OperationContext
+from tools.core.models import OutputModel
 
 __all__ = ["Streak", "streak_of", "streaks", "utc_day"]
 

@@ -1,6 +1,6 @@
-"""The audit log: every write operation records who, what, when and the outcome.
+"""Recording the audit log: every write operation records who, what, when and the outcome.
 
-Recorded by `tools.runner` for every operation that is not read-only: in the operation's own
+Recorded by `tools.core.runner` for every operation that is not read-only: in the operation's own
 transaction when it succeeds (so the event and the change commit together), in a transaction
 of its own when it fails. Only ids are kept, never argument values: no secret, password or
 content can reach the log.
@@ -14,20 +14,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.audit import audit_events_query
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.tables import AuditEvent
-from tools.catalog import Operation, operation
-from tools.permissions import Permission
-from tools.context import OperationContext, Principal
-from tools.fields import Id, IsoDatetime
-from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.core.catalog import Operation
+from tools.core.context import Principal
 
-__all__ = ["list_audit_events", "record_audit_event", "record_sign_in", "target_ids"]
+__all__ = ["declared_id_fields", "record_audit_event", "record_sign_in", "target_ids"]
 
 _MAX_ID_LENGTH = 100
 _MAX_IDS = 8
@@ -116,43 +111,3 @@ def record_sign_in(session: AsyncSession, *, producer_id: str, user_id: str, ses
             outcome=outcome,
         )
     )
-
-
-class AuditEventPublic(OutputModel):
-    id: str
-    occurred_at: UtcDatetime
-    key_id: str | None
-    key_name: str | None
-    operation: str
-    target_ids: dict[str, str]
-    outcome: str = Field(description='"ok" or the error code.')
-
-
-class ListAuditEventsInput(PageQuery):
-    operation: str | None = Field(default=None, max_length=60, description="e.g. create_course.")
-    key_id: Id | None = None
-    since: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive.")
-    until: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ListAuditEventsInput:
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError("since must be before until")
-        return self
-
-
-@operation(
-    title="List audit events",
-    permission=Permission.AUDIT_READ,
-    http=("GET", "/audit-events"),
-    kind="read",
-)
-async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
-    """List this producer's audit log, newest first: each write's key, operation, target ids, time and
-    outcome. Filter by operation, keyId, since/until. Paginated."""
-    statement = audit_events_query(
-        producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until
-    )
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    events = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]
-    return Page[AuditEventPublic](**page_of(events, query=data, total=total))

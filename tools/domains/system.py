@@ -6,10 +6,10 @@ from pydantic import Field
 
 from storage import accounts as accounts_store
 from storage import catalog as catalog_store
-from tools.catalog import may_call, operation, published
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.models import NoInput, OutputModel
+from tools.core.catalog import may_call, operation, published
+from tools.core.context import OperationContext
+from tools.core.models import NoInput, OutputModel
+from tools.core.permissions import Permission
 
 __all__ = ["list_categories", "whoami"]
 

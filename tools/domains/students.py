@@ -13,12 +13,10 @@ from storage.queries import fetch_page
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
-from tools.accounts import normalize_email
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.errors import BadRequest, Conflict, NotFound
-from tools.models import (
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest, Conflict, NotFound
+from tools.core.models import (
     InputModel,
     OutputModel,
     Page,
@@ -27,8 +25,10 @@ from tools.models import (
     WebUrl,
     page_of,
 )
-from tools.passwords import generate_password, hash_password
-from tools.streaks import Streak, streak_of
+from tools.core.passwords import generate_password, hash_password
+from tools.core.permissions import Permission
+from tools.domains.accounts import normalize_email
+from tools.domains.streaks import Streak, streak_of
 
 __all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
 

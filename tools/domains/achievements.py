@@ -1,6 +1,6 @@
 """Achievements and certificates: the rule table, what a progress update unlocks, and the list tools.
 
-A progress update (`tools.enrollments.update_progress`) calls `record_progress` in its own
+A progress update (`tools.domains.enrollments.update_progress`) calls `record_progress` in its own
 transaction. It logs the UTC day as a learning day, issues the enrollment's certificate the
 first time it reaches 100%, and unlocks every achievement whose rule now holds. Each of these
 is an insert the database refuses to repeat (primary key or unique constraint, ON CONFLICT DO
@@ -21,13 +21,13 @@ from storage import enrollments as enrollments_store
 from storage.ids import new_id
 from storage.queries import fetch_page, insert_new
 from storage.tables import Achievement, Certificate, Enrollment, LearningDay
-from tools.catalog import operation
-from tools.permissions import Permission
-from tools.context import OperationContext
-from tools.curriculum import owned_course
-from tools.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
-from tools.streaks import streak_of, utc_day
-from tools.students import owned_student
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.core.permissions import Permission
+from tools.domains.curriculum import owned_course
+from tools.domains.streaks import streak_of, utc_day
+from tools.domains.students import owned_student
 
 __all__ = [
     "RULES",

@@ -11,19 +11,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage.engine import Store, StoreBusy
 from storage.ids import utcnow
-from tools.audit import record_audit_event, target_ids
-from tools.catalog import Operation, may_call
-from tools.context import Clock, OperationContext, Principal, Services
-from tools.errors import (
+from tools.core.audit import record_audit_event, target_ids
+from tools.core.catalog import Operation, may_call
+from tools.core.context import Clock, OperationContext, Principal, Services
+from tools.core.errors import (
     BadRequest,
     BlohkoError,
     Busy,
     Conflict,
-    NotPermitted,
     InternalError,
+    NotPermitted,
     bad_request_from_validation,
 )
-from tools.ratelimit import RateLimiter
+from tools.core.ratelimit import RateLimiter
 
 __all__ = ["check_allowed", "parse_arguments", "run_operation"]
 
@@ -44,7 +44,7 @@ def parse_arguments(model: type[ModelT], arguments: Mapping[str, Any]) -> ModelT
 
 def check_allowed(op: Operation, principal: Principal) -> None:
     """`Forbidden` unless `principal` may call `op`: the one place a permission is decided
-    (`tools.permissions.may_call`). Transports only translate the refusal: MCP answers
+    (`tools.core.permissions.may_call`). Transports only translate the refusal: MCP answers
     "unknown tool", REST 403."""
     if may_call(principal, op):
         return

@@ -1,0 +1,56 @@
+"""Reading the audit log: `list_audit_events` (`audit:read`). Recording it is the runner's
+(`tools.core.audit`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from storage.audit import audit_events_query
+from storage.queries import fetch_page
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.fields import Id, IsoDatetime
+from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.core.permissions import Permission
+
+__all__ = ["list_audit_events"]
+
+
+class AuditEventPublic(OutputModel):
+    id: str
+    occurred_at: UtcDatetime
+    key_id: str | None
+    key_name: str | None
+    operation: str
+    target_ids: dict[str, str]
+    outcome: str = Field(description='"ok" or the error code.')
+
+
+class ListAuditEventsInput(PageQuery):
+    operation: str | None = Field(default=None, max_length=60, description="e.g. create_course.")
+    key_id: Id | None = None
+    since: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive.")
+    until: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ListAuditEventsInput:
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+@operation(
+    title="List audit events",
+    permission=Permission.AUDIT_READ,
+    http=("GET", "/audit-events"),
+    kind="read",
+)
+async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
+    """List this producer's audit log, newest first: each write's key, operation, target ids, time and
+    outcome. Filter by operation, keyId, since/until. Paginated."""
+    statement = audit_events_query(
+        producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until
+    )
+    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
+    events = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]
+    return Page[AuditEventPublic](**page_of(events, query=data, total=total))
