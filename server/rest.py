@@ -58,6 +58,7 @@ __all__ = [
     "request_arguments",
     "respond",
     "rest_routes",
+    "session_cookie",
 ]
 
 API_PREFIX = "/api/v1"
@@ -313,7 +314,7 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
             )
             response = json_response(result, op.http_status)
             if op.session_cookie is not None:
-                _session_cookie(request, response, op.session_cookie, result)
+                session_cookie(request, response, op.session_cookie, result)
             return response
 
         return await respond(request, work)
@@ -321,10 +322,11 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
     return endpoint
 
 
-def _session_cookie(request: Request, response: Response, action: str, result: BaseModel) -> None:
+def session_cookie(request: Request, response: Response, action: str, result: BaseModel | None) -> None:
     """Set the session cookie from a sign-in's result (HttpOnly, SameSite=Strict, Secure over
-    HTTPS, scoped to the API, lasting as long as the session), or clear it at sign-out."""
-    options = {"path": API_PREFIX, "secure": request.url.scheme == "https", "httponly": True, "samesite": "strict"}
+    HTTPS, lasting as long as the session), or clear it at sign-out. One cookie for the REST API
+    and the Producer Dashboard, so its path is `/`."""
+    options = {"path": "/", "secure": request.url.scheme == "https", "httponly": True, "samesite": "strict"}
     if action == "clear":
         response.delete_cookie(SESSION_COOKIE, **options)
         return

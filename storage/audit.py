@@ -18,6 +18,7 @@ def audit_events_query(
     key_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    outcome: str | None = None,
 ) -> Select:
     """A producer's audit events, newest first, filtered."""
     statement = select(AuditEvent).where(AuditEvent.producer_id == producer_id)
@@ -25,6 +26,8 @@ def audit_events_query(
         statement = statement.where(AuditEvent.operation == operation)
     if key_id is not None:
         statement = statement.where(AuditEvent.key_id == key_id)
+    if outcome is not None:
+        statement = statement.where(AuditEvent.outcome == outcome)
     if since is not None:
         statement = statement.where(AuditEvent.occurred_at >= since)
     if until is not None:

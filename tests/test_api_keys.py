@@ -63,7 +63,7 @@ async def test_login_answers_a_session_token_and_sets_an_httponly_cookie(app, te
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"blohko_session={session['token']};")
     attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
-    assert {"httponly", "samesite=strict", "path=/api/v1", "max-age=43200"} <= attributes
+    assert {"httponly", "samesite=strict", "path=/", "max-age=43200"} <= attributes
     assert "secure" not in attributes  # plain http: a Secure cookie would never come back
 
 

@@ -113,11 +113,13 @@ def test_a_permission_written_as_a_string_fails_when_its_module_is_imported(tmp_
 
 # DESIGN.md's "Ways in" table, as data: who calls the operations no API key may call, and where.
 DOORS = {
-    "login": ({"anonymous"}, {"rest"}),
-    "logout": ({"session"}, {"rest"}),
-    "create_api_key": ({"session", "operator"}, {"rest", "cli"}),
-    "list_api_keys": ({"session", "operator"}, {"rest", "cli"}),
-    "revoke_api_key": ({"session", "operator"}, {"rest", "cli"}),
+    "login": ({"anonymous"}, {"rest", "dashboard"}),
+    "logout": ({"session"}, {"rest", "dashboard"}),
+    "create_api_key": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
+    "list_api_keys": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
+    "revoke_api_key": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
+    "get_school_overview": ({"session"}, {"dashboard"}),
+    "change_password": ({"session"}, {"dashboard"}),
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),
 }
@@ -127,3 +129,12 @@ DOORS = {
 def test_operations_beyond_the_tools_are_served_where_design_says_to_whom_it_says(op):
     assert (op.auth, op.transports) == DOORS[op.name]
     assert op.permission is None  # who may call them is their `auth`
+
+
+def test_an_mcp_tool_must_admit_an_api_key():
+    from tools.core.catalog import operation
+
+    with pytest.raises(TypeError, match="must admit one"):
+        operation(title="Session only", permission=None, http=("GET", "/x"), kind="read", auth=("session",), transports=("mcp", "rest"))
+    declared = operation(title="Both", permission=None, http=("GET", "/x"), kind="read", auth=("api_key", "session"))
+    assert callable(declared)

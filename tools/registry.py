@@ -12,6 +12,8 @@ from tools.domains import (
     curriculum,
     discussions,
     enrollments,
+    overview,
+    owner_password,
     producers,
     sessions,
     students,
@@ -78,6 +80,9 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     api_keys.create_key,
     api_keys.list_keys,
     api_keys.revoke_key,
+    # The Producer Dashboard's own pages.
+    overview.get_school_overview,
+    owner_password.change_password,
     producers.make_producer,
     producers.find_producer,
 )

@@ -29,7 +29,7 @@ __all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "pu
 
 Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
 
-Transport = Literal["mcp", "rest", "cli"]
+Transport = Literal["mcp", "rest", "cli", "dashboard"]
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
@@ -80,7 +80,7 @@ class Operation:
     auth: frozenset[PrincipalKind] = frozenset({"api_key"})
     """Which callers may run it: API keys (the default), producer sessions, the operator, nobody yet."""
     transports: frozenset[Transport] = frozenset({"mcp", "rest"})
-    """Where it is served: MCP tools, REST routes, CLI commands."""
+    """Where it is served: MCP tools, REST routes, CLI commands, the Producer Dashboard's pages."""
     own_transactions: bool = False
     """The handler opens its own transactions on `ctx.store` instead of running in one."""
     session_cookie: Literal["set", "clear"] | None = None
@@ -139,8 +139,8 @@ def operation(
     transports = frozenset(transports)
     if ("rest" in transports) != (http is not None):
         raise TypeError(f"{title}: an operation served over REST names its route, and only then")
-    if "mcp" in transports and set(auth) != {"api_key"}:
-        raise TypeError(f"{title}: MCP tools are called with an API key")
+    if "mcp" in transports and "api_key" not in set(auth):
+        raise TypeError(f"{title}: MCP tools are called with an API key, so an MCP tool must admit one")
     read_only, destructive, kind_idempotent = KINDS[kind]
 
     def declare(handler: Handler) -> Operation:

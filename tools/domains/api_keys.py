@@ -120,7 +120,7 @@ async def _managed_producer(ctx: OperationContext, requested: str | None) -> str
     http=("POST", "/api-keys", 201),
     kind="write",
     auth=_KEY_MANAGERS,
-    transports=("rest", "cli"),
+    transports=("rest", "cli", "dashboard"),
 )
 async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedApiKeyResult:
     """Create an API key of the session's producer. The key itself is in this response only.
@@ -144,7 +144,7 @@ async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedA
     http=("GET", "/api-keys"),
     kind="read",
     auth=_KEY_MANAGERS,
-    transports=("rest", "cli"),
+    transports=("rest", "cli", "dashboard"),
 )
 async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKeyPublic]:
     """The producer's API keys, newest first, with prefix, permissions, expiry, last use and
@@ -161,7 +161,7 @@ async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKe
     http=("DELETE", "/api-keys"),
     kind="delete",
     auth=_KEY_MANAGERS,
-    transports=("rest", "cli"),
+    transports=("rest", "cli", "dashboard"),
 )
 async def revoke_key(ctx: OperationContext, data: RevokeApiKeyInput) -> ApiKeyResult:
     """Revoke the key `id`: it gets 401 at once, over REST and MCP. Revoking again changes nothing."""

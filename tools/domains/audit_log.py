@@ -31,6 +31,7 @@ class ListAuditEventsInput(PageQuery):
     key_id: Id | None = None
     since: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive.")
     until: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive.")
+    outcome: str | None = Field(default=None, max_length=30, description='"ok" or an error code.')
 
     @model_validator(mode="after")
     def _ordered(self) -> ListAuditEventsInput:
@@ -44,12 +45,15 @@ class ListAuditEventsInput(PageQuery):
     permission=Permission.AUDIT_READ,
     http=("GET", "/audit-events"),
     kind="read",
+    auth=("api_key", "session"),  # the owner reads it on the dashboard's Activity page
+    transports=("mcp", "rest", "dashboard"),
 )
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
     """List this producer's audit log, newest first: each write's key, operation, target ids, time and
-    outcome. Filter by operation, keyId, since/until. Paginated."""
+    outcome. Filter by operation, keyId, outcome, since/until. Paginated."""
     statement = audit_events_query(
-        producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until
+        producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until,
+        outcome=data.outcome,
     )
     rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
     events = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]

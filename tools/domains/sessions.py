@@ -152,7 +152,7 @@ def login_result(new: NewSession) -> LoginResult:
     http=("POST", "/auth/login"),
     kind="write",
     auth=("anonymous",),
-    transports=("rest",),
+    transports=("rest", "dashboard"),
     own_transactions=True,  # the password hashes outside any transaction
     session_cookie="set",
 )
@@ -179,7 +179,7 @@ async def log_in(ctx: OperationContext, data: LoginInput) -> LoginResult:
     http=("POST", "/auth/logout"),
     kind="write",
     auth=("session",),
-    transports=("rest",),
+    transports=("rest", "dashboard"),
     session_cookie="clear",
 )
 async def log_out(ctx: OperationContext, data: NoInput) -> LogoutResult:

@@ -1,0 +1,116 @@
+"""A school's overview in the store: counts, daily learning activity and course completion.
+
+Read by `get_school_overview` (the dashboard's Overview page). Every query is filtered by the
+producer; the activity window is a few weeks, so the daily series are a few dozen rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Certificate, Community, Course, Enrollment, LearningDay, LessonProgress, User
+
+__all__ = ["CourseCompletion", "SchoolCounts", "active_learners_by_day", "course_completions", "lessons_completed_by_day", "school_counts"]
+
+
+@dataclass(frozen=True)
+class SchoolCounts:
+    students: int
+    published_courses: int
+    draft_courses: int
+    active_enrollments: int
+    completed_enrollments: int
+    certificates: int
+    communities: int
+
+
+@dataclass(frozen=True)
+class CourseCompletion:
+    course_id: str
+    title: str
+    published: bool
+    enrollments: int
+    completed: int
+
+
+async def _scalar(session: AsyncSession, statement) -> int:
+    return (await session.execute(statement)).scalar_one() or 0
+
+
+async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCounts:
+    students = await _scalar(
+        session, select(func.count()).select_from(User).where(User.producer_id == producer_id, User.role == "student")
+    )
+    by_state = dict(
+        (await session.execute(
+            select(Course.published, func.count()).where(Course.producer_id == producer_id).group_by(Course.published)
+        )).all()
+    )
+    completed = Enrollment.completed_at.is_not(None)
+    enrollments = dict(
+        (await session.execute(
+            select(completed, func.count()).where(Enrollment.producer_id == producer_id).group_by(completed)
+        )).all()
+    )
+    certificates = await _scalar(
+        session,
+        select(func.count())
+        .select_from(Certificate)
+        .join(Enrollment, Enrollment.id == Certificate.enrollment_id)
+        .where(Enrollment.producer_id == producer_id),
+    )
+    communities = await _scalar(session, select(func.count()).select_from(Community).where(Community.producer_id == producer_id))
+    return SchoolCounts(
+        students=students,
+        published_courses=by_state.get(True, 0),
+        draft_courses=by_state.get(False, 0),
+        active_enrollments=enrollments.get(False, 0),
+        completed_enrollments=enrollments.get(True, 0),
+        certificates=certificates,
+        communities=communities,
+    )
+
+
+async def lessons_completed_by_day(session: AsyncSession, *, producer_id: str, since: datetime) -> Counter[date]:
+    """Lessons completed per UTC day from `since` on. Bucketed here rather than in SQL: date
+    functions and time zones differ between engines, and the window holds few rows."""
+    statement = (
+        select(LessonProgress.completed_at)
+        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
+        .where(Enrollment.producer_id == producer_id, LessonProgress.completed_at >= since)
+    )
+    return Counter(_utc_day(moment) for moment in (await session.scalars(statement)).all() if moment is not None)
+
+
+async def active_learners_by_day(session: AsyncSession, *, producer_id: str, since: date) -> dict[date, int]:
+    """Students who learned on each day from `since` on (the streaks' learning days)."""
+    statement = (
+        select(LearningDay.day, func.count())
+        .join(User, User.id == LearningDay.student_id)
+        .where(User.producer_id == producer_id, LearningDay.day >= since)
+        .group_by(LearningDay.day)
+    )
+    return {day: count for day, count in (await session.execute(statement)).all()}
+
+
+async def course_completions(session: AsyncSession, *, producer_id: str, limit: int) -> list[CourseCompletion]:
+    """The producer's courses with the most enrollments, each with how many completed."""
+    enrolled = func.count(Enrollment.id)
+    statement = (
+        select(Course.id, Course.title, Course.published, enrolled, func.count(Enrollment.completed_at))
+        .outerjoin(Enrollment, Enrollment.course_id == Course.id)
+        .where(Course.producer_id == producer_id)
+        .group_by(Course.id, Course.title, Course.published)
+        .order_by(enrolled.desc(), Course.title, Course.id)
+        .limit(limit)
+    )
+    return [CourseCompletion(*row) for row in (await session.execute(statement)).all()]
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date() if moment.tzinfo is not None else moment.date()

@@ -1,0 +1,86 @@
+"""`change_password`: the signed-in owner changes the password, and every other session ends.
+
+Like sign-in it manages its own transactions, so the two slow password hashes (checking the
+current one, hashing the new one) run outside any transaction and never hold SQLite's writer;
+it audits itself, also when the current password is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from storage import accounts as accounts_store
+from storage import owner_password as store
+from tools.core.audit import record_audit_event
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest, NotFound
+from tools.core.models import InputModel, OutputModel
+from tools.core.passwords import hash_password, verify_password
+
+__all__ = ["ChangePasswordInput", "ChangePasswordResult", "change_password"]
+
+_MIN_LENGTH = 8
+_MAX_LENGTH = 1024
+
+
+class ChangePasswordInput(InputModel):
+    current_password: str = Field(min_length=1, max_length=_MAX_LENGTH)
+    new_password: str = Field(min_length=_MIN_LENGTH, max_length=_MAX_LENGTH, description=f"At least {_MIN_LENGTH} characters.")
+
+    @model_validator(mode="after")
+    def _changes(self) -> ChangePasswordInput:
+        if self.new_password == self.current_password:
+            raise ValueError("newPassword must differ from the current password")
+        return self
+
+
+class ChangePasswordResult(OutputModel):
+    password_changed: Literal[True] = True
+    other_sessions_ended: int
+
+
+@operation(
+    title="Change password",
+    name="change_password",
+    permission=None,
+    http=None,
+    kind="write",
+    idempotent=False,
+    auth=("session",),
+    transports=("dashboard",),
+    own_transactions=True,  # the password hashes outside any transaction
+)
+async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> ChangePasswordResult:
+    """Change the signed-in owner's password (the current one is required). Every other session of
+    the owner ends at once; this one stays signed in."""
+    principal = ctx.principal
+    async with ctx.store.sessions() as session:
+        owner = await accounts_store.get_user(session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner")
+    if owner is None:
+        raise NotFound("The signed-in owner no longer exists")
+    if not await verify_password(owner.password_hash, data.current_password):
+        async with ctx.store.write_session() as session, session.begin():
+            _audit(session, ctx, outcome="bad_request")
+        raise BadRequest("Invalid input: currentPassword: is not the current password")
+    new_hash = await hash_password(data.new_password)
+    async with ctx.store.write_session() as session, session.begin():
+        now = ctx.now()
+        await store.set_password_hash(session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now)
+        ended = await store.end_other_sessions(session, user_id=owner.id, keep_session_id=principal.session_id, at=now)
+        _audit(session, ctx, outcome="ok")
+    return ChangePasswordResult(other_sessions_ended=ended)
+
+
+def _audit(session, ctx: OperationContext, *, outcome: str) -> None:
+    record_audit_event(
+        session,
+        principal=ctx.principal,
+        producer_id=ctx.producer_id,
+        operation_name="change_password",
+        ids={"userId": ctx.principal.user_id or ""},
+        outcome=outcome,
+        at=ctx.now(),
+    )
