@@ -1,4 +1,5 @@
-"""The HTTP app: streamable HTTP MCP at `/mcp`, the REST API at `/api/v1`, `GET /healthz`.
+"""The HTTP app: streamable HTTP MCP at `/mcp`, the REST API at `/api/v1`, the Producer Dashboard at
+`/dashboard` (`/` leads there), `GET /healthz`.
 
 Stateless by design: MCP runs in stateless mode and every request is authenticated
 against the database, so any number of processes can serve behind a load balancer.
@@ -11,6 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import version
+from pathlib import Path
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -83,6 +85,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         # Starlette answers any other method 405 with `Allow: POST`, as the MCP spec asks.
         Route("/mcp", mcp_endpoint, methods=["POST"]),
         *_api_routes(settings, runtime),
+        *_dashboard_routes(settings, runtime),
     ]
     return Starlette(
         routes=routes,
@@ -103,6 +106,14 @@ def _api_routes(settings: Settings, runtime: Runtime) -> list[Route]:
         Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]),
         *rest_routes(runtime),
     ]
+
+
+def _dashboard_routes(settings: Settings, runtime: Runtime) -> list:
+    from server.dashboard import dashboard_routes
+
+    # The MCP bundle it offers: the configured file, else a `blohko.mcpb` packed in the working directory.
+    bundle = settings.mcpb_path or Path.cwd() / "blohko.mcpb"
+    return dashboard_routes(runtime, bundle_path=bundle)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     """How long a producer session (API key management, `POST /api/v1/auth/login`) lasts."""
 
     log_level: str = "INFO"
+
+    mcpb_path: Path | None = None
+    """The MCP bundle the dashboard offers for download (default: `blohko.mcpb` in the working directory, if packed)."""
 
     write_queue_limit: int = Field(default=DEFAULT_WRITE_QUEUE_LIMIT, ge=1)
     """SQLite: writes that may wait their turn at once; past it a write gets `busy` (503) at once."""

@@ -1,0 +1,39 @@
+"""The Producer Dashboard at `/dashboard`: the owner signs in and manages the school's API keys,
+connects agents, reads the activity log and the school's overview. Server-rendered HTML over
+the operation catalog (see `views`), one stylesheet and one small script, no build step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.dashboard.views import BASE, Dashboard
+from server.mcp_app import Runtime
+
+__all__ = ["BASE", "dashboard_routes"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[BaseRoute]:
+    pages = Dashboard(runtime, bundle_path=bundle_path)
+    page = pages.page
+    return [
+        Route("/", pages.root, methods=["GET"]),
+        Route(BASE, page(pages.overview), methods=["GET"]),
+        Route(f"{BASE}/sign-in", pages.sign_in_page, methods=["GET"]),
+        Route(f"{BASE}/sign-in", pages.sign_in, methods=["POST"]),
+        Route(f"{BASE}/sign-out", page(pages.sign_out), methods=["POST"]),
+        Route(f"{BASE}/keys", page(pages.keys_page), methods=["GET"]),
+        Route(f"{BASE}/keys", page(pages.create_key), methods=["POST"]),
+        Route(f"{BASE}/keys/revoke", page(pages.revoke_key), methods=["POST"]),
+        Route(f"{BASE}/connect", page(pages.connect_page), methods=["GET"]),
+        Route(f"{BASE}/connect", page(pages.connect_new_key), methods=["POST"]),
+        Route(f"{BASE}/connect/blohko.mcpb", page(pages.bundle), methods=["GET"]),
+        Route(f"{BASE}/activity", page(pages.activity), methods=["GET"]),
+        Route(f"{BASE}/account", page(pages.account_page), methods=["GET"]),
+        Route(f"{BASE}/account", page(pages.change_password), methods=["POST"]),
+        Mount(f"{BASE}/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
+    ]

@@ -1,0 +1,384 @@
+"""The Producer Dashboard's pages: server-rendered forms over the operation catalog.
+
+Every action is a catalog operation served over the "dashboard" transport, run by
+`run_operation` with the signed-in owner's session `Principal`, so it is permission-checked,
+rate-limited and audited exactly like the same operation over REST. The page code only reads
+forms, checks the CSRF token, and renders results or errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from server.auth import SESSION_COOKIE
+from server.dashboard.agents import KEY_PLACEHOLDER, client_configs
+from server.dashboard.charts import activity_chart, completion_chart
+from server.dashboard.security import (
+    CSRF_FIELD,
+    SIGN_IN_COOKIE,
+    csrf_token,
+    csrf_valid,
+    new_sign_in_secret,
+    read_form,
+    secure_headers,
+)
+from server.mcp_app import Runtime
+from server.rest import session_cookie
+from tools.core.catalog import may_call
+from tools.core.context import ANONYMOUS, Principal
+from tools.core.errors import BadRequest, BlohkoError, Unauthorized
+from tools.core.permissions import RESOURCE_ACTIONS
+from tools.core.runner import run_operation
+from tools.domains.sessions import authenticate_session
+from tools.registry import ALL_OPERATIONS, TOOLS, served_over
+
+__all__ = ["BASE", "Dashboard"]
+
+logger = logging.getLogger("blohko.dashboard")
+
+BASE = "/dashboard"
+SIGN_IN = f"{BASE}/sign-in"
+EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
+_AUDIT_PAGE_SIZE = 25
+_OPERATIONS = {op.name: op for op in served_over("dashboard")}
+_AUDITED_OPERATIONS = sorted({"login", *(op.name for op in ALL_OPERATIONS if not op.read_only)})
+_OUTCOMES = ("ok", "bad_request", "unauthorized", "forbidden", "not_found", "conflict", "rate_limited", "busy", "internal_error")
+
+Signed = tuple[Principal, str]
+"""The signed-in owner's principal and session token (the CSRF tokens' key)."""
+
+
+def _when(value: str | datetime | None) -> str:
+    if value is None:
+        return "—"
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _permission_grid() -> list[tuple[str, list[str | None]]]:
+    """Rows of the permission checkboxes: each resource with its read and write grants (None: no such action)."""
+    return [(resource, [f"{resource}:{action}" if action in actions else None for action in ("read", "write")])
+            for resource, actions in RESOURCE_ACTIONS.items()]
+
+
+def tools_exposed(api_key: dict[str, Any]) -> int:
+    """How many MCP tools `api_key` (a listed key) may list and call: the same decision as `tools/list`."""
+    principal = Principal(producer_id=api_key["producerId"], key_id=api_key["id"], key_name=api_key["name"], grants=tuple(api_key["permissions"]))
+    return sum(may_call(principal, op) for op in TOOLS)
+
+
+def _key_state(api_key: dict[str, Any], now: datetime) -> str:
+    if api_key["revokedAt"]:
+        return "revoked"
+    expires = api_key["expiresAt"]
+    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= now:
+        return "expired"
+    return "active"
+
+
+class Dashboard:
+    """The pages, over one runtime (store, clock, rate limiter) like every other door."""
+
+    def __init__(self, runtime: Runtime, *, bundle_path: Path | None) -> None:
+        self.runtime = runtime
+        self.bundle_path = bundle_path
+        self.templates = Environment(
+            loader=FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["when"] = _when
+
+    # ---- plumbing
+
+    async def _run(self, request: Request, name: str, arguments: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        op = _OPERATIONS[name]  # only the operations served over the dashboard
+        result: BaseModel = await run_operation(
+            op,
+            arguments,
+            store=self.runtime.store,
+            principal=principal,
+            clock=self.runtime.clock,
+            rate_limiter=self.runtime.rate_limiter,
+            services=self.runtime.services,
+            client_address=request.client.host if request.client else None,
+        )
+        return result.model_dump(mode="json", by_alias=True)
+
+    async def _signed_in(self, request: Request) -> Signed | None:
+        # The dashboard is a browser door: its one credential is the HttpOnly session cookie.
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        try:
+            return await authenticate_session(self.runtime.store, token, clock=self.runtime.clock), token
+        except Unauthorized:
+            return None
+
+    def _render(self, request: Request, template: str, *, status: int = 200, signed: Signed | None = None, **context: Any) -> HTMLResponse:
+        html = self.templates.get_template(template).render(
+            request=request,
+            base=BASE,
+            csrf_field=CSRF_FIELD,
+            csrf=csrf_token(signed[1]) if signed else None,
+            signed_in=signed is not None,
+            **context,
+        )
+        return secure_headers(HTMLResponse(html, status_code=status))
+
+    def page(self, handler: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """A signed-in page: without a live session, to sign-in; a POST without the session's CSRF
+        token, 403; an operation's error, rendered with its status."""
+
+        async def endpoint(request: Request) -> Response:
+            signed = await self._signed_in(request)
+            if signed is None:
+                return secure_headers(RedirectResponse(f"{SIGN_IN}?next={request.url.path}", status_code=303))
+            form: dict[str, list[str]] = {}
+            try:
+                if request.method == "POST":
+                    form = await read_form(request)
+                    if not csrf_valid(signed[1], (form.get(CSRF_FIELD) or [None])[0]):
+                        return self._render(
+                            request, "error.html", status=403, signed=signed, title="Form expired",
+                            message="This form has expired or did not come from this dashboard. Reload the page and try again.",
+                        )
+                return await handler(request, signed, form)
+            except Unauthorized:  # the session ended while the page was open
+                return secure_headers(RedirectResponse(SIGN_IN, status_code=303))
+            except BlohkoError as error:
+                return self._render(request, "error.html", status=error.status, signed=signed, title="Something went wrong", message=error.message)
+
+        return endpoint
+
+    # ---- sign in, sign out
+
+    async def root(self, request: Request) -> Response:
+        return secure_headers(RedirectResponse(BASE, status_code=307))
+
+    async def sign_in_page(self, request: Request) -> Response:
+        if await self._signed_in(request) is not None:
+            return secure_headers(RedirectResponse(BASE, status_code=303))
+        notice = "You have signed out." if request.query_params.get("signed_out") else None
+        return self._sign_in_form(request, notice=notice)
+
+    def _sign_in_form(self, request: Request, *, status: int = 200, error: str | None = None, notice: str | None = None, email: str = "") -> Response:
+        secret = new_sign_in_secret()
+        response = self._render(
+            request, "sign_in.html", status=status, sign_in_csrf=csrf_token(secret), error=error, notice=notice, email=email,
+            next=_local_path(request.query_params.get("next")),
+        )
+        response.set_cookie(
+            SIGN_IN_COOKIE, secret, max_age=3600, path=BASE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+        return response
+
+    async def sign_in(self, request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except BadRequest as error:
+            return self._sign_in_form(request, status=400, error=error.message)
+        email = _one(form, "email")
+        if not csrf_valid(request.cookies.get(SIGN_IN_COOKIE), _one(form, CSRF_FIELD)):
+            return self._sign_in_form(request, status=403, error="The sign-in form expired. Please try again.", email=email)
+        try:
+            result = await self._run_login(request, email, _one(form, "password"))
+        except Unauthorized:
+            # The operation's message names neither field: "Invalid email or password".
+            return self._sign_in_form(request, status=401, error="Invalid email or password.", email=email)
+        except BadRequest:
+            return self._sign_in_form(request, status=400, error="Enter your email and password.", email=email)
+        except BlohkoError as error:  # the login throttle (429), a busy store (503)
+            response = self._sign_in_form(request, status=error.status, error=error.message, email=email)
+            if getattr(error, "retry_after", None) is not None:
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
+        response = secure_headers(RedirectResponse(_local_path(_one(form, "next")) or BASE, status_code=303))
+        session_cookie(request, response, "set", result)
+        response.delete_cookie(SIGN_IN_COOKIE, path=BASE)
+        return response
+
+    async def _run_login(self, request: Request, email: str, password: str) -> BaseModel:
+        return await run_operation(
+            _OPERATIONS["login"],
+            {"email": email, "password": password},
+            store=self.runtime.store,
+            principal=ANONYMOUS,
+            clock=self.runtime.clock,
+            rate_limiter=self.runtime.rate_limiter,
+            services=self.runtime.services,
+            client_address=request.client.host if request.client else None,
+        )
+
+    async def sign_out(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        await self._run(request, "logout", {}, signed[0])
+        response = secure_headers(RedirectResponse(f"{SIGN_IN}?signed_out=1", status_code=303))
+        session_cookie(request, response, "clear", None)
+        return response
+
+    # ---- overview
+
+    async def overview(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        overview = (await self._run(request, "get_school_overview", {"days": 30}, signed[0]))["overview"]
+        activity = overview["activity"]
+        days = [date.fromisoformat(day["day"]) for day in activity]
+        lessons = [day["lessonsCompleted"] for day in activity]
+        learners = [day["activeLearners"] for day in activity]
+        courses = overview["courses"]
+        return self._render(
+            request, "overview.html", signed=signed, nav="overview", counts=overview["counts"], activity=activity,
+            activity_svg=activity_chart(days, lessons, learners, title_id="activity-title"),
+            completion_svg=completion_chart([(c["title"], c["enrollments"], c["completed"]) for c in courses], title_id="completion-title")
+            if courses else None,
+            courses=courses, total_lessons=sum(lessons), peak_learners=max(learners, default=0),
+        )
+
+    # ---- API keys
+
+    async def _keys(self, request: Request, signed: Signed) -> list[dict[str, Any]]:
+        listed = await self._run(request, "list_api_keys", {"limit": 100}, signed[0])
+        now = self.runtime.clock()
+        return [{**key, "tools": tools_exposed(key), "state": _key_state(key, now)} for key in listed["data"]]
+
+    async def keys_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+        notice = {"revoked": "The key was revoked: it stops working at once."}.get(request.query_params.get("done", ""))
+        context.setdefault("notice", notice)
+        return self._render(
+            request, "keys.html", status=context.pop("status", 200), signed=signed, nav="keys", keys=await self._keys(request, signed),
+            grid=_permission_grid(), expiry_choices=EXPIRY_CHOICES, **context,
+        )
+
+    async def create_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        try:
+            created = await self._create_key(request, signed, form)
+        except BadRequest as error:
+            return await self.keys_page(request, signed, form, status=400, error=error.message, entered=_entered(form))
+        return await self.keys_page(request, signed, form, created=created, tools=tools_exposed(created))
+
+    async def _create_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"name": _one(form, "name").strip(), "permissions": form.get("permissions", [])}
+        if not arguments["permissions"]:
+            raise BadRequest("Invalid input: permissions: choose at least one permission")
+        expires = _one(form, "expires_in_days")
+        if expires:
+            if not expires.isdigit():
+                raise BadRequest("Invalid input: expiresInDays: choose an expiry")
+            arguments["expiresInDays"] = int(expires)
+        return (await self._run(request, "create_api_key", arguments, signed[0]))["apiKey"]
+
+    async def revoke_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        await self._run(request, "revoke_api_key", {"id": _one(form, "id")}, signed[0])
+        return secure_headers(RedirectResponse(f"{BASE}/keys?done=revoked", status_code=303))
+
+    # ---- connect an agent
+
+    async def connect_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+        keys = [key for key in await self._keys(request, signed) if key["state"] == "active"]
+        created = context.get("created")
+        chosen = created or next((key for key in keys if key["id"] == request.query_params.get("key")), None) or (keys[0] if keys else None)
+        mcp_url = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}/mcp"
+        return self._render(
+            request, "connect.html", status=context.pop("status", 200), signed=signed, nav="connect", keys=keys, chosen=chosen,
+            mcp_url=mcp_url, configs=client_configs(mcp_url, created["key"] if created else None), placeholder=KEY_PLACEHOLDER,
+            bundle=self.bundle_path is not None and self.bundle_path.is_file(), grid=_permission_grid(),
+            expiry_choices=EXPIRY_CHOICES, **context,
+        )
+
+    async def connect_new_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        try:
+            created = await self._create_key(request, signed, form)
+        except BadRequest as error:
+            return await self.connect_page(request, signed, form, status=400, error=error.message, entered=_entered(form))
+        return await self.connect_page(request, signed, form, created={**created, "tools": tools_exposed(created)})
+
+    async def bundle(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        if self.bundle_path is None or not self.bundle_path.is_file():
+            return self._render(request, "error.html", status=404, signed=signed, title="No bundle", message="No MCP bundle has been packed on this server.")
+        response = FileResponse(self.bundle_path, media_type="application/octet-stream", filename="blohko.mcpb")
+        return secure_headers(response)
+
+    # ---- activity
+
+    async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        query = request.query_params
+        filters = {name: query.get(name, "").strip() for name in ("key", "operation", "outcome", "since", "until")}
+        page = int(query["page"]) if query.get("page", "").isdigit() and int(query["page"]) >= 1 else 1
+        arguments: dict[str, Any] = {"page": page, "limit": _AUDIT_PAGE_SIZE}
+        for field, name in (("keyId", "key"), ("operation", "operation"), ("outcome", "outcome")):
+            if filters[name]:
+                arguments[field] = filters[name]
+        error = None
+        try:
+            if filters["since"]:
+                arguments["since"] = _day_start(filters["since"])
+            if filters["until"]:
+                arguments["until"] = _day_start(filters["until"], plus_days=1)  # the whole "until" day
+            events = await self._run(request, "list_audit_events", arguments, signed[0])
+        except BadRequest as refused:
+            error, events = refused.message, {"data": [], "pagination": {"page": 1, "totalPages": 0, "total": 0, "hasMore": False}}
+        keys = await self._keys(request, signed)
+        names = {key["id"]: key["name"] for key in keys}
+        paging = {name: value for name, value in filters.items() if value}
+        return self._render(
+            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity", events=events["data"],
+            pagination=events["pagination"], filters=filters, paging=paging, keys=keys, key_names=names,
+            operations=_AUDITED_OPERATIONS, outcomes=_OUTCOMES, error=error,
+        )
+
+    # ---- account
+
+    async def account_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+        return self._render(request, "account.html", status=context.pop("status", 200), signed=signed, nav="account", **context)
+
+    async def change_password(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        new, repeated = _one(form, "new_password"), _one(form, "confirm_password")
+        if new != repeated:
+            return await self.account_page(request, signed, form, status=400, error="The new passwords do not match.")
+        try:
+            result = await self._run(
+                request, "change_password", {"currentPassword": _one(form, "current_password"), "newPassword": new}, signed[0]
+            )
+        except BadRequest as error:
+            return await self.account_page(request, signed, form, status=400, error=_readable(error.message))
+        ended = result["otherSessionsEnded"]
+        notice = "Your password was changed." + (f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else "")
+        return await self.account_page(request, signed, form, notice=notice)
+
+
+def _one(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[0]
+
+
+def _entered(form: dict[str, list[str]]) -> dict[str, Any]:
+    """What the owner typed into a key form, to show it again with the error."""
+    return {"name": _one(form, "name"), "permissions": set(form.get("permissions", [])), "expires": _one(form, "expires_in_days")}
+
+
+def _local_path(target: str | None) -> str | None:
+    """`target` when it is a path of this dashboard (never another site: no open redirect)."""
+    if target and target.startswith(BASE) and not target.startswith("//") and "\\" not in target and "://" not in target:
+        return target
+    return None
+
+
+def _day_start(text: str, *, plus_days: int = 0) -> str:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest("Invalid input: dates are written YYYY-MM-DD") from None
+    return datetime.combine(day + timedelta(days=plus_days), datetime.min.time(), tzinfo=UTC).isoformat()
+
+
+def _readable(message: str) -> str:
+    return message.removeprefix("Invalid input: ").replace("currentPassword", "Current password").replace("newPassword", "New password")
