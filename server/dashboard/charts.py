@@ -51,7 +51,7 @@ def activity_chart(days: Sequence[date], lessons: Sequence[int], learners: Seque
             f'<rect class="bar" x="{x:.1f}" y="{y(value):.1f}" width="{bar_w:.1f}" height="{height:.1f}" rx="2">'
             f"<title>{escape(day.isoformat())}: {value} lessons completed</title></rect>"
         )
-        if index % 7 == 0 or index == count - 1:
+        if index % 7 == 0 or (index == count - 1 and index % 7 >= 3):
             parts.append(
                 f'<text class="axis" x="{_LEFT + slot * index + slot / 2:.1f}" y="{_HEIGHT - 8}" text-anchor="middle">'
                 f"{escape(day.strftime('%b %d'))}</text>"

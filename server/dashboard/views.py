@@ -64,6 +64,10 @@ def _when(value: str | datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _day(value: str | None) -> str:
+    return _when(value)[:10] if value else "—"
+
+
 def _permission_grid() -> list[tuple[str, list[str | None]]]:
     """Rows of the permission checkboxes: each resource with its read and write grants (None: no such action)."""
     return [(resource, [f"{resource}:{action}" if action in actions else None for action in ("read", "write")])
@@ -98,6 +102,7 @@ class Dashboard:
             lstrip_blocks=True,
         )
         self.templates.filters["when"] = _when
+        self.templates.filters["day"] = _day
 
     # ---- plumbing
 
@@ -172,11 +177,13 @@ class Dashboard:
         notice = "You have signed out." if request.query_params.get("signed_out") else None
         return self._sign_in_form(request, notice=notice)
 
-    def _sign_in_form(self, request: Request, *, status: int = 200, error: str | None = None, notice: str | None = None, email: str = "") -> Response:
+    def _sign_in_form(
+        self, request: Request, *, status: int = 200, error: str | None = None, notice: str | None = None, email: str = "", next: str | None = None
+    ) -> Response:
         secret = new_sign_in_secret()
         response = self._render(
             request, "sign_in.html", status=status, sign_in_csrf=csrf_token(secret), error=error, notice=notice, email=email,
-            next=_local_path(request.query_params.get("next")),
+            next=_local_path(next or request.query_params.get("next")),
         )
         response.set_cookie(
             SIGN_IN_COOKIE, secret, max_age=3600, path=BASE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
@@ -188,22 +195,22 @@ class Dashboard:
             form = await read_form(request)
         except BadRequest as error:
             return self._sign_in_form(request, status=400, error=error.message)
-        email = _one(form, "email")
+        email, target = _one(form, "email"), _one(form, "next")
         if not csrf_valid(request.cookies.get(SIGN_IN_COOKIE), _one(form, CSRF_FIELD)):
-            return self._sign_in_form(request, status=403, error="The sign-in form expired. Please try again.", email=email)
+            return self._sign_in_form(request, status=403, error="The sign-in form expired. Please try again.", email=email, next=target)
         try:
             result = await self._run_login(request, email, _one(form, "password"))
         except Unauthorized:
-            # The operation's message names neither field: "Invalid email or password".
-            return self._sign_in_form(request, status=401, error="Invalid email or password.", email=email)
+            # Like the operation's own message, it names neither field.
+            return self._sign_in_form(request, status=401, error="Invalid email or password.", email=email, next=target)
         except BadRequest:
-            return self._sign_in_form(request, status=400, error="Enter your email and password.", email=email)
+            return self._sign_in_form(request, status=400, error="Enter your email and password.", email=email, next=target)
         except BlohkoError as error:  # the login throttle (429), a busy store (503)
-            response = self._sign_in_form(request, status=error.status, error=error.message, email=email)
+            response = self._sign_in_form(request, status=error.status, error=error.message, email=email, next=target)
             if getattr(error, "retry_after", None) is not None:
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
-        response = secure_headers(RedirectResponse(_local_path(_one(form, "next")) or BASE, status_code=303))
+        response = secure_headers(RedirectResponse(_local_path(target) or BASE, status_code=303))
         session_cookie(request, response, "set", result)
         response.delete_cookie(SIGN_IN_COOKIE, path=BASE)
         return response
