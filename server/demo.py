@@ -145,7 +145,8 @@ API key (full access, shown once; a new one is issued each time `blohko demo` ru
 MCP over HTTP:   {url}/mcp      (Authorization: Bearer <key>)
 REST API:        {url}/api/v1   e.g. curl -H "Authorization: Bearer {demo.key}" {url}/api/v1/students
 Health check:    {url}/healthz
-Producer login:  {DEMO_EMAIL} / {DEMO_PASSWORD}
+Dashboard:       {url}/dashboard   (API keys, agents, activity)
+  Sign in with:  {DEMO_EMAIL} / {DEMO_PASSWORD}
 
 Claude Code:
   claude mcp add --transport http blohko {url}/mcp --header "Authorization: Bearer {demo.key}"

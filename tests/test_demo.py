@@ -42,3 +42,5 @@ def test_demo_prints_the_key_and_ready_to_paste_client_configs(databases):
     assert f'claude mcp add --transport http blohko http://127.0.0.1:8000/mcp --header "Authorization: Bearer {key}"' in printed
     assert '"mcpServers"' in printed and f'"BLOHKO_API_KEY": "{key}"' in printed
     assert "demo@blohko.example" in printed
+    assert "Dashboard:       http://127.0.0.1:8000/dashboard" in printed
+    assert "Sign in with:  demo@blohko.example / demo-password" in printed
