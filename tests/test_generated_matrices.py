@@ -232,3 +232,62 @@ def test_the_permission_sets_cover_every_single_permission_wildcard_star_and_non
     assert len(PERMISSION_SETS) == 2 + sum(1 + len(actions) for actions in RESOURCE_ACTIONS.values())
     covered = set().union(*(allowed_by_design(grants) for grants in PERMISSION_SETS.values()))
     assert covered == {op.name for op in TOOLS}
+
+
+# ---- the operations a producer session calls (the dashboard, key management over REST)
+
+# They name no row of anyone's: signing out and changing one's own password act on the caller alone.
+_SESSION_SELF_ONLY = {"logout", "change_password"}
+
+
+def _session_operations() -> list[Operation]:
+    from tools.registry import ALL_OPERATIONS
+
+    return [op for op in ALL_OPERATIONS if "session" in op.auth]
+
+
+async def _session_of(store, tenant) -> Any:
+    from tools.core.context import ANONYMOUS
+    from tools.core.runner import run_operation
+    from tools.domains.sessions import authenticate_session, log_in
+
+    signed = await run_operation(log_in, {"email": tenant.owner_email, "password": tenant.owner_password}, store=store, principal=ANONYMOUS)
+    return await authenticate_session(store, signed.session.token, clock=lambda: signed.session.created_at)
+
+
+@pytest.mark.parametrize("op", _session_operations(), ids=lambda op: op.name)
+async def test_every_session_operation_keeps_producer_a_from_producer_bs_session(store, two_worlds, op):
+    from tools.core.errors import BlohkoError
+    from tools.core.runner import run_operation
+
+    a, b, world_a, _ = two_worlds
+    session_b = await _session_of(store, b)
+    names = [name for name in op.input_schema.get("properties", {}) if name == "id" or name.endswith("Id")]
+    if op.name in _SESSION_SELF_ONLY:
+        assert names == [], f"{op.name} names rows: cover it here"
+        return
+    a_ids = {"id": a.key_id, "keyId": a.key_id, "producerId": a.producer_id}
+    everything_of_a = {**world_a, **a_ids}
+    assert set(names) <= set(a_ids), f"{op.name}: give A's {set(names) - set(a_ids)} here"
+    for name in names:
+        arguments = {**filler(op), name: a_ids[name]}
+        if op.name == "create_api_key":
+            arguments |= {"name": "B's", "permissions": ["*"]}
+        try:
+            result = await run_operation(op, arguments, store=store, principal=session_b)
+        except BlohkoError as error:
+            # A producerId names whose keys to manage: a session may name only its own (forbidden, existing or not).
+            expected = "forbidden" if name == "producerId" else "not_found"
+            assert error.code == expected, f"{op.name} with A's {name}: {error.code} {error.message}"
+            continue
+        assert name not in op.input_schema.get("required", []), f"{op.name} accepted A's {name}"
+        assert _foreign_ids_in(result.model_dump(mode="json", by_alias=True), everything_of_a) == set(), f"{op.name} showed A's rows"
+    if not names:
+        result = await run_operation(op, filler(op), store=store, principal=session_b)
+        assert _foreign_ids_in(result.model_dump(mode="json", by_alias=True), everything_of_a) == set(), f"{op.name} showed A's rows"
+
+
+def test_the_session_matrix_covers_the_dashboards_operations():
+    from tools.registry import served_over
+
+    assert {op.name for op in served_over("dashboard")} - {"login"} <= {op.name for op in _session_operations()}
