@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from pydantic import Field
@@ -10,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from storage import accounts as accounts_store
 from storage import communities as store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
 from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
@@ -25,8 +25,8 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 
 __all__ = [
@@ -187,8 +187,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List this producer's communities, newest first. Paginated."""
     statement = store.communities_query(producer_id=ctx.producer_id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[CommunityPublic](**page_of([_community_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_community_public)
 
 
 @operation(
@@ -268,6 +267,11 @@ class MemberResult(OutputModel):
     member: MemberPublic
 
 
+async def _members_public(ctx: OperationContext, rows: list[Member]) -> list[MemberPublic]:
+    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
+    return [_member_public(row, users[row.user_id]) for row in rows]
+
+
 def _member_public(member: Member, user: User) -> MemberPublic:
     return MemberPublic(
         id=member.id,
@@ -319,10 +323,7 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
     """List a community's members with their role and user (name, email, avatarUrl), oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.members_query(community_id=community.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
-    members = [_member_public(row, users[row.user_id]) for row in rows]
-    return Page[MemberPublic](**page_of(members, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_members_public, ctx))
 
 
 @operation(
@@ -414,5 +415,4 @@ async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaP
     """List a community's media, newest first, optionally only one type. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.media_query(community_id=community.id, media_type=data.type)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[MediaPublic](**page_of([_media_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_media_public)

@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from storage import catalog as catalog_store
 from storage import courses as courses_store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
@@ -26,8 +25,8 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.domains.curriculum import (
     CourseRef,
@@ -245,8 +244,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     """List this producer's courses (without curriculum), newest first; filter by status, search by title. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
     statement = courses_store.courses_query(producer_id=ctx.producer_id, search=data.search, published=published)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[CoursePublic](**page_of([_course_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_course_public)
 
 
 @operation(

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import partial
 
 from pydantic import Field
 from sqlalchemy import Row
 
 from storage import communities as store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Forbidden, NotFound
 from tools.core.fields import Id, text
-from tools.core.models import Deleted, OutputModel, Page, UtcDatetime, page_of
+from tools.core.models import Deleted, OutputModel, Page, UtcDatetime
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.domains.communities import (
     CommunityPath,
@@ -218,6 +219,11 @@ async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) 
     return (await _community_and_thread(ctx, data))[1]
 
 
+async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[ThreadPublic]:
+    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    return [ThreadPublic(**_thread_fields(row, authors[row.author_id])) for row in rows]
+
+
 @operation(
     title="Create thread",
     permission=Permission.COMMUNITIES_WRITE,
@@ -258,10 +264,7 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
     Paginated; without comments (get_thread has them)."""
     community = await community_row(ctx, data.community_id)
     statement = store.threads_query(community_id=community.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
-    threads = [ThreadPublic(**_thread_fields(row, users[row.author_id])) for row in rows]
-    return Page[ThreadPublic](**page_of(threads, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
 
 
 @operation(
@@ -338,6 +341,11 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
     return CommentPublic(**_comment_fields(comment, _author(author)))
 
 
+async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[CommentPublic]:
+    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    return [_comment_public(row, authors[row.author_id]) for row in rows]
+
+
 @operation(
     title="Create comment",
     permission=Permission.COMMUNITIES_WRITE,
@@ -379,10 +387,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
     Paginated; get_thread returns them as a tree."""
     thread = await _thread_row(ctx, data)
     statement = store.comments_query(thread_id=thread.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
-    comments = [_comment_public(row, users[row.author_id]) for row in rows]
-    return Page[CommentPublic](**page_of(comments, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
 
 
 @operation(

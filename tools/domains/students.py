@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
@@ -23,8 +22,8 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import Permission
 from tools.domains.accounts import normalize_email
@@ -171,8 +170,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
     """List this producer's students, newest first, optionally searching by name. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[StudentPublic](**page_of([student_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=student_public)
 
 
 @operation(
