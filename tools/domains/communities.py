@@ -16,7 +16,7 @@ from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import Count, Id, Price, given_changes, slug, text
+from tools.core.fields import Count, Id, Price, slug, text
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -28,6 +28,7 @@ from tools.core.models import (
 )
 from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 
 __all__ = [
     "CommunityPath",
@@ -35,7 +36,6 @@ __all__ = [
     "Name",
     "add_media",
     "add_member",
-    "apply_changes",
     "community_row",
     "create_community",
     "delete_community",
@@ -83,16 +83,6 @@ async def producer_user(ctx: OperationContext, user_id: str) -> User:
     return user
 
 
-def apply_changes(row: object, data: InputModel, *, keep: set[str], required: set[str], ctx: OperationContext) -> None:
-    """Set on `row` the fields the caller gave (all but the `keep` ones, which name the row);
-    `required` ones refuse null. Bumps `updated_at` on a change."""
-    changes = given_changes(data, target=keep, not_null=required)
-    for name, value in changes.items():
-        setattr(row, name, value)
-    if changes:
-        row.updated_at = ctx.now()
-
-
 # --- communities ---
 
 
@@ -138,13 +128,13 @@ class CreateCommunityInput(InputModel):
 
 
 class UpdateCommunityInput(CommunityPath):
-    name: Name | None = None
-    slug: Slug | None = None
+    name: Name = unchanged()
+    slug: Slug = unchanged()
     description: _CommunityDescription | None = Field(default=None, description="null clears it.")
     cover_image_url: WebUrl | None = Field(default=None, description="null clears it.")
-    is_free: bool | None = None
-    price: Price | None = None
-    is_public: bool | None = None
+    is_free: bool = unchanged()
+    price: Price = unchanged()
+    is_public: bool = unchanged()
 
 
 async def _claim_slug(ctx: OperationContext, slug: str) -> None:
@@ -216,16 +206,10 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
 async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
     """Update a community's settings. Only the fields given change; null clears description or coverImageUrl."""
     community = await community_row(ctx, data.community_id)
-    new_slug = data.slug if "slug" in data.model_fields_set and data.slug != community.slug else None
-    if new_slug is not None:
-        await _claim_slug(ctx, new_slug)
-    apply_changes(
-        community,
-        data,
-        keep={"community_id"},
-        required={"name", "slug", "is_free", "price", "is_public"},
-        ctx=ctx,
-    )
+    changes = given_changes(data, target=CommunityPath)
+    if changes.get("slug", community.slug) != community.slug:
+        await _claim_slug(ctx, changes["slug"])
+    apply_changes(community, changes, at=ctx.now())
     await _flush_claiming_slug(ctx, community.slug)
     return CommunityResult(community=_community_public(community))
 

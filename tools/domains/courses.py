@@ -16,7 +16,7 @@ from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Conflict
-from tools.core.fields import Price, Title, given_changes, slug
+from tools.core.fields import Price, Title, slug
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -28,6 +28,7 @@ from tools.core.models import (
 )
 from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
@@ -135,16 +136,16 @@ class ListCoursesInput(PageQuery):
 
 
 class UpdateCourseInput(CourseRef):
-    title: Title | None = None
-    slug: Slug | None = None
+    title: Title = unchanged()
+    slug: Slug = unchanged()
     description: Description | None = Field(default=None, description="null clears it.")
     short_description: ShortDescription | None = Field(default=None, description="null clears it.")
     thumbnail_url: WebUrl | None = Field(default=None, description="null clears it.")
     trailer_url: WebUrl | None = Field(default=None, description="null clears it.")
-    price: Price | None = Field(default=None, description="Cents.")
-    is_free: bool | None = None
+    price: Price = unchanged(description="Cents.")
+    is_free: bool = unchanged()
     level: Level | None = Field(default=None, description="null clears it.")
-    category_id: str | None = Field(default=None, max_length=100)
+    category_id: str = unchanged(max_length=100)
 
 
 # ---- helpers
@@ -271,15 +272,13 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
     """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    changes = given_changes(data, target=CourseRef.model_fields, not_null=("title", "slug", "price", "is_free", "category_id"))
+    changes = given_changes(data, target=CourseRef)
     if changes.get("slug", course.slug) != course.slug:
         await _check_slug_free(ctx, changes["slug"], course_id=course.id)
     if changes.get("category_id", course.category_id) != course.category_id:
         await _check_category(ctx, changes["category_id"])
-    for name, value in changes.items():
-        setattr(course, name, value)
+    apply_changes(course, changes, at=ctx.now())
     if changes:
-        course.updated_at = ctx.now()
         await _flush_course(ctx, course)
     return CourseResult(course=_course_public(course))
 

@@ -19,11 +19,11 @@ from tools.core.fields import Id, text
 from tools.core.models import Deleted, OutputModel, Page, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.communities import (
     CommunityPath,
     CommunityPathPage,
     Name,
-    apply_changes,
     community_row,
     producer_user,
 )
@@ -202,9 +202,9 @@ class CreateThreadInput(CommunityPath):
 
 
 class UpdateThreadInput(ThreadPath):
-    title: Name | None = None
-    content: Body | None = None
-    pinned: bool | None = Field(default=None, description="true pins, false unpins.")
+    title: Name = unchanged()
+    content: Body = unchanged()
+    pinned: bool = unchanged(description="true pins, false unpins.")
 
 
 async def _community_and_thread(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> tuple[Community, Thread]:
@@ -292,7 +292,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
     """Update a thread's title or content, or pin/unpin it. Only the fields given change."""
     thread = await _thread_row(ctx, data)
-    apply_changes(thread, data, keep={"community_id", "thread_id"}, required={"title", "content", "pinned"}, ctx=ctx)
+    apply_changes(thread, given_changes(data, target=ThreadPath), at=ctx.now())
     await ctx.session.flush()
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, await _user(ctx, thread.author_id))))
 
@@ -400,7 +400,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
     """Replace a comment's content; its author, place in the thread and replies stay."""
     comment = await _comment_row(ctx, data)
-    apply_changes(comment, data, keep={"community_id", "thread_id", "comment_id"}, required={"content"}, ctx=ctx)
+    apply_changes(comment, given_changes(data, target=CommentPath), at=ctx.now())
     await ctx.session.flush()
     return CommentResult(comment=_comment_public(comment, await _user(ctx, comment.author_id)))
 
