@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import loader, scenarios
 from benchmarks.machine import machine
 from benchmarks.report import evaluate, markdown
-from storage.engine import Store, open_store
+from storage.engine import open_store
 from storage.migrate import upgrade_async
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

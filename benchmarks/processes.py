@@ -1,30 +1,88 @@
-"""Server processes for the benchmarks: `blohko serve --http`, the bare SDK server, peak RSS."""
+"""Real `blohko` processes, for the benchmarks and the end-to-end tests alike: CLI commands,
+`blohko serve --http` (and the bare SDK server it is measured against) on a free loopback port,
+peak memory.
+
+It lives here, not in tests/, because the benchmarks are a command of their own
+(`python -m benchmarks`) and should not import the test suite; the tests import it from here.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-__all__ = ["BARE_SERVER", "BLOHKO", "Server", "free_port", "peak_rss_mb", "server_env", "serve_blohko_http", "serve_bare_http"]
+__all__ = [
+    "BARE_SERVER",
+    "BLOHKO",
+    "Server",
+    "bare_http_server",
+    "cli_env",
+    "cli_json",
+    "cli_producer_and_key",
+    "free_port",
+    "http_server",
+    "migrated_env",
+    "peak_rss_mb",
+    "run_cli",
+    "server_env",
+]
 
 BLOHKO = str(Path(sys.executable).parent / "blohko")
 BARE_SERVER = str(Path(__file__).parent / "bare_server.py")
 
 
-def server_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a benchmark server: the rate limit is off (it is a feature, not what we measure)."""
+# ---- the CLI
+
+
+def cli_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `blohko` process on `database_url`: this one's, less any BLOHKO_ setting."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLOHKO_")}
-    return {**env, "BLOHKO_DATABASE_URL": database_url, "BLOHKO_RATE_LIMIT_PER_MINUTE": "0",
-            "BLOHKO_LOG_LEVEL": "WARNING", **extra}
+    return {**env, "BLOHKO_DATABASE_URL": database_url, **extra}
+
+
+def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([BLOHKO, *args], env=env, capture_output=True, text=True, timeout=60)
+    if check and done.returncode != 0:
+        raise AssertionError(f"blohko {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+    return done
+
+
+def cli_json(env: dict[str, str], *args: str) -> dict:
+    done = run_cli(env, *args, "--json")
+    return json.loads(done.stdout)
+
+
+def migrated_env(directory: Path) -> dict[str, str]:
+    """The environment of `blohko` commands on a new SQLite database in `directory`, migrated by the CLI."""
+    env = cli_env(f"sqlite+aiosqlite:///{directory / 'blohko.db'}")
+    run_cli(env, "db", "upgrade")
+    return env
+
+
+def cli_producer_and_key(env: dict[str, str], *permissions: str) -> tuple[dict, str]:
+    """A producer and a key with `permissions`, both made by the CLI as an operator would."""
+    producer = cli_json(env, "producers", "create", "--name", "Client Academy", "--email", "owner@clients.example")
+    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions)
+    return producer, key["key"]
+
+
+# ---- HTTP servers
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark server: the rate limit is off (it is a feature, not what we
+    measure) and it logs only warnings, like the bare server."""
+    return cli_env(database_url, BLOHKO_RATE_LIMIT_PER_MINUTE="0", BLOHKO_LOG_LEVEL="WARNING", **extra)
 
 
 def free_port() -> int:
@@ -45,18 +103,38 @@ def peak_rss_mb(pid: int) -> float:
 class Server:
     url: str
     process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
 
     def peak_rss_mb(self) -> float:
         return peak_rss_mb(self.process.pid)
 
 
+def http_server(env: dict[str, str], log_path: Path, *, port: int | None = None) -> AbstractContextManager[Server]:
+    """`blohko serve --http` on a free loopback port once `/healthz` answers 200; stopped (and
+    its log closed) on exit."""
+    port = port or free_port()
+    command = [BLOHKO, "serve", "--http", "--host", "127.0.0.1", "--port", str(port)]
+    return _serve(command, env, port, log_path, ready=lambda response: response.status_code == 200)
+
+
+def bare_http_server(log_path: Path) -> AbstractContextManager[Server]:
+    """The bare SDK server (`bare_server.py`) over HTTP, once it answers at all (it has no /healthz)."""
+    port = free_port()
+    return _serve([sys.executable, BARE_SERVER, "--http", str(port)], dict(os.environ), port, log_path, ready=lambda _: True)
+
+
 @contextmanager
-def _serve(command: list[str], env: dict[str, str], port: int, log_path: Path) -> Iterator[Server]:
+def _serve(
+    command: list[str], env: dict[str, str], port: int, log_path: Path, *, ready: Callable[[httpx.Response], bool]
+) -> Iterator[Server]:
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = Server(url=f"http://127.0.0.1:{port}", process=process)
+        server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
         try:
-            _wait_listening(server, port, log_path)
+            _wait_ready(server, ready)
             yield server
         finally:
             process.terminate()
@@ -67,24 +145,15 @@ def _serve(command: list[str], env: dict[str, str], port: int, log_path: Path) -
                 process.wait()
 
 
-def _wait_listening(server: Server, port: int, log_path: Path, timeout: float = 60.0) -> None:
+def _wait_ready(server: Server, ready: Callable[[httpx.Response], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}: {log_path.read_text()}")
+            raise RuntimeError(f"server exited with {server.process.returncode}: {server.log()}")
         try:
-            httpx.get(f"{server.url}/healthz", timeout=1)
-            return
+            if ready(httpx.get(f"{server.url}/healthz", timeout=1)):
+                return
         except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server did not start: {log_path.read_text()}")
-
-
-def serve_blohko_http(env: dict[str, str], log_path: Path):
-    port = free_port()
-    return _serve([BLOHKO, "serve", "--http", "--host", "127.0.0.1", "--port", str(port)], env, port, log_path)
-
-
-def serve_bare_http(log_path: Path):
-    port = free_port()
-    return _serve([sys.executable, BARE_SERVER, "--http", str(port)], dict(os.environ), port, log_path)
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not become ready: {server.log()}")

@@ -20,7 +20,7 @@ from mcp_types import LATEST_PROTOCOL_VERSION
 
 from benchmarks import loader
 from benchmarks.bare_server import create_bare_server
-from benchmarks.processes import BARE_SERVER, BLOHKO, serve_bare_http, serve_blohko_http, server_env
+from benchmarks.processes import BARE_SERVER, BLOHKO, bare_http_server, http_server, server_env
 from benchmarks.stats import Timing, summarize
 from server.mcp_app import Runtime, create_mcp_server
 from storage.engine import Store
@@ -176,8 +176,8 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
         results["in_process"] = _ratios(await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)")
 
     env = server_env(store.url)
-    with serve_bare_http(workdir / "bare-http.log") as bare_server, \
-            serve_blohko_http(env, workdir / "blohko-http.log") as server:
+    with bare_http_server(workdir / "bare-http.log") as bare_server, \
+            http_server(env, workdir / "blohko-http.log") as server:
         async with httpx.AsyncClient(timeout=30) as http:
             bare_mcp = HttpMcp(http, bare_server.url)
             mcp = HttpMcp(http, server.url, tenant.key)
@@ -235,7 +235,7 @@ async def growth(store: Store, tenant: loader.BenchTenant, size: Size, workdir: 
 
 async def _server_rss_under(store: Store, tenant: loader.BenchTenant, arguments: dict, log: Path, *, calls: int) -> float:
     """Peak RSS of a `blohko serve --http` process that served `calls` of each operation."""
-    with serve_blohko_http(server_env(store.url), log) as server:
+    with http_server(server_env(store.url), log) as server:
         async with httpx.AsyncClient(timeout=60) as http:
             mcp = HttpMcp(http, server.url, tenant.key)
             for i in range(calls):
@@ -323,7 +323,7 @@ async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, work
     names = [name for name, weight in _MIX for _ in range(weight)]
     latencies: list[float] = []
     errors: list[str] = []
-    with serve_blohko_http(server_env(store.url), workdir / f"concurrency-{label}.log") as server:
+    with http_server(server_env(store.url), workdir / f"concurrency-{label}.log") as server:
         limits = httpx.Limits(max_connections=size.concurrency_clients, max_keepalive_connections=size.concurrency_clients)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             deadline = time.perf_counter() + size.concurrency_seconds

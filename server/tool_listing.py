@@ -14,7 +14,9 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
 
 - `additionalProperties: false`: unknown fields are refused all the same;
 - `anyOf [X, null]` of an optional field becomes X, unless its description says what null
-  does there (`null clears it.`); elsewhere null is refused or means "omitted";
+  does there (`null clears it.`); elsewhere (a create's or a filter's optional field) null
+  means "omitted". An update's field that null cannot clear offers no null to begin with
+  (`tools.core.updates`);
 - defaults that only say "absent" (null, false, empty list), length limits (`maxLength`),
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
 - what `CONVENTIONS` explains once for every tool: `page` and `limit`, and "null clears it.".

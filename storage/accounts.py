@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
@@ -20,7 +19,6 @@ __all__ = [
     "get_producer",
     "get_user",
     "get_user_by_email",
-    "list_api_keys",
     "touch_api_key",
 ]
 
@@ -72,11 +70,6 @@ async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -
 def api_keys_query(*, producer_id: str) -> Select:
     """A producer's API keys, newest first (revoked and expired ones included)."""
     return select(ApiKey).where(ApiKey.producer_id == producer_id).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-
-
-async def list_api_keys(session: AsyncSession, *, producer_id: str) -> Sequence[ApiKey]:
-    statement = select(ApiKey).where(ApiKey.producer_id == producer_id).order_by(ApiKey.created_at, ApiKey.id)
-    return (await session.scalars(statement)).all()
 
 
 async def touch_api_key(session: AsyncSession, *, key_id: str, at: datetime) -> None:

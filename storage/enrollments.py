@@ -38,7 +38,6 @@ __all__ = [
     "enrollments_by_id",
     "enrollments_query",
     "find_enrollment",
-    "get_certificate",
     "get_enrollment",
     "get_progress",
     "learning_days",
@@ -160,10 +159,6 @@ def achievements_query(*, student_id: str) -> Select:
     """A student's unlocked achievements, newest first."""
     statement = select(Achievement).where(Achievement.student_id == student_id)
     return statement.order_by(Achievement.unlocked_at.desc(), Achievement.code)
-
-
-async def get_certificate(session: AsyncSession, *, enrollment_id: str) -> Certificate | None:
-    return (await session.scalars(select(Certificate).where(Certificate.enrollment_id == enrollment_id))).first()
 
 
 def certificates_query(*, producer_id: str, student_id: str | None = None, course_id: str | None = None) -> Select:

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from server.http_app import api_document, create_http_app
 from server.mcp_app import Runtime
+from server.sample_data import Sample, create_sample_data, operate
 from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
@@ -22,8 +23,6 @@ from tests.community_factories import MEDIA
 from tests.factories import DEFAULT_CATEGORY_ID, Tenant, course_body, principal_of
 from tools.core.catalog import Operation
 from tools.core.context import Clock
-from tools.core.runner import run_operation
-from tools.registry import OPERATIONS_BY_NAME
 
 API = "http://127.0.0.1/api/v1"
 _BODY_METHODS = {"POST", "PATCH", "PUT"}
@@ -78,8 +77,8 @@ def assert_documented(op: Operation, response: httpx.Response) -> None:
 
 @dataclass
 class Seeded:
-    """Ids of a tenant's data: one course (published, with a section and a lesson), two students,
-    a community with a member, a thread, a comment and a media item; an enrollment once the catalog has one."""
+    """Ids of a tenant's data (`server.sample_data.create_sample_data` of `small_sample`), by the
+    argument names that take them, and the platform's default `categoryId`."""
 
     tenant: Tenant
     ids: dict[str, str]
@@ -87,49 +86,30 @@ class Seeded:
 
 async def run(store: Store, tenant: Tenant, name: str, /, **arguments: Any) -> dict[str, Any]:
     """Run a catalog operation directly (no transport) as `tenant`'s full-access key; its JSON result."""
-    result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal_of(tenant))
-    return result.model_dump(mode="json", by_alias=True)
+    return await operate(store, principal_of(tenant), name, arguments)
+
+
+def small_sample() -> Sample:
+    """Two students (the first enrolled and a member), a published course with a section and a
+    lesson, a community with a thread, a comment and a media item; new emails and slugs each call."""
+    return Sample(
+        students=(
+            {"name": "Jane Smith", "email": _email(), "password": "securepass123"},
+            {"name": "John Doe", "email": _email(), "password": "securepass123"},
+        ),
+        course=course_body(
+            published=True, sections=[{"title": "Getting Started", "lessons": [{"title": "Intro", "duration": 60}]}]
+        ),
+        community={"name": "Weekly Wins", "slug": _slug("wins")},
+        thread={"title": "Hello", "content": "Hi all"},
+        comment="Hi",
+        media=MEDIA,
+    )
 
 
 async def seed(store: Store, tenant: Tenant) -> Seeded:
-    async def do(name: str, /, **arguments: Any) -> dict[str, Any]:
-        return await run(store, tenant, name, **arguments)
-
-    student = (await do("register_student", name="Jane Smith", email=_email(), password="securepass123"))["student"]
-    other = (await do("register_student", name="John Doe", email=_email(), password="securepass123"))["student"]
-    course = (
-        await do(
-            "create_course",
-            **course_body(sections=[{"title": "Getting Started", "lessons": [{"title": "Intro", "duration": 60}]}]),
-        )
-    )["course"]
-    section = course["sections"][0]
-    await do("publish_course", courseId=course["id"])
-    community = (await do("create_community", name="Weekly Wins", slug=_slug("wins")))["community"]
-    await do("add_member", communityId=community["id"], userId=student["id"])
-    thread = (
-        await do("create_thread", communityId=community["id"], title="Hello", content="Hi all", userId=tenant.owner_user_id)
-    )["thread"]
-    comment = (
-        await do("create_comment", communityId=community["id"], threadId=thread["id"], content="Hi", userId=student["id"])
-    )["comment"]
-    await do("add_media", communityId=community["id"], userId=tenant.owner_user_id, **MEDIA)
-    ids = {
-        "categoryId": DEFAULT_CATEGORY_ID,
-        "studentId": student["id"],
-        "otherStudentId": other["id"],
-        "courseId": course["id"],
-        "sectionId": section["id"],
-        "lessonId": section["lessons"][0]["id"],
-        "communityId": community["id"],
-        "memberUserId": student["id"],
-        "threadId": thread["id"],
-        "commentId": comment["id"],
-    }
-    if "enroll_student" in OPERATIONS_BY_NAME:
-        enrollment = await do("enroll_student", studentId=student["id"], courseId=course["id"])
-        ids["enrollmentId"] = enrollment["enrollment"]["id"]
-    return Seeded(tenant=tenant, ids=ids)
+    ids = await create_sample_data(store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample())
+    return Seeded(tenant=tenant, ids={"categoryId": DEFAULT_CATEGORY_ID, **ids})
 
 
 def _email() -> str:
@@ -189,9 +169,8 @@ _WRITES: dict[str, Example] = {
         "content": "Edited",
     },
     "add_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["otherStudentId"], "role": "moderator"},
-    "remove_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["memberUserId"]},
+    "remove_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["userId"]},
     "add_media": lambda ids: {"communityId": ids["communityId"], "userId": ids["studentId"], **MEDIA},
-    # Enrollments (issue 4): used once the catalog has these operations.
     "enroll_student": lambda ids: {"studentId": ids["otherStudentId"], "courseId": ids["courseId"]},
     "update_progress": lambda ids: {
         "enrollmentId": ids["enrollmentId"],

@@ -146,7 +146,7 @@ async def test_passwords_and_keys_in_requests_never_reach_the_audit_log_or_logs(
 def test_a_debug_level_server_logs_no_password_or_key(databases, tmp_path):
     import httpx
 
-    from tests.processes import cli_env, cli_json, http_server, run_cli
+    from benchmarks.processes import cli_env, cli_json, http_server, run_cli
 
     env = cli_env(databases.new("logs"), BLOHKO_LOG_LEVEL="DEBUG")
     run_cli(env, "db", "upgrade")

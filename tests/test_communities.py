@@ -19,7 +19,7 @@ from tests.community_factories import (
     row_counts,
 )
 from tests.factories import add_key, mcp_client
-from tools import communities, discussions
+from tools.domains import communities, discussions
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.processes import cli_env, cli_json, run_cli
 from storage.engine import open_store
 from tests.factories import mcp_client, ok
-from tests.processes import cli_env, cli_json, run_cli
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,9 @@ from starlette.applications import Starlette
 
 from server.mcp_app import Runtime
 from server.rest import API_PREFIX, rest_routes
-from tests.factories import DEFAULT_CATEGORY_ID, add_key, mcp_client, ok
+from server.sample_data import create_sample_data
+from tests.factories import DEFAULT_CATEGORY_ID, add_key, mcp_client, principal_of
+from tests.rest_support import small_sample
 from tests.test_catalog import REQUIRED_PERMISSION
 from tools.core.catalog import Operation
 from tools.core.permissions import RESOURCE_ACTIONS
@@ -34,65 +36,6 @@ SHARED_ID_ARGUMENTS = {"categoryId", "keyId"}
 def id_arguments(op: Operation) -> list[str]:
     names = op.input_schema.get("properties", {})
     return [name for name in names if name.endswith("Id") and name not in SHARED_ID_ARGUMENTS]
-
-
-async def build_world(client) -> dict[str, str]:
-    """One of everything, made through the tools: the ids by their argument names."""
-    tag = secrets.token_hex(3)
-    student = ok(await client.call_tool("register_student", {"name": f"Student {tag}", "email": f"s-{tag}@example.com"}))
-    course = ok(
-        await client.call_tool(
-            "create_course",
-            {
-                "title": f"Course {tag}",
-                "slug": f"course-{tag}",
-                "categoryId": DEFAULT_CATEGORY_ID,
-                "sections": [{"title": "One", "lessons": [{"title": "L1", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}]}],
-            },
-        )
-    )["course"]
-    section = course["sections"][0]
-    community = ok(await client.call_tool("create_community", {"name": f"Community {tag}", "slug": f"community-{tag}"}))
-    community_id = community["community"]["id"]
-    user_id = student["student"]["id"]
-    ok(await client.call_tool("add_member", {"communityId": community_id, "userId": user_id}))
-    thread = ok(
-        await client.call_tool("create_thread", {"communityId": community_id, "title": "T", "content": "C", "userId": user_id})
-    )["thread"]
-    comment = ok(
-        await client.call_tool(
-            "create_comment", {"communityId": community_id, "threadId": thread["id"], "content": "Hi", "userId": user_id}
-        )
-    )["comment"]
-    ok(
-        await client.call_tool(
-            "add_media",
-            {
-                "communityId": community_id,
-                "type": "image",
-                "title": "Pic",
-                "url": "https://cdn.example.com/p.png",
-                "fileName": "p.png",
-                "fileSize": 10,
-                "userId": user_id,
-            },
-        )
-    )
-    world = {
-        "studentId": user_id,
-        "userId": user_id,
-        "courseId": course["id"],
-        "sectionId": section["id"],
-        "lessonId": section["lessons"][0]["id"],
-        "communityId": community_id,
-        "threadId": thread["id"],
-        "commentId": comment["id"],
-        "parentId": comment["id"],
-    }
-    if "enroll_student" in {op.name for op in TOOLS}:
-        enrollment = ok(await client.call_tool("enroll_student", {"studentId": user_id, "courseId": course["id"]}))
-        world["enrollmentId"] = enrollment["enrollment"]["id"]
-    return world
 
 
 # Valid values for required fields that are not ids, by name, then by JSON type.
@@ -137,11 +80,12 @@ def _foreign_ids_in(payload: Any, world: dict[str, str]) -> set[str]:
 
 @pytest.fixture
 async def two_worlds(store, tenant_factory):
+    """Two producers with one of everything each: the ids by their argument names."""
     a, b = await tenant_factory("Academy A"), await tenant_factory("Academy B")
-    async with mcp_client(store, a.key) as client:
-        world_a = await build_world(client)
-    async with mcp_client(store, b.key) as client:
-        world_b = await build_world(client)
+    world_a, world_b = [
+        await create_sample_data(store, principal_of(t), owner_user_id=t.owner_user_id, sample=small_sample())
+        for t in (a, b)
+    ]
     return a, b, world_a, world_b
 
 

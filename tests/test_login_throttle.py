@@ -156,7 +156,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 async def test_40_concurrent_failed_sign_ins_keep_a_real_server_under_400_mb(databases, tmp_path):
     # Production argon2 cost (64 MiB a hash): before hashes were bounded, these 40 took 1.9 GB.
-    from tests.processes import cli_env, cli_json, http_server, run_cli
+    from benchmarks.processes import cli_env, cli_json, http_server, run_cli
 
     env = cli_env(databases.new("login-load"))
     run_cli(env, "db", "upgrade")

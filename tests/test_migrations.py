@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from benchmarks.processes import cli_env, run_cli
 from storage.engine import open_store
 from storage.ids import utcnow
 from storage.migrate import (
@@ -34,7 +35,6 @@ from storage.search import NAME_FTS_TABLE, include_in_schema_comparison
 from storage.tables import OWNER_EMAIL_INDEX, Course, Lesson, Producer, User, metadata
 from tests.databases import ENGINE
 from tests.factories import mcp_client, ok
-from tests.processes import cli_env, run_cli
 from tests.table_rows import insert_rows, valid_rows
 from tools.domains.accounts import create_api_key
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 _PLACEHOLDER_IDS = {
     name: f"{name}_placeholder"
-    for name in ("studentId", "otherStudentId", "courseId", "sectionId", "lessonId", "communityId", "memberUserId",
+    for name in ("studentId", "otherStudentId", "courseId", "sectionId", "lessonId", "communityId", "userId",
                  "threadId", "commentId", "enrollmentId")
 } | {"categoryId": "cat_web_development"}  # fmt: skip
 MISSING = "missing_0123456789"
@@ -304,7 +304,7 @@ async def test_a_duplicate_community_slug_is_409_on_create_and_update(store, ten
 async def test_adding_a_member_twice_is_409(store, tenant, http):
     seeded = await seed(store, tenant)
     path = f"/communities/{seeded.ids['communityId']}/members"
-    response = await http.post(path, json={"userId": seeded.ids["memberUserId"]})
+    response = await http.post(path, json={"userId": seeded.ids["userId"]})
     assert response.status_code == 409
     assert response.json()["error"] == "conflict"
 

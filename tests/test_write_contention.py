@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 import storage.engine
+from benchmarks.processes import cli_env, cli_json, http_server, run_cli
 from storage.engine import open_store
 from storage.tables import Producer
 from tests.community_factories import new_community, new_thread
 from tests.factories import error, make_tenant, mcp_client, ok
-from tests.processes import cli_env, cli_json, http_server, run_cli
 
 pytestmark = pytest.mark.anyio
 

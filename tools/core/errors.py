@@ -130,6 +130,10 @@ def _field_path(location: Iterable[Any]) -> str:
 
 
 def _describe(error: dict[str, Any]) -> str:
+    if error["type"] != "missing" and error.get("input", ...) is None:
+        # A field whose type does not allow null, such as an update's field that cannot be
+        # cleared: "Input should be a valid string" would not say that null is the problem.
+        return "must not be null"
     message = str(error["msg"])
     # pydantic prefixes errors raised inside validators; the prefix means nothing to a caller.
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -142,7 +146,7 @@ def _describe(error: dict[str, Any]) -> str:
 def bad_request_from_validation(exc: ValidationError) -> BadRequest:
     """One `bad_request` naming every offending field by its path, in the caller's (camelCase) names."""
     problems = []
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in exc.errors(include_url=False, include_input=True):
         # Union members and `function-after` validators add their own names to the path.
         location = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
         problems.append(f"{_field_path(location)}: {_describe(error)}")

@@ -1,9 +1,8 @@
-"""Field types and update rules shared by the domain modules, so a limit is written once."""
+"""Field types shared by the domain modules, so a limit is written once."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,10 +15,8 @@ from pydantic import (
 )
 
 from storage.rules import MAX_INT, is_blank, is_slug
-from tools.core.errors import BadRequest
-from tools.core.models import InputModel
 
-__all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "given_changes", "slug", "text"]
+__all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "slug", "text"]
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Price = Annotated[int, Field(ge=0, le=MAX_INT)]
@@ -76,17 +73,3 @@ def text(max_length: int) -> Any:
 def slug(max_length: int) -> Any:
     """A URL slug: lowercase letters, digits and single hyphens."""
     return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug)]
-
-
-def given_changes(data: InputModel, *, target: Iterable[str], not_null: Iterable[str]) -> dict[str, Any]:
-    """The fields an update's caller gave, minus the `target` ones naming the row.
-
-    Fields in `not_null` refuse an explicit null (bad_request naming them); the others accept
-    null to clear the value.
-    """
-    fields = type(data).model_fields
-    changes = {name: getattr(data, name) for name in data.model_fields_set - set(target)}
-    nulled = sorted(fields[name].alias for name in set(not_null) & changes.keys() if changes[name] is None)
-    if nulled:
-        raise BadRequest("Invalid input: " + "; ".join(f"{alias}: must not be null" for alias in nulled))
-    return changes

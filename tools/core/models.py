@@ -31,7 +31,6 @@ __all__ = [
     "Pagination",
     "UtcDatetime",
     "WebUrl",
-    "page_of",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -140,21 +139,6 @@ class Page(OutputModel, Generic[ItemT]):
 
     data: list[ItemT]
     pagination: Pagination
-
-
-def page_of(items: list[ItemT], *, query: PageQuery, total: int) -> dict:
-    """The fields of a `Page` for `items`, the `query` that asked for them, and the `total` count."""
-    total_pages = (total + query.limit - 1) // query.limit
-    return {
-        "data": items,
-        "pagination": Pagination(
-            page=query.page,
-            limit=query.limit,
-            total=total,
-            total_pages=total_pages,
-            has_more=query.page < total_pages,
-        ),
-    }
 
 
 class Deleted(OutputModel):

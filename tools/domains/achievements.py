@@ -14,16 +14,18 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
 from storage.ids import new_id
-from storage.queries import fetch_page, insert_new
+from storage.queries import insert_new
 from storage.tables import Achievement, Certificate, Enrollment, LearningDay
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.domains.curriculum import owned_course
 from tools.domains.streaks import streak_of, utc_day
@@ -134,6 +136,15 @@ def _achievement_public(code: str, unlocked_at: datetime) -> AchievementPublic:
     return AchievementPublic(code=code, title=rule.title, description=rule.description, unlocked_at=unlocked_at)
 
 
+def _unlocked_public(row: Achievement) -> AchievementPublic:
+    return _achievement_public(row.code, row.unlocked_at)
+
+
+async def _certificates_public(ctx: OperationContext, rows: list[Certificate]) -> list[CertificatePublic]:
+    enrollments = await enrollments_store.enrollments_by_id(ctx.session, ids=[row.enrollment_id for row in rows])
+    return [certificate_public(row, enrollments[row.enrollment_id]) for row in rows]
+
+
 def certificate_public(row: Certificate, enrollment: Enrollment) -> CertificatePublic:
     return CertificatePublic(
         id=row.id,
@@ -207,10 +218,7 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
     statement = enrollments_store.certificates_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
     )
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    enrollments = await enrollments_store.enrollments_by_id(ctx.session, ids=[row.enrollment_id for row in rows])
-    items = [certificate_public(row, enrollments[row.enrollment_id]) for row in rows]
-    return Page[CertificatePublic](**page_of(items, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_certificates_public, ctx))
 
 
 @operation(
@@ -223,6 +231,4 @@ async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) 
     """List the achievements a student has unlocked, newest first, with when each unlocked. Paginated."""
     student = await owned_student(ctx, data.student_id)
     statement = enrollments_store.achievements_query(student_id=student.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    items = [_achievement_public(row.code, row.unlocked_at) for row in rows]
-    return Page[AchievementPublic](**page_of(items, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_unlocked_public)

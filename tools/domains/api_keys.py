@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from storage import accounts as store
-from storage.queries import fetch_page
 from storage.tables import ApiKey
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -23,8 +22,8 @@ from tools.core.models import (
     Page,
     PageQuery,
     UtcDatetime,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
 
@@ -150,8 +149,7 @@ async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKe
     """The producer's API keys, newest first, with prefix, permissions, expiry, last use and
     revocation; never the key itself. Paginated."""
     statement = store.api_keys_query(producer_id=await _managed_producer(ctx, data.producer_id))
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[ApiKeyPublic](**page_of([api_key_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=api_key_public)
 
 
 @operation(

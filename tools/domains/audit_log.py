@@ -6,11 +6,12 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from storage.audit import audit_events_query
-from storage.queries import fetch_page
+from storage.tables import AuditEvent
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.fields import Id, IsoDatetime
-from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime, page_of
+from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 
 __all__ = ["list_audit_events"]
@@ -24,6 +25,10 @@ class AuditEventPublic(OutputModel):
     operation: str
     target_ids: dict[str, str]
     outcome: str = Field(description='"ok" or the error code.')
+
+
+def _audit_event_public(row: AuditEvent) -> AuditEventPublic:
+    return AuditEventPublic.model_validate(row, from_attributes=True)
 
 
 class ListAuditEventsInput(PageQuery):
@@ -55,6 +60,4 @@ async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -
         producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until,
         outcome=data.outcome,
     )
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    events = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]
-    return Page[AuditEventPublic](**page_of(events, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_audit_event_public)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from pydantic import Field
@@ -10,13 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from storage import accounts as accounts_store
 from storage import communities as store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
 from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import Count, Id, Price, given_changes, slug, text
+from tools.core.fields import Count, Id, Price, slug, text
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -25,9 +25,10 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 
 __all__ = [
     "CommunityPath",
@@ -35,7 +36,6 @@ __all__ = [
     "Name",
     "add_media",
     "add_member",
-    "apply_changes",
     "community_row",
     "create_community",
     "delete_community",
@@ -83,16 +83,6 @@ async def producer_user(ctx: OperationContext, user_id: str) -> User:
     return user
 
 
-def apply_changes(row: object, data: InputModel, *, keep: set[str], required: set[str], ctx: OperationContext) -> None:
-    """Set on `row` the fields the caller gave (all but the `keep` ones, which name the row);
-    `required` ones refuse null. Bumps `updated_at` on a change."""
-    changes = given_changes(data, target=keep, not_null=required)
-    for name, value in changes.items():
-        setattr(row, name, value)
-    if changes:
-        row.updated_at = ctx.now()
-
-
 # --- communities ---
 
 
@@ -138,13 +128,13 @@ class CreateCommunityInput(InputModel):
 
 
 class UpdateCommunityInput(CommunityPath):
-    name: Name | None = None
-    slug: Slug | None = None
+    name: Name = unchanged()
+    slug: Slug = unchanged()
     description: _CommunityDescription | None = Field(default=None, description="null clears it.")
     cover_image_url: WebUrl | None = Field(default=None, description="null clears it.")
-    is_free: bool | None = None
-    price: Price | None = None
-    is_public: bool | None = None
+    is_free: bool = unchanged()
+    price: Price = unchanged()
+    is_public: bool = unchanged()
 
 
 async def _claim_slug(ctx: OperationContext, slug: str) -> None:
@@ -187,8 +177,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List this producer's communities, newest first. Paginated."""
     statement = store.communities_query(producer_id=ctx.producer_id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[CommunityPublic](**page_of([_community_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_community_public)
 
 
 @operation(
@@ -217,16 +206,10 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
 async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
     """Update a community's settings. Only the fields given change; null clears description or coverImageUrl."""
     community = await community_row(ctx, data.community_id)
-    new_slug = data.slug if "slug" in data.model_fields_set and data.slug != community.slug else None
-    if new_slug is not None:
-        await _claim_slug(ctx, new_slug)
-    apply_changes(
-        community,
-        data,
-        keep={"community_id"},
-        required={"name", "slug", "is_free", "price", "is_public"},
-        ctx=ctx,
-    )
+    changes = given_changes(data, target=CommunityPath)
+    if changes.get("slug", community.slug) != community.slug:
+        await _claim_slug(ctx, changes["slug"])
+    apply_changes(community, changes, at=ctx.now())
     await _flush_claiming_slug(ctx, community.slug)
     return CommunityResult(community=_community_public(community))
 
@@ -266,6 +249,11 @@ class MemberPublic(OutputModel):
 
 class MemberResult(OutputModel):
     member: MemberPublic
+
+
+async def _members_public(ctx: OperationContext, rows: list[Member]) -> list[MemberPublic]:
+    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
+    return [_member_public(row, users[row.user_id]) for row in rows]
 
 
 def _member_public(member: Member, user: User) -> MemberPublic:
@@ -319,10 +307,7 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
     """List a community's members with their role and user (name, email, avatarUrl), oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.members_query(community_id=community.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
-    members = [_member_public(row, users[row.user_id]) for row in rows]
-    return Page[MemberPublic](**page_of(members, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_members_public, ctx))
 
 
 @operation(
@@ -414,5 +399,4 @@ async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaP
     """List a community's media, newest first, optionally only one type. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.media_query(community_id=community.id, media_type=data.type)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[MediaPublic](**page_of([_media_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_media_public)

@@ -11,13 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from storage import catalog as catalog_store
 from storage import courses as courses_store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Conflict
-from tools.core.fields import Price, Title, given_changes, slug
+from tools.core.fields import Price, Title, slug
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -26,9 +25,10 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
@@ -136,16 +136,16 @@ class ListCoursesInput(PageQuery):
 
 
 class UpdateCourseInput(CourseRef):
-    title: Title | None = None
-    slug: Slug | None = None
+    title: Title = unchanged()
+    slug: Slug = unchanged()
     description: Description | None = Field(default=None, description="null clears it.")
     short_description: ShortDescription | None = Field(default=None, description="null clears it.")
     thumbnail_url: WebUrl | None = Field(default=None, description="null clears it.")
     trailer_url: WebUrl | None = Field(default=None, description="null clears it.")
-    price: Price | None = Field(default=None, description="Cents.")
-    is_free: bool | None = None
+    price: Price = unchanged(description="Cents.")
+    is_free: bool = unchanged()
     level: Level | None = Field(default=None, description="null clears it.")
-    category_id: str | None = Field(default=None, max_length=100)
+    category_id: str = unchanged(max_length=100)
 
 
 # ---- helpers
@@ -245,8 +245,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     """List this producer's courses (without curriculum), newest first; filter by status, search by title. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
     statement = courses_store.courses_query(producer_id=ctx.producer_id, search=data.search, published=published)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[CoursePublic](**page_of([_course_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=_course_public)
 
 
 @operation(
@@ -273,15 +272,13 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
     """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    changes = given_changes(data, target=CourseRef.model_fields, not_null=("title", "slug", "price", "is_free", "category_id"))
+    changes = given_changes(data, target=CourseRef)
     if changes.get("slug", course.slug) != course.slug:
         await _check_slug_free(ctx, changes["slug"], course_id=course.id)
     if changes.get("category_id", course.category_id) != course.category_id:
         await _check_category(ctx, changes["category_id"])
-    for name, value in changes.items():
-        setattr(course, name, value)
+    apply_changes(course, changes, at=ctx.now())
     if changes:
-        course.updated_at = ctx.now()
         await _flush_course(ctx, course)
     return CourseResult(course=_course_public(course))
 

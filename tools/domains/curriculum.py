@@ -23,9 +23,10 @@ from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound
-from tools.core.fields import Count, Id, Title, given_changes
+from tools.core.fields import Count, Id, Title
 from tools.core.models import Deleted, InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.videos import parse_video_url
 
 __all__ = [
@@ -134,8 +135,8 @@ class CreateSectionInput(CourseRef):
 
 
 class UpdateSectionInput(SectionRef):
-    title: Title | None = None
-    order: Count | None = Field(default=None, description=_MOVE)
+    title: Title = unchanged()
+    order: Count = unchanged(description=_MOVE)
 
 
 class CreateLessonInput(LessonFields):
@@ -145,12 +146,12 @@ class CreateLessonInput(LessonFields):
 
 
 class UpdateLessonInput(LessonRef):
-    title: Title | None = None
+    title: Title = unchanged()
     description: LessonDescription | None = Field(default=None, description="null clears it.")
-    duration: Count | None = None
+    duration: Count = unchanged()
     video_url: str | None = Field(default=None, max_length=2048, description="Re-parsed; null removes the video.")
-    is_preview: bool | None = None
-    order: Count | None = Field(default=None, description=_MOVE)
+    is_preview: bool = unchanged()
+    order: Count = unchanged(description=_MOVE)
 
 
 # ---- helpers shared with tools.domains.courses
@@ -241,12 +242,10 @@ async def _apply(
     ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any], *, parent: InstrumentedAttribute
 ) -> None:
     """Set `changes` on `item`; a new `order` moves it among its siblings (`parent`: see `_remove`)."""
-    if changes:
-        item.updated_at = ctx.now()
     if "order" in changes:
-        await courses_store.move_to(ctx.session, parent=parent, item=item, position=changes.pop("order"))
-    for name, value in changes.items():
-        setattr(item, name, value)
+        await courses_store.move_to(ctx.session, parent=parent, item=item, position=changes["order"])
+        changes = {**changes, "order": item.order}  # where it went: move_to clamps to the last place
+    apply_changes(item, changes, at=ctx.now())
     await ctx.session.flush()
 
 
@@ -308,7 +307,7 @@ async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResul
 async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
     """Rename a section or move it to `order` (0-based); the other sections renumber to stay 0..n-1."""
     section = await _section(ctx, data, lock=True)
-    changes = given_changes(data, target=SectionRef.model_fields, not_null=("title", "order"))
+    changes = given_changes(data, target=SectionRef)
     await _apply(ctx, section, changes, parent=Section.course_id)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
@@ -383,7 +382,7 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     """Change a lesson; only given fields change. A new videoUrl is re-parsed (null removes it);
     `order` moves it within its section, renumbering the others 0..n-1."""
     lesson = await _lesson(ctx, data, lock=True)
-    changes = given_changes(data, target=LessonRef.model_fields, not_null=("title", "duration", "is_preview", "order"))
+    changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:
         changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
     await _apply(ctx, lesson, changes, parent=Lesson.section_id)

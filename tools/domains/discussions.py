@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import partial
 
 from pydantic import Field
 from sqlalchemy import Row
 
 from storage import communities as store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Forbidden, NotFound
 from tools.core.fields import Id, text
-from tools.core.models import Deleted, OutputModel, Page, UtcDatetime, page_of
+from tools.core.models import Deleted, OutputModel, Page, UtcDatetime
+from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.communities import (
     CommunityPath,
     CommunityPathPage,
     Name,
-    apply_changes,
     community_row,
     producer_user,
 )
@@ -201,9 +202,9 @@ class CreateThreadInput(CommunityPath):
 
 
 class UpdateThreadInput(ThreadPath):
-    title: Name | None = None
-    content: Body | None = None
-    pinned: bool | None = Field(default=None, description="true pins, false unpins.")
+    title: Name = unchanged()
+    content: Body = unchanged()
+    pinned: bool = unchanged(description="true pins, false unpins.")
 
 
 async def _community_and_thread(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> tuple[Community, Thread]:
@@ -216,6 +217,11 @@ async def _community_and_thread(ctx: OperationContext, data: ThreadPath | Thread
 
 async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> Thread:
     return (await _community_and_thread(ctx, data))[1]
+
+
+async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[ThreadPublic]:
+    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    return [ThreadPublic(**_thread_fields(row, authors[row.author_id])) for row in rows]
 
 
 @operation(
@@ -258,10 +264,7 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
     Paginated; without comments (get_thread has them)."""
     community = await community_row(ctx, data.community_id)
     statement = store.threads_query(community_id=community.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
-    threads = [ThreadPublic(**_thread_fields(row, users[row.author_id])) for row in rows]
-    return Page[ThreadPublic](**page_of(threads, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
 
 
 @operation(
@@ -289,7 +292,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
     """Update a thread's title or content, or pin/unpin it. Only the fields given change."""
     thread = await _thread_row(ctx, data)
-    apply_changes(thread, data, keep={"community_id", "thread_id"}, required={"title", "content", "pinned"}, ctx=ctx)
+    apply_changes(thread, given_changes(data, target=ThreadPath), at=ctx.now())
     await ctx.session.flush()
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, await _user(ctx, thread.author_id))))
 
@@ -338,6 +341,11 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
     return CommentPublic(**_comment_fields(comment, _author(author)))
 
 
+async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[CommentPublic]:
+    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    return [_comment_public(row, authors[row.author_id]) for row in rows]
+
+
 @operation(
     title="Create comment",
     permission=Permission.COMMUNITIES_WRITE,
@@ -379,10 +387,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
     Paginated; get_thread returns them as a tree."""
     thread = await _thread_row(ctx, data)
     statement = store.comments_query(thread_id=thread.id)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    users = await store.users_by_id(ctx.session, (row.author_id for row in rows))
-    comments = [_comment_public(row, users[row.author_id]) for row in rows]
-    return Page[CommentPublic](**page_of(comments, query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
 
 
 @operation(
@@ -395,7 +400,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
     """Replace a comment's content; its author, place in the thread and replies stay."""
     comment = await _comment_row(ctx, data)
-    apply_changes(comment, data, keep={"community_id", "thread_id", "comment_id"}, required={"content"}, ctx=ctx)
+    apply_changes(comment, given_changes(data, target=CommentPath), at=ctx.now())
     await ctx.session.flush()
     return CommentResult(comment=_comment_public(comment, await _user(ctx, comment.author_id)))
 

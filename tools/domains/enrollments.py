@@ -9,6 +9,7 @@ but the enrollment's `completedAt` and its certificate stay.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from pydantic import Field
@@ -16,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import enrollments as enrollments_store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.tables import Enrollment, LessonProgress
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -28,8 +28,8 @@ from tools.core.models import (
     OutputModel,
     Page,
     UtcDatetime,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.domains.achievements import (
     EnrollmentFilter,
@@ -213,8 +213,7 @@ async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Pag
     statement = enrollments_store.enrollments_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
     )
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[EnrollmentPublic](**page_of(await _with_progress(ctx, rows), query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert_page=partial(_with_progress, ctx))
 
 
 @operation(

@@ -9,13 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
 from storage.ids import new_id
-from storage.queries import fetch_page
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, Conflict, NotFound
+from tools.core.errors import Conflict, NotFound
 from tools.core.models import (
     InputModel,
     OutputModel,
@@ -23,10 +22,11 @@ from tools.core.models import (
     PageQuery,
     UtcDatetime,
     WebUrl,
-    page_of,
 )
+from tools.core.paging import paged
 from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.accounts import normalize_email
 from tools.domains.streaks import Streak, streak_of
 
@@ -99,13 +99,12 @@ class ListStudentsInput(PageQuery):
     search: str | None = Field(default=None, max_length=200, description="Case-insensitive name search.")
 
 
-class GetStudentInput(InputModel):
+class StudentRef(InputModel):
     student_id: str = Field(max_length=100)
 
 
-class UpdateStudentInput(InputModel):
-    student_id: str = Field(max_length=100)
-    name: Name | None = None
+class UpdateStudentInput(StudentRef):
+    name: Name = unchanged()
     avatar_url: WebUrl | None = Field(default=None, description="null clears it.")
     bio: Bio | None = Field(default=None, description="null clears it.")
 
@@ -171,8 +170,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
     """List this producer's students, newest first, optionally searching by name. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
-    rows, total = await fetch_page(ctx.session, statement, offset=data.offset, limit=data.limit)
-    return Page[StudentPublic](**page_of([student_public(row) for row in rows], query=data, total=total))
+    return await paged(ctx.session, statement, query=data, convert=student_public)
 
 
 @operation(
@@ -181,7 +179,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     http=("GET", "/students/{studentId}"),
     kind="read",
 )
-async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDetailResult:
+async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get one student by id: profile, role, registration time and current/longest learning streak."""
     user = await owned_student(ctx, data.student_id)
     streak = await streak_of(ctx, user.id)
@@ -198,12 +196,8 @@ async def get_student(ctx: OperationContext, data: GetStudentInput) -> StudentDe
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
     """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""
     user = await owned_student(ctx, data.student_id)
-    changes = data.model_dump(include=data.model_fields_set - {"student_id"})
-    if "name" in changes and changes["name"] is None:
-        raise BadRequest("Invalid input: name: must not be null")
-    for field, value in changes.items():
-        setattr(user, field, value)
+    changes = given_changes(data, target=StudentRef)
+    apply_changes(user, changes, at=ctx.now())
     if changes:
-        user.updated_at = ctx.now()
         await ctx.session.flush()
     return StudentResult(student=student_public(user))
