@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.processes import cli_env, http_server, run_cli
+from benchmarks.processes import cli_env, http_server, run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
