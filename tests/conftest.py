@@ -51,6 +51,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+    config.stash[_LEFT_OUT] = len(deselected)
+    if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller, which collects nothing
+        config.workeroutput["blohko_left_out"] = len(deselected)
+
+
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    if "blohko_left_out" in getattr(node, "workeroutput", {}):
+        node.config.stash[_LEFT_OUT] = node.workeroutput["blohko_left_out"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(_LEFT_OUT, 0):
+        which = "are sqlite_only or use no database" if ENGINE == "postgresql" else "are postgres_only"
+        terminalreporter.write_line(
+            f"{ENGINE} pass: {config.stash[_LEFT_OUT]} tests left out that {which} (tests/conftest.py, runs_in_this_pass)"
+        )
 
 
 @pytest.fixture(scope="session")
