@@ -21,18 +21,56 @@ def anyio_backend() -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    if ENGINE == "postgresql":
+        return f"blohko test engine: {ENGINE} (only the tests that use a database)"
     return f"blohko test engine: {ENGINE}"
 
 
+# Every database a test run makes comes from this fixture: `migrated_template`, `database_url`,
+# `store`, `tenant`, `app`, `http` use it, and so do the tests that start real processes on
+# `databases.new(...)`. A test that uses none of them (directly or through other fixtures) never
+# touches the engine under test.
+DATABASE_FIXTURE = "databases"
+
+
+def runs_in_this_pass(item: pytest.Item) -> bool:
+    """`postgres_only` tests belong to the PostgreSQL pass and `sqlite_only` ones to the SQLite pass.
+    The PostgreSQL pass runs only the tests that use a database: the others (catalog, schemas, video
+    parsing, ...) would repeat their SQLite run exactly."""
+    if ENGINE == "sqlite":
+        return item.get_closest_marker("postgres_only") is None
+    if item.get_closest_marker("sqlite_only") is not None:
+        return False
+    # `fixturenames` is the closure: the fixtures a test requests and every fixture they request.
+    return item.get_closest_marker("postgres_only") is not None or DATABASE_FIXTURE in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`postgres_only` tests belong to the PostgreSQL pass, `sqlite_only` ones to the SQLite pass;
-    each pass deselects the other's."""
-    other = "sqlite_only" if ENGINE == "postgresql" else "postgres_only"
-    selected = [item for item in items if item.get_closest_marker(other) is None]
-    deselected = [item for item in items if item.get_closest_marker(other) is not None]
+    selected = [item for item in items if runs_in_this_pass(item)]
+    deselected = [item for item in items if not runs_in_this_pass(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+    config.stash[_LEFT_OUT] = len(deselected)
+    if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller, which collects nothing
+        config.workeroutput["blohko_left_out"] = len(deselected)
+
+
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    if "blohko_left_out" in getattr(node, "workeroutput", {}):
+        node.config.stash[_LEFT_OUT] = node.workeroutput["blohko_left_out"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(_LEFT_OUT, 0):
+        which = "are sqlite_only or use no database" if ENGINE == "postgresql" else "are postgres_only"
+        terminalreporter.write_line(
+            f"{ENGINE} pass: {config.stash[_LEFT_OUT]} tests left out that {which} (tests/conftest.py, runs_in_this_pass)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -73,15 +73,18 @@ _SEEDED_TABLES = {"alembic_version", "categories"}
 
 
 async def empty_tables(url: str) -> None:
-    """Delete every row but the seeded reference data, in one statement."""
-    from sqlalchemy import text
-
-    from storage.engine import open_store
+    """Delete every row but the seeded reference data, in one transaction. DELETE rather than
+    TRUNCATE: on the few rows a test leaves, DELETE takes under a millisecond where TRUNCATE takes
+    about 40 ms (it makes new files for every table), before each of several hundred tests."""
     from storage.tables import metadata
 
-    tables = [f'"{table.name}"' for table in metadata.sorted_tables if table.name not in _SEEDED_TABLES]
-    async with open_store(url) as store, store.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    tables = [table.name for table in reversed(metadata.sorted_tables) if table.name not in _SEEDED_TABLES]
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        # One simple-protocol query: its statements run in one implicit transaction.
+        await connection.execute("; ".join(f'DELETE FROM "{name}"' for name in tables))
+    finally:
+        await connection.close()
 
 
 def _check(url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from server.mcp_app import Runtime, create_mcp_server
 from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
+from storage.tables import metadata
 from tools.core.context import Principal
 from tools.domains.accounts import create_api_key, create_producer
 
@@ -97,6 +99,25 @@ async def make_section(client: Client, course_id: str, title: str, **fields: Any
 async def make_lesson(client: Client, section: dict[str, Any], title: str, **fields: Any) -> dict[str, Any]:
     arguments = {"courseId": section["courseId"], "sectionId": section["id"], "title": title, **fields}
     return ok(await client.call_tool("create_lesson", arguments))["lesson"]
+
+
+# Bookkeeping that any call may touch, rejected or not: when a key was last used, the audit
+# log (which records failed writes too) and rate-limit counters.
+_BOOKKEEPING_COLUMNS = {("api_keys", "last_used_at")}
+_BOOKKEEPING_TABLES = {"audit_events", "rate_limit_windows"}
+
+
+async def store_digest(store: Store) -> str:
+    """A digest of every row of every table (bookkeeping aside): equal digests, unchanged store."""
+    digest = hashlib.sha256()
+    async with store.sessions() as session:
+        for table in metadata.sorted_tables:
+            if table.name in _BOOKKEEPING_TABLES:
+                continue
+            columns = [c for c in table.columns if (table.name, c.name) not in _BOOKKEEPING_COLUMNS]
+            rows = (await session.execute(select(*columns))).all()
+            digest.update(json.dumps(sorted(map(repr, rows))).encode())
+    return digest.hexdigest()
 
 
 async def count_rows(store: Store, table: type) -> int:

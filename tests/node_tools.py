@@ -8,11 +8,15 @@ and again only when package.json or the lock file changes. Every Node process ru
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,18 +58,32 @@ def _lock_digest() -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def _one_installer() -> Iterator[None]:
+    """Test processes of this checkout (xdist workers, the SQLite and PostgreSQL passes) check and
+    install node_modules one at a time: two `npm ci` at once would delete each other's files."""
+    name = f"blohko-node-tools-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.lock"
+    with open(Path(tempfile.gettempdir()) / name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def install_node_tools() -> NodeTools:
     """`npm ci` when node_modules is missing or stale; skips only when Node itself is absent."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node is not installed")
     digest = _lock_digest()
-    if not _STAMP.exists() or _STAMP.read_text() != digest:
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        _STAMP.write_text(digest)
+    with _one_installer():
+        if not _STAMP.exists() or _STAMP.read_text() != digest:
+            done = subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=600
+            )
+            if done.returncode != 0:
+                pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+            _STAMP.write_text(digest)
     env = {key: value for key, value in os.environ.items() if not key.startswith("BLOHKO_")}
     env["PATH"] = f"{NODE_MODULES / '.bin'}{os.pathsep}{env.get('PATH', '')}"
     env.pop("NODE_OPTIONS", None)

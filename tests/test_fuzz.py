@@ -11,7 +11,6 @@ Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -27,14 +26,12 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from server.rest import Endpoint, catalog_endpoints
 from storage.engine import Store, open_store
-from storage.tables import metadata
 from tests.databases import ENGINE, empty_tables
-from tests.factories import make_tenant, mcp_client
+from tests.factories import make_tenant, mcp_client, store_digest
 from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.registry import TOOLS
@@ -141,25 +138,6 @@ def portal() -> Iterator[BlockingPortal]:
         yield running
 
 
-# Bookkeeping that any call may touch, rejected or not: when a key was last used, the audit
-# log (which records failed writes too) and rate-limit counters.
-_BOOKKEEPING_COLUMNS = {("api_keys", "last_used_at")}
-_BOOKKEEPING_TABLES = {"audit_events", "rate_limit_windows"}
-
-
-async def _snapshot(store: Store) -> str:
-    """A digest of every row of every table (bookkeeping aside): equal digests, unchanged store."""
-    digest = hashlib.sha256()
-    async with store.sessions() as session:
-        for table in metadata.sorted_tables:
-            if table.name in _BOOKKEEPING_TABLES:
-                continue
-            columns = [c for c in table.columns if (table.name, c.name) not in _BOOKKEEPING_COLUMNS]
-            rows = (await session.execute(select(*columns))).all()
-            digest.update(json.dumps(sorted(map(repr, rows))).encode())
-    return digest.hexdigest()
-
-
 @pytest.fixture
 def fuzz_database(portal, migrated_template, databases, tmp_path) -> str:
     """A migrated, empty database (the async `database_url` fixture cannot serve a sync test)."""
@@ -194,18 +172,18 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
     )
     @given(arguments=st.one_of(strategies))
     def check(arguments: dict) -> None:
-        before = portal.call(_snapshot, store)
+        before = portal.call(store_digest, store)
         try:
             result = portal.call(client.call_tool, op.name, arguments)
         except MCPError as refused:  # a protocol-level refusal is fine; a crash is not
             assert "internal" not in refused.error.message.lower(), refused.error.message
-            assert portal.call(_snapshot, store) == before
+            assert portal.call(store_digest, store) == before
             return
         if result.is_error:
             body = json.loads(result.content[0].text)
             assert body["error"] != "internal_error", f"{op.name}({arguments!r}) -> {body}"
             assert set(body) == {"error", "message"} and body["message"]
-            assert portal.call(_snapshot, store) == before, f"rejected {op.name} changed the store"
+            assert portal.call(store_digest, store) == before, f"rejected {op.name} changed the store"
 
     check()
 
