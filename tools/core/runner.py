@@ -44,7 +44,7 @@ def parse_arguments(model: type[ModelT], arguments: Mapping[str, Any]) -> ModelT
 
 def check_allowed(op: Operation, principal: Principal) -> None:
     """`Forbidden` unless `principal` may call `op`: the one place a permission is decided
-    (`tools.core.permissions.may_call`). Transports only translate the refusal: MCP answers
+    (`tools.core.catalog.may_call`). Transports only translate the refusal: MCP answers
     "unknown tool", REST 403."""
     if may_call(principal, op):
         return
