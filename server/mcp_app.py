@@ -7,7 +7,7 @@ same as over REST.
 
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
-decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
+decision `run_operation` enforces on every call (`tools.core.catalog.may_call`). A call the
 runner refuses as `Forbidden` is answered exactly like an unknown tool.
 """
 
