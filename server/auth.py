@@ -1,8 +1,9 @@
 """HTTP authentication: one function turns any request's credentials into a `Principal`.
 
 `authenticate_request` serves every HTTP route (REST, `/mcp` through `ApiKeyGate`): a bearer
-API key (`blk_...`), a producer session (`bls_...` as a bearer token, or the session cookie), or,
-for the one operation that admits it (signing in), nobody. Which kinds a route accepts comes from
+API key (`blk_...`), an OAuth access token (`blo_...`, only where its resource is served: `/mcp`),
+a producer session (`bls_...` as a bearer token, or the session cookie), or, for the one
+operation that admits it (signing in), nobody. An OAuth token stands where an API key would. Which kinds a route accepts comes from
 its operation's `auth`; a credential of another kind is refused here, saying what is needed.
 """
 
@@ -19,6 +20,7 @@ from storage.engine import Store
 from tools.core.context import ANONYMOUS, Clock, Principal, PrincipalKind
 from tools.core.errors import Unauthorized
 from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
+from tools.domains.oauth import ACCESS_TOKEN_PREFIX, authenticate_oauth_token
 from tools.domains.sessions import SESSION_PREFIX, authenticate_session
 
 __all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_request", "bearer_token", "unauthorized_response"]
@@ -41,10 +43,11 @@ def bearer_token(headers: Headers) -> str | None:
 
 
 async def authenticate_request(
-    connection: HTTPConnection, *, store: Store, clock: Clock, accepted: Collection[PrincipalKind]
+    connection: HTTPConnection, *, store: Store, clock: Clock, accepted: Collection[PrincipalKind], resource: str | None = None
 ) -> Principal:
     """The principal of `connection`'s credentials, of a kind in `accepted`; or `Unauthorized`
-    saying why (never echoing a secret)."""
+    saying why (never echoing a secret). `resource` is the OAuth resource this route serves (the
+    MCP endpoint's URL), None where OAuth tokens are not accepted."""
     if "anonymous" in accepted:
         return ANONYMOUS
     token = bearer_token(connection.headers)
@@ -54,6 +57,8 @@ async def authenticate_request(
         raise Unauthorized("An API key cannot manage API keys: log in as the producer's owner and use the session token")
     if token is not None and token.startswith(SESSION_PREFIX) and "session" not in accepted:
         raise Unauthorized("A producer session cannot call this endpoint: send an API key as `Authorization: Bearer blk_...`")
+    if "api_key" in accepted and token is not None and token.startswith(ACCESS_TOKEN_PREFIX):
+        return await authenticate_oauth_token(store, token, resource=resource, clock=clock)
     if "api_key" in accepted and (token is None or not token.startswith(SESSION_PREFIX)):
         return await authenticate_api_key(store, token, clock=clock)
     if "session" in accepted:
@@ -61,23 +66,30 @@ async def authenticate_request(
     raise Unauthorized(_NEEDS_SESSION)
 
 
-def unauthorized_response(error: Unauthorized, *, had_token: bool) -> JSONResponse:
+def unauthorized_response(error: Unauthorized, *, had_token: bool, resource_metadata: str | None = None) -> JSONResponse:
+    """401 with the RFC 6750 challenge; with OAuth on, it names the resource's metadata (RFC 9728),
+    where a client finds how to get a token."""
     challenge = 'Bearer realm="blohko"'
+    if resource_metadata is not None:
+        challenge += f', resource_metadata="{resource_metadata}"'
     if had_token:
         challenge += ', error="invalid_token"'
     return JSONResponse(error.to_body(), status_code=401, headers={"WWW-Authenticate": challenge})
 
 
 class ApiKeyGate:
-    """ASGI wrapper: 401 unless the request carries a valid, unrevoked, unexpired API key.
+    """ASGI wrapper of `/mcp`: 401 unless the request carries a valid, unrevoked, unexpired API key,
+    or an OAuth access token for `resource` (this endpoint).
 
     The principal is left in the scope's state for what runs next (the MCP middleware).
     """
 
-    def __init__(self, app: ASGIApp, *, store: Store, clock: Clock) -> None:
+    def __init__(self, app: ASGIApp, *, store: Store, clock: Clock, resource: str | None = None, resource_metadata: str | None = None) -> None:
         self.app = app
         self.store = store
         self.clock = clock
+        self.resource = resource
+        self.resource_metadata = resource_metadata
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,10 +97,13 @@ class ApiKeyGate:
             return
         connection = HTTPConnection(scope)
         try:
-            principal = await authenticate_request(connection, store=self.store, clock=self.clock, accepted=("api_key",))
+            principal = await authenticate_request(
+                connection, store=self.store, clock=self.clock, accepted=("api_key",), resource=self.resource
+            )
         except Unauthorized as error:
             had_token = bearer_token(connection.headers) is not None
-            await unauthorized_response(error, had_token=had_token)(scope, receive, send)
+            response = unauthorized_response(error, had_token=had_token, resource_metadata=self.resource_metadata)
+            await response(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)

@@ -1,5 +1,5 @@
 """The HTTP app: streamable HTTP MCP at `/mcp`, the REST API at `/api/v1`, the Producer Dashboard at
-`/dashboard` (`/` leads there), `GET /healthz`.
+`/dashboard` (`/` leads there), the OAuth authorization server (`server.oauth`), `GET /healthz`.
 
 Stateless by design: MCP runs in stateless mode and every request is authenticated
 against the database, so any number of processes can serve behind a load balancer.
@@ -11,8 +11,10 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -26,6 +28,7 @@ from starlette.routing import Route
 
 from server.auth import ApiKeyGate
 from server.mcp_app import Runtime, create_mcp_server
+from server.oauth import oauth_config, oauth_routes
 from server.request_guard import RequestGuard
 from server.rest import MAX_BODY_BYTES
 from server.settings import Settings
@@ -38,10 +41,15 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection, always on: loopback names, the bound host, and any configured hosts."""
+    """DNS-rebinding protection, always on: loopback names, the bound host, the public URL's host,
+    and any configured hosts."""
     hosts = ["127.0.0.1", "localhost", "[::1]"]
     if settings.host not in _LOOPBACK and settings.host not in ("0.0.0.0", "::"):
         hosts.append(settings.host)
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        if public.hostname and public.hostname not in hosts:
+            hosts.append(public.hostname)
     hosts.extend(settings.allowed_hosts)
     allowed_hosts = [pattern for host in hosts for pattern in (host, f"{host}:*")]
     allowed_origins = [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in allowed_hosts]
@@ -62,7 +70,16 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         host=settings.host,
         max_request_body_size=MAX_BODY_BYTES,  # the REST limit: one bound for both transports
     )
-    mcp_endpoint = ApiKeyGate(StreamableHTTPASGIApp(mcp.session_manager), store=runtime.store, clock=runtime.clock)
+    oauth = oauth_config(settings)
+    # The HTTP door decides the resource OAuth grants access to; the consent operations check it.
+    runtime.services = replace(runtime.services, oauth_resource=oauth.resource if oauth else None)
+    mcp_endpoint = ApiKeyGate(
+        StreamableHTTPASGIApp(mcp.session_manager),
+        store=runtime.store,
+        clock=runtime.clock,
+        resource=oauth.resource if oauth else None,
+        resource_metadata=oauth.resource_metadata_url if oauth else None,
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -84,6 +101,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         # to open (the SDK's GET held an event stream open that nothing would ever write to).
         # Starlette answers any other method 405 with `Allow: POST`, as the MCP spec asks.
         Route("/mcp", mcp_endpoint, methods=["POST"]),
+        *(oauth_routes(oauth, store=runtime.store, clock=runtime.clock) if oauth else ()),
         *_api_routes(settings, runtime),
         *_dashboard_routes(settings, runtime),
     ]

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
 
+    public_url: str | None = None
+    """The URL clients reach this server at, e.g. `https://school.example.com` behind a TLS proxy:
+    the OAuth issuer, and `<public_url>/mcp` the resource its tokens are for. OAuth needs https
+    (or a loopback address); default `http://127.0.0.1:<port>`, for one machine."""
+
+    oauth_allow_loopback_metadata: bool = False
+    """Accept OAuth client ID metadata documents on loopback addresses (tests, local development).
+    Off in production: a client id URL must be https on a public address."""
+
     session_ttl_hours: float = Field(default=12, gt=0, le=24 * 30)
     """How long a producer session (API key management, `POST /api/v1/auth/login`) lasts."""
 

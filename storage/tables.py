@@ -61,6 +61,10 @@ __all__ = [
     "LoginFailure",
     "Media",
     "Member",
+    "OAuthClient",
+    "OAuthCode",
+    "OAuthGrant",
+    "OAuthToken",
     "metadata",
     "OWNER_EMAIL_INDEX",
     "Producer",
@@ -162,6 +166,88 @@ class ProducerSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     ended_at: datetime | None = None
+
+
+OAUTH_CLIENT_SOURCES = ("registration", "metadata_document")
+OAUTH_TOKEN_KINDS = ("access", "refresh")
+OAUTH_CLIENT_ID_LENGTH = 2048
+"""A client id is a registered client's UUID or a client ID metadata document's https URL."""
+
+
+def _client_fk() -> Column:
+    return Column(String(OAUTH_CLIENT_ID_LENGTH), ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
+
+
+class OAuthClient(SQLModel, table=True):
+    """An application that may ask a producer for access over OAuth: registered by Dynamic Client
+    Registration, or known by its client ID metadata document (then `id` is the document's URL and
+    `information` the copy fetched at `fetched_at`). Platform-wide: a client belongs to no producer
+    until one grants it access. A registered client's secret is kept only as its SHA-256."""
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (*checks("oauth_clients", name=NOT_BLANK, source=one_of(OAUTH_CLIENT_SOURCES)),)
+
+    id: str = Field(primary_key=True, max_length=OAUTH_CLIENT_ID_LENGTH)
+    source: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    secret_hash: str | None = Field(default=None, max_length=64)
+    information: dict = Field(sa_column=Column(JSON, nullable=False))
+    """The client's metadata (RFC 7591) as the SDK models it, without the secret."""
+    created_at: datetime = Field(default_factory=utcnow)
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class OAuthGrant(SQLModel, table=True):
+    """A producer's consent to a client ("a connected app"): the permissions its tokens carry at
+    most. Every code and token belongs to one grant; disconnecting (`revoked_at`) ends them all."""
+
+    __tablename__ = "oauth_grants"
+    __table_args__ = (*checks("oauth_grants", client_name=NOT_BLANK),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id"))
+    user_id: str = Field(sa_column=_fk("users.id"))
+    client_id: str = Field(sa_column=_client_fk())
+    client_name: str = Field(max_length=200)
+    redirect_uri: str = Field(max_length=2048)
+    resource: str = Field(max_length=2048)
+    permissions: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class OAuthCode(SQLModel, table=True):
+    """An authorization code, issued at consent and exchanged once for tokens (only its SHA-256 is kept)."""
+
+    __tablename__ = "oauth_codes"
+    __table_args__ = (*checks("oauth_codes", redirect_uri_explicit=BOOLEAN),)
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(sa_column=_fk("oauth_grants.id"))
+    client_id: str = Field(max_length=OAUTH_CLIENT_ID_LENGTH)
+    redirect_uri: str = Field(max_length=2048)
+    redirect_uri_explicit: bool
+    code_challenge: str = Field(max_length=128)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class OAuthToken(SQLModel, table=True):
+    """An access or refresh token of a grant (only its SHA-256 is kept). A refresh token is used
+    once: `used_at` marks its rotation, and presenting it again revokes the whole grant."""
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (*checks("oauth_tokens", kind=one_of(OAUTH_TOKEN_KINDS)),)
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(sa_column=_fk("oauth_grants.id"))
+    kind: str = Field(max_length=10)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class Category(SQLModel, table=True):

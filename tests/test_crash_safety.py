@@ -114,10 +114,16 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
         stop = threading.Event()
         with http_server(env, tmp_path / f"round-{round_number}.log") as server:
             before = len(acknowledged["courses"]) + len(acknowledged["students"])
+            progress_before = len(acknowledged["progress"])
             threads = _drive_writes(server.url, key, round_number, acknowledged, stop)
             deadline = time.monotonic() + 30
+
+            def flowing() -> bool:  # every kind of write acknowledged this round (a loaded machine is slow to get there)
+                created = len(acknowledged["courses"]) + len(acknowledged["students"]) >= before + 6
+                return created and len(acknowledged["progress"]) > progress_before
+
             # Let writes flow, then kill the process while requests are in flight.
-            while len(acknowledged["courses"]) + len(acknowledged["students"]) < before + 6 and time.monotonic() < deadline:
+            while not flowing() and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(rng.uniform(0.05, 0.4))
             os.kill(server.process.pid, signal.SIGKILL)

@@ -127,14 +127,19 @@ def _row(rows: list, table: str) -> dict:
 
 
 async def _insert(url: str, rows: list) -> None:
+    """Insert the rows of the tables the database has (an older revision lacks the newer tables)."""
     async with open_store(url) as store, store.engine.begin() as connection:
-        await insert_rows(connection, rows)
+        present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        await insert_rows(connection, [(table, values) for table, values in rows if table.name in present])
 
 
 async def _counts(store) -> dict[str, int]:
+    """Rows in each table the database has (an older revision lacks the newer tables)."""
     async with store.engine.connect() as connection:
-        counted = [(await connection.execute(select(func.count()).select_from(t))).scalar_one() for t in metadata.sorted_tables]
-    return {table.name: count for table, count in zip(metadata.sorted_tables, counted, strict=True)}
+        present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        tables = [t for t in metadata.sorted_tables if t.name in present]
+        counted = [(await connection.execute(select(func.count()).select_from(t))).scalar_one() for t in tables]
+    return {table.name: count for table, count in zip(tables, counted, strict=True)}
 
 
 async def _downgrade(url: str, revision: str) -> None:
@@ -191,7 +196,9 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
     await upgrade_async(url)
 
     async with open_store(url) as store:
-        assert await _counts(store) == before
+        after = await _counts(store)
+        assert {table: after[table] for table in before} == before  # and the tables it adds start empty:
+        assert {table: count for table, count in after.items() if table not in before and count} == {}
         with pytest.raises(IntegrityError, match="(?i)foreign key"):
             async with store.engine.begin() as connection:
                 await connection.execute(update(Lesson).values(section_id="section_none"))
@@ -236,7 +243,8 @@ async def test_downgrade_drops_the_constraints_and_keeps_the_rows(databases):
     await _downgrade(url, "0008")
 
     async with open_store(url) as store:
-        assert await _counts(store) == before
+        after = await _counts(store)
+        assert after == {table: count for table, count in before.items() if not table.startswith("oauth_")}
         async with store.engine.begin() as connection:
             await connection.execute(update(Course).values(level="expert"))  # no constraint left to refuse it
             if ENGINE == "sqlite":  # the name index still follows the users table

@@ -8,6 +8,7 @@ from tools.domains import (
     api_keys,
     audit_log,
     communities,
+    connected_apps,
     courses,
     curriculum,
     discussions,
@@ -83,6 +84,10 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     # The Producer Dashboard's own pages.
     overview.get_school_overview,
     owner_password.change_password,
+    connected_apps.review_app_authorization,
+    connected_apps.answer_app_authorization,
+    connected_apps.list_connected_apps,
+    connected_apps.disconnect_app,
     producers.make_producer,
     producers.find_producer,
 )

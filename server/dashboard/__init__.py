@@ -1,5 +1,6 @@
 """The Producer Dashboard at `/dashboard`: the owner signs in and manages the school's API keys,
-connects agents, reads the activity log and the school's overview. Server-rendered HTML over
+connects agents (API keys, or OAuth: the consent page and the connected apps), reads the activity
+log and the school's overview. Server-rendered HTML over
 the operation catalog (see `views`), one stylesheet and one small script, no build step."""
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[Base
         Route(f"{BASE}/connect", page(pages.connect_page), methods=["GET"]),
         Route(f"{BASE}/connect", page(pages.connect_new_key), methods=["POST"]),
         Route(f"{BASE}/connect/blohko.mcpb", page(pages.bundle), methods=["GET"]),
+        Route(f"{BASE}/authorize", page(pages.authorize_page), methods=["GET"]),
+        Route(f"{BASE}/authorize", page(pages.authorize), methods=["POST"]),
+        Route(f"{BASE}/apps", page(pages.apps_page), methods=["GET"]),
+        Route(f"{BASE}/apps/disconnect", page(pages.disconnect_app), methods=["POST"]),
         Route(f"{BASE}/activity", page(pages.activity), methods=["GET"]),
         Route(f"{BASE}/account", page(pages.account_page), methods=["GET"]),
         Route(f"{BASE}/account", page(pages.change_password), methods=["POST"]),

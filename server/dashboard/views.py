@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
@@ -148,7 +149,8 @@ class Dashboard:
         async def endpoint(request: Request) -> Response:
             signed = await self._signed_in(request)
             if signed is None:
-                return secure_headers(RedirectResponse(f"{SIGN_IN}?next={request.url.path}", status_code=303))
+                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return secure_headers(RedirectResponse(f"{SIGN_IN}?{urlencode({'next': here})}", status_code=303))
             form: dict[str, list[str]] = {}
             try:
                 if request.method == "POST":
@@ -314,6 +316,43 @@ class Dashboard:
         response = FileResponse(self.bundle_path, media_type="application/octet-stream", filename="blohko.mcpb")
         return secure_headers(response)
 
+    # ---- OAuth: the consent page, connected apps
+
+    async def authorize_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        """What an app asks for, with the permission grid preset to its `scope`; Allow or Deny."""
+        query = request.query_params
+        arguments = _app_request({name: [query[name]] for name in _APP_REQUEST_FIELDS if name in query})
+        reviewed = (await self._run(request, "review_app_authorization", arguments, signed[0]))["request"]
+        response = self._render(
+            request, "authorize.html", signed=signed, nav="apps", app=reviewed, grid=_permission_grid(),
+            entered={"permissions": set(reviewed["requestedPermissions"])}, fields=_hidden_fields(query),
+            loopback=urlsplit(reviewed["redirectUri"]).scheme == "http",
+        )
+        return _allow_form_redirect(response, reviewed["redirectUri"])
+
+    async def authorize(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        arguments = {
+            **_app_request(form),
+            "codeChallenge": _one(form, "code_challenge"),
+            "decision": _one(form, "decision"),
+            "permissions": form.get("permissions", []),
+        }
+        if "state" in form:
+            arguments["state"] = _one(form, "state")
+        answered = await self._run(request, "answer_app_authorization", arguments, signed[0])
+        # Back to the app: its redirect URI, with the code or access_denied.
+        return _allow_form_redirect(secure_headers(RedirectResponse(answered["redirectTo"], status_code=303)), answered["redirectTo"])
+
+    async def apps_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        listed = await self._run(request, "list_connected_apps", {"limit": 100}, signed[0])
+        apps = [{**app, "tools": tools_exposed({**app, "producerId": signed[0].producer_id, "name": app["clientName"]})} for app in listed["data"]]
+        notice = {"disconnected": "The app was disconnected: its access ends at once."}.get(request.query_params.get("done", ""))
+        return self._render(request, "apps.html", signed=signed, nav="apps", apps=apps, notice=notice)
+
+    async def disconnect_app(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        await self._run(request, "disconnect_app", {"id": _one(form, "id")}, signed[0])
+        return secure_headers(RedirectResponse(f"{BASE}/apps?done=disconnected", status_code=303))
+
     # ---- activity
 
     async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -360,6 +399,33 @@ class Dashboard:
         ended = result["otherSessionsEnded"]
         notice = "Your password was changed." + (f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else "")
         return await self.account_page(request, signed, form, notice=notice)
+
+
+_APP_REQUEST_FIELDS = ("client_id", "redirect_uri", "scope", "resource", "code_challenge", "state")
+
+
+def _app_request(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The authorization request's parameters, as the review and answer operations take them."""
+    arguments: dict[str, Any] = {"clientId": _one(form, "client_id"), "resource": _one(form, "resource")}
+    for field, name in (("redirectUri", "redirect_uri"), ("scope", "scope")):
+        if name in form:
+            arguments[field] = _one(form, name)
+    return arguments
+
+
+def _hidden_fields(query: Any) -> list[tuple[str, str]]:
+    """The request's parameters, carried through the consent form (and checked again when it is posted)."""
+    return [(name, query[name]) for name in _APP_REQUEST_FIELDS if name in query]
+
+
+def _allow_form_redirect(response: Response, redirect_uri: str) -> Response:
+    """Let the consent form's answer redirect to the app: browsers apply `form-action` to the
+    redirects after a form post, and the app's redirect URI is another origin."""
+    parts = urlsplit(redirect_uri)
+    response.headers["Content-Security-Policy"] = response.headers["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+    )
+    return response
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:

@@ -30,7 +30,7 @@ _MAX_IDS = 8
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 # Secrets have recognisable prefixes (API keys, producer sessions); an agent that pastes one into
 # an id field must not get it written to the log.
-_SECRET_PREFIXES = ("blk_", "bls_")
+_SECRET_PREFIXES = ("blk_", "bls_", "blo_", "blr_")
 
 
 def _loggable_id(value: str) -> str:

@@ -64,10 +64,12 @@ DEFAULT_SESSION_TTL = timedelta(hours=12)
 
 @dataclass(frozen=True)
 class Services:
-    """Server settings some operations need: how long a session lasts, the login throttle."""
+    """Server settings some operations need: how long a session lasts, the login throttle, the
+    MCP endpoint OAuth grants access to (None: OAuth is off)."""
 
     session_ttl: timedelta = DEFAULT_SESSION_TTL
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    oauth_resource: str | None = None
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""OAuth clients, grants, codes and tokens in the store. Functions return None for "not found"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
+
+__all__ = [
+    "claim_code",
+    "claim_refresh_token",
+    "delete_finished",
+    "get_client",
+    "get_code",
+    "get_grant",
+    "get_token",
+    "grants_query",
+    "revoke_grant",
+    "touch_grant",
+]
+
+
+async def get_client(session: AsyncSession, *, client_id: str) -> OAuthClient | None:
+    return await session.get(OAuthClient, client_id)
+
+
+async def get_grant(session: AsyncSession, *, producer_id: str, grant_id: str) -> OAuthGrant | None:
+    """A grant of `producer_id`; another producer's grant is None."""
+    statement = select(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.producer_id == producer_id)
+    return (await session.scalars(statement)).first()
+
+
+def grants_query(*, producer_id: str) -> Select:
+    """`producer_id`'s connected apps, newest first."""
+    return select(OAuthGrant).where(OAuthGrant.producer_id == producer_id).order_by(OAuthGrant.created_at.desc(), OAuthGrant.id)
+
+
+async def get_code(session: AsyncSession, *, code_hash: str) -> tuple[OAuthCode, OAuthGrant] | None:
+    statement = select(OAuthCode, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id).where(OAuthCode.code_hash == code_hash)
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def claim_code(session: AsyncSession, *, code_hash: str, at: datetime) -> bool:
+    """Mark a code used, if no one did before: the one exchange that may redeem it."""
+    statement = update(OAuthCode).where(OAuthCode.code_hash == code_hash, OAuthCode.used_at.is_(None)).values(used_at=at)
+    return (await session.execute(statement)).rowcount == 1
+
+
+async def get_token(session: AsyncSession, *, token_hash: str) -> tuple[OAuthToken, OAuthGrant] | None:
+    statement = select(OAuthToken, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id).where(OAuthToken.token_hash == token_hash)
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: datetime) -> bool:
+    """Mark a refresh token used, if no one did before: the one rotation it may make."""
+    statement = (
+        update(OAuthToken)
+        .where(OAuthToken.token_hash == token_hash, OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None))
+        .values(used_at=at)
+    )
+    return (await session.execute(statement)).rowcount == 1
+
+
+async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
+    """End a grant and every code and token of it (the rows go: a revoked grant never comes back)."""
+    await session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None)).values(revoked_at=at))
+    await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id))
+    await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id))
+
+
+async def touch_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
+    await session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=at))
+
+
+async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime) -> None:
+    """Forget `grant_id`'s expired tokens and codes: they can never be used again. (Used refresh
+    tokens stay until they expire: presenting one again is how a stolen copy is detected.)"""
+    await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id, OAuthToken.expires_at <= now))
+    await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id, OAuthCode.expires_at <= now))

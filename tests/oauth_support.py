@@ -1,0 +1,74 @@
+"""OAuth test helpers: PKCE, client registration, the consent step over the dashboard's forms, and
+the token endpoint, all in process (the end-to-end test drives the same steps with real clients)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+__all__ = ["REDIRECT", "Pkce", "authorize", "consent", "mcp_post", "query_of", "register", "token"]
+
+REDIRECT = "http://127.0.0.1:9999/callback"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Pkce:
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        return cls(verifier, challenge)
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+async def register(client: httpx.AsyncClient, *, redirect_uris: list[str] | None = None, **metadata: Any) -> httpx.Response:
+    body = {"client_name": "Test Agent", "redirect_uris": redirect_uris or [REDIRECT], "token_endpoint_auth_method": "none", **metadata}
+    return await client.post("/register", json=body)
+
+
+async def authorize(client: httpx.AsyncClient, client_id: str, pkce: Pkce, **params: str) -> httpx.Response:
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": pkce.challenge,
+             "code_challenge_method": "S256", "state": "st-1", **params}
+    return await client.get("/authorize", params=query)
+
+
+async def consent(browser: httpx.AsyncClient, location: str, *, decision: str = "allow", permissions: list[str] | None = None,
+                  csrf: bool = True) -> httpx.Response:
+    """Open the consent page `/authorize` sent the browser to, and answer it (the preset grid unless
+    `permissions`)."""
+    page = await browser.get(location.removeprefix(f"{urlsplit(location).scheme}://{urlsplit(location).netloc}"))
+    assert page.status_code == 200, page.text
+    fields = dict(_HIDDEN.findall(page.text))
+    form: dict[str, Any] = {name: value.replace("&amp;", "&") for name, value in fields.items() if name != "csrf_token"}
+    if csrf:
+        form["csrf_token"] = _CSRF.search(page.text).group(1)
+    form["decision"] = decision
+    form["permissions"] = permissions if permissions is not None else re.findall(r'name="permissions" value="([^"]+)" checked', page.text)
+    return await browser.post("/dashboard/authorize", data=form)
+
+
+async def token(client: httpx.AsyncClient, **form: str) -> httpx.Response:
+    return await client.post("/token", data=form)
+
+
+async def mcp_post(client: httpx.AsyncClient, access_token: str | None, method: str = "tools/list", params: dict | None = None) -> httpx.Response:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2025-06-18"}
+    if access_token:
+        headers["Authorization"] = f"Bearer {access_token}"
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
+    return await client.post("/mcp", json=body, headers=headers)

@@ -1,0 +1,254 @@
+"""OAuth 2.1 for remote MCP clients: what the authorization server keeps and decides.
+
+The HTTP side (metadata documents, `/authorize`, `/token`, `/register`, `/revoke`) is the MCP
+SDK's, adapted in `server/oauth/`; the consent page is the dashboard's. This module holds what is
+ours: clients, a producer's consent (a grant: "a connected app"), codes and tokens, and how an
+access token becomes a `Principal`.
+
+- Codes and tokens are random secrets; only their SHA-256 is stored. Access tokens (`blo_`)
+  last an hour, refresh tokens (`blr_`) 30 days, codes 5 minutes.
+- A code is redeemed once. Presenting it again revokes its grant (RFC 6749 §4.1.2): whoever
+  holds the copy gets nothing more.
+- A refresh token rotates: each use returns a new pair and retires the old one. Presenting a
+  retired one revokes the whole grant, so a stolen token dies with the family it came from.
+- A grant is bound to one resource (RFC 8707): the MCP endpoint it was granted for. A token is
+  refused anywhere else.
+- An access token becomes the same `Principal` as an API key, with the consented permissions:
+  tool visibility, tenancy, rate limits and the audit log treat it alike. The grant's id stands
+  where a key's id would (`app_...`), so the audit log and the rate limit count per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import OperationalError
+
+from storage import oauth as store
+from storage.engine import Store
+from storage.ids import new_id
+from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
+from tools.core.context import Clock, Principal
+from tools.core.errors import Unauthorized
+from tools.core.permissions import VALID_GRANTS
+from tools.domains.accounts import hash_api_key as hash_secret
+
+__all__ = [
+    "ACCESS_TOKEN_PREFIX",
+    "ACCESS_TOKEN_TTL",
+    "CODE_TTL",
+    "REFRESH_TOKEN_PREFIX",
+    "REFRESH_TOKEN_TTL",
+    "SCOPES",
+    "GrantRefused",
+    "IssuedTokens",
+    "authenticate_oauth_token",
+    "create_grant",
+    "exchange_code",
+    "find_code",
+    "find_refresh_token",
+    "hash_secret",
+    "issue_code",
+    "revoke_token",
+    "rotate_refresh_token",
+    "save_client",
+]
+
+logger = logging.getLogger("blohko.oauth")
+
+ACCESS_TOKEN_PREFIX = "blo_"
+REFRESH_TOKEN_PREFIX = "blr_"
+ACCESS_TOKEN_TTL = timedelta(hours=1)
+REFRESH_TOKEN_TTL = timedelta(days=30)
+CODE_TTL = timedelta(minutes=5)
+SCOPES: tuple[str, ...] = tuple(sorted(VALID_GRANTS))
+"""OAuth scopes are our permission strings: `courses:read`, `students:*`, `*`..."""
+
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+_MAX_TOKEN_LENGTH = 200
+
+
+class GrantRefused(Exception):
+    """A code or refresh token that must not be exchanged (the token endpoint's `invalid_grant`)."""
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scopes: list[str]
+
+
+async def save_client(
+    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock
+) -> OAuthClient:
+    """Store a registered client, or (re)store the fetched copy of a client ID metadata document."""
+    now = clock()
+    async with db.write_session() as session, session.begin():
+        client = await store.get_client(session, client_id=client_id)
+        if client is None:
+            client = OAuthClient(id=client_id, source=source, created_at=now)
+            session.add(client)
+        client.name = name
+        client.information = information
+        client.secret_hash = hash_secret(secret) if secret else None
+        client.fetched_at = now
+        await session.flush()
+    return client
+
+
+async def create_grant(
+    session, *, producer_id: str, user_id: str, client: OAuthClient, redirect_uri: str, resource: str, permissions: list[str], clock: Clock
+) -> OAuthGrant:
+    grant = OAuthGrant(
+        id=new_id("app"),
+        producer_id=producer_id,
+        user_id=user_id,
+        client_id=client.id,
+        client_name=client.name,
+        redirect_uri=redirect_uri,
+        resource=resource,
+        permissions=permissions,
+        created_at=clock(),
+    )
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def issue_code(
+    session, *, grant: OAuthGrant, redirect_uri: str, explicit: bool, code_challenge: str, scopes: list[str], clock: Clock
+) -> str:
+    code = secrets.token_urlsafe(32)
+    session.add(
+        OAuthCode(
+            code_hash=hash_secret(code),
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            redirect_uri=redirect_uri,
+            redirect_uri_explicit=explicit,
+            code_challenge=code_challenge,
+            scopes=scopes,
+            expires_at=clock() + CODE_TTL,
+        )
+    )
+    await session.flush()
+    return code
+
+
+async def find_code(db: Store, *, client_id: str, code: str, clock: Clock) -> tuple[OAuthCode, OAuthGrant] | None:
+    """The unredeemed code `code` of `client_id`'s live grant. A code redeemed before revokes its grant."""
+    if len(code) > _MAX_TOKEN_LENGTH:
+        return None
+    async with db.sessions() as session:
+        found = await store.get_code(session, code_hash=hash_secret(code))
+    if found is None or found[1].revoked_at is not None or found[0].client_id != client_id:
+        return None
+    if found[0].used_at is not None:
+        logger.warning("an authorization code was presented again: revoking connected app %s", found[1].id)
+        await _revoke_grant(db, found[1].id, clock)
+        return None
+    return found
+
+
+async def exchange_code(db: Store, *, code: OAuthCode, grant: OAuthGrant, clock: Clock) -> IssuedTokens:
+    """Redeem `code` (checked by the caller: client, redirect URI, PKCE) for a token pair."""
+    async with db.write_session() as session, session.begin():
+        if await store.claim_code(session, code_hash=code.code_hash, at=clock()):
+            await store.delete_finished(session, grant_id=grant.id, now=clock())
+            return await _issue_tokens(session, grant=grant, scopes=list(code.scopes), clock=clock)
+        await store.revoke_grant(session, grant_id=grant.id, at=clock())  # redeemed twice at once: a copy
+    raise GrantRefused("authorization code was already used")
+
+
+async def find_refresh_token(db: Store, *, client_id: str, token: str, clock: Clock) -> tuple[OAuthToken, OAuthGrant] | None:
+    """The live refresh token `token` of `client_id`. A retired one presented again revokes its grant."""
+    if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    async with db.sessions() as session:
+        found = await store.get_token(session, token_hash=hash_secret(token))
+    if found is None or found[0].kind != "refresh" or found[1].revoked_at is not None or found[1].client_id != client_id:
+        return None
+    if found[0].used_at is not None:
+        logger.warning("a rotated refresh token was presented again: revoking connected app %s", found[1].id)
+        await _revoke_grant(db, found[1].id, clock)
+        return None
+    return found
+
+
+async def rotate_refresh_token(db: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:
+    """Retire `token` and issue the next pair (with `scopes`, at most the token's own)."""
+    async with db.write_session() as session, session.begin():
+        if await store.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
+            await store.delete_finished(session, grant_id=grant.id, now=clock())
+            return await _issue_tokens(session, grant=grant, scopes=scopes, clock=clock)
+        await store.revoke_grant(session, grant_id=grant.id, at=clock())  # rotated twice at once: a copy
+    raise GrantRefused("refresh token was already used")
+
+
+async def _issue_tokens(session, *, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:
+    now = clock()
+    access = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    for kind, secret, ttl in (("access", access, ACCESS_TOKEN_TTL), ("refresh", refresh, REFRESH_TOKEN_TTL)):
+        session.add(
+            OAuthToken(token_hash=hash_secret(secret), grant_id=grant.id, kind=kind, scopes=scopes, created_at=now, expires_at=now + ttl)
+        )
+    await session.flush()
+    return IssuedTokens(access_token=access, refresh_token=refresh, expires_in=int(ACCESS_TOKEN_TTL.total_seconds()), scopes=scopes)
+
+
+async def revoke_token(db: Store, *, token: str, client_id: str, clock: Clock) -> None:
+    """RFC 7009: the client revokes one of its tokens; we end the whole grant (access and refresh
+    alike), as a client that signs out expects. Unknown tokens are ignored."""
+    if len(token) > _MAX_TOKEN_LENGTH:
+        return
+    async with db.sessions() as session:
+        found = await store.get_token(session, token_hash=hash_secret(token))
+    if found is not None and found[1].client_id == client_id:
+        await _revoke_grant(db, found[1].id, clock)
+
+
+async def _revoke_grant(db: Store, grant_id: str, clock: Clock) -> None:
+    async with db.write_session() as session, session.begin():
+        await store.revoke_grant(session, grant_id=grant_id, at=clock())
+
+
+async def authenticate_oauth_token(db: Store, token: str, *, resource: str | None, clock: Clock) -> Principal:
+    """The principal of a live access token issued for `resource`; or `Unauthorized` saying why
+    (never echoing the token). `resource` None: this endpoint takes no OAuth token."""
+    if resource is None:
+        raise Unauthorized("An OAuth access token is only for the MCP endpoint: send an API key as `Authorization: Bearer blk_...`")
+    if len(token) > _MAX_TOKEN_LENGTH:
+        raise Unauthorized("Invalid access token")
+    now = clock()
+    async with db.sessions() as session:
+        found = await store.get_token(session, token_hash=hash_secret(token))
+    if found is None or found[0].kind != "access":
+        raise Unauthorized("Invalid access token")
+    issued, grant = found
+    if grant.revoked_at is not None:
+        raise Unauthorized("This app was disconnected: connect it again")
+    if issued.expires_at <= now:
+        raise Unauthorized("The access token has expired: refresh it")
+    if grant.resource != resource:
+        raise Unauthorized(f"The access token was issued for another resource, not {resource}")
+    if grant.last_used_at is None or now - grant.last_used_at >= _LAST_USED_RESOLUTION:
+        await _touch(db, grant.id, now)
+    return Principal(producer_id=grant.producer_id, key_id=grant.id, key_name=grant.client_name, grants=tuple(issued.scopes))
+
+
+async def _touch(db: Store, grant_id: str, now: datetime) -> None:
+    """Record when a connected app was last used. Informational: a busy database must not fail the request."""
+    try:
+        async with db.write_session_if_free() as session:
+            if session is None:
+                return
+            async with session.begin():
+                await store.touch_grant(session, grant_id=grant_id, at=now)
+    except OperationalError:
+        logger.warning("could not record the last use of connected app %s", grant_id, exc_info=True)
