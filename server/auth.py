@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storage.engine import Store
 from tools.core.context import ANONYMOUS, Clock, Principal, PrincipalKind
 from tools.core.errors import Unauthorized
+from tools.core.permissions import Permission
 from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
 from tools.domains.oauth import ACCESS_TOKEN_PREFIX, authenticate_oauth_token
 from tools.domains.sessions import SESSION_PREFIX, authenticate_session
@@ -30,6 +31,8 @@ SESSION_COOKIE = "blohko_session"
 
 PRINCIPAL_STATE_KEY = "blohko_principal"
 """Where `ApiKeyGate` leaves the authenticated principal in the ASGI scope's state."""
+
+_EVERY_PERMISSION = " ".join(Permission)
 
 _NEEDS_SESSION = "This endpoint needs a producer session: log in as the producer's owner and send the session token"
 
@@ -68,10 +71,11 @@ async def authenticate_request(
 
 def unauthorized_response(error: Unauthorized, *, had_token: bool, resource_metadata: str | None = None) -> JSONResponse:
     """401 with the RFC 6750 challenge; with OAuth on, it names the resource's metadata (RFC 9728),
-    where a client finds how to get a token."""
+    where a client finds how to get a token, and the scopes the whole tool set needs: every
+    permission, which the consent page presets and the owner narrows."""
     challenge = 'Bearer realm="blohko"'
     if resource_metadata is not None:
-        challenge += f', resource_metadata="{resource_metadata}"'
+        challenge += f', resource_metadata="{resource_metadata}", scope="{_EVERY_PERMISSION}"'
     if had_token:
         challenge += ', error="invalid_token"'
     return JSONResponse(error.to_body(), status_code=401, headers={"WWW-Authenticate": challenge})

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-__all__ = ["REDIRECT", "Pkce", "authorize", "consent", "mcp_post", "query_of", "register", "token"]
+__all__ = ["REDIRECT", "Pkce", "authorize", "consent", "local_http_server", "mcp_post", "query_of", "register", "token"]
 
 REDIRECT = "http://127.0.0.1:9999/callback"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -72,3 +77,40 @@ async def mcp_post(client: httpx.AsyncClient, access_token: str | None, method: 
         headers["Authorization"] = f"Bearer {access_token}"
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
     return await client.post("/mcp", json=body, headers=headers)
+
+
+@contextmanager
+def local_http_server(documents: dict[str, Any], requested: list[str] | None = None) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (a thread): answers GET with the document at the path (a
+    dict as JSON, bytes as they are, `("redirect", url)` as a 302; 404 without one, or 200 when
+    recording) and appends each requested path and query to `requested`. Yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if requested is not None:
+                requested.append(self.path)
+            document = documents.get(self.path.split("?", 1)[0])
+            if isinstance(document, tuple):  # ("redirect", location)
+                self.send_response(302)
+                self.send_header("Location", document[1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = document if isinstance(document, bytes) else json.dumps(document if document is not None else {"done": True}).encode()
+            self.send_response(200 if document is not None or requested is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -122,6 +122,11 @@ DOORS = {
     "change_password": ({"session"}, {"dashboard"}),
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),
+    # OAuth's consent page and connected apps (issue 16), after DESIGN.md's table: the owner, signed in.
+    "review_app_authorization": ({"session"}, {"dashboard"}),
+    "answer_app_authorization": ({"session"}, {"dashboard"}),
+    "list_connected_apps": ({"session"}, {"dashboard"}),
+    "disconnect_app": ({"session"}, {"dashboard"}),
 }
 
 

@@ -7,11 +7,10 @@ or the grant it had to end. The end-to-end flow with real clients is in `test_oa
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from storage.ids import utcnow
 from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
 from tests.factories import count_rows
-from tests.oauth_support import REDIRECT, Pkce, authorize, consent, mcp_post, query_of, register, token
+from tests.oauth_support import REDIRECT, Pkce, authorize, consent, local_http_server, mcp_post, query_of, register, token
 from tests.rest_support import http_app, rest_client
 from tests.test_dashboard import sign_in
 from tools.core.catalog import may_call
@@ -303,7 +302,7 @@ async def test_another_producers_app_cannot_be_disconnected_or_seen(store, tenan
         async with owner_browser(client, other) as intruder:
             page = await intruder.get("/dashboard/apps")
             assert grant_id not in page.text
-            csrf = __import__("re").search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
             refused = await intruder.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert refused.status_code == 404
         assert (await mcp_post(client, issued["access_token"])).status_code == 200
@@ -316,7 +315,7 @@ async def test_disconnecting_ends_the_apps_tokens_at_once(store, tenant):
         assert "Test Agent" in page.text
         async with store.sessions() as session:
             grant_id = (await session.scalars(select(OAuthGrant.id))).one()
-        csrf = __import__("re").search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         done = await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert done.status_code == 303
         assert (await mcp_post(client, issued["access_token"])).status_code == 401
@@ -355,36 +354,9 @@ async def test_a_confidential_clients_secret_is_stored_hashed_and_checked(store,
 # ---- client ID metadata documents
 
 
-@contextmanager
-def document_server(documents: dict[str, dict]) -> Iterator[str]:
-    """A local HTTP server on 127.0.0.1 serving `documents` by path; yields its base URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            document = documents.get(self.path)
-            body = json.dumps(document).encode() if document is not None else b"{}"
-            self.send_response(200 if document is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 async def test_a_client_id_metadata_document_client_connects(store, tenant):
     documents: dict[str, dict] = {}
-    with document_server(documents) as base:
+    with local_http_server(documents) as base:
         client_id = f"{base}/oauth/client.json"
         documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
         async with server(store, oauth_allow_loopback_metadata=True) as client, owner_browser(client, tenant) as browser:
@@ -404,7 +376,7 @@ async def test_a_client_id_metadata_document_client_connects(store, tenant):
 
 async def test_metadata_documents_on_loopback_are_refused_unless_allowed(store):
     documents: dict[str, dict] = {}
-    with document_server(documents) as base:
+    with local_http_server(documents) as base:
         client_id = f"{base}/oauth/client.json"
         documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
         documents["/oauth/liar.json"] = {"client_id": "https://someone-else.example.com/c.json", "redirect_uris": [REDIRECT]}
@@ -416,3 +388,55 @@ async def test_metadata_documents_on_loopback_are_refused_unless_allowed(store):
     for response in (refused, liar, missing):
         assert response.status_code == 400 and response.json()["error"] == "invalid_request", response.text
     assert await count_rows(store, OAuthClient) == 0
+
+
+async def test_metadata_documents_are_fetched_narrowly_and_cached(store, tenant):
+    requested: list[str] = []
+    documents: dict = {}
+    clock = Clock()
+    with local_http_server(documents, requested) as base:
+        client_id = f"{base}/oauth/client.json"
+        documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
+        documents["/oauth/big.json"] = b'{"client_id": "x", "padding": "' + b"x" * 6000 + b'"}'
+        documents["/oauth/moved.json"] = ("redirect", f"{base}/oauth/client.json")
+        documents["/oauth/secret.json"] = {"client_id": f"{base}/oauth/secret.json", "redirect_uris": [REDIRECT],
+                                           "token_endpoint_auth_method": "client_secret_post"}
+        async with server(store, clock=clock, oauth_allow_loopback_metadata=True) as client:
+            for refused in ("big", "moved", "secret"):
+                response = await authorize(client, f"{base}/oauth/{refused}.json", Pkce.new())
+                assert response.status_code == 400, refused
+            assert requested.count("/oauth/client.json") == 0  # the redirect was not followed
+            for _ in range(2):
+                assert (await authorize(client, client_id, Pkce.new())).status_code == 302
+            assert requested.count("/oauth/client.json") == 1  # cached
+            clock.now += timedelta(hours=1)
+            assert (await authorize(client, client_id, Pkce.new())).status_code == 302
+            assert requested.count("/oauth/client.json") == 2  # fetched again once the copy is an hour old
+
+
+@pytest.mark.parametrize("url", [
+    "https://10.0.0.1/client.json",  # private
+    "https://169.254.169.254/latest/meta-data",  # link-local: the cloud metadata address
+    "https://127.0.0.1/client.json",  # loopback, not allowed by default
+    "http://app.example.com/client.json",  # not https
+    "https://app.example.com/",  # no path
+    "https://user:pass@app.example.com/client.json",  # credentials
+])
+async def test_client_id_urls_are_refused_before_any_request(url):
+    from server.oauth.client_documents import DocumentRefused, fetch_client_document
+
+    with pytest.raises(DocumentRefused):
+        await fetch_client_document(url, allow_loopback=False, scopes="courses:read")
+
+
+async def test_a_disconnect_in_one_process_is_refused_by_another_at_once(store, tenant):
+    """Two HTTP apps over one database stand for two server processes behind a load balancer."""
+    async with server(store) as first, server(store) as second, owner_browser(first, tenant) as browser:
+        _, issued = await connect(first, browser)
+        assert (await mcp_post(second, issued["access_token"])).status_code == 200
+        async with store.sessions() as session:
+            grant_id = (await session.scalars(select(OAuthGrant.id))).one()
+        page = await browser.get("/dashboard/apps")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert (await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})).status_code == 303
+        assert (await mcp_post(second, issued["access_token"])).status_code == 401

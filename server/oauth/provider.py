@@ -111,9 +111,9 @@ class BlohkoOAuthProvider:
         resource = params.resource or self.resource
         if resource.rstrip("/") != self.resource:
             raise AuthorizeError("invalid_target", f"This server grants access to {self.resource} only, not {resource}")
-        for redirect_uri in client.redirect_uris or []:
-            if redirect_uri_problem(str(redirect_uri)):
-                raise AuthorizeError("invalid_request", redirect_uri_problem(str(redirect_uri)))
+        problem = redirect_uri_problem(str(params.redirect_uri))
+        if problem:  # registered before this rule, or edited in the store: never send a code there
+            raise AuthorizeError("invalid_request", problem)
         request: dict[str, str] = {"client_id": client.client_id or "", "resource": self.resource, "code_challenge": params.code_challenge}
         if params.redirect_uri_provided_explicitly:
             request["redirect_uri"] = str(params.redirect_uri)
