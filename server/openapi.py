@@ -68,6 +68,8 @@ def _parameter(name: str, where: str, schema: dict[str, Any], *, required: bool)
     schema = dict(_not_null(schema))
     description = schema.pop("description", None)
     parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if schema.get("type") == "array":  # one comma-separated value, as `server.rest` reads it
+        parameter.update(style="form", explode=False)
     if description:
         parameter["description"] = description
     return parameter

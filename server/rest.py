@@ -183,6 +183,8 @@ def _typed(annotations: dict[str, Any], name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise BadRequest(f"Invalid input: {name}: must be an integer") from None
+    if typing.get_origin(target) is list:  # `types=a,b`: OpenAPI's form style without explode
+        return [part for part in raw.split(",") if part]
     return raw
 
 

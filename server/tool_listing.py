@@ -19,7 +19,8 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
   (`tools.core.updates`);
 - defaults that only say "absent" (null, false, empty list), length limits (`maxLength`),
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
-- what `CONVENTIONS` explains once for every tool: `page` and `limit`, and "null clears it.".
+- what `CONVENTIONS` explains once for every tool: `page` and `limit` (and a list's "Paginated."),
+  and "null clears it.".
 
 `Operation.input_schema` itself stays complete, for the REST API's documentation.
 """
@@ -50,8 +51,10 @@ _HUGE_NUMBER = 1_000_000
 
 
 def published_description(op: Operation) -> str:
-    """The description on one line: docstring line breaks carry no meaning for an agent."""
-    return " ".join(op.description.split())
+    """The description on one line (docstring line breaks carry no meaning for an agent), without
+    the "Paginated." that `CONVENTIONS` says once for every list tool."""
+    text = " ".join(op.description.split())
+    return text.replace(" Paginated.", "") if "page" in op.input_model.model_fields else text
 
 
 def published_annotations(op: Operation) -> ToolAnnotations:
@@ -105,7 +108,18 @@ def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
         del result["description"]
     if name in _PAGINATION:
         result = {"type": result["type"]}
-    return _without_limits(result)
+    return _type_or_null(_without_limits(result))
+
+
+def _type_or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`anyOf [{type: X}, {type: null}]` (a field null clears) as the shorter, equal `type: [X, "null"]`."""
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
+        (kept,) = [branch for branch in branches if branch != _NULL]
+        if set(kept) == {"type"} and isinstance(kept["type"], str):
+            result = {key: value for key, value in schema.items() if key != "anyOf"}
+            return {"type": [kept["type"], "null"], **result}
+    return schema
 
 
 def _says_absent(value: Any) -> bool:

@@ -55,6 +55,8 @@ __all__ = [
     "Community",
     "Course",
     "Enrollment",
+    "Event",
+    "EventCounter",
     "LearningDay",
     "Lesson",
     "LessonProgress",
@@ -535,6 +537,40 @@ class AuditEvent(SQLModel, table=True):
     operation: str = Field(max_length=60)
     target_ids: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     outcome: str = Field(max_length=30)  # "ok" or an error code
+
+
+class EventCounter(SQLModel, table=True):
+    """A producer's last event sequence number. Its row is locked by each writing transaction that
+    records events, so sequences commit in order."""
+
+    __tablename__ = "event_counters"
+
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False, primary_key=True))
+    last_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Event(SQLModel, table=True):
+    """Something that changed, as the feed and webhooks tell it: written in the transaction of the
+    change, numbered by the producer's `sequence` (1, 2, 3, ... with no gaps among committed
+    events), its `data` the changed resource as the API returns it."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("producer_id", "sequence", name="uq_events_producer_sequence"),
+        Index("ix_events_producer_time", "producer_id", "occurred_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False))
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    type: str = Field(max_length=40)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    key_id: str | None = Field(default=None, max_length=40)
+    key_name: str | None = Field(default=None, max_length=200)
+    course_id: str | None = Field(default=None, max_length=40)
+    community_id: str | None = Field(default=None, max_length=40)
+    student_id: str | None = Field(default=None, max_length=40)
+    data: dict = Field(sa_column=Column(JSON, nullable=False))
 
 
 class Enrollment(SQLModel, table=True):

@@ -22,6 +22,8 @@ DESIGN_PERMISSIONS = {
     "delete_thread create_comment update_comment delete_comment add_member remove_member add_media",
     # Not in DESIGN.md's table: issue 9 adds the audit log behind its own read-only permission.
     "audit:read": "list_audit_events",
+    # Issue 17: the event feed, behind its own read-only permission.
+    "events:read": "list_events",
     None: "parse_video whoami",
 }
 REQUIRED_PERMISSION = {name: perm for perm, names in DESIGN_PERMISSIONS.items() for name in names.split()}

@@ -13,6 +13,7 @@ from tools.domains import (
     curriculum,
     discussions,
     enrollments,
+    event_feed,
     overview,
     owner_password,
     producers,
@@ -75,6 +76,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.add_media,
     communities.list_media,
     audit_log.list_audit_events,
+    event_feed.list_events,
     # A producer's owner, signed in, and the machine's operator.
     sessions.log_in,
     sessions.log_out,

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from tools.core.context import OperationContext, Principal, PrincipalKind
+from tools.core.events import EVENT_TYPES
 from tools.core.permissions import Permission, allows
 
 __all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
@@ -78,6 +79,8 @@ class Operation:
     http_status: int = 200
     open_world: bool = False
     auth: frozenset[PrincipalKind] = frozenset({"api_key"})
+    events: tuple[str, ...] = ()
+    """Event types its result announces (`tools.core.events`), written with its transaction."""
     """Which callers may run it: API keys (the default), producer sessions, the operator, nobody yet."""
     transports: frozenset[Transport] = frozenset({"mcp", "rest"})
     """Where it is served: MCP tools, REST routes, CLI commands, the Producer Dashboard's pages."""
@@ -129,6 +132,7 @@ def operation(
     transports: Iterable[Transport] = ("mcp", "rest"),
     own_transactions: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
+    events: Iterable[str] = (),
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
@@ -142,6 +146,10 @@ def operation(
     if "mcp" in transports and "api_key" not in set(auth):
         raise TypeError(f"{title}: MCP tools are called with an API key, so an MCP tool must admit one")
     read_only, destructive, kind_idempotent = KINDS[kind]
+    events = tuple(events)
+    unknown = [event for event in events if event not in EVENT_TYPES]
+    if unknown or (events and read_only):
+        raise TypeError(f"{title}: only a write announces events, of the types in tools.core.events: not {unknown or events}")
 
     def declare(handler: Handler) -> Operation:
         hints = get_type_hints(handler)
@@ -168,6 +176,7 @@ def operation(
             transports=transports,
             own_transactions=own_transactions,
             session_cookie=session_cookie,
+            events=events,
         )
 
     return declare

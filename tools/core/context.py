@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import Store
 from storage.ids import utcnow
+from tools.core.events import PendingEvent, pending_event
 from tools.core.login_throttle import LoginThrottle
 
 __all__ = [
@@ -60,6 +62,7 @@ OPERATOR = Principal(producer_id=None, key_id=None, key_name=None, grants=("*",)
 ANONYMOUS = Principal(producer_id=None, key_id=None, key_name=None, grants=(), kind="anonymous")
 
 DEFAULT_SESSION_TTL = timedelta(hours=12)
+DEFAULT_EVENT_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Services:
     session_ttl: timedelta = DEFAULT_SESSION_TTL
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     oauth_resource: str | None = None
+    event_retention: timedelta = DEFAULT_EVENT_RETENTION
 
 
 @dataclass
@@ -87,6 +91,13 @@ class OperationContext:
     store: Store | None = None
     services: Services = field(default_factory=Services)
     client_address: str | None = None
+    emitted: list[PendingEvent] = field(default_factory=list)
+    """Events the handler announced beyond those its operation declares (`tools.core.events`)."""
+
+    def emit(self, event_type: str, data: BaseModel | dict) -> None:
+        """Announce an `event_type` event with `data` (the resource as the API returns it), written
+        with the operation's transaction."""
+        self.emitted.append(pending_event(event_type, data))
 
     @property
     def producer_id(self) -> str:

@@ -24,6 +24,7 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
     "enrollments": ("read", "write"),
     "communities": ("read", "write"),
     "audit": ("read",),
+    "events": ("read",),
 }
 RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 

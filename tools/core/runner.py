@@ -23,6 +23,7 @@ from tools.core.errors import (
     NotPermitted,
     bad_request_from_validation,
 )
+from tools.core.events import declared_events, write_events
 from tools.core.ratelimit import RateLimiter
 
 __all__ = ["check_allowed", "parse_arguments", "run_operation"]
@@ -112,6 +113,7 @@ async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, A
                 result = await op.handler(ctx, data)
                 ids = target_ids(op, arguments, result)
                 _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
+                await _record_events(ctx, op, arguments, result)
                 return result
     except BlohkoError:
         raise
@@ -133,6 +135,17 @@ async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, A
     except Exception:
         logger.exception("operation %s failed", op.name)
         raise InternalError() from None
+
+
+async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> None:
+    """The events the operation declares and those its handler emitted, in this transaction."""
+    events = [*declared_events(op.events, result, arguments), *ctx.emitted]
+    if events and ctx.principal.producer_id is not None:
+        principal = ctx.principal
+        await write_events(
+            ctx.session, events, producer_id=principal.producer_id, key_id=principal.key_id, key_name=principal.audit_name,
+            at=ctx.now(), retention=ctx.services.event_retention,
+        )
 
 
 def _is_lock_timeout(exc: OperationalError) -> bool:

@@ -155,6 +155,7 @@ async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
     permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities", 201),
     kind="write",
+    events=("community.created",),
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
     """Create a discussion community. The slug must be unique on the platform (conflict otherwise)."""
@@ -202,6 +203,7 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
     http=("PATCH", "/communities/{communityId}"),
     kind="write",
     idempotent=True,
+    events=("community.updated",),
 )
 async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
     """Update a community's settings. Only the fields given change; null clears description or coverImageUrl."""
@@ -220,6 +222,7 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     http=("DELETE", "/communities/{communityId}"),
     kind="delete",
     idempotent=False,
+    events=("community.deleted",),
 )
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> Deleted:
     """Delete a community and all its threads, comments, members and media. Cannot be undone."""
@@ -280,6 +283,7 @@ class RemoveMemberInput(CommunityPath):
     permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/members", 201),
     kind="write",
+    events=("member.added",),
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
     """Add a user to a community as member, moderator or admin; members may post. The same user
@@ -316,6 +320,7 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
     http=("DELETE", "/communities/{communityId}/members"),
     kind="delete",
     idempotent=False,
+    events=("member.removed",),
 )
 async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
     """Remove a user from a community; their threads and comments stay. Returns the membership's id."""
@@ -377,6 +382,7 @@ class ListMediaInput(CommunityPathPage):
     permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/media", 201),
     kind="write",
+    events=("media.added",),
 )
 async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     """Add a video, file or image (by URL, with its metadata) to a community."""

@@ -207,6 +207,7 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses", 201),
     kind="write",
+    events=("course.created",),
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
     """Create a course, optionally with sections[].lessons[] (in array order), all or nothing. Lesson
@@ -268,6 +269,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     http=("PATCH", "/courses/{courseId}"),
     kind="write",
     idempotent=True,
+    events=("course.updated",),
 )
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
     """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
@@ -288,6 +290,7 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     permission=Permission.COURSES_WRITE,
     http=("DELETE", "/courses/{courseId}"),
     kind="delete",
+    events=("course.deleted",),
 )
 async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
     """Delete a course with all its sections and lessons, and its enrollments and progress."""
@@ -302,6 +305,7 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
     http=("POST", "/courses/{courseId}/publish"),
     kind="write",
     idempotent=True,
+    events=("course.published",),
 )
 async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
     """Publish a course; it needs at least one lesson (bad_request otherwise). Publishing again changes nothing."""
@@ -321,6 +325,7 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     http=("DELETE", "/courses/{courseId}/publish"),
     kind="write",
     idempotent=True,
+    events=("course.unpublished",),
 )
 async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
     """Unpublish a course (back to draft); its content and enrollments stay."""

@@ -112,7 +112,7 @@ class LessonFields(InputModel):
     description: LessonDescription | None = None
     duration: Count = Field(default=0, description="Seconds.")
     video_url: str | None = Field(
-        default=None, max_length=2048, description="YouTube, Vimeo or direct video URL; stored as its embed URL."
+        default=None, max_length=2048, description="YouTube, Vimeo or direct video URL; stored as embed URL."
     )
     is_preview: bool = Field(default=False, description="Viewable without enrollment.")
 

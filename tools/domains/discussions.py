@@ -229,6 +229,7 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/threads", 201),
     kind="write",
+    events=("thread.created",),
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community, optionally pinned. The author (userId) must be a member or a
@@ -261,7 +262,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
 )
 async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[ThreadPublic]:
     """List a community's threads: pinned first, then by latest activity (a new comment counts).
-    Paginated; without comments (get_thread has them)."""
+    Paginated. Without comments (get_thread has them)."""
     community = await community_row(ctx, data.community_id)
     statement = store.threads_query(community_id=community.id)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
@@ -288,6 +289,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
     http=("PATCH", "/communities/{communityId}/threads/{threadId}"),
     kind="write",
     idempotent=True,
+    events=("thread.updated",),
 )
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
     """Update a thread's title or content, or pin/unpin it. Only the fields given change."""
@@ -303,6 +305,7 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
     http=("DELETE", "/communities/{communityId}/threads/{threadId}"),
     kind="delete",
     idempotent=False,
+    events=("thread.deleted",),
 )
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> Deleted:
     """Delete a thread and all its comments. Cannot be undone."""
@@ -351,6 +354,7 @@ async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[C
     permission=Permission.COMMUNITIES_WRITE,
     http=("POST", "/communities/{communityId}/threads/{threadId}/comments", 201),
     kind="write",
+    events=("comment.created",),
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
     """Comment on a thread, or reply to a comment of it with parentId. The author must be a member
@@ -384,7 +388,7 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
 )
 async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[CommentPublic]:
     """List a thread's comments flat, oldest first, each with its parentId (null: top level).
-    Paginated; get_thread returns them as a tree."""
+    Paginated. get_thread returns them as a tree."""
     thread = await _thread_row(ctx, data)
     statement = store.comments_query(thread_id=thread.id)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
@@ -396,6 +400,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
     http=("PATCH", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
     kind="write",
     idempotent=True,
+    events=("comment.updated",),
 )
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
     """Replace a comment's content; its author, place in the thread and replies stay."""
@@ -411,6 +416,7 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     http=("DELETE", "/communities/{communityId}/threads/{threadId}/comments/{commentId}"),
     kind="delete",
     idempotent=False,
+    events=("comment.deleted",),
 )
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> Deleted:
     """Delete a comment and all its replies, at any depth. Cannot be undone."""

@@ -158,15 +158,18 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     ]
 
 
-async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: UpdateProgressInput) -> None:
+async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: UpdateProgressInput) -> bool:
+    """Save the lesson's progress; True when this update completed the lesson."""
     row = await enrollments_store.get_progress(ctx.session, enrollment_id=enrollment.id, lesson_id=data.lesson_id)
     if row is None:
         row = LessonProgress(enrollment_id=enrollment.id, lesson_id=data.lesson_id)
         ctx.session.add(row)
     row.watched_seconds = max(row.watched_seconds, data.watched_seconds)
-    if data.completed and not row.completed:
+    newly_completed = data.completed and not row.completed
+    if newly_completed:
         row.completed, row.completed_at = True, ctx.now()
     await ctx.session.flush()
+    return newly_completed
 
 
 # ---- operations
@@ -177,6 +180,7 @@ async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: Up
     permission=Permission.ENROLLMENTS_WRITE,
     http=("POST", "/enrollments", 201),
     kind="write",
+    events=("enrollment.created",),
 )
 async def enroll_student(ctx: OperationContext, data: EnrollInput) -> EnrollmentResult:
     """Enroll a student in a course (draft or published); the same pair twice is a conflict.
@@ -243,8 +247,8 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     idempotent=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
-    """Record progress on one lesson of the enrollment's course. Also logs today's learning (streaks),
-    unlocks achievements and, when the course first reaches 100%, issues a certificate; `events` says what."""
+    """Record progress on a lesson of the enrollment's course. Also logs today's learning (streaks),
+    unlocks achievements and, at 100% the first time, issues a certificate; `events` says what."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
     await enrollments_store.lock_student(ctx.session, student_id=enrollment.student_id)
     if not await enrollments_store.course_has_lesson(
@@ -252,7 +256,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     ):
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
-    await _save_progress(ctx, enrollment, data)
+    lesson_completed = await _save_progress(ctx, enrollment, data)
     [counted] = await _with_progress(ctx, [enrollment])
     completed, total = counted.progress.completed_lessons, counted.progress.total_lessons
     events = await record_progress(
@@ -262,7 +266,21 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         course_complete=total > 0 and completed == total,
     )
     # record_progress may have just set completedAt.
-    return ProgressResult(enrollment=_enrollment_public(enrollment, completed=completed, total=total), events=events)
+    public = _enrollment_public(enrollment, completed=completed, total=total)
+    _emit_progress_events(ctx, public, data.lesson_id, lesson_completed=lesson_completed, events=events)
+    return ProgressResult(enrollment=public, events=events)
+
+
+def _emit_progress_events(ctx: OperationContext, enrollment: EnrollmentPublic, lesson_id: str, *, lesson_completed: bool, events: ProgressEvents) -> None:
+    """The feed's and webhooks' view of a progress update: what it completed, issued and unlocked."""
+    who = {"enrollmentId": enrollment.id, "courseId": enrollment.course_id, "studentId": enrollment.student_id}
+    if lesson_completed:
+        ctx.emit("lesson.completed", {**who, "lessonId": lesson_id, "completedAt": ctx.now().isoformat().replace("+00:00", "Z")})
+    if events.certificate_issued is not None:
+        ctx.emit("course.completed", enrollment)
+        ctx.emit("certificate.issued", {**events.certificate_issued.model_dump(mode="json", by_alias=True), **who})
+    for achievement in events.new_achievements:
+        ctx.emit("achievement.unlocked", {**achievement.model_dump(mode="json", by_alias=True), "studentId": enrollment.student_id})
 
 
 @operation(
@@ -270,6 +288,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     permission=Permission.ENROLLMENTS_WRITE,
     http=("DELETE", "/enrollments/{enrollmentId}"),
     kind="delete",
+    events=("enrollment.deleted",),
 )
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
     """Delete an enrollment with all its lesson progress and its certificate. The student's

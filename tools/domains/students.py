@@ -124,6 +124,7 @@ async def owned_student(ctx: OperationContext, student_id: str) -> User:
     permission=Permission.STUDENTS_WRITE,
     http=("POST", "/students", 201),
     kind="write",
+    events=("student.registered",),
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
     """Register a student. Email is unique per producer (else conflict). Without a password one is
@@ -192,6 +193,7 @@ async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailR
     http=("PATCH", "/students/{studentId}"),
     kind="write",
     idempotent=True,
+    events=("student.updated",),
 )
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
     """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""

@@ -190,5 +190,5 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
     """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id,
-    embed and thumbnail URLs, exactly as a lesson's videoUrl is parsed. Creates nothing; bad_request says why."""
+    embed and thumbnail URLs, as a lesson's videoUrl is parsed. Creates nothing."""
     return VideoResult(video=parse_video_url(data.url))

@@ -1,0 +1,53 @@
+"""Events and their per-producer sequence in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Event, EventCounter
+
+__all__ = ["allocate_sequences", "events_after", "prune_events"]
+
+
+async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
+    """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
+    locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
+    so another transaction's events get later numbers and commit after these."""
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(EventCounter)
+        .values(producer_id=producer_id, last_sequence=count)
+        .on_conflict_do_update(index_elements=["producer_id"], set_={"last_sequence": EventCounter.last_sequence + count})
+        .returning(EventCounter.last_sequence)
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+def events_after(
+    *,
+    producer_id: str,
+    after: int,
+    types: Sequence[str] | None = None,
+    course_id: str | None = None,
+    community_id: str | None = None,
+    student_id: str | None = None,
+) -> Select:
+    """`producer_id`'s events with a sequence above `after`, oldest first, filtered."""
+    statement = select(Event).where(Event.producer_id == producer_id, Event.sequence > after)
+    if types:
+        statement = statement.where(Event.type.in_(types))
+    for column, value in ((Event.course_id, course_id), (Event.community_id, community_id), (Event.student_id, student_id)):
+        if value is not None:
+            statement = statement.where(column == value)
+    return statement.order_by(Event.sequence)
+
+
+async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:
+    """Forget `producer_id`'s events that happened before `before` (the retention period)."""
+    await session.execute(delete(Event).where(Event.producer_id == producer_id, Event.occurred_at < before))

@@ -1,0 +1,121 @@
+"""Events: what changed, recorded in the same transaction as the change (an outbox).
+
+An operation declares the events its result announces (`@operation(events=("course.created",))`);
+a handler whose change implies more (progress that completes a lesson, a course, a certificate)
+emits them itself with `ctx.emit`. `run_operation` writes them just before its commit, under the
+producer's next sequence numbers, so a rolled-back write leaves no event and a reader never sees
+sequence n+1 before n: each producer's counter row is locked until the writing transaction ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from storage import events as store
+from storage.ids import new_id
+from storage.tables import Event
+
+__all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "student.registered",
+    "student.updated",
+    "course.created",
+    "course.updated",
+    "course.published",
+    "course.unpublished",
+    "course.deleted",
+    "enrollment.created",
+    "enrollment.deleted",
+    "lesson.completed",
+    "course.completed",
+    "certificate.issued",
+    "achievement.unlocked",
+    "community.created",
+    "community.updated",
+    "community.deleted",
+    "member.added",
+    "member.removed",
+    "thread.created",
+    "thread.updated",
+    "thread.deleted",
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "media.added",
+)
+
+# The resources a feed can be filtered by, and where an event's data names them.
+_SUBJECTS = {"course": "courseId", "community": "communityId", "student": "studentId"}
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event an operation announced, written with its sequence when the transaction commits."""
+
+    type: str
+    data: dict[str, Any]
+    subjects: dict[str, str]
+
+
+def pending_event(event_type: str, data: BaseModel | Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> PendingEvent:
+    """`data` (a resource as the API returns it) as the payload of an `event_type` event; the
+    course, community and student it concerns come from the data, else from the arguments."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    payload = data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else dict(data)
+    subjects: dict[str, str] = {}
+    resource = event_type.split(".", 1)[0]
+    for subject, field in _SUBJECTS.items():
+        value = payload.get("id") if resource == subject else payload.get(field)
+        if not isinstance(value, str) and arguments is not None:
+            value = arguments.get(field)
+        if isinstance(value, str):
+            subjects[subject] = value
+    return PendingEvent(type=event_type, data=payload, subjects=subjects)
+
+
+def declared_events(event_types: tuple[str, ...], result: BaseModel, arguments: Mapping[str, Any]) -> list[PendingEvent]:
+    """The events an operation declares, each with its result's resource as the payload: the one
+    model the result holds (`{"course": {...}}`), or the result itself (`{"deleted": true, "id": ...}`)."""
+    resources = [value for _, value in result if isinstance(value, BaseModel)]
+    data = resources[0] if len(resources) == 1 else result
+    return [pending_event(event_type, data, arguments) for event_type in event_types]
+
+
+_PRUNE_EVERY = 100
+"""Events past the retention period go when a producer's sequence crosses a multiple of this."""
+
+
+async def write_events(
+    session, events: list[PendingEvent], *, producer_id: str, key_id: str | None, key_name: str | None, at: datetime, retention: timedelta
+) -> None:
+    """Write `events` under `producer_id`'s next sequence numbers, in this transaction."""
+    if not events:
+        return
+    last = await store.allocate_sequences(session, producer_id=producer_id, count=len(events))
+    first = last - len(events) + 1
+    if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
+        await store.prune_events(session, producer_id=producer_id, before=at - retention)
+    for offset, event in enumerate(events):
+        session.add(
+            Event(
+                id=new_id("evt"),
+                producer_id=producer_id,
+                sequence=first + offset,
+                type=event.type,
+                occurred_at=at,
+                key_id=key_id,
+                key_name=key_name,
+                course_id=event.subjects.get("course"),
+                community_id=event.subjects.get("community"),
+                student_id=event.subjects.get("student"),
+                data=event.data,
+            )
+        )
+    await session.flush()
