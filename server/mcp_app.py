@@ -90,7 +90,12 @@ class Runtime:
         return cls(
             store=store,
             rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None,
-            services=Services(session_ttl=timedelta(hours=settings.session_ttl_hours), login_throttle=throttle),
+            services=Services(
+                session_ttl=timedelta(hours=settings.session_ttl_hours),
+                login_throttle=throttle,
+                event_retention=timedelta(days=settings.event_retention_days),
+                webhooks_allow_loopback=settings.webhooks_allow_loopback,
+            ),
         )
 
 

@@ -44,6 +44,29 @@ class Settings(BaseSettings):
     """Accept OAuth client ID metadata documents on loopback addresses (tests, local development).
     Off in production: a client id URL must be https on a public address."""
 
+    event_retention_days: float = Field(default=30, gt=0, le=3650)
+    """How long events stay in the feed (and can be delivered); older ones are pruned."""
+
+    webhooks_allow_loopback: bool = False
+    """Accept webhook endpoints on loopback addresses (local development, tests). Off: only public
+    addresses are reached, checked at creation and again at each delivery."""
+
+    webhook_retry_schedule: list[float] = Field(default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000])
+    """Seconds to wait before each retry of a failed delivery (after the first attempt): 5 s, 5 min,
+    30 min, 2 h, 5 h, 10 h, 10 h, about 27.6 hours in all; then the delivery is marked failed."""
+
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    """How long one delivery may take before it counts as failed."""
+
+    webhook_disable_after_hours: float = Field(default=72, gt=0)
+    """An endpoint whose deliveries keep failing this long is disabled (with the reason)."""
+
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often a delivery worker looks for due deliveries (writes in its own process wake it at once)."""
+
+    webhook_lease_seconds: float = Field(default=60, gt=0, le=3600)
+    """How long a worker holds a delivery it is sending; a worker that dies leaves it to expire."""
+
     session_ttl_hours: float = Field(default=12, gt=0, le=24 * 30)
     """How long a producer session (API key management, `POST /api/v1/auth/login`) lasts."""
 

@@ -17,7 +17,7 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
   does there (`null clears it.`); elsewhere (a create's or a filter's optional field) null
   means "omitted". An update's field that null cannot clear offers no null to begin with
   (`tools.core.updates`);
-- defaults that only say "absent" (null, false, empty list), length limits (`maxLength`),
+- defaults that only say "absent" (null, false, empty list), length limits (`maxLength`, `maxItems`),
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
 - what `CONVENTIONS` explains once for every tool: `page` and `limit` (and a list's "Paginated."),
   and "null clears it.".
@@ -127,7 +127,7 @@ def _says_absent(value: Any) -> bool:
 
 
 def _without_limits(schema: dict[str, Any]) -> dict[str, Any]:
-    result = {key: value for key, value in schema.items() if key != "maxLength"}
+    result = {key: value for key, value in schema.items() if key not in ("maxLength", "maxItems")}
     if result.get("minLength") == 1:
         del result["minLength"]
     if result.get("maximum", 0) >= _HUGE_NUMBER:

@@ -10,9 +10,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import Event, EventCounter
+from storage.tables import Event, EventCounter, WebhookEndpoint
 
-__all__ = ["allocate_sequences", "events_after", "prune_events"]
+__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "prune_events"]
 
 
 async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
@@ -51,3 +51,9 @@ def events_after(
 async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:
     """Forget `producer_id`'s events that happened before `before` (the retention period)."""
     await session.execute(delete(Event).where(Event.producer_id == producer_id, Event.occurred_at < before))
+
+
+async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> Sequence[WebhookEndpoint]:
+    """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it subscribes to."""
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.producer_id == producer_id, WebhookEndpoint.enabled.is_(True))
+    return (await session.scalars(statement)).all()

@@ -75,6 +75,8 @@ __all__ = [
     "Section",
     "Thread",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
 
 metadata = SQLModel.metadata
@@ -571,6 +573,59 @@ class Event(SQLModel, table=True):
     community_id: str | None = Field(default=None, max_length=40)
     student_id: str | None = Field(default=None, max_length=40)
     data: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
+WEBHOOK_DELIVERY_STATES = ("pending", "succeeded", "failed")
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a producer wants its events POSTed, signed per Standard Webhooks with `secret` (kept
+    as it is: signing needs it). An endpoint that keeps failing is disabled with the reason."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (*checks("webhook_endpoints", url=NOT_BLANK, enabled=BOOLEAN),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    producer_id: str = Field(sa_column=_fk("producers.id"))
+    url: str = Field(max_length=2048)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    """The types it receives; empty: every type."""
+    enabled: bool = True
+    secret: str = Field(max_length=100)
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    failing_since: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: written with the event, then attempted by a delivery worker
+    until it succeeds or its retries run out. An endpoint's deliveries go in sequence order: only
+    the oldest pending one of an endpoint is attempted. A worker holds a delivery by `lease_until`
+    while it sends; a worker that dies leaves the lease to expire, and the delivery is sent again."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        *checks("webhook_deliveries", state=one_of(WEBHOOK_DELIVERY_STATES), attempts=COUNT),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_sequence", "endpoint_id", "sequence"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    endpoint_id: str = Field(sa_column=_fk("webhook_endpoints.id", index=False))
+    event_id: str = Field(sa_column=_fk("events.id"))
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    state: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    last_attempt_at: datetime | None = None
+    response_status: int | None = None
+    response_excerpt: str | None = Field(default=None, max_length=500)
+    latency_ms: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Enrollment(SQLModel, table=True):

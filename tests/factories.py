@@ -154,3 +154,18 @@ def hints_of(tool: Tool) -> tuple[bool, bool, bool, bool]:
     if hints.read_only_hint:
         return True, False, True, open_world
     return False, hints.destructive_hint is not False, hints.idempotent_hint is True, open_world
+
+
+PUBLIC_HOOK_URL = "https://93.184.216.34/blohko-hook"
+"""A webhook URL on a public address that needs no DNS (nothing is delivered in process)."""
+
+
+async def add_webhook(store: Store, producer_id: str) -> str:
+    """A webhook endpoint of `producer_id`, written straight to the store; its id."""
+    from storage.ids import new_id
+    from storage.tables import WebhookEndpoint
+
+    endpoint = WebhookEndpoint(id=new_id("wh"), producer_id=producer_id, url=PUBLIC_HOOK_URL, event_types=[], secret="whsec_dGVzdA==")
+    async with store.write_session() as session, session.begin():
+        session.add(endpoint)
+    return endpoint.id

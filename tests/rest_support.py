@@ -20,7 +20,7 @@ from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
 from tests.community_factories import MEDIA
-from tests.factories import DEFAULT_CATEGORY_ID, Tenant, course_body, principal_of
+from tests.factories import DEFAULT_CATEGORY_ID, PUBLIC_HOOK_URL, Tenant, add_webhook, course_body, principal_of
 from tools.core.catalog import Operation
 from tools.core.context import Clock
 
@@ -109,7 +109,8 @@ def small_sample() -> Sample:
 
 async def seed(store: Store, tenant: Tenant) -> Seeded:
     ids = await create_sample_data(store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample())
-    return Seeded(tenant=tenant, ids={"categoryId": DEFAULT_CATEGORY_ID, **ids})
+    webhook_id = await add_webhook(store, tenant.producer_id)
+    return Seeded(tenant=tenant, ids={"categoryId": DEFAULT_CATEGORY_ID, **ids, "webhookId": webhook_id})
 
 
 def _email() -> str:
@@ -172,6 +173,8 @@ _WRITES: dict[str, Example] = {
     "remove_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["userId"]},
     "add_media": lambda ids: {"communityId": ids["communityId"], "userId": ids["studentId"], **MEDIA},
     "enroll_student": lambda ids: {"studentId": ids["otherStudentId"], "courseId": ids["courseId"]},
+    "create_webhook": lambda ids: {"url": PUBLIC_HOOK_URL, "eventTypes": ["thread.created"]},
+    "update_webhook": lambda ids: {"webhookId": ids["webhookId"], "description": "Community bot"},
     "update_progress": lambda ids: {
         "enrollmentId": ids["enrollmentId"],
         "lessonId": ids["lessonId"],

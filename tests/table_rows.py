@@ -17,6 +17,8 @@ from storage.tables import (
     Community,
     Course,
     Enrollment,
+    Event,
+    EventCounter,
     LearningDay,
     Lesson,
     LessonProgress,
@@ -33,6 +35,8 @@ from storage.tables import (
     Section,
     Thread,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 __all__ = ["insert_rows", "valid_rows"]
@@ -84,6 +88,13 @@ def valid_rows(n: str) -> list[tuple[Table, dict]]:
         (LoginFailure, {"id": f"fail_{n}", "bucket": f"bucket{n}", "failed_at": now}),
         (AuditEvent, {"id": f"audit_{n}", "producer_id": producer, "occurred_at": now, "operation": "create_course",
                       "target_ids": {}, "outcome": "ok"}),
+        (EventCounter, {"producer_id": producer, "last_sequence": 1}),
+        (Event, {"id": f"evt_{n}", "producer_id": producer, "sequence": 1, "type": "course.created", "occurred_at": now,
+                 "course_id": course, "data": {"id": course}}),
+        (WebhookEndpoint, {"id": f"wh_{n}", "producer_id": producer, "url": "https://hooks.example.com/blohko", "event_types": [],
+                           "enabled": True, "secret": "whsec_c2VjcmV0", **stamps}),
+        (WebhookDelivery, {"id": f"whd_{n}", "endpoint_id": f"wh_{n}", "event_id": f"evt_{n}", "sequence": 1, "state": "pending",
+                           "attempts": 0, "next_attempt_at": now, "created_at": now}),
         (Enrollment, {"id": enrollment, "producer_id": producer, "student_id": student, "course_id": course,
                       "enrolled_at": now}),
         (LessonProgress, {"enrollment_id": enrollment, "lesson_id": lesson, "completed": False, "watched_seconds": 0}),

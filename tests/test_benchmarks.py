@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.registry import TOOLS
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -22,7 +24,7 @@ def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: 
         assert key in results
     assert set(results["overhead"]) == {"in_process", "http"}
     assert results["concurrency"]["sqlite"]["errors"] == 0, results["concurrency"]["sqlite"]["error_samples"]
-    assert results["context"]["*"]["tools"] == 50
+    assert results["context"]["*"]["tools"] == len(TOOLS)
     for heading in ("### 1. Overhead", "### 2. Growth", "### 3. Cold start", "### 4. Concurrency",
                     "### 6. Context size", "### Targets"):
         assert heading in table

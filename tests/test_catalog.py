@@ -24,6 +24,8 @@ DESIGN_PERMISSIONS = {
     "audit:read": "list_audit_events",
     # Issue 17: the event feed, behind its own read-only permission.
     "events:read": "list_events",
+    "webhooks:read": "list_webhooks",
+    "webhooks:write": "create_webhook update_webhook delete_webhook",
     None: "parse_video whoami",
 }
 REQUIRED_PERMISSION = {name: perm for perm, names in DESIGN_PERMISSIONS.items() for name in names.split()}
@@ -129,6 +131,10 @@ DOORS = {
     "answer_app_authorization": ({"session"}, {"dashboard"}),
     "list_connected_apps": ({"session"}, {"dashboard"}),
     "disconnect_app": ({"session"}, {"dashboard"}),
+    # Issue 17: the owner's side of webhooks (the secret, test events, the delivery log).
+    "rotate_webhook_secret": ({"session"}, {"rest", "dashboard"}),
+    "send_test_webhook": ({"session"}, {"rest", "dashboard"}),
+    "list_webhook_deliveries": ({"session"}, {"rest", "dashboard"}),
 }
 
 

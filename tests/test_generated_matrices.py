@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import API_PREFIX, rest_routes
 from server.sample_data import create_sample_data
-from tests.factories import DEFAULT_CATEGORY_ID, add_key, mcp_client, principal_of, store_digest
+from tests.factories import DEFAULT_CATEGORY_ID, PUBLIC_HOOK_URL, add_key, add_webhook, mcp_client, principal_of, store_digest
 from tests.rest_support import small_sample
 from tools.core.catalog import Operation
 from tools.core.permissions import VALID_GRANTS
@@ -58,7 +58,10 @@ TYPE_SAMPLES = {"string": "Sample", "integer": 1, "boolean": False, "array": [],
 
 
 # Where a field's valid values depend on the operation.
-SAMPLE_OVERRIDES: dict[tuple[str, str], Any] = {("parse_video", "url"): lambda: "https://youtu.be/dQw4w9WgXcQ"}
+SAMPLE_OVERRIDES: dict[tuple[str, str], Any] = {
+    ("parse_video", "url"): lambda: "https://youtu.be/dQw4w9WgXcQ",
+    ("create_webhook", "url"): lambda: PUBLIC_HOOK_URL,
+}
 
 
 def filler(op: Operation) -> dict[str, Any]:
@@ -89,7 +92,10 @@ async def two_worlds(store, tenant_factory):
     """Two producers with one of everything each: the ids by their argument names."""
     a, b = await tenant_factory("Academy A"), await tenant_factory("Academy B")
     world_a, world_b = [
-        await create_sample_data(store, principal_of(t), owner_user_id=t.owner_user_id, sample=small_sample())
+        {
+            **await create_sample_data(store, principal_of(t), owner_user_id=t.owner_user_id, sample=small_sample()),
+            "webhookId": await add_webhook(store, t.producer_id),
+        }
         for t in (a, b)
     ]
     return a, b, world_a, world_b
@@ -157,6 +163,10 @@ PERMISSION_TABLE: dict[str, set[str]] = {
         "create_comment", "update_comment", "delete_comment", "add_member", "remove_member", "add_media",
     },
     "audit:read": {"list_audit_events"},
+    # Issue 17: the event feed and webhook endpoints, each behind its own permissions.
+    "events:read": {"list_events"},
+    "webhooks:read": {"list_webhooks"},
+    "webhooks:write": {"create_webhook", "update_webhook", "delete_webhook"},
 }  # fmt: skip
 ANY_VALID_KEY = {"parse_video", "whoami"}
 
@@ -179,6 +189,11 @@ PERMISSION_SETS: dict[str, list[str]] = {
     "communities:write": ["communities:write"],
     "audit:*": ["audit:read"],
     "audit:read": ["audit:read"],
+    "events:*": ["events:read"],
+    "events:read": ["events:read"],
+    "webhooks:*": ["webhooks:read", "webhooks:write"],
+    "webhooks:read": ["webhooks:read"],
+    "webhooks:write": ["webhooks:write"],
     "students:* courses:read": ["students:read", "students:write", "courses:read"],
     "students:* communities:*": ["students:read", "students:write", "communities:read", "communities:write"],
     "courses:* students:* communities:*": [

@@ -33,8 +33,10 @@ async def test_every_api_route_but_the_openapi_document_is_an_operation_of_the_c
 def test_the_mcp_tools_are_exactly_the_operations_an_api_key_may_call():
     assert {op.name for op in TOOLS} == {op.name for op in ALL_OPERATIONS if "api_key" in op.auth}
     assert all({"mcp", "rest"} <= op.transports for op in TOOLS)
-    # The one tool a session also calls: the owner reads the audit log on the dashboard.
-    assert {op.name for op in TOOLS if op.auth != {"api_key"}} == {"list_audit_events"}
+    # The tools a session also calls: the owner reads the audit log and manages webhooks on the dashboard.
+    assert {op.name for op in TOOLS if op.auth != {"api_key"}} == {
+        "list_audit_events", "create_webhook", "list_webhooks", "update_webhook", "delete_webhook",
+    }
 
 
 def _imports_and_calls(path: Path) -> tuple[set[str], set[str]]:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.anyio
 _PLACEHOLDER_IDS = {
     name: f"{name}_placeholder"
     for name in ("studentId", "otherStudentId", "courseId", "sectionId", "lessonId", "communityId", "userId",
-                 "threadId", "commentId", "enrollmentId")
+                 "threadId", "commentId", "enrollmentId", "webhookId")
 } | {"categoryId": "cat_web_development"}  # fmt: skip
 MISSING = "missing_0123456789"
 

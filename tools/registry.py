@@ -21,6 +21,7 @@ from tools.domains import (
     students,
     system,
     videos,
+    webhooks,
 )
 
 __all__ = ["ALL_OPERATIONS", "OPERATIONS_BY_NAME", "TOOLS", "served_over"]
@@ -77,6 +78,13 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.list_media,
     audit_log.list_audit_events,
     event_feed.list_events,
+    webhooks.create_webhook,
+    webhooks.list_webhooks,
+    webhooks.update_webhook,
+    webhooks.delete_webhook,
+    webhooks.rotate_webhook_secret,
+    webhooks.send_test_webhook,
+    webhooks.list_webhook_deliveries,
     # A producer's owner, signed in, and the machine's operator.
     sessions.log_in,
     sessions.log_out,

@@ -36,7 +36,8 @@ from server.mcp_app import Runtime
 from server.rest import session_cookie
 from tools.core.catalog import may_call
 from tools.core.context import ANONYMOUS, Principal
-from tools.core.errors import BadRequest, BlohkoError, Unauthorized
+from tools.core.errors import BadRequest, BlohkoError, NotFound, Unauthorized
+from tools.core.events import EVENT_TYPES
 from tools.core.permissions import RESOURCE_ACTIONS
 from tools.core.runner import run_operation
 from tools.domains.sessions import authenticate_session
@@ -353,6 +354,54 @@ class Dashboard:
         await self._run(request, "disconnect_app", {"id": _one(form, "id")}, signed[0])
         return secure_headers(RedirectResponse(f"{BASE}/apps?done=disconnected", status_code=303))
 
+    # ---- webhooks
+
+    async def webhooks_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+        listed = await self._run(request, "list_webhooks", {"limit": 100}, signed[0])
+        return self._render(
+            request, "webhooks.html", status=context.pop("status", 200), signed=signed, nav="webhooks", webhooks=listed["data"],
+            event_types=EVENT_TYPES, **context,
+        )
+
+    async def create_webhook(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        arguments: dict[str, Any] = {"url": _one(form, "url").strip(), "eventTypes": form.get("event_types", [])}
+        if _one(form, "description").strip():
+            arguments["description"] = _one(form, "description").strip()
+        try:
+            created = (await self._run(request, "create_webhook", arguments, signed[0]))["webhook"]
+        except BadRequest as error:
+            entered = {"url": arguments["url"], "description": _one(form, "description"), "event_types": set(arguments["eventTypes"])}
+            return await self.webhooks_page(request, signed, form, status=400, error=error.message, entered=entered)
+        return await self.webhooks_page(request, signed, form, created=created)
+
+    async def webhook_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+        webhook_id = request.path_params["webhook_id"]
+        listed = await self._run(request, "list_webhooks", {"limit": 100}, signed[0])
+        webhook = next((item for item in listed["data"] if item["id"] == webhook_id), None)
+        if webhook is None:
+            raise NotFound("Webhook not found")
+        deliveries = await self._run(request, "list_webhook_deliveries", {"webhookId": webhook_id, "limit": 50}, signed[0])
+        notice = _WEBHOOK_NOTICES.get(request.query_params.get("done", ""))
+        context.setdefault("notice", notice)
+        return self._render(request, "webhook.html", signed=signed, nav="webhooks", webhook=webhook, deliveries=deliveries["data"], **context)
+
+    async def webhook_action(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        webhook_id, action = request.path_params["webhook_id"], request.path_params["action"]
+        ref = {"webhookId": webhook_id}
+        if action == "rotate":
+            rotated = (await self._run(request, "rotate_webhook_secret", ref, signed[0]))["webhook"]
+            return await self.webhook_page(request, signed, form, created=rotated)
+        if action == "test":
+            await self._run(request, "send_test_webhook", ref, signed[0])
+        elif action in ("enable", "disable"):
+            await self._run(request, "update_webhook", {**ref, "enabled": action == "enable"}, signed[0])
+        elif action == "delete":
+            await self._run(request, "delete_webhook", ref, signed[0])
+            return secure_headers(RedirectResponse(f"{BASE}/webhooks", status_code=303))
+        else:
+            raise NotFound("No such action")
+        return secure_headers(RedirectResponse(f"{BASE}/webhooks/{webhook_id}?done={action}", status_code=303))
+
     # ---- activity
 
     async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -426,6 +475,13 @@ def _allow_form_redirect(response: Response, redirect_uri: str) -> Response:
         "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
     )
     return response
+
+
+_WEBHOOK_NOTICES = {
+    "test": "A webhook.test event is queued: its delivery appears below within seconds.",
+    "enable": "The webhook is enabled: events are delivered again.",
+    "disable": "The webhook is disabled: nothing is sent until you enable it.",
+}
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:

@@ -2,25 +2,22 @@
 whose id is an https URL publishes its metadata there, and we fetch it.
 
 Fetching a URL a stranger names is a server-side request forgery risk, so the fetch is narrow:
-https only, a host that resolves to public addresses only (never loopback, private, link-local
-or reserved ones), no redirects, a 5 s timeout, at most 5 KiB, JSON whose `client_id` is the URL
-itself. `allow_loopback` (a setting that is off by default) admits http and https URLs on a
+https only, a host that resolves to public addresses only (`tools.core.outbound`), no redirects,
+a 5 s timeout, at most 5 KiB, JSON whose `client_id` is the URL itself. `allow_loopback` (a setting that is off by default) admits http and https URLs on a
 loopback address, for tests and local development.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from urllib.parse import urlsplit
 
-import anyio
 import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
 from server.oauth.redirects import redirect_uri_problem
+from tools.core.outbound import UnsafeUrl, check_outbound_url
 
 __all__ = ["MAX_DOCUMENT_BYTES", "DocumentRefused", "fetch_client_document", "is_document_client_id"]
 
@@ -80,26 +77,11 @@ async def fetch_client_document(url: str, *, allow_loopback: bool, scopes: str) 
 
 async def _check_url(url: str, *, allow_loopback: bool) -> None:
     parts = urlsplit(url)
-    if parts.username or parts.password or parts.fragment:
-        raise DocumentRefused(f"{url}: a client id URL has no credentials and no fragment")
+    if parts.fragment:
+        raise DocumentRefused(f"{url}: a client id URL has no fragment")
     if parts.path in ("", "/"):
         raise DocumentRefused(f"{url}: a client id URL has a path")
-    host = parts.hostname
-    if not host:
-        raise DocumentRefused(f"{url} names no host")
-    if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http"):
-        raise DocumentRefused(f"{url}: a client id URL must be https")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError):
-        raise DocumentRefused(f"{url}: its host does not resolve") from None
-    for *_, address in found:
-        ip = ipaddress.ip_address(address[0])
-        if ip.is_global:
-            continue
-        if allow_loopback and ip.is_loopback:
-            continue
-        raise DocumentRefused(f"{url}: its host resolves to a non-public address; metadata documents are fetched only from the internet")
-    if allow_loopback and parts.scheme == "http" and not all(ipaddress.ip_address(a[0]).is_loopback for *_, a in found):
-        raise DocumentRefused(f"{url}: a client id URL must be https")
+        await check_outbound_url(url, allow_loopback=allow_loopback)
+    except UnsafeUrl as unsafe:
+        raise DocumentRefused(str(unsafe)) from None

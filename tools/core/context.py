@@ -74,6 +74,7 @@ class Services:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     oauth_resource: str | None = None
     event_retention: timedelta = DEFAULT_EVENT_RETENTION
+    webhooks_allow_loopback: bool = False
 
 
 @dataclass

@@ -5,6 +5,8 @@ a handler whose change implies more (progress that completes a lesson, a course,
 emits them itself with `ctx.emit`. `run_operation` writes them just before its commit, under the
 producer's next sequence numbers, so a rolled-back write leaves no event and a reader never sees
 sequence n+1 before n: each producer's counter row is locked until the writing transaction ends.
+Each event's webhook deliveries (one per enabled endpoint subscribed to its type) are written
+with it, for the delivery worker (`server.webhooks`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import BaseModel
 
 from storage import events as store
 from storage.ids import new_id
-from storage.tables import Event
+from storage.tables import Event, WebhookDelivery
 
 __all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
 
@@ -102,10 +104,12 @@ async def write_events(
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
         await store.prune_events(session, producer_id=producer_id, before=at - retention)
+    endpoints = await store.enabled_endpoints(session, producer_id=producer_id)
     for offset, event in enumerate(events):
+        event_id = new_id("evt")
         session.add(
             Event(
-                id=new_id("evt"),
+                id=event_id,
                 producer_id=producer_id,
                 sequence=first + offset,
                 type=event.type,
@@ -118,4 +122,13 @@ async def write_events(
                 data=event.data,
             )
         )
+        # The webhook deliveries go in the same transaction: an event is never without them.
+        for endpoint in endpoints:
+            if not endpoint.event_types or event.type in endpoint.event_types:
+                session.add(
+                    WebhookDelivery(
+                        id=new_id("whd"), endpoint_id=endpoint.id, event_id=event_id, sequence=first + offset,
+                        next_attempt_at=at, created_at=at,
+                    )
+                )
     await session.flush()

@@ -25,6 +25,7 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
     "communities": ("read", "write"),
     "audit": ("read",),
     "events": ("read",),
+    "webhooks": ("read", "write"),
 }
 RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 

@@ -115,8 +115,8 @@ class ProgressEvents(OutputModel):
 
 class EnrollmentFilter(PageQuery):
     # list_enrollments' and list_certificates' arguments. No docstring: it would land in their schemas.
-    student_id: str | None = Field(default=None, max_length=100, description="Only this student's.")
-    course_id: str | None = Field(default=None, max_length=100, description="Only this course's.")
+    student_id: str | None = Field(default=None, max_length=100)
+    course_id: str | None = Field(default=None, max_length=100)
 
 
 class ListAchievementsInput(PageQuery):
@@ -212,8 +212,7 @@ async def record_progress(
     kind="read",
 )
 async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
-    """List issued course-completion certificates, newest first, optionally of one student and/or course.
-    Each has a verificationCode. Paginated."""
+    """List course-completion certificates, newest first. Paginated."""
     await check_filter(ctx, data)
     statement = enrollments_store.certificates_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
@@ -228,7 +227,7 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
     kind="read",
 )
 async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) -> Page[AchievementPublic]:
-    """List the achievements a student has unlocked, newest first, with when each unlocked. Paginated."""
+    """List a student's unlocked achievements, newest first. Paginated."""
     student = await owned_student(ctx, data.student_id)
     statement = enrollments_store.achievements_query(student_id=student.id)
     return await paged(ctx.session, statement, query=data, convert=_unlocked_public)

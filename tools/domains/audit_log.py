@@ -34,8 +34,8 @@ def _audit_event_public(row: AuditEvent) -> AuditEventPublic:
 class ListAuditEventsInput(PageQuery):
     operation: str | None = Field(default=None, max_length=60, description="e.g. create_course.")
     key_id: Id | None = None
-    since: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive.")
-    until: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive.")
+    since: IsoDatetime | None = Field(default=None, description="Inclusive.")
+    until: IsoDatetime | None = Field(default=None, description="Exclusive.")
     outcome: str | None = Field(default=None, max_length=30, description='"ok" or an error code.')
 
     @model_validator(mode="after")
@@ -54,8 +54,7 @@ class ListAuditEventsInput(PageQuery):
     transports=("mcp", "rest", "dashboard"),
 )
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
-    """List this producer's audit log, newest first: each write's key, operation, target ids, time and
-    outcome. Filter by operation, keyId, outcome, since/until. Paginated."""
+    """List the audit log, newest first: each write's key, operation, target ids, time and outcome. Paginated."""
     statement = audit_events_query(
         producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until,
         outcome=data.outcome,

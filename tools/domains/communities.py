@@ -119,12 +119,12 @@ def _community_public(community: Community) -> CommunityPublic:
 
 class CreateCommunityInput(InputModel):
     name: Name
-    slug: Slug = Field(description="URL slug (lowercase letters, digits, hyphens), unique on the platform.")
+    slug: Slug = Field(description="Lowercase letters, digits, single hyphens.")
     description: _CommunityDescription | None = None
     cover_image_url: WebUrl | None = None
-    is_free: bool = Field(default=True, description="Free to join (default true).")
-    price: Price = Field(default=0, description="Price in cents.")
-    is_public: bool = Field(default=True, description="Publicly visible (default true).")
+    is_free: bool = True
+    price: Price = Field(default=0, description="Cents.")
+    is_public: bool = True
 
 
 class UpdateCommunityInput(CommunityPath):
@@ -158,7 +158,7 @@ async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
     events=("community.created",),
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
-    """Create a discussion community. The slug must be unique on the platform (conflict otherwise)."""
+    """Create a discussion community; its slug must be unique on the platform (else conflict)."""
     await _claim_slug(ctx, data.slug)
     now = ctx.now()
     community = Community(
@@ -176,7 +176,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
     kind="read",
 )
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
-    """List this producer's communities, newest first. Paginated."""
+    """List communities, newest first. Paginated."""
     statement = store.communities_query(producer_id=ctx.producer_id)
     return await paged(ctx.session, statement, query=data, convert=_community_public)
 
@@ -188,7 +188,7 @@ async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[Commu
     kind="read",
 )
 async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
-    """Get a community with its memberCount, threadCount and mediaCount."""
+    """Get a community with its member, thread and media counts."""
     community = await community_row(ctx, data.community_id)
     members, threads, media = await store.community_counts(ctx.session, community_id=community.id)
     detail = CommunityDetail(
@@ -206,7 +206,7 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
     events=("community.updated",),
 )
 async def update_community(ctx: OperationContext, data: UpdateCommunityInput) -> CommunityResult:
-    """Update a community's settings. Only the fields given change; null clears description or coverImageUrl."""
+    """Update a community's settings."""
     community = await community_row(ctx, data.community_id)
     changes = given_changes(data, target=CommunityPath)
     if changes.get("slug", community.slug) != community.slug:
@@ -225,7 +225,7 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     events=("community.deleted",),
 )
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> Deleted:
-    """Delete a community and all its threads, comments, members and media. Cannot be undone."""
+    """Delete a community and all its threads, comments, members and media."""
     community = await community_row(ctx, data.community_id)
     await ctx.session.delete(community)
     await ctx.session.flush()
@@ -270,7 +270,7 @@ def _member_public(member: Member, user: User) -> MemberPublic:
 
 
 class AddMemberInput(CommunityPath):
-    user_id: Id = Field(description="A user of this producer (a student or staff user).")
+    user_id: Id
     role: Role = "member"
 
 
@@ -286,8 +286,7 @@ class RemoveMemberInput(CommunityPath):
     events=("member.added",),
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
-    """Add a user to a community as member, moderator or admin; members may post. The same user
-    twice is a conflict."""
+    """Add a student or staff user to a community, so they may post. The same user twice is a conflict."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is not None:
@@ -308,7 +307,7 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     kind="read",
 )
 async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[MemberPublic]:
-    """List a community's members with their role and user (name, email, avatarUrl), oldest first. Paginated."""
+    """List a community's members, oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.members_query(community_id=community.id)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_members_public, ctx))
@@ -364,17 +363,17 @@ class AddMediaInput(CommunityPath):
     type: MediaType
     title: Name
     description: _MediaDescription | None = None
-    url: WebUrl = Field(description="Where the file is, http(s).")
+    url: WebUrl = Field(description="http(s) URL.")
     file_name: _FileText
-    file_size: int = Field(ge=0, le=MAX_FILE_SIZE, description="Size in bytes.")
+    file_size: int = Field(ge=0, le=MAX_FILE_SIZE, description="Bytes.")
     mime_type: _FileText | None = None
     thumbnail_url: WebUrl | None = None
     duration: Count | None = Field(default=None, description="Seconds, for video.")
-    user_id: Id = Field(description="The uploader, a user of this producer.")
+    user_id: Id = Field(description="The uploader.")
 
 
 class ListMediaInput(CommunityPathPage):
-    type: MediaType | None = Field(default=None, description="Only this type.")
+    type: MediaType | None = None
 
 
 @operation(
@@ -385,7 +384,7 @@ class ListMediaInput(CommunityPathPage):
     events=("media.added",),
 )
 async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
-    """Add a video, file or image (by URL, with its metadata) to a community."""
+    """Add a video, file or image, by URL, to a community."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     fields = data.model_dump(exclude={"community_id", "user_id"})
@@ -402,7 +401,7 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     kind="read",
 )
 async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaPublic]:
-    """List a community's media, newest first, optionally only one type. Paginated."""
+    """List a community's media, newest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = store.media_query(community_id=community.id, media_type=data.type)
     return await paged(ctx.session, statement, query=data, convert=_media_public)

@@ -98,7 +98,7 @@ class CourseDetailResult(OutputModel):
 
 class NewSection(InputModel):
     title: Title
-    lessons: list[LessonFields] = Field(default=[], max_length=MAX_LESSONS_PER_SECTION, description="In order.")
+    lessons: list[LessonFields] = Field(default=[], max_length=MAX_LESSONS_PER_SECTION)
 
 
 class CreateCourseInput(InputModel):
@@ -116,7 +116,7 @@ class CreateCourseInput(InputModel):
     sections: list[NewSection] = Field(
         default=[],
         max_length=MAX_SECTIONS,
-        description=f"Sections with nested lessons, in order; at most {MAX_NESTED_LESSONS} lessons in all.",
+        description=f"In order; at most {MAX_NESTED_LESSONS} lessons in all.",
     )
 
     @field_validator("sections")
@@ -210,8 +210,7 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     events=("course.created",),
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
-    """Create a course, optionally with sections[].lessons[] (in array order), all or nothing. Lesson
-    videoUrls are parsed as by parse_video. Returns the course with its curriculum."""
+    """Create a course, optionally with sections[].lessons[], all or nothing; returns it with its curriculum."""
     await _check_category(ctx, data.category_id)
     now = ctx.now()
     course = Course(
@@ -243,7 +242,7 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
     kind="read",
 )
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
-    """List this producer's courses (without curriculum), newest first; filter by status, search by title. Paginated."""
+    """List courses, newest first, without their curriculum. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
     statement = courses_store.courses_query(producer_id=ctx.producer_id, search=data.search, published=published)
     return await paged(ctx.session, statement, query=data, convert=_course_public)
@@ -256,7 +255,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     kind="read",
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
-    """Get a course with its full curriculum: sections in order, each with its lessons in order, and totals."""
+    """Get a course with its curriculum (sections and their lessons, in order) and totals."""
     course = await owned_course(ctx, data.course_id)
     sections = await courses_store.sections_of_course(ctx.session, course_id=course.id)
     lessons = await courses_store.lessons_of_course(ctx.session, course_id=course.id)
@@ -272,7 +271,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     events=("course.updated",),
 )
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
-    """Update course metadata; only the fields given change. Use publish_course/unpublish_course to publish."""
+    """Update course metadata. To publish, use publish_course/unpublish_course."""
     course = await owned_course(ctx, data.course_id, lock=True)
     changes = given_changes(data, target=CourseRef)
     if changes.get("slug", course.slug) != course.slug:
@@ -293,7 +292,7 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     events=("course.deleted",),
 )
 async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
-    """Delete a course with all its sections and lessons, and its enrollments and progress."""
+    """Delete a course with its sections, lessons, enrollments and progress."""
     course = await owned_course(ctx, data.course_id, lock=True)
     await courses_store.delete_course(ctx.session, course_id=course.id)
     return Deleted(id=course.id)
@@ -308,7 +307,7 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
     events=("course.published",),
 )
 async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
-    """Publish a course; it needs at least one lesson (bad_request otherwise). Publishing again changes nothing."""
+    """Publish a course; it needs at least one lesson (else bad_request)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
         if await courses_store.count_lessons(ctx.session, course_id=course.id) == 0:

@@ -112,7 +112,7 @@ class LessonFields(InputModel):
     description: LessonDescription | None = None
     duration: Count = Field(default=0, description="Seconds.")
     video_url: str | None = Field(
-        default=None, max_length=2048, description="YouTube, Vimeo or direct video URL; stored as embed URL."
+        default=None, max_length=2048, description="Parsed as by parse_video; stored as embed URL."
     )
     is_preview: bool = Field(default=False, description="Viewable without enrollment.")
 
@@ -269,7 +269,7 @@ async def _remove(ctx: OperationContext, item: Section | Lesson, *, parent: Inst
     kind="write",
 )
 async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
-    """Add a section (chapter) to a course. Goes last unless `order` (0-based) is given; later sections shift down."""
+    """Add a section (chapter) to a course; later sections shift down."""
     await owned_course(ctx, data.course_id, lock=True)
     order = await courses_store.insert_position(
         ctx.session, parent=Section.course_id, parent_id=data.course_id, position=data.order
@@ -290,7 +290,7 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     kind="read",
 )
 async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResult:
-    """All sections of a course in order, each with its lessons in order. Not paginated."""
+    """A course's sections in order, each with its lessons in order."""
     await owned_course(ctx, data.course_id)
     sections = await courses_store.sections_of_course(ctx.session, course_id=data.course_id)
     lessons = await courses_store.lessons_of_course(ctx.session, course_id=data.course_id)
@@ -305,7 +305,7 @@ async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResul
     idempotent=True,
 )
 async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
-    """Rename a section or move it to `order` (0-based); the other sections renumber to stay 0..n-1."""
+    """Rename a section or move it; the other sections renumber to stay 0..n-1."""
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
     await _apply(ctx, section, changes, parent=Section.course_id)
@@ -320,7 +320,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     kind="delete",
 )
 async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
-    """Delete a section and all its lessons (and progress on them). Later sections move up."""
+    """Delete a section with its lessons and their progress; later sections move up."""
     return await _remove(ctx, await _section(ctx, data, lock=True), parent=Section.course_id)
 
 
@@ -334,8 +334,7 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     kind="write",
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
-    """Add a lesson to a section; videoUrl is parsed as by parse_video (embed URL + videoMeta).
-    Goes last unless `order` (0-based) is given; later lessons shift down."""
+    """Add a lesson to a section; later lessons shift down."""
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
     order = await courses_store.insert_position(
@@ -354,7 +353,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     kind="read",
 )
 async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult:
-    """All lessons of a section in order. Not paginated."""
+    """All lessons of a section, in order."""
     section = await _section(ctx, data)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
     return LessonsResult(lessons=[lesson_public(row) for row in lessons])
@@ -367,7 +366,7 @@ async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult
     kind="read",
 )
 async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
-    """Get one lesson with its embed videoUrl and videoMeta."""
+    """Get a lesson with its embed videoUrl and videoMeta."""
     return LessonResult(lesson=lesson_public(await _lesson(ctx, data)))
 
 
@@ -379,8 +378,7 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     idempotent=True,
 )
 async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> LessonResult:
-    """Change a lesson; only given fields change. A new videoUrl is re-parsed (null removes it);
-    `order` moves it within its section, renumbering the others 0..n-1."""
+    """Update a lesson; `order` moves it within its section, renumbering the others 0..n-1."""
     lesson = await _lesson(ctx, data, lock=True)
     changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:
@@ -396,5 +394,5 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     kind="delete",
 )
 async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
-    """Delete a lesson (and progress on it). Later lessons in the section move up."""
+    """Delete a lesson and its progress; later lessons in the section move up."""
     return await _remove(ctx, await _lesson(ctx, data, lock=True), parent=Lesson.section_id)

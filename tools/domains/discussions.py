@@ -197,14 +197,14 @@ class ThreadPathPage(CommunityPathPage):
 class CreateThreadInput(CommunityPath):
     title: Name = Field(description="Max 200 characters.")
     content: Body = Field(description="Max 20000 characters.")
-    user_id: Id = Field(description="The author: a member of the community or a staff user.")
-    pinned: bool = Field(default=False, description="Pin to the top of list_threads.")
+    user_id: Id
+    pinned: bool = False
 
 
 class UpdateThreadInput(ThreadPath):
     title: Name = unchanged()
     content: Body = unchanged()
-    pinned: bool = unchanged(description="true pins, false unpins.")
+    pinned: bool = unchanged()
 
 
 async def _community_and_thread(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> tuple[Community, Thread]:
@@ -232,8 +232,8 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     events=("thread.created",),
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
-    """Start a thread in a community, optionally pinned. The author (userId) must be a member or a
-    staff user, else forbidden: add_member first."""
+    """Start a thread in a community. The author (userId) must be a member or a staff user, else forbidden:
+    add_member first."""
     community = await community_row(ctx, data.community_id)
     author = await _post_author(ctx, community, data.user_id)
     now = ctx.now()
@@ -275,8 +275,8 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
     kind="read",
 )
 async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
-    """Get a thread with its comment tree, oldest first, replies nested under `replies`. Replies deeper
-    than 32 levels are listed flat under their level-32 ancestor, each with its parentId."""
+    """Get a thread with its comment tree, oldest first. Replies deeper than 32 levels are listed flat under
+    their level-32 ancestor, with their parentId."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
     tree = comment_tree(await store.thread_comments(ctx.session, thread_id=thread.id))
@@ -292,7 +292,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
     events=("thread.updated",),
 )
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
-    """Update a thread's title or content, or pin/unpin it. Only the fields given change."""
+    """Update a thread's title or content, or pin/unpin it."""
     thread = await _thread_row(ctx, data)
     apply_changes(thread, given_changes(data, target=ThreadPath), at=ctx.now())
     await ctx.session.flush()
@@ -308,7 +308,7 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
     events=("thread.deleted",),
 )
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> Deleted:
-    """Delete a thread and all its comments. Cannot be undone."""
+    """Delete a thread and all its comments."""
     thread = await _thread_row(ctx, data)
     await ctx.session.delete(thread)
     await ctx.session.flush()
@@ -324,12 +324,12 @@ class CommentPath(ThreadPath):
 
 class CreateCommentInput(ThreadPath):
     content: Body = Field(description="Max 20000 characters.")
-    user_id: Id = Field(description="The author: a member of the community or a staff user.")
-    parent_id: Id | None = Field(default=None, description="Reply to this comment of the same thread.")
+    user_id: Id
+    parent_id: Id | None = None
 
 
 class UpdateCommentInput(CommentPath):
-    content: Body = Field(description="The new content, max 20000 characters.")
+    content: Body = Field(description="Max 20000 characters.")
 
 
 async def _comment_row(ctx: OperationContext, data: CommentPath) -> Comment:
@@ -357,8 +357,8 @@ async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[C
     events=("comment.created",),
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
-    """Comment on a thread, or reply to a comment of it with parentId. The author must be a member
-    or a staff user. Bumps the thread's lastActivityAt."""
+    """Comment on a thread, or reply to one of its comments with parentId. The author (userId) must be a
+    member or a staff user. Bumps the thread's lastActivityAt."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
     if data.parent_id is not None:
@@ -387,8 +387,8 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     kind="read",
 )
 async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[CommentPublic]:
-    """List a thread's comments flat, oldest first, each with its parentId (null: top level).
-    Paginated. get_thread returns them as a tree."""
+    """List a thread's comments flat, oldest first (parentId null: top level). Paginated. get_thread nests
+    them."""
     thread = await _thread_row(ctx, data)
     statement = store.comments_query(thread_id=thread.id)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
@@ -419,7 +419,7 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     events=("comment.deleted",),
 )
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> Deleted:
-    """Delete a comment and all its replies, at any depth. Cannot be undone."""
+    """Delete a comment with all its replies, at any depth."""
     comment = await _comment_row(ctx, data)
     await store.delete_comment_tree(ctx.session, comment_id=comment.id)
     await store.recount_comments(ctx.session, thread_id=comment.thread_id)

@@ -116,10 +116,10 @@ class EnrollmentRef(InputModel):
 
 
 class UpdateProgressInput(EnrollmentRef):
-    lesson_id: Id = Field(description="A lesson of the enrollment's course.")
-    completed: bool = Field(description="true marks the lesson completed; false never un-completes it.")
+    lesson_id: Id
+    completed: bool = Field(description="false never un-completes a lesson.")
     watched_seconds: int = Field(
-        default=0, ge=0, le=MAX_INT, description="Seconds watched; the highest reported is kept."
+        default=0, ge=0, le=MAX_INT, description="The highest reported is kept."
     )
 
 
@@ -183,8 +183,7 @@ async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: Up
     events=("enrollment.created",),
 )
 async def enroll_student(ctx: OperationContext, data: EnrollInput) -> EnrollmentResult:
-    """Enroll a student in a course (draft or published); the same pair twice is a conflict.
-    Returns the enrollment at 0%."""
+    """Enroll a student in a course (draft or published); the same pair twice is a conflict."""
     student = await owned_student(ctx, data.student_id)
     course = await owned_course(ctx, data.course_id)
     if await enrollments_store.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
@@ -212,7 +211,7 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     kind="read",
 )
 async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Page[EnrollmentPublic]:
-    """List enrollments with their progress, newest first, optionally of one student and/or course. Paginated."""
+    """List enrollments with their progress, newest first. Paginated."""
     await check_filter(ctx, data)
     statement = enrollments_store.enrollments_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
@@ -227,8 +226,8 @@ async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Pag
     kind="read",
 )
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
-    """Get an enrollment: progress on each lesson (curriculum order), completed/total, percent, and
-    the student's learning streak."""
+    """Get an enrollment with progress per lesson (curriculum order), totals and the student's learning
+    streak."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id)
     curriculum = await enrollments_store.curriculum_progress(
         ctx.session, enrollment_id=enrollment.id, course_id=enrollment.course_id
@@ -291,8 +290,8 @@ def _emit_progress_events(ctx: OperationContext, enrollment: EnrollmentPublic, l
     events=("enrollment.deleted",),
 )
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
-    """Delete an enrollment with all its lesson progress and its certificate. The student's
-    achievements and learning streak stay."""
+    """Delete an enrollment with its lesson progress and certificate; the student's achievements and streak
+    stay."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
     await enrollments_store.delete_enrollment(ctx.session, enrollment_id=enrollment.id)
     return Deleted(id=enrollment.id)

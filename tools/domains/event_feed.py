@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 from pydantic import Field, field_validator
 
 from storage.events import events_after
@@ -22,6 +23,7 @@ from tools.core.permissions import Permission
 __all__ = ["decode_cursor", "encode_cursor", "list_events"]
 
 _CURSOR_PREFIX = "seq:"
+EventTypeName = Annotated[str, Field(max_length=40)]
 
 def encode_cursor(sequence: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{sequence}".encode()).decode().rstrip("=")
@@ -54,7 +56,7 @@ class EventPage(OutputModel):
 
 class ListEventsInput(InputModel):
     cursor: str | None = Field(default=None, max_length=100, description="From a previous answer; omitted: from the oldest kept.")
-    types: list[str] | None = Field(default=None, max_length=len(EVENT_TYPES))
+    types: list[EventTypeName] | None = Field(default=None, max_length=len(EVENT_TYPES))
     course_id: Id | None = None
     community_id: Id | None = None
     student_id: Id | None = None

@@ -86,13 +86,11 @@ class RegisteredStudentResult(OutputModel):
 
 
 class RegisterStudentInput(InputModel):
-    name: Name = Field(description="Full name.")
-    email: Email = Field(description="Email, unique among this producer's users.")
-    password: str | None = Field(
-        default=None, min_length=8, max_length=128, description="Min 8 characters; generated if omitted."
-    )
-    avatar_url: WebUrl | None = Field(default=None, description="Profile picture URL (http/https).")
-    bio: Bio | None = Field(default=None, description="Short biography, max 2000 characters.")
+    name: Name
+    email: Email
+    password: str | None = Field(default=None, min_length=8, max_length=128)
+    avatar_url: WebUrl | None = Field(default=None, description="http(s) URL.")
+    bio: Bio | None = Field(default=None, description="Max 2000 characters.")
 
 
 class ListStudentsInput(PageQuery):
@@ -169,7 +167,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     kind="read",
 )
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
-    """List this producer's students, newest first, optionally searching by name. Paginated."""
+    """List this producer's students, newest first. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
     return await paged(ctx.session, statement, query=data, convert=student_public)
 
@@ -181,7 +179,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     kind="read",
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
-    """Get one student by id: profile, role, registration time and current/longest learning streak."""
+    """Get a student with their current and longest learning streak."""
     user = await owned_student(ctx, data.student_id)
     streak = await streak_of(ctx, user.id)
     return StudentDetailResult(student=StudentDetail(**student_public(user).model_dump(), streak=streak))
@@ -196,7 +194,7 @@ async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailR
     events=("student.updated",),
 )
 async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> StudentResult:
-    """Update a student's name, avatarUrl or bio. Only the fields given change; null clears avatarUrl or bio."""
+    """Update a student's name, avatarUrl or bio."""
     user = await owned_student(ctx, data.student_id)
     changes = given_changes(data, target=StudentRef)
     apply_changes(user, changes, at=ctx.now())

@@ -51,7 +51,7 @@ class WhoamiResult(OutputModel):
     kind="read",
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
-    """Show the producer this API key acts for (with its owner user id), the key's name and permissions, and the tools it may call."""
+    """This key's producer (with its owner user id), name, permissions and the tools it may call."""
     producer = await accounts_store.get_producer(ctx.session, producer_id=ctx.producer_id)
     owner = await accounts_store.get_owner(ctx.session, producer_id=ctx.producer_id)
     principal = ctx.principal
@@ -73,6 +73,6 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     kind="read",
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
-    """List the platform's course categories (id, name, slug, icon, order). Use an id as a course's categoryId."""
+    """List course categories; a course's categoryId is one of their ids."""
     rows = await catalog_store.list_categories(ctx.session)
     return CategoriesResult(categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows])

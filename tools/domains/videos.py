@@ -46,7 +46,7 @@ class VideoInfo(OutputModel):
 
 
 class ParseVideoInput(InputModel):
-    url: str = Field(max_length=MAX_VIDEO_URL_LENGTH, description="The video URL to parse.")
+    url: str = Field(max_length=MAX_VIDEO_URL_LENGTH)
 
 
 class VideoResult(OutputModel):
@@ -189,6 +189,6 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     kind="read",
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
-    """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id,
-    embed and thumbnail URLs, as a lesson's videoUrl is parsed. Creates nothing."""
+    """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id, embed and
+    thumbnail URLs, as a lesson's videoUrl is parsed."""
     return VideoResult(video=parse_video_url(data.url))

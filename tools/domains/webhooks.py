@@ -1,0 +1,285 @@
+"""Webhook endpoints: where a producer's events are POSTed, signed per Standard Webhooks.
+
+Managed by operations (`webhooks:read|write`): over MCP and REST with an API key, and on the
+dashboard by the owner; rotating the secret, test events and the delivery log are the owner's. An endpoint's URL must reach a public address (`tools.core.outbound`),
+checked here and again by the delivery worker (`server.webhooks`) at every delivery. Its signing
+secret (`whsec_` + 24 random bytes, base64, the format the `standardwebhooks` library reads) is in
+`create_webhook`'s and `rotate_webhook_secret`'s results only.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from pydantic import Field, field_validator
+from sqlalchemy import select
+
+from storage.ids import new_id
+from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.errors import BadRequest, NotFound
+from tools.core.events import EVENT_TYPES
+from tools.domains.event_feed import EventTypeName
+from tools.core.fields import Id
+from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime
+from tools.core.outbound import UnsafeUrl, check_outbound_url
+from tools.core.paging import paged
+from tools.core.permissions import Permission
+from tools.core.updates import apply_changes, given_changes, unchanged
+
+__all__ = [
+    "create_webhook",
+    "delete_webhook",
+    "list_webhook_deliveries",
+    "list_webhooks",
+    "rotate_webhook_secret",
+    "send_test_webhook",
+    "update_webhook",
+]
+
+_WHO = ("api_key", "session")  # an agent with an API key, or the owner on the dashboard
+_WHERE = ("mcp", "rest", "dashboard")
+# Rotating the secret, test events and the delivery log are the owner's, on the dashboard or
+# REST with the session: they stay out of every agent's tools/list (its context budget).
+_OWNER = ("session",)
+_OWNER_WHERE = ("rest", "dashboard")
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _known_types(value: list[str] | None) -> list[str] | None:
+    unknown = [name for name in value or [] if name not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown event types {', '.join(unknown)}; use some of: {', '.join(EVENT_TYPES)}")
+    return list(dict.fromkeys(value)) if value is not None else None
+
+
+class WebhookPublic(OutputModel):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str] = Field(description="Empty: every type.")
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class WebhookWithSecret(WebhookPublic):
+    secret: str = Field(description="Verify signatures with it. Shown only here: store it now.")
+
+
+class WebhookResult(OutputModel):
+    webhook: WebhookPublic
+
+
+class WebhookSecretResult(OutputModel):
+    webhook: WebhookWithSecret
+
+
+class CreateWebhookInput(InputModel):
+    url: str = Field(min_length=1, max_length=2048, description="https, public address.")
+    event_types: list[EventTypeName] = Field(default_factory=list, max_length=len(EVENT_TYPES))
+    description: str | None = Field(default=None, max_length=500)
+
+    _types = field_validator("event_types")(classmethod(lambda cls, value: _known_types(value)))
+
+
+class WebhookRef(InputModel):
+    webhook_id: Id
+
+
+class UpdateWebhookInput(WebhookRef):
+    url: str = unchanged(min_length=1, max_length=2048)
+    event_types: list[EventTypeName] = unchanged(max_length=len(EVENT_TYPES))
+    description: str | None = Field(default=None, max_length=500, description="null clears it.")
+    enabled: bool = unchanged()
+
+    _types = field_validator("event_types")(classmethod(lambda cls, value: _known_types(value)))
+
+
+class ListDeliveriesInput(PageQuery):
+    webhook_id: Id
+
+
+class DeliveryPublic(OutputModel):
+    id: str
+    event_id: str
+    sequence: int
+    state: str = Field(description="pending, succeeded or failed (retries exhausted).")
+    attempts: int
+    next_attempt_at: UtcDatetime
+    last_attempt_at: UtcDatetime | None
+    response_status: int | None
+    response_excerpt: str | None
+    latency_ms: int | None
+    error: str | None
+
+
+class DeliveryResult(OutputModel):
+    delivery: DeliveryPublic
+
+
+async def _checked_url(ctx: OperationContext, url: str) -> str:
+    try:
+        await check_outbound_url(url, allow_loopback=ctx.services.webhooks_allow_loopback)
+    except UnsafeUrl as unsafe:
+        raise BadRequest(f"Invalid input: url: {unsafe}") from None
+    return url
+
+
+async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == ctx.producer_id)
+    endpoint = (await ctx.session.scalars(statement)).first()
+    if endpoint is None:
+        raise NotFound("Webhook not found")
+    return endpoint
+
+
+def _public(endpoint: WebhookEndpoint) -> WebhookPublic:
+    return WebhookPublic.model_validate(endpoint, from_attributes=True)
+
+
+def _with_secret(endpoint: WebhookEndpoint) -> WebhookWithSecret:
+    return WebhookWithSecret.model_validate(endpoint, from_attributes=True)
+
+
+@operation(
+    title="Create webhook",
+    permission=Permission.WEBHOOKS_WRITE,
+    http=("POST", "/webhooks", 201),
+    kind="write",
+    auth=_WHO,
+    transports=_WHERE,
+)
+async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> WebhookSecretResult:
+    """POST events (eventTypes; empty: all) to url as they happen, in order, signed per Standard
+    Webhooks, retried for a day. The signing secret is in this result only."""
+    now = ctx.now()
+    endpoint = WebhookEndpoint(
+        id=new_id("wh"), producer_id=ctx.producer_id, url=await _checked_url(ctx, data.url), description=data.description,
+        event_types=data.event_types, secret=new_secret(), created_at=now, updated_at=now,
+    )
+    ctx.session.add(endpoint)
+    await ctx.session.flush()
+    return WebhookSecretResult(webhook=_with_secret(endpoint))
+
+
+@operation(
+    title="List webhooks",
+    permission=Permission.WEBHOOKS_READ,
+    http=("GET", "/webhooks"),
+    kind="read",
+    auth=_WHO,
+    transports=_WHERE,
+)
+async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookPublic]:
+    """The webhook endpoints, with why any is disabled. Paginated."""
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.producer_id == ctx.producer_id).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    return await paged(ctx.session, statement, query=data, convert=_public)
+
+
+@operation(
+    title="Update webhook",
+    permission=Permission.WEBHOOKS_WRITE,
+    http=("PATCH", "/webhooks/{webhookId}"),
+    kind="write",
+    idempotent=True,
+    auth=_WHO,
+    transports=_WHERE,
+)
+async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> WebhookResult:
+    """Change a webhook; enabled: true re-enables one disabled after failing."""
+    endpoint = await _owned(ctx, data.webhook_id)
+    changes = given_changes(data, target=WebhookRef)
+    if "url" in changes:
+        await _checked_url(ctx, changes["url"])
+    if changes.get("enabled"):
+        changes.update(disabled_reason=None, failing_since=None)
+    apply_changes(endpoint, changes, at=ctx.now())
+    await ctx.session.flush()
+    return WebhookResult(webhook=_public(endpoint))
+
+
+@operation(
+    title="Delete webhook",
+    permission=Permission.WEBHOOKS_WRITE,
+    http=("DELETE", "/webhooks/{webhookId}"),
+    kind="delete",
+    auth=_WHO,
+    transports=_WHERE,
+)
+async def delete_webhook(ctx: OperationContext, data: WebhookRef) -> Deleted:
+    """Delete a webhook and its delivery log."""
+    endpoint = await _owned(ctx, data.webhook_id)
+    await ctx.session.delete(endpoint)
+    await ctx.session.flush()
+    return Deleted(id=endpoint.id)
+
+
+@operation(
+    title="Rotate webhook secret",
+    permission=None,
+    http=("POST", "/webhooks/{webhookId}/rotate-secret"),
+    kind="write",
+    auth=_OWNER,
+    transports=_OWNER_WHERE,
+)
+async def rotate_webhook_secret(ctx: OperationContext, data: WebhookRef) -> WebhookSecretResult:
+    """Give the webhook a new signing secret (in this result only); deliveries sign with it at once."""
+    endpoint = await _owned(ctx, data.webhook_id)
+    endpoint.secret, endpoint.updated_at = new_secret(), ctx.now()
+    await ctx.session.flush()
+    return WebhookSecretResult(webhook=_with_secret(endpoint))
+
+
+@operation(
+    title="Send test webhook",
+    permission=None,
+    http=("POST", "/webhooks/{webhookId}/test", 202),
+    kind="write",
+    auth=_OWNER,
+    transports=_OWNER_WHERE,
+)
+async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> DeliveryResult:
+    """Queue a webhook.test event for this webhook only; its delivery shows in list_webhook_deliveries."""
+    endpoint = await _owned(ctx, data.webhook_id)
+    now = ctx.now()
+    # A test event changes nothing in the school, so it stays out of the feed: its own sequence is
+    # negative (the feed reads from 0 up). Its delivery queues behind what the endpoint already
+    # has to receive, under the producer's latest sequence number.
+    event = Event(
+        id=new_id("evt"), producer_id=ctx.producer_id, sequence=-(secrets.randbelow(2**62) + 1), type=TEST_EVENT_TYPE,
+        occurred_at=now, key_id=ctx.principal.key_id, key_name=ctx.principal.audit_name, data={"webhookId": endpoint.id},
+    )
+    ctx.session.add(event)
+    latest = await ctx.session.scalar(select(EventCounter.last_sequence).where(EventCounter.producer_id == ctx.producer_id))
+    delivery = WebhookDelivery(
+        id=new_id("whd"), endpoint_id=endpoint.id, event_id=event.id, sequence=latest or 0, next_attempt_at=now, created_at=now
+    )
+    ctx.session.add(delivery)
+    await ctx.session.flush()
+    return DeliveryResult(delivery=DeliveryPublic.model_validate(delivery, from_attributes=True))
+
+
+@operation(
+    title="List webhook deliveries",
+    permission=None,
+    http=("GET", "/webhooks/{webhookId}/deliveries"),
+    kind="read",
+    auth=_OWNER,
+    transports=_OWNER_WHERE,
+)
+async def list_webhook_deliveries(ctx: OperationContext, data: ListDeliveriesInput) -> Page[DeliveryPublic]:
+    """A webhook's delivery log, newest first: state, attempts, response status, latency. Paginated."""
+    endpoint = await _owned(ctx, data.webhook_id)
+    statement = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id).order_by(
+        WebhookDelivery.created_at.desc(), WebhookDelivery.id
+    )
+    return await paged(ctx.session, statement, query=data, convert=lambda row: DeliveryPublic.model_validate(row, from_attributes=True))
