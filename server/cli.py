@@ -115,6 +115,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         anyio.run(_serve_stdio, settings)
 
 
+# --- worker ----------------------------------------------------------------
+
+
+async def _deliver_webhooks(settings: Settings) -> None:
+    import signal
+
+    from server.webhooks import DeliveryWorker
+    from storage.engine import open_store
+    from storage.ids import utcnow
+
+    async def stop_on_signal(worker: DeliveryWorker) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                worker.stop()
+                return
+
+    async with open_store(**settings.store_options()) as store:
+        worker = DeliveryWorker(store, clock=utcnow, settings=settings)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(stop_on_signal, worker)
+            sys.stderr.write(f"delivering webhooks (looking for due deliveries every {settings.webhook_poll_seconds:g} s)\n")
+            await worker.run()
+            tasks.cancel_scope.cancel()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    _prepare_database(settings, allow_upgrade=False)
+    anyio.run(_deliver_webhooks, settings)
+
+
 # --- demo ------------------------------------------------------------------
 
 
@@ -221,6 +251,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8000)")
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="only deliver webhooks, serving nothing",
+        description="Deliver webhooks until stopped. Every `blohko serve --http` process already delivers them, "
+        "so most setups need no worker; run one (or several, on PostgreSQL) when webhooks should go from "
+        "processes of their own, or when only stdio `blohko serve` runs, which delivers none.",
+    )
+    worker.set_defaults(run=cmd_worker)
 
     demo = commands.add_parser("demo", help="create demo data and a full-access key, print client configs, serve HTTP")
     demo.add_argument("--host")

@@ -2,7 +2,9 @@
 `/dashboard` (`/` leads there), the OAuth authorization server (`server.oauth`), `GET /healthz`.
 
 Stateless by design: MCP runs in stateless mode and every request is authenticated
-against the database, so any number of processes can serve behind a load balancer.
+against the database, so any number of processes can serve behind a load balancer. Each also
+delivers webhooks (`server.webhooks`) while it runs; deliveries are claimed in the database, so
+the processes share the work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
@@ -32,6 +35,7 @@ from server.oauth import oauth_config, oauth_routes
 from server.request_guard import RequestGuard
 from server.rest import MAX_BODY_BYTES
 from server.settings import Settings
+from server.webhooks import DeliveryWorker
 
 __all__ = ["api_document", "create_http_app", "transport_security"]
 
@@ -92,8 +96,13 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp.session_manager.run():
-            yield
+        worker = DeliveryWorker(runtime.store, clock=runtime.clock, settings=settings)
+        async with mcp.session_manager.run(), anyio.create_task_group() as background:
+            background.start_soon(worker.run)
+            try:
+                yield
+            finally:
+                worker.stop()  # the task group waits for the deliveries in flight to be recorded
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -161,7 +161,9 @@ def _scalar_type(annotation: Any) -> Any:
     """`int | None` -> int: the type a query string value should become."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return members[0] if len(members) == 1 else str
+        return _scalar_type(members[0]) if len(members) == 1 else str
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _scalar_type(typing.get_args(annotation)[0])
     return annotation
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from storage.events import events_after
 from tools.core.catalog import operation
@@ -20,10 +20,21 @@ from tools.core.fields import Id
 from tools.core.models import InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
 
-__all__ = ["decode_cursor", "encode_cursor", "list_events"]
+__all__ = ["EventTypes", "decode_cursor", "encode_cursor", "list_events"]
 
 _CURSOR_PREFIX = "seq:"
-EventTypeName = Annotated[str, Field(max_length=40)]
+
+
+def known_event_types(value: list[str]) -> list[str]:
+    # Checked here rather than as a schema enum: 25 names would cost every agent's context.
+    unknown = [name for name in value if name not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown event types {', '.join(unknown)}; use some of: {', '.join(EVENT_TYPES)}")
+    return list(dict.fromkeys(value))
+
+
+EventTypes = Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=len(EVENT_TYPES)), AfterValidator(known_event_types)]
+"""Event type names, each one of `EVENT_TYPES`, no repeats."""
 
 def encode_cursor(sequence: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{sequence}".encode()).decode().rstrip("=")
@@ -56,20 +67,11 @@ class EventPage(OutputModel):
 
 class ListEventsInput(InputModel):
     cursor: str | None = Field(default=None, max_length=100, description="From a previous answer; omitted: from the oldest kept.")
-    types: list[EventTypeName] | None = Field(default=None, max_length=len(EVENT_TYPES))
+    types: EventTypes | None = None
     course_id: Id | None = None
     community_id: Id | None = None
     student_id: Id | None = None
     limit: int = Field(default=50, ge=1, le=100)
-
-    @field_validator("types")
-    @classmethod
-    def _known_types(cls, value: list[str] | None) -> list[str] | None:
-        # Checked here rather than as a schema enum: 25 names would cost every agent's context.
-        unknown = [name for name in value or [] if name not in EVENT_TYPES]
-        if unknown:
-            raise ValueError(f"unknown event types {', '.join(unknown)}; use some of: {', '.join(EVENT_TYPES)}")
-        return value
 
     @field_validator("cursor")
     @classmethod

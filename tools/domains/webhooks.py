@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import secrets
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from sqlalchemy import select
 
 from storage.ids import new_id
@@ -20,8 +20,7 @@ from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
-from tools.core.events import EVENT_TYPES
-from tools.domains.event_feed import EventTypeName
+from tools.domains.event_feed import EventTypes
 from tools.core.fields import Id
 from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.outbound import UnsafeUrl, check_outbound_url
@@ -52,13 +51,6 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def _known_types(value: list[str] | None) -> list[str] | None:
-    unknown = [name for name in value or [] if name not in EVENT_TYPES]
-    if unknown:
-        raise ValueError(f"unknown event types {', '.join(unknown)}; use some of: {', '.join(EVENT_TYPES)}")
-    return list(dict.fromkeys(value)) if value is not None else None
-
-
 class WebhookPublic(OutputModel):
     id: str
     url: str
@@ -85,10 +77,8 @@ class WebhookSecretResult(OutputModel):
 
 class CreateWebhookInput(InputModel):
     url: str = Field(min_length=1, max_length=2048, description="https, public address.")
-    event_types: list[EventTypeName] = Field(default_factory=list, max_length=len(EVENT_TYPES))
+    event_types: EventTypes = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=500)
-
-    _types = field_validator("event_types")(classmethod(lambda cls, value: _known_types(value)))
 
 
 class WebhookRef(InputModel):
@@ -97,11 +87,9 @@ class WebhookRef(InputModel):
 
 class UpdateWebhookInput(WebhookRef):
     url: str = unchanged(min_length=1, max_length=2048)
-    event_types: list[EventTypeName] = unchanged(max_length=len(EVENT_TYPES))
+    event_types: EventTypes = unchanged()
     description: str | None = Field(default=None, max_length=500, description="null clears it.")
     enabled: bool = unchanged()
-
-    _types = field_validator("event_types")(classmethod(lambda cls, value: _known_types(value)))
 
 
 class ListDeliveriesInput(PageQuery):

@@ -1,0 +1,271 @@
+"""The webhook delivery worker: POSTs each pending delivery (written with its event by
+`tools.core.events`) to its endpoint, signed per Standard Webhooks, retried on the configured schedule.
+
+Every `blohko serve --http` process runs one (the HTTP app's lifespan); `blohko worker` runs one
+alone. Any number may share a database. A worker claims due deliveries in a short transaction by
+setting their lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never claim the same
+row; on SQLite the one writer serializes claims), sends them outside any transaction, then records
+the answer if the lease is still its own. A worker that dies mid-send leaves its lease to expire and
+the delivery goes again: at least once, and receivers deduplicate by `webhook-id`, the event's id.
+
+An endpoint gets its events in sequence order: only its oldest pending delivery is due, so a later
+event waits while an earlier one is retried, until that one succeeds or fails for good.
+
+The endpoint's URL is checked against the outbound address policy again at every delivery, and the
+request goes to an address that check resolved (DNS rebinding cannot move it inside); redirects are
+not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+import httpx2
+from sqlalchemy import Select, exists, or_, select, update
+from sqlalchemy.orm import aliased
+from standardwebhooks.webhooks import Webhook
+
+from server.settings import Settings
+from storage.engine import Store
+from storage.tables import Event, WebhookDelivery, WebhookEndpoint
+from tools.core.context import Clock
+from tools.core.outbound import UnsafeUrl, check_outbound_url
+from tools.domains.event_feed import EventPublic
+
+__all__ = ["DeliveryWorker"]
+
+logger = logging.getLogger("blohko.webhooks")
+
+_MOST_IN_FLIGHT = 50
+"""Deliveries one worker sends at once (each to another endpoint: only an endpoint's oldest is due)."""
+_TEXT_LIMIT = 500
+"""Characters kept of a response body, and of an error (the columns' size)."""
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A delivery this worker holds until `lease_until`, with all it needs to send it."""
+
+    delivery_id: str
+    lease_until: datetime
+    endpoint_id: str
+    url: str
+    secret: str
+    event_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one attempt came to: an HTTP answer (`status`), or an `error` before there was one."""
+
+    status: int | None = None
+    excerpt: str | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def summary(self) -> str:
+        return f"answer {self.status}" if self.status is not None else f"error: {self.error}"
+
+
+def _due(now: datetime) -> Select:
+    """Deliveries to send now: pending, due, not leased, of an enabled endpoint, and the oldest
+    pending one of their endpoint."""
+    earlier = aliased(WebhookDelivery)
+    waits_for_earlier = exists().where(
+        earlier.endpoint_id == WebhookDelivery.endpoint_id, earlier.state == "pending", earlier.sequence < WebhookDelivery.sequence
+    )
+    return (
+        select(WebhookDelivery.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            WebhookDelivery.state == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
+            WebhookEndpoint.enabled.is_(True),
+            ~waits_for_earlier,
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+    )
+
+
+def _body(event: Event, sequence: int) -> str:
+    """The event as the feed shows it, less the key that made it (an id the receiver has no use for),
+    under the delivery's sequence (the event's; 0 for a test event, which is outside the feed)."""
+    public = EventPublic.model_validate(event, from_attributes=True).model_copy(update={"sequence": sequence})
+    return public.model_dump_json(by_alias=True, exclude={"key_id"})
+
+
+class DeliveryWorker:
+    """Sends due webhook deliveries and records their answers, until `stop()`."""
+
+    def __init__(self, store: Store, *, clock: Clock, settings: Settings) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._in_flight = 0
+        # No kept-alive connections: a pooled TLS connection to one IP, verified for one endpoint's
+        # host name, must never carry a request for another endpoint that shares the IP.
+        self._http = httpx2.AsyncClient(
+            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
+
+    async def run(self) -> None:
+        """Deliver until `stop()`, then return once the deliveries in flight are recorded.
+
+        It claims what is due, sends each delivery on its own (a slow endpoint holds up no other),
+        and looks again at once when a delivery is done (its endpoint's next one may be due),
+        otherwise every poll interval. A failed look (the database away) is logged and tried again."""
+        async with self._http, anyio.create_task_group() as deliveries:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    claimed = await self._claim(_MOST_IN_FLIGHT - self._in_flight)
+                except Exception:
+                    logger.exception("looking for due webhook deliveries failed; looking again in %g s", self._settings.webhook_poll_seconds)
+                    claimed = []
+                for delivery in claimed:
+                    self._in_flight += 1
+                    deliveries.start_soon(self._deliver, delivery)
+                if not claimed:
+                    with anyio.move_on_after(self._settings.webhook_poll_seconds):
+                        await self._wake.wait()
+
+    def stop(self) -> None:
+        """Make `run` return once the deliveries in flight are recorded."""
+        self._stopping = True
+        self._wake.set()
+
+    async def _claim(self, limit: int) -> list[_Claimed]:
+        """Lease up to `limit` due deliveries to this worker, in one short transaction."""
+        if limit <= 0:
+            return []
+        async with self._store.sessions() as session:  # an idle poll reads, and takes no write turn
+            if (await session.execute(_due(self._clock()).limit(1))).first() is None:
+                return []
+        async with self._store.write_session() as session, session.begin():
+            now = self._clock()
+            # SQLite renders no FOR UPDATE: there, BEGIN IMMEDIATE's one writer serializes claims.
+            due = _due(now).limit(limit).with_for_update(of=WebhookDelivery, skip_locked=True)
+            ids = (await session.scalars(due)).all()
+            if not ids:
+                return []
+            lease_until = now + timedelta(seconds=self._settings.webhook_lease_seconds)
+            await session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(lease_until=lease_until))
+            rows = await session.execute(
+                select(WebhookDelivery, WebhookEndpoint, Event)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .join(Event, Event.id == WebhookDelivery.event_id)
+                .where(WebhookDelivery.id.in_(ids))
+            )
+            return [
+                _Claimed(
+                    delivery_id=delivery.id, lease_until=lease_until, endpoint_id=endpoint.id, url=endpoint.url,
+                    secret=endpoint.secret, event_id=event.id, body=_body(event, delivery.sequence),
+                )
+                for delivery, endpoint, event in rows
+            ]
+
+    async def _deliver(self, claimed: _Claimed) -> None:
+        try:
+            attempted_at = self._clock()
+            answer = await self._send(claimed, attempted_at)
+            if answer.succeeded:
+                logger.debug("webhook delivery %s to endpoint %s: %s", claimed.delivery_id, claimed.endpoint_id, answer.summary())
+            else:
+                logger.warning("webhook delivery %s to endpoint %s failed: %s", claimed.delivery_id, claimed.endpoint_id, answer.summary())
+            await self._record(claimed, answer, attempted_at)
+        except Exception:  # its lease runs out, and it is sent again
+            logger.exception("webhook delivery %s could not be recorded", claimed.delivery_id)
+        finally:
+            self._in_flight -= 1
+            self._wake.set()
+
+    async def _send(self, claimed: _Claimed, attempted_at: datetime) -> _Answer:
+        """POST the event to one of the addresses its URL resolves to now, checked again here: a
+        DNS answer that changed since the endpoint was made (rebinding) cannot point it inside."""
+        try:
+            target = await check_outbound_url(claimed.url, allow_loopback=self._settings.webhooks_allow_loopback)
+        except UnsafeUrl as unsafe:  # its reason, without the URL: a URL may carry a token, and logs are shared
+            return _Answer(error=f"not sent: {str(unsafe).removeprefix(f'{claimed.url}: ')}"[:_TEXT_LIMIT])
+        url = httpx2.URL(claimed.url)
+        headers = {
+            "host": url.netloc.decode("ascii"),
+            "content-type": "application/json",
+            "user-agent": "Blohko-Webhooks/1",
+            "webhook-id": claimed.event_id,
+            "webhook-timestamp": str(int(attempted_at.timestamp())),
+            "webhook-signature": Webhook(claimed.secret).sign(claimed.event_id, attempted_at, claimed.body),
+        }
+        # The request goes to the checked IP; TLS still verifies the endpoint's own host name.
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        timeout = self._settings.webhook_timeout_seconds
+        started = time.monotonic()
+        try:
+            with anyio.fail_after(timeout):  # the whole exchange, however slowly the answer trickles
+                async with self._http.stream(
+                    "POST", url.copy_with(host=target.addresses[0]), content=claimed.body.encode(), headers=headers, extensions=extensions
+                ) as response:
+                    excerpt = await _excerpt(response)
+        except TimeoutError:
+            return _Answer(error=f"no answer within {timeout:g} s")
+        except httpx2.HTTPError as error:
+            return _Answer(error=f"could not be sent ({type(error).__name__})")
+        latency_ms = round((time.monotonic() - started) * 1000)
+        if response.is_redirect:
+            excerpt = f"redirects are not followed (Location: {response.headers.get('location', '')})"[:_TEXT_LIMIT]
+        return _Answer(status=response.status_code, excerpt=excerpt, latency_ms=latency_ms)
+
+    async def _record(self, claimed: _Claimed, answer: _Answer, attempted_at: datetime) -> None:
+        """Write down the attempt, if the delivery is still this worker's: a lease that ran out
+        mid-send has let another worker send it again, and that attempt is the one to record."""
+        settings = self._settings
+        async with self._store.write_session() as session, session.begin():
+            now = self._clock()
+            # The endpoint first, then the delivery: the order a cascading delete takes them in.
+            endpoint = await session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
+            delivery = await session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+            if endpoint is None or delivery is None or delivery.lease_until != claimed.lease_until:
+                logger.info("webhook delivery %s was taken over or deleted while it was sent; not recorded", claimed.delivery_id)
+                return
+            delivery.attempts += 1
+            delivery.lease_until = None
+            delivery.last_attempt_at = attempted_at
+            delivery.response_status, delivery.response_excerpt = answer.status, answer.excerpt
+            delivery.latency_ms, delivery.error = answer.latency_ms, answer.error
+            if answer.succeeded:
+                delivery.state = "succeeded"
+                endpoint.failing_since = None
+                return
+            schedule = settings.webhook_retry_schedule
+            if delivery.attempts > len(schedule):
+                delivery.state = "failed"  # the endpoint's next delivery may go now
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=schedule[delivery.attempts - 1])
+            endpoint.failing_since = endpoint.failing_since or attempted_at
+            if now - endpoint.failing_since >= timedelta(hours=settings.webhook_disable_after_hours):
+                reason = f"Deliveries failed for {settings.webhook_disable_after_hours:g} hours: last {answer.summary()}"
+                endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = False, reason[:_TEXT_LIMIT], now
+                logger.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
+
+
+async def _excerpt(response: httpx2.Response) -> str:
+    """The start of the response body as text: enough for the delivery log, never all of a big one."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= 4 * _TEXT_LIMIT:  # UTF-8 takes at most 4 bytes a character
+            break
+    return body.decode("utf-8", "replace")[:_TEXT_LIMIT]

@@ -1,0 +1,419 @@
+"""Webhook delivery (issue 17, part 2), end to end: real `blohko` processes deliver to a real HTTP
+receiver on 127.0.0.1. Deliveries arrive signed per Standard Webhooks, are retried after failures,
+keep each endpoint's order, go once even with two processes delivering, and survive a SIGKILL.
+The worker's other rules (retries running out, disabling, redirects, the address checked at each
+delivery) are tested in process, against the same receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import cycle
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy import select, update
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from benchmarks.processes import BLOHKO, cli_env, http_server
+from server.settings import Settings
+from server.webhooks import DeliveryWorker
+from storage.engine import Store, open_store
+from storage.ids import utcnow
+from storage.tables import WebhookDelivery, WebhookEndpoint
+from tests.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
+from tools.core.context import Services
+
+FAST_DELIVERY = {
+    "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK": "1",
+    "BLOHKO_WEBHOOK_RETRY_SCHEDULE": "[0.2,0.2,0.2]",
+    "BLOHKO_WEBHOOK_POLL_SECONDS": "0.1",
+    "BLOHKO_WEBHOOK_LEASE_SECONDS": "2",
+    "BLOHKO_RATE_LIMIT_PER_MINUTE": "0",
+}
+
+
+# ---- the receiver
+
+
+@dataclass(frozen=True)
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+    at: float
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """What a webhook receiver saw: every POST in arrival order, and how many were in flight at once
+    (in all, and per webhook-id). It gives the statuses in `answers` first, then 200, after `delay` s."""
+
+    url: str = ""
+    delay: float = 0.0
+    answers: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    in_flight: Counter = field(default_factory=Counter)
+    most_in_flight: int = 0
+    same_id_at_once: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [request.headers["webhook-id"] for request in self.received]
+
+    def events(self) -> list[dict]:
+        with self.lock:
+            return [request.event for request in self.received]
+
+
+@contextmanager
+def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
+    """A `Receiver` listening on a free loopback port (a thread per request) until the block ends."""
+    seen = Receiver(delay=delay)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            webhook_id = self.headers["webhook-id"]
+            with seen.lock:
+                if seen.in_flight[webhook_id]:
+                    seen.same_id_at_once.append(webhook_id)
+                seen.in_flight[webhook_id] += 1
+                seen.most_in_flight = max(seen.most_in_flight, sum(seen.in_flight.values()))
+                answer = seen.answers.pop(0) if seen.answers else 200
+                seen.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, answer, time.monotonic()))
+            time.sleep(seen.delay)
+            with seen.lock:  # no longer in flight once it is answered (held: not answered yet)
+                seen.in_flight[webhook_id] -= 1
+            self.send_response(answer)
+            if 300 <= answer < 400:
+                self.send_header("Location", f"{seen.url}/elsewhere")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address) -> None:
+            pass  # a sender killed mid-request leaves a broken pipe: expected here
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    seen.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def kill_mid_delivery(server, hooks: Receiver) -> str:
+    """SIGKILL `server` while the receiver holds one of its requests unanswered, a few deliveries
+    into a burst; that request's webhook-id."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with hooks.lock:  # held: the request in flight cannot be answered before the kill
+            in_flight = [webhook_id for webhook_id, count in hooks.in_flight.items() if count]
+            if len(hooks.received) >= 4 and in_flight:
+                os.kill(server.process.pid, signal.SIGKILL)
+                server.process.wait()
+                return in_flight[0]
+        time.sleep(0.005)
+    raise AssertionError("no delivery was in flight to kill")
+
+
+# ---- a platform: a database, a producer, a key
+
+
+@dataclass(frozen=True)
+class Platform:
+    env: dict[str, str]
+    owner_user_id: str
+    key: str
+
+    @property
+    def database_url(self) -> str:
+        return self.env["BLOHKO_DATABASE_URL"]
+
+    def client(self, server) -> httpx.Client:
+        return httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+
+
+def new_platform(database_url: str, **settings: str) -> Platform:
+    """A producer with a full-access key on the test's database (made in process: the CLI's
+    start-up cost, paid three times, would be most of these tests' time)."""
+
+    async def make() -> Tenant:
+        async with open_store(database_url) as store:
+            return await make_tenant(store, name="Hook Academy", permissions=["*"])
+
+    tenant = anyio.run(make)
+    return Platform(env=cli_env(database_url, **{**FAST_DELIVERY, **settings}), owner_user_id=tenant.owner_user_id, key=tenant.key)
+
+
+def subscribe(api: httpx.Client, url: str, *event_types: str) -> dict:
+    """A webhook endpoint for `url` (every type when none is named), with its secret."""
+    response = api.post("/webhooks", json={"url": url, "eventTypes": list(event_types)})
+    assert response.status_code == 201, response.text
+    return response.json()["webhook"]
+
+
+def created(response: httpx.Response, name: str) -> dict:
+    assert response.status_code == 201, response.text
+    return response.json()[name]
+
+
+def new_community(api: httpx.Client, slug: str) -> str:
+    return created(api.post("/communities", json={"name": "Hook Circle", "slug": slug}), "community")["id"]
+
+
+def new_thread(api: httpx.Client, platform: Platform, community_id: str, title: str) -> str:
+    body = {"title": title, "content": "Hello", "userId": platform.owner_user_id}
+    return created(api.post(f"/communities/{community_id}/threads", json=body), "thread")["id"]
+
+
+def new_course(api: httpx.Client, slug: str) -> httpx.Response:
+    return api.post("/courses", json={"title": f"Course {slug}", "slug": slug, "categoryId": DEFAULT_CATEGORY_ID})
+
+
+def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
+    async def read() -> list[WebhookDelivery]:
+        async with open_store(database_url) as store, store.sessions() as session:
+            return list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
+
+    return anyio.run(read)
+
+
+def stored_endpoint(database_url: str, endpoint_id: str) -> WebhookEndpoint:
+    async def read() -> WebhookEndpoint:
+        async with open_store(database_url) as store, store.sessions() as session:
+            return await session.get(WebhookEndpoint, endpoint_id)
+
+    return anyio.run(read)
+
+
+# ---- the tests
+
+
+def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(database_url, tmp_path):
+    platform = new_platform(database_url)
+    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+        webhook = subscribe(api, hooks.url, "thread.created")
+        community_id = new_community(api, "signed-circle")
+        thread_id = new_thread(api, platform, community_id, "First post")
+        wait_until(lambda: hooks.received, "the thread.created webhook, due within a few seconds", timeout=5)
+        arrived = hooks.received[0]
+    assert "Application shutdown complete" in server.log(), "the delivery worker held the server's shutdown up"
+    assert len(hooks.received) == 1  # the community.created event is not subscribed to
+    payload = Webhook(webhook["secret"]).verify(arrived.body, arrived.headers)
+    assert payload["type"] == "thread.created" and payload["data"]["id"] == thread_id
+    assert set(payload) == {"id", "type", "sequence", "occurredAt", "data"}
+    assert arrived.headers["webhook-id"] == payload["id"] and payload["id"].startswith("evt_")
+    assert abs(int(arrived.headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 60
+    assert arrived.headers["content-type"] == "application/json"
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "QUJD" * 8).verify(arrived.body, arrived.headers)  # another secret
+    with pytest.raises(WebhookVerificationError):
+        Webhook(webhook["secret"]).verify(arrived.body.replace(b"First post", b"Forged post"), arrived.headers)
+
+
+def test_a_failed_delivery_is_retried_until_it_succeeds_and_the_next_waits_for_it(database_url, tmp_path):
+    platform = new_platform(database_url)
+    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+        webhook = subscribe(api, hooks.url, "course.created")
+        hooks.answers = [500, 500]
+        first = created(new_course(api, "first-course"), "course")["id"]
+        second = created(new_course(api, "second-course"), "course")["id"]
+        wait_until(lambda: len(hooks.received) == 4, "three attempts of the first course and one of the second")
+        time.sleep(0.5)  # several polls: nothing more is sent
+    arrivals = [(request.event["data"]["id"], request.answered) for request in hooks.received]
+    assert arrivals == [(first, 500), (first, 500), (first, 200), (second, 200)]
+    first_attempts = [request.at for request in hooks.received[:3]]
+    assert all(later - earlier >= 0.2 for earlier, later in zip(first_attempts, first_attempts[1:])), "retried before its time"
+    deliveries = stored_deliveries(platform.database_url)
+    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [("succeeded", 3, 200), ("succeeded", 1, 200)]
+    assert all(d.lease_until is None and d.latency_ms is not None and d.error is None for d in deliveries)
+    endpoint = stored_endpoint(platform.database_url, webhook["id"])
+    assert endpoint.enabled and endpoint.failing_since is None
+
+
+def test_a_rolled_back_write_sends_nothing(database_url, tmp_path):
+    platform = new_platform(database_url)
+    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+        subscribe(api, hooks.url)
+        kept = created(new_course(api, "taken-slug"), "course")["id"]
+        assert new_course(api, "taken-slug").status_code == 409
+        last = created(new_course(api, "after-the-refusal"), "course")["id"]
+        # An endpoint's deliveries arrive in order: once the last write's has come, so has all before it.
+        wait_until(lambda: any(event["data"]["id"] == last for event in hooks.events()), "the last course's webhook")
+    assert [(event["type"], event["data"]["id"]) for event in hooks.events()] == [("course.created", kept), ("course.created", last)]
+    deliveries = stored_deliveries(platform.database_url)
+    assert [d.event_id for d in deliveries] == hooks.ids()
+
+
+@pytest.mark.postgres_only
+def test_two_processes_deliver_200_events_once_each_in_order(database_url, tmp_path):
+    # No lease runs out, so exactly once; each delivery is logged, to show both processes delivered.
+    platform = new_platform(database_url, BLOHKO_WEBHOOK_LEASE_SECONDS="60", BLOHKO_LOG_LEVEL="DEBUG")
+    with (
+        receiver(delay=0.002) as hooks,
+        http_server(platform.env, tmp_path / "a.log") as first,
+        http_server(platform.env, tmp_path / "b.log") as second,
+        platform.client(first) as api_a,
+        platform.client(second) as api_b,
+    ):
+        subscribe(api_a, hooks.url, "thread.created")
+        community_id = new_community(api_b, "busy-circle")
+        with ThreadPoolExecutor(8) as pool:
+            writes = [pool.submit(new_thread, api, platform, community_id, f"Post {n}") for n, api in zip(range(200), cycle((api_a, api_b)))]
+            thread_ids = {write.result() for write in writes}
+        wait_until(lambda: len(hooks.received) >= 200, "200 webhooks", timeout=40)
+        time.sleep(0.5)  # several polls of both processes: nothing is sent twice
+    events = hooks.events()
+    assert {event["data"]["id"] for event in events} == thread_ids
+    assert len(events) == 200 and max(Counter(hooks.ids()).values()) == 1, "an event was delivered twice"
+    assert hooks.same_id_at_once == [] and hooks.most_in_flight == 1, "deliveries to one endpoint overlapped"
+    sequences = [event["sequence"] for event in events]
+    assert sequences == sorted(sequences), "an endpoint's events arrived out of order"
+    assert all(d.state == "succeeded" and d.attempts == 1 for d in stored_deliveries(platform.database_url))
+    delivered_by = [server.log().count(": answer 200") for server in (first, second)]
+    assert sum(delivered_by) == 200 and min(delivered_by) > 0, f"not both processes delivered: {delivered_by}"
+
+
+def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_url, tmp_path):
+    platform = new_platform(database_url)
+    with receiver(delay=0.15) as hooks:
+        with http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+            subscribe(api, hooks.url, "thread.created")
+            community_id = new_community(api, "doomed-circle")
+            thread_ids = {new_thread(api, platform, community_id, f"Post {n}") for n in range(15)}
+            cut_off = kill_mid_delivery(server, hooks)
+        assert len(hooks.received) < 15, "the kill came after the burst"
+        # A worker of its own takes over: the killed process's lease runs out, and it sends that one again.
+        with (tmp_path / "worker.log").open("w") as log:
+            worker = subprocess.Popen([BLOHKO, "worker"], env=platform.env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_until(lambda: {event["data"]["id"] for event in hooks.events()} == thread_ids, "every thread's webhook")
+            finally:
+                worker.terminate()
+                worker.wait(timeout=15)
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+    assert hooks.ids().count(cut_off) == 2, "the delivery cut off by the kill was not sent again"
+    assert hooks.same_id_at_once == []
+    deliveries = stored_deliveries(platform.database_url)
+    assert len(deliveries) == 15 and all(d.state == "succeeded" for d in deliveries)
+
+
+# ---- the worker's rules, in process
+
+
+@asynccontextmanager
+async def delivering(store: Store, **settings: Any) -> AsyncIterator[None]:
+    """A delivery worker on `store` for the block: looking every 50 ms, retrying twice at once."""
+    configured = {"webhooks_allow_loopback": True, "webhook_poll_seconds": 0.05, "webhook_retry_schedule": [0, 0], **settings}
+    worker = DeliveryWorker(store, clock=utcnow, settings=Settings(database_url=store.url, **configured))
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.run)
+        try:
+            yield
+        finally:
+            worker.stop()
+
+
+async def settle(store: Store, condition: Callable[[list[WebhookDelivery], WebhookEndpoint], bool]) -> tuple[list, WebhookEndpoint]:
+    """The deliveries (by sequence) and the one endpoint, once `condition` holds for them."""
+    with anyio.fail_after(10):
+        while True:
+            async with store.sessions() as session:
+                deliveries = list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
+                endpoint = (await session.scalars(select(WebhookEndpoint))).one()
+            if condition(deliveries, endpoint):
+                return deliveries, endpoint
+            await anyio.sleep(0.02)
+
+
+async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: str) -> list[str]:
+    """An endpoint at `url` for course.created, and a course for each slug; the courses' ids."""
+    async with mcp_client(store, tenant.key, services=Services(webhooks_allow_loopback=True)) as client:
+        ok(await client.call_tool("create_webhook", {"url": url, "eventTypes": ["course.created"]}))
+        return [(await make_course(client, slug=slug))["id"] for slug in slugs]
+
+
+@pytest.mark.anyio
+async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(store, tenant):
+    with receiver() as hooks:
+        hooks.answers = [500, 500, 500]
+        first, second = await courses_announced_to(store, tenant, hooks.url, "doomed", "next-in-line")
+        async with delivering(store):
+            deliveries, endpoint = await settle(store, lambda deliveries, _: all(d.state != "pending" for d in deliveries))
+    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [("failed", 3, 500), ("succeeded", 1, 200)]
+    assert [event["data"]["id"] for event in hooks.events()] == [first, first, first, second]
+    assert endpoint.enabled and endpoint.failing_since is None  # the success ended the failing spell
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the_reason(store, tenant):
+    with receiver() as hooks:
+        hooks.answers = [500]
+        await courses_announced_to(store, tenant, hooks.url, "unlucky")
+        failing_since = utcnow() - timedelta(hours=72, minutes=1)
+        async with store.write_session() as session, session.begin():
+            await session.execute(update(WebhookEndpoint).values(failing_since=failing_since))
+        async with delivering(store):
+            deliveries, endpoint = await settle(store, lambda _, endpoint: not endpoint.enabled)
+            await anyio.sleep(0.3)  # several polls: a disabled endpoint gets nothing more
+    assert endpoint.disabled_reason == "Deliveries failed for 72 hours: last answer 500"
+    assert endpoint.failing_since == failing_since
+    assert len(hooks.received) == 1 and [(d.state, d.attempts) for d in deliveries] == [("pending", 1)]
+
+
+@pytest.mark.anyio
+async def test_a_redirect_is_a_failure_and_is_not_followed(store, tenant):
+    with receiver() as hooks:
+        hooks.answers = [302]
+        await courses_announced_to(store, tenant, hooks.url, "moved")
+        async with delivering(store, webhook_retry_schedule=[]):
+            [delivery], _ = await settle(store, lambda deliveries, _: deliveries[0].state == "failed")
+    assert len(hooks.received) == 1
+    assert delivery.response_status == 302 and "redirects are not followed" in delivery.response_excerpt
+
+
+@pytest.mark.anyio
+async def test_each_delivery_checks_the_address_again(store, tenant):
+    with receiver() as hooks:
+        await courses_announced_to(store, tenant, hooks.url, "rebound")
+        # Accepted when it was made; now the worker admits no loopback address, as if DNS had changed.
+        async with delivering(store, webhooks_allow_loopback=False, webhook_retry_schedule=[]):
+            [delivery], _ = await settle(store, lambda deliveries, _: deliveries[0].state == "failed")
+    assert hooks.received == []
+    assert delivery.response_status is None and "loopback" in delivery.error
+    assert hooks.url not in delivery.error  # a URL may carry a token: errors name the reason only
