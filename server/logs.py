@@ -20,6 +20,8 @@ _LEAKY = (
     "sqlalchemy.pool",
     "httpx",
     "httpcore",
+    "httpx2",  # the MCP SDK's client, which delivers webhooks: it logs each URL, query string included
+    "httpcore2",
     "uvicorn.access",
     "mcp",
     "sse_starlette",

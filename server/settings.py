@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     """An endpoint whose deliveries keep failing this long is disabled (with the reason)."""
 
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    """How often a delivery worker looks for due deliveries (writes in its own process wake it at once)."""
+    """How often a delivery worker looks for due deliveries: a new event waits at most this long."""
 
     webhook_lease_seconds: float = Field(default=60, gt=0, le=3600)
     """How long a worker holds a delivery it is sending; a worker that dies leaves it to expire."""

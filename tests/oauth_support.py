@@ -18,10 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.test_dashboard import csrf_of
+
 __all__ = ["REDIRECT", "Pkce", "authorize", "consent", "local_http_server", "mcp_post", "query_of", "register", "token"]
 
 REDIRECT = "http://127.0.0.1:9999/callback"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
 
 
@@ -61,7 +62,7 @@ async def consent(browser: httpx.AsyncClient, location: str, *, decision: str = 
     fields = dict(_HIDDEN.findall(page.text))
     form: dict[str, Any] = {name: value.replace("&amp;", "&") for name, value in fields.items() if name != "csrf_token"}
     if csrf:
-        form["csrf_token"] = _CSRF.search(page.text).group(1)
+        form["csrf_token"] = csrf_of(page)
     form["decision"] = decision
     form["permissions"] = permissions if permissions is not None else re.findall(r'name="permissions" value="([^"]+)" checked', page.text)
     return await browser.post("/dashboard/authorize", data=form)

@@ -7,7 +7,6 @@ or the grant it had to end. The end-to-end flow with real clients is in `test_oa
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -21,7 +20,7 @@ from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
 from tests.factories import count_rows
 from tests.oauth_support import REDIRECT, Pkce, authorize, consent, local_http_server, mcp_post, query_of, register, token
 from tests.rest_support import http_app, rest_client
-from tests.test_dashboard import sign_in
+from tests.test_dashboard import csrf_of, sign_in
 from tools.core.catalog import may_call
 from tools.core.context import Principal
 from tools.registry import TOOLS
@@ -302,7 +301,7 @@ async def test_another_producers_app_cannot_be_disconnected_or_seen(store, tenan
         async with owner_browser(client, other) as intruder:
             page = await intruder.get("/dashboard/apps")
             assert grant_id not in page.text
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            csrf = csrf_of(page)
             refused = await intruder.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert refused.status_code == 404
         assert (await mcp_post(client, issued["access_token"])).status_code == 200
@@ -315,7 +314,7 @@ async def test_disconnecting_ends_the_apps_tokens_at_once(store, tenant):
         assert "Test Agent" in page.text
         async with store.sessions() as session:
             grant_id = (await session.scalars(select(OAuthGrant.id))).one()
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        csrf = csrf_of(page)
         done = await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert done.status_code == 303
         assert (await mcp_post(client, issued["access_token"])).status_code == 401
@@ -437,6 +436,6 @@ async def test_a_disconnect_in_one_process_is_refused_by_another_at_once(store, 
         async with store.sessions() as session:
             grant_id = (await session.scalars(select(OAuthGrant.id))).one()
         page = await browser.get("/dashboard/apps")
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        csrf = csrf_of(page)
         assert (await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})).status_code == 303
         assert (await mcp_post(second, issued["access_token"])).status_code == 401

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from functools import partial
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +37,7 @@ __all__ = [
     "create_producer",
     "hash_api_key",
     "normalize_email",
+    "record_last_use",
     "revoke_api_key",
 ]
 
@@ -185,7 +188,7 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     if api_key.expires_at is not None and api_key.expires_at <= now:
         raise Unauthorized("This API key has expired")
     if api_key.last_used_at is None or now - api_key.last_used_at >= _LAST_USED_RESOLUTION:
-        await _touch(db, api_key.id, now)
+        await record_last_use(db, partial(store.touch_api_key, key_id=api_key.id, at=now), f"API key {api_key.id}")
     return Principal(
         producer_id=api_key.producer_id,
         key_id=api_key.id,
@@ -194,13 +197,14 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     )
 
 
-async def _touch(db: Store, key_id: str, now: datetime) -> None:
-    """Record when a key was last used. Informational: a busy database must not fail the request."""
+async def record_last_use(db: Store, touch: Callable[[AsyncSession], Awaitable[None]], what: str) -> None:
+    """Record when a credential (an API key, a connected app) was last used, with `touch`.
+    Informational: a busy database must not fail the request."""
     try:
         async with db.write_session_if_free() as session:
             if session is None:
                 return  # the writer is busy: the next call records the use, no request waits for it
             async with session.begin():
-                await store.touch_api_key(session, key_id=key_id, at=now)
+                await touch(session)
     except OperationalError:
-        logger.warning("could not record the last use of API key %s", key_id, exc_info=True)
+        logger.warning("could not record the last use of %s", what, exc_info=True)

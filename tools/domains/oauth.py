@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy.exc import OperationalError
+from datetime import timedelta
+from functools import partial
 
 from storage import oauth as store
 from storage.engine import Store
@@ -35,6 +34,7 @@ from tools.core.context import Clock, Principal
 from tools.core.errors import Unauthorized
 from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import hash_api_key as hash_secret
+from tools.domains.accounts import record_last_use
 
 __all__ = [
     "ACCESS_TOKEN_PREFIX",
@@ -238,17 +238,5 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
     if grant.resource != resource:
         raise Unauthorized(f"The access token was issued for another resource, not {resource}")
     if grant.last_used_at is None or now - grant.last_used_at >= _LAST_USED_RESOLUTION:
-        await _touch(db, grant.id, now)
+        await record_last_use(db, partial(store.touch_grant, grant_id=grant.id, at=now), f"connected app {grant.id}")
     return Principal(producer_id=grant.producer_id, key_id=grant.id, key_name=grant.client_name, grants=tuple(issued.scopes))
-
-
-async def _touch(db: Store, grant_id: str, now: datetime) -> None:
-    """Record when a connected app was last used. Informational: a busy database must not fail the request."""
-    try:
-        async with db.write_session_if_free() as session:
-            if session is None:
-                return
-            async with session.begin():
-                await store.touch_grant(session, grant_id=grant_id, at=now)
-    except OperationalError:
-        logger.warning("could not record the last use of connected app %s", grant_id, exc_info=True)
