@@ -389,7 +389,9 @@ async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the
         async with store.write_session() as session, session.begin():
             await session.execute(update(WebhookEndpoint).values(failing_since=failing_since))
         async with delivering(store):
-            deliveries, endpoint = await settle(store, lambda _, endpoint: not endpoint.enabled)
+            # Both rows change in one transaction, but `settle` reads them with two statements: on
+            # PostgreSQL (read committed) the commit may fall between them, so wait for both.
+            deliveries, endpoint = await settle(store, lambda deliveries, endpoint: not endpoint.enabled and deliveries[0].attempts == 1)
             await anyio.sleep(0.3)  # several polls: a disabled endpoint gets nothing more
     assert endpoint.disabled_reason == "Deliveries failed for 72 hours: last answer 500"
     assert endpoint.failing_since == failing_since
