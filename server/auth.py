@@ -22,7 +22,7 @@ from tools.core.errors import Unauthorized
 from tools.core.permissions import Permission
 from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
 from tools.domains.oauth import ACCESS_TOKEN_PREFIX, authenticate_oauth_token
-from tools.domains.sessions import SESSION_PREFIX, authenticate_session
+from tools.domains.sessions import OWNER_ONLY, SESSION_PREFIX, authenticate_session
 
 __all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_request", "bearer_token", "unauthorized_response"]
 
@@ -57,7 +57,7 @@ async def authenticate_request(
     if token is None and "session" in accepted:
         token = connection.cookies.get(SESSION_COOKIE)
     if token is not None and token.startswith(KEY_PREFIX) and "api_key" not in accepted:
-        raise Unauthorized("An API key cannot manage API keys: log in as the producer's owner and use the session token")
+        raise Unauthorized(OWNER_ONLY)
     if token is not None and token.startswith(SESSION_PREFIX) and "session" not in accepted:
         raise Unauthorized("A producer session cannot call this endpoint: send an API key as `Authorization: Bearer blk_...`")
     if "api_key" in accepted and token is not None and token.startswith(ACCESS_TOKEN_PREFIX):

@@ -96,7 +96,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        worker = DeliveryWorker(runtime.store, clock=runtime.clock, settings=settings)
+        worker = DeliveryWorker(runtime.store, clock=runtime.clock, settings=settings, woken_by=runtime.services.deliveries_queued)
         async with mcp.session_manager.run(), anyio.create_task_group() as background:
             background.start_soon(worker.run)
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.engine import (
@@ -62,10 +62,12 @@ class Settings(BaseSettings):
     """An endpoint whose deliveries keep failing this long is disabled (with the reason)."""
 
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    """How often a delivery worker looks for due deliveries: a new event waits at most this long."""
+    """How often a delivery worker looks for due deliveries. A serving process's own writes wake its
+    worker at once; this is how long a delivery queued by another process (or a retry) may wait."""
 
     webhook_lease_seconds: float = Field(default=60, gt=0, le=3600)
-    """How long a worker holds a delivery it is sending; a worker that dies leaves it to expire."""
+    """How long a worker holds a delivery it is sending; a worker that dies leaves it to expire.
+    Longer than the delivery timeout (checked), so a slow answer is never sent twice at once."""
 
     session_ttl_hours: float = Field(default=12, gt=0, le=24 * 30)
     """How long a producer session (API key management, `POST /api/v1/auth/login`) lasts."""
@@ -95,6 +97,16 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
     """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                f"BLOHKO_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must be longer than "
+                f"BLOHKO_WEBHOOK_TIMEOUT_SECONDS ({self.webhook_timeout_seconds:g}): a delivery still being "
+                "sent when its lease ran out would be sent again at the same time"
+            )
+        return self
 
     def store_options(self) -> dict[str, Any]:
         """The arguments of `storage.engine.open_store` for this configuration."""

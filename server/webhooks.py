@@ -26,14 +26,13 @@ from datetime import datetime, timedelta
 
 import anyio
 import httpx2
-from sqlalchemy import Select, exists, or_, select, update
-from sqlalchemy.orm import aliased
 from standardwebhooks.webhooks import Webhook
 
 from server.settings import Settings
 from storage.engine import Store
-from storage.tables import Event, WebhookDelivery, WebhookEndpoint
-from tools.core.context import Clock
+from storage import webhooks as deliveries
+from storage.tables import Event
+from tools.core.context import Clock, Signal
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.domains.event_feed import EventPublic
 
@@ -77,27 +76,6 @@ class _Answer:
         return f"answer {self.status}" if self.status is not None else f"error: {self.error}"
 
 
-def _due(now: datetime) -> Select:
-    """Deliveries to send now: pending, due, not leased, of an enabled endpoint, and the oldest
-    pending one of their endpoint."""
-    earlier = aliased(WebhookDelivery)
-    waits_for_earlier = exists().where(
-        earlier.endpoint_id == WebhookDelivery.endpoint_id, earlier.state == "pending", earlier.sequence < WebhookDelivery.sequence
-    )
-    return (
-        select(WebhookDelivery.id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(
-            WebhookDelivery.state == "pending",
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
-            WebhookEndpoint.enabled.is_(True),
-            ~waits_for_earlier,
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-    )
-
-
 def _body(event: Event, sequence: int) -> str:
     """The event as the feed shows it, less the key that made it (an id the receiver has no use for),
     under the delivery's sequence (the event's; 0 for a test event, which is outside the feed)."""
@@ -108,8 +86,11 @@ def _body(event: Event, sequence: int) -> str:
 class DeliveryWorker:
     """Sends due webhook deliveries and records their answers, until `stop()`."""
 
-    def __init__(self, store: Store, *, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: Store, *, clock: Clock, settings: Settings, woken_by: Signal | None = None) -> None:
+        """`woken_by`: notified when this process commits new deliveries, so they go at once rather
+        than at the next poll."""
         self._store = store
+        self._woken_by = woken_by
         self._clock = clock
         self._settings = settings
         self._stopping = False
@@ -126,9 +107,17 @@ class DeliveryWorker:
         """Deliver until `stop()`, then return once the deliveries in flight are recorded.
 
         It claims what is due, sends each delivery on its own (a slow endpoint holds up no other),
-        and looks again at once when a delivery is done (its endpoint's next one may be due),
-        otherwise every poll interval. A failed look (the database away) is logged and tried again."""
-        async with self._http, anyio.create_task_group() as deliveries:
+        and looks again at once when a delivery is done (its endpoint's next one may be due) or
+        `woken_by` says new ones were queued, otherwise every poll interval. A failed look (the
+        database away) is logged and tried again."""
+        unsubscribe = self._woken_by.subscribe(self._wake.set) if self._woken_by else (lambda: None)
+        try:
+            await self._deliver_until_stopped()
+        finally:
+            unsubscribe()
+
+    async def _deliver_until_stopped(self) -> None:
+        async with self._http, anyio.create_task_group() as sending:
             while not self._stopping:
                 self._wake.clear()
                 try:
@@ -138,7 +127,7 @@ class DeliveryWorker:
                     claimed = []
                 for delivery in claimed:
                     self._in_flight += 1
-                    deliveries.start_soon(self._deliver, delivery)
+                    sending.start_soon(self._deliver, delivery)
                 if not claimed:
                     with anyio.move_on_after(self._settings.webhook_poll_seconds):
                         await self._wake.wait()
@@ -153,29 +142,18 @@ class DeliveryWorker:
         if limit <= 0:
             return []
         async with self._store.sessions() as session:  # an idle poll reads, and takes no write turn
-            if (await session.execute(_due(self._clock()).limit(1))).first() is None:
+            if not await deliveries.any_due(session, now=self._clock()):
                 return []
         async with self._store.write_session() as session, session.begin():
             now = self._clock()
-            # SQLite renders no FOR UPDATE: there, BEGIN IMMEDIATE's one writer serializes claims.
-            due = _due(now).limit(limit).with_for_update(of=WebhookDelivery, skip_locked=True)
-            ids = (await session.scalars(due)).all()
-            if not ids:
-                return []
             lease_until = now + timedelta(seconds=self._settings.webhook_lease_seconds)
-            await session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(lease_until=lease_until))
-            rows = await session.execute(
-                select(WebhookDelivery, WebhookEndpoint, Event)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .join(Event, Event.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.id.in_(ids))
-            )
+            leased = await deliveries.lease_due(session, now=now, limit=limit, lease_until=lease_until)
             return [
                 _Claimed(
                     delivery_id=delivery.id, lease_until=lease_until, endpoint_id=endpoint.id, url=endpoint.url,
                     secret=endpoint.secret, event_id=event.id, body=_body(event, delivery.sequence),
                 )
-                for delivery, endpoint, event in rows
+                for delivery, endpoint, event in leased
             ]
 
     async def _deliver(self, claimed: _Claimed) -> None:
@@ -234,12 +212,11 @@ class DeliveryWorker:
         settings = self._settings
         async with self._store.write_session() as session, session.begin():
             now = self._clock()
-            # The endpoint first, then the delivery: the order a cascading delete takes them in.
-            endpoint = await session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
-            delivery = await session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
-            if endpoint is None or delivery is None or delivery.lease_until != claimed.lease_until:
+            locked = await deliveries.lock_for_recording(session, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id)
+            if locked is None or locked[1].lease_until != claimed.lease_until:
                 logger.info("webhook delivery %s was taken over or deleted while it was sent; not recorded", claimed.delivery_id)
                 return
+            endpoint, delivery = locked
             delivery.attempts += 1
             delivery.lease_until = None
             delivery.last_attempt_at = attempted_at

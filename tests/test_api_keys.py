@@ -228,7 +228,10 @@ async def test_wildcard_permissions_grant_their_resource_only(app, tenant):
 
 
 async def test_an_api_key_cannot_call_the_api_keys_endpoints(app, tenant):
-    message = "An API key cannot manage API keys: log in as the producer's owner and use the session token"
+    message = (
+        "An API key cannot call this endpoint: it is the producer's owner's (API keys, connected apps, "
+        "webhook secrets and deliveries); log in as the owner and send the session token"
+    )
     async with rest_client(app, tenant.key) as http:  # a full-access key
         responses = [
             await http.get("/api-keys"),

@@ -1,6 +1,6 @@
 """The Producer Dashboard in a real browser (Debian's Chromium driven by Playwright) against a real
 `blohko serve --http` process: sign in, create a key, use it over MCP, revoke it, read the activity,
-connect an agent, sign out. A screenshot of each page lands in a folder the test prints."""
+connect an agent, sign out; add a webhook and watch its test event arrive. A screenshot of each page lands in a folder the test prints."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from server.demo import DEMO_EMAIL, DEMO_PASSWORD
+from standardwebhooks.webhooks import Webhook
+
 from benchmarks.processes import cli_env, http_server, run_cli
+from server.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.webhook_support import receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,7 +41,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(databases, tmp_path_factory):
-    env = cli_env(databases.new("dashboard-browser"))
+    # Loopback webhooks: the receiver of the webhook test listens on 127.0.0.1.
+    env = cli_env(databases.new("dashboard-browser"), BLOHKO_WEBHOOKS_ALLOW_LOOPBACK="1")
     run_cli(env, "db", "upgrade")
     run_cli(env, "demo", "--no-serve")  # the demo school: sample data and the owner's sign-in
     with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as running:
@@ -53,6 +57,15 @@ def browser():
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+def _sign_in(page, url: str) -> None:
+    """Sign `page` in as the demo school's owner, landing on the overview."""
+    page.goto(f"{url}/dashboard/sign-in")
+    page.get_by_label("Email").fill(DEMO_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/dashboard$"))
 
 
 def _mcp_tool_names(url: str, key: str) -> set[str]:
@@ -164,11 +177,49 @@ def test_an_owner_creates_uses_and_revokes_a_key_in_the_browser(server, browser,
     # A phone-sized window: the same pages, readable.
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     small = phone.new_page()
-    small.goto(f"{server.url}/dashboard/sign-in")
-    small.get_by_label("Email").fill(DEMO_EMAIL)
-    small.get_by_label("Password").fill(DEMO_PASSWORD)
-    small.get_by_role("button", name="Sign in").click()
-    small.wait_for_url(re.compile(r"/dashboard$"))
+    _sign_in(small, server.url)
     small.screenshot(path=str(shots / "overview-phone.png"), full_page=True)
     phone.close()
+    context.close()
+
+
+def test_an_owner_adds_a_webhook_and_sees_its_test_event_delivered(server, browser, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("webhook-screenshots")
+    print(f"\nwebhook screenshots: {shots}")
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    _sign_in(page, server.url)
+
+    with receiver() as hooks:
+        # Add an endpoint for new threads: its signing secret is shown once.
+        page.get_by_role("link", name="Webhooks").click()
+        page.get_by_label("URL").fill(hooks.url)
+        page.get_by_label("Description").fill("Welcome bot")
+        page.locator('input[type=checkbox][value="thread.created"]').check()
+        page.get_by_role("button", name="Add endpoint").click()
+        secret = page.locator("#new-webhook-secret").input_value()
+        assert secret.startswith("whsec_") and page.get_by_text("shown only once").is_visible()
+        row = page.locator("tr.webhook-row", has_text=hooks.url)
+        assert "thread.created" in row.inner_text() and "enabled" in row.inner_text()
+        page.screenshot(path=str(shots / "webhooks.png"), full_page=True)
+
+        # Its page: send a test event, and watch the log until the delivery succeeded.
+        row.get_by_role("link", name=hooks.url).click()
+        page.get_by_role("button", name="Send test event").click()
+        page.wait_for_url(re.compile(r"\?done=test$"))
+        for _ in range(50):
+            if page.locator("tr.delivery-row.succeeded").count():
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        delivered = page.locator("tr.delivery-row.succeeded")
+        assert delivered.count() == 1, page.locator("table.deliveries").inner_text()
+        cells = delivered.locator("td").all_inner_texts()
+        assert cells[:3] == ["succeeded", "1", "200"] and cells[3].endswith(" ms")
+        page.screenshot(path=str(shots / "webhook-deliveries.png"), full_page=True)
+
+    # What arrived is the test event, signed with the secret the page showed.
+    assert len(hooks.received) == 1
+    arrived = hooks.received[0]
+    assert Webhook(secret).verify(arrived.body, arrived.headers)["type"] == "webhook.test"
     context.close()

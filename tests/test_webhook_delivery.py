@@ -6,19 +6,16 @@ delivery) are tested in process, against the same receiver."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import cycle
 from typing import Any
 
@@ -34,6 +31,7 @@ from server.webhooks import DeliveryWorker
 from storage.engine import Store, open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
+from tests.webhook_support import Receiver, receiver
 from tests.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
 from tools.core.context import Services
 
@@ -42,90 +40,9 @@ FAST_DELIVERY = {
     "BLOHKO_WEBHOOK_RETRY_SCHEDULE": "[0.2,0.2,0.2]",
     "BLOHKO_WEBHOOK_POLL_SECONDS": "0.1",
     "BLOHKO_WEBHOOK_LEASE_SECONDS": "2",
+    "BLOHKO_WEBHOOK_TIMEOUT_SECONDS": "1.5",  # shorter than the lease, as the settings require
     "BLOHKO_RATE_LIMIT_PER_MINUTE": "0",
 }
-
-
-# ---- the receiver
-
-
-@dataclass(frozen=True)
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    answered: int
-    at: float
-
-    @property
-    def event(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """What a webhook receiver saw: every POST in arrival order, and how many were in flight at once
-    (in all, and per webhook-id). It gives the statuses in `answers` first, then 200, after `delay` s."""
-
-    url: str = ""
-    delay: float = 0.0
-    answers: list[int] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    in_flight: Counter = field(default_factory=Counter)
-    most_in_flight: int = 0
-    same_id_at_once: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ids(self) -> list[str]:
-        with self.lock:
-            return [request.headers["webhook-id"] for request in self.received]
-
-    def events(self) -> list[dict]:
-        with self.lock:
-            return [request.event for request in self.received]
-
-
-@contextmanager
-def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
-    """A `Receiver` listening on a free loopback port (a thread per request) until the block ends."""
-    seen = Receiver(delay=delay)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            webhook_id = self.headers["webhook-id"]
-            with seen.lock:
-                if seen.in_flight[webhook_id]:
-                    seen.same_id_at_once.append(webhook_id)
-                seen.in_flight[webhook_id] += 1
-                seen.most_in_flight = max(seen.most_in_flight, sum(seen.in_flight.values()))
-                answer = seen.answers.pop(0) if seen.answers else 200
-                seen.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, answer, time.monotonic()))
-            time.sleep(seen.delay)
-            with seen.lock:  # no longer in flight once it is answered (held: not answered yet)
-                seen.in_flight[webhook_id] -= 1
-            self.send_response(answer)
-            if 300 <= answer < 400:
-                self.send_header("Location", f"{seen.url}/elsewhere")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        def handle_error(self, request, client_address) -> None:
-            pass  # a sender killed mid-request leaves a broken pipe: expected here
-
-    httpd = Server(("127.0.0.1", 0), Handler)
-    seen.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -225,7 +142,8 @@ def stored_endpoint(database_url: str, endpoint_id: str) -> WebhookEndpoint:
 
 
 def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(database_url, tmp_path):
-    platform = new_platform(database_url)
+    # A poll far longer than the wait below: the write itself wakes its process's worker.
+    platform = new_platform(database_url, BLOHKO_WEBHOOK_POLL_SECONDS="30")
     with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
         webhook = subscribe(api, hooks.url, "thread.created")
         community_id = new_community(api, "signed-circle")
@@ -419,3 +337,9 @@ async def test_each_delivery_checks_the_address_again(store, tenant):
     assert hooks.received == []
     assert delivery.response_status is None and "loopback" in delivery.error
     assert hooks.url not in delivery.error  # a URL may carry a token: errors name the reason only
+
+
+def test_a_lease_no_longer_than_the_delivery_timeout_is_refused_naming_both_settings():
+    with pytest.raises(ValueError, match="BLOHKO_WEBHOOK_LEASE_SECONDS \\(10\\) must be longer than BLOHKO_WEBHOOK_TIMEOUT_SECONDS \\(10\\)"):
+        Settings(webhook_lease_seconds=10, webhook_timeout_seconds=10)
+    assert Settings(webhook_lease_seconds=11, webhook_timeout_seconds=10).webhook_lease_seconds == 11

@@ -12,6 +12,7 @@ from tests.factories import error, make_course, mcp_client, ok
 from tests.rest_support import http_app, rest_client
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
+from tools.domains.sessions import OWNER_ONLY
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +99,8 @@ async def test_the_owner_rotates_the_secret_sends_a_test_event_and_reads_the_log
     async with rest_client(app, tenant.key) as http:
         webhook = (await http.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"})).json()["webhook"]
         # An API key does not rotate secrets or read delivery logs: that is the owner's.
-        assert (await http.post(f"/webhooks/{webhook['id']}/rotate-secret")).status_code == 401
+        refused = await http.post(f"/webhooks/{webhook['id']}/rotate-secret")
+        assert refused.status_code == 401 and refused.json()["message"] == OWNER_ONLY
         login = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
         session = login.json()["session"]["token"]
         owner = {"Authorization": f"Bearer {session}"}

@@ -24,6 +24,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "Services",
+    "Signal",
 ]
 
 Clock = Callable[[], datetime]
@@ -61,6 +62,24 @@ class Principal:
 OPERATOR = Principal(producer_id=None, key_id=None, key_name=None, grants=("*",), kind="operator")
 ANONYMOUS = Principal(producer_id=None, key_id=None, key_name=None, grants=(), kind="anonymous")
 
+class Signal:
+    """A wake-up call inside one process: operations that queued webhook deliveries `notify()`,
+    and the process's delivery worker, subscribed, looks for them at once instead of at its next poll
+    (a worker in another process still finds them by polling)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` on every `notify()` until the returned function is called."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+
 DEFAULT_SESSION_TTL = timedelta(hours=12)
 DEFAULT_EVENT_RETENTION = timedelta(days=30)
 
@@ -75,6 +94,8 @@ class Services:
     oauth_resource: str | None = None
     event_retention: timedelta = DEFAULT_EVENT_RETENTION
     webhooks_allow_loopback: bool = False
+    deliveries_queued: Signal = field(default_factory=Signal)
+    """Notified after a commit that queued webhook deliveries: wakes this process's worker."""
 
 
 @dataclass
@@ -94,6 +115,8 @@ class OperationContext:
     client_address: str | None = None
     emitted: list[PendingEvent] = field(default_factory=list)
     """Events the handler announced beyond those its operation declares (`tools.core.events`)."""
+    queued_deliveries: int = 0
+    """Webhook deliveries the handler queued itself (a test event), beside its events' own."""
 
     def emit(self, event_type: str, data: BaseModel | dict) -> None:
         """Announce an `event_type` event with `data` (the resource as the API returns it), written

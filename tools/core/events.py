@@ -96,15 +96,17 @@ _PRUNE_EVERY = 100
 
 async def write_events(
     session, events: list[PendingEvent], *, producer_id: str, key_id: str | None, key_name: str | None, at: datetime, retention: timedelta
-) -> None:
-    """Write `events` under `producer_id`'s next sequence numbers, in this transaction."""
+) -> int:
+    """Write `events` under `producer_id`'s next sequence numbers, in this transaction; returns how
+    many webhook deliveries were queued with them."""
     if not events:
-        return
+        return 0
     last = await store.allocate_sequences(session, producer_id=producer_id, count=len(events))
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
         await store.prune_events(session, producer_id=producer_id, before=at - retention)
     endpoints = await store.enabled_endpoints(session, producer_id=producer_id)
+    queued = 0
     for offset, event in enumerate(events):
         event_id = new_id("evt")
         session.add(
@@ -131,4 +133,6 @@ async def write_events(
                         next_attempt_at=at, created_at=at,
                     )
                 )
+                queued += 1
     await session.flush()
+    return queued

@@ -113,8 +113,10 @@ async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, A
                 result = await op.handler(ctx, data)
                 ids = target_ids(op, arguments, result)
                 _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
-                await _record_events(ctx, op, arguments, result)
-                return result
+                queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
+            if queued:  # committed: this process's delivery worker can send them now
+                ctx.services.deliveries_queued.notify()
+            return result
     except BlohkoError:
         raise
     except IntegrityError:
@@ -137,15 +139,17 @@ async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, A
         raise InternalError() from None
 
 
-async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> None:
-    """The events the operation declares and those its handler emitted, in this transaction."""
+async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> int:
+    """The events the operation declares and those its handler emitted, in this transaction;
+    returns how many webhook deliveries they queued."""
     events = [*declared_events(op.events, result, arguments), *ctx.emitted]
-    if events and ctx.principal.producer_id is not None:
-        principal = ctx.principal
-        await write_events(
-            ctx.session, events, producer_id=principal.producer_id, key_id=principal.key_id, key_name=principal.audit_name,
-            at=ctx.now(), retention=ctx.services.event_retention,
-        )
+    if not events or ctx.principal.producer_id is None:
+        return 0
+    principal = ctx.principal
+    return await write_events(
+        ctx.session, events, producer_id=principal.producer_id, key_id=principal.key_id, key_name=principal.audit_name,
+        at=ctx.now(), retention=ctx.services.event_retention,
+    )
 
 
 def _is_lock_timeout(exc: OperationalError) -> bool:

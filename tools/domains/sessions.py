@@ -36,6 +36,7 @@ from tools.domains.accounts import KEY_PREFIX, normalize_email
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
+    "OWNER_ONLY",
     "SESSION_PREFIX",
     "LoginInput",
     "LoginResult",
@@ -51,6 +52,10 @@ __all__ = [
 logger = logging.getLogger("blohko.sessions")
 
 SESSION_PREFIX = "bls_"
+OWNER_ONLY = (
+    "An API key cannot call this endpoint: it is the producer's owner's (API keys, connected apps, "
+    "webhook secrets and deliveries); log in as the owner and send the session token"
+)
 _MAX_TOKEN_LENGTH = 200
 _MAX_EMAIL_LENGTH = 320
 DEFAULT_THROTTLE = LoginThrottle()
@@ -193,7 +198,7 @@ async def authenticate_session(db: Store, token: str | None, *, clock: Clock) ->
     if not token:
         raise Unauthorized("Missing session: log in as the producer's owner and send the session token")
     if token.startswith(KEY_PREFIX):
-        raise Unauthorized("An API key cannot manage API keys: log in as the producer's owner and use the session token")
+        raise Unauthorized(OWNER_ONLY)
     if not token.startswith(SESSION_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid session")
     async with db.sessions() as session:

@@ -252,6 +252,7 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
         id=new_id("whd"), endpoint_id=endpoint.id, event_id=event.id, sequence=latest or 0, next_attempt_at=now, created_at=now
     )
     ctx.session.add(delivery)
+    ctx.queued_deliveries += 1
     await ctx.session.flush()
     return DeliveryResult(delivery=DeliveryPublic.model_validate(delivery, from_attributes=True))
 
