@@ -127,6 +127,7 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
                 clock=runtime.clock,
                 rate_limiter=runtime.rate_limiter,
                 services=runtime.services,
+                progress=ctx.report_progress,  # a no-op unless the client sent a progress token
             )
         except NotPermitted:
             # A key that may not call a tool cannot tell it from one that does not exist.

@@ -57,6 +57,7 @@ __all__ = [
     "Enrollment",
     "Event",
     "EventCounter",
+    "IdempotencyRecord",
     "LearningDay",
     "Lesson",
     "LessonProgress",
@@ -112,6 +113,7 @@ class User(SQLModel, table=True):
         # tell one tenant which addresses another tenant has.
         UniqueConstraint("producer_id", "email_normalized", name="uq_users_producer_email"),
         Index("ix_users_producer_role_created", "producer_id", "role", "created_at", "id"),
+        Index("ix_users_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
         # ...but an owner's email is the login of a producer session, so it names one owner.
         Index(
             OWNER_EMAIL_INDEX,
@@ -273,6 +275,7 @@ class Course(SQLModel, table=True):
     __tablename__ = "courses"
     __table_args__ = (
         Index("ix_courses_producer_created", "producer_id", "created_at", "id"),
+        Index("ix_courses_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
         *checks(
             "courses",
             title=NOT_BLANK,
@@ -366,6 +369,7 @@ class Community(SQLModel, table=True):
     __tablename__ = "communities"
     __table_args__ = (
         Index("ix_communities_producer_created", "producer_id", "created_at", "id"),
+        Index("ix_communities_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
         *checks(
             "communities",
             name=NOT_BLANK,
@@ -397,6 +401,7 @@ class Member(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("community_id", "user_id", name="uq_community_members_user"),
         Index("ix_community_members_community_joined", "community_id", "joined_at", "id"),
+        Index("ix_community_members_community_updated", "community_id", "updated_at", "id"),
         *checks("community_members", role=one_of(MEMBER_ROLES)),
     )
 
@@ -405,6 +410,8 @@ class Member(SQLModel, table=True):
     user_id: str = Field(sa_column=_fk("users.id"))
     role: str = Field(max_length=20)
     joined_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    """Its role's last change (joining, at first)."""
 
 
 class Thread(SQLModel, table=True):
@@ -414,6 +421,7 @@ class Thread(SQLModel, table=True):
     __table_args__ = (
         # list_threads: pinned first, then newest activity.
         Index("ix_threads_community_order", "community_id", "pinned", "last_activity_at", "id"),
+        Index("ix_threads_community_updated", "community_id", "updated_at", "id"),  # updatedAfter (sync)
         *checks("threads", title=NOT_BLANK, content=NOT_BLANK, pinned=BOOLEAN, comment_count=COUNT),
     )
 
@@ -440,6 +448,7 @@ class Comment(SQLModel, table=True):
     __tablename__ = "comments"
     __table_args__ = (
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
+        Index("ix_comments_thread_updated", "thread_id", "updated_at", "id"),  # updatedAfter (sync)
         *checks("comments", content=NOT_BLANK),
     )
 
@@ -640,6 +649,7 @@ class Enrollment(SQLModel, table=True):
         UniqueConstraint("student_id", "course_id", name="uq_enrollments_student_course"),
         Index("ix_enrollments_producer_enrolled", "producer_id", "enrolled_at", "id"),
         Index("ix_enrollments_course_enrolled", "course_id", "enrolled_at", "id"),
+        Index("ix_enrollments_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -648,6 +658,8 @@ class Enrollment(SQLModel, table=True):
     course_id: str = Field(sa_column=_fk("courses.id", index=False))
     enrolled_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    """Its progress's last change (enrolling, at first)."""
 
 
 class LessonProgress(SQLModel, table=True):
@@ -692,6 +704,27 @@ class Achievement(SQLModel, table=True):
     student_id: str = Field(sa_column=_fk("users.id", index=False, primary_key=True))
     code: str = Field(primary_key=True, max_length=40)
     unlocked_at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A create run under an idempotency key: a retry with the same key and the same arguments
+    gets `result` back instead of a second create. Kept for a day (`expires_at`).
+
+    `caller` is who may replay it: an API key (`key_...`), an OAuth grant or a producer session.
+    The record is written in the create's own transaction, before the create's rows: a second
+    transaction with the same key waits on the primary key until the first ends."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (Index("ix_idempotency_records_expires", "expires_at"),)
+
+    caller: str = Field(primary_key=True, max_length=60)
+    key: str = Field(primary_key=True, max_length=200)
+    producer_id: str = Field(sa_column=_fk("producers.id"))
+    operation: str = Field(max_length=100)
+    request_hash: str = Field(max_length=64)
+    result: dict = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
 
 
 def _length_checks() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -23,11 +23,14 @@ __all__ = [
     "OperationContext",
     "Principal",
     "PrincipalKind",
+    "ProgressReporter",
     "Services",
     "Signal",
 ]
 
 Clock = Callable[[], datetime]
+ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
+"""(progress, total, message): an MCP request's `report_progress`."""
 
 PrincipalKind = Literal["api_key", "session", "operator", "anonymous"]
 """How a caller proved who it is: an API key; the producer's owner signed in (a session); the
@@ -115,8 +118,16 @@ class OperationContext:
     client_address: str | None = None
     emitted: list[PendingEvent] = field(default_factory=list)
     """Events the handler announced beyond those its operation declares (`tools.core.events`)."""
+    progress: ProgressReporter | None = None
+    """Where `report_progress` goes: the MCP client's progress token, when it gave one."""
     queued_deliveries: int = 0
     """Webhook deliveries the handler queued itself (a test event), beside its events' own."""
+
+    async def report_progress(self, done: int, total: int, message: str | None = None) -> None:
+        """Tell the caller how far a long operation has come (MCP progress notifications); a
+        caller that asked for none, or a transport without them (REST), hears nothing."""
+        if self.progress is not None:
+            await self.progress(done, total, message)
 
     def emit(self, event_type: str, data: BaseModel | dict) -> None:
         """Announce an `event_type` event with `data` (the resource as the API returns it), written

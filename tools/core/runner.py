@@ -13,7 +13,7 @@ from storage.engine import Store, StoreBusy
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
 from tools.core.catalog import Operation, may_call
-from tools.core.context import Clock, OperationContext, Principal, Services
+from tools.core.context import Clock, OperationContext, Principal, ProgressReporter, Services
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -68,6 +68,7 @@ async def run_operation(
     rate_limiter: RateLimiter | None = None,
     services: Services | None = None,
     client_address: str | None = None,
+    progress: ProgressReporter | None = None,
 ) -> BaseModel:
     """Run `op` for `principal`. Raises `BlohkoError`; any other failure becomes `InternalError`.
 
@@ -90,6 +91,7 @@ async def run_operation(
             store=store,
             services=services or Services(),
             client_address=client_address,
+            progress=progress,
         )
         return await _run_handler(op, data, arguments, ctx)
     except BlohkoError as error:
