@@ -38,7 +38,8 @@ STUDENTS_PER_COURSE = 100
 SECTIONS_PER_COURSE = 2
 LESSONS_PER_SECTION = 3
 _BATCH = 20_000
-_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+"""Student i was created (and last changed) EPOCH + i seconds: the newest are the highest numbers."""
 _FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elena", "Felipe", "Gabriela", "Hugo", "Iris", "Joao", "Karin",
           "Lucas", "Marta", "Nuno", "Olga", "Pedro", "Quinn", "Rita", "Sergio", "Tania", "Ugo", "Vera"]
 _LAST = ["Silva", "Santos", "Oliveira", "Souza", "Lima", "Pereira", "Costa", "Rodrigues", "Almeida", "Nunes",
@@ -109,14 +110,14 @@ def _rows_for(tenant: BenchTenant, start: int, stop: int) -> dict[type, list[dic
     producer = tenant.producer_id
     rows: dict[type, list[dict]] = {table: [] for table in (User, Course, Section, Lesson, Enrollment, Thread, Comment)}
     for i in range(start, stop):
-        at = _EPOCH + timedelta(seconds=i)
+        at = EPOCH + timedelta(seconds=i)
         rows[User].append(dict(
             id=student_id(i), producer_id=producer, name=_name(i), email=f"s{i}@bench.example",
             email_normalized=f"s{i}@bench.example", password_hash=None, avatar_url=None, bio=None,
             role="student", created_at=at, updated_at=at,
         ))
     for c in range(start // STUDENTS_PER_COURSE, stop // STUDENTS_PER_COURSE):
-        at = _EPOCH + timedelta(seconds=c * STUDENTS_PER_COURSE)
+        at = EPOCH + timedelta(seconds=c * STUDENTS_PER_COURSE)
         rows[Course].append(dict(
             id=course_id(c), producer_id=producer, category_id="cat_web_development", title=f"Course {c}",
             slug=f"bench-course-{c}", description=None, short_description=None, thumbnail_url=None,
@@ -140,9 +141,10 @@ def _rows_for(tenant: BenchTenant, start: int, stop: int) -> dict[type, list[dic
             last_activity_at=at, created_at=at, updated_at=at,
         ))
     for i in range(start, stop):
-        at = _EPOCH + timedelta(seconds=i)
+        at = EPOCH + timedelta(seconds=i)
         rows[Enrollment].append(dict(id=enrollment_id(i), producer_id=producer, student_id=student_id(i),
-                                     course_id=course_id(i // STUDENTS_PER_COURSE), enrolled_at=at, completed_at=None))
+                                     course_id=course_id(i // STUDENTS_PER_COURSE), enrolled_at=at, completed_at=None,
+                                     updated_at=at))
         if i % 10 == 0:
             rows[Comment].append(dict(id=f"comment_b{i:08d}", thread_id=thread_id(i // STUDENTS_PER_COURSE),
                                       parent_id=None, author_id=student_id(i), content=f"Comment {i}",
@@ -170,7 +172,7 @@ OVERHEAD_COURSE_ID = "course_overhead"
 
 async def add_overhead_course(store: Store, tenant: BenchTenant) -> None:
     """The course `get_course` reads in the overhead benchmark: 3 sections x 5 lessons."""
-    at = _EPOCH
+    at = EPOCH
     async with store.engine.begin() as connection:
         await connection.execute(insert(Course), [dict(
             id=OVERHEAD_COURSE_ID, producer_id=tenant.producer_id, category_id="cat_web_development",

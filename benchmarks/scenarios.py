@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,8 @@ def _growth_arguments(students: int, rng: random.Random) -> dict[str, Callable[[
     return {
         "list_students (name search)": lambda i: {"search": loader.SEARCH_TERM},
         "list_courses": lambda i: {},
+        # A bot's incremental sync: the 20 students changed last, oldest change first.
+        "list_students (updatedAfter)": lambda i: {"updatedAfter": (loader.EPOCH + timedelta(seconds=students - 21)).isoformat()},
         "get_enrollment": lambda i: {"enrollmentId": loader.enrollment_id(rng.randrange(students))},
         "update_progress": lambda i: _progress_arguments(rng.randrange(students), i),
         "get_thread": lambda i: {"communityId": loader.COMMUNITY_ID, "threadId": loader.thread_id(rng.randrange(courses))},

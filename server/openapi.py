@@ -1,14 +1,15 @@
 """The OpenAPI 3.1 document of `/api/v1`, generated from the same models that validate requests.
 
 Each `Endpoint`'s input model is split by where its fields travel: path parameters, then
-the JSON body (POST/PATCH/PUT) or query parameters. Its output model is the success
-response; every error it can answer shares one `Error` schema. Models used by several
+the JSON body (POST/PATCH/PUT) or query parameters; a create also takes the `Idempotency-Key`
+header. Its output model is the success response; every error it can answer shares one `Error` schema. Models used by several
 endpoints appear once, under `components/schemas`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
@@ -25,6 +26,7 @@ from tools.core.errors import (
     RateLimited,
     Unauthorized,
 )
+from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 
 __all__ = ["openapi_document"]
 
@@ -34,10 +36,22 @@ _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
     401: ("Unauthorized", Unauthorized, "Missing, invalid, revoked or expired credentials."),
     403: ("Forbidden", Forbidden, "The credentials lack the permission this endpoint needs."),
     404: ("NotFound", NotFound, "The resource does not exist (or belongs to another producer)."),
-    409: ("Conflict", Conflict, "Duplicate slug, email, membership or enrollment."),
+    409: ("Conflict", Conflict, "Duplicate slug, email, membership or enrollment; an Idempotency-Key reused with other arguments."),
     429: ("RateLimited", RateLimited, "Over this API key's rate limit; retry after `retryAfter` seconds."),
     500: ("InternalError", InternalError, "An internal error; it has been logged."),
     503: ("Busy", Busy, "The store is busy with other writes; nothing was changed. Retry after `retryAfter` seconds."),
+}
+_IDEMPOTENCY_KEY = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": (
+        f"Makes a retry safe: a request with the same key and the same arguments within "
+        f"{IDEMPOTENCY_KEY_TTL // timedelta(hours=1)} hours answers the first one's status and body "
+        "without creating anything again; with other arguments it is 409 conflict. Each API key, "
+        "OAuth grant or session has keys of its own."
+    ),
 }
 _SECURITY = {
     "api_key": [{"apiKey": []}],
@@ -123,6 +137,8 @@ class _Builder:
                 }
         else:
             parameters += [_parameter(name, "query", schema, required=name in required) for name, schema in rest.items()]
+        if endpoint.takes_idempotency_key:
+            parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
         if parameters:
             operation["parameters"] = parameters
         output = self.refs[(endpoint.output_model, "serialization")]
@@ -157,6 +173,7 @@ class _Builder:
             "components": {
                 "schemas": self.schemas,
                 "responses": _error_responses(),
+                "parameters": {"IdempotencyKey": _IDEMPOTENCY_KEY},
                 "securitySchemes": {
                     "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "blk_...", "description": "An API key."},
                     "sessionToken": {

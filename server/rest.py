@@ -4,7 +4,9 @@ Each operation's `http_method` and `http_path` become a route. Path parameters, 
 parameters (reads and deletes) or the JSON body (writes) are merged into the operation's
 arguments and run through the same `run_operation` as MCP, so the REST and MCP answers
 carry the same data and the same errors. Only the status differs by transport: a key
-without the permission gets 403 here where MCP answers "unknown tool".
+without the permission gets 403 here where MCP answers "unknown tool". A create's
+`Idempotency-Key` header is MCP's `idempotencyKey` argument: a retry with it answers the first
+call's status and body.
 
 Every route under `/api/v1` but the OpenAPI document is an operation's: API-key operations,
 and the producer's sign-in, sign-out and key management (authenticated by a session). The
@@ -44,7 +46,7 @@ from tools.core.errors import (
     InternalError,
     Unauthorized,
 )
-from tools.core.runner import run_operation
+from tools.core.runner import IDEMPOTENCY_HEADER, run_operation
 from tools.registry import served_over
 
 __all__ = [
@@ -91,6 +93,8 @@ class Endpoint:
     errors: tuple[int, ...]
     """Every error status the route can answer."""
     tag: str
+    takes_idempotency_key: bool = False
+    """A create: a retry with the same `Idempotency-Key` header returns the first result."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -137,6 +141,7 @@ def catalog_endpoint(op: Operation) -> Endpoint:
         auth=auth,
         errors=tuple(errors),
         tag=op.http_path.split("/")[1],
+        takes_idempotency_key=op.takes_idempotency_key,
     )
 
 
@@ -315,8 +320,10 @@ def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
                 rate_limiter=runtime.rate_limiter,
                 services=runtime.services,
                 client_address=request.client.host if request.client else None,
+                # Refused on any other route: a client that sends one expects a safe retry.
+                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
             )
-            response = json_response(result, op.http_status)
+            response = json_response(result, op.http_status)  # a replay answers as the first call did
             if op.session_cookie is not None:
                 session_cookie(request, response, op.session_cookie, result)
             return response

@@ -19,8 +19,9 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
   (`tools.core.updates`);
 - defaults that only say "absent" (null, false, empty list), length limits (`maxLength`, `maxItems`),
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
-- what `CONVENTIONS` explains once for every tool: `page` and `limit` (and a list's "Paginated."),
-  and "null clears it.".
+- what `CONVENTIONS` explains once for every tool: `page`, `limit` and `updatedAfter` (and a list's "Paginated."),
+  the date-time format of times,
+  "null clears it.", and what a create's `idempotencyKey` does (published bare: a string).
 
 `Operation.input_schema` itself stays complete, for the REST API's documentation.
 """
@@ -33,20 +34,25 @@ from typing import Any
 from mcp_types import ToolAnnotations
 
 from tools.core.catalog import Operation
+from tools.core.models import UPDATED_AFTER
+from tools.core.runner import IDEMPOTENCY_ARGUMENT
 
 __all__ = ["CONVENTIONS", "published_annotations", "published_description", "published_input_schema"]
 
 CONVENTIONS = (
     "List tools take page (from 1, default 1) and limit (1-100, default 20) and answer "
-    "{data, pagination}. Update tools change only the fields given; null clears a field whose "
-    "type allows null."
+    "{data, pagination}; with updatedAfter, only rows created or changed after it, oldest change "
+    "first. Times are ISO 8601 with a timezone (2026-05-01T09:00:00Z). Update tools change only the fields given; null clears a field whose "
+    "type allows null. Create tools take idempotencyKey: a retry with the same key and arguments "
+    "returns the first result."
 )
 """What every tool shares, said once in the server instructions instead of in every schema."""
 
 _NULL = {"type": "null"}
 _NULL_MEANS_SOMETHING = re.compile(r"\bnull\b")
-_EXPLAINED_DESCRIPTIONS = frozenset({"null clears it."})
+_EXPLAINED_DESCRIPTIONS = frozenset({"null clears it.", UPDATED_AFTER})
 _PAGINATION = frozenset({"page", "limit"})
+_LENGTH_LIMIT = re.compile(r"Max \d+ characters\.")
 _HUGE_NUMBER = 1_000_000
 
 
@@ -76,9 +82,12 @@ def published_annotations(op: Operation) -> ToolAnnotations:
 
 
 def published_input_schema(op: Operation) -> dict[str, Any]:
-    """A trimmed copy of the operation's input JSON schema."""
+    """A trimmed copy of the operation's input JSON schema, with a create's `idempotencyKey`
+    (which `CONVENTIONS` explains: the runner takes it out before the input model sees the rest)."""
     schema = op.input_schema
     published = _object(schema)
+    if op.takes_idempotency_key:
+        published["properties"] = {**published.get("properties", {}), IDEMPOTENCY_ARGUMENT: {"type": "string"}}
     if "$defs" in schema:
         published["$defs"] = {name: _object(definition) for name, definition in schema["$defs"].items()}
     return published
@@ -104,8 +113,8 @@ def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
             result = {**kept, **result}
     if "default" in result and _says_absent(result["default"]):
         del result["default"]
-    if description in _EXPLAINED_DESCRIPTIONS:
-        del result["description"]
+    if description in _EXPLAINED_DESCRIPTIONS or _LENGTH_LIMIT.fullmatch(description):
+        del result["description"]  # a length limit no agent comes near, like maxLength
     if name in _PAGINATION:
         result = {"type": result["type"]}
     return _type_or_null(_without_limits(result))
@@ -134,6 +143,8 @@ def _without_limits(schema: dict[str, Any]) -> dict[str, Any]:
         del result["maximum"]
     if result.get("minimum") == 0:
         del result["minimum"]
+    if result.get("format") == "date-time":  # CONVENTIONS: times are ISO 8601 texts
+        del result["format"]
     if isinstance(result.get("anyOf"), list):
         result["anyOf"] = [_without_limits(branch) for branch in result["anyOf"]]
     if isinstance(result.get("items"), dict):

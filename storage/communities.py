@@ -6,20 +6,25 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.queries import contains_text
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
     "comments_query",
     "communities_query",
+    "community_contents",
     "community_counts",
+    "count_thread_comments",
     "delete_comment_tree",
     "get_comment",
     "get_community",
     "get_member",
+    "get_producer_thread",
     "get_thread",
+    "lock_community_threads",
     "media_query",
     "members_query",
     "note_comment_added",
@@ -31,9 +36,14 @@ __all__ = [
 ]
 
 
-async def get_community(session: AsyncSession, *, producer_id: str, community_id: str) -> Community | None:
-    """A community of `producer_id`; another producer's community is None."""
+async def get_community(
+    session: AsyncSession, *, producer_id: str, community_id: str, lock: bool = False
+) -> Community | None:
+    """A community of `producer_id`; another producer's community is None. With `lock`, held
+    (FOR UPDATE where the engine has it) until commit: no thread, member or media can join it."""
     statement = select(Community).where(Community.id == community_id, Community.producer_id == producer_id)
+    if lock:
+        statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
 
 
@@ -56,6 +66,31 @@ async def community_counts(session: AsyncSession, *, community_id: str) -> tuple
 
     row = (await session.execute(select(counted(Member), counted(Thread), counted(Media)))).one()
     return row[0], row[1], row[2]
+
+
+async def lock_community_threads(session: AsyncSession, *, community_id: str) -> None:
+    """Hold every thread of a community until commit (FOR UPDATE where the engine has it), in one
+    statement: a comment cannot come in (its foreign key check waits for the lock), so a count
+    taken next is what a delete of the community takes with it. SQLite has one writer anyway."""
+    locked = select(Thread.id).where(Thread.community_id == community_id).with_for_update().subquery()
+    await session.execute(select(func.count()).select_from(locked))
+
+
+async def community_contents(session: AsyncSession, *, community_id: str) -> tuple[int, int, int, int]:
+    """(threads, comments, members, media) of a community, in one query."""
+    thread_ids = select(Thread.id).where(Thread.community_id == community_id)
+
+    def counted(table: Any, condition: Any) -> Any:
+        return select(func.count()).select_from(table).where(condition).scalar_subquery()
+
+    statement = select(
+        counted(Thread, Thread.community_id == community_id),
+        counted(Comment, Comment.thread_id.in_(thread_ids)),
+        counted(Member, Member.community_id == community_id),
+        counted(Media, Media.community_id == community_id),
+    )
+    threads, comments, members, media = (await session.execute(statement)).one()
+    return threads, comments, members, media
 
 
 async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, User]:
@@ -85,15 +120,55 @@ def media_query(*, community_id: str, media_type: str | None = None) -> Select:
     return statement.order_by(Media.created_at.desc(), Media.id.desc())
 
 
-async def get_thread(session: AsyncSession, *, community_id: str, thread_id: str) -> Thread | None:
+async def get_thread(session: AsyncSession, *, community_id: str, thread_id: str, lock: bool = False) -> Thread | None:
+    """A thread of the community; with `lock`, held (FOR UPDATE where the engine has it) until
+    commit: no comment can come in (its foreign key check waits for the lock)."""
     statement = select(Thread).where(Thread.id == thread_id, Thread.community_id == community_id)
+    if lock:
+        statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
 
 
-def threads_query(*, community_id: str) -> Select:
-    """A community's threads: pinned first, then the most recent activity (ix_threads_community_order)."""
-    statement = select(Thread).where(Thread.community_id == community_id)
-    return statement.order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
+async def get_producer_thread(session: AsyncSession, *, producer_id: str, thread_id: str) -> Thread | None:
+    """A thread in any community of `producer_id`; another producer's thread is None."""
+    statement = (
+        select(Thread)
+        .join(Community, Community.id == Thread.community_id)
+        .where(Thread.id == thread_id, Community.producer_id == producer_id)
+    )
+    return (await session.scalars(statement)).first()
+
+
+def threads_query(
+    *,
+    community_id: str | None = None,
+    producer_id: str | None = None,
+    search: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select:
+    """A community's threads, pinned first, then the most recent activity (ix_threads_community_order);
+    or, given `producer_id` instead, the threads of all its communities, most recent activity first.
+
+    Optionally only those whose title or content contains `search` (no index covers thread text:
+    the community or producer narrows the rows first), created at or after `since` and before `until`.
+    """
+    if (community_id is None) == (producer_id is None):
+        raise TypeError("threads_query takes exactly one of community_id and producer_id")
+    if community_id is not None:
+        statement = select(Thread).where(Thread.community_id == community_id)
+        order = (Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
+    else:
+        communities = select(Community.id).where(Community.producer_id == producer_id)
+        statement = select(Thread).where(Thread.community_id.in_(communities))
+        order = (Thread.last_activity_at.desc(), Thread.id.desc())
+    if since is not None:
+        statement = statement.where(Thread.created_at >= since)
+    if until is not None:
+        statement = statement.where(Thread.created_at < until)
+    if search:
+        statement = statement.where(or_(contains_text(Thread.title, search), contains_text(Thread.content, search)))
+    return statement.order_by(*order)
 
 
 async def note_comment_added(session: AsyncSession, *, thread_id: str, at: datetime) -> None:
@@ -113,10 +188,27 @@ async def get_comment(session: AsyncSession, *, thread_id: str, comment_id: str)
     return (await session.scalars(statement)).first()
 
 
-def comments_query(*, thread_id: str) -> Select:
-    """A thread's comments, oldest first, replies among them."""
-    statement = select(Comment).where(Comment.thread_id == thread_id)
-    return statement.order_by(Comment.created_at, Comment.id)
+async def count_thread_comments(session: AsyncSession, *, thread_id: str) -> int:
+    statement = select(func.count()).select_from(Comment).where(Comment.thread_id == thread_id)
+    return (await session.execute(statement)).scalar_one()
+
+
+def comments_query(*, thread_id: str | None = None, community_id: str | None = None, search: str | None = None) -> Select:
+    """A thread's comments, oldest first, replies among them; or, given `community_id` instead,
+    the comments of all the community's threads, newest first. Optionally only those whose
+    content contains `search`."""
+    if (thread_id is None) == (community_id is None):
+        raise TypeError("comments_query takes exactly one of thread_id and community_id")
+    if thread_id is not None:
+        statement = select(Comment).where(Comment.thread_id == thread_id)
+        order = (Comment.created_at, Comment.id)
+    else:
+        threads = select(Thread.id).where(Thread.community_id == community_id)
+        statement = select(Comment).where(Comment.thread_id.in_(threads))
+        order = (Comment.created_at.desc(), Comment.id.desc())
+    if search:
+        statement = statement.where(contains_text(Comment.content, search))
+    return statement.order_by(*order)
 
 
 async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[Row]:
@@ -130,14 +222,18 @@ async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[
     return (await session.execute(statement)).all()
 
 
-async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> None:
-    """Delete a comment and all its replies, at any depth, in one statement.
+async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
+    """Delete a comment and all its replies, at any depth, in one statement; returns how many
+    comments went (the comment included).
 
     A recursive CTE collects the subtree; deleting it whole keeps the parent_id foreign key
     satisfied at the end of the statement without a cascade per level.
     """
-    subtree = select(Comment.id).where(Comment.id == comment_id).cte("subtree", recursive=True)
+    # Nested in the IN (...), so the statement starts with DELETE: Python's sqlite3 reports no
+    # rowcount for one that starts with WITH.
+    subtree = select(Comment.id).where(Comment.id == comment_id).cte("subtree", recursive=True, nesting=True)
     subtree = subtree.union_all(select(Comment.id).join(subtree, Comment.parent_id == subtree.c.id))
-    await session.execute(
+    result = await session.execute(
         delete(Comment).where(Comment.id.in_(select(subtree.c.id))).execution_options(synchronize_session=False)
     )
+    return result.rowcount

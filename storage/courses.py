@@ -9,16 +9,18 @@ concurrent edits of one curriculum take turns instead of computing the same posi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.queries import contains_text
-from storage.tables import Course, Lesson, Section
+from storage.tables import Course, Enrollment, Lesson, Section
 
 __all__ = [
     "close_gap",
+    "count_course_contents",
     "count_lessons",
     "courses_query",
     "delete_course",
@@ -51,13 +53,27 @@ async def slug_taken(session: AsyncSession, *, slug: str, except_course_id: str 
 
 
 def courses_query(*, producer_id: str, search: str | None = None, published: bool | None = None) -> Select:
-    """A producer's courses, newest first; optionally by title substring and published state."""
+    """A producer's courses, newest first; optionally by title substring or exact slug, and by
+    published state."""
     statement = select(Course).where(Course.producer_id == producer_id)
     if search:
-        statement = statement.where(contains_text(Course.title, search))
+        statement = statement.where(or_(contains_text(Course.title, search), Course.slug == search.strip().lower()))
     if published is not None:
         statement = statement.where(Course.published == published)
     return statement.order_by(Course.created_at.desc(), Course.id.desc())
+
+
+async def count_course_contents(session: AsyncSession, *, course_id: str) -> tuple[int, int, int]:
+    """How many sections, lessons and enrollments the course has, in one statement."""
+
+    def counted(table: Any, column: Any) -> Any:
+        return select(func.count()).select_from(table).where(column == course_id).scalar_subquery()
+
+    statement = select(
+        counted(Section, Section.course_id), counted(Lesson, Lesson.course_id), counted(Enrollment, Enrollment.course_id)
+    )
+    sections, lessons, enrollments = (await session.execute(statement)).one()
+    return sections, lessons, enrollments
 
 
 async def delete_course(session: AsyncSession, *, course_id: str) -> None:

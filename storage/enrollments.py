@@ -10,14 +10,19 @@ constraints of the tables are the final guarantee either way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.queries import insert_new
+from storage.students import STUDENT_ROLE
 from storage.tables import (
     Achievement,
     Certificate,
+    Course,
     Enrollment,
     LearningDay,
     Lesson,
@@ -27,23 +32,79 @@ from storage.tables import (
 )
 
 __all__ = [
+    "CurriculumLesson",
+    "EnrollmentNames",
+    "EnrollmentSummary",
+    "StudentMatch",
     "achievements_query",
     "certificates_query",
-    "completed_counts",
     "count_completed_courses",
     "count_completed_lessons",
     "course_has_lesson",
     "curriculum_progress",
     "delete_enrollment",
-    "enrollments_by_id",
+    "enrollment_summaries",
+    "enrollments_of_students",
     "enrollments_query",
     "find_enrollment",
     "get_enrollment",
+    "get_named_enrollment",
     "get_progress",
+    "lesson_at_position",
+    "insert_enrollments",
     "learning_days",
     "lesson_totals",
     "lock_student",
+    "students_to_enroll",
 ]
+
+
+@dataclass(frozen=True)
+class EnrollmentNames:
+    """What an enrollment's ids stand for, joined in by the statement that reads the enrollment."""
+
+    student_name: str
+    course_title: str
+    course_slug: str
+
+
+@dataclass(frozen=True)
+class EnrollmentSummary:
+    """An enrollment's student and course, their names and its lesson counts."""
+
+    student_id: str
+    course_id: str
+    names: EnrollmentNames
+    completed_lessons: int
+    total_lessons: int
+
+
+@dataclass(frozen=True)
+class CurriculumLesson:
+    """A lesson of a course, where it sits, and one enrollment's progress on it (None: not started)."""
+
+    lesson_id: str
+    title: str
+    section_id: str
+    section_title: str
+    progress: LessonProgress | None
+
+
+@dataclass(frozen=True)
+class StudentMatch:
+    """A student found for a bulk enrollment."""
+
+    id: str
+    name: str
+    email_normalized: str
+
+
+_NAMES = (User.name, Course.title, Course.slug)
+
+
+def _with_names(statement: Select) -> Select:
+    """`statement` over enrollments, joined to the student and course that `_NAMES` read."""
+    return statement.join(User, User.id == Enrollment.student_id).join(Course, Course.id == Enrollment.course_id)
 
 
 async def get_enrollment(
@@ -61,9 +122,47 @@ async def find_enrollment(session: AsyncSession, *, student_id: str, course_id: 
     return (await session.scalars(statement)).first()
 
 
-async def enrollments_by_id(session: AsyncSession, *, ids: Iterable[str]) -> dict[str, Enrollment]:
-    rows = await session.scalars(select(Enrollment).where(Enrollment.id.in_(set(ids))))
-    return {row.id: row for row in rows}
+async def get_named_enrollment(
+    session: AsyncSession, *, producer_id: str, enrollment_id: str
+) -> tuple[Enrollment, EnrollmentNames] | None:
+    """An enrollment of `producer_id` with its student's and course's names. One statement."""
+    statement = _with_names(select(Enrollment, *_NAMES)).where(
+        Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    enrollment, student_name, course_title, course_slug = row
+    return enrollment, EnrollmentNames(student_name, course_title, course_slug)
+
+
+async def enrollment_summaries(session: AsyncSession, *, enrollment_ids: Iterable[str]) -> dict[str, EnrollmentSummary]:
+    """Each enrollment's names and lesson counts (completed; the course's current total). One
+    statement however many enrollments: the counts are correlated subqueries, each an index lookup."""
+    completed = (
+        select(func.count())
+        .select_from(LessonProgress)
+        .where(LessonProgress.enrollment_id == Enrollment.id, LessonProgress.completed.is_(True))
+        .correlate(Enrollment)
+        .scalar_subquery()
+    )
+    total = (
+        select(func.count())
+        .select_from(Lesson)
+        .where(Lesson.course_id == Enrollment.course_id)
+        .correlate(Enrollment)
+        .scalar_subquery()
+    )
+    columns = (Enrollment.id, Enrollment.student_id, Enrollment.course_id, *_NAMES, completed, total)
+    statement = _with_names(select(*columns)).where(Enrollment.id.in_(set(enrollment_ids)))
+    return {
+        enrollment_id: EnrollmentSummary(
+            student_id, course_id, EnrollmentNames(student_name, course_title, course_slug), done, lessons
+        )
+        for enrollment_id, student_id, course_id, student_name, course_title, course_slug, done, lessons in (
+            await session.execute(statement)
+        ).all()
+    }
 
 
 async def lock_student(session: AsyncSession, *, student_id: str) -> None:
@@ -72,14 +171,50 @@ async def lock_student(session: AsyncSession, *, student_id: str) -> None:
     await session.execute(select(User.id).where(User.id == student_id).with_for_update())
 
 
-def enrollments_query(*, producer_id: str, student_id: str | None = None, course_id: str | None = None) -> Select:
-    """A producer's enrollments, newest first, optionally of one student and/or one course."""
+def enrollments_query(
+    *, producer_id: str, student_id: str | None = None, course_id: str | None = None, completed: bool | None = None
+) -> Select:
+    """A producer's enrollments, newest first, optionally of one student and/or one course, and
+    completed (`completed_at` set) or not."""
     statement = select(Enrollment).where(Enrollment.producer_id == producer_id)
     if student_id is not None:
         statement = statement.where(Enrollment.student_id == student_id)
     if course_id is not None:
         statement = statement.where(Enrollment.course_id == course_id)
+    if completed is not None:
+        statement = statement.where(
+            Enrollment.completed_at.is_not(None) if completed else Enrollment.completed_at.is_(None)
+        )
     return statement.order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
+
+
+async def students_to_enroll(
+    session: AsyncSession, *, producer_id: str, ids: Sequence[str] = (), emails_normalized: Sequence[str] = ()
+) -> list[StudentMatch]:
+    """The producer's students among `ids` or `emails_normalized` (absent: no such student of
+    theirs). One statement on the primary key or the (producer, email) unique index."""
+    statement = select(User.id, User.name, User.email_normalized).where(
+        User.producer_id == producer_id, User.role == STUDENT_ROLE
+    )
+    if ids:
+        statement = statement.where(User.id.in_(set(ids)))
+    else:
+        statement = statement.where(User.email_normalized.in_(set(emails_normalized)))
+    return [StudentMatch(*row) for row in (await session.execute(statement)).all()]
+
+
+async def enrollments_of_students(session: AsyncSession, *, course_id: str, student_ids: Iterable[str]) -> dict[str, str]:
+    """The enrollment id of each of `student_ids` already enrolled in the course. One statement."""
+    statement = select(Enrollment.student_id, Enrollment.id).where(
+        Enrollment.course_id == course_id, Enrollment.student_id.in_(set(student_ids))
+    )
+    return {student_id: enrollment_id for student_id, enrollment_id in (await session.execute(statement)).all()}
+
+
+async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert enrollment `rows` in one statement, skipping any pair a concurrent call enrolled
+    first (the unique (student, course) constraint); the ids of the rows inserted."""
+    return {enrollment_id for (enrollment_id,) in await insert_new(session, Enrollment, rows)}
 
 
 async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> None:
@@ -92,17 +227,31 @@ async def course_has_lesson(session: AsyncSession, *, course_id: str, lesson_id:
     return (await session.scalars(statement)).first() is not None
 
 
+async def lesson_at_position(session: AsyncSession, *, course_id: str, position: int) -> str | None:
+    """The id of the course's `position`-th lesson (from 1) in curriculum order, as get_enrollment
+    numbers them; None past the last."""
+    statement = (
+        select(Lesson.id)
+        .join(Section, Section.id == Lesson.section_id)
+        .where(Lesson.course_id == course_id)
+        .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
+        .offset(position - 1)
+        .limit(1)
+    )
+    return (await session.scalars(statement)).first()
+
+
 async def get_progress(session: AsyncSession, *, enrollment_id: str, lesson_id: str) -> LessonProgress | None:
     return await session.get(LessonProgress, (enrollment_id, lesson_id))
 
 
 async def curriculum_progress(
     session: AsyncSession, *, enrollment_id: str, course_id: str
-) -> list[tuple[str, LessonProgress | None]]:
-    """Every lesson id of the course in curriculum order (section, then lesson), with the
-    enrollment's progress on it (None: not started). One statement."""
+) -> list[CurriculumLesson]:
+    """Every lesson of the course in curriculum order (section, then lesson), with its section
+    and the enrollment's progress on it. One statement."""
     statement = (
-        select(Lesson.id, LessonProgress)
+        select(Lesson.id, Lesson.title, Section.id, Section.title, LessonProgress)
         .join(Section, Section.id == Lesson.section_id)
         .outerjoin(
             LessonProgress,
@@ -111,17 +260,7 @@ async def curriculum_progress(
         .where(Lesson.course_id == course_id)
         .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
     )
-    return [(lesson_id, progress) for lesson_id, progress in (await session.execute(statement)).all()]
-
-
-async def completed_counts(session: AsyncSession, *, enrollment_ids: Iterable[str]) -> dict[str, int]:
-    """How many lessons each enrollment has completed (absent: none). One statement."""
-    statement = (
-        select(LessonProgress.enrollment_id, func.count())
-        .where(LessonProgress.enrollment_id.in_(set(enrollment_ids)), LessonProgress.completed.is_(True))
-        .group_by(LessonProgress.enrollment_id)
-    )
-    return {key: number for key, number in (await session.execute(statement)).all()}
+    return [CurriculumLesson(*row) for row in (await session.execute(statement)).all()]
 
 
 async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, UniqueConstraint, func, select
@@ -10,9 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.search import NameContains
-from storage.tables import User, metadata
+from storage.tables import (
+    Achievement,
+    ApiKey,
+    AuditEvent,
+    Certificate,
+    Media,
+    OAuthGrant,
+    User,
+    WebhookDelivery,
+    metadata,
+)
 
-__all__ = ["contains_text", "count", "fetch_page", "insert_new", "violated_constraint"]
+__all__ = ["changed_after", "contains_text", "count", "fetch_page", "insert_new", "violated_constraint"]
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -32,6 +43,32 @@ async def count(session: AsyncSession, statement: Select) -> int:
     """The number of rows `statement` would return."""
     counted = select(func.count()).select_from(statement.order_by(None).subquery())
     return (await session.execute(counted)).scalar_one()
+
+
+def _changed_at(entity: Any) -> ColumnElement:
+    """When a row of `entity` last changed: its `updated_at`, or for rows that never change after
+    they are made (or change only by being revoked or attempted) the time they last did."""
+    if hasattr(entity, "updated_at"):
+        return entity.updated_at
+    immutable = {Media: Media.created_at, Certificate: Certificate.issued_at, Achievement: Achievement.unlocked_at,
+                 AuditEvent: AuditEvent.occurred_at}
+    if entity in immutable:
+        return immutable[entity]
+    revocable = {ApiKey: (ApiKey.revoked_at, ApiKey.created_at), OAuthGrant: (OAuthGrant.revoked_at, OAuthGrant.created_at),
+                 WebhookDelivery: (WebhookDelivery.last_attempt_at, WebhookDelivery.created_at)}
+    if entity in revocable:
+        return func.coalesce(*revocable[entity])
+    raise TypeError(f"no change time known for {entity!r}: add it to storage.queries._changed_at")
+
+
+def changed_after(statement: Select, after: datetime) -> Select:
+    """`statement`'s rows that were created or changed after `after`, oldest change first (ties by
+    primary key, so paging is stable): the list's first selected entity decides which rows."""
+    entity = statement.column_descriptions[0]["entity"]
+    if entity is None:
+        raise TypeError("changed_after needs a statement that selects an entity first")
+    changed = _changed_at(entity)
+    return statement.where(changed > after).order_by(None).order_by(changed, *entity.__table__.primary_key.columns)
 
 
 async def fetch_page(session: AsyncSession, statement: Select, *, offset: int, limit: int) -> tuple[list, int]:

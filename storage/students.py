@@ -14,7 +14,13 @@ STUDENT_ROLE = "student"
 
 
 def students_query(*, producer_id: str, search: str | None = None) -> Select:
-    """A producer's students, newest first, optionally those whose name contains `search`."""
+    """A producer's students, newest first, optionally those whose name contains `search`; a
+    search with an `@` is an email, matched exactly (case-insensitively) on the unique email index."""
+    if search and "@" in search:
+        email = User.email_normalized == search.strip().lower()
+        return select(User).where(User.producer_id == producer_id, User.role == STUDENT_ROLE, email).order_by(
+            User.created_at.desc(), User.id.desc()
+        )
     owner = User.producer_id == producer_id
     if search and name_index_applies(search):
         # The name index finds the few matching rows; without statistics SQLite would rather walk

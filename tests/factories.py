@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from mcp import Client
 from mcp_types import CallToolResult, Tool
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from server.http_app import create_http_app
 from server.mcp_app import Runtime, create_mcp_server
@@ -169,3 +171,18 @@ async def add_webhook(store: Store, producer_id: str) -> str:
     async with store.write_session() as session, session.begin():
         session.add(endpoint)
     return endpoint.id
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    """The SQL statements run on `store` inside the block (the statement-count tests)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", record)

@@ -173,6 +173,7 @@ _WRITES: dict[str, Example] = {
     "remove_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["userId"]},
     "add_media": lambda ids: {"communityId": ids["communityId"], "userId": ids["studentId"], **MEDIA},
     "enroll_student": lambda ids: {"studentId": ids["otherStudentId"], "courseId": ids["courseId"]},
+    "enroll_students": lambda ids: {"courseId": ids["courseId"], "studentIds": [ids["otherStudentId"], ids["studentId"]]},
     "create_webhook": lambda ids: {"url": PUBLIC_HOOK_URL, "eventTypes": ["thread.created"]},
     "update_webhook": lambda ids: {"webhookId": ids["webhookId"], "description": "Community bot"},
     "update_progress": lambda ids: {
@@ -192,7 +193,7 @@ def example_arguments(op: Operation, ids: dict[str, str]) -> dict[str, Any]:
     arguments = {}
     for name, field in op.input_model.model_fields.items():
         alias = field.alias or name
-        if field.is_required():
+        if field.is_required() or alias in op.path_params:  # REST's path needs what MCP leaves optional
             if alias not in ids:
                 raise KeyError(f"no example for {op.name}: add one to tests/rest_support.py")
             arguments[alias] = ids[alias]

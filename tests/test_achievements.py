@@ -193,6 +193,7 @@ async def test_list_achievements_is_newest_first_with_titles(store, tenant):
         "code": "first_course",
         "title": "First course",
         "description": "Completed a first course.",
+        "studentName": "Jane Smith",
         "unlockedAt": "2026-03-18T10:00:00.000Z",
     }
     assert page["data"] == [listed["data"][1]]

@@ -16,7 +16,7 @@ DESIGN_PERMISSIONS = {
     "students:read": "list_students get_student",
     "students:write": "register_student update_student",
     "enrollments:read": "list_enrollments get_enrollment list_certificates list_achievements",
-    "enrollments:write": "enroll_student update_progress delete_enrollment",
+    "enrollments:write": "enroll_student enroll_students update_progress delete_enrollment",
     "communities:read": "list_communities get_community list_threads get_thread list_comments list_members list_media",
     "communities:write": "create_community update_community delete_community create_thread update_thread "
     "delete_thread create_comment update_comment delete_comment add_member remove_member add_media",

@@ -165,7 +165,14 @@ async def test_delete_community_removes_its_threads_comments_members_and_media(s
         deleted = await call(client, "delete_community", communityId=community["id"])
         gone = await refuse(client, "get_community", communityId=community["id"])
 
-    assert deleted == {"deleted": True, "id": community["id"]}
+    assert deleted == {
+        "deleted": True,
+        "id": community["id"],
+        "threadsDeleted": 1,
+        "commentsDeleted": 2,
+        "membersRemoved": 1,
+        "mediaDeleted": 1,
+    }
     assert gone == {"error": "not_found", "message": "Community not found"}
     assert await row_counts(store) == {**NOTHING, "communities": 1, "threads": 1}
 
@@ -181,6 +188,7 @@ async def test_add_member_defaults_to_member_and_list_members_shows_the_user(sto
         await call(client, "add_member", communityId=community["id"], userId=tenant.owner_user_id, role="admin")
         listed = await call(client, "list_members", communityId=community["id"])
     assert (added["userId"], added["role"]) == (student, "member")
+    assert added["updatedAt"] == added["joinedAt"] == listed["data"][0]["updatedAt"]
     assert [(m["userId"], m["role"]) for m in listed["data"]] == [(student, "member"), (tenant.owner_user_id, "admin")]
     user = listed["data"][0]["user"]
     assert (user["id"], user["name"], user["avatarUrl"]) == (student, "Jane Smith", None)

@@ -385,7 +385,7 @@ async def test_deleting_a_course_removes_its_sections_and_lessons(store, tenant)
         kept = await make_course(client, sections=_nested())
         deleted = ok(await client.call_tool("delete_course", {"courseId": doomed["course"]["id"]}))
         gone = error(await client.call_tool("get_course", {"courseId": doomed["course"]["id"]}))
-    assert deleted == {"deleted": True, "id": doomed["course"]["id"]}
+    assert deleted == {"deleted": True, "id": doomed["course"]["id"], "sectionsDeleted": 2, "lessonsDeleted": 3, "enrollmentsDeleted": 0}
     assert gone == {"error": "not_found", "message": "Course not found"}
     assert [await count_rows(store, table) for table in (Course, Section, Lesson)] == [1, 1, 1]
     assert kept["lessonCount"] == 1

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
-from storage.engine import Store
 from tests.community_factories import (
     call,
     insert_comments,
@@ -20,25 +16,11 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import mcp_client
+from tests.factories import statements, mcp_client
 from tools.domains.discussions import MAX_NESTING, get_thread
 
 pytestmark = pytest.mark.anyio
 
-
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    """The SQL statements run on `store` inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _member(client, community_id: str, name: str = "Jane Smith") -> str:
@@ -149,7 +131,7 @@ async def test_deleting_the_middle_comment_removes_its_subtree_and_nothing_else(
         )
         got = (await call(client, "get_thread", communityId=community["id"], threadId=thread["id"]))["thread"]
 
-    assert deleted == {"deleted": True, "id": middle["id"]}
+    assert deleted == {"deleted": True, "id": middle["id"], "repliesDeleted": 2}
     assert [c["id"] for c in got["comments"]] == [top["id"], other["id"]]
     assert [c["id"] for c in got["comments"][0]["replies"]] == [sibling["id"]]
     assert got["commentCount"] == 3
@@ -309,7 +291,7 @@ async def test_delete_thread_removes_its_comments(store, tenant):
         await new_comment(client, community["id"], kept["id"], author)
         deleted = await call(client, "delete_thread", communityId=community["id"], threadId=thread["id"])
         gone = await refuse(client, "get_thread", communityId=community["id"], threadId=thread["id"])
-    assert deleted == {"deleted": True, "id": thread["id"]}
+    assert deleted == {"deleted": True, "id": thread["id"], "commentsDeleted": 2}
     assert gone["error"] == "not_found"
     assert (await row_counts(store))["comments"] == 1
 

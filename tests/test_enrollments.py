@@ -37,7 +37,7 @@ from tools.registry import OPERATIONS_BY_NAME
 pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"list_enrollments", "get_enrollment", "list_certificates", "list_achievements"}
-WRITE_TOOLS = {"enroll_student", "update_progress", "delete_enrollment"}
+WRITE_TOOLS = {"enroll_student", "enroll_students", "update_progress", "delete_enrollment"}
 NOTHING = {"enrollments": 0, "lesson_progress": 0, "certificates": 0, "learning_days": 0, "achievements": 0}
 
 
@@ -74,10 +74,17 @@ async def test_completing_a_three_lesson_course_one_by_one(store, tenant):
 async def test_enroll_student_returns_the_enrollment_at_zero_percent(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         student_id = await new_student(client)
-        course_id, _ = await new_course(client, lessons=2)
+        course_id, _ = await new_course(client, lessons=2, title="Python 101", slug="python-101")
         enrollment = await enroll(client, student_id, course_id)
-    assert set(enrollment) == {"id", "studentId", "courseId", "enrolledAt", "completedAt", "progress"}
+    assert set(enrollment) == {
+        "id", "studentId", "studentName", "courseId", "courseTitle", "courseSlug", "enrolledAt", "completedAt",
+        "updatedAt", "progress",
+    }  # fmt: skip
     assert (enrollment["studentId"], enrollment["courseId"], enrollment["completedAt"]) == (student_id, course_id, None)
+    assert (enrollment["studentName"], enrollment["courseTitle"], enrollment["courseSlug"]) == (
+        "Jane Smith", "Python 101", "python-101",
+    )  # fmt: skip
+    assert enrollment["updatedAt"] == enrollment["enrolledAt"]
     assert enrollment["progress"] == {"completedLessons": 0, "totalLessons": 2, "percent": 0}
 
 
@@ -128,8 +135,14 @@ async def test_get_enrollment_lists_every_lesson_in_curriculum_order(store, tena
             for lesson in section["lessons"]
         }
     assert [titles[lesson["lessonId"]] for lesson in fetched["lessons"]] == ["B0", "B1", "A1"]
+    where = [(lesson["title"], lesson["sectionTitle"], lesson["position"]) for lesson in fetched["lessons"]]
+    assert where == [("B0", "Second", 1), ("B1", "Second", 2), ("A1", "First", 3)]
     assert fetched["lessons"][1] == {
         "lessonId": lessons[0]["id"],
+        "title": "B1",
+        "sectionId": second["id"],
+        "sectionTitle": "Second",
+        "position": 2,
         "completed": True,
         "watchedSeconds": 30,
         "completedAt": fetched["lessons"][1]["completedAt"],
@@ -188,8 +201,10 @@ async def test_reads_cost_the_same_statements_for_small_and_large_enrollments(st
         await _statement_count(store, tenant, "list_enrollments", {"studentId": small.student_id, "limit": n})
         for n in (1, 10)
     ]
-    assert get[0] == get[1] == 3  # the enrollment, its lessons with progress, the learning days
-    assert listed[0] == listed[1] == 5  # the student, the page, its count, completed counts, lesson totals
+    # The enrollment with its names, its lessons with their sections and progress, the learning days.
+    assert get[0] == get[1] == 3
+    # The student, the page, its count, the page's names and lesson counts.
+    assert listed[0] == listed[1] == 4
 
 
 # ---- acceptance 3: concurrency

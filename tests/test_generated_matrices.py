@@ -63,6 +63,11 @@ SAMPLE_OVERRIDES: dict[tuple[str, str], Any] = {
     ("create_webhook", "url"): lambda: PUBLIC_HOOK_URL,
 }
 
+# Arguments an operation needs though its schema cannot say so: one of two fields is required.
+ONE_OF_SAMPLES: dict[str, dict[str, Any]] = {
+    "enroll_students": {"studentIds": [ABSENT_ID]},
+}
+
 
 def filler(op: Operation) -> dict[str, Any]:
     schema = op.input_schema
@@ -79,7 +84,7 @@ def filler(op: Operation) -> dict[str, Any]:
         arguments[name] = prop["enum"][0] if "enum" in prop else TYPE_SAMPLES[kind]
     if "categoryId" in schema.get("required", []):
         arguments["categoryId"] = DEFAULT_CATEGORY_ID
-    return arguments
+    return {**arguments, **ONE_OF_SAMPLES.get(op.name, {})}
 
 
 def _foreign_ids_in(payload: Any, world: dict[str, str]) -> set[str]:
@@ -153,7 +158,7 @@ PERMISSION_TABLE: dict[str, set[str]] = {
     "students:read": {"list_students", "get_student"},
     "students:write": {"register_student", "update_student"},
     "enrollments:read": {"list_enrollments", "get_enrollment", "list_certificates", "list_achievements"},
-    "enrollments:write": {"enroll_student", "update_progress", "delete_enrollment"},
+    "enrollments:write": {"enroll_student", "enroll_students", "update_progress", "delete_enrollment"},
     "communities:read": {
         "list_communities", "get_community", "list_threads", "get_thread", "list_comments", "list_members",
         "list_media",

@@ -44,7 +44,7 @@ async def test_register_jane_smith(http):
     )
     assert response.status_code == 201
     student = response.json()["student"]
-    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt"}
+    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt", "updatedAt"}  # updatedAt: issue 18 (sync)
     assert {k: student[k] for k in ("name", "email", "avatarUrl", "bio", "role")} == {
         "name": "Jane Smith", "email": "jane@example.com", "avatarUrl": None, "bio": None, "role": "student",
     }  # fmt: skip

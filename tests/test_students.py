@@ -20,7 +20,7 @@ async def test_register_student_returns_the_reference_shape(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         result = ok(await client.call_tool("register_student", JANE))
     student = result["student"]
-    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt"}
+    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt", "updatedAt"}  # updatedAt: issue 18 (sync)
     assert (student["name"], student["email"], student["role"]) == ("Jane Smith", "jane@example.com", "student")
     assert student["avatarUrl"] is None and student["bio"] is None
     assert student["createdAt"].endswith("Z") and len(student["createdAt"]) == 24

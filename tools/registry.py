@@ -51,6 +51,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     curriculum.update_lesson,
     curriculum.delete_lesson,
     enrollments.enroll_student,
+    enrollments.enroll_students,
     enrollments.list_enrollments,
     enrollments.get_enrollment,
     enrollments.update_progress,

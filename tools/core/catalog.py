@@ -93,6 +93,20 @@ class Operation:
     def path_params(self) -> tuple[str, ...]:
         return path_params(self.http_path or "")
 
+    @property
+    def creates(self) -> bool:
+        """It makes a resource: its REST answer is 201 Created."""
+        return self.http_status == 201
+
+    @property
+    def takes_idempotency_key(self) -> bool:
+        """A create that an API key may call: a retry under the same idempotency key gets the first
+        result back instead of a second resource (`tools.core.runner`). Agents and scripts retry
+        blindly after a timeout; a person at the dashboard or the CLI does not. The one create only
+        they call, a new API key, must not take one either: its result is the key itself, shown once
+        and stored only hashed, which an idempotency record would keep readable for a day."""
+        return self.creates and "api_key" in self.auth
+
     @cached_property
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema(by_alias=True, schema_generator=_LeanJsonSchema)

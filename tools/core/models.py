@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from tools.core.fields import IsoDatetime
+
 __all__ = [
     "NoInput",
     "Deleted",
@@ -29,6 +31,7 @@ __all__ = [
     "Page",
     "PageQuery",
     "Pagination",
+    "UPDATED_AFTER",
     "UtcDatetime",
     "WebUrl",
 ]
@@ -112,11 +115,16 @@ WebUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterVal
 """An absolute http(s) URL."""
 
 
+UPDATED_AFTER = "Only rows created or changed after this time, oldest change first (incremental sync)."
+
+
 class PageQuery(InputModel):
-    """`page` and `limit` of every list operation."""
+    """`page` and `limit` of every list operation, and `updatedAfter`, which turns a list into an
+    incremental sync: only rows created or changed after the time, oldest change first."""
 
     page: int = Field(default=1, ge=1, le=1_000_000, description="Page number, from 1.")
     limit: int = Field(default=20, ge=1, le=100, description="Results per page, 1-100.")
+    updated_after: IsoDatetime | None = Field(default=None, description=UPDATED_AFTER)
 
     @property
     def offset(self) -> int:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries import fetch_page
+from storage.queries import changed_after, fetch_page
 from tools.core.models import Page, PageQuery, Pagination
 
 __all__ = ["paged"]
@@ -24,7 +24,8 @@ async def paged(
     convert: Callable[[Any], ItemT] | None = None,
     convert_page: Callable[[list[Any]], Awaitable[list[ItemT]]] | None = None,
 ) -> Page[ItemT]:
-    """The page of `statement`'s rows that `query` asks for, as `{data, pagination}`.
+    """The page of `statement`'s rows that `query` asks for, as `{data, pagination}`; with
+    `updatedAfter`, only the rows changed after it, oldest change first.
 
     Give exactly one of `convert`, which turns one row into its wire model, or `convert_page`,
     which turns the page's rows at once: a list whose items show related rows (authors, users,
@@ -32,6 +33,8 @@ async def paged(
     """
     if (convert is None) == (convert_page is None):
         raise TypeError("paged takes exactly one of convert and convert_page")
+    if query.updated_after is not None:
+        statement = changed_after(statement, query.updated_after)
     rows, total = await fetch_page(session, statement, offset=query.offset, limit=query.limit)
     items = [convert(row) for row in rows] if convert is not None else await convert_page(rows)
     total_pages = (total + query.limit - 1) // query.limit

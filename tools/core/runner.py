@@ -1,14 +1,29 @@
-"""Running an operation: permission, input validation, one session and one transaction."""
+"""Running an operation: permission, input validation, one session and one transaction.
+
+Safe retries: a create that takes an idempotency key (`Operation.takes_idempotency_key`; MCP: the
+`idempotencyKey` argument, REST: the `Idempotency-Key` header) claims the key for its caller
+(the API key, OAuth grant or session) in its own transaction, before it writes anything
+(`storage.idempotency`), and keeps its result there for a day. A retry with the same key and the
+same arguments gets that result back without running again: no second resource, event or audit
+record (the audit log records changes, and a replay changes nothing). The same key with other
+arguments is a `Conflict`. A retry that comes while the first call still runs waits for it; a
+first call that failed left no record, so its retry runs afresh.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from storage import idempotency
 from storage.engine import Store, StoreBusy
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
@@ -26,9 +41,17 @@ from tools.core.errors import (
 from tools.core.events import declared_events, write_events
 from tools.core.ratelimit import RateLimiter
 
-__all__ = ["check_allowed", "parse_arguments", "run_operation"]
+__all__ = ["IDEMPOTENCY_ARGUMENT", "IDEMPOTENCY_HEADER", "IDEMPOTENCY_KEY_TTL", "check_allowed", "parse_arguments", "run_operation"]
 
 logger = logging.getLogger("blohko.operations")
+
+IDEMPOTENCY_ARGUMENT = "idempotencyKey"
+"""The argument that carries an idempotency key over MCP."""
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+"""How long a create's result stays replayable under its idempotency key."""
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""The REST header that carries it."""
+_MAX_IDEMPOTENCY_KEY = 200
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -69,6 +92,7 @@ async def run_operation(
     services: Services | None = None,
     client_address: str | None = None,
     progress: ProgressReporter | None = None,
+    idempotency_key: str | None = None,
 ) -> BaseModel:
     """Run `op` for `principal`. Raises `BlohkoError`; any other failure becomes `InternalError`.
 
@@ -76,13 +100,23 @@ async def run_operation(
     validation, then the handler in one session. A write runs in one transaction with its audit
     event: it commits whole or leaves nothing behind; a failed write is audited on its own. An
     operation with `own_transactions` (sign-in) opens its own and audits itself.
+
+    `idempotency_key` is the REST header's; over MCP the key is the `idempotencyKey` argument of a
+    create, taken out of `arguments` before they are validated (see the module's docstring).
     """
     if rate_limiter is not None:
         await rate_limiter.check(principal, clock)
     try:
         check_allowed(op, principal)
+        if idempotency_key is not None and not op.takes_idempotency_key:
+            refusal = f"{op.name} takes none" if op.creates else "applies to create operations only"
+            raise BadRequest(f"Invalid input: {IDEMPOTENCY_HEADER}: {refusal}")
+        # Arguments handed over whole (MCP) may carry `idempotencyKey`; a REST body, read below, may
+        # not: there the key travels in the header.
+        in_arguments = not callable(arguments)
         if callable(arguments):  # a caller that may not call `op` learns nothing about its input
             arguments = await arguments()
+        arguments, retry = _idempotency(op, arguments, principal, header=idempotency_key, in_arguments=in_arguments)
         data = parse_arguments(op.input_model, arguments)
         ctx = OperationContext(
             session=None,
@@ -93,7 +127,9 @@ async def run_operation(
             client_address=client_address,
             progress=progress,
         )
-        return await _run_handler(op, data, arguments, ctx)
+        if retry is not None:
+            retry = replace(retry, request_hash=_request_hash(data))
+        return await _run_handler(op, data, arguments, ctx, retry)
     except BlohkoError as error:
         # A busy store gets no extra write; an operation that audits itself has done so.
         if not op.read_only and not op.own_transactions and not isinstance(error, Busy):
@@ -102,7 +138,67 @@ async def run_operation(
         raise
 
 
-async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext) -> BaseModel:
+@dataclass(frozen=True)
+class _Retry:
+    """A create run under an idempotency key: whose key, which, and a digest of its arguments."""
+
+    caller: str
+    key: str
+    named: str
+    """How the caller sent the key (`idempotencyKey` or `Idempotency-Key`), for error messages."""
+    request_hash: str = ""
+    """`_request_hash` of the validated arguments."""
+
+
+def _request_hash(data: BaseModel) -> str:
+    """SHA-256 of the validated arguments as canonical JSON: a retry that spells the same input
+    differently (a default left out, fields in another order) is the same request."""
+    canonical = json.dumps(data.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _idempotency(
+    op: Operation, arguments: Mapping[str, Any], principal: Principal, *, header: str | None, in_arguments: bool
+) -> tuple[Mapping[str, Any], _Retry | None]:
+    """`arguments` without an idempotency key, and the retry the key makes, if one was given.
+
+    Only a create takes `idempotencyKey`; on any other operation it stays among the arguments,
+    where the input model refuses it as an unknown field, exactly as before."""
+    key, named = header, IDEMPOTENCY_HEADER
+    if in_arguments and op.takes_idempotency_key and isinstance(arguments, Mapping) and IDEMPOTENCY_ARGUMENT in arguments:
+        arguments = dict(arguments)
+        key, named = arguments.pop(IDEMPOTENCY_ARGUMENT), IDEMPOTENCY_ARGUMENT
+    if key is None:
+        return arguments, None
+    if not isinstance(key, str) or not 1 <= len(key) <= _MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise BadRequest(f"Invalid input: {named}: must be 1-{_MAX_IDEMPOTENCY_KEY} printable characters")
+    # Keys are the caller's own: another API key, grant or session may use the same one freely.
+    caller = principal.key_id or principal.session_id
+    if caller is None:
+        raise BadRequest(f"Invalid input: {named}: only API keys, OAuth grants and sessions can retry with one")
+    return arguments, _Retry(caller=caller, key=key, named=named)
+
+
+async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseModel | None:
+    """Claim `retry`'s key in this transaction (None: run the create), or the first result under it."""
+    now = ctx.now()
+    record = await idempotency.claim_key(
+        ctx.session, caller=retry.caller, key=retry.key, producer_id=ctx.producer_id, operation=op.name,
+        request_hash=retry.request_hash, now=now, expires_at=now + IDEMPOTENCY_KEY_TTL,
+    )  # fmt: skip
+    if record is None:
+        await idempotency.prune_expired(ctx.session, now=now)
+        return None
+    if record.operation != op.name or record.request_hash != retry.request_hash:
+        first_use = "with other arguments" if record.operation == op.name else f"for {record.operation}"
+        raise Conflict(f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key')
+    logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
+    return op.output_model.model_validate(record.result)
+
+
+async def _run_handler(
+    op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None = None
+) -> BaseModel:
     store, principal = ctx.store, ctx.principal
     try:
         if op.own_transactions:
@@ -112,7 +208,13 @@ async def _run_handler(op: Operation, data: BaseModel, arguments: Mapping[str, A
             if op.read_only:
                 return await op.handler(ctx, data)
             async with session.begin():
+                replayed = await _replay(ctx, op, retry) if retry is not None else None
+                if replayed is not None:
+                    return replayed
                 result = await op.handler(ctx, data)
+                if retry is not None:
+                    stored = result.model_dump(mode="json", by_alias=True)
+                    await idempotency.keep_result(session, caller=retry.caller, key=retry.key, result=stored)
                 ids = target_ids(op, arguments, result)
                 _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
                 queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)

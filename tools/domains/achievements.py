@@ -19,6 +19,7 @@ from functools import partial
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
+from storage.enrollments import EnrollmentNames
 from storage.ids import new_id
 from storage.queries import insert_new
 from storage.tables import Achievement, Certificate, Enrollment, LearningDay
@@ -96,13 +97,16 @@ class AchievementPublic(OutputModel):
     code: str = Field(description="first_lesson, first_course, streak_3, streak_7, streak_30 or five_courses.")
     title: str
     description: str
+    student_name: str
     unlocked_at: UtcDatetime
 
 
 class CertificatePublic(OutputModel):
     id: str
     student_id: str
+    student_name: str
     course_id: str
+    course_title: str
     enrollment_id: str
     verification_code: str
     issued_at: UtcDatetime
@@ -131,26 +135,35 @@ async def check_filter(ctx: OperationContext, data: EnrollmentFilter) -> None:
         await owned_course(ctx, data.course_id)
 
 
-def _achievement_public(code: str, unlocked_at: datetime) -> AchievementPublic:
+def _achievement_public(code: str, unlocked_at: datetime, student_name: str) -> AchievementPublic:
     rule = _RULES_BY_CODE[code]
-    return AchievementPublic(code=code, title=rule.title, description=rule.description, unlocked_at=unlocked_at)
+    return AchievementPublic(
+        code=code, title=rule.title, description=rule.description, student_name=student_name, unlocked_at=unlocked_at
+    )
 
 
-def _unlocked_public(row: Achievement) -> AchievementPublic:
-    return _achievement_public(row.code, row.unlocked_at)
+def _unlocked_public(student_name: str, row: Achievement) -> AchievementPublic:
+    return _achievement_public(row.code, row.unlocked_at, student_name)
 
 
 async def _certificates_public(ctx: OperationContext, rows: list[Certificate]) -> list[CertificatePublic]:
-    enrollments = await enrollments_store.enrollments_by_id(ctx.session, ids=[row.enrollment_id for row in rows])
-    return [certificate_public(row, enrollments[row.enrollment_id]) for row in rows]
+    """The page's certificates with their students' and courses' names: one statement for the page."""
+    summaries = await enrollments_store.enrollment_summaries(ctx.session, enrollment_ids=[row.enrollment_id for row in rows])
+    return [
+        certificate_public(row, student_id=summary.student_id, course_id=summary.course_id, names=summary.names)
+        for row in rows
+        for summary in [summaries[row.enrollment_id]]
+    ]
 
 
-def certificate_public(row: Certificate, enrollment: Enrollment) -> CertificatePublic:
+def certificate_public(row: Certificate, *, student_id: str, course_id: str, names: EnrollmentNames) -> CertificatePublic:
     return CertificatePublic(
         id=row.id,
-        student_id=enrollment.student_id,
-        course_id=enrollment.course_id,
-        enrollment_id=enrollment.id,
+        student_id=student_id,
+        student_name=names.student_name,
+        course_id=course_id,
+        course_title=names.course_title,
+        enrollment_id=row.enrollment_id,
         verification_code=row.verification_code,
         issued_at=row.issued_at,
     )
@@ -159,13 +172,15 @@ def certificate_public(row: Certificate, enrollment: Enrollment) -> CertificateP
 # ---- the side effects of a progress update
 
 
-async def _issue_certificate(ctx: OperationContext, enrollment: Enrollment, now: datetime) -> CertificatePublic | None:
+async def _issue_certificate(
+    ctx: OperationContext, enrollment: Enrollment, names: EnrollmentNames, now: datetime
+) -> CertificatePublic | None:
     row = Certificate(
         id=new_id("certificate"), enrollment_id=enrollment.id, verification_code=verification_code(), issued_at=now
     )
     if not await insert_new(ctx.session, Certificate, [row.model_dump()]):
         return None  # the enrollment already has one
-    return certificate_public(row, enrollment)
+    return certificate_public(row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names)
 
 
 async def _learner_stats(ctx: OperationContext, student_id: str) -> LearnerStats:
@@ -177,28 +192,28 @@ async def _learner_stats(ctx: OperationContext, student_id: str) -> LearnerStats
     )
 
 
-async def _unlock(ctx: OperationContext, student_id: str, now: datetime) -> list[AchievementPublic]:
+async def _unlock(ctx: OperationContext, student_id: str, student_name: str, now: datetime) -> list[AchievementPublic]:
     rules = earned(await _learner_stats(ctx, student_id))
     rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
     unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
-    return [_achievement_public(rule.code, now) for rule in rules if rule.code in unlocked]
+    return [_achievement_public(rule.code, now, student_name) for rule in rules if rule.code in unlocked]
 
 
 async def record_progress(
-    ctx: OperationContext, enrollment: Enrollment, *, learned: bool, course_complete: bool
+    ctx: OperationContext, enrollment: Enrollment, names: EnrollmentNames, *, learned: bool, course_complete: bool
 ) -> ProgressEvents:
     """The side effects of a progress update, in its transaction (the caller holds the enrollment
     and its student locked): `learned` logs today as a learning day; `course_complete` marks
-    the enrollment completed and issues its certificate, the first time only; then every
-    achievement whose rule now holds is unlocked, once."""
+    the enrollment completed (a change: `updated_at` moves) and issues its certificate, the first
+    time only; then every achievement whose rule now holds is unlocked, once."""
     now = ctx.now()
     certificate = None
     if course_complete and enrollment.completed_at is None:
-        enrollment.completed_at = now
-        certificate = await _issue_certificate(ctx, enrollment, now)
+        enrollment.completed_at = enrollment.updated_at = now
+        certificate = await _issue_certificate(ctx, enrollment, names, now)
     if learned:
         await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": utc_day(now)}])
-    achievements = await _unlock(ctx, enrollment.student_id, now)
+    achievements = await _unlock(ctx, enrollment.student_id, names.student_name, now)
     return ProgressEvents(new_achievements=achievements, certificate_issued=certificate)
 
 
@@ -230,4 +245,4 @@ async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) 
     """List a student's unlocked achievements, newest first. Paginated."""
     student = await owned_student(ctx, data.student_id)
     statement = enrollments_store.achievements_query(student_id=student.id)
-    return await paged(ctx.session, statement, query=data, convert=_unlocked_public)
+    return await paged(ctx.session, statement, query=data, convert=partial(_unlocked_public, student.name))

@@ -31,6 +31,7 @@ from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 
 __all__ = [
+    "CommunityDeleted",
     "CommunityPath",
     "CommunityPathPage",
     "Name",
@@ -68,8 +69,10 @@ class CommunityPathPage(PageQuery):
     community_id: Id
 
 
-async def community_row(ctx: OperationContext, community_id: str) -> Community:
-    community = await store.get_community(ctx.session, producer_id=ctx.producer_id, community_id=community_id)
+async def community_row(ctx: OperationContext, community_id: str, *, lock: bool = False) -> Community:
+    community = await store.get_community(
+        ctx.session, producer_id=ctx.producer_id, community_id=community_id, lock=lock
+    )
     if community is None:
         raise NotFound("Community not found")
     return community
@@ -107,6 +110,15 @@ class CommunityDetail(CommunityPublic):
 
 class CommunityResult(OutputModel):
     community: CommunityPublic
+
+
+class CommunityDeleted(Deleted):
+    """A deleted community, and what went with it (it and its threads were locked: nothing came in between)."""
+
+    threads_deleted: int
+    comments_deleted: int
+    members_removed: int
+    media_deleted: int
 
 
 class CommunityDetailResult(OutputModel):
@@ -158,7 +170,7 @@ async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
     events=("community.created",),
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
-    """Create a discussion community; its slug must be unique on the platform (else conflict)."""
+    """Create a community; its slug is unique on the platform (else conflict)."""
     await _claim_slug(ctx, data.slug)
     now = ctx.now()
     community = Community(
@@ -224,12 +236,20 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     idempotent=False,
     events=("community.deleted",),
 )
-async def delete_community(ctx: OperationContext, data: CommunityPath) -> Deleted:
-    """Delete a community and all its threads, comments, members and media."""
-    community = await community_row(ctx, data.community_id)
+async def delete_community(ctx: OperationContext, data: CommunityPath) -> CommunityDeleted:
+    """Delete a community and all its threads, comments, members and media; says how many went."""
+    community = await community_row(ctx, data.community_id, lock=True)
+    await store.lock_community_threads(ctx.session, community_id=community.id)
+    threads, comments, members, media = await store.community_contents(ctx.session, community_id=community.id)
     await ctx.session.delete(community)
     await ctx.session.flush()
-    return Deleted(id=community.id)
+    return CommunityDeleted(
+        id=community.id,
+        threads_deleted=threads,
+        comments_deleted=comments,
+        members_removed=members,
+        media_deleted=media,
+    )
 
 
 # --- members ---
@@ -247,6 +267,7 @@ class MemberPublic(OutputModel):
     user_id: str
     role: str
     joined_at: UtcDatetime
+    updated_at: UtcDatetime
     user: MemberUser
 
 
@@ -265,6 +286,7 @@ def _member_public(member: Member, user: User) -> MemberPublic:
         user_id=member.user_id,
         role=member.role,
         joined_at=member.joined_at,
+        updated_at=member.updated_at,
         user=MemberUser.model_validate(user, from_attributes=True),
     )
 
@@ -286,12 +308,15 @@ class RemoveMemberInput(CommunityPath):
     events=("member.added",),
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
-    """Add a student or staff user to a community, so they may post. The same user twice is a conflict."""
+    """Add a student or staff user to a community so they may post (twice: conflict)."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is not None:
         raise Conflict(f"User {user.id} is already a member of this community")
-    member = Member(id=new_id("mem"), community_id=community.id, user_id=user.id, role=data.role, joined_at=ctx.now())
+    now = ctx.now()
+    member = Member(
+        id=new_id("mem"), community_id=community.id, user_id=user.id, role=data.role, joined_at=now, updated_at=now
+    )
     ctx.session.add(member)
     try:
         await ctx.session.flush()
@@ -322,7 +347,7 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
     events=("member.removed",),
 )
 async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
-    """Remove a user from a community; their threads and comments stay. Returns the membership's id."""
+    """Remove a user from a community; their posts stay."""
     community = await community_row(ctx, data.community_id)
     member = await store.get_member(ctx.session, community_id=community.id, user_id=data.user_id)
     if member is None:

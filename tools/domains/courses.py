@@ -103,7 +103,7 @@ class NewSection(InputModel):
 
 class CreateCourseInput(InputModel):
     title: Title
-    slug: Slug = Field(description="Platform-wide unique; lowercase letters, digits, single hyphens.")
+    slug: Slug = Field(description="Unique, like intro-to-python.")
     description: Description | None = None
     short_description: ShortDescription | None = None
     thumbnail_url: WebUrl | None = None
@@ -130,8 +130,16 @@ class CreateCourseInput(InputModel):
         return sections
 
 
+class CourseDeleted(Deleted):
+    """A deleted course, and what went with it (the course was locked: nothing came in between)."""
+
+    sections_deleted: int
+    lessons_deleted: int
+    enrollments_deleted: int
+
+
 class ListCoursesInput(PageQuery):
-    search: str | None = Field(default=None, max_length=200, description="Case-insensitive title search.")
+    search: str | None = Field(default=None, max_length=200, description="Title contains it, or the exact slug.")
     status: Literal["published", "draft", "all"] = "all"
 
 
@@ -210,7 +218,7 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     events=("course.created",),
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
-    """Create a course, optionally with sections[].lessons[], all or nothing; returns it with its curriculum."""
+    """Create a course, optionally with sections[].lessons[] (all or nothing)."""
     await _check_category(ctx, data.category_id)
     now = ctx.now()
     course = Course(
@@ -255,7 +263,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     kind="read",
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
-    """Get a course with its curriculum (sections and their lessons, in order) and totals."""
+    """Get a course with its curriculum (sections, lessons, in order) and totals."""
     course = await owned_course(ctx, data.course_id)
     sections = await courses_store.sections_of_course(ctx.session, course_id=course.id)
     lessons = await courses_store.lessons_of_course(ctx.session, course_id=course.id)
@@ -291,11 +299,12 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     kind="delete",
     events=("course.deleted",),
 )
-async def delete_course(ctx: OperationContext, data: CourseRef) -> Deleted:
-    """Delete a course with its sections, lessons, enrollments and progress."""
+async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
+    """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
     course = await owned_course(ctx, data.course_id, lock=True)
+    sections, lessons, enrollments = await courses_store.count_course_contents(ctx.session, course_id=course.id)
     await courses_store.delete_course(ctx.session, course_id=course.id)
-    return Deleted(id=course.id)
+    return CourseDeleted(id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments)
 
 
 @operation(

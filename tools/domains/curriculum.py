@@ -23,8 +23,8 @@ from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound
-from tools.core.fields import Count, Id, Title
-from tools.core.models import Deleted, InputModel, OutputModel, UtcDatetime
+from tools.core.fields import Count, Id, IsoDatetime, Title
+from tools.core.models import UPDATED_AFTER, Deleted, InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.videos import parse_video_url
@@ -85,6 +85,7 @@ class SectionPublic(OutputModel):
     course_id: str
     title: str
     order: int
+    updated_at: UtcDatetime
     lessons: list[LessonPublic]
 
 
@@ -112,7 +113,7 @@ class LessonFields(InputModel):
     description: LessonDescription | None = None
     duration: Count = Field(default=0, description="Seconds.")
     video_url: str | None = Field(
-        default=None, max_length=2048, description="Parsed as by parse_video; stored as embed URL."
+        default=None, max_length=2048, description="YouTube, Vimeo or direct; see parse_video."
     )
     is_preview: bool = Field(default=False, description="Viewable without enrollment.")
 
@@ -123,6 +124,16 @@ class CourseRef(InputModel):
 
 class SectionRef(CourseRef):
     section_id: Id
+
+
+class ListSectionsInput(CourseRef):
+    updated_after: IsoDatetime | None = Field(
+        default=None, description="Sections changed (or their lessons) after it."
+    )
+
+
+class ListLessonsInput(SectionRef):
+    updated_after: IsoDatetime | None = Field(default=None, description=UPDATED_AFTER)
 
 
 class LessonRef(SectionRef):
@@ -201,7 +212,7 @@ def lesson_public(row: Lesson) -> LessonPublic:
 
 def section_public(row: Section, lessons: Iterable[Lesson]) -> SectionPublic:
     public = [lesson_public(lesson) for lesson in lessons]
-    return SectionPublic(id=row.id, course_id=row.course_id, title=row.title, order=row.order, lessons=public)
+    return SectionPublic(id=row.id, course_id=row.course_id, title=row.title, order=row.order, updated_at=row.updated_at, lessons=public)
 
 
 def sections_public(sections: Iterable[Section], lessons: Iterable[Lesson]) -> list[SectionPublic]:
@@ -289,11 +300,18 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     http=("GET", "/courses/{courseId}/sections"),
     kind="read",
 )
-async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResult:
+async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> SectionsResult:
     """A course's sections in order, each with its lessons in order."""
     await owned_course(ctx, data.course_id)
     sections = await courses_store.sections_of_course(ctx.session, course_id=data.course_id)
     lessons = await courses_store.lessons_of_course(ctx.session, course_id=data.course_id)
+    if data.updated_after is not None:  # a whole curriculum is small (bounded): filtered here
+        after = data.updated_after
+        changed = {row.id for row in sections if row.updated_at > after} | {row.section_id for row in lessons if row.updated_at > after}
+        latest = {row.id: row.updated_at for row in sections}
+        for lesson in lessons:
+            latest[lesson.section_id] = max(latest[lesson.section_id], lesson.updated_at)
+        sections = sorted((row for row in sections if row.id in changed), key=lambda row: (latest[row.id], row.id))
     return SectionsResult(sections=sections_public(sections, lessons))
 
 
@@ -305,7 +323,7 @@ async def list_sections(ctx: OperationContext, data: CourseRef) -> SectionsResul
     idempotent=True,
 )
 async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> SectionResult:
-    """Rename a section or move it; the other sections renumber to stay 0..n-1."""
+    """Rename or move a section; the others renumber."""
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
     await _apply(ctx, section, changes, parent=Section.course_id)
@@ -352,10 +370,12 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     http=("GET", "/courses/{courseId}/sections/{sectionId}/lessons"),
     kind="read",
 )
-async def list_lessons(ctx: OperationContext, data: SectionRef) -> LessonsResult:
+async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> LessonsResult:
     """All lessons of a section, in order."""
     section = await _section(ctx, data)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
+    if data.updated_after is not None:  # at most a section's lessons: filtered here
+        lessons = sorted((row for row in lessons if row.updated_at > data.updated_after), key=lambda row: (row.updated_at, row.id))
     return LessonsResult(lessons=[lesson_public(row) for row in lessons])
 
 
@@ -378,7 +398,7 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     idempotent=True,
 )
 async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> LessonResult:
-    """Update a lesson; `order` moves it within its section, renumbering the others 0..n-1."""
+    """Update a lesson; order moves it in its section."""
     lesson = await _lesson(ctx, data, lock=True)
     changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:

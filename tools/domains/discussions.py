@@ -14,15 +14,14 @@ from storage.ids import new_id
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import Forbidden, NotFound
-from tools.core.fields import Id, text
-from tools.core.models import Deleted, OutputModel, Page, UtcDatetime
+from tools.core.errors import BadRequest, Forbidden, NotFound
+from tools.core.fields import Id, IsoDatetime, text
+from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.communities import (
     CommunityPath,
-    CommunityPathPage,
     Name,
     community_row,
     producer_user,
@@ -100,6 +99,18 @@ class ThreadDetailResult(OutputModel):
 
 class CommentResult(OutputModel):
     comment: CommentPublic
+
+
+class ThreadDeleted(Deleted):
+    """A deleted thread, and how many comments went with it (it was locked: none came in between)."""
+
+    comments_deleted: int
+
+
+class CommentDeleted(Deleted):
+    """A deleted comment, and how many replies, at any depth, went with it."""
+
+    replies_deleted: int
 
 
 def _author(user: User) -> AuthorPublic:
@@ -190,8 +201,17 @@ class ThreadPath(CommunityPath):
     thread_id: Id
 
 
-class ThreadPathPage(CommunityPathPage):
-    thread_id: Id
+class ListThreadsInput(PageQuery):
+    community_id: Id | None = None
+    search: str | None = Field(default=None, max_length=200, description="Title or content contains it.")
+    since: IsoDatetime | None = Field(default=None, description="Created at/after.")
+    until: IsoDatetime | None = Field(default=None, description="Created before.")
+
+
+class ListCommentsInput(PageQuery):
+    community_id: Id | None = None
+    thread_id: Id | None = None
+    search: str | None = Field(default=None, max_length=200, description="Content contains it.")
 
 
 class CreateThreadInput(CommunityPath):
@@ -207,16 +227,20 @@ class UpdateThreadInput(ThreadPath):
     pinned: bool = unchanged()
 
 
-async def _community_and_thread(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> tuple[Community, Thread]:
+async def _community_and_thread(ctx: OperationContext, data: ThreadPath, *, lock: bool = False) -> tuple[Community, Thread]:
     community = await community_row(ctx, data.community_id)
-    thread = await store.get_thread(ctx.session, community_id=community.id, thread_id=data.thread_id)
+    return community, await _thread_in(ctx, community, data.thread_id, lock=lock)
+
+
+async def _thread_in(ctx: OperationContext, community: Community, thread_id: str, *, lock: bool = False) -> Thread:
+    thread = await store.get_thread(ctx.session, community_id=community.id, thread_id=thread_id, lock=lock)
     if thread is None:
         raise NotFound("Thread not found")
-    return community, thread
+    return thread
 
 
-async def _thread_row(ctx: OperationContext, data: ThreadPath | ThreadPathPage) -> Thread:
-    return (await _community_and_thread(ctx, data))[1]
+async def _thread_row(ctx: OperationContext, data: ThreadPath, *, lock: bool = False) -> Thread:
+    return (await _community_and_thread(ctx, data, lock=lock))[1]
 
 
 async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[ThreadPublic]:
@@ -232,8 +256,7 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     events=("thread.created",),
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
-    """Start a thread in a community. The author (userId) must be a member or a staff user, else forbidden:
-    add_member first."""
+    """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
     community = await community_row(ctx, data.community_id)
     author = await _post_author(ctx, community, data.user_id)
     now = ctx.now()
@@ -260,11 +283,15 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     http=("GET", "/communities/{communityId}/threads"),
     kind="read",
 )
-async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[ThreadPublic]:
-    """List a community's threads: pinned first, then by latest activity (a new comment counts).
-    Paginated. Without comments (get_thread has them)."""
-    community = await community_row(ctx, data.community_id)
-    statement = store.threads_query(community_id=community.id)
+async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[ThreadPublic]:
+    """List threads, no comments: a community's pinned first, then by latest activity; without
+    communityId, all communities'. Paginated."""
+    if data.since and data.until and data.since > data.until:
+        raise BadRequest("Invalid input: since, until: since must not be after until")
+    scope = {"producer_id": ctx.producer_id}
+    if data.community_id is not None:
+        scope = {"community_id": (await community_row(ctx, data.community_id)).id}
+    statement = store.threads_query(**scope, search=data.search, since=data.since, until=data.until)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
 
 
@@ -275,8 +302,7 @@ async def list_threads(ctx: OperationContext, data: CommunityPathPage) -> Page[T
     kind="read",
 )
 async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
-    """Get a thread with its comment tree, oldest first. Replies deeper than 32 levels are listed flat under
-    their level-32 ancestor, with their parentId."""
+    """Get a thread with its comment tree, oldest first; replies past 32 levels are flat."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
     tree = comment_tree(await store.thread_comments(ctx.session, thread_id=thread.id))
@@ -307,12 +333,13 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
     idempotent=False,
     events=("thread.deleted",),
 )
-async def delete_thread(ctx: OperationContext, data: ThreadPath) -> Deleted:
-    """Delete a thread and all its comments."""
-    thread = await _thread_row(ctx, data)
+async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDeleted:
+    """Delete a thread and all its comments; says how many went."""
+    thread = await _thread_row(ctx, data, lock=True)
+    comments = await store.count_thread_comments(ctx.session, thread_id=thread.id)
     await ctx.session.delete(thread)
     await ctx.session.flush()
-    return Deleted(id=thread.id)
+    return ThreadDeleted(id=thread.id, comments_deleted=comments)
 
 
 # --- comments ---
@@ -357,8 +384,7 @@ async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[C
     events=("comment.created",),
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
-    """Comment on a thread, or reply to one of its comments with parentId. The author (userId) must be a
-    member or a staff user. Bumps the thread's lastActivityAt."""
+    """Comment on a thread, or reply to parentId. The author (userId) must be a member or staff."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
     if data.parent_id is not None:
@@ -386,12 +412,27 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     http=("GET", "/communities/{communityId}/threads/{threadId}/comments"),
     kind="read",
 )
-async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[CommentPublic]:
-    """List a thread's comments flat, oldest first (parentId null: top level). Paginated. get_thread nests
-    them."""
-    thread = await _thread_row(ctx, data)
-    statement = store.comments_query(thread_id=thread.id)
+async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[CommentPublic]:
+    """List comments flat: a thread's oldest first; with only communityId, the community's newest
+    first. Paginated."""
+    if data.thread_id is not None:
+        statement = store.comments_query(thread_id=(await _listed_thread(ctx, data)).id, search=data.search)
+    elif data.community_id is not None:
+        community = await community_row(ctx, data.community_id)
+        statement = store.comments_query(community_id=community.id, search=data.search)
+    else:
+        raise BadRequest("Invalid input: threadId, communityId: give a threadId, a communityId or both")
     return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
+
+
+async def _listed_thread(ctx: OperationContext, data: ListCommentsInput) -> Thread:
+    """The thread list_comments names: in its community when communityId is given, else in any of the caller's."""
+    if data.community_id is not None:
+        return await _thread_in(ctx, await community_row(ctx, data.community_id), data.thread_id)
+    thread = await store.get_producer_thread(ctx.session, producer_id=ctx.producer_id, thread_id=data.thread_id)
+    if thread is None:
+        raise NotFound("Thread not found")
+    return thread
 
 
 @operation(
@@ -403,7 +444,7 @@ async def list_comments(ctx: OperationContext, data: ThreadPathPage) -> Page[Com
     events=("comment.updated",),
 )
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
-    """Replace a comment's content; its author, place in the thread and replies stay."""
+    """Replace a comment's content; its replies stay."""
     comment = await _comment_row(ctx, data)
     apply_changes(comment, given_changes(data, target=CommentPath), at=ctx.now())
     await ctx.session.flush()
@@ -418,9 +459,9 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     idempotent=False,
     events=("comment.deleted",),
 )
-async def delete_comment(ctx: OperationContext, data: CommentPath) -> Deleted:
-    """Delete a comment with all its replies, at any depth."""
+async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDeleted:
+    """Delete a comment with all its replies, at any depth; says how many went."""
     comment = await _comment_row(ctx, data)
-    await store.delete_comment_tree(ctx.session, comment_id=comment.id)
+    deleted = await store.delete_comment_tree(ctx.session, comment_id=comment.id)
     await store.recount_comments(ctx.session, thread_id=comment.thread_id)
-    return Deleted(id=comment.id)
+    return CommentDeleted(id=comment.id, replies_deleted=deleted - 1)

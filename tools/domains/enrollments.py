@@ -4,23 +4,29 @@ Progress per lesson is monotonic: once completed a lesson stays completed, and t
 `watchedSeconds` reported is kept. So repeating an update changes nothing, and concurrent
 updates cannot undo each other. `percent` is completed lessons over the course's current
 lessons, rounded, and 100 only when every lesson is completed: lessons added later lower it,
-but the enrollment's `completedAt` and its certificate stay.
+but the enrollment's `completedAt` and its certificate stay. Each change moves `updatedAt`.
+
+`enroll_students` enrolls many students in one course with a few set-based statements: one finds
+the students, one their existing enrollments, one insert per chunk of 100. It is not
+all-or-nothing: a student who is missing or already enrolled is reported as such while the
+others are enrolled.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from storage import enrollments as enrollments_store
+from storage.enrollments import CurriculumLesson, EnrollmentNames, StudentMatch
 from storage.ids import new_id
-from storage.tables import Enrollment, LessonProgress
+from storage.tables import Course, Enrollment, LessonProgress
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import Conflict, NotFound
+from tools.core.errors import BadRequest, Conflict, NotFound
 from tools.core.fields import MAX_INT
 from tools.core.models import (
     Deleted,
@@ -31,6 +37,8 @@ from tools.core.models import (
 )
 from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.updates import unchanged
+from tools.domains.accounts import normalize_email
 from tools.domains.achievements import (
     EnrollmentFilter,
     ProgressEvents,
@@ -39,11 +47,13 @@ from tools.domains.achievements import (
 )
 from tools.domains.curriculum import owned_course
 from tools.domains.streaks import Streak, streak_of
-from tools.domains.students import owned_student
+from tools.domains.students import Email, owned_student
 
 __all__ = [
+    "MAX_BULK",
     "delete_enrollment",
     "enroll_student",
+    "enroll_students",
     "get_enrollment",
     "list_enrollments",
     "percent",
@@ -53,6 +63,11 @@ __all__ = [
 Id = Annotated[str, Field(max_length=100)]
 
 _ALREADY_ENROLLED = "This student is already enrolled in this course; see list_enrollments"
+
+MAX_BULK = 1000
+"""Students one `enroll_students` call takes."""
+_CHUNK = 100
+"""Enrollments inserted per statement by `enroll_students`, and how often it reports progress."""
 
 
 def percent(completed: int, total: int) -> int:
@@ -75,14 +90,22 @@ class Progress(OutputModel):
 class EnrollmentPublic(OutputModel):
     id: str
     student_id: str
+    student_name: str
     course_id: str
+    course_title: str
+    course_slug: str
     enrolled_at: UtcDatetime
     completed_at: UtcDatetime | None = Field(description="When it first reached 100%.")
+    updated_at: UtcDatetime
     progress: Progress
 
 
 class LessonProgressPublic(OutputModel):
     lesson_id: str
+    title: str
+    section_id: str
+    section_title: str
+    position: int = Field(description="1-based, in curriculum order.")
     completed: bool
     watched_seconds: int
     completed_at: UtcDatetime | None
@@ -111,30 +134,77 @@ class EnrollInput(InputModel):
     course_id: Id
 
 
+class ListEnrollmentsInput(EnrollmentFilter):
+    completed: bool | None = Field(default=None, description="true: completed ones only; false: the others.")
+
+
+class EnrollStudentsInput(InputModel):
+    course_id: Id
+    student_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_BULK
+    )
+    emails: list[Email] | None = Field(default=None, min_length=1, max_length=MAX_BULK)
+
+
+class StudentOutcome(OutputModel):
+    student_id: str | None = Field(description="null: the email names no student.")
+    email: str | None = Field(default=None, exclude_if=lambda email: email is None, description="When enrolling by emails.")
+    outcome: Literal["enrolled", "already_enrolled", "not_found"]
+    enrollment_id: str | None
+
+
+class EnrollStudentsResult(OutputModel):
+    results: list[StudentOutcome] = Field(description="One per distinct student given, in the order given.")
+    enrolled: int
+    already_enrolled: int
+    not_found: int
+
+
 class EnrollmentRef(InputModel):
     enrollment_id: Id
 
 
 class UpdateProgressInput(EnrollmentRef):
-    lesson_id: Id
+    lesson_id: Id = unchanged()
+    lesson_position: int = unchanged(ge=1, le=MAX_INT, description="Or, not lessonId: 1-based.")
     completed: bool = Field(description="false never un-completes a lesson.")
     watched_seconds: int = Field(
         default=0, ge=0, le=MAX_INT, description="The highest reported is kept."
     )
 
 
+
 # ---- helpers
 
 
-def _enrollment_public(row: Enrollment, *, completed: int, total: int) -> EnrollmentPublic:
+def _enrollment_public(row: Enrollment, names: EnrollmentNames, *, completed: int, total: int) -> EnrollmentPublic:
     progress = Progress(completed_lessons=completed, total_lessons=total, percent=percent(completed, total))
-    return EnrollmentPublic.model_validate({**row.model_dump(), "progress": progress})
+    return EnrollmentPublic(
+        id=row.id,
+        student_id=row.student_id,
+        student_name=names.student_name,
+        course_id=row.course_id,
+        course_title=names.course_title,
+        course_slug=names.course_slug,
+        enrolled_at=row.enrolled_at,
+        completed_at=row.completed_at,
+        updated_at=row.updated_at,
+        progress=progress,
+    )
 
 
-def _lesson_progress(lesson_id: str, row: LessonProgress | None) -> LessonProgressPublic:
-    if row is None:  # not started
-        return LessonProgressPublic(lesson_id=lesson_id, completed=False, watched_seconds=0, completed_at=None)
-    return LessonProgressPublic.model_validate(row, from_attributes=True)
+def _lesson_progress(lesson: CurriculumLesson, position: int) -> LessonProgressPublic:
+    row = lesson.progress  # None: not started
+    return LessonProgressPublic(
+        lesson_id=lesson.lesson_id,
+        title=lesson.title,
+        section_id=lesson.section_id,
+        section_title=lesson.section_title,
+        position=position,
+        completed=row is not None and row.completed,
+        watched_seconds=row.watched_seconds if row is not None else 0,
+        completed_at=row.completed_at if row is not None else None,
+    )
 
 
 async def _owned_enrollment(ctx: OperationContext, enrollment_id: str, *, lock: bool = False) -> Enrollment:
@@ -147,29 +217,82 @@ async def _owned_enrollment(ctx: OperationContext, enrollment_id: str, *, lock: 
 
 
 async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[EnrollmentPublic]:
-    """`rows` with their progress: two statements, however many rows."""
+    """`rows` with their names and progress: one statement, however many rows."""
     if not rows:
         return []
-    session = ctx.session
-    completed = await enrollments_store.completed_counts(session, enrollment_ids=[row.id for row in rows])
-    totals = await enrollments_store.lesson_totals(session, course_ids=[row.course_id for row in rows])
+    summaries = await enrollments_store.enrollment_summaries(ctx.session, enrollment_ids=[row.id for row in rows])
     return [
-        _enrollment_public(row, completed=completed.get(row.id, 0), total=totals.get(row.course_id, 0)) for row in rows
+        _enrollment_public(row, summary.names, completed=summary.completed_lessons, total=summary.total_lessons)
+        for row in rows
+        for summary in [summaries[row.id]]
     ]
 
 
 async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: UpdateProgressInput) -> bool:
-    """Save the lesson's progress; True when this update completed the lesson."""
+    """Save the lesson's progress; True when this update completed the lesson. A change moves the
+    enrollment's `updated_at`; a repeated update changes nothing, that included."""
     row = await enrollments_store.get_progress(ctx.session, enrollment_id=enrollment.id, lesson_id=data.lesson_id)
+    changed = row is None
     if row is None:
         row = LessonProgress(enrollment_id=enrollment.id, lesson_id=data.lesson_id)
         ctx.session.add(row)
-    row.watched_seconds = max(row.watched_seconds, data.watched_seconds)
+    if data.watched_seconds > row.watched_seconds:
+        row.watched_seconds, changed = data.watched_seconds, True
     newly_completed = data.completed and not row.completed
     if newly_completed:
-        row.completed, row.completed_at = True, ctx.now()
+        row.completed, row.completed_at, changed = True, ctx.now(), True
+    if changed:
+        enrollment.updated_at = ctx.now()
     await ctx.session.flush()
     return newly_completed
+
+
+def _distinct(data: EnrollStudentsInput) -> tuple[list[str], dict[str, str]]:
+    """The students `data` names, each once in the order first given: their ids, or their emails
+    normalized, with each email as it was first written (for the results)."""
+    if data.emails is None:
+        return list(dict.fromkeys(data.student_ids)), {}
+    spelled: dict[str, str] = {}
+    for email in data.emails:
+        spelled.setdefault(normalize_email(email), email)
+    return list(spelled), spelled
+
+
+async def _enroll_chunk(
+    ctx: OperationContext, course: Course, students: list[StudentMatch], enrolled: dict[str, str], *, total_lessons: int
+) -> set[str]:
+    """Enroll `students` in `course` with one insert, each announced by an `enrollment.created`
+    event; returns who was enrolled now, and adds each one's enrollment id to `enrolled`.
+
+    The insert skips a pair the unique (student, course) constraint already holds: on PostgreSQL a
+    concurrent enroll_student can commit one after this call looked. That student is then
+    already_enrolled, with the other call's enrollment, and the others go ahead."""
+    if not students:
+        return set()
+    now = ctx.now()
+    rows = {
+        student.id: Enrollment(
+            id=new_id("enrollment"),
+            producer_id=ctx.producer_id,
+            student_id=student.id,
+            course_id=course.id,
+            enrolled_at=now,
+            updated_at=now,
+        )
+        for student in students
+    }
+    inserted = await enrollments_store.insert_enrollments(ctx.session, [row.model_dump() for row in rows.values()])
+    created = {student_id for student_id, row in rows.items() if row.id in inserted}
+    if len(created) < len(rows):
+        lost = [student_id for student_id in rows if student_id not in created]
+        enrolled.update(await enrollments_store.enrollments_of_students(ctx.session, course_id=course.id, student_ids=lost))
+    for student in students:
+        if student.id in created:
+            row = rows[student.id]
+            enrolled[student.id] = row.id
+            names = EnrollmentNames(student.name, course.title, course.slug)
+            ctx.emit("enrollment.created", _enrollment_public(row, names, completed=0, total=total_lessons))
+    return created
 
 
 # ---- operations
@@ -183,17 +306,19 @@ async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: Up
     events=("enrollment.created",),
 )
 async def enroll_student(ctx: OperationContext, data: EnrollInput) -> EnrollmentResult:
-    """Enroll a student in a course (draft or published); the same pair twice is a conflict."""
+    """Enroll a student in a course (draft or published); twice is a conflict."""
     student = await owned_student(ctx, data.student_id)
     course = await owned_course(ctx, data.course_id)
     if await enrollments_store.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
         raise Conflict(_ALREADY_ENROLLED)
+    now = ctx.now()
     enrollment = Enrollment(
         id=new_id("enrollment"),
         producer_id=ctx.producer_id,
         student_id=student.id,
         course_id=course.id,
-        enrolled_at=ctx.now(),
+        enrolled_at=now,
+        updated_at=now,
     )
     ctx.session.add(enrollment)
     try:
@@ -205,16 +330,63 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
 
 
 @operation(
+    title="Enroll students",
+    permission=Permission.ENROLLMENTS_WRITE,
+    http=("POST", "/enrollments/bulk"),
+    kind="write",
+    idempotent=True,  # a repeat enrolls nobody more: the students it names are already_enrolled
+)
+async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> EnrollStudentsResult:
+    """Enroll up to 1000 studentIds or emails in a course, each on its own (not all-or-nothing):
+    enrolled, already_enrolled or not_found."""
+    if (data.student_ids is None) == (data.emails is None):
+        both = "not both" if data.student_ids is not None else "one is required"
+        raise BadRequest(f"Invalid input: studentIds: give studentIds or emails, {both}")
+    course = await owned_course(ctx, data.course_id)
+    by_email = data.emails is not None
+    keys, spelled = _distinct(data)
+    matches = await enrollments_store.students_to_enroll(
+        ctx.session, producer_id=ctx.producer_id, ids=[] if by_email else keys, emails_normalized=keys if by_email else []
+    )
+    found = {(match.email_normalized if by_email else match.id): match for match in matches}
+    enrolled = await enrollments_store.enrollments_of_students(
+        ctx.session, course_id=course.id, student_ids=[match.id for match in matches]
+    )
+    total_lessons = (await enrollments_store.lesson_totals(ctx.session, course_ids=[course.id])).get(course.id, 0)
+    results: list[StudentOutcome] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = [(key, found.get(key)) for key in keys[start : start + _CHUNK]]
+        to_enroll = [match for _, match in chunk if match is not None and match.id not in enrolled]
+        created = await _enroll_chunk(ctx, course, to_enroll, enrolled, total_lessons=total_lessons)
+        for key, match in chunk:
+            results.append(
+                StudentOutcome(
+                    student_id=match.id if match else (None if by_email else key),
+                    email=spelled.get(key),
+                    outcome="not_found" if match is None else "enrolled" if match.id in created else "already_enrolled",
+                    enrollment_id=enrolled.get(match.id) if match else None,
+                )
+            )
+        await ctx.report_progress(len(results), len(keys), f"{len(results)} of {len(keys)} students")
+    return EnrollStudentsResult(
+        results=results,
+        enrolled=sum(result.outcome == "enrolled" for result in results),
+        already_enrolled=sum(result.outcome == "already_enrolled" for result in results),
+        not_found=sum(result.outcome == "not_found" for result in results),
+    )
+
+
+@operation(
     title="List enrollments",
     permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/enrollments"),
     kind="read",
 )
-async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Page[EnrollmentPublic]:
+async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) -> Page[EnrollmentPublic]:
     """List enrollments with their progress, newest first. Paginated."""
     await check_filter(ctx, data)
     statement = enrollments_store.enrollments_query(
-        producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
+        producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id, completed=data.completed
     )
     return await paged(ctx.session, statement, query=data, convert_page=partial(_with_progress, ctx))
 
@@ -226,14 +398,18 @@ async def list_enrollments(ctx: OperationContext, data: EnrollmentFilter) -> Pag
     kind="read",
 )
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
-    """Get an enrollment with progress per lesson (curriculum order), totals and the student's learning
-    streak."""
-    enrollment = await _owned_enrollment(ctx, data.enrollment_id)
+    """Get an enrollment with per-lesson progress, totals and the student's streak."""
+    found = await enrollments_store.get_named_enrollment(
+        ctx.session, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id
+    )
+    if found is None:
+        raise NotFound("Enrollment not found")
+    enrollment, names = found
     curriculum = await enrollments_store.curriculum_progress(
         ctx.session, enrollment_id=enrollment.id, course_id=enrollment.course_id
     )
-    lessons = [_lesson_progress(lesson_id, row) for lesson_id, row in curriculum]
-    summary = _enrollment_public(enrollment, completed=sum(x.completed for x in lessons), total=len(lessons))
+    lessons = [_lesson_progress(lesson, position) for position, lesson in enumerate(curriculum, start=1)]
+    summary = _enrollment_public(enrollment, names, completed=sum(x.completed for x in lessons), total=len(lessons))
     streak = await streak_of(ctx, enrollment.student_id)
     return EnrollmentDetailResult(enrollment=EnrollmentDetail(**summary.model_dump(), lessons=lessons, streak=streak))
 
@@ -246,11 +422,21 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     idempotent=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
-    """Record progress on a lesson of the enrollment's course. Also logs today's learning (streaks),
-    unlocks achievements and, at 100% the first time, issues a certificate; `events` says what."""
+    """Record lesson progress; also logs learning (streaks), unlocks achievements and at 100% issues a
+    certificate (see events)."""
+    # "Mark lesson 3 done" needs no lookup of lesson 3's id: its position names it.
+    if (data.lesson_id is None) == (data.lesson_position is None):
+        raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
     await enrollments_store.lock_student(ctx.session, student_id=enrollment.student_id)
-    if not await enrollments_store.course_has_lesson(
+    if data.lesson_position is not None:
+        lesson_id = await enrollments_store.lesson_at_position(
+            ctx.session, course_id=enrollment.course_id, position=data.lesson_position
+        )
+        if lesson_id is None:
+            raise NotFound(f"Lesson not found: the course has fewer than {data.lesson_position} lessons; see get_enrollment")
+        data = data.model_copy(update={"lesson_id": lesson_id, "lesson_position": None})
+    elif not await enrollments_store.course_has_lesson(
         ctx.session, course_id=enrollment.course_id, lesson_id=data.lesson_id
     ):
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
@@ -258,14 +444,16 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     lesson_completed = await _save_progress(ctx, enrollment, data)
     [counted] = await _with_progress(ctx, [enrollment])
     completed, total = counted.progress.completed_lessons, counted.progress.total_lessons
+    names = EnrollmentNames(counted.student_name, counted.course_title, counted.course_slug)
     events = await record_progress(
         ctx,
         enrollment,
+        names,
         learned=data.completed or data.watched_seconds > 0,
         course_complete=total > 0 and completed == total,
     )
     # record_progress may have just set completedAt.
-    public = _enrollment_public(enrollment, completed=completed, total=total)
+    public = _enrollment_public(enrollment, names, completed=completed, total=total)
     _emit_progress_events(ctx, public, data.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
 
@@ -290,8 +478,7 @@ def _emit_progress_events(ctx: OperationContext, enrollment: EnrollmentPublic, l
     events=("enrollment.deleted",),
 )
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
-    """Delete an enrollment with its lesson progress and certificate; the student's achievements and streak
-    stay."""
+    """Delete an enrollment, its progress and certificate; achievements and streak stay."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
     await enrollments_store.delete_enrollment(ctx.session, enrollment_id=enrollment.id)
     return Deleted(id=enrollment.id)

@@ -88,8 +88,7 @@ class ListEventsInput(InputModel):
     kind="read",
 )
 async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage:
-    """What changed, in order (student.registered, thread.created, lesson.completed, ...), with the
-    resource as data. Pass the returned cursor back for newer events."""
+    """What changed, in order, with the resource as data. Pass the returned cursor back for newer events."""
     after = decode_cursor(data.cursor) if data.cursor else 0
     statement = events_after(
         producer_id=ctx.producer_id, after=after, types=data.types, course_id=data.course_id,

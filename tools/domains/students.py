@@ -60,6 +60,7 @@ class StudentPublic(OutputModel):
     bio: str | None
     role: str
     created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 def student_public(user: User) -> StudentPublic:
@@ -94,7 +95,7 @@ class RegisterStudentInput(InputModel):
 
 
 class ListStudentsInput(PageQuery):
-    search: str | None = Field(default=None, max_length=200, description="Case-insensitive name search.")
+    search: str | None = Field(default=None, max_length=200, description="Name contains it, or the exact email.")
 
 
 class StudentRef(InputModel):
@@ -125,8 +126,8 @@ async def owned_student(ctx: OperationContext, student_id: str) -> User:
     events=("student.registered",),
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
-    """Register a student. Email is unique per producer (else conflict). Without a password one is
-    generated and returned once as generatedPassword."""
+    """Register a student (email unique). Without a password one is generated, returned once as
+    generatedPassword."""
     email_normalized = normalize_email(data.email)
     existing = await accounts_store.get_user_by_email(
         ctx.session, producer_id=ctx.producer_id, email_normalized=email_normalized

@@ -189,6 +189,5 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     kind="read",
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
-    """Parse a YouTube, Vimeo or direct (.mp4 .webm .ogg .mov .m3u8) video URL into provider, id, embed and
-    thumbnail URLs, as a lesson's videoUrl is parsed."""
+    """Parse a YouTube, Vimeo or direct video URL into provider, id, embed and thumbnail URLs."""
     return VideoResult(video=parse_video_url(data.url))

@@ -147,8 +147,8 @@ def _with_secret(endpoint: WebhookEndpoint) -> WebhookWithSecret:
     transports=_WHERE,
 )
 async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> WebhookSecretResult:
-    """POST events (eventTypes; empty: all) to url as they happen, in order, signed per Standard
-    Webhooks, retried for a day. The signing secret is in this result only."""
+    """POST events (eventTypes; empty: all) to url, signed (Standard Webhooks), in order, with retries.
+    Secret shown only here."""
     now = ctx.now()
     endpoint = WebhookEndpoint(
         id=new_id("wh"), producer_id=ctx.producer_id, url=await _checked_url(ctx, data.url), description=data.description,

@@ -1,0 +1,89 @@
+"""Idempotency records: the first result of a create run under a caller's idempotency key.
+
+A create claims its key in its own transaction, before it writes anything else, and keeps its
+result in the same transaction: the record commits with the create or not at all. A second
+transaction claiming the same key while the first is running waits for it (PostgreSQL: the
+upsert waits on the primary key; SQLite: there is one writer), then finds its record, or, if the
+first rolled back, claims the key itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import IdempotencyRecord
+
+__all__ = ["claim_key", "keep_result", "prune_expired"]
+
+_PRUNED_AT_ONCE = 100
+"""Expired records one claim deletes at most: a claim stays cheap, and claims outnumber expiries."""
+
+
+async def claim_key(
+    session: AsyncSession,
+    *,
+    caller: str,
+    key: str,
+    producer_id: str,
+    operation: str,
+    request_hash: str,
+    now: datetime,
+    expires_at: datetime,
+) -> IdempotencyRecord | None:
+    """Claim `caller`'s `key` for a create about to run in this transaction: None when claimed (no
+    record held it, or only an expired one, now replaced), else the live record that holds it.
+
+    On PostgreSQL (READ COMMITTED) a record another transaction has claimed but not committed makes
+    this wait until that transaction ends; the record is then found, or claimed if it rolled back.
+    The record found stays locked to this transaction, so nothing prunes it in between."""
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    claim = insert(IdempotencyRecord).values(
+        caller=caller,
+        key=key,
+        producer_id=producer_id,
+        operation=operation,
+        request_hash=request_hash,
+        result={},  # the create keeps its result here before it commits (`keep_result`)
+        created_at=now,
+        expires_at=expires_at,
+    )
+    replace_expired = {
+        name: claim.excluded[name] for name in ("producer_id", "operation", "request_hash", "result", "created_at", "expires_at")
+    }
+    claim = claim.on_conflict_do_update(
+        index_elements=["caller", "key"], set_=replace_expired, where=IdempotencyRecord.expires_at <= now
+    ).returning(IdempotencyRecord.caller)
+    if (await session.execute(claim)).first() is not None:
+        return None
+    held = select(IdempotencyRecord).where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+    return (await session.scalars(held)).one()
+
+
+async def keep_result(session: AsyncSession, *, caller: str, key: str, result: dict[str, Any]) -> None:
+    """Store the result of the create that claimed `caller`'s `key` in this transaction."""
+    statement = (
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+        .values(result=result)
+    )
+    await session.execute(statement)
+
+
+async def prune_expired(session: AsyncSession, *, now: datetime) -> None:
+    """Delete up to `_PRUNED_AT_ONCE` expired records, of any caller, oldest first. On PostgreSQL
+    records another transaction holds are skipped rather than waited for: pruning never makes
+    one caller's create wait for another's."""
+    expired = (
+        select(IdempotencyRecord.caller, IdempotencyRecord.key)
+        .where(IdempotencyRecord.expires_at <= now)
+        .order_by(IdempotencyRecord.expires_at)
+        .limit(_PRUNED_AT_ONCE)
+        .with_for_update(skip_locked=True)  # SQLite, one writer, has no row locks and renders none
+    )
+    await session.execute(delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.caller, IdempotencyRecord.key).in_(expired)))
