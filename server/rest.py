@@ -116,7 +116,8 @@ def _endpoint_auth(op: Operation) -> Literal["api_key", "session", "none"]:
     return "session" if "session" in op.auth else "none"
 
 
-def catalog_endpoint(op: Operation) -> Endpoint:
+def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endpoint:
+    """`op`'s REST route: its main path, or `also`, one of its other paths (path, operationId)."""
     auth = _endpoint_auth(op)
     errors = [400, 401]  # no credentials, or (signing in) the wrong ones
     if op.permission is not None or "producerId" in _field_annotations(op.input_model):
@@ -129,10 +130,11 @@ def catalog_endpoint(op: Operation) -> Endpoint:
     errors.append(500)
     if not op.read_only:
         errors.append(503)  # on SQLite a write can wait too long for its turn
+    path, name = also or (op.http_path, op.name)
     return Endpoint(
-        name=op.name,
+        name=name,
         method=op.http_method,
-        path=op.http_path,
+        path=path,
         title=op.title,
         description=op.description,
         input_model=op.input_model,
@@ -140,13 +142,18 @@ def catalog_endpoint(op: Operation) -> Endpoint:
         status=op.http_status,
         auth=auth,
         errors=tuple(errors),
-        tag=op.http_path.split("/")[1],
+        tag=op.http_path.split("/")[1],  # the main path's: an alias is documented beside it
         takes_idempotency_key=op.takes_idempotency_key,
     )
 
 
 def catalog_endpoints() -> list[Endpoint]:
-    return [catalog_endpoint(op) for op in served_over("rest")]
+    """Every REST route of the catalog: each operation's main path, then its other paths."""
+    return [endpoint for op in served_over("rest") for endpoint in _endpoints_of(op)]
+
+
+def _endpoints_of(op: Operation) -> list[Endpoint]:
+    return [catalog_endpoint(op), *(catalog_endpoint(op, also) for also in op.http_also)]
 
 
 # ---- requests
@@ -301,8 +308,9 @@ async def respond(request: Request, work: Callable[[], Awaitable[Response]]) -> 
 # ---- catalog routes
 
 
-def _operation_endpoint(operations: dict[str, Operation], runtime: Runtime):
-    endpoints = {method: catalog_endpoint(op) for method, op in operations.items()}
+def _operation_endpoint(routes: dict[str, tuple[Operation, Endpoint]], runtime: Runtime):
+    operations = {method: op for method, (op, _) in routes.items()}
+    endpoints = {method: endpoint for method, (_, endpoint) in routes.items()}
 
     async def endpoint(request: Request) -> Response:
         # Starlette answers HEAD on GET routes; it runs the GET operation.
@@ -348,10 +356,11 @@ def session_cookie(request: Request, response: Response, action: str, result: Ba
 
 def rest_routes(runtime: Runtime) -> list[Route]:
     """One route per catalog path, serving each of its operations' methods."""
-    by_path: dict[str, dict[str, Operation]] = defaultdict(dict)
+    by_path: dict[str, dict[str, tuple[Operation, Endpoint]]] = defaultdict(dict)
     for op in served_over("rest"):
-        by_path[op.http_path][op.http_method] = op
+        for endpoint in _endpoints_of(op):
+            by_path[endpoint.path][endpoint.method] = (op, endpoint)
     return [
-        Route(API_PREFIX + path, _operation_endpoint(operations, runtime), methods=list(operations))
-        for path, operations in by_path.items()
+        Route(API_PREFIX + path, _operation_endpoint(routes, runtime), methods=list(routes))
+        for path, routes in by_path.items()
     ]

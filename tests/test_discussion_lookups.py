@@ -514,3 +514,27 @@ async def test_rest_lists_threads_and_comments_with_search_on_the_existing_paths
         "membersRemoved": 0,
         "mediaDeleted": 0,
     }
+
+
+async def test_rest_lists_threads_of_all_communities_and_comments_of_a_community_on_their_own_paths(store, tenant, tenant_factory):
+    author = tenant.owner_user_id
+    other = await tenant_factory("Other Academy")
+    async with mcp_client(store, other.key) as client:
+        foreign = await new_community(client)
+        await new_thread(client, foreign["id"], other.owner_user_id, title="Weekly Discussion elsewhere")
+    async with mcp_client(store, tenant.key) as client:
+        first, second = await new_community(client), await new_community(client)
+        one = await new_thread(client, first["id"], author, title="Weekly Discussion one")
+        two = await new_thread(client, second["id"], author, title="Weekly Discussion two")
+        spam = await new_comment(client, second["id"], two["id"], author, content="Buy cheap watches")
+        await new_comment(client, first["id"], one["id"], author, content="Cheap shot")
+
+    async with rest_client(http_app(store), tenant.key) as http:
+        threads = await http.get("/threads", params={"search": "weekly"})
+        comments = await http.get(f"/communities/{second['id']}/comments", params={"search": "cheap"})
+        foreign_comments = await http.get(f"/communities/{foreign['id']}/comments")
+
+    assert threads.status_code == 200 and {t["id"] for t in threads.json()["data"]} == {one["id"], two["id"]}
+    assert comments.status_code == 200 and [c["id"] for c in comments.json()["data"]] == [spam["id"]]
+    assert comments.json()["data"][0]["threadId"] == two["id"]
+    assert foreign_comments.status_code == 404  # another producer's community is not found

@@ -26,7 +26,7 @@ async def test_every_api_route_but_the_openapi_document_is_an_operation_of_the_c
         if isinstance(route, Route) and route.path.startswith(API_PREFIX)
         for method in route.methods - {"HEAD"}
     }
-    catalog = {(op.http_method, API_PREFIX + op.http_path) for op in served_over("rest")}
+    catalog = {(op.http_method, API_PREFIX + path) for op in served_over("rest") for path in (op.http_path, *dict(op.http_also))}
     assert served - {("GET", f"{API_PREFIX}/openapi.json")} == catalog
 
 

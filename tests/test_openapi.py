@@ -42,10 +42,16 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     }
 
 
+OPERATIONS_ALSO = [also for op in served_over("rest") for also in op.http_also]
+
+
 def test_every_operation_served_over_rest_is_documented_at_its_route():
     documented = {operation["operationId"]: route for route, operation in _operations(api_document()).items()}
     expected = {op.name: (op.http_method, "/api/v1" + op.http_path) for op in served_over("rest")}
+    # An operation's other paths (a thread list across communities) are documented under their own ids.
+    expected |= {name: (op.http_method, "/api/v1" + path) for op in served_over("rest") for path, name in op.http_also}
     assert documented == expected
+    assert {name for _, name in OPERATIONS_ALSO} == {"list_threads_of_all_communities", "list_comments_of_community"}
 
 
 def test_success_statuses_and_errors_are_documented_per_operation():
@@ -225,4 +231,4 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(f
             assert event.stop_reason == "completed"
     assert not errors, "\n".join(errors)
     assert not failures, "\n\n".join(dict.fromkeys(failures))
-    assert len(tested) == len(served_over("rest"))
+    assert len(tested) == len(served_over("rest")) + len(OPERATIONS_ALSO)  # every route, the other paths too

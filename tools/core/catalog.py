@@ -88,6 +88,9 @@ class Operation:
     """The handler opens its own transactions on `ctx.store` instead of running in one."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
+    http_also: tuple[tuple[str, str], ...] = ()
+    """More REST paths for the same method, as (path, operationId): a read whose MCP tool may leave
+    out an id that its main path holds (threads of all communities: `/threads`)."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -147,6 +150,7 @@ def operation(
     own_transactions: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
+    http_also: Iterable[tuple[str, str]] = (),
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
@@ -191,6 +195,7 @@ def operation(
             own_transactions=own_transactions,
             session_cookie=session_cookie,
             events=events,
+            http_also=tuple(http_also),
         )
 
     return declare

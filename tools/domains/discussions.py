@@ -281,6 +281,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     title="List threads",
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads"),
+    http_also=[("/threads", "list_threads_of_all_communities")],
     kind="read",
 )
 async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[ThreadPublic]:
@@ -410,6 +411,7 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     title="List comments",
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads/{threadId}/comments"),
+    http_also=[("/communities/{communityId}/comments", "list_comments_of_community")],
     kind="read",
 )
 async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[CommentPublic]:
