@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries import contains_text
+from storage.queries import contains_text, count_where
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
@@ -60,12 +59,9 @@ def communities_query(*, producer_id: str) -> Select:
 
 async def community_counts(session: AsyncSession, *, community_id: str) -> tuple[int, int, int]:
     """(members, threads, media) of a community, in one query."""
-
-    def counted(table: Any) -> Any:
-        return select(func.count()).select_from(table).where(table.community_id == community_id).scalar_subquery()
-
-    row = (await session.execute(select(counted(Member), counted(Thread), counted(Media)))).one()
-    return row[0], row[1], row[2]
+    counts = (count_where(table, table.community_id == community_id) for table in (Member, Thread, Media))
+    members, threads, media = (await session.execute(select(*counts))).one()
+    return members, threads, media
 
 
 async def lock_community_threads(session: AsyncSession, *, community_id: str) -> None:
@@ -79,15 +75,11 @@ async def lock_community_threads(session: AsyncSession, *, community_id: str) ->
 async def community_contents(session: AsyncSession, *, community_id: str) -> tuple[int, int, int, int]:
     """(threads, comments, members, media) of a community, in one query."""
     thread_ids = select(Thread.id).where(Thread.community_id == community_id)
-
-    def counted(table: Any, condition: Any) -> Any:
-        return select(func.count()).select_from(table).where(condition).scalar_subquery()
-
     statement = select(
-        counted(Thread, Thread.community_id == community_id),
-        counted(Comment, Comment.thread_id.in_(thread_ids)),
-        counted(Member, Member.community_id == community_id),
-        counted(Media, Media.community_id == community_id),
+        count_where(Thread, Thread.community_id == community_id),
+        count_where(Comment, Comment.thread_id.in_(thread_ids)),
+        count_where(Member, Member.community_id == community_id),
+        count_where(Media, Media.community_id == community_id),
     )
     threads, comments, members, media = (await session.execute(statement)).one()
     return threads, comments, members, media
@@ -179,7 +171,7 @@ async def note_comment_added(session: AsyncSession, *, thread_id: str, at: datet
 
 async def recount_comments(session: AsyncSession, *, thread_id: str) -> None:
     """Set a thread's comment count from its rows (after deleting a subtree of unknown size)."""
-    counted = select(func.count()).select_from(Comment).where(Comment.thread_id == thread_id).scalar_subquery()
+    counted = count_where(Comment, Comment.thread_id == thread_id)
     await session.execute(update(Thread).where(Thread.id == thread_id).values(comment_count=counted))
 
 

@@ -9,13 +9,12 @@ concurrent edits of one curriculum take turns instead of computing the same posi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from storage.queries import contains_text
+from storage.queries import contains_text, count_where
 from storage.tables import Course, Enrollment, Lesson, Section
 
 __all__ = [
@@ -65,12 +64,10 @@ def courses_query(*, producer_id: str, search: str | None = None, published: boo
 
 async def count_course_contents(session: AsyncSession, *, course_id: str) -> tuple[int, int, int]:
     """How many sections, lessons and enrollments the course has, in one statement."""
-
-    def counted(table: Any, column: Any) -> Any:
-        return select(func.count()).select_from(table).where(column == course_id).scalar_subquery()
-
     statement = select(
-        counted(Section, Section.course_id), counted(Lesson, Lesson.course_id), counted(Enrollment, Enrollment.course_id)
+        count_where(Section, Section.course_id == course_id),
+        count_where(Lesson, Lesson.course_id == course_id),
+        count_where(Enrollment, Enrollment.course_id == course_id),
     )
     sections, lessons, enrollments = (await session.execute(statement)).one()
     return sections, lessons, enrollments

@@ -50,8 +50,8 @@ __all__ = [
     "get_enrollment",
     "get_named_enrollment",
     "get_progress",
-    "lesson_at_position",
     "insert_enrollments",
+    "lesson_at_position",
     "learning_days",
     "lesson_totals",
     "lock_student",
@@ -100,6 +100,8 @@ class StudentMatch:
 
 
 _NAMES = (User.name, Course.title, Course.slug)
+_CURRICULUM_ORDER = (Section.order, Section.id, Lesson.order, Lesson.id)
+"""Sections in order, then their lessons: the order get_enrollment numbers lessons in (`position`)."""
 
 
 def _with_names(statement: Select) -> Select:
@@ -234,7 +236,7 @@ async def lesson_at_position(session: AsyncSession, *, course_id: str, position:
         select(Lesson.id)
         .join(Section, Section.id == Lesson.section_id)
         .where(Lesson.course_id == course_id)
-        .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
+        .order_by(*_CURRICULUM_ORDER)
         .offset(position - 1)
         .limit(1)
     )
@@ -258,7 +260,7 @@ async def curriculum_progress(
             (LessonProgress.lesson_id == Lesson.id) & (LessonProgress.enrollment_id == enrollment_id),
         )
         .where(Lesson.course_id == course_id)
-        .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
+        .order_by(*_CURRICULUM_ORDER)
     )
     return [CurriculumLesson(*row) for row in (await session.execute(statement)).all()]
 

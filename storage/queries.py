@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, UniqueConstraint, func, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, UniqueConstraint, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from storage.tables import (
     metadata,
 )
 
-__all__ = ["changed_after", "contains_text", "count", "fetch_page", "insert_new", "violated_constraint"]
+__all__ = ["changed_after", "contains_text", "count", "count_where", "fetch_page", "insert_new", "violated_constraint"]
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -37,6 +37,12 @@ def contains_text(column: Any, text: str) -> ColumnElement[bool]:
     using the trigram name index for `users.name` (see `storage.search`)."""
     like = column.ilike(f"%{_escape_like(text)}%", escape="\\")
     return NameContains(column, text, like) if column is User.name else like
+
+
+def count_where(table: Any, *conditions: Any) -> ScalarSelect:
+    """`SELECT count(*) FROM table WHERE conditions` as a scalar subquery: several counts in one
+    statement (a delete's report, a community's totals), or a count a row is updated to."""
+    return select(func.count()).select_from(table).where(*conditions).scalar_subquery()
 
 
 async def count(session: AsyncSession, statement: Select) -> int:

@@ -306,12 +306,11 @@ async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> Secti
     sections = await courses_store.sections_of_course(ctx.session, course_id=data.course_id)
     lessons = await courses_store.lessons_of_course(ctx.session, course_id=data.course_id)
     if data.updated_after is not None:  # a whole curriculum is small (bounded): filtered here
-        after = data.updated_after
-        changed = {row.id for row in sections if row.updated_at > after} | {row.section_id for row in lessons if row.updated_at > after}
-        latest = {row.id: row.updated_at for row in sections}
+        latest = {row.id: row.updated_at for row in sections}  # a section's last change, or its lessons'
         for lesson in lessons:
             latest[lesson.section_id] = max(latest[lesson.section_id], lesson.updated_at)
-        sections = sorted((row for row in sections if row.id in changed), key=lambda row: (latest[row.id], row.id))
+        changed = (row for row in sections if latest[row.id] > data.updated_after)
+        sections = sorted(changed, key=lambda row: (latest[row.id], row.id))
     return SectionsResult(sections=sections_public(sections, lessons))
 
 

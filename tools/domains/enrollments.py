@@ -173,7 +173,6 @@ class UpdateProgressInput(EnrollmentRef):
     )
 
 
-
 # ---- helpers
 
 
