@@ -100,7 +100,7 @@ def _arguments(tenant: loader.BenchTenant) -> dict[str, dict]:
         "get_student": {"studentId": loader.student_id(7)},
         "get_course": {"courseId": loader.OVERHEAD_COURSE_ID},
         "update_progress": {"enrollmentId": loader.enrollment_id(7), "lessonId": loader.lesson_id(0, 1, 2),
-                            "watchedSeconds": 30},
+                            "completed": False, "watchedSeconds": 30},
         "create_thread": {"communityId": loader.COMMUNITY_ID, "title": "Load thread", "content": "Measured.",
                           "userId": tenant.owner_user_id},
     }

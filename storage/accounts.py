@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.fast import FastReader, Query
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
@@ -19,12 +22,31 @@ __all__ = [
     "get_producer",
     "get_user",
     "get_user_by_email",
+    "producer_with_owner",
     "touch_api_key",
 ]
 
 
 async def get_producer(session: AsyncSession, *, producer_id: str) -> Producer | None:
     return await session.get(Producer, producer_id)
+
+
+_PRODUCER_WITH_OWNER = Query(
+    select(
+        Producer.name,
+        select(User.id)
+        .where(User.producer_id == Producer.id, User.role == "owner")
+        .order_by(User.created_at)
+        .limit(1)
+        .scalar_subquery()
+        .label("owner_user_id"),
+    ).where(Producer.id == bindparam("producer_id"))
+)
+
+
+async def producer_with_owner(reader: FastReader, *, producer_id: str) -> dict[str, Any] | None:
+    """The producer's `name` and its owner's user id (`owner_user_id`), in one statement."""
+    return await reader.one(_PRODUCER_WITH_OWNER, producer_id=producer_id)
 
 
 async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None) -> User | None:

@@ -34,6 +34,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.credentials import CredentialCache
+from storage.fast import FastReader
+
 __all__ = [
     "DEFAULT_WRITE_QUEUE_LIMIT",
     "DEFAULT_WRITE_QUEUE_TIMEOUT",
@@ -158,6 +161,10 @@ class Store:
     sessions: async_sessionmaker[AsyncSession]
     ungated_write_sessions: async_sessionmaker[AsyncSession]
     """Write sessions without the gate: only `write_session` and `write_session_if_free` use them."""
+    fast: FastReader
+    """Hot single-statement reads on a connection outside the pool (`storage.fast`)."""
+    credentials: CredentialCache
+    """The credentials this process verified (`storage.credentials`)."""
     write_gate: WriteGate | None = field(default=None)
 
     @property
@@ -187,6 +194,7 @@ class Store:
                 yield session
 
     async def close(self) -> None:
+        await self.fast.close()
         await self.engine.dispose()
 
 
@@ -199,6 +207,7 @@ async def open_store(
 ) -> AsyncIterator[Store]:
     """Open the database at `url` for the lifetime of the context (the write queue's bounds apply to SQLite)."""
     engine = _create_engine(url)
+    fast = FastReader(url, engine.dialect)
     try:
         writer = engine.execution_options(**{_WRITE_OPTION: True})
         yield Store(
@@ -207,6 +216,9 @@ async def open_store(
             sessions=async_sessionmaker(engine, expire_on_commit=False),
             ungated_write_sessions=async_sessionmaker(writer, expire_on_commit=False),
             write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout) if is_sqlite(url) else None,
+            fast=fast,
+            credentials=CredentialCache(fast),
         )
     finally:
+        await fast.close()
         await engine.dispose()

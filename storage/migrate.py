@@ -28,7 +28,7 @@ __all__ = [
     "upgrade_async",
 ]
 
-HEAD = "0014"
+HEAD = "0015"
 """The newest migration's revision: the schema this code needs."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.credentials import raise_revision
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 
 __all__ = [
@@ -69,6 +70,7 @@ async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: dat
 async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
     """End a grant and every code and token of it (the rows go: a revoked grant never comes back)."""
     await session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None)).values(revoked_at=at))
+    await raise_revision(session)  # every process's kept tokens of the grant are stale now
     await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id))
     await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id))
 

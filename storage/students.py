@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from datetime import date
+from typing import Any
 
+from sqlalchemy import Select, bindparam, select
+
+from storage.fast import FastReader, Query
 from storage.queries import contains_text
 from storage.search import name_index_applies
-from storage.tables import User
+from storage.tables import LearningDay, User
 
-__all__ = ["STUDENT_ROLE", "students_query"]
+__all__ = ["STUDENT_ROLE", "student_with_learning_days", "students_query"]
 
 STUDENT_ROLE = "student"
+
+_STUDENT_WITH_DAYS = Query(
+    select(
+        User.id, User.name, User.email, User.avatar_url, User.bio, User.role, User.created_at, User.updated_at,
+        LearningDay.day,
+    )
+    .outerjoin(LearningDay, LearningDay.student_id == User.id)
+    .where(User.id == bindparam("student_id"), User.producer_id == bindparam("producer_id"), User.role == STUDENT_ROLE)
+    .order_by(LearningDay.day)
+)
+
+
+async def student_with_learning_days(
+    reader: FastReader, *, producer_id: str, student_id: str
+) -> tuple[dict[str, Any], list[date]] | None:
+    """A student of `producer_id` (its public columns) and the UTC days it learned on, oldest
+    first, in one statement; None if the producer has no such student."""
+    rows = await reader.all(_STUDENT_WITH_DAYS, producer_id=producer_id, student_id=student_id)
+    if not rows:
+        return None
+    days = [row.pop("day") for row in rows]
+    return rows[0], [day for day in days if day is not None]
 
 
 def students_query(*, producer_id: str, search: str | None = None) -> Select:

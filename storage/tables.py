@@ -736,3 +736,17 @@ def _length_checks() -> None:
 
 
 _length_checks()
+
+
+class CredentialRevision(SQLModel, table=True):
+    """One row (id 1), made by the migration: a number every revocation of a credential (an API
+    key, an OAuth grant) raises in its own transaction.
+
+    Server processes keep the credentials they verified under the number they read
+    (`storage.credentials`) and trust them only while it stays the same: a revocation in any
+    process makes every process check again on its next call."""
+
+    __tablename__ = "credential_revision"
+
+    id: int = Field(primary_key=True)
+    revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -182,7 +182,9 @@ def statements(store: Store) -> Iterator[list[str]]:
         seen.append(statement)
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    stop_listening = store.fast.listen(seen.append)  # the hot reads outside SQLAlchemy's engine
     try:
         yield seen
     finally:
+        stop_listening()
         event.remove(store.engine.sync_engine, "before_cursor_execute", record)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import accounts as store
+from storage.credentials import raise_revision
 from storage.engine import Store
 from storage.ids import new_id
 from storage.queries import violated_constraint
@@ -168,6 +169,7 @@ async def revoke_api_key(session: AsyncSession, *, producer_id: str, key_id: str
         raise NotFound("API key not found")
     if api_key.revoked_at is None:
         api_key.revoked_at = clock()
+        await raise_revision(session)  # every process's kept copy of the key is stale now
         await session.flush()
     return api_key
 
@@ -179,21 +181,23 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         raise Unauthorized("Invalid API key")
     now = clock()
-    async with db.sessions() as session:
-        api_key = await store.get_api_key_by_hash(session, key_hash=hash_api_key(key))
+    key_hash = hash_api_key(key)
+    api_key = await db.credentials.api_key(key_hash)
     if api_key is None:
         raise Unauthorized("Invalid API key")
-    if api_key.revoked_at is not None:
+    if api_key["revoked_at"] is not None:
         raise Unauthorized("This API key has been revoked")
-    if api_key.expires_at is not None and api_key.expires_at <= now:
+    if api_key["expires_at"] is not None and api_key["expires_at"] <= now:
         raise Unauthorized("This API key has expired")
-    if api_key.last_used_at is None or now - api_key.last_used_at >= _LAST_USED_RESOLUTION:
-        await record_last_use(db, partial(store.touch_api_key, key_id=api_key.id, at=now), f"API key {api_key.id}")
+    last_used = api_key["last_used_at"]
+    if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
+        await record_last_use(db, partial(store.touch_api_key, key_id=api_key["id"], at=now), f"API key {api_key['id']}")
+        db.credentials.note_use(key_hash, now)
     return Principal(
-        producer_id=api_key.producer_id,
-        key_id=api_key.id,
-        key_name=api_key.name,
-        grants=tuple(api_key.permissions),
+        producer_id=api_key["producer_id"],
+        key_id=api_key["id"],
+        key_name=api_key["name"],
+        grants=tuple(api_key["permissions"]),
     )
 
 

@@ -226,17 +226,20 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
     if len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid access token")
     now = clock()
-    async with db.sessions() as session:
-        found = await store.get_token(session, token_hash=hash_secret(token))
-    if found is None or found[0].kind != "access":
+    token_hash = hash_secret(token)
+    found = await db.credentials.access_token(token_hash)
+    if found is None or found["kind"] != "access":
         raise Unauthorized("Invalid access token")
-    issued, grant = found
-    if grant.revoked_at is not None:
+    if found["revoked_at"] is not None:
         raise Unauthorized("This app was disconnected: connect it again")
-    if issued.expires_at <= now:
+    if found["expires_at"] <= now:
         raise Unauthorized("The access token has expired: refresh it")
-    if grant.resource != resource:
+    if found["resource"] != resource:
         raise Unauthorized(f"The access token was issued for another resource, not {resource}")
-    if grant.last_used_at is None or now - grant.last_used_at >= _LAST_USED_RESOLUTION:
-        await record_last_use(db, partial(store.touch_grant, grant_id=grant.id, at=now), f"connected app {grant.id}")
-    return Principal(producer_id=grant.producer_id, key_id=grant.id, key_name=grant.client_name, grants=tuple(issued.scopes))
+    last_used = found["last_used_at"]
+    if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
+        await record_last_use(db, partial(store.touch_grant, grant_id=found["id"], at=now), f"connected app {found['id']}")
+        db.credentials.note_use(token_hash, now)
+    return Principal(
+        producer_id=found["producer_id"], key_id=found["id"], key_name=found["client_name"], grants=tuple(found["scopes"])
+    )

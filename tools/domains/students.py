@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
+from storage import students as students_store
 from storage.ids import new_id
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
@@ -28,7 +29,7 @@ from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.accounts import normalize_email
-from tools.domains.streaks import Streak, streak_of
+from tools.domains.streaks import Streak, streaks, utc_day
 
 __all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
 
@@ -181,9 +182,13 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get a student with their current and longest learning streak."""
-    user = await owned_student(ctx, data.student_id)
-    streak = await streak_of(ctx, user.id)
-    return StudentDetailResult(student=StudentDetail(**student_public(user).model_dump(), streak=streak))
+    found = await students_store.student_with_learning_days(
+        ctx.store.fast, producer_id=ctx.producer_id, student_id=data.student_id
+    )
+    if found is None:
+        raise NotFound("Student not found")
+    student, days = found
+    return StudentDetailResult(student=StudentDetail(**student, streak=streaks(days, today=utc_day(ctx.now()))))
 
 
 @operation(

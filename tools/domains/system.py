@@ -52,14 +52,13 @@ class WhoamiResult(OutputModel):
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """This key's producer (with its owner user id), name, permissions and the tools it may call."""
-    producer = await accounts_store.get_producer(ctx.session, producer_id=ctx.producer_id)
-    owner = await accounts_store.get_owner(ctx.session, producer_id=ctx.producer_id)
+    producer = await accounts_store.producer_with_owner(ctx.store.fast, producer_id=ctx.producer_id)
     principal = ctx.principal
     return WhoamiResult(
         producer=ProducerPublic(
             id=principal.producer_id,
-            name=producer.name if producer else "",
-            owner_user_id=owner.id if owner else None,
+            name=producer["name"] if producer else "",
+            owner_user_id=producer["owner_user_id"] if producer else None,
         ),
         key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
         tools=[op.name for op in published() if "mcp" in op.transports and may_call(principal, op)],

@@ -1,0 +1,97 @@
+"""Credentials verified once per process, trusted while no credential was revoked anywhere.
+
+Every call authenticates. Its key used to cost an ORM lookup each time; now a process keeps the
+rows it verified (API keys, OAuth access tokens with their grants) under the number
+`credential_revision` held when it read them. A call whose credential is kept pays one cheap
+read of that number (`storage.fast`) instead of the lookup. Every revocation raises the number
+in its own transaction (`raise_revision`), so the first call any process serves after the commit
+finds a new number, drops what it kept and reads the credential again: a revoked key stops at
+once, in every process, as before. Expiry needs no number: the kept row says when it expires and
+the caller checks it against its clock on every call.
+
+Only verified rows are kept (an unknown secret is looked up every time, so guessing fills no
+memory), at most `DEFAULT_LIMIT` of them, keyed by the secret's SHA-256 like the tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.fast import FastReader, Query
+from storage.tables import ApiKey, CredentialRevision, OAuthGrant, OAuthToken
+
+__all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
+
+DEFAULT_LIMIT = 10_000
+
+_REVISION = select(CredentialRevision.revision).where(CredentialRevision.id == 1)
+_CURRENT_REVISION = Query(_REVISION)
+_REVISION_COLUMN = _REVISION.scalar_subquery().label("revision")
+
+# Each lookup reads the revision in the same statement: what it finds is valid at that number.
+_API_KEY = Query(
+    select(
+        ApiKey.id, ApiKey.producer_id, ApiKey.name, ApiKey.permissions, ApiKey.expires_at, ApiKey.revoked_at,
+        ApiKey.last_used_at, _REVISION_COLUMN,
+    ).where(ApiKey.key_hash == bindparam("secret_hash"))
+)
+_ACCESS_TOKEN = Query(
+    select(
+        OAuthToken.kind, OAuthToken.scopes, OAuthToken.expires_at, OAuthGrant.id, OAuthGrant.producer_id,
+        OAuthGrant.client_name, OAuthGrant.resource, OAuthGrant.revoked_at, OAuthGrant.last_used_at,
+        _REVISION_COLUMN,
+    )
+    .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
+    .where(OAuthToken.token_hash == bindparam("secret_hash"))
+)
+
+
+async def raise_revision(session: AsyncSession) -> None:
+    """Tell every process its kept credentials may be stale: call in the revoking transaction."""
+    await session.execute(
+        update(CredentialRevision).where(CredentialRevision.id == 1).values(revision=CredentialRevision.revision + 1)
+    )
+
+
+class CredentialCache:
+    """The verified credentials of one process (one per `Store`). Rows are plain dicts of the
+    columns the lookups select; callers decide what a revoked or expired row means."""
+
+    def __init__(self, reader: FastReader, *, limit: int = DEFAULT_LIMIT) -> None:
+        self._reader = reader
+        self._limit = limit
+        self._kept: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    async def api_key(self, secret_hash: str) -> dict[str, Any] | None:
+        """The API key whose secret hashes to `secret_hash` (revoked or expired included), or None."""
+        return await self._row(_API_KEY, secret_hash)
+
+    async def access_token(self, secret_hash: str) -> dict[str, Any] | None:
+        """The OAuth token with its grant's columns (`id` is the grant's), or None."""
+        return await self._row(_ACCESS_TOKEN, secret_hash)
+
+    def note_use(self, secret_hash: str, at: datetime) -> None:
+        """The credential's last use was just recorded: keep the time, so the next call does not
+        record it again within the caller's resolution."""
+        kept = self._kept.get(secret_hash)
+        if kept is not None:
+            kept[1]["last_used_at"] = at
+
+    async def _row(self, query: Query, secret_hash: str) -> dict[str, Any] | None:
+        kept = self._kept.get(secret_hash)
+        if kept is not None:
+            revision = await self._reader.one(_CURRENT_REVISION)
+            if revision is not None and revision["revision"] == kept[0]:
+                return kept[1]
+            del self._kept[secret_hash]
+        row = await self._reader.one(query, secret_hash=secret_hash)
+        if row is None:
+            return None
+        if len(self._kept) >= self._limit:
+            self._kept.pop(next(iter(self._kept)))  # the oldest kept: dicts keep insertion order
+        self._kept[secret_hash] = (row.pop("revision"), row)
+        return row
