@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from typing import Any
+
+from sqlalchemy import Select, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from storage.fast import FastReader, Query
 from storage.queries import contains_text, count_where
 from storage.tables import Course, Enrollment, Lesson, Section
 
@@ -21,6 +24,7 @@ __all__ = [
     "close_gap",
     "count_course_contents",
     "count_lessons",
+    "course_with_curriculum",
     "courses_query",
     "delete_course",
     "get_course",
@@ -33,6 +37,46 @@ __all__ = [
     "sections_of_course",
     "slug_taken",
 ]
+
+
+def _prefixed(table: Table, prefix: str) -> list:
+    return [column.label(f"{prefix}.{column.key}") for column in table.columns]
+
+
+_COURSE_WITH_CURRICULUM = Query(
+    select(*_prefixed(Course.__table__, "course"), *_prefixed(Section.__table__, "section"),
+           *_prefixed(Lesson.__table__, "lesson"))
+    .select_from(Course)
+    .outerjoin(Section, Section.course_id == Course.id)
+    .outerjoin(Lesson, Lesson.section_id == Section.id)
+    .where(Course.id == bindparam("course_id"), Course.producer_id == bindparam("producer_id"))
+    .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
+)  # fmt: skip
+
+
+def _part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    start = len(prefix) + 1
+    return {name[start:]: value for name, value in row.items() if name.startswith(prefix + ".")}
+
+
+async def course_with_curriculum(
+    reader: FastReader, *, producer_id: str, course_id: str
+) -> tuple[Course, list[Section], list[Lesson]] | None:
+    """A course of `producer_id` with its sections and their lessons, each in order, in one
+    statement (a row per lesson, or per empty section); None if the producer has no such course."""
+    rows = await reader.all(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
+    if not rows:
+        return None
+    sections: dict[str, Section] = {}
+    lessons = []
+    for row in rows:
+        section = _part(row, "section")
+        if section["id"] is not None and section["id"] not in sections:
+            sections[section["id"]] = Section(**section)
+        lesson = _part(row, "lesson")
+        if lesson["id"] is not None:
+            lessons.append(Lesson(**lesson))
+    return Course(**_part(rows[0], "course")), list(sections.values()), lessons
 
 
 async def get_course(session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:

@@ -15,7 +15,7 @@ from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, Conflict
+from tools.core.errors import BadRequest, Conflict, NotFound
 from tools.core.fields import Price, Title, slug
 from tools.core.models import (
     Deleted,
@@ -264,10 +264,10 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""
-    course = await owned_course(ctx, data.course_id)
-    sections = await courses_store.sections_of_course(ctx.session, course_id=course.id)
-    lessons = await courses_store.lessons_of_course(ctx.session, course_id=course.id)
-    return CourseDetailResult(course=_course_detail(course, list(sections), list(lessons)))
+    found = await courses_store.course_with_curriculum(ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id)
+    if found is None:
+        raise NotFound("Course not found")
+    return CourseDetailResult(course=_course_detail(*found))
 
 
 @operation(
