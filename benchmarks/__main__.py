@@ -26,6 +26,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from benchmarks import loader, scenarios
+from benchmarks.load import load
 from benchmarks.machine import machine
 from benchmarks.report import evaluate, markdown
 from storage.engine import open_store
@@ -80,8 +81,12 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'base.db'}", size.base_students) as (store, tenant):
         measured = await scenarios.overhead(store, tenant, size, workdir)
         results["context"] = measured.pop("context")
+        results["statements"] = measured.pop("statements")
         results["overhead"] = measured
         results["cold_start"] = await scenarios.cold_start(store, tenant, size)
+        _log("under load (wrk, SQLite)")
+        results["load"] = await load(store, tenant, connections=size.concurrency_clients,
+                                     seconds=size.wrk_seconds, workdir=workdir)
 
     _log("growth (SQLite)")
     async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from benchmarks.load import NOOP, WRITES
 from benchmarks.notes import NOTES
 
 __all__ = ["evaluate", "markdown"]
 
-OVERHEAD_LIMIT = 1.5
+OVERHEAD_LIMITS = {"in_process": 3.0, "http": 1.5, "stdio": 1.5}
+"""Latency of a call over the no-op's, same transport (median over median)."""
+STATEMENT_LIMITS = {"update_progress": 5, "create_thread": 5}
+"""SQL statements per call, authentication included; any other operation benchmarked is a read."""
+READ_STATEMENTS = 2
+CPU_LIMITS = {"read": 1.5, "write": 2.5}
+"""Server CPU per call under load over the bare server's no-op."""
+RPS_SHARES = {"read": 0.6, "write": 0.3}
+"""Requests per second under load as a share of the bare server's no-op (at least)."""
 GROWTH_LIMIT = 2.0
 COLD_LIMIT = 1.3
 RSS_LIMIT_MB = 200.0
@@ -20,12 +29,26 @@ def _target(target_id: str, what: str, value: float | None, limit: float, *, low
 
 def evaluate(results: dict) -> list[dict]:
     targets = []
-    for transport in ("in_process", "http"):
+    for transport, limit in OVERHEAD_LIMITS.items():
         for name, row in results["overhead"][transport].items():
             if name.startswith("noop"):
                 continue
             targets.append(_target(f"overhead.{transport}.{name}", f"overhead {name} ({transport})",
-                                   row["ratio_median"], OVERHEAD_LIMIT))
+                                   row["ratio_median"], limit))
+    for name, count in results["statements"].items():
+        targets.append(_target(f"statements.{name}", f"SQL statements of {name}", count,
+                               STATEMENT_LIMITS.get(name, READ_STATEMENTS)))
+    for name, row in results["load"].get("rows", {}).items():
+        if name == NOOP:
+            continue
+        kind = "write" if name in WRITES else "read"
+        targets.append(_target(f"load.cpu.{name}", f"server CPU per call under load, {name}", row["cpu_ratio"],
+                               CPU_LIMITS[kind]))
+        targets.append(_target(f"load.rps.{name}", f"requests/s under load, {name}, share of the no-op's",
+                               row["rps_share"], RPS_SHARES[kind], lower_is_better=False))
+    if "rows" in results["load"]:  # a fast failure is no fast call
+        failed = sum(row["failures"] for row in results["load"]["rows"].values())
+        targets.append(_target("load.failures", "failed calls under load", failed, 0))
     for name, ratio in results["growth"]["ratios"].items():
         targets.append(_target(f"growth.{name}", f"growth {name}", ratio, GROWTH_LIMIT))
     targets.append(_target("cold_start", "cold start ratio", results["cold_start"]["ratio"], COLD_LIMIT))
@@ -63,17 +86,22 @@ def markdown(results: dict) -> str:
            "Servers run with `BLOHKO_RATE_LIMIT_PER_MINUTE=0`.", ""]
 
     out += ["### 1. Overhead vs the SDK floor (no-op tool on a bare `MCPServer`, same transport)", "",
-            "| operation | in-process | ratio | HTTP | ratio | target <= 1.5 |", "|---|---|---|---|---|---|"]
-    inproc, http = results["overhead"]["in_process"], results["overhead"]["http"]
-    for name in inproc:
-        a, b = inproc[name], http[name]
+            "| operation | in-process | ratio | HTTP | ratio | stdio | ratio | targets <= 3 / 1.5 / 1.5 | SQL statements |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    overhead = results["overhead"]
+    for name in overhead["in_process"]:
+        cells = []
+        for transport in OVERHEAD_LIMITS:
+            row = overhead[transport][name]
+            ratio = "1" if name.startswith("noop") else _n(row["ratio_median"])
+            cells.append(f"{_n(row['median_ms'])} / {_n(row['p95_ms'])} | {ratio}")
         if name.startswith("noop"):
-            out.append(f"| {name} | {_n(a['median_ms'])} / {_n(a['p95_ms'])} | 1 | "
-                       f"{_n(b['median_ms'])} / {_n(b['p95_ms'])} | 1 | |")
+            out.append(f"| {name} | {' | '.join(cells)} | | |")
             continue
-        marks = f"{_mark(targets[f'overhead.in_process.{name}'])}, {_mark(targets[f'overhead.http.{name}'])}"
-        out.append(f"| {name} | {_n(a['median_ms'])} / {_n(a['p95_ms'])} | {_n(a['ratio_median'])} | "
-                   f"{_n(b['median_ms'])} / {_n(b['p95_ms'])} | {_n(b['ratio_median'])} | {marks} |")
+        marks = ", ".join(_mark(targets[f"overhead.{transport}.{name}"]) for transport in OVERHEAD_LIMITS)
+        statements = targets[f"statements.{name}"]
+        out.append(f"| {name} | {' | '.join(cells)} | {marks} | {statements['value']} "
+                   f"(<= {statements['limit']}: {_mark(statements)}) |")
 
     growth = results["growth"]
     sizes = growth["sizes"]
@@ -115,6 +143,21 @@ def markdown(results: dict) -> str:
             "| permission | tools | bytes |", "|---|---|---|"]
     for permission, row in results["context"].items():
         out.append(f"| `{permission}` | {row['tools']} | {row['bytes']:,} |")
+
+    load = results["load"]
+    out += ["", "### 7. Under load (`wrk`, HTTP, one operation at a time; server CPU from /proc)", ""]
+    if "skipped" in load:
+        out.append(f"Skipped: {load['skipped']}.")
+    else:
+        out += [f"{load['connections']} connections, {load['seconds']:g} s each. Targets: CPU per call <= 1.5x the "
+                "no-op's for reads, 2.5x for writes; requests/s >= 60% of the no-op's for reads, 30% for writes.", "",
+                "| operation | requests/s | share | CPU ms / call | ratio | median / p99 ms | failed | targets |",
+                "|---|---|---|---|---|---|---|---|"]
+        for name, row in load["rows"].items():
+            marks = "" if name == NOOP else f"{_mark(targets[f'load.cpu.{name}'])}, {_mark(targets[f'load.rps.{name}'])}"
+            out.append(f"| {name} | {row['rps']:.0f} | {_n(row['rps_share'])} | {_n(row['cpu_ms_per_call'])} | "
+                       f"{_n(row['cpu_ratio'])} | {_n(row['median_ms'], 1)} / {_n(row['p99_ms'], 1)} | "
+                       f"{row['failures']} | {marks} |")
 
     missed = [t for t in results["targets"] if not t["met"]]
     out += ["", f"### Targets: {len(results['targets']) - len(missed)} met, {len(missed)} missed", ""]

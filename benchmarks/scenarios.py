@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 from mcp_types import LATEST_PROTOCOL_VERSION
 
 from benchmarks import loader
@@ -44,15 +45,17 @@ class Size:
     concurrency_clients: int
     concurrency_students: int
     base_students: int
+    wrk_seconds: float
 
 
 SIZES = {
     # A smoke run (the test suite runs it once): every section, a few calls each.
     "tiny": Size("tiny", overhead_calls=20, growth_sizes=(200, 400, 800), growth_calls=10, cold_runs=1,
-                 concurrency_seconds=1, concurrency_clients=10, concurrency_students=200, base_students=200),
+                 concurrency_seconds=1, concurrency_clients=10, concurrency_students=200, base_students=200,
+                 wrk_seconds=1),
     "full": Size("full", overhead_calls=400, growth_sizes=(10_000, 100_000, 1_000_000), growth_calls=200,
                  cold_runs=7, concurrency_seconds=30, concurrency_clients=50, concurrency_students=10_000,
-                 base_students=1_000),
+                 base_students=1_000, wrk_seconds=8),
 }
 
 
@@ -91,7 +94,7 @@ class HttpMcp:
         return payload["result"]
 
 
-async def _in_process_call(client: Client, name: str, arguments: dict[str, Any]) -> None:
+async def _sdk_call(client: Client, name: str, arguments: dict[str, Any]) -> None:
     result = await client.call_tool(name, arguments)
     if result.is_error:
         raise CallFailed(f"{name}: {result.content[0].text[:300]}")
@@ -173,10 +176,15 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
     bare = create_bare_server()
     blohko = create_mcp_server(Runtime(store=store), api_key=tenant.key)
     async with Client(bare) as bare_client, Client(blohko) as client:
-        calls = {"noop (bare MCPServer)": lambda i: _in_process_call(bare_client, "noop", {})}
+        calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
         for name, make in arguments.items():
-            calls[name] = lambda i, name=name, make=make: _in_process_call(client, name, make(i))
+            calls[name] = lambda i, name=name, make=make: _sdk_call(client, name, make(i))
         results["in_process"] = _ratios(await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)")
+        results["statements"] = {}
+        for name, make in arguments.items():  # one more call each, its key already verified and kept
+            with store.statements_seen() as seen:
+                await _sdk_call(client, name, make(size.overhead_calls + 1))
+            results["statements"][name] = len(seen)
 
     env = server_env(store.url)
     with bare_http_server(workdir / "bare-http.log") as bare_server, \
@@ -189,6 +197,15 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
                 calls[name] = lambda i, name=name, make=make: mcp.call(name, make(i))
             results["http"] = _ratios(await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)")
             results["context"] = await context_sizes(store, tenant, http, server.url)
+
+    # Over stdio, as a desktop client runs a local server: each a real process the SDK's client spawns.
+    bare_stdio = StdioServerParameters(command=sys.executable, args=[BARE_SERVER])
+    blohko_stdio = StdioServerParameters(command=BLOHKO, args=["serve"], env=server_env(store.url, BLOHKO_API_KEY=tenant.key))
+    async with Client(bare_stdio) as bare_client, Client(blohko_stdio) as client:
+        calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
+        for name, make in arguments.items():
+            calls[name] = lambda i, name=name, make=make: _sdk_call(client, name, make(i))
+        results["stdio"] = _ratios(await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)")
     return results
 
 
@@ -221,7 +238,7 @@ async def growth(store: Store, tenant: loader.BenchTenant, size: Size, workdir: 
         arguments = _growth_arguments(students, rng)
         client_server = create_mcp_server(Runtime(store=store), api_key=tenant.key)
         async with Client(client_server) as client:
-            calls = {label: (lambda i, label=label, make=make: _in_process_call(client, _tool(label), make(i)))
+            calls = {label: (lambda i, label=label, make=make: _sdk_call(client, _tool(label), make(i)))
                      for label, make in arguments.items()}
             timings = await _interleaved(calls, size.growth_calls, rounds=2)
         rss = None

@@ -54,29 +54,38 @@ _COURSE_WITH_CURRICULUM = Query(
 )  # fmt: skip
 
 
+# Which of the joined row's columns are the course's, a section's, a lesson's: (label, column key).
+_PARTS = {
+    prefix: [(f"{prefix}.{column.key}", column.key) for column in table.columns]
+    for prefix, table in (("course", Course.__table__), ("section", Section.__table__), ("lesson", Lesson.__table__))
+}
+
+
 def _part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    start = len(prefix) + 1
-    return {name[start:]: value for name, value in row.items() if name.startswith(prefix + ".")}
+    return {key: row[label] for label, key in _PARTS[prefix]}
+
+
+Columns = dict[str, Any]
 
 
 async def course_with_curriculum(
     reader: FastReader, *, producer_id: str, course_id: str
-) -> tuple[Course, list[Section], list[Lesson]] | None:
-    """A course of `producer_id` with its sections and their lessons, each in order, in one
-    statement (a row per lesson, or per empty section); None if the producer has no such course."""
+) -> tuple[Columns, list[Columns], list[Columns]] | None:
+    """A course of `producer_id` with its sections and their lessons, each in order, as the columns
+    of each row, in one statement (a row per lesson, or per empty section); None if the producer
+    has no such course. Plain values, not models: a model costs more to build than the read."""
     rows = await reader.all(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
     if not rows:
         return None
-    sections: dict[str, Section] = {}
+    sections: dict[str, Columns] = {}
     lessons = []
     for row in rows:
-        section = _part(row, "section")
-        if section["id"] is not None and section["id"] not in sections:
-            sections[section["id"]] = Section(**section)
-        lesson = _part(row, "lesson")
-        if lesson["id"] is not None:
-            lessons.append(Lesson(**lesson))
-    return Course(**_part(rows[0], "course")), list(sections.values()), lessons
+        section_id = row["section.id"]
+        if section_id is not None and section_id not in sections:
+            sections[section_id] = _part(row, "section")
+        if row["lesson.id"] is not None:
+            lessons.append(_part(row, "lesson"))
+    return _part(rows[0], "course"), list(sections.values()), lessons
 
 
 async def get_course(session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:

@@ -20,8 +20,8 @@ they must, and unique constraints are the final guarantee on both engines.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,6 +192,23 @@ class Store:
                 return
             async with self.ungated_write_sessions() as session:
                 yield session
+
+    @contextmanager
+    def statements_seen(self) -> Iterator[list[str]]:
+        """The SQL of every statement run on this store inside the block, on the engine and on the
+        fast reader (the statement-count tests and the benchmark's statement counts)."""
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany) -> None:
+            seen.append(statement)
+
+        event.listen(self.engine.sync_engine, "before_cursor_execute", record)
+        stop_listening = self.fast.listen(seen.append)
+        try:
+            yield seen
+        finally:
+            stop_listening()
+            event.remove(self.engine.sync_engine, "before_cursor_execute", record)
 
     async def close(self) -> None:
         await self.fast.close()

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from mcp import Client
 from mcp_types import CallToolResult, Tool
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from server.http_app import create_http_app
 from server.mcp_app import Runtime, create_mcp_server
@@ -173,18 +172,6 @@ async def add_webhook(store: Store, producer_id: str) -> str:
     return endpoint.id
 
 
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
+def statements(store: Store) -> AbstractContextManager[list[str]]:
     """The SQL statements run on `store` inside the block (the statement-count tests)."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    stop_listening = store.fast.listen(seen.append)  # the hot reads outside SQLAlchemy's engine
-    try:
-        yield seen
-    finally:
-        stop_listening()
-        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+    return store.statements_seen()

@@ -32,7 +32,9 @@ from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
+    Row,
     SectionPublic,
+    columns,
     new_lesson,
     owned_course,
     sections_public,
@@ -163,13 +165,14 @@ def _course_public(course: Course) -> CoursePublic:
     return CoursePublic.model_validate(course, from_attributes=True)
 
 
-def _course_detail(course: Course, sections: list[Section], lessons: list[Lesson]) -> CourseDetail:
+def _course_detail(course: Row, sections: list[Row], lessons: list[Row]) -> CourseDetail:
+    lessons = [columns(lesson) for lesson in lessons]
     return CourseDetail.model_validate(
         {
-            **course.model_dump(),
+            **columns(course),
             "section_count": len(sections),
             "lesson_count": len(lessons),
-            "total_duration": sum(lesson.duration for lesson in lessons),
+            "total_duration": sum(lesson["duration"] for lesson in lessons),
             "sections": sections_public(sections, lessons),
         }
     )

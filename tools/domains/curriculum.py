@@ -9,7 +9,7 @@ the siblings in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -198,29 +198,44 @@ def new_lesson(fields: LessonFields, *, section: Section, order: int, video: dic
     )
 
 
-def lesson_public(row: Lesson) -> LessonPublic:
+Row = Course | Section | Lesson | Mapping[str, Any]
+"""A row as a model, or as the columns of a fast read (`storage.fast`): the public views take both."""
+
+
+def columns(row: Row) -> Mapping[str, Any]:
+    return row if isinstance(row, Mapping) else row.model_dump()
+
+
+def lesson_public(row: Lesson | Mapping[str, Any]) -> LessonPublic:
+    values = columns(row)
     meta = None
-    if row.video_type is not None:
+    if values["video_type"] is not None:
         meta = VideoMeta(
-            type=row.video_type,
-            video_id=row.video_id,
-            thumbnail_url=row.video_thumbnail_url,
-            original_url=row.video_original_url,
+            type=values["video_type"],
+            video_id=values["video_id"],
+            thumbnail_url=values["video_thumbnail_url"],
+            original_url=values["video_original_url"],
         )
-    return LessonPublic.model_validate({**row.model_dump(), "video_meta": meta})
+    return LessonPublic.model_validate({**values, "video_meta": meta})
 
 
-def section_public(row: Section, lessons: Iterable[Lesson]) -> SectionPublic:
+def section_public(row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]) -> SectionPublic:
+    values = columns(row)
     public = [lesson_public(lesson) for lesson in lessons]
-    return SectionPublic(id=row.id, course_id=row.course_id, title=row.title, order=row.order, updated_at=row.updated_at, lessons=public)
+    return SectionPublic(
+        id=values["id"], course_id=values["course_id"], title=values["title"], order=values["order"],
+        updated_at=values["updated_at"], lessons=public,
+    )  # fmt: skip
 
 
-def sections_public(sections: Iterable[Section], lessons: Iterable[Lesson]) -> list[SectionPublic]:
+def sections_public(
+    sections: Iterable[Section | Mapping[str, Any]], lessons: Iterable[Lesson | Mapping[str, Any]]
+) -> list[SectionPublic]:
     """Each section with its lessons, from two flat lists already in order (no query per section)."""
-    by_section: dict[str, list[Lesson]] = defaultdict(list)
-    for lesson in lessons:
-        by_section[lesson.section_id].append(lesson)
-    return [section_public(row, by_section[row.id]) for row in sections]
+    by_section: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for lesson in map(columns, lessons):
+        by_section[lesson["section_id"]].append(lesson)
+    return [section_public(values, by_section[values["id"]]) for values in map(columns, sections)]
 
 
 async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = False) -> Course:
