@@ -7,9 +7,11 @@
      └── DatabaseFailed          the database failed the statement (connection, disk, schema)
           └── Locked             SQLite's lock stayed held past the busy timeout (by another process)
 
-Nothing was written when any of them is raised: the transaction rolls back whole. `translated()`
-turns SQLAlchemy's exceptions into these; the store's sessions (`storage.engine.Session`) raise
-them from `flush()`, and the operation runner wraps each operation's transaction in `translated()`.
+None of them leaves anything written: the transaction they end rolls back whole. `translated()`
+turns SQLAlchemy's exceptions into these. The store's sessions (`storage.engine.Session`) raise
+them from `flush()`, so an operation can tell a duplicate it expects; the write sessions
+(`Store.write_session`, `write_session_if_free`) raise them from anything in their block (a
+commit's, a statement's); and the operation runner wraps each operation in `translated()`.
 """
 
 from __future__ import annotations
