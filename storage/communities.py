@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.queries import contains_text, count_where
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
+    "CommentWithAuthor",
     "comments_query",
     "communities_query",
     "community_contents",
@@ -203,7 +204,11 @@ def comments_query(*, thread_id: str | None = None, community_id: str | None = N
     return statement.order_by(*order)
 
 
-async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[Row]:
+CommentWithAuthor = tuple[Comment, str, str | None]
+"""A comment with its author's name and avatar URL."""
+
+
+async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[CommentWithAuthor]:
     """Every comment of a thread with its author's name and avatar, oldest first: one query, any size."""
     statement = (
         select(Comment, User.name, User.avatar_url)

@@ -21,12 +21,12 @@ from storage.queries import contains_text, count_where
 from storage.tables import Course, Enrollment, Lesson, Section
 
 __all__ = [
-    "close_gap",
     "count_course_contents",
     "count_lessons",
     "course_with_curriculum",
     "courses_query",
     "delete_course",
+    "delete_in_order",
     "get_course",
     "get_lesson",
     "get_section",
@@ -161,7 +161,8 @@ async def count_lessons(session: AsyncSession, *, course_id: str) -> int:
     return (await session.execute(select(func.count()).where(Lesson.course_id == course_id))).scalar_one()
 
 
-# `parent` names the siblings: `Section.course_id` (a course's sections) or `Lesson.section_id`.
+_PARENT_OF: dict[type, InstrumentedAttribute] = {Section: Section.course_id, Lesson: Lesson.section_id}
+"""What makes rows siblings, kept in `order`: a course's sections, a section's lessons."""
 
 
 async def _count_siblings(session: AsyncSession, parent: InstrumentedAttribute, parent_id: str) -> int:
@@ -174,20 +175,21 @@ async def _shift(session: AsyncSession, parent: InstrumentedAttribute, parent_id
 
 
 async def insert_position(
-    session: AsyncSession, *, parent: InstrumentedAttribute, parent_id: str, position: int | None
+    session: AsyncSession, *, kind: type[Section] | type[Lesson], parent_id: str, position: int | None
 ) -> int:
-    """Make room for a new sibling at `position` (None or past the end: last) and return its position."""
+    """Make room for a new `kind` (a section of course `parent_id`, a lesson of section
+    `parent_id`) at `position` (None or past the end: last) and return its position."""
+    parent = _PARENT_OF[kind]
     size = await _count_siblings(session, parent, parent_id)
     if position is None or position >= size:
         return size
-    await _shift(session, parent, parent_id, parent.class_.order >= position, +1)
+    await _shift(session, parent, parent_id, kind.order >= position, +1)
     return position
 
 
-async def move_to(
-    session: AsyncSession, *, parent: InstrumentedAttribute, item: Section | Lesson, position: int
-) -> None:
+async def move_to(session: AsyncSession, *, item: Section | Lesson, position: int) -> None:
     """Move `item` to `position` (clamped to the last place) among its siblings."""
+    parent = _PARENT_OF[type(item)]
     parent_id = getattr(item, parent.key)
     order = parent.class_.order
     old = item.order
@@ -199,6 +201,9 @@ async def move_to(
     item.order = new
 
 
-async def close_gap(session: AsyncSession, *, parent: InstrumentedAttribute, parent_id: str, position: int) -> None:
-    """After a sibling at `position` is gone, move the later ones up by one."""
-    await _shift(session, parent, parent_id, parent.class_.order > position, -1)
+async def delete_in_order(session: AsyncSession, *, item: Section | Lesson) -> None:
+    """Delete `item` (the database cascades to what hangs off it) and move its later siblings up by one."""
+    parent = _PARENT_OF[type(item)]
+    await session.delete(item)
+    await session.flush()
+    await _shift(session, parent, getattr(item, parent.key), parent.class_.order > item.order, -1)

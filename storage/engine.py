@@ -20,10 +20,11 @@ they must, and unique constraints are the final guarantee on both engines.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -35,11 +36,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.credentials import CredentialCache
+from storage.errors import StoreBusy, translated
 from storage.fast import FastReader
 
 __all__ = [
     "DEFAULT_WRITE_QUEUE_LIMIT",
     "DEFAULT_WRITE_QUEUE_TIMEOUT",
+    "Session",
     "Store",
     "StoreBusy",
     "WriteGate",
@@ -57,16 +60,14 @@ DEFAULT_WRITE_QUEUE_TIMEOUT = 30.0
 """Seconds a write may wait for its turn before it is refused."""
 
 
-class StoreBusy(Exception):
-    """The store could not take a write in time (the write queue is full or the wait too long).
+class Session(AsyncSession):
+    """The session an operation reads and writes through: SQLAlchemy's `AsyncSession`, except
+    that `flush()` raises `storage.errors` exceptions (a write's duplicate is a
+    `ConstraintViolation` naming the constraint), so operations handle none of SQLAlchemy's."""
 
-    Nothing was written; the same write may be retried after `retry_after` seconds.
-    """
-
-    def __init__(self, reason: str, *, retry_after: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+        with translated():
+            await super().flush(objects)
 
 
 class WriteGate:
@@ -158,8 +159,8 @@ class Store:
 
     url: str
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    ungated_write_sessions: async_sessionmaker[AsyncSession]
+    sessions: async_sessionmaker[Session]
+    ungated_write_sessions: async_sessionmaker[Session]
     """Write sessions without the gate: only `write_session` and `write_session_if_free` use them."""
     fast: FastReader
     """Hot single-statement reads on a connection outside the pool (`storage.fast`)."""
@@ -172,26 +173,29 @@ class Store:
         return is_sqlite(self.url)
 
     @asynccontextmanager
-    async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """A session for one write transaction, opened once the write's turn has come (SQLite)."""
-        async with self.write_gate.turn() if self.write_gate else nullcontext():
-            async with self.ungated_write_sessions() as session:
-                yield session
+    async def write_session(self) -> AsyncIterator[Session]:
+        """A session for one write transaction, opened once the write's turn has come (SQLite).
+        A write the database refuses or fails leaves the block as a `storage.errors` exception."""
+        with translated():
+            async with self.write_gate.turn() if self.write_gate else nullcontext():
+                async with self.ungated_write_sessions() as session:
+                    yield session
 
     @asynccontextmanager
-    async def write_session_if_free(self) -> AsyncIterator[AsyncSession | None]:
+    async def write_session_if_free(self) -> AsyncIterator[Session | None]:
         """A write session if one can be had without waiting, else None: for bookkeeping writes
-        (such as a key's last use) that must never hold a request up."""
-        if self.write_gate is None:
-            async with self.ungated_write_sessions() as session:
-                yield session
-            return
-        async with self.write_gate.turn_if_free() as free:
-            if not free:
-                yield None
+        (such as a key's last use) that must never hold a request up. Raises as `write_session`."""
+        with translated():
+            if self.write_gate is None:
+                async with self.ungated_write_sessions() as session:
+                    yield session
                 return
-            async with self.ungated_write_sessions() as session:
-                yield session
+            async with self.write_gate.turn_if_free() as free:
+                if not free:
+                    yield None
+                    return
+                async with self.ungated_write_sessions() as session:
+                    yield session
 
     @contextmanager
     def statements_seen(self) -> Iterator[list[str]]:
@@ -230,8 +234,8 @@ async def open_store(
         yield Store(
             url=url,
             engine=engine,
-            sessions=async_sessionmaker(engine, expire_on_commit=False),
-            ungated_write_sessions=async_sessionmaker(writer, expire_on_commit=False),
+            sessions=async_sessionmaker(engine, class_=Session, expire_on_commit=False),
+            ungated_write_sessions=async_sessionmaker(writer, class_=Session, expire_on_commit=False),
             write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout) if is_sqlite(url) else None,
             fast=fast,
             credentials=CredentialCache(fast),

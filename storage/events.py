@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import Event, EventCounter, WebhookEndpoint
 
-__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "prune_events"]
+__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "latest_sequence", "prune_events"]
 
 
 async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
@@ -29,23 +29,30 @@ async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: 
     return (await session.execute(statement)).scalar_one()
 
 
-def events_after(
+async def events_after(
+    session: AsyncSession,
     *,
     producer_id: str,
     after: int,
+    limit: int,
     types: Sequence[str] | None = None,
     course_id: str | None = None,
     community_id: str | None = None,
     student_id: str | None = None,
-) -> Select:
-    """`producer_id`'s events with a sequence above `after`, oldest first, filtered."""
+) -> Sequence[Event]:
+    """Up to `limit` of `producer_id`'s events with a sequence above `after`, oldest first, filtered."""
     statement = select(Event).where(Event.producer_id == producer_id, Event.sequence > after)
     if types:
         statement = statement.where(Event.type.in_(types))
     for column, value in ((Event.course_id, course_id), (Event.community_id, community_id), (Event.student_id, student_id)):
         if value is not None:
             statement = statement.where(column == value)
-    return statement.order_by(Event.sequence)
+    return (await session.scalars(statement.order_by(Event.sequence).limit(limit))).all()
+
+
+async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | None:
+    """The last sequence number given to `producer_id`'s events (None before its first event)."""
+    return await session.scalar(select(EventCounter.last_sequence).where(EventCounter.producer_id == producer_id))
 
 
 async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:

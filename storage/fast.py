@@ -32,6 +32,8 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, make_url
 
+from storage.errors import StoreBusy
+
 __all__ = ["FastReader", "Query"]
 
 _SQLITE_BUSY_TIMEOUT_MS = 250
@@ -114,8 +116,6 @@ def _sqlite_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any])
     except sqlite3.OperationalError as error:
         if "locked" not in str(error) and "busy" not in str(error):
             raise
-        from storage.engine import StoreBusy  # the engine imports this module
-
         raise StoreBusy("a read waited for the database lock too long", retry_after=1) from None
 
 

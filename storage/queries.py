@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, UniqueConstraint, func, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.errors import violated_constraint
 from storage.search import NameContains
 from storage.tables import (
     Achievement,
@@ -20,10 +20,13 @@ from storage.tables import (
     OAuthGrant,
     User,
     WebhookDelivery,
-    metadata,
 )
 
-__all__ = ["changed_after", "contains_text", "count", "count_where", "fetch_page", "insert_new", "violated_constraint"]
+__all__ = ["Query", "changed_after", "contains_text", "count", "count_where", "fetch_page", "insert_new", "violated_constraint"]
+
+Query = Select
+"""A list's statement as a storage `*_query` function builds it: operations hand it to
+`tools.core.paging.paged`, which reads its page through `fetch_page`, and never look inside."""
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -95,31 +98,3 @@ async def insert_new(session: AsyncSession, table: Any, rows: list[dict[str, Any
     primary_key = table.__table__.primary_key.columns
     statement = insert(table).values(rows).on_conflict_do_nothing().returning(*primary_key)
     return list((await session.execute(statement)).all())
-
-
-_SQLITE_CHECK = "CHECK constraint failed: "
-_SQLITE_UNIQUE = "UNIQUE constraint failed: "
-
-
-def violated_constraint(error: IntegrityError) -> str | None:
-    """The name of the constraint or unique index that refused a write, or None where the
-    database does not tell (an unnamed one, a foreign key on SQLite).
-
-    PostgreSQL names it; SQLite names a CHECK but lists a unique index's columns
-    (`UNIQUE constraint failed: users.email_normalized`), which name it within its table."""
-    named = getattr(error.orig.__cause__, "constraint_name", None)  # asyncpg, under SQLAlchemy's adapter
-    if named:
-        return named
-    message = str(error.orig)
-    if message.startswith(_SQLITE_CHECK):
-        return message.removeprefix(_SQLITE_CHECK)
-    if not message.startswith(_SQLITE_UNIQUE):
-        return None
-    qualified = [name.split(".", 1) for name in message.removeprefix(_SQLITE_UNIQUE).split(", ")]
-    table = metadata.tables.get(qualified[0][0])
-    if table is None:
-        return None
-    columns = {column for _, column in qualified}
-    uniques = [index for index in table.indexes if index.unique]
-    uniques += [constraint for constraint in table.constraints if isinstance(constraint, UniqueConstraint)]
-    return next((unique.name for unique in uniques if {c.name for c in unique.columns} == columns), None)

@@ -1,5 +1,6 @@
-"""Webhook deliveries in the store, as the delivery worker (`server.webhooks`) takes them: which are
-due, leasing them to one worker, and locking one to record its attempt."""
+"""Webhook endpoints and deliveries in the store: a producer's endpoints and delivery logs, and the
+deliveries as the delivery worker (`server.webhooks`) takes them: which are due, leasing them to
+one worker, and locking one to record its attempt."""
 
 from __future__ import annotations
 
@@ -12,7 +13,25 @@ from sqlalchemy.orm import aliased
 
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["any_due", "lease_due", "lock_for_recording"]
+__all__ = ["any_due", "deliveries_query", "endpoints_query", "get_endpoint", "lease_due", "lock_for_recording"]
+
+
+async def get_endpoint(session: AsyncSession, *, producer_id: str, webhook_id: str) -> WebhookEndpoint | None:
+    """A webhook endpoint of `producer_id`."""
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == producer_id)
+    return (await session.scalars(statement)).first()
+
+
+def endpoints_query(*, producer_id: str) -> Select:
+    """`producer_id`'s webhook endpoints, oldest first."""
+    return select(WebhookEndpoint).where(WebhookEndpoint.producer_id == producer_id).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+
+
+def deliveries_query(*, endpoint_id: str) -> Select:
+    """An endpoint's delivery log, newest first."""
+    return select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(
+        WebhookDelivery.created_at.desc(), WebhookDelivery.id
+    )
 
 
 def _due(now: datetime) -> Select:

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.engine import Session
 from storage.ids import new_id
 from storage.tables import AuditEvent
 from tools.core.catalog import Operation
@@ -69,7 +69,7 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
 
 
 def record_audit_event(
-    session: AsyncSession,
+    session: Session,
     *,
     principal: Principal,
     producer_id: str,
@@ -93,7 +93,7 @@ def record_audit_event(
     )
 
 
-def record_sign_in(session: AsyncSession, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime) -> None:
+def record_sign_in(session: Session, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime) -> None:
     """Record a sign-in attempt on a producer's owner account (no key: the person signed in).
 
     `outcome` is "ok" or the error code; never the password, which an audit record has no place for.

@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.engine import Store
+from storage.engine import Session, Store
 from storage.ids import utcnow
 from tools.core.events import PendingEvent, pending_event
 from tools.core.login_throttle import LoginThrottle
@@ -110,7 +109,7 @@ class OperationContext:
     `store`.
     """
 
-    session: AsyncSession | None
+    session: Session | None
     principal: Principal
     clock: Clock = field(default=utcnow)
     store: Store | None = None

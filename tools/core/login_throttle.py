@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from storage import login_failures
+from storage.engine import Session
 from tools.core.errors import RateLimited
 
 __all__ = ["LoginThrottle"]
@@ -40,7 +39,7 @@ class LoginThrottle:
             limits[_bucket("address", address)] = self.per_address
         return limits
 
-    async def admit(self, session: AsyncSession, *, email_normalized: str, address: str | None, now: datetime) -> list[str]:
+    async def admit(self, session: Session, *, email_normalized: str, address: str | None, now: datetime) -> list[str]:
         """Admit one sign-in attempt, counted as a failure until `succeeded` says otherwise; or
         `RateLimited` with the seconds until an attempt may be made again, if a budget is spent.
 
@@ -64,7 +63,7 @@ class LoginThrottle:
             )
         return await login_failures.record_failure(session, buckets=limits, at=now, forget_before=now - self.window)
 
-    async def succeeded(self, session: AsyncSession, *, email_normalized: str, attempt: list[str]) -> None:
+    async def succeeded(self, session: Session, *, email_normalized: str, attempt: list[str]) -> None:
         """The attempt was right: it is no failure, and the account's count starts again. The
         address keeps its other failures, so one good account does not reset an address's budget."""
         await login_failures.clear_failures(session, bucket=_bucket("account", email_normalized), ids=attempt)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.queries import changed_after, fetch_page
+from storage.engine import Session
+from storage.queries import Query, changed_after, fetch_page
 from tools.core.models import Page, PageQuery, Pagination
 
 __all__ = ["paged"]
@@ -17,8 +15,8 @@ ItemT = TypeVar("ItemT")
 
 
 async def paged(
-    session: AsyncSession,
-    statement: Select,
+    session: Session,
+    statement: Query,
     *,
     query: PageQuery,
     convert: Callable[[Any], ItemT] | None = None,

@@ -21,10 +21,10 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import idempotency
-from storage.engine import Store, StoreBusy
+from storage.engine import Store
+from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
 from tools.core.catalog import Operation, may_call
@@ -199,41 +199,19 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
 async def _run_handler(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None = None
 ) -> BaseModel:
-    store, principal = ctx.store, ctx.principal
     try:
-        if op.own_transactions:
-            return await op.handler(ctx, data)
-        async with store.sessions() if op.read_only else store.write_session() as session:
-            ctx.session = session
-            if op.read_only:
-                return await op.handler(ctx, data)
-            async with session.begin():
-                replayed = await _replay(ctx, op, retry) if retry is not None else None
-                if replayed is not None:
-                    return replayed
-                result = await op.handler(ctx, data)
-                if retry is not None:
-                    stored = result.model_dump(mode="json", by_alias=True)
-                    await idempotency.keep_result(session, caller=retry.caller, key=retry.key, result=stored)
-                ids = target_ids(op, arguments, result)
-                _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
-                queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
-            if queued:  # committed: this process's delivery worker can send them now
-                ctx.services.deliveries_queued.notify()
-            return result
+        with translated():  # the store's exceptions, never SQLAlchemy's, from here on
+            return await _in_transaction(op, data, arguments, ctx, retry)
     except BlohkoError:
         raise
-    except IntegrityError:
+    except ConstraintViolation:
         # A race the handler's own checks could not see; the constraint kept the data right.
         logger.info("operation %s hit a constraint", op.name, exc_info=True)
         raise Conflict("The change conflicts with existing data; reload and try again") from None
     except StoreBusy as busy:
         logger.warning("operation %s refused: %s", op.name, busy.reason)
         raise Busy(busy.retry_after) from None
-    except OperationalError as exc:
-        if not _is_lock_timeout(exc):
-            logger.exception("operation %s failed", op.name)
-            raise InternalError() from None
+    except Locked:
         # Another process (a CLI command, a second server on the same file) held SQLite's lock
         # past the busy timeout. The transaction rolled back whole.
         logger.warning("operation %s: the database stayed locked past the busy timeout", op.name)
@@ -241,6 +219,33 @@ async def _run_handler(
     except Exception:
         logger.exception("operation %s failed", op.name)
         raise InternalError() from None
+
+
+async def _in_transaction(
+    op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
+) -> BaseModel:
+    """The handler in its session; a write in one transaction with its audit record and events."""
+    store, principal = ctx.store, ctx.principal
+    if op.own_transactions:
+        return await op.handler(ctx, data)
+    async with store.sessions() if op.read_only else store.write_session() as session:
+        ctx.session = session
+        if op.read_only:
+            return await op.handler(ctx, data)
+        async with session.begin():
+            replayed = await _replay(ctx, op, retry) if retry is not None else None
+            if replayed is not None:
+                return replayed
+            result = await op.handler(ctx, data)
+            if retry is not None:
+                stored = result.model_dump(mode="json", by_alias=True)
+                await idempotency.keep_result(session, caller=retry.caller, key=retry.key, result=stored)
+            ids = target_ids(op, arguments, result)
+            _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
+            queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
+        if queued:  # committed: this process's delivery worker can send them now
+            ctx.services.deliveries_queued.notify()
+        return result
 
 
 async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> int:
@@ -254,10 +259,6 @@ async def _record_events(ctx: OperationContext, op: Operation, arguments: Mappin
         ctx.session, events, producer_id=principal.producer_id, key_id=principal.key_id, key_name=principal.audit_name,
         at=ctx.now(), retention=ctx.services.event_retention,
     )
-
-
-def _is_lock_timeout(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig)
 
 
 def _record(

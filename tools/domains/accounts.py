@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from functools import partial
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from storage import accounts as store
 from storage.credentials import raise_revision
-from storage.engine import Store
+from storage.engine import Session, Store
+from storage.errors import ConstraintViolation, DatabaseFailed
 from storage.ids import new_id
-from storage.queries import violated_constraint
 from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.core.context import Clock, Principal
@@ -79,7 +76,7 @@ def _owner_email_taken(email: str) -> Conflict:
 
 
 async def create_producer(
-    session: AsyncSession, *, name: str, email: str, password: str | None, clock: Clock
+    session: Session, *, name: str, email: str, password: str | None, clock: Clock
 ) -> NewProducer:
     """A producer and its owner user (who logs in with `email` and `password`)."""
     name = name.strip()
@@ -114,15 +111,15 @@ async def create_producer(
     session.add(owner)
     try:
         await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == OWNER_EMAIL_INDEX:  # another owner committed it since the check
+    except ConstraintViolation as violation:
+        if violation.constraint == OWNER_EMAIL_INDEX:  # another owner committed it since the check
             raise _owner_email_taken(email) from None
         raise
     return NewProducer(producer=producer, owner=owner, password=generated)
 
 
 async def create_api_key(
-    session: AsyncSession,
+    session: Session,
     *,
     producer_id: str,
     name: str,
@@ -162,7 +159,7 @@ async def create_api_key(
     return NewApiKey(api_key=api_key, key=key)
 
 
-async def revoke_api_key(session: AsyncSession, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
+async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
     """Revoke a key of `producer_id` at once. Revoking twice keeps the first revocation time."""
     api_key = await store.get_api_key(session, producer_id=producer_id, key_id=key_id)
     if api_key is None:
@@ -201,7 +198,7 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     )
 
 
-async def record_last_use(db: Store, touch: Callable[[AsyncSession], Awaitable[None]], what: str) -> None:
+async def record_last_use(db: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
     """Record when a credential (an API key, a connected app) was last used, with `touch`.
     Informational: a busy database must not fail the request."""
     try:
@@ -210,5 +207,5 @@ async def record_last_use(db: Store, touch: Callable[[AsyncSession], Awaitable[N
                 return  # the writer is busy: the next call records the use, no request waits for it
             async with session.begin():
                 await touch(session)
-    except OperationalError:
+    except DatabaseFailed:
         logger.warning("could not record the last use of %s", what, exc_info=True)

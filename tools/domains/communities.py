@@ -6,10 +6,10 @@ from functools import partial
 from typing import Literal
 
 from pydantic import Field
-from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
 from storage import communities as store
+from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
 from storage.tables import Community, Media, Member, User
@@ -157,7 +157,7 @@ async def _claim_slug(ctx: OperationContext, slug: str) -> None:
 async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
     try:
         await ctx.session.flush()
-    except IntegrityError:
+    except ConstraintViolation:
         # A concurrent write took the same slug first.
         raise Conflict(f"The slug {slug} is already taken; choose another") from None
 
@@ -320,7 +320,7 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     ctx.session.add(member)
     try:
         await ctx.session.flush()
-    except IntegrityError:
+    except ConstraintViolation:
         raise Conflict(f"User {user.id} is already a member of this community") from None
     return MemberResult(member=_member_public(member, user))
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy.exc import IntegrityError
 
 from storage import catalog as catalog_store
 from storage import courses as courses_store
+from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
@@ -191,7 +191,7 @@ async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str |
 async def _flush_course(ctx: OperationContext, course: Course) -> None:
     try:
         await ctx.session.flush()
-    except IntegrityError:
+    except ConstraintViolation:
         # A concurrent write of the same slug won the race.
         raise Conflict(f"A course with slug {course.slug} already exists") from None
 

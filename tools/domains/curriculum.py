@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy.orm import InstrumentedAttribute
 
 from storage import courses as courses_store
 from storage.ids import new_id
@@ -264,24 +263,18 @@ async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False)
     return lesson
 
 
-async def _apply(
-    ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any], *, parent: InstrumentedAttribute
-) -> None:
-    """Set `changes` on `item`; a new `order` moves it among its siblings (`parent`: see `_remove`)."""
+async def _apply(ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any]) -> None:
+    """Set `changes` on `item`; a new `order` moves it among its siblings."""
     if "order" in changes:
-        await courses_store.move_to(ctx.session, parent=parent, item=item, position=changes["order"])
+        await courses_store.move_to(ctx.session, item=item, position=changes["order"])
         changes = {**changes, "order": item.order}  # where it went: move_to clamps to the last place
     apply_changes(item, changes, at=ctx.now())
     await ctx.session.flush()
 
 
-async def _remove(ctx: OperationContext, item: Section | Lesson, *, parent: InstrumentedAttribute) -> Deleted:
-    """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings.
-
-    `parent` names the siblings: `Section.course_id` or `Lesson.section_id`."""
-    await ctx.session.delete(item)
-    await ctx.session.flush()
-    await courses_store.close_gap(ctx.session, parent=parent, parent_id=getattr(item, parent.key), position=item.order)
+async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
+    """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings."""
+    await courses_store.delete_in_order(ctx.session, item=item)
     return Deleted(id=item.id)
 
 
@@ -298,7 +291,7 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     """Add a section (chapter) to a course; later sections shift down."""
     await owned_course(ctx, data.course_id, lock=True)
     order = await courses_store.insert_position(
-        ctx.session, parent=Section.course_id, parent_id=data.course_id, position=data.order
+        ctx.session, kind=Section, parent_id=data.course_id, position=data.order
     )
     now = ctx.now()
     section = Section(
@@ -340,7 +333,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     """Rename or move a section; the others renumber."""
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
-    await _apply(ctx, section, changes, parent=Section.course_id)
+    await _apply(ctx, section, changes)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
 
@@ -353,7 +346,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
 )
 async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     """Delete a section with its lessons and their progress; later sections move up."""
-    return await _remove(ctx, await _section(ctx, data, lock=True), parent=Section.course_id)
+    return await _remove(ctx, await _section(ctx, data, lock=True))
 
 
 # ---- lessons
@@ -370,7 +363,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
     order = await courses_store.insert_position(
-        ctx.session, parent=Lesson.section_id, parent_id=section.id, position=data.order
+        ctx.session, kind=Lesson, parent_id=section.id, position=data.order
     )
     lesson = new_lesson(data, section=section, order=order, video=video, now=ctx.now())
     ctx.session.add(lesson)
@@ -417,7 +410,7 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:
         changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
-    await _apply(ctx, lesson, changes, parent=Lesson.section_id)
+    await _apply(ctx, lesson, changes)
     return LessonResult(lesson=lesson_public(lesson))
 
 
@@ -429,4 +422,4 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
 )
 async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
     """Delete a lesson and its progress; later lessons in the section move up."""
-    return await _remove(ctx, await _lesson(ctx, data, lock=True), parent=Lesson.section_id)
+    return await _remove(ctx, await _lesson(ctx, data, lock=True))

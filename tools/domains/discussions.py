@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from functools import partial
 
 from pydantic import Field
-from sqlalchemy import Row
 
 from storage import communities as store
 from storage.ids import new_id
@@ -144,7 +143,7 @@ def _comment_fields(comment: Comment, author: AuthorPublic) -> dict:
     }
 
 
-def comment_tree(rows: Iterable[Row]) -> list[CommentNode]:
+def comment_tree(rows: Iterable[store.CommentWithAuthor]) -> list[CommentNode]:
     """The comments of one thread (rows of comment, author name, author avatar; oldest first) as a tree.
 
     Iterative, never recursive, so a reply chain of any depth fits; see MAX_NESTING.

@@ -18,10 +18,10 @@ from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import Field
-from sqlalchemy.exc import IntegrityError
 
 from storage import enrollments as enrollments_store
 from storage.enrollments import CurriculumLesson, EnrollmentNames, StudentMatch
+from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.tables import Course, Enrollment, LessonProgress
 from tools.core.catalog import operation
@@ -322,7 +322,7 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     ctx.session.add(enrollment)
     try:
         await ctx.session.flush()
-    except IntegrityError:
+    except ConstraintViolation:
         # A concurrent enrollment of the same pair won the race.
         raise Conflict(_ALREADY_ENROLLED) from None
     return EnrollmentResult(enrollment=(await _with_progress(ctx, [enrollment]))[0])

@@ -90,11 +90,10 @@ class ListEventsInput(InputModel):
 async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage:
     """What changed, in order, with the resource as data. Pass the returned cursor back for newer events."""
     after = decode_cursor(data.cursor) if data.cursor else 0
-    statement = events_after(
-        producer_id=ctx.producer_id, after=after, types=data.types, course_id=data.course_id,
-        community_id=data.community_id, student_id=data.student_id,
+    rows = await events_after(
+        ctx.session, producer_id=ctx.producer_id, after=after, limit=data.limit + 1, types=data.types,
+        course_id=data.course_id, community_id=data.community_id, student_id=data.student_id,
     )
-    rows = (await ctx.session.scalars(statement.limit(data.limit + 1))).all()
     page = rows[: data.limit]
     return EventPage(
         data=[EventPublic.model_validate(row, from_attributes=True) for row in page],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
-from sqlalchemy.exc import IntegrityError
 
 from storage import accounts as accounts_store
 from storage import students as students_store
+from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
@@ -156,7 +156,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     ctx.session.add(user)
     try:
         await ctx.session.flush()
-    except IntegrityError:
+    except ConstraintViolation:
         # A concurrent registration of the same email won the race.
         raise Conflict(f"A user with email {data.email} already exists") from None
     return RegisteredStudentResult(student=student_public(user), generated_password=generated)

@@ -13,10 +13,11 @@ import base64
 import secrets
 
 from pydantic import Field
-from sqlalchemy import select
 
+from storage import events as events_store
+from storage import webhooks as store
 from storage.ids import new_id
-from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
+from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
@@ -123,8 +124,7 @@ async def _checked_url(ctx: OperationContext, url: str) -> str:
 
 
 async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == ctx.producer_id)
-    endpoint = (await ctx.session.scalars(statement)).first()
+    endpoint = await store.get_endpoint(ctx.session, producer_id=ctx.producer_id, webhook_id=webhook_id)
     if endpoint is None:
         raise NotFound("Webhook not found")
     return endpoint
@@ -169,7 +169,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
 )
 async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookPublic]:
     """The webhook endpoints, with why any is disabled. Paginated."""
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.producer_id == ctx.producer_id).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    statement = store.endpoints_query(producer_id=ctx.producer_id)
     return await paged(ctx.session, statement, query=data, convert=_public)
 
 
@@ -247,7 +247,7 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
         occurred_at=now, key_id=ctx.principal.key_id, key_name=ctx.principal.audit_name, data={"webhookId": endpoint.id},
     )
     ctx.session.add(event)
-    latest = await ctx.session.scalar(select(EventCounter.last_sequence).where(EventCounter.producer_id == ctx.producer_id))
+    latest = await events_store.latest_sequence(ctx.session, producer_id=ctx.producer_id)
     delivery = WebhookDelivery(
         id=new_id("whd"), endpoint_id=endpoint.id, event_id=event.id, sequence=latest or 0, next_attempt_at=now, created_at=now
     )
@@ -268,7 +268,5 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
 async def list_webhook_deliveries(ctx: OperationContext, data: ListDeliveriesInput) -> Page[DeliveryPublic]:
     """A webhook's delivery log, newest first: state, attempts, response status, latency. Paginated."""
     endpoint = await _owned(ctx, data.webhook_id)
-    statement = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id).order_by(
-        WebhookDelivery.created_at.desc(), WebhookDelivery.id
-    )
+    statement = store.deliveries_query(endpoint_id=endpoint.id)
     return await paged(ctx.session, statement, query=data, convert=lambda row: DeliveryPublic.model_validate(row, from_attributes=True))
