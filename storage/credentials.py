@@ -87,7 +87,7 @@ class CredentialCache:
             revision = await self._reader.one(_CURRENT_REVISION)
             if revision is not None and revision["revision"] == kept[0]:
                 return kept[1]
-            del self._kept[secret_hash]
+            self._kept.pop(secret_hash, None)  # another call may have dropped it meanwhile
         row = await self._reader.one(query, secret_hash=secret_hash)
         if row is None:
             return None

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, String, cast, delete, func, select
+from sqlalchemy.orm import aliased, join
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.queries import insert_new
@@ -50,6 +51,7 @@ __all__ = [
     "get_enrollment",
     "get_named_enrollment",
     "get_progress",
+    "progress_state",
     "insert_enrollments",
     "lesson_at_position",
     "learning_days",
@@ -222,6 +224,107 @@ async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) 
 async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> None:
     """Delete an enrollment; the database cascades to its progress and certificate."""
     await session.execute(delete(Enrollment).where(Enrollment.id == enrollment_id))
+
+
+@dataclass
+class ProgressState:
+    """What a progress update needs to know before it writes, read in one statement: the
+    enrollment and the lesson's progress (models of the session, changed by the caller), names,
+    the counts the course's completion and the achievement rules look at, as they stand."""
+
+    enrollment: Enrollment
+    names: EnrollmentNames
+    lesson_id: str | None
+    """The lesson asked for, if the course has it (by id, or at that position)."""
+    progress: LessonProgress | None
+    """The enrollment's progress on that lesson; None before the first update."""
+    completed_lessons: int
+    """Of this enrollment."""
+    total_lessons: int
+    student_completed_lessons: int
+    """Across all the student's enrollments."""
+    student_completed_courses: int
+    learning_days: list[date]
+    """Oldest first."""
+    achievements: set[str]
+    """The codes the student has unlocked."""
+
+
+def _count(table: Any, *conditions: Any) -> Any:
+    return select(func.count()).select_from(table).where(*conditions).correlate(Enrollment).scalar_subquery()
+
+
+def _joined(column: Any) -> Any:
+    """A student's values of `column`, comma-joined in one string (one statement for a list)."""
+    return func.aggregate_strings(cast(column, String), ",")
+
+
+async def progress_state(
+    session: AsyncSession, *, producer_id: str, enrollment_id: str, lesson_id: str | None, lesson_position: int | None
+) -> ProgressState | None:
+    """The state a progress update starts from, the enrollment of `producer_id` and its student
+    held until commit; None if the producer has no such enrollment. Give `lesson_id` or
+    `lesson_position` (from 1, in curriculum order).
+
+    PostgreSQL locks the two rows first, in a statement of their own: the reading statement then
+    starts after any update that held them committed, and sees what it wrote (a statement that
+    locks and reads at once would count from the snapshot it started with). On SQLite the write
+    transaction holds the database from its first statement, so the read is the only statement."""
+    if session.get_bind().dialect.name != "sqlite":
+        lock = (
+            select(Enrollment.id)
+            .join(User, User.id == Enrollment.student_id)
+            .where(Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id)
+            .with_for_update(of=(Enrollment, User))
+        )
+        await session.execute(lock)
+    if lesson_id is not None:
+        lesson = select(Lesson.id).where(Lesson.id == lesson_id, Lesson.course_id == Enrollment.course_id)
+    else:
+        lesson = (
+            select(Lesson.id)
+            .join(Section, Section.id == Lesson.section_id)
+            .where(Lesson.course_id == Enrollment.course_id)
+            .order_by(*_CURRICULUM_ORDER)
+            .offset((lesson_position or 1) - 1)
+            .limit(1)
+        )
+    lesson = lesson.correlate(Enrollment).scalar_subquery()
+    progress_of_lesson = LessonProgress.lesson_id == (lesson_id if lesson_id is not None else lesson)
+    theirs, their_progress = aliased(Enrollment), aliased(LessonProgress)
+    statement = _with_names(
+        select(
+            Enrollment, LessonProgress, *_NAMES, lesson.label("lesson_id"),
+            _count(LessonProgress, LessonProgress.enrollment_id == Enrollment.id, LessonProgress.completed.is_(True)),
+            _count(Lesson, Lesson.course_id == Enrollment.course_id),
+            _count(
+                join(their_progress, theirs, theirs.id == their_progress.enrollment_id),
+                theirs.student_id == Enrollment.student_id,
+                their_progress.completed.is_(True),
+            ),
+            _count(theirs, theirs.student_id == Enrollment.student_id, theirs.completed_at.is_not(None)),
+            select(_joined(LearningDay.day)).where(LearningDay.student_id == Enrollment.student_id).scalar_subquery(),
+            select(_joined(Achievement.code)).where(Achievement.student_id == Enrollment.student_id).scalar_subquery(),
+        )
+    ).outerjoin(
+        LessonProgress, (LessonProgress.enrollment_id == Enrollment.id) & progress_of_lesson
+    ).where(Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id)  # fmt: skip
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    enrollment, progress, student_name, title, slug, found, done, total, student_done, courses, days, codes = row
+    return ProgressState(
+        enrollment=enrollment,
+        names=EnrollmentNames(student_name, title, slug),
+        lesson_id=found,
+        progress=progress,
+        completed_lessons=done,
+        total_lessons=total,
+        student_completed_lessons=student_done,
+        student_completed_courses=courses,
+        learning_days=sorted(date.fromisoformat(day) for day in days.split(",")) if days else [],
+        achievements=set(codes.split(",")) if codes else set(),
+    )
 
 
 async def course_has_lesson(session: AsyncSession, *, course_id: str, lesson_id: str) -> bool:

@@ -68,8 +68,8 @@ class DatabaseFactory:
             await connection.close()
 
 
-# Rows the migrations seed: kept between tests.
-_SEEDED_TABLES = {"alembic_version", "categories"}
+# Rows the migrations seed (reference data, the credential revision): kept between tests.
+_SEEDED_TABLES = {"alembic_version", "categories", "credential_revision"}
 
 
 async def empty_tables(url: str) -> None:

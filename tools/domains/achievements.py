@@ -19,7 +19,7 @@ from functools import partial
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from storage.enrollments import EnrollmentNames
+from storage.enrollments import EnrollmentNames, ProgressState
 from storage.ids import new_id
 from storage.queries import insert_new
 from storage.tables import Achievement, Certificate, Enrollment, LearningDay
@@ -29,7 +29,7 @@ from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.domains.curriculum import owned_course
-from tools.domains.streaks import streak_of, utc_day
+from tools.domains.streaks import streaks, utc_day
 from tools.domains.students import owned_student
 
 __all__ = [
@@ -183,37 +183,45 @@ async def _issue_certificate(
     return certificate_public(row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names)
 
 
-async def _learner_stats(ctx: OperationContext, student_id: str) -> LearnerStats:
-    session = ctx.session
-    return LearnerStats(
-        completed_lessons=await enrollments_store.count_completed_lessons(session, student_id=student_id),
-        completed_courses=await enrollments_store.count_completed_courses(session, student_id=student_id),
-        longest_streak=(await streak_of(ctx, student_id)).longest,
-    )
-
-
-async def _unlock(ctx: OperationContext, student_id: str, student_name: str, now: datetime) -> list[AchievementPublic]:
-    rules = earned(await _learner_stats(ctx, student_id))
+async def _unlock(
+    ctx: OperationContext, stats: LearnerStats, state: ProgressState, now: datetime
+) -> list[AchievementPublic]:
+    """Unlock each achievement whose rule holds for `stats` and the student has not unlocked yet
+    (no statement when there is none)."""
+    student_id = state.enrollment.student_id
+    rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
     rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
     unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
-    return [_achievement_public(rule.code, now, student_name) for rule in rules if rule.code in unlocked]
+    return [_achievement_public(rule.code, now, state.names.student_name) for rule in rules if rule.code in unlocked]
 
 
 async def record_progress(
-    ctx: OperationContext, enrollment: Enrollment, names: EnrollmentNames, *, learned: bool, course_complete: bool
+    ctx: OperationContext, state: ProgressState, *, learned: bool, lesson_completed: bool, course_complete: bool
 ) -> ProgressEvents:
-    """The side effects of a progress update, in its transaction (the caller holds the enrollment
-    and its student locked): `learned` logs today as a learning day; `course_complete` marks
-    the enrollment completed (a change: `updated_at` moves) and issues its certificate, the first
-    time only; then every achievement whose rule now holds is unlocked, once."""
+    """The side effects of a progress update, in its transaction; `state` is what the update read
+    before it wrote, the enrollment and its student held (`storage.enrollments.progress_state`),
+    so its counts plus this update's own changes are the student's counts now.
+
+    `learned` logs today as a learning day; `course_complete` marks the enrollment completed (a
+    change: `updated_at` moves) and issues its certificate, the first time only; then every
+    achievement whose rule now holds is unlocked, once. Nothing already true is written again."""
     now = ctx.now()
+    enrollment = state.enrollment
     certificate = None
-    if course_complete and enrollment.completed_at is None:
+    course_completed_now = course_complete and enrollment.completed_at is None
+    if course_completed_now:
         enrollment.completed_at = enrollment.updated_at = now
-        certificate = await _issue_certificate(ctx, enrollment, names, now)
-    if learned:
-        await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": utc_day(now)}])
-    achievements = await _unlock(ctx, enrollment.student_id, names.student_name, now)
+        certificate = await _issue_certificate(ctx, enrollment, state.names, now)
+    today, days = utc_day(now), state.learning_days
+    if learned and today not in days:
+        await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
+        days = sorted({*days, today})
+    stats = LearnerStats(
+        completed_lessons=state.student_completed_lessons + lesson_completed,
+        completed_courses=state.student_completed_courses + course_completed_now,
+        longest_streak=streaks(days, today=today).longest,
+    )
+    achievements = await _unlock(ctx, stats, state, now)
     return ProgressEvents(new_achievements=achievements, certificate_issued=certificate)
 
 

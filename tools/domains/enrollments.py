@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from storage.enrollments import CurriculumLesson, EnrollmentNames, StudentMatch
+from storage.enrollments import CurriculumLesson, EnrollmentNames, ProgressState, StudentMatch
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.tables import Course, Enrollment, LessonProgress
@@ -227,13 +227,14 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     ]
 
 
-async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: UpdateProgressInput) -> bool:
-    """Save the lesson's progress; True when this update completed the lesson. A change moves the
-    enrollment's `updated_at`; a repeated update changes nothing, that included."""
-    row = await enrollments_store.get_progress(ctx.session, enrollment_id=enrollment.id, lesson_id=data.lesson_id)
+def _save_progress(ctx: OperationContext, state: ProgressState, data: UpdateProgressInput) -> bool:
+    """Change the lesson's progress as `data` says (written by the caller's flush); True when this
+    update completed the lesson. A change moves the enrollment's `updated_at`; a repeated update
+    changes nothing, that included."""
+    row = state.progress
     changed = row is None
     if row is None:
-        row = LessonProgress(enrollment_id=enrollment.id, lesson_id=data.lesson_id)
+        row = LessonProgress(enrollment_id=state.enrollment.id, lesson_id=state.lesson_id)
         ctx.session.add(row)
     if data.watched_seconds > row.watched_seconds:
         row.watched_seconds, changed = data.watched_seconds, True
@@ -241,8 +242,7 @@ async def _save_progress(ctx: OperationContext, enrollment: Enrollment, data: Up
     if newly_completed:
         row.completed, row.completed_at, changed = True, ctx.now(), True
     if changed:
-        enrollment.updated_at = ctx.now()
-    await ctx.session.flush()
+        state.enrollment.updated_at = ctx.now()
     return newly_completed
 
 
@@ -426,34 +426,31 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     # "Mark lesson 3 done" needs no lookup of lesson 3's id: its position names it.
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
-    enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
-    await enrollments_store.lock_student(ctx.session, student_id=enrollment.student_id)
-    if data.lesson_position is not None:
-        lesson_id = await enrollments_store.lesson_at_position(
-            ctx.session, course_id=enrollment.course_id, position=data.lesson_position
-        )
-        if lesson_id is None:
-            raise NotFound(f"Lesson not found: the course has fewer than {data.lesson_position} lessons; see get_enrollment")
-        data = data.model_copy(update={"lesson_id": lesson_id, "lesson_position": None})
-    elif not await enrollments_store.course_has_lesson(
-        ctx.session, course_id=enrollment.course_id, lesson_id=data.lesson_id
-    ):
+    state = await enrollments_store.progress_state(
+        ctx.session, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id, lesson_id=data.lesson_id,
+        lesson_position=data.lesson_position,
+    )  # fmt: skip
+    if state is None:
+        raise NotFound("Enrollment not found")
+    enrollment = state.enrollment
+    if state.lesson_id is None and data.lesson_position is not None:
+        raise NotFound(f"Lesson not found: the course has fewer than {data.lesson_position} lessons; see get_enrollment")
+    if state.lesson_id is None:
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
-    lesson_completed = await _save_progress(ctx, enrollment, data)
-    [counted] = await _with_progress(ctx, [enrollment])
-    completed, total = counted.progress.completed_lessons, counted.progress.total_lessons
-    names = EnrollmentNames(counted.student_name, counted.course_title, counted.course_slug)
+    lesson_completed = _save_progress(ctx, state, data)
+    completed, total = state.completed_lessons + lesson_completed, state.total_lessons
     events = await record_progress(
         ctx,
-        enrollment,
-        names,
+        state,
         learned=data.completed or data.watched_seconds > 0,
+        lesson_completed=lesson_completed,
         course_complete=total > 0 and completed == total,
     )
+    await ctx.session.flush()  # the progress and the enrollment, as changed above
     # record_progress may have just set completedAt.
-    public = _enrollment_public(enrollment, names, completed=completed, total=total)
-    _emit_progress_events(ctx, public, data.lesson_id, lesson_completed=lesson_completed, events=events)
+    public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
+    _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
 
 
