@@ -94,6 +94,26 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
     return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
+async def community_and_author(
+    session: AsyncSession, *, producer_id: str, community_id: str, user_id: str
+) -> tuple[Community | None, User | None, bool]:
+    """A community of `producer_id`, a user of the same producer who would post in it, and
+    whether that user is a member, in one statement: (None, None, False) without the community,
+    (community, None, False) without the user."""
+    statement = (
+        select(Community, User, Member.id)
+        .select_from(Community)
+        .outerjoin(User, (User.id == user_id) & (User.producer_id == producer_id))
+        .outerjoin(Member, (Member.community_id == Community.id) & (Member.user_id == User.id))
+        .where(Community.id == community_id, Community.producer_id == producer_id)
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None, None, False
+    community, user, member_id = row
+    return community, user, member_id is not None
+
+
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:
     statement = select(Member).where(Member.community_id == community_id, Member.user_id == user_id)
     return (await session.scalars(statement)).first()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.databases import ENGINE
 from tests.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
 
 pytestmark = pytest.mark.anyio
@@ -34,22 +35,32 @@ async def ok_call(client, name: str, arguments: dict[str, Any]) -> dict[str, Any
 
 
 def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, Any]]:
+    progress = {"enrollmentId": school["enrollment"]["id"], "lessonId": school["lessons"][1]["id"]}
     return {
         "whoami": {},
         "get_student": {"studentId": school["student"]["id"]},
         "get_course": {"courseId": school["course"]["id"]},
-        "update_progress": {"enrollmentId": school["enrollment"]["id"], "lessonId": school["lessons"][1]["id"],
-                            "completed": False, "watchedSeconds": 30},
+        # The same update again: it changes nothing, so it writes only its audit record.
+        "update_progress": {**progress, "completed": False, "watchedSeconds": 30},
         "create_thread": {"communityId": school["community"]["id"], "title": "Hello", "content": "First post",
                           "userId": owner_user_id},
     }
 
 
-EXPECTED = {"whoami": 2, "get_student": 2, "get_course": 2, "update_progress": 0, "create_thread": 0}
-"""Reads: the credential revision, then one statement of the operation's own."""
+# Authentication is one statement (the credential revision, `storage.credentials`); on SQLite a
+# write's transaction starts with BEGIN IMMEDIATE (PostgreSQL begins implicitly, and locks rows
+# with a statement where an operation must: update_progress locks the enrollment and its student).
+EXPECTED = {
+    "whoami": 2,  # + the producer with its owner
+    "get_student": 2,  # + the student with its learning days
+    "get_course": 2,  # + the course joined to its sections and lessons
+    "update_progress": 4,  # + BEGIN / the lock, the state it starts from, the audit record
+    "create_thread": {"sqlite": 8, "postgresql": 7},  # + BEGIN, the community with the author, the
+    # thread, the audit record, and its event: the producer's event counter, the webhook endpoints, the event
+}
 
 
-@pytest.mark.parametrize("name", ["whoami", "get_student", "get_course", "update_progress", "create_thread"])
+@pytest.mark.parametrize("name", list(EXPECTED))
 async def test_statements_per_call_with_authentication(store, tenant, name):
     async with mcp_client(store, tenant.key) as client:
         school = await _school(client)
@@ -57,4 +68,20 @@ async def test_statements_per_call_with_authentication(store, tenant, name):
         await ok_call(client, name, arguments)  # the key is verified and kept; last use recorded
         with statements(store) as seen:
             await ok_call(client, name, arguments)
-    assert len(seen) == EXPECTED[name], "\n".join(seen)
+    expected = EXPECTED[name]
+    assert len(seen) == (expected[ENGINE] if isinstance(expected, dict) else expected), "\n".join(seen)
+
+
+async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_events(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        school = await _school(client)
+        await ok_call(client, "whoami", {})
+        with statements(store) as seen:
+            result = await ok_call(client, "update_progress", {
+                "enrollmentId": school["enrollment"]["id"], "lessonId": school["lessons"][0]["id"], "completed": True,
+            })  # fmt: skip
+    assert [achievement["code"] for achievement in result["events"]["newAchievements"]] == ["first_lesson"]
+    # Authentication, BEGIN / the lock, the state, the progress row, the enrollment's updatedAt,
+    # today's learning day, the achievement, the audit record, the event counter, the webhook
+    # endpoints, the events (lesson.completed, achievement.unlocked) in one insert.
+    assert len(seen) == 11, "\n".join(seen)

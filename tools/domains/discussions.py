@@ -184,9 +184,27 @@ async def _post_author(ctx: OperationContext, community: Community, user_id: str
     """The author of a new thread or comment: a member of the community or a staff user."""
     user = await producer_user(ctx, user_id)
     if user.role not in STAFF_ROLES:
-        if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is None:
-            raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
+        member = await store.get_member(ctx.session, community_id=community.id, user_id=user.id)
+        _check_may_post(user, is_member=member is not None)
     return user
+
+
+def _check_may_post(user: User, *, is_member: bool) -> None:
+    if user.role not in STAFF_ROLES and not is_member:
+        raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
+
+
+async def _community_and_author(ctx: OperationContext, community_id: str, user_id: str) -> tuple[Community, User]:
+    """`community_row` and `_post_author` in one statement."""
+    community, user, is_member = await store.community_and_author(
+        ctx.session, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
+    )
+    if community is None:
+        raise NotFound("Community not found")
+    if user is None:
+        raise NotFound("User not found")
+    _check_may_post(user, is_member=is_member)
+    return community, user
 
 
 async def _user(ctx: OperationContext, user_id: str) -> User:
@@ -256,8 +274,7 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
-    community = await community_row(ctx, data.community_id)
-    author = await _post_author(ctx, community, data.user_id)
+    community, author = await _community_and_author(ctx, data.community_id, data.user_id)
     now = ctx.now()
     thread = Thread(
         id=new_id("thread"),
