@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, String, cast, delete, func, select
+from sqlalchemy import Select, String, bindparam, cast, delete, func, select
 from sqlalchemy.orm import aliased, join
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,40 +259,30 @@ def _joined(column: Any) -> Any:
     return func.aggregate_strings(cast(column, String), ",")
 
 
-async def progress_state(
-    session: AsyncSession, *, producer_id: str, enrollment_id: str, lesson_id: str | None, lesson_position: int | None
-) -> ProgressState | None:
-    """The state a progress update starts from, the enrollment of `producer_id` and its student
-    held until commit; None if the producer has no such enrollment. Give `lesson_id` or
-    `lesson_position` (from 1, in curriculum order).
-
-    PostgreSQL locks the two rows first, in a statement of their own: the reading statement then
-    starts after any update that held them committed, and sees what it wrote (a statement that
-    locks and reads at once would count from the snapshot it started with). On SQLite the write
-    transaction holds the database from its first statement, so the read is the only statement."""
-    if session.get_bind().dialect.name != "sqlite":
-        lock = (
-            select(Enrollment.id)
-            .join(User, User.id == Enrollment.student_id)
-            .where(Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id)
-            .with_for_update(of=(Enrollment, User))
-        )
-        await session.execute(lock)
-    if lesson_id is not None:
-        lesson = select(Lesson.id).where(Lesson.id == lesson_id, Lesson.course_id == Enrollment.course_id)
-    else:
+def _progress_state_statement(*, by_position: bool) -> Select:
+    """`progress_state`'s statement, built once: its lesson given by id, or by position."""
+    if by_position:
         lesson = (
             select(Lesson.id)
             .join(Section, Section.id == Lesson.section_id)
             .where(Lesson.course_id == Enrollment.course_id)
             .order_by(*_CURRICULUM_ORDER)
-            .offset((lesson_position or 1) - 1)
+            .offset(bindparam("offset"))
             .limit(1)
+            .correlate(Enrollment)
+            .scalar_subquery()
         )
-    lesson = lesson.correlate(Enrollment).scalar_subquery()
-    progress_of_lesson = LessonProgress.lesson_id == (lesson_id if lesson_id is not None else lesson)
+        progress_of_lesson = LessonProgress.lesson_id == lesson
+    else:
+        lesson = (
+            select(Lesson.id)
+            .where(Lesson.id == bindparam("lesson_id"), Lesson.course_id == Enrollment.course_id)
+            .correlate(Enrollment)
+            .scalar_subquery()
+        )
+        progress_of_lesson = LessonProgress.lesson_id == bindparam("lesson_id")
     theirs, their_progress = aliased(Enrollment), aliased(LessonProgress)
-    statement = _with_names(
+    return _with_names(
         select(
             Enrollment, LessonProgress, *_NAMES, lesson.label("lesson_id"),
             _count(LessonProgress, LessonProgress.enrollment_id == Enrollment.id, LessonProgress.completed.is_(True)),
@@ -308,8 +298,36 @@ async def progress_state(
         )
     ).outerjoin(
         LessonProgress, (LessonProgress.enrollment_id == Enrollment.id) & progress_of_lesson
-    ).where(Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id)  # fmt: skip
-    row = (await session.execute(statement)).first()
+    ).where(Enrollment.id == bindparam("enrollment_id"), Enrollment.producer_id == bindparam("producer_id"))  # fmt: skip
+
+
+_PROGRESS_STATE = {by_position: _progress_state_statement(by_position=by_position) for by_position in (False, True)}
+_LOCK_ENROLLMENT_AND_STUDENT = (
+    select(Enrollment.id)
+    .join(User, User.id == Enrollment.student_id)
+    .where(Enrollment.id == bindparam("enrollment_id"), Enrollment.producer_id == bindparam("producer_id"))
+    .with_for_update(of=(Enrollment, User))
+)
+
+
+async def progress_state(
+    session: AsyncSession, *, producer_id: str, enrollment_id: str, lesson_id: str | None, lesson_position: int | None
+) -> ProgressState | None:
+    """The state a progress update starts from, the enrollment of `producer_id` and its student
+    held until commit; None if the producer has no such enrollment. Give `lesson_id` or
+    `lesson_position` (from 1, in curriculum order).
+
+    PostgreSQL locks the two rows first, in a statement of their own: the reading statement then
+    starts after any update that held them committed, and sees what it wrote (a statement that
+    locks and reads at once would count from the snapshot it started with). On SQLite the write
+    transaction holds the database from its first statement, so the read is the only statement."""
+    keys = {"enrollment_id": enrollment_id, "producer_id": producer_id}
+    if session.get_bind().dialect.name != "sqlite":
+        await session.execute(_LOCK_ENROLLMENT_AND_STUDENT, keys)
+    by_position = lesson_id is None
+    which = {"offset": (lesson_position or 1) - 1} if by_position else {"lesson_id": lesson_id}
+    statement, keys = _PROGRESS_STATE[by_position], {**keys, **which}
+    row = (await session.execute(statement, keys)).first()
     if row is None:
         return None
     enrollment, progress, student_name, title, slug, found, done, total, student_done, courses, days, codes = row
