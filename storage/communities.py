@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.queries import contains_text, count_where
@@ -94,20 +94,23 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
     return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
+_COMMUNITY_AND_AUTHOR = (
+    select(Community, User, Member.id)
+    .select_from(Community)
+    .outerjoin(User, (User.id == bindparam("user_id")) & (User.producer_id == bindparam("producer_id")))
+    .outerjoin(Member, (Member.community_id == Community.id) & (Member.user_id == User.id))
+    .where(Community.id == bindparam("community_id"), Community.producer_id == bindparam("producer_id"))
+)
+
+
 async def community_and_author(
     session: AsyncSession, *, producer_id: str, community_id: str, user_id: str
 ) -> tuple[Community | None, User | None, bool]:
     """A community of `producer_id`, a user of the same producer who would post in it, and
     whether that user is a member, in one statement: (None, None, False) without the community,
     (community, None, False) without the user."""
-    statement = (
-        select(Community, User, Member.id)
-        .select_from(Community)
-        .outerjoin(User, (User.id == user_id) & (User.producer_id == producer_id))
-        .outerjoin(Member, (Member.community_id == Community.id) & (Member.user_id == User.id))
-        .where(Community.id == community_id, Community.producer_id == producer_id)
-    )
-    row = (await session.execute(statement)).first()
+    keys = {"producer_id": producer_id, "community_id": community_id, "user_id": user_id}
+    row = (await session.execute(_COMMUNITY_AND_AUTHOR, keys)).first()
     if row is None:
         return None, None, False
     community, user, member_id = row

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,18 +16,30 @@ from storage.tables import Event, EventCounter, WebhookEndpoint
 __all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "latest_sequence", "prune_events"]
 
 
+def _allocate_statement(insert: Any) -> Any:
+    return (
+        insert(EventCounter)
+        .values(producer_id=bindparam("producer_id"), last_sequence=bindparam("count"))
+        .on_conflict_do_update(
+            index_elements=["producer_id"], set_={"last_sequence": EventCounter.last_sequence + bindparam("count")}
+        )
+        .returning(EventCounter.last_sequence)
+    )
+
+
+# Built once per dialect: building the upsert cost more than running it.
+_ALLOCATE = {"postgresql": _allocate_statement(postgresql_insert), "sqlite": _allocate_statement(sqlite_insert)}
+_ENABLED_ENDPOINTS = select(WebhookEndpoint).where(
+    WebhookEndpoint.producer_id == bindparam("producer_id"), WebhookEndpoint.enabled.is_(True)
+)
+
+
 async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
-    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(EventCounter)
-        .values(producer_id=producer_id, last_sequence=count)
-        .on_conflict_do_update(index_elements=["producer_id"], set_={"last_sequence": EventCounter.last_sequence + count})
-        .returning(EventCounter.last_sequence)
-    )
-    return (await session.execute(statement)).scalar_one()
+    statement = _ALLOCATE[session.bind.dialect.name]
+    return (await session.execute(statement, {"producer_id": producer_id, "count": count})).scalar_one()
 
 
 async def events_after(
@@ -62,5 +75,4 @@ async def prune_events(session: AsyncSession, *, producer_id: str, before: datet
 
 async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> Sequence[WebhookEndpoint]:
     """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it subscribes to."""
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.producer_id == producer_id, WebhookEndpoint.enabled.is_(True))
-    return (await session.scalars(statement)).all()
+    return (await session.scalars(_ENABLED_ENDPOINTS, {"producer_id": producer_id})).all()
