@@ -5,10 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.ids import new_id
 from storage.tables import AuditEvent
 
-__all__ = ["audit_events_query"]
+__all__ = ["audit_events_query", "insert_audit_event"]
+
+_INSERT = AuditEvent.__table__.insert()
+
+
+async def insert_audit_event(
+    session: AsyncSession, *, producer_id: str, occurred_at: datetime, key_id: str | None, key_name: str | None,
+    operation: str, target_ids: dict[str, str], outcome: str,
+) -> None:
+    """One audit record, in the session's transaction: a plain insert (no model to track), after
+    the session's pending rows (the producer a record names may be one of them)."""
+    await session.flush()
+    await session.execute(_INSERT, {
+        "id": new_id("evt"), "producer_id": producer_id, "occurred_at": occurred_at, "key_id": key_id,
+        "key_name": key_name, "operation": operation, "target_ids": target_ids, "outcome": outcome,
+    })  # fmt: skip
 
 
 def audit_events_query(

@@ -11,9 +11,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import Event, EventCounter, WebhookEndpoint
+from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "latest_sequence", "prune_events"]
+__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "insert_events", "latest_sequence", "prune_events"]
 
 
 def _allocate_statement(insert: Any) -> Any:
@@ -32,6 +32,15 @@ _ALLOCATE = {"postgresql": _allocate_statement(postgresql_insert), "sqlite": _al
 _ENABLED_ENDPOINTS = select(WebhookEndpoint).where(
     WebhookEndpoint.producer_id == bindparam("producer_id"), WebhookEndpoint.enabled.is_(True)
 )
+
+
+async def insert_events(session: AsyncSession, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> None:
+    """Insert events and their webhook deliveries (column values), after the session's pending
+    rows: plain inserts, one statement for each table that gets rows."""
+    await session.flush()
+    await session.execute(Event.__table__.insert(), events)
+    if deliveries:
+        await session.execute(WebhookDelivery.__table__.insert(), deliveries)
 
 
 async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:

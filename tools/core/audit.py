@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage.engine import Session
-from storage.ids import new_id
-from storage.tables import AuditEvent
+from storage import audit as audit_store
 from tools.core.catalog import Operation
 from tools.core.context import Principal
 
@@ -68,7 +67,7 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
     return dict(list(ids.items())[:_MAX_IDS])
 
 
-def record_audit_event(
+async def record_audit_event(
     session: Session,
     *,
     principal: Principal,
@@ -79,35 +78,21 @@ def record_audit_event(
     at: datetime,
 ) -> None:
     """Record an operation `principal` ran for `producer_id`."""
-    session.add(
-        AuditEvent(
-            id=new_id("evt"),
-            producer_id=producer_id,
-            occurred_at=at,
-            key_id=principal.key_id,
-            key_name=principal.audit_name,
-            operation=operation_name,
-            target_ids=ids,
-            outcome=outcome,
-        )
+    await audit_store.insert_audit_event(
+        session, producer_id=producer_id, occurred_at=at, key_id=principal.key_id, key_name=principal.audit_name,
+        operation=operation_name, target_ids=ids, outcome=outcome,
     )
 
 
-def record_sign_in(session: Session, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime) -> None:
+async def record_sign_in(
+    session: Session, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime
+) -> None:
     """Record a sign-in attempt on a producer's owner account (no key: the person signed in).
 
     `outcome` is "ok" or the error code; never the password, which an audit record has no place for.
     """
     ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
-    session.add(
-        AuditEvent(
-            id=new_id("evt"),
-            producer_id=producer_id,
-            occurred_at=at,
-            key_id=None,
-            key_name=None,
-            operation="login",
-            target_ids=ids,
-            outcome=outcome,
-        )
+    await audit_store.insert_audit_event(
+        session, producer_id=producer_id, occurred_at=at, key_id=None, key_name=None, operation="login",
+        target_ids=ids, outcome=outcome,
     )

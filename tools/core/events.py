@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from storage import events as store
 from storage.ids import new_id
-from storage.tables import Event, WebhookDelivery
+from storage.tables import WebhookDelivery
 
 __all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
 
@@ -106,33 +106,23 @@ async def write_events(
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
         await store.prune_events(session, producer_id=producer_id, before=at - retention)
     endpoints = await store.enabled_endpoints(session, producer_id=producer_id)
-    queued = 0
+    rows, deliveries = [], []
     for offset, event in enumerate(events):
         event_id = new_id("evt")
-        session.add(
-            Event(
-                id=event_id,
-                producer_id=producer_id,
-                sequence=first + offset,
-                type=event.type,
-                occurred_at=at,
-                key_id=key_id,
-                key_name=key_name,
-                course_id=event.subjects.get("course"),
-                community_id=event.subjects.get("community"),
-                student_id=event.subjects.get("student"),
-                data=event.data,
-            )
-        )
+        rows.append({
+            "id": event_id, "producer_id": producer_id, "sequence": first + offset, "type": event.type,
+            "occurred_at": at, "key_id": key_id, "key_name": key_name, "course_id": event.subjects.get("course"),
+            "community_id": event.subjects.get("community"), "student_id": event.subjects.get("student"),
+            "data": event.data,
+        })  # fmt: skip
         # The webhook deliveries go in the same transaction: an event is never without them.
-        for endpoint in endpoints:
-            if not endpoint.event_types or event.type in endpoint.event_types:
-                session.add(
-                    WebhookDelivery(
-                        id=new_id("whd"), endpoint_id=endpoint.id, event_id=event_id, sequence=first + offset,
-                        next_attempt_at=at, created_at=at,
-                    )
-                )
-                queued += 1
-    await session.flush()
-    return queued
+        deliveries += [
+            WebhookDelivery(
+                id=new_id("whd"), endpoint_id=endpoint.id, event_id=event_id, sequence=first + offset,
+                next_attempt_at=at, created_at=at,
+            ).model_dump()
+            for endpoint in endpoints
+            if not endpoint.event_types or event.type in endpoint.event_types
+        ]
+    await store.insert_events(session, rows, deliveries)
+    return len(deliveries)

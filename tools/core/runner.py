@@ -241,7 +241,7 @@ async def _in_transaction(
                 stored = result.model_dump(mode="json", by_alias=True)
                 await idempotency.keep_result(session, caller=retry.caller, key=retry.key, result=stored)
             ids = target_ids(op, arguments, result)
-            _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
+            await _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
             queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
         if queued:  # committed: this process's delivery worker can send them now
             ctx.services.deliveries_queued.notify()
@@ -261,7 +261,7 @@ async def _record_events(ctx: OperationContext, op: Operation, arguments: Mappin
     )
 
 
-def _record(
+async def _record(
     session, op: Operation, principal: Principal, ids: dict[str, str], *, outcome: str, at, result: BaseModel | None = None
 ) -> None:
     """Audit `op` under the producer it acted for: the caller's, or for the operator the one it
@@ -270,7 +270,9 @@ def _record(
     if producer_id is None:
         logger.info("operation %s by the %s: %s (no producer to audit under)", op.name, principal.kind, outcome)
         return
-    record_audit_event(session, principal=principal, producer_id=producer_id, operation_name=op.name, ids=ids, outcome=outcome, at=at)
+    await record_audit_event(
+        session, principal=principal, producer_id=producer_id, operation_name=op.name, ids=ids, outcome=outcome, at=at
+    )
 
 
 def _producer_of(result: BaseModel | None) -> str | None:
@@ -291,7 +293,7 @@ async def _audit_failure(
 ) -> None:
     try:
         async with store.write_session() as session, session.begin():
-            _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
+            await _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
     except Exception:
         # The caller's error matters more than its audit record; the log keeps the trace.
         logger.exception("could not audit a failed %s", op.name)

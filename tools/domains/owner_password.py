@@ -63,19 +63,19 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
         raise NotFound("The signed-in owner no longer exists")
     if not await verify_password(owner.password_hash, data.current_password):
         async with ctx.store.write_session() as session, session.begin():
-            _audit(session, ctx, outcome="bad_request")
+            await _audit(session, ctx, outcome="bad_request")
         raise BadRequest("Invalid input: currentPassword: is not the current password")
     new_hash = await hash_password(data.new_password)
     async with ctx.store.write_session() as session, session.begin():
         now = ctx.now()
         await store.set_password_hash(session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now)
         ended = await store.end_other_sessions(session, user_id=owner.id, keep_session_id=principal.session_id, at=now)
-        _audit(session, ctx, outcome="ok")
+        await _audit(session, ctx, outcome="ok")
     return ChangePasswordResult(other_sessions_ended=ended)
 
 
-def _audit(session, ctx: OperationContext, *, outcome: str) -> None:
-    record_audit_event(
+async def _audit(session, ctx: OperationContext, *, outcome: str) -> None:
+    await record_audit_event(
         session,
         principal=ctx.principal,
         producer_id=ctx.producer_id,

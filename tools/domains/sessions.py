@@ -125,7 +125,7 @@ async def login(
             logger.info("sign-in failed for an unknown account from %s", client_address or "an unknown address")
         else:
             async with db.write_session() as session, session.begin():
-                record_sign_in(
+                await record_sign_in(
                     session, producer_id=owner.producer_id, user_id=owner.id, session_id=None, outcome="unauthorized", at=now
                 )
         raise Unauthorized(_LOGIN_FAILED)
@@ -142,7 +142,7 @@ async def login(
         await store.delete_finished_sessions(session, user_id=owner.id, now=now)
         await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
         session.add(row)
-        record_sign_in(session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now)
+        await record_sign_in(session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now)
     return NewSession(row=row, token=token)
 
 
