@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
 from storage.credentials import CredentialCache
 from storage.errors import StoreBusy, translated
 from storage.fast import FastReader
@@ -127,11 +129,11 @@ def is_sqlite(url: str) -> bool:
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
-    # On every new connection: SQLite forgets these per connection.
+    # On every new connection: SQLite forgets these per connection. (No busy timeout: a call
+    # that must wait for the lock waits in the connection's thread, `storage.sqlite_inline`.)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -143,7 +145,8 @@ def _begin_sqlite(connection) -> None:
 
 def _create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+        connect = partial(sqlite_inline.connect, make_url(url).database, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS)
+        engine = create_async_engine(url, async_creator=connect)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine

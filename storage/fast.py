@@ -9,12 +9,11 @@ Reads every call makes (the credential check) and the hottest point reads run he
   compiled on first use per dialect, with the type processors SQLAlchemy itself would apply
   (datetimes on SQLite, JSON), so rows come back exactly as through the ORM;
 - `FastReader` runs it on a connection it keeps outside SQLAlchemy's pool: on PostgreSQL an
-  `asyncpg` pool; on SQLite one `sqlite3` connection, called inline on the event loop's thread.
-  A hop to a driver thread and back (what `aiosqlite` does for every statement) costs more CPU
-  than the read itself: two thread wake-ups and a self-pipe write against a B-tree lookup of
-  microseconds. Inline is safe for what runs here: reads of a few rows by key, and in WAL mode
-  a reader never waits for a writer (a short busy timeout bounds the rare wait on a checkpoint;
-  past it the read fails as `StoreBusy`, never blocking the loop for long).
+  `asyncpg` pool; on SQLite one `sqlite3` connection, called inline on the event loop's thread
+  (a hop to a driver thread and back costs more CPU than a read of a few rows by key). In WAL
+  mode a reader does not wait for the writer; in the rare case SQLite says the database is
+  locked (a checkpoint or a recovery in another process), the read waits for it in a worker
+  thread instead, as `storage.sqlite_inline` does for the store's own connections.
 
 Only single statements run here, so there is no transaction to keep: each read is atomic and
 sees what was committed, by any connection or process, before it started. Writes stay on the
@@ -27,18 +26,19 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, make_url
 
 from storage.errors import StoreBusy
+from storage.sqlite_inline import is_locked, waiting
 
 __all__ = ["FastReader", "Query"]
 
-_SQLITE_BUSY_TIMEOUT_MS = 250
-"""How long an inline read may wait for SQLite's lock (only a checkpoint or a recovery holds it
-against a WAL reader) before it gives up as `StoreBusy`."""
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a read waits (in a worker thread) for a lock before it gives up as `StoreBusy`."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +110,23 @@ async def _decode_json(connection: Any) -> None:
         await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-def _sqlite_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
+async def _sqlite_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
+    read = partial(_fetch_all, connection, sql, arguments)
     try:
-        return connection.execute(sql, arguments).fetchall()
+        return read()
     except sqlite3.OperationalError as error:
-        if "locked" not in str(error) and "busy" not in str(error):
+        if not is_locked(error):
+            raise
+    try:
+        return await asyncio.to_thread(waiting, connection, _SQLITE_BUSY_TIMEOUT_MS, read)
+    except sqlite3.OperationalError as error:
+        if not is_locked(error):
             raise
         raise StoreBusy("a read waited for the database lock too long", retry_after=1) from None
+
+
+def _fetch_all(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
+    return connection.execute(sql, arguments).fetchall()
 
 
 class FastReader:
@@ -148,7 +158,7 @@ class FastReader:
         for listener in self._listeners:
             listener(compiled.sql)
         if self._sqlite:
-            rows = _sqlite_rows(connection, compiled.sql, arguments)
+            rows = await _sqlite_rows(connection, compiled.sql, arguments)
         else:
             rows = await connection.fetch(compiled.sql, *arguments)
         return [_mapped(compiled, row) for row in rows]
@@ -161,9 +171,7 @@ class FastReader:
 
     async def _open_sqlite(self) -> Any:
         # isolation_level None: no implicit transactions, each read sees the latest commit.
-        connection = sqlite3.connect(
-            self._url.database, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        connection = sqlite3.connect(self._url.database, timeout=0, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA query_only=ON")  # a reader: nothing here may write
         return connection
 
