@@ -133,7 +133,11 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     # that must wait for the lock waits in the connection's thread, `storage.sqlite_inline`.)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Only when the file is not in WAL mode yet (a new database): setting it again is no change,
+    # but needs an exclusive lock, so it would fail while another process writes.
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

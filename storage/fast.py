@@ -110,19 +110,35 @@ async def _decode_json(connection: Any) -> None:
         await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _sqlite_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
-    read = partial(_fetch_all, connection, sql, arguments)
-    try:
-        return read()
-    except sqlite3.OperationalError as error:
-        if not is_locked(error):
-            raise
-    try:
-        return await asyncio.to_thread(waiting, connection, _SQLITE_BUSY_TIMEOUT_MS, read)
-    except sqlite3.OperationalError as error:
-        if not is_locked(error):
-            raise
-        raise StoreBusy("a read waited for the database lock too long", retry_after=1) from None
+class _SqliteReads:
+    """One `sqlite3` connection shared by every read of the process: inline, or in a worker thread
+    while SQLite says the database is locked. While one read waits there, the others wait behind it
+    in threads too: inline they would block the event loop on the connection's mutex."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self._waiting = 0
+
+    async def rows(self, sql: str, arguments: list[Any]) -> list[Any]:
+        read = partial(_fetch_all, self.connection, sql, arguments)
+        if not self._waiting:
+            try:
+                return read()
+            except sqlite3.OperationalError as error:
+                if not is_locked(error):
+                    raise
+        self._waiting += 1
+        try:
+            return await asyncio.to_thread(waiting, self.connection, _SQLITE_BUSY_TIMEOUT_MS, read)
+        except sqlite3.OperationalError as error:
+            if not is_locked(error):
+                raise
+            raise StoreBusy("a read waited for the database lock too long", retry_after=1) from None
+        finally:
+            self._waiting -= 1
+
+    async def close(self) -> None:
+        self.connection.close()
 
 
 def _fetch_all(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
@@ -158,7 +174,7 @@ class FastReader:
         for listener in self._listeners:
             listener(compiled.sql)
         if self._sqlite:
-            rows = await _sqlite_rows(connection, compiled.sql, arguments)
+            rows = await connection.rows(compiled.sql, arguments)
         else:
             rows = await connection.fetch(compiled.sql, *arguments)
         return [_mapped(compiled, row) for row in rows]
@@ -173,7 +189,7 @@ class FastReader:
         # isolation_level None: no implicit transactions, each read sees the latest commit.
         connection = sqlite3.connect(self._url.database, timeout=0, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA query_only=ON")  # a reader: nothing here may write
-        return connection
+        return _SqliteReads(connection)
 
     async def _open_postgres(self) -> Any:
         import asyncpg
@@ -184,7 +200,5 @@ class FastReader:
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
-        if isinstance(connection, sqlite3.Connection):
-            connection.close()
-        elif connection is not None:
+        if connection is not None:
             await connection.close()
