@@ -1,46 +1,73 @@
-"""Why a target is missed: the cause found by profiling and the fix, shown in the table when it is.
+"""Why a target is missed: the cause found by profiling and the next step, shown in the table when it is.
 
 Keyed by target id (see `benchmarks.report.evaluate`). A missed target without a note is shown as
 missed with "cause not profiled yet"; a note never hides a miss (it is shown only when missed).
-Profiles: pyinstrument over 300 in-process calls of each operation (`uv run pyinstrument ...`).
+Profiles: py-spy (`py-spy record --gil`) on `blohko serve --http` under the load of section 7, and
+cProfile over 300 in-process calls; numbers from the project's 2-core machine.
 """
 
-_QUERIES = {
-    "get_student": "3 SQL round trips (key, user, learning days)",
-    "get_course": "4 SQL round trips (key, course, sections, lessons) and 15 lesson models",
-    "update_progress": "about 14 statements in one BEGIN IMMEDIATE transaction (achievement counts, "
-    "streak, certificate check, progress totals, audit event) and a commit",
-    "create_thread": "5 statements (key, community, author, insert, audit) and a commit",
-}
-_CAUSE = (
-    "Profile (pyinstrument, 300 calls): the time is {what}; each statement is a SQLAlchemy ORM "
-    "async execute handed to aiosqlite's worker thread, about 1 ms here, more than the whole "
-    "no-op call (the key lookup stays per request so a revoked key stops at once). "
-    "Fix: fewer round trips (the key check joined into the operation's first query, one "
-    "statement per read, the achievement counts in one query), Core instead of ORM on hot paths."
+_WRITE_PATH = (
+    "Profile (py-spy under load, cProfile in process): the SQL is few statements now "
+    "(update_progress: 4 with authentication when nothing changes), but the write path still "
+    "runs them through an SQLAlchemy ORM session: its begin and commit, ORM loading of the "
+    "enrollment and progress models into the identity map, the unit of work's flush (together "
+    "about 60% of the operation's own time; the SQL itself under 10%). "
+    "Next step: the write path on Core like the reads (issue 19, step 2 for writes): the progress "
+    "state as plain rows, explicit UPDATE/INSERT statements built once, one connection per "
+    "operation without an ORM session."
 )
+_GET_COURSE = (
+    "Profile: the read is one statement; the time is the answer: pydantic validation of the course "
+    "detail with its 15 lessons (each with video metadata) and the SDK serializing it twice (text "
+    "content and structuredContent), about 3x the payload of get_student. "
+    "Next step: build the curriculum's output from the row values without a model per lesson and "
+    "serialize it once."
+)
+_CAUSES = {"get_course": _GET_COURSE, "update_progress": _WRITE_PATH, "create_thread": _WRITE_PATH}
 
 NOTES: dict[str, str] = {}
-for _name, _what in _QUERIES.items():
-    for _transport in ("in_process", "http"):
-        NOTES[f"overhead.{_transport}.{_name}"] = _CAUSE.format(what=_what)
+for _name, _cause in _CAUSES.items():
+    for _transport in ("in_process", "http", "stdio"):
+        NOTES[f"overhead.{_transport}.{_name}"] = _cause
+    NOTES[f"load.cpu.{_name}"] = _cause
+    NOTES[f"load.rps.{_name}"] = _cause
+
+_SDK_SHARE = (
+    "Profile (py-spy --gil under load): the operation itself (authentication from the kept key, "
+    "one statement inline on SQLite, the result model) is about 10% of the call; the rest is the "
+    "SDK's streamable HTTP path that the no-op pays too, plus this call's larger JSON answer "
+    "serialized twice (text content and structuredContent; the no-op answers 2 bytes). "
+    "Next step: no read session for operations that read only on the fast path (about 35 us a "
+    "call), and the result's JSON encoded once instead of as a model dump and a text dump."
+)
+for _name in ("whoami", "get_student"):
+    for _kind in ("cpu", "rps"):
+        NOTES[f"load.{_kind}.{_name}"] = _SDK_SHARE
+    for _transport in ("in_process", "http", "stdio"):
+        NOTES[f"overhead.{_transport}.{_name}"] = _SDK_SHARE
+
+NOTES["statements.create_thread"] = (
+    "8 statements on SQLite, 7 on PostgreSQL: authentication, BEGIN IMMEDIATE, the community with "
+    "the author and membership (one), the thread, the audit record, and its event: the producer's "
+    "sequence counter, the webhook endpoints, the event row. "
+    "Next step: keep each producer's webhook endpoints per process under a revision like the "
+    "credentials (one statement less), and on PostgreSQL write the audit record and the event in "
+    "one statement (a data-modifying CTE)."
+)
 
 NOTES["concurrency.sqlite.errors"] = (
     "Seen once in three full runs on a loaded machine (3 internal errors in about 1,500 calls, all "
     "writes; p95 2.4 s), 0 in the others. Suspected cause: a write waiting longer than SQLite's "
     "10 s busy timeout behind BEGIN IMMEDIATE while the event loop is saturated by 50 clients; "
-    "the run now records the server's error lines (server_error_lines in latest.json) to confirm. "
-    "Fix: bound concurrent write transactions in the process (a semaphore before BEGIN IMMEDIATE) "
-    "so writers queue in Python instead of timing out in SQLite."
+    "the run now records the server's error lines (server_error_lines in latest.json) to confirm."
 )
 
 NOTES["cold_start"] = (
     "Profile (python -X importtime, serve path): the SDK import that a bare server also pays is "
-    "about 0.9 s; blohko serve adds SQLAlchemy with its asyncio extension (about 0.9 s), "
-    "pydantic-settings (0.17 s) and the 50-operation catalog with its models and tables, then opens "
-    "the database and authenticates the key before answering. Alembic is no longer imported to "
-    "check the schema (plain SQL on alembic_version; it was about 1 s of the start). "
-    "Fix: keep SQLAlchemy off the path to the first tools/list (check the key and the schema "
-    "revision with the stdlib sqlite3 module, import the store on the first tools/call) and build "
-    "the tool schemas from a list precomputed at build time instead of importing every operation."
+    "about 1 s; blohko serve adds SQLAlchemy with its asyncio extension (0.4-0.9 s), the 56-operation "
+    "catalog with its models and tables (about 0.9 s) and pydantic-settings, then opens the database "
+    "and authenticates the key before answering. "
+    "Next step (issue 19, step 5): answer initialize and tools/list from a precomputed tool list, "
+    "check the key with the standard library's sqlite3, and load SQLAlchemy and the catalog on the "
+    "first call."
 )
