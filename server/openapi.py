@@ -26,6 +26,7 @@ from tools.core.errors import (
     RateLimited,
     Unauthorized,
 )
+from tools.core.fields import REST_SCHEMA
 from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 
 __all__ = ["openapi_document"]
@@ -45,7 +46,14 @@ _IDEMPOTENCY_KEY = {
     "name": IDEMPOTENCY_HEADER,
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    # Printable characters (HTTP carries a header as Latin-1: no control characters, no U+00A0 or
+    # U+00AD), and no space at either end, which HTTP drops before the server sees the value.
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\u0021-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff](?:[\\u0020-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff]*[\\u0021-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff])?$",
+    },
     "description": (
         f"Makes a retry safe: a request with the same key and the same arguments within "
         f"{IDEMPOTENCY_KEY_TTL // timedelta(hours=1)} hours answers the first one's status and body "
@@ -66,6 +74,16 @@ class _DocJsonSchema(GenerateJsonSchema):
 
     def field_title_should_be_set(self, schema) -> bool:
         return False
+
+
+def _with_rest_keywords(value: Any) -> Any:
+    """`value` with every `x-rest` (`tools.core.fields.RestSchema`) merged into the schema that holds it."""
+    if isinstance(value, list):
+        return [_with_rest_keywords(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    merged = {key: _with_rest_keywords(item) for key, item in value.items() if key != REST_SCHEMA}
+    return {**merged, **value.get(REST_SCHEMA, {})}
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +120,7 @@ class _Builder:
         self.refs, definitions = models_json_schema(
             pairs, by_alias=True, ref_template=_REF, schema_generator=_DocJsonSchema
         )
-        self.schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+        self.schemas: dict[str, Any] = _with_rest_keywords(dict(definitions.get("$defs", {})))
 
     def _definition(self, model, mode: str) -> dict[str, Any]:
         ref = self.refs[(model, mode)]["$ref"]
