@@ -158,7 +158,9 @@ WebUrl = Annotated[
     str,
     Field(min_length=1, max_length=MAX_URL_LENGTH),
     AfterValidator(_check_web_url),
-    RestSchema(format="uri", pattern=WEB_URL_PATTERN),
+    # No `format: uri`: that is RFC 3986, ASCII only, and the API takes internationalized URLs
+    # (`https://bücher.example/straße`) as browsers do; the pattern is the whole rule.
+    RestSchema(pattern=WEB_URL_PATTERN),
 ]
 """An absolute http(s) URL."""
 

@@ -89,6 +89,7 @@ class ListEventsInput(InputModel):
     title="List events",
     permission=Permission.EVENTS_READ,
     http=("GET", "/events"),
+    input_rules=('cursor is one that an earlier answer of this feed gave.',),
     kind="read",
 )
 async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage:
