@@ -132,12 +132,23 @@ UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, whe
 """A timestamp that leaves as ISO 8601 UTC with milliseconds: `2026-03-16T10:00:00.000Z`."""
 
 
+def _ipv6_pattern() -> str:
+    """RFC 3986's IPv6address, the text `ipaddress` reads (no zone id)."""
+    h16, octet = "[0-9A-Fa-f]{1,4}", "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ls32 = f"(?:{h16}:{h16}|{octet}(?:\\.{octet}){{3}})"
+    forms = [f"(?:{h16}:){{6}}{ls32}", f"::(?:{h16}:){{5}}{ls32}"]
+    for before, after in ((0, f"(?:{h16}:){{4}}{ls32}"), (1, f"(?:{h16}:){{3}}{ls32}"), (2, f"(?:{h16}:){{2}}{ls32}"),
+                          (3, f"{h16}:{ls32}"), (4, ls32), (5, h16), (6, "")):  # fmt: skip
+        forms.append(f"(?:(?:{h16}:){{0,{before}}}{h16})?::{after}")
+    return "(?:" + "|".join(forms) + ")"
+
+
 _VISIBLE = whitespace_class(negated=True)
 _NO_HOST_END = whitespace_class(negated=True, also="/?#@:[]")
 WEB_URL_PATTERN = (
     "^[Hh][Tt][Tt][Pp][Ss]?://"  # the scheme, in any case
     f"(?:{whitespace_class(negated=True, also='/?#@')}*@)?"  # user information
-    f"(?:{_NO_HOST_END}+|\\[[0-9A-Fa-f:.]+\\])"  # the host: a name, an IPv4 address, or an IPv6 one in brackets
+    f"(?:{_NO_HOST_END}+|\\[{_ipv6_pattern()}\\])"  # the host: a name, an IPv4 address, or an IPv6 one in brackets
     "(?::[0-9]*)?"  # the port
     f"(?:[/?#]{_VISIBLE}*)?$"  # path, query and fragment
 )
