@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from schemathesis import engine
 from schemathesis.engine import events
@@ -22,7 +25,10 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from tests.factories import make_tenant
 from tests.rest_support import http_app, rest_client, seed
+from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title, slug
+from tools.core.models import WEB_URL_PATTERN, WebUrl
 from tools.domains.sessions import login
+from tools.domains.students import EMAIL_PATTERN, Email
 from tools.registry import TOOLS, served_over
 
 
@@ -292,3 +298,47 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
     assert not failures, "\n\n".join(dict.fromkeys(failures))
     every_route = {f"{method} {path}" for method, path in _operations(api_document())}
     assert every_route <= tested, sorted(every_route - tested)  # the other paths too; and the stateful scenarios
+
+
+# ---- the document's patterns are the validators' rules
+
+
+def _field_accepts(annotation: Any, value: str) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+PATTERNED = [
+    pytest.param(WebUrl, WEB_URL_PATTERN, id="url"),
+    pytest.param(Email, EMAIL_PATTERN, id="email"),
+    pytest.param(slug(200), SLUG_PATTERN, id="slug"),
+    pytest.param(Title, NOT_BLANK_PATTERN, id="title"),
+]
+
+
+@pytest.mark.parametrize(("annotation", "pattern"), PATTERNED)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_pattern_of_the_document_accepts_exactly_what_its_field_accepts(annotation, pattern, data):
+    """Texts made to match the pattern pass the validator; any text passes it only if it matches
+    (within the length limits the document states beside the pattern)."""
+    matching = data.draw(st.from_regex(pattern, fullmatch=pattern.startswith("^")).filter(lambda text: 0 < len(text) <= 200))
+    assert _field_accepts(annotation, matching), matching
+    anything = data.draw(st.text(min_size=1, max_size=60) | st.sampled_from(["http://a b", "https://[::1]/", "a@b.c", "x-y"]))
+    assert _field_accepts(annotation, anything) is (re.search(pattern, anything) is not None), anything
+
+
+@pytest.mark.anyio
+async def test_a_whole_number_with_a_fraction_part_of_zero_is_an_integer_as_json_schema_says(store, tenant, app):
+    ids = (await seed(store, tenant)).ids
+    path = f"/courses/{ids['courseId']}/sections/{ids['sectionId']}"
+    async with rest_client(app, tenant.key) as http:
+        whole = await http.patch(path, json={"order": 0.0})
+        fraction = await http.patch(path, json={"order": 0.5})
+        boolean = await http.patch(path, json={"order": False})
+    assert whole.status_code == 200 and whole.json()["section"]["order"] == 0
+    assert fraction.json() == {"error": "bad_request", "message": "Invalid input: order: Input should be a valid integer"}
+    assert boolean.json() == {"error": "bad_request", "message": "Invalid input: order: Input should be a valid integer"}
