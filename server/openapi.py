@@ -62,7 +62,8 @@ _IDEMPOTENCY_KEY = {
     "description": (
         f"Makes a retry safe: a request with the same key and the same arguments within "
         f"{IDEMPOTENCY_KEY_TTL // timedelta(hours=1)} hours answers the first one's status and body "
-        "without creating anything again; with other arguments it is 409 conflict. Each API key, "
+        "(naming what it created, even if deleted since) without creating anything again; with other "
+        "arguments it is 409 conflict. Each API key, "
         "OAuth grant or session has keys of its own."
     ),
 }
