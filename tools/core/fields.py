@@ -20,6 +20,7 @@ __all__ = [
     "MAX_INT",
     "NOT_BLANK_PATTERN",
     "REST_SCHEMA",
+    "SLUG_PATTERN",
     "Count",
     "Id",
     "IsoDatetime",
