@@ -56,8 +56,8 @@ RULE_REFUSALS: dict[str, tuple[str, ...]] = {
 Any other 400 to such a request stays a positive_data_acceptance failure."""
 
 
-
 def refuses_by_a_listed_rule(case: Any, response: Any) -> bool:
+    """`response` is the 400 of one of the rules `case`'s operation lists beyond its schema."""
     refusals = RULE_REFUSALS.get(case.operation.definition.raw.get("operationId"), ())
     if response.status_code != 400 or not refusals:
         return False
