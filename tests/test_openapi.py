@@ -274,7 +274,7 @@ PATTERNED = [
 
 
 @pytest.mark.parametrize(("annotation", "pattern"), PATTERNED)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_pattern_of_the_document_accepts_exactly_what_its_field_accepts(annotation, pattern, data):
     """Texts made to match the pattern pass the validator; any text passes it only if it matches
