@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from server.rest import API_PREFIX, Endpoint
@@ -26,9 +27,14 @@ from tools.core.errors import (
     RateLimited,
     Unauthorized,
 )
+from tools.core.fields import REST_SCHEMA
 from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 
-__all__ = ["openapi_document"]
+__all__ = ["INPUT_RULES", "openapi_document"]
+
+INPUT_RULES = "x-input-rules"
+"""An operation's rules on its input that JSON Schema cannot state (`Operation.input_rules`), as a list."""
+_RULES_INTRO = "Refused with 400 bad_request, though its schema allows it, when the input breaks one of these rules:"
 
 _REF = "#/components/schemas/{model}"
 _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
@@ -45,11 +51,19 @@ _IDEMPOTENCY_KEY = {
     "name": IDEMPOTENCY_HEADER,
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    # Printable characters (HTTP carries a header as Latin-1: no control characters, no U+00A0 or
+    # U+00AD), and no space at either end, which HTTP drops before the server sees the value.
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\u0021-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff](?:[\\u0020-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff]*[\\u0021-\\u007e\\u00a1-\\u00ac\\u00ae-\\u00ff])?$",
+    },
     "description": (
         f"Makes a retry safe: a request with the same key and the same arguments within "
         f"{IDEMPOTENCY_KEY_TTL // timedelta(hours=1)} hours answers the first one's status and body "
-        "without creating anything again; with other arguments it is 409 conflict. Each API key, "
+        "(naming what it created, even if deleted since) without creating anything again; with other "
+        "arguments it is 409 conflict. Each API key, "
         "OAuth grant or session has keys of its own."
     ),
 }
@@ -59,6 +73,11 @@ _SECURITY = {
     "none": [],
 }
 _NULL = {"type": "null"}
+_QUERY_LINKS: dict[tuple[str, str], dict[str, str]] = {
+    # Ids that travel in a query: a member is removed by its user, an API key revoked by `id`.
+    ("add_member", "remove_member"): {"query.userId": "$response.body#/member/userId"},
+    ("create_api_key", "revoke_api_key"): {"query.id": "$response.body#/apiKey/id"},
+}
 
 
 class _DocJsonSchema(GenerateJsonSchema):
@@ -66,6 +85,16 @@ class _DocJsonSchema(GenerateJsonSchema):
 
     def field_title_should_be_set(self, schema) -> bool:
         return False
+
+
+def _with_rest_keywords(value: Any) -> Any:
+    """`value` with every `x-rest` (`tools.core.fields.RestSchema`) merged into the schema that holds it."""
+    if isinstance(value, list):
+        return [_with_rest_keywords(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    merged = {key: _with_rest_keywords(item) for key, item in value.items() if key != REST_SCHEMA}
+    return {**merged, **value.get(REST_SCHEMA, {})}
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +131,7 @@ class _Builder:
         self.refs, definitions = models_json_schema(
             pairs, by_alias=True, ref_template=_REF, schema_generator=_DocJsonSchema
         )
-        self.schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+        self.schemas: dict[str, Any] = _with_rest_keywords(dict(definitions.get("$defs", {})))
 
     def _definition(self, model, mode: str) -> dict[str, Any]:
         ref = self.refs[(model, mode)]["$ref"]
@@ -117,10 +146,13 @@ class _Builder:
             raise ValueError(f"{endpoint.name}: path parameters {sorted(missing)} are not input fields")
         parameters = [_parameter(name, "path", properties[name], required=True) for name in endpoint.path_params]
         rest = {name: schema for name, schema in properties.items() if name not in endpoint.path_params}
+        description = endpoint.description
+        if endpoint.input_rules:
+            description += "\n\n" + _RULES_INTRO + "".join(f"\n- {rule}" for rule in endpoint.input_rules)
         operation: dict[str, Any] = {
             "operationId": endpoint.name,
             "summary": endpoint.title,
-            "description": endpoint.description,
+            "description": description,
             "tags": [endpoint.tag],
         }
         if endpoint.takes_body:
@@ -146,13 +178,42 @@ class _Builder:
             str(endpoint.status): {"description": endpoint.title, "content": {"application/json": {"schema": output}}},
             **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"} for status in endpoint.errors},
         }
+        if endpoint.input_rules:  # the shared 400, with this operation's rules named
+            operation["responses"]["400"] = _bad_request(endpoint.input_rules)
+            operation[INPUT_RULES] = list(endpoint.input_rules)
         operation["security"] = _SECURITY[endpoint.auth]
         return operation
+
+    def links(self, created: Endpoint) -> dict[str, Any]:
+        """OpenAPI links from a create's answer to the operations that take the id it made (and the
+        ids of its own path): `POST /courses/{courseId}/sections` -> `sectionId` of
+        `PATCH /courses/{courseId}/sections/{sectionId}`. Clients and stateful testers (schemathesis)
+        follow them to real resources."""
+        links: dict[str, Any] = {}
+        for name, field in created.output_model.model_fields.items():
+            model = field.annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel) and "id" in model.model_fields):
+                continue
+            alias = field.alias or name
+            made = f"$response.body#/{alias}/id"
+            for target in self.endpoints:
+                parameters = dict(_QUERY_LINKS.get((created.name, target.name), {}))
+                if f"{alias}Id" in target.path_params and set(target.path_params) <= {*created.path_params, f"{alias}Id"}:
+                    parameters[f"path.{alias}Id"] = made
+                if not parameters or target is created:
+                    continue
+                for other in target.path_params:
+                    parameters.setdefault(f"path.{other}", f"$request.path.{other}")
+                links[target.name] = {"operationId": target.name, "parameters": parameters}
+        return links
 
     def document(self, *, version: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
         for endpoint in self.endpoints:
-            paths.setdefault(API_PREFIX + endpoint.path, {})[endpoint.method.lower()] = self.operation(endpoint)
+            operation = self.operation(endpoint)
+            if endpoint.status == 201 and (links := self.links(endpoint)):
+                operation["responses"]["201"]["links"] = links
+            paths.setdefault(API_PREFIX + endpoint.path, {})[endpoint.method.lower()] = operation
         self.schemas["Error"] = {
             "type": "object",
             "properties": {
@@ -167,7 +228,12 @@ class _Builder:
             "info": {
                 "title": "Blohko API",
                 "version": version,
-                "description": "Courses, students, enrollments and communities. The same operations are MCP tools at /mcp.",
+                "description": (
+                    "Courses, students, enrollments and communities. The same operations are MCP tools at /mcp. "
+                    "Every request the schemas allow is accepted, except where an operation lists rules "
+                    "beyond its schema; then it is refused with 400 naming the rule. One rule holds for every "
+                    "text: no NUL (U+0000) character and no unpaired surrogate (400)."
+                ),
             },
             "paths": paths,
             "components": {
@@ -189,6 +255,19 @@ class _Builder:
         }
         _drop_unused_schemas(document)
         return document
+
+
+def _bad_request(rules: tuple[str, ...]) -> dict[str, Any]:
+    _, error, description = _ERRORS[400]
+    return {
+        "description": f"{description} Also when the input breaks one of the rules beyond its schema: {' '.join(rules)}",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": _REF.format(model="Error")},
+                "example": {"error": error.code, "message": f"Invalid input: {rules[0]}"},
+            }
+        },
+    }
 
 
 def _error_responses() -> dict[str, Any]:

@@ -95,6 +95,8 @@ class Endpoint:
     tag: str
     takes_idempotency_key: bool = False
     """A create: a retry with the same `Idempotency-Key` header returns the first result."""
+    input_rules: tuple[str, ...] = ()
+    """Rules on the input that its JSON schema cannot state; each refused with 400."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -144,6 +146,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         errors=tuple(errors),
         tag=op.http_path.split("/")[1],  # the main path's: an alias is documented beside it
         takes_idempotency_key=op.takes_idempotency_key,
+        input_rules=op.input_rules,
     )
 
 

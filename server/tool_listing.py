@@ -19,6 +19,8 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
   (`tools.core.updates`);
 - defaults that only say "absent" (null, false, empty list), length limits (`maxLength`, `maxItems`),
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
+- what only the REST API's OpenAPI document states (`tools.core.fields.RestSchema`: patterns,
+  formats, the event types' enum);
 - what `CONVENTIONS` explains once for every tool: `page`, `limit` and `updatedAfter` (and a list's "Paginated."),
   the date-time format of times,
   "null clears it.", and what a create's `idempotencyKey` does (published bare: a string).
@@ -34,6 +36,7 @@ from typing import Any
 from mcp_types import ToolAnnotations
 
 from tools.core.catalog import Operation
+from tools.core.fields import REST_SCHEMA
 from tools.core.models import UPDATED_AFTER
 from tools.core.runner import IDEMPOTENCY_ARGUMENT
 
@@ -136,7 +139,7 @@ def _says_absent(value: Any) -> bool:
 
 
 def _without_limits(schema: dict[str, Any]) -> dict[str, Any]:
-    result = {key: value for key, value in schema.items() if key not in ("maxLength", "maxItems")}
+    result = {key: value for key, value in schema.items() if key not in ("maxLength", "maxItems", REST_SCHEMA)}
     if result.get("minLength") == 1:
         del result["minLength"]
     if result.get("maximum", 0) >= _HUGE_NUMBER:

@@ -88,6 +88,10 @@ class Operation:
     """The handler opens its own transactions on `ctx.store` instead of running in one."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
+    input_rules: tuple[str, ...] = ()
+    """Rules on its arguments that a JSON schema cannot state (between fields, against stored data,
+    a parser's): each a sentence, refused with a bad_request that names it. The OpenAPI document
+    lists them; the MCP tool's description already says what an agent needs."""
     http_also: tuple[tuple[str, str], ...] = ()
     """More REST paths for the same method, as (path, operationId): a read whose MCP tool may leave
     out an id that its main path holds (threads of all communities: `/threads`)."""
@@ -151,6 +155,7 @@ def operation(
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
+    input_rules: Iterable[str] = (),
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
@@ -196,6 +201,7 @@ def operation(
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),
+            input_rules=tuple(input_rules),
         )
 
     return declare

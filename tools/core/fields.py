@@ -14,9 +14,52 @@ from pydantic import (
     StringConstraints,
 )
 
-from storage.rules import MAX_INT, is_blank, is_slug
+from storage.rules import MAX_INT, SLUG_CHARACTERS, WHITESPACE, is_blank, is_slug
 
-__all__ = ["MAX_INT", "Count", "Id", "IsoDatetime", "Price", "Title", "slug", "text"]
+__all__ = [
+    "MAX_INT",
+    "NOT_BLANK_PATTERN",
+    "REST_SCHEMA",
+    "SLUG_PATTERN",
+    "Count",
+    "Id",
+    "IsoDatetime",
+    "Price",
+    "RestSchema",
+    "Title",
+    "slug",
+    "text",
+    "whitespace_class",
+]
+
+REST_SCHEMA = "x-rest"
+"""The key under which a JSON schema carries what only the REST API's OpenAPI document states."""
+
+
+class RestSchema:
+    """`Annotated` metadata: JSON-schema keywords (`pattern`, `format`, `enum`) for the OpenAPI
+    document only. The validators already enforce them; the MCP tool schemas leave them out on
+    purpose (every agent pays for `tools/list` in context), so they travel under `REST_SCHEMA`,
+    which `server.openapi` merges in and `server.tool_listing` drops."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema[REST_SCHEMA] = {**schema.get(REST_SCHEMA, {}), **self.keywords}
+        return schema
+
+
+def whitespace_class(*, negated: bool, also: str = "") -> str:
+    """A regex character class of `WHITESPACE` (and `also`), written with `\\uXXXX` escapes that
+    Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike."""
+    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also)
+    return f"[{'^' if negated else ''}{escaped}]"
+
+
+NOT_BLANK_PATTERN = whitespace_class(negated=True)
+"""Unanchored, as JSON Schema's `pattern` is: the text holds a character that is not whitespace."""
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Price = Annotated[int, Field(ge=0, le=MAX_INT)]
@@ -54,6 +97,10 @@ def _not_blank(value: str) -> str:
     return value
 
 
+SLUG_PATTERN = f"^[{SLUG_CHARACTERS}]+(?:-[{SLUG_CHARACTERS}]+)*$"
+"""`storage.rules.is_slug` as a JSON Schema pattern."""
+
+
 def _check_slug(value: str) -> str:
     if not is_slug(value):
         raise ValueError("must be lowercase letters, digits and single hyphens, like intro-to-python")
@@ -62,14 +109,19 @@ def _check_slug(value: str) -> str:
 
 # Stripped by pydantic, whose whitespace is Unicode's; blank is Python's (storage.rules.WHITESPACE),
 # which also counts the separators U+001C-U+001F, as the database's check does.
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_not_blank)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_not_blank),
+    RestSchema(pattern=NOT_BLANK_PATTERN),
+]
 
 
 def text(max_length: int) -> Any:
     """A text of 1 to `max_length` characters that is not only whitespace."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank), RestSchema(pattern=NOT_BLANK_PATTERN)]
 
 
 def slug(max_length: int) -> Any:
     """A URL slug: lowercase letters, digits and single hyphens."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug)]
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN)]

@@ -7,9 +7,12 @@ output models serialize by alias.
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -17,11 +20,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from tools.core.fields import IsoDatetime
+from storage.rules import WHITESPACE
+from tools.core.fields import IsoDatetime, RestSchema, whitespace_class
 
 __all__ = [
     "NoInput",
@@ -33,6 +38,7 @@ __all__ = [
     "Pagination",
     "UPDATED_AFTER",
     "UtcDatetime",
+    "WEB_URL_PATTERN",
     "WebUrl",
 ]
 
@@ -75,6 +81,30 @@ class InputModel(BaseModel):
         _storable(value)
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers_are_integers(cls, value: Any, info: ValidationInfo) -> Any:
+        # JSON Schema's `integer` is any number without a fractional part, 5.0 too: clients and
+        # generators built from the documents send such numbers. Strict mode would refuse them.
+        if isinstance(value, float) and value.is_integer() and _takes_integer(cls, info.field_name):
+            return int(value)
+        return value
+
+
+@cache
+def _takes_integer(model: type[BaseModel], field_name: str | None) -> bool:
+    field = model.model_fields.get(field_name or "")
+    return field is not None and _is_integer_type(field.annotation)
+
+
+def _is_integer_type(annotation: Any) -> bool:
+    """`int`, `Annotated[int, ...]`, `int | None`: a type whose value is an integer when given."""
+    if typing.get_origin(annotation) is Annotated:
+        return _is_integer_type(typing.get_args(annotation)[0])
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return any(_is_integer_type(member) for member in typing.get_args(annotation) if member is not type(None))
+    return annotation is int
+
 
 class NoInput(InputModel):
     """The input of an operation that takes no arguments."""
@@ -102,16 +132,47 @@ UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, whe
 """A timestamp that leaves as ISO 8601 UTC with milliseconds: `2026-03-16T10:00:00.000Z`."""
 
 
+def _ipv6_pattern() -> str:
+    """RFC 3986's IPv6address, the text `ipaddress` reads (no zone id)."""
+    h16, octet = "[0-9A-Fa-f]{1,4}", "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ls32 = f"(?:{h16}:{h16}|{octet}(?:\\.{octet}){{3}})"
+    forms = [f"(?:{h16}:){{6}}{ls32}", f"::(?:{h16}:){{5}}{ls32}"]
+    for before, after in ((0, f"(?:{h16}:){{4}}{ls32}"), (1, f"(?:{h16}:){{3}}{ls32}"), (2, f"(?:{h16}:){{2}}{ls32}"),
+                          (3, f"{h16}:{ls32}"), (4, ls32), (5, h16), (6, "")):  # fmt: skip
+        forms.append(f"(?:(?:{h16}:){{0,{before}}}{h16})?::{after}")
+    return "(?:" + "|".join(forms) + ")"
+
+
+_VISIBLE = whitespace_class(negated=True)
+_NO_HOST_END = whitespace_class(negated=True, also="/?#@:[]")
+WEB_URL_PATTERN = (
+    "^[Hh][Tt][Tt][Pp][Ss]?://"  # the scheme, in any case
+    f"(?:{whitespace_class(negated=True, also='/?#@')}*@)?"  # user information
+    f"(?:{_NO_HOST_END}+|\\[{_ipv6_pattern()}\\])"  # the host: a name, an IPv4 address, or an IPv6 one in brackets
+    "(?::[0-9]*)?"  # the port
+    f"(?:[/?#]{_VISIBLE}*)?$"  # path, query and fragment
+)
+"""An absolute http(s) URL with a host and no whitespace. The one rule: the validator matches it
+and the OpenAPI document publishes it as the `pattern` (ECMA-262 reads it as Python does)."""
+_WEB_URL = re.compile(WEB_URL_PATTERN)
+
+
 def _check_web_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if _WEB_URL.fullmatch(value) is None:
+        if any(character in WHITESPACE for character in value):
+            raise ValueError("must not contain whitespace")
         raise ValueError("must be an http(s) URL with a host")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("must not contain whitespace")
     return value
 
 
-WebUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_check_web_url)]
+WebUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL_LENGTH),
+    AfterValidator(_check_web_url),
+    # No `format: uri`: that is RFC 3986, ASCII only, and the API takes internationalized URLs
+    # (`https://bücher.example/straße`) as browsers do; the pattern is the whole rule.
+    RestSchema(pattern=WEB_URL_PATTERN),
+]
 """An absolute http(s) URL."""
 
 

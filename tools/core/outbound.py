@@ -36,10 +36,14 @@ class PublicUrl:
 async def check_outbound_url(url: str, *, allow_loopback: bool, https_only: bool = True) -> PublicUrl:
     """`url` checked and resolved, or `UnsafeUrl` saying why not. http is accepted only when
     `https_only` is off, or for loopback targets when `allow_loopback` is on."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # a host that is not one: `[not-ipv6]`, or letters NFKC turns into `@`, `/` or `:`
+        raise UnsafeUrl(f"{url}: its host is not a host name") from None
     if parts.username or parts.password:
         raise UnsafeUrl(f"{url}: a URL with credentials in it is not accepted")
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    if parts.scheme not in ("https", "http") or not hostname:
         raise UnsafeUrl(f"{url}: must be an http(s) URL with a host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

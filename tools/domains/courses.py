@@ -217,6 +217,7 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     title="Create course",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses", 201),
+    input_rules=('categoryId names a category of GET /categories.', 'published: true needs at least one lesson in sections.', f"At most {MAX_NESTED_LESSONS} lessons in all sections.", 'Each videoUrl is a supported video link (see POST /videos/parse).',),
     kind="write",
     events=("course.created",),
 )
@@ -277,6 +278,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     title="Update course",
     permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}"),
+    input_rules=('categoryId names a category of GET /categories.',),
     kind="write",
     idempotent=True,
     events=("course.updated",),
@@ -314,6 +316,7 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted
     title="Publish course",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/publish"),
+    input_rules=('The course has at least one lesson.',),
     kind="write",
     idempotent=True,
     events=("course.published",),

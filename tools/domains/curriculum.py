@@ -356,6 +356,7 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     title="Create lesson",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/sections/{sectionId}/lessons", 201),
+    input_rules=('videoUrl is a supported video link (see POST /videos/parse).',),
     kind="write",
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
@@ -401,6 +402,7 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     title="Update lesson",
     permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
+    input_rules=('videoUrl is a supported video link (see POST /videos/parse).',),
     kind="write",
     idempotent=True,
 )

@@ -297,6 +297,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     title="List threads",
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads"),
+    input_rules=('since must not be after until.',),
     http_also=[("/threads", "list_threads_of_all_communities")],
     kind="read",
 )

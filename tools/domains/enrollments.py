@@ -332,6 +332,7 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     title="Enroll students",
     permission=Permission.ENROLLMENTS_WRITE,
     http=("POST", "/enrollments/bulk"),
+    input_rules=('Give exactly one of studentIds and emails.',),
     kind="write",
     idempotent=True,  # a repeat enrolls nobody more: the students it names are already_enrolled
 )
@@ -417,6 +418,7 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     title="Update progress",
     permission=Permission.ENROLLMENTS_WRITE,
     http=("PATCH", "/enrollments/{enrollmentId}"),
+    input_rules=('Give exactly one of lessonId and lessonPosition.',),
     kind="write",
     idempotent=True,
 )

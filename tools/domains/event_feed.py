@@ -16,7 +16,7 @@ from storage.events import events_after
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.events import EVENT_TYPES
-from tools.core.fields import Id
+from tools.core.fields import Id, RestSchema
 from tools.core.models import InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
 
@@ -33,7 +33,11 @@ def known_event_types(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-EventTypes = Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=len(EVENT_TYPES)), AfterValidator(known_event_types)]
+EventTypes = Annotated[
+    list[Annotated[str, Field(max_length=40), RestSchema(enum=list(EVENT_TYPES))]],
+    Field(max_length=len(EVENT_TYPES)),
+    AfterValidator(known_event_types),
+]
 """Event type names, each one of `EVENT_TYPES`, no repeats."""
 
 def encode_cursor(sequence: int) -> str:
@@ -85,6 +89,7 @@ class ListEventsInput(InputModel):
     title="List events",
     permission=Permission.EVENTS_READ,
     http=("GET", "/events"),
+    input_rules=('cursor is one that an earlier answer of this feed gave.',),
     kind="read",
 )
 async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage:

@@ -16,6 +16,7 @@ from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
+from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, whitespace_class
 from tools.core.models import (
     InputModel,
     OutputModel,
@@ -48,8 +49,16 @@ def _check_name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_name)]
-Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH), AfterValidator(_check_email)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_name), RestSchema(pattern=NOT_BLANK_PATTERN)]
+_SPACE, _NOT_SPACE_OR_AT = whitespace_class(negated=False), whitespace_class(negated=True, also="@")
+EMAIL_PATTERN = f"^{_SPACE}*{_NOT_SPACE_OR_AT}+@{_NOT_SPACE_OR_AT}+\\.{_NOT_SPACE_OR_AT}+{_SPACE}*$"
+"""`storage.rules.is_email` of the text with its surrounding whitespace stripped, as a JSON Schema pattern."""
+Email = Annotated[
+    str,
+    Field(max_length=EMAIL_MAX_LENGTH),
+    AfterValidator(_check_email),
+    RestSchema(format="email", pattern=EMAIL_PATTERN),
+]
 Bio = Annotated[str, Field(max_length=2000)]
 
 

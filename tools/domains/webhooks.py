@@ -23,7 +23,7 @@ from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
 from tools.domains.event_feed import EventTypes
 from tools.core.fields import Id
-from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime
+from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -77,7 +77,7 @@ class WebhookSecretResult(OutputModel):
 
 
 class CreateWebhookInput(InputModel):
-    url: str = Field(min_length=1, max_length=2048, description="https, public address.")
+    url: WebUrl = Field(description="https, public address.")
     event_types: EventTypes = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=500)
 
@@ -87,7 +87,7 @@ class WebhookRef(InputModel):
 
 
 class UpdateWebhookInput(WebhookRef):
-    url: str = unchanged(min_length=1, max_length=2048)
+    url: WebUrl = unchanged()
     event_types: EventTypes = unchanged()
     description: str | None = Field(default=None, max_length=500, description="null clears it.")
     enabled: bool = unchanged()
@@ -113,6 +113,12 @@ class DeliveryPublic(OutputModel):
 
 class DeliveryResult(OutputModel):
     delivery: DeliveryPublic
+
+
+WEBHOOK_URL_RULE = (
+    "url is https (http only to a loopback host, where the server admits those), holds no user name or "
+    "password, has a port from 1 to 65535, and its host is a host name that resolves, only to public addresses."
+)
 
 
 async def _checked_url(ctx: OperationContext, url: str) -> str:
@@ -142,6 +148,7 @@ def _with_secret(endpoint: WebhookEndpoint) -> WebhookWithSecret:
     title="Create webhook",
     permission=Permission.WEBHOOKS_WRITE,
     http=("POST", "/webhooks", 201),
+    input_rules=(WEBHOOK_URL_RULE,),
     kind="write",
     auth=_WHO,
     transports=_WHERE,
@@ -177,6 +184,7 @@ async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookP
     title="Update webhook",
     permission=Permission.WEBHOOKS_WRITE,
     http=("PATCH", "/webhooks/{webhookId}"),
+    input_rules=(WEBHOOK_URL_RULE,),
     kind="write",
     idempotent=True,
     auth=_WHO,
