@@ -55,11 +55,13 @@ NOTES["statements.create_thread"] = (
     "one statement (a data-modifying CTE)."
 )
 
-NOTES["concurrency.sqlite.errors"] = (
-    "Seen once in three full runs on a loaded machine (3 internal errors in about 1,500 calls, all "
-    "writes; p95 2.4 s), 0 in the others. Suspected cause: a write waiting longer than SQLite's "
-    "10 s busy timeout behind BEGIN IMMEDIATE while the event loop is saturated by 50 clients; "
-    "the run now records the server's error lines (server_error_lines in latest.json) to confirm."
+NOTES["concurrency.sqlite.errors"] = NOTES["concurrency.postgresql.errors"] = (
+    "Seen in 2 of about 10 full runs, 1-3 errors in 1,500-9,000 calls. The last: one httpx "
+    "ReadError (the connection closed under the request), no error line in the server's log, the "
+    "slowest call 2.3 s; 3 reruns of the section gave 0. Suspected: the client reusing a keep-alive "
+    "connection at the moment uvicorn closed it as idle (both expired idle connections after 5 s). "
+    "The client's idle connections now expire after 2 s; if it is seen again, the next step is to "
+    "log each failed request's connection age."
 )
 
 NOTES["cold_start"] = (

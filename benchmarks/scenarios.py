@@ -344,7 +344,10 @@ async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, work
     latencies: list[float] = []
     errors: list[str] = []
     with http_server(server_env(store.url), workdir / f"concurrency-{label}.log") as server:
-        limits = httpx.Limits(max_connections=size.concurrency_clients, max_keepalive_connections=size.concurrency_clients)
+        # Idle connections expire on the client first: with both at uvicorn's 5 s, a request could
+        # go out on a connection the server was closing that instant (a ReadError, no server error).
+        limits = httpx.Limits(max_connections=size.concurrency_clients, max_keepalive_connections=size.concurrency_clients,
+                              keepalive_expiry=2)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             deadline = time.perf_counter() + size.concurrency_seconds
 
