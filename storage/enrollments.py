@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, cast, delete, func, select
-from sqlalchemy.orm import aliased, join
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.queries import insert_new
@@ -52,6 +51,8 @@ __all__ = [
     "get_named_enrollment",
     "get_progress",
     "progress_state",
+    "save_enrollment_times",
+    "save_progress",
     "insert_enrollments",
     "lesson_at_position",
     "learning_days",
@@ -227,16 +228,38 @@ async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> Non
 
 
 @dataclass
+class EnrollmentRow:
+    """An enrollment's columns, as a progress update reads and changes them."""
+
+    id: str
+    student_id: str
+    course_id: str
+    enrolled_at: datetime
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass
+class ProgressRow:
+    """An enrollment's progress on one lesson."""
+
+    completed: bool
+    watched_seconds: int
+    completed_at: datetime | None
+
+
+@dataclass
 class ProgressState:
     """What a progress update needs to know before it writes, read in one statement: the
-    enrollment and the lesson's progress (models of the session, changed by the caller), names,
-    the counts the course's completion and the achievement rules look at, as they stand."""
+    enrollment and the lesson's progress (plain rows: the caller writes its changes with
+    `save_progress` and `save_enrollment_times`), names, and the counts the course's completion
+    and the achievement rules look at, as they stand."""
 
-    enrollment: Enrollment
+    enrollment: EnrollmentRow
     names: EnrollmentNames
     lesson_id: str | None
     """The lesson asked for, if the course has it (by id, or at that position)."""
-    progress: LessonProgress | None
+    progress: ProgressRow | None
     """The enrollment's progress on that lesson; None before the first update."""
     completed_lessons: int
     """Of this enrollment."""
@@ -250,8 +273,13 @@ class ProgressState:
     """The codes the student has unlocked."""
 
 
+# Plain tables, not the mapped classes: the statement returns rows, and no ORM machinery runs.
+_ENROLLMENTS, _USERS, _COURSES = Enrollment.__table__, User.__table__, Course.__table__
+_LESSONS, _SECTIONS, _PROGRESS = Lesson.__table__, Section.__table__, LessonProgress.__table__
+
+
 def _count(table: Any, *conditions: Any) -> Any:
-    return select(func.count()).select_from(table).where(*conditions).correlate(Enrollment).scalar_subquery()
+    return select(func.count()).select_from(table).where(*conditions).correlate(_ENROLLMENTS).scalar_subquery()
 
 
 def _joined(column: Any) -> Any:
@@ -261,52 +289,61 @@ def _joined(column: Any) -> Any:
 
 def _progress_state_statement(*, by_position: bool) -> Select:
     """`progress_state`'s statement, built once: its lesson given by id, or by position."""
+    enrollment, lessons, sections, progress = _ENROLLMENTS.c, _LESSONS.c, _SECTIONS.c, _PROGRESS.c
     if by_position:
         lesson = (
-            select(Lesson.id)
-            .join(Section, Section.id == Lesson.section_id)
-            .where(Lesson.course_id == Enrollment.course_id)
-            .order_by(*_CURRICULUM_ORDER)
+            select(lessons.id)
+            .join(_SECTIONS, sections.id == lessons.section_id)
+            .where(lessons.course_id == enrollment.course_id)
+            .order_by(sections.order, sections.id, lessons.order, lessons.id)  # as _CURRICULUM_ORDER
             .offset(bindparam("offset"))
             .limit(1)
-            .correlate(Enrollment)
+            .correlate(_ENROLLMENTS)
             .scalar_subquery()
         )
-        progress_of_lesson = LessonProgress.lesson_id == lesson
+        progress_of_lesson = progress.lesson_id == lesson
     else:
         lesson = (
-            select(Lesson.id)
-            .where(Lesson.id == bindparam("lesson_id"), Lesson.course_id == Enrollment.course_id)
-            .correlate(Enrollment)
+            select(lessons.id)
+            .where(lessons.id == bindparam("lesson_id"), lessons.course_id == enrollment.course_id)
+            .correlate(_ENROLLMENTS)
             .scalar_subquery()
         )
-        progress_of_lesson = LessonProgress.lesson_id == bindparam("lesson_id")
-    theirs, their_progress = aliased(Enrollment), aliased(LessonProgress)
-    return _with_names(
+        progress_of_lesson = progress.lesson_id == bindparam("lesson_id")
+    theirs, their_progress = _ENROLLMENTS.alias("theirs"), _PROGRESS.alias("their_progress")
+    days, unlocked = LearningDay.__table__.c, Achievement.__table__.c
+    return (
         select(
-            Enrollment, LessonProgress, *_NAMES, lesson.label("lesson_id"),
-            _count(LessonProgress, LessonProgress.enrollment_id == Enrollment.id, LessonProgress.completed.is_(True)),
-            _count(Lesson, Lesson.course_id == Enrollment.course_id),
+            enrollment.id, enrollment.student_id, enrollment.course_id, enrollment.enrolled_at,
+            enrollment.completed_at, enrollment.updated_at,
+            progress.completed, progress.watched_seconds, progress.completed_at.label("progress_completed_at"),
+            progress.lesson_id.label("progress_lesson_id"),
+            _USERS.c.name, _COURSES.c.title, _COURSES.c.slug, lesson.label("lesson_id"),
+            _count(_PROGRESS, progress.enrollment_id == enrollment.id, progress.completed.is_(True)).label("done"),
+            _count(_LESSONS, lessons.course_id == enrollment.course_id).label("total"),
             _count(
-                join(their_progress, theirs, theirs.id == their_progress.enrollment_id),
-                theirs.student_id == Enrollment.student_id,
-                their_progress.completed.is_(True),
-            ),
-            _count(theirs, theirs.student_id == Enrollment.student_id, theirs.completed_at.is_not(None)),
-            select(_joined(LearningDay.day)).where(LearningDay.student_id == Enrollment.student_id).scalar_subquery(),
-            select(_joined(Achievement.code)).where(Achievement.student_id == Enrollment.student_id).scalar_subquery(),
+                their_progress.join(theirs, theirs.c.id == their_progress.c.enrollment_id),
+                theirs.c.student_id == enrollment.student_id,
+                their_progress.c.completed.is_(True),
+            ).label("student_done"),
+            _count(theirs, theirs.c.student_id == enrollment.student_id, theirs.c.completed_at.is_not(None)).label("courses"),
+            select(_joined(days.day)).where(days.student_id == enrollment.student_id).scalar_subquery().label("days"),
+            select(_joined(unlocked.code)).where(unlocked.student_id == enrollment.student_id).scalar_subquery().label("codes"),
         )
-    ).outerjoin(
-        LessonProgress, (LessonProgress.enrollment_id == Enrollment.id) & progress_of_lesson
-    ).where(Enrollment.id == bindparam("enrollment_id"), Enrollment.producer_id == bindparam("producer_id"))  # fmt: skip
+        .select_from(_ENROLLMENTS)
+        .join(_USERS, _USERS.c.id == enrollment.student_id)
+        .join(_COURSES, _COURSES.c.id == enrollment.course_id)
+        .outerjoin(_PROGRESS, (progress.enrollment_id == enrollment.id) & progress_of_lesson)
+        .where(enrollment.id == bindparam("enrollment_id"), enrollment.producer_id == bindparam("producer_id"))
+    )  # fmt: skip
 
 
 _PROGRESS_STATE = {by_position: _progress_state_statement(by_position=by_position) for by_position in (False, True)}
 _LOCK_ENROLLMENT_AND_STUDENT = (
-    select(Enrollment.id)
-    .join(User, User.id == Enrollment.student_id)
-    .where(Enrollment.id == bindparam("enrollment_id"), Enrollment.producer_id == bindparam("producer_id"))
-    .with_for_update(of=(Enrollment, User))
+    select(_ENROLLMENTS.c.id)
+    .join(_USERS, _USERS.c.id == _ENROLLMENTS.c.student_id)
+    .where(_ENROLLMENTS.c.id == bindparam("enrollment_id"), _ENROLLMENTS.c.producer_id == bindparam("producer_id"))
+    .with_for_update(of=(_ENROLLMENTS, _USERS))
 )
 
 
@@ -326,23 +363,58 @@ async def progress_state(
         await session.execute(_LOCK_ENROLLMENT_AND_STUDENT, keys)
     by_position = lesson_id is None
     which = {"offset": (lesson_position or 1) - 1} if by_position else {"lesson_id": lesson_id}
-    statement, keys = _PROGRESS_STATE[by_position], {**keys, **which}
-    row = (await session.execute(statement, keys)).first()
+    row = (await session.execute(_PROGRESS_STATE[by_position], {**keys, **which})).mappings().first()
     if row is None:
         return None
-    enrollment, progress, student_name, title, slug, found, done, total, student_done, courses, days, codes = row
+    progress = None
+    if row["progress_lesson_id"] is not None:
+        progress = ProgressRow(row["completed"], row["watched_seconds"], row["progress_completed_at"])
     return ProgressState(
-        enrollment=enrollment,
-        names=EnrollmentNames(student_name, title, slug),
-        lesson_id=found,
+        enrollment=EnrollmentRow(
+            row["id"], row["student_id"], row["course_id"], row["enrolled_at"], row["completed_at"], row["updated_at"]
+        ),
+        names=EnrollmentNames(row["name"], row["title"], row["slug"]),
+        lesson_id=row["lesson_id"],
         progress=progress,
-        completed_lessons=done,
-        total_lessons=total,
-        student_completed_lessons=student_done,
-        student_completed_courses=courses,
-        learning_days=sorted(date.fromisoformat(day) for day in days.split(",")) if days else [],
-        achievements=set(codes.split(",")) if codes else set(),
+        completed_lessons=row["done"],
+        total_lessons=row["total"],
+        student_completed_lessons=row["student_done"],
+        student_completed_courses=row["courses"],
+        learning_days=sorted(date.fromisoformat(day) for day in row["days"].split(",")) if row["days"] else [],
+        achievements=set(row["codes"].split(",")) if row["codes"] else set(),
     )
+
+
+_INSERT_PROGRESS = _PROGRESS.insert()
+_UPDATE_PROGRESS = (
+    _PROGRESS.update()
+    .where(_PROGRESS.c.enrollment_id == bindparam("key_enrollment_id"), _PROGRESS.c.lesson_id == bindparam("key_lesson_id"))
+    .values(completed=bindparam("completed"), watched_seconds=bindparam("watched_seconds"),
+            completed_at=bindparam("completed_at"))
+)  # fmt: skip
+_UPDATE_ENROLLMENT_TIMES = (
+    _ENROLLMENTS.update()
+    .where(_ENROLLMENTS.c.id == bindparam("key_id"))
+    .values(updated_at=bindparam("updated_at"), completed_at=bindparam("completed_at"))
+)
+
+
+async def save_progress(
+    session: AsyncSession, *, enrollment_id: str, lesson_id: str, progress: ProgressRow, new: bool
+) -> None:
+    """Write an enrollment's progress on a lesson: its first row (`new`), or the changed one."""
+    values = {"completed": progress.completed, "watched_seconds": progress.watched_seconds,
+              "completed_at": progress.completed_at}  # fmt: skip
+    if new:
+        await session.execute(_INSERT_PROGRESS, {"enrollment_id": enrollment_id, "lesson_id": lesson_id, **values})
+    else:
+        await session.execute(_UPDATE_PROGRESS, {"key_enrollment_id": enrollment_id, "key_lesson_id": lesson_id, **values})
+
+
+async def save_enrollment_times(session: AsyncSession, enrollment: EnrollmentRow) -> None:
+    """Write an enrollment's `updated_at` and `completed_at` as `enrollment` now has them."""
+    keys = {"key_id": enrollment.id, "updated_at": enrollment.updated_at, "completed_at": enrollment.completed_at}
+    await session.execute(_UPDATE_ENROLLMENT_TIMES, keys)
 
 
 async def course_has_lesson(session: AsyncSession, *, course_id: str, lesson_id: str) -> bool:

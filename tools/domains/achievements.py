@@ -19,10 +19,10 @@ from functools import partial
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from storage.enrollments import EnrollmentNames, ProgressState
+from storage.enrollments import EnrollmentNames, EnrollmentRow, ProgressState
 from storage.ids import new_id
 from storage.queries import insert_new
-from storage.tables import Achievement, Certificate, Enrollment, LearningDay
+from storage.tables import Achievement, Certificate, LearningDay
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
@@ -173,7 +173,7 @@ def certificate_public(row: Certificate, *, student_id: str, course_id: str, nam
 
 
 async def _issue_certificate(
-    ctx: OperationContext, enrollment: Enrollment, names: EnrollmentNames, now: datetime
+    ctx: OperationContext, enrollment: EnrollmentRow, names: EnrollmentNames, now: datetime
 ) -> CertificatePublic | None:
     row = Certificate(
         id=new_id("certificate"), enrollment_id=enrollment.id, verification_code=verification_code(), issued_at=now

@@ -14,16 +14,17 @@ others are enrolled.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from storage.enrollments import CurriculumLesson, EnrollmentNames, ProgressState, StudentMatch
+from storage.enrollments import CurriculumLesson, EnrollmentNames, EnrollmentRow, ProgressRow, ProgressState, StudentMatch
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
-from storage.tables import Course, Enrollment, LessonProgress
+from storage.tables import Course, Enrollment
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Conflict, NotFound
@@ -176,7 +177,7 @@ class UpdateProgressInput(EnrollmentRef):
 # ---- helpers
 
 
-def _enrollment_public(row: Enrollment, names: EnrollmentNames, *, completed: int, total: int) -> EnrollmentPublic:
+def _enrollment_public(row: Enrollment | EnrollmentRow, names: EnrollmentNames, *, completed: int, total: int) -> EnrollmentPublic:
     progress = Progress(completed_lessons=completed, total_lessons=total, percent=percent(completed, total))
     return EnrollmentPublic(
         id=row.id,
@@ -227,21 +228,20 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     ]
 
 
-def _save_progress(ctx: OperationContext, state: ProgressState, data: UpdateProgressInput) -> bool:
-    """Change the lesson's progress as `data` says (written by the caller's flush); True when this
-    update completed the lesson. A change moves the enrollment's `updated_at`; a repeated update
-    changes nothing, that included."""
-    row = state.progress
-    changed = row is None
-    if row is None:
-        row = LessonProgress(enrollment_id=state.enrollment.id, lesson_id=state.lesson_id)
-        ctx.session.add(row)
-    if data.watched_seconds > row.watched_seconds:
-        row.watched_seconds, changed = data.watched_seconds, True
-    newly_completed = data.completed and not row.completed
+async def _save_progress(ctx: OperationContext, state: ProgressState, data: UpdateProgressInput) -> bool:
+    """Save the lesson's progress as `data` says; True when this update completed the lesson. A
+    change moves the enrollment's `updated_at` (written by the caller); a repeated update changes
+    nothing, that included."""
+    before = state.progress
+    progress = replace(before) if before is not None else ProgressRow(completed=False, watched_seconds=0, completed_at=None)
+    progress.watched_seconds = max(progress.watched_seconds, data.watched_seconds)
+    newly_completed = data.completed and not progress.completed
     if newly_completed:
-        row.completed, row.completed_at, changed = True, ctx.now(), True
-    if changed:
+        progress.completed, progress.completed_at = True, ctx.now()
+    if progress != before:
+        await enrollments_store.save_progress(
+            ctx.session, enrollment_id=state.enrollment.id, lesson_id=state.lesson_id, progress=progress, new=before is None
+        )
         state.enrollment.updated_at = ctx.now()
     return newly_completed
 
@@ -440,7 +440,8 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     if state.lesson_id is None:
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
-    lesson_completed = _save_progress(ctx, state, data)
+    times = (enrollment.updated_at, enrollment.completed_at)
+    lesson_completed = await _save_progress(ctx, state, data)
     completed, total = state.completed_lessons + lesson_completed, state.total_lessons
     events = await record_progress(
         ctx,
@@ -449,8 +450,8 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         lesson_completed=lesson_completed,
         course_complete=total > 0 and completed == total,
     )
-    await ctx.session.flush()  # the progress and the enrollment, as changed above
-    # record_progress may have just set completedAt.
+    if (enrollment.updated_at, enrollment.completed_at) != times:  # changed above, or completed by record_progress
+        await enrollments_store.save_enrollment_times(ctx.session, enrollment)
     public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
     _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
