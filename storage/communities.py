@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
@@ -13,6 +14,8 @@ from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
     "CommentWithAuthor",
+    "Poster",
+    "insert_thread",
     "comments_query",
     "communities_query",
     "community_contents",
@@ -94,27 +97,48 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
     return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
+_COMMUNITIES, _USERS, _MEMBERS = Community.__table__, User.__table__, Member.__table__
 _COMMUNITY_AND_AUTHOR = (
-    select(Community, User, Member.id)
-    .select_from(Community)
-    .outerjoin(User, (User.id == bindparam("user_id")) & (User.producer_id == bindparam("producer_id")))
-    .outerjoin(Member, (Member.community_id == Community.id) & (Member.user_id == User.id))
-    .where(Community.id == bindparam("community_id"), Community.producer_id == bindparam("producer_id"))
+    select(_COMMUNITIES.c.id, _USERS.c.id.label("user_id"), _USERS.c.name, _USERS.c.avatar_url, _USERS.c.role,
+           _MEMBERS.c.id.label("member_id"))  # fmt: skip
+    .select_from(_COMMUNITIES)
+    .outerjoin(_USERS, (_USERS.c.id == bindparam("user_id")) & (_USERS.c.producer_id == bindparam("producer_id")))
+    .outerjoin(_MEMBERS, (_MEMBERS.c.community_id == _COMMUNITIES.c.id) & (_MEMBERS.c.user_id == _USERS.c.id))
+    .where(_COMMUNITIES.c.id == bindparam("community_id"), _COMMUNITIES.c.producer_id == bindparam("producer_id"))
 )
+
+
+@dataclass(frozen=True)
+class Poster:
+    """The user who would post in a community: what a thread or comment shows of its author."""
+
+    id: str
+    name: str
+    avatar_url: str | None
+    role: str
 
 
 async def community_and_author(
     session: AsyncSession, *, producer_id: str, community_id: str, user_id: str
-) -> tuple[Community | None, User | None, bool]:
-    """A community of `producer_id`, a user of the same producer who would post in it, and
-    whether that user is a member, in one statement: (None, None, False) without the community,
-    (community, None, False) without the user."""
+) -> tuple[str | None, Poster | None, bool]:
+    """Whether `producer_id` has the community (its id, or None), the user of the same producer
+    who would post in it, and whether that user is a member, in one statement: (None, None,
+    False) without the community, (id, None, False) without the user."""
     keys = {"producer_id": producer_id, "community_id": community_id, "user_id": user_id}
     row = (await session.execute(_COMMUNITY_AND_AUTHOR, keys)).first()
     if row is None:
         return None, None, False
-    community, user, member_id = row
-    return community, user, member_id is not None
+    found, author_id, name, avatar_url, role, member_id = row
+    poster = Poster(author_id, name, avatar_url, role) if author_id is not None else None
+    return found, poster, member_id is not None
+
+
+_INSERT_THREAD = Thread.__table__.insert()
+
+
+async def insert_thread(session: AsyncSession, thread: Thread) -> None:
+    """Insert a new thread: a plain insert (no model for the session to track)."""
+    await session.execute(_INSERT_THREAD, thread.model_dump())
 
 
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:

@@ -112,11 +112,11 @@ class CommentDeleted(Deleted):
     replies_deleted: int
 
 
-def _author(user: User) -> AuthorPublic:
+def _author(user: User | store.Poster) -> AuthorPublic:
     return AuthorPublic(id=user.id, name=user.name, avatar_url=user.avatar_url)
 
 
-def _thread_fields(thread: Thread, author: User) -> dict:
+def _thread_fields(thread: Thread, author: User | store.Poster) -> dict:
     return {
         "id": thread.id,
         "community_id": thread.community_id,
@@ -189,22 +189,22 @@ async def _post_author(ctx: OperationContext, community: Community, user_id: str
     return user
 
 
-def _check_may_post(user: User, *, is_member: bool) -> None:
+def _check_may_post(user: User | store.Poster, *, is_member: bool) -> None:
     if user.role not in STAFF_ROLES and not is_member:
         raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
 
 
-async def _community_and_author(ctx: OperationContext, community_id: str, user_id: str) -> tuple[Community, User]:
-    """`community_row` and `_post_author` in one statement."""
-    community, user, is_member = await store.community_and_author(
+async def _community_and_author(ctx: OperationContext, community_id: str, user_id: str) -> store.Poster:
+    """`community_row` and `_post_author` in one statement: the author, once both are checked."""
+    found, user, is_member = await store.community_and_author(
         ctx.session, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
     )
-    if community is None:
+    if found is None:
         raise NotFound("Community not found")
     if user is None:
         raise NotFound("User not found")
     _check_may_post(user, is_member=is_member)
-    return community, user
+    return user
 
 
 async def _user(ctx: OperationContext, user_id: str) -> User:
@@ -274,11 +274,11 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
-    community, author = await _community_and_author(ctx, data.community_id, data.user_id)
+    author = await _community_and_author(ctx, data.community_id, data.user_id)
     now = ctx.now()
     thread = Thread(
         id=new_id("thread"),
-        community_id=community.id,
+        community_id=data.community_id,
         author_id=author.id,
         title=data.title,
         content=data.content,
@@ -288,8 +288,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
         created_at=now,
         updated_at=now,
     )
-    ctx.session.add(thread)
-    await ctx.session.flush()
+    await store.insert_thread(ctx.session, thread)
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, author)))
 
 
