@@ -73,17 +73,17 @@ class StartupReader:
         ).fetchone()
         if has_table is None:
             return None
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        return None if row is None else row[0]
+        rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        return rows[0][0] if rows else None
 
     def api_key(self, secret_hash: str) -> dict[str, Any] | None:
         """The API key whose secret hashes to `secret_hash` (revoked or expired included), or
         None: the columns and values `storage.credentials.CredentialCache.api_key` returns."""
         cursor = self._connect().execute(_API_KEY, (secret_hash,))
-        found = cursor.fetchone()
-        if found is None:
+        found = cursor.fetchall()  # to the end: no statement left open holds a read snapshot
+        if not found:
             return None
-        row = dict(zip((column[0] for column in cursor.description), found, strict=True))
+        row = dict(zip((column[0] for column in cursor.description), found[0], strict=True))
         row["permissions"] = json.loads(row["permissions"])
         for name in _TIMES:
             row[name] = _utc(row[name])
