@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def test_the_published_tool_file_is_what_the_catalog_generates():
         "BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_cold_start.py regenerates it"
     )
     assert [tool.name for tool in published_tools()] == [op.name for op in TOOLS]
+
+
+def test_the_wheel_ships_the_published_tool_file(tmp_path):
+    subprocess.run(["uv", "build", "--wheel", "--out-dir", str(tmp_path)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as shipped:
+        assert json.loads(shipped.read("server/published_tools.json")) == json.loads(PUBLISHED_TOOLS_FILE.read_text(encoding="utf-8"))
 
 
 def test_the_stdio_server_modules_import_neither_the_store_nor_the_catalog():
