@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.request_state import PRINCIPAL_STATE_KEY
 from storage.engine import Store
 from tools.core.context import ANONYMOUS, Clock, Principal, PrincipalKind
 from tools.core.errors import Unauthorized
@@ -29,8 +30,6 @@ __all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_
 SESSION_COOKIE = "blohko_session"
 """The producer session's cookie (HttpOnly, SameSite=Strict), set at sign-in."""
 
-PRINCIPAL_STATE_KEY = "blohko_principal"
-"""Where `ApiKeyGate` leaves the authenticated principal in the ASGI scope's state."""
 
 _EVERY_PERMISSION = " ".join(Permission)
 

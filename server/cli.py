@@ -11,6 +11,7 @@ import anyio
 
 from server.logs import configure_logging
 from server.settings import Settings
+from storage.startup import StartupReader, sqlite_file
 
 __all__ = ["main"]
 
@@ -80,8 +81,42 @@ async def _serve_stdio(settings: Settings) -> None:
         try:
             await authenticate_api_key(store, key, clock=runtime.clock)
         except Unauthorized as error:
-            hint = " (set BLOHKO_API_KEY)" if not key else ""
-            raise CliError(f"cannot serve: {error.message}{hint}") from None
+            raise CliError(_refusal(error.message, key)) from None
+        await create_mcp_server(runtime, api_key=key).run_stdio_async()
+
+
+def _refusal(reason: str, key: str | None) -> str:
+    hint = " (set BLOHKO_API_KEY)" if not key else ""
+    return f"cannot serve: {reason}{hint}"
+
+
+def _prepare_sqlite_file(settings: Settings, reader: StartupReader) -> None:
+    """`_prepare_database` for a stdio server on an SQLite file, read with `sqlite3` (cold start)."""
+    from storage.migrate import SchemaBehind, require_head, upgrade
+
+    revision = reader.schema_revision()
+    if revision is None:
+        upgrade(settings.database_url)  # a new store: its first start only
+        return
+    try:
+        require_head(revision)
+    except SchemaBehind as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _serve_stdio_on_file(settings: Settings, reader: StartupReader) -> None:
+    """Stdio on an SQLite file: the key checked and tools listed before the store is loaded
+    (`server.deferred_runtime`); PostgreSQL and unusual URLs take `_serve_stdio`."""
+    from server.deferred_runtime import authenticate_on_file, deferred_runtime
+    from server.mcp_app import create_mcp_server
+    from tools.core.errors import Unauthorized
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    try:
+        authenticate_on_file(reader, key)
+    except Unauthorized as error:
+        raise CliError(_refusal(error.message, key)) from None
+    async with deferred_runtime(settings, reader) as runtime:
         await create_mcp_server(runtime, api_key=key).run_stdio_async()
 
 
@@ -108,6 +143,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         settings.host = args.host
     if args.port is not None:
         settings.port = args.port
+    sqlite_path = None if args.http else sqlite_file(settings.database_url)
+    if sqlite_path is not None:
+        reader = StartupReader(sqlite_path)
+        try:
+            _prepare_sqlite_file(settings, reader)
+            anyio.run(_serve_stdio_on_file, settings, reader)
+        finally:
+            reader.close()
+        return
     _prepare_database(settings, allow_upgrade=False)
     if args.http:
         anyio.run(_serve_http, settings)

@@ -1,23 +1,28 @@
-"""The MCP server, built from the operation catalog.
+"""The MCP server, built from the published tool list (`server.published_tools`).
 
-`create_mcp_server` makes one SDK tool per operation, published as `server.tool_listing`
-says (input schema from the operation's input model, trimmed; no output schema).
-Arguments reach `run_operation` untouched, so validation, errors and transactions are the
-same as over REST.
+`create_mcp_server` makes one SDK tool per published tool, exactly as `server.tool_listing`
+publishes it (input schema from the operation's input model, trimmed; no output schema), from a
+precomputed list: serving `tools/list` loads neither the catalog nor the store. A tool's first call
+loads them (`_catalog`); arguments reach `run_operation` untouched, so validation, errors and
+transactions are the same as over REST.
 
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
-decision `run_operation` enforces on every call (`tools.core.catalog.may_call`). A call the
+decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
 runner refuses as `Forbidden` is answered exactly like an unknown tool.
+
+The runtime (store, clock, rate limiter) is either given loaded, or a `DeferredRuntime` that a
+stdio server loads after its first `tools/list` (`server.deferred_runtime`): until then the key is
+checked on the light path that runtime offers, with the same answers.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
@@ -31,31 +36,21 @@ from mcp_types import (
     CallToolResult,
     ListToolsResult,
     TextContent,
+    ToolAnnotations,
 )
 from pydantic import ConfigDict
 
-from server.auth import PRINCIPAL_STATE_KEY
-from server.settings import Settings
-from server.tool_listing import (
-    CONVENTIONS,
-    published_annotations,
-    published_description,
-    published_input_schema,
-)
-from storage.engine import Store
-from storage.ids import utcnow
-from storage.rate_limits import counter_for
-from tools.core.catalog import Operation, may_call
-from tools.core.context import Clock, Principal, Services
+from server.deferred_runtime import DeferredRuntime
+from server.published_tools import CONVENTIONS, PublishedTool, published_tools
+from server.request_state import PRINCIPAL_STATE_KEY
 from tools.core.errors import BlohkoError, NotPermitted, Unauthorized
-from tools.core.login_throttle import LoginThrottle
-from tools.core.passwords import limit_concurrent_hashes
-from tools.core.ratelimit import RateLimiter
-from tools.core.runner import run_operation
-from tools.domains.accounts import authenticate_api_key
-from tools.registry import TOOLS
+from tools.core.permissions import may_call
+from tools.core.principal import Principal
 
-__all__ = ["Runtime", "create_mcp_server", "error_result"]
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
+__all__ = ["INSTRUCTIONS", "Runtime", "create_mcp_server", "error_result"]
 
 INSTRUCTIONS = (
     "Blohko runs an online school and its community: courses with sections and lessons, "
@@ -65,38 +60,42 @@ INSTRUCTIONS = (
 )
 
 _current_principal: ContextVar[Principal] = ContextVar("blohko_principal")
-_TOOLS_BY_NAME = {op.name: op for op in TOOLS}
 
 
-@dataclass
-class Runtime:
-    """What every request shares: the store, the clock, the rate limiter, and the settings
-    operations need (session lifetime, login throttle)."""
+def __getattr__(name: str) -> Any:
+    # `Runtime` loads the store: re-exported on first use, so importing this module stays light.
+    if name == "Runtime":
+        from server.runtime import Runtime
 
-    store: Store
-    clock: Clock = utcnow
-    rate_limiter: RateLimiter | None = None
-    services: Services = field(default_factory=Services)
+        return Runtime
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    @classmethod
-    def from_settings(cls, settings: Settings, store: Store) -> Runtime:
-        limit = settings.rate_limit_per_minute
-        limit_concurrent_hashes(settings.password_hash_concurrency)  # process-wide, like the hashing threads
-        throttle = LoginThrottle(
-            per_account=settings.login_failures_per_account,
-            per_address=settings.login_failures_per_address,
-            window=timedelta(minutes=settings.login_failure_window_minutes),
-        )
-        return cls(
-            store=store,
-            rate_limiter=RateLimiter(limit, counter_for(store)) if limit > 0 else None,
-            services=Services(
-                session_ttl=timedelta(hours=settings.session_ttl_hours),
-                login_throttle=throttle,
-                event_retention=timedelta(days=settings.event_retention_days),
-                webhooks_allow_loopback=settings.webhooks_allow_loopback,
-            ),
-        )
+
+@cache
+def _catalog() -> tuple[dict[str, Any], Callable[..., Any], Callable[..., Any]]:
+    """The catalog's operations by name, `run_operation` and `authenticate_api_key`: loaded on
+    the first call (or the first `tools/list` once the runtime is loaded), not to list tools."""
+    from tools.core.runner import run_operation
+    from tools.domains.accounts import authenticate_api_key
+    from tools.registry import OPERATIONS_BY_NAME
+
+    return OPERATIONS_BY_NAME, run_operation, authenticate_api_key
+
+
+class _Loaded:
+    """A runtime given loaded (HTTP, in-process clients, stdio on PostgreSQL)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.loaded: Runtime | None = runtime
+
+    async def get(self) -> Runtime:
+        return self.loaded
+
+    def start_loading(self) -> None:
+        pass
+
+    def authenticate_before_loading(self, api_key: str | None) -> Principal:
+        raise AssertionError("the runtime is loaded")
 
 
 class _RawArguments(ArgModelBase):
@@ -116,11 +115,13 @@ def error_result(error: BlohkoError) -> CallToolResult:
     return CallToolResult(content=_json_text(error.to_body()), is_error=True)
 
 
-def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
+def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
     async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        runtime = runtimes.loaded or await runtimes.get()
+        operations, run_operation, _ = _catalog()
         try:
             result = await run_operation(
-                op,
+                operations[tool.name],
                 arguments,
                 store=runtime.store,
                 principal=_current_principal.get(),
@@ -131,7 +132,7 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
             )
         except NotPermitted:
             # A key that may not call a tool cannot tell it from one that does not exist.
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {op.name}") from None
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {tool.name}") from None
         except BlohkoError as error:
             return error_result(error)
         payload = result.model_dump(mode="json", by_alias=True)
@@ -139,13 +140,13 @@ def _sdk_tool(op: Operation, runtime: Runtime) -> Tool:
 
     return Tool(
         fn=call,
-        name=op.name,
-        description=published_description(op),
-        parameters=published_input_schema(op),
+        name=tool.name,
+        description=tool.description,
+        parameters=tool.input_schema,
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=None),
         is_async=True,
         context_kwarg="ctx",
-        annotations=published_annotations(op),
+        annotations=ToolAnnotations.model_validate(tool.annotations),
     )
 
 
@@ -155,12 +156,12 @@ def _principal_from_http(ctx: ServerRequestContext[Any, Any]) -> Principal | Non
     return state.get(PRINCIPAL_STATE_KEY) if isinstance(state, dict) else None
 
 
-def _only_visible_tools(result: Any, principal: Principal) -> Any:
+def _only_visible_tools(result: Any, principal: Principal, tools: dict[str, PublishedTool]) -> Any:
     """Filter a tools/list result, which the SDK hands middleware as a wire dict or a model."""
 
     def visible(name: str) -> bool:
-        op = _TOOLS_BY_NAME.get(name)
-        return op is not None and may_call(principal, op)
+        tool = tools.get(name)
+        return tool is not None and may_call(principal, tool)
 
     if isinstance(result, ListToolsResult):
         result.tools = [tool for tool in result.tools if visible(tool.name)]
@@ -171,12 +172,16 @@ def _only_visible_tools(result: Any, principal: Principal) -> Any:
     return result
 
 
-def _access_middleware(runtime: Runtime, api_key: str | None):
+def _access_middleware(runtimes: _Loaded | DeferredRuntime, api_key: str | None, tools: dict[str, PublishedTool]):
     async def resolve(ctx: ServerRequestContext[Any, Any]) -> Principal:
         principal = _principal_from_http(ctx)
         if principal is not None:
             return principal  # authenticated by the HTTP gate for this very request
         try:
+            runtime = runtimes.loaded
+            if runtime is None:
+                return runtimes.authenticate_before_loading(api_key)
+            authenticate_api_key = _catalog()[2]
             return await authenticate_api_key(runtime.store, api_key, clock=runtime.clock)
         except Unauthorized as error:
             raise MCPError(code=INVALID_REQUEST, message=f"Unauthorized: {error.message}") from None
@@ -185,11 +190,13 @@ def _access_middleware(runtime: Runtime, api_key: str | None):
         if ctx.method == "tools/list":
             principal = await resolve(ctx)
             result = await call_next(ctx)
-            return _only_visible_tools(result, principal)
+            runtimes.start_loading()  # while the client reads the list
+            return _only_visible_tools(result, principal, tools)
         if ctx.method == "tools/call":
+            await runtimes.get()  # a call runs on the loaded runtime, authenticated as every call is
             principal = await resolve(ctx)
             name = (ctx.params or {}).get("name")
-            if not isinstance(name, str) or name not in _TOOLS_BY_NAME:
+            if not isinstance(name, str) or name not in tools:
                 # The same answer the tool gives a key that may not call it (`_sdk_tool`).
                 raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
             token = _current_principal.set(principal)
@@ -217,18 +224,21 @@ def _unknown_prompt_middleware(server: MCPServer):
     return middleware
 
 
-def create_mcp_server(runtime: Runtime, *, api_key: str | None = None) -> MCPServer:
-    """An MCP server over `runtime`'s store. `api_key` authenticates stdio and in-process clients;
-    over HTTP each request's bearer key, checked by the gate, is used instead."""
+def create_mcp_server(runtime: Runtime | DeferredRuntime, *, api_key: str | None = None) -> MCPServer:
+    """An MCP server over `runtime`'s store (a `DeferredRuntime`: once loaded). `api_key`
+    authenticates stdio and in-process clients; over HTTP each request's bearer key, checked by
+    the gate, is used instead."""
     from importlib.metadata import version
 
+    runtimes = runtime if isinstance(runtime, DeferredRuntime) else _Loaded(runtime)
+    tools = {tool.name: tool for tool in published_tools()}
     server = MCPServer(
         "blohko",
         title="Blohko",
         version=version("blohko-mcp"),
         instructions=INSTRUCTIONS,
-        tools=[_sdk_tool(op, runtime) for op in TOOLS],
-        middleware=[_access_middleware(runtime, api_key)],
+        tools=[_sdk_tool(tool, runtimes) for tool in tools.values()],
+        middleware=[_access_middleware(runtimes, api_key, tools)],
         warn_on_duplicate_tools=True,
     )
     server.middleware.append(_unknown_prompt_middleware(server))

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.engine import (
+# Light modules only: a stdio server reads its settings before anything else (cold start).
+from storage.defaults import (
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     default_database_url,

@@ -30,26 +30,25 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from mcp_types import ToolAnnotations
 
+from server.published_tools import CONVENTIONS
 from tools.core.catalog import Operation
 from tools.core.fields import REST_SCHEMA
 from tools.core.models import UPDATED_AFTER
 from tools.core.runner import IDEMPOTENCY_ARGUMENT
 
-__all__ = ["CONVENTIONS", "published_annotations", "published_description", "published_input_schema"]
-
-CONVENTIONS = (
-    "List tools take page (from 1, default 1) and limit (1-100, default 20) and answer "
-    "{data, pagination}; with updatedAfter, only rows created or changed after it, oldest change "
-    "first. Times are ISO 8601 with a timezone (2026-05-01T09:00:00Z). Update tools change only the fields given; null clears a field whose "
-    "type allows null. Create tools take idempotencyKey: a retry with the same key and arguments "
-    "returns the first result."
-)
-"""What every tool shares, said once in the server instructions instead of in every schema."""
+__all__ = [
+    "CONVENTIONS",
+    "published_annotations",
+    "published_description",
+    "published_input_schema",
+    "published_tool_file",
+]
 
 _NULL = {"type": "null"}
 _NULL_MEANS_SOMETHING = re.compile(r"\bnull\b")
@@ -57,6 +56,23 @@ _EXPLAINED_DESCRIPTIONS = frozenset({"null clears it.", UPDATED_AFTER})
 _PAGINATION = frozenset({"page", "limit"})
 _LENGTH_LIMIT = re.compile(r"Max \d+ characters\.")
 _HUGE_NUMBER = 1_000_000
+
+
+def published_tool_file(operations: tuple[Operation, ...]) -> str:
+    """The text of `server/published_tools.json` for the catalog's MCP tools `operations`
+    (`server.published_tools` serves `tools/list` from it, without loading the catalog)."""
+    entries = [
+        {
+            "name": op.name,
+            "description": published_description(op),
+            "inputSchema": published_input_schema(op),
+            "annotations": published_annotations(op).model_dump(by_alias=True, exclude_none=True),
+            "permission": None if op.permission is None else str(op.permission),
+            "auth": sorted(op.auth),
+        }
+        for op in operations
+    ]
+    return json.dumps({"tools": entries}, indent=1, ensure_ascii=False) + "\n"
 
 
 def published_description(op: Operation) -> str:

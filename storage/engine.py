@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import sqlite_inline
 from storage.credentials import CredentialCache
+from storage.defaults import DEFAULT_WRITE_QUEUE_LIMIT, DEFAULT_WRITE_QUEUE_TIMEOUT, default_database_url
 from storage.errors import StoreBusy, translated
 from storage.fast import FastReader
 
@@ -55,11 +55,6 @@ __all__ = [
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE_OPTION = "blohko_write"
-
-DEFAULT_WRITE_QUEUE_LIMIT = 1000
-"""Writes that may wait for their turn at once; one more is refused at once rather than queued."""
-DEFAULT_WRITE_QUEUE_TIMEOUT = 30.0
-"""Seconds a write may wait for its turn before it is refused."""
 
 
 class Session(AsyncSession):
@@ -113,15 +108,6 @@ class WriteGate:
             return
         async with self.turn():
             yield True
-
-
-def default_database_url() -> str:
-    """An SQLite file in the user's data directory, so any working directory finds the same store."""
-    from platformdirs import user_data_dir
-
-    path = Path(user_data_dir("blohko", appauthor=False)) / "blohko.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def is_sqlite(url: str) -> bool:

@@ -2,7 +2,8 @@
 
 Checking the schema (what `blohko serve` does at every start) reads the `alembic_version`
 table with plain SQL against `HEAD`, without importing Alembic: that import is a good part of
-a cold start. A test keeps `HEAD` equal to the newest migration script.
+a cold start. (On an SQLite file, `storage.startup` reads it with the standard library's
+`sqlite3`, and this module imports SQLAlchemy only in the functions that use it.) A test keeps `HEAD` equal to the newest migration script.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: `require_head` serves a cold start
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "HEAD",
@@ -64,6 +63,7 @@ def script_head() -> str | None:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None: never migrated)."""
+    from sqlalchemy import inspect, text
 
     def read(sync_connection) -> str | None:
         if not inspect(sync_connection).has_table("alembic_version"):

@@ -22,9 +22,9 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from tools.core.context import OperationContext, Principal, PrincipalKind
+from tools.core.context import OperationContext, PrincipalKind
 from tools.core.events import EVENT_TYPES
-from tools.core.permissions import Permission, allows
+from tools.core.permissions import Permission, may_call  # the one decision, re-exported here
 
 __all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
 
@@ -132,13 +132,6 @@ KINDS: dict[str, tuple[bool, bool, bool]] = {
     "write": (False, False, False),
     "delete": (False, True, True),
 }
-
-
-def may_call(principal: Principal, op: Operation) -> bool:
-    """The one decision: whether `principal` may see and call `op` (its kind of caller is admitted
-    and its grants include the permission). `run_operation` enforces it on every call; tool lists
-    are filtered by it."""
-    return principal.kind in op.auth and allows(principal.grants, op.permission)
 
 
 def operation(

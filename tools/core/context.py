@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel
 
@@ -13,6 +12,7 @@ from storage.engine import Session, Store
 from storage.ids import utcnow
 from tools.core.events import PendingEvent, pending_event
 from tools.core.login_throttle import LoginThrottle
+from tools.core.principal import ANONYMOUS, OPERATOR, Principal, PrincipalKind
 
 __all__ = [
     "ANONYMOUS",
@@ -30,39 +30,6 @@ __all__ = [
 Clock = Callable[[], datetime]
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 """(progress, total, message): an MCP request's `report_progress`."""
-
-PrincipalKind = Literal["api_key", "session", "operator", "anonymous"]
-"""How a caller proved who it is: an API key; the producer's owner signed in (a session); the
-operator of the machine (the CLI, local access); or nobody yet (signing in)."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who calls: the producer it acts for (none for the operator, who names one per call, and for
-    nobody), what it may do, and how it authenticated. Permission checks, tenancy, rate limits and
-    the audit log see only this, so every way in gets them alike."""
-
-    producer_id: str | None
-    key_id: str | None
-    key_name: str | None
-    grants: tuple[str, ...]
-    kind: PrincipalKind = "api_key"
-    session_id: str | None = None
-    user_id: str | None = None
-
-    @property
-    def rate_limit_key(self) -> str | None:
-        """What the rate limit counts against: the key, or the session; the operator is not limited."""
-        return self.key_id or self.session_id
-
-    @property
-    def audit_name(self) -> str | None:
-        """The name the audit log shows for this caller."""
-        return {"session": "owner session", "operator": "operator (CLI)"}.get(self.kind, self.key_name)
-
-
-OPERATOR = Principal(producer_id=None, key_id=None, key_name=None, grants=("*",), kind="operator")
-ANONYMOUS = Principal(producer_id=None, key_id=None, key_name=None, grants=(), kind="anonymous")
 
 class Signal:
     """A wake-up call inside one process: operations that queued webhook deliveries `notify()`,

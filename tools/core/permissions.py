@@ -11,10 +11,14 @@ from the table below: a misspelt one is an AttributeError when its module is imp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "Permission", "allows", "normalize_grants"]
+if TYPE_CHECKING:
+    from tools.core.principal import Principal
+
+__all__ = ["RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "Guarded", "Permission", "allows", "may_call", "normalize_grants"]
 
 # Each resource and the actions it has. The audit log is read-only: its events are written
 # by the operations themselves.
@@ -68,3 +72,20 @@ def allows(grants: Iterable[str], required: str | None) -> bool:
     granted = set(grants)
     return "*" in granted or f"{resource}:*" in granted or required in granted
 
+
+class Guarded(Protocol):
+    """What `may_call` needs of a tool: a catalog `Operation`, or a tool of the published list
+    (`server.published_tools`) before the catalog is loaded."""
+
+    @property
+    def permission(self) -> str | None: ...
+
+    @property
+    def auth(self) -> Collection[str]: ...
+
+
+def may_call(principal: Principal, op: Guarded) -> bool:
+    """The one decision: whether `principal` may see and call `op` (its kind of caller is admitted
+    and its grants include the permission). `run_operation` enforces it on every call; tool lists
+    are filtered by it."""
+    return principal.kind in op.auth and allows(principal.grants, op.permission)

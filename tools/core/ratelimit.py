@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from storage.rate_limits import WindowCounter
-from tools.core.context import Clock, Principal
 from tools.core.errors import RateLimited
+
+if TYPE_CHECKING:  # the settings import DEFAULT_PER_MINUTE on a cold start, without the store
+    from storage.rate_limits import WindowCounter
+    from tools.core.context import Clock, Principal
 
 __all__ = ["DEFAULT_PER_MINUTE", "RateLimiter"]
 

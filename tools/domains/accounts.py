@@ -6,7 +6,6 @@ prefix are stored; the key itself is returned once, by `create_api_key`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -22,9 +21,10 @@ from storage.ids import new_id
 from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.core.context import Clock, Principal
-from tools.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from tools.core.errors import BadRequest, Conflict, NotFound
 from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import normalize_grants
+from tools.domains.api_key_check import KEY_PREFIX, check_key_shape, hash_api_key, principal_of_key_row
 
 __all__ = [
     "KEY_PREFIX",
@@ -41,15 +41,10 @@ __all__ = [
 
 logger = logging.getLogger("blohko.accounts")
 
-KEY_PREFIX = "blk_"
 _DISPLAY_PREFIX_LENGTH = 12
 # last_used_at is informational: refreshing it at most this often keeps reads from writing.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 MAX_EXPIRY_DAYS = 3650
-
-
-def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def normalize_email(email: str) -> str:
@@ -173,29 +168,16 @@ async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clo
 
 async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> Principal:
     """The principal of a valid key, or `Unauthorized` saying why (never echoing the key)."""
-    if not key:
-        raise Unauthorized("Missing API key: send `Authorization: Bearer blk_...`")
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
-        raise Unauthorized("Invalid API key")
+    key = check_key_shape(key)
     now = clock()
     key_hash = hash_api_key(key)
     api_key = await db.credentials.api_key(key_hash)
-    if api_key is None:
-        raise Unauthorized("Invalid API key")
-    if api_key["revoked_at"] is not None:
-        raise Unauthorized("This API key has been revoked")
-    if api_key["expires_at"] is not None and api_key["expires_at"] <= now:
-        raise Unauthorized("This API key has expired")
+    principal = principal_of_key_row(api_key, now=now)
     last_used = api_key["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
         await record_last_use(db, partial(store.touch_api_key, key_id=api_key["id"], at=now), f"API key {api_key['id']}")
         db.credentials.note_use(key_hash, now)
-    return Principal(
-        producer_id=api_key["producer_id"],
-        key_id=api_key["id"],
-        key_name=api_key["name"],
-        grants=tuple(api_key["permissions"]),
-    )
+    return principal
 
 
 async def record_last_use(db: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
