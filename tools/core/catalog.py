@@ -86,6 +86,10 @@ class Operation:
     """Where it is served: MCP tools, REST routes, CLI commands, the Producer Dashboard's pages."""
     own_transactions: bool = False
     """The handler opens its own transactions on `ctx.store` instead of running in one."""
+    fast_read: bool = False
+    """A read that reads only through the store's fast reader (`ctx.store.fast`, `storage.fast`):
+    the runner opens no session for it (`ctx.session` is None). On the hottest reads a session
+    that is never used cost about a tenth of the call."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
     input_rules: tuple[str, ...] = ()
@@ -145,6 +149,7 @@ def operation(
     auth: Iterable[PrincipalKind] = ("api_key",),
     transports: Iterable[Transport] = ("mcp", "rest"),
     own_transactions: bool = False,
+    fast_read: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
@@ -162,6 +167,8 @@ def operation(
     if "mcp" in transports and "api_key" not in set(auth):
         raise TypeError(f"{title}: MCP tools are called with an API key, so an MCP tool must admit one")
     read_only, destructive, kind_idempotent = KINDS[kind]
+    if fast_read and not read_only:
+        raise TypeError(f"{title}: only a read reads through the fast reader alone (fast_read)")
     events = tuple(events)
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown or (events and read_only):
@@ -191,6 +198,7 @@ def operation(
             auth=frozenset(auth),
             transports=transports,
             own_transactions=own_transactions,
+            fast_read=fast_read,
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),

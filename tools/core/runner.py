@@ -226,7 +226,7 @@ async def _in_transaction(
 ) -> BaseModel:
     """The handler in its session; a write in one transaction with its audit record and events."""
     store, principal = ctx.store, ctx.principal
-    if op.own_transactions:
+    if op.own_transactions or op.fast_read:
         return await op.handler(ctx, data)
     async with store.sessions() if op.read_only else store.write_session() as session:
         ctx.session = session

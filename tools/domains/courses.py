@@ -265,6 +265,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}"),
     kind="read",
+    fast_read=True,
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""

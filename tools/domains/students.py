@@ -188,6 +188,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}"),
     kind="read",
+    fast_read=True,
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get a student with their current and longest learning streak."""

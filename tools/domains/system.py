@@ -49,6 +49,7 @@ class WhoamiResult(OutputModel):
     permission=None,
     http=("GET", "/whoami"),
     kind="read",
+    fast_read=True,
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """This key's producer (with its owner user id), name, permissions and the tools it may call."""
