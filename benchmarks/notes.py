@@ -7,14 +7,15 @@ cProfile over 300 in-process calls; numbers from the project's 2-core machine.
 """
 
 _WRITE_PATH = (
-    "Profile (py-spy under load, cProfile in process): the SQL is few statements now "
-    "(update_progress: 4 with authentication when nothing changes), but the write path still "
-    "runs them through an SQLAlchemy ORM session: its begin and commit, ORM loading of the "
-    "enrollment and progress models into the identity map, the unit of work's flush (together "
-    "about 60% of the operation's own time; the SQL itself under 10%). "
-    "Next step: the write path on Core like the reads (issue 19, step 2 for writes): the progress "
-    "state as plain rows, explicit UPDATE/INSERT statements built once, one connection per "
-    "operation without an ORM session."
+    "Profile (cProfile over 300 in-process calls, py-spy under load): the SQL is few statements now "
+    "(update_progress: 4 with authentication when nothing changes) and runs inline on SQLite, with "
+    "the side effects read in one statement and plain prepared writes; the rest is SQLAlchemy's "
+    "machinery around each statement: the async session's begin and commit, each execute through "
+    "the session, the connection, the compiled cache and the result, and a greenlet switch per "
+    "await (for update_progress about 70% of the operation's own time; SQLite's work under 10%). "
+    "Next step: writes on the driver's own connection like the reads (`storage.fast`): one "
+    "transaction per operation on an `aiosqlite`/`asyncpg` connection with prepared statements, "
+    "the ORM session only for the writes that still add models."
 )
 _GET_COURSE = (
     "Profile: the read is one statement; the time is the answer: pydantic validation of the course "
