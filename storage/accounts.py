@@ -15,7 +15,6 @@ from storage.tables import ApiKey, Producer, User
 __all__ = [
     "api_keys_query",
     "get_api_key",
-    "get_api_key_by_hash",
     "get_api_key_by_id",
     "get_owner",
     "get_owner_by_email",
@@ -73,10 +72,6 @@ async def get_user_by_email(session: AsyncSession, *, producer_id: str, email_no
     """The user of `producer_id` with this email (unique per producer; any role)."""
     statement = select(User).where(User.email_normalized == email_normalized, User.producer_id == producer_id)
     return (await session.scalars(statement)).first()
-
-
-async def get_api_key_by_hash(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
-    return (await session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
 
 
 async def get_api_key_by_id(session: AsyncSession, *, key_id: str) -> ApiKey | None:

@@ -2,8 +2,8 @@
 
 Functions return None for "not found". Progress writes run in a write transaction
 (`Store.write_sessions`): on SQLite it holds the database's write lock from its first
-statement; on PostgreSQL callers lock the enrollment and its student (`lock=True`,
-`lock_student`), so one student's progress updates take turns. The primary keys and unique
+statement; on PostgreSQL `progress_state` locks the enrollment and its student, so one
+student's progress updates take turns. The primary keys and unique
 constraints of the tables are the final guarantee either way.
 """
 
@@ -38,9 +38,6 @@ __all__ = [
     "StudentMatch",
     "achievements_query",
     "certificates_query",
-    "count_completed_courses",
-    "count_completed_lessons",
-    "course_has_lesson",
     "curriculum_progress",
     "delete_enrollment",
     "enrollment_summaries",
@@ -49,15 +46,12 @@ __all__ = [
     "find_enrollment",
     "get_enrollment",
     "get_named_enrollment",
-    "get_progress",
     "progress_state",
     "save_enrollment_times",
     "save_progress",
     "insert_enrollments",
-    "lesson_at_position",
     "learning_days",
     "lesson_totals",
-    "lock_student",
     "students_to_enroll",
 ]
 
@@ -168,12 +162,6 @@ async def enrollment_summaries(session: AsyncSession, *, enrollment_ids: Iterabl
             await session.execute(statement)
         ).all()
     }
-
-
-async def lock_student(session: AsyncSession, *, student_id: str) -> None:
-    """Hold the student's row until commit (FOR UPDATE where the engine has it): their
-    cross-course counts (completed courses, lessons) then cannot change under the caller."""
-    await session.execute(select(User.id).where(User.id == student_id).with_for_update())
 
 
 def enrollments_query(
@@ -417,29 +405,6 @@ async def save_enrollment_times(session: AsyncSession, enrollment: EnrollmentRow
     await session.execute(_UPDATE_ENROLLMENT_TIMES, keys)
 
 
-async def course_has_lesson(session: AsyncSession, *, course_id: str, lesson_id: str) -> bool:
-    statement = select(Lesson.id).where(Lesson.id == lesson_id, Lesson.course_id == course_id)
-    return (await session.scalars(statement)).first() is not None
-
-
-async def lesson_at_position(session: AsyncSession, *, course_id: str, position: int) -> str | None:
-    """The id of the course's `position`-th lesson (from 1) in curriculum order, as get_enrollment
-    numbers them; None past the last."""
-    statement = (
-        select(Lesson.id)
-        .join(Section, Section.id == Lesson.section_id)
-        .where(Lesson.course_id == course_id)
-        .order_by(*_CURRICULUM_ORDER)
-        .offset(position - 1)
-        .limit(1)
-    )
-    return (await session.scalars(statement)).first()
-
-
-async def get_progress(session: AsyncSession, *, enrollment_id: str, lesson_id: str) -> LessonProgress | None:
-    return await session.get(LessonProgress, (enrollment_id, lesson_id))
-
-
 async def curriculum_progress(
     session: AsyncSession, *, enrollment_id: str, course_id: str
 ) -> list[CurriculumLesson]:
@@ -464,23 +429,6 @@ async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> 
         select(Lesson.course_id, func.count()).where(Lesson.course_id.in_(set(course_ids))).group_by(Lesson.course_id)
     )
     return {key: number for key, number in (await session.execute(statement)).all()}
-
-
-async def count_completed_lessons(session: AsyncSession, *, student_id: str) -> int:
-    """Lessons the student has completed, across all their enrollments."""
-    statement = (
-        select(func.count())
-        .select_from(LessonProgress)
-        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
-        .where(Enrollment.student_id == student_id, LessonProgress.completed.is_(True))
-    )
-    return (await session.execute(statement)).scalar_one()
-
-
-async def count_completed_courses(session: AsyncSession, *, student_id: str) -> int:
-    """The student's enrollments that have reached 100% at some point."""
-    statement = select(func.count()).where(Enrollment.student_id == student_id, Enrollment.completed_at.is_not(None))
-    return (await session.execute(statement)).scalar_one()
 
 
 async def learning_days(session: AsyncSession, *, student_id: str) -> Sequence[date]:
