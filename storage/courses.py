@@ -56,14 +56,12 @@ _COURSE_WITH_CURRICULUM = Query(
 
 # Which of the joined row's columns are the course's, a section's, a lesson's: (label, column key).
 _PARTS = {
-    prefix: [(f"{prefix}.{column.key}", column.key) for column in table.columns]
+    prefix: tuple((f"{prefix}.{column.key}", column.key) for column in table.columns)
     for prefix, table in (("course", Course.__table__), ("section", Section.__table__), ("lesson", Lesson.__table__))
 }
-
-
-def _part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {key: row[label] for label, key in _PARTS[prefix]}
-
+_LABELS = [column.key for column in _COURSE_WITH_CURRICULUM.statement.selected_columns]
+_SECTION_ID_AT, _LESSON_ID_AT = _LABELS.index("section.id"), _LABELS.index("lesson.id")
+"""Where a joined row holds the section's id and the lesson's (ids need no processing)."""
 
 Columns = dict[str, Any]
 
@@ -73,19 +71,21 @@ async def course_with_curriculum(
 ) -> tuple[Columns, list[Columns], list[Columns]] | None:
     """A course of `producer_id` with its sections and their lessons, each in order, as the columns
     of each row, in one statement (a row per lesson, or per empty section); None if the producer
-    has no such course. Plain values, not models: a model costs more to build than the read."""
-    rows = await reader.all(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
+    has no such course. Plain values, not models: a model costs more to build than the read. The
+    course's columns repeat on every row: they are processed once, a section's once."""
+    rows = await reader.raw(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
     if not rows:
         return None
+    course, section, lesson = (reader.picker(_COURSE_WITH_CURRICULUM, _PARTS[part]) for part in _PARTS)
     sections: dict[str, Columns] = {}
     lessons = []
     for row in rows:
-        section_id = row["section.id"]
+        section_id = row[_SECTION_ID_AT]
         if section_id is not None and section_id not in sections:
-            sections[section_id] = _part(row, "section")
-        if row["lesson.id"] is not None:
-            lessons.append(_part(row, "lesson"))
-    return _part(rows[0], "course"), list(sections.values()), lessons
+            sections[section_id] = section(row)
+        if row[_LESSON_ID_AT] is not None:
+            lessons.append(lesson(row))
+    return course(rows[0]), list(sections.values()), lessons
 
 
 async def get_course(session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:

@@ -53,12 +53,34 @@ class _Compiled:
     result: tuple[Callable[[Any], Any] | None, ...]
 
 
+Picker = Callable[[Any], dict[str, Any]]
+"""Some columns of a raw row, processed, as a dict (`FastReader.picker`)."""
+
+
 class Query:
     """A read statement built once; `FastReader` runs it with the call's parameters."""
 
     def __init__(self, statement: Select) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        self._pickers: dict[tuple[str, tuple[tuple[str, str], ...]], Picker] = {}
+
+    def picker(self, dialect: Dialect, columns: tuple[tuple[str, str], ...]) -> Picker:
+        """What takes `columns` ((label in the statement, key in the dict), ...) out of a raw row."""
+        found = self._pickers.get((dialect.name, columns))
+        if found is None:
+            compiled = self.compiled(dialect)
+            position = {label: index for index, label in enumerate(compiled.columns)}
+            taken = [(key, position[label], compiled.result[position[label]]) for label, key in columns]
+
+            def found(row: Any) -> dict[str, Any]:
+                return {
+                    key: process(row[index]) if process is not None and row[index] is not None else row[index]
+                    for key, index, process in taken
+                }
+
+            self._pickers[(dialect.name, columns)] = found
+        return found
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -169,15 +191,23 @@ class FastReader:
 
     async def all(self, query: Query, **params: Any) -> list[dict[str, Any]]:
         compiled = query.compiled(self._dialect)
+        return [_mapped(compiled, row) for row in await self.raw(query, **params)]
+
+    async def raw(self, query: Query, **params: Any) -> list[Any]:
+        """The rows of `query` as the driver returns them, unprocessed: for a statement whose rows
+        repeat columns (a join), which `picker` then takes out only where they are needed."""
+        compiled = query.compiled(self._dialect)
         arguments = _arguments(compiled, params)
         connection = self._connection or await self._open()
         for listener in self._listeners:
             listener(compiled.sql)
         if self._sqlite:
-            rows = await connection.rows(compiled.sql, arguments)
-        else:
-            rows = await connection.fetch(compiled.sql, *arguments)
-        return [_mapped(compiled, row) for row in rows]
+            return await connection.rows(compiled.sql, arguments)
+        return await connection.fetch(compiled.sql, *arguments)
+
+    def picker(self, query: Query, columns: tuple[tuple[str, str], ...]) -> Picker:
+        """What takes `columns` ((label, key), ...) of a raw row of `query` out, processed as `all` would."""
+        return query.picker(self._dialect, columns)
 
     async def _open(self) -> Any:
         async with self._opening:
