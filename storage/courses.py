@@ -9,7 +9,6 @@ concurrent edits of one curriculum take turns instead of computing the same posi
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, delete, func, or_, select, update

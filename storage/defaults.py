@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_WRITE_QUEUE_LIMIT", "DEFAULT_WRITE_QUEUE_TIMEOUT", "default_database_url"]
+__all__ = ["DEFAULT_WRITE_QUEUE_LIMIT", "DEFAULT_WRITE_QUEUE_TIMEOUT", "SQLITE_BUSY_TIMEOUT_MS", "default_database_url"]
 
 DEFAULT_WRITE_QUEUE_LIMIT = 1000
 """Writes that may wait for their turn at once; one more is refused at once rather than queued."""
 DEFAULT_WRITE_QUEUE_TIMEOUT = 30.0
 """Seconds a write may wait for its turn before it is refused."""
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a call waits for another process's lock on an SQLite file before it fails as locked."""
 
 
 def default_database_url() -> str:

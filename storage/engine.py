@@ -37,7 +37,12 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import sqlite_inline
 from storage.credentials import CredentialCache
-from storage.defaults import DEFAULT_WRITE_QUEUE_LIMIT, DEFAULT_WRITE_QUEUE_TIMEOUT, default_database_url
+from storage.defaults import (
+    DEFAULT_WRITE_QUEUE_LIMIT,
+    DEFAULT_WRITE_QUEUE_TIMEOUT,
+    SQLITE_BUSY_TIMEOUT_MS,
+    default_database_url,
+)
 from storage.errors import StoreBusy, translated
 from storage.fast import FastReader
 
@@ -53,7 +58,8 @@ __all__ = [
     "open_store",
 ]
 
-_SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SQLITE_BUSY_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS
+"""The store's busy timeout, read when an engine is made (tests shorten it)."""
 _WRITE_OPTION = "blohko_write"
 
 

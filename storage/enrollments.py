@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, String, bindparam, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries import insert_new
+from storage.queries import count_where, insert_new
 from storage.students import STUDENT_ROLE
 from storage.tables import (
     Achievement,
@@ -267,7 +267,8 @@ _LESSONS, _SECTIONS, _PROGRESS = Lesson.__table__, Section.__table__, LessonProg
 
 
 def _count(table: Any, *conditions: Any) -> Any:
-    return select(func.count()).select_from(table).where(*conditions).correlate(_ENROLLMENTS).scalar_subquery()
+    # Correlated to the enrollment alone: lesson_progress is in the outer statement too.
+    return count_where(table, *conditions).correlate(_ENROLLMENTS)
 
 
 def _joined(column: Any) -> Any:

@@ -22,7 +22,10 @@ from contextlib import contextmanager
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-__all__ = ["ConstraintViolation", "DatabaseFailed", "Locked", "StorageError", "StoreBusy", "translated", "violated_constraint"]
+__all__ = [
+    "ConstraintViolation", "DatabaseFailed", "Locked", "StorageError", "StoreBusy", "is_locked", "translated",
+    "violated_constraint",
+]  # fmt: skip
 
 
 class StorageError(Exception):
@@ -61,6 +64,12 @@ class Locked(DatabaseFailed):
     the busy timeout. Retrying later may succeed."""
 
 
+def is_locked(error: BaseException) -> bool:
+    """Whether SQLite refused a call because another connection holds the lock it needs."""
+    message = str(error)
+    return "database is locked" in message or "database table is locked" in message
+
+
 @contextmanager
 def translated() -> Iterator[None]:
     """Raise a `StorageError` in place of SQLAlchemy's integrity and operational errors raised in
@@ -70,7 +79,7 @@ def translated() -> Iterator[None]:
     except IntegrityError as error:
         raise ConstraintViolation(violated_constraint(error)) from error
     except OperationalError as error:
-        if "database is locked" in str(error.orig):
+        if is_locked(error.orig):
             raise Locked(str(error.orig)) from error
         raise DatabaseFailed(str(error.orig)) from error
 

@@ -32,13 +32,12 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, make_url
 
-from storage.errors import StoreBusy
-from storage.sqlite_inline import is_locked, waiting
+from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
+from storage.errors import StoreBusy, is_locked
+from storage.sqlite_inline import waiting
 
 __all__ = ["FastReader", "Query"]
 
-_SQLITE_BUSY_TIMEOUT_MS = 10_000
-"""How long a read waits (in a worker thread) for a lock before it gives up as `StoreBusy`."""
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,18 @@ class Query:
     def __init__(self, statement: Select) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
-        self._pickers: dict[tuple[str, tuple[tuple[str, str], ...]], Picker] = {}
+        self._pickers: dict[tuple[str, tuple[tuple[str, str], ...] | None], Picker] = {}
 
-    def picker(self, dialect: Dialect, columns: tuple[tuple[str, str], ...]) -> Picker:
-        """What takes `columns` ((label in the statement, key in the dict), ...) out of a raw row."""
-        found = self._pickers.get((dialect.name, columns))
+    def picker(self, dialect: Dialect, columns: tuple[tuple[str, str], ...] | None) -> Picker:
+        """What takes `columns` ((label in the statement, key in the dict), ...; None: every column
+        under its own label) out of a raw row, processed."""
+        cached = (dialect.name, columns)
+        found = self._pickers.get(cached)
         if found is None:
             compiled = self.compiled(dialect)
             position = {label: index for index, label in enumerate(compiled.columns)}
-            taken = [(key, position[label], compiled.result[position[label]]) for label, key in columns]
+            wanted = columns if columns is not None else tuple((label, label) for label in compiled.columns)
+            taken = [(key, position[label], compiled.result[position[label]]) for label, key in wanted]
 
             def found(row: Any) -> dict[str, Any]:
                 return {
@@ -79,7 +81,7 @@ class Query:
                     for key, index, process in taken
                 }
 
-            self._pickers[(dialect.name, columns)] = found
+            self._pickers[cached] = found
         return found
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -116,13 +118,6 @@ def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
     return values
 
 
-def _mapped(compiled: _Compiled, row: Any) -> dict[str, Any]:
-    return {
-        name: process(value) if process is not None else value
-        for name, process, value in zip(compiled.columns, compiled.result, row, strict=True)
-    }
-
-
 async def _decode_json(connection: Any) -> None:
     # SQLAlchemy's asyncpg dialect decodes JSON with a codec set on each connection (its JSON type
     # has no result processor); a connection of our own needs the same codecs.
@@ -151,7 +146,7 @@ class _SqliteReads:
                     raise
         self._waiting += 1
         try:
-            return await asyncio.to_thread(waiting, self.connection, _SQLITE_BUSY_TIMEOUT_MS, read)
+            return await asyncio.to_thread(waiting, self.connection, SQLITE_BUSY_TIMEOUT_MS, read)
         except sqlite3.OperationalError as error:
             if not is_locked(error):
                 raise
@@ -190,8 +185,8 @@ class FastReader:
         return rows[0] if rows else None
 
     async def all(self, query: Query, **params: Any) -> list[dict[str, Any]]:
-        compiled = query.compiled(self._dialect)
-        return [_mapped(compiled, row) for row in await self.raw(query, **params)]
+        every_column = query.picker(self._dialect, None)
+        return [every_column(row) for row in await self.raw(query, **params)]
 
     async def raw(self, query: Query, **params: Any) -> list[Any]:
         """The rows of `query` as the driver returns them, unprocessed: for a statement whose rows

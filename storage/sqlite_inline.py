@@ -26,12 +26,9 @@ from typing import Any
 
 import aiosqlite
 
-__all__ = ["connect", "is_locked", "waiting"]
+from storage.errors import is_locked
 
-
-def is_locked(error: sqlite3.OperationalError) -> bool:
-    message = str(error)
-    return "database is locked" in message or "database table is locked" in message
+__all__ = ["connect", "waiting"]
 
 
 def waiting(connection: sqlite3.Connection, busy_timeout_ms: int, call: Callable[[], Any]) -> Any:

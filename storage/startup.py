@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
+
 __all__ = ["StartupReader", "sqlite_file"]
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
-_BUSY_TIMEOUT_SECONDS = 10.0
 
 _API_KEY = (
     "SELECT id, producer_id, name, permissions, expires_at, revoked_at, last_used_at "
@@ -60,7 +61,7 @@ class StartupReader:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             # isolation_level=None: no transaction is left open between reads (WAL snapshots).
-            self._connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            self._connection = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         return self._connection
 
     def schema_revision(self) -> str | None:
