@@ -25,6 +25,7 @@ from benchmarks.bare_server import create_bare_server
 from benchmarks.processes import BARE_SERVER, BLOHKO, bare_http_server, http_server, server_env
 from benchmarks.stats import Timing, summarize
 from server.mcp_app import Runtime, create_mcp_server
+from server.runtime import settle_heap
 from storage.engine import Store
 
 __all__ = ["PERMISSIONS", "Size", "cold_start", "concurrency", "context_sizes", "growth", "overhead"]
@@ -175,6 +176,7 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
 
     bare = create_bare_server()
     blohko = create_mcp_server(Runtime(store=store), api_key=tenant.key)
+    settle_heap()  # as a server process does once loaded (`blohko serve`)
     async with Client(bare) as bare_client, Client(blohko) as client:
         calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
         for name, make in arguments.items():

@@ -71,6 +71,7 @@ def _given(**arguments: Any) -> dict[str, Any]:
 
 async def _serve_stdio(settings: Settings) -> None:
     from server.mcp_app import Runtime, create_mcp_server
+    from server.runtime import settle_heap
     from storage.engine import open_store
     from tools.core.errors import Unauthorized
     from tools.domains.accounts import authenticate_api_key
@@ -82,7 +83,9 @@ async def _serve_stdio(settings: Settings) -> None:
             await authenticate_api_key(store, key, clock=runtime.clock)
         except Unauthorized as error:
             raise CliError(_refusal(error.message, key)) from None
-        await create_mcp_server(runtime, api_key=key).run_stdio_async()
+        server = create_mcp_server(runtime, api_key=key)
+        settle_heap()
+        await server.run_stdio_async()
 
 
 def _refusal(reason: str, key: str | None) -> str:
@@ -125,6 +128,7 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
 
     from server.http_app import create_http_app
     from server.mcp_app import Runtime
+    from server.runtime import settle_heap
     from storage.engine import open_store
 
     async with open_store(**settings.store_options()) as store:
@@ -133,6 +137,7 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
         )
         server = uvicorn.Server(config)
+        settle_heap()
         if banner:
             sys.stderr.write(banner)
         await server.serve()

@@ -95,11 +95,12 @@ class DeferredRuntime:
             await anyio.to_thread.run_sync(_import_runtime_modules)
             if self._closing.is_set():
                 return
-            from server.runtime import Runtime
+            from server.runtime import Runtime, settle_heap
             from storage.engine import open_store
 
             async with open_store(**self._settings.store_options()) as store:
                 self.loaded = Runtime.from_settings(self._settings, store)
+                settle_heap()
                 self._ready.set()
                 await self._closing.wait()
         except Exception as failure:  # every call reports it; the list keeps being served

@@ -5,6 +5,7 @@ server on an SQLite file does so after it has answered its first `tools/list`
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from tools.core.login_throttle import LoginThrottle
 from tools.core.passwords import limit_concurrent_hashes
 from tools.core.ratelimit import RateLimiter
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "settle_heap"]
 
 
 @dataclass
@@ -49,3 +50,15 @@ class Runtime:
                 webhooks_allow_loopback=settings.webhooks_allow_loopback,
             ),
         )
+
+
+def settle_heap() -> None:
+    """Keep what the server loaded at startup out of the garbage collector's full collections.
+
+    A loaded server holds a few hundred thousand long-lived objects (SQLAlchemy's and pydantic's
+    machinery, the catalog's schemas) that are never garbage. A full collection walks them all:
+    profiling a write under load showed one every 20 or so calls, about 18 ms each, nearly 1 ms
+    of every call on average. Frozen once loaded (`gc.freeze`), they are never walked again;
+    what a request makes is collected as before. Call once, after the runtime is loaded."""
+    gc.collect()
+    gc.freeze()

@@ -7,12 +7,14 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import direct
+from storage.fast import Query
 from storage.ids import new_id
 from storage.tables import AuditEvent
 
 __all__ = ["audit_events_query", "insert_audit_event"]
 
-_INSERT = AuditEvent.__table__.insert()
+_INSERT = Query(AuditEvent.__table__.insert())
 
 
 async def insert_audit_event(
@@ -21,11 +23,10 @@ async def insert_audit_event(
 ) -> None:
     """One audit record, in the session's transaction: a plain insert (no model to track), after
     the session's pending rows (the producer a record names may be one of them)."""
-    await session.flush()
-    await session.execute(_INSERT, {
-        "id": new_id("evt"), "producer_id": producer_id, "occurred_at": occurred_at, "key_id": key_id,
-        "key_name": key_name, "operation": operation, "target_ids": target_ids, "outcome": outcome,
-    })  # fmt: skip
+    await direct.run(session, _INSERT,
+        id=new_id("evt"), producer_id=producer_id, occurred_at=occurred_at, key_id=key_id, key_name=key_name,
+        operation=operation, target_ids=target_ids, outcome=outcome,
+    )  # fmt: skip
 
 
 def audit_events_query(

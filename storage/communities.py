@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import direct
+from storage.fast import Query
 from storage.queries import contains_text, count_where
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
@@ -98,7 +100,7 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
 
 
 _COMMUNITIES, _USERS, _MEMBERS = Community.__table__, User.__table__, Member.__table__
-_COMMUNITY_AND_AUTHOR = (
+_COMMUNITY_AND_AUTHOR = Query(
     select(_COMMUNITIES.c.id, _USERS.c.id.label("user_id"), _USERS.c.name, _USERS.c.avatar_url, _USERS.c.role,
            _MEMBERS.c.id.label("member_id"))  # fmt: skip
     .select_from(_COMMUNITIES)
@@ -125,20 +127,20 @@ async def community_and_author(
     who would post in it, and whether that user is a member, in one statement: (None, None,
     False) without the community, (id, None, False) without the user."""
     keys = {"producer_id": producer_id, "community_id": community_id, "user_id": user_id}
-    row = (await session.execute(_COMMUNITY_AND_AUTHOR, keys)).first()
+    row = await direct.first(session, _COMMUNITY_AND_AUTHOR, **keys)
     if row is None:
         return None, None, False
-    found, author_id, name, avatar_url, role, member_id = row
-    poster = Poster(author_id, name, avatar_url, role) if author_id is not None else None
-    return found, poster, member_id is not None
+    author_id = row["user_id"]
+    poster = Poster(author_id, row["name"], row["avatar_url"], row["role"]) if author_id is not None else None
+    return row["id"], poster, row["member_id"] is not None
 
 
-_INSERT_THREAD = Thread.__table__.insert()
+_INSERT_THREAD = Query(Thread.__table__.insert())
 
 
 async def insert_thread(session: AsyncSession, thread: Thread) -> None:
     """Insert a new thread: a plain insert (no model for the session to track)."""
-    await session.execute(_INSERT_THREAD, thread.model_dump())
+    await direct.run(session, _INSERT_THREAD, **thread.model_dump())
 
 
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:

@@ -43,6 +43,7 @@ from storage.defaults import (
     SQLITE_BUSY_TIMEOUT_MS,
     default_database_url,
 )
+from storage.direct import FAST_READER_INFO, DirectWriter, Transaction
 from storage.errors import StoreBusy, translated
 from storage.fast import FastReader
 
@@ -120,7 +121,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+def _set_sqlite_pragmas(dbapi_connection, _record=None) -> None:
     # On every new connection: SQLite forgets these per connection. (No busy timeout: a call
     # that must wait for the lock waits in the connection's thread, `storage.sqlite_inline`.)
     cursor = dbapi_connection.cursor()
@@ -166,6 +167,8 @@ class Store:
     credentials: CredentialCache
     """The credentials this process verified (`storage.credentials`)."""
     write_gate: WriteGate | None = field(default=None)
+    direct: DirectWriter | None = field(default=None)
+    """SQLite: the connection that write transactions without a session run on (`storage.direct`)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -179,6 +182,16 @@ class Store:
             async with self.write_gate.turn() if self.write_gate else nullcontext():
                 async with self.ungated_write_sessions() as session:
                     yield session
+
+    @asynccontextmanager
+    async def direct_transaction(self) -> AsyncIterator[Transaction]:
+        """A write transaction without a session (SQLite only: `storage.direct`), once the write's
+        turn has come. Raises as `write_session`."""
+        if self.direct is None or self.write_gate is None:
+            raise RuntimeError("only an SQLite store writes without a session")
+        with translated():
+            async with self.write_gate.turn(), self.direct.transaction() as transaction:
+                yield transaction
 
     @asynccontextmanager
     async def write_session_if_free(self) -> AsyncIterator[Session | None]:
@@ -214,6 +227,8 @@ class Store:
             event.remove(self.engine.sync_engine, "before_cursor_execute", record)
 
     async def close(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
         await self.fast.close()
         await self.engine.dispose()
 
@@ -228,17 +243,25 @@ async def open_store(
     """Open the database at `url` for the lifetime of the context (the write queue's bounds apply to SQLite)."""
     engine = _create_engine(url)
     fast = FastReader(url, engine.dialect)
+    direct = None
+    if is_sqlite(url):
+        direct = DirectWriter(make_url(url).database, engine, prepare=_set_sqlite_pragmas,
+                              busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS, reader=fast)  # fmt: skip
     try:
         writer = engine.execution_options(**{_WRITE_OPTION: True})
+        info = {FAST_READER_INFO: fast}  # `storage.direct` announces its statements there
         yield Store(
             url=url,
             engine=engine,
-            sessions=async_sessionmaker(engine, class_=Session, expire_on_commit=False),
-            ungated_write_sessions=async_sessionmaker(writer, class_=Session, expire_on_commit=False),
+            sessions=async_sessionmaker(engine, class_=Session, expire_on_commit=False, info=info),
+            ungated_write_sessions=async_sessionmaker(writer, class_=Session, expire_on_commit=False, info=info),
             write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout) if is_sqlite(url) else None,
             fast=fast,
             credentials=CredentialCache(fast),
+            direct=direct,
         )
     finally:
+        if direct is not None:
+            direct.close()
         await fast.close()
         await engine.dispose()

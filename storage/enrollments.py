@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Select, String, bindparam, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import direct
+from storage.fast import Query
 from storage.queries import count_where, insert_new
 from storage.students import STUDENT_ROLE
 from storage.tables import (
@@ -327,8 +329,8 @@ def _progress_state_statement(*, by_position: bool) -> Select:
     )  # fmt: skip
 
 
-_PROGRESS_STATE = {by_position: _progress_state_statement(by_position=by_position) for by_position in (False, True)}
-_LOCK_ENROLLMENT_AND_STUDENT = (
+_PROGRESS_STATE = {by_position: Query(_progress_state_statement(by_position=by_position)) for by_position in (False, True)}
+_LOCK_ENROLLMENT_AND_STUDENT = Query(
     select(_ENROLLMENTS.c.id)
     .join(_USERS, _USERS.c.id == _ENROLLMENTS.c.student_id)
     .where(_ENROLLMENTS.c.id == bindparam("enrollment_id"), _ENROLLMENTS.c.producer_id == bindparam("producer_id"))
@@ -348,11 +350,11 @@ async def progress_state(
     locks and reads at once would count from the snapshot it started with). On SQLite the write
     transaction holds the database from its first statement, so the read is the only statement."""
     keys = {"enrollment_id": enrollment_id, "producer_id": producer_id}
-    if session.get_bind().dialect.name != "sqlite":
-        await session.execute(_LOCK_ENROLLMENT_AND_STUDENT, keys)
+    if session.bind.dialect.name != "sqlite":
+        await direct.run(session, _LOCK_ENROLLMENT_AND_STUDENT, **keys)
     by_position = lesson_id is None
     which = {"offset": (lesson_position or 1) - 1} if by_position else {"lesson_id": lesson_id}
-    row = (await session.execute(_PROGRESS_STATE[by_position], {**keys, **which})).mappings().first()
+    row = await direct.first(session, _PROGRESS_STATE[by_position], **keys, **which)
     if row is None:
         return None
     progress = None
@@ -374,14 +376,14 @@ async def progress_state(
     )
 
 
-_INSERT_PROGRESS = _PROGRESS.insert()
-_UPDATE_PROGRESS = (
+_INSERT_PROGRESS = Query(_PROGRESS.insert())
+_UPDATE_PROGRESS = Query(
     _PROGRESS.update()
     .where(_PROGRESS.c.enrollment_id == bindparam("key_enrollment_id"), _PROGRESS.c.lesson_id == bindparam("key_lesson_id"))
     .values(completed=bindparam("completed"), watched_seconds=bindparam("watched_seconds"),
             completed_at=bindparam("completed_at"))
 )  # fmt: skip
-_UPDATE_ENROLLMENT_TIMES = (
+_UPDATE_ENROLLMENT_TIMES = Query(
     _ENROLLMENTS.update()
     .where(_ENROLLMENTS.c.id == bindparam("key_id"))
     .values(updated_at=bindparam("updated_at"), completed_at=bindparam("completed_at"))
@@ -395,15 +397,15 @@ async def save_progress(
     values = {"completed": progress.completed, "watched_seconds": progress.watched_seconds,
               "completed_at": progress.completed_at}  # fmt: skip
     if new:
-        await session.execute(_INSERT_PROGRESS, {"enrollment_id": enrollment_id, "lesson_id": lesson_id, **values})
+        await direct.run(session, _INSERT_PROGRESS, enrollment_id=enrollment_id, lesson_id=lesson_id, **values)
     else:
-        await session.execute(_UPDATE_PROGRESS, {"key_enrollment_id": enrollment_id, "key_lesson_id": lesson_id, **values})
+        await direct.run(session, _UPDATE_PROGRESS, key_enrollment_id=enrollment_id, key_lesson_id=lesson_id, **values)
 
 
 async def save_enrollment_times(session: AsyncSession, enrollment: EnrollmentRow) -> None:
     """Write an enrollment's `updated_at` and `completed_at` as `enrollment` now has them."""
-    keys = {"key_id": enrollment.id, "updated_at": enrollment.updated_at, "completed_at": enrollment.completed_at}
-    await session.execute(_UPDATE_ENROLLMENT_TIMES, keys)
+    await direct.run(session, _UPDATE_ENROLLMENT_TIMES, key_id=enrollment.id, updated_at=enrollment.updated_at,
+                     completed_at=enrollment.completed_at)  # fmt: skip
 
 
 async def curriculum_progress(

@@ -16,6 +16,7 @@ commit's, a statement's); and the operation runner wraps each operation in `tran
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 __all__ = [
     "ConstraintViolation", "DatabaseFailed", "Locked", "StorageError", "StoreBusy", "is_locked", "translated",
-    "violated_constraint",
+    "translated_sqlite", "violated_constraint",
 ]  # fmt: skip
 
 
@@ -84,6 +85,19 @@ def translated() -> Iterator[None]:
         raise DatabaseFailed(str(error.orig)) from error
 
 
+@contextmanager
+def translated_sqlite() -> Iterator[None]:
+    """`translated()` for statements run on a `sqlite3` connection itself (`storage.direct`)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        raise ConstraintViolation(_sqlite_constraint(str(error))) from error
+    except sqlite3.OperationalError as error:
+        if is_locked(error):
+            raise Locked(str(error)) from error
+        raise DatabaseFailed(str(error)) from error
+
+
 _SQLITE_CHECK = "CHECK constraint failed: "
 _SQLITE_UNIQUE = "UNIQUE constraint failed: "
 
@@ -97,7 +111,11 @@ def violated_constraint(error: IntegrityError) -> str | None:
     named = getattr(error.orig.__cause__, "constraint_name", None)  # asyncpg, under SQLAlchemy's adapter
     if named:
         return named
-    message = str(error.orig)
+    return _sqlite_constraint(str(error.orig))
+
+
+def _sqlite_constraint(message: str) -> str | None:
+    """The constraint SQLite's refusal `message` names (see `violated_constraint`)."""
     if message.startswith(_SQLITE_CHECK):
         return message.removeprefix(_SQLITE_CHECK)
     if not message.startswith(_SQLITE_UNIQUE):

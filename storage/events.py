@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +12,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import direct
+from storage.fast import Query
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["allocate_sequences", "enabled_endpoints", "events_after", "insert_events", "latest_sequence", "prune_events"]
+__all__ = ["EnabledEndpoint", "allocate_sequences", "enabled_endpoints", "events_after", "insert_events", "latest_sequence", "prune_events"]
 
 
 _COUNTERS, _ENDPOINTS = EventCounter.__table__, WebhookEndpoint.__table__
@@ -32,27 +35,27 @@ def _allocate_statement(insert: Any) -> Any:
 
 # Built once per dialect, on the plain tables: building the upsert cost more than running it, and
 # the mapped classes would send it through the ORM's bulk machinery.
-_ALLOCATE = {"postgresql": _allocate_statement(postgresql_insert), "sqlite": _allocate_statement(sqlite_insert)}
-_ENABLED_ENDPOINTS = select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
+_ALLOCATE = {"postgresql": Query(_allocate_statement(postgresql_insert)), "sqlite": Query(_allocate_statement(sqlite_insert))}
+_ENABLED_ENDPOINTS = Query(select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
     _ENDPOINTS.c.producer_id == bindparam("producer_id"), _ENDPOINTS.c.enabled.is_(True)
-)
+))
+_PRUNE = Query(delete(Event).where(Event.producer_id == bindparam("producer_id"), Event.occurred_at < bindparam("before")))
+_INSERT_EVENT, _INSERT_DELIVERY = Query(Event.__table__.insert()), Query(WebhookDelivery.__table__.insert())
 
 
 async def insert_events(session: AsyncSession, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> None:
     """Insert events and their webhook deliveries (column values), after the session's pending
     rows: plain inserts, one statement for each table that gets rows."""
-    await session.flush()
-    await session.execute(Event.__table__.insert(), events)
-    if deliveries:
-        await session.execute(WebhookDelivery.__table__.insert(), deliveries)
+    await direct.run_each(session, _INSERT_EVENT, events)
+    await direct.run_each(session, _INSERT_DELIVERY, deliveries)
 
 
 async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
-    statement = _ALLOCATE[session.bind.dialect.name]
-    return (await session.execute(statement, {"producer_id": producer_id, "count": count})).scalar_one()
+    counter = await direct.first(session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count)
+    return counter["last_sequence"]
 
 
 async def events_after(
@@ -83,10 +86,17 @@ async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | N
 
 async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:
     """Forget `producer_id`'s events that happened before `before` (the retention period)."""
-    await session.execute(delete(Event).where(Event.producer_id == producer_id, Event.occurred_at < before))
+    await direct.run(session, _PRUNE, producer_id=producer_id, before=before)
 
 
-async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> Sequence[Any]:
-    """`producer_id`'s enabled webhook endpoints (rows of `id` and `event_types`): each gets a
-    delivery of every event it subscribes to."""
-    return (await session.execute(_ENABLED_ENDPOINTS, {"producer_id": producer_id})).all()
+@dataclass(frozen=True)
+class EnabledEndpoint:
+    id: str
+    event_types: list[str]
+    """The event types it subscribes to; empty: every type."""
+
+
+async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> list[EnabledEndpoint]:
+    """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it
+    subscribes to."""
+    return [EnabledEndpoint(**row) for row in await direct.rows(session, _ENABLED_ENDPOINTS, producer_id=producer_id)]

@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.engine import Dialect, make_url
 
 from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
 from storage.errors import StoreBusy, is_locked
 from storage.sqlite_inline import waiting
 
-__all__ = ["FastReader", "Query"]
+__all__ = ["FastReader", "Picker", "Query", "driver_arguments"]
 
 
 
@@ -57,9 +57,10 @@ Picker = Callable[[Any], dict[str, Any]]
 
 
 class Query:
-    """A read statement built once; `FastReader` runs it with the call's parameters."""
+    """A statement built once: a read that `FastReader` runs with the call's parameters, or any
+    statement a write transaction runs on its own connection (`storage.direct`)."""
 
-    def __init__(self, statement: Select) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
         self._pickers: dict[tuple[str, tuple[tuple[str, str], ...] | None], Picker] = {}
@@ -92,28 +93,41 @@ class Query:
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("a fast-path query cannot take an expanding IN parameter")
+        required = {name for name, bind in compiled.binds.items() if bind.required}
+        if compiled.literal_execute_params:
+            # A literal SQLAlchemy renders into the SQL at execution (aggregate_strings'
+            # separator) is rendered once, here; the call's parameters stay parameters.
+            placeholders = self.statement.params({name: None for name in required})
+            compiled = placeholders.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         names = tuple(compiled.positiontup or ())
         binds = [compiled.binds[name] for name in names]
-        if any(bind.expanding for bind in binds):
-            raise ValueError("a fast-path query cannot take an expanding IN parameter")
-        columns = tuple(column.key for column in self.statement.selected_columns)
+        # A select's columns, or a DML statement's RETURNING columns (none without).
+        selected = self.statement.exported_columns
+        columns = tuple(column.key for column in selected)
         return _Compiled(
             sql=compiled.string,
             names=names,
-            defaults=tuple(None if bind.required else bind.effective_value for bind in binds),
+            defaults=tuple(_REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)),
             bind=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
             columns=columns,
-            result=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            ),
+            result=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected),
         )
 
 
-def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+_REQUIRED = object()
+"""The default of a parameter the call must give (an insert's every column: no column defaults
+are applied here, unlike SQLAlchemy's execution)."""
+
+
+def driver_arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    """`params` as the driver takes them: in the statement's order, each processed for its type."""
     values = []
     for name, default, process in zip(compiled.names, compiled.defaults, compiled.bind, strict=True):
         value = params[name] if name in params else default
+        if value is _REQUIRED:
+            raise ValueError(f"the statement needs a value for {name!r}: {compiled.sql}")
         values.append(process(value) if process is not None and value is not None else value)
     return values
 
@@ -179,6 +193,12 @@ class FastReader:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def announce(self, sql: str) -> None:
+        """Tell the listeners a statement runs: one run here, or by a write transaction on its own
+        connection (`storage.direct`)."""
+        for listener in self._listeners:
+            listener(sql)
+
     async def one(self, query: Query, **params: Any) -> dict[str, Any] | None:
         """The first row of `query` as a dict of its column keys, or None."""
         rows = await self.all(query, **params)
@@ -192,13 +212,12 @@ class FastReader:
         """The rows of `query` as the driver returns them, unprocessed: for a statement whose rows
         repeat columns (a join), which `picker` then takes out only where they are needed."""
         compiled = query.compiled(self._dialect)
-        arguments = _arguments(compiled, params)
+        values = driver_arguments(compiled, params)
         connection = self._connection or await self._open()
-        for listener in self._listeners:
-            listener(compiled.sql)
+        self.announce(compiled.sql)
         if self._sqlite:
-            return await connection.rows(compiled.sql, arguments)
-        return await connection.fetch(compiled.sql, *arguments)
+            return await connection.rows(compiled.sql, values)
+        return await connection.fetch(compiled.sql, *values)
 
     def picker(self, query: Query, columns: tuple[tuple[str, str], ...]) -> Picker:
         """What takes `columns` ((label, key), ...) of a raw row of `query` out, processed as `all` would."""

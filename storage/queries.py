@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import direct
 from storage.errors import violated_constraint
+from storage.fast import Query as FastQuery
 from storage.search import NameContains
 from storage.tables import (
     Achievement,
@@ -88,13 +91,22 @@ async def fetch_page(session: AsyncSession, statement: Select, *, offset: int, l
     return list(rows), await count(session, statement)
 
 
-async def insert_new(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[Row]:
+async def insert_new(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[tuple]:
     """Insert `rows` into `table` (a SQLModel table class), skipping each one a primary key or
     unique constraint already holds (ON CONFLICT DO NOTHING): concurrent inserts of the same
-    row cannot fail. Returns the primary keys of the rows actually inserted."""
+    row cannot fail. Returns the primary keys of the rows actually inserted. Each row gives
+    every column."""
     if not rows:
         return []
-    insert = _INSERT_BY_DIALECT[session.get_bind().dialect.name]
-    primary_key = table.__table__.primary_key.columns
-    statement = insert(table).values(rows).on_conflict_do_nothing().returning(*primary_key)
-    return list((await session.execute(statement)).all())
+    statement = _insert_new_statement(session.bind.dialect.name, table.__table__)
+    if len(rows) == 1 or isinstance(session, direct.Transaction):  # a learning day, an achievement or two
+        return [tuple(key.values()) for row in rows for key in await direct.rows(session, statement, **row)]
+    # The rows go as parameter sets, which SQLAlchemy batches into multi-row VALUES: a statement
+    # per few hundred rows, not per row, and the statement compiled once per process.
+    return [tuple(row) for row in (await session.execute(statement.statement, rows)).all()]
+
+
+@cache
+def _insert_new_statement(dialect: str, table: Any) -> FastQuery:
+    primary_key = table.primary_key.columns
+    return FastQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))

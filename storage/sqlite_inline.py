@@ -43,6 +43,12 @@ def waiting(connection: sqlite3.Connection, busy_timeout_ms: int, call: Callable
 class _InlineConnection(aiosqlite.Connection):
     busy_timeout_ms: int = 0
 
+    @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """The `sqlite3` connection itself, for statements run inline beside SQLAlchemy's
+        (`storage.direct`): never while a call of this connection waits in its thread."""
+        return self._connection
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")

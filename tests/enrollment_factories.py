@@ -95,26 +95,32 @@ def overlap_is_as_the_engine_allows(peak: int) -> bool:
 
 @asynccontextmanager
 async def peak_write_sessions(store: Store) -> AsyncIterator[Callable[[], int]]:
-    """Count write sessions open at once while the context lasts; yields a reader of the peak.
+    """Count write transactions open at once while the context lasts (sessions, and those without
+    a session: `Store.direct_transaction`); yields a reader of the peak.
 
     On PostgreSQL a peak above 1 shows that concurrent calls really overlapped in the database;
     on SQLite the peak is 1: writes take turns in the process (`storage.engine.WriteGate`)."""
-    original = store.write_session
+    originals = {"write_session": store.write_session, "direct_transaction": store.direct_transaction}
     open_now = peak = 0
 
-    @asynccontextmanager
-    async def counted():
-        nonlocal open_now, peak
-        async with original() as session:
-            open_now += 1
-            peak = max(peak, open_now)
-            try:
-                yield session
-            finally:
-                open_now -= 1
+    def counted(original):
+        @asynccontextmanager
+        async def opened():
+            nonlocal open_now, peak
+            async with original() as transaction:
+                open_now += 1
+                peak = max(peak, open_now)
+                try:
+                    yield transaction
+                finally:
+                    open_now -= 1
 
-    store.write_session = counted
+        return opened
+
+    for name, original in originals.items():
+        setattr(store, name, counted(original))
     try:
         yield lambda: peak
     finally:
-        store.write_session = original
+        for name, original in originals.items():
+            setattr(store, name, original)

@@ -90,6 +90,12 @@ class Operation:
     """A read that reads only through the store's fast reader (`ctx.store.fast`, `storage.fast`):
     the runner opens no session for it (`ctx.session` is None). On the hottest reads a session
     that is never used cost about a tenth of the call."""
+    fast_write: bool = False
+    """A write whose handler (and its storage functions) runs only `storage.direct` statements:
+    on SQLite the runner gives it a `storage.direct.Transaction` on the store's own writer
+    connection as `ctx.session`, with no ORM session (a retry under an idempotency key, and
+    PostgreSQL, still get one). On the hottest writes the session's own begin, checkout and
+    commit cost about as much as their statements."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
     input_rules: tuple[str, ...] = ()
@@ -150,6 +156,7 @@ def operation(
     transports: Iterable[Transport] = ("mcp", "rest"),
     own_transactions: bool = False,
     fast_read: bool = False,
+    fast_write: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
@@ -169,6 +176,8 @@ def operation(
     read_only, destructive, kind_idempotent = KINDS[kind]
     if fast_read and not read_only:
         raise TypeError(f"{title}: only a read reads through the fast reader alone (fast_read)")
+    if fast_write and (read_only or own_transactions):
+        raise TypeError(f"{title}: only a write in the runner's transaction runs without a session (fast_write)")
     events = tuple(events)
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown or (events and read_only):
@@ -199,6 +208,7 @@ def operation(
             transports=transports,
             own_transactions=own_transactions,
             fast_read=fast_read,
+            fast_write=fast_write,
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),

@@ -225,27 +225,40 @@ async def _in_transaction(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> BaseModel:
     """The handler in its session; a write in one transaction with its audit record and events."""
-    store, principal = ctx.store, ctx.principal
+    store = ctx.store
     if op.own_transactions or op.fast_read:
         return await op.handler(ctx, data)
-    async with store.sessions() if op.read_only else store.write_session() as session:
-        ctx.session = session
-        if op.read_only:
-            return await op.handler(ctx, data)
-        async with session.begin():
-            replayed = await _replay(ctx, op, retry) if retry is not None else None
-            if replayed is not None:
-                return replayed
-            result = await op.handler(ctx, data)
-            if retry is not None:
-                stored = result.model_dump(mode="json", by_alias=True)
-                await idempotency.keep_result(session, caller=retry.caller, key=retry.key, result=stored)
-            ids = target_ids(op, arguments, result)
-            await _record(session, op, principal, ids, outcome="ok", at=ctx.now(), result=result)
-            queued = ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
-        if queued:  # committed: this process's delivery worker can send them now
-            ctx.services.deliveries_queued.notify()
-        return result
+    if op.fast_write and retry is None and store.direct is not None:
+        async with store.direct_transaction() as transaction:
+            ctx.session = transaction
+            result, queued = await _write(op, data, arguments, ctx, None)
+    else:
+        async with store.sessions() if op.read_only else store.write_session() as session:
+            ctx.session = session
+            if op.read_only:
+                return await op.handler(ctx, data)
+            async with session.begin():
+                result, queued = await _write(op, data, arguments, ctx, retry)
+    if queued:  # committed: this process's delivery worker can send them now
+        ctx.services.deliveries_queued.notify()
+    return result
+
+
+async def _write(
+    op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
+) -> tuple[BaseModel, int]:
+    """A write in the transaction `ctx.session` holds: the handler, its audit record and events;
+    returns its result and how many webhook deliveries it queued."""
+    replayed = await _replay(ctx, op, retry) if retry is not None else None
+    if replayed is not None:
+        return replayed, 0
+    result = await op.handler(ctx, data)
+    if retry is not None:
+        stored = result.model_dump(mode="json", by_alias=True)
+        await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=stored)
+    ids = target_ids(op, arguments, result)
+    await _record(ctx.session, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
+    return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
 
 
 async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> int:

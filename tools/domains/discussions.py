@@ -271,6 +271,7 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     http=("POST", "/communities/{communityId}/threads", 201),
     kind="write",
     events=("thread.created",),
+    fast_write=True,
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""

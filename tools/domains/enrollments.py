@@ -421,6 +421,7 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     input_rules=('Give exactly one of lessonId and lessonPosition.',),
     kind="write",
     idempotent=True,
+    fast_write=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
     """Record lesson progress; also logs learning (streaks), unlocks achievements and at 100% issues a

@@ -1,0 +1,192 @@
+"""A write transaction's own statements, run on its connection's driver itself (SQLite).
+
+Profiling the writes (`update_progress`, `create_thread`) showed SQLAlchemy's machinery around
+each statement costing several times SQLite's own work: the session's `execute`, the connection,
+the compiled cache, the result, a greenlet switch per await. The statements the hot writes make
+(their reads, their inserts and updates, the audit record, the events) are `fast.Query`s instead,
+compiled once per dialect with SQLAlchemy's own type processing, and on SQLite each runs on the
+`sqlite3` connection of the session's transaction: the same connection and the same transaction
+(`BEGIN IMMEDIATE`, taken when the session began), so what they write commits or rolls back
+with everything else the operation did, and each call runs inline on the event loop's thread as
+`storage.sqlite_inline` runs the session's own.
+
+- The session's pending ORM changes are flushed first, as its autoflush would before a statement.
+- A refusal is a `storage.errors` exception (`translated_sqlite`), as from the session.
+- No column defaults are applied: an insert gives every column (`fast.driver_arguments` names a
+  missing one).
+
+The hottest writes need no session at all (`Operation.fast_write`): on SQLite the runner gives
+them a `Transaction` on the store's own writer connection (`DirectWriter`) instead, and the
+same functions run their statements there. The session's begin, connection checkout and commit
+cost about as much again as the statements had.
+
+On PostgreSQL the same `Query`s go through the session. (SQLAlchemy's asyncpg adapter begins
+its transaction lazily, inside its own connection wrapper; running beside it would mean relying
+on that wrapper's internals.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from storage.errors import Locked, is_locked, translated_sqlite
+from storage.fast import FastReader, Query, driver_arguments
+from storage.sqlite_inline import waiting
+
+__all__ = ["FAST_READER_INFO", "DirectWriter", "Transaction", "first", "rows", "run", "run_each"]
+
+FAST_READER_INFO = "blohko_fast_reader"
+"""The key of the store's `FastReader` in its sessions' `info`: statements run here are
+announced to its listeners (`Store.statements_seen`)."""
+_KEPT = "blohko_direct_connection"
+
+
+class Transaction:
+    """A write transaction on the store's writer connection (SQLite), where an operation that
+    needs no session (`Operation.fast_write`) runs: the functions of this module take it where
+    they take a session."""
+
+    def __init__(self, connection: sqlite3.Connection, engine: AsyncEngine, info: dict[str, Any]) -> None:
+        self.connection = connection
+        self.bind = engine
+        """The store's engine, as a session's `bind`: what the storage functions ask the dialect of."""
+        self.info = info
+
+
+class DirectWriter:
+    """The store's own `sqlite3` connection for `Transaction`s, opened on first use. Writes take
+    turns in this process before they begin (`storage.engine.WriteGate`), so one connection
+    serves them all; like the store's others it runs inline on the event loop's thread, and only
+    waits (in a worker thread) while another process holds the database's write lock."""
+
+    def __init__(self, database: str, engine: AsyncEngine, *, prepare: Callable[[sqlite3.Connection], None],
+                 busy_timeout_ms: int, reader: FastReader) -> None:  # fmt: skip
+        self._database = database
+        self._engine = engine
+        self._prepare = prepare
+        self._busy_timeout_ms = busy_timeout_ms
+        self._reader = reader
+        self._connection: sqlite3.Connection | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One transaction, `BEGIN IMMEDIATE` to `COMMIT`; rolled back whole if the block raises.
+        The caller holds the write gate's turn."""
+        connection = self._connection or self._open()
+        await self._begin(connection)
+        try:
+            yield Transaction(connection, self._engine, {FAST_READER_INFO: self._reader})
+        except BaseException:
+            connection.rollback()
+            raise
+        with translated_sqlite():
+            connection.commit()
+
+    async def _begin(self, connection: sqlite3.Connection) -> None:
+        self._reader.announce("BEGIN IMMEDIATE")
+        begin = partial(connection.execute, "BEGIN IMMEDIATE")
+        try:
+            begin()
+            return
+        except sqlite3.OperationalError as error:
+            if not is_locked(error):
+                raise
+        try:  # another process writes: wait for its lock off the event loop's thread
+            await asyncio.to_thread(waiting, connection, self._busy_timeout_ms, begin)
+        except sqlite3.OperationalError as error:
+            if not is_locked(error):
+                raise
+            raise Locked(str(error)) from None
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level None: the transactions are the explicit ones above.
+        connection = sqlite3.connect(self._database, timeout=0, isolation_level=None, check_same_thread=False)
+        self._prepare(connection)
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+async def rows(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> list[dict[str, Any]]:
+    """Every row of `query` in the session's transaction, each a dict of its columns."""
+    connection = await _sqlite_connection(session)
+    if connection is None:
+        return [dict(row._mapping) for row in (await session.execute(query.statement, params)).all()]
+    dialect = session.bind.dialect
+    every_column = query.picker(dialect, None)
+    return [every_column(row) for row in _execute(session, connection, query, params).fetchall()]
+
+
+async def first(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> dict[str, Any] | None:
+    """The first row of `query` (as `rows`), or None."""
+    found = await rows(session, query, **params)
+    return found[0] if found else None
+
+
+async def run(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> None:
+    """Run `query` (an insert, update or delete whose rows, if any, are not needed)."""
+    connection = await _sqlite_connection(session)
+    if connection is None:
+        await session.execute(query.statement, params)
+        return
+    _execute(session, connection, query, params)
+
+
+async def run_each(session: AsyncSession | Transaction, query: Query, param_sets: Sequence[Mapping[str, Any]], /) -> None:
+    """Run `query` once for each of `param_sets`, in one call to the driver (executemany)."""
+    if not param_sets:
+        return
+    connection = await _sqlite_connection(session)
+    if connection is None:
+        await session.execute(query.statement, list(param_sets))
+        return
+    compiled = query.compiled(session.bind.dialect)
+    _announce(session, compiled.sql)
+    with translated_sqlite():
+        connection.executemany(compiled.sql, [driver_arguments(compiled, params) for params in param_sets])
+
+
+def _execute(session: AsyncSession | Transaction, connection: sqlite3.Connection, query: Query, params: Mapping[str, Any]) -> sqlite3.Cursor:
+    compiled = query.compiled(session.bind.dialect)
+    values = driver_arguments(compiled, params)
+    _announce(session, compiled.sql)
+    with translated_sqlite():
+        return connection.execute(compiled.sql, values)
+
+
+def _announce(session: AsyncSession | Transaction, sql: str) -> None:
+    reader: FastReader | None = session.info.get(FAST_READER_INFO)
+    if reader is not None:
+        reader.announce(sql)
+
+
+async def _sqlite_connection(session: AsyncSession | Transaction) -> sqlite3.Connection | None:
+    """The `sqlite3` connection of the session's transaction (None on PostgreSQL), its pending
+    changes flushed."""
+    if isinstance(session, Transaction):
+        return session.connection
+    if session.bind.dialect.name != "sqlite":
+        return None
+    sync = session.sync_session
+    if sync.new or sync.dirty or sync.deleted:
+        await session.flush()
+    transaction = sync.get_transaction()
+    kept = sync.info.get(_KEPT)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        return kept[1]
+    # Asking for the session's connection begins its transaction if it had not begun.
+    raw = await (await session.connection()).get_raw_connection()
+    connection = raw.driver_connection.sqlite3_connection
+    sync.info[_KEPT] = (sync.get_transaction(), connection)
+    return connection
