@@ -168,8 +168,9 @@ def error_response(error: BlohkoError) -> JSONResponse:
     return JSONResponse(error.to_body(), status_code=error.status, headers=headers)
 
 
-def json_response(result: BaseModel, status: int = 200) -> JSONResponse:
-    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
+def json_response(result: BaseModel, status: int = 200) -> Response:
+    # pydantic writes the same compact JSON as `JSONResponse` would from the dumped dict, faster.
+    return Response(result.model_dump_json(by_alias=True), status_code=status, media_type="application/json")
 
 
 def _scalar_type(annotation: Any) -> Any:

@@ -26,11 +26,14 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.types import TypeEngine
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
 from storage.errors import StoreBusy, is_locked
@@ -112,8 +115,26 @@ class Query:
             defaults=tuple(_REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)),
             bind=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
             columns=columns,
-            result=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected),
+            result=tuple(result_processor(column.type, dialect) for column in selected),
         )
+
+
+def result_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What turns a column's value as the driver returns it into the value SQLAlchemy would give."""
+    if dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
+        return sqlite_utc_datetime
+    return column_type.dialect_impl(dialect).result_processor(dialect, None)
+
+
+def sqlite_utc_datetime(value: str) -> datetime:
+    """A timestamp as SQLite stores it ("2026-03-16 10:00:00.000000", UTC without an offset) as
+    SQLAlchemy's SQLite DATETIME and sqlmodel's `UTCDateTime` together return it, in one C call
+    instead of a regular expression and two Python layers: a tenth of the cost, and a curriculum
+    has dozens of them."""
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # not the stored form: one with an offset of its own
+        return datetime.fromisoformat(value).astimezone(UTC)
 
 
 _REQUIRED = object()

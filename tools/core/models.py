@@ -11,7 +11,7 @@ import re
 import types
 import typing
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -121,11 +121,15 @@ class OutputModel(BaseModel):
     )
 
 
+@lru_cache(maxsize=4096)
 def _iso_utc(value: datetime) -> str:
+    # Kept: a result repeats its timestamps (a curriculum's lessons made in one call), and callers
+    # read the same rows again; this runs for every timestamp of every answer.
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    elif value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]

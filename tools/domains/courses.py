@@ -35,9 +35,9 @@ from tools.domains.curriculum import (
     Row,
     SectionPublic,
     columns,
+    curriculum_fields,
     new_lesson,
     owned_course,
-    sections_public,
     video_columns,
 )
 
@@ -173,7 +173,7 @@ def _course_detail(course: Row, sections: list[Row], lessons: list[Row]) -> Cour
             "section_count": len(sections),
             "lesson_count": len(lessons),
             "total_duration": sum(lesson["duration"] for lesson in lessons),
-            "sections": sections_public(sections, lessons),
+            "sections": curriculum_fields(sections, lessons),
         }
     )
 

@@ -41,7 +41,7 @@ __all__ = [
     "list_sections",
     "new_lesson",
     "owned_course",
-    "sections_public",
+    "curriculum_fields",
     "update_lesson",
     "update_section",
     "video_columns",
@@ -205,36 +205,40 @@ def columns(row: Row) -> Mapping[str, Any]:
     return row if isinstance(row, Mapping) else row.model_dump()
 
 
-def lesson_public(row: Lesson | Mapping[str, Any]) -> LessonPublic:
+def lesson_fields(row: Lesson | Mapping[str, Any]) -> dict[str, Any]:
+    """What `LessonPublic` validates from a lesson row: its columns, the video's under `video_meta`."""
     values = columns(row)
     meta = None
     if values["video_type"] is not None:
-        meta = VideoMeta(
-            type=values["video_type"],
-            video_id=values["video_id"],
-            thumbnail_url=values["video_thumbnail_url"],
-            original_url=values["video_original_url"],
-        )
-    return LessonPublic.model_validate({**values, "video_meta": meta})
+        meta = {"type": values["video_type"], "video_id": values["video_id"],
+                "thumbnail_url": values["video_thumbnail_url"], "original_url": values["video_original_url"]}  # fmt: skip
+    return {**values, "video_meta": meta}
+
+
+def lesson_public(row: Lesson | Mapping[str, Any]) -> LessonPublic:
+    return LessonPublic.model_validate(lesson_fields(row))
+
+
+def section_fields(row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]) -> dict[str, Any]:
+    """What `SectionPublic` validates from a section row and its lessons' rows."""
+    values = columns(row)
+    return {"id": values["id"], "course_id": values["course_id"], "title": values["title"], "order": values["order"],
+            "updated_at": values["updated_at"], "lessons": [lesson_fields(lesson) for lesson in lessons]}  # fmt: skip
 
 
 def section_public(row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]) -> SectionPublic:
-    values = columns(row)
-    public = [lesson_public(lesson) for lesson in lessons]
-    return SectionPublic(
-        id=values["id"], course_id=values["course_id"], title=values["title"], order=values["order"],
-        updated_at=values["updated_at"], lessons=public,
-    )  # fmt: skip
+    return SectionPublic.model_validate(section_fields(row, lessons))
 
 
-def sections_public(
+def curriculum_fields(
     sections: Iterable[Section | Mapping[str, Any]], lessons: Iterable[Lesson | Mapping[str, Any]]
-) -> list[SectionPublic]:
-    """Each section with its lessons, from two flat lists already in order (no query per section)."""
+) -> list[dict[str, Any]]:
+    """Each section's fields with its lessons', from two flat lists already in order (no query per
+    section): validated whole by the model that holds them, in one call rather than one per lesson."""
     by_section: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for lesson in map(columns, lessons):
         by_section[lesson["section_id"]].append(lesson)
-    return [section_public(values, by_section[values["id"]]) for values in map(columns, sections)]
+    return [section_fields(values, by_section[values["id"]]) for values in map(columns, sections)]
 
 
 async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = False) -> Course:
@@ -319,7 +323,7 @@ async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> Secti
             latest[lesson.section_id] = max(latest[lesson.section_id], lesson.updated_at)
         changed = (row for row in sections if latest[row.id] > data.updated_after)
         sections = sorted(changed, key=lambda row: (latest[row.id], row.id))
-    return SectionsResult(sections=sections_public(sections, lessons))
+    return SectionsResult.model_validate({"sections": curriculum_fields(sections, lessons)})
 
 
 @operation(
