@@ -16,6 +16,7 @@ from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
     "CommentWithAuthor",
+    "NewThread",
     "Poster",
     "insert_thread",
     "comments_query",
@@ -138,9 +139,26 @@ async def community_and_author(
 _INSERT_THREAD = Query(Thread.__table__.insert())
 
 
-async def insert_thread(session: AsyncSession, thread: Thread) -> None:
+@dataclass(frozen=True)
+class NewThread:
+    """A thread's columns as `insert_thread` writes them: a plain row, where a `Thread` model would
+    cost SQLModel's and the ORM's set-up of an instance for a row that is only inserted."""
+
+    id: str
+    community_id: str
+    author_id: str
+    title: str
+    content: str
+    pinned: bool
+    comment_count: int
+    last_activity_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+async def insert_thread(session: AsyncSession, thread: NewThread) -> None:
     """Insert a new thread: a plain insert (no model for the session to track)."""
-    await direct.run(session, _INSERT_THREAD, **thread.model_dump())
+    await direct.run(session, _INSERT_THREAD, **vars(thread))
 
 
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:

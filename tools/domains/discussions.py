@@ -116,7 +116,7 @@ def _author(user: User | store.Poster) -> AuthorPublic:
     return AuthorPublic(id=user.id, name=user.name, avatar_url=user.avatar_url)
 
 
-def _thread_fields(thread: Thread, author: User | store.Poster) -> dict:
+def _thread_fields(thread: Thread | store.NewThread, author: User | store.Poster) -> dict:
     return {
         "id": thread.id,
         "community_id": thread.community_id,
@@ -277,7 +277,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
     author = await _community_and_author(ctx, data.community_id, data.user_id)
     now = ctx.now()
-    thread = Thread(
+    thread = store.NewThread(
         id=new_id("thread"),
         community_id=data.community_id,
         author_id=author.id,
