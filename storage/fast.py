@@ -16,8 +16,8 @@ Reads every call makes (the credential check) and the hottest point reads run he
   thread instead, as `storage.sqlite_inline` does for the store's own connections.
 
 Only single statements run here, so there is no transaction to keep: each read is atomic and
-sees what was committed, by any connection or process, before it started. Writes stay on the
-store's sessions.
+sees what was committed, by any connection or process, before it started. Writes run the same
+`Query`s in their own transaction (`storage.direct`).
 """
 
 from __future__ import annotations
@@ -113,10 +113,25 @@ class Query:
             sql=compiled.string,
             names=names,
             defaults=tuple(_REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)),
-            bind=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+            bind=tuple(bind_processor(bind.type, dialect) for bind in binds),
             columns=columns,
             result=tuple(result_processor(column.type, dialect) for column in selected),
         )
+
+
+def bind_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What turns a parameter into the value the driver takes, as SQLAlchemy would."""
+    if dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
+        return sqlite_stored_timestamp
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def sqlite_stored_timestamp(value: datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite DATETIME stores what sqlmodel's `UTCDateTime` hands it
+    ("2026-03-16 10:00:00.000000", in UTC without an offset), in two C calls."""
+    if value.utcoffset() is None:
+        raise ValueError(f"a timestamp without a time zone cannot be stored: {value!r}")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def result_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -17,7 +18,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 import storage.audit
 from storage import direct
 from storage.errors import ConstraintViolation, translated_sqlite
-from storage.fast import Query, sqlite_utc_datetime
+from storage.fast import Query, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
 from tests.community_factories import call, new_community, new_student, refuse
 from tests.enrollment_factories import new_learner, progress
@@ -157,3 +158,19 @@ def test_sqlite_refusals_of_direct_statements_name_their_constraint():
     with pytest.raises(ConstraintViolation) as refused, translated_sqlite():
         connection.execute("INSERT INTO t VALUES (-1)")
     assert refused.value.constraint == "ck_t_x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [datetime(2026, 3, 16, 10, 0, tzinfo=UTC), datetime(2026, 3, 16, 10, 0, 0, 123456, tzinfo=UTC),
+     datetime(2026, 3, 16, 12, 30, tzinfo=timezone(timedelta(hours=2))), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)],
+)  # fmt: skip
+def test_the_fast_timestamp_writer_stores_what_sqlalchemy_and_sqlmodel_do(value):
+    dialect = sqlite.dialect()
+    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)(value)
+    assert sqlite_stored_timestamp(value) == through_sqlalchemy
+
+
+def test_the_fast_timestamp_writer_refuses_a_timestamp_without_a_time_zone():
+    with pytest.raises(ValueError, match="without a time zone"):
+        sqlite_stored_timestamp(datetime(2026, 3, 16, 10, 0))
