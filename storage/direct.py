@@ -74,20 +74,34 @@ class DirectWriter:
         self._busy_timeout_ms = busy_timeout_ms
         self._reader = reader
         self._connection: sqlite3.Connection | None = None
+        self._waiting: asyncio.Future | None = None
+        """A wait for another process's lock, in a worker thread, that may outlive its caller."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """One transaction, `BEGIN IMMEDIATE` to `COMMIT`; rolled back whole if the block raises.
-        The caller holds the write gate's turn."""
+        """One transaction, `BEGIN IMMEDIATE` to `COMMIT`; rolled back whole if the block raises
+        (a cancellation included) or the commit fails. The caller holds the write gate's turn."""
         connection = self._connection or self._open()
+        await self._settle(connection)
         await self._begin(connection)
         try:
             yield Transaction(connection, self._engine, {FAST_READER_INFO: self._reader})
+            with translated_sqlite():
+                connection.commit()
         except BaseException:
-            connection.rollback()
+            if connection.in_transaction:
+                connection.rollback()
             raise
-        with translated_sqlite():
-            connection.commit()
+
+    async def _settle(self, connection: sqlite3.Connection) -> None:
+        """Leave the connection free and outside any transaction: a caller cancelled while its
+        `BEGIN` waited in a thread left the thread running, and maybe a transaction begun."""
+        if self._waiting is not None:
+            await asyncio.wait({self._waiting})
+            self._waiting.exception()  # its failure was its cancelled caller's, and is over
+            self._waiting = None
+        if connection.in_transaction:
+            connection.rollback()
 
     async def _begin(self, connection: sqlite3.Connection) -> None:
         self._reader.announce("BEGIN IMMEDIATE")
@@ -98,12 +112,16 @@ class DirectWriter:
         except sqlite3.OperationalError as error:
             if not is_locked(error):
                 raise
-        try:  # another process writes: wait for its lock off the event loop's thread
-            await asyncio.to_thread(waiting, connection, self._busy_timeout_ms, begin)
+        # Another process writes: wait for its lock off the event loop's thread. Shielded: a
+        # cancelled caller must not take the connection back while the thread still uses it.
+        self._waiting = asyncio.ensure_future(asyncio.to_thread(waiting, connection, self._busy_timeout_ms, begin))
+        try:
+            await asyncio.shield(self._waiting)
         except sqlite3.OperationalError as error:
             if not is_locked(error):
                 raise
             raise Locked(str(error)) from None
+        self._waiting = None
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level None: the transactions are the explicit ones above.

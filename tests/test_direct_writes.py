@@ -113,6 +113,25 @@ async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_w
     assert ticks >= 10  # ...and the event loop went on meanwhile
 
 
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connection_free(store):
+    insert = Query(Category.__table__.insert())
+
+    async def write(slug: str) -> None:
+        async with store.direct_transaction() as transaction:
+            await direct.run(transaction, insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
+
+    await write("first")  # the writer's connection is open before the lock is taken
+    other = _hold(make_url(store.url).database, "BEGIN IMMEDIATE")
+    with anyio.move_on_after(0.2):  # the caller gives up while its BEGIN waits in a thread
+        await write("cancelled")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_release_later, other)
+        await write("after")  # waits for the lock, then for the abandoned BEGIN, and writes
+    async with store.sessions() as session:
+        slugs = set((await session.scalars(select(Category.slug).where(Category.order == 99))).all())
+    assert slugs == {"first", "after"}
+
+
 async def test_direct_writes_take_turns_with_session_writes(store):
     order: list[str] = []
 
