@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from storage.direct import Transaction
 from storage.engine import Session, Store
 from storage.ids import utcnow
 from tools.core.events import PendingEvent, pending_event
@@ -73,10 +74,11 @@ class OperationContext:
 
     An operation that manages its own transactions (`Operation.own_transactions`: sign-in, which
     must not hold the writer while a password hashes) gets no `session` and opens its own on
-    `store`.
+    `store`; a `fast_read` gets none either. A `fast_write` on SQLite gets a
+    `storage.direct.Transaction` in its place, which only `storage.direct`'s functions take.
     """
 
-    session: Session | None
+    session: Session | Transaction | None
     principal: Principal
     clock: Clock = field(default=utcnow)
     store: Store | None = None
