@@ -143,7 +143,9 @@ async def rows(session: AsyncSession | Transaction, query: Query, /, **params: A
         return [dict(row._mapping) for row in (await session.execute(query.statement, params)).all()]
     dialect = session.bind.dialect
     every_column = query.picker(dialect, None)
-    return [every_column(row) for row in _execute(session, connection, query, params).fetchall()]
+    with translated_sqlite():  # a statement's later rows can fail too
+        fetched = _execute(session, connection, query, params).fetchall()
+    return [every_column(row) for row in fetched]
 
 
 async def first(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> dict[str, Any] | None:
