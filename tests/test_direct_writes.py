@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import anyio
 import pytest
-from sqlalchemy import make_url, select
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -23,7 +23,7 @@ from storage.tables import Category, Thread
 from tests.community_factories import call, new_community, new_student, refuse
 from tests.enrollment_factories import new_learner, progress
 from tests.factories import mcp_client
-from tests.test_sqlite_inline import _HOLD_SECONDS, _hold, _release_later, _ticks_while
+from tests.lock_support import hold, release_later, waited_off_the_loop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
 
@@ -103,14 +103,7 @@ async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_w
         async with store.direct_transaction() as transaction:
             return len(await direct.rows(transaction, count))
 
-    await write()  # the writer's connection is open before the lock is taken
-    other = _hold(make_url(store.url).database, "BEGIN IMMEDIATE")
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_release_later, other)
-        found, ticks, seconds = await _ticks_while(write)
-    assert found > 0
-    assert seconds >= _HOLD_SECONDS * 0.9  # it did wait for the lock...
-    assert ticks >= 10  # ...and the event loop went on meanwhile
+    assert await waited_off_the_loop(store.url, write, "BEGIN IMMEDIATE") > 0
 
 
 async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connection_free(store):
@@ -121,11 +114,11 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connecti
             await direct.run(transaction, insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
 
     await write("first")  # the writer's connection is open before the lock is taken
-    other = _hold(make_url(store.url).database, "BEGIN IMMEDIATE")
+    other = hold(store.url, "BEGIN IMMEDIATE")
     with anyio.move_on_after(0.2):  # the caller gives up while its BEGIN waits in a thread
         await write("cancelled")
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_release_later, other)
+        tasks.start_soon(release_later, other)
         await write("after")  # waits for the lock, then for the abandoned BEGIN, and writes
     async with store.sessions() as session:
         slugs = set((await session.scalars(select(Category.slug).where(Category.order == 99))).all())
