@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     """Accept OAuth client ID metadata documents on loopback addresses (tests, local development).
     Off in production: a client id URL must be https on a public address."""
 
+    oauth_registrations_per_address_per_hour: int = Field(default=20, ge=1)
+    """OAuth Dynamic Client Registrations (`POST /register`) one client address may make in any
+    hour; past it, 429 with Retry-After. A real app registers once per connection."""
+
+    oauth_registrations_per_hour: int = Field(default=200, ge=1)
+    """OAuth Dynamic Client Registrations all addresses together may make in any hour; past it, 429.
+    With the 8 KiB metadata bound this caps what registrations can add to the database in an hour."""
+
+    oauth_unused_registration_hours: float = Field(default=24, gt=0, le=24 * 365)
+    """A client registered by Dynamic Client Registration that no owner has consented to this long
+    after registering is deleted (when a later registration arrives); the app registers again."""
+
     event_retention_days: float = Field(default=30, gt=0, le=3650)
     """How long events stay in the feed (and can be delivered); older ones are pruned."""
 
