@@ -49,9 +49,10 @@ class Settings(BaseSettings):
     """OAuth Dynamic Client Registrations (`POST /register`) one client address may make in any
     hour; past it, 429 with Retry-After. A real app registers once per connection."""
 
-    oauth_registrations_per_hour: int = Field(default=200, ge=1)
+    oauth_registrations_per_hour: int = Field(default=100, ge=1)
     """OAuth Dynamic Client Registrations all addresses together may make in any hour; past it, 429.
-    With the 8 KiB metadata bound this caps what registrations can add to the database in an hour."""
+    With the 4 KiB metadata bound this caps what registrations can add to the database in an hour
+    (under 0.5 MB). Clients known by a client ID metadata document do not register."""
 
     oauth_unused_registration_hours: float = Field(default=24, gt=0, le=24 * 365)
     """A client registered by Dynamic Client Registration that no owner has consented to this long

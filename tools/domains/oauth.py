@@ -89,9 +89,9 @@ CODE_TTL = timedelta(minutes=5)
 SCOPES: tuple[str, ...] = tuple(sorted(VALID_GRANTS))
 """OAuth scopes are our permission strings: `courses:read`, `students:*`, `*`..."""
 
-MAX_CLIENT_METADATA_BYTES = 8 * 1024
+MAX_CLIENT_METADATA_BYTES = 4 * 1024
 """A registered client's metadata, serialized as it is stored, is at most this (and so is the
-registration request's body): a few redirect URIs, a name and some links need far less."""
+registration request's body): what Claude, ChatGPT or an IDE register is well under 1 KiB."""
 MAX_REDIRECT_URIS = 10
 """Redirect URIs one registration may name (an IDE names a few loopback ports and a web page)."""
 MAX_REDIRECT_URI_LENGTH = 1000
@@ -137,7 +137,7 @@ def client_metadata_problem(information: dict[str, Any]) -> str | None:
     if unsupported:
         return f"response_types: this server supports code only, not {', '.join(map(str, unsupported))[:100]}"
     for name, value in information.items():
-        if name == "redirect_uris":
+        if name in ("redirect_uris", "scope"):  # scope: only our permission strings (the SDK's check)
             continue
         for text in value if isinstance(value, list) else [value]:
             if isinstance(text, str) and len(text) > MAX_METADATA_STRING_LENGTH:
@@ -168,7 +168,7 @@ class RegistrationThrottle:
     limits hold across server processes and restarts."""
 
     per_address: int = 20
-    total: int = 200
+    total: int = 100
     window: timedelta = timedelta(hours=1)
 
     async def admit(self, session, *, address: str | None, now: datetime) -> None:
