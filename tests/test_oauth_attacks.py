@@ -29,10 +29,28 @@ from sqlalchemy.engine import make_url
 from server.oauth.redirects import redirect_uri_problem
 from storage.tables import OAuthClient, OAuthGrant
 from tests.factories import count_rows
-from tests.oauth_support import REDIRECT, Pkce, authorize, consent, local_http_server, mcp_post, query_of, refused_at_authorize, register, token
+from tests.oauth_support import (
+    REDIRECT,
+    Pkce,
+    authorize,
+    consent,
+    local_http_server,
+    mcp_post,
+    query_of,
+    refused_at_authorize,
+    register,
+    token,
+)
 from tests.rest_support import http_app
 from tests.test_oauth import BASE, ISSUER, RESOURCE, Clock, connect, owner_browser, server
-from tools.domains.oauth import MAX_CLIENT_METADATA_BYTES, MAX_CONTACTS, MAX_METADATA_STRING_LENGTH, MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS, save_client
+from tools.domains.oauth import (
+    MAX_CLIENT_METADATA_BYTES,
+    MAX_CONTACTS,
+    MAX_METADATA_STRING_LENGTH,
+    MAX_REDIRECT_URI_LENGTH,
+    MAX_REDIRECT_URIS,
+    save_client,
+)
 
 pytestmark = pytest.mark.anyio
 
