@@ -127,7 +127,8 @@ class AuthorizationEndpoint:
             return _refused("unsupported_response_type" if unsupported else "invalid_request", stringify_pydantic_error(invalid))
         client = await self.provider.get_client(asked.client_id)
         if client is None:
-            return _refused("invalid_request", f"Client ID '{asked.client_id}' not found (or its metadata document was refused)")
+            shown = asked.client_id if len(asked.client_id) <= 200 else f"{asked.client_id[:200]}..."
+            return _refused("invalid_request", f"Client ID '{shown}' not found (or its metadata document was refused)")
         try:
             redirect_uri = client.validate_redirect_uri(asked.redirect_uri)
             scopes = client.validate_scope(asked.scope)
@@ -148,7 +149,9 @@ class AuthorizationEndpoint:
 
 def _refused(error: str, description: str) -> Response:
     """The page an authorization request refused before consent gets: 400, naming the problem."""
-    html = _TEMPLATES.get_template("authorize_error.html").render(base=_DASHBOARD, signed_in=False, error=error, description=description)
+    html = _TEMPLATES.get_template("authorize_error.html").render(
+        base=_DASHBOARD, signed_in=False, error=error, description=description[:1000]
+    )
     return secure_headers(HTMLResponse(html, status_code=400))
 
 
