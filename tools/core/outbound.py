@@ -14,7 +14,8 @@ exchange to one deadline (resolution, connection, headers and body: a server tri
 a byte at a time is cut off, not waited on read by read) and reads at most `max_body_bytes`.
 
 The URL is read by one parser for the check (`urlsplit`), and the request is built by another
-(httpx2's); a URL they read differently (`http://a.example\\@10.0.0.1/`) is refused.
+(httpx2's); a URL they read differently is refused (`http://[::1]a.example/`: urlsplit reads the
+host `::1`, httpx2 none), and so is one with a control character (urlsplit drops tabs unseen).
 """
 
 from __future__ import annotations
