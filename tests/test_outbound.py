@@ -32,7 +32,7 @@ from storage.tables import WebhookDelivery, WebhookEndpoint
 from tests.factories import error, make_course, mcp_client
 from tests.oauth_support import REDIRECT
 from tests.rest_support import http_app, rest_client
-from tests.test_webhook_delivery import delivering
+from tests.test_webhook_delivery import courses_announced_to, delivering, settle
 from tools.core.addresses import address_refusal
 from tools.core.context import Services
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl, check_outbound_url
@@ -257,33 +257,53 @@ def json_answer(document: dict) -> Callable[[BaseHTTPRequestHandler], None]:
     return answer
 
 
-async def test_a_metadata_document_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline():
-    """A byte every 250 ms never trips a per-read timeout: only a deadline for the whole fetch ends it."""
+@contextmanager
+def trickling_server() -> Iterator[tuple[Seen, list[int]]]:
+    """A server that answers 200 with a body of 5,000 bytes, sent one byte every 250 ms (never idle
+    long enough for a read timeout); and the bytes sent so far. It stops when the block ends."""
     sent: list[int] = []
     stop = threading.Event()
 
     def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", "5000")
         handler.end_headers()
-        handler.wfile.flush()
-        while not stop.is_set() and len(sent) < 200:
+        while not stop.is_set() and len(sent) < 5000:
             handler.wfile.write(b" ")
             handler.wfile.flush()
             sent.append(1)
             time.sleep(0.25)
 
     with local_server(trickle) as seen:
-        started = time.monotonic()
         try:
-            with pytest.raises(DocumentRefused, match="could not be fetched: no answer within 1 s"):
-                await fetch_client_document(f"{seen.url}/client.json", allow_loopback=True, scopes="courses:read", deadline_seconds=1)
+            yield seen, sent
         finally:
             stop.set()
+
+
+async def test_a_metadata_document_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline():
+    """A byte every 250 ms never trips a per-read timeout: only a deadline for the whole fetch ends it."""
+    with trickling_server() as (seen, sent):
+        started = time.monotonic()
+        with pytest.raises(DocumentRefused, match="could not be fetched: no answer within 1 s"):
+            await fetch_client_document(f"{seen.url}/client.json", allow_loopback=True, scopes="courses:read", deadline_seconds=1)
         elapsed = time.monotonic() - started
     assert len(seen.requests) == 1 and len(sent) >= 2  # it was answering, slowly
     assert elapsed < 3, f"the fetch held on for {elapsed:.1f} s"
+
+
+async def test_a_webhook_answer_trickled_a_byte_at_a_time_is_cut_off_at_the_timeout(store, tenant):
+    with trickling_server() as (seen, sent):
+        await courses_announced_to(store, tenant, f"{seen.url}/hooks", "slowly-answered")
+        started = time.monotonic()
+        async with delivering(store, webhook_retry_schedule=[], webhook_timeout_seconds=1):
+            [delivery], _ = await settle(store, lambda deliveries, _: deliveries[0].state == "failed")
+        elapsed = time.monotonic() - started
+    assert len(seen.requests) == 1 and len(sent) >= 2
+    assert delivery.error == "no answer within 1 s" and delivery.response_status is None
+    assert elapsed < 4, f"the delivery held on for {elapsed:.1f} s"
 
 
 @contextmanager
