@@ -181,6 +181,27 @@ async def test_registrations_no_owner_consented_to_are_deleted_after_a_day(store
         assert refused_at_authorize(await authorize(client, unused, Pkce.new()))[0] == "invalid_request"
 
 
+async def test_fetched_metadata_documents_no_owner_consented_to_are_forgotten_after_their_cache_hour(store, tenant):
+    """Anyone can make `/authorize` fetch a new document URL: without cleanup each one would stay
+    stored. A copy an hour old is fetched again before use anyway, so an unused one is deleted."""
+    documents: dict[str, dict] = {}
+    clock = Clock()
+    with local_http_server(documents) as base:
+        for name in ("used", "unused"):
+            documents[f"/oauth/{name}.json"] = {"client_id": f"{base}/oauth/{name}.json", "client_name": name, "redirect_uris": [REDIRECT]}
+        used, unused = f"{base}/oauth/used.json", f"{base}/oauth/unused.json"
+        async with server(store, clock=clock, oauth_allow_loopback_metadata=True) as client, owner_browser(client, tenant) as browser:
+            assert (await authorize(client, unused, Pkce.new())).status_code == 302
+            started = await authorize(client, used, Pkce.new(), scope="courses:read")
+            assert (await consent(browser, started.headers["location"])).status_code == 303  # a grant names it now
+            clock.now += timedelta(hours=1, seconds=1)
+            documents["/oauth/later.json"] = {"client_id": f"{base}/oauth/later.json", "redirect_uris": [REDIRECT]}
+            assert (await authorize(client, f"{base}/oauth/later.json", Pkce.new())).status_code == 302
+    async with store.sessions() as session:
+        left = set((await session.scalars(select(OAuthClient.id))).all())
+    assert left == {used, f"{base}/oauth/later.json"}
+
+
 # ---- 3. revocation for every advertised client authentication method
 
 

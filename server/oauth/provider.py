@@ -102,7 +102,7 @@ class BlohkoOAuthProvider:
             return None
         return await save_client(
             self.store, client_id=url, source="metadata_document", name=_name(information),
-            information=_stored_information(information), secret=None, clock=self.clock,
+            information=_stored_information(information), secret=None, clock=self.clock, unused_ttl=DOCUMENT_CACHE_TTL,
         )
 
     async def register_client(self, client_info: OAuthClientInformationFull, *, address: str | None = None) -> None:

@@ -216,11 +216,16 @@ async def register_client(
 
 
 async def save_client(
-    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock
+    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock,
+    unused_ttl: timedelta | None = None,
 ) -> OAuthClient:
-    """(Re)store the fetched copy of a client ID metadata document (`source` "metadata_document")."""
+    """(Re)store the fetched copy of a client ID metadata document (`source` "metadata_document");
+    with `unused_ttl`, in the same transaction, forget the copies fetched longer ago than that which
+    no owner consented to (anyone can make us fetch a new URL: the table must not keep them all)."""
     now = clock()
     async with db.write_session() as session, session.begin():
+        if unused_ttl is not None:
+            await store.delete_unused_documents(session, fetched_before=now - unused_ttl)
         client = await store.get_client(session, client_id=client_id)
         if client is None:
             client = OAuthClient(id=client_id, source=source, created_at=now)
