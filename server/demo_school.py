@@ -279,7 +279,10 @@ async def create_demo_school(store: Store, principal: Principal, *, owner_user_i
             enrolled = moment(day, hour + 1) if position == 0 else moment(day + rng.randint(2, 6), hour + 1)
             todo = lessons[course["id"]]
             done = len(todo) if stamina > 0.7 else round(len(todo) * stamina)
-            sessions = [enrolled + timedelta(days=pace * (lesson + rng.random()), minutes=10) for lesson in range(done)]
+            sessions, at = [], enrolled
+            for lesson in range(done):  # at about the same hour as they enrolled: their study time
+                at += timedelta(days=0 if lesson == 0 else max(1, pace + rng.choice((-1, 0, 0, 1))), minutes=rng.randrange(10, 40))
+                sessions.append(at)
             studied = [(at, todo[lesson]) for lesson, at in enumerate(sessions) if at <= last]
             if enrolled < last:
                 enrollments += 1

@@ -24,6 +24,7 @@ from storage.tables import (
     Lesson,
     Media,
     Member,
+    Producer,
     Section,
     Thread,
     User,
@@ -109,6 +110,8 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
                 .join(Community, Community.id == Member.community_id)
                 .where(Community.producer_id == producer_id, Member.id.in_(ids))
             )
+        case "prod":  # the producer itself (its name), never another
+            return select(Producer.id, Producer.name).where(Producer.id == producer_id, Producer.id.in_(ids))
         case "cat":  # the platform's categories, the same for every producer
             return select(Category.id, Category.name).where(Category.id.in_(ids))
         case "media":
@@ -122,8 +125,8 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
     raise ValueError(f"no names for {prefix!r} ids")
 
 
-NAMED_ID_PREFIXES = ("user", "course", "section", "lesson", "enrollment", "cat", "comm", "mem", "thread", "cmt", "media", "key", "wh")
-"""The kinds of id `audit_target_names` names, by their prefix (`storage.ids.new_id`): students
+NAMED_ID_PREFIXES = ("prod", "user", "course", "section", "lesson", "enrollment", "cat", "comm", "mem", "thread", "cmt", "media", "key", "wh")
+"""The kinds of id `audit_target_names` names, by their prefix (`storage.ids.new_id`): the school, students
 and the owner, courses, their sections and lessons, enrollments, categories, communities, their
 members, threads, comments and media, API keys and webhook endpoints. Other ids (sessions,
 events) have no name to show."""

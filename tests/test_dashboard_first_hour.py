@@ -36,7 +36,7 @@ async def test_the_activity_log_shows_names_and_titles_where_the_records_keep_id
     assert ("category", "Web Development") in shown and ("member", "Jane Smith in Weekly Wins") in shown
     assert ("community", "Weekly Wins") in shown and ("thread", "Hello") in shown
     assert ("enrollment", "Jane Smith in A Course") in shown
-    assert ("apiKey", "Course reader") in shown
+    assert ("api key", "Course reader") in shown
     assert ("user", "Acme Academy") in shown  # the owner (named after the school here) signing in
     for made in (ids["studentId"], ids["courseId"], ids["communityId"], ids["threadId"]):
         assert f'title="{made}"' in page  # the id stays at hand, on hover
