@@ -1,11 +1,10 @@
-"""The audit log in the store."""
+"""The audit log in the store, and the names of the rows its records name by id (the dashboard shows those)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession

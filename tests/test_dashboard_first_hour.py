@@ -93,7 +93,7 @@ async def test_a_refused_loopback_webhook_url_says_how_to_test_locally(store, te
         )
     assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1" in form.text  # said before, beside the field
     assert refused.status_code == 400
-    error = re.search(r'<div class="alert error" role="alert">(.*?)</div>', refused.text, re.S).group(1)
+    error = re.search(r'<div class="alert error" role="alert">(.*?)</div>', refused.text, re.DOTALL).group(1)
     assert "only public addresses are reached" in error
     assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1" in error and "tunnel" in error
 
