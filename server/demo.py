@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server import sample_data
+from server import demo_school, sample_data
 from storage.engine import Store
 from tools.core.context import OPERATOR, Principal
 from tools.core.errors import NotFound
@@ -48,9 +48,7 @@ async def ensure_demo(store: Store) -> Demo:
     new_key = (await operate("create_api_key", {"producerId": producer["id"], "name": _DEMO_KEY_NAME, "permissions": ["*"]}))["apiKey"]
     if created:
         principal = Principal(producer_id=producer["id"], key_id=new_key["id"], key_name=_DEMO_KEY_NAME, grants=("*",))
-        await sample_data.create_sample_data(
-            store, principal, owner_user_id=producer["ownerUserId"], sample=sample_data.DEMO_SAMPLE
-        )
+        await demo_school.create_demo_school(store, principal, owner_user_id=producer["ownerUserId"])
     return Demo(producer_id=producer["id"], key=new_key["key"], created=created)
 
 

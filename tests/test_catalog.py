@@ -123,6 +123,7 @@ DOORS = {
     "list_api_keys": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
     "revoke_api_key": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
     "get_school_overview": ({"session"}, {"dashboard"}),
+    "name_audit_targets": ({"session"}, {"dashboard"}),
     "change_password": ({"session"}, {"dashboard"}),
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),

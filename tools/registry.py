@@ -94,6 +94,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     api_keys.revoke_key,
     # The Producer Dashboard's own pages.
     overview.get_school_overview,
+    audit_log.name_audit_targets,
     owner_password.change_password,
     connected_apps.review_app_authorization,
     connected_apps.answer_app_authorization,

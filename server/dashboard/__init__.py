@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -16,6 +18,12 @@ from server.mcp_app import Runtime
 __all__ = ["BASE", "dashboard_routes"]
 
 STATIC = Path(__file__).parent / "static"
+FAVICON = STATIC / "favicon.ico"
+"""Blohko's mark, 32×32: browsers ask every site for `/favicon.ico`, and without it log a 404 on every page."""
+
+
+async def _favicon(request: Request) -> Response:
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[BaseRoute]:
@@ -23,6 +31,7 @@ def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[Base
     page = pages.page
     return [
         Route("/", pages.root, methods=["GET"]),
+        Route("/favicon.ico", _favicon, methods=["GET"]),
         Route(BASE, page(pages.overview), methods=["GET"]),
         Route(f"{BASE}/sign-in", pages.sign_in_page, methods=["GET"]),
         Route(f"{BASE}/sign-in", pages.sign_in, methods=["POST"]),

@@ -9,6 +9,7 @@ forms, checks the CSRF token, and renders results or errors.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -425,10 +426,20 @@ class Dashboard:
         names = {key["id"]: key["name"] for key in keys}
         paging = {name: value for name, value in filters.items() if value}
         return self._render(
-            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity", events=events["data"],
+            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity",
+            events=await self._named_targets(request, signed, events["data"]),
             pagination=events["pagination"], filters=filters, paging=paging, keys=keys, key_names=names,
             operations=_AUDITED_OPERATIONS, outcomes=_OUTCOMES, error=error,
         )
+
+    async def _named_targets(self, request: Request, signed: Signed, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`events`, each with `targets`: its ids as a person reads them (see `_target`), named in
+        one operation for the whole page."""
+        ids = sorted({value for event in events for value in event["targetIds"].values() if value != "[redacted]"})
+        named = await self._run(request, "name_audit_targets", {"ids": ids}, signed[0]) if ids else {"names": {}, "gone": []}
+        names, gone = named["names"], set(named["gone"])
+        return [{**event, "targets": [_target(field, value, names, gone) for field, value in _distinct_targets(event["targetIds"])]}
+                for event in events]
 
     # ---- account
 
@@ -475,6 +486,29 @@ def _allow_form_redirect(response: Response, redirect_uri: str) -> Response:
         "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
     )
     return response
+
+
+_ID_KINDS = {
+    "user": "user", "course": "course", "section": "section", "lesson": "lesson", "enrollment": "enrollment", "cat": "category", "comm": "community", "mem": "member", "prod": "school",
+    "thread": "thread", "cmt": "comment", "media": "media", "key": "key", "wh": "webhook", "sess": "session", "app": "app",
+}
+"""What an id is, by its prefix (`storage.ids.new_id`): the label of an `id` argument."""
+
+
+def _distinct_targets(target_ids: dict[str, str]) -> list[tuple[str, str]]:
+    """An event's targets, without an `id` that another field names too (`revoke_api_key` records
+    its key as `id` and `apiKeyId`)."""
+    named_elsewhere = {value for field, value in target_ids.items() if field != "id"}
+    return [(field, value) for field, value in target_ids.items() if field != "id" or value not in named_elsewhere]
+
+
+def _target(field: str, value: str, names: dict[str, str], gone: set[str]) -> dict[str, Any]:
+    """One target of an audit event for the Activity page: its label (`courseId` -> "course", `apiKeyId` -> "api key"), and
+    its name when the row still exists; an id that has a name but whose row is gone (deleted
+    since) is shown as the id, marked `gone`. Ids without names (sessions) show as ids."""
+    prefix = value.partition("_")[0]
+    label = _ID_KINDS.get(prefix, field) if field == "id" else re.sub(r"(?<=[a-z])([A-Z])", r" \1", field.removesuffix("Id")).lower()
+    return {"label": label, "id": value, "name": names.get(value), "gone": value in gone}
 
 
 _WEBHOOK_NOTICES = {

@@ -121,12 +121,30 @@ WEBHOOK_URL_RULE = (
 )
 
 
+LOOPBACK_HINT = (
+    "to test on your own machine, start the server with BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1 (local development only), "
+    "or give the public https URL of a tunnel to your receiver"
+)
+"""What a refused loopback URL's message adds: the two ways to receive webhooks locally."""
+
+
 async def _checked_url(ctx: OperationContext, url: str) -> str:
+    allow_loopback = ctx.services.webhooks_allow_loopback
     try:
-        await check_outbound_url(url, allow_loopback=ctx.services.webhooks_allow_loopback)
+        await check_outbound_url(url, allow_loopback=allow_loopback)
     except UnsafeUrl as unsafe:
-        raise BadRequest(f"Invalid input: url: {unsafe}") from None
+        # Refused only for being on this machine (the setting would admit it): say how to test locally.
+        hint = f"; {LOOPBACK_HINT}" if not allow_loopback and await _loopback_only(url) else ""
+        raise BadRequest(f"Invalid input: url: {unsafe}{hint}") from None
     return url
+
+
+async def _loopback_only(url: str) -> bool:
+    try:
+        await check_outbound_url(url, allow_loopback=True)
+    except UnsafeUrl:
+        return False
+    return True
 
 
 async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
