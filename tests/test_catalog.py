@@ -160,3 +160,35 @@ def test_only_a_read_runs_without_a_session_and_the_fast_reads_are_the_hot_ones(
         operation(title="Fast write", permission=None, http=("POST", "/x"), kind="write", fast_read=True)
     # Each reads in one statement on `storage.fast` (tests/test_statement_counts.py counts them).
     assert {op.name for op in ALL_OPERATIONS if op.fast_read} == {"whoami", "get_student", "get_course"}
+
+
+# ---- integers that reach the database
+
+SIGNED_64_BIT_MAX = 2**63 - 1
+"""The most a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER) holds."""
+
+
+def _integer_schemas(schema: dict, root: dict, path: str = "") -> list[tuple[str, dict]]:
+    """Every integer in `schema`, by its path, through `$ref`, `anyOf` and array items."""
+    if "$ref" in schema:
+        return _integer_schemas(root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], root, path)
+    found = [(path, schema)] if schema.get("type") == "integer" else []
+    for option in schema.get("anyOf", []):
+        found += _integer_schemas(option, root, path)
+    for name, member in schema.get("properties", {}).items():
+        found += _integer_schemas(member, root, f"{path}.{name}".lstrip("."))
+    if isinstance(schema.get("items"), dict):
+        found += _integer_schemas(schema["items"], root, path + "[]")
+    return found
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_every_integer_argument_states_bounds_a_64_bit_column_holds(op):
+    # An integer beyond them once reached the store and came back as an internal error (OverflowError);
+    # the schema states the bounds, so MCP and REST refuse such a number as invalid input first.
+    for path, integer in _integer_schemas(op.input_schema, op.input_schema):
+        assert "minimum" in integer and "maximum" in integer, f"{op.name}.{path} states no bounds: {integer}"
+        assert -SIGNED_64_BIT_MAX <= integer["minimum"] <= integer["maximum"] <= SIGNED_64_BIT_MAX, f"{op.name}.{path}"
+    properties = op.input_schema.get("properties", {})
+    if "page" in properties and "limit" in properties:  # the offset they make stays in range too
+        assert properties["page"]["maximum"] * properties["limit"]["maximum"] <= SIGNED_64_BIT_MAX, op.name
