@@ -5,7 +5,12 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from tools.core.permissions import VALID_GRANTS
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.fields import Secret
+from tools.core.models import NoInput, OutputModel, SecretResult
+from tools.core.permissions import VALID_GRANTS, Permission
+from tools.core.shown_once import held_models, shown_once_fields
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
 # DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
@@ -192,3 +197,58 @@ def test_every_integer_argument_states_bounds_a_64_bit_column_holds(op):
     properties = op.input_schema.get("properties", {})
     if "page" in properties and "limit" in properties:  # the offset they make stays in range too
         assert properties["page"]["maximum"] * properties["limit"]["maximum"] <= SIGNED_64_BIT_MAX, op.name
+
+
+# ---- credentials in answers: marked, so a kept answer keeps none
+
+# Every field of an answer that carries a credential: a webhook's signing secret, an API key, a
+# session token, a generated password, the redirect that carries a one-time authorization code.
+CREDENTIAL_FIELDS = {
+    "create_webhook": {"webhook.secret"},
+    "rotate_webhook_secret": {"webhook.secret"},
+    "create_api_key": {"apiKey.key"},
+    "login": {"session.token"},
+    "register_student": {"generatedPassword"},
+    "create_producer": {"generatedPassword"},
+    "answer_app_authorization": {"redirectTo"},
+}
+# A name that says it holds a credential: a new such field must be marked (and listed above).
+_CREDENTIAL_NAME = re.compile(r"(?i)(secret|token|password|credential)$|^key$")
+
+
+def _text_fields(model: type[BaseModel], path: tuple[str, ...] = (), seen: frozenset = frozenset()) -> list[str]:
+    """The wire paths of every text field of `model` and the models it holds."""
+    found = []
+    for name, field in model.model_fields.items():
+        here = (*path, field.alias or name)
+        if "str" in repr(field.annotation) or field.annotation is str:
+            found.append(".".join(here).replace(".[]", "[]"))
+        for step, inner in held_models(field.annotation):
+            if inner not in seen:
+                found += _text_fields(inner, (*here, *step), seen | {model})
+    return found
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_every_answer_field_that_carries_a_credential_is_marked_shown_once(op):
+    marked = {field.wire_path for field in shown_once_fields(op.output_model)}
+    assert marked == CREDENTIAL_FIELDS.get(op.name, set()), f"{op.name}: marked {marked}"
+    named = {path for path in _text_fields(op.output_model) if _CREDENTIAL_NAME.search(path.rsplit(".", 1)[-1])}
+    assert named <= marked, f"{op.name}: {named - marked} carry a credential by their name: mark them Secret"
+
+
+def test_a_replayed_create_whose_answer_shows_a_secret_must_say_so_or_it_fails_when_declared():
+    class Plain(OutputModel):
+        token: Secret | None
+
+    class NotNullable(SecretResult):
+        token: Secret
+
+    declare = operation(title="Make token", permission=Permission.COURSES_WRITE, http=("POST", "/tokens", 201), kind="write")
+    for answer, complaint in ((Plain, "must be a SecretResult"), (NotNullable, "answers null for token")):
+
+        async def make_token(ctx: OperationContext, data: NoInput) -> answer:  # type: ignore[valid-type]
+            """Make a token for the tests of the catalog's own rules."""
+
+        with pytest.raises(TypeError, match=complaint):
+            declare(make_token)
