@@ -16,8 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from storage.tables import AuditEvent, WebhookDelivery, WebhookEndpoint
 from tests.factories import error, make_course, mcp_client, ok
 from tests.rest_support import http_app, rest_client
-from tests.test_webhook_delivery import delivering, settle
-from tests.webhook_support import receiver
+from tests.webhook_support import delivering, receiver, settle
 from tools.registry import OPERATIONS_BY_NAME
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
@@ -65,7 +64,7 @@ async def test_create_shows_the_secret_once_and_lists_never_show_it(store, tenan
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 async def test_a_replayed_create_webhook_shows_no_secret_keeps_none_and_the_secret_still_signs(store, tenant, caplog):
