@@ -42,9 +42,11 @@ def _cursor_pattern() -> str:
     1 or 2 digits left over make 2 or 3 characters. An ASCII digit is 0x30-0x39 (0011xxxx, xxxx at
     most 1001), which limits each character to the classes below; only canonical text (the unused
     bits of the last character zero) is admitted, as `encode_cursor` writes it."""
-    high = "(?:[MN][DTjz]|O[DT])"  # a digit's 0011 and its first two bits (10 at most, then 0x)
-    low = "[AEIMQUYcgk]"  # a digit's last four bits (0-9), then the next digit's leading 00
-    last = "[w-z0-5]"  # a digit's 11 and its last four bits (0-9)
+    # A whole digit, then the next one's 0011: 0011 and the digit's high two bits (M, N; O for 8 and 9
+    # only), then its low two bits and 0011.
+    high = "(?:[MN][DTjz]|O[DT])"
+    low = "[AEIMQUYcgk]"  # a digit's four bits (0-9), then 00, the next byte's first bits (or padding)
+    last = "[w-z0-5]"  # a digit's 11 (of 0011) and its four bits (0-9)
     one_left, two_left, three = "(?:[MN][AQgw]|O[AQ])", high + low, high + low + last
     # After the first two digits, 16 more at most: 5 groups of 3 and 1 over, or 4 groups and 2 over.
     more = f"(?:(?:{three}){{0,5}}{one_left}?|(?:{three}){{0,4}}{two_left})"
