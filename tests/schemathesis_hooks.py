@@ -47,7 +47,6 @@ RULE_REFUSALS: dict[str, tuple[str, ...]] = {
     "parse_video": ("Invalid input: url: ",),  # url is a plain string: any refusal is the parser's
     "create_lesson": _VIDEO_URL,
     "update_lesson": _VIDEO_URL,
-    "list_events": ("Invalid input: cursor: not a cursor this feed returned",),
     "create_webhook": _WEBHOOK_URL,
     "update_webhook": _WEBHOOK_URL,
 }

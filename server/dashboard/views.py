@@ -282,9 +282,10 @@ class Dashboard:
             raise BadRequest("Invalid input: permissions: choose at least one permission")
         expires = _one(form, "expires_in_days")
         if expires:
-            if not expires.isdigit():
+            days = _small_number(expires)
+            if days is None:
                 raise BadRequest("Invalid input: expiresInDays: choose an expiry")
-            arguments["expiresInDays"] = int(expires)
+            arguments["expiresInDays"] = days
         return (await self._run(request, "create_api_key", arguments, signed[0]))["apiKey"]
 
     async def revoke_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -408,7 +409,7 @@ class Dashboard:
     async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         query = request.query_params
         filters = {name: query.get(name, "").strip() for name in ("key", "operation", "outcome", "since", "until")}
-        page = int(query["page"]) if query.get("page", "").isdigit() and int(query["page"]) >= 1 else 1
+        page = _small_number(query.get("page", "")) or 1
         arguments: dict[str, Any] = {"page": page, "limit": _AUDIT_PAGE_SIZE}
         for field, name in (("keyId", "key"), ("operation", "operation"), ("outcome", "outcome")):
             if filters[name]:
@@ -516,6 +517,16 @@ _WEBHOOK_NOTICES = {
     "enable": "The webhook is enabled: events are delivered again.",
     "disable": "The webhook is disabled: nothing is sent until you enable it.",
 }
+
+
+_MAX_DIGITS = 9
+"""A number typed into a form or a URL is at most this long: the operation refuses what is out of
+its range, naming it, and `int` never meets a text of thousands of digits (a ValueError past 4300)."""
+
+
+def _small_number(text: str) -> int | None:
+    """`text` as a whole number of 1 to `_MAX_DIGITS` ASCII digits, else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else None
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:

@@ -22,6 +22,7 @@ from storage.tables import OAuthClient, OAuthGrant
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
+from tools.core.fields import Secret
 from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.domains.api_keys import Grant
@@ -81,7 +82,7 @@ class ConnectedApp(OutputModel):
 
 
 class AppAuthorizationResult(OutputModel):
-    redirect_to: str = Field(description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied.")
+    redirect_to: Secret = Field(description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied.")
     grant: ConnectedApp | None
 
 

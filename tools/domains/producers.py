@@ -12,6 +12,7 @@ from storage import accounts as store
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound
+from tools.core.fields import Secret
 from tools.core.models import InputModel, OutputModel
 from tools.domains.accounts import create_producer, normalize_email
 
@@ -40,7 +41,7 @@ class ProducerResult(OutputModel):
 
 
 class CreatedProducerResult(ProducerResult):
-    generated_password: str | None = Field(description="The owner's password when it was generated: shown once.")
+    generated_password: Secret | None = Field(description="The owner's password when it was generated: shown once.")
 
 
 @operation(

@@ -16,12 +16,13 @@ from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, whitespace_class
+from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, Secret, whitespace_class
 from tools.core.models import (
     InputModel,
     OutputModel,
     Page,
     PageQuery,
+    SecretResult,
     UtcDatetime,
     WebUrl,
 )
@@ -89,9 +90,9 @@ class StudentDetailResult(OutputModel):
     student: StudentDetail
 
 
-class RegisteredStudentResult(OutputModel):
+class RegisteredStudentResult(SecretResult):
     student: StudentPublic
-    generated_password: str | None = Field(
+    generated_password: Secret | None = Field(
         description="Set only when no password was given: shown once, never stored in clear."
     )
 

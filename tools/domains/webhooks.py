@@ -4,7 +4,8 @@ Managed by operations (`webhooks:read|write`): over MCP and REST with an API key
 dashboard by the owner; rotating the secret, test events and the delivery log are the owner's. An endpoint's URL must reach a public address (`tools.core.outbound`),
 checked here and again by the delivery worker (`server.webhooks`) at every delivery. Its signing
 secret (`whsec_` + 24 random bytes, base64, the format the `standardwebhooks` library reads) is in
-`create_webhook`'s and `rotate_webhook_secret`'s results only.
+`create_webhook`'s and `rotate_webhook_secret`'s results only: marked `Secret`, it is not kept for
+a replay of `create_webhook` under its idempotency key, which answers null and a `secretNote`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
 from tools.domains.event_feed import EventTypes
-from tools.core.fields import Id
-from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl
+from tools.core.fields import Id, Secret
+from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, SecretResult, UtcDatetime, WebUrl
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -65,14 +66,14 @@ class WebhookPublic(OutputModel):
 
 
 class WebhookWithSecret(WebhookPublic):
-    secret: str = Field(description="Verify signatures with it. Shown only here: store it now.")
+    secret: Secret | None = Field(description="Verify signatures with it. Shown only here: store it now (a replay: null).")
 
 
 class WebhookResult(OutputModel):
     webhook: WebhookPublic
 
 
-class WebhookSecretResult(OutputModel):
+class WebhookSecretResult(SecretResult):
     webhook: WebhookWithSecret
 
 
