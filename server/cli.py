@@ -100,7 +100,7 @@ def _check_sqlite_directory(settings: Settings) -> None:
     if not path.parent.is_dir():
         raise CliError(
             f"cannot open the database at {settings.database_url}: the directory {path.parent} does not exist "
-            f"(create it, or set BLOHKO_DATABASE_URL to another {ACCEPTED_DATABASE_URLS.split(' or ')[0]})"
+            f"(create it, or point BLOHKO_DATABASE_URL elsewhere: {ACCEPTED_DATABASE_URLS})"
         )
     if path.is_dir():
         raise CliError(f"cannot open the database at {settings.database_url}: {path} is a directory, not a file")
