@@ -14,7 +14,11 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.processes import cli_env, cli_json, free_port, run_cli
 from server.cli import main
-from storage.defaults import DatabaseUrlError, default_database_path, normalize_database_url
+from storage.defaults import (
+    DatabaseUrlError,
+    default_database_path,
+    normalize_database_url,
+)
 from tests.databases import POSTGRES_URL
 
 _DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -114,8 +118,10 @@ def test_a_busy_port_is_one_line_naming_it_and_blohko_port_is_honoured(tmp_path)
         taken.listen()
         port = taken.getsockname()[1]
         expected = [
-            f"blohko: port {port} on 127.0.0.1 is already in use (another server, or another blohko): "
-            "choose another with --port N or BLOHKO_PORT=N"
+            (
+                f"blohko: port {port} on 127.0.0.1 is already in use (another server, or another blohko): "
+                "choose another with --port N or BLOHKO_PORT=N"
+            )
         ]
         env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'blohko.db'}")
         by_option = run_cli(env, "serve", "--http", "--port", str(port), check=False)

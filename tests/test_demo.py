@@ -15,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.processes import BLOHKO, cli_env, cli_json, free_port, http_server, run_cli
+from benchmarks.processes import (
+    BLOHKO,
+    cli_env,
+    cli_json,
+    free_port,
+    http_server,
+    run_cli,
+)
 from storage.engine import open_store
 from tests.factories import mcp_client, ok
 
@@ -108,8 +115,10 @@ def test_a_second_demo_on_a_busy_port_says_so_and_changes_nothing(databases, tmp
         busy = run_cli(env, "demo", "--port", str(port), check=False)
         assert busy.returncode == 1 and busy.stdout == ""
         assert busy.stderr.splitlines() == [
-            f"blohko: port {port} on 127.0.0.1 is already in use (another server, or another blohko): "
-            "choose another with --port N or BLOHKO_PORT=N"
+            (
+                f"blohko: port {port} on 127.0.0.1 is already in use (another server, or another blohko): "
+                "choose another with --port N or BLOHKO_PORT=N"
+            )
         ]
         assert _students(port, first["key"]).status_code == 200
     keys = cli_json(env, "keys", "list", "--producer", first["producerId"])["data"]

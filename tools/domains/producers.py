@@ -9,10 +9,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from storage import accounts as store
+from storage.queries import fetch_page
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound
-from storage.queries import fetch_page
 from tools.core.models import InputModel, OutputModel, Page, Pagination
 from tools.domains.accounts import create_producer, normalize_email
 
