@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Light modules only: a stdio server reads its settings before anything else (cold start).
@@ -13,6 +13,7 @@ from storage.defaults import (
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     default_database_url,
+    normalize_database_url,
 )
 from tools.core.ratelimit import DEFAULT_PER_MINUTE
 
@@ -25,13 +26,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default_factory=default_database_url)
-    """`sqlite+aiosqlite:///path` (default: a file in the user's data directory) or `postgresql+asyncpg://...`."""
+    """`sqlite+aiosqlite:///path` (default: `blohko.db` in the user's data directory) or
+    `postgresql+asyncpg://...`; plain `sqlite:///path` and `postgresql://...` get their async driver."""
 
     api_key: SecretStr | None = None
     """The key `blohko serve` uses over stdio."""
 
     host: str = "127.0.0.1"
+    """The address `blohko serve --http` and `blohko demo` listen on (`--host` overrides it)."""
+
     port: int = Field(default=8000, ge=0, le=65535)
+    """The port `blohko serve --http` and `blohko demo` listen on (`--port` overrides it)."""
 
     allowed_hosts: list[str] = Field(default_factory=list)
     """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
@@ -111,6 +116,11 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
     """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _with_async_driver(cls, url: str) -> str:
+        return normalize_database_url(url)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:

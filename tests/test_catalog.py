@@ -132,6 +132,7 @@ DOORS = {
     "change_password": ({"session"}, {"dashboard"}),
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),
+    "list_producers": ({"operator"}, {"cli"}),
     # OAuth's consent page and connected apps (issue 16), after DESIGN.md's table: the owner, signed in.
     "review_app_authorization": ({"session"}, {"dashboard"}),
     "answer_app_authorization": ({"session"}, {"dashboard"}),

@@ -102,6 +102,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     connected_apps.disconnect_app,
     producers.make_producer,
     producers.find_producer,
+    producers.list_producers,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

@@ -312,6 +312,10 @@ async def _audit_failure(
     try:
         async with store.write_session() as session, session.begin():
             await _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
+    except ConstraintViolation:
+        # The operator's call named a producer that does not exist (`blohko keys create --producer
+        # <typo>`): no audit log to write to, and the caller's error already says so.
+        logger.info("operation %s by the %s: %s (its producer does not exist: not audited)", op.name, principal.kind, error.code)
     except Exception:
         # The caller's error matters more than its audit record; the log keeps the trace.
         logger.exception("could not audit a failed %s", op.name)
