@@ -133,8 +133,17 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
 
     async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
+        # `X-Forwarded-Proto`/`-For` count only from the configured proxies (uvicorn's own default
+        # would read FORWARDED_ALLOW_IPS, which is not ours to document).
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         settle_heap()
@@ -211,7 +220,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
             return await ensure_demo(store)
 
     demo = anyio.run(setup)
-    url = f"http://{settings.host}:{settings.port}"
+    url = settings.effective_public_url()
     if args.json:
         _print_json({"producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1"})
     else:
