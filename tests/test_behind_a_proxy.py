@@ -127,3 +127,12 @@ def test_forwarded_headers_count_only_from_the_configured_proxies(databases, tmp
     assert direct_redirect.startswith("http://127.0.0.1:") and proxied_redirect.startswith("https://127.0.0.1:")
     assert direct_sign_ins == [401, 401, 429, 429]
     assert proxied_sign_ins == [401, 401, 401, 401]
+
+
+def test_the_public_url_is_the_configured_one_or_the_bound_address():
+    assert Settings(public_url="https://school.example.com/").effective_public_url() == "https://school.example.com"
+    assert Settings(host="0.0.0.0", port=9000).effective_public_url() == "http://127.0.0.1:9000"
+    assert Settings(host="10.1.2.3").effective_public_url() == "http://10.1.2.3:8000"
+    assert Settings(host="fd00::5").effective_public_url() == "http://[fd00::5]:8000"
+    assert Settings(public_url="https://school.example.com").cookies_always_secure()
+    assert not Settings().cookies_always_secure()

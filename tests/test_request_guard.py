@@ -194,3 +194,11 @@ def test_an_allowed_hosts_entry_that_is_not_a_host_is_refused_at_startup():
         Settings(allowed_hosts=["school.example.com", "localhost:*"])
     with pytest.raises(ValueError, match="is not a host name"):
         HostRule(["*.example.com"])
+
+
+def test_a_server_bound_on_a_specific_address_answers_it_and_its_public_host():
+    from server.http_app import allowed_hosts
+
+    rule = HostRule(allowed_hosts(Settings(host="fd00::5", public_url="https://school.example.com")))
+    assert rule.allows("[fd00::5]:8000") and rule.allows("school.example.com") and rule.allows("localhost:8000")
+    assert not rule.allows("fd00::5") and not rule.allows("school.example.com.evil.example")

@@ -37,7 +37,12 @@ from benchmarks.processes import cli_env, free_port, http_server, run_cli
 from tests.oauth_support import local_http_server
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_oauth import tools_of
-from tests.test_oauth_e2e import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
+from tests.test_oauth_e2e import (
+    GRANTED,
+    MemoryTokens,
+    callback_query,
+    sign_in_and_consent,
+)
 
 CADDY = shutil.which("caddy")
 CADDYFILE = Path(__file__).resolve().parents[1] / "docs" / "deploy" / "Caddyfile"
@@ -183,10 +188,10 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
                 redirect_handler=open_browser,
                 callback_handler=code_from_redirect,
             )
-            async with httpx2.AsyncClient(auth=auth, timeout=30, verify=proxy.ssl_context()) as http:
-                async with Client(streamable_http_client(f"{proxy.url}/mcp", http_client=http)) as client:
-                    listed = {tool.name for tool in (await client.list_tools()).tools}
-                    called = await client.call_tool("list_courses", {})
+            async with httpx2.AsyncClient(auth=auth, timeout=30, verify=proxy.ssl_context()) as http, \
+                    Client(streamable_http_client(f"{proxy.url}/mcp", http_client=http)) as client:
+                listed = {tool.name for tool in (await client.list_tools()).tools}
+                called = await client.call_tool("list_courses", {})
 
             # The Connect page's configs name the public URL.
             await page.goto(f"{proxy.url}/dashboard/connect")
@@ -221,11 +226,11 @@ def test_forged_host_and_forwarded_headers_sent_around_the_proxy_change_nothing(
     mcp = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     with _forger() as forger, httpx.Client(verify=proxy.ssl_context(), timeout=10, follow_redirects=False) as browser:
         hostile = {
-            host: [
+            host: (
                 forger.get(f"{server_url}/api/v1/openapi.json", headers={"Host": host}).status_code,
                 forger.post(f"{server_url}/mcp", json=mcp, headers={"Host": host, "Accept": "application/json, text/event-stream"}).status_code,
                 forger.get(f"{server_url}/dashboard/sign-in", headers={"Host": host}).status_code,
-            ]
+            )
             for host in ("localhost:80@evil.example", f"127.0.0.1:{port}.evil.example", f"localhost.evil.example:{port}", f"[::1]:{port}:80")
         }
         # Scheme: Starlette's trailing-slash redirect names the scheme it believes. Through Caddy
@@ -243,7 +248,7 @@ def test_forged_host_and_forwarded_headers_sent_around_the_proxy_change_nothing(
         ]
         # ...while through Caddy, the client's own address counts, not the forger's.
         proxied_sign_in = browser.post(f"{proxy.url}/api/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"})
-    assert hostile == dict.fromkeys(hostile, [421, 421, 421])
+    assert hostile == dict.fromkeys(hostile, (421, 421, 421))
     assert proxied_redirect == f"{proxy.url}/dashboard"
     assert forged_redirect == f"http://localhost:{port}/dashboard"
     assert "secure" in _attributes(forged_cookie)
