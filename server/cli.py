@@ -243,15 +243,25 @@ async def _serve_http(settings: Settings, listening: socket.socket) -> None:
     from server.runtime import settle_heap
     from storage.engine import open_store
 
+    settings.port = listening.getsockname()[1]  # `--port 0` asks for any free one: the app's URLs name the chosen one
     async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
+        # `X-Forwarded-Proto`/`-For` count only from the configured proxies (uvicorn's own default
+        # would read FORWARDED_ALLOW_IPS, which is not ours to document).
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         settle_heap()
-        # Uvicorn names no address when given its socket: the port is the socket's (0 asks for any free one).
-        bound = f"http://{_url_host(settings.host)}:{listening.getsockname()[1]}"
+        # Uvicorn names no address when given its socket.
+        bound = f"http://{_url_host(settings.host)}:{settings.port}"
         sys.stderr.write(f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; Ctrl+C stops it\n")
         await server.serve(sockets=[listening])
 
@@ -334,8 +344,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
                 return await ensure_demo(store, revoke_earlier=args.new_key)
 
         demo = anyio.run(setup)
-        port = listening.getsockname()[1] if listening is not None else settings.port
-        url = f"http://{_url_host(settings.host)}:{port}"
+        if listening is not None:  # `--port 0`: the port the system chose
+            settings.port = listening.getsockname()[1]
+        url = settings.effective_public_url()
         if args.json:
             _print_json({
                 "producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1",

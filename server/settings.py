@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,12 +41,73 @@ class Settings(BaseSettings):
     """The port `blohko serve --http` and `blohko demo` listen on (`--port` overrides it)."""
 
     allowed_hosts: list[str] = Field(default_factory=list)
-    """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
+    """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), a JSON list, e.g.
+    `["api.example.com"]`: a name accepts any port, `name:port` that port only. Loopback names, the
+    bound address and the public URL's host are always accepted; anything else gets 421."""
 
     public_url: str | None = None
     """The URL clients reach this server at, e.g. `https://school.example.com` behind a TLS proxy:
-    the OAuth issuer, and `<public_url>/mcp` the resource its tokens are for. OAuth needs https
-    (or a loopback address); default `http://127.0.0.1:<port>`, for one machine."""
+    the OAuth issuer, and `<public_url>/mcp` the resource its tokens are for; every URL the dashboard
+    shows is built from it (never from the request's `Host`). An https URL makes every cookie
+    `Secure`, whatever the hop from the proxy says. OAuth needs https (or a loopback address);
+    default `http://127.0.0.1:<port>`, for one machine (`effective_public_url`)."""
+
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """The proxies trusted for `X-Forwarded-Proto` and `X-Forwarded-For` (the request's scheme and
+    client address, which the per-address sign-in throttle counts), a JSON list of addresses or
+    networks, e.g. `["10.0.0.5"]` or `["10.0.0.0/24"]`; uvicorn's `forwarded_allow_ips`. Default:
+    loopback only, for a proxy on the same machine. Headers from any other address are ignored.
+    `["*"]` trusts every address: only when nothing but the proxy can reach the server."""
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_parse(cls, hosts: list[str]) -> list[str]:
+        from server.hosts import parse_host
+
+        for host in hosts:
+            if parse_host(host) is None:
+                raise ValueError(f"BLOHKO_ALLOWED_HOSTS: {host!r} is not a host name or IP literal with an optional :port")
+        return hosts
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_origin(cls, url: str | None) -> str | None:
+        from server.hosts import parse_host
+
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parse_host(parts.netloc) is None or parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"BLOHKO_PUBLIC_URL: {url!r} must be http(s)://host[:port], without user, path, query or fragment")
+        return url.rstrip("/")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"BLOHKO_FORWARDED_ALLOW_IPS: {proxy!r} is not an IP address or network (or \"*\")") from None
+        return proxies
+
+    def effective_public_url(self) -> str:
+        """`public_url`, or `http://127.0.0.1:<port>` (the bound address when it is a specific one): the
+        base of every URL shown to people and of OAuth's issuer. No trailing slash."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("0.0.0.0", "::", "localhost", "::1", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def cookies_always_secure(self) -> bool:
+        """Every cookie is `Secure` when clients reach the server over https (the public URL says so)."""
+        return self.effective_public_url().startswith("https://")
 
     oauth_allow_loopback_metadata: bool = False
     """Accept OAuth client ID metadata documents on loopback addresses (tests, local development).

@@ -259,7 +259,8 @@ async def test_the_connect_page_shows_configs_for_this_server_with_a_placeholder
     async with signed_in(store, tenant) as client:
         page = await client.get("/dashboard/connect", headers={"Host": "localhost:8123"})
     assert page.status_code == 200
-    assert "http://localhost:8123/mcp" in page.text and "blk_..." in page.text
+    # The default public URL (http://127.0.0.1:<port>), not the Host the request named.
+    assert "http://127.0.0.1:8000/mcp" in page.text and "localhost:8123" not in page.text and "blk_..." in page.text
     for client_name in ("Claude Code", "Claude Desktop", "Cursor", "VS Code", "Any streamable-HTTP client"):
         assert client_name in page.text
 

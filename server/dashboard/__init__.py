@@ -26,8 +26,9 @@ async def _favicon(request: Request) -> Response:
     return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
-def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[BaseRoute]:
-    pages = Dashboard(runtime, bundle_path=bundle_path)
+def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None, public_url: str) -> list[BaseRoute]:
+    """The pages; `public_url` (`Settings.effective_public_url`) is the base of the URLs they show."""
+    pages = Dashboard(runtime, bundle_path=bundle_path, public_url=public_url)
     page = pages.page
     return [
         Route("/", pages.root, methods=["GET"]),

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from server.auth import SESSION_COOKIE
+from server.auth import SESSION_COOKIE, cookie_options
 from server.dashboard.agents import KEY_PLACEHOLDER, client_configs
 from server.dashboard.charts import activity_chart, completion_chart
 from server.dashboard.security import (
@@ -95,9 +95,10 @@ def _key_state(api_key: dict[str, Any], now: datetime) -> str:
 class Dashboard:
     """The pages, over one runtime (store, clock, rate limiter) like every other door."""
 
-    def __init__(self, runtime: Runtime, *, bundle_path: Path | None) -> None:
+    def __init__(self, runtime: Runtime, *, bundle_path: Path | None, public_url: str) -> None:
         self.runtime = runtime
         self.bundle_path = bundle_path
+        self.public_url = public_url
         self.templates = Environment(
             loader=FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=select_autoescape(default=True),
@@ -189,9 +190,7 @@ class Dashboard:
             request, "sign_in.html", status=status, sign_in_csrf=csrf_token(secret), error=error, notice=notice, email=email,
             next=_local_path(next or request.query_params.get("next")),
         )
-        response.set_cookie(
-            SIGN_IN_COOKIE, secret, max_age=3600, path=BASE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+        response.set_cookie(SIGN_IN_COOKIE, secret, max_age=3600, **cookie_options(request, path=BASE))
         return response
 
     async def sign_in(self, request: Request) -> Response:
@@ -216,7 +215,7 @@ class Dashboard:
             return response
         response = secure_headers(RedirectResponse(_local_path(target) or BASE, status_code=303))
         session_cookie(request, response, "set", result)
-        response.delete_cookie(SIGN_IN_COOKIE, path=BASE)
+        response.delete_cookie(SIGN_IN_COOKIE, **cookie_options(request, path=BASE))
         return response
 
     async def _run_login(self, request: Request, email: str, password: str) -> BaseModel:
@@ -298,7 +297,7 @@ class Dashboard:
         keys = [key for key in await self._keys(request, signed) if key["state"] == "active"]
         created = context.get("created")
         chosen = created or next((key for key in keys if key["id"] == request.query_params.get("key")), None) or (keys[0] if keys else None)
-        mcp_url = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}/mcp"
+        mcp_url = f"{self.public_url}/mcp"  # never from `Host`: what is pasted must reach this server
         return self._render(
             request, "connect.html", status=context.pop("status", 200), signed=signed, nav="connect", keys=keys, chosen=chosen,
             mcp_url=mcp_url, configs=client_configs(mcp_url, created["key"] if created else None), placeholder=KEY_PLACEHOLDER,

@@ -72,7 +72,7 @@ class OAuthConfig:
 
 def oauth_config(settings: Settings) -> OAuthConfig | None:
     """OAuth's configuration, or None when the public URL cannot be an issuer (not https, not loopback)."""
-    url = (settings.public_url or _default_public_url(settings)).rstrip("/")
+    url = settings.effective_public_url()
     parts = urlsplit(url)
     if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
         logger.warning("OAuth is off: %s is not https; set BLOHKO_PUBLIC_URL to the https URL clients reach", url)
@@ -86,13 +86,6 @@ def oauth_config(settings: Settings) -> OAuthConfig | None:
         ),
         unused_registration_ttl=timedelta(hours=settings.oauth_unused_registration_hours),
     )
-
-
-def _default_public_url(settings: Settings) -> str:
-    host = settings.host
-    if host in ("0.0.0.0", "::", "localhost", "::1"):
-        host = "127.0.0.1"
-    return f"http://{host}:{settings.port}"
 
 
 def oauth_routes(config: OAuthConfig, *, store, clock) -> list[Route]:
