@@ -99,3 +99,13 @@ def test_the_test_command_installs_everything_the_suite_needs(tmp_path):
     environment = tmp_path / "test-env"
     subprocess.run(shlex.split(sync), cwd=ROOT, env=_uv_env(environment), check=True, capture_output=True, timeout=600)
     assert DEV_ONLY <= _installed(environment)
+
+
+def test_the_readme_quickstart_is_the_command_tested_here():
+    """The two commands under "Quickstart" are the ones these tests run: a README edit that changes
+    them without this file fails here."""
+    readme = (ROOT / "README.md").read_text()
+    quickstart = readme[readme.index("## Quickstart"):readme.index("## Connect a client")]
+    commands = re.findall(r"```sh\n(.*?)\n```", quickstart, re.DOTALL)
+    assert commands[0] == f"python3 -m pip install -q uv && {QUICKSTART_SERVE}"
+    assert commands[1] == "python3 -m pip install --quiet uv && scripts/test"
