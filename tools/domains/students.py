@@ -27,7 +27,7 @@ from tools.core.models import (
     WebUrl,
 )
 from tools.core.paging import paged
-from tools.core.passwords import generate_password, hash_password
+from tools.core.passwords import generate_password, hash_generated_password, hash_password
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.accounts import normalize_email
@@ -146,9 +146,11 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     if existing is not None:
         raise Conflict(f"A user with email {data.email} already exists")
     generated = None
-    password = data.password
-    if password is None:
-        password = generated = generate_password()
+    if data.password is None:
+        generated = generate_password()
+        password_hash = await hash_generated_password(generated)
+    else:
+        password_hash = await hash_password(data.password)
     now = ctx.now()
     user = User(
         id=new_id("user"),
@@ -156,7 +158,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
         name=data.name,
         email=data.email,
         email_normalized=email_normalized,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         avatar_url=data.avatar_url,
         bio=data.bio,
         role=STUDENT_ROLE,
