@@ -43,37 +43,6 @@ def _settings_problem(error: Exception) -> str:
     return "; ".join(problems)
 
 
-def _shown_url(url: str) -> str:
-    """The database URL for a message, its password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is shown as it came, without a password to hide
-        return url
-
-
-def _database_failure(error: BaseException) -> str | None:
-    """What went wrong opening the database, if `error` is such a failure (None: anything else)."""
-    import sqlite3
-
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    if isinstance(error, DBAPIError):
-        error = error.orig or error
-    if isinstance(error, ConnectionRefusedError) or (isinstance(error, OSError) and "Connect call failed" in str(error)):
-        return "the connection was refused: no database server listens at that host and port"
-    if isinstance(error, socket.gaierror):
-        return f"the host name cannot be resolved ({error.strerror})"
-    if isinstance(error, TimeoutError):
-        return "the database server did not answer in time"
-    if isinstance(error, (OSError, sqlite3.Error, ArgumentError)) or type(error).__module__.startswith(("asyncpg", "sqlalchemy")):
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        # asyncpg's errors reach us as "<class 'asyncpg.exceptions.X'>: what the server said".
-        return message.split(">: ", 1)[1] if message.startswith("<class ") and ">: " in message else message
-    return None
-
-
 @contextmanager
 def _opening_database(settings: Settings) -> Iterator[None]:
     """Turn a database that cannot be opened (no server, a wrong role, a file that cannot be
@@ -83,11 +52,13 @@ def _opening_database(settings: Settings) -> Iterator[None]:
     except CliError:
         raise
     except Exception as error:
-        reason = _database_failure(error)
+        from storage.open_failures import open_failure, shown_url  # SQLAlchemy: only once something failed
+
+        reason = open_failure(error)
         if reason is None:
             raise
         raise CliError(
-            f"cannot open the database at {_shown_url(settings.database_url)}: {reason} "
+            f"cannot open the database at {shown_url(settings.database_url)}: {reason} "
             f"(BLOHKO_DATABASE_URL takes {ACCEPTED_DATABASE_URLS})"
         ) from None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.processes import free_port
+from server.demo_school import DEMO_STUDENT_COUNT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +81,7 @@ def test_the_quickstart_serves_the_demo_without_installing_the_test_tooling(tmp_
                 time.sleep(0.2)
             key = re.search(r"blk_[A-Za-z0-9_-]{43}", log.read_text()).group()
             students = httpx.get(f"http://127.0.0.1:{port}/api/v1/students", headers={"Authorization": f"Bearer {key}"}, timeout=10)
-            assert students.status_code == 200 and students.json()["pagination"]["total"] == 4
+            assert students.status_code == 200 and students.json()["pagination"]["total"] == DEMO_STUDENT_COUNT
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
