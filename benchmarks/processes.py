@@ -35,6 +35,7 @@ __all__ = [
     "peak_rss_mb",
     "run_cli",
     "server_env",
+    "wait_ready",
 ]
 
 BLOHKO = str(Path(sys.executable).parent / "blohko")
@@ -134,7 +135,7 @@ def _serve(
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
         try:
-            _wait_ready(server, ready)
+            wait_ready(server, ready)
             yield server
         finally:
             process.terminate()
@@ -145,7 +146,8 @@ def _serve(
                 process.wait()
 
 
-def _wait_ready(server: Server, ready: Callable[[httpx.Response], bool], timeout: float = 60.0) -> None:
+def wait_ready(server: Server, ready: Callable[[httpx.Response], bool] = lambda answer: answer.status_code == 200, timeout: float = 60.0) -> None:
+    """Wait until `server` answers `/healthz` as `ready` says; RuntimeError with its log if it exits or takes longer than `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +16,13 @@ import pytest
 
 from benchmarks.processes import (
     BLOHKO,
+    Server,
     cli_env,
     cli_json,
     free_port,
     http_server,
     run_cli,
+    wait_ready,
 )
 from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
 from storage.engine import open_store
@@ -42,16 +43,7 @@ def _serving_demo(env: dict[str, str], port: int, log_path: Path, *, port_option
         try:
             printed = json.loads(process.stdout.readline() or "null")
             assert printed, f"blohko demo printed nothing: {log_path.read_text()}"
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"blohko demo exited with {process.returncode}: {log_path.read_text()}"
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"blohko demo did not serve: {log_path.read_text()}"
-                time.sleep(0.05)
+            wait_ready(Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path))
             yield printed
         finally:
             process.terminate()

@@ -14,12 +14,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import free_port
+from benchmarks.processes import Server, free_port, wait_ready
 from server.demo_school import DEMO_STUDENT_COUNT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,16 +68,7 @@ def test_the_quickstart_serves_the_demo_without_installing_the_test_tooling(tmp_
         process = subprocess.Popen(shlex.split(QUICKSTART_SERVE), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # fmt: skip
         try:
-            deadline = time.monotonic() + 300
-            while True:
-                assert process.poll() is None, f"the quickstart exited with {process.returncode}: {log.read_text()}"
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"the quickstart did not serve: {log.read_text()}"
-                time.sleep(0.2)
+            wait_ready(Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log), timeout=300)
             key = re.search(r"blk_[A-Za-z0-9_-]{43}", log.read_text()).group()
             students = httpx.get(f"http://127.0.0.1:{port}/api/v1/students", headers={"Authorization": f"Bearer {key}"}, timeout=10)
             assert students.status_code == 200 and students.json()["pagination"]["total"] == DEMO_STUDENT_COUNT
