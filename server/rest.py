@@ -39,7 +39,7 @@ from server.auth import (
     unauthorized_response,
 )
 from server.mcp_app import Runtime
-from tools.core.catalog import Operation, path_params
+from tools.core.catalog import InputRule, Operation, path_params
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -95,8 +95,8 @@ class Endpoint:
     tag: str
     takes_idempotency_key: bool = False
     """A create: a retry with the same `Idempotency-Key` header returns the first result."""
-    input_rules: tuple[str, ...] = ()
-    """Rules on the input that its JSON schema cannot state; each refused with 400."""
+    input_rules: tuple[InputRule, ...] = ()
+    """Rules on the input that its JSON schema cannot state, each answered with its own error."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -128,6 +128,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         errors.append(404)
     if not op.read_only and auth != "none":
         errors.append(409)  # a write can always meet a constraint that a concurrent write claimed
+    errors += [rule.error.status for rule in op.input_rules if rule.error.status not in errors]
     errors.append(429)  # every call counts against its key's or session's rate limit; sign-in has a throttle
     errors.append(500)
     if not op.read_only:
@@ -143,7 +144,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         output_model=op.output_model,
         status=op.http_status,
         auth=auth,
-        errors=tuple(errors),
+        errors=tuple(sorted(errors)),
         tag=op.http_path.split("/")[1],  # the main path's: an alias is documented beside it
         takes_idempotency_key=op.takes_idempotency_key,
         input_rules=op.input_rules,

@@ -20,7 +20,7 @@ from storage.ids import new_id
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, NotFound
+from tools.core.errors import NotFound, Unprocessable
 from tools.domains.event_feed import EventTypes
 from tools.core.fields import Id
 from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl
@@ -125,7 +125,7 @@ async def _checked_url(ctx: OperationContext, url: str) -> str:
     try:
         await check_outbound_url(url, allow_loopback=ctx.services.webhooks_allow_loopback)
     except UnsafeUrl as unsafe:
-        raise BadRequest(f"Invalid input: url: {unsafe}") from None
+        raise Unprocessable(f"Invalid input: url: {unsafe}") from None
     return url
 
 
