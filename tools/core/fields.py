@@ -10,6 +10,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
+    ConfigDict,
     Field,
     StringConstraints,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Price",
     "RestSchema",
     "Title",
+    "exactly_one_of",
     "slug",
     "text",
     "whitespace_class",
@@ -51,10 +53,19 @@ class RestSchema:
         return schema
 
 
+def exactly_one_of(*fields: str) -> ConfigDict:
+    """An input model's config saying, in the REST document only, that exactly one of `fields`
+    (wire names) is given and not null: a `oneOf` of one branch per field. The operation still
+    checks it, with its own message; MCP schemas leave it out like every `RestSchema`."""
+    given = [{"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in fields]
+    return ConfigDict(json_schema_extra={REST_SCHEMA: {"oneOf": given}})
+
+
 def whitespace_class(*, negated: bool, also: str = "") -> str:
     """A regex character class of `WHITESPACE` (and `also`), written with `\\uXXXX` escapes that
-    Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike."""
-    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also)
+    Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike. Negated, it leaves out NUL
+    too: no text an input model takes holds one (`tools.core.models.InputModel`)."""
+    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also + ("\x00" if negated else ""))
     return f"[{'^' if negated else ''}{escaped}]"
 
 
