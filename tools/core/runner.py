@@ -6,8 +6,10 @@ Safe retries: a create that takes an idempotency key (`Operation.takes_idempoten
 (`storage.idempotency`), and keeps its result there for a day. A retry with the same key and the
 same arguments gets that result back without running again: no second resource, event or audit
 record (the audit log records changes, and a replay changes nothing). The same key with other
-arguments is a `Conflict`. A retry that comes while the first call still runs waits for it; a
-first call that failed left no record, so its retry runs afresh.
+arguments is a `Conflict`; so is a retry after what the first call created was deleted (its
+answer would name something gone: the caller learns it, and a new key creates anew). A retry
+that comes while the first call still runs waits for it; a first call that failed left no
+record, so its retry runs afresh.
 """
 
 from __future__ import annotations
@@ -189,11 +191,21 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
     if record is None:
         await idempotency.prune_expired(ctx.session, now=now)
         return None
+    if gone := await idempotency.vanished(ctx.session, _created_ids(record.result)):
+        # The first answer would name something gone, as if it were there.
+        raise Conflict(
+            f'{retry.named} "{retry.key}" created {", ".join(sorted(gone))}, deleted since; a new request needs a new key'
+        )
     if record.operation != op.name or record.request_hash != retry.request_hash:
         first_use = "with other arguments" if record.operation == op.name else f"for {record.operation}"
         raise Conflict(f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key')
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
     return op.output_model.model_validate(record.result)
+
+
+def _created_ids(result: Mapping[str, Any]) -> list[str]:
+    """The ids of the resources a create's stored result names: `{"webhook": {"id": ...}}`."""
+    return [value["id"] for value in result.values() if isinstance(value, Mapping) and isinstance(value.get("id"), str)]
 
 
 async def _run_handler(
