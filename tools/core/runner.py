@@ -6,10 +6,12 @@ Safe retries: a create that takes an idempotency key (`Operation.takes_idempoten
 (`storage.idempotency`), and keeps its result there for a day. A retry with the same key and the
 same arguments gets that result back without running again: no second resource, event or audit
 record (the audit log records changes, and a replay changes nothing). The same key with other
-arguments is a `Conflict`; so is a retry after what the first call created was deleted (its
-answer would name something gone: the caller learns it, and a new key creates anew). A retry
-that comes while the first call still runs waits for it; a first call that failed left no
-record, so its retry runs afresh.
+arguments is a `Conflict`. A retry that comes while the first call still runs waits for it; a
+first call that failed left no record, so its retry runs afresh.
+
+A retry after what the first call created was deleted (with what held it, too) is a `Conflict`
+as well: the first answer would name something gone as if it were there. The caller learns it,
+and a new key creates anew.
 """
 
 from __future__ import annotations
