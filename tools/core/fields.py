@@ -53,14 +53,6 @@ class RestSchema:
         return schema
 
 
-def exactly_one_of(*fields: str) -> ConfigDict:
-    """An input model's config saying, in the REST document only, that exactly one of `fields`
-    (wire names) is given and not null: a `oneOf` of one branch per field. The operation still
-    checks it, with its own message; MCP schemas leave it out like every `RestSchema`."""
-    given = [{"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in fields]
-    return ConfigDict(json_schema_extra={REST_SCHEMA: {"oneOf": given}})
-
-
 def whitespace_class(*, negated: bool, also: str = "") -> str:
     """A regex character class of `WHITESPACE` (and `also`), written with `\\uXXXX` escapes that
     Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike. Negated, it leaves out NUL
@@ -136,3 +128,11 @@ def text(max_length: int) -> Any:
 def slug(max_length: int) -> Any:
     """A URL slug: lowercase letters, digits and single hyphens."""
     return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN)]
+
+
+def exactly_one_of(*fields: str) -> ConfigDict:
+    """An input model's config saying, in the REST document only, that exactly one of `fields`
+    (wire names) is given and not null: a `oneOf` of one branch per field. The operation still
+    checks it, with its own message; MCP schemas leave it out like every `RestSchema`."""
+    given = [{"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in fields]
+    return ConfigDict(json_schema_extra={REST_SCHEMA: {"oneOf": given}})
