@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from storage import catalog as catalog_store
 from storage import courses as courses_store
@@ -121,6 +121,20 @@ class CreateCourseInput(InputModel):
         description=f"In order; at most {MAX_NESTED_LESSONS} lessons in all.",
     )
 
+    @field_validator("sections")
+    @classmethod
+    def _bounded_curriculum(cls, sections: list[NewSection]) -> list[NewSection]:
+        # A sum over the sections, which JSON Schema cannot bound: Unprocessable, not the ValueError
+        # that pydantic would turn into a bad_request. Pydantic lets other exceptions through, so it
+        # is still refused while the arguments are read, before the write takes the store's writer.
+        lessons = sum(len(section.lessons) for section in sections)
+        if lessons > MAX_NESTED_LESSONS:
+            raise Unprocessable(
+                f"Invalid input: sections: at most {MAX_NESTED_LESSONS} lessons in one call, got {lessons}; "
+                "add the rest with create_lesson"
+            )
+        return sections
+
 
 
 class CourseDeleted(Deleted):
@@ -174,16 +188,6 @@ async def _check_category(ctx: OperationContext, category_id: str) -> None:
         raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 
-def _check_curriculum_size(data: CreateCourseInput) -> None:
-    # A sum over the sections: JSON Schema bounds each list, not their total.
-    lessons = sum(len(section.lessons) for section in data.sections)
-    if lessons > MAX_NESTED_LESSONS:
-        raise Unprocessable(
-            f"Invalid input: sections: at most {MAX_NESTED_LESSONS} lessons in one call, got {lessons}; "
-            "add the rest with create_lesson"
-        )
-
-
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
     if await courses_store.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
         raise Conflict(f"A course with slug {slug} already exists")
@@ -229,7 +233,6 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
 )
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
     """Create a course, optionally with sections[].lessons[] (all or nothing)."""
-    _check_curriculum_size(data)
     await _check_category(ctx, data.category_id)
     now = ctx.now()
     course = Course(
