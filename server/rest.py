@@ -241,6 +241,9 @@ def _check_body_shape(body: dict[str, Any]) -> None:
     raise BadRequest(_TOO_DEEP)
 
 
+_JSON_WHITESPACE = b" \t\r\n"
+
+
 def _is_json(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
@@ -256,7 +259,7 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise too_large
-    if not body.strip():
+    if not body.strip(_JSON_WHITESPACE):  # no body; bytes.strip() would also take \x0b and \x0c, which JSON does not
         return {}
     if not _is_json(request.headers.get("content-type")):
         # A browser posts text/plain or a form across sites without asking first; JSON it cannot.
