@@ -8,7 +8,7 @@ endpoints appear once, under `components/schemas`.
 The document is the contract: a request its schemas allow is accepted, or answered by a status
 the operation lists for a rule its description states (`InputRule`: 404 for an id that names
 nothing, 409 for a state, 422 otherwise), never 400. So every rule JSON Schema can state is in
-the schemas: a model's `oneOf` (`tools.core.fields.exactly_one_of`), and no NUL in any text
+the schemas: a model's `not` (`tools.core.fields.exactly_one_of`), and no NUL in any text
 (`"not": {"pattern": "\\u0000"}` where no whole-text pattern of its own already leaves it out).
 """
 
@@ -187,8 +187,8 @@ class _Builder:
                 body_required = sorted(required & set(rest), key=list(rest).index)
                 if body_required:
                     body["required"] = body_required
-                if "oneOf" in definition:  # between body fields: `tools.core.fields.exactly_one_of`
-                    body["oneOf"] = definition["oneOf"]
+                if "not" in definition:  # between body fields: `tools.core.fields.exactly_one_of`
+                    body["not"] = definition["not"]
                 self.schemas[body_name] = body
                 operation["requestBody"] = {
                     "required": bool(body_required),

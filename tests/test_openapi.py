@@ -215,7 +215,7 @@ def test_every_rule_beyond_the_schema_is_stated_and_answered_by_a_status_its_ope
             ruled.setdefault(operation["operationId"], set()).add(rule["status"])
     assert ruled["list_threads"] == ruled["list_audit_events"] == ruled["create_webhook"] == ruled["parse_video"] == {422}
     assert ruled["create_course"] == {404, 422} and ruled["update_course"] == {404} and ruled["publish_course"] == {409}
-    assert not {"update_progress", "enroll_students"} & set(ruled)  # stated in the schema: oneOf
+    assert not {"update_progress", "enroll_students"} & set(ruled)  # stated in the schema (`exactly_one_of`)
 
 
 def _real_ids_half_the_time(schema: schemathesis.BaseSchema, sets: list[dict[str, str]]) -> None:
@@ -398,7 +398,7 @@ def _body_schema(operation_id: str) -> dict[str, Any]:
 @pytest.mark.anyio
 async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_and_emails_is_in_the_schema(store, tenant, app):
     """The issue: "give lessonId or lessonPosition, exactly one" and "give studentIds or emails"
-    refused bodies the document allowed. Now its oneOf refuses them too, and the server answers
+    refused bodies the document allowed. Now its schema refuses them too, and the server answers
     each body as the schema says: 400 exactly when the schema refuses it."""
     progress, bulk = Draft202012Validator(_body_schema("update_progress")), Draft202012Validator(_body_schema("enroll_students"))
     ids = (await seed(store, tenant)).ids

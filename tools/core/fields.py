@@ -132,7 +132,16 @@ def slug(max_length: int) -> Any:
 
 def exactly_one_of(*fields: str) -> ConfigDict:
     """An input model's config saying, in the REST document only, that exactly one of `fields`
-    (wire names) is given and not null: a `oneOf` of one branch per field. The operation still
-    checks it, with its own message; MCP schemas leave it out like every `RestSchema`."""
-    given = [{"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in fields]
-    return ConfigDict(json_schema_extra={REST_SCHEMA: {"oneOf": given}})
+    (wire names) is given and not null. The operation still checks it, with its own message; MCP
+    schemas leave it out like every `RestSchema`.
+
+    Written as `not` (none given, or two given), not as a `oneOf` of one branch per field: client
+    generators read a `oneOf` as the body's type and drop its properties (`openapi-python-client`
+    made two bodies of one field each), while they pass over `not`, as it only refuses."""
+    none_given = {"properties": {field: {"type": "null"} for field in fields}}
+    two_given = [
+        {"required": [first, second], "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}}}
+        for index, first in enumerate(fields)
+        for second in fields[index + 1 :]
+    ]
+    return ConfigDict(json_schema_extra={REST_SCHEMA: {"not": {"anyOf": [none_given, *two_given]}}})
