@@ -10,6 +10,7 @@ its operation's `auth`; a credential of another kind is refused here, saying wha
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
@@ -25,10 +26,29 @@ from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
 from tools.domains.oauth import ACCESS_TOKEN_PREFIX, authenticate_oauth_token
 from tools.domains.sessions import OWNER_ONLY, SESSION_PREFIX, authenticate_session
 
-__all__ = ["PRINCIPAL_STATE_KEY", "SESSION_COOKIE", "ApiKeyGate", "authenticate_request", "bearer_token", "unauthorized_response"]
+__all__ = [
+    "PRINCIPAL_STATE_KEY",
+    "SESSION_COOKIE",
+    "ApiKeyGate",
+    "authenticate_request",
+    "bearer_token",
+    "cookie_options",
+    "unauthorized_response",
+]
 
 SESSION_COOKIE = "blohko_session"
-"""The producer session's cookie (HttpOnly, SameSite=Strict), set at sign-in."""
+"""The producer session's cookie (HttpOnly, SameSite=Strict, Secure over https), set at sign-in."""
+
+
+def cookie_options(connection: HTTPConnection, *, path: str) -> dict[str, Any]:
+    """The attributes of every cookie the server sets or clears: HttpOnly, SameSite=Strict, and
+    `Secure` when the public URL is https (the app's `cookies_always_secure`, from
+    `Settings.cookies_always_secure`) or the request came over https. Behind a TLS proxy the hop to
+    this server is plain http, and whether it says otherwise (`X-Forwarded-Proto`) depends on the
+    proxy and on `BLOHKO_FORWARDED_ALLOW_IPS`: the public URL decides. A clearing cookie carries the
+    same attributes, or a browser keeps the `Secure` one it would replace."""
+    always = getattr(connection.app.state, "cookies_always_secure", False) if "app" in connection.scope else False
+    return {"path": path, "secure": always or connection.url.scheme == "https", "httponly": True, "samesite": "strict"}
 
 
 _EVERY_PERMISSION = " ".join(Permission)

@@ -1,16 +1,26 @@
-"""The `blohko` command line. Output for scripts (`--json`) goes to stdout; everything else to stderr."""
+"""The `blohko` command line. Output for scripts (`--json`) goes to stdout; everything else to stderr.
+
+A failure is one line on stderr (`blohko: ...`) and a non-zero exit status, never a traceback: bad
+settings, a database that cannot be opened (`_opening_database`), a port that is taken
+(`_listening_socket`, checked before anything is changed or served).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 
 from server.logs import configure_logging
 from server.settings import Settings
+from storage.defaults import ACCEPTED_DATABASE_URLS, default_database_path
 from storage.startup import StartupReader, sqlite_file
 
 __all__ = ["main"]
@@ -20,6 +30,104 @@ class CliError(Exception):
     """A failure to report as one line on stderr, exiting non-zero."""
 
 
+# --- failures as one line --------------------------------------------------
+
+
+def _settings_problem(error: Exception) -> str:
+    """A `pydantic.ValidationError` of the settings as one line naming each variable."""
+    problems = []
+    for detail in error.errors():  # type: ignore[attr-defined]
+        name = "BLOHKO_" + "_".join(str(part) for part in detail["loc"][:1]).upper() if detail["loc"] else "settings"
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if detail["loc"] else message)
+    return "; ".join(problems)
+
+
+def _shown_url(url: str) -> str:
+    """The database URL for a message, its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is shown as it came, without a password to hide
+        return url
+
+
+def _database_failure(error: BaseException) -> str | None:
+    """What went wrong opening the database, if `error` is such a failure (None: anything else)."""
+    import sqlite3
+
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    if isinstance(error, DBAPIError):
+        error = error.orig or error
+    if isinstance(error, ConnectionRefusedError) or (isinstance(error, OSError) and "Connect call failed" in str(error)):
+        return "the connection was refused: no database server listens at that host and port"
+    if isinstance(error, socket.gaierror):
+        return f"the host name cannot be resolved ({error.strerror})"
+    if isinstance(error, TimeoutError):
+        return "the database server did not answer in time"
+    if isinstance(error, (OSError, sqlite3.Error, ArgumentError)) or type(error).__module__.startswith(("asyncpg", "sqlalchemy")):
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # asyncpg's errors reach us as "<class 'asyncpg.exceptions.X'>: what the server said".
+        return message.split(">: ", 1)[1] if message.startswith("<class ") and ">: " in message else message
+    return None
+
+
+@contextmanager
+def _opening_database(settings: Settings) -> Iterator[None]:
+    """Turn a database that cannot be opened (no server, a wrong role, a file that cannot be
+    made, a driver missing) into one line naming the URL and the forms it takes."""
+    try:
+        yield
+    except CliError:
+        raise
+    except Exception as error:
+        reason = _database_failure(error)
+        if reason is None:
+            raise
+        raise CliError(
+            f"cannot open the database at {_shown_url(settings.database_url)}: {reason} "
+            f"(BLOHKO_DATABASE_URL takes {ACCEPTED_DATABASE_URLS})"
+        ) from None
+
+
+def _check_sqlite_directory(settings: Settings) -> None:
+    """An SQLite file's directory must exist: a typo in a path should not make a tree of directories."""
+    path = sqlite_file(settings.database_url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise CliError(
+            f"cannot open the database at {settings.database_url}: the directory {path.parent} does not exist "
+            f"(create it, or point BLOHKO_DATABASE_URL elsewhere: {ACCEPTED_DATABASE_URLS})"
+        )
+    if path.is_dir():
+        raise CliError(f"cannot open the database at {settings.database_url}: {path} is a directory, not a file")
+
+
+def _listening_socket(settings: Settings) -> socket.socket:
+    """The HTTP server's socket, bound now: a port that is taken is found before anything is
+    changed or served (and no other process can take it in between). Uvicorn serves on it."""
+    host, port = settings.host, settings.port
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts reuse the port at once
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"port {port} on {host} is already in use (another server, or another blohko): "
+                "choose another with --port N or BLOHKO_PORT=N"
+            ) from None
+        raise CliError(
+            f"cannot listen on {host}:{port}: {error.strerror or error} "
+            "(choose the address with --host or BLOHKO_HOST, the port with --port or BLOHKO_PORT)"
+        ) from None
+    return listening
+
+
 def _print_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
@@ -27,17 +135,19 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 def _prepare_database(settings: Settings, *, allow_upgrade: bool) -> None:
     """Bring an empty SQLite store (or, with `allow_upgrade`, any store) to the newest schema;
-    otherwise refuse to serve a schema that is behind. The check imports no Alembic (cold start)."""
+    otherwise refuse to serve a schema that is behind. The check imports no Alembic (cold start).
+    A database that cannot be opened is one line (`_opening_database`)."""
     from storage.engine import is_sqlite
     from storage.migrate import SchemaBehind, database_revision, require_head, upgrade
 
-    if allow_upgrade:
-        upgrade(settings.database_url)
-        return
-    revision = database_revision(settings.database_url)
-    if revision is None and is_sqlite(settings.database_url):
-        upgrade(settings.database_url)
-        return
+    with _opening_database(settings):
+        if allow_upgrade:
+            upgrade(settings.database_url)
+            return
+        revision = database_revision(settings.database_url)
+        if revision is None and is_sqlite(settings.database_url):
+            upgrade(settings.database_url)
+            return
     try:
         require_head(revision)
     except SchemaBehind as exc:
@@ -97,10 +207,11 @@ def _prepare_sqlite_file(settings: Settings, reader: StartupReader) -> None:
     """`_prepare_database` for a stdio server on an SQLite file, read with `sqlite3` (cold start)."""
     from storage.migrate import SchemaBehind, require_head, upgrade
 
-    revision = reader.schema_revision()
-    if revision is None:
-        upgrade(settings.database_url)  # a new store: its first start only
-        return
+    with _opening_database(settings):
+        revision = reader.schema_revision()
+        if revision is None:
+            upgrade(settings.database_url)  # a new store: its first start only
+            return
     try:
         require_head(revision)
     except SchemaBehind as exc:
@@ -123,7 +234,8 @@ async def _serve_stdio_on_file(settings: Settings, reader: StartupReader) -> Non
         await create_mcp_server(runtime, api_key=key).run_stdio_async()
 
 
-async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
+async def _serve_http(settings: Settings, listening: socket.socket) -> None:
+    """Serve HTTP on `listening` (`_listening_socket`, bound before the store was prepared)."""
     import uvicorn
 
     from server.http_app import create_http_app
@@ -131,16 +243,31 @@ async def _serve_http(settings: Settings, *, banner: str | None = None) -> None:
     from server.runtime import settle_heap
     from storage.engine import open_store
 
+    settings.port = listening.getsockname()[1]  # `--port 0` asks for any free one: the app's URLs name the chosen one
     async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
+        # `X-Forwarded-Proto`/`-For` count only from the configured proxies (uvicorn's own default
+        # would read FORWARDED_ALLOW_IPS, which is not ours to document).
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         settle_heap()
-        if banner:
-            sys.stderr.write(banner)
-        await server.serve()
+        # Uvicorn names no address when given its socket.
+        bound = f"http://{_url_host(settings.host)}:{settings.port}"
+        sys.stderr.write(f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; Ctrl+C stops it\n")
+        await server.serve(sockets=[listening])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -148,6 +275,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         settings.host = args.host
     if args.port is not None:
         settings.port = args.port
+    listening = _listening_socket(settings) if args.http else None
     sqlite_path = None if args.http else sqlite_file(settings.database_url)
     if sqlite_path is not None:
         reader = StartupReader(sqlite_path)
@@ -158,8 +286,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             reader.close()
         return
     _prepare_database(settings, allow_upgrade=False)
-    if args.http:
-        anyio.run(_serve_http, settings)
+    if listening is not None:
+        anyio.run(_serve_http, settings, listening)
     else:
         anyio.run(_serve_stdio, settings)
 
@@ -198,6 +326,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    """The demo producer and a new key (earlier demo keys keep working unless `--new-key`). The
+    port is taken before anything is written: a second demo on a busy port changes nothing."""
     from server.demo import client_configs, ensure_demo
     from storage.engine import open_store
 
@@ -205,20 +335,31 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         settings.host = args.host
     if args.port is not None:
         settings.port = args.port
-    _prepare_database(settings, allow_upgrade=True)
-    async def setup():
-        async with open_store(**settings.store_options()) as store:
-            return await ensure_demo(store)
+    listening = None if args.no_serve else _listening_socket(settings)
+    try:
+        _prepare_database(settings, allow_upgrade=True)
 
-    demo = anyio.run(setup)
-    url = f"http://{settings.host}:{settings.port}"
-    if args.json:
-        _print_json({"producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1"})
-    else:
-        sys.stdout.write(client_configs(demo, url=url, database_url=settings.database_url))
-        sys.stdout.flush()
-    if not args.no_serve:
-        anyio.run(_serve_http, settings)
+        async def setup():
+            async with open_store(**settings.store_options()) as store:
+                return await ensure_demo(store, revoke_earlier=args.new_key)
+
+        demo = anyio.run(setup)
+        if listening is not None:  # `--port 0`: the port the system chose
+            settings.port = listening.getsockname()[1]
+        url = settings.effective_public_url()
+        if args.json:
+            _print_json({
+                "producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1",
+                "earlierKeys": list(demo.earlier_keys), "revokedKeys": list(demo.revoked_keys),
+            })  # fmt: skip
+        else:
+            sys.stdout.write(client_configs(demo, url=url, database_url=settings.database_url))
+            sys.stdout.flush()
+        if listening is not None:
+            anyio.run(_serve_http, settings, listening)
+    finally:
+        if listening is not None:
+            listening.close()
 
 
 # --- producers and keys ----------------------------------------------------
@@ -237,10 +378,36 @@ def cmd_producers_create(args: argparse.Namespace, settings: Settings) -> None:
         sys.stdout.write(f"Owner password (shown once): {generated}\n")
 
 
+def cmd_producers_list(args: argparse.Namespace, settings: Settings) -> None:
+    _prepare_database(settings, allow_upgrade=False)
+    producers: list[dict[str, Any]] = []
+    page = 1
+    while True:  # every page: the operator wants the whole list
+        listed = _operate(settings, "list_producers", {"page": page, "limit": 100})
+        producers += listed["data"]
+        if not listed["pagination"]["hasMore"]:
+            break
+        page += 1
+    if args.json:
+        _print_json({"data": producers})
+        return
+    if not producers:
+        sys.stderr.write("no producers yet: `blohko producers create` makes one (`blohko demo` makes a demo one)\n")
+    for producer in producers:
+        sys.stdout.write(f"{producer['id']}  {producer['email']}  {producer['name']}\n")
+
+
+def _producer_id(settings: Settings, given: str) -> str:
+    """`--producer` as an id, or as its owner's email (the one thing an operator may remember)."""
+    if "@" not in given:
+        return given
+    return _operate(settings, "find_producer", {"email": given})["producer"]["id"]
+
+
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
     _prepare_database(settings, allow_upgrade=False)
     arguments = _given(
-        producerId=args.producer,
+        producerId=_producer_id(settings, args.producer),
         name=args.name,
         description=args.description,
         permissions=args.permissions,
@@ -256,10 +423,11 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
     _prepare_database(settings, allow_upgrade=False)
+    producer_id = _producer_id(settings, args.producer)
     keys: list[dict[str, Any]] = []
     page = 1
     while True:  # every page: the operator wants the whole list
-        listed = _operate(settings, "list_api_keys", {"producerId": args.producer, "page": page, "limit": 100})
+        listed = _operate(settings, "list_api_keys", {"producerId": producer_id, "page": page, "limit": 100})
         keys += listed["data"]
         if not listed["pagination"]["hasMore"]:
             break
@@ -284,77 +452,124 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
     from storage.migrate import upgrade
 
-    upgrade(settings.database_url)
+    with _opening_database(settings):
+        upgrade(settings.database_url)
     sys.stderr.write("database is at the newest schema\n")
 
 
 # --- parser ----------------------------------------------------------------
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked (cold start)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"blohko {version('blohko-mcp')}\n")
+        parser.exit()
+
+
+def _store_help() -> str:
+    """Where the store is, for every command's help."""
+    return (
+        f"The store: BLOHKO_DATABASE_URL, {ACCEPTED_DATABASE_URLS} "
+        f"(plain sqlite:/// and postgresql:// work too). Default, an SQLite file: {default_database_path()}"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blohko", description="Blohko MCP: MCP tool server and REST API.")
+    store = _store_help()
+    parser = argparse.ArgumentParser(prog="blohko", description="Blohko MCP: MCP tool server and REST API.", epilog=store)
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve MCP over stdio (key from BLOHKO_API_KEY), or HTTP with --http")
-    serve.add_argument("--http", action="store_true", help="streamable HTTP at /mcp, REST at /api/v1, GET /healthz")
-    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="HTTP port (default 8000)")
-    serve.set_defaults(run=cmd_serve)
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, epilog=store, **kwargs)
 
-    worker = commands.add_parser(
+    serve = command("serve", help="serve MCP over stdio (key from BLOHKO_API_KEY), or HTTP with --http")
+    serve.add_argument("--http", action="store_true", help="streamable HTTP at /mcp, REST at /api/v1, GET /healthz")
+    serve.add_argument("--host", help="HTTP bind address (default BLOHKO_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default BLOHKO_PORT, else 8000)")
+    serve.set_defaults(run=cmd_serve, long_running=True)
+
+    worker = command(
         "worker",
         help="only deliver webhooks, serving nothing",
         description="Deliver webhooks until stopped. Every `blohko serve --http` process already delivers them, "
         "so most setups need no worker; run one (or several, on PostgreSQL) when webhooks should go from "
         "processes of their own, or when only stdio `blohko serve` runs, which delivers none.",
     )
-    worker.set_defaults(run=cmd_worker)
+    worker.set_defaults(run=cmd_worker, long_running=True)
 
-    demo = commands.add_parser("demo", help="create demo data and a full-access key, print client configs, serve HTTP")
-    demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
-    demo.add_argument("--json", action="store_true")
+    demo = command(
+        "demo",
+        help="create demo data and a full-access key, print client configs, serve HTTP",
+        description="Create the demo producer and its sample data (once), print a new full-access API key with "
+        "ready-to-paste client configs, and serve HTTP. Keys printed by earlier runs keep working; --new-key revokes them.",
+    )
+    demo.add_argument("--host", help="HTTP bind address (default BLOHKO_HOST, else 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="HTTP port (default BLOHKO_PORT, else 8000)")
+    demo.add_argument("--json", action="store_true", help="print the producer id, key and URLs as JSON on stdout")
+    demo.add_argument("--new-key", action="store_true", help="revoke the demo keys earlier runs printed")
     demo.add_argument("--no-serve", action="store_true", help="set up and print, but do not serve")
-    demo.set_defaults(run=cmd_demo)
+    demo.set_defaults(run=cmd_demo, long_running=True)
 
-    producers = commands.add_parser("producers", help="manage producers").add_subparsers(dest="action", required=True)
-    create = producers.add_parser("create", help="create a producer and its owner user")
+    producers = command("producers", help="manage producers").add_subparsers(dest="action", required=True)
+    create = producers.add_parser("create", help="create a producer and its owner user", epilog=store)
     create.add_argument("--name", required=True)
     create.add_argument("--email", required=True)
     create.add_argument("--password", help="the owner's password (generated and printed once if omitted)")
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_producers_create)
+    listing = producers.add_parser("list", help="list the producers: id, owner's email, name", epilog=store)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_producers_list)
 
-    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
-    create = keys.add_parser("create", help="create an API key; prints it once")
-    create.add_argument("--producer", required=True)
+    producer_help = "the producer's id (`blohko producers list`) or its owner's email"
+    keys = command("keys", help="manage API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create an API key; prints it once", epilog=store)
+    create.add_argument("--producer", required=True, help=producer_help)
     create.add_argument("--name", required=True)
     create.add_argument("--description")
     create.add_argument("--permissions", nargs="+", required=True, metavar="P", help="e.g. '*' courses:read students:*")
     create.add_argument("--expires-in-days", type=int)
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_keys_create)
-    listing = keys.add_parser("list", help="list a producer's keys (never their secrets)")
-    listing.add_argument("--producer", required=True)
+    listing = keys.add_parser("list", help="list a producer's keys (never their secrets)", epilog=store)
+    listing.add_argument("--producer", required=True, help=producer_help)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke = keys.add_parser("revoke", help="revoke a key at once", epilog=store)
     revoke.add_argument("key_id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_keys_revoke)
 
-    db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
-    db.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
+    db = command("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="apply migrations", epilog=store).set_defaults(run=cmd_db_upgrade)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(settings.log_level)
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        sys.stderr.write(f"blohko: {_settings_problem(error)}\n")
+        sys.exit(2)
+    # A command that serves logs its start (INFO); a one-shot command's outcome is its output or
+    # its one error line, so it logs only warnings unless BLOHKO_LOG_LEVEL asks for more.
+    explicit = "log_level" in settings.model_fields_set
+    configure_logging(settings.log_level if explicit or getattr(args, "long_running", False) else "WARNING")
     from tools.core.errors import BlohkoError
 
     try:
+        _check_sqlite_directory(settings)
         args.run(args, settings)
     except (CliError, BlohkoError) as exc:
         sys.stderr.write(f"blohko: {exc}\n")

@@ -37,29 +37,31 @@ from server.rest import MAX_BODY_BYTES
 from server.settings import Settings
 from server.webhooks import DeliveryWorker
 
-__all__ = ["api_document", "create_http_app", "transport_security"]
+__all__ = ["allowed_hosts", "api_document", "create_http_app", "transport_security"]
 
 logger = logging.getLogger("blohko.http")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection, always on: loopback names, the bound host, the public URL's host,
-    and any configured hosts."""
+def allowed_hosts(settings: Settings) -> list[str]:
+    """The hosts every route answers (`server.hosts.HostRule` entries): loopback names, the bound host
+    when it is a specific address, the public URL's host, and `BLOHKO_ALLOWED_HOSTS`."""
     hosts = ["127.0.0.1", "localhost", "[::1]"]
     if settings.host not in _LOOPBACK and settings.host not in ("0.0.0.0", "::"):
-        hosts.append(settings.host)
-    if settings.public_url:
-        public = urlsplit(settings.public_url)
-        if public.hostname and public.hostname not in hosts:
-            hosts.append(public.hostname)
-    hosts.extend(settings.allowed_hosts)
-    allowed_hosts = [pattern for host in hosts for pattern in (host, f"{host}:*")]
-    allowed_origins = [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in allowed_hosts]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
-    )
+        hosts.append(f"[{settings.host}]" if ":" in settings.host else settings.host)
+    public = urlsplit(settings.effective_public_url())
+    hosts.append(f"[{public.hostname}]" if ":" in (public.hostname or "") else public.hostname or "localhost")
+    return [*dict.fromkeys(hosts), *settings.allowed_hosts]
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """The MCP SDK's own DNS-rebinding check on `/mcp`, kept as a second line: it matches `name:*`
+    patterns by prefix (`localhost:80@evil.example` passes it), so the exact rule is `RequestGuard`'s,
+    which runs first on every route."""
+    hosts = [pattern for host in allowed_hosts(settings) for pattern in (host, f"{host}:*")]
+    allowed_origins = [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in hosts]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=allowed_origins)
 
 
 def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
@@ -114,12 +116,14 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         *_api_routes(settings, runtime),
         *_dashboard_routes(settings, runtime),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestGuard, security=transport_security(settings))],
+        middleware=[Middleware(RequestGuard, allowed_hosts=allowed_hosts(settings))],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
+    app.state.cookies_always_secure = settings.cookies_always_secure()  # read by `server.auth.cookie_options`
+    return app
 
 
 def _api_routes(settings: Settings, runtime: Runtime) -> list[Route]:
@@ -140,7 +144,7 @@ def _dashboard_routes(settings: Settings, runtime: Runtime) -> list:
 
     # The MCP bundle it offers: the configured file, else a `blohko.mcpb` packed in the working directory.
     bundle = settings.mcpb_path or Path.cwd() / "blohko.mcpb"
-    return dashboard_routes(runtime, bundle_path=bundle)
+    return dashboard_routes(runtime, bundle_path=bundle, public_url=settings.effective_public_url())
 
 
 @functools.cache

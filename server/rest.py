@@ -36,6 +36,7 @@ from server.auth import (
     SESSION_COOKIE,
     authenticate_request,
     bearer_token,
+    cookie_options,
     unauthorized_response,
 )
 from server.mcp_app import Runtime
@@ -350,10 +351,10 @@ def _operation_endpoint(routes: dict[str, tuple[Operation, Endpoint]], runtime: 
 
 
 def session_cookie(request: Request, response: Response, action: str, result: BaseModel | None) -> None:
-    """Set the session cookie from a sign-in's result (HttpOnly, SameSite=Strict, Secure over
-    HTTPS, lasting as long as the session), or clear it at sign-out. One cookie for the REST API
-    and the Producer Dashboard, so its path is `/`."""
-    options = {"path": "/", "secure": request.url.scheme == "https", "httponly": True, "samesite": "strict"}
+    """Set the session cookie from a sign-in's result (`cookie_options`: HttpOnly, SameSite=Strict,
+    Secure over https or behind an https public URL, lasting as long as the session), or clear it at
+    sign-out. One cookie for the REST API and the Producer Dashboard, so its path is `/`."""
+    options = cookie_options(request, path="/")
     if action == "clear":
         response.delete_cookie(SESSION_COOKIE, **options)
         return

@@ -1,5 +1,6 @@
-"""One of everything for a producer, made through the catalog: the demo's sample data and the
-tests' seeded tenants are both `create_sample_data`, with different `Sample`s."""
+"""One of everything for a producer, made through the catalog: the tests' seeded tenants are
+`create_sample_data` of a `Sample`. `operate` runs one catalog operation, for this, the demo
+producer (`server.demo`) and the demo school (`server.demo_school`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.engine import Store
-from tools.core.context import Principal
+from storage.ids import utcnow
+from tools.core.context import Clock, Principal
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
 
-__all__ = ["DEMO_SAMPLE", "Sample", "create_sample_data", "operate"]
+__all__ = ["Sample", "create_sample_data", "operate"]
 
 
 @dataclass(frozen=True)
@@ -37,61 +39,11 @@ class Sample:
     """How many of the course's lessons, from the first, the first student has completed."""
 
 
-_STUDENT_PASSWORD = "student-pass-1"
-
-DEMO_SAMPLE = Sample(
-    students=(
-        {"name": "Jane Smith", "email": "jane@example.com", "password": _STUDENT_PASSWORD, "bio": "Frontend developer learning TypeScript."},
-        {"name": "Ravi Patel", "email": "ravi@example.com", "password": _STUDENT_PASSWORD, "bio": "Data analyst moving into data science."},
-        {"name": "Amara Okafor", "email": "amara@example.com", "password": _STUDENT_PASSWORD},
-        {"name": "Lucas Moreau", "email": "lucas@example.com", "password": _STUDENT_PASSWORD, "bio": "Photographer and video editor."},
-    ),
-    course={
-        "title": "Mastering TypeScript",
-        "slug": "demo-mastering-typescript",
-        "shortDescription": "Learn TypeScript from scratch",
-        "price": 4999,
-        "level": "intermediate",
-        "categoryId": "cat_web_development",
-        "published": True,
-        "sections": [
-            {
-                "title": "Getting Started",
-                "lessons": [
-                    {"title": "What is TypeScript?", "duration": 600, "videoUrl": "https://youtu.be/dQw4w9WgXcQ", "isPreview": True},
-                    {"title": "Setting Up Your Environment", "duration": 480, "videoUrl": "https://vimeo.com/123456789"},
-                ],
-            },
-            {
-                "title": "Type System Deep Dive",
-                "lessons": [{"title": "Primitive Types", "duration": 720, "videoUrl": "https://cdn.example.com/video.mp4"}],
-            },
-        ],
-    },
-    community={"name": "TypeScript Learners", "slug": "demo-typescript-learners"},
-    thread={
-        "title": "Weekly Discussion: What did you learn this week?",
-        "content": "Share your wins, challenges, and insights...",
-        "pinned": True,
-    },
-    comment="Finished the first lesson: the type annotations finally make sense.",
-    media={
-        "type": "video",
-        "title": "Welcome call",
-        "url": "https://cdn.example.com/welcome.mp4",
-        "fileName": "welcome.mp4",
-        "fileSize": 1_048_576,
-    },
-    members=3,
-    completed_lessons=1,
-)
-"""The demo's data: students, a published course with one enrollment in progress, and a community
-with a pinned welcome thread, a reply and a video: enough for an agent to explore every kind of tool."""
-
-
-async def operate(store: Store, principal: Principal, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Run the catalog operation `name` as `principal`; its result as JSON data."""
-    result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal)
+async def operate(
+    store: Store, principal: Principal, name: str, arguments: dict[str, Any], *, clock: Clock = utcnow
+) -> dict[str, Any]:
+    """Run the catalog operation `name` as `principal`, at `clock`'s time; its result as JSON data."""
+    result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal, clock=clock)
     return result.model_dump(mode="json", by_alias=True)
 
 

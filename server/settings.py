@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Light modules only: a stdio server reads its settings before anything else (cold start).
@@ -13,6 +15,7 @@ from storage.defaults import (
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     default_database_url,
+    normalize_database_url,
 )
 from tools.core.ratelimit import DEFAULT_PER_MINUTE
 
@@ -25,25 +28,103 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default_factory=default_database_url)
-    """`sqlite+aiosqlite:///path` (default: a file in the user's data directory) or `postgresql+asyncpg://...`."""
+    """`sqlite+aiosqlite:///path` (default: `blohko.db` in the user's data directory) or
+    `postgresql+asyncpg://...`; plain `sqlite:///path` and `postgresql://...` get their async driver."""
 
     api_key: SecretStr | None = None
     """The key `blohko serve` uses over stdio."""
 
     host: str = "127.0.0.1"
+    """The address `blohko serve --http` and `blohko demo` listen on (`--host` overrides it)."""
+
     port: int = Field(default=8000, ge=0, le=65535)
+    """The port `blohko serve --http` and `blohko demo` listen on (`--port` overrides it)."""
 
     allowed_hosts: list[str] = Field(default_factory=list)
-    """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), e.g. `api.example.com`."""
+    """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), a JSON list, e.g.
+    `["api.example.com"]`: a name accepts any port, `name:port` that port only. Loopback names, the
+    bound address and the public URL's host are always accepted; anything else gets 421."""
 
     public_url: str | None = None
     """The URL clients reach this server at, e.g. `https://school.example.com` behind a TLS proxy:
-    the OAuth issuer, and `<public_url>/mcp` the resource its tokens are for. OAuth needs https
-    (or a loopback address); default `http://127.0.0.1:<port>`, for one machine."""
+    the OAuth issuer, and `<public_url>/mcp` the resource its tokens are for; every URL the dashboard
+    shows is built from it (never from the request's `Host`). An https URL makes every cookie
+    `Secure`, whatever the hop from the proxy says. OAuth needs https (or a loopback address);
+    default `http://127.0.0.1:<port>`, for one machine (`effective_public_url`)."""
+
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """The proxies trusted for `X-Forwarded-Proto` and `X-Forwarded-For` (the request's scheme and
+    client address, which the per-address sign-in throttle counts), a JSON list of addresses or
+    networks, e.g. `["10.0.0.5"]` or `["10.0.0.0/24"]`; uvicorn's `forwarded_allow_ips`. Default:
+    loopback only, for a proxy on the same machine. Headers from any other address are ignored.
+    `["*"]` trusts every address: only when nothing but the proxy can reach the server."""
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_parse(cls, hosts: list[str]) -> list[str]:
+        from server.hosts import parse_host
+
+        for host in hosts:
+            if parse_host(host) is None:
+                raise ValueError(f"BLOHKO_ALLOWED_HOSTS: {host!r} is not a host name or IP literal with an optional :port")
+        return hosts
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_origin(cls, url: str | None) -> str | None:
+        from server.hosts import parse_host
+
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parse_host(parts.netloc) is None or parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"BLOHKO_PUBLIC_URL: {url!r} must be http(s)://host[:port], without user, path, query or fragment")
+        return url.rstrip("/")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"BLOHKO_FORWARDED_ALLOW_IPS: {proxy!r} is not an IP address or network (or \"*\")") from None
+        return proxies
+
+    def effective_public_url(self) -> str:
+        """`public_url`, or `http://127.0.0.1:<port>` (the bound address when it is a specific one): the
+        base of every URL shown to people and of OAuth's issuer. No trailing slash."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("0.0.0.0", "::", "localhost", "::1", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def cookies_always_secure(self) -> bool:
+        """Every cookie is `Secure` when clients reach the server over https (the public URL says so)."""
+        return self.effective_public_url().startswith("https://")
 
     oauth_allow_loopback_metadata: bool = False
     """Accept OAuth client ID metadata documents on loopback addresses (tests, local development).
     Off in production: a client id URL must be https on a public address."""
+
+    oauth_registrations_per_address_per_hour: int = Field(default=20, ge=1)
+    """OAuth Dynamic Client Registrations (`POST /register`) one client address may make in any
+    hour; past it, 429 with Retry-After. A real app registers once per connection."""
+
+    oauth_registrations_per_hour: int = Field(default=100, ge=1)
+    """OAuth Dynamic Client Registrations all addresses together may make in any hour; past it, 429.
+    With the 4 KiB metadata bound this caps what registrations can add to the database in an hour
+    (under 0.5 MB). Clients known by a client ID metadata document do not register."""
+
+    oauth_unused_registration_hours: float = Field(default=24, gt=0, le=24 * 365)
+    """A client registered by Dynamic Client Registration that no owner has consented to this long
+    after registering is deleted (when a later registration arrives); the app registers again."""
 
     event_retention_days: float = Field(default=30, gt=0, le=3650)
     """How long events stay in the feed (and can be delivered); older ones are pruned."""
@@ -98,6 +179,11 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = Field(default=DEFAULT_PER_MINUTE, ge=0)
     """Operations one API key may run per minute, over MCP and REST together; 0 turns the limit off."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _with_async_driver(cls, url: str) -> str:
+        return normalize_database_url(url)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:

@@ -11,21 +11,20 @@ the delivery goes again: at least once, and receivers deduplicate by `webhook-id
 An endpoint gets its events in sequence order: only its oldest pending delivery is due, so a later
 event waits while an earlier one is retried, until that one succeeds or fails for good.
 
-The endpoint's URL is checked against the outbound address policy again at every delivery, and the
-request goes to an address that check resolved (DNS rebinding cannot move it inside); redirects are
-not followed.
+Deliveries go through the outbound client (`tools.core.outbound`), the one the OAuth metadata
+document fetch uses: the endpoint's URL is checked against the address policy again at every
+delivery, the request goes to an address that check resolved (DNS rebinding cannot move it inside),
+redirects are not followed, and the whole exchange must end within `webhook_timeout_seconds`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio
-import httpx2
 from standardwebhooks.webhooks import Webhook
 
 from server.settings import Settings
@@ -33,7 +32,7 @@ from storage.engine import Store
 from storage import webhooks as deliveries
 from storage.tables import Event
 from tools.core.context import Clock, Signal
-from tools.core.outbound import UnsafeUrl, check_outbound_url
+from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl
 from tools.domains.event_feed import EventPublic
 
 __all__ = ["DeliveryWorker"]
@@ -44,6 +43,8 @@ _MOST_IN_FLIGHT = 50
 """Deliveries one worker sends at once (each to another endpoint: only an endpoint's oldest is due)."""
 _TEXT_LIMIT = 500
 """Characters kept of a response body, and of an error (the columns' size)."""
+_EXCERPT_BYTES = 4 * _TEXT_LIMIT
+"""Bytes read of a response body: enough for `_TEXT_LIMIT` characters (UTF-8 takes at most 4 a character)."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,7 @@ class DeliveryWorker:
         self._stopping = False
         self._wake = asyncio.Event()
         self._in_flight = 0
-        # No kept-alive connections: a pooled TLS connection to one IP, verified for one endpoint's
-        # host name, must never carry a request for another endpoint that shares the IP.
-        self._http = httpx2.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
-            limits=httpx2.Limits(max_keepalive_connections=0),
-        )
+        self._outbound = OutboundClient(allow_loopback=settings.webhooks_allow_loopback)
 
     async def run(self) -> None:
         """Deliver until `stop()`, then return once the deliveries in flight are recorded.
@@ -117,7 +113,7 @@ class DeliveryWorker:
             unsubscribe()
 
     async def _deliver_until_stopped(self) -> None:
-        async with self._http, anyio.create_task_group() as sending:
+        async with self._outbound, anyio.create_task_group() as sending:
             while not self._stopping:
                 self._wake.clear()
                 try:
@@ -174,37 +170,26 @@ class DeliveryWorker:
     async def _send(self, claimed: _Claimed, attempted_at: datetime) -> _Answer:
         """POST the event to one of the addresses its URL resolves to now, checked again here: a
         DNS answer that changed since the endpoint was made (rebinding) cannot point it inside."""
-        try:
-            target = await check_outbound_url(claimed.url, allow_loopback=self._settings.webhooks_allow_loopback)
-        except UnsafeUrl as unsafe:  # its reason, without the URL: a URL may carry a token, and logs are shared
-            return _Answer(error=f"not sent: {str(unsafe).removeprefix(f'{claimed.url}: ')}"[:_TEXT_LIMIT])
-        url = httpx2.URL(claimed.url)
         headers = {
-            "host": url.netloc.decode("ascii"),
             "content-type": "application/json",
             "user-agent": "Blohko-Webhooks/1",
             "webhook-id": claimed.event_id,
             "webhook-timestamp": str(int(attempted_at.timestamp())),
             "webhook-signature": Webhook(claimed.secret).sign(claimed.event_id, attempted_at, claimed.body),
         }
-        # The request goes to the checked IP; TLS still verifies the endpoint's own host name.
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        timeout = self._settings.webhook_timeout_seconds
-        started = time.monotonic()
         try:
-            with anyio.fail_after(timeout):  # the whole exchange, however slowly the answer trickles
-                async with self._http.stream(
-                    "POST", url.copy_with(host=target.addresses[0]), content=claimed.body.encode(), headers=headers, extensions=extensions
-                ) as response:
-                    excerpt = await _excerpt(response)
-        except TimeoutError:
-            return _Answer(error=f"no answer within {timeout:g} s")
-        except httpx2.HTTPError as error:
-            return _Answer(error=f"could not be sent ({type(error).__name__})")
-        latency_ms = round((time.monotonic() - started) * 1000)
+            response = await self._outbound.request(
+                "POST", claimed.url, deadline=self._settings.webhook_timeout_seconds, max_body_bytes=_EXCERPT_BYTES,
+                headers=headers, content=claimed.body.encode(),
+            )
+        except UnsafeUrl as unsafe:  # its reason, without the URL: a URL may carry a token, and logs are shared
+            return _Answer(error=f"not sent: {str(unsafe).removeprefix(f'{claimed.url}: ')}"[:_TEXT_LIMIT])
+        except RequestFailed as failure:
+            return _Answer(error=str(failure)[:_TEXT_LIMIT])
+        excerpt = response.body.decode("utf-8", "replace")[:_TEXT_LIMIT]
         if response.is_redirect:
             excerpt = f"redirects are not followed (Location: {response.headers.get('location', '')})"[:_TEXT_LIMIT]
-        return _Answer(status=response.status_code, excerpt=excerpt, latency_ms=latency_ms)
+        return _Answer(status=response.status_code, excerpt=excerpt, latency_ms=response.latency_ms)
 
     async def _record(self, claimed: _Claimed, answer: _Answer, attempted_at: datetime) -> None:
         """Write down the attempt, if the delivery is still this worker's: a lease that ran out
@@ -236,13 +221,3 @@ class DeliveryWorker:
                 reason = f"Deliveries failed for {settings.webhook_disable_after_hours:g} hours: last {answer.summary()}"
                 endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = False, reason[:_TEXT_LIMIT], now
                 logger.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
-
-
-async def _excerpt(response: httpx2.Response) -> str:
-    """The start of the response body as text: enough for the delivery log, never all of a big one."""
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) >= 4 * _TEXT_LIMIT:  # UTF-8 takes at most 4 bytes a character
-            break
-    return body.decode("utf-8", "replace")[:_TEXT_LIMIT]

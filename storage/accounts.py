@@ -20,7 +20,9 @@ __all__ = [
     "get_producer",
     "get_user",
     "get_user_by_email",
+    "owners_by_producer_query",
     "producer_with_owner",
+    "producers_by_id",
     "touch_api_key",
 ]
 
@@ -45,6 +47,19 @@ _PRODUCER_WITH_OWNER = Query(
 async def producer_with_owner(reader: FastReader, *, producer_id: str) -> dict[str, Any] | None:
     """The producer's `name` and its owner's user id (`owner_user_id`), in one statement."""
     return await reader.one(_PRODUCER_WITH_OWNER, producer_id=producer_id)
+
+
+def owners_by_producer_query() -> Select:
+    """Every producer's owner, in the order the producers were made (the operator's list of producers)."""
+    return select(User).where(User.role == "owner").order_by(User.created_at, User.id)
+
+
+async def producers_by_id(session: AsyncSession, *, producer_ids: list[str]) -> dict[str, Producer]:
+    """The producers of `producer_ids`, in one statement."""
+    if not producer_ids:
+        return {}
+    found = await session.scalars(select(Producer).where(Producer.id.in_(producer_ids)))
+    return {producer.id: producer for producer in found}
 
 
 async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None) -> User | None:

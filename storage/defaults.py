@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_WRITE_QUEUE_LIMIT", "DEFAULT_WRITE_QUEUE_TIMEOUT", "SQLITE_BUSY_TIMEOUT_MS", "default_database_url"]
+__all__ = [
+    "ACCEPTED_DATABASE_URLS",
+    "DEFAULT_WRITE_QUEUE_LIMIT",
+    "DEFAULT_WRITE_QUEUE_TIMEOUT",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "DatabaseUrlError",
+    "default_database_path",
+    "default_database_url",
+    "normalize_database_url",
+]
 
 DEFAULT_WRITE_QUEUE_LIMIT = 1000
 """Writes that may wait for their turn at once; one more is refused at once rather than queued."""
@@ -15,10 +24,54 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a call waits for another process's lock on an SQLite file before it fails as locked."""
 
 
-def default_database_url() -> str:
-    """An SQLite file in the user's data directory, so any working directory finds the same store."""
+ACCEPTED_DATABASE_URLS = "sqlite+aiosqlite:///path/to/blohko.db or postgresql+asyncpg://user:password@host:5432/name"
+"""The forms `BLOHKO_DATABASE_URL` takes, as error messages and help texts name them."""
+
+# The drivers the store runs on, and the bare schemes that mean them (`sqlite:///x.db` is what
+# people write; SQLAlchemy would take it as the blocking driver, which an async engine refuses).
+_ASYNC_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL this server cannot use: not a URL, or a database or driver it does not run on."""
+
+
+def normalize_database_url(url: str) -> str:
+    """`url` with its async driver (`sqlite:///x` -> `sqlite+aiosqlite:///x`, `postgresql://` ->
+    `postgresql+asyncpg://`); raises `DatabaseUrlError` for anything but SQLite and PostgreSQL.
+
+    By hand, not with SQLAlchemy's parser: settings are read at a stdio server's cold start."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or not scheme:
+        raise DatabaseUrlError(f"the database URL {_shown(url)!r} is not a URL: use {ACCEPTED_DATABASE_URLS}")
+    driver = _ASYNC_SCHEMES.get(scheme.lower())
+    if driver is None:
+        raise DatabaseUrlError(
+            f"the database URL starts with {scheme}://, which Blohko does not run on: use {ACCEPTED_DATABASE_URLS}"
+        )
+    return f"{driver}://{rest}"
+
+
+def _shown(url: str) -> str:
+    """`url` for an error message: at most its first 80 characters (it may be anything pasted)."""
+    return url if len(url) <= 80 else url[:77] + "..."
+
+
+def default_database_path() -> Path:
+    """Where the default SQLite store lives: `blohko.db` in the user's data directory."""
     from platformdirs import user_data_dir
 
-    path = Path(user_data_dir("blohko", appauthor=False)) / "blohko.db"
+    return Path(user_data_dir("blohko", appauthor=False)) / "blohko.db"
+
+
+def default_database_url() -> str:
+    """An SQLite file in the user's data directory, so any working directory finds the same store."""
+    path = default_database_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{path}"

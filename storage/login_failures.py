@@ -1,4 +1,5 @@
-"""Failed sign-ins in the store, for the login throttle (see `storage.tables.LoginFailure`)."""
+"""Failed sign-ins in the store, for the login throttle (see `storage.tables.LoginFailure`); OAuth's
+registration throttle counts client registrations with the same functions, under buckets of its own."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.credentials import raise_revision
@@ -14,6 +14,8 @@ __all__ = [
     "claim_code",
     "claim_refresh_token",
     "delete_finished",
+    "delete_unused_documents",
+    "delete_unused_registrations",
     "get_client",
     "get_code",
     "get_grant",
@@ -84,3 +86,20 @@ async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime
     tokens stay until they expire: presenting one again is how a stolen copy is detected.)"""
     await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id, OAuthToken.expires_at <= now))
     await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id, OAuthCode.expires_at <= now))
+
+
+async def delete_unused_registrations(session: AsyncSession, *, created_before: datetime) -> None:
+    """Forget the clients registered (by Dynamic Client Registration) before `created_before` that
+    no owner ever consented to: no grant names them, so nothing else refers to them."""
+    await _delete_unconsented(session, OAuthClient.source == "registration", OAuthClient.created_at < created_before)
+
+
+async def delete_unused_documents(session: AsyncSession, *, fetched_before: datetime) -> None:
+    """Forget the fetched client ID metadata documents last fetched before `fetched_before` that no
+    owner ever consented to: a stale copy would be fetched again before use anyway."""
+    await _delete_unconsented(session, OAuthClient.source == "metadata_document", OAuthClient.fetched_at < fetched_before)
+
+
+async def _delete_unconsented(session: AsyncSession, *conditions) -> None:
+    consented = exists().where(OAuthGrant.client_id == OAuthClient.id)
+    await session.execute(delete(OAuthClient).where(*conditions, ~consented).execution_options(synchronize_session=False))

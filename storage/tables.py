@@ -516,7 +516,9 @@ class LoginFailure(SQLModel, table=True):
 
     `bucket` is a SHA-256 of the account's email or of the client address, so this table names
     no one. Rows older than the throttle's window are pruned as new failures arrive. Kept in the
-    database so every server process sees the same count.
+    database so every server process sees the same count. OAuth's registration throttle
+    (`tools.domains.oauth.RegistrationThrottle`) counts client registrations here the same way,
+    under buckets of its own.
     """
 
     __tablename__ = "login_failures"

@@ -20,10 +20,22 @@ import httpx
 
 from tests.test_dashboard import csrf_of
 
-__all__ = ["REDIRECT", "Pkce", "authorize", "consent", "local_http_server", "mcp_post", "query_of", "register", "token"]
+__all__ = [
+    "REDIRECT",
+    "Pkce",
+    "authorize",
+    "consent",
+    "local_http_server",
+    "mcp_post",
+    "query_of",
+    "refused_at_authorize",
+    "register",
+    "token",
+]
 
 REDIRECT = "http://127.0.0.1:9999/callback"
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
+_REFUSED = re.compile(r"Its request was refused: <code>([a-z_]+)</code> — ([^<]*)</div>")
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,17 @@ async def authorize(client: httpx.AsyncClient, client_id: str, pkce: Pkce, **par
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": pkce.challenge,
              "code_challenge_method": "S256", "state": "st-1", **params}
     return await client.get("/authorize", params=query)
+
+
+def refused_at_authorize(response: httpx.Response) -> tuple[str, str]:
+    """The error code and description of the page `/authorize` shows for a request it refuses
+    before consent, checking that it is that page: 400, HTML, and no redirect anywhere."""
+    assert response.status_code == 400, (response.status_code, response.headers.get("location"), response.text)
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    found = _REFUSED.search(response.text)
+    assert found, response.text
+    return found.group(1), found.group(2)
 
 
 async def consent(browser: httpx.AsyncClient, location: str, *, decision: str = "allow", permissions: list[str] | None = None,

@@ -179,3 +179,11 @@ async def test_an_audit_record_keeps_only_the_ids_its_operation_declares_each_bo
         error(await client.call_tool("update_student", {"studentId": "user_" + "a" * 500, "extraId": "user_x"}))
     [event] = await _events(store)
     assert event.target_ids == {"studentId": "[redacted]"}
+
+
+async def test_a_webhook_signing_secret_pasted_into_an_id_is_not_kept(store, tenant):
+    pasted = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # one without the + / = of base64 that an id refuses anyway
+    async with mcp_client(store, tenant.key) as client:
+        error(await client.call_tool("delete_webhook", {"webhookId": pasted}))
+    [event] = await _events(store)
+    assert event.target_ids == {"webhookId": "[redacted]"}

@@ -5,7 +5,12 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from tools.core.permissions import VALID_GRANTS
+from tools.core.catalog import operation
+from tools.core.context import OperationContext
+from tools.core.fields import Secret
+from tools.core.models import NoInput, OutputModel, SecretResult
+from tools.core.permissions import VALID_GRANTS, Permission
+from tools.core.shown_once import held_models, shown_once_fields
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
 # DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
@@ -123,9 +128,11 @@ DOORS = {
     "list_api_keys": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
     "revoke_api_key": ({"session", "operator"}, {"rest", "cli", "dashboard"}),
     "get_school_overview": ({"session"}, {"dashboard"}),
+    "name_audit_targets": ({"session"}, {"dashboard"}),
     "change_password": ({"session"}, {"dashboard"}),
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),
+    "list_producers": ({"operator"}, {"cli"}),
     # OAuth's consent page and connected apps (issue 16), after DESIGN.md's table: the owner, signed in.
     "review_app_authorization": ({"session"}, {"dashboard"}),
     "answer_app_authorization": ({"session"}, {"dashboard"}),
@@ -160,3 +167,90 @@ def test_only_a_read_runs_without_a_session_and_the_fast_reads_are_the_hot_ones(
         operation(title="Fast write", permission=None, http=("POST", "/x"), kind="write", fast_read=True)
     # Each reads in one statement on `storage.fast` (tests/test_statement_counts.py counts them).
     assert {op.name for op in ALL_OPERATIONS if op.fast_read} == {"whoami", "get_student", "get_course"}
+
+
+# ---- integers that reach the database
+
+SIGNED_64_BIT_MAX = 2**63 - 1
+"""The most a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER) holds."""
+
+
+def _integer_schemas(schema: dict, root: dict, path: str = "") -> list[tuple[str, dict]]:
+    """Every integer in `schema`, by its path, through `$ref`, `anyOf` and array items."""
+    if "$ref" in schema:
+        return _integer_schemas(root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], root, path)
+    found = [(path, schema)] if schema.get("type") == "integer" else []
+    for option in schema.get("anyOf", []):
+        found += _integer_schemas(option, root, path)
+    for name, member in schema.get("properties", {}).items():
+        found += _integer_schemas(member, root, f"{path}.{name}".lstrip("."))
+    if isinstance(schema.get("items"), dict):
+        found += _integer_schemas(schema["items"], root, path + "[]")
+    return found
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_every_integer_argument_states_bounds_a_64_bit_column_holds(op):
+    # An integer beyond them once reached the store and came back as an internal error (OverflowError);
+    # the schema states the bounds, so MCP and REST refuse such a number as invalid input first.
+    for path, integer in _integer_schemas(op.input_schema, op.input_schema):
+        assert "minimum" in integer and "maximum" in integer, f"{op.name}.{path} states no bounds: {integer}"
+        assert -SIGNED_64_BIT_MAX <= integer["minimum"] <= integer["maximum"] <= SIGNED_64_BIT_MAX, f"{op.name}.{path}"
+    properties = op.input_schema.get("properties", {})
+    if "page" in properties and "limit" in properties:  # the offset they make stays in range too
+        assert properties["page"]["maximum"] * properties["limit"]["maximum"] <= SIGNED_64_BIT_MAX, op.name
+
+
+# ---- credentials in answers: marked, so a kept answer keeps none
+
+# Every field of an answer that carries a credential: a webhook's signing secret, an API key, a
+# session token, a generated password, the redirect that carries a one-time authorization code.
+CREDENTIAL_FIELDS = {
+    "create_webhook": {"webhook.secret"},
+    "rotate_webhook_secret": {"webhook.secret"},
+    "create_api_key": {"apiKey.key"},
+    "login": {"session.token"},
+    "register_student": {"generatedPassword"},
+    "create_producer": {"generatedPassword"},
+    "answer_app_authorization": {"redirectTo"},
+}
+# A name that says it holds a credential: a new such field must be marked (and listed above).
+_CREDENTIAL_NAME = re.compile(r"(?i)(secret|token|password|credential)$|^key$")
+
+
+def _text_fields(model: type[BaseModel], path: tuple[str, ...] = (), seen: frozenset = frozenset()) -> list[str]:
+    """The wire paths of every text field of `model` and the models it holds."""
+    found = []
+    for name, field in model.model_fields.items():
+        here = (*path, field.alias or name)
+        if "str" in repr(field.annotation) or field.annotation is str:
+            found.append(".".join(here).replace(".[]", "[]"))
+        for step, inner in held_models(field.annotation):
+            if inner not in seen:
+                found += _text_fields(inner, (*here, *step), seen | {model})
+    return found
+
+
+@pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
+def test_every_answer_field_that_carries_a_credential_is_marked_shown_once(op):
+    marked = {field.wire_path for field in shown_once_fields(op.output_model)}
+    assert marked == CREDENTIAL_FIELDS.get(op.name, set()), f"{op.name}: marked {marked}"
+    named = {path for path in _text_fields(op.output_model) if _CREDENTIAL_NAME.search(path.rsplit(".", 1)[-1])}
+    assert named <= marked, f"{op.name}: {named - marked} carry a credential by their name: mark them Secret"
+
+
+def test_a_replayed_create_whose_answer_shows_a_secret_must_say_so_or_it_fails_when_declared():
+    class Plain(OutputModel):
+        token: Secret | None
+
+    class NotNullable(SecretResult):
+        token: Secret
+
+    declare = operation(title="Make token", permission=Permission.COURSES_WRITE, http=("POST", "/tokens", 201), kind="write")
+    for answer, complaint in ((Plain, "must be a SecretResult"), (NotNullable, "answers null for token")):
+
+        async def make_token(ctx: OperationContext, data: NoInput) -> answer:  # type: ignore[valid-type]
+            """Make a token for the tests of the catalog's own rules."""
+
+        with pytest.raises(TypeError, match=complaint):
+            declare(make_token)

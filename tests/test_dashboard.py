@@ -201,6 +201,18 @@ async def test_the_activity_page_filters_by_outcome(store, tenant, tenant_factor
     assert bad_date.status_code == 400 and "YYYY-MM-DD" in bad_date.text
 
 
+async def test_a_page_or_expiry_of_thousands_of_digits_is_no_server_error(store, tenant):
+    huge = "9" * 5_000  # past the 4300 digits `int` reads
+    async with signed_in(store, tenant) as client:
+        token = csrf_of(await client.get("/dashboard/keys"))
+        activity = await client.get("/dashboard/activity", params={"page": huge})
+        key = await client.post(
+            "/dashboard/keys", data={"name": "Huge", "permissions": ["*"], "expires_in_days": huge, "csrf_token": token}
+        )
+    assert activity.status_code == 200
+    assert key.status_code == 400 and "choose an expiry" in key.text
+
+
 async def test_changing_the_password_ends_the_other_sessions(store, tenant):
     async with signed_in(store, tenant) as other, signed_in(store, tenant) as client:
         token = csrf_of(await client.get("/dashboard/account"))
@@ -247,7 +259,8 @@ async def test_the_connect_page_shows_configs_for_this_server_with_a_placeholder
     async with signed_in(store, tenant) as client:
         page = await client.get("/dashboard/connect", headers={"Host": "localhost:8123"})
     assert page.status_code == 200
-    assert "http://localhost:8123/mcp" in page.text and "blk_..." in page.text
+    # The default public URL (http://127.0.0.1:<port>), not the Host the request named.
+    assert "http://127.0.0.1:8000/mcp" in page.text and "localhost:8123" not in page.text and "blk_..." in page.text
     for client_name in ("Claude Code", "Claude Desktop", "Cursor", "VS Code", "Any streamable-HTTP client"):
         assert client_name in page.text
 

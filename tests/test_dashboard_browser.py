@@ -223,3 +223,41 @@ def test_an_owner_adds_a_webhook_and_sees_its_test_event_delivered(server, brows
     arrived = hooks.received[0]
     assert Webhook(secret).verify(arrived.body, arrived.headers)["type"] == "webhook.test"
     context.close()
+
+
+_RAW_ID = re.compile(r"\b(?:user|course|section|lesson|enrollment|comm|mem|thread|cmt|media|key|wh)_[0-9a-f]{20}\b")
+
+
+def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_one_line(server, browser, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("first-hour-screenshots")
+    print(f"\nfirst-hour screenshots: {shots}")
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    _sign_in(page, server.url)
+
+    # The overview of the demo school: a month of learning, not a flat line.
+    counts = dict(zip(page.locator(".stat dt").all_inner_texts(), page.locator(".stat dd").all_inner_texts(), strict=True))
+    assert int(counts["Students"]) >= 30 and int(counts["Published courses"]) >= 3 and int(counts["Certificates"]) >= 1
+    assert page.locator("svg.chart rect.bar").count() >= 10  # a bar for each day with lessons completed
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+
+    page.get_by_role("link", name="Activity").click()
+    table = page.locator("table.events")
+    named = table.locator(".target-name").all_inner_texts()
+    assert len(named) >= 10 and not any(_RAW_ID.search(name) for name in named)
+    shown = table.locator("tbody td:nth-child(4)").all_inner_texts()
+    assert not [text for text in shown if _RAW_ID.search(text)], shown  # every student, course, lesson... by name
+    # Each time fits one line: one line box, no taller than the row's line height.
+    times = table.locator("td.when time")
+    assert times.count() >= 10
+    for index in range(times.count()):
+        lines, height, line_height = times.nth(index).evaluate(
+            "t => [t.getClientRects().length, t.getBoundingClientRect().height, parseFloat(getComputedStyle(t).lineHeight)]"
+        )
+        assert lines == 1 and height <= line_height * 1.2, (index, lines, height, line_height)
+    page.screenshot(path=str(shots / "activity.png"), full_page=True)
+
+    # The favicon every browser asks for.
+    icon = page.request.get(f"{server.url}/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/x-icon"
+    context.close()

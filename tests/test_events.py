@@ -3,10 +3,14 @@ read in order from a cursor; nothing from a rolled-back write, nothing of anothe
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from storage.tables import Event
@@ -14,7 +18,7 @@ from tests.community_factories import new_community, new_student, new_thread
 from tests.factories import course_body, error, make_course, mcp_client, ok
 from tests.rest_support import http_app, rest_client
 from tools.core.context import Services
-from tools.domains.event_feed import encode_cursor
+from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, ListEventsInput, decode_cursor, encode_cursor
 
 pytestmark = pytest.mark.anyio
 
@@ -100,6 +104,48 @@ async def test_a_bad_cursor_or_event_type_is_refused_naming_it(store, tenant):
         bad_type = error(await client.call_tool("list_events", {"types": ["course.exploded"]}))
     assert bad_cursor["error"] == "bad_request" and "cursor" in bad_cursor["message"]
     assert bad_type["error"] == "bad_request" and "course.exploded" in bad_type["message"]
+
+
+# Sequence numbers a 64-bit column cannot hold (the pentest's), and the largest a cursor may carry.
+BEYOND_64_BITS = [2**63, 2**64, 10**30]
+LARGEST_CURSOR_SEQUENCE = 10**MAX_CURSOR_DIGITS - 1
+
+
+async def test_a_cursor_beyond_64_bits_is_refused_naming_it_over_mcp_and_rest(store, tenant):
+    async with mcp_client(store, tenant.key) as client, rest_client(http_app(store), tenant.key) as http:
+        await make_course(client)
+        for sequence in BEYOND_64_BITS:
+            over_mcp = error(await client.call_tool("list_events", {"cursor": encode_cursor(sequence)}))
+            over_rest = await http.get("/events", params={"cursor": encode_cursor(sequence)})
+            assert over_mcp["error"] == "bad_request" and over_mcp["message"].startswith("Invalid input: cursor: "), over_mcp
+            assert over_rest.status_code == 400, (sequence, over_rest.status_code, over_rest.text)
+            assert over_rest.json()["message"].startswith("Invalid input: cursor: "), over_rest.text
+
+
+async def test_a_well_formed_cursor_past_the_end_of_the_feed_answers_an_empty_page_with_the_same_cursor(store, tenant):
+    largest = encode_cursor(LARGEST_CURSOR_SEQUENCE)
+    assert re.fullmatch(CURSOR_PATTERN, largest) and not re.fullmatch(CURSOR_PATTERN, encode_cursor(LARGEST_CURSOR_SEQUENCE + 1))
+    async with mcp_client(store, tenant.key) as client, rest_client(http_app(store), tenant.key) as http:
+        await make_course(client)
+        over_rest = await http.get("/events", params={"cursor": largest})
+        for page in (await feed(client, cursor=largest), over_rest.json()):
+            assert page == {"data": [], "cursor": largest, "hasMore": False}, page
+        # A cursor the feed has not reached yet (sequence 5 of 1) answers what comes after it.
+        assert (await feed(client, cursor=encode_cursor(5)))["data"] == []
+        assert len((await feed(client, cursor=encode_cursor(0)))["data"]) == 1
+    assert over_rest.status_code == 200
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(cursor=st.from_regex(CURSOR_PATTERN, fullmatch=True), anything=st.text(alphabet="c2VxOjAEMNQgwz-_=:seq0189", max_size=40))
+def test_the_cursor_pattern_the_document_states_is_exactly_what_the_feed_takes(cursor, anything):
+    assert 0 <= decode_cursor(cursor) < 10**MAX_CURSOR_DIGITS, cursor
+    try:
+        ListEventsInput.model_validate({"cursor": anything})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted is (re.fullmatch(CURSOR_PATTERN, anything) is not None), anything
 
 
 async def test_another_producers_events_never_appear(store, tenant, tenant_factory):

@@ -1,7 +1,8 @@
 """Fuzzing every tool from its own input schema, valid and corrupted: never an internal_error,
 never a crash, and a rejected call leaves the store exactly as it was.
 
-Besides the random examples, every date-time argument meets the calendar's edges and every argument
+Besides the random examples, every date-time argument meets the calendar's edges, every cursor
+argument meets cursors carrying extreme integers (beyond 64 bits included), and every argument
 position (over MCP, and every REST body, query and path) meets a value nested a thousand levels deep.
 
 Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
@@ -10,9 +11,11 @@ Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +37,7 @@ from tests.databases import ENGINE, empty_tables
 from tests.factories import make_tenant, mcp_client, store_digest
 from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
+from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, encode_cursor
 from tools.registry import TOOLS
 
 EXAMPLES = int(os.environ.get("BLOHKO_FUZZ_EXAMPLES", "12"))
@@ -95,6 +99,55 @@ MALFORMED_DATETIMES = [
     "2026-01-01T00:00:00Z junk",
 ]
 DATETIME_EDGES = OUTSIDE_THE_CALENDAR_IN_UTC + INSIDE_THE_CALENDAR_IN_UTC + MALFORMED_DATETIMES
+
+
+# Cursors (`seq:N` in base64url) carrying the integers that break a 64-bit column, the edges of
+# what a cursor may carry, and near misses: unpadded or not, other prefixes, other digits.
+EXTREME_SEQUENCES = [-(2**63), -1, 0, 1, 10**MAX_CURSOR_DIGITS - 1, 10**MAX_CURSOR_DIGITS, 2**63 - 1, 2**63, 2**64, 10**30, 10**4000]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+CURSOR_EDGES = [
+    *(encode_cursor(sequence) for sequence in EXTREME_SEQUENCES),
+    _b64("seq:1"),  # padded
+    _b64("seq:" + "0" * 40 + "1"),  # a small number in many digits
+    _b64("seq:\u0663"),  # a digit that is not ASCII
+    _b64("seq:+1"),
+    _b64("seq: 1"),
+    _b64("seq:1_000"),
+    _b64("seq:"),
+    _b64("sequence:1"),
+    "seq:1",
+    "c2VxOjE",  # seq:1 with its unused bits set: the same bytes, not the text the feed writes
+    "c2VxOjF",
+]
+CURSORS = st.one_of(
+    st.sampled_from(CURSOR_EDGES),
+    st.integers(min_value=-(2**80), max_value=2**80).map(encode_cursor),
+    st.from_regex(CURSOR_PATTERN, fullmatch=True),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=40).map(lambda tail: "c2VxOj" + tail),
+)
+
+
+def _cursor_fields(schema: dict) -> list[str]:
+    """The arguments that take a feed cursor."""
+    return [name for name in schema.get("properties", {}) if name == "cursor"]
+
+
+def _with_cursors(valid: st.SearchStrategy[dict], fields: list[str]) -> st.SearchStrategy[dict]:
+    """Valid arguments with their cursor `fields` set to cursors at the edges or beyond them."""
+
+    @st.composite
+    def cursors(draw) -> dict:
+        arguments = dict(draw(valid))
+        for name in fields:
+            arguments[name] = draw(CURSORS)
+        return arguments
+
+    return cursors()
 
 
 def _datetime_fields(schema: dict) -> list[str]:
@@ -160,8 +213,9 @@ def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, 
 
 def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
     valid = from_schema(copy.deepcopy(op.input_schema))  # it canonicalises schemas in place
-    dated = _datetime_fields(op.input_schema)
+    dated, cursored = _datetime_fields(op.input_schema), _cursor_fields(op.input_schema)
     strategies = [valid, _corrupted(valid)] + ([_at_calendar_edges(valid, dated)] if dated else [])
+    strategies += [_with_cursors(valid, cursored)] if cursored else []
 
     @settings(
         max_examples=EXAMPLES,
@@ -222,6 +276,31 @@ async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_
             assert body.get("error") == "bad_request" and f"{field}: " in body["message"], (value, body)
             if value in OUTSIDE_THE_CALENDAR_IN_UTC:
                 assert f"{field}: is outside the supported range" in body["message"], (value, body)
+
+
+# ---- cursors at the edges, every cursor argument
+
+CURSORED = [(op, name) for op in TOOLS for name in _cursor_fields(op.input_schema)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("op", "field"), CURSORED, ids=[f"{op.name}.{field}" for op, field in CURSORED])
+async def test_every_cursor_argument_at_the_edges_answers_ok_where_the_schema_admits_it_else_bad_request_naming_it(
+    store, tenant, app, op, field
+):
+    seeded = await seed(store, tenant)
+    arguments = example_arguments(op, seeded.ids)
+    answers = {}
+    async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
+        for value in CURSOR_EDGES:
+            trial = {**arguments, field: value}
+            answers[value] = (await _mcp_answer(client, op, trial), await _rest_answer(http, op, trial))
+    for value, over_mcp_and_rest in answers.items():
+        for body in over_mcp_and_rest:
+            if re.fullmatch(CURSOR_PATTERN, value):  # the OpenAPI document admits it: answered
+                assert body == {}, (value, body)
+            else:
+                assert body.get("error") == "bad_request" and body["message"].startswith(f"Invalid input: {field}: "), (value, body)
 
 
 # ---- nesting a thousand levels deep, every argument position

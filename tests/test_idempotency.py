@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from server.http_app import api_document
 from server.tool_listing import published_input_schema
@@ -17,8 +17,9 @@ from storage.ids import utcnow
 from storage.tables import AuditEvent, Course, Event, IdempotencyRecord
 from tests.enrollment_factories import Clock
 from tests.factories import statements, PUBLIC_HOOK_URL, add_key, course_body, error, mcp_client, ok, principal_of
-from tests.rest_support import bearer, http_app, rest_client
+from tests.rest_support import bearer, example_arguments, http_app, rest_client, seed
 from tools.core.runner import IDEMPOTENCY_KEY_TTL, run_operation
+from tools.core.shown_once import shown_once_fields
 from tools.domains.sessions import login
 from tools.registry import TOOLS, served_over
 
@@ -191,7 +192,9 @@ async def test_keys_belong_to_their_session(store, tenant):
             for token in (tokens[0], tokens[0], tokens[1])
         ]
     assert first.status_code == again.status_code == other.status_code == 201
-    assert again.json() == first.json()  # the signing secret too: the replay is the first answer
+    # The replay is the first answer, but for the signing secret it showed once (test_webhooks.py).
+    replayed = {**again.json()["webhook"], "secret": first.json()["webhook"]["secret"]}
+    assert replayed == first.json()["webhook"] and again.json()["webhook"]["secret"] is None
     assert other.json()["webhook"]["id"] != first.json()["webhook"]["id"]
 
 
@@ -310,3 +313,45 @@ def test_create_tools_and_routes_publish_the_key_and_nothing_else_does():
         header = {"$ref": "#/components/parameters/IdempotencyKey"} in parameters
         assert header is op.takes_idempotency_key, op.name
     assert document["components"]["parameters"]["IdempotencyKey"]["in"] == "header"
+
+
+# ---- secrets an answer showed once are not kept for its replay
+
+SHOWING_SECRETS = [op for op in TOOLS if op.takes_idempotency_key and shown_once_fields(op.output_model)]
+# Arguments left out so the answer shows its secret (a student without a password gets one made).
+_SO_IT_SHOWS_ONE = {"register_student": ("password",)}
+
+
+def _values_at(answer: Any, path: tuple[str, ...]) -> list[Any]:
+    """The values at `path` in a JSON answer (`[]`: every item of a list)."""
+    if not path:
+        return [answer]
+    if path[0] == "[]":
+        return [value for item in answer or [] for value in _values_at(item, path[1:])]
+    return _values_at(answer.get(path[0]), path[1:]) if isinstance(answer, dict) else []
+
+
+def test_the_creates_that_show_a_secret_are_the_ones_expected():
+    assert {op.name for op in SHOWING_SECRETS} == {"create_webhook", "register_student"}
+
+
+@pytest.mark.parametrize("op", SHOWING_SECRETS, ids=lambda op: op.name)
+async def test_a_replayable_create_keeps_none_of_the_secrets_its_answer_showed(store, tenant, op):
+    arguments = example_arguments(op, (await seed(store, tenant)).ids)
+    for left_out in _SO_IT_SHOWS_ONE.get(op.name, ()):
+        arguments.pop(left_out)
+    answers = [
+        (await run_operation(op, arguments, store=store, principal=principal_of(tenant), idempotency_key="once")).model_dump(
+            mode="json", by_alias=True
+        )
+        for _ in range(2)
+    ]
+    first, replay = answers
+    marked = [field.path for field in shown_once_fields(op.output_model)]
+    secrets = [value for path in marked for value in _values_at(first, path)]
+    assert secrets and all(isinstance(value, str) and value for value in secrets), first
+    async with store.sessions() as session:
+        [kept] = [str(row) for row in (await session.execute(text("SELECT * FROM idempotency_records"))).all()]
+    assert not any(secret in kept for secret in secrets), kept
+    assert all(value is None for path in marked for value in _values_at(replay, path)), replay
+    assert "shown only in the first answer" in replay["secretNote"] and first["secretNote"] is None

@@ -52,6 +52,7 @@ _RUNS_OPERATIONS_BY = {
     "server/cli.py": "run_operation",
     "server/demo.py": "sample_data.operate",
     "server/sample_data.py": "run_operation",
+    "server/demo_school.py": "from server.sample_data import operate",
 }
 
 

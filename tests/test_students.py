@@ -1,10 +1,13 @@
 """Students over MCP: register, list and search, get, update; every validation, not_found and conflict."""
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from storage.tables import User
 from tests.factories import error, mcp_client, ok
+from tools.core import passwords
+from tools.core.passwords import verify_password
 
 pytestmark = pytest.mark.anyio
 
@@ -41,6 +44,20 @@ async def test_register_student_without_password_returns_a_generated_one_once(st
         fetched = ok(await client.call_tool("get_student", {"studentId": result["student"]["id"]}))
     assert len(result["generatedPassword"]) >= 16
     assert "generatedPassword" not in fetched and result["generatedPassword"] not in str(fetched)
+    async with store.sessions() as session:
+        stored = await session.scalar(select(User.password_hash).where(User.email == "ravi@example.com"))
+    assert result["generatedPassword"] not in stored and await verify_password(stored, result["generatedPassword"])
+
+
+async def test_a_generated_password_is_hashed_at_argon2s_smallest_cost_and_a_chosen_one_at_full_cost(monkeypatch):
+    """120 random bits need no slow hash (no guess finds them): registering many students without
+    passwords (the demo school, imports) costs no 64 MiB and core-second each."""
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher())  # production's cost, for this test only
+    generated = passwords.generate_password()
+    light, chosen = await passwords.hash_generated_password(generated), await passwords.hash_password("securepass123")
+    assert light.startswith("$argon2id$v=19$m=1024,t=1,p=1$") and await passwords.verify_password(light, generated)
+    assert chosen.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and await passwords.verify_password(chosen, "securepass123")
+    assert not await passwords.verify_password(light, generated + "x")
 
 
 async def test_register_student_accepts_avatar_and_bio(store, tenant):

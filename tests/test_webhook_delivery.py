@@ -11,13 +11,11 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
-from typing import Any
 
 import anyio
 import httpx
@@ -27,11 +25,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from benchmarks.processes import BLOHKO, cli_env, http_server
 from server.settings import Settings
-from server.webhooks import DeliveryWorker
 from storage.engine import Store, open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.webhook_support import Receiver, receiver
+from tests.webhook_support import Receiver, delivering, receiver, settle
 from tests.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
 from tools.core.context import Services
 
@@ -255,31 +252,6 @@ def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_
 
 
 # ---- the worker's rules, in process
-
-
-@asynccontextmanager
-async def delivering(store: Store, **settings: Any) -> AsyncIterator[None]:
-    """A delivery worker on `store` for the block: looking every 50 ms, retrying twice at once."""
-    configured = {"webhooks_allow_loopback": True, "webhook_poll_seconds": 0.05, "webhook_retry_schedule": [0, 0], **settings}
-    worker = DeliveryWorker(store, clock=utcnow, settings=Settings(database_url=store.url, **configured))
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(worker.run)
-        try:
-            yield
-        finally:
-            worker.stop()
-
-
-async def settle(store: Store, condition: Callable[[list[WebhookDelivery], WebhookEndpoint], bool]) -> tuple[list, WebhookEndpoint]:
-    """The deliveries (by sequence) and the one endpoint, once `condition` holds for them."""
-    with anyio.fail_after(10):
-        while True:
-            async with store.sessions() as session:
-                deliveries = list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
-                endpoint = (await session.scalars(select(WebhookEndpoint))).one()
-            if condition(deliveries, endpoint):
-                return deliveries, endpoint
-            await anyio.sleep(0.02)
 
 
 async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: str) -> list[str]:

@@ -4,12 +4,20 @@ events they carry. Delivery itself (signing, retries, order, processes) is `test
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import logging
+import re
+from datetime import datetime, timedelta
 
-from storage.tables import WebhookDelivery, WebhookEndpoint
+import jsonschema
+import pytest
+from sqlalchemy import select, text
+from standardwebhooks.webhooks import Webhook
+
+from storage.tables import AuditEvent, WebhookDelivery, WebhookEndpoint
 from tests.factories import error, make_course, mcp_client, ok
 from tests.rest_support import http_app, rest_client
+from tests.webhook_support import delivering, receiver, settle
+from tools.registry import OPERATIONS_BY_NAME
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.domains.sessions import OWNER_ONLY
@@ -56,6 +64,45 @@ async def test_create_shows_the_secret_once_and_lists_never_show_it(store, tenan
     assert webhook["secret"].startswith("whsec_") and webhook["eventTypes"] == ["thread.created"] and webhook["enabled"] is True
     assert [item["id"] for item in listed["data"]] == [webhook["id"]] and "secret" not in listed["data"][0]
     assert unknown["error"] == "bad_request" and "thread.exploded" in unknown["message"]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def test_a_replayed_create_webhook_shows_no_secret_keeps_none_and_the_secret_still_signs(store, tenant, caplog):
+    caplog.set_level(logging.DEBUG)
+    documented = OPERATIONS_BY_NAME["create_webhook"].output_schema
+    with receiver() as hooks:
+        body = {"url": hooks.url, "eventTypes": ["course.created"]}
+        async with rest_client(http_app(store, webhooks_allow_loopback=True), tenant.key) as http:
+            first = await http.post("/webhooks", json=body, headers={"Idempotency-Key": "hook-1"})
+            again = await http.post("/webhooks", json=body, headers={"Idempotency-Key": "hook-1"})
+        async with mcp_client(store, tenant.key, services=LOCAL) as client:  # the same API key, over MCP
+            over_mcp = ok(await client.call_tool("create_webhook", {**body, "idempotencyKey": "hook-1"}))
+            course = await make_course(client)
+        async with delivering(store):
+            await settle(store, lambda deliveries, _: [d.state for d in deliveries] == ["succeeded"])
+    assert first.status_code == again.status_code == 201, again.text
+    shown = first.json()
+    secret = shown["webhook"]["secret"]
+    assert secret.startswith("whsec_") and shown["secretNote"] is None
+    for replay in (again.json(), over_mcp):
+        assert secret not in str(replay) and replay["webhook"]["secret"] is None, replay
+        jsonschema.validate(replay, documented)  # the answer the operation documents, null in the secret's place
+        assert replay["webhook"] == {**shown["webhook"], "secret": None}, replay
+        note = replay["secretNote"]
+        shown_at = re.search(r"shown only in the first answer, at (\S+Z);", note)
+        assert shown_at and abs(_instant(shown_at[1]) - _instant(shown["webhook"]["createdAt"])) < timedelta(seconds=5), note
+    async with store.sessions() as session:  # the table itself, as a database reader sees it
+        kept = [str(row) for row in (await session.execute(text("SELECT * FROM idempotency_records"))).all()]
+        audited = [str(row) for row in (await session.execute(select(AuditEvent.__table__))).all()]
+    assert len(kept) == 1 and "whsec_" not in kept[0] and secret not in kept[0], kept
+    assert audited and not any(secret in row or "whsec_" in row for row in audited)
+    assert secret not in caplog.text
+    # The endpoint still holds the secret it was shown with: the delivery verifies with it.
+    [arrived] = hooks.received
+    assert Webhook(secret).verify(arrived.body, arrived.headers)["data"]["id"] == course["id"]
 
 
 async def test_a_write_queues_one_delivery_per_subscribed_enabled_endpoint(store, tenant):

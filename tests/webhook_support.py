@@ -1,4 +1,5 @@
-"""A real webhook receiver for the tests: an HTTP server on 127.0.0.1 that records what arrives."""
+"""A real webhook receiver for the tests: an HTTP server on 127.0.0.1 that records what arrives;
+and a delivery worker run in process for a block, with a wait for the deliveries it settles."""
 
 from __future__ import annotations
 
@@ -6,12 +7,22 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-__all__ = ["Received", "Receiver", "receiver"]
+import anyio
+from sqlalchemy import select
+
+from server.settings import Settings
+from server.webhooks import DeliveryWorker
+from storage.engine import Store
+from storage.ids import utcnow
+from storage.tables import WebhookDelivery, WebhookEndpoint
+
+__all__ = ["Received", "Receiver", "delivering", "receiver", "settle"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +102,28 @@ def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@asynccontextmanager
+async def delivering(store: Store, **settings: Any) -> AsyncIterator[None]:
+    """A delivery worker on `store` for the block: looking every 50 ms, retrying twice at once."""
+    configured = {"webhooks_allow_loopback": True, "webhook_poll_seconds": 0.05, "webhook_retry_schedule": [0, 0], **settings}
+    worker = DeliveryWorker(store, clock=utcnow, settings=Settings(database_url=store.url, **configured))
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.run)
+        try:
+            yield
+        finally:
+            worker.stop()
+
+
+async def settle(store: Store, condition: Callable[[list[WebhookDelivery], WebhookEndpoint], bool]) -> tuple[list, WebhookEndpoint]:
+    """The deliveries (by sequence) and the one endpoint, once `condition` holds for them."""
+    with anyio.fail_after(10):
+        while True:
+            async with store.sessions() as session:
+                deliveries = list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
+                endpoint = (await session.scalars(select(WebhookEndpoint))).one()
+            if condition(deliveries, endpoint):
+                return deliveries, endpoint
+            await anyio.sleep(0.02)

@@ -94,6 +94,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     api_keys.revoke_key,
     # The Producer Dashboard's own pages.
     overview.get_school_overview,
+    audit_log.name_audit_targets,
     owner_password.change_password,
     connected_apps.review_app_authorization,
     connected_apps.answer_app_authorization,
@@ -101,6 +102,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     connected_apps.disconnect_app,
     producers.make_producer,
     producers.find_producer,
+    producers.list_producers,
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -16,13 +18,21 @@ from server.mcp_app import Runtime
 __all__ = ["BASE", "dashboard_routes"]
 
 STATIC = Path(__file__).parent / "static"
+FAVICON = STATIC / "favicon.ico"
+"""Blohko's mark, 32×32: browsers ask every site for `/favicon.ico`, and without it log a 404 on every page."""
 
 
-def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None) -> list[BaseRoute]:
-    pages = Dashboard(runtime, bundle_path=bundle_path)
+async def _favicon(request: Request) -> Response:
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None, public_url: str) -> list[BaseRoute]:
+    """The pages; `public_url` (`Settings.effective_public_url`) is the base of the URLs they show."""
+    pages = Dashboard(runtime, bundle_path=bundle_path, public_url=public_url)
     page = pages.page
     return [
         Route("/", pages.root, methods=["GET"]),
+        Route("/favicon.ico", _favicon, methods=["GET"]),
         Route(BASE, page(pages.overview), methods=["GET"]),
         Route(f"{BASE}/sign-in", pages.sign_in_page, methods=["GET"]),
         Route(f"{BASE}/sign-in", pages.sign_in, methods=["POST"]),

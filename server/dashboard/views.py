@@ -9,6 +9,7 @@ forms, checks the CSRF token, and renders results or errors.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from server.auth import SESSION_COOKIE
+from server.auth import SESSION_COOKIE, cookie_options
 from server.dashboard.agents import KEY_PLACEHOLDER, client_configs
 from server.dashboard.charts import activity_chart, completion_chart
 from server.dashboard.security import (
@@ -94,9 +95,10 @@ def _key_state(api_key: dict[str, Any], now: datetime) -> str:
 class Dashboard:
     """The pages, over one runtime (store, clock, rate limiter) like every other door."""
 
-    def __init__(self, runtime: Runtime, *, bundle_path: Path | None) -> None:
+    def __init__(self, runtime: Runtime, *, bundle_path: Path | None, public_url: str) -> None:
         self.runtime = runtime
         self.bundle_path = bundle_path
+        self.public_url = public_url
         self.templates = Environment(
             loader=FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=select_autoescape(default=True),
@@ -188,9 +190,7 @@ class Dashboard:
             request, "sign_in.html", status=status, sign_in_csrf=csrf_token(secret), error=error, notice=notice, email=email,
             next=_local_path(next or request.query_params.get("next")),
         )
-        response.set_cookie(
-            SIGN_IN_COOKIE, secret, max_age=3600, path=BASE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+        response.set_cookie(SIGN_IN_COOKIE, secret, max_age=3600, **cookie_options(request, path=BASE))
         return response
 
     async def sign_in(self, request: Request) -> Response:
@@ -215,7 +215,7 @@ class Dashboard:
             return response
         response = secure_headers(RedirectResponse(_local_path(target) or BASE, status_code=303))
         session_cookie(request, response, "set", result)
-        response.delete_cookie(SIGN_IN_COOKIE, path=BASE)
+        response.delete_cookie(SIGN_IN_COOKIE, **cookie_options(request, path=BASE))
         return response
 
     async def _run_login(self, request: Request, email: str, password: str) -> BaseModel:
@@ -281,9 +281,10 @@ class Dashboard:
             raise BadRequest("Invalid input: permissions: choose at least one permission")
         expires = _one(form, "expires_in_days")
         if expires:
-            if not expires.isdigit():
+            days = _small_number(expires)
+            if days is None:
                 raise BadRequest("Invalid input: expiresInDays: choose an expiry")
-            arguments["expiresInDays"] = int(expires)
+            arguments["expiresInDays"] = days
         return (await self._run(request, "create_api_key", arguments, signed[0]))["apiKey"]
 
     async def revoke_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -296,7 +297,7 @@ class Dashboard:
         keys = [key for key in await self._keys(request, signed) if key["state"] == "active"]
         created = context.get("created")
         chosen = created or next((key for key in keys if key["id"] == request.query_params.get("key")), None) or (keys[0] if keys else None)
-        mcp_url = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}/mcp"
+        mcp_url = f"{self.public_url}/mcp"  # never from `Host`: what is pasted must reach this server
         return self._render(
             request, "connect.html", status=context.pop("status", 200), signed=signed, nav="connect", keys=keys, chosen=chosen,
             mcp_url=mcp_url, configs=client_configs(mcp_url, created["key"] if created else None), placeholder=KEY_PLACEHOLDER,
@@ -407,7 +408,7 @@ class Dashboard:
     async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         query = request.query_params
         filters = {name: query.get(name, "").strip() for name in ("key", "operation", "outcome", "since", "until")}
-        page = int(query["page"]) if query.get("page", "").isdigit() and int(query["page"]) >= 1 else 1
+        page = _small_number(query.get("page", "")) or 1
         arguments: dict[str, Any] = {"page": page, "limit": _AUDIT_PAGE_SIZE}
         for field, name in (("keyId", "key"), ("operation", "operation"), ("outcome", "outcome")):
             if filters[name]:
@@ -425,10 +426,20 @@ class Dashboard:
         names = {key["id"]: key["name"] for key in keys}
         paging = {name: value for name, value in filters.items() if value}
         return self._render(
-            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity", events=events["data"],
+            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity",
+            events=await self._named_targets(request, signed, events["data"]),
             pagination=events["pagination"], filters=filters, paging=paging, keys=keys, key_names=names,
             operations=_AUDITED_OPERATIONS, outcomes=_OUTCOMES, error=error,
         )
+
+    async def _named_targets(self, request: Request, signed: Signed, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`events`, each with `targets`: its ids as a person reads them (see `_target`), named in
+        one operation for the whole page."""
+        ids = sorted({value for event in events for value in event["targetIds"].values() if value != "[redacted]"})
+        named = await self._run(request, "name_audit_targets", {"ids": ids}, signed[0]) if ids else {"names": {}, "gone": []}
+        names, gone = named["names"], set(named["gone"])
+        return [{**event, "targets": [_target(field, value, names, gone) for field, value in _distinct_targets(event["targetIds"])]}
+                for event in events]
 
     # ---- account
 
@@ -477,11 +488,44 @@ def _allow_form_redirect(response: Response, redirect_uri: str) -> Response:
     return response
 
 
+_ID_KINDS = {
+    "user": "user", "course": "course", "section": "section", "lesson": "lesson", "enrollment": "enrollment", "cat": "category", "comm": "community", "mem": "member", "prod": "school",
+    "thread": "thread", "cmt": "comment", "media": "media", "key": "key", "wh": "webhook", "sess": "session", "app": "app",
+}
+"""What an id is, by its prefix (`storage.ids.new_id`): the label of an `id` argument."""
+
+
+def _distinct_targets(target_ids: dict[str, str]) -> list[tuple[str, str]]:
+    """An event's targets, without an `id` that another field names too (`revoke_api_key` records
+    its key as `id` and `apiKeyId`)."""
+    named_elsewhere = {value for field, value in target_ids.items() if field != "id"}
+    return [(field, value) for field, value in target_ids.items() if field != "id" or value not in named_elsewhere]
+
+
+def _target(field: str, value: str, names: dict[str, str], gone: set[str]) -> dict[str, Any]:
+    """One target of an audit event for the Activity page: its label (`courseId` -> "course", `apiKeyId` -> "api key"), and
+    its name when the row still exists; an id that has a name but whose row is gone (deleted
+    since) is shown as the id, marked `gone`. Ids without names (sessions) show as ids."""
+    prefix = value.partition("_")[0]
+    label = _ID_KINDS.get(prefix, field) if field == "id" else re.sub(r"(?<=[a-z])([A-Z])", r" \1", field.removesuffix("Id")).lower()
+    return {"label": label, "id": value, "name": names.get(value), "gone": value in gone}
+
+
 _WEBHOOK_NOTICES = {
     "test": "A webhook.test event is queued: its delivery appears below within seconds.",
     "enable": "The webhook is enabled: events are delivered again.",
     "disable": "The webhook is disabled: nothing is sent until you enable it.",
 }
+
+
+_MAX_DIGITS = 9
+"""A number typed into a form or a URL is at most this long: the operation refuses what is out of
+its range, naming it, and `int` never meets a text of thousands of digits (a ValueError past 4300)."""
+
+
+def _small_number(text: str) -> int | None:
+    """`text` as a whole number of 1 to `_MAX_DIGITS` ASCII digits, else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else None
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:

@@ -1,7 +1,8 @@
 """The MCP SDK's authorization server provider protocol, over `tools.domains.oauth`.
 
-The SDK's handlers parse and check every request (client, redirect URI, PKCE, scopes, grant
-types) and call this provider for what is ours: clients, the consent page, codes and tokens.
+The SDK's handlers (and ours in `server.oauth.endpoints`) parse and check every request (client,
+redirect URI, PKCE, scopes, grant types) and call this provider for what is ours: clients, the
+consent page, codes and tokens.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from tools.domains.oauth import (
     SCOPES,
     GrantRefused,
     IssuedTokens,
+    RegistrationThrottle,
+    client_metadata_problem,
     exchange_code,
     find_code,
     find_refresh_token,
+    grant_resource,
     hash_secret,
+    register_client,
     revoke_token,
     rotate_refresh_token,
     save_client,
@@ -63,14 +68,20 @@ class _Refresh(RefreshToken):
 
 
 class BlohkoOAuthProvider:
-    """One per HTTP app: `issuer` is the server's public URL, `resource` its MCP endpoint."""
+    """One per HTTP app: `issuer` is the server's public URL, `resource` its MCP endpoint;
+    `registration_throttle` and `unused_registration_ttl` bound Dynamic Client Registration."""
 
-    def __init__(self, *, store, clock: Clock, issuer: str, resource: str, allow_loopback_documents: bool) -> None:
+    def __init__(
+        self, *, store, clock: Clock, issuer: str, resource: str, allow_loopback_documents: bool,
+        registration_throttle: RegistrationThrottle | None = None, unused_registration_ttl: timedelta = timedelta(hours=24),
+    ) -> None:
         self.store = store
         self.clock = clock
         self.issuer = issuer
         self.resource = resource
         self.allow_loopback_documents = allow_loopback_documents
+        self.registration_throttle = registration_throttle or RegistrationThrottle()
+        self.unused_registration_ttl = unused_registration_ttl
 
     # ---- clients
 
@@ -91,18 +102,25 @@ class BlohkoOAuthProvider:
             return None
         return await save_client(
             self.store, client_id=url, source="metadata_document", name=_name(information),
-            information=_stored_information(information), secret=None, clock=self.clock,
+            information=_stored_information(information), secret=None, clock=self.clock, unused_ttl=DOCUMENT_CACHE_TTL,
         )
 
-    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+    async def register_client(self, client_info: OAuthClientInformationFull, *, address: str | None = None) -> None:
+        """Store a client the SDK's registration handler checked, if it is within our bounds and the
+        registration throttle admits one more from `address` (else `RateLimited`: the endpoint's 429)."""
+        information = _stored_information(client_info)
+        problem = client_metadata_problem(information)
+        if problem:
+            raise RegistrationError("invalid_client_metadata", problem)
         for redirect_uri in client_info.redirect_uris or []:
             problem = redirect_uri_problem(str(redirect_uri))
             if problem:
                 raise RegistrationError("invalid_redirect_uri", problem)
         assert client_info.client_id is not None  # the SDK's handler names every client it registers
-        await save_client(
-            self.store, client_id=client_info.client_id, source="registration", name=_name(client_info),
-            information=_stored_information(client_info), secret=client_info.client_secret, clock=self.clock,
+        await register_client(
+            self.store, client_id=client_info.client_id, name=_name(client_info), information=information,
+            secret=client_info.client_secret, address=address, throttle=self.registration_throttle,
+            unused_ttl=self.unused_registration_ttl, clock=self.clock,
         )
 
     # ---- the authorization request: on to the consent page
@@ -177,6 +195,14 @@ class BlohkoOAuthProvider:
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         await revoke_token(self.store, token=token.token, client_id=token.client_id, clock=self.clock)
+
+    async def revoke(self, client: OAuthClientInformationFull, token: str) -> None:
+        """RFC 7009: end the grant of `token` (access or refresh) if it is `client`'s; else nothing."""
+        await revoke_token(self.store, token=token, client_id=client.client_id or "", clock=self.clock)
+
+    async def grant_resource(self, client: OAuthClientInformationFull, *, code: str | None = None, refresh_token: str | None = None) -> str | None:
+        """The resource `client`'s `code` or `refresh_token` was granted for; None when unknown."""
+        return await grant_resource(self.store, client_id=client.client_id or "", code=code, refresh_token=refresh_token)
 
     async def exchange_identity_assertion(self, client: OAuthClientInformationFull, params: Any) -> OAuthToken:
         raise TokenError("unsupported_grant_type", "The JWT bearer grant is not supported by this authorization server")

@@ -1,5 +1,7 @@
 """Which redirect URIs a client may register: https, or http on a loopback address for a native
-app on the user's own machine (RFC 8252 §7.3). Compared exactly when used (the SDK's check)."""
+app on the user's own machine (RFC 8252 §7.3); never with userinfo (`https://claude.ai@evil.example/`
+reads as claude.ai but goes to evil.example) or a fragment. Compared exactly when used (the SDK's
+check). The consent page names a redirect URI by its host alone (`tools.domains.oauth.redirect_host`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ __all__ = ["redirect_uri_problem"]
 
 def redirect_uri_problem(uri: str) -> str | None:
     """What is wrong with `uri` as a redirect URI, or None."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return f"redirect URI {uri} is not a valid URL"
+    if "@" in parts.netloc:
+        return f"redirect URI {uri} has userinfo (a user name before '@'): name the host alone"
     if parts.fragment:
         return f"redirect URI {uri} has a fragment"
     if parts.scheme == "https" and parts.hostname:

@@ -27,9 +27,9 @@ _MAX_ID_LENGTH = 100
 _MAX_IDS = 8
 """No operation names more ids than this; whatever a request holds, a record stays small."""
 _ID = re.compile(r"[A-Za-z0-9_-]+")
-# Secrets have recognisable prefixes (API keys, producer sessions); an agent that pastes one into
+# Secrets have recognisable prefixes (API keys, producer sessions, webhook signing secrets); an agent that pastes one into
 # an id field must not get it written to the log.
-_SECRET_PREFIXES = ("blk_", "bls_", "blo_", "blr_")
+_SECRET_PREFIXES = ("blk_", "bls_", "blo_", "blr_", "whsec_")
 
 
 def _loggable_id(value: str) -> str:

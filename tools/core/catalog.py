@@ -26,6 +26,7 @@ from tools.core.context import OperationContext, PrincipalKind
 from tools.core.errors import BlohkoError, Unprocessable
 from tools.core.events import EVENT_TYPES
 from tools.core.permissions import Permission, may_call  # the one decision, re-exported here
+from tools.core.shown_once import check_replayable
 
 __all__ = ["InputRule", "Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
 
@@ -118,6 +119,10 @@ class Operation:
     http_also: tuple[tuple[str, str], ...] = ()
     """More REST paths for the same method, as (path, operationId): a read whose MCP tool may leave
     out an id that its main path holds (threads of all communities: `/threads`)."""
+
+    def __post_init__(self) -> None:
+        if self.takes_idempotency_key:  # its answer is kept for a replay: never with a secret in it
+            check_replayable(self.name, self.output_model)
 
     @property
     def path_params(self) -> tuple[str, ...]:

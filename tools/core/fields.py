@@ -21,12 +21,15 @@ __all__ = [
     "MAX_INT",
     "NOT_BLANK_PATTERN",
     "REST_SCHEMA",
+    "SHOWN_ONCE",
     "SLUG_PATTERN",
     "Count",
     "Id",
     "IsoDatetime",
     "Price",
     "RestSchema",
+    "Secret",
+    "ShownOnce",
     "Title",
     "exactly_one_of",
     "slug",
@@ -51,6 +54,23 @@ class RestSchema:
         schema = handler(core_schema)
         schema[REST_SCHEMA] = {**schema.get(REST_SCHEMA, {}), **self.keywords}
         return schema
+
+
+class ShownOnce:
+    """`Annotated` metadata on an output field: a credential (a signing secret, an API key, a
+    session token, a generated password, a one-time code) shown in the answer that made it and
+    never again. An answer kept under an idempotency key keeps none of them, and its replay says
+    where they were shown (`tools.core.shown_once`); mark every such field, so a new one is
+    withheld too."""
+
+    def __repr__(self) -> str:
+        return "SHOWN_ONCE"
+
+
+SHOWN_ONCE = ShownOnce()
+Secret = Annotated[str, SHOWN_ONCE]
+"""A credential in an answer, shown once (`ShownOnce`). In the answer of a create that takes an
+idempotency key, declare it `Secret | None`: a replay answers null in its place."""
 
 
 def whitespace_class(*, negated: bool, also: str = "") -> str:

@@ -12,7 +12,7 @@ import types
 import typing
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -36,10 +36,12 @@ __all__ = [
     "Page",
     "PageQuery",
     "Pagination",
+    "SecretResult",
     "UPDATED_AFTER",
     "UtcDatetime",
     "WEB_URL_PATTERN",
     "WebUrl",
+    "format_utc",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -134,6 +136,22 @@ def _iso_utc(value: datetime) -> str:
 
 UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
 """A timestamp that leaves as ISO 8601 UTC with milliseconds: `2026-03-16T10:00:00.000Z`."""
+
+
+def format_utc(value: datetime) -> str:
+    """`value` as a `UtcDatetime` leaves in JSON, for a timestamp written into a text."""
+    return _iso_utc(value)
+
+
+class SecretResult(OutputModel):
+    """The answer of a create that shows a secret once (a field marked `tools.core.fields.Secret`)
+    and takes an idempotency key: its replay shows null instead, and says so here
+    (`tools.core.shown_once`)."""
+
+    NOTE: ClassVar[str] = "secretNote"
+    secret_note: str | None = Field(
+        default=None, description="Only in a replay under an idempotency key: the secret (null) was shown only in the first answer, at the time it names."
+    )
 
 
 def _ipv6_pattern() -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_CONCURRENT_HASHES",
     "MAX_WAITING_HASHES",
     "generate_password",
+    "hash_generated_password",
     "hash_password",
     "limit_concurrent_hashes",
     "verify_password",
@@ -34,6 +35,10 @@ DEFAULT_CONCURRENT_HASHES = 2
 MAX_WAITING_HASHES = 200
 
 _hasher = PasswordHasher()
+_generated_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""For passwords we generated (`generate_password`, 120 random bits): a slow hash protects a
+guessable password, and no guess finds one of these, so argon2 at its smallest cost is enough.
+`verify_password` checks them like any other (argon2 keeps the parameters in the hash)."""
 _concurrent_hashes = DEFAULT_CONCURRENT_HASHES
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
 
@@ -67,6 +72,12 @@ async def _bounded(work: Callable[[], T]) -> T:
 
 async def hash_password(password: str) -> str:
     return await _bounded(lambda: _hasher.hash(password))
+
+
+async def hash_generated_password(password: str) -> str:
+    """The hash of a password `generate_password` made: a fraction of a millisecond, not 64 MiB and
+    a core for a moment, so registering many students without passwords stays cheap."""
+    return _generated_hasher.hash(password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:

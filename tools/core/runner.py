@@ -5,7 +5,9 @@ Safe retries: a create that takes an idempotency key (`Operation.takes_idempoten
 (the API key, OAuth grant or session) in its own transaction, before it writes anything
 (`storage.idempotency`), and keeps its result there for a day. A retry with the same key and the
 same arguments gets that result back without running again: no second resource, event or audit
-record (the audit log records changes, and a replay changes nothing). The same key with other
+record (the audit log records changes, and a replay changes nothing). A secret the first answer
+showed (a field marked `Secret`) is not kept: the replay has null in its place and a `secretNote`
+saying when it was shown (`tools.core.shown_once`). The same key with other
 arguments is a `Conflict`. A retry that comes while the first call still runs waits for it; a
 first call that failed left no record, so its retry runs afresh.
 
@@ -44,6 +46,7 @@ from tools.core.errors import (
 )
 from tools.core.events import declared_events, write_events
 from tools.core.ratelimit import RateLimiter
+from tools.core.shown_once import without_secrets
 
 __all__ = ["IDEMPOTENCY_ARGUMENT", "IDEMPOTENCY_HEADER", "IDEMPOTENCY_KEY_TTL", "check_allowed", "parse_arguments", "run_operation"]
 
@@ -202,7 +205,8 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         first_use = "with other arguments" if record.operation == op.name else f"for {record.operation}"
         raise Conflict(f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key')
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
-    return op.output_model.model_validate(record.result)
+    # Kept without its secrets since they were marked; a record kept before has them left out here.
+    return op.output_model.model_validate(without_secrets(op.output_model, record.result, shown_at=record.created_at))
 
 
 def _created_ids(result: Mapping[str, Any]) -> list[str]:
@@ -268,8 +272,9 @@ async def _write(
         return replayed, 0
     result = await op.handler(ctx, data)
     if retry is not None:
-        stored = result.model_dump(mode="json", by_alias=True)
-        await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=stored)
+        answer = result.model_dump(mode="json", by_alias=True)
+        kept = without_secrets(op.output_model, answer, shown_at=ctx.now())
+        await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
     ids = target_ids(op, arguments, result)
     await _record(ctx.session, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
@@ -321,6 +326,10 @@ async def _audit_failure(
     try:
         async with store.write_session() as session, session.begin():
             await _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
+    except ConstraintViolation:
+        # The operator's call named a producer that does not exist (`blohko keys create --producer
+        # <typo>`): no audit log to write to, and the caller's error already says so.
+        logger.info("operation %s by the %s: %s (its producer does not exist: not audited)", op.name, principal.kind, error.code)
     except Exception:
         # The caller's error matters more than its audit record; the log keeps the trace.
         logger.exception("could not audit a failed %s", op.name)

@@ -16,6 +16,7 @@ from storage.tables import ApiKey
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Forbidden, NotFound
+from tools.core.fields import Secret
 from tools.core.models import (
     InputModel,
     OutputModel,
@@ -67,7 +68,7 @@ class ApiKeyPublic(OutputModel):
 
 
 class CreatedApiKey(ApiKeyPublic):
-    key: str = Field(description="The API key itself: shown only in this response, store it now.")
+    key: Secret = Field(description="The API key itself: shown only in this response, store it now.")
 
 
 class ApiKeyResult(OutputModel):

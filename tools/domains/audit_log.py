@@ -1,21 +1,22 @@
-"""Reading the audit log: `list_audit_events` (`audit:read`). Recording it is the runner's
-(`tools.core.audit`)."""
+"""Reading the audit log: `list_audit_events` (`audit:read`), and `name_audit_targets`, which the
+dashboard's Activity page uses to show names where the log keeps ids. Recording it is the
+runner's (`tools.core.audit`)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from storage.audit import audit_events_query
+from storage.audit import NAMED_ID_PREFIXES, audit_events_query, audit_target_names
 from storage.tables import AuditEvent
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Unprocessable
 from tools.core.fields import Id, IsoDatetime
-from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
+from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
 
-__all__ = ["list_audit_events"]
+__all__ = ["list_audit_events", "name_audit_targets"]
 
 
 class AuditEventPublic(OutputModel):
@@ -58,3 +59,31 @@ async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -
         outcome=data.outcome,
     )
     return await paged(ctx.session, statement, query=data, convert=_audit_event_public)
+
+
+_MAX_NAMED_IDS = 200
+"""A page of the Activity log: 25 events of at most 8 ids each."""
+
+
+class NameAuditTargetsInput(InputModel):
+    ids: list[Id] = Field(max_length=_MAX_NAMED_IDS, description="Ids from audit events' targetIds.")
+
+
+class AuditTargetNames(OutputModel):
+    names: dict[str, str] = Field(description="Each id's current name or title (a student's or the owner's name, a course's title, ...).")
+    gone: list[str] = Field(description="The ids of a kind that has names whose rows no longer exist (deleted since).")
+
+
+@operation(
+    title="Name audit targets",
+    permission=None,
+    http=None,
+    kind="read",
+    auth=("session",),
+    transports=("dashboard",),
+)
+async def name_audit_targets(ctx: OperationContext, data: NameAuditTargetsInput) -> AuditTargetNames:
+    """The names and titles of the producer's rows that audit events name by id, for people to read."""
+    names = await audit_target_names(ctx.session, producer_id=ctx.producer_id, ids=data.ids)
+    gone = sorted({value for value in data.ids if value not in names and value.partition("_")[0] in NAMED_ID_PREFIXES})
+    return AuditTargetNames(names=names, gone=gone)

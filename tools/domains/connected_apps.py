@@ -22,10 +22,11 @@ from storage.tables import OAuthClient, OAuthGrant
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
+from tools.core.fields import Secret
 from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.domains.api_keys import Grant
-from tools.domains.oauth import SCOPES, create_grant, issue_code
+from tools.domains.oauth import SCOPES, create_grant, issue_code, redirect_host
 
 __all__ = [
     "AppAuthorizationInput",
@@ -81,7 +82,7 @@ class ConnectedApp(OutputModel):
 
 
 class AppAuthorizationResult(OutputModel):
-    redirect_to: str = Field(description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied.")
+    redirect_to: Secret = Field(description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied.")
     grant: ConnectedApp | None
 
 
@@ -109,6 +110,8 @@ async def _checked_request(ctx: OperationContext, data: AppRequestInput) -> tupl
         redirect_uri = information.validate_redirect_uri(AnyUrl(data.redirect_uri) if data.redirect_uri is not None else None)
     except (InvalidRedirectUriError, ValidationError) as error:
         raise BadRequest(f"Invalid input: redirectUri: {getattr(error, 'message', 'not a URL')}") from None
+    if "@" in urlsplit(str(redirect_uri)).netloc:  # registered before userinfo was refused: never send a code there
+        raise BadRequest("Invalid input: redirectUri: a redirect URI with userinfo (a name before '@') is not accepted")
     requested = data.scope.split() if data.scope else []
     unknown = [scope for scope in requested if scope not in SCOPES]
     if unknown:
@@ -135,7 +138,7 @@ async def review_app_authorization(ctx: OperationContext, data: AppRequestInput)
             client_name=client.name,
             client_uri=str(information.client_uri) if information.client_uri else None,
             redirect_uri=str(redirect_uri),
-            redirect_host=urlsplit(str(redirect_uri)).netloc,
+            redirect_host=redirect_host(str(redirect_uri)),
             requested_permissions=requested,
         )
     )

@@ -13,6 +13,12 @@ access token becomes a `Principal`.
   retired one revokes the whole grant, so a stolen token dies with the family it came from.
 - A grant is bound to one resource (RFC 8707): the MCP endpoint it was granted for. A token is
   refused anywhere else.
+- Dynamic Client Registration is open to anyone (RFC 7591), so it is bounded: the metadata
+  (`client_metadata_problem`: at most `MAX_CLIENT_METADATA_BYTES` in all, `MAX_REDIRECT_URIS`
+  redirect URIs of `MAX_REDIRECT_URI_LENGTH` characters, short strings, `MAX_CONTACTS` contacts),
+  the rate (`RegistrationThrottle`: per client address and in total, per hour, counted in the
+  database so it holds across server processes), and the time a registration stays unused: one
+  that no owner has consented to within `unused_ttl` is deleted when a later registration arrives.
 - An access token becomes the same `Principal` as an API key, with the consented permissions:
   tool visibility, tenancy, rate limits and the audit log treat it alike. The grant's id stands
   where a key's id would (`app_...`), so the audit log and the rate limit count per connection.
@@ -20,18 +26,24 @@ access token becomes a `Principal`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
 
+from storage import login_failures
 from storage import oauth as store
 from storage.engine import Store
 from storage.ids import new_id
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 from tools.core.context import Clock, Principal
-from tools.core.errors import Unauthorized
+from tools.core.errors import RateLimited, Unauthorized
 from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import hash_api_key as hash_secret
 from tools.domains.accounts import record_last_use
@@ -40,18 +52,28 @@ __all__ = [
     "ACCESS_TOKEN_PREFIX",
     "ACCESS_TOKEN_TTL",
     "CODE_TTL",
+    "MAX_CLIENT_METADATA_BYTES",
+    "MAX_CONTACTS",
+    "MAX_METADATA_STRING_LENGTH",
+    "MAX_REDIRECT_URIS",
+    "MAX_REDIRECT_URI_LENGTH",
     "REFRESH_TOKEN_PREFIX",
     "REFRESH_TOKEN_TTL",
     "SCOPES",
     "GrantRefused",
     "IssuedTokens",
+    "RegistrationThrottle",
     "authenticate_oauth_token",
+    "client_metadata_problem",
     "create_grant",
     "exchange_code",
     "find_code",
     "find_refresh_token",
+    "grant_resource",
     "hash_secret",
     "issue_code",
+    "redirect_host",
+    "register_client",
     "revoke_token",
     "rotate_refresh_token",
     "save_client",
@@ -67,6 +89,19 @@ CODE_TTL = timedelta(minutes=5)
 SCOPES: tuple[str, ...] = tuple(sorted(VALID_GRANTS))
 """OAuth scopes are our permission strings: `courses:read`, `students:*`, `*`..."""
 
+MAX_CLIENT_METADATA_BYTES = 4 * 1024
+"""A registered client's metadata, serialized as it is stored, is at most this (and so is the
+registration request's body): what Claude, ChatGPT or an IDE register is well under 1 KiB."""
+MAX_REDIRECT_URIS = 10
+"""Redirect URIs one registration may name (an IDE names a few loopback ports and a web page)."""
+MAX_REDIRECT_URI_LENGTH = 1000
+"""Characters in one redirect URI."""
+MAX_METADATA_STRING_LENGTH = 300
+"""Characters in any other string of the metadata: `client_name`, `client_uri`, `logo_uri`, a contact..."""
+MAX_CONTACTS = 5
+"""Entries of `contacts`."""
+_GRANT_TYPES = ("authorization_code", "refresh_token")
+_RESPONSE_TYPES = ("code",)
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 _MAX_TOKEN_LENGTH = 200
 
@@ -83,12 +118,114 @@ class IssuedTokens:
     scopes: list[str]
 
 
-async def save_client(
-    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock
+def client_metadata_problem(information: dict[str, Any]) -> str | None:
+    """What makes a client's registration metadata (as it would be stored) too large or not what
+    this server does; None when it is within the bounds."""
+    redirect_uris = information.get("redirect_uris") or []
+    if len(redirect_uris) > MAX_REDIRECT_URIS:
+        return f"redirect_uris: at most {MAX_REDIRECT_URIS} redirect URIs, not {len(redirect_uris)}"
+    for uri in redirect_uris:
+        if len(uri) > MAX_REDIRECT_URI_LENGTH:
+            return f"redirect_uris: a redirect URI is at most {MAX_REDIRECT_URI_LENGTH} characters, not {len(uri)}"
+    contacts = information.get("contacts") or []
+    if len(contacts) > MAX_CONTACTS:
+        return f"contacts: at most {MAX_CONTACTS} contacts, not {len(contacts)}"
+    unsupported = [value for value in information.get("grant_types") or [] if value not in _GRANT_TYPES]
+    if unsupported:
+        return f"grant_types: this server supports {' and '.join(_GRANT_TYPES)} only, not {', '.join(map(str, unsupported))[:100]}"
+    unsupported = [value for value in information.get("response_types") or [] if value not in _RESPONSE_TYPES]
+    if unsupported:
+        return f"response_types: this server supports code only, not {', '.join(map(str, unsupported))[:100]}"
+    for name, value in information.items():
+        if name in ("redirect_uris", "scope"):  # scope: only our permission strings (the SDK's check)
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and len(text) > MAX_METADATA_STRING_LENGTH:
+                return f"{name}: at most {MAX_METADATA_STRING_LENGTH} characters, not {len(text)}"
+    size = len(json.dumps(information).encode())  # as the JSON column keeps it (non-ASCII escaped)
+    if size > MAX_CLIENT_METADATA_BYTES:
+        return f"the client metadata is {size} bytes serialized; at most {MAX_CLIENT_METADATA_BYTES}"
+    return None
+
+
+def redirect_host(uri: str) -> str:
+    """Where the redirect URI `uri` sends the browser, as a person should read it on the consent
+    page: the host, and the port unless it is the scheme's default; never userinfo."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    port = parts.port
+    return host if port is None or port == {"https": 443, "http": 80}.get(parts.scheme) else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class RegistrationThrottle:
+    """At most `per_address` client registrations from one client address and `total` from all
+    addresses in any `window`; past either, a registration is refused (`RateLimited`, 429 with
+    `Retry-After`) before anything is stored. Registrations are counted with the login throttle's
+    machinery (`storage.login_failures`, under buckets of their own), in the database, so the
+    limits hold across server processes and restarts."""
+
+    per_address: int = 20
+    total: int = 100
+    window: timedelta = timedelta(hours=1)
+
+    async def admit(self, session, *, address: str | None, now: datetime) -> None:
+        """Count one registration in the caller's write transaction, or `RateLimited` saying when
+        one may be made again. Counted and checked under the buckets' lock, so concurrent
+        registrations cannot all pass the check."""
+        limits = {_registration_bucket("all"): self.total}
+        if address:
+            limits[_registration_bucket(f"address:{address}")] = self.per_address
+        await login_failures.lock_buckets(session, buckets=limits)
+        wait = 0.0
+        for bucket, limit in limits.items():
+            times = await login_failures.failure_times(session, bucket=bucket, since=now - self.window)
+            if len(times) >= limit:
+                wait = max(wait, (times[len(times) - limit] + self.window - now).total_seconds(), 1)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise RateLimited(seconds, message=f"Too many client registrations from this address or in all; retry in {seconds} seconds")
+        await login_failures.record_failure(session, buckets=limits, at=now, forget_before=now - self.window)
+
+
+def _registration_bucket(value: str) -> str:
+    # Hashed like the login throttle's buckets (the table names no address), in a namespace of its own.
+    return hashlib.sha256(f"oauth_registration:{value}".encode()).hexdigest()
+
+
+async def register_client(
+    db: Store, *, client_id: str, name: str, information: dict, secret: str | None, address: str | None,
+    throttle: RegistrationThrottle, unused_ttl: timedelta, clock: Clock,
 ) -> OAuthClient:
-    """Store a registered client, or (re)store the fetched copy of a client ID metadata document."""
+    """Store a client registered by Dynamic Client Registration, if `throttle` admits one more from
+    `address` (else `RateLimited`, and nothing is stored); and, in the same transaction, delete the
+    registrations older than `unused_ttl` that no owner ever consented to."""
     now = clock()
     async with db.write_session() as session, session.begin():
+        await throttle.admit(session, address=address, now=now)
+        await store.delete_unused_registrations(session, created_before=now - unused_ttl)
+        client = OAuthClient(
+            id=client_id, source="registration", name=name, information=information,
+            secret_hash=hash_secret(secret) if secret else None, created_at=now, fetched_at=now,
+        )
+        session.add(client)
+        await session.flush()
+    return client
+
+
+async def save_client(
+    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock,
+    unused_ttl: timedelta | None = None,
+) -> OAuthClient:
+    """(Re)store the fetched copy of a client ID metadata document (`source` "metadata_document");
+    with `unused_ttl`, in the same transaction, forget the copies fetched longer ago than that which
+    no owner consented to (anyone can make us fetch a new URL: the table must not keep them all)."""
+    now = clock()
+    async with db.write_session() as session, session.begin():
+        if unused_ttl is not None:
+            await store.delete_unused_documents(session, fetched_before=now - unused_ttl)
         client = await store.get_client(session, client_id=client_id)
         if client is None:
             client = OAuthClient(id=client_id, source=source, created_at=now)
@@ -178,6 +315,22 @@ async def find_refresh_token(db: Store, *, client_id: str, token: str, clock: Cl
         await _revoke_grant(db, found[1].id, clock)
         return None
     return found
+
+
+async def grant_resource(db: Store, *, client_id: str, code: str | None = None, refresh_token: str | None = None) -> str | None:
+    """The resource (RFC 8707) of the grant that `client_id`'s `code` or `refresh_token` belongs
+    to, or None when there is no such code or token. Only reads: a token request asking for another
+    resource is refused before the code or token is looked at as a use."""
+    async with db.sessions() as session:
+        if code is not None and len(code) <= _MAX_TOKEN_LENGTH:
+            found_code = await store.get_code(session, code_hash=hash_secret(code))
+            if found_code is not None and found_code[0].client_id == client_id:
+                return found_code[1].resource
+        if refresh_token is not None and len(refresh_token) <= _MAX_TOKEN_LENGTH:
+            found_token = await store.get_token(session, token_hash=hash_secret(refresh_token))
+            if found_token is not None and found_token[0].kind == "refresh" and found_token[1].client_id == client_id:
+                return found_token[1].resource
+    return None
 
 
 async def rotate_refresh_token(db: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:

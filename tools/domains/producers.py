@@ -1,4 +1,4 @@
-"""Producers (tenants), created and found by the operator of the machine from the CLI.
+"""Producers (tenants), created, found and listed by the operator of the machine from the CLI.
 
 A producer comes with its owner user, who signs in with the email and password. Only the
 operator makes producers: no API key or session can.
@@ -9,13 +9,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from storage import accounts as store
+from storage.queries import fetch_page
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound
-from tools.core.models import InputModel, OutputModel
+from tools.core.fields import Secret
+from tools.core.models import InputModel, OutputModel, Page, Pagination
 from tools.domains.accounts import create_producer, normalize_email
 
-__all__ = ["find_producer", "make_producer"]
+__all__ = ["find_producer", "list_producers", "make_producer"]
 
 
 class CreateProducerInput(InputModel):
@@ -26,6 +28,11 @@ class CreateProducerInput(InputModel):
 
 class FindProducerInput(InputModel):
     email: str = Field(max_length=320, description="The owner's email.")
+
+
+class ListProducersInput(InputModel):
+    page: int = Field(default=1, ge=1, le=1_000_000, description="Page number, from 1.")
+    limit: int = Field(default=20, ge=1, le=100, description="Results per page, 1-100.")
 
 
 class ProducerSummary(OutputModel):
@@ -40,7 +47,7 @@ class ProducerResult(OutputModel):
 
 
 class CreatedProducerResult(ProducerResult):
-    generated_password: str | None = Field(description="The owner's password when it was generated: shown once.")
+    generated_password: Secret | None = Field(description="The owner's password when it was generated: shown once.")
 
 
 @operation(
@@ -77,3 +84,28 @@ async def find_producer(ctx: OperationContext, data: FindProducerInput) -> Produ
     return ProducerResult(
         producer=ProducerSummary(id=producer.id, name=producer.name, owner_user_id=owner.id, email=owner.email)
     )
+
+
+@operation(
+    title="List producers",
+    name="list_producers",
+    permission=None,
+    http=None,
+    kind="read",
+    auth=("operator",),
+    transports=("cli",),
+)
+async def list_producers(ctx: OperationContext, data: ListProducersInput) -> Page[ProducerSummary]:
+    """Every producer on this machine with its owner's email, oldest first. Paginated."""
+    offset = (data.page - 1) * data.limit
+    owners, total = await fetch_page(ctx.session, store.owners_by_producer_query(), offset=offset, limit=data.limit)
+    producers = await store.producers_by_id(ctx.session, producer_ids=[owner.producer_id for owner in owners])
+    summaries = [
+        ProducerSummary(id=owner.producer_id, name=producers[owner.producer_id].name, owner_user_id=owner.id, email=owner.email)
+        for owner in owners
+    ]
+    total_pages = (total + data.limit - 1) // data.limit
+    pagination = Pagination(
+        page=data.page, limit=data.limit, total=total, total_pages=total_pages, has_more=data.page < total_pages
+    )
+    return Page(data=summaries, pagination=pagination)

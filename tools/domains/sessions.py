@@ -29,6 +29,7 @@ from tools.core.audit import record_sign_in
 from tools.core.catalog import operation
 from tools.core.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
 from tools.core.errors import Unauthorized
+from tools.core.fields import Secret
 from tools.core.login_throttle import LoginThrottle
 from tools.core.models import InputModel, NoInput, OutputModel, UtcDatetime
 from tools.core.passwords import verify_password
@@ -77,7 +78,7 @@ class LoginInput(InputModel):
 
 class SessionPublic(OutputModel):
     id: str
-    token: str = Field(description="Send as `Authorization: Bearer bls_...` (or use the cookie); shown only at login.")
+    token: Secret = Field(description="Send as `Authorization: Bearer bls_...` (or use the cookie); shown only at login.")
     producer_id: str
     user_id: str
     created_at: UtcDatetime

@@ -16,17 +16,18 @@ from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, whitespace_class
+from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, Secret, whitespace_class
 from tools.core.models import (
     InputModel,
     OutputModel,
     Page,
     PageQuery,
+    SecretResult,
     UtcDatetime,
     WebUrl,
 )
 from tools.core.paging import paged
-from tools.core.passwords import generate_password, hash_password
+from tools.core.passwords import generate_password, hash_generated_password, hash_password
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.accounts import normalize_email
@@ -90,9 +91,9 @@ class StudentDetailResult(OutputModel):
     student: StudentDetail
 
 
-class RegisteredStudentResult(OutputModel):
+class RegisteredStudentResult(SecretResult):
     student: StudentPublic
-    generated_password: str | None = Field(
+    generated_password: Secret | None = Field(
         description="Set only when no password was given: shown once, never stored in clear."
     )
 
@@ -146,9 +147,11 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     if existing is not None:
         raise Conflict(f"A user with email {data.email} already exists")
     generated = None
-    password = data.password
-    if password is None:
-        password = generated = generate_password()
+    if data.password is None:
+        generated = generate_password()
+        password_hash = await hash_generated_password(generated)
+    else:
+        password_hash = await hash_password(data.password)
     now = ctx.now()
     user = User(
         id=new_id("user"),
@@ -156,7 +159,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
         name=data.name,
         email=data.email,
         email_normalized=email_normalized,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         avatar_url=data.avatar_url,
         bio=data.bio,
         role=STUDENT_ROLE,

@@ -4,7 +4,8 @@ Managed by operations (`webhooks:read|write`): over MCP and REST with an API key
 dashboard by the owner; rotating the secret, test events and the delivery log are the owner's. An endpoint's URL must reach a public address (`tools.core.outbound`),
 checked here and again by the delivery worker (`server.webhooks`) at every delivery. Its signing
 secret (`whsec_` + 24 random bytes, base64, the format the `standardwebhooks` library reads) is in
-`create_webhook`'s and `rotate_webhook_secret`'s results only.
+`create_webhook`'s and `rotate_webhook_secret`'s results only: marked `Secret`, it is not kept for
+a replay of `create_webhook` under its idempotency key, which answers null and a `secretNote`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound, Unprocessable
 from tools.domains.event_feed import EventTypes
-from tools.core.fields import Id
-from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, UtcDatetime, WebUrl
+from tools.core.fields import Id, Secret
+from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, SecretResult, UtcDatetime, WebUrl
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -65,14 +66,14 @@ class WebhookPublic(OutputModel):
 
 
 class WebhookWithSecret(WebhookPublic):
-    secret: str = Field(description="Verify signatures with it. Shown only here: store it now.")
+    secret: Secret | None = Field(description="Verify signatures with it. Shown only here: store it now (a replay: null).")
 
 
 class WebhookResult(OutputModel):
     webhook: WebhookPublic
 
 
-class WebhookSecretResult(OutputModel):
+class WebhookSecretResult(SecretResult):
     webhook: WebhookWithSecret
 
 
@@ -121,12 +122,30 @@ WEBHOOK_URL_RULE = (
 )
 
 
+LOOPBACK_HINT = (
+    "to test on your own machine, start the server with BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1 (local development only), "
+    "or give the public https URL of a tunnel to your receiver"
+)
+"""What a refused loopback URL's message adds: the two ways to receive webhooks locally."""
+
+
 async def _checked_url(ctx: OperationContext, url: str) -> str:
+    allow_loopback = ctx.services.webhooks_allow_loopback
     try:
-        await check_outbound_url(url, allow_loopback=ctx.services.webhooks_allow_loopback)
+        await check_outbound_url(url, allow_loopback=allow_loopback)
     except UnsafeUrl as unsafe:
-        raise Unprocessable(f"Invalid input: url: {unsafe}") from None
+        # Refused only for being on this machine (the setting would admit it): say how to test locally.
+        hint = f"; {LOOPBACK_HINT}" if not allow_loopback and await _loopback_only(url) else ""
+        raise Unprocessable(f"Invalid input: url: {unsafe}{hint}") from None
     return url
+
+
+async def _loopback_only(url: str) -> bool:
+    try:
+        await check_outbound_url(url, allow_loopback=True)
+    except UnsafeUrl:
+        return False
+    return True
 
 
 async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
