@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from server.rest import API_PREFIX, Endpoint
+from tools.core.catalog import InputRule
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -34,7 +35,6 @@ from tools.core.errors import (
     Unauthorized,
     Unprocessable,
 )
-from tools.core.catalog import InputRule
 from tools.core.fields import REST_SCHEMA
 from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 
@@ -54,8 +54,10 @@ _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
     409: (
         "Conflict",
         Conflict,
-        "Duplicate slug, email, membership or enrollment; an Idempotency-Key reused with other arguments, "
-        "or whose create made something deleted since.",
+        (
+            "Duplicate slug, email, membership or enrollment; an Idempotency-Key reused with other arguments, "
+            "or whose create made something deleted since."
+        ),
     ),
     422: (
         "Unprocessable",

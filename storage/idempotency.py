@@ -16,7 +16,16 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import String, Table, TypeDecorator, delete, select, tuple_, union_all, update
+from sqlalchemy import (
+    String,
+    Table,
+    TypeDecorator,
+    delete,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -99,19 +99,25 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+_FIRST_INSTANT, _LAST_INSTANT = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def _in_utc(value: datetime) -> datetime:
     # The store compares instants in UTC. Near the ends of the calendar the conversion leaves the
-    # years a datetime holds (0001-01-01T00:00+14:00 is in year 0 in UTC): refuse it here, naming
-    # the field, rather than let the store's conversion raise OverflowError.
+    # years a datetime holds (0001-01-01T00:00+14:00 is in year 0 in UTC). Every such argument is a
+    # bound of a filter (since, until, updatedAfter), and no stored time lies beyond the first or
+    # last instant a datetime holds: the nearest of those filters exactly alike. So the document's
+    # `format: date-time` is the whole rule, with no range that JSON Schema could not state.
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the supported range (years 0001 to 9999 in UTC)") from None
+        return _FIRST_INSTANT if value.year == 1 else _LAST_INSTANT
 
 
 IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_in_utc)]
-"""A timestamp argument: an ISO 8601 string with a timezone (JSON has no date type), handed to
-the operation as the same instant in UTC."""
+"""A timestamp argument bounding a filter: an ISO 8601 string with a timezone (JSON has no date
+type), handed to the operation as the same instant in UTC (or, past the ends of the calendar in
+UTC, its first or last instant, which filter alike)."""
 
 
 def _not_blank(value: str) -> str:
