@@ -209,7 +209,8 @@ class _Builder:
         }
         for status in sorted({rule.error.status for rule in endpoint.input_rules}):
             # The shared response, with the rules this status answers here named.
-            operation["responses"][str(status)] = _ruled_response(status, [rule for rule in endpoint.input_rules if rule.error.status == status])
+            ruled = [rule for rule in endpoint.input_rules if rule.error.status == status]
+            operation["responses"][str(status)] = _ruled_response(status, ruled)
         if endpoint.input_rules:
             operation[INPUT_RULES] = [{"rule": rule.text, "status": rule.error.status} for rule in endpoint.input_rules]
         _refuse_nul(operation, self.schemas)
@@ -266,8 +267,9 @@ class _Builder:
                     "except where an operation's description states a rule JSON Schema cannot (an order between "
                     "two dates, an id that must exist, a host that must resolve to public addresses): a request "
                     "breaking it is answered with the status the rule names and the operation lists, 422 "
-                    "unprocessable unless 404 or 409 says more. No text holds NUL (U+0000): every text's "
-                    "`pattern` says so. Request bodies are UTF-8 JSON: no unpaired surrogate (400)."
+                    "unprocessable unless 404 or 409 says more. No text holds NUL (U+0000): every text's schema "
+                    "says so (a `pattern` that leaves it out, or `not` a text holding it). Request bodies are "
+                    "UTF-8 JSON: no unpaired surrogate (400)."
                 ),
             },
             "paths": paths,
