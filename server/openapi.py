@@ -4,6 +4,12 @@ Each `Endpoint`'s input model is split by where its fields travel: path paramete
 the JSON body (POST/PATCH/PUT) or query parameters; a create also takes the `Idempotency-Key`
 header. Its output model is the success response; every error it can answer shares one `Error` schema. Models used by several
 endpoints appear once, under `components/schemas`.
+
+The document is the contract: a request its schemas allow is accepted, or answered by a status
+the operation lists for a rule its description states (`InputRule`: 404 for an id that names
+nothing, 409 for a state, 422 otherwise), never 400. So every rule JSON Schema can state is in
+the schemas: a model's `not` (`tools.core.fields.exactly_one_of`), and no NUL in any text
+(`"not": {"pattern": "\\u0000"}` where no whole-text pattern of its own already leaves it out).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from server.rest import API_PREFIX, Endpoint
+from tools.core.catalog import InputRule
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -26,6 +33,7 @@ from tools.core.errors import (
     NotFound,
     RateLimited,
     Unauthorized,
+    Unprocessable,
 )
 from tools.core.fields import REST_SCHEMA
 from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
@@ -33,8 +41,9 @@ from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 __all__ = ["INPUT_RULES", "openapi_document"]
 
 INPUT_RULES = "x-input-rules"
-"""An operation's rules on its input that JSON Schema cannot state (`Operation.input_rules`), as a list."""
-_RULES_INTRO = "Refused with 400 bad_request, though its schema allows it, when the input breaks one of these rules:"
+"""An operation's rules on its input that JSON Schema cannot state (`Operation.input_rules`), as a
+list of `{"rule": sentence, "status": the status that answers a request breaking it}`."""
+_RULES_INTRO = "Rules beyond its schema (JSON Schema cannot state them), each answered with the status named:"
 
 _REF = "#/components/schemas/{model}"
 _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
@@ -42,7 +51,19 @@ _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
     401: ("Unauthorized", Unauthorized, "Missing, invalid, revoked or expired credentials."),
     403: ("Forbidden", Forbidden, "The credentials lack the permission this endpoint needs."),
     404: ("NotFound", NotFound, "The resource does not exist (or belongs to another producer)."),
-    409: ("Conflict", Conflict, "Duplicate slug, email, membership or enrollment; an Idempotency-Key reused with other arguments."),
+    409: (
+        "Conflict",
+        Conflict,
+        (
+            "Duplicate slug, email, membership or enrollment; an Idempotency-Key reused with other arguments, "
+            "or whose create made something deleted since."
+        ),
+    ),
+    422: (
+        "Unprocessable",
+        Unprocessable,
+        "Well-formed input refused by a rule the operation's description states (JSON Schema cannot): the message names it.",
+    ),
     429: ("RateLimited", RateLimited, "Over this API key's rate limit; retry after `retryAfter` seconds."),
     500: ("InternalError", InternalError, "An internal error; it has been logged."),
     503: ("Busy", Busy, "The store is busy with other writes; nothing was changed. Retry after `retryAfter` seconds."),
@@ -62,8 +83,8 @@ _IDEMPOTENCY_KEY = {
     "description": (
         f"Makes a retry safe: a request with the same key and the same arguments within "
         f"{IDEMPOTENCY_KEY_TTL // timedelta(hours=1)} hours answers the first one's status and body "
-        "(naming what it created, even if deleted since) without creating anything again; with other "
-        "arguments it is 409 conflict. Each API key, "
+        "without creating anything again. With other arguments it is 409 conflict; so it is when what "
+        "the first request created has been deleted since (a new request needs a new key). Each API key, "
         "OAuth grant or session has keys of its own."
     ),
 }
@@ -73,6 +94,10 @@ _SECURITY = {
     "none": [],
 }
 _NULL = {"type": "null"}
+_HOLDS_NUL = {"pattern": "\\u0000"}
+"""A text holding NUL (U+0000), which no input model takes: `"not": _HOLDS_NUL` on each text that
+no pattern of its own describes. (A `pattern` `^[^\\u0000]*$` says the same, but generators
+such as schemathesis make texts from a pattern several times more slowly.)"""
 _QUERY_LINKS: dict[tuple[str, str], dict[str, str]] = {
     # Ids that travel in a query: a member is removed by its user, an API key revoked by `id`.
     ("add_member", "remove_member"): {"query.userId": "$response.body#/member/userId"},
@@ -148,7 +173,9 @@ class _Builder:
         rest = {name: schema for name, schema in properties.items() if name not in endpoint.path_params}
         description = endpoint.description
         if endpoint.input_rules:
-            description += "\n\n" + _RULES_INTRO + "".join(f"\n- {rule}" for rule in endpoint.input_rules)
+            description += "\n\n" + _RULES_INTRO + "".join(
+                f"\n- {rule.text} ({rule.error.status} {rule.error.code})" for rule in endpoint.input_rules
+            )
         operation: dict[str, Any] = {
             "operationId": endpoint.name,
             "summary": endpoint.title,
@@ -162,6 +189,8 @@ class _Builder:
                 body_required = sorted(required & set(rest), key=list(rest).index)
                 if body_required:
                     body["required"] = body_required
+                if "not" in definition:  # between body fields: `tools.core.fields.exactly_one_of`
+                    body["not"] = definition["not"]
                 self.schemas[body_name] = body
                 operation["requestBody"] = {
                     "required": bool(body_required),
@@ -178,9 +207,13 @@ class _Builder:
             str(endpoint.status): {"description": endpoint.title, "content": {"application/json": {"schema": output}}},
             **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"} for status in endpoint.errors},
         }
-        if endpoint.input_rules:  # the shared 400, with this operation's rules named
-            operation["responses"]["400"] = _bad_request(endpoint.input_rules)
-            operation[INPUT_RULES] = list(endpoint.input_rules)
+        for status in sorted({rule.error.status for rule in endpoint.input_rules}):
+            # The shared response, with the rules this status answers here named.
+            ruled = [rule for rule in endpoint.input_rules if rule.error.status == status]
+            operation["responses"][str(status)] = _ruled_response(status, ruled)
+        if endpoint.input_rules:
+            operation[INPUT_RULES] = [{"rule": rule.text, "status": rule.error.status} for rule in endpoint.input_rules]
+        _refuse_nul(operation, self.schemas)
         operation["security"] = _SECURITY[endpoint.auth]
         return operation
 
@@ -230,9 +263,13 @@ class _Builder:
                 "version": version,
                 "description": (
                     "Courses, students, enrollments and communities. The same operations are MCP tools at /mcp. "
-                    "Every request the schemas allow is accepted, except where an operation lists rules "
-                    "beyond its schema; then it is refused with 400 naming the rule. One rule holds for every "
-                    "text: no NUL (U+0000) character and no unpaired surrogate (400)."
+                    "Every request the schemas allow is accepted (400 answers only requests they do not allow), "
+                    "except where an operation's description states a rule JSON Schema cannot (an order between "
+                    "two dates, an id that must exist, a host that must resolve to public addresses): a request "
+                    "breaking it is answered with the status the rule names and the operation lists, 422 "
+                    "unprocessable unless 404 or 409 says more. No text holds NUL (U+0000): every text's schema "
+                    "says so (a `pattern` that leaves it out, or `not` a text holding it). Request bodies are "
+                    "UTF-8 JSON: no unpaired surrogate (400)."
                 ),
             },
             "paths": paths,
@@ -257,17 +294,63 @@ class _Builder:
         return document
 
 
-def _bad_request(rules: tuple[str, ...]) -> dict[str, Any]:
-    _, error, description = _ERRORS[400]
+def _ruled_response(status: int, rules: list[InputRule]) -> dict[str, Any]:
+    _, error, description = _ERRORS[status]
+    texts = " ".join(rule.text for rule in rules)
     return {
-        "description": f"{description} Also when the input breaks one of the rules beyond its schema: {' '.join(rules)}",
+        "description": f"{description} Here, when the input breaks a rule beyond its schema: {texts}",
         "content": {
             "application/json": {
                 "schema": {"$ref": _REF.format(model="Error")},
-                "example": {"error": error.code, "message": f"Invalid input: {rules[0]}"},
+                "example": {"error": error.code, "message": rules[0].text},
             }
         },
     }
+
+
+def _is_text(schema: dict[str, Any]) -> bool:
+    """A string schema any text might fill: not an enum, a constant or a date-time."""
+    kind = schema.get("type")
+    is_string = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    return is_string and not ({"enum", "const"} & set(schema)) and schema.get("format") != "date-time"
+
+
+def _whole_text(pattern: str) -> bool:
+    """`pattern` describes the whole text (`^...$`), not only a part of it (`[^ ]`: a part not blank)."""
+    return pattern.startswith("^") and pattern.endswith("$")
+
+
+def _refuse_nul(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Every text of `operation`'s input (parameters, body, the models they use) states that it
+    holds no NUL: `"not": _HOLDS_NUL`, unless a pattern of its own, anchored at both ends, already
+    leaves NUL out (`tools.core.fields.whitespace_class`; the tests check every such pattern)."""
+    seen: set[str] = set()
+
+    def visit(schema: Any) -> None:
+        if isinstance(schema, list):
+            for item in schema:
+                visit(item)
+            return
+        if not isinstance(schema, dict):
+            return
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                visit(schemas[name])
+        if _is_text(schema) and not _whole_text(schema.get("pattern", "")):
+            schema["not"] = dict(_HOLDS_NUL)
+        for key in ("properties", "patternProperties"):
+            for item in schema.get(key, {}).values():
+                visit(item)
+        for key in ("items", "additionalProperties", "prefixItems", "anyOf", "oneOf", "allOf", "not"):
+            visit(schema.get(key))
+
+    for parameter in operation.get("parameters", []):
+        visit(parameter.get("schema"))
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        visit(content["schema"])
 
 
 def _error_responses() -> dict[str, Any]:

@@ -40,7 +40,7 @@ from server.auth import (
     unauthorized_response,
 )
 from server.mcp_app import Runtime
-from tools.core.catalog import Operation, path_params
+from tools.core.catalog import InputRule, Operation, path_params
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -96,8 +96,8 @@ class Endpoint:
     tag: str
     takes_idempotency_key: bool = False
     """A create: a retry with the same `Idempotency-Key` header returns the first result."""
-    input_rules: tuple[str, ...] = ()
-    """Rules on the input that its JSON schema cannot state; each refused with 400."""
+    input_rules: tuple[InputRule, ...] = ()
+    """Rules on the input that its JSON schema cannot state, each answered with its own error."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -129,6 +129,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         errors.append(404)
     if not op.read_only and auth != "none":
         errors.append(409)  # a write can always meet a constraint that a concurrent write claimed
+    errors += [rule.error.status for rule in op.input_rules if rule.error.status not in errors]
     errors.append(429)  # every call counts against its key's or session's rate limit; sign-in has a throttle
     errors.append(500)
     if not op.read_only:
@@ -144,7 +145,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         output_model=op.output_model,
         status=op.http_status,
         auth=auth,
-        errors=tuple(errors),
+        errors=tuple(sorted(errors)),
         tag=op.http_path.split("/")[1],  # the main path's: an alias is documented beside it
         takes_idempotency_key=op.takes_idempotency_key,
         input_rules=op.input_rules,
@@ -241,6 +242,9 @@ def _check_body_shape(body: dict[str, Any]) -> None:
     raise BadRequest(_TOO_DEEP)
 
 
+_JSON_WHITESPACE = b" \t\r\n"
+
+
 def _is_json(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
@@ -256,7 +260,7 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise too_large
-    if not body.strip():
+    if not body.strip(_JSON_WHITESPACE):  # no body; bytes.strip() would also take \x0b and \x0c, which JSON does not
         return {}
     if not _is_json(request.headers.get("content-type")):
         # A browser posts text/plain or a form across sites without asking first; JSON it cannot.

@@ -114,7 +114,7 @@ def published_input_schema(op: Operation) -> dict[str, Any]:
 
 def _object(schema: dict[str, Any]) -> dict[str, Any]:
     # The tool's description describes it; a model's docstring would only repeat or mislead.
-    dropped = ("additionalProperties", "$defs", "description")
+    dropped = ("additionalProperties", "$defs", "description", REST_SCHEMA)  # REST_SCHEMA: a model's `exactly_one_of`
     published = {key: value for key, value in schema.items() if key not in dropped}
     if "properties" in schema:
         published["properties"] = {name: _property(name, sub) for name, sub in schema["properties"].items()}

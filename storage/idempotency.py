@@ -5,21 +5,34 @@ result in the same transaction: the record commits with the create or not at all
 transaction claiming the same key while the first is running waits for it (PostgreSQL: the
 upsert waits on the primary key; SQLite: there is one writer), then finds its record, or, if the
 first rolled back, claims the key itself.
+
+A replay names what the first call created; `vanished` tells the runner whether it is still there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import (
+    String,
+    Table,
+    TypeDecorator,
+    delete,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import IdempotencyRecord
+from storage.tables import IdempotencyRecord, metadata
 
-__all__ = ["claim_key", "keep_result", "prune_expired"]
+__all__ = ["claim_key", "keep_result", "prune_expired", "vanished"]
 
 _PRUNED_AT_ONCE = 100
 """Expired records one claim deletes at most: a claim stays cheap, and claims outnumber expiries."""
@@ -87,3 +100,27 @@ async def prune_expired(session: AsyncSession, *, now: datetime) -> None:
         .with_for_update(skip_locked=True)  # SQLite, one writer, has no row locks and renders none
     )
     await session.execute(delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.caller, IdempotencyRecord.key).in_(expired)))
+
+
+def _is_text(column_type: Any) -> bool:
+    return isinstance(column_type.impl if isinstance(column_type, TypeDecorator) else column_type, String)
+
+
+@cache
+def _tables_by_id() -> tuple[Table, ...]:
+    """The tables whose rows are named by a text `id` primary key (`storage.ids.new_id`): every
+    resource a create makes. (PostgreSQL would refuse comparing an integer key with a text.)"""
+    return tuple(
+        table
+        for table in metadata.sorted_tables
+        if [column.name for column in table.primary_key] == ["id"] and _is_text(table.c.id.type)
+    )
+
+
+async def vanished(session: AsyncSession, ids: Collection[str]) -> set[str]:
+    """Those of `ids` that no table holds any more: deleted since a create made them (or with what
+    held them). Only a replay asks: one statement, a primary-key lookup in each table."""
+    if not ids:
+        return set()
+    found = union_all(*(select(table.c.id).where(table.c.id.in_(ids)) for table in _tables_by_id()))
+    return set(ids) - set(await session.scalars(found))

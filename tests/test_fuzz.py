@@ -270,12 +270,10 @@ async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_
             answers[value] = (await _mcp_answer(client, op, trial), await _rest_answer(http, op, trial))
     for value, over_mcp_and_rest in answers.items():
         for body in over_mcp_and_rest:
-            if value in INSIDE_THE_CALENDAR_IN_UTC:
+            if value in INSIDE_THE_CALENDAR_IN_UTC or value in OUTSIDE_THE_CALENDAR_IN_UTC:  # the latter clamped
                 assert body == {}, (value, body)
                 continue
             assert body.get("error") == "bad_request" and f"{field}: " in body["message"], (value, body)
-            if value in OUTSIDE_THE_CALENDAR_IN_UTC:
-                assert f"{field}: is outside the supported range" in body["message"], (value, body)
 
 
 # ---- cursors at the edges, every cursor argument

@@ -232,7 +232,37 @@ async def test_a_replay_reads_only_its_record(store, tenant):
         again = await run_operation(create_course, arguments, store=store, principal=principal)
     queries = [statement for statement in seen if not statement.startswith("BEGIN")]
     assert again.model_dump(mode="json") == first.model_dump(mode="json")  # the answer as sent (to the millisecond)
-    assert len(queries) == 2 and all("idempotency_records" in statement for statement in queries), queries
+    # Its record, and whether what it created is still there (one primary-key lookup per table).
+    assert len(queries) == 3 and all("idempotency_records" in statement for statement in queries[:2]), queries
+    assert "courses.id IN" in queries[2], queries
+
+
+async def test_a_replay_after_what_it_created_was_deleted_is_a_conflict_not_an_answer_naming_it(store, tenant):
+    """The issue's stateful failure: schemathesis repeats a scenario's requests, Idempotency-Key and
+    body alike, so POST /webhooks replayed a create whose webhook a DELETE had removed since: 201
+    naming it, then DELETE /webhooks/{id} 404. Now such a replay is a conflict naming what is gone;
+    a replay while it stands is still the first answer, and a new key creates anew."""
+    webhook, key = {"url": PUBLIC_HOOK_URL}, {"Idempotency-Key": "a"}
+    async with rest_client(http_app(store), tenant.key) as http:
+        first = await http.post("/webhooks", json=webhook, headers=key)
+        made = first.json()["webhook"]["id"]
+        standing = await http.post("/webhooks", json=webhook, headers=key)
+        deleted = await http.delete(f"/webhooks/{made}")
+        gone = await http.post("/webhooks", json=webhook, headers=key)
+        anew = await http.post("/webhooks", json=webhook, headers={"Idempotency-Key": "b"})
+        # What held it went too: a section whose course was deleted since.
+        course = (await http.post("/courses", json=course_body())).json()["course"]["id"]
+        section = await http.post(f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"})
+        await http.delete(f"/courses/{course}")
+        section_gone = await http.post(f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"})
+    assert (first.status_code, standing.status_code, deleted.status_code) == (201, 201, 200)
+    assert standing.json()["webhook"]["id"] == made
+    assert (gone.status_code, gone.json()) == (
+        409, {"error": "conflict", "message": f'Idempotency-Key "a" created {made}, deleted since; a new request needs a new key'},
+    )  # fmt: skip
+    assert anew.status_code == 201 and anew.json()["webhook"]["id"] != made
+    assert (section.status_code, section_gone.status_code) == (201, 409)
+    assert section.json()["section"]["id"] in section_gone.json()["message"]
 
 
 # ---- where a key is taken, and what a key may be

@@ -59,7 +59,7 @@ async def test_a_nested_create_of_more_than_1000_lessons_in_all_is_refused_and_1
     async with mcp_client(store, tenant.key) as client:
         refused = error(await client.call_tool("create_course", {**body, "sections": [{"title": "S", "lessons": lessons}] * 5 + [{"title": "S", "lessons": lessons[:1]}]}))
         created = ok(await client.call_tool("create_course", {**body, "sections": [{"title": "S", "lessons": lessons}] * 5}))
-    assert refused == {"error": "bad_request", "message": "Invalid input: sections: at most 1000 lessons in one call, got 1001; add the rest with create_lesson"}
+    assert refused == {"error": "unprocessable", "message": "Invalid input: sections: at most 1000 lessons in one call, got 1001; add the rest with create_lesson"}
     assert sum(len(section["lessons"]) for section in created["course"]["sections"]) == 1000
 
 

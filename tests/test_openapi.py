@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
+from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,8 +15,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError, create_model
 from schemathesis import engine
 from schemathesis.engine import events
 from schemathesis.python.asgi import shutdown_lifespans
@@ -25,11 +29,8 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from tests.factories import make_tenant
 from tests.rest_support import http_app, rest_client, seed
-from tests.schemathesis_hooks import (
-    RULE_REFUSALS,  # also registers the hook that knows these refusals
-)
 from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title, slug
-from tools.core.models import WEB_URL_PATTERN, WebUrl
+from tools.core.models import WEB_URL_PATTERN, InputModel, WebUrl
 from tools.domains.sessions import login
 from tools.domains.students import EMAIL_PATTERN, Email
 from tools.registry import TOOLS, served_over
@@ -143,10 +144,11 @@ SEEDS = [int(seed) for seed in os.environ.get("BLOHKO_SCHEMATHESIS_SEEDS", "2026
 """CI runs one seed at a few examples an operation; the longer run (README, "REST API") sets both."""
 
 
-def _ruled_operations(document: dict[str, Any]) -> list[str]:
-    """The operations whose input has rules beyond its schema (`x-input-rules`): a 400 naming the
-    rule is a documented answer to a request the schema allows."""
-    return sorted(operation["operationId"] for operation in _operations(document).values() if INPUT_RULES in operation)
+EXPECTED_FOR_VALID_DATA = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())["checks"][
+    "positive_data_acceptance"
+]["expected-statuses"]
+"""What the repository's schemathesis.toml lets answer a request the document allows (the CLI reads
+it from the root): 422 for a rule beyond the schema among them, and never 400."""
 
 
 def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
@@ -156,15 +158,14 @@ def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
             "seed": seed,
-            # No NUL in generated text: the document's introduction says every text refuses it
-            # (PostgreSQL cannot store it), which JSON Schema has no short way to state per field.
-            "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none", "allow-x00": False},
+            # NUL in generated text too: every text of the document states it holds none.
+            "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
             # No replay of requests cached in ./.schemathesis by earlier runs: each run is the same,
             # and runs side by side (the SQLite and PostgreSQL passes) share no file.
             "cache": {"enabled": False},
             # Every check, the stateful phase too: it follows the document's links from each create to
             # the operations that take the id it made.
-            "checks": {"enabled": True},
+            "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": EXPECTED_FOR_VALID_DATA}},
             "phases": {"stateful": {"enabled": True, "max-steps": 6}},
             "auth": {
                 "openapi": {"apiKey": {"bearer": seeded["key"]}, "sessionToken": {"bearer": seeded["sessions"][0]}}
@@ -198,8 +199,23 @@ def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
     )
 
 
-def test_every_operation_with_rules_beyond_its_schema_has_its_refusals_known():
-    assert sorted(RULE_REFUSALS) == _ruled_operations(api_document())
+def test_valid_data_may_meet_a_rule_beyond_the_schema_but_never_a_400():
+    assert "422" in EXPECTED_FOR_VALID_DATA and "400" not in EXPECTED_FOR_VALID_DATA and "4xx" not in EXPECTED_FOR_VALID_DATA
+
+
+def test_every_rule_beyond_the_schema_is_stated_and_answered_by_a_status_its_operation_lists():
+    """The issue's rules JSON Schema cannot state: each in the description, with a status of its
+    own that the operation lists (not 400, which answers only what the schema refuses)."""
+    ruled = {}
+    for operation in _operations(api_document()).values():
+        for rule in operation.get(INPUT_RULES, []):
+            assert rule["status"] != 400 and str(rule["status"]) in operation["responses"], operation["operationId"]
+            assert f"{rule['rule']} ({rule['status']} " in operation["description"], operation["operationId"]
+            assert rule["rule"] in operation["responses"][str(rule["status"])]["description"], operation["operationId"]
+            ruled.setdefault(operation["operationId"], set()).add(rule["status"])
+    assert ruled["list_threads"] == ruled["list_audit_events"] == ruled["create_webhook"] == ruled["parse_video"] == {422}
+    assert ruled["create_course"] == {404, 422} and ruled["update_course"] == {404} and ruled["publish_course"] == {409}
+    assert not {"update_progress", "enroll_students"} & set(ruled)  # stated in the schema (`exactly_one_of`)
 
 
 def _real_ids_half_the_time(schema: schemathesis.BaseSchema, sets: list[dict[str, str]]) -> None:
@@ -231,10 +247,13 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
 
     Run through schemathesis' engine, as its CLI does: its pytest plugin's fixture loader
     does not run on this pytest."""
-    failures, errors, tested = [], [], set()
+    failures, errors, tested, answered = [], [], set(), defaultdict(set)
     for event in engine.from_schema(fuzzed_api).execute():
         if isinstance(event, events.ScenarioFinished):
             tested.add(event.recorder.label)
+            for case_id, interaction in event.recorder.interactions.items():
+                if interaction.response is not None:
+                    answered[event.recorder.cases[case_id].value.operation.label].add(interaction.response.status_code)
             for checks in event.recorder.checks.values():
                 failures += [
                     f"{event.recorder.label}: {check.name}: {check.failure_info.failure.title}\n"
@@ -252,17 +271,37 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
     assert not failures, "\n\n".join(dict.fromkeys(failures))
     every_route = {f"{method} {path}" for method, path in _operations(api_document())}
     assert every_route <= tested, sorted(every_route - tested)  # the other paths too; and the stateful scenarios
+    # The operations only a producer session may call ran with one: not only refused for want of it.
+    by_session = {
+        f"{method} {path}"
+        for (method, path), operation in _operations(api_document()).items()
+        if {"sessionToken": []} in operation["security"]
+    }
+    assert len(by_session) >= 7
+    assert {route for route in by_session if answered[route] - {401, 403}} == by_session, {route: answered[route] for route in by_session}
 
 
 # ---- the document's patterns are the validators' rules
 
 
 def _field_accepts(annotation: Any, value: str) -> bool:
+    """A field of this type in an input model takes `value` (an input model refuses NUL in any text)."""
+    holder = create_model("Holder", __base__=InputModel, value=(annotation, ...))
     try:
-        TypeAdapter(annotation).validate_python(value)
+        holder.model_validate({"value": value})
     except ValidationError:
         return False
     return True
+
+
+def _whole_text(pattern: str) -> bool:
+    return pattern.startswith("^") and pattern.endswith("$")
+
+
+def _document_accepts(pattern: str, value: str) -> bool:
+    """The document's rule for a text with `pattern`: it matches, and (as `"not": {"pattern":
+    "\\u0000"}` beside a pattern that describes only a part of the text says) holds no NUL."""
+    return re.search(pattern, value) is not None and (_whole_text(pattern) or "\x00" not in value)
 
 
 PATTERNED = [
@@ -277,12 +316,132 @@ PATTERNED = [
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_pattern_of_the_document_accepts_exactly_what_its_field_accepts(annotation, pattern, data):
-    """Texts made to match the pattern pass the validator; any text passes it only if it matches
-    (within the length limits the document states beside the pattern)."""
-    matching = data.draw(st.from_regex(pattern, fullmatch=pattern.startswith("^")).filter(lambda text: 0 < len(text) <= 200))
+    """Texts made to match the pattern (without NUL) pass the validator; any text passes it only if
+    the document allows it (within the length limits the document states beside the pattern)."""
+    matching = data.draw(
+        st.from_regex(pattern, fullmatch=pattern.startswith("^")).filter(lambda text: 0 < len(text) <= 200 and "\x00" not in text)
+    )
     assert _field_accepts(annotation, matching), matching
-    anything = data.draw(st.text(min_size=1, max_size=60) | st.sampled_from(["http://a b", "https://[::1]/", "a@b.c", "x-y"]))
-    assert _field_accepts(annotation, anything) is (re.search(pattern, anything) is not None), anything
+    examples = ["http://a b", "https://[::1]/", "a@b.c", "x-y", "https://a.b/\x00", "a@b.c\x00", "x\x00y", "Title\x00"]
+    anything = data.draw(st.text(min_size=1, max_size=60) | st.sampled_from(examples))
+    assert _field_accepts(annotation, anything) is _document_accepts(pattern, anything), anything
+
+
+def _texts(schema: Any, schemas: dict[str, Any], seen: set[str]) -> Iterator[dict[str, Any]]:
+    """Every string schema in `schema`, following references into `schemas`."""
+    if isinstance(schema, list):
+        for item in schema:
+            yield from _texts(item, schemas, seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/") and ref not in seen:
+        seen.add(ref)
+        yield from _texts(schemas[ref.rsplit("/", 1)[1]], schemas, seen)
+    if schema.get("type") == "string" or "string" in (schema.get("type") or []):
+        yield schema
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties"):
+            yield from _texts(list(value.values()), schemas, seen)
+        elif key in ("items", "additionalProperties", "prefixItems", "anyOf", "oneOf", "allOf"):
+            yield from _texts(value, schemas, seen)
+
+
+def _request_texts(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    schemas = document["components"]["schemas"]
+    for operation in _operations(document).values():
+        seen: set[str] = set()
+        for parameter in operation.get("parameters", []):
+            if "$ref" in parameter:  # the Idempotency-Key header
+                parameter = document["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+            for text in _texts(parameter.get("schema"), schemas, seen):
+                yield operation["operationId"], text
+        for content in operation.get("requestBody", {}).get("content", {}).values():
+            for text in _texts(content["schema"], schemas, seen):
+                yield operation["operationId"], text
+
+
+def test_every_text_a_request_carries_states_that_it_holds_no_nul():
+    """The issue: NUL refused (search, title, content, password, thumbnailUrl) though the document
+    allowed it. Each text says so, unless it is an enum or a date-time, whose values hold none."""
+    texts = list(_request_texts(api_document()))
+    assert len(texts) > 100
+    for operation, text in texts:
+        if "enum" in text or "const" in text or text.get("format") == "date-time":
+            continue
+        states_it = text.get("not") == {"pattern": "\\u0000"} or _whole_text(text.get("pattern", ""))
+        assert states_it, (operation, text)
+        assert not Draft202012Validator(text).is_valid("a\x00b"), (operation, text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_pattern_that_describes_a_whole_text_leaves_nul_out(data):
+    """Such a pattern stands alone for its text (no `not` beside it): a text it matches, with a NUL
+    put anywhere, no longer matches."""
+    patterns = sorted({text["pattern"] for _, text in _request_texts(api_document()) if _whole_text(text.get("pattern", ""))})
+    assert len(patterns) >= 4  # URLs, emails, slugs, the Idempotency-Key (and the event feed's cursor)
+    pattern = data.draw(st.sampled_from(patterns))
+    matching = data.draw(st.from_regex(pattern, fullmatch=True).filter(lambda text: len(text) <= 300))
+    at = data.draw(st.integers(0, len(matching)))
+    assert re.search(pattern, matching[:at] + "\x00" + matching[at:]) is None, (pattern, matching, at)
+
+
+def _body_schema(operation_id: str) -> dict[str, Any]:
+    document = api_document()
+    (operation,) = [op for op in _operations(document).values() if op["operationId"] == operation_id]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return {**document["components"]["schemas"][ref.rsplit("/", 1)[1]], "components": document["components"]}
+
+
+@pytest.mark.anyio
+async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_and_emails_is_in_the_schema(store, tenant, app):
+    """The issue: "give lessonId or lessonPosition, exactly one" and "give studentIds or emails"
+    refused bodies the document allowed. Now its schema refuses them too, and the server answers
+    each body as the schema says: 400 exactly when the schema refuses it."""
+    progress, bulk = Draft202012Validator(_body_schema("update_progress")), Draft202012Validator(_body_schema("enroll_students"))
+    ids = (await seed(store, tenant)).ids
+    answers = {}
+    async with rest_client(app, tenant.key) as http:
+        for body in ({"completed": True}, {"completed": True, "lessonId": "x", "lessonPosition": 1}, {"completed": True, "lessonPosition": 1}):
+            response = await http.patch(f"/enrollments/{ids['enrollmentId']}", json=body)
+            answers[str(body)] = (progress.is_valid(body), response.status_code)
+        for body in ({}, {"studentIds": None, "emails": None}, {"studentIds": ["a"], "emails": ["a@b.co"]}, {"studentIds": None, "emails": ["a@b.co"]}):
+            response = await http.post("/enrollments/bulk", json={"courseId": ids["courseId"], **body})
+            answers[str(body)] = (bulk.is_valid({"courseId": ids["courseId"], **body}), response.status_code)
+    assert answers == {
+        "{'completed': True}": (False, 400),
+        "{'completed': True, 'lessonId': 'x', 'lessonPosition': 1}": (False, 400),
+        "{'completed': True, 'lessonPosition': 1}": (True, 200),
+        "{}": (False, 400),
+        "{'studentIds': None, 'emails': None}": (False, 400),
+        "{'studentIds': ['a'], 'emails': ['a@b.co']}": (False, 400),
+        "{'studentIds': None, 'emails': ['a@b.co']}": (True, 200),
+    }
+
+
+@pytest.mark.anyio
+async def test_rules_beyond_the_schema_are_answered_with_their_documented_status_not_400(store, tenant, app):
+    """The issue's refusals of requests the document allowed, each now the status its operation
+    lists for the rule its description states."""
+    ids = (await seed(store, tenant)).ids
+    async with rest_client(app, tenant.key) as http:
+        backwards = {"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"}
+        threads = await http.get("/threads", params=backwards)
+        audit = await http.get("/audit-events", params=backwards)
+        course = {"title": "T", "slug": "rules-beyond"}
+        empty_category = await http.post("/courses", json={**course, "categoryId": ""})
+        unknown_category = await http.post("/courses", json={**course, "categoryId": "cat_nope"})
+        video = await http.post("/videos/parse", json={"url": "https://example.com/page"})
+        webhook = await http.post("/webhooks", json={"url": "https://10.0.0.1/hook"})
+        created = await http.post("/courses", json={**course, "categoryId": "cat_web_development"})
+        publish = await http.post(f"/courses/{created.json()['course']['id']}/publish")
+    assert (threads.status_code, threads.json()["error"]) == (audit.status_code, audit.json()["error"]) == (422, "unprocessable")
+    assert empty_category.status_code == 400 and empty_category.json()["message"].startswith("Invalid input: categoryId:")
+    assert unknown_category.json() == {"error": "not_found", "message": "categoryId: no category cat_nope; see list_categories"}
+    assert (video.status_code, webhook.status_code, publish.status_code) == (422, 422, 409)
+    assert ids  # the seeded data stands beside what these made
 
 
 @pytest.mark.anyio

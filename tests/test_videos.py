@@ -1,10 +1,11 @@
-"""parse_video: every supported URL form, and hostile or malformed input refused with bad_request."""
+"""parse_video: every supported URL form, and hostile or malformed input refused with unprocessable
+(the URL is a plain string in the schema: the parser's rules are stated in the description)."""
 
 import pytest
 
 from tests.factories import error, mcp_client, ok
 from tests.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
-from tools.core.errors import BadRequest
+from tools.core.errors import Unprocessable
 from tools.domains.videos import parse_video_url
 
 pytestmark = pytest.mark.anyio
@@ -103,7 +104,7 @@ def test_direct_files_embed_as_themselves(url):
 
 @pytest.mark.parametrize("url", HOSTILE)
 def test_malformed_or_hostile_urls_are_refused(url):
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Unprocessable) as refused:
         parse_video_url(url)
     assert refused.value.message.startswith("Invalid input: url: ")
 
@@ -122,7 +123,7 @@ async def test_parse_video_tool_names_the_reason(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         body = error(await client.call_tool("parse_video", {"url": "javascript:alert(1)"}))
         missing = error(await client.call_tool("parse_video", {}))
-    assert body["error"] == "bad_request" and "http and https" in body["message"]
+    assert body["error"] == "unprocessable" and "http and https" in body["message"]
     assert missing == {"error": "bad_request", "message": "Invalid input: url: Field required"}
 
 
@@ -166,7 +167,7 @@ def test_property_every_vimeo_id_round_trips(video_id, player):
 def test_property_any_text_either_parses_to_a_safe_embed_or_is_a_bad_request(url):
     try:
         video = parse_video_url(url)
-    except BadRequest as refused:
+    except Unprocessable as refused:
         assert refused.message.startswith("Invalid input: url: ")
         return
     assert video.embed_url.startswith(("https://www.youtube.com/embed/", "https://player.vimeo.com/video/", "http://", "https://"))

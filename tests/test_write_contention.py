@@ -114,7 +114,7 @@ async def test_the_reviews_20000_lesson_create_is_refused_before_it_takes_the_wr
     async with mcp_client(store, tenant.key) as client:
         refused = error(await client.call_tool("create_course", body))
         assert ok(await client.call_tool("list_courses", {}))["data"] == []
-    assert refused["error"] == "bad_request" and "at most 1000 lessons in one call, got 20000" in refused["message"]
+    assert refused["error"] == "unprocessable" and "at most 1000 lessons in one call, got 20000" in refused["message"]
 
 
 @pytest.mark.sqlite_only

@@ -23,17 +23,31 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from tools.core.context import OperationContext, PrincipalKind
+from tools.core.errors import BlohkoError, Unprocessable
 from tools.core.events import EVENT_TYPES
 from tools.core.permissions import Permission, may_call  # the one decision, re-exported here
 from tools.core.shown_once import check_replayable
 
-__all__ = ["Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
+__all__ = ["InputRule", "Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
 
 Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
 
 Transport = Literal["mcp", "rest", "cli", "dashboard"]
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """A rule on an operation's arguments that JSON Schema cannot state (an order between two
+    dates, an id that must exist, a host that must resolve to public addresses, a parser's), and
+    the error that answers a request breaking it: `Unprocessable` (422) unless a more telling
+    one fits (`NotFound` for an id that names nothing). The OpenAPI document states each in the
+    operation's description and lists its status; everything JSON Schema can state is in the
+    schema instead, answered 400."""
+
+    text: str
+    error: type[BlohkoError] = Unprocessable
 
 
 def path_params(path: str) -> tuple[str, ...]:
@@ -99,10 +113,9 @@ class Operation:
     commit cost about as much as their statements."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
-    input_rules: tuple[str, ...] = ()
-    """Rules on its arguments that a JSON schema cannot state (between fields, against stored data,
-    a parser's): each a sentence, refused with a bad_request that names it. The OpenAPI document
-    lists them; the MCP tool's description already says what an agent needs."""
+    input_rules: tuple[InputRule, ...] = ()
+    """Rules on its arguments that a JSON schema cannot state, each with the error that answers
+    it. The OpenAPI document states them; the MCP tool's description already says what an agent needs."""
     http_also: tuple[tuple[str, str], ...] = ()
     """More REST paths for the same method, as (path, operationId): a read whose MCP tool may leave
     out an id that its main path holds (threads of all communities: `/threads`)."""
@@ -165,12 +178,13 @@ def operation(
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
-    input_rules: Iterable[str] = (),
+    input_rules: Iterable[InputRule | str] = (),
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
     idempotent unless `idempotent=False`). `permission` is a `Permission` member, or None for
-    any caller `auth` admits. `http` is the REST route, needed when served over REST."""
+    any caller `auth` admits. `http` is the REST route, needed when served over REST. `input_rules`
+    are `InputRule`s; a plain sentence is one answered `Unprocessable`."""
     if permission is not None and not isinstance(permission, Permission):
         raise TypeError(f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}")
     transports = frozenset(transports)
@@ -217,7 +231,7 @@ def operation(
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),
-            input_rules=tuple(input_rules),
+            input_rules=tuple(rule if isinstance(rule, InputRule) else InputRule(rule) for rule in input_rules),
         )
 
     return declare

@@ -2,6 +2,8 @@
 
     BlohkoError                 code             HTTP
      ├── BadRequest             bad_request      400   (names the offending fields)
+     │    └── Unprocessable     unprocessable    422   (well-formed, refused by a rule the operation's
+     │                                                  description states and JSON Schema cannot)
      ├── Unauthorized           unauthorized     401
      ├── Forbidden              forbidden        403
      │    └── NotPermitted                        (the caller may not call the operation at all)
@@ -33,6 +35,7 @@ __all__ = [
     "NotPermitted",
     "RateLimited",
     "Unauthorized",
+    "Unprocessable",
     "bad_request_from_validation",
 ]
 
@@ -52,6 +55,15 @@ class BlohkoError(Exception):
 class BadRequest(BlohkoError):
     code = "bad_request"
     status = 400
+
+
+class Unprocessable(BadRequest):
+    """Input its schema allows, refused by a rule the schema cannot state (an order between two
+    dates, a host that must resolve to public addresses, a parser's): the operation's description
+    states the rule. A kind of `BadRequest`: whoever handles bad input handles it too."""
+
+    code = "unprocessable"
+    status = 422
 
 
 class Unauthorized(BlohkoError):

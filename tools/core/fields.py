@@ -10,6 +10,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
+    ConfigDict,
     Field,
     StringConstraints,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Secret",
     "ShownOnce",
     "Title",
+    "exactly_one_of",
     "slug",
     "text",
     "whitespace_class",
@@ -73,8 +75,9 @@ idempotency key, declare it `Secret | None`: a replay answers null in its place.
 
 def whitespace_class(*, negated: bool, also: str = "") -> str:
     """A regex character class of `WHITESPACE` (and `also`), written with `\\uXXXX` escapes that
-    Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike."""
-    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also)
+    Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike. Negated, it leaves out NUL
+    too: no text an input model takes holds one (`tools.core.models.InputModel`)."""
+    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also + ("\x00" if negated else ""))
     return f"[{'^' if negated else ''}{escaped}]"
 
 
@@ -96,19 +99,25 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+_FIRST_INSTANT, _LAST_INSTANT = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def _in_utc(value: datetime) -> datetime:
     # The store compares instants in UTC. Near the ends of the calendar the conversion leaves the
-    # years a datetime holds (0001-01-01T00:00+14:00 is in year 0 in UTC): refuse it here, naming
-    # the field, rather than let the store's conversion raise OverflowError.
+    # years a datetime holds (0001-01-01T00:00+14:00 is in year 0 in UTC). Every such argument is a
+    # bound of a filter (since, until, updatedAfter), and no stored time lies beyond the first or
+    # last instant a datetime holds: the nearest of those filters exactly alike. So the document's
+    # `format: date-time` is the whole rule, with no range that JSON Schema could not state.
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the supported range (years 0001 to 9999 in UTC)") from None
+        return _FIRST_INSTANT if value.year == 1 else _LAST_INSTANT
 
 
 IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_in_utc)]
-"""A timestamp argument: an ISO 8601 string with a timezone (JSON has no date type), handed to
-the operation as the same instant in UTC."""
+"""A timestamp argument bounding a filter: an ISO 8601 string with a timezone (JSON has no date
+type), handed to the operation as the same instant in UTC (or, past the ends of the calendar in
+UTC, its first or last instant, which filter alike)."""
 
 
 def _not_blank(value: str) -> str:
@@ -145,3 +154,20 @@ def text(max_length: int) -> Any:
 def slug(max_length: int) -> Any:
     """A URL slug: lowercase letters, digits and single hyphens."""
     return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN)]
+
+
+def exactly_one_of(*fields: str) -> ConfigDict:
+    """An input model's config saying, in the REST document only, that exactly one of `fields`
+    (wire names) is given and not null. The operation still checks it, with its own message; MCP
+    schemas leave it out like every `RestSchema`.
+
+    Written as `not` (none given, or two given), not as a `oneOf` of one branch per field: client
+    generators read a `oneOf` as the body's type and drop its properties (`openapi-python-client`
+    made two bodies of one field each), while they pass over `not`, as it only refuses."""
+    none_given = {"properties": {field: {"type": "null"} for field in fields}}
+    two_given = [
+        {"required": [first, second], "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}}}
+        for index, first in enumerate(fields)
+        for second in fields[index + 1 :]
+    ]
+    return ConfigDict(json_schema_extra={REST_SCHEMA: {"not": {"anyOf": [none_given, *two_given]}}})

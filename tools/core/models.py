@@ -181,6 +181,8 @@ _WEB_URL = re.compile(WEB_URL_PATTERN)
 
 def _check_web_url(value: str) -> str:
     if _WEB_URL.fullmatch(value) is None:
+        if "\x00" in value:  # the pattern leaves NUL out too: say so, as for any other text
+            raise ValueError("must not contain NUL (\\u0000) characters")
         if any(character in WHITESPACE for character in value):
             raise ValueError("must not contain whitespace")
         raise ValueError("must be an http(s) URL with a host")

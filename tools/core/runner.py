@@ -10,6 +10,10 @@ showed (a field marked `Secret`) is not kept: the replay has null in its place a
 saying when it was shown (`tools.core.shown_once`). The same key with other
 arguments is a `Conflict`. A retry that comes while the first call still runs waits for it; a
 first call that failed left no record, so its retry runs afresh.
+
+A retry after what the first call created was deleted (with what held it, too) is a `Conflict`
+as well: the first answer would name something gone as if it were there. The caller learns it,
+and a new key creates anew.
 """
 
 from __future__ import annotations
@@ -192,12 +196,22 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
     if record is None:
         await idempotency.prune_expired(ctx.session, now=now)
         return None
+    if gone := await idempotency.vanished(ctx.session, _created_ids(record.result)):
+        # The first answer would name something gone, as if it were there.
+        raise Conflict(
+            f'{retry.named} "{retry.key}" created {", ".join(sorted(gone))}, deleted since; a new request needs a new key'
+        )
     if record.operation != op.name or record.request_hash != retry.request_hash:
         first_use = "with other arguments" if record.operation == op.name else f"for {record.operation}"
         raise Conflict(f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key')
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
     # Kept without its secrets since they were marked; a record kept before has them left out here.
     return op.output_model.model_validate(without_secrets(op.output_model, record.result, shown_at=record.created_at))
+
+
+def _created_ids(result: Mapping[str, Any]) -> list[str]:
+    """The ids of the resources a create's stored result names: `{"webhook": {"id": ...}}`."""
+    return [value["id"] for value in result.values() if isinstance(value, Mapping) and isinstance(value.get("id"), str)]
 
 
 async def _run_handler(

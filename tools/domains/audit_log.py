@@ -10,7 +10,7 @@ from storage.audit import NAMED_ID_PREFIXES, audit_events_query, audit_target_na
 from storage.tables import AuditEvent
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest
+from tools.core.errors import Unprocessable
 from tools.core.fields import Id, IsoDatetime
 from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
@@ -45,7 +45,7 @@ class ListAuditEventsInput(PageQuery):
     title="List audit events",
     permission=Permission.AUDIT_READ,
     http=("GET", "/audit-events"),
-    input_rules=('since must not be after until.',),
+    input_rules=("since is not after until.",),
     kind="read",
     auth=("api_key", "session"),  # the owner reads it on the dashboard's Activity page
     transports=("mcp", "rest", "dashboard"),
@@ -53,7 +53,7 @@ class ListAuditEventsInput(PageQuery):
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
     """List the audit log, newest first: each write's key, operation, target ids, time and outcome. Paginated."""
     if data.since and data.until and data.since > data.until:  # equal: an empty window, an empty page
-        raise BadRequest("Invalid input: since, until: since must not be after until")
+        raise Unprocessable("Invalid input: since, until: since must not be after until")
     statement = audit_events_query(
         producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until,
         outcome=data.outcome,

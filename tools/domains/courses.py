@@ -13,9 +13,9 @@ from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import LEVELS
 from storage.tables import Course, Lesson, Section
-from tools.core.catalog import operation
+from tools.core.catalog import InputRule, operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, Conflict, NotFound
+from tools.core.errors import Conflict, NotFound, Unprocessable
 from tools.core.fields import Price, Title, slug
 from tools.core.models import (
     Deleted,
@@ -113,7 +113,7 @@ class CreateCourseInput(InputModel):
     price: Price = Field(default=0, description="Cents.")
     is_free: bool = False
     level: Level | None = None
-    category_id: str = Field(max_length=100, description="From list_categories.")
+    category_id: str = Field(min_length=1, max_length=100, description="From list_categories.")
     published: bool = Field(default=False, description="Publish now; needs at least one lesson.")
     sections: list[NewSection] = Field(
         default=[],
@@ -124,12 +124,17 @@ class CreateCourseInput(InputModel):
     @field_validator("sections")
     @classmethod
     def _bounded_curriculum(cls, sections: list[NewSection]) -> list[NewSection]:
+        # A sum over the sections, which JSON Schema cannot bound: Unprocessable, not the ValueError
+        # that pydantic would turn into a bad_request. Pydantic lets other exceptions through, so it
+        # is still refused while the arguments are read, before the write takes the store's writer.
         lessons = sum(len(section.lessons) for section in sections)
         if lessons > MAX_NESTED_LESSONS:
-            raise ValueError(
-                f"at most {MAX_NESTED_LESSONS} lessons in one call, got {lessons}; add the rest with create_lesson"
+            raise Unprocessable(
+                f"Invalid input: sections: at most {MAX_NESTED_LESSONS} lessons in one call, got {lessons}; "
+                "add the rest with create_lesson"
             )
         return sections
+
 
 
 class CourseDeleted(Deleted):
@@ -155,7 +160,7 @@ class UpdateCourseInput(CourseRef):
     price: Price = unchanged(description="Cents.")
     is_free: bool = unchanged()
     level: Level | None = Field(default=None, description="null clears it.")
-    category_id: str = unchanged(max_length=100)
+    category_id: str = unchanged(min_length=1, max_length=100)
 
 
 # ---- helpers
@@ -180,7 +185,7 @@ def _course_detail(course: Row, sections: list[Row], lessons: list[Row]) -> Cour
 
 async def _check_category(ctx: OperationContext, category_id: str) -> None:
     if await catalog_store.get_category(ctx.session, category_id=category_id) is None:
-        raise BadRequest(f"Invalid input: categoryId: no category {category_id}; see list_categories")
+        raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
@@ -217,7 +222,12 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     title="Create course",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses", 201),
-    input_rules=('categoryId names a category of GET /categories.', 'published: true needs at least one lesson in sections.', f"At most {MAX_NESTED_LESSONS} lessons in all sections.", 'Each videoUrl is a supported video link (see POST /videos/parse).',),
+    input_rules=(
+        InputRule("categoryId names a category of GET /categories.", NotFound),
+        "published: true needs at least one lesson in sections.",
+        f"At most {MAX_NESTED_LESSONS} lessons in all sections.",
+        "Each videoUrl is a supported video link (see POST /videos/parse).",
+    ),
     kind="write",
     events=("course.created",),
 )
@@ -235,7 +245,7 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
     )
     sections, lessons = _curriculum(data, course, now)
     if data.published and not lessons:
-        raise BadRequest("Invalid input: published: a course needs at least one lesson to be published")
+        raise Unprocessable("Invalid input: published: a course needs at least one lesson to be published")
     await _check_slug_free(ctx, data.slug)
     ctx.session.add(course)
     await _flush_course(ctx, course)
@@ -279,7 +289,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     title="Update course",
     permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}"),
-    input_rules=('categoryId names a category of GET /categories.',),
+    input_rules=(InputRule("categoryId names a category of GET /categories.", NotFound),),
     kind="write",
     idempotent=True,
     events=("course.updated",),
@@ -317,17 +327,17 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted
     title="Publish course",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/publish"),
-    input_rules=('The course has at least one lesson.',),
+    input_rules=(InputRule("The course has at least one lesson.", Conflict),),
     kind="write",
     idempotent=True,
     events=("course.published",),
 )
 async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
-    """Publish a course; it needs at least one lesson (else bad_request)."""
+    """Publish a course; it needs at least one lesson (else conflict)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
         if await courses_store.count_lessons(ctx.session, course_id=course.id) == 0:
-            raise BadRequest("This course has no lessons: add at least one before publishing")
+            raise Conflict("This course has no lessons: add at least one before publishing")
         course.published = True
         course.published_at = course.updated_at = ctx.now()
         await ctx.session.flush()

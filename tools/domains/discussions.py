@@ -13,7 +13,7 @@ from storage.ids import new_id
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, Forbidden, NotFound
+from tools.core.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from tools.core.fields import Id, IsoDatetime, text
 from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
@@ -297,7 +297,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     title="List threads",
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/threads"),
-    input_rules=('since must not be after until.',),
+    input_rules=("since is not after until.",),
     http_also=[("/threads", "list_threads_of_all_communities")],
     kind="read",
 )
@@ -305,7 +305,7 @@ async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[Th
     """List threads, no comments: a community's pinned first, then by latest activity; without
     communityId, all communities'. Paginated."""
     if data.since and data.until and data.since > data.until:
-        raise BadRequest("Invalid input: since, until: since must not be after until")
+        raise Unprocessable("Invalid input: since, until: since must not be after until")
     scope = {"producer_id": ctx.producer_id}
     if data.community_id is not None:
         scope = {"community_id": (await community_row(ctx, data.community_id)).id}

@@ -28,7 +28,7 @@ from storage.tables import Course, Enrollment
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Conflict, NotFound
-from tools.core.fields import MAX_INT
+from tools.core.fields import MAX_INT, exactly_one_of
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -140,6 +140,8 @@ class ListEnrollmentsInput(EnrollmentFilter):
 
 
 class EnrollStudentsInput(InputModel):
+    model_config = exactly_one_of("studentIds", "emails")
+
     course_id: Id
     student_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         default=None, min_length=1, max_length=MAX_BULK
@@ -166,6 +168,8 @@ class EnrollmentRef(InputModel):
 
 
 class UpdateProgressInput(EnrollmentRef):
+    model_config = exactly_one_of("lessonId", "lessonPosition")
+
     lesson_id: Id = unchanged()
     lesson_position: int = unchanged(ge=1, le=MAX_INT, description="Or, not lessonId: 1-based.")
     completed: bool = Field(description="false never un-completes a lesson.")
@@ -332,7 +336,6 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     title="Enroll students",
     permission=Permission.ENROLLMENTS_WRITE,
     http=("POST", "/enrollments/bulk"),
-    input_rules=('Give exactly one of studentIds and emails.',),
     kind="write",
     idempotent=True,  # a repeat enrolls nobody more: the students it names are already_enrolled
 )
@@ -418,7 +421,6 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     title="Update progress",
     permission=Permission.ENROLLMENTS_WRITE,
     http=("PATCH", "/enrollments/{enrollmentId}"),
-    input_rules=('Give exactly one of lessonId and lessonPosition.',),
     kind="write",
     idempotent=True,
     fast_write=True,

@@ -15,7 +15,7 @@ from pydantic import Field
 from storage.rules import VIDEO_TYPES
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest
+from tools.core.errors import Unprocessable
 from tools.core.models import InputModel, OutputModel
 
 __all__ = ["ParseVideoInput", "VideoInfo", "VideoResult", "parse_video", "parse_video_url"]
@@ -54,7 +54,8 @@ class VideoResult(OutputModel):
 
 
 class _Rejected(Exception):
-    """Why a URL is not a supported video; becomes a `bad_request`."""
+    """Why a URL is not a supported video; becomes an `unprocessable` (the parser's rules are the
+    forms `urlsplit` and `parse_qs` read, which no JSON Schema pattern states exactly)."""
 
 
 def _youtube(video_id: str, original: str) -> VideoInfo:
@@ -175,11 +176,11 @@ def _parse(url: str) -> VideoInfo:
 
 
 def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
-    """Parse `url` into provider, id, embed and thumbnail URLs; `BadRequest` naming `field` if unsupported."""
+    """Parse `url` into provider, id, embed and thumbnail URLs; `Unprocessable` naming `field` if unsupported."""
     try:
         return _parse(url.strip())
     except _Rejected as exc:
-        raise BadRequest(f"Invalid input: {field}: {exc}") from None
+        raise Unprocessable(f"Invalid input: {field}: {exc}") from None
 
 
 @operation(

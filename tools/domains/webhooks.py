@@ -21,7 +21,7 @@ from storage.ids import new_id
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import BadRequest, NotFound
+from tools.core.errors import NotFound, Unprocessable
 from tools.domains.event_feed import EventTypes
 from tools.core.fields import Id, Secret
 from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, SecretResult, UtcDatetime, WebUrl
@@ -136,7 +136,7 @@ async def _checked_url(ctx: OperationContext, url: str) -> str:
     except UnsafeUrl as unsafe:
         # Refused only for being on this machine (the setting would admit it): say how to test locally.
         hint = f"; {LOOPBACK_HINT}" if not allow_loopback and await _loopback_only(url) else ""
-        raise BadRequest(f"Invalid input: url: {unsafe}{hint}") from None
+        raise Unprocessable(f"Invalid input: url: {unsafe}{hint}") from None
     return url
 
 
