@@ -108,7 +108,9 @@ async def test_list_threads_since_is_inclusive_and_until_exclusive(store, tenant
     assert empty == []
 
 
-async def test_list_threads_since_after_until_is_bad_request_naming_both(store, tenant):
+async def test_list_threads_since_after_until_is_unprocessable_naming_both(store, tenant):
+    """A rule JSON Schema cannot state (an order between two dates): 422, while a time that is not
+    one is refused by the schema, 400."""
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
         failure = await refuse(client, "list_threads", since=_iso(JAN_19), until=_iso(JAN_12))
@@ -117,7 +119,7 @@ async def test_list_threads_since_after_until_is_bad_request_naming_both(store, 
         )
         not_a_time = await refuse(client, "list_threads", since="last week")
     assert failure == in_community
-    assert failure["error"] == "bad_request"
+    assert failure["error"] == "unprocessable"
     assert "since" in failure["message"] and "until" in failure["message"]
     assert not_a_time["error"] == "bad_request" and "since" in not_a_time["message"]
 
@@ -501,7 +503,7 @@ async def test_rest_lists_threads_and_comments_with_search_on_the_existing_paths
 
     assert plain.status_code == 200 and plain.json()["pagination"]["total"] == 2
     assert found.status_code == 200 and [t["id"] for t in found.json()["data"]] == [weekly["id"]]
-    assert backwards.status_code == 400 and backwards.json()["error"] == "bad_request"
+    assert backwards.status_code == 422 and backwards.json()["error"] == "unprocessable"
     assert comments.status_code == 200 and [c["id"] for c in comments.json()["data"]] == [spam["id"]]
     assert deleted.json() == {"deleted": True, "id": spam["id"], "repliesDeleted": 1}
     assert deleted_thread.json() == {"deleted": True, "id": weekly["id"], "commentsDeleted": 0}
