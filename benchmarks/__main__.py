@@ -74,19 +74,26 @@ async def _postgres_version(admin_url: str) -> str:
 
 async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> dict:
     started = time.perf_counter()
-    results: dict = {"size": size.name, "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                     "machine": machine()}
+    results: dict = {
+        "size": size.name,
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+    }
 
     _log("overhead, context size and cold start (SQLite)")
-    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'base.db'}", size.base_students) as (store, tenant):
+    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'base.db'}", size.base_students) as (
+        store,
+        tenant,
+    ):
         measured = await scenarios.overhead(store, tenant, size, workdir)
         results["context"] = measured.pop("context")
         results["statements"] = measured.pop("statements")
         results["overhead"] = measured
         results["cold_start"] = await scenarios.cold_start(store, tenant, size)
         _log("under load (wrk, SQLite)")
-        results["load"] = await load(store, tenant, connections=size.concurrency_clients,
-                                     seconds=size.wrk_seconds, workdir=workdir)
+        results["load"] = await load(
+            store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
+        )
 
     _log("growth (SQLite)")
     async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):
@@ -95,7 +102,9 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
 
     results["concurrency"] = {}
     _log("concurrency (SQLite)")
-    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'concurrency.db'}", size.concurrency_students) as (store, tenant):
+    async with _fresh_store(
+        f"sqlite+aiosqlite:///{workdir / 'concurrency.db'}", size.concurrency_students
+    ) as (store, tenant):
         results["concurrency"]["sqlite"] = await scenarios.concurrency(store, tenant, size, workdir, "sqlite")
 
     if postgres_url is None:
@@ -104,7 +113,9 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
         try:
             results["postgresql"] = await _postgres_version(postgres_url)
         except (OSError, asyncpg.PostgresError) as exc:
-            results["concurrency"]["postgresql"] = {"skipped": f"PostgreSQL unreachable ({type(exc).__name__})"}
+            results["concurrency"]["postgresql"] = {
+                "skipped": f"PostgreSQL unreachable ({type(exc).__name__})"
+            }
         else:
             _log("concurrency (PostgreSQL)")
             name = f"blohko_bench_{secrets.token_hex(4)}"
@@ -113,7 +124,8 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
                 url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
                 async with _fresh_store(url, size.concurrency_students) as (store, tenant):
                     results["concurrency"]["postgresql"] = await scenarios.concurrency(
-                        store, tenant, size, workdir, "postgresql")
+                        store, tenant, size, workdir, "postgresql"
+                    )
             finally:
                 await _postgres(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -137,9 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--postgres-url", default=os.environ.get("BLOHKO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-                        help="an admin URL to create (and drop) a benchmark database; 'none' skips PostgreSQL")
-    parser.add_argument("--readme", action="store_true", help="replace the README's benchmark table with this run's")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BLOHKO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="an admin URL to create (and drop) a benchmark database; 'none' skips PostgreSQL",
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="replace the README's benchmark table with this run's"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     postgres_url = None if args.postgres_url.lower() == "none" else args.postgres_url

@@ -71,19 +71,36 @@ def _script(workdir: Path, name: str, body: dict, headers: dict[str, str]) -> Pa
 
 
 def _wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
-    command = [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script), url]
+    command = [
+        WRK,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     summary = re.search(r"BLOHKO requests=(\d+) failures=(\d+) p50=(\d+) p99=(\d+)", done.stdout)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
     if summary is None or rate is None:
         raise RuntimeError(f"wrk printed no summary: {done.stdout}\n{done.stderr}")
     requests, failures, p50_us, p99_us = (int(group) for group in summary.groups())
-    return {"requests": requests, "failures": failures, "rps": float(rate.group(1)),
-            "median_ms": p50_us / 1000, "p99_ms": p99_us / 1000}
+    return {
+        "requests": requests,
+        "failures": failures,
+        "rps": float(rate.group(1)),
+        "median_ms": p50_us / 1000,
+        "p99_ms": p99_us / 1000,
+    }
 
 
 def _measured(pid: int, url: str, script: Path, *, connections: int, seconds: float) -> dict:
-    _wrk(url, script, connections=connections, seconds=1)  # warm-up: connections, caches, JIT-free but lazy imports
+    _wrk(
+        url, script, connections=connections, seconds=1
+    )  # warm-up: connections, caches, JIT-free but lazy imports
     before = cpu_seconds(pid)
     row = _wrk(url, script, connections=connections, seconds=seconds)
     used = cpu_seconds(pid) - before
@@ -91,7 +108,12 @@ def _measured(pid: int, url: str, script: Path, *, connections: int, seconds: fl
 
 
 def _call(name: str, arguments: dict[str, Any]) -> dict:
-    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
 
 
 def _arguments(tenant: loader.BenchTenant) -> dict[str, dict]:
@@ -99,14 +121,24 @@ def _arguments(tenant: loader.BenchTenant) -> dict[str, dict]:
         "whoami": {},
         "get_student": {"studentId": loader.student_id(7)},
         "get_course": {"courseId": loader.OVERHEAD_COURSE_ID},
-        "update_progress": {"enrollmentId": loader.enrollment_id(7), "lessonId": loader.lesson_id(0, 1, 2),
-                            "completed": False, "watchedSeconds": 30},
-        "create_thread": {"communityId": loader.COMMUNITY_ID, "title": "Load thread", "content": "Measured.",
-                          "userId": tenant.owner_user_id},
+        "update_progress": {
+            "enrollmentId": loader.enrollment_id(7),
+            "lessonId": loader.lesson_id(0, 1, 2),
+            "completed": False,
+            "watchedSeconds": 30,
+        },
+        "create_thread": {
+            "communityId": loader.COMMUNITY_ID,
+            "title": "Load thread",
+            "content": "Measured.",
+            "userId": tenant.owner_user_id,
+        },
     }
 
 
-async def load(store: Store, tenant: loader.BenchTenant, *, connections: int, seconds: float, workdir: Path) -> dict:
+async def load(
+    store: Store, tenant: loader.BenchTenant, *, connections: int, seconds: float, workdir: Path
+) -> dict:
     """CPU per call and requests/s of each operation and of the bare no-op, with ratios to the no-op."""
     if WRK is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
@@ -114,13 +146,16 @@ async def load(store: Store, tenant: loader.BenchTenant, *, connections: int, se
     rows: dict[str, dict] = {}
     with bare_http_server(workdir / "load-bare.log") as bare:
         script = _script(workdir, "noop", _call("noop", {}), headers)
-        rows[NOOP] = _measured(bare.process.pid, f"{bare.url}/mcp", script, connections=connections, seconds=seconds)
+        rows[NOOP] = _measured(
+            bare.process.pid, f"{bare.url}/mcp", script, connections=connections, seconds=seconds
+        )
     with http_server(server_env(store.url), workdir / "load-blohko.log") as server:
         keyed = {**headers, "Authorization": f"Bearer {tenant.key}"}
         for name, arguments in _arguments(tenant).items():
             script = _script(workdir, name, _call(name, arguments), keyed)
-            rows[name] = _measured(server.process.pid, f"{server.url}/mcp", script, connections=connections,
-                                   seconds=seconds)
+            rows[name] = _measured(
+                server.process.pid, f"{server.url}/mcp", script, connections=connections, seconds=seconds
+            )
     floor = rows[NOOP]
     for row in rows.values():
         row["cpu_ratio"] = row["cpu_ms_per_call"] / floor["cpu_ms_per_call"]

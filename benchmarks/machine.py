@@ -31,5 +31,11 @@ def _memory_gib() -> float | None:
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "cpu_model": _cpu_model(), "memory_gib": _memory_gib(),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "os": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "os": platform.platform(),
+    }

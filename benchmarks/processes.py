@@ -72,8 +72,12 @@ def migrated_env(directory: Path) -> dict[str, str]:
 
 def cli_producer_and_key(env: dict[str, str], *permissions: str) -> tuple[dict, str]:
     """A producer and a key with `permissions`, both made by the CLI as an operator would."""
-    producer = cli_json(env, "producers", "create", "--name", "Client Academy", "--email", "owner@clients.example")
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions)
+    producer = cli_json(
+        env, "producers", "create", "--name", "Client Academy", "--email", "owner@clients.example"
+    )
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions
+    )
     return producer, key["key"]
 
 
@@ -113,7 +117,9 @@ class Server:
         return peak_rss_mb(self.process.pid)
 
 
-def http_server(env: dict[str, str], log_path: Path, *, port: int | None = None) -> AbstractContextManager[Server]:
+def http_server(
+    env: dict[str, str], log_path: Path, *, port: int | None = None
+) -> AbstractContextManager[Server]:
     """`blohko serve --http` on a free loopback port once `/healthz` answers 200; stopped (and
     its log closed) on exit."""
     port = port or free_port()
@@ -124,12 +130,23 @@ def http_server(env: dict[str, str], log_path: Path, *, port: int | None = None)
 def bare_http_server(log_path: Path) -> AbstractContextManager[Server]:
     """The bare SDK server (`bare_server.py`) over HTTP, once it answers at all (it has no /healthz)."""
     port = free_port()
-    return _serve([sys.executable, BARE_SERVER, "--http", str(port)], dict(os.environ), port, log_path, ready=lambda _: True)
+    return _serve(
+        [sys.executable, BARE_SERVER, "--http", str(port)],
+        dict(os.environ),
+        port,
+        log_path,
+        ready=lambda _: True,
+    )
 
 
 @contextmanager
 def _serve(
-    command: list[str], env: dict[str, str], port: int, log_path: Path, *, ready: Callable[[httpx.Response], bool]
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    log_path: Path,
+    *,
+    ready: Callable[[httpx.Response], bool],
 ) -> Iterator[Server]:
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -146,7 +163,11 @@ def _serve(
                 process.wait()
 
 
-def wait_ready(server: Server, ready: Callable[[httpx.Response], bool] = lambda answer: answer.status_code == 200, timeout: float = 60.0) -> None:
+def wait_ready(
+    server: Server,
+    ready: Callable[[httpx.Response], bool] = lambda answer: answer.status_code == 200,
+    timeout: float = 60.0,
+) -> None:
     """Wait until `server` answers `/healthz` as `ready` says; RuntimeError with its log if it exits or takes longer than `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,10 +21,18 @@ COLD_LIMIT = 1.3
 RSS_LIMIT_MB = 200.0
 
 
-def _target(target_id: str, what: str, value: float | None, limit: float, *, lower_is_better: bool = True) -> dict:
+def _target(
+    target_id: str, what: str, value: float | None, limit: float, *, lower_is_better: bool = True
+) -> dict:
     met = value is not None and (value <= limit if lower_is_better else value >= limit)
-    return {"id": target_id, "what": what, "value": value, "limit": limit, "met": met,
-            "note": None if met else NOTES.get(target_id, "cause not profiled yet")}
+    return {
+        "id": target_id,
+        "what": what,
+        "value": value,
+        "limit": limit,
+        "met": met,
+        "note": None if met else NOTES.get(target_id, "cause not profiled yet"),
+    }
 
 
 def evaluate(results: dict) -> list[dict]:
@@ -33,19 +41,44 @@ def evaluate(results: dict) -> list[dict]:
         for name, row in results["overhead"][transport].items():
             if name.startswith("noop"):
                 continue
-            targets.append(_target(f"overhead.{transport}.{name}", f"overhead {name} ({transport})",
-                                   row["ratio_median"], limit))
+            targets.append(
+                _target(
+                    f"overhead.{transport}.{name}",
+                    f"overhead {name} ({transport})",
+                    row["ratio_median"],
+                    limit,
+                )
+            )
     for name, count in results["statements"].items():
-        targets.append(_target(f"statements.{name}", f"SQL statements of {name}", count,
-                               STATEMENT_LIMITS.get(name, READ_STATEMENTS)))
+        targets.append(
+            _target(
+                f"statements.{name}",
+                f"SQL statements of {name}",
+                count,
+                STATEMENT_LIMITS.get(name, READ_STATEMENTS),
+            )
+        )
     for name, row in results["load"].get("rows", {}).items():
         if name == NOOP:
             continue
         kind = "write" if name in WRITES else "read"
-        targets.append(_target(f"load.cpu.{name}", f"server CPU per call under load, {name}", row["cpu_ratio"],
-                               CPU_LIMITS[kind]))
-        targets.append(_target(f"load.rps.{name}", f"requests/s under load, {name}, share of the no-op's",
-                               row["rps_share"], RPS_SHARES[kind], lower_is_better=False))
+        targets.append(
+            _target(
+                f"load.cpu.{name}",
+                f"server CPU per call under load, {name}",
+                row["cpu_ratio"],
+                CPU_LIMITS[kind],
+            )
+        )
+        targets.append(
+            _target(
+                f"load.rps.{name}",
+                f"requests/s under load, {name}, share of the no-op's",
+                row["rps_share"],
+                RPS_SHARES[kind],
+                lower_is_better=False,
+            )
+        )
     if "rows" in results["load"]:  # a fast failure is no fast call
         failed = sum(row["failures"] for row in results["load"]["rows"].values())
         targets.append(_target("load.failures", "failed calls under load", failed, 0))
@@ -54,12 +87,19 @@ def evaluate(results: dict) -> list[dict]:
     targets.append(_target("cold_start", "cold start ratio", results["cold_start"]["ratio"], COLD_LIMIT))
     for engine, row in results["concurrency"].items():
         if "errors" in row:
-            targets.append(_target(f"concurrency.{engine}.errors", f"errors under concurrency ({engine})",
-                                   row["errors"], 0))
+            targets.append(
+                _target(
+                    f"concurrency.{engine}.errors", f"errors under concurrency ({engine})", row["errors"], 0
+                )
+            )
     largest = str(results["growth"]["sizes"][-1])
-    rss = max(results["growth"]["per_size"][largest]["peak_rss_mb"],
-              *(row["peak_rss_mb"] for row in results["concurrency"].values() if "peak_rss_mb" in row))
-    targets.append(_target("memory", f"peak server RSS (growth at {largest} and concurrency)", rss, RSS_LIMIT_MB))
+    rss = max(
+        results["growth"]["per_size"][largest]["peak_rss_mb"],
+        *(row["peak_rss_mb"] for row in results["concurrency"].values() if "peak_rss_mb" in row),
+    )
+    targets.append(
+        _target("memory", f"peak server RSS (growth at {largest} and concurrency)", rss, RSS_LIMIT_MB)
+    )
     return targets
 
 
@@ -72,22 +112,31 @@ def _n(value: float, digits: int = 2) -> str:
 
 
 def _size(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
-        f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
+    return (
+        f"{n // 1_000_000}M"
+        if n >= 1_000_000 and n % 1_000_000 == 0
+        else (f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
+    )
 
 
 def markdown(results: dict) -> str:
     targets = {t["id"]: t for t in results["targets"]}
     m = results["machine"]
-    out = [f"Size `{results['size']}`, run {results['started']} in {results['duration_s']:.0f} s on "
-           f"{m['cpus']} CPU ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
-           f"SQLite {m['sqlite']}{', ' + results['postgresql'] if results.get('postgresql') else ''}. "
-           "Times in ms (median / p95); ratios divide medians measured in this run. "
-           "Servers run with `BLOHKO_RATE_LIMIT_PER_MINUTE=0`.", ""]
+    out = [
+        f"Size `{results['size']}`, run {results['started']} in {results['duration_s']:.0f} s on "
+        f"{m['cpus']} CPU ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
+        f"SQLite {m['sqlite']}{', ' + results['postgresql'] if results.get('postgresql') else ''}. "
+        "Times in ms (median / p95); ratios divide medians measured in this run. "
+        "Servers run with `BLOHKO_RATE_LIMIT_PER_MINUTE=0`.",
+        "",
+    ]
 
-    out += ["### 1. Overhead vs the SDK floor (no-op tool on a bare `MCPServer`, same transport)", "",
-            "| operation | in-process | ratio | HTTP | ratio | stdio | ratio | targets <= 3 / 1.5 / 1.5 | SQL statements |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    out += [
+        "### 1. Overhead vs the SDK floor (no-op tool on a bare `MCPServer`, same transport)",
+        "",
+        "| operation | in-process | ratio | HTTP | ratio | stdio | ratio | targets <= 3 / 1.5 / 1.5 | SQL statements |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     overhead = results["overhead"]
     for name in overhead["in_process"]:
         cells = []
@@ -100,47 +149,78 @@ def markdown(results: dict) -> str:
             continue
         marks = ", ".join(_mark(targets[f"overhead.{transport}.{name}"]) for transport in OVERHEAD_LIMITS)
         statements = targets[f"statements.{name}"]
-        out.append(f"| {name} | {' | '.join(cells)} | {marks} | {statements['value']} "
-                   f"(<= {statements['limit']}: {_mark(statements)}) |")
+        out.append(
+            f"| {name} | {' | '.join(cells)} | {marks} | {statements['value']} "
+            f"(<= {statements['limit']}: {_mark(statements)}) |"
+        )
 
     growth = results["growth"]
     sizes = growth["sizes"]
     ratio_label = f"{_size(sizes[-1])}/{_size(sizes[0])}"
-    out += ["", f"### 2. Growth (SQLite, in-process; students {', '.join(_size(s) for s in sizes)})", "",
-            f"| operation | {' | '.join(_size(s) for s in sizes)} | {ratio_label} | target <= 2 |",
-            f"|---|{'---|' * len(sizes)}---|---|"]
+    out += [
+        "",
+        f"### 2. Growth (SQLite, in-process; students {', '.join(_size(s) for s in sizes)})",
+        "",
+        f"| operation | {' | '.join(_size(s) for s in sizes)} | {ratio_label} | target <= 2 |",
+        f"|---|{'---|' * len(sizes)}---|---|",
+    ]
     for name, ratio in growth["ratios"].items():
-        cells = [f"{_n(growth['per_size'][str(s)]['ops'][name]['median_ms'])} / "
-                 f"{_n(growth['per_size'][str(s)]['ops'][name]['p95_ms'])}" for s in sizes]
+        cells = [
+            f"{_n(growth['per_size'][str(s)]['ops'][name]['median_ms'])} / "
+            f"{_n(growth['per_size'][str(s)]['ops'][name]['p95_ms'])}"
+            for s in sizes
+        ]
         out.append(f"| {name} | {' | '.join(cells)} | {_n(ratio)} | {_mark(targets[f'growth.{name}'])} |")
     loads = ", ".join(f"{_size(s)}: {growth['per_size'][str(s)]['load_seconds']:.0f} s" for s in sizes)
     rss = growth["per_size"][str(sizes[-1])]["peak_rss_mb"]
-    out += ["", f"Bulk load (cumulative steps): {loads}. Peak RSS of `blohko serve --http` serving these "
-            f"operations at {_size(sizes[-1])} students: {rss:.0f} MB."]
+    out += [
+        "",
+        f"Bulk load (cumulative steps): {loads}. Peak RSS of `blohko serve --http` serving these "
+        f"operations at {_size(sizes[-1])} students: {rss:.0f} MB.",
+    ]
 
     cold = results["cold_start"]
-    out += ["", "### 3. Cold start (launch over stdio to the first `tools/list` answer)", "",
-            "| server | median / p95 ms | ratio | target <= 1.3 |", "|---|---|---|---|",
-            f"| bare `MCPServer`, one tool | {_n(cold['bare']['median_ms'], 0)} / {_n(cold['bare']['p95_ms'], 0)} | 1 | |",
-            f"| `blohko serve` | {_n(cold['blohko']['median_ms'], 0)} / {_n(cold['blohko']['p95_ms'], 0)} | "
-            f"{_n(cold['ratio'])} | {_mark(targets['cold_start'])} |"]
+    out += [
+        "",
+        "### 3. Cold start (launch over stdio to the first `tools/list` answer)",
+        "",
+        "| server | median / p95 ms | ratio | target <= 1.3 |",
+        "|---|---|---|---|",
+        f"| bare `MCPServer`, one tool | {_n(cold['bare']['median_ms'], 0)} / {_n(cold['bare']['p95_ms'], 0)} | 1 | |",
+        f"| `blohko serve` | {_n(cold['blohko']['median_ms'], 0)} / {_n(cold['blohko']['p95_ms'], 0)} | "
+        f"{_n(cold['ratio'])} | {_mark(targets['cold_start'])} |",
+    ]
 
-    out += ["", "### 4. Concurrency (HTTP, 70% reads / 30% writes) and 5. memory", "",
-            "| engine | clients | seconds | requests/s | errors | median / p95 ms | peak RSS MB |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "### 4. Concurrency (HTTP, 70% reads / 30% writes) and 5. memory",
+        "",
+        "| engine | clients | seconds | requests/s | errors | median / p95 ms | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for engine, row in results["concurrency"].items():
         if "skipped" in row:
             out.append(f"| {engine} | skipped: {row['skipped']} | | | | | |")
             continue
         mark = _mark(targets[f"concurrency.{engine}.errors"])
-        out.append(f"| {engine} | {row['clients']} | {row['seconds']:.0f} | {row['throughput_rps']:.0f} | "
-                   f"{row['errors']} ({mark}) | {_n(row['median_ms'], 1)} / {_n(row['p95_ms'], 1)} | "
-                   f"{row['peak_rss_mb']:.0f} |")
+        out.append(
+            f"| {engine} | {row['clients']} | {row['seconds']:.0f} | {row['throughput_rps']:.0f} | "
+            f"{row['errors']} ({mark}) | {_n(row['median_ms'], 1)} / {_n(row['p95_ms'], 1)} | "
+            f"{row['peak_rss_mb']:.0f} |"
+        )
     mem = targets["memory"]
-    out += ["", f"Peak server RSS over growth and concurrency: {mem['value']:.0f} MB (target < 200 MB: {_mark(mem)})."]
+    out += [
+        "",
+        f"Peak server RSS over growth and concurrency: {mem['value']:.0f} MB (target < 200 MB: {_mark(mem)}).",
+    ]
 
-    out += ["", "### 6. Context size (`tools/list` response bytes over HTTP, per key permission)", "",
-            "| permission | tools | bytes |", "|---|---|---|"]
+    out += [
+        "",
+        "### 6. Context size (`tools/list` response bytes over HTTP, per key permission)",
+        "",
+        "| permission | tools | bytes |",
+        "|---|---|---|",
+    ]
     for permission, row in results["context"].items():
         out.append(f"| `{permission}` | {row['tools']} | {row['bytes']:,} |")
 
@@ -149,15 +229,24 @@ def markdown(results: dict) -> str:
     if "skipped" in load:
         out.append(f"Skipped: {load['skipped']}.")
     else:
-        out += [f"{load['connections']} connections, {load['seconds']:g} s each. Targets: CPU per call <= 1.5x the "
-                "no-op's for reads, 2.5x for writes; requests/s >= 60% of the no-op's for reads, 30% for writes.", "",
-                "| operation | requests/s | share | CPU ms / call | ratio | median / p99 ms | failed | targets |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"{load['connections']} connections, {load['seconds']:g} s each. Targets: CPU per call <= 1.5x the "
+            "no-op's for reads, 2.5x for writes; requests/s >= 60% of the no-op's for reads, 30% for writes.",
+            "",
+            "| operation | requests/s | share | CPU ms / call | ratio | median / p99 ms | failed | targets |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, row in load["rows"].items():
-            marks = "" if name == NOOP else f"{_mark(targets[f'load.cpu.{name}'])}, {_mark(targets[f'load.rps.{name}'])}"
-            out.append(f"| {name} | {row['rps']:.0f} | {_n(row['rps_share'])} | {_n(row['cpu_ms_per_call'])} | "
-                       f"{_n(row['cpu_ratio'])} | {_n(row['median_ms'], 1)} / {_n(row['p99_ms'], 1)} | "
-                       f"{row['failures']} | {marks} |")
+            marks = (
+                ""
+                if name == NOOP
+                else f"{_mark(targets[f'load.cpu.{name}'])}, {_mark(targets[f'load.rps.{name}'])}"
+            )
+            out.append(
+                f"| {name} | {row['rps']:.0f} | {_n(row['rps_share'])} | {_n(row['cpu_ms_per_call'])} | "
+                f"{_n(row['cpu_ratio'])} | {_n(row['median_ms'], 1)} / {_n(row['p99_ms'], 1)} | "
+                f"{row['failures']} | {marks} |"
+            )
 
     missed = [t for t in results["targets"] if not t["met"]]
     out += ["", f"### Targets: {len(results['targets']) - len(missed)} met, {len(missed)} missed", ""]

@@ -30,9 +30,21 @@ from storage.engine import Store
 
 __all__ = ["PERMISSIONS", "Size", "cold_start", "concurrency", "context_sizes", "growth", "overhead"]
 
-PERMISSIONS = ["*", "courses:*", "courses:read", "courses:write", "students:*", "students:read", "students:write",
-               "enrollments:*", "enrollments:read", "enrollments:write", "communities:*", "communities:read",
-               "communities:write"]
+PERMISSIONS = [
+    "*",
+    "courses:*",
+    "courses:read",
+    "courses:write",
+    "students:*",
+    "students:read",
+    "students:write",
+    "enrollments:*",
+    "enrollments:read",
+    "enrollments:write",
+    "communities:*",
+    "communities:read",
+    "communities:write",
+]
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,30 @@ class Size:
 
 SIZES = {
     # A smoke run (the test suite runs it once): every section, a few calls each.
-    "tiny": Size("tiny", overhead_calls=20, growth_sizes=(200, 400, 800), growth_calls=10, cold_runs=1,
-                 concurrency_seconds=1, concurrency_clients=10, concurrency_students=200, base_students=200,
-                 wrk_seconds=1),
-    "full": Size("full", overhead_calls=400, growth_sizes=(10_000, 100_000, 1_000_000), growth_calls=200,
-                 cold_runs=7, concurrency_seconds=30, concurrency_clients=50, concurrency_students=10_000,
-                 base_students=1_000, wrk_seconds=8),
+    "tiny": Size(
+        "tiny",
+        overhead_calls=20,
+        growth_sizes=(200, 400, 800),
+        growth_calls=10,
+        cold_runs=1,
+        concurrency_seconds=1,
+        concurrency_clients=10,
+        concurrency_students=200,
+        base_students=200,
+        wrk_seconds=1,
+    ),
+    "full": Size(
+        "full",
+        overhead_calls=400,
+        growth_sizes=(10_000, 100_000, 1_000_000),
+        growth_calls=200,
+        cold_runs=7,
+        concurrency_seconds=30,
+        concurrency_clients=50,
+        concurrency_students=10_000,
+        base_students=1_000,
+        wrk_seconds=8,
+    ),
 }
 
 
@@ -106,20 +136,32 @@ async def _sdk_call(client: Client, name: str, arguments: dict[str, Any]) -> Non
 
 def _overhead_arguments(tenant: loader.BenchTenant, students: int) -> dict[str, Callable[[int], dict]]:
     courses = students // loader.STUDENTS_PER_COURSE
-    return {
-        "get_student": lambda i: {"studentId": loader.student_id((i * 7919) % students)},
-        "get_course": lambda i: {"courseId": loader.OVERHEAD_COURSE_ID},
-        "update_progress": lambda i: _progress_arguments((i * 7919) % students, i),
-        "create_thread": lambda i: {"communityId": loader.COMMUNITY_ID, "title": f"Bench thread {i}",
-                                    "content": "Measured.", "userId": tenant.owner_user_id},
-    } if courses else {}
+    return (
+        {
+            "get_student": lambda i: {"studentId": loader.student_id((i * 7919) % students)},
+            "get_course": lambda i: {"courseId": loader.OVERHEAD_COURSE_ID},
+            "update_progress": lambda i: _progress_arguments((i * 7919) % students, i),
+            "create_thread": lambda i: {
+                "communityId": loader.COMMUNITY_ID,
+                "title": f"Bench thread {i}",
+                "content": "Measured.",
+                "userId": tenant.owner_user_id,
+            },
+        }
+        if courses
+        else {}
+    )
 
 
 def _progress_arguments(student: int, i: int) -> dict:
     course = student // loader.STUDENTS_PER_COURSE
     lesson = loader.lesson_id(course, i % loader.SECTIONS_PER_COURSE, (i // 2) % loader.LESSONS_PER_SECTION)
-    return {"enrollmentId": loader.enrollment_id(student), "lessonId": lesson, "completed": i % 3 == 0,
-            "watchedSeconds": i % 600}
+    return {
+        "enrollmentId": loader.enrollment_id(student),
+        "lessonId": lesson,
+        "completed": i % 3 == 0,
+        "watchedSeconds": i % 600,
+    }
 
 
 def _growth_arguments(students: int, rng: random.Random) -> dict[str, Callable[[int], dict]]:
@@ -128,10 +170,15 @@ def _growth_arguments(students: int, rng: random.Random) -> dict[str, Callable[[
         "list_students (name search)": lambda i: {"search": loader.SEARCH_TERM},
         "list_courses": lambda i: {},
         # A bot's incremental sync: the 20 students changed last, oldest change first.
-        "list_students (updatedAfter)": lambda i: {"updatedAfter": (loader.EPOCH + timedelta(seconds=students - 21)).isoformat()},
+        "list_students (updatedAfter)": lambda i: {
+            "updatedAfter": (loader.EPOCH + timedelta(seconds=students - 21)).isoformat()
+        },
         "get_enrollment": lambda i: {"enrollmentId": loader.enrollment_id(rng.randrange(students))},
         "update_progress": lambda i: _progress_arguments(rng.randrange(students), i),
-        "get_thread": lambda i: {"communityId": loader.COMMUNITY_ID, "threadId": loader.thread_id(rng.randrange(courses))},
+        "get_thread": lambda i: {
+            "communityId": loader.COMMUNITY_ID,
+            "threadId": loader.thread_id(rng.randrange(courses)),
+        },
     }
 
 
@@ -139,7 +186,9 @@ def _tool(label: str) -> str:
     return label.split(" ")[0]
 
 
-async def _interleaved(calls: dict[str, Callable[[int], Awaitable[None]]], total: int, rounds: int = 4) -> dict[str, Timing]:
+async def _interleaved(
+    calls: dict[str, Callable[[int], Awaitable[None]]], total: int, rounds: int = 4
+) -> dict[str, Timing]:
     """Time each call `total` times, in `rounds` interleaved rounds so drift hits all of them alike."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
     per_round = max(1, total // rounds)
@@ -161,8 +210,11 @@ async def _interleaved(calls: dict[str, Callable[[int], Awaitable[None]]], total
 def _ratios(timings: dict[str, Timing], floor: str) -> dict[str, dict]:
     base = timings[floor]
     return {
-        name: {**timing.as_dict(), "ratio_median": timing.median_ms / base.median_ms,
-               "ratio_p95": timing.p95_ms / base.p95_ms}
+        name: {
+            **timing.as_dict(),
+            "ratio_median": timing.median_ms / base.median_ms,
+            "ratio_p95": timing.p95_ms / base.p95_ms,
+        }
         for name, timing in timings.items()
     }
 
@@ -181,7 +233,9 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
         calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
         for name, make in arguments.items():
             calls[name] = lambda i, name=name, make=make: _sdk_call(client, name, make(i))
-        results["in_process"] = _ratios(await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)")
+        results["in_process"] = _ratios(
+            await _interleaved(calls, size.overhead_calls), "noop (bare MCPServer)"
+        )
         results["statements"] = {}
         for name, make in arguments.items():  # one more call each, its key already verified and kept
             with store.statements_seen() as seen:
@@ -189,8 +243,10 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
             results["statements"][name] = len(seen)
 
     env = server_env(store.url)
-    with bare_http_server(workdir / "bare-http.log") as bare_server, \
-            http_server(env, workdir / "blohko-http.log") as server:
+    with (
+        bare_http_server(workdir / "bare-http.log") as bare_server,
+        http_server(env, workdir / "blohko-http.log") as server,
+    ):
         async with httpx.AsyncClient(timeout=30) as http:
             bare_mcp = HttpMcp(http, bare_server.url)
             mcp = HttpMcp(http, server.url, tenant.key)
@@ -202,7 +258,9 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
 
     # Over stdio, as a desktop client runs a local server: each a real process the SDK's client spawns.
     bare_stdio = StdioServerParameters(command=sys.executable, args=[BARE_SERVER])
-    blohko_stdio = StdioServerParameters(command=BLOHKO, args=["serve"], env=server_env(store.url, BLOHKO_API_KEY=tenant.key))
+    blohko_stdio = StdioServerParameters(
+        command=BLOHKO, args=["serve"], env=server_env(store.url, BLOHKO_API_KEY=tenant.key)
+    )
     async with Client(bare_stdio) as bare_client, Client(blohko_stdio) as client:
         calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
         for name, make in arguments.items():
@@ -240,22 +298,40 @@ async def growth(store: Store, tenant: loader.BenchTenant, size: Size, workdir: 
         arguments = _growth_arguments(students, rng)
         client_server = create_mcp_server(Runtime(store=store), api_key=tenant.key)
         async with Client(client_server) as client:
-            calls = {label: (lambda i, label=label, make=make: _sdk_call(client, _tool(label), make(i)))
-                     for label, make in arguments.items()}
+            calls = {
+                label: (lambda i, label=label, make=make: _sdk_call(client, _tool(label), make(i)))
+                for label, make in arguments.items()
+            }
             timings = await _interleaved(calls, size.growth_calls, rounds=2)
         rss = None
         if students == size.growth_sizes[-1]:  # memory matters at the largest size
-            rss = await _server_rss_under(store, tenant, arguments, workdir / f"growth-{students}.log",
-                                          calls=max(5, size.growth_calls // 4))
-        per_size[students] = {"load_seconds": load_seconds, "peak_rss_mb": rss,
-                              "ops": {label: timing.as_dict() for label, timing in timings.items()}}
+            rss = await _server_rss_under(
+                store,
+                tenant,
+                arguments,
+                workdir / f"growth-{students}.log",
+                calls=max(5, size.growth_calls // 4),
+            )
+        per_size[students] = {
+            "load_seconds": load_seconds,
+            "peak_rss_mb": rss,
+            "ops": {label: timing.as_dict() for label, timing in timings.items()},
+        }
     smallest, largest = size.growth_sizes[0], size.growth_sizes[-1]
-    ratios = {label: per_size[largest]["ops"][label]["median_ms"] / per_size[smallest]["ops"][label]["median_ms"]
-              for label in per_size[largest]["ops"]}
-    return {"sizes": list(size.growth_sizes), "per_size": {str(k): v for k, v in per_size.items()}, "ratios": ratios}
+    ratios = {
+        label: per_size[largest]["ops"][label]["median_ms"] / per_size[smallest]["ops"][label]["median_ms"]
+        for label in per_size[largest]["ops"]
+    }
+    return {
+        "sizes": list(size.growth_sizes),
+        "per_size": {str(k): v for k, v in per_size.items()},
+        "ratios": ratios,
+    }
 
 
-async def _server_rss_under(store: Store, tenant: loader.BenchTenant, arguments: dict, log: Path, *, calls: int) -> float:
+async def _server_rss_under(
+    store: Store, tenant: loader.BenchTenant, arguments: dict, log: Path, *, calls: int
+) -> float:
     """Peak RSS of a `blohko serve --http` process that served `calls` of each operation."""
     with http_server(server_env(store.url), log) as server:
         async with httpx.AsyncClient(timeout=60) as http:
@@ -272,15 +348,24 @@ async def _server_rss_under(store: Store, tenant: loader.BenchTenant, arguments:
 def _first_tools_list(command: list[str], env: dict[str, str] | None) -> float:
     """Seconds from launching `command` (an MCP server over stdio) to the answer of its first tools/list."""
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
     ]
     with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+        )
         try:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write((json.dumps(messages[0]) + "\n").encode())
@@ -322,19 +407,30 @@ async def cold_start(store: Store, tenant: loader.BenchTenant, size: Size) -> di
         blohko.append(await asyncio.to_thread(_first_tools_list, [BLOHKO, "serve"], env))
         bare.append(await asyncio.to_thread(_first_tools_list, [sys.executable, BARE_SERVER], None))
     blohko_timing, bare_timing = summarize(blohko), summarize(bare)
-    return {"blohko": blohko_timing.as_dict(), "bare": bare_timing.as_dict(),
-            "ratio": blohko_timing.median_ms / bare_timing.median_ms}
+    return {
+        "blohko": blohko_timing.as_dict(),
+        "bare": bare_timing.as_dict(),
+        "ratio": blohko_timing.median_ms / bare_timing.median_ms,
+    }
 
 
 # --- 4. concurrency ---------------------------------------------------------------------------------
 
 
-_MIX = [("get_student", 3), ("get_course", 2), ("list_courses", 1), ("get_enrollment", 1), ("update_progress", 2),
-        ("create_thread", 1)]
+_MIX = [
+    ("get_student", 3),
+    ("get_course", 2),
+    ("list_courses", 1),
+    ("get_enrollment", 1),
+    ("update_progress", 2),
+    ("create_thread", 1),
+]
 _WRITES = {"update_progress", "create_thread"}
 
 
-async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, workdir: Path, label: str) -> dict:
+async def concurrency(
+    store: Store, tenant: loader.BenchTenant, size: Size, workdir: Path, label: str
+) -> dict:
     """`clients` concurrent HTTP clients mixing reads (70%) and writes (30%) for a fixed time."""
     students = size.concurrency_students
     arguments = {
@@ -348,8 +444,11 @@ async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, work
     with http_server(server_env(store.url), workdir / f"concurrency-{label}.log") as server:
         # Idle connections expire on the client first: with both at uvicorn's 5 s, a request could
         # go out on a connection the server was closing that instant (a ReadError, no server error).
-        limits = httpx.Limits(max_connections=size.concurrency_clients, max_keepalive_connections=size.concurrency_clients,
-                              keepalive_expiry=2)
+        limits = httpx.Limits(
+            max_connections=size.concurrency_clients,
+            max_keepalive_connections=size.concurrency_clients,
+            keepalive_expiry=2,
+        )
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             deadline = time.perf_counter() + size.concurrency_seconds
 
@@ -374,8 +473,17 @@ async def concurrency(store: Store, tenant: loader.BenchTenant, size: Size, work
     timing = summarize(latencies)
     log = (workdir / f"concurrency-{label}.log").read_text(errors="replace").splitlines()
     server_errors = [line for line in log if "Error" in line and not line.startswith(" ")][:5]
-    return {"clients": size.concurrency_clients, "seconds": elapsed, "requests": len(latencies),
-            "throughput_rps": len(latencies) / elapsed, "errors": len(errors), "error_samples": errors[:5],
-            "server_error_lines": server_errors, "max_ms": max(latencies, default=0) * 1000,
-            "median_ms": timing.median_ms, "p95_ms": timing.p95_ms, "peak_rss_mb": rss,
-            "write_share": sum(w for n, w in _MIX if n in _WRITES) / sum(w for _, w in _MIX)}
+    return {
+        "clients": size.concurrency_clients,
+        "seconds": elapsed,
+        "requests": len(latencies),
+        "throughput_rps": len(latencies) / elapsed,
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "server_error_lines": server_errors,
+        "max_ms": max(latencies, default=0) * 1000,
+        "median_ms": timing.median_ms,
+        "p95_ms": timing.p95_ms,
+        "peak_rss_mb": rss,
+        "write_share": sum(w for n, w in _MIX if n in _WRITES) / sum(w for _, w in _MIX),
+    }

@@ -47,13 +47,22 @@ def cookie_options(connection: HTTPConnection, *, path: str) -> dict[str, Any]:
     this server is plain http, and whether it says otherwise (`X-Forwarded-Proto`) depends on the
     proxy and on `BLOHKO_FORWARDED_ALLOW_IPS`: the public URL decides. A clearing cookie carries the
     same attributes, or a browser keeps the `Secure` one it would replace."""
-    always = getattr(connection.app.state, "cookies_always_secure", False) if "app" in connection.scope else False
-    return {"path": path, "secure": always or connection.url.scheme == "https", "httponly": True, "samesite": "strict"}
+    always = (
+        getattr(connection.app.state, "cookies_always_secure", False) if "app" in connection.scope else False
+    )
+    return {
+        "path": path,
+        "secure": always or connection.url.scheme == "https",
+        "httponly": True,
+        "samesite": "strict",
+    }
 
 
 _EVERY_PERMISSION = " ".join(Permission)
 
-_NEEDS_SESSION = "This endpoint needs a producer session: log in as the producer's owner and send the session token"
+_NEEDS_SESSION = (
+    "This endpoint needs a producer session: log in as the producer's owner and send the session token"
+)
 
 
 def bearer_token(headers: Headers) -> str | None:
@@ -65,7 +74,12 @@ def bearer_token(headers: Headers) -> str | None:
 
 
 async def authenticate_request(
-    connection: HTTPConnection, *, store: Store, clock: Clock, accepted: Collection[PrincipalKind], resource: str | None = None
+    connection: HTTPConnection,
+    *,
+    store: Store,
+    clock: Clock,
+    accepted: Collection[PrincipalKind],
+    resource: str | None = None,
 ) -> Principal:
     """The principal of `connection`'s credentials, of a kind in `accepted`; or `Unauthorized`
     saying why (never echoing a secret). `resource` is the OAuth resource this route serves (the
@@ -78,7 +92,9 @@ async def authenticate_request(
     if token is not None and token.startswith(KEY_PREFIX) and "api_key" not in accepted:
         raise Unauthorized(OWNER_ONLY)
     if token is not None and token.startswith(SESSION_PREFIX) and "session" not in accepted:
-        raise Unauthorized("A producer session cannot call this endpoint: send an API key as `Authorization: Bearer blk_...`")
+        raise Unauthorized(
+            "A producer session cannot call this endpoint: send an API key as `Authorization: Bearer blk_...`"
+        )
     if "api_key" in accepted and token is not None and token.startswith(ACCESS_TOKEN_PREFIX):
         return await authenticate_oauth_token(store, token, resource=resource, clock=clock)
     if "api_key" in accepted and (token is None or not token.startswith(SESSION_PREFIX)):
@@ -88,7 +104,9 @@ async def authenticate_request(
     raise Unauthorized(_NEEDS_SESSION)
 
 
-def unauthorized_response(error: Unauthorized, *, had_token: bool, resource_metadata: str | None = None) -> JSONResponse:
+def unauthorized_response(
+    error: Unauthorized, *, had_token: bool, resource_metadata: str | None = None
+) -> JSONResponse:
     """401 with the RFC 6750 challenge; with OAuth on, it names the resource's metadata (RFC 9728),
     where a client finds how to get a token, and the scopes the whole tool set needs: every
     permission, which the consent page presets and the owner narrows."""
@@ -107,7 +125,15 @@ class ApiKeyGate:
     The principal is left in the scope's state for what runs next (the MCP middleware).
     """
 
-    def __init__(self, app: ASGIApp, *, store: Store, clock: Clock, resource: str | None = None, resource_metadata: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: Store,
+        clock: Clock,
+        resource: str | None = None,
+        resource_metadata: str | None = None,
+    ) -> None:
         self.app = app
         self.store = store
         self.clock = clock
@@ -125,7 +151,9 @@ class ApiKeyGate:
             )
         except Unauthorized as error:
             had_token = bearer_token(connection.headers) is not None
-            response = unauthorized_response(error, had_token=had_token, resource_metadata=self.resource_metadata)
+            response = unauthorized_response(
+                error, had_token=had_token, resource_metadata=self.resource_metadata
+            )
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal

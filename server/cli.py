@@ -37,7 +37,11 @@ def _settings_problem(error: Exception) -> str:
     """A `pydantic.ValidationError` of the settings as one line naming each variable."""
     problems = []
     for detail in error.errors():  # type: ignore[attr-defined]
-        name = "BLOHKO_" + "_".join(str(part) for part in detail["loc"][:1]).upper() if detail["loc"] else "settings"
+        name = (
+            "BLOHKO_" + "_".join(str(part) for part in detail["loc"][:1]).upper()
+            if detail["loc"]
+            else "settings"
+        )
         message = detail["msg"].removeprefix("Value error, ")
         problems.append(f"{name}: {message}" if detail["loc"] else message)
     return "; ".join(problems)
@@ -74,7 +78,9 @@ def _check_sqlite_directory(settings: Settings) -> None:
             f"(create it, or point BLOHKO_DATABASE_URL elsewhere: {ACCEPTED_DATABASE_URLS})"
         )
     if path.is_dir():
-        raise CliError(f"cannot open the database at {settings.database_url}: {path} is a directory, not a file")
+        raise CliError(
+            f"cannot open the database at {settings.database_url}: {path} is a directory, not a file"
+        )
 
 
 def _listening_socket(settings: Settings) -> socket.socket:
@@ -84,8 +90,12 @@ def _listening_socket(settings: Settings) -> socket.socket:
     # IPPROTO_TCP named, not left 0: accepted connections inherit it, and asyncio turns Nagle's
     # algorithm off (TCP_NODELAY) only on sockets whose proto says TCP. Without it each answer's
     # second write waited for the client's delayed ACK: 40 ms a call.
-    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts reuse the port at once
+    listening = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
+    listening.setsockopt(
+        socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+    )  # as uvicorn does: restarts reuse the port at once
     try:
         listening.bind((host, port))
     except OSError as error:
@@ -217,7 +227,9 @@ async def _serve_http(settings: Settings, listening: socket.socket) -> None:
     from server.runtime import settle_heap
     from storage.engine import open_store
 
-    settings.port = listening.getsockname()[1]  # `--port 0` asks for any free one: the app's URLs name the chosen one
+    settings.port = listening.getsockname()[
+        1
+    ]  # `--port 0` asks for any free one: the app's URLs name the chosen one
     async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
         # `X-Forwarded-Proto`/`-For` count only from the configured proxies (uvicorn's own default
@@ -236,7 +248,9 @@ async def _serve_http(settings: Settings, listening: socket.socket) -> None:
         settle_heap()
         # Uvicorn names no address when given its socket.
         bound = f"http://{_url_host(settings.host)}:{settings.port}"
-        sys.stderr.write(f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; Ctrl+C stops it\n")
+        sys.stderr.write(
+            f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; Ctrl+C stops it\n"
+        )
         await server.serve(sockets=[listening])
 
 
@@ -286,7 +300,9 @@ async def _deliver_webhooks(settings: Settings) -> None:
         worker = DeliveryWorker(store, clock=utcnow, settings=settings)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(stop_on_signal, worker)
-            sys.stderr.write(f"delivering webhooks (looking for due deliveries every {settings.webhook_poll_seconds:g} s)\n")
+            sys.stderr.write(
+                f"delivering webhooks (looking for due deliveries every {settings.webhook_poll_seconds:g} s)\n"
+            )
             await worker.run()
             tasks.cancel_scope.cancel()
 
@@ -322,10 +338,16 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
             settings.port = listening.getsockname()[1]
         url = settings.effective_public_url()
         if args.json:
-            _print_json({
-                "producerId": demo.producer_id, "key": demo.key, "mcpUrl": f"{url}/mcp", "restUrl": f"{url}/api/v1",
-                "earlierKeys": list(demo.earlier_keys), "revokedKeys": list(demo.revoked_keys),
-            })  # fmt: skip
+            _print_json(
+                {
+                    "producerId": demo.producer_id,
+                    "key": demo.key,
+                    "mcpUrl": f"{url}/mcp",
+                    "restUrl": f"{url}/api/v1",
+                    "earlierKeys": list(demo.earlier_keys),
+                    "revokedKeys": list(demo.revoked_keys),
+                }
+            )
         else:
             sys.stdout.write(client_configs(demo, url=url, database_url=settings.database_url))
             sys.stdout.flush()
@@ -341,13 +363,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_producers_create(args: argparse.Namespace, settings: Settings) -> None:
     _prepare_database(settings, allow_upgrade=False)
-    made = _operate(settings, "create_producer", _given(name=args.name, email=args.email, password=args.password))
+    made = _operate(
+        settings, "create_producer", _given(name=args.name, email=args.email, password=args.password)
+    )
     producer, generated = made["producer"], made["generatedPassword"]
     payload = {**producer, **({"generatedPassword": generated} if generated else {})}
     if args.json:
         _print_json(payload)
         return
-    sys.stdout.write(f"Producer {producer['id']} ({producer['name']}), owner user {producer['ownerUserId']}\n")
+    sys.stdout.write(
+        f"Producer {producer['id']} ({producer['name']}), owner user {producer['ownerUserId']}\n"
+    )
     if generated:
         sys.stdout.write(f"Owner password (shown once): {generated}\n")
 
@@ -366,7 +392,9 @@ def cmd_producers_list(args: argparse.Namespace, settings: Settings) -> None:
         _print_json({"data": producers})
         return
     if not producers:
-        sys.stderr.write("no producers yet: `blohko producers create` makes one (`blohko demo` makes a demo one)\n")
+        sys.stderr.write(
+            "no producers yet: `blohko producers create` makes one (`blohko demo` makes a demo one)\n"
+        )
     for producer in producers:
         sys.stdout.write(f"{producer['id']}  {producer['email']}  {producer['name']}\n")
 
@@ -411,7 +439,9 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
         return
     for key in keys:
         state = "revoked" if key["revokedAt"] else "active"
-        sys.stdout.write(f"{key['id']}  {key['prefix']}...  {state:8}  {key['name']}  {' '.join(key['permissions'])}\n")
+        sys.stdout.write(
+            f"{key['id']}  {key['prefix']}...  {state:8}  {key['name']}  {' '.join(key['permissions'])}\n"
+        )
 
 
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
@@ -440,7 +470,13 @@ class _Version(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
         super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         from importlib.metadata import version
 
         sys.stdout.write(f"blohko {version('blohko-mcp')}\n")
@@ -457,7 +493,9 @@ def _store_help() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     store = _store_help()
-    parser = argparse.ArgumentParser(prog="blohko", description="Blohko MCP: MCP tool server and REST API.", epilog=store)
+    parser = argparse.ArgumentParser(
+        prog="blohko", description="Blohko MCP: MCP tool server and REST API.", epilog=store
+    )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -465,7 +503,9 @@ def _parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, epilog=store, **kwargs)
 
     serve = command("serve", help="serve MCP over stdio (key from BLOHKO_API_KEY), or HTTP with --http")
-    serve.add_argument("--http", action="store_true", help="streamable HTTP at /mcp, REST at /api/v1, GET /healthz")
+    serve.add_argument(
+        "--http", action="store_true", help="streamable HTTP at /mcp, REST at /api/v1, GET /healthz"
+    )
     serve.add_argument("--host", help="HTTP bind address (default BLOHKO_HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default BLOHKO_PORT, else 8000)")
     serve.set_defaults(run=cmd_serve, long_running=True)
@@ -487,7 +527,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", help="HTTP bind address (default BLOHKO_HOST, else 127.0.0.1)")
     demo.add_argument("--port", type=int, help="HTTP port (default BLOHKO_PORT, else 8000)")
-    demo.add_argument("--json", action="store_true", help="print the producer id, key and URLs as JSON on stdout")
+    demo.add_argument(
+        "--json", action="store_true", help="print the producer id, key and URLs as JSON on stdout"
+    )
     demo.add_argument("--new-key", action="store_true", help="revoke the demo keys earlier runs printed")
     demo.add_argument("--no-serve", action="store_true", help="set up and print, but do not serve")
     demo.set_defaults(run=cmd_demo, long_running=True)
@@ -509,7 +551,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--producer", required=True, help=producer_help)
     create.add_argument("--name", required=True)
     create.add_argument("--description")
-    create.add_argument("--permissions", nargs="+", required=True, metavar="P", help="e.g. '*' courses:read students:*")
+    create.add_argument(
+        "--permissions", nargs="+", required=True, metavar="P", help="e.g. '*' courses:read students:*"
+    )
     create.add_argument("--expires-in-days", type=int)
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_keys_create)

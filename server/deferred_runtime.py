@@ -42,8 +42,8 @@ importing beside it."""
 def _import_runtime_modules() -> None:
     import server.runtime  # noqa: F401  (the store, the operation framework)
     import storage.engine  # noqa: F401
-    import tools.core.runner  # noqa: F401
-    import tools.domains.accounts  # noqa: F401
+    import tools.core.runner
+    import tools.domains.accounts
     import tools.registry  # noqa: F401  (every operation)
 
 

@@ -49,7 +49,9 @@ async def ensure_demo(store: Store, *, revoke_earlier: bool = False) -> Demo:
         producer = (await operate("find_producer", {"email": DEMO_EMAIL}))["producer"]
         created = False
     except NotFound:
-        made = await operate("create_producer", {"name": "Blohko Demo Academy", "email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        made = await operate(
+            "create_producer", {"name": "Blohko Demo Academy", "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+        )
         producer, created = made["producer"], True
     earlier = [key for key in await _demo_keys(operate, producer["id"]) if key["revokedAt"] is None]
     revoked: list[str] = []
@@ -58,9 +60,15 @@ async def ensure_demo(store: Store, *, revoke_earlier: bool = False) -> Demo:
             await operate("revoke_api_key", {"id": old["id"]})
             revoked.append(old["prefix"])
         earlier = []
-    new_key = (await operate("create_api_key", {"producerId": producer["id"], "name": _DEMO_KEY_NAME, "permissions": ["*"]}))["apiKey"]
+    new_key = (
+        await operate(
+            "create_api_key", {"producerId": producer["id"], "name": _DEMO_KEY_NAME, "permissions": ["*"]}
+        )
+    )["apiKey"]
     if created:
-        principal = Principal(producer_id=producer["id"], key_id=new_key["id"], key_name=_DEMO_KEY_NAME, grants=("*",))
+        principal = Principal(
+            producer_id=producer["id"], key_id=new_key["id"], key_name=_DEMO_KEY_NAME, grants=("*",)
+        )
         await demo_school.create_demo_school(store, principal, owner_user_id=producer["ownerUserId"])
     return Demo(
         producer_id=producer["id"],
@@ -87,7 +95,9 @@ def _key_notes(demo: Demo) -> str:
     """What became of the keys earlier runs printed."""
     if demo.revoked_keys:
         prefixes = ", ".join(f"{prefix}..." for prefix in demo.revoked_keys)
-        return f"Revoked the earlier demo key(s) {prefixes} (--new-key): configs that use them stop working.\n"
+        return (
+            f"Revoked the earlier demo key(s) {prefixes} (--new-key): configs that use them stop working.\n"
+        )
     if demo.earlier_keys:
         prefixes = ", ".join(f"{prefix}..." for prefix in demo.earlier_keys)
         return (

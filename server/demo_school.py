@@ -36,12 +36,56 @@ _HISTORY_DAYS = 30
 """The story spans the overview's default window: the last 30 days."""
 
 _FIRST_NAMES = (
-    "Jane", "Ravi", "Amara", "Lucas", "Sofia", "Kenji", "Maya", "Omar", "Elena", "Tomás", "Priya", "Noah",
-    "Aisha", "Mateo", "Hana", "Daniel", "Zara", "Leon", "Ines", "Kwame", "Chloe", "Yusuf", "Mei", "Felix",
+    "Jane",
+    "Ravi",
+    "Amara",
+    "Lucas",
+    "Sofia",
+    "Kenji",
+    "Maya",
+    "Omar",
+    "Elena",
+    "Tomás",
+    "Priya",
+    "Noah",
+    "Aisha",
+    "Mateo",
+    "Hana",
+    "Daniel",
+    "Zara",
+    "Leon",
+    "Ines",
+    "Kwame",
+    "Chloe",
+    "Yusuf",
+    "Mei",
+    "Felix",
 )
 _LAST_NAMES = (
-    "Smith", "Patel", "Okafor", "Moreau", "Rossi", "Tanaka", "Cohen", "Haddad", "Novak", "García", "Iyer", "Berg",
-    "Mensah", "Silva", "Kim", "Schmidt", "Ahmed", "Dubois", "Costa", "Nakamura", "Walsh", "Yilmaz", "Chen", "Larsen",
+    "Smith",
+    "Patel",
+    "Okafor",
+    "Moreau",
+    "Rossi",
+    "Tanaka",
+    "Cohen",
+    "Haddad",
+    "Novak",
+    "García",
+    "Iyer",
+    "Berg",
+    "Mensah",
+    "Silva",
+    "Kim",
+    "Schmidt",
+    "Ahmed",
+    "Dubois",
+    "Costa",
+    "Nakamura",
+    "Walsh",
+    "Yilmaz",
+    "Chen",
+    "Larsen",
 )
 _BIOS = (
     "Frontend developer learning TypeScript.",
@@ -56,7 +100,12 @@ _BIOS = (
 
 
 def _lesson(title: str, minutes: int, video_url: str, *, preview: bool = False) -> dict[str, Any]:
-    return {"title": title, "duration": minutes * 60, "videoUrl": video_url, **({"isPreview": True} if preview else {})}
+    return {
+        "title": title,
+        "duration": minutes * 60,
+        "videoUrl": video_url,
+        **({"isPreview": True} if preview else {}),
+    }
 
 
 DEMO_COURSES: tuple[dict[str, Any], ...] = (
@@ -69,19 +118,34 @@ DEMO_COURSES: tuple[dict[str, Any], ...] = (
         "categoryId": "cat_web_development",
         "published": True,
         "sections": [
-            {"title": "Getting Started", "lessons": [
-                _lesson("What is TypeScript?", 10, "https://www.youtube.com/watch?v=zQnBQ4tB3ZA", preview=True),
-                _lesson("Setting Up Your Environment", 8, "https://vimeo.com/76979871"),
-            ]},
-            {"title": "Type System Deep Dive", "lessons": [
-                _lesson("Primitive Types", 12, "https://youtu.be/ahCwqrYpIuM"),
-                _lesson("Unions and Narrowing", 15, "https://www.youtube.com/watch?v=d56mG7DezGs"),
-                _lesson("Interfaces and Type Aliases", 14, "https://cdn.example.com/typescript/interfaces.mp4"),
-            ]},
-            {"title": "Generics in Practice", "lessons": [
-                _lesson("Generic Functions", 16, "https://vimeo.com/148751763"),
-                _lesson("Typing a Real API Client", 22, "https://cdn.example.com/typescript/api-client.mp4"),
-            ]},
+            {
+                "title": "Getting Started",
+                "lessons": [
+                    _lesson(
+                        "What is TypeScript?", 10, "https://www.youtube.com/watch?v=zQnBQ4tB3ZA", preview=True
+                    ),
+                    _lesson("Setting Up Your Environment", 8, "https://vimeo.com/76979871"),
+                ],
+            },
+            {
+                "title": "Type System Deep Dive",
+                "lessons": [
+                    _lesson("Primitive Types", 12, "https://youtu.be/ahCwqrYpIuM"),
+                    _lesson("Unions and Narrowing", 15, "https://www.youtube.com/watch?v=d56mG7DezGs"),
+                    _lesson(
+                        "Interfaces and Type Aliases", 14, "https://cdn.example.com/typescript/interfaces.mp4"
+                    ),
+                ],
+            },
+            {
+                "title": "Generics in Practice",
+                "lessons": [
+                    _lesson("Generic Functions", 16, "https://vimeo.com/148751763"),
+                    _lesson(
+                        "Typing a Real API Client", 22, "https://cdn.example.com/typescript/api-client.mp4"
+                    ),
+                ],
+            },
         ],
     },
     {
@@ -93,18 +157,33 @@ DEMO_COURSES: tuple[dict[str, Any], ...] = (
         "categoryId": "cat_data_science",
         "published": True,
         "sections": [
-            {"title": "Foundations", "lessons": [
-                _lesson("Why Python for Data?", 7, "https://www.youtube.com/watch?v=r-uOLxNrNk8", preview=True),
-                _lesson("Notebooks and Your First DataFrame", 14, "https://youtu.be/vmEHCJofslg"),
-            ]},
-            {"title": "Cleaning Data", "lessons": [
-                _lesson("Missing Values", 12, "https://vimeo.com/253989945"),
-                _lesson("Joining Tables", 15, "https://cdn.example.com/python-data/joins.mp4"),
-            ]},
-            {"title": "Telling the Story", "lessons": [
-                _lesson("Charts that Explain", 18, "https://www.youtube.com/watch?v=a9UrKTVEeZA"),
-                _lesson("Project: A City's Bike Trips", 25, "https://cdn.example.com/python-data/bike-trips.webm"),
-            ]},
+            {
+                "title": "Foundations",
+                "lessons": [
+                    _lesson(
+                        "Why Python for Data?", 7, "https://www.youtube.com/watch?v=r-uOLxNrNk8", preview=True
+                    ),
+                    _lesson("Notebooks and Your First DataFrame", 14, "https://youtu.be/vmEHCJofslg"),
+                ],
+            },
+            {
+                "title": "Cleaning Data",
+                "lessons": [
+                    _lesson("Missing Values", 12, "https://vimeo.com/253989945"),
+                    _lesson("Joining Tables", 15, "https://cdn.example.com/python-data/joins.mp4"),
+                ],
+            },
+            {
+                "title": "Telling the Story",
+                "lessons": [
+                    _lesson("Charts that Explain", 18, "https://www.youtube.com/watch?v=a9UrKTVEeZA"),
+                    _lesson(
+                        "Project: A City's Bike Trips",
+                        25,
+                        "https://cdn.example.com/python-data/bike-trips.webm",
+                    ),
+                ],
+            },
         ],
     },
     {
@@ -116,15 +195,21 @@ DEMO_COURSES: tuple[dict[str, Any], ...] = (
         "categoryId": "cat_design",
         "published": True,
         "sections": [
-            {"title": "Understanding Users", "lessons": [
-                _lesson("What UX Is (and Is Not)", 9, "https://vimeo.com/90509568", preview=True),
-                _lesson("Interviewing Users", 16, "https://www.youtube.com/watch?v=MT4Ig2uqjTc"),
-            ]},
-            {"title": "From Idea to Prototype", "lessons": [
-                _lesson("Wireframes on Paper", 11, "https://youtu.be/qpH7-KFWZRI"),
-                _lesson("A Clickable Prototype", 19, "https://cdn.example.com/ux/prototype.mp4"),
-                _lesson("Running a Usability Test", 17, "https://vimeo.com/336812660"),
-            ]},
+            {
+                "title": "Understanding Users",
+                "lessons": [
+                    _lesson("What UX Is (and Is Not)", 9, "https://vimeo.com/90509568", preview=True),
+                    _lesson("Interviewing Users", 16, "https://www.youtube.com/watch?v=MT4Ig2uqjTc"),
+                ],
+            },
+            {
+                "title": "From Idea to Prototype",
+                "lessons": [
+                    _lesson("Wireframes on Paper", 11, "https://youtu.be/qpH7-KFWZRI"),
+                    _lesson("A Clickable Prototype", 19, "https://cdn.example.com/ux/prototype.mp4"),
+                    _lesson("Running a Usability Test", 17, "https://vimeo.com/336812660"),
+                ],
+            },
         ],
     },
     {
@@ -136,50 +221,98 @@ DEMO_COURSES: tuple[dict[str, Any], ...] = (
         "categoryId": "cat_web_development",
         "published": False,
         "sections": [
-            {"title": "Images", "lessons": [
-                _lesson("Your First Dockerfile", 13, "https://www.youtube.com/watch?v=pTFZFxd4hOI"),
-                _lesson("Smaller, Faster Images", 15, "https://cdn.example.com/docker/small-images.mp4"),
-            ]},
-            {"title": "Compose", "lessons": [_lesson("A Web App and Its Database", 18, "https://vimeo.com/412393722")]},
+            {
+                "title": "Images",
+                "lessons": [
+                    _lesson("Your First Dockerfile", 13, "https://www.youtube.com/watch?v=pTFZFxd4hOI"),
+                    _lesson("Smaller, Faster Images", 15, "https://cdn.example.com/docker/small-images.mp4"),
+                ],
+            },
+            {
+                "title": "Compose",
+                "lessons": [_lesson("A Web App and Its Database", 18, "https://vimeo.com/412393722")],
+            },
         ],
     },
 )
 """The catalog: create_course arguments. The last is a draft, so the overview shows one."""
 
 _COMMUNITIES = (
-    {"name": "Demo Academy Lounge", "slug": "demo-academy-lounge",
-     "description": "Every student of Blohko Demo Academy: introductions, questions and wins."},
-    {"name": "TypeScript Learners", "slug": "demo-typescript-learners", "description": "Study group of Mastering TypeScript."},
+    {
+        "name": "Demo Academy Lounge",
+        "slug": "demo-academy-lounge",
+        "description": "Every student of Blohko Demo Academy: introductions, questions and wins.",
+    },
+    {
+        "name": "TypeScript Learners",
+        "slug": "demo-typescript-learners",
+        "description": "Study group of Mastering TypeScript.",
+    },
 )
 
 _THREADS = (
     # (community index, author: None for the owner or a student's index, title, content, pinned, comments)
     # A comment is (author index, content, the index of the comment it replies to, or None).
-    (0, None, "Welcome! Introduce yourself", "Tell us who you are, what you are learning and what you want to build.", True, (
-        (0, "Hi, I'm Jane: frontend developer, here for TypeScript.", None),
-        (1, "Ravi, data analyst. Working through Python for Data Analysis.", None),
-        (2, "Welcome Ravi! The bike trips project is great.", 1),
-        (5, "Kenji here. Designer by day, learning to prototype in code.", None),
-        (3, "Lucas: photographer, finally learning some Python.", None),
-    )),
-    (0, 4, "Study buddies for the evening sessions?", "I study after 8pm CET. Anyone want to pair on the exercises?", False, (
-        (6, "Count me in, Tuesdays and Thursdays work for me.", None),
-        (4, "Great, let's start this Thursday.", 0),
-        (9, "I'm in too, from Lisbon.", 0),
-    )),
-    (0, 7, "How long did the Python course take you?", "Planning my month: how many hours a week did you need?", False, (
-        (1, "About four hours a week; the project took a weekend.", None),
-        (8, "Same here, a bit more for the charts lesson.", 0),
-    )),
-    (1, None, "Weekly Discussion: What did you learn this week?", "Share your wins, challenges, and insights...", True, (
-        (0, "Finished the first lesson: the type annotations finally make sense.", None),
-        (10, "Narrowing with unions clicked for me this week.", None),
-        (0, "Same! The discriminated unions example helped.", 1),
-    )),
-    (1, 11, "Generics: when is it too much?", "My types are getting hard to read. Where do you draw the line?", False, (
-        (0, "When the call site stops being obvious, I simplify.", None),
-        (12, "The API client lesson covers exactly this.", 0),
-    )),
+    (
+        0,
+        None,
+        "Welcome! Introduce yourself",
+        "Tell us who you are, what you are learning and what you want to build.",
+        True,
+        (
+            (0, "Hi, I'm Jane: frontend developer, here for TypeScript.", None),
+            (1, "Ravi, data analyst. Working through Python for Data Analysis.", None),
+            (2, "Welcome Ravi! The bike trips project is great.", 1),
+            (5, "Kenji here. Designer by day, learning to prototype in code.", None),
+            (3, "Lucas: photographer, finally learning some Python.", None),
+        ),
+    ),
+    (
+        0,
+        4,
+        "Study buddies for the evening sessions?",
+        "I study after 8pm CET. Anyone want to pair on the exercises?",
+        False,
+        (
+            (6, "Count me in, Tuesdays and Thursdays work for me.", None),
+            (4, "Great, let's start this Thursday.", 0),
+            (9, "I'm in too, from Lisbon.", 0),
+        ),
+    ),
+    (
+        0,
+        7,
+        "How long did the Python course take you?",
+        "Planning my month: how many hours a week did you need?",
+        False,
+        (
+            (1, "About four hours a week; the project took a weekend.", None),
+            (8, "Same here, a bit more for the charts lesson.", 0),
+        ),
+    ),
+    (
+        1,
+        None,
+        "Weekly Discussion: What did you learn this week?",
+        "Share your wins, challenges, and insights...",
+        True,
+        (
+            (0, "Finished the first lesson: the type annotations finally make sense.", None),
+            (10, "Narrowing with unions clicked for me this week.", None),
+            (0, "Same! The discriminated unions example helped.", 1),
+        ),
+    ),
+    (
+        1,
+        11,
+        "Generics: when is it too much?",
+        "My types are getting hard to read. Where do you draw the line?",
+        False,
+        (
+            (0, "When the call site stops being obvious, I simplify.", None),
+            (12, "The API client lesson covers exactly this.", 0),
+        ),
+    ),
 )
 
 
@@ -221,13 +354,18 @@ def _students(rng: random.Random) -> list[dict[str, Any]]:
             names.append(name)
     students = []
     for name in names:
-        email = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower().replace(" ", ".") + "@example.com"
+        email = (
+            unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower().replace(" ", ".")
+            + "@example.com"
+        )
         bio = rng.choice(_BIOS)
         students.append({"name": name, "email": email, **({"bio": bio} if bio else {})})
     return students
 
 
-async def create_demo_school(store: Store, principal: Principal, *, owner_user_id: str, now: datetime | None = None) -> DemoSchool:
+async def create_demo_school(
+    store: Store, principal: Principal, *, owner_user_id: str, now: datetime | None = None
+) -> DemoSchool:
     """Make the demo school for `principal`'s producer (whose owner user is `owner_user_id`), its
     story ending at `now` (default: the current time). One catalog operation at a time, each run
     at the moment it happens in the story, in the story's order."""
@@ -247,15 +385,33 @@ async def create_demo_school(store: Store, principal: Principal, *, owner_user_i
         return min(first_day + timedelta(days=day, hours=hour, minutes=rng.randrange(45)), last)
 
     # Day 0: the owner builds the catalog and the communities.
-    courses = [(await run(moment(0, 9 + index * 0.75), "create_course", **course))["course"] for index, course in enumerate(DEMO_COURSES)]
+    courses = [
+        (await run(moment(0, 9 + index * 0.75), "create_course", **course))["course"]
+        for index, course in enumerate(DEMO_COURSES)
+    ]
     published = [course for course in courses if course["published"]]
     typescript = courses[0]["id"]
-    lessons = {course["id"]: [lesson["id"] for section in course["sections"] for lesson in section["lessons"]] for course in courses}
-    communities = [(await run(moment(0, 13 + index), "create_community", **community))["community"]["id"]
-                   for index, community in enumerate(_COMMUNITIES)]
+    lessons = {
+        course["id"]: [lesson["id"] for section in course["sections"] for lesson in section["lessons"]]
+        for course in courses
+    }
+    communities = [
+        (await run(moment(0, 13 + index), "create_community", **community))["community"]["id"]
+        for index, community in enumerate(_COMMUNITIES)
+    ]
     lounge, study_group = communities
-    await run(moment(0, 15), "add_media", communityId=lounge, userId=owner_user_id, type="video", title="Welcome call",
-              url="https://cdn.example.com/welcome.mp4", fileName="welcome.mp4", fileSize=48_234_496, duration=1260)
+    await run(
+        moment(0, 15),
+        "add_media",
+        communityId=lounge,
+        userId=owner_user_id,
+        type="video",
+        title="Welcome call",
+        url="https://cdn.example.com/welcome.mp4",
+        fileName="welcome.mp4",
+        fileSize=48_234_496,
+        duration=1260,
+    )
 
     ids: dict[int, str] = {}
     steps: list[_Step] = []
@@ -272,7 +428,11 @@ async def create_demo_school(store: Store, principal: Principal, *, owner_user_i
         hour = rng.choice((7, 8, 12, 18, 19, 20))
         plan(moment(day, hour), _register(run, moment(day, hour), student, ids, index))
         chosen = [courses[0]] if index in _TYPESCRIPT_REGULARS else []
-        chosen += [course for course in rng.sample(published, k=1 if rng.random() < 0.7 else 2) if course not in chosen]
+        chosen += [
+            course
+            for course in rng.sample(published, k=1 if rng.random() < 0.7 else 2)
+            if course not in chosen
+        ]
         pace = rng.choice((1, 1, 2, 2, 3, 4))  # days between study sessions
         stamina = rng.random()  # how far they get: above 0.7, to the end
         for position, course in enumerate(chosen):
@@ -281,7 +441,10 @@ async def create_demo_school(store: Store, principal: Principal, *, owner_user_i
             done = len(todo) if stamina > 0.7 else round(len(todo) * stamina)
             sessions, at = [], enrolled
             for lesson in range(done):  # at about the same hour as they enrolled: their study time
-                at += timedelta(days=0 if lesson == 0 else max(1, pace + rng.choice((-1, 0, 0, 1))), minutes=rng.randrange(10, 40))
+                at += timedelta(
+                    days=0 if lesson == 0 else max(1, pace + rng.choice((-1, 0, 0, 1))),
+                    minutes=rng.randrange(10, 40),
+                )
                 sessions.append(at)
             studied = [(at, todo[lesson]) for lesson, at in enumerate(sessions) if at <= last]
             if enrolled < last:
@@ -290,23 +453,50 @@ async def create_demo_school(store: Store, principal: Principal, *, owner_user_i
         joining = moment(day, hour + 0.8)
         if regular or rng.random() < 0.6:
             plan(joining, _join(run, joining, lounge, ids, index))
-        if index in _TYPESCRIPT_REGULARS or (not regular and typescript in {course["id"] for course in chosen}):
+        if index in _TYPESCRIPT_REGULARS or (
+            not regular and typescript in {course["id"] for course in chosen}
+        ):
             plan(joining, _join(run, joining, study_group, ids, index))
 
     # The conversations, once their regulars have joined (by day 4, an hour after signing up).
     for community, author, title, content, pinned, comments in _THREADS:
-        at = moment(rng.randint(5, 7) if pinned else rng.randint(8, _HISTORY_DAYS - 8), rng.choice((9, 14, 19)))
+        at = moment(
+            rng.randint(5, 7) if pinned else rng.randint(8, _HISTORY_DAYS - 8), rng.choice((9, 14, 19))
+        )
         gaps = [timedelta(hours=rng.uniform(1, 20)) for _ in comments]
-        plan(at, _discussion(run, at, communities[community], owner_user_id, ids, author, title, content, pinned, comments, gaps))
+        plan(
+            at,
+            _discussion(
+                run,
+                at,
+                communities[community],
+                owner_user_id,
+                ids,
+                author,
+                title,
+                content,
+                pinned,
+                comments,
+                gaps,
+            ),
+        )
 
     # In the story's order: a student's enrollment after their sign-up, a reply after its comment.
     for step in sorted(steps):
         await step.run()
     certificates = (await run(now, "list_certificates", limit=1))["pagination"]["total"]
-    return DemoSchool(courses=len(courses), students=len(ids), enrollments=enrollments, certificates=certificates, operations=operations)
+    return DemoSchool(
+        courses=len(courses),
+        students=len(ids),
+        enrollments=enrollments,
+        certificates=certificates,
+        operations=operations,
+    )
 
 
-def _register(run: Run, at: datetime, student: dict[str, Any], ids: dict[int, str], index: int) -> Callable[[], Awaitable[None]]:
+def _register(
+    run: Run, at: datetime, student: dict[str, Any], ids: dict[int, str], index: int
+) -> Callable[[], Awaitable[None]]:
     async def register() -> None:
         ids[index] = (await run(at, "register_student", **student))["student"]["id"]
 
@@ -314,20 +504,29 @@ def _register(run: Run, at: datetime, student: dict[str, Any], ids: dict[int, st
 
 
 def _enroll_and_study(
-    run: Run, at: datetime, ids: dict[int, str], index: int, course_id: str, studied: list[tuple[datetime, str]]
+    run: Run,
+    at: datetime,
+    ids: dict[int, str],
+    index: int,
+    course_id: str,
+    studied: list[tuple[datetime, str]],
 ) -> Callable[[], Awaitable[None]]:
     """Enroll, then each lesson completed at its time: a student's progress is theirs alone, so it
     may run as one step (nothing else in the story waits on it)."""
 
     async def enroll_and_study() -> None:
-        enrollment = (await run(at, "enroll_student", studentId=ids[index], courseId=course_id))["enrollment"]["id"]
+        enrollment = (await run(at, "enroll_student", studentId=ids[index], courseId=course_id))[
+            "enrollment"
+        ]["id"]
         for when, lesson in studied:
             await run(when, "update_progress", enrollmentId=enrollment, lessonId=lesson, completed=True)
 
     return enroll_and_study
 
 
-def _join(run: Run, at: datetime, community_id: str, ids: dict[int, str], index: int) -> Callable[[], Awaitable[None]]:
+def _join(
+    run: Run, at: datetime, community_id: str, ids: dict[int, str], index: int
+) -> Callable[[], Awaitable[None]]:
     async def join() -> None:
         await run(at, "add_member", communityId=community_id, userId=ids[index])
 
@@ -335,21 +534,50 @@ def _join(run: Run, at: datetime, community_id: str, ids: dict[int, str], index:
 
 
 def _discussion(
-    run: Run, at: datetime, community_id: str, owner_user_id: str, ids: dict[int, str], author: int | None, title: str,
-    content: str, pinned: bool, comments: tuple[tuple[int, str, int | None], ...], gaps: list[timedelta],
+    run: Run,
+    at: datetime,
+    community_id: str,
+    owner_user_id: str,
+    ids: dict[int, str],
+    author: int | None,
+    title: str,
+    content: str,
+    pinned: bool,
+    comments: tuple[tuple[int, str, int | None], ...],
+    gaps: list[timedelta],
 ) -> Callable[[], Awaitable[None]]:
     """A thread and its comments, each a few hours after the one before; a reply names its parent's index."""
 
     async def discuss() -> None:
         author_id = owner_user_id if author is None else ids[author]
-        thread = (await run(at, "create_thread", communityId=community_id, userId=author_id, title=title, content=content,
-                            pinned=pinned))["thread"]["id"]
+        thread = (
+            await run(
+                at,
+                "create_thread",
+                communityId=community_id,
+                userId=author_id,
+                title=title,
+                content=content,
+                pinned=pinned,
+            )
+        )["thread"]["id"]
         made: list[str] = []
         when = at
         for (commenter, text, parent), gap in zip(comments, gaps, strict=True):
             when = min(when + gap, at + timedelta(days=3))  # the conversation dies down within days
             reply = {"parentId": made[parent]} if parent is not None else {}
-            made.append((await run(when, "create_comment", communityId=community_id, threadId=thread, userId=ids[commenter],
-                                   content=text, **reply))["comment"]["id"])
+            made.append(
+                (
+                    await run(
+                        when,
+                        "create_comment",
+                        communityId=community_id,
+                        threadId=thread,
+                        userId=ids[commenter],
+                        content=text,
+                        **reply,
+                    )
+                )["comment"]["id"]
+            )
 
     return discuss

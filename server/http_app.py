@@ -61,7 +61,9 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     which runs first on every route."""
     hosts = [pattern for host in allowed_hosts(settings) for pattern in (host, f"{host}:*")]
     allowed_origins = [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in hosts]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=allowed_origins)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=allowed_origins
+    )
 
 
 def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
@@ -98,7 +100,9 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        worker = DeliveryWorker(runtime.store, clock=runtime.clock, settings=settings, woken_by=runtime.services.deliveries_queued)
+        worker = DeliveryWorker(
+            runtime.store, clock=runtime.clock, settings=settings, woken_by=runtime.services.deliveries_queued
+        )
         async with mcp.session_manager.run(), anyio.create_task_group() as background:
             background.start_soon(worker.run)
             try:
@@ -152,10 +156,17 @@ def api_document() -> dict:
     """The OpenAPI document of `/api/v1`: the catalog is fixed at import, so it is built once."""
     from server.openapi import openapi_document
     from server.rest import catalog_endpoints
+
     return openapi_document(catalog_endpoints(), version=version("blohko-mcp"))
 
 
-_HTTP_ERRORS = {404: "not_found", 405: "bad_request", 400: "bad_request", 401: "unauthorized", 403: "forbidden"}
+_HTTP_ERRORS = {
+    404: "not_found",
+    405: "bad_request",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+}
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -168,4 +179,7 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 async def _crash(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": "internal_error", "message": "An internal error occurred; it has been logged."}, status_code=500)
+    return JSONResponse(
+        {"error": "internal_error", "message": "An internal error occurred; it has been logged."},
+        status_code=500,
+    )

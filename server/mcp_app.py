@@ -174,7 +174,9 @@ def _only_visible_tools(result: Any, principal: Principal, tools: dict[str, Publ
     return result
 
 
-def _access_middleware(runtimes: _Loaded | DeferredRuntime, api_key: str | None, tools: dict[str, PublishedTool]):
+def _access_middleware(
+    runtimes: _Loaded | DeferredRuntime, api_key: str | None, tools: dict[str, PublishedTool]
+):
     async def resolve(ctx: ServerRequestContext[Any, Any]) -> Principal:
         principal = _principal_from_http(ctx)
         if principal is not None:

@@ -66,7 +66,11 @@ _ERRORS: dict[int, tuple[str, type[BlohkoError], str]] = {
     ),
     429: ("RateLimited", RateLimited, "Over this API key's rate limit; retry after `retryAfter` seconds."),
     500: ("InternalError", InternalError, "An internal error; it has been logged."),
-    503: ("Busy", Busy, "The store is busy with other writes; nothing was changed. Retry after `retryAfter` seconds."),
+    503: (
+        "Busy",
+        Busy,
+        "The store is busy with other writes; nothing was changed. Retry after `retryAfter` seconds.",
+    ),
 }
 _IDEMPOTENCY_KEY = {
     "name": IDEMPOTENCY_HEADER,
@@ -128,7 +132,11 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
     if not members or _NULL not in members:
         return schema
     rest = [member for member in members if member != _NULL]
-    outer = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+    outer = {
+        key: value
+        for key, value in schema.items()
+        if key != "anyOf" and not (key == "default" and value is None)
+    }
     return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}
 
 
@@ -169,12 +177,19 @@ class _Builder:
         missing = set(endpoint.path_params) - set(properties)
         if missing:
             raise ValueError(f"{endpoint.name}: path parameters {sorted(missing)} are not input fields")
-        parameters = [_parameter(name, "path", properties[name], required=True) for name in endpoint.path_params]
+        parameters = [
+            _parameter(name, "path", properties[name], required=True) for name in endpoint.path_params
+        ]
         rest = {name: schema for name, schema in properties.items() if name not in endpoint.path_params}
         description = endpoint.description
         if endpoint.input_rules:
-            description += "\n\n" + _RULES_INTRO + "".join(
-                f"\n- {rule.text} ({rule.error.status} {rule.error.code})" for rule in endpoint.input_rules
+            description += (
+                "\n\n"
+                + _RULES_INTRO
+                + "".join(
+                    f"\n- {rule.text} ({rule.error.status} {rule.error.code})"
+                    for rule in endpoint.input_rules
+                )
             )
         operation: dict[str, Any] = {
             "operationId": endpoint.name,
@@ -197,22 +212,32 @@ class _Builder:
                     "content": {"application/json": {"schema": {"$ref": _REF.format(model=body_name)}}},
                 }
         else:
-            parameters += [_parameter(name, "query", schema, required=name in required) for name, schema in rest.items()]
+            parameters += [
+                _parameter(name, "query", schema, required=name in required) for name, schema in rest.items()
+            ]
         if endpoint.takes_idempotency_key:
             parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
         if parameters:
             operation["parameters"] = parameters
         output = self.refs[(endpoint.output_model, "serialization")]
         operation["responses"] = {
-            str(endpoint.status): {"description": endpoint.title, "content": {"application/json": {"schema": output}}},
-            **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"} for status in endpoint.errors},
+            str(endpoint.status): {
+                "description": endpoint.title,
+                "content": {"application/json": {"schema": output}},
+            },
+            **{
+                str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+                for status in endpoint.errors
+            },
         }
         for status in sorted({rule.error.status for rule in endpoint.input_rules}):
             # The shared response, with the rules this status answers here named.
             ruled = [rule for rule in endpoint.input_rules if rule.error.status == status]
             operation["responses"][str(status)] = _ruled_response(status, ruled)
         if endpoint.input_rules:
-            operation[INPUT_RULES] = [{"rule": rule.text, "status": rule.error.status} for rule in endpoint.input_rules]
+            operation[INPUT_RULES] = [
+                {"rule": rule.text, "status": rule.error.status} for rule in endpoint.input_rules
+            ]
         _refuse_nul(operation, self.schemas)
         operation["security"] = _SECURITY[endpoint.auth]
         return operation
@@ -231,7 +256,10 @@ class _Builder:
             made = f"$response.body#/{alias}/id"
             for target in self.endpoints:
                 parameters = dict(_QUERY_LINKS.get((created.name, target.name), {}))
-                if f"{alias}Id" in target.path_params and set(target.path_params) <= {*created.path_params, f"{alias}Id"}:
+                if f"{alias}Id" in target.path_params and set(target.path_params) <= {
+                    *created.path_params,
+                    f"{alias}Id",
+                }:
                     parameters[f"path.{alias}Id"] = made
                 if not parameters or target is created:
                     continue
@@ -251,7 +279,10 @@ class _Builder:
             "type": "object",
             "properties": {
                 "error": {"type": "string", "enum": [error.code for _, error, _ in _ERRORS.values()]},
-                "message": {"type": "string", "description": "A human sentence; for bad_request it names the fields."},
+                "message": {
+                    "type": "string",
+                    "description": "A human sentence; for bad_request it names the fields.",
+                },
                 "retryAfter": {"type": "integer", "description": "rate_limited and busy: seconds to wait."},
             },
             "required": ["error", "message"],
@@ -278,7 +309,12 @@ class _Builder:
                 "responses": _error_responses(),
                 "parameters": {"IdempotencyKey": _IDEMPOTENCY_KEY},
                 "securitySchemes": {
-                    "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "blk_...", "description": "An API key."},
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "blk_...",
+                        "description": "An API key.",
+                    },
                     "sessionToken": {
                         "type": "http",
                         "scheme": "bearer",
@@ -366,9 +402,13 @@ def _error_responses() -> dict[str, Any]:
             },
         }
         if error is Unauthorized:
-            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "The Bearer challenge."}}
+            response["headers"] = {
+                "WWW-Authenticate": {"schema": {"type": "string"}, "description": "The Bearer challenge."}
+            }
         if error is RateLimited or error is Busy:
-            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+            response["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+            }
         responses[name] = response
     return responses
 

@@ -52,7 +52,9 @@ def _same_origin(source: str, host: str) -> bool:
 
 def _has_session_cookie(headers: Headers) -> bool:
     return any(
-        part.strip().startswith(f"{SESSION_COOKIE}=") for value in headers.getlist("cookie") for part in value.split(";")
+        part.strip().startswith(f"{SESSION_COOKIE}=")
+        for value in headers.getlist("cookie")
+        for part in value.split(";")
     )
 
 
@@ -72,10 +74,16 @@ class RequestGuard:
         allowed = self.hosts.match(hosts[0]) if len(hosts) == 1 else None  # two Host headers name no one host
         if allowed is not None:
             # What runs next (the MCP SDK's own check, Starlette's URLs) sees the one canonical form.
-            scope = {**scope, "headers": [(b"host", str(allowed).encode())] + [(k, v) for k, v in scope["headers"] if k != b"host"]}
+            scope = {
+                **scope,
+                "headers": [(b"host", str(allowed).encode())]
+                + [(k, v) for k, v in scope["headers"] if k != b"host"],
+            }
         elif scope["path"] not in _HOST_EXEMPT_PATHS:
             logger.warning("refused a request for host %r", ", ".join(hosts))
-            message = "This server does not answer for that Host; add it to BLOHKO_ALLOWED_HOSTS if it is yours"
+            message = (
+                "This server does not answer for that Host; add it to BLOHKO_ALLOWED_HOSTS if it is yours"
+            )
             refusal = JSONResponse({"error": "bad_request", "message": message}, status_code=421)
             await refusal(scope, receive, send)
             return
@@ -87,12 +95,16 @@ class RequestGuard:
 
     def _cross_origin_refusal(self, scope: Scope, headers: Headers, host: str) -> JSONResponse | None:
         cookie_write = (
-            scope["method"] not in _SAFE_METHODS and bearer_token(headers) is None and _has_session_cookie(headers)
+            scope["method"] not in _SAFE_METHODS
+            and bearer_token(headers) is None
+            and _has_session_cookie(headers)
         )
         if cookie_write:
             source = headers.get("origin") or headers.get("referer")
             if source is not None and not _same_origin(source, host):
-                logger.warning("refused a cross-origin %s with the session cookie from %r", scope["method"], source)
+                logger.warning(
+                    "refused a cross-origin %s with the session cookie from %r", scope["method"], source
+                )
                 message = "A request signed in by the session cookie must come from this server's own pages"
                 return JSONResponse({"error": "forbidden", "message": message}, status_code=403)
         return None

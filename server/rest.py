@@ -247,7 +247,9 @@ _JSON_WHITESPACE = b" \t\r\n"
 
 def _is_json(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def _read_json_body(request: Request) -> dict[str, Any]:
@@ -260,7 +262,9 @@ async def _read_json_body(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise too_large
-    if not body.strip(_JSON_WHITESPACE):  # no body; bytes.strip() would also take \x0b and \x0c, which JSON does not
+    if not body.strip(
+        _JSON_WHITESPACE
+    ):  # no body; bytes.strip() would also take \x0b and \x0c, which JSON does not
         return {}
     if not _is_json(request.headers.get("content-type")):
         # A browser posts text/plain or a form across sites without asking first; JSON it cannot.
@@ -327,7 +331,9 @@ def _operation_endpoint(routes: dict[str, tuple[Operation, Endpoint]], runtime: 
         op = operations[method]
 
         async def work() -> Response:
-            principal = await authenticate_request(request, store=runtime.store, clock=runtime.clock, accepted=op.auth)
+            principal = await authenticate_request(
+                request, store=runtime.store, clock=runtime.clock, accepted=op.auth
+            )
             result = await run_operation(
                 op,
                 lambda: request_arguments(endpoints[method], request),

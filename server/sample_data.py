@@ -43,11 +43,15 @@ async def operate(
     store: Store, principal: Principal, name: str, arguments: dict[str, Any], *, clock: Clock = utcnow
 ) -> dict[str, Any]:
     """Run the catalog operation `name` as `principal`, at `clock`'s time; its result as JSON data."""
-    result = await run_operation(OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal, clock=clock)
+    result = await run_operation(
+        OPERATIONS_BY_NAME[name], arguments, store=store, principal=principal, clock=clock
+    )
     return result.model_dump(mode="json", by_alias=True)
 
 
-async def create_sample_data(store: Store, principal: Principal, *, owner_user_id: str, sample: Sample) -> dict[str, str]:
+async def create_sample_data(
+    store: Store, principal: Principal, *, owner_user_id: str, sample: Sample
+) -> dict[str, str]:
     """Make `sample` for `principal`'s producer, whose owner user is `owner_user_id`, one catalog
     operation at a time. Returns the ids made, by the argument names that take them: `studentId`
     and `userId` (the first student), `otherStudentId` (the second, when there is one), `courseId`,
@@ -66,9 +70,15 @@ async def create_sample_data(store: Store, principal: Principal, *, owner_user_i
     community = (await run("create_community", **sample.community))["community"]
     for student in students[: sample.members]:
         await run("add_member", communityId=community["id"], userId=student)
-    thread = (await run("create_thread", communityId=community["id"], userId=owner_user_id, **sample.thread))["thread"]
+    thread = (await run("create_thread", communityId=community["id"], userId=owner_user_id, **sample.thread))[
+        "thread"
+    ]
     comment = await run(
-        "create_comment", communityId=community["id"], threadId=thread["id"], userId=students[0], content=sample.comment
+        "create_comment",
+        communityId=community["id"],
+        threadId=thread["id"],
+        userId=students[0],
+        content=sample.comment,
     )
     await run("add_media", communityId=community["id"], userId=owner_user_id, **sample.media)
     ids = {

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
 
         for host in hosts:
             if parse_host(host) is None:
-                raise ValueError(f"BLOHKO_ALLOWED_HOSTS: {host!r} is not a host name or IP literal with an optional :port")
+                raise ValueError(
+                    f"BLOHKO_ALLOWED_HOSTS: {host!r} is not a host name or IP literal with an optional :port"
+                )
         return hosts
 
     @field_validator("public_url")
@@ -77,8 +79,16 @@ class Settings(BaseSettings):
         if url is None:
             return None
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or parse_host(parts.netloc) is None or parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError(f"BLOHKO_PUBLIC_URL: {url!r} must be http(s)://host[:port], without user, path, query or fragment")
+        if (
+            parts.scheme not in ("http", "https")
+            or parse_host(parts.netloc) is None
+            or parts.path.strip("/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                f"BLOHKO_PUBLIC_URL: {url!r} must be http(s)://host[:port], without user, path, query or fragment"
+            )
         return url.rstrip("/")
 
     @field_validator("forwarded_allow_ips")
@@ -90,7 +100,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"BLOHKO_FORWARDED_ALLOW_IPS: {proxy!r} is not an IP address or network (or \"*\")") from None
+                raise ValueError(
+                    f'BLOHKO_FORWARDED_ALLOW_IPS: {proxy!r} is not an IP address or network (or "*")'
+                ) from None
         return proxies
 
     def effective_public_url(self) -> str:
@@ -133,7 +145,9 @@ class Settings(BaseSettings):
     """Accept webhook endpoints on loopback addresses (local development, tests). Off: only public
     addresses are reached, checked at creation and again at each delivery."""
 
-    webhook_retry_schedule: list[float] = Field(default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000])
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
     """Seconds to wait before each retry of a failed delivery (after the first attempt): 5 s, 5 min,
     30 min, 2 h, 5 h, 10 h, 10 h, about 27.6 hours in all; then the delivery is marked failed."""
 

@@ -106,7 +106,10 @@ def published_input_schema(op: Operation) -> dict[str, Any]:
     schema = op.input_schema
     published = _object(schema)
     if op.takes_idempotency_key:
-        published["properties"] = {**published.get("properties", {}), IDEMPOTENCY_ARGUMENT: {"type": "string"}}
+        published["properties"] = {
+            **published.get("properties", {}),
+            IDEMPOTENCY_ARGUMENT: {"type": "string"},
+        }
     if "$defs" in schema:
         published["$defs"] = {name: _object(definition) for name, definition in schema["$defs"].items()}
     return published
@@ -114,7 +117,12 @@ def published_input_schema(op: Operation) -> dict[str, Any]:
 
 def _object(schema: dict[str, Any]) -> dict[str, Any]:
     # The tool's description describes it; a model's docstring would only repeat or mislead.
-    dropped = ("additionalProperties", "$defs", "description", REST_SCHEMA)  # REST_SCHEMA: a model's `exactly_one_of`
+    dropped = (
+        "additionalProperties",
+        "$defs",
+        "description",
+        REST_SCHEMA,
+    )  # REST_SCHEMA: a model's `exactly_one_of`
     published = {key: value for key, value in schema.items() if key not in dropped}
     if "properties" in schema:
         published["properties"] = {name: _property(name, sub) for name, sub in schema["properties"].items()}
@@ -155,7 +163,9 @@ def _says_absent(value: Any) -> bool:
 
 
 def _without_limits(schema: dict[str, Any]) -> dict[str, Any]:
-    result = {key: value for key, value in schema.items() if key not in ("maxLength", "maxItems", REST_SCHEMA)}
+    result = {
+        key: value for key, value in schema.items() if key not in ("maxLength", "maxItems", REST_SCHEMA)
+    }
     if result.get("minLength") == 1:
         del result["minLength"]
     if result.get("maximum", 0) >= _HUGE_NUMBER:

@@ -28,8 +28,8 @@ import anyio
 from standardwebhooks.webhooks import Webhook
 
 from server.settings import Settings
-from storage.engine import Store
 from storage import webhooks as deliveries
+from storage.engine import Store
 from storage.tables import Event
 from tools.core.context import Clock, Signal
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl
@@ -87,7 +87,9 @@ def _body(event: Event, sequence: int) -> str:
 class DeliveryWorker:
     """Sends due webhook deliveries and records their answers, until `stop()`."""
 
-    def __init__(self, store: Store, *, clock: Clock, settings: Settings, woken_by: Signal | None = None) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock, settings: Settings, woken_by: Signal | None = None
+    ) -> None:
         """`woken_by`: notified when this process commits new deliveries, so they go at once rather
         than at the next poll."""
         self._store = store
@@ -119,7 +121,10 @@ class DeliveryWorker:
                 try:
                     claimed = await self._claim(_MOST_IN_FLIGHT - self._in_flight)
                 except Exception:
-                    logger.exception("looking for due webhook deliveries failed; looking again in %g s", self._settings.webhook_poll_seconds)
+                    logger.exception(
+                        "looking for due webhook deliveries failed; looking again in %g s",
+                        self._settings.webhook_poll_seconds,
+                    )
                     claimed = []
                 for delivery in claimed:
                     self._in_flight += 1
@@ -146,8 +151,13 @@ class DeliveryWorker:
             leased = await deliveries.lease_due(session, now=now, limit=limit, lease_until=lease_until)
             return [
                 _Claimed(
-                    delivery_id=delivery.id, lease_until=lease_until, endpoint_id=endpoint.id, url=endpoint.url,
-                    secret=endpoint.secret, event_id=event.id, body=_body(event, delivery.sequence),
+                    delivery_id=delivery.id,
+                    lease_until=lease_until,
+                    endpoint_id=endpoint.id,
+                    url=endpoint.url,
+                    secret=endpoint.secret,
+                    event_id=event.id,
+                    body=_body(event, delivery.sequence),
                 )
                 for delivery, endpoint, event in leased
             ]
@@ -157,9 +167,19 @@ class DeliveryWorker:
             attempted_at = self._clock()
             answer = await self._send(claimed, attempted_at)
             if answer.succeeded:
-                logger.debug("webhook delivery %s to endpoint %s: %s", claimed.delivery_id, claimed.endpoint_id, answer.summary())
+                logger.debug(
+                    "webhook delivery %s to endpoint %s: %s",
+                    claimed.delivery_id,
+                    claimed.endpoint_id,
+                    answer.summary(),
+                )
             else:
-                logger.warning("webhook delivery %s to endpoint %s failed: %s", claimed.delivery_id, claimed.endpoint_id, answer.summary())
+                logger.warning(
+                    "webhook delivery %s to endpoint %s failed: %s",
+                    claimed.delivery_id,
+                    claimed.endpoint_id,
+                    answer.summary(),
+                )
             await self._record(claimed, answer, attempted_at)
         except Exception:  # its lease runs out, and it is sent again
             logger.exception("webhook delivery %s could not be recorded", claimed.delivery_id)
@@ -179,16 +199,24 @@ class DeliveryWorker:
         }
         try:
             response = await self._outbound.request(
-                "POST", claimed.url, deadline=self._settings.webhook_timeout_seconds, max_body_bytes=_EXCERPT_BYTES,
-                headers=headers, content=claimed.body.encode(),
+                "POST",
+                claimed.url,
+                deadline=self._settings.webhook_timeout_seconds,
+                max_body_bytes=_EXCERPT_BYTES,
+                headers=headers,
+                content=claimed.body.encode(),
             )
-        except UnsafeUrl as unsafe:  # its reason, without the URL: a URL may carry a token, and logs are shared
+        except (
+            UnsafeUrl
+        ) as unsafe:  # its reason, without the URL: a URL may carry a token, and logs are shared
             return _Answer(error=f"not sent: {str(unsafe).removeprefix(f'{claimed.url}: ')}"[:_TEXT_LIMIT])
         except RequestFailed as failure:
             return _Answer(error=str(failure)[:_TEXT_LIMIT])
         excerpt = response.body.decode("utf-8", "replace")[:_TEXT_LIMIT]
         if response.is_redirect:
-            excerpt = f"redirects are not followed (Location: {response.headers.get('location', '')})"[:_TEXT_LIMIT]
+            excerpt = f"redirects are not followed (Location: {response.headers.get('location', '')})"[
+                :_TEXT_LIMIT
+            ]
         return _Answer(status=response.status_code, excerpt=excerpt, latency_ms=response.latency_ms)
 
     async def _record(self, claimed: _Claimed, answer: _Answer, attempted_at: datetime) -> None:
@@ -197,9 +225,14 @@ class DeliveryWorker:
         settings = self._settings
         async with self._store.write_session() as session, session.begin():
             now = self._clock()
-            locked = await deliveries.lock_for_recording(session, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id)
+            locked = await deliveries.lock_for_recording(
+                session, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id
+            )
             if locked is None or locked[1].lease_until != claimed.lease_until:
-                logger.info("webhook delivery %s was taken over or deleted while it was sent; not recorded", claimed.delivery_id)
+                logger.info(
+                    "webhook delivery %s was taken over or deleted while it was sent; not recorded",
+                    claimed.delivery_id,
+                )
                 return
             endpoint, delivery = locked
             delivery.attempts += 1
@@ -219,5 +252,9 @@ class DeliveryWorker:
             endpoint.failing_since = endpoint.failing_since or attempted_at
             if now - endpoint.failing_since >= timedelta(hours=settings.webhook_disable_after_hours):
                 reason = f"Deliveries failed for {settings.webhook_disable_after_hours:g} hours: last {answer.summary()}"
-                endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = False, reason[:_TEXT_LIMIT], now
+                endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = (
+                    False,
+                    reason[:_TEXT_LIMIT],
+                    now,
+                )
                 logger.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)

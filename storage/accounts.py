@@ -62,7 +62,9 @@ async def producers_by_id(session: AsyncSession, *, producer_ids: list[str]) -> 
     return {producer.id: producer for producer in found}
 
 
-async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None) -> User | None:
+async def get_user(
+    session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None
+) -> User | None:
     """A user of `producer_id` (optionally of one role); another producer's user is None."""
     statement = select(User).where(User.id == user_id, User.producer_id == producer_id)
     if role is not None:
@@ -71,7 +73,9 @@ async def get_user(session: AsyncSession, *, producer_id: str, user_id: str, rol
 
 
 async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
-    statement = select(User).where(User.producer_id == producer_id, User.role == "owner").order_by(User.created_at)
+    statement = (
+        select(User).where(User.producer_id == producer_id, User.role == "owner").order_by(User.created_at)
+    )
     return (await session.scalars(statement)).first()
 
 
@@ -100,7 +104,11 @@ async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -
 
 def api_keys_query(*, producer_id: str) -> Select:
     """A producer's API keys, newest first (revoked and expired ones included)."""
-    return select(ApiKey).where(ApiKey.producer_id == producer_id).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    return (
+        select(ApiKey)
+        .where(ApiKey.producer_id == producer_id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
 
 
 async def touch_api_key(session: AsyncSession, *, key_id: str, at: datetime) -> None:

@@ -36,15 +36,30 @@ _INSERT = Query(AuditEvent.__table__.insert())
 
 
 async def insert_audit_event(
-    session: AsyncSession, *, producer_id: str, occurred_at: datetime, key_id: str | None, key_name: str | None,
-    operation: str, target_ids: dict[str, str], outcome: str,
+    session: AsyncSession,
+    *,
+    producer_id: str,
+    occurred_at: datetime,
+    key_id: str | None,
+    key_name: str | None,
+    operation: str,
+    target_ids: dict[str, str],
+    outcome: str,
 ) -> None:
     """One audit record, in the session's transaction: a plain insert (no model to track), after
     the session's pending rows (the producer a record names may be one of them)."""
-    await direct.run(session, _INSERT,
-        id=new_id("evt"), producer_id=producer_id, occurred_at=occurred_at, key_id=key_id, key_name=key_name,
-        operation=operation, target_ids=target_ids, outcome=outcome,
-    )  # fmt: skip
+    await direct.run(
+        session,
+        _INSERT,
+        id=new_id("evt"),
+        producer_id=producer_id,
+        occurred_at=occurred_at,
+        key_id=key_id,
+        key_name=key_name,
+        operation=operation,
+        target_ids=target_ids,
+        outcome=outcome,
+    )
 
 
 def audit_events_query(
@@ -79,11 +94,17 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
         case "user":
             return select(User.id, User.name).where(User.producer_id == producer_id, User.id.in_(ids))
         case "course":
-            return select(Course.id, Course.title).where(Course.producer_id == producer_id, Course.id.in_(ids))
+            return select(Course.id, Course.title).where(
+                Course.producer_id == producer_id, Course.id.in_(ids)
+            )
         case "section":
-            return select(Section.id, Section.title).where(Section.course_id.in_(producers_courses), Section.id.in_(ids))
+            return select(Section.id, Section.title).where(
+                Section.course_id.in_(producers_courses), Section.id.in_(ids)
+            )
         case "lesson":
-            return select(Lesson.id, Lesson.title).where(Lesson.course_id.in_(producers_courses), Lesson.id.in_(ids))
+            return select(Lesson.id, Lesson.title).where(
+                Lesson.course_id.in_(producers_courses), Lesson.id.in_(ids)
+            )
         case "enrollment":
             return (
                 select(Enrollment.id, User.name + " in " + Course.title)
@@ -92,9 +113,13 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
                 .where(Enrollment.producer_id == producer_id, Enrollment.id.in_(ids))
             )
         case "comm":
-            return select(Community.id, Community.name).where(Community.producer_id == producer_id, Community.id.in_(ids))
+            return select(Community.id, Community.name).where(
+                Community.producer_id == producer_id, Community.id.in_(ids)
+            )
         case "thread":
-            return select(Thread.id, Thread.title).where(Thread.community_id.in_(producers_communities), Thread.id.in_(ids))
+            return select(Thread.id, Thread.title).where(
+                Thread.community_id.in_(producers_communities), Thread.id.in_(ids)
+            )
         case "cmt":
             return (
                 select(Comment.id, "comment by " + User.name)
@@ -114,7 +139,9 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
         case "cat":  # the platform's categories, the same for every producer
             return select(Category.id, Category.name).where(Category.id.in_(ids))
         case "media":
-            return select(Media.id, Media.title).where(Media.community_id.in_(producers_communities), Media.id.in_(ids))
+            return select(Media.id, Media.title).where(
+                Media.community_id.in_(producers_communities), Media.id.in_(ids)
+            )
         case "key":
             return select(ApiKey.id, ApiKey.name).where(ApiKey.producer_id == producer_id, ApiKey.id.in_(ids))
         case "wh":
@@ -124,14 +151,31 @@ def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
     raise ValueError(f"no names for {prefix!r} ids")
 
 
-NAMED_ID_PREFIXES = ("prod", "user", "course", "section", "lesson", "enrollment", "cat", "comm", "mem", "thread", "cmt", "media", "key", "wh")
+NAMED_ID_PREFIXES = (
+    "prod",
+    "user",
+    "course",
+    "section",
+    "lesson",
+    "enrollment",
+    "cat",
+    "comm",
+    "mem",
+    "thread",
+    "cmt",
+    "media",
+    "key",
+    "wh",
+)
 """The kinds of id `audit_target_names` names, by their prefix (`storage.ids.new_id`): the school, students
 and the owner, courses, their sections and lessons, enrollments, categories, communities, their
 members, threads, comments and media, API keys and webhook endpoints. Other ids (sessions,
 events) have no name to show."""
 
 
-async def audit_target_names(session: AsyncSession, *, producer_id: str, ids: Iterable[str]) -> dict[str, str]:
+async def audit_target_names(
+    session: AsyncSession, *, producer_id: str, ids: Iterable[str]
+) -> dict[str, str]:
     """The names or titles of the ids an audit page shows, those of `producer_id`'s rows that
     still exist: one statement per kind of id present (at most `len(NAMED_ID_PREFIXES)`), never
     one per id. An id of another producer, or of a row since deleted, is simply absent."""
@@ -142,5 +186,8 @@ async def audit_target_names(session: AsyncSession, *, producer_id: str, ids: It
             by_prefix[prefix].append(value)
     names: dict[str, str] = {}
     for prefix, wanted in sorted(by_prefix.items()):
-        names.update((row_id, name) for row_id, name in (await session.execute(_named_by(prefix, producer_id, sorted(wanted)))).all())
+        names.update(
+            (row_id, name)
+            for row_id, name in (await session.execute(_named_by(prefix, producer_id, sorted(wanted)))).all()
+        )
     return names

@@ -18,7 +18,6 @@ __all__ = [
     "CommentWithAuthor",
     "NewThread",
     "Poster",
-    "insert_thread",
     "comments_query",
     "communities_query",
     "community_contents",
@@ -30,6 +29,7 @@ __all__ = [
     "get_member",
     "get_producer_thread",
     "get_thread",
+    "insert_thread",
     "lock_community_threads",
     "media_query",
     "members_query",
@@ -102,12 +102,22 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
 
 _COMMUNITIES, _USERS, _MEMBERS = Community.__table__, User.__table__, Member.__table__
 _COMMUNITY_AND_AUTHOR = Query(
-    select(_COMMUNITIES.c.id, _USERS.c.id.label("user_id"), _USERS.c.name, _USERS.c.avatar_url, _USERS.c.role,
-           _MEMBERS.c.id.label("member_id"))  # fmt: skip
+    select(
+        _COMMUNITIES.c.id,
+        _USERS.c.id.label("user_id"),
+        _USERS.c.name,
+        _USERS.c.avatar_url,
+        _USERS.c.role,
+        _MEMBERS.c.id.label("member_id"),
+    )
     .select_from(_COMMUNITIES)
-    .outerjoin(_USERS, (_USERS.c.id == bindparam("user_id")) & (_USERS.c.producer_id == bindparam("producer_id")))
+    .outerjoin(
+        _USERS, (_USERS.c.id == bindparam("user_id")) & (_USERS.c.producer_id == bindparam("producer_id"))
+    )
     .outerjoin(_MEMBERS, (_MEMBERS.c.community_id == _COMMUNITIES.c.id) & (_MEMBERS.c.user_id == _USERS.c.id))
-    .where(_COMMUNITIES.c.id == bindparam("community_id"), _COMMUNITIES.c.producer_id == bindparam("producer_id"))
+    .where(
+        _COMMUNITIES.c.id == bindparam("community_id"), _COMMUNITIES.c.producer_id == bindparam("producer_id")
+    )
 )
 
 
@@ -180,7 +190,9 @@ def media_query(*, community_id: str, media_type: str | None = None) -> Select:
     return statement.order_by(Media.created_at.desc(), Media.id.desc())
 
 
-async def get_thread(session: AsyncSession, *, community_id: str, thread_id: str, lock: bool = False) -> Thread | None:
+async def get_thread(
+    session: AsyncSession, *, community_id: str, thread_id: str, lock: bool = False
+) -> Thread | None:
     """A thread of the community; with `lock`, held (FOR UPDATE where the engine has it) until
     commit: no comment can come in (its foreign key check waits for the lock)."""
     statement = select(Thread).where(Thread.id == thread_id, Thread.community_id == community_id)
@@ -227,7 +239,9 @@ def threads_query(
     if until is not None:
         statement = statement.where(Thread.created_at < until)
     if search:
-        statement = statement.where(or_(contains_text(Thread.title, search), contains_text(Thread.content, search)))
+        statement = statement.where(
+            or_(contains_text(Thread.title, search), contains_text(Thread.content, search))
+        )
     return statement.order_by(*order)
 
 
@@ -253,7 +267,9 @@ async def count_thread_comments(session: AsyncSession, *, thread_id: str) -> int
     return (await session.execute(statement)).scalar_one()
 
 
-def comments_query(*, thread_id: str | None = None, community_id: str | None = None, search: str | None = None) -> Select:
+def comments_query(
+    *, thread_id: str | None = None, community_id: str | None = None, search: str | None = None
+) -> Select:
     """A thread's comments, oldest first, replies among them; or, given `community_id` instead,
     the comments of all the community's threads, newest first. Optionally only those whose
     content contains `search`."""
@@ -298,6 +314,8 @@ async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
     subtree = select(Comment.id).where(Comment.id == comment_id).cte("subtree", recursive=True, nesting=True)
     subtree = subtree.union_all(select(Comment.id).join(subtree, Comment.parent_id == subtree.c.id))
     result = await session.execute(
-        delete(Comment).where(Comment.id.in_(select(subtree.c.id))).execution_options(synchronize_session=False)
+        delete(Comment)
+        .where(Comment.id.in_(select(subtree.c.id)))
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount

@@ -43,20 +43,27 @@ def _prefixed(table: Table, prefix: str) -> list:
 
 
 _COURSE_WITH_CURRICULUM = Query(
-    select(*_prefixed(Course.__table__, "course"), *_prefixed(Section.__table__, "section"),
-           *_prefixed(Lesson.__table__, "lesson"))
+    select(
+        *_prefixed(Course.__table__, "course"),
+        *_prefixed(Section.__table__, "section"),
+        *_prefixed(Lesson.__table__, "lesson"),
+    )
     .select_from(Course)
     .outerjoin(Section, Section.course_id == Course.id)
     .outerjoin(Lesson, Lesson.section_id == Section.id)
     .where(Course.id == bindparam("course_id"), Course.producer_id == bindparam("producer_id"))
     .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
-)  # fmt: skip
+)
 
 
 # Which of the joined row's columns are the course's, a section's, a lesson's: (label, column key).
 _PARTS = {
     prefix: tuple((f"{prefix}.{column.key}", column.key) for column in table.columns)
-    for prefix, table in (("course", Course.__table__), ("section", Section.__table__), ("lesson", Lesson.__table__))
+    for prefix, table in (
+        ("course", Course.__table__),
+        ("section", Section.__table__),
+        ("lesson", Lesson.__table__),
+    )
 }
 _LABELS = [column.key for column in _COURSE_WITH_CURRICULUM.statement.selected_columns]
 _SECTION_ID_AT, _LESSON_ID_AT = _LABELS.index("section.id"), _LABELS.index("lesson.id")
@@ -87,7 +94,9 @@ async def course_with_curriculum(
     return course(rows[0]), list(sections.values()), lessons
 
 
-async def get_course(session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:
+async def get_course(
+    session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False
+) -> Course | None:
     """A course of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
     statement = select(Course).where(Course.id == course_id, Course.producer_id == producer_id)
     if lock:
@@ -108,7 +117,9 @@ def courses_query(*, producer_id: str, search: str | None = None, published: boo
     published state."""
     statement = select(Course).where(Course.producer_id == producer_id)
     if search:
-        statement = statement.where(or_(contains_text(Course.title, search), Course.slug == search.strip().lower()))
+        statement = statement.where(
+            or_(contains_text(Course.title, search), Course.slug == search.strip().lower())
+        )
     if published is not None:
         statement = statement.where(Course.published == published)
     return statement.order_by(Course.created_at.desc(), Course.id.desc())
@@ -168,13 +179,15 @@ async def _count_siblings(session: AsyncSession, parent: InstrumentedAttribute, 
     return (await session.execute(select(func.count()).where(parent == parent_id))).scalar_one()
 
 
-async def _shift(session: AsyncSession, parent: InstrumentedAttribute, parent_id: str, where, by: int) -> None:
+async def _shift(
+    session: AsyncSession, parent: InstrumentedAttribute, parent_id: str, where, by: int
+) -> None:
     model = parent.class_
     await session.execute(update(model).where(parent == parent_id, where).values(order=model.order + by))
 
 
 async def insert_position(
-    session: AsyncSession, *, kind: type[Section] | type[Lesson], parent_id: str, position: int | None
+    session: AsyncSession, *, kind: type[Section | Lesson], parent_id: str, position: int | None
 ) -> int:
     """Make room for a new `kind` (a section of course `parent_id`, a lesson of section
     `parent_id`) at `position` (None or past the end: last) and return its position."""

@@ -35,14 +35,27 @@ _REVISION_COLUMN = _REVISION.scalar_subquery().label("revision")
 # Each lookup reads the revision in the same statement: what it finds is valid at that number.
 _API_KEY = Query(
     select(
-        ApiKey.id, ApiKey.producer_id, ApiKey.name, ApiKey.permissions, ApiKey.expires_at, ApiKey.revoked_at,
-        ApiKey.last_used_at, _REVISION_COLUMN,
+        ApiKey.id,
+        ApiKey.producer_id,
+        ApiKey.name,
+        ApiKey.permissions,
+        ApiKey.expires_at,
+        ApiKey.revoked_at,
+        ApiKey.last_used_at,
+        _REVISION_COLUMN,
     ).where(ApiKey.key_hash == bindparam("secret_hash"))
 )
 _ACCESS_TOKEN = Query(
     select(
-        OAuthToken.kind, OAuthToken.scopes, OAuthToken.expires_at, OAuthGrant.id, OAuthGrant.producer_id,
-        OAuthGrant.client_name, OAuthGrant.resource, OAuthGrant.revoked_at, OAuthGrant.last_used_at,
+        OAuthToken.kind,
+        OAuthToken.scopes,
+        OAuthToken.expires_at,
+        OAuthGrant.id,
+        OAuthGrant.producer_id,
+        OAuthGrant.client_name,
+        OAuthGrant.resource,
+        OAuthGrant.revoked_at,
+        OAuthGrant.last_used_at,
         _REVISION_COLUMN,
     )
     .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
@@ -53,7 +66,9 @@ _ACCESS_TOKEN = Query(
 async def raise_revision(session: AsyncSession) -> None:
     """Tell every process its kept credentials may be stale: call in the revoking transaction."""
     await session.execute(
-        update(CredentialRevision).where(CredentialRevision.id == 1).values(revision=CredentialRevision.revision + 1)
+        update(CredentialRevision)
+        .where(CredentialRevision.id == 1)
+        .values(revision=CredentialRevision.revision + 1)
     )
 
 

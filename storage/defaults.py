@@ -24,7 +24,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a call waits for another process's lock on an SQLite file before it fails as locked."""
 
 
-ACCEPTED_DATABASE_URLS = "sqlite+aiosqlite:///path/to/blohko.db or postgresql+asyncpg://user:password@host:5432/name"
+ACCEPTED_DATABASE_URLS = (
+    "sqlite+aiosqlite:///path/to/blohko.db or postgresql+asyncpg://user:password@host:5432/name"
+)
 """The forms `BLOHKO_DATABASE_URL` takes, as error messages and help texts name them."""
 
 # The drivers the store runs on, and the bare schemes that mean them (`sqlite:///x.db` is what

@@ -66,8 +66,15 @@ class DirectWriter:
     serves them all; like the store's others it runs inline on the event loop's thread, and only
     waits (in a worker thread) while another process holds the database's write lock."""
 
-    def __init__(self, database: str, engine: AsyncEngine, *, prepare: Callable[[sqlite3.Connection], None],
-                 busy_timeout_ms: int, reader: FastReader) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: str,
+        engine: AsyncEngine,
+        *,
+        prepare: Callable[[sqlite3.Connection], None],
+        busy_timeout_ms: int,
+        reader: FastReader,
+    ) -> None:
         self._database = database
         self._engine = engine
         self._prepare = prepare
@@ -114,7 +121,9 @@ class DirectWriter:
                 raise
         # Another process writes: wait for its lock off the event loop's thread. Shielded: a
         # cancelled caller must not take the connection back while the thread still uses it.
-        self._waiting = asyncio.ensure_future(asyncio.to_thread(waiting, connection, self._busy_timeout_ms, begin))
+        self._waiting = asyncio.ensure_future(
+            asyncio.to_thread(waiting, connection, self._busy_timeout_ms, begin)
+        )
         try:
             await asyncio.shield(self._waiting)
         except sqlite3.OperationalError as error:
@@ -163,7 +172,9 @@ async def run(session: AsyncSession | Transaction, query: Query, /, **params: An
     _execute(session, connection, query, params)
 
 
-async def run_each(session: AsyncSession | Transaction, query: Query, param_sets: Sequence[Mapping[str, Any]], /) -> None:
+async def run_each(
+    session: AsyncSession | Transaction, query: Query, param_sets: Sequence[Mapping[str, Any]], /
+) -> None:
     """Run `query` once for each of `param_sets`, in one call to the driver (executemany)."""
     if not param_sets:
         return
@@ -177,7 +188,12 @@ async def run_each(session: AsyncSession | Transaction, query: Query, param_sets
         connection.executemany(compiled.sql, [driver_arguments(compiled, params) for params in param_sets])
 
 
-def _execute(session: AsyncSession | Transaction, connection: sqlite3.Connection, query: Query, params: Mapping[str, Any]) -> sqlite3.Cursor:
+def _execute(
+    session: AsyncSession | Transaction,
+    connection: sqlite3.Connection,
+    query: Query,
+    params: Mapping[str, Any],
+) -> sqlite3.Cursor:
     compiled = query.compiled(session.bind.dialect)
     values = driver_arguments(compiled, params)
     _announce(session, compiled.sql)

@@ -81,7 +81,9 @@ class WriteGate:
     a small one that arrived earlier.
     """
 
-    def __init__(self, *, limit: int = DEFAULT_WRITE_QUEUE_LIMIT, timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT) -> None:
+    def __init__(
+        self, *, limit: int = DEFAULT_WRITE_QUEUE_LIMIT, timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT
+    ) -> None:
         self.limit = limit
         self.timeout = timeout
         self._lock = asyncio.Lock()
@@ -142,7 +144,9 @@ def _begin_sqlite(connection) -> None:
 
 def _create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        connect = partial(sqlite_inline.connect, make_url(url).database, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS)
+        connect = partial(
+            sqlite_inline.connect, make_url(url).database, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS
+        )
         engine = create_async_engine(url, async_creator=connect)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
@@ -245,8 +249,13 @@ async def open_store(
     fast = FastReader(url, engine.dialect)
     direct = None
     if is_sqlite(url):
-        direct = DirectWriter(make_url(url).database, engine, prepare=_set_sqlite_pragmas,
-                              busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS, reader=fast)  # fmt: skip
+        direct = DirectWriter(
+            make_url(url).database,
+            engine,
+            prepare=_set_sqlite_pragmas,
+            busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS,
+            reader=fast,
+        )
     try:
         writer = engine.execution_options(**{_WRITE_OPTION: True})
         info = {FAST_READER_INFO: fast}  # `storage.direct` announces its statements there
@@ -254,8 +263,12 @@ async def open_store(
             url=url,
             engine=engine,
             sessions=async_sessionmaker(engine, class_=Session, expire_on_commit=False, info=info),
-            ungated_write_sessions=async_sessionmaker(writer, class_=Session, expire_on_commit=False, info=info),
-            write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout) if is_sqlite(url) else None,
+            ungated_write_sessions=async_sessionmaker(
+                writer, class_=Session, expire_on_commit=False, info=info
+            ),
+            write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout)
+            if is_sqlite(url)
+            else None,
             fast=fast,
             credentials=CredentialCache(fast),
             direct=direct,

@@ -48,12 +48,12 @@ __all__ = [
     "find_enrollment",
     "get_enrollment",
     "get_named_enrollment",
-    "progress_state",
-    "save_enrollment_times",
-    "save_progress",
     "insert_enrollments",
     "learning_days",
     "lesson_totals",
+    "progress_state",
+    "save_enrollment_times",
+    "save_progress",
     "students_to_enroll",
 ]
 
@@ -105,21 +105,27 @@ _CURRICULUM_ORDER = (Section.order, Section.id, Lesson.order, Lesson.id)
 
 def _with_names(statement: Select) -> Select:
     """`statement` over enrollments, joined to the student and course that `_NAMES` read."""
-    return statement.join(User, User.id == Enrollment.student_id).join(Course, Course.id == Enrollment.course_id)
+    return statement.join(User, User.id == Enrollment.student_id).join(
+        Course, Course.id == Enrollment.course_id
+    )
 
 
 async def get_enrollment(
     session: AsyncSession, *, producer_id: str, enrollment_id: str, lock: bool = False
 ) -> Enrollment | None:
     """An enrollment of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
-    statement = select(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id)
+    statement = select(Enrollment).where(
+        Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id
+    )
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
 
 
 async def find_enrollment(session: AsyncSession, *, student_id: str, course_id: str) -> Enrollment | None:
-    statement = select(Enrollment).where(Enrollment.student_id == student_id, Enrollment.course_id == course_id)
+    statement = select(Enrollment).where(
+        Enrollment.student_id == student_id, Enrollment.course_id == course_id
+    )
     return (await session.scalars(statement)).first()
 
 
@@ -137,7 +143,9 @@ async def get_named_enrollment(
     return enrollment, EnrollmentNames(student_name, course_title, course_slug)
 
 
-async def enrollment_summaries(session: AsyncSession, *, enrollment_ids: Iterable[str]) -> dict[str, EnrollmentSummary]:
+async def enrollment_summaries(
+    session: AsyncSession, *, enrollment_ids: Iterable[str]
+) -> dict[str, EnrollmentSummary]:
     """Each enrollment's names and lesson counts (completed; the course's current total). One
     statement however many enrollments: the counts are correlated subqueries, each an index lookup."""
     completed = (
@@ -167,7 +175,11 @@ async def enrollment_summaries(session: AsyncSession, *, enrollment_ids: Iterabl
 
 
 def enrollments_query(
-    *, producer_id: str, student_id: str | None = None, course_id: str | None = None, completed: bool | None = None
+    *,
+    producer_id: str,
+    student_id: str | None = None,
+    course_id: str | None = None,
+    completed: bool | None = None,
 ) -> Select:
     """A producer's enrollments, newest first, optionally of one student and/or one course, and
     completed (`completed_at` set) or not."""
@@ -198,12 +210,16 @@ async def students_to_enroll(
     return [StudentMatch(*row) for row in (await session.execute(statement)).all()]
 
 
-async def enrollments_of_students(session: AsyncSession, *, course_id: str, student_ids: Iterable[str]) -> dict[str, str]:
+async def enrollments_of_students(
+    session: AsyncSession, *, course_id: str, student_ids: Iterable[str]
+) -> dict[str, str]:
     """The enrollment id of each of `student_ids` already enrolled in the course. One statement."""
     statement = select(Enrollment.student_id, Enrollment.id).where(
         Enrollment.course_id == course_id, Enrollment.student_id.in_(set(student_ids))
     )
-    return {student_id: enrollment_id for student_id, enrollment_id in (await session.execute(statement)).all()}
+    return {
+        student_id: enrollment_id for student_id, enrollment_id in (await session.execute(statement)).all()
+    }
 
 
 async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -305,41 +321,72 @@ def _progress_state_statement(*, by_position: bool) -> Select:
     days, unlocked = LearningDay.__table__.c, Achievement.__table__.c
     return (
         select(
-            enrollment.id, enrollment.student_id, enrollment.course_id, enrollment.enrolled_at,
-            enrollment.completed_at, enrollment.updated_at,
-            progress.completed, progress.watched_seconds, progress.completed_at.label("progress_completed_at"),
+            enrollment.id,
+            enrollment.student_id,
+            enrollment.course_id,
+            enrollment.enrolled_at,
+            enrollment.completed_at,
+            enrollment.updated_at,
+            progress.completed,
+            progress.watched_seconds,
+            progress.completed_at.label("progress_completed_at"),
             progress.lesson_id.label("progress_lesson_id"),
-            _USERS.c.name, _COURSES.c.title, _COURSES.c.slug, lesson.label("lesson_id"),
-            _count(_PROGRESS, progress.enrollment_id == enrollment.id, progress.completed.is_(True)).label("done"),
+            _USERS.c.name,
+            _COURSES.c.title,
+            _COURSES.c.slug,
+            lesson.label("lesson_id"),
+            _count(_PROGRESS, progress.enrollment_id == enrollment.id, progress.completed.is_(True)).label(
+                "done"
+            ),
             _count(_LESSONS, lessons.course_id == enrollment.course_id).label("total"),
             _count(
                 their_progress.join(theirs, theirs.c.id == their_progress.c.enrollment_id),
                 theirs.c.student_id == enrollment.student_id,
                 their_progress.c.completed.is_(True),
             ).label("student_done"),
-            _count(theirs, theirs.c.student_id == enrollment.student_id, theirs.c.completed_at.is_not(None)).label("courses"),
-            select(_joined(days.day)).where(days.student_id == enrollment.student_id).scalar_subquery().label("days"),
-            select(_joined(unlocked.code)).where(unlocked.student_id == enrollment.student_id).scalar_subquery().label("codes"),
+            _count(
+                theirs, theirs.c.student_id == enrollment.student_id, theirs.c.completed_at.is_not(None)
+            ).label("courses"),
+            select(_joined(days.day))
+            .where(days.student_id == enrollment.student_id)
+            .scalar_subquery()
+            .label("days"),
+            select(_joined(unlocked.code))
+            .where(unlocked.student_id == enrollment.student_id)
+            .scalar_subquery()
+            .label("codes"),
         )
         .select_from(_ENROLLMENTS)
         .join(_USERS, _USERS.c.id == enrollment.student_id)
         .join(_COURSES, _COURSES.c.id == enrollment.course_id)
         .outerjoin(_PROGRESS, (progress.enrollment_id == enrollment.id) & progress_of_lesson)
-        .where(enrollment.id == bindparam("enrollment_id"), enrollment.producer_id == bindparam("producer_id"))
-    )  # fmt: skip
+        .where(
+            enrollment.id == bindparam("enrollment_id"), enrollment.producer_id == bindparam("producer_id")
+        )
+    )
 
 
-_PROGRESS_STATE = {by_position: Query(_progress_state_statement(by_position=by_position)) for by_position in (False, True)}
+_PROGRESS_STATE = {
+    by_position: Query(_progress_state_statement(by_position=by_position)) for by_position in (False, True)
+}
 _LOCK_ENROLLMENT_AND_STUDENT = Query(
     select(_ENROLLMENTS.c.id)
     .join(_USERS, _USERS.c.id == _ENROLLMENTS.c.student_id)
-    .where(_ENROLLMENTS.c.id == bindparam("enrollment_id"), _ENROLLMENTS.c.producer_id == bindparam("producer_id"))
+    .where(
+        _ENROLLMENTS.c.id == bindparam("enrollment_id"),
+        _ENROLLMENTS.c.producer_id == bindparam("producer_id"),
+    )
     .with_for_update(of=(_ENROLLMENTS, _USERS))
 )
 
 
 async def progress_state(
-    session: AsyncSession, *, producer_id: str, enrollment_id: str, lesson_id: str | None, lesson_position: int | None
+    session: AsyncSession,
+    *,
+    producer_id: str,
+    enrollment_id: str,
+    lesson_id: str | None,
+    lesson_position: int | None,
 ) -> ProgressState | None:
     """The state a progress update starts from, the enrollment of `producer_id` and its student
     held until commit; None if the producer has no such enrollment. Give `lesson_id` or
@@ -362,7 +409,12 @@ async def progress_state(
         progress = ProgressRow(row["completed"], row["watched_seconds"], row["progress_completed_at"])
     return ProgressState(
         enrollment=EnrollmentRow(
-            row["id"], row["student_id"], row["course_id"], row["enrolled_at"], row["completed_at"], row["updated_at"]
+            row["id"],
+            row["student_id"],
+            row["course_id"],
+            row["enrolled_at"],
+            row["completed_at"],
+            row["updated_at"],
         ),
         names=EnrollmentNames(row["name"], row["title"], row["slug"]),
         lesson_id=row["lesson_id"],
@@ -371,7 +423,9 @@ async def progress_state(
         total_lessons=row["total"],
         student_completed_lessons=row["student_done"],
         student_completed_courses=row["courses"],
-        learning_days=sorted(date.fromisoformat(day) for day in row["days"].split(",")) if row["days"] else [],
+        learning_days=sorted(date.fromisoformat(day) for day in row["days"].split(","))
+        if row["days"]
+        else [],
         achievements=set(row["codes"].split(",")) if row["codes"] else set(),
     )
 
@@ -379,10 +433,16 @@ async def progress_state(
 _INSERT_PROGRESS = Query(_PROGRESS.insert())
 _UPDATE_PROGRESS = Query(
     _PROGRESS.update()
-    .where(_PROGRESS.c.enrollment_id == bindparam("key_enrollment_id"), _PROGRESS.c.lesson_id == bindparam("key_lesson_id"))
-    .values(completed=bindparam("completed"), watched_seconds=bindparam("watched_seconds"),
-            completed_at=bindparam("completed_at"))
-)  # fmt: skip
+    .where(
+        _PROGRESS.c.enrollment_id == bindparam("key_enrollment_id"),
+        _PROGRESS.c.lesson_id == bindparam("key_lesson_id"),
+    )
+    .values(
+        completed=bindparam("completed"),
+        watched_seconds=bindparam("watched_seconds"),
+        completed_at=bindparam("completed_at"),
+    )
+)
 _UPDATE_ENROLLMENT_TIMES = Query(
     _ENROLLMENTS.update()
     .where(_ENROLLMENTS.c.id == bindparam("key_id"))
@@ -394,18 +454,30 @@ async def save_progress(
     session: AsyncSession, *, enrollment_id: str, lesson_id: str, progress: ProgressRow, new: bool
 ) -> None:
     """Write an enrollment's progress on a lesson: its first row (`new`), or the changed one."""
-    values = {"completed": progress.completed, "watched_seconds": progress.watched_seconds,
-              "completed_at": progress.completed_at}  # fmt: skip
+    values = {
+        "completed": progress.completed,
+        "watched_seconds": progress.watched_seconds,
+        "completed_at": progress.completed_at,
+    }
     if new:
-        await direct.run(session, _INSERT_PROGRESS, enrollment_id=enrollment_id, lesson_id=lesson_id, **values)
+        await direct.run(
+            session, _INSERT_PROGRESS, enrollment_id=enrollment_id, lesson_id=lesson_id, **values
+        )
     else:
-        await direct.run(session, _UPDATE_PROGRESS, key_enrollment_id=enrollment_id, key_lesson_id=lesson_id, **values)
+        await direct.run(
+            session, _UPDATE_PROGRESS, key_enrollment_id=enrollment_id, key_lesson_id=lesson_id, **values
+        )
 
 
 async def save_enrollment_times(session: AsyncSession, enrollment: EnrollmentRow) -> None:
     """Write an enrollment's `updated_at` and `completed_at` as `enrollment` now has them."""
-    await direct.run(session, _UPDATE_ENROLLMENT_TIMES, key_id=enrollment.id, updated_at=enrollment.updated_at,
-                     completed_at=enrollment.completed_at)  # fmt: skip
+    await direct.run(
+        session,
+        _UPDATE_ENROLLMENT_TIMES,
+        key_id=enrollment.id,
+        updated_at=enrollment.updated_at,
+        completed_at=enrollment.completed_at,
+    )
 
 
 async def curriculum_progress(
@@ -429,7 +501,9 @@ async def curriculum_progress(
 async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> dict[str, int]:
     """How many lessons each course has (absent: none). One statement."""
     statement = (
-        select(Lesson.course_id, func.count()).where(Lesson.course_id.in_(set(course_ids))).group_by(Lesson.course_id)
+        select(Lesson.course_id, func.count())
+        .where(Lesson.course_id.in_(set(course_ids)))
+        .group_by(Lesson.course_id)
     )
     return {key: number for key, number in (await session.execute(statement)).all()}
 
@@ -446,7 +520,9 @@ def achievements_query(*, student_id: str) -> Select:
     return statement.order_by(Achievement.unlocked_at.desc(), Achievement.code)
 
 
-def certificates_query(*, producer_id: str, student_id: str | None = None, course_id: str | None = None) -> Select:
+def certificates_query(
+    *, producer_id: str, student_id: str | None = None, course_id: str | None = None
+) -> Select:
     """A producer's certificates, newest first, optionally of one student and/or one course."""
     statement = (
         select(Certificate)

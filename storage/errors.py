@@ -24,9 +24,16 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 __all__ = [
-    "ConstraintViolation", "DatabaseFailed", "Locked", "StorageError", "StoreBusy", "is_locked", "translated",
-    "translated_sqlite", "violated_constraint",
-]  # fmt: skip
+    "ConstraintViolation",
+    "DatabaseFailed",
+    "Locked",
+    "StorageError",
+    "StoreBusy",
+    "is_locked",
+    "translated",
+    "translated_sqlite",
+    "violated_constraint",
+]
 
 
 class StorageError(Exception):

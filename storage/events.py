@@ -16,7 +16,15 @@ from storage import direct
 from storage.fast import Query
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["EnabledEndpoint", "allocate_sequences", "enabled_endpoints", "events_after", "insert_events", "latest_sequence", "prune_events"]
+__all__ = [
+    "EnabledEndpoint",
+    "allocate_sequences",
+    "enabled_endpoints",
+    "events_after",
+    "insert_events",
+    "latest_sequence",
+    "prune_events",
+]
 
 
 _COUNTERS, _ENDPOINTS = EventCounter.__table__, WebhookEndpoint.__table__
@@ -27,7 +35,8 @@ def _allocate_statement(insert: Any) -> Any:
         insert(_COUNTERS)
         .values(producer_id=bindparam("producer_id"), last_sequence=bindparam("count"))
         .on_conflict_do_update(
-            index_elements=["producer_id"], set_={"last_sequence": _COUNTERS.c.last_sequence + bindparam("count")}
+            index_elements=["producer_id"],
+            set_={"last_sequence": _COUNTERS.c.last_sequence + bindparam("count")},
         )
         .returning(_COUNTERS.c.last_sequence)
     )
@@ -35,15 +44,26 @@ def _allocate_statement(insert: Any) -> Any:
 
 # Built once per dialect, on the plain tables: building the upsert cost more than running it, and
 # the mapped classes would send it through the ORM's bulk machinery.
-_ALLOCATE = {"postgresql": Query(_allocate_statement(postgresql_insert)), "sqlite": Query(_allocate_statement(sqlite_insert))}
-_ENABLED_ENDPOINTS = Query(select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
-    _ENDPOINTS.c.producer_id == bindparam("producer_id"), _ENDPOINTS.c.enabled.is_(True)
-))
-_PRUNE = Query(delete(Event).where(Event.producer_id == bindparam("producer_id"), Event.occurred_at < bindparam("before")))
+_ALLOCATE = {
+    "postgresql": Query(_allocate_statement(postgresql_insert)),
+    "sqlite": Query(_allocate_statement(sqlite_insert)),
+}
+_ENABLED_ENDPOINTS = Query(
+    select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
+        _ENDPOINTS.c.producer_id == bindparam("producer_id"), _ENDPOINTS.c.enabled.is_(True)
+    )
+)
+_PRUNE = Query(
+    delete(Event).where(
+        Event.producer_id == bindparam("producer_id"), Event.occurred_at < bindparam("before")
+    )
+)
 _INSERT_EVENT, _INSERT_DELIVERY = Query(Event.__table__.insert()), Query(WebhookDelivery.__table__.insert())
 
 
-async def insert_events(session: AsyncSession, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> None:
+async def insert_events(
+    session: AsyncSession, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+) -> None:
     """Insert events and their webhook deliveries (column values), after the session's pending
     rows: plain inserts, one statement for each table that gets rows."""
     await direct.run_each(session, _INSERT_EVENT, events)
@@ -54,7 +74,9 @@ async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: 
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
-    counter = await direct.first(session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count)
+    counter = await direct.first(
+        session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count
+    )
     return counter["last_sequence"]
 
 
@@ -73,7 +95,11 @@ async def events_after(
     statement = select(Event).where(Event.producer_id == producer_id, Event.sequence > after)
     if types:
         statement = statement.where(Event.type.in_(types))
-    for column, value in ((Event.course_id, course_id), (Event.community_id, community_id), (Event.student_id, student_id)):
+    for column, value in (
+        (Event.course_id, course_id),
+        (Event.community_id, community_id),
+        (Event.student_id, student_id),
+    ):
         if value is not None:
             statement = statement.where(column == value)
     return (await session.scalars(statement.order_by(Event.sequence).limit(limit))).all()
@@ -81,7 +107,9 @@ async def events_after(
 
 async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | None:
     """The last sequence number given to `producer_id`'s events (None before its first event)."""
-    return await session.scalar(select(EventCounter.last_sequence).where(EventCounter.producer_id == producer_id))
+    return await session.scalar(
+        select(EventCounter.last_sequence).where(EventCounter.producer_id == producer_id)
+    )
 
 
 async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:
@@ -99,4 +127,7 @@ class EnabledEndpoint:
 async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> list[EnabledEndpoint]:
     """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it
     subscribes to."""
-    return [EnabledEndpoint(**row) for row in await direct.rows(session, _ENABLED_ENDPOINTS, producer_id=producer_id)]
+    return [
+        EnabledEndpoint(**row)
+        for row in await direct.rows(session, _ENABLED_ENDPOINTS, producer_id=producer_id)
+    ]

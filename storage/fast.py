@@ -42,7 +42,6 @@ from storage.sqlite_inline import waiting
 __all__ = ["FastReader", "Picker", "Query", "driver_arguments"]
 
 
-
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -112,7 +111,9 @@ class Query:
         return _Compiled(
             sql=compiled.string,
             names=names,
-            defaults=tuple(_REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)),
+            defaults=tuple(
+                _REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)
+            ),
             bind=tuple(bind_processor(bind.type, dialect) for bind in binds),
             columns=columns,
             result=tuple(result_processor(column.type, dialect) for column in selected),
@@ -267,7 +268,9 @@ class FastReader:
 
     async def _open_sqlite(self) -> Any:
         # isolation_level None: no implicit transactions, each read sees the latest commit.
-        connection = sqlite3.connect(self._url.database, timeout=0, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(
+            self._url.database, timeout=0, isolation_level=None, check_same_thread=False
+        )
         connection.execute("PRAGMA query_only=ON")  # a reader: nothing here may write
         return _SqliteReads(connection)
 

@@ -67,7 +67,8 @@ async def claim_key(
         expires_at=expires_at,
     )
     replace_expired = {
-        name: claim.excluded[name] for name in ("producer_id", "operation", "request_hash", "result", "created_at", "expires_at")
+        name: claim.excluded[name]
+        for name in ("producer_id", "operation", "request_hash", "result", "created_at", "expires_at")
     }
     claim = claim.on_conflict_do_update(
         index_elements=["caller", "key"], set_=replace_expired, where=IdempotencyRecord.expires_at <= now
@@ -99,7 +100,9 @@ async def prune_expired(session: AsyncSession, *, now: datetime) -> None:
         .limit(_PRUNED_AT_ONCE)
         .with_for_update(skip_locked=True)  # SQLite, one writer, has no row locks and renders none
     )
-    await session.execute(delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.caller, IdempotencyRecord.key).in_(expired)))
+    await session.execute(
+        delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.caller, IdempotencyRecord.key).in_(expired))
+    )
 
 
 def _is_text(column_type: Any) -> bool:

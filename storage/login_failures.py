@@ -24,7 +24,9 @@ async def lock_buckets(session: AsyncSession, *, buckets: Iterable[str]) -> None
     if session.bind.dialect.name != "postgresql":
         return
     for bucket in sorted(buckets):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))"), {"bucket": bucket})
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))"), {"bucket": bucket}
+        )
 
 
 async def failure_times(session: AsyncSession, *, bucket: str, since: datetime) -> list[datetime]:
@@ -53,4 +55,6 @@ async def record_failure(
 
 async def clear_failures(session: AsyncSession, *, bucket: str, ids: Iterable[str] = ()) -> None:
     """Forget every failure of `bucket`, and the failures `ids` whatever their bucket."""
-    await session.execute(delete(LoginFailure).where(or_(LoginFailure.bucket == bucket, LoginFailure.id.in_(list(ids)))))
+    await session.execute(
+        delete(LoginFailure).where(or_(LoginFailure.bucket == bucket, LoginFailure.id.in_(list(ids))))
+    )

@@ -21,8 +21,8 @@ __all__ = [
     "alembic_config",
     "check_schema_current",
     "database_revision",
-    "script_head",
     "require_head",
+    "script_head",
     "upgrade",
     "upgrade_async",
 ]

@@ -38,23 +38,39 @@ async def get_grant(session: AsyncSession, *, producer_id: str, grant_id: str) -
 
 def grants_query(*, producer_id: str) -> Select:
     """`producer_id`'s connected apps, newest first."""
-    return select(OAuthGrant).where(OAuthGrant.producer_id == producer_id).order_by(OAuthGrant.created_at.desc(), OAuthGrant.id)
+    return (
+        select(OAuthGrant)
+        .where(OAuthGrant.producer_id == producer_id)
+        .order_by(OAuthGrant.created_at.desc(), OAuthGrant.id)
+    )
 
 
 async def get_code(session: AsyncSession, *, code_hash: str) -> tuple[OAuthCode, OAuthGrant] | None:
-    statement = select(OAuthCode, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id).where(OAuthCode.code_hash == code_hash)
+    statement = (
+        select(OAuthCode, OAuthGrant)
+        .join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id)
+        .where(OAuthCode.code_hash == code_hash)
+    )
     row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
 
 
 async def claim_code(session: AsyncSession, *, code_hash: str, at: datetime) -> bool:
     """Mark a code used, if no one did before: the one exchange that may redeem it."""
-    statement = update(OAuthCode).where(OAuthCode.code_hash == code_hash, OAuthCode.used_at.is_(None)).values(used_at=at)
+    statement = (
+        update(OAuthCode)
+        .where(OAuthCode.code_hash == code_hash, OAuthCode.used_at.is_(None))
+        .values(used_at=at)
+    )
     return (await session.execute(statement)).rowcount == 1
 
 
 async def get_token(session: AsyncSession, *, token_hash: str) -> tuple[OAuthToken, OAuthGrant] | None:
-    statement = select(OAuthToken, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id).where(OAuthToken.token_hash == token_hash)
+    statement = (
+        select(OAuthToken, OAuthGrant)
+        .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
+        .where(OAuthToken.token_hash == token_hash)
+    )
     row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
 
@@ -63,7 +79,9 @@ async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: dat
     """Mark a refresh token used, if no one did before: the one rotation it may make."""
     statement = (
         update(OAuthToken)
-        .where(OAuthToken.token_hash == token_hash, OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None))
+        .where(
+            OAuthToken.token_hash == token_hash, OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None)
+        )
         .values(used_at=at)
     )
     return (await session.execute(statement)).rowcount == 1
@@ -71,7 +89,11 @@ async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: dat
 
 async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
     """End a grant and every code and token of it (the rows go: a revoked grant never comes back)."""
-    await session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None)).values(revoked_at=at))
+    await session.execute(
+        update(OAuthGrant)
+        .where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
     await raise_revision(session)  # every process's kept tokens of the grant are stale now
     await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id))
     await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id))
@@ -84,22 +106,32 @@ async def touch_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> 
 async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime) -> None:
     """Forget `grant_id`'s expired tokens and codes: they can never be used again. (Used refresh
     tokens stay until they expire: presenting one again is how a stolen copy is detected.)"""
-    await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id, OAuthToken.expires_at <= now))
-    await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id, OAuthCode.expires_at <= now))
+    await session.execute(
+        delete(OAuthToken).where(OAuthToken.grant_id == grant_id, OAuthToken.expires_at <= now)
+    )
+    await session.execute(
+        delete(OAuthCode).where(OAuthCode.grant_id == grant_id, OAuthCode.expires_at <= now)
+    )
 
 
 async def delete_unused_registrations(session: AsyncSession, *, created_before: datetime) -> None:
     """Forget the clients registered (by Dynamic Client Registration) before `created_before` that
     no owner ever consented to: no grant names them, so nothing else refers to them."""
-    await _delete_unconsented(session, OAuthClient.source == "registration", OAuthClient.created_at < created_before)
+    await _delete_unconsented(
+        session, OAuthClient.source == "registration", OAuthClient.created_at < created_before
+    )
 
 
 async def delete_unused_documents(session: AsyncSession, *, fetched_before: datetime) -> None:
     """Forget the fetched client ID metadata documents last fetched before `fetched_before` that no
     owner ever consented to: a stale copy would be fetched again before use anyway."""
-    await _delete_unconsented(session, OAuthClient.source == "metadata_document", OAuthClient.fetched_at < fetched_before)
+    await _delete_unconsented(
+        session, OAuthClient.source == "metadata_document", OAuthClient.fetched_at < fetched_before
+    )
 
 
 async def _delete_unconsented(session: AsyncSession, *conditions) -> None:
     consented = exists().where(OAuthGrant.client_id == OAuthClient.id)
-    await session.execute(delete(OAuthClient).where(*conditions, ~consented).execution_options(synchronize_session=False))
+    await session.execute(
+        delete(OAuthClient).where(*conditions, ~consented).execution_options(synchronize_session=False)
+    )

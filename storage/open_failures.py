@@ -25,13 +25,17 @@ def open_failure(error: BaseException) -> str | None:
     """What went wrong opening the database, if `error` is such a failure (None: anything else)."""
     if isinstance(error, DBAPIError):
         error = error.orig or error
-    if isinstance(error, ConnectionRefusedError) or (isinstance(error, OSError) and "Connect call failed" in str(error)):
+    if isinstance(error, ConnectionRefusedError) or (
+        isinstance(error, OSError) and "Connect call failed" in str(error)
+    ):
         return "the connection was refused: no database server listens at that host and port"
     if isinstance(error, socket.gaierror):
         return f"the host name cannot be resolved ({error.strerror})"
     if isinstance(error, TimeoutError):
         return "the database server did not answer in time"
-    if isinstance(error, (OSError, sqlite3.Error, ArgumentError)) or type(error).__module__.startswith(("asyncpg", "sqlalchemy")):
+    if isinstance(error, (OSError, sqlite3.Error, ArgumentError)) or type(error).__module__.startswith(
+        ("asyncpg", "sqlalchemy")
+    ):
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         # asyncpg's errors reach us as "<class 'asyncpg.exceptions.X'>: what the server said".
         return message.split(">: ", 1)[1] if message.startswith("<class ") and ">: " in message else message

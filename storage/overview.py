@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import Certificate, Community, Course, Enrollment, LearningDay, LessonProgress, User
 
-__all__ = ["CourseCompletion", "SchoolCounts", "active_learners_by_day", "course_completions", "lessons_completed_by_day", "school_counts"]
+__all__ = [
+    "CourseCompletion",
+    "SchoolCounts",
+    "active_learners_by_day",
+    "course_completions",
+    "lessons_completed_by_day",
+    "school_counts",
+]
 
 
 @dataclass(frozen=True)
@@ -44,18 +51,27 @@ async def _scalar(session: AsyncSession, statement) -> int:
 
 async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCounts:
     students = await _scalar(
-        session, select(func.count()).select_from(User).where(User.producer_id == producer_id, User.role == "student")
+        session,
+        select(func.count()).select_from(User).where(User.producer_id == producer_id, User.role == "student"),
     )
     by_state = dict(
-        (await session.execute(
-            select(Course.published, func.count()).where(Course.producer_id == producer_id).group_by(Course.published)
-        )).all()
+        (
+            await session.execute(
+                select(Course.published, func.count())
+                .where(Course.producer_id == producer_id)
+                .group_by(Course.published)
+            )
+        ).all()
     )
     completed = Enrollment.completed_at.is_not(None)
     enrollments = dict(
-        (await session.execute(
-            select(completed, func.count()).where(Enrollment.producer_id == producer_id).group_by(completed)
-        )).all()
+        (
+            await session.execute(
+                select(completed, func.count())
+                .where(Enrollment.producer_id == producer_id)
+                .group_by(completed)
+            )
+        ).all()
     )
     certificates = await _scalar(
         session,
@@ -64,7 +80,9 @@ async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCou
         .join(Enrollment, Enrollment.id == Certificate.enrollment_id)
         .where(Enrollment.producer_id == producer_id),
     )
-    communities = await _scalar(session, select(func.count()).select_from(Community).where(Community.producer_id == producer_id))
+    communities = await _scalar(
+        session, select(func.count()).select_from(Community).where(Community.producer_id == producer_id)
+    )
     return SchoolCounts(
         students=students,
         published_courses=by_state.get(True, 0),
@@ -76,7 +94,9 @@ async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCou
     )
 
 
-async def lessons_completed_by_day(session: AsyncSession, *, producer_id: str, since: datetime) -> Counter[date]:
+async def lessons_completed_by_day(
+    session: AsyncSession, *, producer_id: str, since: datetime
+) -> Counter[date]:
     """Lessons completed per UTC day from `since` on. Bucketed here rather than in SQL: date
     functions and time zones differ between engines, and the window holds few rows."""
     statement = (
@@ -84,7 +104,9 @@ async def lessons_completed_by_day(session: AsyncSession, *, producer_id: str, s
         .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
         .where(Enrollment.producer_id == producer_id, LessonProgress.completed_at >= since)
     )
-    return Counter(_utc_day(moment) for moment in (await session.scalars(statement)).all() if moment is not None)
+    return Counter(
+        _utc_day(moment) for moment in (await session.scalars(statement)).all() if moment is not None
+    )
 
 
 async def active_learners_by_day(session: AsyncSession, *, producer_id: str, since: date) -> dict[date, int]:
@@ -98,7 +120,9 @@ async def active_learners_by_day(session: AsyncSession, *, producer_id: str, sin
     return {day: count for day, count in (await session.execute(statement)).all()}
 
 
-async def course_completions(session: AsyncSession, *, producer_id: str, limit: int) -> list[CourseCompletion]:
+async def course_completions(
+    session: AsyncSession, *, producer_id: str, limit: int
+) -> list[CourseCompletion]:
     """The producer's courses with the most enrollments, each with how many completed."""
     enrolled = func.count(Enrollment.id)
     statement = (

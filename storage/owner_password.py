@@ -12,7 +12,9 @@ from storage.tables import ProducerSession, User
 __all__ = ["end_other_sessions", "set_password_hash"]
 
 
-async def set_password_hash(session: AsyncSession, *, producer_id: str, user_id: str, password_hash: str, at: datetime) -> bool:
+async def set_password_hash(
+    session: AsyncSession, *, producer_id: str, user_id: str, password_hash: str, at: datetime
+) -> bool:
     """Store `user_id`'s new password hash; False when no such user of `producer_id` exists."""
     statement = (
         update(User)
@@ -22,9 +24,13 @@ async def set_password_hash(session: AsyncSession, *, producer_id: str, user_id:
     return (await session.execute(statement)).rowcount == 1
 
 
-async def end_other_sessions(session: AsyncSession, *, user_id: str, keep_session_id: str | None, at: datetime) -> int:
+async def end_other_sessions(
+    session: AsyncSession, *, user_id: str, keep_session_id: str | None, at: datetime
+) -> int:
     """End every live session of `user_id` but `keep_session_id`; how many ended."""
-    statement = update(ProducerSession).where(ProducerSession.user_id == user_id, ProducerSession.ended_at.is_(None))
+    statement = update(ProducerSession).where(
+        ProducerSession.user_id == user_id, ProducerSession.ended_at.is_(None)
+    )
     if keep_session_id is not None:
         statement = statement.where(ProducerSession.id != keep_session_id)
     return (await session.execute(statement.values(ended_at=at))).rowcount

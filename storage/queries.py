@@ -25,7 +25,16 @@ from storage.tables import (
     WebhookDelivery,
 )
 
-__all__ = ["Query", "changed_after", "contains_text", "count", "count_where", "fetch_page", "insert_new", "violated_constraint"]
+__all__ = [
+    "Query",
+    "changed_after",
+    "contains_text",
+    "count",
+    "count_where",
+    "fetch_page",
+    "insert_new",
+    "violated_constraint",
+]
 
 Query = Select
 """A list's statement as a storage `*_query` function builds it: operations hand it to
@@ -62,12 +71,19 @@ def _changed_at(entity: Any) -> ColumnElement:
     they are made (or change only by being revoked or attempted) the time they last did."""
     if hasattr(entity, "updated_at"):
         return entity.updated_at
-    immutable = {Media: Media.created_at, Certificate: Certificate.issued_at, Achievement: Achievement.unlocked_at,
-                 AuditEvent: AuditEvent.occurred_at}
+    immutable = {
+        Media: Media.created_at,
+        Certificate: Certificate.issued_at,
+        Achievement: Achievement.unlocked_at,
+        AuditEvent: AuditEvent.occurred_at,
+    }
     if entity in immutable:
         return immutable[entity]
-    revocable = {ApiKey: (ApiKey.revoked_at, ApiKey.created_at), OAuthGrant: (OAuthGrant.revoked_at, OAuthGrant.created_at),
-                 WebhookDelivery: (WebhookDelivery.last_attempt_at, WebhookDelivery.created_at)}
+    revocable = {
+        ApiKey: (ApiKey.revoked_at, ApiKey.created_at),
+        OAuthGrant: (OAuthGrant.revoked_at, OAuthGrant.created_at),
+        WebhookDelivery: (WebhookDelivery.last_attempt_at, WebhookDelivery.created_at),
+    }
     if entity in revocable:
         return func.coalesce(*revocable[entity])
     raise TypeError(f"no change time known for {entity!r}: add it to storage.queries._changed_at")
@@ -80,10 +96,16 @@ def changed_after(statement: Select, after: datetime) -> Select:
     if entity is None:
         raise TypeError("changed_after needs a statement that selects an entity first")
     changed = _changed_at(entity)
-    return statement.where(changed > after).order_by(None).order_by(changed, *entity.__table__.primary_key.columns)
+    return (
+        statement.where(changed > after)
+        .order_by(None)
+        .order_by(changed, *entity.__table__.primary_key.columns)
+    )
 
 
-async def fetch_page(session: AsyncSession, statement: Select, *, offset: int, limit: int) -> tuple[list, int]:
+async def fetch_page(
+    session: AsyncSession, statement: Select, *, offset: int, limit: int
+) -> tuple[list, int]:
     """One page of `statement`'s scalar rows and the total count."""
     rows = (await session.scalars(statement.offset(offset).limit(limit))).all()
     if offset == 0 and len(rows) < limit:

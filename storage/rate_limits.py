@@ -54,7 +54,9 @@ class _DatabaseCounter:
             if count == 1:
                 # A caller's first request of a window clears every finished window: the table holds
                 # only current counters, also of keys and sessions that are gone.
-                await session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < window_start))
+                await session.execute(
+                    delete(RateLimitWindow).where(RateLimitWindow.window_start < window_start)
+                )
             return count
 
 

@@ -131,7 +131,10 @@ def _sqlite_text(element: _Text, compiler, **kw) -> str:
 
 @compiles(_Text, "postgresql")
 def _postgresql_text(element: _Text, compiler, **kw) -> str:
-    escaped = (ch.replace("\\", "\\\\").replace("'", "''") if _plain(ch) else f"\\u{ord(ch):04x}" for ch in element.text)
+    escaped = (
+        ch.replace("\\", "\\\\").replace("'", "''") if _plain(ch) else f"\\u{ord(ch):04x}"
+        for ch in element.text
+    )
     return "E'" + "".join(escaped) + "'"
 
 
@@ -189,7 +192,10 @@ FILE_SIZE: Rule = between(0, MAX_FILE_SIZE)
 
 def all_or_none_set(*columns: str) -> ColumnElement[bool]:
     """Either every one of `columns` is set or none is."""
-    return or_(and_(*(column(name).is_(None) for name in columns)), and_(*(column(name).is_not(None) for name in columns)))
+    return or_(
+        and_(*(column(name).is_(None) for name in columns)),
+        and_(*(column(name).is_not(None) for name in columns)),
+    )
 
 
 def check(table: str, name: str, condition: ColumnElement[bool]) -> CheckConstraint:

@@ -39,9 +39,7 @@ _TRIGRAM = 3
 
 # The SQLite objects, as the migrations create them (0007; 0009 re-creates the triggers, which
 # go with the `users` table when a migration rebuilds it, and rebuilds the index for its new rowids).
-SQLITE_NAME_FTS_TABLE = (
-    f"CREATE VIRTUAL TABLE {NAME_FTS_TABLE} USING fts5(name, content='users', content_rowid='rowid', tokenize='trigram')"
-)
+SQLITE_NAME_FTS_TABLE = f"CREATE VIRTUAL TABLE {NAME_FTS_TABLE} USING fts5(name, content='users', content_rowid='rowid', tokenize='trigram')"
 SQLITE_NAME_FTS_TRIGGERS = (
     f"CREATE TRIGGER users_name_fts_insert AFTER INSERT ON users BEGIN "
     f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END",
@@ -85,7 +83,9 @@ def _sqlite(element: NameContains, compiler, **kw) -> str:
     phrase = '"' + element.text.replace('"', '""') + '"'
     match = compiler.process(bindparam("name_fts_phrase", phrase, unique=True), **kw)
     rowid = compiler.process(element.column.table.c.id, **kw).rsplit(".", 1)[0] + ".rowid"
-    return f"({rowid} IN (SELECT rowid FROM {NAME_FTS_TABLE} WHERE {NAME_FTS_TABLE} MATCH {match}) AND {like})"
+    return (
+        f"({rowid} IN (SELECT rowid FROM {NAME_FTS_TABLE} WHERE {NAME_FTS_TABLE} MATCH {match}) AND {like})"
+    )
 
 
 def include_in_schema_comparison(name: str | None, type_: str, parent_names: dict) -> bool:

@@ -35,7 +35,7 @@ def sqlite_file(url: str) -> Path | None:
     """The file a plain SQLite URL names (`sqlite+aiosqlite:///path`), or None for anything else."""
     for prefix in _SQLITE_PREFIXES:
         if url.startswith(prefix):
-            path = url[len(prefix):]
+            path = url[len(prefix) :]
             # An empty path or :memory: is no file; `?` carries options and `%` escapes that
             # SQLAlchemy would interpret: the full path reads those.
             if path and path != ":memory:" and not any(mark in path for mark in "?%#"):
@@ -61,7 +61,9 @@ class StartupReader:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             # isolation_level=None: no transaction is left open between reads (WAL snapshots).
-            self._connection = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._connection = sqlite3.connect(
+                self.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
         return self._connection
 
     def schema_revision(self) -> str | None:

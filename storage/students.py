@@ -18,11 +18,22 @@ STUDENT_ROLE = "student"
 
 _STUDENT_WITH_DAYS = Query(
     select(
-        User.id, User.name, User.email, User.avatar_url, User.bio, User.role, User.created_at, User.updated_at,
+        User.id,
+        User.name,
+        User.email,
+        User.avatar_url,
+        User.bio,
+        User.role,
+        User.created_at,
+        User.updated_at,
         LearningDay.day,
     )
     .outerjoin(LearningDay, LearningDay.student_id == User.id)
-    .where(User.id == bindparam("student_id"), User.producer_id == bindparam("producer_id"), User.role == STUDENT_ROLE)
+    .where(
+        User.id == bindparam("student_id"),
+        User.producer_id == bindparam("producer_id"),
+        User.role == STUDENT_ROLE,
+    )
     .order_by(LearningDay.day)
 )
 
@@ -44,8 +55,10 @@ def students_query(*, producer_id: str, search: str | None = None) -> Select:
     search with an `@` is an email, matched exactly (case-insensitively) on the unique email index."""
     if search and "@" in search:
         email = User.email_normalized == search.strip().lower()
-        return select(User).where(User.producer_id == producer_id, User.role == STUDENT_ROLE, email).order_by(
-            User.created_at.desc(), User.id.desc()
+        return (
+            select(User)
+            .where(User.producer_id == producer_id, User.role == STUDENT_ROLE, email)
+            .order_by(User.created_at.desc(), User.id.desc())
         )
     owner = User.producer_id == producer_id
     if search and name_index_applies(search):

@@ -46,6 +46,7 @@ from storage.rules import (
 )
 
 __all__ = [
+    "OWNER_EMAIL_INDEX",
     "Achievement",
     "ApiKey",
     "AuditEvent",
@@ -68,8 +69,6 @@ __all__ = [
     "OAuthCode",
     "OAuthGrant",
     "OAuthToken",
-    "metadata",
-    "OWNER_EMAIL_INDEX",
     "Producer",
     "ProducerSession",
     "RateLimitWindow",
@@ -78,6 +77,7 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "metadata",
 ]
 
 metadata = SQLModel.metadata
@@ -90,7 +90,9 @@ OWNER_EMAIL_INDEX = "uq_users_owner_email"
 def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_key: bool = False) -> Column:
     """A non-null foreign key that cascades deletes from its parent."""
     foreign_key = ForeignKey(target, ondelete="CASCADE")
-    return Column(String(40), foreign_key, nullable=False, index=index, unique=unique, primary_key=primary_key)
+    return Column(
+        String(40), foreign_key, nullable=False, index=index, unique=unique, primary_key=primary_key
+    )
 
 
 class Producer(SQLModel, table=True):
@@ -181,7 +183,12 @@ OAUTH_CLIENT_ID_LENGTH = 2048
 
 
 def _client_fk() -> Column:
-    return Column(String(OAUTH_CLIENT_ID_LENGTH), ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
+    return Column(
+        String(OAUTH_CLIENT_ID_LENGTH),
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
 
 
 class OAuthClient(SQLModel, table=True):
@@ -734,7 +741,9 @@ def _length_checks() -> None:
     for table in metadata.tables.values():
         for bounded in table.columns:
             if length := getattr(bounded.type, "length", None):  # String, and SQLModel's AutoString
-                table.append_constraint(check(table.name, f"{bounded.name}_length", max_length(length)(column(bounded.name))))
+                table.append_constraint(
+                    check(table.name, f"{bounded.name}_length", max_length(length)(column(bounded.name)))
+                )
 
 
 _length_checks()

@@ -13,24 +13,39 @@ from sqlalchemy.orm import aliased
 
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["any_due", "deliveries_query", "endpoints_query", "get_endpoint", "lease_due", "lock_for_recording"]
+__all__ = [
+    "any_due",
+    "deliveries_query",
+    "endpoints_query",
+    "get_endpoint",
+    "lease_due",
+    "lock_for_recording",
+]
 
 
 async def get_endpoint(session: AsyncSession, *, producer_id: str, webhook_id: str) -> WebhookEndpoint | None:
     """A webhook endpoint of `producer_id`."""
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == producer_id)
+    statement = select(WebhookEndpoint).where(
+        WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == producer_id
+    )
     return (await session.scalars(statement)).first()
 
 
 def endpoints_query(*, producer_id: str) -> Select:
     """`producer_id`'s webhook endpoints, oldest first."""
-    return select(WebhookEndpoint).where(WebhookEndpoint.producer_id == producer_id).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    return (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.producer_id == producer_id)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    )
 
 
 def deliveries_query(*, endpoint_id: str) -> Select:
     """An endpoint's delivery log, newest first."""
-    return select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(
-        WebhookDelivery.created_at.desc(), WebhookDelivery.id
+    return (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
     )
 
 
@@ -39,7 +54,9 @@ def _due(now: datetime) -> Select:
     pending one of their endpoint (an endpoint gets its events in sequence order)."""
     earlier = aliased(WebhookDelivery)
     waits_for_earlier = exists().where(
-        earlier.endpoint_id == WebhookDelivery.endpoint_id, earlier.state == "pending", earlier.sequence < WebhookDelivery.sequence
+        earlier.endpoint_id == WebhookDelivery.endpoint_id,
+        earlier.state == "pending",
+        earlier.sequence < WebhookDelivery.sequence,
     )
     return (
         select(WebhookDelivery.id)
@@ -72,7 +89,9 @@ async def lease_due(
     ids = (await session.scalars(due)).all()
     if not ids:
         return []
-    await session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(lease_until=lease_until))
+    await session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(lease_until=lease_until)
+    )
     rows = await session.execute(
         select(WebhookDelivery, WebhookEndpoint, Event)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)

@@ -67,7 +67,9 @@ async def new_comment(
     return (await call(client, "create_comment", **arguments))["comment"]
 
 
-async def insert_comments(store: Store, *, thread_id: str, author_id: str, parents: list[int | None]) -> list[str]:
+async def insert_comments(
+    store: Store, *, thread_id: str, author_id: str, parents: list[int | None]
+) -> list[str]:
     """Insert len(parents) comments in one statement; parents[i] is the index of comment i's parent
     (None: top level; always an earlier index). Returns the new ids, in order, oldest first."""
     start = utcnow()
@@ -96,5 +98,7 @@ async def row_counts(store: Store) -> dict[str, int]:
     counts = {}
     async with store.sessions() as session:
         for table in (Community, Member, Thread, Comment, Media):
-            counts[table.__tablename__] = (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            counts[table.__tablename__] = (
+                await session.execute(select(func.count()).select_from(table))
+            ).scalar_one()
     return counts

@@ -42,7 +42,9 @@ def runs_in_this_pass(item: pytest.Item) -> bool:
     if item.get_closest_marker("sqlite_only") is not None:
         return False
     # `fixturenames` is the closure: the fixtures a test requests and every fixture they request.
-    return item.get_closest_marker("postgres_only") is not None or DATABASE_FIXTURE in getattr(item, "fixturenames", ())
+    return item.get_closest_marker("postgres_only") is not None or DATABASE_FIXTURE in getattr(
+        item, "fixturenames", ()
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -127,7 +129,9 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import tools.core.passwords
 
-    monkeypatch.setattr(tools.core.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(
+        tools.core.passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,12 @@ async def make_tenant(store: Store, *, name: str, permissions: list[str]) -> Ten
 async def add_key(store: Store, tenant: Tenant, permissions: list[str], **kwargs: Any) -> str:
     async with store.sessions() as session, session.begin():
         new_key = await create_api_key(
-            session, producer_id=tenant.producer_id, name="extra", permissions=permissions, clock=utcnow, **kwargs
+            session,
+            producer_id=tenant.producer_id,
+            name="extra",
+            permissions=permissions,
+            clock=utcnow,
+            **kwargs,
         )
     return new_key.key
 
@@ -84,7 +89,12 @@ DEFAULT_CATEGORY_ID = "cat_web_development"
 
 def course_body(**fields: Any) -> dict[str, Any]:
     """A valid `create_course` body with a fresh slug; `fields` override or add to it."""
-    return {"title": "A Course", "slug": f"course-{secrets.token_hex(4)}", "categoryId": DEFAULT_CATEGORY_ID, **fields}
+    return {
+        "title": "A Course",
+        "slug": f"course-{secrets.token_hex(4)}",
+        "categoryId": DEFAULT_CATEGORY_ID,
+        **fields,
+    }
 
 
 async def make_course(client: Client, **fields: Any) -> dict[str, Any]:
@@ -166,7 +176,9 @@ async def add_webhook(store: Store, producer_id: str) -> str:
     from storage.ids import new_id
     from storage.tables import WebhookEndpoint
 
-    endpoint = WebhookEndpoint(id=new_id("wh"), producer_id=producer_id, url=PUBLIC_HOOK_URL, event_types=[], secret="whsec_dGVzdA==")
+    endpoint = WebhookEndpoint(
+        id=new_id("wh"), producer_id=producer_id, url=PUBLIC_HOOK_URL, event_types=[], secret="whsec_dGVzdA=="
+    )
     async with store.write_session() as session, session.begin():
         session.add(endpoint)
     return endpoint.id

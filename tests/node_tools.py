@@ -33,7 +33,9 @@ class NodeTools:
     node: Path
     env: dict[str, str]
 
-    def run(self, *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120):
+    def run(
+        self, *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
+    ):
         """Run a Node program (a path) or an `npx --no-install` command (a name); never downloads."""
         return subprocess.run(
             [str(arg) for arg in args],
@@ -79,7 +81,11 @@ def install_node_tools() -> NodeTools:
     with _one_installer():
         if not _STAMP.exists() or _STAMP.read_text() != digest:
             done = subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=600
+                ["npm", "ci", "--no-audit", "--no-fund"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
             )
             if done.returncode != 0:
                 pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -89,7 +95,9 @@ def install_node_tools() -> NodeTools:
     env.pop("NODE_OPTIONS", None)
     tools = NodeTools(node=NODE_MODULES / ".bin" / "node", env=env)
     version = tools.run(tools.node, "--version").stdout.strip()
-    assert version.startswith("v22."), f"node_modules/.bin/node is {version!r}, expected Node 22 (npm package node@22)"
+    assert version.startswith("v22."), (
+        f"node_modules/.bin/node is {version!r}, expected Node 22 (npm package node@22)"
+    )
     return tools
 
 

@@ -54,21 +54,39 @@ def query_of(location: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
 
 
-async def register(client: httpx.AsyncClient, *, redirect_uris: list[str] | None = None, **metadata: Any) -> httpx.Response:
-    body = {"client_name": "Test Agent", "redirect_uris": redirect_uris or [REDIRECT], "token_endpoint_auth_method": "none", **metadata}
+async def register(
+    client: httpx.AsyncClient, *, redirect_uris: list[str] | None = None, **metadata: Any
+) -> httpx.Response:
+    body = {
+        "client_name": "Test Agent",
+        "redirect_uris": redirect_uris or [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        **metadata,
+    }
     return await client.post("/register", json=body)
 
 
 async def authorize(client: httpx.AsyncClient, client_id: str, pkce: Pkce, **params: str) -> httpx.Response:
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": pkce.challenge,
-             "code_challenge_method": "S256", "state": "st-1", **params}
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "code_challenge": pkce.challenge,
+        "code_challenge_method": "S256",
+        "state": "st-1",
+        **params,
+    }
     return await client.get("/authorize", params=query)
 
 
 def refused_at_authorize(response: httpx.Response) -> tuple[str, str]:
     """The error code and description of the page `/authorize` shows for a request it refuses
     before consent, checking that it is that page: 400, HTML, and no redirect anywhere."""
-    assert response.status_code == 400, (response.status_code, response.headers.get("location"), response.text)
+    assert response.status_code == 400, (
+        response.status_code,
+        response.headers.get("location"),
+        response.text,
+    )
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
     found = _REFUSED.search(response.text)
@@ -76,18 +94,32 @@ def refused_at_authorize(response: httpx.Response) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-async def consent(browser: httpx.AsyncClient, location: str, *, decision: str = "allow", permissions: list[str] | None = None,
-                  csrf: bool = True) -> httpx.Response:
+async def consent(
+    browser: httpx.AsyncClient,
+    location: str,
+    *,
+    decision: str = "allow",
+    permissions: list[str] | None = None,
+    csrf: bool = True,
+) -> httpx.Response:
     """Open the consent page `/authorize` sent the browser to, and answer it (the preset grid unless
     `permissions`)."""
-    page = await browser.get(location.removeprefix(f"{urlsplit(location).scheme}://{urlsplit(location).netloc}"))
+    page = await browser.get(
+        location.removeprefix(f"{urlsplit(location).scheme}://{urlsplit(location).netloc}")
+    )
     assert page.status_code == 200, page.text
     fields = dict(_HIDDEN.findall(page.text))
-    form: dict[str, Any] = {name: value.replace("&amp;", "&") for name, value in fields.items() if name != "csrf_token"}
+    form: dict[str, Any] = {
+        name: value.replace("&amp;", "&") for name, value in fields.items() if name != "csrf_token"
+    }
     if csrf:
         form["csrf_token"] = csrf_of(page)
     form["decision"] = decision
-    form["permissions"] = permissions if permissions is not None else re.findall(r'name="permissions" value="([^"]+)" checked', page.text)
+    form["permissions"] = (
+        permissions
+        if permissions is not None
+        else re.findall(r'name="permissions" value="([^"]+)" checked', page.text)
+    )
     return await browser.post("/dashboard/authorize", data=form)
 
 
@@ -95,8 +127,17 @@ async def token(client: httpx.AsyncClient, **form: str) -> httpx.Response:
     return await client.post("/token", data=form)
 
 
-async def mcp_post(client: httpx.AsyncClient, access_token: str | None, method: str = "tools/list", params: dict | None = None) -> httpx.Response:
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2025-06-18"}
+async def mcp_post(
+    client: httpx.AsyncClient,
+    access_token: str | None,
+    method: str = "tools/list",
+    params: dict | None = None,
+) -> httpx.Response:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
@@ -120,7 +161,11 @@ def local_http_server(documents: dict[str, Any], requested: list[str] | None = N
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body = document if isinstance(document, bytes) else json.dumps(document if document is not None else {"done": True}).encode()
+            body = (
+                document
+                if isinstance(document, bytes)
+                else json.dumps(document if document is not None else {"done": True}).encode()
+            )
             self.send_response(200 if document is not None or requested is not None else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -20,7 +20,14 @@ from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
 from tests.community_factories import MEDIA
-from tests.factories import DEFAULT_CATEGORY_ID, PUBLIC_HOOK_URL, Tenant, add_webhook, course_body, principal_of
+from tests.factories import (
+    DEFAULT_CATEGORY_ID,
+    PUBLIC_HOOK_URL,
+    Tenant,
+    add_webhook,
+    course_body,
+    principal_of,
+)
 from tools.core.catalog import Operation
 from tools.core.context import Clock
 
@@ -39,17 +46,23 @@ def http_app(store: Store, *, clock: Clock = utcnow, **settings: Any) -> Starlet
     return create_http_app(configured, runtime)
 
 
-def rest_client(app: Starlette, key: str | None = None, *, base_url: str = API, **kwargs: Any) -> httpx.AsyncClient:
+def rest_client(
+    app: Starlette, key: str | None = None, *, base_url: str = API, **kwargs: Any
+) -> httpx.AsyncClient:
     """An in-process client of `app` (no network), sending `key` as the bearer token when given."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers, **kwargs)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers, **kwargs
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def rest_call(http: httpx.AsyncClient, op: Operation, arguments: dict[str, Any], **kwargs: Any) -> httpx.Response:
+async def rest_call(
+    http: httpx.AsyncClient, op: Operation, arguments: dict[str, Any], **kwargs: Any
+) -> httpx.Response:
     """Call `op` over REST as a client reads the reference: path parameters in the URL, the rest in
     the JSON body (POST, PATCH) or the query string (GET, DELETE)."""
     path, rest = op.http_path, dict(arguments)
@@ -98,7 +111,8 @@ def small_sample() -> Sample:
             {"name": "John Doe", "email": _email(), "password": "securepass123"},
         ),
         course=course_body(
-            published=True, sections=[{"title": "Getting Started", "lessons": [{"title": "Intro", "duration": 60}]}]
+            published=True,
+            sections=[{"title": "Getting Started", "lessons": [{"title": "Intro", "duration": 60}]}],
         ),
         community={"name": "Weekly Wins", "slug": _slug("wins")},
         thread={"title": "Hello", "content": "Hi all"},
@@ -108,7 +122,9 @@ def small_sample() -> Sample:
 
 
 async def seed(store: Store, tenant: Tenant) -> Seeded:
-    ids = await create_sample_data(store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample())
+    ids = await create_sample_data(
+        store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample()
+    )
     webhook_id = await add_webhook(store, tenant.producer_id)
     return Seeded(tenant=tenant, ids={"categoryId": DEFAULT_CATEGORY_ID, **ids, "webhookId": webhook_id})
 
@@ -132,7 +148,11 @@ _WRITES: dict[str, Example] = {
     "create_course": lambda ids: course_body(title="Mastering TypeScript", price=4999, level="intermediate"),
     "update_course": lambda ids: {"courseId": ids["courseId"], "title": "Renamed", "price": 100},
     "create_section": lambda ids: {"courseId": ids["courseId"], "title": "Type System Deep Dive"},
-    "update_section": lambda ids: {"courseId": ids["courseId"], "sectionId": ids["sectionId"], "title": "Basics"},
+    "update_section": lambda ids: {
+        "courseId": ids["courseId"],
+        "sectionId": ids["sectionId"],
+        "title": "Basics",
+    },
     "create_lesson": lambda ids: {
         "courseId": ids["courseId"],
         "sectionId": ids["sectionId"],
@@ -155,7 +175,11 @@ _WRITES: dict[str, Example] = {
         "userId": ids["studentId"],
         "pinned": True,
     },
-    "update_thread": lambda ids: {"communityId": ids["communityId"], "threadId": ids["threadId"], "pinned": True},
+    "update_thread": lambda ids: {
+        "communityId": ids["communityId"],
+        "threadId": ids["threadId"],
+        "pinned": True,
+    },
     "create_comment": lambda ids: {
         "communityId": ids["communityId"],
         "threadId": ids["threadId"],
@@ -169,11 +193,18 @@ _WRITES: dict[str, Example] = {
         "commentId": ids["commentId"],
         "content": "Edited",
     },
-    "add_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["otherStudentId"], "role": "moderator"},
+    "add_member": lambda ids: {
+        "communityId": ids["communityId"],
+        "userId": ids["otherStudentId"],
+        "role": "moderator",
+    },
     "remove_member": lambda ids: {"communityId": ids["communityId"], "userId": ids["userId"]},
     "add_media": lambda ids: {"communityId": ids["communityId"], "userId": ids["studentId"], **MEDIA},
     "enroll_student": lambda ids: {"studentId": ids["otherStudentId"], "courseId": ids["courseId"]},
-    "enroll_students": lambda ids: {"courseId": ids["courseId"], "studentIds": [ids["otherStudentId"], ids["studentId"]]},
+    "enroll_students": lambda ids: {
+        "courseId": ids["courseId"],
+        "studentIds": [ids["otherStudentId"], ids["studentId"]],
+    },
     "create_webhook": lambda ids: {"url": PUBLIC_HOOK_URL, "eventTypes": ["thread.created"]},
     "update_webhook": lambda ids: {"webhookId": ids["webhookId"], "description": "Community bot"},
     "update_progress": lambda ids: {

@@ -26,19 +26,25 @@ async def _register_student(store, key: str, email: str) -> None:
 
 async def _new_producer(store, email: str):
     async with store.sessions() as session, session.begin():
-        return await create_producer(session, name="Dup Academy", email=email, password="owner-pass-1", clock=utcnow)
+        return await create_producer(
+            session, name="Dup Academy", email=email, password="owner-pass-1", clock=utcnow
+        )
 
 
 async def test_cli_refuses_a_second_owner_email_that_a_student_also_has(databases):
     env = cli_env(databases.new("owners"))
     run_cli(env, "db", "upgrade")
     school = cli_json(env, "producers", "create", "--name", "School", "--email", "school@example.com")
-    key = cli_json(env, "keys", "create", "--producer", school["id"], "--name", "k", "--permissions", "students:*")
+    key = cli_json(
+        env, "keys", "create", "--producer", school["id"], "--name", "k", "--permissions", "students:*"
+    )
     async with open_store(env["BLOHKO_DATABASE_URL"]) as store:
         await _register_student(store, key["key"], DUPLICATE)
 
     first = run_cli(env, "producers", "create", "--name", "First", "--email", DUPLICATE, "--json")
-    second = run_cli(env, "producers", "create", "--name", "Second", "--email", "DUP@Example.com ", "--json", check=False)
+    second = run_cli(
+        env, "producers", "create", "--name", "Second", "--email", "DUP@Example.com ", "--json", check=False
+    )
 
     assert first.returncode == 0
     assert second.returncode != 0 and second.stdout == ""
@@ -69,7 +75,14 @@ async def test_a_second_owner_that_races_past_the_check_is_the_same_conflict(sto
 
 
 def _user(producer_id: str, role: str, email: str = DUPLICATE) -> User:
-    return User(id=new_id("user"), producer_id=producer_id, name="Someone", email=email, email_normalized=email, role=role)
+    return User(
+        id=new_id("user"),
+        producer_id=producer_id,
+        name="Someone",
+        email=email,
+        email_normalized=email,
+        role=role,
+    )
 
 
 async def test_the_database_refuses_a_second_owner_with_the_same_email(store):
@@ -78,7 +91,13 @@ async def test_the_database_refuses_a_second_owner_with_the_same_email(store):
         session.add_all(producers)
         await session.flush()
         # Owners and students, and students of different producers, may share an email.
-        session.add_all([_user(producers[0].id, "owner"), _user(producers[1].id, "student"), _user(producers[2].id, "student")])
+        session.add_all(
+            [
+                _user(producers[0].id, "owner"),
+                _user(producers[1].id, "student"),
+                _user(producers[2].id, "student"),
+            ]
+        )
 
     with pytest.raises(IntegrityError, match="uq_users_owner_email|users.email_normalized"):
         async with store.sessions() as session, session.begin():

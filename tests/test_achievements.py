@@ -123,7 +123,9 @@ async def test_updates_just_before_and_after_midnight_utc_are_two_days(store, te
         learner = await new_learner(client)
         await progress(client, learner.enrollment_id, learner.lesson_ids[0])
         clock.advance(hours=1)
-        await progress(client, learner.enrollment_id, learner.lesson_ids[1], completed=False, watchedSeconds=5)
+        await progress(
+            client, learner.enrollment_id, learner.lesson_ids[1], completed=False, watchedSeconds=5
+        )
         student = (await call(client, "get_student", studentId=learner.student_id))["student"]
     assert student["streak"] == {"current": 2, "longest": 2}
 
@@ -154,8 +156,12 @@ async def test_a_30_day_streak_unlocks_streak_30_once(store, tenant):
         earlier = [{"student_id": learner.student_id, "day": today - timedelta(days=n)} for n in range(1, 30)]
         async with store.sessions() as session, session.begin():
             await session.execute(insert(LearningDay), earlier)
-        first = await progress(client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=1)
-        again = await progress(client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=2)
+        first = await progress(
+            client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=1
+        )
+        again = await progress(
+            client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=2
+        )
     assert codes(first) == ["streak_3", "streak_7", "streak_30"]
     assert codes(again) == []
 

@@ -31,7 +31,9 @@ class Clock:
 
 
 async def _login(http, tenant) -> str:
-    response = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
+    response = await http.post(
+        "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+    )
     assert response.status_code == 200, response.text
     return response.json()["session"]["token"]
 
@@ -45,7 +47,12 @@ async def _new_key(http, token: str, **body) -> dict:
 
 async def _mcp_over_http(http, key: str):
     """A tools/call on the app's streamable HTTP endpoint (/mcp), as a remote agent sends it."""
-    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}},
+    }
     return await http.post("http://127.0.0.1/mcp", json=message, headers={**MCP_HEADERS, **bearer(key)})
 
 
@@ -54,7 +61,9 @@ async def _mcp_over_http(http, key: str):
 
 async def test_login_answers_a_session_token_and_sets_an_httponly_cookie(app, tenant):
     async with rest_client(app) as http:
-        response = await http.post("/auth/login", json={"email": tenant.owner_email.upper(), "password": tenant.owner_password})
+        response = await http.post(
+            "/auth/login", json={"email": tenant.owner_email.upper(), "password": tenant.owner_password}
+        )
     assert response.status_code == 200
     session = response.json()["session"]
     assert session["token"].startswith("bls_") and len(session["token"]) >= 40
@@ -69,12 +78,16 @@ async def test_login_answers_a_session_token_and_sets_an_httponly_cookie(app, te
 
 async def test_the_cookie_is_secure_over_https(app, tenant):
     async with rest_client(app, base_url="https://127.0.0.1/api/v1") as http:
-        response = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
+        response = await http.post(
+            "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+        )
     assert "secure" in {part.strip().lower() for part in response.headers["set-cookie"].split(";")}
 
 
 async def test_a_wrong_password_and_an_unknown_email_get_the_same_401(app, tenant, http):
-    student = (await http.post("/students", json={"name": "S", "email": "s@example.com", "password": "student-pass"})).json()
+    student = (
+        await http.post("/students", json={"name": "S", "email": "s@example.com", "password": "student-pass"})
+    ).json()
     attempts = [
         {"email": tenant.owner_email, "password": "wrong-password"},
         {"email": "nobody@example.com", "password": tenant.owner_password},
@@ -88,11 +101,17 @@ async def test_a_wrong_password_and_an_unknown_email_get_the_same_401(app, tenan
         assert "set-cookie" not in response.headers
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"email": "a@example.com"}, "Invalid input: password: Field required"),
-    ({"email": "a@example.com", "password": "x", "remember": True}, "Invalid input: remember: unknown field"),
-    ({"email": 7, "password": "x"}, "Invalid input: email: Input should be a valid string"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"email": "a@example.com"}, "Invalid input: password: Field required"),
+        (
+            {"email": "a@example.com", "password": "x", "remember": True},
+            "Invalid input: remember: unknown field",
+        ),
+        ({"email": 7, "password": "x"}, "Invalid input: email: Input should be a valid string"),
+    ],
+)
 async def test_a_malformed_login_is_400(app, body, message):
     async with rest_client(app) as http:
         response = await http.post("/auth/login", json=body)
@@ -131,7 +150,9 @@ async def test_the_cookie_alone_authenticates_a_session(app, tenant):
     async with rest_client(app) as browser:
         await _login(browser, tenant)  # the client keeps the cookie, as a browser does
         listed = await browser.get("/api-keys")
-        created = await browser.post("/api-keys", json={"name": "From the dashboard", "permissions": ["courses:read"]})
+        created = await browser.post(
+            "/api-keys", json={"name": "From the dashboard", "permissions": ["courses:read"]}
+        )
     assert listed.status_code == 200
     assert created.status_code == 201
 
@@ -172,7 +193,10 @@ async def test_login_forgets_the_users_ended_sessions(store, app, tenant):
 async def test_a_key_created_with_a_session_works_is_listed_without_its_secret_and_dies_when_revoked(
     store, app, tenant
 ):
-    async with app.router.lifespan_context(app), rest_client(app) as http:  # the lifespan runs MCP's session manager
+    async with (
+        app.router.lifespan_context(app),
+        rest_client(app) as http,
+    ):  # the lifespan runs MCP's session manager
         token = await _login(http, tenant)
         body = {
             "name": "Production API",
@@ -198,10 +222,17 @@ async def test_a_key_created_with_a_session_works_is_listed_without_its_secret_a
     assert created.status_code == 201
     assert new["key"].startswith("blk_") and new["key"].startswith(new["prefix"])
     assert new["permissions"] == ["courses:*", "students:*", "enrollments:*"]
-    assert (new["name"], new["description"], new["producerId"]) == ("Production API", body["description"], tenant.producer_id)
+    assert (new["name"], new["description"], new["producerId"]) == (
+        "Production API",
+        body["description"],
+        tenant.producer_id,
+    )
     assert new["expiresAt"] is not None and new["revokedAt"] is None
     assert used.status_code == 200
-    assert over_http.status_code == 200 and over_http.json()["result"]["structuredContent"]["key"]["id"] == new["id"]
+    assert (
+        over_http.status_code == 200
+        and over_http.json()["result"]["structuredContent"]["key"]["id"] == new["id"]
+    )
 
     mine = next(key for key in listed if key["id"] == new["id"])
     assert "key" not in mine and all(new["key"] not in str(value) for value in mine.values())
@@ -221,7 +252,11 @@ async def test_a_key_created_with_a_session_works_is_listed_without_its_secret_a
 async def test_wildcard_permissions_grant_their_resource_only(app, tenant):
     async with rest_client(app) as http:
         key = (await _new_key(http, await _login(http, tenant), permissions=["courses:*"]))["key"]
-        courses = await http.post("/courses", json={"title": "T", "slug": "t-course", "categoryId": "cat_web_development"}, headers=bearer(key))
+        courses = await http.post(
+            "/courses",
+            json={"title": "T", "slug": "t-course", "categoryId": "cat_web_development"},
+            headers=bearer(key),
+        )
         students = await http.get("/students", headers=bearer(key))
     assert courses.status_code == 201
     assert students.status_code == 403 and students.json()["error"] == "forbidden"
@@ -259,28 +294,48 @@ async def test_a_session_manages_only_its_own_producers_keys(app, tenant, tenant
     other = await tenant_factory("Other Academy")
     async with rest_client(app) as http:
         token = await _login(http, tenant)
-        foreign = await http.post("/api-keys", json={"name": "X", "permissions": ["*"], "producerId": other.producer_id}, headers=bearer(token))
-        unknown = await http.post("/api-keys", json={"name": "X", "permissions": ["*"], "producerId": "prod_nope"}, headers=bearer(token))
+        foreign = await http.post(
+            "/api-keys",
+            json={"name": "X", "permissions": ["*"], "producerId": other.producer_id},
+            headers=bearer(token),
+        )
+        unknown = await http.post(
+            "/api-keys",
+            json={"name": "X", "permissions": ["*"], "producerId": "prod_nope"},
+            headers=bearer(token),
+        )
         revoke_foreign = await http.delete("/api-keys", params={"id": other.key_id}, headers=bearer(token))
         listed = (await http.get("/api-keys", headers=bearer(token))).json()["data"]
         still = await http.get("/whoami", headers=bearer(other.key))
     for response in (foreign, unknown):
         assert response.status_code == 403
-        assert response.json() == {"error": "forbidden", "message": "A session manages only its own producer's API keys"}
+        assert response.json() == {
+            "error": "forbidden",
+            "message": "A session manages only its own producer's API keys",
+        }
     assert revoke_foreign.status_code == 404
     assert revoke_foreign.json() == {"error": "not_found", "message": "API key not found"}
     assert other.key_id not in {key["id"] for key in listed}
     assert still.status_code == 200
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"name": "X", "permissions": ["courses:delete"]}, "Invalid input: permissions[0]: unknown permission 'courses:delete'; use one of: "),
-    ({"name": "X", "permissions": []}, "Invalid input: permissions: List should have at least 1 item"),
-    ({"name": "X", "permissions": ["*"], "expiresInDays": 0}, "Invalid input: expiresInDays: Input should be greater"),
-    ({"name": "", "permissions": ["*"]}, "Invalid input: name: String should have at least 1 character"),
-    ({"name": "X", "permissions": ["*"], "scopes": ["*"]}, "Invalid input: scopes: unknown field"),
-    ({"permissions": ["*"]}, "Invalid input: name: Field required"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"name": "X", "permissions": ["courses:delete"]},
+            "Invalid input: permissions[0]: unknown permission 'courses:delete'; use one of: ",
+        ),
+        ({"name": "X", "permissions": []}, "Invalid input: permissions: List should have at least 1 item"),
+        (
+            {"name": "X", "permissions": ["*"], "expiresInDays": 0},
+            "Invalid input: expiresInDays: Input should be greater",
+        ),
+        ({"name": "", "permissions": ["*"]}, "Invalid input: name: String should have at least 1 character"),
+        ({"name": "X", "permissions": ["*"], "scopes": ["*"]}, "Invalid input: scopes: unknown field"),
+        ({"permissions": ["*"]}, "Invalid input: name: Field required"),
+    ],
+)
 async def test_an_invalid_key_request_is_400(app, tenant, body, message):
     async with rest_client(app) as http:
         response = await http.post("/api-keys", json=body, headers=bearer(await _login(http, tenant)))
@@ -326,4 +381,3 @@ async def test_the_key_list_is_paginated_newest_first(store, app, tenant):
     assert [key["name"] for key in page.json()["data"]] == names[::-1][:2]
     assert page.json()["pagination"] == {"page": 1, "limit": 2, "total": 4, "totalPages": 2, "hasMore": True}
     assert bad.status_code == 400
-

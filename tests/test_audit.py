@@ -34,7 +34,12 @@ async def test_a_successful_write_is_recorded_with_key_operation_targets_and_out
     async with mcp_client(store, tenant.key) as client:
         course = ok(await client.call_tool("create_course", course_body(title="Audited")))["course"]
     [event] = await _events(store)
-    assert (event.key_id, event.key_name, event.operation, event.outcome) == (tenant.key_id, "test key", "create_course", "ok")
+    assert (event.key_id, event.key_name, event.operation, event.outcome) == (
+        tenant.key_id,
+        "test key",
+        "create_course",
+        "ok",
+    )
     assert event.target_ids == {"categoryId": "cat_web_development", "courseId": course["id"]}
     assert event.producer_id == tenant.producer_id
 
@@ -42,7 +47,9 @@ async def test_a_successful_write_is_recorded_with_key_operation_targets_and_out
 async def test_a_failed_write_is_recorded_with_its_error_code_and_changes_nothing(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         ok(await client.call_tool("register_student", {"name": "Jane", "email": "jane@example.com"}))
-        body = error(await client.call_tool("register_student", {"name": "Jane 2", "email": "jane@example.com"}))
+        body = error(
+            await client.call_tool("register_student", {"name": "Jane 2", "email": "jane@example.com"})
+        )
         missing = error(await client.call_tool("update_student", {"studentId": "user_missing", "name": "X"}))
     assert (body["error"], missing["error"]) == ("conflict", "not_found")
     events = await _events(store)
@@ -64,7 +71,10 @@ async def test_reads_are_not_audited(store, tenant):
 async def test_list_audit_events_filters_by_operation_key_and_time(store, tenant):
     clock = SteppingClock(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
     other_key = await add_key(store, tenant, ["students:write"])
-    async with mcp_client(store, tenant.key, clock=clock) as client, mcp_client(store, other_key, clock=clock) as other:
+    async with (
+        mcp_client(store, tenant.key, clock=clock) as client,
+        mcp_client(store, other_key, clock=clock) as other,
+    ):
         ok(await client.call_tool("create_course", course_body()))
         clock.now += timedelta(hours=1)
         ok(await other.call_tool("register_student", {"name": "A", "email": "a@example.com"}))
@@ -79,19 +89,26 @@ async def test_list_audit_events_filters_by_operation_key_and_time(store, tenant
             )
         )
         backwards = error(
-            await client.call_tool("list_audit_events", {"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"})
+            await client.call_tool(
+                "list_audit_events", {"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"}
+            )
         )
         instant = "2026-05-01T10:00:00Z"
         empty_window = ok(await client.call_tool("list_audit_events", {"since": instant, "until": instant}))
-    assert [e["operation"] for e in everything["data"]] == ["register_student", "register_student", "create_course"]
+    assert [e["operation"] for e in everything["data"]] == [
+        "register_student",
+        "register_student",
+        "create_course",
+    ]
     assert everything["data"][0]["occurredAt"] == "2026-05-01T11:00:00.000Z"
     assert everything["pagination"]["total"] == 3
     assert [e["keyId"] for e in by_operation["data"]] == [tenant.key_id, everything["data"][1]["keyId"]]
     assert [e["operation"] for e in by_key["data"]] == ["register_student", "create_course"]
     assert [e["targetIds"].get("studentId") is not None for e in window["data"]] == [True]
     assert backwards == {
-        "error": "unprocessable", "message": "Invalid input: since, until: since must not be after until",
-    }  # fmt: skip
+        "error": "unprocessable",
+        "message": "Invalid input: since, until: since must not be after until",
+    }
     assert empty_window["data"] == []  # since is inclusive, until exclusive: the same instant bounds nothing
 
 
@@ -109,7 +126,11 @@ async def test_audit_events_are_private_to_their_producer(store, tenant_factory)
 def debug_logging():
     """The logging a user gets with BLOHKO_LOG_LEVEL=DEBUG; restored afterwards."""
     root = logging.getLogger()
-    saved = root.level, list(root.handlers), {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    saved = (
+        root.level,
+        list(root.handlers),
+        {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict},
+    )
     configure_logging("DEBUG")
     yield
     root.setLevel(saved[0])
@@ -118,13 +139,23 @@ def debug_logging():
         logging.getLogger(name).setLevel(level)
 
 
-async def test_passwords_and_keys_in_requests_never_reach_the_audit_log_or_logs(store, tenant, caplog, debug_logging):
+async def test_passwords_and_keys_in_requests_never_reach_the_audit_log_or_logs(
+    store, tenant, caplog, debug_logging
+):
     caplog.set_level(logging.DEBUG)
     password = "Pa55word-that-is-secret"
     async with mcp_client(store, tenant.key) as client:
-        ok(await client.call_tool("register_student", {"name": "S", "email": "s@example.com", "password": password}))
+        ok(
+            await client.call_tool(
+                "register_student", {"name": "S", "email": "s@example.com", "password": password}
+            )
+        )
         # A careless agent pastes secrets into other fields: still nothing but ids is recorded.
-        error(await client.call_tool("register_student", {"name": tenant.key, "email": "bad", "password": password}))
+        error(
+            await client.call_tool(
+                "register_student", {"name": tenant.key, "email": "bad", "password": password}
+            )
+        )
         error(await client.call_tool("update_student", {"studentId": tenant.key, "bio": password}))
     async with store.sessions() as session:
         rows = (await session.execute(select(AuditEvent.__table__))).all()
@@ -143,7 +174,9 @@ def test_a_debug_level_server_logs_no_password_or_key(databases, tmp_path):
     env = cli_env(databases.new("logs"), BLOHKO_LOG_LEVEL="DEBUG")
     run_cli(env, "db", "upgrade")
     producer = cli_json(env, "producers", "create", "--name", "Log Academy", "--email", "log@log.example")
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "log", "--permissions", "*")["key"]
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "log", "--permissions", "*"
+    )["key"]
     password = "Another-secret-pa55"
     with http_server(env, tmp_path / "server.log") as server:
         headers = {"Authorization": f"Bearer {key}"}
@@ -152,8 +185,15 @@ def test_a_debug_level_server_logs_no_password_or_key(databases, tmp_path):
         assert httpx.post(f"{server.url}/api/v1/students", json=student, headers=headers).status_code == 409
         assert httpx.get(f"{server.url}/api/v1/students/{key}", headers=headers).status_code == 404
         mcp_headers = {**headers, "Accept": "application/json, text/event-stream"}
-        call = {"name": "register_student", "arguments": {"name": key, "email": "x@log.example", "password": password}}
-        httpx.post(f"{server.url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}, headers=mcp_headers)
+        call = {
+            "name": "register_student",
+            "arguments": {"name": key, "email": "x@log.example", "password": password},
+        }
+        httpx.post(
+            f"{server.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call},
+            headers=mcp_headers,
+        )
         log = server.log()
     assert "DEBUG" in log  # the server really logged at DEBUG
     assert password not in log and key not in log
@@ -176,13 +216,17 @@ async def test_a_request_full_of_extra_id_fields_leaves_a_small_record_of_declar
 
 async def test_an_audit_record_keeps_only_the_ids_its_operation_declares_each_bounded(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        error(await client.call_tool("update_student", {"studentId": "user_" + "a" * 500, "extraId": "user_x"}))
+        error(
+            await client.call_tool("update_student", {"studentId": "user_" + "a" * 500, "extraId": "user_x"})
+        )
     [event] = await _events(store)
     assert event.target_ids == {"studentId": "[redacted]"}
 
 
 async def test_a_webhook_signing_secret_pasted_into_an_id_is_not_kept(store, tenant):
-    pasted = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # one without the + / = of base64 that an id refuses anyway
+    pasted = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # one without the + / = of base64 that an id refuses anyway
+    )
     async with mcp_client(store, tenant.key) as client:
         error(await client.call_tool("delete_webhook", {"webhookId": pasted}))
     [event] = await _events(store)

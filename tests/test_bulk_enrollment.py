@@ -13,14 +13,16 @@ from storage.ids import new_id, utcnow
 from storage.tables import AuditEvent, Enrollment, Event, User
 from tests.community_factories import call, refuse
 from tests.enrollment_factories import new_course
-from tests.factories import statements, add_webhook, mcp_client, principal_of
+from tests.factories import add_webhook, mcp_client, principal_of, statements
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
 
 pytestmark = pytest.mark.anyio
 
 
-async def add_students(store: Store, producer_id: str, count: int, *, name: str = "Student") -> list[tuple[str, str]]:
+async def add_students(
+    store: Store, producer_id: str, count: int, *, name: str = "Student"
+) -> list[tuple[str, str]]:
     """`count` students of `producer_id`, inserted in one statement (registering 1,000 through the
     tool would mostly measure password hashing): their ids and emails."""
     now, tag = utcnow(), secrets.token_hex(3)
@@ -28,9 +30,17 @@ async def add_students(store: Store, producer_id: str, count: int, *, name: str 
     for n in range(count):
         email = f"{name.lower()}-{tag}-{n}@example.com"
         rows.append(
-            {"id": new_id("user"), "producer_id": producer_id, "name": f"{name} {n}", "email": email,
-             "email_normalized": email, "role": "student", "created_at": now, "updated_at": now}
-        )  # fmt: skip
+            {
+                "id": new_id("user"),
+                "producer_id": producer_id,
+                "name": f"{name} {n}",
+                "email": email,
+                "email_normalized": email,
+                "role": "student",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     async with store.sessions() as session, session.begin():
         await session.execute(insert(User), rows)
     return [(row["id"], row["email"]) for row in rows]
@@ -39,7 +49,6 @@ async def add_students(store: Store, producer_id: str, count: int, *, name: str 
 async def _count(store: Store, statement) -> int:
     async with store.sessions() as session:
         return (await session.execute(statement)).scalar_one()
-
 
 
 # ---- acceptance: 1,000 students in one call
@@ -58,7 +67,9 @@ async def test_enrolls_1000_students_in_one_call_and_a_repeat_finds_them_all_enr
     assert [result["studentId"] for result in first["results"]] == ids  # in the order given
     assert {result["outcome"] for result in first["results"]} == {"enrolled"}
     assert (again["enrolled"], again["alreadyEnrolled"], again["notFound"]) == (0, 1000, 0)
-    assert [result["enrollmentId"] for result in again["results"]] == [result["enrollmentId"] for result in first["results"]]
+    assert [result["enrollmentId"] for result in again["results"]] == [
+        result["enrollmentId"] for result in first["results"]
+    ]
     assert "email" not in first["results"][0]  # only when enrolling by emails
     assert listed["pagination"]["total"] == 1000
     assert listed["data"][0]["progress"] == {"completedLessons": 0, "totalLessons": 2, "percent": 0}
@@ -91,7 +102,9 @@ async def test_each_student_has_its_own_outcome(store, tenant, tenant_factory):
     assert await _count(store, select(func.count()).select_from(Enrollment)) == 2
 
 
-async def test_enrolls_by_email_case_insensitively_reporting_each_email_as_given(store, tenant, tenant_factory):
+async def test_enrolls_by_email_case_insensitively_reporting_each_email_as_given(
+    store, tenant, tenant_factory
+):
     other = await tenant_factory("Other School")
     [(_, theirs)] = await add_students(store, other.producer_id, 1)
     [(ada_id, ada_email)] = await add_students(store, tenant.producer_id, 1, name="Ada")
@@ -175,7 +188,9 @@ async def test_statements_grow_by_chunk_of_100_students_not_by_student(store, te
     # deliveries are written in batches whatever their number (and old events are pruned once the
     # producer's sequence passes a hundred).
     assert len(many) - len(few) <= extra_chunks + 1, (len(few), len(many))
-    inserts = [statement for statement in many if statement.lstrip().upper().startswith("INSERT INTO ENROLLMENTS")]
+    inserts = [
+        statement for statement in many if statement.lstrip().upper().startswith("INSERT INTO ENROLLMENTS")
+    ]
     assert len(inserts) == 10
 
 
@@ -186,15 +201,26 @@ async def test_statements_grow_by_chunk_of_100_students_not_by_student(store, te
     ("arguments", "message"),
     [
         ({}, "Invalid input: studentIds: give studentIds or emails, one is required"),
-        ({"studentIds": ["x"], "emails": ["a@example.com"]}, "Invalid input: studentIds: give studentIds or emails, not both"),
-        ({"studentIds": []}, "Invalid input: studentIds: List should have at least 1 item after validation, not 0"),
+        (
+            {"studentIds": ["x"], "emails": ["a@example.com"]},
+            "Invalid input: studentIds: give studentIds or emails, not both",
+        ),
+        (
+            {"studentIds": []},
+            "Invalid input: studentIds: List should have at least 1 item after validation, not 0",
+        ),
         ({"emails": []}, "Invalid input: emails: List should have at least 1 item after validation, not 0"),
-        ({"studentIds": [f"user_{n}" for n in range(1001)]},
-         "Invalid input: studentIds: List should have at most 1000 items after validation, not 1001"),
-        ({"emails": ["not-an-email"]}, "Invalid input: emails[0]: must be an email address like name@example.com"),
+        (
+            {"studentIds": [f"user_{n}" for n in range(1001)]},
+            "Invalid input: studentIds: List should have at most 1000 items after validation, not 1001",
+        ),
+        (
+            {"emails": ["not-an-email"]},
+            "Invalid input: emails[0]: must be an email address like name@example.com",
+        ),
     ],
     ids=["neither", "both", "no ids", "no emails", "1001 ids", "bad email"],
-)  # fmt: skip
+)
 async def test_a_bad_list_is_bad_request_naming_the_field(store, tenant, arguments, message):
     async with mcp_client(store, tenant.key) as client:
         course_id, _ = await new_course(client)
@@ -209,12 +235,16 @@ async def test_rest_post_enrollments_bulk_answers_200_with_the_outcomes(store, t
     (first, _), (second, _) = await add_students(store, tenant.producer_id, 2)
     async with mcp_client(store, tenant.key) as client:
         course_id, _ = await new_course(client)
-    response = await http.post("/enrollments/bulk", json={"courseId": course_id, "studentIds": [first, second, "nope"]})
+    response = await http.post(
+        "/enrollments/bulk", json={"courseId": course_id, "studentIds": [first, second, "nope"]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert [(r["studentId"], r["outcome"]) for r in body["results"]] == [
-        (first, "enrolled"), (second, "enrolled"), ("nope", "not_found"),
-    ]  # fmt: skip
+        (first, "enrolled"),
+        (second, "enrolled"),
+        ("nope", "not_found"),
+    ]
     assert (body["enrolled"], body["alreadyEnrolled"], body["notFound"]) == (2, 0, 1)
     refused = await http.post("/enrollments/bulk", json={"courseId": course_id})
     assert refused.status_code == 400

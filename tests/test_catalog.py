@@ -155,8 +155,17 @@ def test_an_mcp_tool_must_admit_an_api_key():
     from tools.core.catalog import operation
 
     with pytest.raises(TypeError, match="must admit one"):
-        operation(title="Session only", permission=None, http=("GET", "/x"), kind="read", auth=("session",), transports=("mcp", "rest"))
-    declared = operation(title="Both", permission=None, http=("GET", "/x"), kind="read", auth=("api_key", "session"))
+        operation(
+            title="Session only",
+            permission=None,
+            http=("GET", "/x"),
+            kind="read",
+            auth=("session",),
+            transports=("mcp", "rest"),
+        )
+    declared = operation(
+        title="Both", permission=None, http=("GET", "/x"), kind="read", auth=("api_key", "session")
+    )
     assert callable(declared)
 
 
@@ -195,7 +204,9 @@ def test_every_integer_argument_states_bounds_a_64_bit_column_holds(op):
     # the schema states the bounds, so MCP and REST refuse such a number as invalid input first.
     for path, integer in _integer_schemas(op.input_schema, op.input_schema):
         assert "minimum" in integer and "maximum" in integer, f"{op.name}.{path} states no bounds: {integer}"
-        assert -SIGNED_64_BIT_MAX <= integer["minimum"] <= integer["maximum"] <= SIGNED_64_BIT_MAX, f"{op.name}.{path}"
+        assert -SIGNED_64_BIT_MAX <= integer["minimum"] <= integer["maximum"] <= SIGNED_64_BIT_MAX, (
+            f"{op.name}.{path}"
+        )
     properties = op.input_schema.get("properties", {})
     if "page" in properties and "limit" in properties:  # the offset they make stays in range too
         assert properties["page"]["maximum"] * properties["limit"]["maximum"] <= SIGNED_64_BIT_MAX, op.name
@@ -218,7 +229,9 @@ CREDENTIAL_FIELDS = {
 _CREDENTIAL_NAME = re.compile(r"(?i)(secret|token|password|credential)$|^key$")
 
 
-def _text_fields(model: type[BaseModel], path: tuple[str, ...] = (), seen: frozenset = frozenset()) -> list[str]:
+def _text_fields(
+    model: type[BaseModel], path: tuple[str, ...] = (), seen: frozenset = frozenset()
+) -> list[str]:
     """The wire paths of every text field of `model` and the models it holds."""
     found = []
     for name, field in model.model_fields.items():
@@ -235,7 +248,9 @@ def _text_fields(model: type[BaseModel], path: tuple[str, ...] = (), seen: froze
 def test_every_answer_field_that_carries_a_credential_is_marked_shown_once(op):
     marked = {field.wire_path for field in shown_once_fields(op.output_model)}
     assert marked == CREDENTIAL_FIELDS.get(op.name, set()), f"{op.name}: marked {marked}"
-    named = {path for path in _text_fields(op.output_model) if _CREDENTIAL_NAME.search(path.rsplit(".", 1)[-1])}
+    named = {
+        path for path in _text_fields(op.output_model) if _CREDENTIAL_NAME.search(path.rsplit(".", 1)[-1])
+    }
     assert named <= marked, f"{op.name}: {named - marked} carry a credential by their name: mark them Secret"
 
 
@@ -246,7 +261,9 @@ def test_a_replayed_create_whose_answer_shows_a_secret_must_say_so_or_it_fails_w
     class NotNullable(SecretResult):
         token: Secret
 
-    declare = operation(title="Make token", permission=Permission.COURSES_WRITE, http=("POST", "/tokens", 201), kind="write")
+    declare = operation(
+        title="Make token", permission=Permission.COURSES_WRITE, http=("POST", "/tokens", 201), kind="write"
+    )
     for answer, complaint in ((Plain, "must be a SecretResult"), (NotNullable, "answers null for token")):
 
         async def make_token(ctx: OperationContext, data: NoInput) -> answer:  # type: ignore[valid-type]

@@ -25,8 +25,10 @@ _DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 def _unknown_role_url(_tmp_path: Path) -> str:
-    return make_url(POSTGRES_URL or _DEFAULT_POSTGRES).set(username="blohko_no_such_role", password=None).render_as_string(
-        hide_password=False
+    return (
+        make_url(POSTGRES_URL or _DEFAULT_POSTGRES)
+        .set(username="blohko_no_such_role", password=None)
+        .render_as_string(hide_password=False)
     )
 
 
@@ -39,17 +41,26 @@ BAD_URLS = [
         id="postgresql-closed-port",
     ),
     pytest.param(
-        _unknown_role_url, 'role "blohko_no_such_role" does not exist', id="unknown-role", marks=pytest.mark.postgres_only
+        _unknown_role_url,
+        'role "blohko_no_such_role" does not exist',
+        id="unknown-role",
+        marks=pytest.mark.postgres_only,
     ),
     pytest.param(
-        lambda _: "sqlite+pysqlite:///blohko.db", "starts with sqlite+pysqlite://, which Blohko does not run on", id="sync-driver"
+        lambda _: "sqlite+pysqlite:///blohko.db",
+        "starts with sqlite+pysqlite://, which Blohko does not run on",
+        id="sync-driver",
     ),
     pytest.param(
         lambda tmp: f"sqlite+aiosqlite:///{tmp}/no/such/directory/blohko.db",
         "/no/such/directory does not exist",
         id="missing-directory",
     ),
-    pytest.param(lambda _: "mysql://blohko@127.0.0.1/blohko", "starts with mysql://, which Blohko does not run on", id="mysql"),
+    pytest.param(
+        lambda _: "mysql://blohko@127.0.0.1/blohko",
+        "starts with mysql://, which Blohko does not run on",
+        id="mysql",
+    ),
 ]
 
 # Every command that opens the store, as a newcomer would run it.
@@ -74,7 +85,9 @@ def _one_line(done) -> str:
 
 @pytest.mark.parametrize("command", STORE_COMMANDS)
 @pytest.mark.parametrize(("make_url_for", "problem"), BAD_URLS)
-def test_a_bad_database_url_is_one_line_naming_the_problem_and_the_accepted_forms(tmp_path, make_url_for, problem, command):
+def test_a_bad_database_url_is_one_line_naming_the_problem_and_the_accepted_forms(
+    tmp_path, make_url_for, problem, command
+):
     env = cli_env(make_url_for(tmp_path))
     line = _one_line(run_cli(env, *command, check=False))
     assert problem in line
@@ -97,7 +110,10 @@ def test_a_plain_url_gets_its_async_driver(given, normalized):
     assert normalize_database_url(given) == normalized
 
 
-@pytest.mark.parametrize("given", ["", "notaurl", "://x", "mysql://u@h/d", "postgresql+psycopg2://u@h/d", "sqlite+pysqlite:///x.db"])
+@pytest.mark.parametrize(
+    "given",
+    ["", "notaurl", "://x", "mysql://u@h/d", "postgresql+psycopg2://u@h/d", "sqlite+pysqlite:///x.db"],
+)
 def test_a_url_of_another_database_or_driver_is_refused(given):
     with pytest.raises(DatabaseUrlError, match="sqlite\\+aiosqlite:///.* or postgresql\\+asyncpg://"):
         normalize_database_url(given)
@@ -142,7 +158,9 @@ def test_a_producer_that_does_not_exist_is_one_line(databases):
     (its row referred to no producer) before the error; an unknown email an INFO line."""
     env = cli_env(databases.new("no-producer"))
     run_cli(env, "db", "upgrade")
-    by_id = run_cli(env, "keys", "create", "--producer", "prod_nope", "--name", "k", "--permissions", "*", check=False)
+    by_id = run_cli(
+        env, "keys", "create", "--producer", "prod_nope", "--name", "k", "--permissions", "*", check=False
+    )
     assert _one_line(by_id) == "blohko: Producer prod_nope not found"
     by_email = run_cli(env, "keys", "list", "--producer", "nobody@nowhere.example", check=False)
     assert _one_line(by_email) == "blohko: No producer's owner has the email nobody@nowhere.example"
@@ -151,8 +169,28 @@ def test_a_producer_that_does_not_exist_is_one_line(databases):
 def test_producers_are_listed_and_a_key_is_made_for_an_owner_email(databases):
     env = cli_env(databases.new("producers-list"))
     run_cli(env, "db", "upgrade")
-    first = cli_json(env, "producers", "create", "--name", "First Academy", "--email", "first@academy.example", "--password", "first-pass-1")
-    second = cli_json(env, "producers", "create", "--name", "Second School", "--email", "second@school.example", "--password", "second-pass")
+    first = cli_json(
+        env,
+        "producers",
+        "create",
+        "--name",
+        "First Academy",
+        "--email",
+        "first@academy.example",
+        "--password",
+        "first-pass-1",
+    )
+    second = cli_json(
+        env,
+        "producers",
+        "create",
+        "--name",
+        "Second School",
+        "--email",
+        "second@school.example",
+        "--password",
+        "second-pass",
+    )
     listed = cli_json(env, "producers", "list")["data"]
     assert [(p["id"], p["email"], p["name"]) for p in listed] == [
         (first["id"], "first@academy.example", "First Academy"),
@@ -162,9 +200,21 @@ def test_producers_are_listed_and_a_key_is_made_for_an_owner_email(databases):
         f"{first['id']}  first@academy.example  First Academy",
         f"{second['id']}  second@school.example  Second School",
     ]
-    made = cli_json(env, "keys", "create", "--producer", "Second@School.example", "--name", "agent", "--permissions", "courses:read")
+    made = cli_json(
+        env,
+        "keys",
+        "create",
+        "--producer",
+        "Second@School.example",
+        "--name",
+        "agent",
+        "--permissions",
+        "courses:read",
+    )
     assert made["producerId"] == second["id"]
-    assert [key["id"] for key in cli_json(env, "keys", "list", "--producer", "second@school.example")["data"]] == [made["id"]]
+    assert [
+        key["id"] for key in cli_json(env, "keys", "list", "--producer", "second@school.example")["data"]
+    ] == [made["id"]]
 
 
 def test_version(tmp_path):
@@ -173,7 +223,8 @@ def test_version(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [(), ("serve",), ("demo",), ("worker",), ("db", "upgrade"), ("keys", "create"), ("producers", "list")]
+    "command",
+    [(), ("serve",), ("demo",), ("worker",), ("db", "upgrade"), ("keys", "create"), ("producers", "list")],
 )
 def test_help_says_where_the_store_is(command, capsys):
     with pytest.raises(SystemExit):

@@ -36,7 +36,16 @@ UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 
 # What serving the first tools/list may not import: the database layer, the migrations, the catalog.
-HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "aiosqlite", "asyncpg", "storage.tables", "storage.engine", "tools.registry")
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "storage.tables",
+    "storage.engine",
+    "tools.registry",
+)
 
 
 def test_the_published_tool_file_is_what_the_catalog_generates():
@@ -53,15 +62,25 @@ def test_the_published_tool_file_is_what_the_catalog_generates():
 
 
 def test_the_wheel_ships_the_published_tool_file(tmp_path):
-    subprocess.run(["uv", "build", "--wheel", "--out-dir", str(tmp_path)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["uv", "build", "--wheel", "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("*.whl")
     with zipfile.ZipFile(wheel) as shipped:
-        assert json.loads(shipped.read("server/published_tools.json")) == json.loads(PUBLISHED_TOOLS_FILE.read_text(encoding="utf-8"))
+        assert json.loads(shipped.read("server/published_tools.json")) == json.loads(
+            PUBLISHED_TOOLS_FILE.read_text(encoding="utf-8")
+        )
 
 
 def test_the_stdio_server_modules_import_neither_the_store_nor_the_catalog():
     script = "import sys, server.cli, server.mcp_app, server.deferred_runtime; print(' '.join(sorted(sys.modules)))"
-    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
     assert not [name for name in loaded if name.startswith(HEAVY)]
 
 
@@ -146,7 +165,9 @@ def _deferred_server_script(url: str, key: str) -> str:
 async def test_the_first_tools_list_is_served_before_the_store_loads_and_calls_run_after(store, tenant):
     courses_key = await add_key(store, tenant, ["courses:read"])
     script = _deferred_server_script(store.url, courses_key)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["heavy_at_first_list"] == []
@@ -160,14 +181,20 @@ async def test_the_first_tools_list_is_served_before_the_store_loads_and_calls_r
 async def test_tools_list_before_the_store_loads_refuses_a_bad_key_as_the_store_would(store, tenant, problem):
     key = await add_key(store, tenant, ["*"])
     async with store.sessions() as session, session.begin():
-        row = (await session.execute(ApiKey.__table__.select().where(ApiKey.key_hash == hash_api_key(key)))).one()
+        row = (
+            await session.execute(ApiKey.__table__.select().where(ApiKey.key_hash == hash_api_key(key)))
+        ).one()
         if problem == "revoked":
             await revoke_api_key(session, producer_id=tenant.producer_id, key_id=row.id, clock=utcnow)
         if problem == "expired":
             (await session.get(ApiKey, row.id)).expires_at = datetime.now(UTC) - timedelta(seconds=1)
     if problem == "unknown":
         key = "blk_" + "x" * 43
-    expected = {"revoked": "This API key has been revoked", "expired": "This API key has expired", "unknown": "Invalid API key"}
+    expected = {
+        "revoked": "This API key has been revoked",
+        "expired": "This API key has expired",
+        "unknown": "Invalid API key",
+    }
     settings = Settings(database_url=store.url)
     reader = StartupReader(sqlite_file(store.url))
     try:

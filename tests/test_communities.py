@@ -27,8 +27,14 @@ pytestmark = pytest.mark.anyio
 COMMUNITY_MODULES = (communities.__name__, discussions.__name__)
 COMMUNITY_OPERATIONS = [op for op in TOOLS if op.handler.__module__ in COMMUNITY_MODULES]
 READ_TOOLS = {
-    "list_communities", "get_community", "list_threads", "get_thread", "list_comments", "list_members", "list_media",
-}  # fmt: skip
+    "list_communities",
+    "get_community",
+    "list_threads",
+    "get_thread",
+    "list_comments",
+    "list_members",
+    "list_media",
+}
 NOTHING = {"communities": 0, "community_members": 0, "threads": 0, "comments": 0, "community_media": 0}
 
 
@@ -37,10 +43,19 @@ NOTHING = {"communities": 0, "community_members": 0, "threads": 0, "comments": 0
 
 def test_every_community_operation_is_registered_with_its_permission_and_hints():
     assert {op.name for op in COMMUNITY_OPERATIONS} == READ_TOOLS | {
-        "create_community", "update_community", "delete_community", "create_thread", "update_thread",
-        "delete_thread", "create_comment", "update_comment", "delete_comment", "add_member", "remove_member",
+        "create_community",
+        "update_community",
+        "delete_community",
+        "create_thread",
+        "update_thread",
+        "delete_thread",
+        "create_comment",
+        "update_comment",
+        "delete_comment",
+        "add_member",
+        "remove_member",
         "add_media",
-    }  # fmt: skip
+    }
     for op in COMMUNITY_OPERATIONS:
         reads = op.name in READ_TOOLS
         assert op.permission == ("communities:read" if reads else "communities:write"), op.name
@@ -110,7 +125,9 @@ async def test_get_community_counts_members_threads_and_media(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
         for name in ("Ann", "Bo"):
-            await call(client, "add_member", communityId=community["id"], userId=await new_student(client, name))
+            await call(
+                client, "add_member", communityId=community["id"], userId=await new_student(client, name)
+            )
         await new_thread(client, community["id"], tenant.owner_user_id)
         await call(client, "add_media", communityId=community["id"], userId=tenant.owner_user_id, **MEDIA)
         got = (await call(client, "get_community", communityId=community["id"]))["community"]
@@ -185,11 +202,16 @@ async def test_add_member_defaults_to_member_and_list_members_shows_the_user(sto
         community = await new_community(client)
         student = await new_student(client, "Jane Smith")
         added = (await call(client, "add_member", communityId=community["id"], userId=student))["member"]
-        await call(client, "add_member", communityId=community["id"], userId=tenant.owner_user_id, role="admin")
+        await call(
+            client, "add_member", communityId=community["id"], userId=tenant.owner_user_id, role="admin"
+        )
         listed = await call(client, "list_members", communityId=community["id"])
     assert (added["userId"], added["role"]) == (student, "member")
     assert added["updatedAt"] == added["joinedAt"] == listed["data"][0]["updatedAt"]
-    assert [(m["userId"], m["role"]) for m in listed["data"]] == [(student, "member"), (tenant.owner_user_id, "admin")]
+    assert [(m["userId"], m["role"]) for m in listed["data"]] == [
+        (student, "member"),
+        (tenant.owner_user_id, "admin"),
+    ]
     user = listed["data"][0]["user"]
     assert (user["id"], user["name"], user["avatarUrl"]) == (student, "Jane Smith", None)
     assert user["email"].endswith("@example.com")
@@ -241,8 +263,11 @@ async def test_add_media_returns_it_and_list_media_filters_by_type(store, tenant
         videos = await call(client, "list_media", communityId=community["id"], type="video")
         everything = await call(client, "list_media", communityId=community["id"])
     assert (video["uploadedBy"], video["duration"], video["mimeType"], video["fileSize"]) == (
-        tenant.owner_user_id, 90, "video/mp4", 1_048_576
-    )  # fmt: skip
+        tenant.owner_user_id,
+        90,
+        "video/mp4",
+        1_048_576,
+    )
     assert [m["id"] for m in videos["data"]] == [video["id"]]
     assert [m["id"] for m in everything["data"]] == [image["id"], video["id"]]
 

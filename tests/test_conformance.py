@@ -41,8 +41,10 @@ def proxied_url(node_tools, tmp_path_factory):
     with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as server:
         proxy = subprocess.Popen(
             [str(node_tools.node), str(DRIVERS / "bearer_proxy.mjs"), server.url, key],
-            env=node_tools.env, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=node_tools.env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             yield json.loads(proxy.stdout.readline())["url"] + "/mcp"
         finally:
@@ -53,7 +55,9 @@ def proxied_url(node_tools, tmp_path_factory):
 
 @pytest.mark.parametrize("scenario", APPLICABLE)
 def test_conformance_scenario_passes(node_tools, proxied_url, scenario, tmp_path):
-    done = node_tools.npx("conformance", "server", "--url", proxied_url, "--scenario", scenario, "-o", tmp_path)
+    done = node_tools.npx(
+        "conformance", "server", "--url", proxied_url, "--scenario", scenario, "-o", tmp_path
+    )
     checks = [check for path in tmp_path.glob("*/checks.json") for check in json.loads(path.read_text())]
     report = f"{done.stdout}\n{done.stderr}"
     verdicts = {check["id"]: check["status"] for check in checks if check["status"] != "INFO"}
@@ -84,4 +88,3 @@ def test_readme_names_the_scenarios_that_run():
     readme = (ROOT / "README.md").read_text()
     for scenario in APPLICABLE:
         assert f"`{scenario}`" in readme.split("do not apply", 1)[0], scenario
-

@@ -44,7 +44,17 @@ def _rule(table: str, column: str, *values: str, typed: bool = False) -> list[Ba
 
 BLANKS = ("''", "' '", "'\t\n'", "'\u00a0\u3000'", "'\x1c'")
 SLUGS = ("'Bad Slug!'", "''", "'-a'", "'a-'", "'a--b'", "'Upper'", "'a b'", "'a_b'", "'é'")
-EMAILS = ("'no-at-sign'", "'a@b'", "'a b@c.d'", "'a@b@c.d'", "'@b.c'", "'a@.c'", "'a@b.'", "'a\u3000b@c.d'", "''")
+EMAILS = (
+    "'no-at-sign'",
+    "'a@b'",
+    "'a b@c.d'",
+    "'a@b@c.d'",
+    "'@b.c'",
+    "'a@.c'",
+    "'a@b.'",
+    "'a\u3000b@c.d'",
+    "''",
+)
 BOOLEANS = ("2", "-1", "'yes!'")
 
 RULES = [
@@ -71,7 +81,10 @@ RULES = [
     *_rule("lessons", "order", "-1"),
     *_rule("lessons", "video_type", "'dailymotion'", "''"),
     *_rule("lessons", "is_preview", *BOOLEANS, typed=True),
-    *(Bad("lessons", column, "NULL", ("ck_lessons_video",)) for column in ("video_type", "video_url", "video_original_url")),
+    *(
+        Bad("lessons", column, "NULL", ("ck_lessons_video",))
+        for column in ("video_type", "video_url", "video_original_url")
+    ),
     *_rule("communities", "name", *BLANKS),
     *_rule("communities", "slug", *SLUGS),
     *_rule("communities", "description", *BLANKS),
@@ -183,8 +196,16 @@ async def test_the_reported_course_row_is_refused_on_insert_and_update(store, te
     async with mcp_client(store, tenant.key) as client:
         course = await make_course(client)
     now = utcnow()
-    row = {"id": "course_bad", "producer_id": tenant.producer_id, "category_id": "cat_web_development",
-           "title": "Bad", "is_free": False, "published": False, "created_at": now, "updated_at": now}
+    row = {
+        "id": "course_bad",
+        "producer_id": tenant.producer_id,
+        "category_id": "cat_web_development",
+        "title": "Bad",
+        "is_free": False,
+        "published": False,
+        "created_at": now,
+        "updated_at": now,
+    }
     bad = {column: literal_column(value) for column, value in REPORTED.items()}
     table = Course.__table__
     refusals = [
@@ -201,7 +222,9 @@ async def test_courses_stay_listable_for_a_producer_whose_rows_another_tool_writ
         course = await make_course(client, title="Good Course")
         table = Course.__table__
         for column, value in REPORTED.items():
-            statement = update(table).where(table.c.id == course["id"]).values({column: literal_column(value)})
+            statement = (
+                update(table).where(table.c.id == course["id"]).values({column: literal_column(value)})
+            )
             try:
                 async with store.engine.begin() as connection:
                     await connection.execute(statement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from storage import courses as courses_store
 from storage.tables import Course, Lesson, Section
 from tests.factories import (
@@ -239,7 +240,9 @@ async def test_update_course_to_a_taken_slug_is_conflict(store, tenant):
 async def test_update_course_keeping_its_own_slug_is_fine(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course = await make_course(client, slug="mine")
-        updated = ok(await client.call_tool("update_course", {"courseId": course["id"], "slug": "mine", "price": 100}))
+        updated = ok(
+            await client.call_tool("update_course", {"courseId": course["id"], "slug": "mine", "price": 100})
+        )
     assert (updated["course"]["slug"], updated["course"]["price"]) == ("mine", 100)
 
 
@@ -249,7 +252,9 @@ async def test_update_course_keeping_its_own_slug_is_fine(store, tenant):
 async def test_update_course_changes_only_the_given_fields(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course = await make_course(client, title="Old", description="Keep me", price=500)
-        updated = ok(await client.call_tool("update_course", {"courseId": course["id"], "title": "New"}))["course"]
+        updated = ok(await client.call_tool("update_course", {"courseId": course["id"], "title": "New"}))[
+            "course"
+        ]
     assert (updated["title"], updated["description"], updated["price"]) == ("New", "Keep me", 500)
     assert updated["updatedAt"] >= course["updatedAt"]
 
@@ -257,7 +262,11 @@ async def test_update_course_changes_only_the_given_fields(store, tenant):
 async def test_update_course_null_clears_nullable_fields(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course = await make_course(
-            client, description="D", shortDescription="S", thumbnailUrl="https://x.example/t.png", level="advanced"
+            client,
+            description="D",
+            shortDescription="S",
+            thumbnailUrl="https://x.example/t.png",
+            level="advanced",
         )
         cleared = {"description": None, "shortDescription": None, "thumbnailUrl": None, "level": None}
         updated = ok(await client.call_tool("update_course", {"courseId": course["id"], **cleared}))["course"]
@@ -293,7 +302,10 @@ async def test_publishing_an_empty_course_is_refused(store, tenant):
         course = await make_course(client, sections=[{"title": "Empty section"}])
         failure = error(await client.call_tool("publish_course", {"courseId": course["id"]}))
         after = ok(await client.call_tool("get_course", {"courseId": course["id"]}))["course"]
-    assert failure == {"error": "conflict", "message": "This course has no lessons: add at least one before publishing"}
+    assert failure == {
+        "error": "conflict",
+        "message": "This course has no lessons: add at least one before publishing",
+    }
     assert after["published"] is False
 
 
@@ -345,7 +357,9 @@ async def test_list_courses_filters_by_status(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         await make_course(client, title="Live", published=True, sections=_nested())
         await make_course(client, title="Draft")
-        by_status = {status: await _listed_titles(client, status=status) for status in ("published", "draft", "all")}
+        by_status = {
+            status: await _listed_titles(client, status=status) for status in ("published", "draft", "all")
+        }
         default = await _listed_titles(client)
     assert by_status == {"published": ["Live"], "draft": ["Draft"], "all": ["Draft", "Live"]}
     assert default == by_status["all"]
@@ -383,11 +397,19 @@ async def test_list_courses_paginates_newest_first(store, tenant):
 
 async def test_deleting_a_course_removes_its_sections_and_lessons(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        doomed = ok(await client.call_tool("create_course", course_body(sections=REFERENCE_COURSE["sections"])))
+        doomed = ok(
+            await client.call_tool("create_course", course_body(sections=REFERENCE_COURSE["sections"]))
+        )
         kept = await make_course(client, sections=_nested())
         deleted = ok(await client.call_tool("delete_course", {"courseId": doomed["course"]["id"]}))
         gone = error(await client.call_tool("get_course", {"courseId": doomed["course"]["id"]}))
-    assert deleted == {"deleted": True, "id": doomed["course"]["id"], "sectionsDeleted": 2, "lessonsDeleted": 3, "enrollmentsDeleted": 0}
+    assert deleted == {
+        "deleted": True,
+        "id": doomed["course"]["id"],
+        "sectionsDeleted": 2,
+        "lessonsDeleted": 3,
+        "enrollmentsDeleted": 0,
+    }
     assert gone == {"error": "not_found", "message": "Course not found"}
     assert [await count_rows(store, table) for table in (Course, Section, Lesson)] == [1, 1, 1]
     assert kept["lessonCount"] == 1
@@ -399,7 +421,10 @@ async def test_deleting_a_course_removes_its_sections_and_lessons(store, tenant)
 async def _statements_for_get_course(store, tenant, course_id: str) -> list[str]:
     with statements(store) as seen:
         result = await run_operation(
-            OPERATIONS_BY_NAME["get_course"], {"courseId": course_id}, store=store, principal=principal_of(tenant)
+            OPERATIONS_BY_NAME["get_course"],
+            {"courseId": course_id},
+            store=store,
+            principal=principal_of(tenant),
         )
     assert result.course.id == course_id
     return seen

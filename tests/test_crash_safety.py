@@ -66,15 +66,28 @@ def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, sto
                         if response.status_code == 201:
                             created = response.json()["course"]
                             acknowledged["courses"].append(created["id"])
-                            course = (created["id"], [lesson["id"] for section in created["sections"] for lesson in section["lessons"]])
+                            course = (
+                                created["id"],
+                                [
+                                    lesson["id"]
+                                    for section in created["sections"]
+                                    for lesson in section["lessons"]
+                                ],
+                            )
                     else:
-                        student = {"name": f"Student {tag}", "email": f"{tag}@crash.example", "password": "crash-pass-1"}
+                        student = {
+                            "name": f"Student {tag}",
+                            "email": f"{tag}@crash.example",
+                            "password": "crash-pass-1",
+                        }
                         response = client.post("/students", json=student)
                         if response.status_code == 201:
                             student_id = response.json()["student"]["id"]
                             acknowledged["students"].append(student_id)
                             if course:
-                                enrolled = client.post("/enrollments", json={"studentId": student_id, "courseId": course[0]})
+                                enrolled = client.post(
+                                    "/enrollments", json={"studentId": student_id, "courseId": course[0]}
+                                )
                                 if enrolled.status_code == 201:
                                     learning = (enrolled.json()["enrollment"]["id"], list(course[1]))
                 except httpx.TransportError:
@@ -94,20 +107,32 @@ async def _check_store(url: str, acknowledged: dict) -> None:
         assert set(acknowledged["courses"]) <= course_ids, "an acknowledged course is missing"
         student_ids = set((await session.scalars(select(User.id).where(User.role == "student"))).all())
         assert set(acknowledged["students"]) <= student_ids, "an acknowledged student is missing"
-        sections = dict((await session.execute(select(Section.course_id, func.count()).group_by(Section.course_id))).all())
-        lessons = dict((await session.execute(select(Lesson.course_id, func.count()).group_by(Lesson.course_id))).all())
+        sections = dict(
+            (await session.execute(select(Section.course_id, func.count()).group_by(Section.course_id))).all()
+        )
+        lessons = dict(
+            (await session.execute(select(Lesson.course_id, func.count()).group_by(Lesson.course_id))).all()
+        )
         for course_id in course_ids:
             assert sections.get(course_id) == SECTIONS, f"course {course_id} is half-created"
-            assert lessons.get(course_id) == SECTIONS * LESSONS_PER_SECTION, f"course {course_id} is half-created"
-        recorded = set((await session.execute(select(LessonProgress.enrollment_id, LessonProgress.lesson_id))).all())
+            assert lessons.get(course_id) == SECTIONS * LESSONS_PER_SECTION, (
+                f"course {course_id} is half-created"
+            )
+        recorded = set(
+            (await session.execute(select(LessonProgress.enrollment_id, LessonProgress.lesson_id))).all()
+        )
         assert set(acknowledged["progress"]) <= recorded, "an acknowledged progress update is missing"
 
 
 def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
     env = cli_env(databases.new("crash"))
     run_cli(env, "db", "upgrade")
-    producer = cli_json(env, "producers", "create", "--name", "Crash Academy", "--email", "crash@crash.example")
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "crash", "--permissions", "*")["key"]
+    producer = cli_json(
+        env, "producers", "create", "--name", "Crash Academy", "--email", "crash@crash.example"
+    )
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "crash", "--permissions", "*"
+    )["key"]
     acknowledged: dict[str, list] = {"courses": [], "students": [], "progress": []}
     rng = random.Random(20261127)
     for round_number in range(ROUNDS):
@@ -118,7 +143,9 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
             threads = _drive_writes(server.url, key, round_number, acknowledged, stop)
             deadline = time.monotonic() + 30
 
-            def flowing() -> bool:  # every kind of write acknowledged this round (a loaded machine is slow to get there)
+            def flowing() -> (
+                bool
+            ):  # every kind of write acknowledged this round (a loaded machine is slow to get there)
                 created = len(acknowledged["courses"]) + len(acknowledged["students"]) >= before + 6
                 return created and len(acknowledged["progress"]) > progress_before
 
@@ -131,6 +158,8 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
             stop.set()
             for thread in threads:
                 thread.join(timeout=30)
-        assert len(acknowledged["courses"]) + len(acknowledged["students"]) > before, "no write was acknowledged"
+        assert len(acknowledged["courses"]) + len(acknowledged["students"]) > before, (
+            "no write was acknowledged"
+        )
         anyio.run(_check_store, env["BLOHKO_DATABASE_URL"], acknowledged)
     assert acknowledged["progress"], "no progress update was acknowledged: the test drove too few writes"

@@ -114,7 +114,9 @@ async def test_moving_a_section_past_the_end_makes_it_last(store, tenant):
 async def test_deleting_a_section_closes_the_gap(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course_id, sections = await _course_with_sections(client, "A", "B", "C")
-        deleted = ok(await client.call_tool("delete_section", {"courseId": course_id, "sectionId": sections[1]["id"]}))
+        deleted = ok(
+            await client.call_tool("delete_section", {"courseId": course_id, "sectionId": sections[1]["id"]})
+        )
         assert deleted == {"deleted": True, "id": sections[1]["id"]}
         assert await _sections(client, course_id) == [("A", 0), ("C", 1)]
         await make_section(client, course_id, "D")
@@ -125,7 +127,11 @@ async def test_section_orders_are_per_course(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         first, sections = await _course_with_sections(client, "A", "B")
         second, _ = await _course_with_sections(client, "X", "Y")
-        ok(await client.call_tool("update_section", {"courseId": first, "sectionId": sections[1]["id"], "order": 0}))
+        ok(
+            await client.call_tool(
+                "update_section", {"courseId": first, "sectionId": sections[1]["id"], "order": 0}
+            )
+        )
         await make_section(client, first, "C", order=0)
         assert await _sections(client, second) == [("X", 0), ("Y", 1)]
 
@@ -145,7 +151,9 @@ async def test_moving_a_lesson_renumbers_the_others(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client, "A", "B", "C", "D")
         a = section["lessons"][0]
-        moved = ok(await client.call_tool("update_lesson", {**_ids(section), "lessonId": a["id"], "order": 2}))
+        moved = ok(
+            await client.call_tool("update_lesson", {**_ids(section), "lessonId": a["id"], "order": 2})
+        )
         assert moved["lesson"]["order"] == 2
         assert await _lessons(client, section) == [("B", 0), ("C", 1), ("A", 2), ("D", 3)]
         d = section["lessons"][3]
@@ -181,7 +189,9 @@ async def test_lesson_orders_are_per_section(store, tenant):
 async def test_order_must_not_be_negative(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course_id, _ = await _course_with_sections(client, "A")
-        failure = error(await client.call_tool("create_section", {"courseId": course_id, "title": "B", "order": -1}))
+        failure = error(
+            await client.call_tool("create_section", {"courseId": course_id, "title": "B", "order": -1})
+        )
     assert failure["error"] == "bad_request"
     assert "order:" in failure["message"]
 
@@ -196,7 +206,10 @@ async def test_list_sections_returns_each_section_with_its_lessons_in_order(stor
         )
         await make_lesson(client, course["sections"][0], "Z", order=0)
         listed = ok(await client.call_tool("list_sections", {"courseId": course["id"]}))["sections"]
-    assert [(s["title"], [x["title"] for x in s["lessons"]]) for s in listed] == [("S1", ["Z", "A", "B"]), ("S2", [])]
+    assert [(s["title"], [x["title"] for x in s["lessons"]]) for s in listed] == [
+        ("S1", ["Z", "A", "B"]),
+        ("S2", []),
+    ]
 
 
 async def test_create_section_returns_it_without_lessons(store, tenant):
@@ -214,8 +227,14 @@ async def test_create_section_returns_it_without_lessons(store, tenant):
 async def test_update_section_renames_it_and_returns_its_lessons(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client, "A")
-        renamed = ok(await client.call_tool("update_section", {**_ids(section), "title": "Renamed"}))["section"]
-    assert (renamed["title"], renamed["order"], [x["title"] for x in renamed["lessons"]]) == ("Renamed", 0, ["A"])
+        renamed = ok(await client.call_tool("update_section", {**_ids(section), "title": "Renamed"}))[
+            "section"
+        ]
+    assert (renamed["title"], renamed["order"], [x["title"] for x in renamed["lessons"]]) == (
+        "Renamed",
+        0,
+        ["A"],
+    )
 
 
 @pytest.mark.parametrize("field", ["title", "order"])
@@ -249,7 +268,11 @@ async def test_deleting_a_section_removes_its_lessons(store, tenant):
         ok(await client.call_tool("delete_section", _ids(course["sections"][0])))
         after = ok(await client.call_tool("get_course", {"courseId": course["id"]}))["course"]
     assert [(s["title"], s["order"]) for s in after["sections"]] == [("Kept", 0)]
-    assert (after["lessonCount"], await count_rows(store, Section), await count_rows(store, Lesson)) == (1, 1, 1)
+    assert (after["lessonCount"], await count_rows(store, Section), await count_rows(store, Lesson)) == (
+        1,
+        1,
+        1,
+    )
 
 
 # ---- lessons and video
@@ -259,9 +282,16 @@ async def test_create_lesson_stores_the_embed_url_and_video_meta(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client)
         lesson = await make_lesson(
-            client, section, "Intro", videoUrl="https://youtube.com/watch?v=dQw4w9WgXcQ", duration=600, isPreview=True
+            client,
+            section,
+            "Intro",
+            videoUrl="https://youtube.com/watch?v=dQw4w9WgXcQ",
+            duration=600,
+            isPreview=True,
         )
-        fetched = ok(await client.call_tool("get_lesson", {**_ids(section), "lessonId": lesson["id"]}))["lesson"]
+        fetched = ok(await client.call_tool("get_lesson", {**_ids(section), "lessonId": lesson["id"]}))[
+            "lesson"
+        ]
     assert fetched == lesson
     assert (lesson["videoUrl"], lesson["duration"], lesson["isPreview"]) == (
         "https://www.youtube.com/embed/dQw4w9WgXcQ",
@@ -279,14 +309,23 @@ async def test_create_lesson_stores_the_embed_url_and_video_meta(store, tenant):
 async def test_a_lesson_without_video_has_no_video_meta(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         lesson = await make_lesson(client, await _section_with_lessons(client), "Reading")
-    assert (lesson["videoUrl"], lesson["videoMeta"], lesson["duration"], lesson["description"]) == (None, None, 0, None)
+    assert (lesson["videoUrl"], lesson["videoMeta"], lesson["duration"], lesson["description"]) == (
+        None,
+        None,
+        0,
+        None,
+    )
 
 
 async def test_update_lesson_reparses_a_new_video_url(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client)
         lesson = await make_lesson(client, section, "Intro", videoUrl="https://youtu.be/dQw4w9WgXcQ")
-        arguments = {**_ids(section), "lessonId": lesson["id"], "videoUrl": "https://player.vimeo.com/video/76979871"}
+        arguments = {
+            **_ids(section),
+            "lessonId": lesson["id"],
+            "videoUrl": "https://player.vimeo.com/video/76979871",
+        }
         updated = ok(await client.call_tool("update_lesson", arguments))["lesson"]
     assert updated["videoUrl"] == "https://player.vimeo.com/video/76979871"
     assert updated["videoMeta"] == {
@@ -300,7 +339,9 @@ async def test_update_lesson_reparses_a_new_video_url(store, tenant):
 async def test_update_lesson_null_video_url_removes_the_video(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client)
-        lesson = await make_lesson(client, section, "Intro", videoUrl="https://youtu.be/dQw4w9WgXcQ", description="D")
+        lesson = await make_lesson(
+            client, section, "Intro", videoUrl="https://youtu.be/dQw4w9WgXcQ", description="D"
+        )
         arguments = {**_ids(section), "lessonId": lesson["id"], "videoUrl": None, "description": None}
         updated = ok(await client.call_tool("update_lesson", arguments))["lesson"]
     assert (updated["videoUrl"], updated["videoMeta"], updated["description"]) == (None, None, None)
@@ -309,7 +350,9 @@ async def test_update_lesson_null_video_url_removes_the_video(store, tenant):
 async def test_update_lesson_changes_only_the_given_fields(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client, "A")
-        lesson = await make_lesson(client, section, "Old", videoUrl="https://youtu.be/dQw4w9WgXcQ", duration=60)
+        lesson = await make_lesson(
+            client, section, "Old", videoUrl="https://youtu.be/dQw4w9WgXcQ", duration=60
+        )
         arguments = {**_ids(section), "lessonId": lesson["id"], "title": "New", "isPreview": True}
         updated = ok(await client.call_tool("update_lesson", arguments))["lesson"]
     unchanged = ("videoUrl", "videoMeta", "duration", "order", "createdAt")
@@ -369,13 +412,17 @@ async def test_a_section_of_another_course_is_not_found(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         section = await _section_with_lessons(client, "A")
         other = await make_course(client)
-        failure = error(await client.call_tool("list_lessons", {"courseId": other["id"], "sectionId": section["id"]}))
+        failure = error(
+            await client.call_tool("list_lessons", {"courseId": other["id"], "sectionId": section["id"]})
+        )
     assert failure == {"error": "not_found", "message": "Section not found"}
 
 
 async def test_a_lesson_of_another_section_is_not_found(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        course = await make_course(client, sections=[{"title": "S1", "lessons": [{"title": "A"}]}, {"title": "S2"}])
+        course = await make_course(
+            client, sections=[{"title": "S1", "lessons": [{"title": "A"}]}, {"title": "S2"}]
+        )
         first, second = course["sections"]
         arguments = {**_ids(second), "lessonId": first["lessons"][0]["id"]}
         failure = error(await client.call_tool("get_lesson", arguments))
@@ -403,7 +450,15 @@ async def test_rest_routes_serve_the_curriculum(store, tenant):
         unpublished = await http.delete(f"/courses/{course_id}/publish")
         listed = await http.get("/courses", params={"status": "draft", "search": "COURSE"})
     # Publishing a course without lessons: a conflict with its state, which no request body could avoid.
-    assert [created.status_code, refused.status_code, section.status_code, lesson.status_code] == [201, 409, 201, 201]
+    assert [created.status_code, refused.status_code, section.status_code, lesson.status_code] == [
+        201,
+        409,
+        201,
+        201,
+    ]
     assert [fetched.status_code, published.status_code, unpublished.status_code] == [200, 200, 200]
-    assert (published.json()["course"]["published"], unpublished.json()["course"]["published"]) == (True, False)
+    assert (published.json()["course"]["published"], unpublished.json()["course"]["published"]) == (
+        True,
+        False,
+    )
     assert [c["id"] for c in listed.json()["data"]] == [course_id]

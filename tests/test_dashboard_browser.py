@@ -14,7 +14,6 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-
 from standardwebhooks.webhooks import Webhook
 
 from benchmarks.processes import cli_env, http_server, run_cli
@@ -31,7 +30,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-COURSE_READ_TOOLS = {"list_categories", "list_courses", "get_course", "list_sections", "list_lessons", "get_lesson"}
+COURSE_READ_TOOLS = {
+    "list_categories",
+    "list_courses",
+    "get_course",
+    "list_sections",
+    "list_lessons",
+    "get_lesson",
+}
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -159,7 +165,7 @@ def test_an_owner_creates_uses_and_revokes_a_key_in_the_browser(server, browser,
     shot("connect")
     page.get_by_text("Create a new key for this agent").click()
     page.locator("#connect-name").fill("Desktop agent")
-    page.locator('#connect-perm-all').check()
+    page.locator("#connect-perm-all").check()
     page.get_by_role("button", name="Create key").click()
     new_secret = page.locator("#new-key-secret").input_value()
     assert new_secret in page.locator(".configs").inner_text()
@@ -225,10 +231,14 @@ def test_an_owner_adds_a_webhook_and_sees_its_test_event_delivered(server, brows
     context.close()
 
 
-_RAW_ID = re.compile(r"\b(?:user|course|section|lesson|enrollment|comm|mem|thread|cmt|media|key|wh)_[0-9a-f]{20}\b")
+_RAW_ID = re.compile(
+    r"\b(?:user|course|section|lesson|enrollment|comm|mem|thread|cmt|media|key|wh)_[0-9a-f]{20}\b"
+)
 
 
-def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_one_line(server, browser, tmp_path_factory):
+def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_one_line(
+    server, browser, tmp_path_factory
+):
     shots = tmp_path_factory.mktemp("first-hour-screenshots")
     print(f"\nfirst-hour screenshots: {shots}")
     context = browser.new_context(viewport={"width": 1280, "height": 860})
@@ -236,8 +246,18 @@ def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_on
     _sign_in(page, server.url)
 
     # The overview of the demo school: a month of learning, not a flat line.
-    counts = dict(zip(page.locator(".stat dt").all_inner_texts(), page.locator(".stat dd").all_inner_texts(), strict=True))
-    assert int(counts["Students"]) >= 30 and int(counts["Published courses"]) >= 3 and int(counts["Certificates"]) >= 1
+    counts = dict(
+        zip(
+            page.locator(".stat dt").all_inner_texts(),
+            page.locator(".stat dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert (
+        int(counts["Students"]) >= 30
+        and int(counts["Published courses"]) >= 3
+        and int(counts["Certificates"]) >= 1
+    )
     assert page.locator("svg.chart rect.bar").count() >= 10  # a bar for each day with lessons completed
     page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
@@ -246,7 +266,9 @@ def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_on
     named = table.locator(".target-name").all_inner_texts()
     assert len(named) >= 10 and not any(_RAW_ID.search(name) for name in named)
     shown = table.locator("tbody td:nth-child(4)").all_inner_texts()
-    assert not [text for text in shown if _RAW_ID.search(text)], shown  # every student, course, lesson... by name
+    assert not [text for text in shown if _RAW_ID.search(text)], (
+        shown
+    )  # every student, course, lesson... by name
     # Each time fits one line: one line box, no taller than the row's line height.
     times = table.locator("td.when time")
     assert times.count() >= 10

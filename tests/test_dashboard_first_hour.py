@@ -23,16 +23,35 @@ def _targets(page: str) -> list[tuple[str, str]]:
 
 
 async def test_the_activity_log_shows_names_and_titles_where_the_records_keep_ids(store, tenant):
-    ids = (await seed(store, tenant)).ids  # Jane Smith enrolled in "A Course", a thread "Hello" in "Weekly Wins"
-    section = (await run(store, tenant, "create_section", courseId=ids["courseId"], title="Going Further"))["section"]
-    await run(store, tenant, "create_lesson", courseId=ids["courseId"], sectionId=section["id"], title="Generics", duration=60)
+    ids = (
+        await seed(store, tenant)
+    ).ids  # Jane Smith enrolled in "A Course", a thread "Hello" in "Weekly Wins"
+    section = (await run(store, tenant, "create_section", courseId=ids["courseId"], title="Going Further"))[
+        "section"
+    ]
+    await run(
+        store,
+        tenant,
+        "create_lesson",
+        courseId=ids["courseId"],
+        sectionId=section["id"],
+        title="Generics",
+        duration=60,
+    )
     async with signed_in(store, tenant) as client:
         token = csrf_of(await client.get("/dashboard/keys"))
-        await client.post("/dashboard/keys", data={"name": "Course reader", "permissions": "courses:read", "csrf_token": token})
+        await client.post(
+            "/dashboard/keys",
+            data={"name": "Course reader", "permissions": "courses:read", "csrf_token": token},
+        )
         page = (await client.get("/dashboard/activity")).text
     shown = _targets(page)
     assert ("student", "Jane Smith") in shown and ("user", "Jane Smith") in shown
-    assert ("course", "A Course") in shown and ("section", "Going Further") in shown and ("lesson", "Generics") in shown
+    assert (
+        ("course", "A Course") in shown
+        and ("section", "Going Further") in shown
+        and ("lesson", "Generics") in shown
+    )
     assert ("category", "Web Development") in shown and ("member", "Jane Smith in Weekly Wins") in shown
     assert ("community", "Weekly Wins") in shown and ("thread", "Hello") in shown
     assert ("enrollment", "Jane Smith in A Course") in shown
@@ -49,7 +68,9 @@ async def test_an_id_whose_row_is_gone_stays_an_id_marked_not_found(store, tenan
     await run(store, tenant, "delete_thread", communityId=ids["communityId"], threadId=ids["threadId"])
     async with signed_in(store, tenant) as client:
         token = csrf_of(await client.get("/dashboard/keys"))
-        await client.post("/dashboard/keys/revoke", data={"id": other.key_id, "csrf_token": token})  # not ours: not found
+        await client.post(
+            "/dashboard/keys/revoke", data={"id": other.key_id, "csrf_token": token}
+        )  # not ours: not found
         page = (await client.get("/dashboard/activity")).text
     shown = _targets(page)
     assert ("thread", f"{ids['threadId']} (not found)") in shown and ("thread", "Hello") not in shown
@@ -70,7 +91,11 @@ async def test_the_activity_page_names_its_targets_in_the_same_statements_howeve
     named, few = await registrations_page()
     async with mcp_client(store, tenant.key) as mcp:
         for number in range(15):
-            ok(await mcp.call_tool("register_student", {"name": f"Student {number}", "email": f"s{number}@example.com"}))
+            ok(
+                await mcp.call_tool(
+                    "register_student", {"name": f"Student {number}", "email": f"s{number}@example.com"}
+                )
+            )
     named_more, more = await registrations_page()
     assert (named, named_more) == (2, 17) and more == few
 
@@ -89,7 +114,8 @@ async def test_a_refused_loopback_webhook_url_says_how_to_test_locally(store, te
     async with signed_in(store, tenant) as client:
         form = await client.get("/dashboard/webhooks")
         refused = await client.post(
-            "/dashboard/webhooks", data={"url": "http://127.0.0.1:9000/hook", "description": "", "csrf_token": csrf_of(form)}
+            "/dashboard/webhooks",
+            data={"url": "http://127.0.0.1:9000/hook", "description": "", "csrf_token": csrf_of(form)},
         )
     assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1" in form.text  # said before, beside the field
     assert refused.status_code == 400

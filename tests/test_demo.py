@@ -32,7 +32,9 @@ pytestmark = pytest.mark.anyio
 
 
 @contextmanager
-def _serving_demo(env: dict[str, str], port: int, log_path: Path, *, port_option: bool = True) -> Iterator[dict]:
+def _serving_demo(
+    env: dict[str, str], port: int, log_path: Path, *, port_option: bool = True
+) -> Iterator[dict]:
     """`blohko demo --json --port PORT` as a real process, once `/healthz` answers on `port`: what
     it printed. Without `port_option` the port is the environment's (`BLOHKO_PORT`)."""
     options = ["--port", str(port)] if port_option else []
@@ -52,7 +54,9 @@ def _serving_demo(env: dict[str, str], port: int, log_path: Path, *, port_option
 
 
 def _students(port: int, key: str) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{port}/api/v1/students", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    return httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/students", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
 
 
 async def test_demo_creates_its_data_once_and_every_key_it_printed_keeps_working(databases):
@@ -74,10 +78,14 @@ async def test_demo_creates_its_data_once_and_every_key_it_printed_keeps_working
     assert students["pagination"]["total"] == DEMO_STUDENT_COUNT  # not doubled by the second run
     published = [course["title"] for course in DEMO_COURSES if course["published"]]
     assert sorted(course["title"] for course in courses["data"]) == sorted(published)
-    assert communities["pagination"]["total"] == 2 and enrollments["pagination"]["total"] >= DEMO_STUDENT_COUNT
+    assert (
+        communities["pagination"]["total"] == 2 and enrollments["pagination"]["total"] >= DEMO_STUDENT_COUNT
+    )
 
 
-def test_a_second_demo_leaves_the_first_runs_key_working_and_new_key_revokes_it_saying_so(databases, tmp_path):
+def test_a_second_demo_leaves_the_first_runs_key_working_and_new_key_revokes_it_saying_so(
+    databases, tmp_path
+):
     """Real processes: the key the first `blohko demo` printed answers over HTTP after a second
     `blohko demo` (it used to be revoked silently); `--new-key` revokes it and says so."""
     env = cli_env(databases.new("demo-twice"))
@@ -93,9 +101,13 @@ def test_a_second_demo_leaves_the_first_runs_key_working_and_new_key_revokes_it_
     for key in (first["key"], second["key"]):
         assert f"{key[:12]}..." in rotated.stdout
     assert "Revoked the earlier demo key(s)" in rotated.stdout and "stop working" in rotated.stdout
-    newest = next(word for word in rotated.stdout.split() if word.startswith("blk_") and not word.endswith("..."))
+    newest = next(
+        word for word in rotated.stdout.split() if word.startswith("blk_") and not word.endswith("...")
+    )
     with http_server(env, tmp_path / "serve.log") as server:
-        refused = httpx.get(f"{server.url}/api/v1/students", headers={"Authorization": f"Bearer {first['key']}"}, timeout=10)
+        refused = httpx.get(
+            f"{server.url}/api/v1/students", headers={"Authorization": f"Bearer {first['key']}"}, timeout=10
+        )
         assert refused.status_code == 401 and "revoked" in refused.text
         assert _students(int(server.url.rsplit(":", 1)[1]), newest).status_code == 200
 
@@ -123,7 +135,10 @@ def test_demo_prints_the_key_and_ready_to_paste_client_configs(databases):
     env = cli_env(databases.new("demo-text"))
     printed = run_cli(env, "demo", "--no-serve").stdout
     key = next(word for word in printed.split() if word.startswith("blk_"))
-    assert f'claude mcp add --transport http blohko http://127.0.0.1:8000/mcp --header "Authorization: Bearer {key}"' in printed
+    assert (
+        f'claude mcp add --transport http blohko http://127.0.0.1:8000/mcp --header "Authorization: Bearer {key}"'
+        in printed
+    )
     assert '"mcpServers"' in printed and f'"BLOHKO_API_KEY": "{key}"' in printed
     assert "demo@blohko.example" in printed
     assert "Dashboard:       http://127.0.0.1:8000/dashboard" in printed

@@ -63,7 +63,9 @@ async def test_update_progress_and_create_thread_run_without_a_session(store, te
             thread = (await call(client, "create_thread", **arguments))["thread"]
         assert opened == []
         # ...and what they wrote is there, audited, with its events.
-        fetched = await call(client, "get_thread", communityId=arguments["communityId"], threadId=thread["id"])
+        fetched = await call(
+            client, "get_thread", communityId=arguments["communityId"], threadId=thread["id"]
+        )
         audit = await call(client, "list_audit_events", operation="create_thread")
         events = await call(client, "list_events", types=["thread.created", "lesson.completed"])
     assert done["enrollment"]["progress"]["percent"] == 50
@@ -154,7 +156,12 @@ async def test_an_insert_missing_a_column_is_refused_by_name(store):
 
 @pytest.mark.parametrize(
     "stored",
-    ["2026-03-16 10:00:00.000000", "2026-03-16 10:00:00.123456", "2026-03-16 10:00:00", "1999-12-31 23:59:59.999999"],
+    [
+        "2026-03-16 10:00:00.000000",
+        "2026-03-16 10:00:00.123456",
+        "2026-03-16 10:00:00",
+        "1999-12-31 23:59:59.999999",
+    ],
 )
 def test_the_fast_timestamp_parser_returns_what_sqlalchemy_and_sqlmodel_do(stored):
     dialect = sqlite.dialect()
@@ -174,9 +181,13 @@ def test_sqlite_refusals_of_direct_statements_name_their_constraint():
 
 @pytest.mark.parametrize(
     "value",
-    [datetime(2026, 3, 16, 10, 0, tzinfo=UTC), datetime(2026, 3, 16, 10, 0, 0, 123456, tzinfo=UTC),
-     datetime(2026, 3, 16, 12, 30, tzinfo=timezone(timedelta(hours=2))), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)],
-)  # fmt: skip
+    [
+        datetime(2026, 3, 16, 10, 0, tzinfo=UTC),
+        datetime(2026, 3, 16, 10, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 3, 16, 12, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    ],
+)
 def test_the_fast_timestamp_writer_stores_what_sqlalchemy_and_sqlmodel_do(value):
     dialect = sqlite.dialect()
     through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)(value)

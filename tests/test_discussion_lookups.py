@@ -24,9 +24,8 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import mcp_client
+from tests.factories import mcp_client, statements
 from tests.rest_support import http_app, rest_client
-from tests.factories import statements
 
 pytestmark = pytest.mark.anyio
 
@@ -57,8 +56,12 @@ async def test_list_threads_search_matches_title_or_content_case_insensitively(s
     author = tenant.owner_user_id
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
-        by_title = await new_thread(client, community["id"], author, title="Weekly Discussion", content="Wins?")
-        by_body = await new_thread(client, community["id"], author, title="Check-in", content="Our WEEKLY call")
+        by_title = await new_thread(
+            client, community["id"], author, title="Weekly Discussion", content="Wins?"
+        )
+        by_body = await new_thread(
+            client, community["id"], author, title="Check-in", content="Our WEEKLY call"
+        )
         await new_thread(client, community["id"], author, title="Introductions", content="Who are you?")
 
         found = await call(client, "list_threads", communityId=community["id"], search="weekly")
@@ -124,7 +127,9 @@ async def test_list_threads_since_after_until_is_unprocessable_naming_both(store
     assert not_a_time["error"] == "bad_request" and "since" in not_a_time["message"]
 
 
-async def test_list_threads_without_community_lists_every_community_of_the_producer_only(store, tenant, tenant_factory):
+async def test_list_threads_without_community_lists_every_community_of_the_producer_only(
+    store, tenant, tenant_factory
+):
     other = await tenant_factory("Other Academy")
     async with mcp_client(store, other.key) as client:
         foreign = await new_community(client)
@@ -170,7 +175,9 @@ async def test_pin_last_weeks_discussion_takes_two_calls(store, tenant):
         wanted = await new_thread(client, community["id"], author, title="Weekly Discussion: week 2")
         await _created_at(store, wanted["id"], JAN_12)
 
-        found = await call(client, "list_threads", search="weekly discussion", since=_iso(JAN_12), until=_iso(JAN_19))
+        found = await call(
+            client, "list_threads", search="weekly discussion", since=_iso(JAN_12), until=_iso(JAN_19)
+        )
         [thread] = found["data"]
         pinned = await call(
             client, "update_thread", communityId=thread["communityId"], threadId=thread["id"], pinned=True
@@ -183,23 +190,36 @@ async def test_pin_last_weeks_discussion_takes_two_calls(store, tenant):
 # --- list_comments: across a community's threads, search ---
 
 
-async def test_list_comments_across_a_community_with_search_newest_first_each_with_its_thread(store, tenant, tenant_factory):
+async def test_list_comments_across_a_community_with_search_newest_first_each_with_its_thread(
+    store, tenant, tenant_factory
+):
     other = await tenant_factory("Other Academy")
     async with mcp_client(store, other.key) as client:
         foreign = await new_community(client)
         foreign_thread = await new_thread(client, foreign["id"], other.owner_user_id)
-        await new_comment(client, foreign["id"], foreign_thread["id"], other.owner_user_id, content="BUY CHEAP pills")
+        await new_comment(
+            client, foreign["id"], foreign_thread["id"], other.owner_user_id, content="BUY CHEAP pills"
+        )
     author = tenant.owner_user_id
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
         elsewhere = await new_community(client)
         first = await new_thread(client, community["id"], author)
         second = await new_thread(client, community["id"], author)
-        spam = await new_comment(client, community["id"], first["id"], author, content="buy cheap watches here")
+        spam = await new_comment(
+            client, community["id"], first["id"], author, content="buy cheap watches here"
+        )
         await new_comment(client, community["id"], first["id"], author, content="Welcome!")
-        later_spam = await new_comment(client, community["id"], second["id"], author, content="Buy Cheap bags")
-        await new_comment(client, elsewhere["id"], (await new_thread(client, elsewhere["id"], author))["id"], author,
-                          content="buy cheap elsewhere")  # fmt: skip
+        later_spam = await new_comment(
+            client, community["id"], second["id"], author, content="Buy Cheap bags"
+        )
+        await new_comment(
+            client,
+            elsewhere["id"],
+            (await new_thread(client, elsewhere["id"], author))["id"],
+            author,
+            content="buy cheap elsewhere",
+        )
 
         found = await call(client, "list_comments", communityId=community["id"], search="buy cheap")
         everything = await call(client, "list_comments", communityId=community["id"])
@@ -220,10 +240,14 @@ async def test_list_comments_of_one_thread_takes_a_search_and_stays_oldest_first
         other = await new_thread(client, community["id"], author)
         first = await new_comment(client, community["id"], thread["id"], author, content="Great question")
         await new_comment(client, community["id"], thread["id"], author, content="Thanks")
-        second = await new_comment(client, community["id"], thread["id"], author, parent_id=first["id"], content="GREAT")
+        second = await new_comment(
+            client, community["id"], thread["id"], author, parent_id=first["id"], content="GREAT"
+        )
         await new_comment(client, community["id"], other["id"], author, content="great too")
 
-        found = await call(client, "list_comments", communityId=community["id"], threadId=thread["id"], search="great")
+        found = await call(
+            client, "list_comments", communityId=community["id"], threadId=thread["id"], search="great"
+        )
 
     assert [c["id"] for c in found["data"]] == [first["id"], second["id"]]
 
@@ -243,7 +267,9 @@ async def test_list_comments_by_thread_id_alone_finds_the_callers_thread_only(st
         mine = await call(client, "list_comments", threadId=thread["id"])
         theirs = await refuse(client, "list_comments", threadId=foreign_thread["id"])
         their_community = await refuse(client, "list_comments", communityId=foreign["id"])
-        wrong_pair = await refuse(client, "list_comments", communityId=community["id"], threadId=foreign_thread["id"])
+        wrong_pair = await refuse(
+            client, "list_comments", communityId=community["id"], threadId=foreign_thread["id"]
+        )
 
     assert [c["id"] for c in mine["data"]] == [comment["id"]]
     assert theirs == wrong_pair == {"error": "not_found", "message": "Thread not found"}
@@ -265,13 +291,25 @@ async def test_remove_the_spam_comment_and_its_replies_takes_two_calls(store, te
         for thread in threads:
             await new_comment(client, community["id"], thread["id"], author, content="Nice")
         target = threads[1]
-        spam = await new_comment(client, community["id"], target["id"], author, content="FREE crypto at scam.example")
-        reply = await new_comment(client, community["id"], target["id"], author, parent_id=spam["id"], content="Spam!")
-        await new_comment(client, community["id"], target["id"], author, parent_id=reply["id"], content="Agreed")
+        spam = await new_comment(
+            client, community["id"], target["id"], author, content="FREE crypto at scam.example"
+        )
+        reply = await new_comment(
+            client, community["id"], target["id"], author, parent_id=spam["id"], content="Spam!"
+        )
+        await new_comment(
+            client, community["id"], target["id"], author, parent_id=reply["id"], content="Agreed"
+        )
 
-        [found] = (await call(client, "list_comments", communityId=community["id"], search="free crypto"))["data"]
+        [found] = (await call(client, "list_comments", communityId=community["id"], search="free crypto"))[
+            "data"
+        ]
         deleted = await call(
-            client, "delete_comment", communityId=community["id"], threadId=found["threadId"], commentId=found["id"]
+            client,
+            "delete_comment",
+            communityId=community["id"],
+            threadId=found["threadId"],
+            commentId=found["id"],
         )
         left = await call(client, "get_thread", communityId=community["id"], threadId=target["id"])
 
@@ -291,8 +329,12 @@ async def test_delete_comment_counts_a_three_deep_reply_chain_and_removes_it(sto
         ids = await insert_comments(
             store, thread_id=thread["id"], author_id=tenant.owner_user_id, parents=[None, 0, 1, 2, None]
         )
-        deleted = await call(client, "delete_comment", communityId=community["id"], threadId=thread["id"], commentId=ids[0])
-        leaf = await call(client, "delete_comment", communityId=community["id"], threadId=thread["id"], commentId=ids[4])
+        deleted = await call(
+            client, "delete_comment", communityId=community["id"], threadId=thread["id"], commentId=ids[0]
+        )
+        leaf = await call(
+            client, "delete_comment", communityId=community["id"], threadId=thread["id"], commentId=ids[4]
+        )
 
     assert deleted == {"deleted": True, "id": ids[0], "repliesDeleted": 3}
     assert leaf == {"deleted": True, "id": ids[4], "repliesDeleted": 0}
@@ -305,7 +347,9 @@ async def test_delete_thread_counts_its_comments_and_removes_them(store, tenant)
         community = await new_community(client)
         thread = await new_thread(client, community["id"], author)
         kept = await new_thread(client, community["id"], author)
-        ids = await insert_comments(store, thread_id=thread["id"], author_id=author, parents=[None, 0, 1, None, 3, None, 0])
+        ids = await insert_comments(
+            store, thread_id=thread["id"], author_id=author, parents=[None, 0, 1, None, 3, None, 0]
+        )
         kept_ids = await insert_comments(store, thread_id=kept["id"], author_id=author, parents=[None, 0])
         deleted = await call(client, "delete_thread", communityId=community["id"], threadId=thread["id"])
         empty = await new_thread(client, community["id"], author)
@@ -365,7 +409,9 @@ async def test_delete_community_counts_threads_comments_members_and_media_and_re
     assert after[Comment.__tablename__] == 1 and after[Member.__tablename__] == 2
 
 
-async def _delete_while_a_comment_is_being_written(store, client, thread_id: str, author_id: str, tool: str, **ids: str) -> tuple[bool, dict[str, Any]]:
+async def _delete_while_a_comment_is_being_written(
+    store, client, thread_id: str, author_id: str, tool: str, **ids: str
+) -> tuple[bool, dict[str, Any]]:
     """Run `tool` while another transaction has written a comment on `thread_id` and not yet
     committed; returns whether the delete waited for that commit, and its result."""
     result: dict[str, Any] = {}
@@ -373,14 +419,18 @@ async def _delete_while_a_comment_is_being_written(store, client, thread_id: str
     async def delete() -> None:
         result.update(await call(client, tool, **ids))
 
-    async with anyio.create_task_group() as group:
-        async with store.sessions() as session, session.begin():
-            now = utcnow()
-            comment = {"id": "cmt_late", "thread_id": thread_id, "author_id": author_id, "content": "Late reply"}
-            await session.execute(insert(Comment).values(**comment, created_at=now, updated_at=now))
-            group.start_soon(delete)
-            await anyio.sleep(0.5)
-            waited = not result
+    async with anyio.create_task_group() as group, store.sessions() as session, session.begin():
+        now = utcnow()
+        comment = {
+            "id": "cmt_late",
+            "thread_id": thread_id,
+            "author_id": author_id,
+            "content": "Late reply",
+        }
+        await session.execute(insert(Comment).values(**comment, created_at=now, updated_at=now))
+        group.start_soon(delete)
+        await anyio.sleep(0.5)
+        waited = not result
     return waited, result
 
 
@@ -392,7 +442,9 @@ async def test_delete_thread_counts_a_comment_committed_while_it_waited(store, t
         thread = await new_thread(client, community["id"], author)
         await new_comment(client, community["id"], thread["id"], author)
         ids = {"communityId": community["id"], "threadId": thread["id"]}
-        waited, deleted = await _delete_while_a_comment_is_being_written(store, client, thread["id"], author, "delete_thread", **ids)
+        waited, deleted = await _delete_while_a_comment_is_being_written(
+            store, client, thread["id"], author, "delete_thread", **ids
+        )
     assert waited
     assert deleted == {"deleted": True, "id": thread["id"], "commentsDeleted": 2}
     assert (await row_counts(store))["comments"] == 0
@@ -405,7 +457,9 @@ async def test_delete_community_counts_a_comment_committed_while_it_waited(store
         community = await new_community(client)
         thread = await new_thread(client, community["id"], author)
         ids = {"communityId": community["id"]}
-        waited, deleted = await _delete_while_a_comment_is_being_written(store, client, thread["id"], author, "delete_community", **ids)
+        waited, deleted = await _delete_while_a_comment_is_being_written(
+            store, client, thread["id"], author, "delete_community", **ids
+        )
     assert waited
     assert (deleted["threadsDeleted"], deleted["commentsDeleted"]) == (1, 1)
     assert (await row_counts(store))["comments"] == 0
@@ -422,7 +476,9 @@ async def _statement_counts(store, client, tool: str, arguments: dict) -> int:
     return len(seen)
 
 
-async def test_cross_community_thread_list_runs_the_same_statements_for_2_or_150_threads(store, tenant, tenant_factory):
+async def test_cross_community_thread_list_runs_the_same_statements_for_2_or_150_threads(
+    store, tenant, tenant_factory
+):
     small = await tenant_factory("Small Academy")
     async with mcp_client(store, small.key) as client:
         await call(client, "whoami")  # the key's last-used time is written once, not on every call
@@ -442,7 +498,9 @@ async def test_cross_community_thread_list_runs_the_same_statements_for_2_or_150
                     await call(client, "add_member", communityId=community["id"], userId=author)
                 await new_thread(client, community["id"], author, title=f"Weekly {c}-{t}")
         many = await _statement_counts(store, client, "list_threads", {"search": "weekly", "limit": 100})
-        many_since = await _statement_counts(store, client, "list_threads", {"since": _iso(JAN_5), "limit": 100})
+        many_since = await _statement_counts(
+            store, client, "list_threads", {"since": _iso(JAN_5), "limit": 100}
+        )
 
     assert one == many == since == many_since <= 4
 
@@ -468,11 +526,15 @@ async def test_cross_thread_comment_list_runs_the_same_statements_for_2_or_600_c
             async with store.sessions() as session, session.begin():  # many authors, one page
                 for i, comment_id in enumerate(ids):
                     await session.execute(
-                        update(Comment).where(Comment.id == comment_id).values(author_id=students[i % 10], content="spam")
+                        update(Comment)
+                        .where(Comment.id == comment_id)
+                        .values(author_id=students[i % 10], content="spam")
                     )
         arguments = {"communityId": big["id"], "search": "spam", "limit": 100}
         many = await _statement_counts(store, client, "list_comments", arguments)
-        everything = await _statement_counts(store, client, "list_comments", {"communityId": big["id"], "limit": 100})
+        everything = await _statement_counts(
+            store, client, "list_comments", {"communityId": big["id"], "limit": 100}
+        )
 
     assert one == many == everything <= 5
 
@@ -488,13 +550,17 @@ async def test_rest_lists_threads_and_comments_with_search_on_the_existing_paths
         await new_thread(client, community["id"], author, title="Introductions")
         await _created_at(store, weekly["id"], JAN_12)
         spam = await new_comment(client, community["id"], weekly["id"], author, content="Buy cheap watches")
-        await new_comment(client, community["id"], weekly["id"], author, parent_id=spam["id"], content="Reported")
+        await new_comment(
+            client, community["id"], weekly["id"], author, parent_id=spam["id"], content="Reported"
+        )
     threads_path = f"/communities/{community['id']}/threads"
     comments_path = f"{threads_path}/{weekly['id']}/comments"
 
     async with rest_client(http_app(store), tenant.key) as http:
         plain = await http.get(threads_path)
-        found = await http.get(threads_path, params={"search": "WEEKLY", "since": _iso(JAN_12), "until": _iso(JAN_19)})
+        found = await http.get(
+            threads_path, params={"search": "WEEKLY", "since": _iso(JAN_12), "until": _iso(JAN_19)}
+        )
         backwards = await http.get(threads_path, params={"since": _iso(JAN_19), "until": _iso(JAN_12)})
         comments = await http.get(comments_path, params={"search": "cheap"})
         deleted = await http.delete(f"{comments_path}/{spam['id']}")
@@ -518,7 +584,9 @@ async def test_rest_lists_threads_and_comments_with_search_on_the_existing_paths
     }
 
 
-async def test_rest_lists_threads_of_all_communities_and_comments_of_a_community_on_their_own_paths(store, tenant, tenant_factory):
+async def test_rest_lists_threads_of_all_communities_and_comments_of_a_community_on_their_own_paths(
+    store, tenant, tenant_factory
+):
     author = tenant.owner_user_id
     other = await tenant_factory("Other Academy")
     async with mcp_client(store, other.key) as client:

@@ -16,11 +16,10 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import statements, mcp_client
+from tests.factories import mcp_client, statements
 from tools.domains.discussions import MAX_NESTING, get_thread
 
 pytestmark = pytest.mark.anyio
-
 
 
 async def _member(client, community_id: str, name: str = "Jane Smith") -> str:
@@ -41,7 +40,9 @@ async def test_bot_example_pinned_weekly_discussion_lists_before_20_newer_thread
             content="Share your wins, challenges, and insights...",
             pinned=True,
         )
-        newer = [(await new_thread(client, community["id"], bot, title=f"Question {i}"))["id"] for i in range(20)]
+        newer = [
+            (await new_thread(client, community["id"], bot, title=f"Question {i}"))["id"] for i in range(20)
+        ]
 
         listed = await call(client, "list_threads", communityId=community["id"], limit=21)
 
@@ -85,7 +86,9 @@ async def test_update_thread_refuses_null_title(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
         thread = await new_thread(client, community["id"], tenant.owner_user_id)
-        failure = await refuse(client, "update_thread", communityId=community["id"], threadId=thread["id"], title=None)
+        failure = await refuse(
+            client, "update_thread", communityId=community["id"], threadId=thread["id"], title=None
+        )
         kept = await call(client, "get_thread", communityId=community["id"], threadId=thread["id"])
     assert failure["error"] == "bad_request" and "title" in failure["message"]
     assert kept["thread"]["title"] == thread["title"]
@@ -127,7 +130,11 @@ async def test_deleting_the_middle_comment_removes_its_subtree_and_nothing_else(
         other = await new_comment(client, *ids)
 
         deleted = await call(
-            client, "delete_comment", communityId=community["id"], threadId=thread["id"], commentId=middle["id"]
+            client,
+            "delete_comment",
+            communityId=community["id"],
+            threadId=thread["id"],
+            commentId=middle["id"],
         )
         got = (await call(client, "get_thread", communityId=community["id"], threadId=thread["id"]))["thread"]
 
@@ -155,7 +162,12 @@ async def test_comment_author_who_is_not_a_member_is_forbidden(store, tenant):
         thread = await new_thread(client, community["id"], tenant.owner_user_id)
         outsider = await new_student(client)
         failure = await refuse(
-            client, "create_comment", communityId=community["id"], threadId=thread["id"], userId=outsider, content="Hi"
+            client,
+            "create_comment",
+            communityId=community["id"],
+            threadId=thread["id"],
+            userId=outsider,
+            content="Hi",
         )
     assert failure["error"] == "forbidden" and "add_member" in failure["message"]
     assert (await row_counts(store))["comments"] == 0
@@ -193,7 +205,9 @@ async def test_create_thread_refuses_invalid_field(store, tenant, field, value):
 async def test_thread_title_of_200_and_content_of_20000_characters_are_accepted(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
-        thread = await new_thread(client, community["id"], tenant.owner_user_id, title="t" * 200, content="c" * 20000)
+        thread = await new_thread(
+            client, community["id"], tenant.owner_user_id, title="t" * 200, content="c" * 20000
+        )
     assert len(thread["title"]) == 200 and len(thread["content"]) == 20000
 
 
@@ -271,11 +285,16 @@ async def test_list_comments_is_flat_oldest_first_and_paginated(store, tenant):
         top = await new_comment(client, community["id"], thread["id"], author)
         reply = await new_comment(client, community["id"], thread["id"], author, parent_id=top["id"])
         last = await new_comment(client, community["id"], thread["id"], author)
-        first_page = await call(client, "list_comments", communityId=community["id"], threadId=thread["id"], limit=2)
+        first_page = await call(
+            client, "list_comments", communityId=community["id"], threadId=thread["id"], limit=2
+        )
         second_page = await call(
             client, "list_comments", communityId=community["id"], threadId=thread["id"], limit=2, page=2
         )
-    assert [(c["id"], c["parentId"]) for c in first_page["data"]] == [(top["id"], None), (reply["id"], top["id"])]
+    assert [(c["id"], c["parentId"]) for c in first_page["data"]] == [
+        (top["id"], None),
+        (reply["id"], top["id"]),
+    ]
     assert [c["id"] for c in second_page["data"]] == [last["id"]]
     assert first_page["pagination"] == {"page": 1, "limit": 2, "total": 3, "totalPages": 2, "hasMore": True}
 
@@ -296,10 +315,14 @@ async def test_delete_thread_removes_its_comments(store, tenant):
     assert (await row_counts(store))["comments"] == 1
 
 
-async def _thread_with_comments(store, client, tenant, parents: list[int | None]) -> tuple[str, str, list[str]]:
+async def _thread_with_comments(
+    store, client, tenant, parents: list[int | None]
+) -> tuple[str, str, list[str]]:
     community = await new_community(client)
     thread = await new_thread(client, community["id"], tenant.owner_user_id)
-    ids = await insert_comments(store, thread_id=thread["id"], author_id=tenant.owner_user_id, parents=parents)
+    ids = await insert_comments(
+        store, thread_id=thread["id"], author_id=tenant.owner_user_id, parents=parents
+    )
     return community["id"], thread["id"], ids
 
 
@@ -322,7 +345,9 @@ async def test_get_thread_with_a_500_deep_reply_chain_nests_32_levels_then_lists
     assert f"{MAX_NESTING} levels" in get_thread.description
 
 
-async def test_get_thread_runs_the_same_statements_for_5000_comments_or_a_500_deep_chain_as_for_one(store, tenant):
+async def test_get_thread_runs_the_same_statements_for_5000_comments_or_a_500_deep_chain_as_for_one(
+    store, tenant
+):
     shuffled = random.Random(5)
     bushy = [None if i % 50 == 0 else shuffled.randrange(i) for i in range(5000)]
     async with mcp_client(store, tenant.key) as client:
@@ -364,7 +389,9 @@ async def test_bushy_5000_comment_tree_keeps_every_comment_under_its_parent(stor
 async def test_deleting_the_root_of_a_2000_deep_chain_removes_it_all(store, tenant):
     """Deeper than SQLite's 1000-level cascade limit: the subtree goes in one statement instead."""
     async with mcp_client(store, tenant.key) as client:
-        community_id, thread_id, ids = await _thread_with_comments(store, client, tenant, [None, *range(1999), None])
+        community_id, thread_id, ids = await _thread_with_comments(
+            store, client, tenant, [None, *range(1999), None]
+        )
         await call(client, "delete_comment", communityId=community_id, threadId=thread_id, commentId=ids[0])
         got = (await call(client, "get_thread", communityId=community_id, threadId=thread_id))["thread"]
     assert [c["id"] for c in got["comments"]] == [ids[-1]]

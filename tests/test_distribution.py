@@ -58,7 +58,9 @@ def test_manifest_lists_every_tool_of_the_catalog_with_its_description():
     if UPDATE_SNAPSHOTS:
         manifest["tools"] = catalog
         MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    assert manifest["tools"] == catalog, "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_distribution.py"
+    assert manifest["tools"] == catalog, (
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_distribution.py"
+    )
     assert manifest["tools_generated"] is True  # the key decides which of them a user sees
 
 
@@ -68,7 +70,14 @@ def test_manifest_launches_blohko_serve_with_uv_and_the_users_settings():
     server = manifest["server"]
     assert server["type"] == "python"
     assert server["mcp_config"]["command"] == "uv"
-    assert server["mcp_config"]["args"] == ["run", "--directory", "${__dirname}", "--no-dev", "blohko", "serve"]
+    assert server["mcp_config"]["args"] == [
+        "run",
+        "--directory",
+        "${__dirname}",
+        "--no-dev",
+        "blohko",
+        "serve",
+    ]
     assert server["mcp_config"]["env"] == {
         "BLOHKO_API_KEY": "${user_config.api_key}",
         "BLOHKO_DATABASE_URL": "${user_config.database_url}",
@@ -118,7 +127,9 @@ async def test_mcpb_pack_makes_a_bundle_that_serves_as_a_desktop_host_launches_i
     config = _load(unpacked / "manifest.json")["server"]["mcp_config"]
     # The host's environment (uv may need its proxy or certificate settings to fetch the build
     # backend) plus what the bundle sets; never this test run's virtual environment.
-    host_env = {name: value for name, value in os.environ.items() if not name.startswith(("BLOHKO_", "VIRTUAL_ENV"))}
+    host_env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("BLOHKO_", "VIRTUAL_ENV"))
+    }
     launch = StdioServerParameters(
         command=uv,
         args=[_resolve(arg, variables) for arg in config["args"]],
@@ -138,7 +149,10 @@ def test_server_json_is_valid_against_the_registry_schema():
     schema = _load(REGISTRY_SCHEMA)
     Draft7Validator.check_schema(schema)
     validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
-    errors = [f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(_load(REGISTRY_ENTRY))]
+    errors = [
+        f"{'/'.join(map(str, error.path))}: {error.message}"
+        for error in validator.iter_errors(_load(REGISTRY_ENTRY))
+    ]
     assert errors == []
     assert schema["$id"] == _load(REGISTRY_ENTRY)["$schema"]
 
@@ -147,7 +161,11 @@ def test_server_json_runs_the_pypi_package_with_uvx_and_the_same_settings_as_the
     entry, project = _load(REGISTRY_ENTRY), _pyproject()["project"]
     (package,) = entry["packages"]
     assert entry["version"] == package["version"] == project["version"]
-    assert (package["registryType"], package["identifier"], package["runtimeHint"]) == ("pypi", project["name"], "uvx")
+    assert (package["registryType"], package["identifier"], package["runtimeHint"]) == (
+        "pypi",
+        project["name"],
+        "uvx",
+    )
     # `uvx blohko-mcp serve`: uvx runs the package's command of the same name.
     assert project["scripts"][package["identifier"]] == project["scripts"]["blohko"]
     arguments = [argument["value"] for argument in package["packageArguments"]]

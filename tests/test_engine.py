@@ -3,6 +3,7 @@
 import asyncio
 
 import anyio
+import anyio.lowlevel
 import pytest
 from sqlalchemy import select, update
 
@@ -22,10 +23,14 @@ async def test_concurrent_read_then_write_transactions_take_turns(store, tenant,
     limiters = {}
 
     async def increment(through) -> None:
-        async with limiters.setdefault(id(through), anyio.CapacityLimiter(10)), through.write_session() as session, session.begin():
+        async with (
+            limiters.setdefault(id(through), anyio.CapacityLimiter(10)),
+            through.write_session() as session,
+            session.begin(),
+        ):
             # FOR UPDATE serializes on PostgreSQL; on SQLite BEGIN IMMEDIATE does it between stores.
             count = int(await session.scalar(select(Producer.name).where(where).with_for_update()))
-            await anyio.sleep(0)  # let the other transactions read the same value if they can
+            await anyio.lowlevel.checkpoint()  # let the other transactions read the same value if they can
             await session.execute(update(Producer).where(where).values(name=str(count + 1)))
 
     # A second store on the same database stands for a second process: each has its own write

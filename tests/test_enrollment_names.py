@@ -33,7 +33,9 @@ async def _statement_count(store, tenant, tool: str, arguments: dict) -> int:
 async def test_enrollments_listed_and_fetched_name_their_course_and_student(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         ada = await new_student(client, "Ada Lovelace")
-        course_id, _ = await new_course(client, lessons=1, title="Analytical Engines", slug="analytical-engines")
+        course_id, _ = await new_course(
+            client, lessons=1, title="Analytical Engines", slug="analytical-engines"
+        )
         enrollment_id = (await enroll(client, ada, course_id))["id"]
         listed = (await call(client, "list_enrollments", studentId=ada, courseId=course_id))["data"]
         fetched = (await call(client, "get_enrollment", enrollmentId=enrollment_id))["enrollment"]
@@ -48,10 +50,20 @@ async def test_get_enrollment_places_each_lesson_in_its_section_and_the_course(s
             {"title": "Basics", "lessons": [{"title": "Setup"}, {"title": "Hello"}]},
             {"title": "Loops", "lessons": [{"title": "While"}]},
         ]
-        course = (await call(client, "create_course", title="Python", slug="python-names", categoryId="cat_web_development",
-                             sections=sections))["course"]  # fmt: skip
+        course = (
+            await call(
+                client,
+                "create_course",
+                title="Python",
+                slug="python-names",
+                categoryId="cat_web_development",
+                sections=sections,
+            )
+        )["course"]
         enrollment = await enroll(client, await new_student(client), course["id"])
-        lessons = (await call(client, "get_enrollment", enrollmentId=enrollment["id"]))["enrollment"]["lessons"]
+        lessons = (await call(client, "get_enrollment", enrollmentId=enrollment["id"]))["enrollment"][
+            "lessons"
+        ]
     section_ids = [section["id"] for section in course["sections"]]
     assert [(x["position"], x["title"], x["sectionTitle"], x["sectionId"]) for x in lessons] == [
         (1, "Setup", "Basics", section_ids[0]),
@@ -83,9 +95,13 @@ async def test_updated_at_moves_with_each_change_and_not_with_a_repeat(store, te
         learner = await new_learner(client, lessons=2)
         enrolled = (await call(client, "get_enrollment", enrollmentId=learner.enrollment_id))["enrollment"]
         clock.advance(minutes=1)
-        watched = (await progress(client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=30))
+        watched = await progress(
+            client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=30
+        )
         clock.advance(minutes=1)
-        repeated = await progress(client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=10)
+        repeated = await progress(
+            client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=10
+        )
         clock.advance(minutes=1)
         await progress(client, learner.enrollment_id, learner.lesson_ids[0])
         clock.advance(minutes=1)
@@ -94,7 +110,11 @@ async def test_updated_at_moves_with_each_change_and_not_with_a_repeat(store, te
     assert enrolled["updatedAt"] == enrolled["enrolledAt"] == "2026-03-16T10:00:00.000Z"
     assert watched["enrollment"]["updatedAt"] == "2026-03-16T10:01:00.000Z"
     assert repeated["enrollment"]["updatedAt"] == "2026-03-16T10:01:00.000Z"  # nothing changed
-    assert finished["enrollment"]["updatedAt"] == finished["enrollment"]["completedAt"] == "2026-03-16T10:04:00.000Z"
+    assert (
+        finished["enrollment"]["updatedAt"]
+        == finished["enrollment"]["completedAt"]
+        == "2026-03-16T10:04:00.000Z"
+    )
     assert listed["updatedAt"] == "2026-03-16T10:04:00.000Z"
 
 
@@ -122,8 +142,15 @@ async def test_named_reads_cost_the_same_statements_for_one_row_or_ten(store, te
             await progress(client, learner.enrollment_id, learner.lesson_ids[0])
         await new_learner(client, lessons=1, student_id=student_id)  # not completed
     counts = {
-        tool: [await _statement_count(store, tenant, tool, {"studentId": student_id, "limit": n, **extra}) for n in (1, 10)]
-        for tool, extra in [("list_certificates", {}), ("list_achievements", {}), ("list_enrollments", {"completed": True})]
+        tool: [
+            await _statement_count(store, tenant, tool, {"studentId": student_id, "limit": n, **extra})
+            for n in (1, 10)
+        ]
+        for tool, extra in [
+            ("list_certificates", {}),
+            ("list_achievements", {}),
+            ("list_enrollments", {"completed": True}),
+        ]
     }
     # The student, the page, its count, and one statement for the whole page's names (and, for
     # enrollments, their lesson counts). Achievements take the name from the student's row; their

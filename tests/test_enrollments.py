@@ -77,13 +77,27 @@ async def test_enroll_student_returns_the_enrollment_at_zero_percent(store, tena
         course_id, _ = await new_course(client, lessons=2, title="Python 101", slug="python-101")
         enrollment = await enroll(client, student_id, course_id)
     assert set(enrollment) == {
-        "id", "studentId", "studentName", "courseId", "courseTitle", "courseSlug", "enrolledAt", "completedAt",
-        "updatedAt", "progress",
-    }  # fmt: skip
-    assert (enrollment["studentId"], enrollment["courseId"], enrollment["completedAt"]) == (student_id, course_id, None)
+        "id",
+        "studentId",
+        "studentName",
+        "courseId",
+        "courseTitle",
+        "courseSlug",
+        "enrolledAt",
+        "completedAt",
+        "updatedAt",
+        "progress",
+    }
+    assert (enrollment["studentId"], enrollment["courseId"], enrollment["completedAt"]) == (
+        student_id,
+        course_id,
+        None,
+    )
     assert (enrollment["studentName"], enrollment["courseTitle"], enrollment["courseSlug"]) == (
-        "Jane Smith", "Python 101", "python-101",
-    )  # fmt: skip
+        "Jane Smith",
+        "Python 101",
+        "python-101",
+    )
     assert enrollment["updatedAt"] == enrollment["enrolledAt"]
     assert enrollment["progress"] == {"completedLessons": 0, "totalLessons": 2, "percent": 0}
 
@@ -91,7 +105,9 @@ async def test_enroll_student_returns_the_enrollment_at_zero_percent(store, tena
 async def test_enrolling_the_same_pair_twice_is_conflict(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         learner = await new_learner(client)
-        failure = await refuse(client, "enroll_student", studentId=learner.student_id, courseId=learner.course_id)
+        failure = await refuse(
+            client, "enroll_student", studentId=learner.student_id, courseId=learner.course_id
+        )
     assert failure["error"] == "conflict"
     assert (await table_counts(store))["enrollments"] == 1
 
@@ -123,7 +139,9 @@ async def test_get_enrollment_lists_every_lesson_in_curriculum_order(store, tena
         course_id, _ = await new_course(client, lessons=0)
         first = await make_section(client, course_id, "First")
         second = await make_section(client, course_id, "Second")
-        lessons = [await make_lesson(client, section, title) for section, title in [(second, "B1"), (first, "A1")]]
+        lessons = [
+            await make_lesson(client, section, title) for section, title in [(second, "B1"), (first, "A1")]
+        ]
         await make_lesson(client, second, "B0", order=0)
         await call(client, "update_section", courseId=course_id, sectionId=second["id"], order=0)
         enrollment = await enroll(client, await new_student(client), course_id)
@@ -157,7 +175,9 @@ async def test_list_enrollments_filters_by_student_and_course_newest_first(store
     async with mcp_client(store, tenant.key) as client:
         ann, bob = await new_student(client, "Ann"), await new_student(client, "Bob")
         (python, _), (rust, rust_lessons) = await new_course(client), await new_course(client)
-        ids = {pair: (await enroll(client, *pair))["id"] for pair in [(ann, python), (ann, rust), (bob, python)]}
+        ids = {
+            pair: (await enroll(client, *pair))["id"] for pair in [(ann, python), (ann, rust), (bob, python)]
+        }
         await progress(client, ids[(ann, rust)], rust_lessons[0])
         by_ann = await call(client, "list_enrollments", studentId=ann)
         by_python = await call(client, "list_enrollments", courseId=python)
@@ -223,7 +243,9 @@ async def test_50_concurrent_enrollments_of_one_pair_exactly_one_succeeds(store,
         results = []
 
         async def enroll_once(_: int) -> None:
-            results.append(await client.call_tool("enroll_student", {"studentId": student_id, "courseId": course_id}))
+            results.append(
+                await client.call_tool("enroll_student", {"studentId": student_id, "courseId": course_id})
+            )
 
         async with peak_write_sessions(store) as peak:
             await _concurrently(50, enroll_once)
@@ -264,7 +286,11 @@ async def test_a_lesson_of_another_course_is_not_found_and_writes_nothing(store,
         _, other_lessons = await new_course(client)
         before = await table_counts(store)
         failure = await refuse(
-            client, "update_progress", enrollmentId=learner.enrollment_id, lessonId=other_lessons[0], completed=True
+            client,
+            "update_progress",
+            enrollmentId=learner.enrollment_id,
+            lessonId=other_lessons[0],
+            completed=True,
         )
     assert failure == {
         "error": "not_found",
@@ -288,7 +314,11 @@ INVALID_PROGRESS = {
 async def test_update_progress_refuses_invalid_input_and_writes_nothing(store, tenant, fields, path):
     async with mcp_client(store, tenant.key) as client:
         learner = await new_learner(client)
-        arguments = {"enrollmentId": learner.enrollment_id, "lessonId": learner.lesson_ids[0], "completed": True}
+        arguments = {
+            "enrollmentId": learner.enrollment_id,
+            "lessonId": learner.lesson_ids[0],
+            "completed": True,
+        }
         arguments = {k: v for k, v in (arguments | fields).items() if v is not None}
         before = await table_counts(store)
         failure = error(await client.call_tool("update_progress", arguments))
@@ -338,7 +368,9 @@ async def test_deleting_a_course_removes_its_enrollments_progress_and_certificat
 
 async def test_deleting_a_lesson_removes_its_progress_and_recounts(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        course = await make_course(client, sections=[{"title": "S", "lessons": [{"title": "A"}, {"title": "B"}]}])
+        course = await make_course(
+            client, sections=[{"title": "S", "lessons": [{"title": "A"}, {"title": "B"}]}]
+        )
         section = course["sections"][0]
         doomed = section["lessons"][0]["id"]
         enrollment = await enroll(client, await new_student(client), course["id"])
@@ -430,7 +462,9 @@ async def test_rest_routes_serve_enrollments(store, tenant):
     ) as http:
         created = await http.post("/enrollments", json={"studentId": student_id, "courseId": course_id})
         path = f"/enrollments/{created.json()['enrollment']['id']}"
-        updated = await http.patch(path, json={"lessonId": lessons[0], "completed": True, "watchedSeconds": 90})
+        updated = await http.patch(
+            path, json={"lessonId": lessons[0], "completed": True, "watchedSeconds": 90}
+        )
         fetched = await http.get(path)
         listed = await http.get("/enrollments", params={"studentId": student_id})
         certificates = await http.get("/certificates", params={"courseId": course_id})

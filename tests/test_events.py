@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,13 @@ from tests.community_factories import new_community, new_student, new_thread
 from tests.factories import course_body, error, make_course, mcp_client, ok
 from tests.rest_support import http_app, rest_client
 from tools.core.context import Services
-from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, ListEventsInput, decode_cursor, encode_cursor
+from tools.domains.event_feed import (
+    CURSOR_PATTERN,
+    MAX_CURSOR_DIGITS,
+    ListEventsInput,
+    decode_cursor,
+    encode_cursor,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +48,18 @@ async def all_events(client, **filters) -> list[dict]:
 async def test_a_write_records_its_event_with_the_resource_as_the_api_returns_it(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course = await make_course(client, title="Events 101")
-        updated = ok(await client.call_tool("update_course", {"courseId": course["id"], "title": "Events 102"}))["course"]
+        updated = ok(
+            await client.call_tool("update_course", {"courseId": course["id"], "title": "Events 102"})
+        )["course"]
         page = await feed(client)
     first, second = page["data"]
     assert (first["type"], first["sequence"], first["data"]) == ("course.created", 1, course)
     assert (second["type"], second["sequence"], second["data"]) == ("course.updated", 2, updated)
-    assert first["keyId"] == tenant.key_id and first["occurredAt"].endswith("Z") and first["id"].startswith("evt_")
+    assert (
+        first["keyId"] == tenant.key_id
+        and first["occurredAt"].endswith("Z")
+        and first["id"].startswith("evt_")
+    )
     assert page["hasMore"] is False
 
 
@@ -58,7 +71,9 @@ async def test_a_rolled_back_write_leaves_no_event(store, tenant):
         sections = [{"title": "S", "lessons": [{"title": "ok"}, {"title": "bad", "videoUrl": "ftp://nope"}]}]
         broken = error(await client.call_tool("create_course", course_body(sections=sections)))
         events = await all_events(client)
-    assert refused["error"] == "conflict" and broken["error"] == "unprocessable"  # the video parser refused it
+    assert (
+        refused["error"] == "conflict" and broken["error"] == "unprocessable"
+    )  # the video parser refused it
     assert [event["type"] for event in events] == ["course.created"]
 
 
@@ -68,10 +83,22 @@ async def test_progress_announces_the_lesson_the_course_the_certificate_and_achi
         course = await make_course(client, sections=sections)
         lesson_id = course["sections"][0]["lessons"][0]["id"]
         student_id = await new_student(client)
-        enrollment = ok(await client.call_tool("enroll_student", {"studentId": student_id, "courseId": course["id"]}))["enrollment"]
-        ok(await client.call_tool("update_progress", {"enrollmentId": enrollment["id"], "lessonId": lesson_id, "completed": True}))
+        enrollment = ok(
+            await client.call_tool("enroll_student", {"studentId": student_id, "courseId": course["id"]})
+        )["enrollment"]
+        ok(
+            await client.call_tool(
+                "update_progress",
+                {"enrollmentId": enrollment["id"], "lessonId": lesson_id, "completed": True},
+            )
+        )
         # Completing it again announces nothing new.
-        ok(await client.call_tool("update_progress", {"enrollmentId": enrollment["id"], "lessonId": lesson_id, "completed": True}))
+        ok(
+            await client.call_tool(
+                "update_progress",
+                {"enrollmentId": enrollment["id"], "lessonId": lesson_id, "completed": True},
+            )
+        )
         events = await all_events(client, studentId=student_id)
     types = [event["type"] for event in events]
     assert types[:4] == ["student.registered", "enrollment.created", "lesson.completed", "course.completed"]
@@ -95,7 +122,11 @@ async def test_the_feed_filters_by_type_and_resource(store, tenant):
         by_community = await all_events(client, communityId=community["id"])
     assert [event["type"] for event in by_type] == ["member.added", "thread.created"]
     assert [event["data"]["id"] for event in by_course] == [other["id"]] and course["id"] != other["id"]
-    assert [event["type"] for event in by_community] == ["community.created", "member.added", "thread.created"]
+    assert [event["type"] for event in by_community] == [
+        "community.created",
+        "member.added",
+        "thread.created",
+    ]
 
 
 async def test_a_bad_cursor_or_event_type_is_refused_naming_it(store, tenant):
@@ -117,14 +148,20 @@ async def test_a_cursor_beyond_64_bits_is_refused_naming_it_over_mcp_and_rest(st
         for sequence in BEYOND_64_BITS:
             over_mcp = error(await client.call_tool("list_events", {"cursor": encode_cursor(sequence)}))
             over_rest = await http.get("/events", params={"cursor": encode_cursor(sequence)})
-            assert over_mcp["error"] == "bad_request" and over_mcp["message"].startswith("Invalid input: cursor: "), over_mcp
+            assert over_mcp["error"] == "bad_request" and over_mcp["message"].startswith(
+                "Invalid input: cursor: "
+            ), over_mcp
             assert over_rest.status_code == 400, (sequence, over_rest.status_code, over_rest.text)
             assert over_rest.json()["message"].startswith("Invalid input: cursor: "), over_rest.text
 
 
-async def test_a_well_formed_cursor_past_the_end_of_the_feed_answers_an_empty_page_with_the_same_cursor(store, tenant):
+async def test_a_well_formed_cursor_past_the_end_of_the_feed_answers_an_empty_page_with_the_same_cursor(
+    store, tenant
+):
     largest = encode_cursor(LARGEST_CURSOR_SEQUENCE)
-    assert re.fullmatch(CURSOR_PATTERN, largest) and not re.fullmatch(CURSOR_PATTERN, encode_cursor(LARGEST_CURSOR_SEQUENCE + 1))
+    assert re.fullmatch(CURSOR_PATTERN, largest) and not re.fullmatch(
+        CURSOR_PATTERN, encode_cursor(LARGEST_CURSOR_SEQUENCE + 1)
+    )
     async with mcp_client(store, tenant.key) as client, rest_client(http_app(store), tenant.key) as http:
         await make_course(client)
         over_rest = await http.get("/events", params={"cursor": largest})
@@ -137,7 +174,10 @@ async def test_a_well_formed_cursor_past_the_end_of_the_feed_answers_an_empty_pa
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(cursor=st.from_regex(CURSOR_PATTERN, fullmatch=True), anything=st.text(alphabet="c2VxOjAEMNQgwz-_=:seq0189", max_size=40))
+@given(
+    cursor=st.from_regex(CURSOR_PATTERN, fullmatch=True),
+    anything=st.text(alphabet="c2VxOjAEMNQgwz-_=:seq0189", max_size=40),
+)
 def test_the_cursor_pattern_the_document_states_is_exactly_what_the_feed_takes(cursor, anything):
     assert 0 <= decode_cursor(cursor) < 10**MAX_CURSOR_DIGITS, cursor
     try:
@@ -169,7 +209,11 @@ async def test_cursor_paging_sees_every_event_once_in_order_while_writes_go_on(s
     async def write(n: int) -> None:
         async with mcp_client(store, tenant.key) as client:
             for i in range(per_writer):
-                ok(await client.call_tool("register_student", {"name": f"W{n} {i}", "email": f"w{n}-{i}@example.com"}))
+                ok(
+                    await client.call_tool(
+                        "register_student", {"name": f"W{n} {i}", "email": f"w{n}-{i}@example.com"}
+                    )
+                )
 
     async def read() -> None:
         async with mcp_client(store, tenant.key) as client:
@@ -181,7 +225,7 @@ async def test_cursor_paging_sees_every_event_once_in_order_while_writes_go_on(s
                 cursor = page["cursor"]
                 if finished and not page["hasMore"]:
                     return
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as readers:
         readers.start_soon(read)
@@ -202,11 +246,17 @@ async def test_events_past_the_retention_period_are_pruned(store, tenant):
     def clock():
         return clock_now[0] or start
 
-    async with mcp_client(store, tenant.key, clock=clock, services=Services(event_retention=timedelta(days=1))) as client:
+    async with mcp_client(
+        store, tenant.key, clock=clock, services=Services(event_retention=timedelta(days=1))
+    ) as client:
         ok(await client.call_tool("register_student", {"name": "Old", "email": "old@example.com"}))
         clock_now[0] = start + timedelta(days=2)
         for i in range(100):  # crossing sequence 100 prunes
-            ok(await client.call_tool("register_student", {"name": f"New {i}", "email": f"new{i}@example.com"}))
+            ok(
+                await client.call_tool(
+                    "register_student", {"name": f"New {i}", "email": f"new{i}@example.com"}
+                )
+            )
     async with store.sessions() as session:
         kept = (await session.scalars(select(Event.sequence).order_by(Event.sequence))).all()
     assert kept[0] == 2 and len(kept) == 100
@@ -220,4 +270,6 @@ async def test_the_feed_over_rest(store, tenant):
         page = await http.get("/events", params={"types": "student.registered"})
     assert page.status_code == 200, page.text
     body = page.json()
-    assert [event["data"]["id"] for event in body["data"]] == [created.json()["student"]["id"]] and body["cursor"]
+    assert [event["data"]["id"] for event in body["data"]] == [created.json()["student"]["id"]] and body[
+        "cursor"
+    ]

@@ -58,33 +58,68 @@ async def _school(client: Client, store, owner_id: str) -> School:
         return ok(await client.call_tool("register_student", {"name": name, "email": email}))["student"]["id"]
 
     lessons = [{"title": f"Lesson {n}", "videoUrl": VIDEO} for n in range(1, 6)]
-    react = await make_course(client, title="React Fundamentals", slug="react-fundamentals", sections=[
-        {"title": "Basics", "lessons": lessons[:2]}, {"title": "Hooks", "lessons": lessons[2:]},
-    ])  # fmt: skip
-    python = await make_course(client, title="Python for Beginners", slug="python-for-beginners",
-                               sections=[{"title": "Start", "lessons": lessons[:1]}])
+    react = await make_course(
+        client,
+        title="React Fundamentals",
+        slug="react-fundamentals",
+        sections=[
+            {"title": "Basics", "lessons": lessons[:2]},
+            {"title": "Hooks", "lessons": lessons[2:]},
+        ],
+    )
+    python = await make_course(
+        client,
+        title="Python for Beginners",
+        slug="python-for-beginners",
+        sections=[{"title": "Start", "lessons": lessons[:1]}],
+    )
     ada = await student("Ada Lovelace", "ada@example.com")
     grace = await student("Grace Hopper", "grace@example.com")
     linus = await student("Linus Torvalds", "linus@example.com")
     enrollments = {}
     for who, course in ((ada, react), (ada, python), (grace, react), (linus, react)):
-        enrollment = ok(await client.call_tool("enroll_student", {"studentId": who, "courseId": course["id"]}))
+        enrollment = ok(
+            await client.call_tool("enroll_student", {"studentId": who, "courseId": course["id"]})
+        )
         enrollments[who, course["id"]] = enrollment["enrollment"]["id"]
     for position in range(1, 6):
-        ok(await client.call_tool("update_progress", {
-            "enrollmentId": enrollments[grace, react["id"]], "lessonPosition": position, "completed": True,
-        }))  # fmt: skip
+        ok(
+            await client.call_tool(
+                "update_progress",
+                {
+                    "enrollmentId": enrollments[grace, react["id"]],
+                    "lessonPosition": position,
+                    "completed": True,
+                },
+            )
+        )
 
     community = await new_community(client, name="React Learners")
-    old = await new_thread(client, community["id"], owner_id, title="Weekly discussion: hooks", content="What clicked?")
-    weekly = await new_thread(client, community["id"], owner_id, title="Weekly discussion: state", content="Redux?")
+    old = await new_thread(
+        client, community["id"], owner_id, title="Weekly discussion: hooks", content="What clicked?"
+    )
+    weekly = await new_thread(
+        client, community["id"], owner_id, title="Weekly discussion: state", content="Redux?"
+    )
     async with store.sessions() as session, session.begin():  # the old one was three weeks ago
-        await session.execute(update(Thread).where(Thread.id == old["id"]).values(created_at=datetime.now(UTC) - timedelta(days=21)))
-    helpful = await new_thread(client, community["id"], owner_id, title="Project ideas", content="Share yours")
+        await session.execute(
+            update(Thread)
+            .where(Thread.id == old["id"])
+            .values(created_at=datetime.now(UTC) - timedelta(days=21))
+        )
+    helpful = await new_thread(
+        client, community["id"], owner_id, title="Project ideas", content="Share yours"
+    )
     await new_comment(client, community["id"], helpful["id"], owner_id, content="A todo app")
-    spam = await new_comment(client, community["id"], helpful["id"], owner_id, content="FREE crypto at scam.example")
-    reply = await new_comment(client, community["id"], helpful["id"], owner_id, parent_id=spam["id"], content="Spam!")
-    await new_comment(client, community["id"], helpful["id"], owner_id, parent_id=reply["id"], content="Reported")
+    spam = await new_comment(
+        client, community["id"], helpful["id"], owner_id, content="FREE crypto at scam.example"
+    )
+    reply = await new_comment(
+        client, community["id"], helpful["id"], owner_id, parent_id=spam["id"], content="Spam!"
+    )
+    await new_comment(
+        client, community["id"], helpful["id"], owner_id, parent_id=reply["id"], content="Reported"
+    )
     return School(react["id"], ada, community["id"], weekly["id"], spam["id"])
 
 
@@ -104,7 +139,11 @@ async def test_mark_lesson_3_done_for_ada_takes_3_calls(store, tenant, school):
         await agent.call("update_progress", enrollmentId=react["id"], lessonPosition=3, completed=True)
         check = ok(await client.call_tool("get_enrollment", {"enrollmentId": react["id"]}))
     assert len(agent.calls) == 3
-    done = [(lesson["position"], lesson["title"]) for lesson in check["enrollment"]["lessons"] if lesson["completed"]]
+    done = [
+        (lesson["position"], lesson["title"])
+        for lesson in check["enrollment"]["lessons"]
+        if lesson["completed"]
+    ]
     assert done == [(3, "Lesson 3")]
 
 
@@ -123,7 +162,9 @@ async def test_pin_last_weeks_discussion_takes_2_calls(store, tenant, school):
         agent = Agent(client)
         # No communityId: every community of the school at once.
         [thread] = (await agent.call("list_threads", search="weekly discussion", since=week_ago))["data"]
-        pinned = await agent.call("update_thread", communityId=thread["communityId"], threadId=thread["id"], pinned=True)
+        pinned = await agent.call(
+            "update_thread", communityId=thread["communityId"], threadId=thread["id"], pinned=True
+        )
     assert len(agent.calls) == 2
     assert thread["id"] == school.weekly_thread_id and pinned["thread"]["pinned"] is True
 
@@ -132,7 +173,9 @@ async def test_remove_the_spam_comment_and_its_replies_takes_2_calls(store, tena
     async with mcp_client(store, tenant.key) as client:
         agent = Agent(client)  # the community's moderator bot knows its community
         [spam] = (await agent.call("list_comments", communityId=school.community_id, search="crypto"))["data"]
-        deleted = await agent.call("delete_comment", communityId=school.community_id, threadId=spam["threadId"], commentId=spam["id"])
+        deleted = await agent.call(
+            "delete_comment", communityId=school.community_id, threadId=spam["threadId"], commentId=spam["id"]
+        )
     assert len(agent.calls) == 2
     assert deleted == {"deleted": True, "id": school.spam_id, "repliesDeleted": 2}
 

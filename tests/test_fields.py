@@ -22,12 +22,15 @@ def test_a_date_time_argument_reaches_the_operation_in_utc():
     assert since.tzinfo is UTC
 
 
-@pytest.mark.parametrize("value", [
-    "0001-01-01T00:00:00+14:00",
-    "0001-01-01T00:00:00+01:00",
-    "9999-12-31T23:00:00-14:00",
-    "9999-12-31T23:59:59.999999-00:01",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:00:00-14:00",
+        "9999-12-31T23:59:59.999999-00:01",
+    ],
+)
 def test_a_date_time_outside_the_calendar_once_in_utc_is_its_first_or_last_instant(value):
     """The document allows any date-time (schemathesis: updatedAfter=0001-01-01T00:19:21+04:19 was
     a 400); as a filter's bound, the calendar's first or last instant selects the same rows."""
@@ -35,7 +38,9 @@ def test_a_date_time_outside_the_calendar_once_in_utc_is_its_first_or_last_insta
     assert since == (datetime.min if value.startswith("0001") else datetime.max).replace(tzinfo=UTC)
 
 
-@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"])
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"]
+)
 def test_the_first_and_last_days_of_the_calendar_are_accepted_where_they_stay_inside_it_in_utc(value):
     since = parse_arguments(_Window, {"since": value}).since
     assert since.tzinfo is UTC and since == datetime.fromisoformat(value)

@@ -103,7 +103,19 @@ DATETIME_EDGES = OUTSIDE_THE_CALENDAR_IN_UTC + INSIDE_THE_CALENDAR_IN_UTC + MALF
 
 # Cursors (`seq:N` in base64url) carrying the integers that break a 64-bit column, the edges of
 # what a cursor may carry, and near misses: unpadded or not, other prefixes, other digits.
-EXTREME_SEQUENCES = [-(2**63), -1, 0, 1, 10**MAX_CURSOR_DIGITS - 1, 10**MAX_CURSOR_DIGITS, 2**63 - 1, 2**63, 2**64, 10**30, 10**4000]
+EXTREME_SEQUENCES = [
+    -(2**63),
+    -1,
+    0,
+    1,
+    10**MAX_CURSOR_DIGITS - 1,
+    10**MAX_CURSOR_DIGITS,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    10**4000,
+]
 
 
 def _b64(text: str) -> str:
@@ -128,7 +140,9 @@ CURSORS = st.one_of(
     st.sampled_from(CURSOR_EDGES),
     st.integers(min_value=-(2**80), max_value=2**80).map(encode_cursor),
     st.from_regex(CURSOR_PATTERN, fullmatch=True),
-    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=40).map(lambda tail: "c2VxOj" + tail),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=40).map(
+        lambda tail: "c2VxOj" + tail
+    ),
 )
 
 
@@ -260,7 +274,9 @@ async def _rest_answer(http: httpx.AsyncClient, op: Operation, arguments: dict[s
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("op", "field"), DATED, ids=[f"{op.name}.{field}" for op, field in DATED])
-async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_request_naming_it(store, tenant, app, op, field):
+async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_request_naming_it(
+    store, tenant, app, op, field
+):
     seeded = await seed(store, tenant)
     arguments = example_arguments(op, seeded.ids)
     answers = {}
@@ -270,7 +286,9 @@ async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_
             answers[value] = (await _mcp_answer(client, op, trial), await _rest_answer(http, op, trial))
     for value, over_mcp_and_rest in answers.items():
         for body in over_mcp_and_rest:
-            if value in INSIDE_THE_CALENDAR_IN_UTC or value in OUTSIDE_THE_CALENDAR_IN_UTC:  # the latter clamped
+            if (
+                value in INSIDE_THE_CALENDAR_IN_UTC or value in OUTSIDE_THE_CALENDAR_IN_UTC
+            ):  # the latter clamped
                 assert body == {}, (value, body)
                 continue
             assert body.get("error") == "bad_request" and f"{field}: " in body["message"], (value, body)
@@ -298,7 +316,9 @@ async def test_every_cursor_argument_at_the_edges_answers_ok_where_the_schema_ad
             if re.fullmatch(CURSOR_PATTERN, value):  # the OpenAPI document admits it: answered
                 assert body == {}, (value, body)
             else:
-                assert body.get("error") == "bad_request" and body["message"].startswith(f"Invalid input: {field}: "), (value, body)
+                assert body.get("error") == "bad_request" and body["message"].startswith(
+                    f"Invalid input: {field}: "
+                ), (value, body)
 
 
 # ---- nesting a thousand levels deep, every argument position
@@ -339,15 +359,23 @@ async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_i
                 try:
                     body = await _mcp_answer(client, op, {position: nested})
                 except MCPError as refused:
-                    assert refused.error.code != INTERNAL_ERROR, f"{op.name}.{position}: {refused.error.message}"
+                    assert refused.error.code != INTERNAL_ERROR, (
+                        f"{op.name}.{position}: {refused.error.message}"
+                    )
                     continue
                 _no_internal_error(body, f"{op.name}.{position}")
 
 
 @pytest.mark.anyio
-async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_over_streamable_http(app, tenant):
+async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_over_streamable_http(
+    app, tenant
+):
     nested = _nested_json(DEPTH)
-    headers = {**bearer(tenant.key), "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    headers = {
+        **bearer(tenant.key),
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
     async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
         for op in TOOLS:
             for position in _positions(op):
@@ -355,12 +383,18 @@ async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_o
                 message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}' % call
                 response = await http.post("/mcp", content=message, headers=headers)
                 answer = response.json()
-                assert response.status_code < 500 and answer.get("error", {}).get("code") != INTERNAL_ERROR, answer
+                assert response.status_code < 500 and answer.get("error", {}).get("code") != INTERNAL_ERROR, (
+                    answer
+                )
                 if answer.get("result", {}).get("isError"):
-                    _no_internal_error(json.loads(answer["result"]["content"][0]["text"]), f"{op.name}.{position}")
+                    _no_internal_error(
+                        json.loads(answer["result"]["content"][0]["text"]), f"{op.name}.{position}"
+                    )
 
 
-async def _rest_with_nested(http: httpx.AsyncClient, endpoint: Endpoint, position: str | None, headers: dict) -> httpx.Response:
+async def _rest_with_nested(
+    http: httpx.AsyncClient, endpoint: Endpoint, position: str | None, headers: dict
+) -> httpx.Response:
     """`endpoint` with `position` (a field, or None for the whole body) holding `_nested_json(DEPTH)`."""
     nested = _nested_json(DEPTH)
     path = endpoint.path
@@ -368,16 +402,28 @@ async def _rest_with_nested(http: httpx.AsyncClient, endpoint: Endpoint, positio
         path = path.replace("{" + name + "}", quote(nested if name == position else "x", safe=""))
     in_path = position in endpoint.path_params
     if not endpoint.takes_body:
-        return await http.request(endpoint.method, path, params={} if in_path else {position: nested}, headers=headers)
+        return await http.request(
+            endpoint.method, path, params={} if in_path else {position: nested}, headers=headers
+        )
     content = "{}" if in_path else nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
-    return await http.request(endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"})
+    return await http.request(
+        endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"}
+    )
 
 
 @pytest.mark.anyio
-async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_no_internal_error(app, tenant):
+async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_no_internal_error(
+    app, tenant
+):
     async with rest_client(app) as http:
-        login = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
-        credentials = {"api_key": bearer(tenant.key), "session": bearer(login.json()["session"]["token"]), "none": {}}
+        login = await http.post(
+            "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+        )
+        credentials = {
+            "api_key": bearer(tenant.key),
+            "session": bearer(login.json()["session"]["token"]),
+            "none": {},
+        }
         for endpoint in catalog_endpoints():
             fields = [field.alias or name for name, field in endpoint.input_model.model_fields.items()]
             positions = [*fields, "unexpectedField"] + ([None] if endpoint.takes_body else [])
@@ -387,4 +433,6 @@ async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_
                 assert response.status_code < 500, f"{where} -> {response.status_code} {response.text}"
                 _no_internal_error(response.json(), where)
                 if endpoint.takes_body and position not in endpoint.path_params:
-                    assert response.status_code == 400 and "nested too deeply" in response.json()["message"], where
+                    assert (
+                        response.status_code == 400 and "nested too deeply" in response.json()["message"]
+                    ), where

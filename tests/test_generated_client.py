@@ -36,11 +36,23 @@ def served(tmp_path_factory) -> Iterator[SimpleNamespace]:
     directory = tmp_path_factory.mktemp("generated_client")
     env = migrated_env(directory)
     producer = cli_json(
-        env, "producers", "create", "--name", "Generated Academy", "--email", OWNER_EMAIL, "--password", OWNER_PASSWORD
+        env,
+        "producers",
+        "create",
+        "--name",
+        "Generated Academy",
+        "--email",
+        OWNER_EMAIL,
+        "--password",
+        OWNER_PASSWORD,
     )
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "integrator", "--permissions", "*")
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "integrator", "--permissions", "*"
+    )
     with http_server({**env, "BLOHKO_RATE_LIMIT_PER_MINUTE": "0"}, directory / "server.log") as server:
-        yield SimpleNamespace(url=server.url, key=key["key"], producer=producer, owner_user_id=producer["ownerUserId"])
+        yield SimpleNamespace(
+            url=server.url, key=key["key"], producer=producer, owner_user_id=producer["ownerUserId"]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +64,26 @@ def client_package(served, tmp_path_factory) -> ModuleType:
     config = directory / "config.yaml"
     config.write_text("post_hooks: []\n")  # no formatter run: the code is imported, not read
     generated = subprocess.run(
-        [GENERATOR, "generate", "--path", str(document), "--meta", "none", "--output-path", str(directory / PACKAGE),
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            GENERATOR,
+            "generate",
+            "--path",
+            str(document),
+            "--meta",
+            "none",
+            "--output-path",
+            str(directory / PACKAGE),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    assert "Warning" not in generated.stdout + generated.stderr, generated.stdout + generated.stderr  # nothing skipped
+    assert "Warning" not in generated.stdout + generated.stderr, (
+        generated.stdout + generated.stderr
+    )  # nothing skipped
     sys.path.insert(0, str(directory))
     try:
         return importlib.import_module(PACKAGE)
@@ -85,7 +111,9 @@ class Api:
 
 
 def _api(package: ModuleType, url: str, token: str) -> Api:
-    return Api(package, package.AuthenticatedClient(base_url=url, token=token, raise_on_unexpected_status=True))
+    return Api(
+        package, package.AuthenticatedClient(base_url=url, token=token, raise_on_unexpected_status=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +153,11 @@ def test_reference_create_mastering_typescript_with_its_curriculum(api):
     body = api.model("CreateCourseBody").from_dict({**REFERENCE_COURSE, "categoryId": _category(api)})
     course = api("courses", "create_course", body=body, status=201).course
     assert (course.title, course.slug, course.price, course.level) == (
-        "Mastering TypeScript", "mastering-typescript", 4999, "intermediate",
-    )  # fmt: skip
+        "Mastering TypeScript",
+        "mastering-typescript",
+        4999,
+        "intermediate",
+    )
     assert [section.title for section in course.sections] == ["Getting Started", "Type System Deep Dive"]
     videos = [lesson.video_meta.type_ for section in course.sections for lesson in section.lessons]
     assert [str(video) for video in videos] == ["youtube", "vimeo", "direct"]
@@ -134,7 +165,9 @@ def test_reference_create_mastering_typescript_with_its_curriculum(api):
 
 def test_reference_create_lesson_answers_the_embed_url_and_video_meta(api):
     course = _empty_course(api, "lesson-example")
-    section = api("courses", "create_section", course.id, body=api.model("CreateSectionBody")(title="Intro"), status=201)
+    section = api(
+        "courses", "create_section", course.id, body=api.model("CreateSectionBody")(title="Intro"), status=201
+    )
     body = api.model("CreateLessonBody").from_dict(
         {"title": "Introduction", "duration": 600, "videoUrl": "https://youtube.com/watch?v=dQw4w9WgXcQ"}
     )
@@ -179,8 +212,20 @@ def test_reference_a_bot_posts_a_pinned_weekly_thread(api, served):
 def test_reference_list_categories(api):
     categories = api("categories", "list_categories").categories
     assert [category.to_dict() for category in categories[:2]] == [
-        {"id": "cat_web_development", "name": "Web Development", "slug": "web-development", "icon": "code", "order": 0},
-        {"id": "cat_data_science", "name": "Data Science", "slug": "data-science", "icon": "database", "order": 1},
+        {
+            "id": "cat_web_development",
+            "name": "Web Development",
+            "slug": "web-development",
+            "icon": "code",
+            "order": 0,
+        },
+        {
+            "id": "cat_data_science",
+            "name": "Data Science",
+            "slug": "data-science",
+            "icon": "database",
+            "order": 1,
+        },
     ]
 
 
@@ -201,7 +246,10 @@ def test_reference_api_keys_with_a_session_create_list_and_revoke(client_package
             {"name": "Automation", "permissions": ["courses:*", "students:read"], "expiresInDays": 90}
         )
         created = owner("api_keys", "create_api_key", body=body, status=201).api_key
-        assert created.key.startswith("blk_") and sorted(created.permissions) == ["courses:*", "students:read"]
+        assert created.key.startswith("blk_") and sorted(created.permissions) == [
+            "courses:*",
+            "students:read",
+        ]
         assert created.id in [key.id for key in owner("api_keys", "list_api_keys").data]
         owner("api_keys", "revoke_api_key", id=created.id)
         with _api(client_package, served.url, created.key).client as revoked:
@@ -224,31 +272,51 @@ def _community(api: Api, slug: str) -> Any:
 
 def test_an_agent_builds_a_course_publishes_it_and_a_student_completes_it(api):
     course = _empty_course(api, "agent-course")
-    section = api("courses", "create_section", course.id, body=api.model("CreateSectionBody")(title="Basics"), status=201)
+    section = api(
+        "courses",
+        "create_section",
+        course.id,
+        body=api.model("CreateSectionBody")(title="Basics"),
+        status=201,
+    )
     section_id = section.section.id
     lessons = [
         api(
-            "courses", "create_lesson", course.id, section_id, status=201,
-            body=api.model("CreateLessonBody").from_dict({"title": f"Lesson {n}", "duration": 60, "videoUrl": f"https://vimeo.com/{n}"}),
+            "courses",
+            "create_lesson",
+            course.id,
+            section_id,
+            status=201,
+            body=api.model("CreateLessonBody").from_dict(
+                {"title": f"Lesson {n}", "duration": 60, "videoUrl": f"https://vimeo.com/{n}"}
+            ),
         ).lesson
         for n in (1, 2)
-    ]  # fmt: skip
+    ]
     patch = api.model("UpdateLessonBody").from_dict({"title": "Lesson one", "description": None, "order": 1})
     moved = api("courses", "update_lesson", course.id, section_id, lessons[0].id, body=patch).lesson
     assert (moved.title, moved.order) == ("Lesson one", 1)
     assert [lesson.id for lesson in api("courses", "list_lessons", course.id, section_id).lessons] == [
-        lessons[1].id, lessons[0].id,
-    ]  # fmt: skip
-    updated = api("courses", "update_course", course.id, body=api.model("UpdateCourseBody").from_dict({"price": 1999.0}))
+        lessons[1].id,
+        lessons[0].id,
+    ]
+    updated = api(
+        "courses", "update_course", course.id, body=api.model("UpdateCourseBody").from_dict({"price": 1999.0})
+    )
     assert updated.course.price == 1999  # JSON Schema's integer: a whole number written as 1999.0 too
     assert api("courses", "publish_course", course.id).course.published is True
 
     student = _register(api, "Ada Agent", "ada@example.com")
     enrollment = api(
-        "enrollments", "enroll_student", body=api.model("EnrollStudentBody")(student_id=student.id, course_id=course.id), status=201
+        "enrollments",
+        "enroll_student",
+        body=api.model("EnrollStudentBody")(student_id=student.id, course_id=course.id),
+        status=201,
     ).enrollment
     for position in (1, 2):
-        body = api.model("UpdateProgressBody").from_dict({"lessonPosition": position, "completed": True, "watchedSeconds": 60})
+        body = api.model("UpdateProgressBody").from_dict(
+            {"lessonPosition": position, "completed": True, "watchedSeconds": 60}
+        )
         progress = api("enrollments", "update_progress", enrollment.id, body=body)
     assert progress.enrollment.progress.percent == 100
     detail = api("enrollments", "get_enrollment", enrollment.id).enrollment
@@ -267,39 +335,89 @@ def test_an_agent_runs_a_community(api, served):
     community = _community(api, "agent-community")
     student = _register(api, "Member Student", "member@example.com")
     member = api(
-        "communities", "add_member", community.id, status=201,
+        "communities",
+        "add_member",
+        community.id,
+        status=201,
         body=api.model("AddMemberBody").from_dict({"userId": student.id, "role": "moderator"}),
-    ).member  # fmt: skip
+    ).member
     assert str(member.role) == "moderator"
     thread = api(
-        "communities", "create_thread", community.id, status=201,
-        body=api.model("CreateThreadBody")(title="Introduce yourself", content="Who are you?", user_id=served.owner_user_id),
-    ).thread  # fmt: skip
+        "communities",
+        "create_thread",
+        community.id,
+        status=201,
+        body=api.model("CreateThreadBody")(
+            title="Introduce yourself", content="Who are you?", user_id=served.owner_user_id
+        ),
+    ).thread
     comment = api(
-        "communities", "create_comment", community.id, thread.id, status=201,
+        "communities",
+        "create_comment",
+        community.id,
+        thread.id,
+        status=201,
         body=api.model("CreateCommentBody")(content="Hello!", user_id=student.id),
-    ).comment  # fmt: skip
+    ).comment
     reply = api(
-        "communities", "create_comment", community.id, thread.id, status=201,
-        body=api.model("CreateCommentBody")(content="Welcome!", user_id=served.owner_user_id, parent_id=comment.id),
-    ).comment  # fmt: skip
+        "communities",
+        "create_comment",
+        community.id,
+        thread.id,
+        status=201,
+        body=api.model("CreateCommentBody")(
+            content="Welcome!", user_id=served.owner_user_id, parent_id=comment.id
+        ),
+    ).comment
     assert reply.parent_id == comment.id
-    edited = api("communities", "update_comment", community.id, thread.id, comment.id, body=api.model("UpdateCommentBody")(content="Hi all!"))
+    edited = api(
+        "communities",
+        "update_comment",
+        community.id,
+        thread.id,
+        comment.id,
+        body=api.model("UpdateCommentBody")(content="Hi all!"),
+    )
     assert edited.comment.content == "Hi all!"
-    pinned = api("communities", "update_thread", community.id, thread.id, body=api.model("UpdateThreadBody")(pinned=True))
+    pinned = api(
+        "communities",
+        "update_thread",
+        community.id,
+        thread.id,
+        body=api.model("UpdateThreadBody")(pinned=True),
+    )
     assert pinned.thread.pinned is True
     media = api(
-        "communities", "add_media", community.id, status=201,
+        "communities",
+        "add_media",
+        community.id,
+        status=201,
         body=api.model("AddMediaBody").from_dict(
-            {"type": "file", "title": "Syllabus", "url": "https://cdn.example.com/syllabus.pdf", "fileName": "syllabus.pdf",
-             "fileSize": 1024, "userId": served.owner_user_id}
+            {
+                "type": "file",
+                "title": "Syllabus",
+                "url": "https://cdn.example.com/syllabus.pdf",
+                "fileName": "syllabus.pdf",
+                "fileSize": 1024,
+                "userId": served.owner_user_id,
+            }
         ),
-    ).media  # fmt: skip
-    assert [item.id for item in api("communities", "list_media", community.id, type_=api.model("ListMediaType")("file")).data] == [media.id]
+    ).media
+    assert [
+        item.id
+        for item in api(
+            "communities", "list_media", community.id, type_=api.model("ListMediaType")("file")
+        ).data
+    ] == [media.id]
     assert api("communities", "list_comments", community.id, thread.id).pagination.total == 2
     assert api("communities", "remove_member", community.id, user_id=student.id).deleted is True
     assert api("communities", "delete_thread", community.id, thread.id).comments_deleted == 2
-    cleared = api("communities", "update_community", community.id, body=api.model("UpdateCommunityBody").from_dict({"description": None}))
+    cleared = api(
+        "communities",
+        "update_community",
+        community.id,
+        body=api.model("UpdateCommunityBody").from_dict({"description": None}),
+    )
     assert cleared.community.description is None
     assert api("communities", "delete_community", community.id).deleted is True
 

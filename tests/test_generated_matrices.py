@@ -23,7 +23,15 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import API_PREFIX, rest_routes
 from server.sample_data import create_sample_data
-from tests.factories import DEFAULT_CATEGORY_ID, PUBLIC_HOOK_URL, add_key, add_webhook, mcp_client, principal_of, store_digest
+from tests.factories import (
+    DEFAULT_CATEGORY_ID,
+    PUBLIC_HOOK_URL,
+    add_key,
+    add_webhook,
+    mcp_client,
+    principal_of,
+    store_digest,
+)
 from tests.rest_support import small_sample
 from tools.core.catalog import Operation
 from tools.core.permissions import VALID_GRANTS
@@ -80,7 +88,9 @@ def filler(op: Operation) -> dict[str, Any]:
             arguments[name] = sample()
             continue
         prop = schema["properties"][name]
-        kind = prop.get("type") or next(option["type"] for option in prop.get("anyOf", []) if option.get("type") != "null")
+        kind = prop.get("type") or next(
+            option["type"] for option in prop.get("anyOf", []) if option.get("type") != "null"
+        )
         arguments[name] = prop["enum"][0] if "enum" in prop else TYPE_SAMPLES[kind]
     if "categoryId" in schema.get("required", []):
         arguments["categoryId"] = DEFAULT_CATEGORY_ID
@@ -98,7 +108,9 @@ async def two_worlds(store, tenant_factory):
     a, b = await tenant_factory("Academy A"), await tenant_factory("Academy B")
     world_a, world_b = [
         {
-            **await create_sample_data(store, principal_of(t), owner_user_id=t.owner_user_id, sample=small_sample()),
+            **await create_sample_data(
+                store, principal_of(t), owner_user_id=t.owner_user_id, sample=small_sample()
+            ),
             "webhookId": await add_webhook(store, t.producer_id),
         }
         for t in (a, b)
@@ -127,11 +139,15 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
                 arguments = {**filler(op), **{other: world_b[other] for other in ids}}
                 is_error, body = _answer(await client.call_tool(op.name, {**arguments, name: world_a[name]}))
                 absent = _answer(await client.call_tool(op.name, {**arguments, name: ABSENT_ID}))
-                assert (is_error, body) == absent, f"{op.name} told A's {name} from a missing one: {body} / {absent[1]}"
+                assert (is_error, body) == absent, (
+                    f"{op.name} told A's {name} from a missing one: {body} / {absent[1]}"
+                )
                 if is_error:
                     noun = NOT_FOUND_NOUNS.get((op.name, name), name.removesuffix("Id").capitalize())
                     assert body["error"] == "not_found", f"{op.name} with A's {name}: {body}"
-                    assert body["message"].startswith(f"{noun} not found"), f"{op.name} with A's {name}: {body}"
+                    assert body["message"].startswith(f"{noun} not found"), (
+                        f"{op.name} with A's {name}: {body}"
+                    )
                 else:
                     # An optional filter naming A's row may answer an empty list, never A's rows.
                     assert name not in op.input_schema.get("required", []), f"{op.name} accepted A's {name}"
@@ -140,7 +156,9 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
             if not ids:
                 result = await client.call_tool(op.name, filler(op))
                 assert not result.is_error, f"{op.name}: {result.content[0].text}"
-                assert _foreign_ids_in(result.structured_content, world_a) == set(), f"{op.name} showed A's rows"
+                assert _foreign_ids_in(result.structured_content, world_a) == set(), (
+                    f"{op.name} showed A's rows"
+                )
                 covered[op.name] = "results"
     assert await store_digest(store) == before, "a call naming A's row, or no row, changed the store"
     assert len(covered) == len(TOOLS)
@@ -150,29 +168,60 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
 # DESIGN.md's permission table, copied here as data (with `audit:read`, which issue 9 added): the
 # matrix fails when the code's mapping of tools to permissions differs from it.
 PERMISSION_TABLE: dict[str, set[str]] = {
-    "courses:read": {"list_categories", "list_courses", "get_course", "list_sections", "list_lessons", "get_lesson"},
+    "courses:read": {
+        "list_categories",
+        "list_courses",
+        "get_course",
+        "list_sections",
+        "list_lessons",
+        "get_lesson",
+    },
     "courses:write": {
-        "create_course", "update_course", "delete_course", "publish_course", "unpublish_course", "create_section",
-        "update_section", "delete_section", "create_lesson", "update_lesson", "delete_lesson",
+        "create_course",
+        "update_course",
+        "delete_course",
+        "publish_course",
+        "unpublish_course",
+        "create_section",
+        "update_section",
+        "delete_section",
+        "create_lesson",
+        "update_lesson",
+        "delete_lesson",
     },
     "students:read": {"list_students", "get_student"},
     "students:write": {"register_student", "update_student"},
     "enrollments:read": {"list_enrollments", "get_enrollment", "list_certificates", "list_achievements"},
     "enrollments:write": {"enroll_student", "enroll_students", "update_progress", "delete_enrollment"},
     "communities:read": {
-        "list_communities", "get_community", "list_threads", "get_thread", "list_comments", "list_members",
+        "list_communities",
+        "get_community",
+        "list_threads",
+        "get_thread",
+        "list_comments",
+        "list_members",
         "list_media",
     },
     "communities:write": {
-        "create_community", "update_community", "delete_community", "create_thread", "update_thread", "delete_thread",
-        "create_comment", "update_comment", "delete_comment", "add_member", "remove_member", "add_media",
+        "create_community",
+        "update_community",
+        "delete_community",
+        "create_thread",
+        "update_thread",
+        "delete_thread",
+        "create_comment",
+        "update_comment",
+        "delete_comment",
+        "add_member",
+        "remove_member",
+        "add_media",
     },
     "audit:read": {"list_audit_events"},
     # Issue 17: the event feed and webhook endpoints, each behind its own permissions.
     "events:read": {"list_events"},
     "webhooks:read": {"list_webhooks"},
     "webhooks:write": {"create_webhook", "update_webhook", "delete_webhook"},
-}  # fmt: skip
+}
 ANY_VALID_KEY = {"parse_video", "whoami"}
 
 # The keys to try, by their grants (space-separated), and the rows of the table each one opens:
@@ -202,13 +251,24 @@ PERMISSION_SETS: dict[str, list[str]] = {
     "students:* courses:read": ["students:read", "students:write", "courses:read"],
     "students:* communities:*": ["students:read", "students:write", "communities:read", "communities:write"],
     "courses:* students:* communities:*": [
-        "courses:read", "courses:write", "students:read", "students:write", "communities:read", "communities:write",
+        "courses:read",
+        "courses:write",
+        "students:read",
+        "students:write",
+        "communities:read",
+        "communities:write",
     ],
     "courses:* students:* enrollments:* communities:*": [
-        "courses:read", "courses:write", "students:read", "students:write", "enrollments:read", "enrollments:write",
-        "communities:read", "communities:write",
+        "courses:read",
+        "courses:write",
+        "students:read",
+        "students:write",
+        "enrollments:read",
+        "enrollments:write",
+        "communities:read",
+        "communities:write",
     ],
-}  # fmt: skip
+}
 
 
 def _grants(label: str) -> list[str]:
@@ -244,7 +304,9 @@ async def test_visibility_and_refusals_follow_the_permission_table(store, tenant
         unknown = await _refusal(client, "no_such_tool", {})
         for op in hidden:
             # Arguments the tool would accept, so that only the permission can stop it.
-            refused = await _refusal(client, op.name, {**filler(op), **dict.fromkeys(id_arguments(op), ABSENT_ID)})
+            refused = await _refusal(
+                client, op.name, {**filler(op), **dict.fromkeys(id_arguments(op), ABSENT_ID)}
+            )
             assert refused.error.code == unknown.error.code, op.name
             assert refused.error.message == unknown.error.message.replace("no_such_tool", op.name), op.name
     assert unknown.error.message == "Unknown tool: no_such_tool"

@@ -15,7 +15,10 @@ async def test_get_and_delete_on_mcp_answer_405_allowing_only_post_at_once(app, 
     # Stateless: no session to end, and no stream that a server message could ever reach
     # (the MCP spec: a server that offers no SSE stream MUST answer GET with 405).
     headers = {"Accept": "text/event-stream", "Mcp-Session-Id": "none"}
-    async with app.router.lifespan_context(app), rest_client(app, tenant.key, base_url="http://127.0.0.1") as http:
+    async with (
+        app.router.lifespan_context(app),
+        rest_client(app, tenant.key, base_url="http://127.0.0.1") as http,
+    ):
         with anyio.fail_after(5):  # the event stream GET used to open never ended
             response = await http.request(method, "/mcp", headers=headers)
     assert response.status_code == 405

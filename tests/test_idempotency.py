@@ -16,7 +16,16 @@ from storage.engine import Store
 from storage.ids import utcnow
 from storage.tables import AuditEvent, Course, Event, IdempotencyRecord
 from tests.enrollment_factories import Clock
-from tests.factories import statements, PUBLIC_HOOK_URL, add_key, course_body, error, mcp_client, ok, principal_of
+from tests.factories import (
+    PUBLIC_HOOK_URL,
+    add_key,
+    course_body,
+    error,
+    mcp_client,
+    ok,
+    principal_of,
+    statements,
+)
 from tests.rest_support import bearer, example_arguments, http_app, rest_client, seed
 from tools.core.runner import IDEMPOTENCY_KEY_TTL, run_operation
 from tools.core.shown_once import shown_once_fields
@@ -44,7 +53,6 @@ async def _record(store: Store, key: str) -> IdempotencyRecord | None:
         return await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
 
 
-
 # ---- the acceptance test: 50 concurrent calls, one course
 
 
@@ -67,8 +75,16 @@ async def test_fifty_concurrent_create_course_calls_with_one_key_create_one_cour
     (course,) = await _courses(store, tenant.producer_id)
     assert len(results) == CALLS and all(result == results[0] for result in results)
     assert results[0]["course"]["id"] == course.id and course.title == "Retried"
-    assert await _count(store, Event, Event.producer_id == tenant.producer_id, Event.type == "course.created") == 1
-    audited = await _count(store, AuditEvent, AuditEvent.producer_id == tenant.producer_id, AuditEvent.operation == "create_course")
+    assert (
+        await _count(store, Event, Event.producer_id == tenant.producer_id, Event.type == "course.created")
+        == 1
+    )
+    audited = await _count(
+        store,
+        AuditEvent,
+        AuditEvent.producer_id == tenant.producer_id,
+        AuditEvent.operation == "create_course",
+    )
     assert audited == 1  # a replay changes nothing, so it leaves no audit record
 
 
@@ -79,7 +95,9 @@ async def test_fifty_concurrent_create_course_posts_with_one_key_create_one_cour
     async with rest_client(http_app(store), tenant.key) as http:
 
         async def post() -> None:
-            responses.append(await http.post("/courses", json=body, headers={"Idempotency-Key": "rest-order-66"}))
+            responses.append(
+                await http.post("/courses", json=body, headers={"Idempotency-Key": "rest-order-66"})
+            )
 
         async with anyio.create_task_group() as group:
             for _ in range(CALLS):
@@ -89,43 +107,66 @@ async def test_fifty_concurrent_create_course_posts_with_one_key_create_one_cour
     assert {response.status_code for response in responses} == {201}, responses[0].text
     assert all(response.json() == responses[0].json() for response in responses)
     assert responses[0].json()["course"]["id"] == course.id
-    assert await _count(store, Event, Event.producer_id == tenant.producer_id, Event.type == "course.created") == 1
+    assert (
+        await _count(store, Event, Event.producer_id == tenant.producer_id, Event.type == "course.created")
+        == 1
+    )
 
 
-async def _while_in_flight(store: Store, tenant, claim: dict[str, Any], arguments: dict[str, Any], end) -> list[Any]:
+async def _while_in_flight(
+    store: Store, tenant, claim: dict[str, Any], arguments: dict[str, Any], end
+) -> list[Any]:
     """Run `create_course` with `arguments` while another transaction holds `claim` (a create in
     flight under the same key: on PostgreSQL its claimed row is locked, on SQLite it holds the one
     writer's turn); `end(session)` ends that transaction. The results the call got."""
     results: list[Any] = []
 
     async def call() -> None:
-        results.append(await run_operation(_BY_NAME["create_course"], arguments, store=store, principal=principal_of(tenant)))
+        results.append(
+            await run_operation(
+                _BY_NAME["create_course"], arguments, store=store, principal=principal_of(tenant)
+            )
+        )
 
-    async with anyio.create_task_group() as group:
-        async with store.write_session() as session:
-            assert await idempotency.claim_key(session, caller=tenant.key_id, producer_id=tenant.producer_id, **claim) is None
-            group.start_soon(call)
-            await anyio.sleep(0.3)
-            assert results == [], "the call did not wait for the create in flight"
-            await end(session)
+    async with anyio.create_task_group() as group, store.write_session() as session:
+        assert (
+            await idempotency.claim_key(
+                session, caller=tenant.key_id, producer_id=tenant.producer_id, **claim
+            )
+            is None
+        )
+        group.start_soon(call)
+        await anyio.sleep(0.3)
+        assert results == [], "the call did not wait for the create in flight"
+        await end(session)
     return results
 
 
 async def test_a_retry_while_the_first_call_runs_waits_for_it_and_answers_its_result(store, tenant):
     # What a real keyed create keeps: its request digest and its result (replayed below under "second").
     arguments = course_body()
-    await run_operation(_BY_NAME["create_course"], {**arguments, "idempotencyKey": "first"}, store=store, principal=principal_of(tenant))
+    await run_operation(
+        _BY_NAME["create_course"],
+        {**arguments, "idempotencyKey": "first"},
+        store=store,
+        principal=principal_of(tenant),
+    )
     first = await _record(store, "first")
     claim = {
-        "key": "second", "operation": "create_course", "request_hash": first.request_hash,
-        "now": first.created_at, "expires_at": first.expires_at,
-    }  # fmt: skip
+        "key": "second",
+        "operation": "create_course",
+        "request_hash": first.request_hash,
+        "now": first.created_at,
+        "expires_at": first.expires_at,
+    }
 
     async def succeed(session) -> None:
         await idempotency.keep_result(session, caller=tenant.key_id, key="second", result=first.result)
         await session.commit()
 
-    (replayed,) = await _while_in_flight(store, tenant, claim, {**arguments, "idempotencyKey": "second"}, succeed)
+    (replayed,) = await _while_in_flight(
+        store, tenant, claim, {**arguments, "idempotencyKey": "second"}, succeed
+    )
 
     assert replayed.model_dump(mode="json", by_alias=True) == first.result
     assert len(await _courses(store, tenant.producer_id)) == 1
@@ -133,12 +174,20 @@ async def test_a_retry_while_the_first_call_runs_waits_for_it_and_answers_its_re
 
 async def test_a_retry_while_the_first_call_runs_creates_after_all_when_the_first_fails(store, tenant):
     now = utcnow()
-    claim = {"key": "in-flight", "operation": "create_course", "request_hash": "0" * 64, "now": now, "expires_at": now + IDEMPOTENCY_KEY_TTL}
+    claim = {
+        "key": "in-flight",
+        "operation": "create_course",
+        "request_hash": "0" * 64,
+        "now": now,
+        "expires_at": now + IDEMPOTENCY_KEY_TTL,
+    }
 
     async def fail(session) -> None:
         await session.rollback()  # the first call failed: its claim goes with it
 
-    (created,) = await _while_in_flight(store, tenant, claim, {**course_body(), "idempotencyKey": "in-flight"}, fail)
+    (created,) = await _while_in_flight(
+        store, tenant, claim, {**course_body(), "idempotencyKey": "in-flight"}, fail
+    )
 
     (course,) = await _courses(store, tenant.producer_id)
     assert created.course.id == course.id
@@ -152,10 +201,21 @@ async def test_the_same_key_with_other_arguments_is_a_conflict_naming_the_key(st
     async with mcp_client(store, tenant.key) as client:
         first = ok(await client.call_tool("create_course", {**course_body(), "idempotencyKey": "k-1"}))
         other = error(await client.call_tool("create_course", {**course_body(), "idempotencyKey": "k-1"}))
-        community = error(await client.call_tool("create_community", {"name": "C", "slug": "c-k-1", "idempotencyKey": "k-1"}))
-        again = ok(await client.call_tool("create_course", {**course_body(slug=first["course"]["slug"]), "idempotencyKey": "k-1"}))
+        community = error(
+            await client.call_tool(
+                "create_community", {"name": "C", "slug": "c-k-1", "idempotencyKey": "k-1"}
+            )
+        )
+        again = ok(
+            await client.call_tool(
+                "create_course", {**course_body(slug=first["course"]["slug"]), "idempotencyKey": "k-1"}
+            )
+        )
 
-    assert other == {"error": "conflict", "message": 'idempotencyKey "k-1" was first used with other arguments; a new request needs a new key'}
+    assert other == {
+        "error": "conflict",
+        "message": 'idempotencyKey "k-1" was first used with other arguments; a new request needs a new key',
+    }
     assert community["error"] == "conflict" and "was first used for create_course" in community["message"]
     assert again == first and len(await _courses(store, tenant.producer_id)) == 1
 
@@ -184,7 +244,10 @@ async def test_keys_belong_to_their_api_key(store, tenant):
 
 
 async def test_keys_belong_to_their_session(store, tenant):
-    tokens = [(await login(store, email=tenant.owner_email, password=tenant.owner_password, clock=utcnow)).token for _ in range(2)]
+    tokens = [
+        (await login(store, email=tenant.owner_email, password=tenant.owner_password, clock=utcnow)).token
+        for _ in range(2)
+    ]
     webhook = {"url": PUBLIC_HOOK_URL, "eventTypes": ["course.created"]}
     async with rest_client(http_app(store)) as http:
         first, again, other = [
@@ -217,7 +280,11 @@ async def test_an_expired_key_never_replays_and_old_records_are_pruned(store, te
         clock.advance(hours=24)
         # Expired: the key is free again, for other arguments too, and a new record replaces the old.
         later = ok(await client.call_tool("create_course", {**course_body(), "idempotencyKey": "old"}))
-        replayed = ok(await client.call_tool("create_course", {**course_body(slug=later["course"]["slug"]), "idempotencyKey": "old"}))
+        replayed = ok(
+            await client.call_tool(
+                "create_course", {**course_body(slug=later["course"]["slug"]), "idempotencyKey": "old"}
+            )
+        )
 
     assert later["course"]["id"] != first["course"]["id"] and replayed == later
     assert (await _record(store, "old")).expires_at == clock.now + IDEMPOTENCY_KEY_TTL
@@ -231,13 +298,17 @@ async def test_a_replay_reads_only_its_record(store, tenant):
     with statements(store) as seen:
         again = await run_operation(create_course, arguments, store=store, principal=principal)
     queries = [statement for statement in seen if not statement.startswith("BEGIN")]
-    assert again.model_dump(mode="json") == first.model_dump(mode="json")  # the answer as sent (to the millisecond)
+    assert again.model_dump(mode="json") == first.model_dump(
+        mode="json"
+    )  # the answer as sent (to the millisecond)
     # Its record, and whether what it created is still there (one primary-key lookup per table).
     assert len(queries) == 3 and all("idempotency_records" in statement for statement in queries[:2]), queries
     assert "courses.id IN" in queries[2], queries
 
 
-async def test_a_replay_after_what_it_created_was_deleted_is_a_conflict_not_an_answer_naming_it(store, tenant):
+async def test_a_replay_after_what_it_created_was_deleted_is_a_conflict_not_an_answer_naming_it(
+    store, tenant
+):
     """The issue's stateful failure: schemathesis repeats a scenario's requests, Idempotency-Key and
     body alike, so POST /webhooks replayed a create whose webhook a DELETE had removed since: 201
     naming it, then DELETE /webhooks/{id} 404. Now such a replay is a conflict naming what is gone;
@@ -252,14 +323,22 @@ async def test_a_replay_after_what_it_created_was_deleted_is_a_conflict_not_an_a
         anew = await http.post("/webhooks", json=webhook, headers={"Idempotency-Key": "b"})
         # What held it went too: a section whose course was deleted since.
         course = (await http.post("/courses", json=course_body())).json()["course"]["id"]
-        section = await http.post(f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"})
+        section = await http.post(
+            f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"}
+        )
         await http.delete(f"/courses/{course}")
-        section_gone = await http.post(f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"})
+        section_gone = await http.post(
+            f"/courses/{course}/sections", json={"title": "S"}, headers={"Idempotency-Key": "c"}
+        )
     assert (first.status_code, standing.status_code, deleted.status_code) == (201, 201, 200)
     assert standing.json()["webhook"]["id"] == made
     assert (gone.status_code, gone.json()) == (
-        409, {"error": "conflict", "message": f'Idempotency-Key "a" created {made}, deleted since; a new request needs a new key'},
-    )  # fmt: skip
+        409,
+        {
+            "error": "conflict",
+            "message": f'Idempotency-Key "a" created {made}, deleted since; a new request needs a new key',
+        },
+    )
     assert anew.status_code == 201 and anew.json()["webhook"]["id"] != made
     assert (section.status_code, section_gone.status_code) == (201, 409)
     assert section.json()["section"]["id"] in section_gone.json()["message"]
@@ -271,7 +350,11 @@ async def test_a_replay_after_what_it_created_was_deleted_is_a_conflict_not_an_a
 async def test_only_create_tools_take_an_idempotency_key(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         course = ok(await client.call_tool("create_course", course_body()))["course"]
-        update = error(await client.call_tool("update_course", {"courseId": course["id"], "title": "T", "idempotencyKey": "u"}))
+        update = error(
+            await client.call_tool(
+                "update_course", {"courseId": course["id"], "title": "T", "idempotencyKey": "u"}
+            )
+        )
         listing = error(await client.call_tool("list_courses", {"idempotencyKey": "l"}))
     assert update["error"] == listing["error"] == "bad_request"
     assert "idempotencyKey" in update["message"] and "idempotencyKey" in listing["message"]
@@ -281,7 +364,10 @@ async def test_only_create_tools_take_an_idempotency_key(store, tenant):
 async def test_an_idempotency_key_is_1_to_200_printable_characters(store, tenant, key):
     async with mcp_client(store, tenant.key) as client:
         refused = error(await client.call_tool("create_course", {**course_body(), "idempotencyKey": key}))
-    assert refused == {"error": "bad_request", "message": "Invalid input: idempotencyKey: must be 1-200 printable characters"}
+    assert refused == {
+        "error": "bad_request",
+        "message": "Invalid input: idempotencyKey: must be 1-200 printable characters",
+    }
     assert await _courses(store, tenant.producer_id) == []
 
 
@@ -292,13 +378,23 @@ async def test_rest_takes_the_header_on_creates_only(store, tenant):
         in_body = await http.post("/courses", json={**course_body(), "idempotencyKey": "b"})
         too_long = await http.post("/courses", json=course_body(), headers={"Idempotency-Key": "x" * 201})
         new_key = await http.post(
-            "/api-keys", json={"name": "n", "permissions": ["*"]}, headers={**bearer(tokens.token), "Idempotency-Key": "k"}
+            "/api-keys",
+            json={"name": "n", "permissions": ["*"]},
+            headers={**bearer(tokens.token), "Idempotency-Key": "k"},
         )
-    assert listing.status_code == 400 and listing.json()["message"] == "Invalid input: Idempotency-Key: applies to create operations only"
-    assert in_body.status_code == 400 and "idempotencyKey" in in_body.json()["message"]  # REST sends it as the header
+    assert (
+        listing.status_code == 400
+        and listing.json()["message"] == "Invalid input: Idempotency-Key: applies to create operations only"
+    )
+    assert (
+        in_body.status_code == 400 and "idempotencyKey" in in_body.json()["message"]
+    )  # REST sends it as the header
     assert too_long.json()["message"] == "Invalid input: Idempotency-Key: must be 1-200 printable characters"
     # A new API key is shown once and stored only hashed: no record may keep it for a replay.
-    assert new_key.status_code == 400 and new_key.json()["message"] == "Invalid input: Idempotency-Key: create_api_key takes none"
+    assert (
+        new_key.status_code == 400
+        and new_key.json()["message"] == "Invalid input: Idempotency-Key: create_api_key takes none"
+    )
     assert await _courses(store, tenant.producer_id) == []
 
 
@@ -306,7 +402,9 @@ def test_create_tools_and_routes_publish_the_key_and_nothing_else_does():
     for op in served_over("mcp"):
         published = "idempotencyKey" in published_input_schema(op)["properties"]
         assert published is op.creates, op.name
-        assert "idempotencyKey" not in op.input_schema.get("properties", {}), op.name  # REST documents a header
+        assert "idempotencyKey" not in op.input_schema.get("properties", {}), (
+            op.name
+        )  # REST documents a header
     document = api_document()
     for op in served_over("rest"):
         parameters = document["paths"]["/api/v1" + op.http_path][op.http_method.lower()].get("parameters", [])
@@ -341,9 +439,11 @@ async def test_a_replayable_create_keeps_none_of_the_secrets_its_answer_showed(s
     for left_out in _SO_IT_SHOWS_ONE.get(op.name, ()):
         arguments.pop(left_out)
     answers = [
-        (await run_operation(op, arguments, store=store, principal=principal_of(tenant), idempotency_key="once")).model_dump(
-            mode="json", by_alias=True
-        )
+        (
+            await run_operation(
+                op, arguments, store=store, principal=principal_of(tenant), idempotency_key="once"
+            )
+        ).model_dump(mode="json", by_alias=True)
         for _ in range(2)
     ]
     first, replay = answers
@@ -351,7 +451,9 @@ async def test_a_replayable_create_keeps_none_of_the_secrets_its_answer_showed(s
     secrets = [value for path in marked for value in _values_at(first, path)]
     assert secrets and all(isinstance(value, str) and value for value in secrets), first
     async with store.sessions() as session:
-        [kept] = [str(row) for row in (await session.execute(text("SELECT * FROM idempotency_records"))).all()]
+        [kept] = [
+            str(row) for row in (await session.execute(text("SELECT * FROM idempotency_records"))).all()
+        ]
     assert not any(secret in kept for secret in secrets), kept
     assert all(value is None for path in marked for value in _values_at(replay, path)), replay
     assert "shown only in the first answer" in replay["secretNote"] and first["secretNote"] is None

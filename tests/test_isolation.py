@@ -11,7 +11,9 @@ pytestmark = pytest.mark.anyio
 async def two_tenants(store, tenant_factory):
     a, b = await tenant_factory("Academy A"), await tenant_factory("Academy B")
     async with mcp_client(store, a.key) as client:
-        student = ok(await client.call_tool("register_student", {"name": "Alice Private", "email": "alice@a.example"}))
+        student = ok(
+            await client.call_tool("register_student", {"name": "Alice Private", "email": "alice@a.example"})
+        )
     return a, b, student["student"]
 
 
@@ -47,7 +49,9 @@ async def test_b_lists_and_searches_only_its_own_students(store, two_tenants):
 async def test_b_may_register_the_email_a_uses_without_learning_it_exists(store, two_tenants):
     _, b, alice = two_tenants
     async with mcp_client(store, b.key) as client:
-        created = ok(await client.call_tool("register_student", {"name": "Other Alice", "email": alice["email"]}))
+        created = ok(
+            await client.call_tool("register_student", {"name": "Other Alice", "email": alice["email"]})
+        )
     assert created["student"]["id"] != alice["id"]
 
 

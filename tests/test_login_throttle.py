@@ -57,19 +57,26 @@ async def test_the_sixth_failure_for_an_account_in_15_minutes_gets_429_with_retr
     assert failures == [401] * 5
     assert throttled.status_code == 429
     assert throttled.headers["retry-after"] == str(10 * 60) == str(throttled.json()["retryAfter"])
-    assert throttled.json()["error"] == "rate_limited" and "Too many failed sign-ins" in throttled.json()["message"]
+    assert (
+        throttled.json()["error"] == "rate_limited"
+        and "Too many failed sign-ins" in throttled.json()["message"]
+    )
     assert again.status_code == 200
 
 
 async def test_unknown_emails_are_throttled_like_known_ones(store):
     async with rest_client(_app(store)) as http:
-        statuses = [(await _sign_in(http, "nobody@example.com", "whatever-password")).status_code for _ in range(6)]
+        statuses = [
+            (await _sign_in(http, "nobody@example.com", "whatever-password")).status_code for _ in range(6)
+        ]
     assert statuses == [401] * 5 + [429]
 
 
 async def test_a_client_address_has_its_own_larger_budget_across_accounts(store, tenant):
     async with rest_client(_app(store, per_address=8)) as http:
-        statuses = [(await _sign_in(http, f"guess-{n}@example.com", "wrong-password")).status_code for n in range(9)]
+        statuses = [
+            (await _sign_in(http, f"guess-{n}@example.com", "wrong-password")).status_code for n in range(9)
+        ]
         owner = await _sign_in(http, tenant.owner_email, tenant.owner_password)
     assert statuses == [401] * 8 + [429]
     assert owner.status_code == 429  # the address, not the account, is out of budget
@@ -120,7 +127,10 @@ async def test_sign_ins_on_an_owner_account_are_audited_without_the_password(sto
         ("login", "ok", tenant.producer_id),
     ]
     assert events[0].target_ids == {"userId": tenant.owner_user_id}
-    assert events[1].target_ids == {"userId": tenant.owner_user_id, "sessionId": signed_in.json()["session"]["id"]}
+    assert events[1].target_ids == {
+        "userId": tenant.owner_user_id,
+        "sessionId": signed_in.json()["session"]["id"],
+    }
     recorded = repr([(e.target_ids, e.key_name, e.operation) for e in events])
     assert "wrong-password-123" not in recorded and tenant.owner_password not in recorded
 
@@ -160,7 +170,17 @@ async def test_40_concurrent_failed_sign_ins_keep_a_real_server_under_400_mb(dat
 
     env = cli_env(databases.new("login-load"))
     run_cli(env, "db", "upgrade")
-    cli_json(env, "producers", "create", "--name", "Load", "--email", "owner@load.example", "--password", "owner-pass-1")
+    cli_json(
+        env,
+        "producers",
+        "create",
+        "--name",
+        "Load",
+        "--email",
+        "owner@load.example",
+        "--password",
+        "owner-pass-1",
+    )
     with http_server(env, tmp_path / "server.log") as server:
         async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=120) as http:
             statuses: list[int] = []
@@ -171,7 +191,9 @@ async def test_40_concurrent_failed_sign_ins_keep_a_real_server_under_400_mb(dat
             async with anyio.create_task_group() as group:
                 for n in range(40):
                     group.start_soon(attempt, f"stranger-{n}@load.example")
-            owner = [(await _sign_in(http, "owner@load.example", "wrong-password")).status_code for _ in range(6)]
+            owner = [
+                (await _sign_in(http, "owner@load.example", "wrong-password")).status_code for _ in range(6)
+            ]
         peak_mb = _peak_rss_mb(server.process.pid)
     print(f"\npeak RSS after 40 concurrent failed sign-ins: {peak_mb:.0f} MB")
     assert statuses == [401] * 40

@@ -90,9 +90,7 @@ async def test_db_upgrade_brings_it_to_the_newest_schema(databases):
 
 
 def test_the_head_the_server_checks_is_the_newest_migration_script():
-    assert HEAD == script_head()
-
-
+    assert script_head() == HEAD
 
 
 def _compiled(check: CheckConstraint, dialect) -> str:
@@ -106,17 +104,24 @@ async def test_the_migrated_constraints_are_the_models(databases):
 
     def reflect(connection):
         inspector = inspect(connection)
-        checks = {table: {c["name"]: c["sqltext"] for c in inspector.get_check_constraints(table)} for table in metadata.tables}
+        checks = {
+            table: {c["name"]: c["sqltext"] for c in inspector.get_check_constraints(table)}
+            for table in metadata.tables
+        }
         owner_index = next(i for i in inspector.get_indexes("users") if i["name"] == OWNER_EMAIL_INDEX)
         return checks, owner_index, connection.dialect
 
     async with open_store(url) as store, store.engine.connect() as connection:
         checks, owner_index, dialect = await connection.run_sync(reflect)
     declared = {
-        table.name: {c.name: _compiled(c, dialect) for c in table.constraints if isinstance(c, CheckConstraint)}
+        table.name: {
+            c.name: _compiled(c, dialect) for c in table.constraints if isinstance(c, CheckConstraint)
+        }
         for table in metadata.tables.values()
     }
-    assert {table: set(found) for table, found in checks.items()} == {table: set(d) for table, d in declared.items()}
+    assert {table: set(found) for table, found in checks.items()} == {
+        table: set(d) for table, d in declared.items()
+    }
     if ENGINE == "sqlite":  # PostgreSQL answers its own rewriting of each condition
         assert checks == declared
     assert owner_index["unique"] and owner_index["column_names"] == ["email_normalized"]
@@ -125,9 +130,14 @@ async def test_the_migrated_constraints_are_the_models(databases):
 
 
 _ADDED_AFTER_0008 = (
-    "oauth_clients", "oauth_grants", "oauth_codes", "oauth_tokens",  # 0011
-    "event_counters", "events",  # 0012
-    "webhook_endpoints", "webhook_deliveries",  # 0013
+    "oauth_clients",
+    "oauth_grants",
+    "oauth_codes",
+    "oauth_tokens",  # 0011
+    "event_counters",
+    "events",  # 0012
+    "webhook_endpoints",
+    "webhook_deliveries",  # 0013
     "idempotency_records",  # 0014
     "credential_revision",  # 0015
 )
@@ -143,12 +153,16 @@ async def _insert(url: str, rows: list) -> None:
 
     def columns_by_table(sync) -> dict[str, set[str]]:
         inspector = inspect(sync)
-        return {name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()}
+        return {
+            name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()
+        }
 
     async with open_store(url) as store, store.engine.begin() as connection:
         present = await connection.run_sync(columns_by_table)
         for full, values in rows:
-            if full.name in present:  # a plain table of the columns the revision has: no newer column's default
+            if (
+                full.name in present
+            ):  # a plain table of the columns the revision has: no newer column's default
                 kept = {name: value for name, value in values.items() if name in present[full.name]}
                 older = sa_table(full.name, *(sa_column(name, full.c[name].type) for name in kept))
                 await connection.execute(insert(older).values(kept))
@@ -159,7 +173,9 @@ async def _counts(store) -> dict[str, int]:
     async with store.engine.connect() as connection:
         present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
         tables = [t for t in metadata.sorted_tables if t.name in present]
-        counted = [(await connection.execute(select(func.count()).select_from(t))).scalar_one() for t in tables]
+        counted = [
+            (await connection.execute(select(func.count()).select_from(t))).scalar_one() for t in tables
+        ]
     return {table.name: count for table, count in zip(tables, counted, strict=True)}
 
 
@@ -173,7 +189,9 @@ async def test_upgrade_stops_naming_the_email_where_owners_already_share_one(dat
     first, second = valid_rows("a"), valid_rows("b")
     _row(second, "users").update(email="ownera@example.com", email_normalized="ownera@example.com")
     await _insert(url, first + second)
-    with pytest.raises(RuntimeError, match="users: owners sharing the emails ownera@example.com break uq_users_owner_email"):
+    with pytest.raises(
+        RuntimeError, match="users: owners sharing the emails ownera@example.com break uq_users_owner_email"
+    ):
         await upgrade_async(url)
 
 
@@ -197,8 +215,16 @@ async def test_upgrade_stops_before_any_change_naming_each_constraint_existing_r
 def _student(user_id: str, producer_id: str, name: str) -> tuple:
     now = utcnow()
     email = f"{user_id}@example.com"
-    values = {"id": user_id, "producer_id": producer_id, "name": name, "email": email, "email_normalized": email,
-              "role": "student", "created_at": now, "updated_at": now}
+    values = {
+        "id": user_id,
+        "producer_id": producer_id,
+        "name": name,
+        "email": email,
+        "email_normalized": email,
+        "role": "student",
+        "created_at": now,
+        "updated_at": now,
+    }
     return User.__table__, values
 
 
@@ -208,7 +234,14 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
     rows = valid_rows("a")
     producer_id = _row(rows, "producers")["id"]
     # A deleted user leaves a gap in the rowids that a table rebuild closes: the name index must follow.
-    await _insert(url, [*rows, _student("user_gone", producer_id, "Gone Soon"), _student("user_zb", producer_id, "Zed Before")])
+    await _insert(
+        url,
+        [
+            *rows,
+            _student("user_gone", producer_id, "Gone Soon"),
+            _student("user_zb", producer_id, "Zed Before"),
+        ],
+    )
     async with open_store(url) as store:
         async with store.engine.begin() as connection:
             await connection.execute(delete(User).where(User.id == "user_gone"))
@@ -226,9 +259,15 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
             async with store.engine.begin() as connection:
                 await connection.execute(update(Lesson).values(section_id="section_none"))
         async with store.sessions() as session, session.begin():
-            key = await create_api_key(session, producer_id=producer_id, name="k", permissions=["*"], clock=utcnow)
+            key = await create_api_key(
+                session, producer_id=producer_id, name="k", permissions=["*"], clock=utcnow
+            )
         async with mcp_client(store, key.key) as client:
-            ok(await client.call_tool("register_student", {"name": "Zed After", "email": "after@example.com"}))
+            ok(
+                await client.call_tool(
+                    "register_student", {"name": "Zed After", "email": "after@example.com"}
+                )
+            )
             found = ok(await client.call_tool("list_students", {"search": "zed"}))["data"]
             gone = ok(await client.call_tool("list_students", {"search": "gone"}))["data"]
         assert sorted(student["name"] for student in found) == ["Zed After", "Zed Before"] and gone == []
@@ -236,7 +275,12 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
             await connection.execute(delete(Producer).where(Producer.id == producer_id))
         left = {table: count for table, count in (await _counts(store)).items() if count}
     # Reference data, and counters that name no tenant (they go when the next minute's counting starts).
-    assert left == {"categories": 12 + 1, "login_failures": 1, "rate_limit_windows": 1, "credential_revision": 1}
+    assert left == {
+        "categories": 12 + 1,
+        "login_failures": 1,
+        "rate_limit_windows": 1,
+        "credential_revision": 1,
+    }
 
 
 @pytest.mark.sqlite_only  # SQLite alone rebuilds tables
@@ -275,7 +319,11 @@ async def test_downgrade_drops_the_constraints_and_keeps_the_rows(databases):
                 late = _student("user_late", _row(rows, "producers")["id"], "Late Zed")[1]
                 await connection.execute(insert(User.__table__).values(late))
                 match = f"SELECT rowid FROM {NAME_FTS_TABLE} WHERE {NAME_FTS_TABLE} MATCH '\"zed\"'"
-                names = (await connection.exec_driver_sql(f"SELECT name FROM users WHERE rowid IN ({match})")).scalars().all()
+                names = (
+                    (await connection.exec_driver_sql(f"SELECT name FROM users WHERE rowid IN ({match})"))
+                    .scalars()
+                    .all()
+                )
                 assert names == ["Late Zed"]
     with pytest.raises(RuntimeError, match="courses: 1 row\\(s\\) break ck_courses_level"):
         await upgrade_async(url)

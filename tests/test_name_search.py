@@ -10,8 +10,35 @@ from tests.factories import mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 
-NAMES = ["Jane Smith", "Janet Doe", "Bob", "50%_off", 'Ann "Quote" Lee', "Émile Zola", "émilie", "ab", "JANE", "Xy Jan"]
-SEARCHES = ["j", "ja", "jan", "JAN", "ane", "%_", "50%_o", '"quote"', "émi", "ÉMI", "mile", "ab", "zzz", "e ", " "]
+NAMES = [
+    "Jane Smith",
+    "Janet Doe",
+    "Bob",
+    "50%_off",
+    'Ann "Quote" Lee',
+    "Émile Zola",
+    "émilie",
+    "ab",
+    "JANE",
+    "Xy Jan",
+]
+SEARCHES = [
+    "j",
+    "ja",
+    "jan",
+    "JAN",
+    "ane",
+    "%_",
+    "50%_o",
+    '"quote"',
+    "émi",
+    "ÉMI",
+    "mile",
+    "ab",
+    "zzz",
+    "e ",
+    " ",
+]
 
 
 async def _scan(store, producer_id: str, search: str) -> list[str]:
@@ -43,7 +70,11 @@ async def test_search_finds_what_the_unindexed_scan_finds_for_every_length(store
 async def test_search_total_counts_only_matches_even_beyond_one_page(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         for number in range(7):
-            ok(await client.call_tool("register_student", {"name": f"Marwick {number}", "email": f"m{number}@x.io"}))
+            ok(
+                await client.call_tool(
+                    "register_student", {"name": f"Marwick {number}", "email": f"m{number}@x.io"}
+                )
+            )
         ok(await client.call_tool("register_student", {"name": "Someone Else", "email": "e@x.io"}))
         result = ok(await client.call_tool("list_students", {"search": "marwick", "limit": 5}))
     assert len(result["data"]) == 5 and result["pagination"]["total"] == 7
@@ -51,7 +82,9 @@ async def test_search_total_counts_only_matches_even_beyond_one_page(store, tena
 
 async def test_search_follows_a_rename(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        made = ok(await client.call_tool("register_student", {"name": "Old Name", "email": "o@x.io"}))["student"]
+        made = ok(await client.call_tool("register_student", {"name": "Old Name", "email": "o@x.io"}))[
+            "student"
+        ]
         ok(await client.call_tool("update_student", {"studentId": made["id"], "name": "Fresh Title"}))
         assert await _search(client, "old name") == ([], 0)
         assert await _search(client, "fresh") == (["Fresh Title"], 1)

@@ -68,7 +68,9 @@ async def owner_browser(client: httpx.AsyncClient, tenant) -> AsyncIterator[http
         yield browser
 
 
-async def connect(client, browser, *, permissions: list[str] | None = None, scope: str = "courses:read students:read"):
+async def connect(
+    client, browser, *, permissions: list[str] | None = None, scope: str = "courses:read students:read"
+):
     """Register a public client, authorize with PKCE, consent, and exchange the code: (client id, tokens)."""
     client_id = (await register(client)).json()["client_id"]
     pkce = Pkce.new()
@@ -77,8 +79,14 @@ async def connect(client, browser, *, permissions: list[str] | None = None, scop
     answered = await consent(browser, started.headers["location"], permissions=permissions)
     assert answered.status_code == 303, answered.text
     code = query_of(answered.headers["location"])["code"]
-    issued = await token(client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, client_id=client_id,
-                         code_verifier=pkce.verifier)
+    issued = await token(
+        client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=REDIRECT,
+        client_id=client_id,
+        code_verifier=pkce.verifier,
+    )
     assert issued.status_code == 200, issued.text
     return client_id, issued.json()
 
@@ -107,7 +115,12 @@ async def test_the_protected_resource_and_authorization_server_publish_their_met
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["client_id_metadata_document_supported"] is True
     assert {"authorization_code", "refresh_token"} <= set(metadata["grant_types_supported"])
-    for endpoint in ("authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint"):
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "registration_endpoint",
+        "revocation_endpoint",
+    ):
         assert metadata[endpoint].startswith(ISSUER)
 
 
@@ -118,7 +131,10 @@ async def test_a_401_from_mcp_names_the_resource_metadata(store):
     assert missing.status_code == wrong.status_code == 401
     expected = f'resource_metadata="{ISSUER}/.well-known/oauth-protected-resource/mcp"'
     assert expected in missing.headers["www-authenticate"]
-    assert expected in wrong.headers["www-authenticate"] and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    assert (
+        expected in wrong.headers["www-authenticate"]
+        and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    )
 
 
 async def test_without_an_https_public_url_oauth_is_off_and_api_keys_work(store, tenant):
@@ -136,23 +152,45 @@ async def test_a_connected_app_sees_exactly_the_granted_tools_and_its_calls_are_
         _, issued = await connect(client, browser, permissions=["courses:read", "students:write"])
         assert issued["token_type"] == "Bearer" and issued["expires_in"] == 3600
         assert issued["scope"] == "courses:read students:write"
-        assert listed_names(await mcp_post(client, issued["access_token"])) == tools_of(["courses:read", "students:write"])
-        called = await mcp_post(client, issued["access_token"], "tools/call",
-                                {"name": "register_student", "arguments": {"name": "Ada", "email": "ada@example.com"}})
+        assert listed_names(await mcp_post(client, issued["access_token"])) == tools_of(
+            ["courses:read", "students:write"]
+        )
+        called = await mcp_post(
+            client,
+            issued["access_token"],
+            "tools/call",
+            {"name": "register_student", "arguments": {"name": "Ada", "email": "ada@example.com"}},
+        )
         assert called.status_code == 200 and not called.json()["result"].get("isError"), called.text
-        refused = await mcp_post(client, issued["access_token"], "tools/call", {"name": "create_course", "arguments": {}})
+        refused = await mcp_post(
+            client, issued["access_token"], "tools/call", {"name": "create_course", "arguments": {}}
+        )
         assert "Unknown tool" in refused.text
         # An OAuth token is for the MCP endpoint it was issued for, not for REST.
-        rest = await client.get("/api/v1/courses", headers={"Authorization": f"Bearer {issued['access_token']}"})
+        rest = await client.get(
+            "/api/v1/courses", headers={"Authorization": f"Bearer {issued['access_token']}"}
+        )
         assert rest.status_code == 401
     async with store.sessions() as session:
         grant = (await session.scalars(select(OAuthGrant))).one()
-        events = (await session.scalars(select(AuditEvent).where(AuditEvent.producer_id == tenant.producer_id))).all()
+        events = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.producer_id == tenant.producer_id))
+        ).all()
         stored = (await session.scalars(select(OAuthToken.token_hash))).all()
-    assert grant.producer_id == tenant.producer_id and grant.client_name == "Test Agent" and grant.last_used_at is not None
+    assert (
+        grant.producer_id == tenant.producer_id
+        and grant.client_name == "Test Agent"
+        and grant.last_used_at is not None
+    )
     by_operation = {event.operation: event for event in events}
-    assert by_operation["answer_app_authorization"].target_ids == {"clientId": grant.client_id, "grantId": grant.id}
-    assert by_operation["register_student"].key_id == grant.id and by_operation["register_student"].key_name == "Test Agent"
+    assert by_operation["answer_app_authorization"].target_ids == {
+        "clientId": grant.client_id,
+        "grantId": grant.id,
+    }
+    assert (
+        by_operation["register_student"].key_id == grant.id
+        and by_operation["register_student"].key_name == "Test Agent"
+    )
     assert issued["access_token"] not in stored and issued["refresh_token"] not in stored  # only hashes
 
 
@@ -166,7 +204,10 @@ async def test_the_consent_page_needs_sign_in_and_returns_to_the_request(store, 
         signed = await sign_in(client, tenant.owner_email, tenant.owner_password)
         # The sign-in form carries `next` through: after sign-in the browser is back on the consent page.
         form_page = await client.get(page.headers["location"])
-        assert 'name="next" value="/dashboard/authorize?' in form_page.text.replace("&amp;", "&") or signed.status_code == 303
+        assert (
+            'name="next" value="/dashboard/authorize?' in form_page.text.replace("&amp;", "&")
+            or signed.status_code == 303
+        )
         shown = await client.get(consent_path)
     assert shown.status_code == 200 and "Test Agent" in shown.text and "127.0.0.1:9999" in shown.text
     assert 'value="courses:read" checked' in shown.text and 'value="courses:write" checked' not in shown.text
@@ -179,23 +220,36 @@ async def test_deny_sends_access_denied_and_grants_nothing(store, tenant):
         started = await authorize(client, client_id, Pkce.new(), scope="courses:read")
         answered = await consent(browser, started.headers["location"], decision="deny")
     assert answered.status_code == 303
-    assert query_of(answered.headers["location"]) == {"error": "access_denied", "error_description": "The owner denied access", "state": "st-1"}
+    assert query_of(answered.headers["location"]) == {
+        "error": "access_denied",
+        "error_description": "The owner denied access",
+        "state": "st-1",
+    }
     assert await count_rows(store, OAuthGrant) == 0
 
 
 async def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_family(store, tenant):
     async with server(store) as client, owner_browser(client, tenant) as browser:
         client_id, first = await connect(client, browser)
-        second = await token(client, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=client_id)
+        second = await token(
+            client, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=client_id
+        )
         assert second.status_code == 200, second.text
         second = second.json()
-        assert second["refresh_token"] != first["refresh_token"] and second["access_token"] != first["access_token"]
+        assert (
+            second["refresh_token"] != first["refresh_token"]
+            and second["access_token"] != first["access_token"]
+        )
         assert (await mcp_post(client, second["access_token"])).status_code == 200
-        replayed = await token(client, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=client_id)
+        replayed = await token(
+            client, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=client_id
+        )
         assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
         # The whole family is gone: the newest pair too.
         assert (await mcp_post(client, second["access_token"])).status_code == 401
-        again = await token(client, grant_type="refresh_token", refresh_token=second["refresh_token"], client_id=client_id)
+        again = await token(
+            client, grant_type="refresh_token", refresh_token=second["refresh_token"], client_id=client_id
+        )
         assert again.json()["error"] == "invalid_grant"
     async with store.sessions() as session:
         assert (await session.scalars(select(OAuthGrant.revoked_at))).one() is not None
@@ -209,8 +263,14 @@ async def test_a_wrong_pkce_verifier_is_invalid_grant_and_issues_nothing(store, 
         client_id = (await register(client)).json()["client_id"]
         started = await authorize(client, client_id, Pkce.new(), scope="courses:read")
         code = query_of((await consent(browser, started.headers["location"])).headers["location"])["code"]
-        refused = await token(client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, client_id=client_id,
-                              code_verifier=Pkce.new().verifier)
+        refused = await token(
+            client,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=REDIRECT,
+            client_id=client_id,
+            code_verifier=Pkce.new().verifier,
+        )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert await count_rows(store, OAuthToken) == 0
 
@@ -221,8 +281,13 @@ async def test_a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_got
         pkce = Pkce.new()
         started = await authorize(client, client_id, pkce, scope="courses:read")
         code = query_of((await consent(browser, started.headers["location"])).headers["location"])["code"]
-        exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id,
-                    "code_verifier": pkce.verifier}
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": client_id,
+            "code_verifier": pkce.verifier,
+        }
         first = await token(client, **exchange)
         assert first.status_code == 200
         second = await token(client, **exchange)
@@ -237,8 +302,14 @@ async def test_a_code_for_another_client_is_invalid_grant(store, tenant):
         pkce = Pkce.new()
         started = await authorize(client, client_id, pkce, scope="courses:read")
         code = query_of((await consent(browser, started.headers["location"])).headers["location"])["code"]
-        refused = await token(client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, client_id=other_id,
-                              code_verifier=pkce.verifier)
+        refused = await token(
+            client,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=REDIRECT,
+            client_id=other_id,
+            code_verifier=pkce.verifier,
+        )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert await count_rows(store, OAuthToken) == 0
 
@@ -246,7 +317,9 @@ async def test_a_code_for_another_client_is_invalid_grant(store, tenant):
 async def test_a_redirect_uri_mismatch_is_refused_without_redirecting(store, tenant):
     async with server(store) as client, owner_browser(client, tenant) as browser:
         client_id = (await register(client)).json()["client_id"]
-        at_authorize = await authorize(client, client_id, Pkce.new(), redirect_uri="http://127.0.0.1:9999/elsewhere")
+        at_authorize = await authorize(
+            client, client_id, Pkce.new(), redirect_uri="http://127.0.0.1:9999/elsewhere"
+        )
         assert refused_at_authorize(at_authorize)[0] == "invalid_request"
         # Edited on its way through the consent form: checked again.
         started = await authorize(client, client_id, Pkce.new(), scope="courses:read")
@@ -257,8 +330,14 @@ async def test_a_redirect_uri_mismatch_is_refused_without_redirecting(store, ten
         pkce = Pkce.new()
         started = await authorize(client, client_id, pkce, scope="courses:read")
         code = query_of((await consent(browser, started.headers["location"])).headers["location"])["code"]
-        refused = await token(client, grant_type="authorization_code", code=code, redirect_uri="http://127.0.0.1:9999/other",
-                              client_id=client_id, code_verifier=pkce.verifier)
+        refused = await token(
+            client,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri="http://127.0.0.1:9999/other",
+            client_id=client_id,
+            code_verifier=pkce.verifier,
+        )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
     assert await count_rows(store, OAuthToken) == 0
 
@@ -286,7 +365,9 @@ async def test_a_token_for_another_resource_is_refused(store, tenant):
     async with server(store) as client, owner_browser(client, tenant) as browser:
         client_id = (await register(client)).json()["client_id"]
         elsewhere = await authorize(client, client_id, Pkce.new(), resource="https://other.example.com/mcp")
-        assert refused_at_authorize(elsewhere)[0] == "invalid_target"  # a page: not sent to the app before consent
+        assert (
+            refused_at_authorize(elsewhere)[0] == "invalid_target"
+        )  # a page: not sent to the app before consent
         _, issued = await connect(client, browser)
     # The same database served under another public URL: the token's audience is not this resource.
     async with server(store, public_url="https://school.example.com") as other:
@@ -313,7 +394,9 @@ async def test_another_producers_app_cannot_be_disconnected_or_seen(store, tenan
             page = await intruder.get("/dashboard/apps")
             assert grant_id not in page.text
             csrf = csrf_of(page)
-            refused = await intruder.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
+            refused = await intruder.post(
+                "/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id}
+            )
         assert refused.status_code == 404
         assert (await mcp_post(client, issued["access_token"])).status_code == 200
 
@@ -329,7 +412,9 @@ async def test_disconnecting_ends_the_apps_tokens_at_once(store, tenant):
         done = await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert done.status_code == 303
         assert (await mcp_post(client, issued["access_token"])).status_code == 401
-        refreshed = await token(client, grant_type="refresh_token", refresh_token=issued["refresh_token"], client_id=client_id)
+        refreshed = await token(
+            client, grant_type="refresh_token", refresh_token=issued["refresh_token"], client_id=client_id
+        )
         assert refreshed.json()["error"] == "invalid_grant"
 
 
@@ -348,15 +433,22 @@ async def test_a_confidential_clients_secret_is_stored_hashed_and_checked(store,
         pkce = Pkce.new()
         started = await authorize(client, client_id, pkce, scope="courses:read")
         code = query_of((await consent(browser, started.headers["location"])).headers["location"])["code"]
-        exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id,
-                    "code_verifier": pkce.verifier}
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": client_id,
+            "code_verifier": pkce.verifier,
+        }
         wrong = await token(client, **exchange, client_secret="not-the-secret")
         assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
         right = await token(client, **exchange, client_secret=secret)
         assert right.status_code == 200, right.text
     async with store.sessions() as session:
         stored = await session.get(OAuthClient, client_id)
-    assert stored.secret_hash and secret not in json.dumps(stored.information) and stored.secret_hash != secret
+    assert (
+        stored.secret_hash and secret not in json.dumps(stored.information) and stored.secret_hash != secret
+    )
 
 
 # ---- client ID metadata documents
@@ -366,17 +458,32 @@ async def test_a_client_id_metadata_document_client_connects(store, tenant):
     documents: dict[str, dict] = {}
     with local_http_server(documents) as base:
         client_id = f"{base}/oauth/client.json"
-        documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
-        async with server(store, oauth_allow_loopback_metadata=True) as client, owner_browser(client, tenant) as browser:
+        documents["/oauth/client.json"] = {
+            "client_id": client_id,
+            "client_name": "Doc Agent",
+            "redirect_uris": [REDIRECT],
+        }
+        async with (
+            server(store, oauth_allow_loopback_metadata=True) as client,
+            owner_browser(client, tenant) as browser,
+        ):
             pkce = Pkce.new()
             started = await authorize(client, client_id, pkce, scope="courses:read")
             assert started.status_code == 302, started.text
             answered = await consent(browser, started.headers["location"])
             code = query_of(answered.headers["location"])["code"]
-            issued = await token(client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, client_id=client_id,
-                                 code_verifier=pkce.verifier)
+            issued = await token(
+                client,
+                grant_type="authorization_code",
+                code=code,
+                redirect_uri=REDIRECT,
+                client_id=client_id,
+                code_verifier=pkce.verifier,
+            )
             assert issued.status_code == 200, issued.text
-            assert listed_names(await mcp_post(client, issued.json()["access_token"])) == tools_of(["courses:read"])
+            assert listed_names(await mcp_post(client, issued.json()["access_token"])) == tools_of(
+                ["courses:read"]
+            )
     async with store.sessions() as session:
         stored = await session.get(OAuthClient, client_id)
     assert stored.source == "metadata_document" and stored.name == "Doc Agent"
@@ -386,8 +493,15 @@ async def test_metadata_documents_on_loopback_are_refused_unless_allowed(store):
     documents: dict[str, dict] = {}
     with local_http_server(documents) as base:
         client_id = f"{base}/oauth/client.json"
-        documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
-        documents["/oauth/liar.json"] = {"client_id": "https://someone-else.example.com/c.json", "redirect_uris": [REDIRECT]}
+        documents["/oauth/client.json"] = {
+            "client_id": client_id,
+            "client_name": "Doc Agent",
+            "redirect_uris": [REDIRECT],
+        }
+        documents["/oauth/liar.json"] = {
+            "client_id": "https://someone-else.example.com/c.json",
+            "redirect_uris": [REDIRECT],
+        }
         async with server(store) as client:
             refused = await authorize(client, client_id, Pkce.new())
         async with server(store, oauth_allow_loopback_metadata=True) as client:
@@ -404,11 +518,18 @@ async def test_metadata_documents_are_fetched_narrowly_and_cached(store, tenant)
     clock = Clock()
     with local_http_server(documents, requested) as base:
         client_id = f"{base}/oauth/client.json"
-        documents["/oauth/client.json"] = {"client_id": client_id, "client_name": "Doc Agent", "redirect_uris": [REDIRECT]}
+        documents["/oauth/client.json"] = {
+            "client_id": client_id,
+            "client_name": "Doc Agent",
+            "redirect_uris": [REDIRECT],
+        }
         documents["/oauth/big.json"] = b'{"client_id": "x", "padding": "' + b"x" * 6000 + b'"}'
         documents["/oauth/moved.json"] = ("redirect", f"{base}/oauth/client.json")
-        documents["/oauth/secret.json"] = {"client_id": f"{base}/oauth/secret.json", "redirect_uris": [REDIRECT],
-                                           "token_endpoint_auth_method": "client_secret_post"}
+        documents["/oauth/secret.json"] = {
+            "client_id": f"{base}/oauth/secret.json",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_post",
+        }
         async with server(store, clock=clock, oauth_allow_loopback_metadata=True) as client:
             for refused in ("big", "moved", "secret"):
                 response = await authorize(client, f"{base}/oauth/{refused}.json", Pkce.new())
@@ -422,14 +543,17 @@ async def test_metadata_documents_are_fetched_narrowly_and_cached(store, tenant)
             assert requested.count("/oauth/client.json") == 2  # fetched again once the copy is an hour old
 
 
-@pytest.mark.parametrize("url", [
-    "https://10.0.0.1/client.json",  # private
-    "https://169.254.169.254/latest/meta-data",  # link-local: the cloud metadata address
-    "https://127.0.0.1/client.json",  # loopback, not allowed by default
-    "http://app.example.com/client.json",  # not https
-    "https://app.example.com/",  # no path
-    "https://user:pass@app.example.com/client.json",  # credentials
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1/client.json",  # private
+        "https://169.254.169.254/latest/meta-data",  # link-local: the cloud metadata address
+        "https://127.0.0.1/client.json",  # loopback, not allowed by default
+        "http://app.example.com/client.json",  # not https
+        "https://app.example.com/",  # no path
+        "https://user:pass@app.example.com/client.json",  # credentials
+    ],
+)
 async def test_client_id_urls_are_refused_before_any_request(url):
     from server.oauth.client_documents import DocumentRefused, fetch_client_document
 
@@ -446,5 +570,7 @@ async def test_a_disconnect_in_one_process_is_refused_by_another_at_once(store, 
             grant_id = (await session.scalars(select(OAuthGrant.id))).one()
         page = await browser.get("/dashboard/apps")
         csrf = csrf_of(page)
-        assert (await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})).status_code == 303
+        assert (
+            await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
+        ).status_code == 303
         assert (await mcp_post(second, issued["access_token"])).status_code == 401

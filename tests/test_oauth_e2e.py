@@ -33,7 +33,10 @@ from tests.test_oauth import tools_of
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)",
+    ),
 ]
 
 GRANTED = ["courses:read", "students:read"]
@@ -95,7 +98,9 @@ async def owner_browser() -> AsyncIterator:
             await browser.close()
 
 
-async def sign_in_and_consent(page, authorization_url: str, *, client_name: str, redirect_uri: str, shots: Path) -> None:
+async def sign_in_and_consent(
+    page, authorization_url: str, *, client_name: str, redirect_uri: str, shots: Path
+) -> None:
     """What the owner does in the browser the client opened: sign in, narrow the permissions to
     GRANTED, allow; returns once the browser reached the client's redirect URI."""
     await page.goto(authorization_url)
@@ -132,7 +137,12 @@ async def disconnect_in_dashboard(page, server_url: str, client_name: str, shots
 def assert_token_refused(server_url: str, access_token: str) -> None:
     refused = httpx.post(
         f"{server_url}/mcp",
-        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_courses", "arguments": {}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "list_courses", "arguments": {}},
+        },
         headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream"},
         timeout=10,
     )
@@ -148,7 +158,9 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
         async with owner_browser() as page:
 
             async def open_browser(authorization_url: str) -> None:
-                await sign_in_and_consent(page, authorization_url, client_name="E2E Agent", redirect_uri=redirect_uri, shots=shots)
+                await sign_in_and_consent(
+                    page, authorization_url, client_name="E2E Agent", redirect_uri=redirect_uri, shots=shots
+                )
 
             async def code_from_redirect() -> AuthorizationCodeResult:
                 answer = callback_query(requested)
@@ -157,8 +169,13 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
             storage = MemoryTokens()
             auth = OAuthClientProvider(
                 f"{server.url}/mcp",
-                OAuthClientMetadata(client_name="E2E Agent", redirect_uris=[redirect_uri], grant_types=["authorization_code", "refresh_token"],
-                                    response_types=["code"], token_endpoint_auth_method="none"),
+                OAuthClientMetadata(
+                    client_name="E2E Agent",
+                    redirect_uris=[redirect_uri],
+                    grant_types=["authorization_code", "refresh_token"],
+                    response_types=["code"],
+                    token_endpoint_auth_method="none",
+                ),
                 storage,
                 redirect_handler=open_browser,
                 callback_handler=code_from_redirect,
@@ -193,7 +210,9 @@ class NodeDriver:
                 return json.loads(await self.stdout.receive_until(b"\n", 1 << 20))
             except anyio.IncompleteRead:
                 await self.process.wait()
-                pytest.fail(f"the driver exited {self.process.returncode} before answering:\n{self.stderr.read_text()}")
+                pytest.fail(
+                    f"the driver exited {self.process.returncode} before answering:\n{self.stderr.read_text()}"
+                )
         pytest.fail(f"the driver said nothing for {within}s:\n{self.stderr.read_text()}")
 
     async def write_line(self, text: str) -> None:
@@ -203,7 +222,9 @@ class NodeDriver:
 @asynccontextmanager
 async def node_driver(node_tools, script: str, *args: str, stderr: Path) -> AsyncIterator[NodeDriver]:
     with stderr.open("wb") as errors:
-        process = await anyio.open_process([str(node_tools.node), str(DRIVERS / script), *args], cwd=ROOT, env=node_tools.env, stderr=errors)
+        process = await anyio.open_process(
+            [str(node_tools.node), str(DRIVERS / script), *args], cwd=ROOT, env=node_tools.env, stderr=errors
+        )
     try:
         yield NodeDriver(process, stderr)
     finally:
@@ -214,18 +235,33 @@ async def node_driver(node_tools, script: str, *args: str, stderr: Path) -> Asyn
         await process.aclose()
 
 
-async def test_the_typescript_sdk_oauth_client_connects_with_sign_in_and_consent_in_chromium(server, node_tools, shots, tmp_path):
+async def test_the_typescript_sdk_oauth_client_connects_with_sign_in_and_consent_in_chromium(
+    server, node_tools, shots, tmp_path
+):
     client_name = "TypeScript Agent"
     requested: list[str] = []
     with local_http_server({}, requested) as callback_base:
         redirect_uri = f"{callback_base}/callback"
-        async with node_driver(node_tools, "oauth_client.mjs", f"{server.url}/mcp", redirect_uri, client_name,
-                               stderr=tmp_path / "oauth_client.stderr") as driver, owner_browser() as page:
+        async with (
+            node_driver(
+                node_tools,
+                "oauth_client.mjs",
+                f"{server.url}/mcp",
+                redirect_uri,
+                client_name,
+                stderr=tmp_path / "oauth_client.stderr",
+            ) as driver,
+            owner_browser() as page,
+        ):
             authorization_url = (await driver.read_json(within=30))["authorize"]
             asked = query_of(authorization_url)
-            assert asked["resource"] == f"{server.url}/mcp"  # RFC 8707: the token is asked for the MCP endpoint
+            assert (
+                asked["resource"] == f"{server.url}/mcp"
+            )  # RFC 8707: the token is asked for the MCP endpoint
             with anyio.fail_after(60):
-                await sign_in_and_consent(page, authorization_url, client_name=client_name, redirect_uri=redirect_uri, shots=shots)
+                await sign_in_and_consent(
+                    page, authorization_url, client_name=client_name, redirect_uri=redirect_uri, shots=shots
+                )
             answer = callback_query(requested)
             # The SDK leaves checking the state to its host: the redirect must bring back what was sent.
             assert answer["state"] == asked["state"]

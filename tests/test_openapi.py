@@ -61,16 +61,23 @@ def test_every_operation_served_over_rest_is_documented_at_its_route():
     documented = {operation["operationId"]: route for route, operation in _operations(api_document()).items()}
     expected = {op.name: (op.http_method, "/api/v1" + op.http_path) for op in served_over("rest")}
     # An operation's other paths (a thread list across communities) are documented under their own ids.
-    expected |= {name: (op.http_method, "/api/v1" + path) for op in served_over("rest") for path, name in op.http_also}
+    expected |= {
+        name: (op.http_method, "/api/v1" + path) for op in served_over("rest") for path, name in op.http_also
+    }
     assert documented == expected
-    assert {name for _, name in OPERATIONS_ALSO} == {"list_threads_of_all_communities", "list_comments_of_community"}
+    assert {name for _, name in OPERATIONS_ALSO} == {
+        "list_threads_of_all_communities",
+        "list_comments_of_community",
+    }
 
 
 def test_success_statuses_and_errors_are_documented_per_operation():
     operations = _operations(api_document())
     for op in TOOLS:
         responses = operations[(op.http_method, "/api/v1" + op.http_path)]["responses"]
-        assert str(op.http_status) in responses and not ({"200", "201"} - {str(op.http_status)}) & set(responses), op.name
+        assert str(op.http_status) in responses and not ({"200", "201"} - {str(op.http_status)}) & set(
+            responses
+        ), op.name
         assert {"400", "401", "500"} <= set(responses), op.name
         assert ("403" in responses) is (op.permission is not None), op.name
         if op.path_params:
@@ -91,12 +98,17 @@ def test_shared_models_are_defined_once_and_bodies_refuse_unknown_fields():
     document = api_document()
     schemas = document["components"]["schemas"]
     assert {"Error", "Pagination", "CoursePublic", "LessonPublic"} <= set(schemas)
-    create_course = _operations(document)[("POST", "/api/v1/courses")]["requestBody"]["content"]["application/json"]
+    create_course = _operations(document)[("POST", "/api/v1/courses")]["requestBody"]["content"][
+        "application/json"
+    ]
     body = schemas[create_course["schema"]["$ref"].rsplit("/", 1)[1]]
     assert body["additionalProperties"] is False and body["required"] == ["title", "slug", "categoryId"]
     assert document["components"]["securitySchemes"]["apiKey"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "blk_...", "description": "An API key.",
-    }  # fmt: skip
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "blk_...",
+        "description": "An API key.",
+    }
 
 
 # ---- schemathesis against the app
@@ -144,9 +156,9 @@ SEEDS = [int(seed) for seed in os.environ.get("BLOHKO_SCHEMATHESIS_SEEDS", "2026
 """CI runs one seed at a few examples an operation; the longer run (README, "REST API") sets both."""
 
 
-EXPECTED_FOR_VALID_DATA = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())["checks"][
-    "positive_data_acceptance"
-]["expected-statuses"]
+EXPECTED_FOR_VALID_DATA = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())[
+    "checks"
+]["positive_data_acceptance"]["expected-statuses"]
 """What the repository's schemathesis.toml lets answer a request the document allows (the CLI reads
 it from the root): 422 for a rule beyond the schema among them, and never 400."""
 
@@ -165,10 +177,16 @@ def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
             "cache": {"enabled": False},
             # Every check, the stateful phase too: it follows the document's links from each create to
             # the operations that take the id it made.
-            "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": EXPECTED_FOR_VALID_DATA}},
+            "checks": {
+                "enabled": True,
+                "positive_data_acceptance": {"expected-statuses": EXPECTED_FOR_VALID_DATA},
+            },
             "phases": {"stateful": {"enabled": True, "max-steps": 6}},
             "auth": {
-                "openapi": {"apiKey": {"bearer": seeded["key"]}, "sessionToken": {"bearer": seeded["sessions"][0]}}
+                "openapi": {
+                    "apiKey": {"bearer": seeded["key"]},
+                    "sessionToken": {"bearer": seeded["sessions"][0]},
+                }
             },
             "operations": [
                 # Logging out ends its session: the other endpoints keep theirs.
@@ -180,7 +198,8 @@ def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
                 {
                     "include-method": "DELETE",
                     "phases": {
-                        phase: {"extra-data-sources": {"responses": False}} for phase in ("examples", "coverage", "fuzzing")
+                        phase: {"extra-data-sources": {"responses": False}}
+                        for phase in ("examples", "coverage", "fuzzing")
                     },
                 },
             ],
@@ -200,7 +219,11 @@ def _config(seeded: dict[str, Any], *, seed: int) -> schemathesis.Config:
 
 
 def test_valid_data_may_meet_a_rule_beyond_the_schema_but_never_a_400():
-    assert "422" in EXPECTED_FOR_VALID_DATA and "400" not in EXPECTED_FOR_VALID_DATA and "4xx" not in EXPECTED_FOR_VALID_DATA
+    assert (
+        "422" in EXPECTED_FOR_VALID_DATA
+        and "400" not in EXPECTED_FOR_VALID_DATA
+        and "4xx" not in EXPECTED_FOR_VALID_DATA
+    )
 
 
 def test_every_rule_beyond_the_schema_is_stated_and_answered_by_a_status_its_operation_lists():
@@ -209,12 +232,26 @@ def test_every_rule_beyond_the_schema_is_stated_and_answered_by_a_status_its_ope
     ruled = {}
     for operation in _operations(api_document()).values():
         for rule in operation.get(INPUT_RULES, []):
-            assert rule["status"] != 400 and str(rule["status"]) in operation["responses"], operation["operationId"]
+            assert rule["status"] != 400 and str(rule["status"]) in operation["responses"], operation[
+                "operationId"
+            ]
             assert f"{rule['rule']} ({rule['status']} " in operation["description"], operation["operationId"]
-            assert rule["rule"] in operation["responses"][str(rule["status"])]["description"], operation["operationId"]
+            assert rule["rule"] in operation["responses"][str(rule["status"])]["description"], operation[
+                "operationId"
+            ]
             ruled.setdefault(operation["operationId"], set()).add(rule["status"])
-    assert ruled["list_threads"] == ruled["list_audit_events"] == ruled["create_webhook"] == ruled["parse_video"] == {422}
-    assert ruled["create_course"] == {404, 422} and ruled["update_course"] == {404} and ruled["publish_course"] == {409}
+    assert (
+        ruled["list_threads"]
+        == ruled["list_audit_events"]
+        == ruled["create_webhook"]
+        == ruled["parse_video"]
+        == {422}
+    )
+    assert (
+        ruled["create_course"] == {404, 422}
+        and ruled["update_course"] == {404}
+        and ruled["publish_course"] == {409}
+    )
     assert not {"update_progress", "enroll_students"} & set(ruled)  # stated in the schema (`exactly_one_of`)
 
 
@@ -226,7 +263,10 @@ def _real_ids_half_the_time(schema: schemathesis.BaseSchema, sets: list[dict[str
     def flatmap_path_parameters(context, path_parameters):
         if not path_parameters or context.operation.method.upper() == "DELETE":
             return st.just(path_parameters)
-        real = [{**path_parameters, **{name: ids[name] for name in path_parameters if name in ids}} for ids in sets]
+        real = [
+            {**path_parameters, **{name: ids[name] for name in path_parameters if name in ids}}
+            for ids in sets
+        ]
         return st.sampled_from([path_parameters, *real])
 
 
@@ -253,7 +293,9 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
             tested.add(event.recorder.label)
             for case_id, interaction in event.recorder.interactions.items():
                 if interaction.response is not None:
-                    answered[event.recorder.cases[case_id].value.operation.label].add(interaction.response.status_code)
+                    answered[event.recorder.cases[case_id].value.operation.label].add(
+                        interaction.response.status_code
+                    )
             for checks in event.recorder.checks.values():
                 failures += [
                     f"{event.recorder.label}: {check.name}: {check.failure_info.failure.title}\n"
@@ -270,7 +312,9 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
     assert not errors, "\n".join(errors)
     assert not failures, "\n\n".join(dict.fromkeys(failures))
     every_route = {f"{method} {path}" for method, path in _operations(api_document())}
-    assert every_route <= tested, sorted(every_route - tested)  # the other paths too; and the stateful scenarios
+    assert every_route <= tested, sorted(
+        every_route - tested
+    )  # the other paths too; and the stateful scenarios
     # The operations only a producer session may call ran with one: not only refused for want of it.
     by_session = {
         f"{method} {path}"
@@ -278,7 +322,9 @@ def test_schemathesis_finds_no_failure_of_any_check_in_any_phase(fuzzed_api):
         if {"sessionToken": []} in operation["security"]
     }
     assert len(by_session) >= 7
-    assert {route for route in by_session if answered[route] - {401, 403}} == by_session, {route: answered[route] for route in by_session}
+    assert {route for route in by_session if answered[route] - {401, 403}} == by_session, {
+        route: answered[route] for route in by_session
+    }
 
 
 # ---- the document's patterns are the validators' rules
@@ -319,10 +365,21 @@ def test_a_pattern_of_the_document_accepts_exactly_what_its_field_accepts(annota
     """Texts made to match the pattern (without NUL) pass the validator; any text passes it only if
     the document allows it (within the length limits the document states beside the pattern)."""
     matching = data.draw(
-        st.from_regex(pattern, fullmatch=pattern.startswith("^")).filter(lambda text: 0 < len(text) <= 200 and "\x00" not in text)
+        st.from_regex(pattern, fullmatch=pattern.startswith("^")).filter(
+            lambda text: 0 < len(text) <= 200 and "\x00" not in text
+        )
     )
     assert _field_accepts(annotation, matching), matching
-    examples = ["http://a b", "https://[::1]/", "a@b.c", "x-y", "https://a.b/\x00", "a@b.c\x00", "x\x00y", "Title\x00"]
+    examples = [
+        "http://a b",
+        "https://[::1]/",
+        "a@b.c",
+        "x-y",
+        "https://a.b/\x00",
+        "a@b.c\x00",
+        "x\x00y",
+        "Title\x00",
+    ]
     anything = data.draw(st.text(min_size=1, max_size=60) | st.sampled_from(examples))
     assert _field_accepts(annotation, anything) is _document_accepts(pattern, anything), anything
 
@@ -380,7 +437,13 @@ def test_every_text_a_request_carries_states_that_it_holds_no_nul():
 def test_a_pattern_that_describes_a_whole_text_leaves_nul_out(data):
     """Such a pattern stands alone for its text (no `not` beside it): a text it matches, with a NUL
     put anywhere, no longer matches."""
-    patterns = sorted({text["pattern"] for _, text in _request_texts(api_document()) if _whole_text(text.get("pattern", ""))})
+    patterns = sorted(
+        {
+            text["pattern"]
+            for _, text in _request_texts(api_document())
+            if _whole_text(text.get("pattern", ""))
+        }
+    )
     assert len(patterns) >= 4  # URLs, emails, slugs, the Idempotency-Key (and the event feed's cursor)
     pattern = data.draw(st.sampled_from(patterns))
     matching = data.draw(st.from_regex(pattern, fullmatch=True).filter(lambda text: len(text) <= 300))
@@ -396,18 +459,32 @@ def _body_schema(operation_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.anyio
-async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_and_emails_is_in_the_schema(store, tenant, app):
+async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_and_emails_is_in_the_schema(
+    store, tenant, app
+):
     """The issue: "give lessonId or lessonPosition, exactly one" and "give studentIds or emails"
     refused bodies the document allowed. Now its schema refuses them too, and the server answers
     each body as the schema says: 400 exactly when the schema refuses it."""
-    progress, bulk = Draft202012Validator(_body_schema("update_progress")), Draft202012Validator(_body_schema("enroll_students"))
+    progress, bulk = (
+        Draft202012Validator(_body_schema("update_progress")),
+        Draft202012Validator(_body_schema("enroll_students")),
+    )
     ids = (await seed(store, tenant)).ids
     answers = {}
     async with rest_client(app, tenant.key) as http:
-        for body in ({"completed": True}, {"completed": True, "lessonId": "x", "lessonPosition": 1}, {"completed": True, "lessonPosition": 1}):
+        for body in (
+            {"completed": True},
+            {"completed": True, "lessonId": "x", "lessonPosition": 1},
+            {"completed": True, "lessonPosition": 1},
+        ):
             response = await http.patch(f"/enrollments/{ids['enrollmentId']}", json=body)
             answers[str(body)] = (progress.is_valid(body), response.status_code)
-        for body in ({}, {"studentIds": None, "emails": None}, {"studentIds": ["a"], "emails": ["a@b.co"]}, {"studentIds": None, "emails": ["a@b.co"]}):
+        for body in (
+            {},
+            {"studentIds": None, "emails": None},
+            {"studentIds": ["a"], "emails": ["a@b.co"]},
+            {"studentIds": None, "emails": ["a@b.co"]},
+        ):
             response = await http.post("/enrollments/bulk", json={"courseId": ids["courseId"], **body})
             answers[str(body)] = (bulk.is_valid({"courseId": ids["courseId"], **body}), response.status_code)
     assert answers == {
@@ -437,15 +514,26 @@ async def test_rules_beyond_the_schema_are_answered_with_their_documented_status
         webhook = await http.post("/webhooks", json={"url": "https://10.0.0.1/hook"})
         created = await http.post("/courses", json={**course, "categoryId": "cat_web_development"})
         publish = await http.post(f"/courses/{created.json()['course']['id']}/publish")
-    assert (threads.status_code, threads.json()["error"]) == (audit.status_code, audit.json()["error"]) == (422, "unprocessable")
-    assert empty_category.status_code == 400 and empty_category.json()["message"].startswith("Invalid input: categoryId:")
-    assert unknown_category.json() == {"error": "not_found", "message": "categoryId: no category cat_nope; see list_categories"}
+    assert (
+        (threads.status_code, threads.json()["error"])
+        == (audit.status_code, audit.json()["error"])
+        == (422, "unprocessable")
+    )
+    assert empty_category.status_code == 400 and empty_category.json()["message"].startswith(
+        "Invalid input: categoryId:"
+    )
+    assert unknown_category.json() == {
+        "error": "not_found",
+        "message": "categoryId: no category cat_nope; see list_categories",
+    }
     assert (video.status_code, webhook.status_code, publish.status_code) == (422, 422, 409)
     assert ids  # the seeded data stands beside what these made
 
 
 @pytest.mark.anyio
-async def test_a_whole_number_with_a_fraction_part_of_zero_is_an_integer_as_json_schema_says(store, tenant, app):
+async def test_a_whole_number_with_a_fraction_part_of_zero_is_an_integer_as_json_schema_says(
+    store, tenant, app
+):
     ids = (await seed(store, tenant)).ids
     path = f"/courses/{ids['courseId']}/sections/{ids['sectionId']}"
     async with rest_client(app, tenant.key) as http:
@@ -453,5 +541,11 @@ async def test_a_whole_number_with_a_fraction_part_of_zero_is_an_integer_as_json
         fraction = await http.patch(path, json={"order": 0.5})
         boolean = await http.patch(path, json={"order": False})
     assert whole.status_code == 200 and whole.json()["section"]["order"] == 0
-    assert fraction.json() == {"error": "bad_request", "message": "Invalid input: order: Input should be a valid integer"}
-    assert boolean.json() == {"error": "bad_request", "message": "Invalid input: order: Input should be a valid integer"}
+    assert fraction.json() == {
+        "error": "bad_request",
+        "message": "Invalid input: order: Input should be a valid integer",
+    }
+    assert boolean.json() == {
+        "error": "bad_request",
+        "message": "Invalid input: order: Input should be a valid integer",
+    }

@@ -44,7 +44,15 @@ NOT_PUBLIC = "its host resolves to a private, loopback or reserved address"
 BAD_PORT = "the port is not a number from 1 to 65535"
 NOT_A_HOST = "its host is not a host name"
 
-PENTEST_ADDRESSES = ("224.0.0.1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "::127.0.0.1", "::a9fe:a9fe")
+PENTEST_ADDRESSES = (
+    "224.0.0.1",
+    "ff02::1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "2002:7f00:1::",
+    "::127.0.0.1",
+    "::a9fe:a9fe",
+)
 """Python calls these global; webhooks to them were created over REST and MCP."""
 
 # (address, what it is refused as, or None when admitted; admitted under `allow_loopback`?)
@@ -107,7 +115,11 @@ ADDRESSES = [
     ("64:ff9b::a00:1", "NAT64 10.0.0.1: private", False),
     ("64:ff9b:1::808:808", "local-use NAT64", False),
     ("2002:808:808::1", "6to4, a tunnel to 8.8.8.8", False),  # the tunnel leads into the site behind 8.8.8.8
-    ("2001:0:808:808:0:0:80ff:fffe", "Teredo, a tunnel to 127.0.0.1 through 8.8.8.8", False),  # client obfuscated
+    (
+        "2001:0:808:808:0:0:80ff:fffe",
+        "Teredo, a tunnel to 127.0.0.1 through 8.8.8.8",
+        False,
+    ),  # client obfuscated
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo, a tunnel to 192.0.2.45", False),
     ("fc00::1", "unique local", False),
     ("fd12:3456:789a::1", "unique local", False),
@@ -129,7 +141,9 @@ def _as_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-@pytest.mark.parametrize(("address", "refused_as", "with_loopback"), ADDRESSES, ids=[row[0] for row in ADDRESSES])
+@pytest.mark.parametrize(
+    ("address", "refused_as", "with_loopback"), ADDRESSES, ids=[row[0] for row in ADDRESSES]
+)
 async def test_only_globally_routable_unicast_is_reached(address, refused_as, with_loopback):
     reason = address_refusal(ip_address(address), allow_loopback=False)
     assert reason is None if refused_as is None else refused_as in reason, reason
@@ -209,7 +223,11 @@ class Seen:
 
 @contextmanager
 def local_server(
-    answer: Callable[[BaseHTTPRequestHandler], None], *, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    answer: Callable[[BaseHTTPRequestHandler], None],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Seen]:
     """A real HTTP server on `host` (a thread per request) whose handler `answer`s every GET and
     POST; an HTTPS one with `tls`, which records the names clients asked for (SNI) in `seen.sni`."""
@@ -288,7 +306,9 @@ async def test_a_metadata_document_trickled_a_byte_at_a_time_is_cut_off_at_the_d
     with trickling_server() as (seen, sent):
         started = time.monotonic()
         with pytest.raises(DocumentRefused, match="could not be fetched: no answer within 1 s"):
-            await fetch_client_document(f"{seen.url}/client.json", allow_loopback=True, scopes="courses:read", deadline_seconds=1)
+            await fetch_client_document(
+                f"{seen.url}/client.json", allow_loopback=True, scopes="courses:read", deadline_seconds=1
+            )
         elapsed = time.monotonic() - started
     assert len(seen.requests) == 1 and len(sent) >= 2  # it was answering, slowly
     assert elapsed < 3, f"the fetch held on for {elapsed:.1f} s"
@@ -345,7 +365,9 @@ async def test_a_metadata_document_is_fetched_from_the_address_that_was_checked(
             client = await fetch_client_document(client_id, allow_loopback=True, scopes="courses:read")
     assert client.client_name == "Rebound"
     assert lookups == ["rebind.test"]  # resolved once, for the check
-    assert checked.requests == [("GET", "/oauth/client.json", f"rebind.test:{port}")] and inside.requests == []
+    assert (
+        checked.requests == [("GET", "/oauth/client.json", f"rebind.test:{port}")] and inside.requests == []
+    )
 
 
 async def test_a_webhook_post_goes_to_the_address_that_was_checked(monkeypatch):
@@ -358,7 +380,9 @@ async def test_a_webhook_post_goes_to_the_address_that_was_checked(monkeypatch):
         port = int(checked.url.rsplit(":", 1)[1])
         with rebinding_dns(monkeypatch, "rebind.test", "127.0.0.1", "127.0.0.2") as lookups:
             async with OutboundClient(allow_loopback=True) as outbound:
-                answer = await outbound.request("POST", f"http://rebind.test:{port}/hooks", deadline=5, max_body_bytes=100, content=b"{}")
+                answer = await outbound.request(
+                    "POST", f"http://rebind.test:{port}/hooks", deadline=5, max_body_bytes=100, content=b"{}"
+                )
     assert answer.status_code == 204 and lookups == ["rebind.test"]
     assert checked.requests == [("POST", "/hooks", f"rebind.test:{port}")] and inside.requests == []
 
@@ -377,33 +401,58 @@ def certificate_authority_and_server(name: str) -> tuple[ssl.SSLContext, ssl.SSL
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
             .add_extension(x509.BasicConstraints(ca=authority, path_length=None), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+            )
         )
         if authority:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False,
-            ), critical=True)
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         else:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
-            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
-    authority_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    authority_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
     authority = certificate("Test authority", authority_key, "Test authority", authority_key, authority=True)
     server = certificate(name, server_key, "Test authority", authority_key, authority=False)
-    client_context = ssl.create_default_context(cadata=authority.public_bytes(serialization.Encoding.PEM).decode())
+    client_context = ssl.create_default_context(
+        cadata=authority.public_bytes(serialization.Encoding.PEM).decode()
+    )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with tempfile.TemporaryDirectory() as directory:  # load_cert_chain reads files only
         chain, key = Path(directory, "chain.pem"), Path(directory, "key.pem")
         chain.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-        key.write_bytes(server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ))
+        key.write_bytes(
+            server_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         server_context.load_cert_chain(chain, key)
     return client_context, server_context
 
@@ -411,6 +460,7 @@ def certificate_authority_and_server(name: str) -> tuple[ssl.SSLContext, ssl.SSL
 async def test_tls_verifies_the_host_name_though_the_connection_goes_to_the_checked_address(monkeypatch):
     """The request goes to 127.0.0.1, yet TLS asks for and verifies `hooks.test`: a certificate for
     the name passes, and the same server named otherwise (`impostor.test`) is refused."""
+
     def accept(handler: BaseHTTPRequestHandler) -> None:
         handler.rfile.read(int(handler.headers["Content-Length"]))
         handler.send_response(204)
@@ -419,11 +469,22 @@ async def test_tls_verifies_the_host_name_though_the_connection_goes_to_the_chec
     trusting, serving = certificate_authority_and_server("hooks.test")
     with local_server(accept, tls=serving) as seen:
         port = int(seen.url.rsplit(":", 1)[1])
-        with rebinding_dns(monkeypatch, "hooks.test", "127.0.0.1"), rebinding_dns(monkeypatch, "impostor.test", "127.0.0.1"):
+        with (
+            rebinding_dns(monkeypatch, "hooks.test", "127.0.0.1"),
+            rebinding_dns(monkeypatch, "impostor.test", "127.0.0.1"),
+        ):
             async with OutboundClient(allow_loopback=True, verify=trusting) as outbound:
-                answer = await outbound.request("POST", f"https://hooks.test:{port}/hooks", deadline=5, max_body_bytes=100, content=b"{}")
+                answer = await outbound.request(
+                    "POST", f"https://hooks.test:{port}/hooks", deadline=5, max_body_bytes=100, content=b"{}"
+                )
                 with pytest.raises(RequestFailed, match="the connection failed"):
-                    await outbound.request("POST", f"https://impostor.test:{port}/hooks", deadline=5, max_body_bytes=100, content=b"{}")
+                    await outbound.request(
+                        "POST",
+                        f"https://impostor.test:{port}/hooks",
+                        deadline=5,
+                        max_body_bytes=100,
+                        content=b"{}",
+                    )
     assert answer.status_code == 204 and seen.requests == [("POST", "/hooks", f"hooks.test:{port}")]
     assert seen.sni == ["hooks.test", "impostor.test"]
 
@@ -446,9 +507,19 @@ async def test_webhooks_to_addresses_python_calls_global_are_refused_at_creation
     async with rest_client(http_app(store, webhooks_allow_loopback=True), tenant.key) as http:
         over_rest = [await http.post("/webhooks", json={"url": url}) for url in urls]
     for url, refused in zip(urls, over_mcp, strict=True):
-        assert refused["error"] == "unprocessable" and refused["message"] == f"Invalid input: url: {url}: {NOT_PUBLIC}; only public addresses are reached"
-    for url, response in zip(urls, over_rest, strict=True):  # a rule beyond the schema: 422, as the document lists
-        assert response.status_code == 422 and response.json()["message"] == f"Invalid input: url: {url}: {NOT_PUBLIC}; only public addresses are reached"
+        assert (
+            refused["error"] == "unprocessable"
+            and refused["message"]
+            == f"Invalid input: url: {url}: {NOT_PUBLIC}; only public addresses are reached"
+        )
+    for url, response in zip(
+        urls, over_rest, strict=True
+    ):  # a rule beyond the schema: 422, as the document lists
+        assert (
+            response.status_code == 422
+            and response.json()["message"]
+            == f"Invalid input: url: {url}: {NOT_PUBLIC}; only public addresses are reached"
+        )
     async with store.sessions() as session:
         assert (await session.scalars(select(WebhookEndpoint))).all() == []
 
@@ -458,10 +529,15 @@ async def test_the_delivery_worker_refuses_the_pentests_addresses_at_send_time(s
     every delivery fails before any connection, naming the reason but not the URL."""
     async with store.write_session() as session, session.begin():
         for number, address in enumerate(PENTEST_ADDRESSES):
-            session.add(WebhookEndpoint(
-                id=f"wh_pentest{number}", producer_id=tenant.producer_id, url=f"https://{_as_host(address)}/hook", event_types=["course.created"],
-                secret=new_secret(),
-            ))
+            session.add(
+                WebhookEndpoint(
+                    id=f"wh_pentest{number}",
+                    producer_id=tenant.producer_id,
+                    url=f"https://{_as_host(address)}/hook",
+                    event_types=["course.created"],
+                    secret=new_secret(),
+                )
+            )
     async with mcp_client(store, tenant.key) as client:
         await make_course(client)
     async with delivering(store, webhook_retry_schedule=[]):  # loopback admitted: these are not loopback
@@ -469,7 +545,9 @@ async def test_the_delivery_worker_refuses_the_pentests_addresses_at_send_time(s
             while True:
                 async with store.sessions() as session:
                     deliveries = (await session.scalars(select(WebhookDelivery))).all()
-                if len(deliveries) == len(PENTEST_ADDRESSES) and all(delivery.state == "failed" for delivery in deliveries):
+                if len(deliveries) == len(PENTEST_ADDRESSES) and all(
+                    delivery.state == "failed" for delivery in deliveries
+                ):
                     break
                 await anyio.sleep(0.02)
     for delivery in deliveries:

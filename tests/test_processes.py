@@ -36,7 +36,17 @@ def env(databases):
 
 @pytest.fixture(scope="module")
 def producer(env):
-    return cli_json(env, "producers", "create", "--name", "E2E Academy", "--email", "owner@e2e.example", "--password", "owner-pass-1")
+    return cli_json(
+        env,
+        "producers",
+        "create",
+        "--name",
+        "E2E Academy",
+        "--email",
+        "owner@e2e.example",
+        "--password",
+        "owner-pass-1",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +59,14 @@ def _create_key(env, producer, *permissions: str) -> dict:
     """A key made through the library on the same database (the CLI path is tested on its own)."""
 
     async def create() -> dict:
-        async with open_store(env["BLOHKO_DATABASE_URL"]) as store, store.sessions() as session, session.begin():
-            made = await create_api_key(session, producer_id=producer["id"], name="e2e", permissions=list(permissions), clock=utcnow)
+        async with (
+            open_store(env["BLOHKO_DATABASE_URL"]) as store,
+            store.sessions() as session,
+            session.begin(),
+        ):
+            made = await create_api_key(
+                session, producer_id=producer["id"], name="e2e", permissions=list(permissions), clock=utcnow
+            )
         return {"id": made.api_key.id, "key": made.key}
 
     return anyio.run(create) if not _in_event_loop() else _run_in_thread(create)
@@ -71,7 +87,11 @@ def _run_in_thread(coroutine_function):
 
 def _revoke(env, key_id: str) -> None:
     async def revoke() -> None:
-        async with open_store(env["BLOHKO_DATABASE_URL"]) as store, store.sessions() as session, session.begin():
+        async with (
+            open_store(env["BLOHKO_DATABASE_URL"]) as store,
+            store.sessions() as session,
+            session.begin(),
+        ):
             producer_id = (await session.get(ApiKey, key_id)).producer_id
             await revoke_api_key(session, producer_id=producer_id, key_id=key_id, clock=utcnow)
 
@@ -80,7 +100,11 @@ def _revoke(env, key_id: str) -> None:
 
 def _expire(env, key_id: str) -> None:
     async def expire() -> None:
-        async with open_store(env["BLOHKO_DATABASE_URL"]) as store, store.sessions() as session, session.begin():
+        async with (
+            open_store(env["BLOHKO_DATABASE_URL"]) as store,
+            store.sessions() as session,
+            session.begin(),
+        ):
             (await session.get(ApiKey, key_id)).expires_at = datetime.now(UTC) - timedelta(days=1)
 
     anyio.run(expire) if not _in_event_loop() else _run_in_thread(expire)
@@ -89,7 +113,18 @@ def _expire(env, key_id: str) -> None:
 def test_cli_json_outputs_are_one_object_each(env):
     producer = cli_json(env, "producers", "create", "--name", "CLI Academy", "--email", "cli@e2e.example")
     assert producer["generatedPassword"]
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "e2e", "--permissions", "students:*", "courses:read")
+    key = cli_json(
+        env,
+        "keys",
+        "create",
+        "--producer",
+        producer["id"],
+        "--name",
+        "e2e",
+        "--permissions",
+        "students:*",
+        "courses:read",
+    )
     assert producer["id"].startswith("prod_") and producer["ownerUserId"].startswith("user_")
     assert key["key"].startswith("blk_") and key["id"].startswith("key_")
     assert key["permissions"] == ["students:*", "courses:read"]
@@ -100,7 +135,18 @@ def test_cli_json_outputs_are_one_object_each(env):
 
 
 def test_cli_refuses_an_unknown_permission_with_one_line(env, producer):
-    done = run_cli(env, "keys", "create", "--producer", producer["id"], "--name", "x", "--permissions", "courses:delete", check=False)
+    done = run_cli(
+        env,
+        "keys",
+        "create",
+        "--producer",
+        producer["id"],
+        "--name",
+        "x",
+        "--permissions",
+        "courses:delete",
+        check=False,
+    )
     assert done.returncode != 0 and done.stdout == ""
     assert "unknown permission 'courses:delete'" in done.stderr
 
@@ -115,9 +161,18 @@ async def test_stdio_server_lists_tools_registers_and_fetches_a_student(env, pro
     key = _create_key(env, producer, "students:*")["key"]
     async with _stdio(env, key) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        created = ok(await client.call_tool("register_student", {"name": "Jane Smith", "email": "jane@example.com"}))
+        created = ok(
+            await client.call_tool("register_student", {"name": "Jane Smith", "email": "jane@example.com"})
+        )
         fetched = ok(await client.call_tool("get_student", {"studentId": created["student"]["id"]}))
-    assert names == {"whoami", "parse_video", "register_student", "list_students", "get_student", "update_student"}
+    assert names == {
+        "whoami",
+        "parse_video",
+        "register_student",
+        "list_students",
+        "get_student",
+        "update_student",
+    }
     assert fetched["student"] == {**created["student"], "streak": {"current": 0, "longest": 0}}
 
 
@@ -132,12 +187,19 @@ def test_stdio_server_exits_with_one_line_for_a_bad_key(env, producer, problem):
     if problem == "revoked":
         _revoke(env, key["id"])
     server_env = {**env, **({"BLOHKO_API_KEY": value} if value else {})}
-    done = subprocess.run([BLOHKO, "serve"], env=server_env, capture_output=True, text=True, timeout=60, input="")
+    done = subprocess.run(
+        [BLOHKO, "serve"], env=server_env, capture_output=True, text=True, timeout=60, input=""
+    )
     assert done.returncode != 0
     assert done.stdout == ""  # nothing served
     lines = [line for line in done.stderr.splitlines() if line.startswith("blohko:")]
     assert len(lines) == 1
-    expected = {"missing": "Missing API key", "unknown": "Invalid API key", "expired": "expired", "revoked": "revoked"}
+    expected = {
+        "missing": "Missing API key",
+        "unknown": "Invalid API key",
+        "expired": "expired",
+        "revoked": "revoked",
+    }
     assert expected[problem] in lines[0]
 
 
@@ -153,7 +215,11 @@ async def test_http_server_lists_tools_registers_and_fetches_a_student(env, prod
     key = _create_key(env, producer, "*")["key"]
     async with _http_client(server.url, key) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        created = ok(await client.call_tool("register_student", {"name": "Jane Http", "email": "jane-http@example.com"}))
+        created = ok(
+            await client.call_tool(
+                "register_student", {"name": "Jane Http", "email": "jane-http@example.com"}
+            )
+        )
         fetched = ok(await client.call_tool("get_student", {"studentId": created["student"]["id"]}))
     assert {"whoami", "register_student", "get_student"} <= names
     assert fetched["student"] == {**created["student"], "streak": {"current": 0, "longest": 0}}
@@ -187,8 +253,16 @@ async def test_http_key_revoked_while_in_use_is_refused_at_once(env, producer, s
         run_cli(env, "keys", "revoke", key["id"])  # through the CLI: another process, same database
         raw = httpx.post(
             f"{server.url}/mcp",
-            json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
-            headers={"Authorization": f"Bearer {key['key']}", "Accept": "application/json, text/event-stream"},
+            json={
+                "jsonrpc": "2.0",
+                "id": 9,
+                "method": "tools/call",
+                "params": {"name": "whoami", "arguments": {}},
+            },
+            headers={
+                "Authorization": f"Bearer {key['key']}",
+                "Accept": "application/json, text/event-stream",
+            },
         )
     assert raw.status_code == 401 and raw.json()["message"] == "This API key has been revoked"
 

@@ -47,9 +47,10 @@ async def test_each_key_has_its_own_limit(store, tenant):
     clock = Clock(datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC))
     limiter = RateLimiter(per_minute=2, counter=counter_for(store))
     other = await add_key(store, tenant, ["*"])
-    async with mcp_client(store, tenant.key, clock=clock, rate_limiter=limiter) as first, mcp_client(
-        store, other, clock=clock, rate_limiter=limiter
-    ) as second:
+    async with (
+        mcp_client(store, tenant.key, clock=clock, rate_limiter=limiter) as first,
+        mcp_client(store, other, clock=clock, rate_limiter=limiter) as second,
+    ):
         for _ in range(2):
             ok(await first.call_tool("whoami", {}))
         assert error(await first.call_tool("whoami", {}))["error"] == "rate_limited"
@@ -58,7 +59,9 @@ async def test_each_key_has_its_own_limit(store, tenant):
 
 async def test_over_the_limit_rest_answers_429_with_retry_after(store, tenant):
     clock = Clock(datetime(2026, 5, 1, 9, 0, 30, tzinfo=UTC))
-    runtime = Runtime(store=store, clock=clock, rate_limiter=RateLimiter(per_minute=2, counter=counter_for(store)))
+    runtime = Runtime(
+        store=store, clock=clock, rate_limiter=RateLimiter(per_minute=2, counter=counter_for(store))
+    )
     app = Starlette(routes=rest_routes(runtime))
     headers = {"Authorization": f"Bearer {tenant.key}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
@@ -81,9 +84,10 @@ async def test_on_postgresql_the_count_holds_across_server_processes(store, tena
     clock = Clock(datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC))
     first = RateLimiter(per_minute=3, counter=counter_for(store))
     second = RateLimiter(per_minute=3, counter=counter_for(store))
-    async with mcp_client(store, tenant.key, clock=clock, rate_limiter=first) as a, mcp_client(
-        store, tenant.key, clock=clock, rate_limiter=second
-    ) as b:
+    async with (
+        mcp_client(store, tenant.key, clock=clock, rate_limiter=first) as a,
+        mcp_client(store, tenant.key, clock=clock, rate_limiter=second) as b,
+    ):
         ok(await a.call_tool("whoami", {}))
         ok(await b.call_tool("whoami", {}))
         ok(await a.call_tool("whoami", {}))

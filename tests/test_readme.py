@@ -43,7 +43,9 @@ def test_readme_tool_table_lists_every_tool_with_its_permission():
         _rewrite(_TABLE, lambda match: match.group(1) + _tools_table() + match.group(3))
     match = _TABLE.search(README.read_text())
     assert match, "README lost its tools-table markers"
-    assert match.group(2) == _tools_table(), "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+    assert match.group(2) == _tools_table(), (
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+    )
 
 
 @pytest.mark.anyio
@@ -53,4 +55,6 @@ async def test_readme_states_the_measured_size_of_tools_list(store, tenant):
     if UPDATE_SNAPSHOTS:
         _rewrite(_SIZE, lambda _: expected)
     stated = _SIZE.findall(README.read_text())
-    assert stated == [expected], "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+    assert stated == [expected], (
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+    )

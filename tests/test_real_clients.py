@@ -50,7 +50,10 @@ def _check_sdk_session(seen: dict, producer_id: str) -> None:
     registered = seen["registered"]
     assert registered["isError"] is False and registered["structured"] == registered["text"]
     assert registered["structured"]["student"]["name"] == "Ada TypeScript"
-    assert seen["missing"] == {"isError": True, "body": {"error": "not_found", "message": "Student not found"}}
+    assert seen["missing"] == {
+        "isError": True,
+        "body": {"error": "not_found", "message": "Student not found"},
+    }
     assert seen["invalid"]["isError"] and seen["invalid"]["body"]["error"] == "bad_request"
     assert "email" in seen["invalid"]["body"]["message"]
     assert "Unknown tool: no_such_tool" in seen["unknownTool"]["message"]
@@ -58,7 +61,9 @@ def _check_sdk_session(seen: dict, producer_id: str) -> None:
 
 def test_typescript_sdk_client_over_stdio(node_tools, env, tenant):
     producer, key = tenant
-    seen = json_output(node_tools.script("sdk_client.mjs", "stdio", BLOHKO, "serve", env=_stdio_env(env, key)))
+    seen = json_output(
+        node_tools.script("sdk_client.mjs", "stdio", BLOHKO, "serve", env=_stdio_env(env, key))
+    )
     _check_sdk_session(seen, producer["id"])
 
 
@@ -71,7 +76,9 @@ def test_typescript_sdk_client_over_http(node_tools, tenant, server):
 def _inspector(node_tools, *args: str, env: dict[str, str] | None = None) -> dict:
     # inspector-cli 1.0.3 looks for its own package.json relative to the working directory
     # (fs.existsSync) but imports it relative to its module: run it from its build directory.
-    done = node_tools.run(node_tools.node, INSPECTOR_BUILD / "cli.js", "--cli", *args, cwd=INSPECTOR_BUILD, env=env)
+    done = node_tools.run(
+        node_tools.node, INSPECTOR_BUILD / "cli.js", "--cli", *args, cwd=INSPECTOR_BUILD, env=env
+    )
     return json_output(done)
 
 
@@ -80,9 +87,17 @@ def test_inspector_cli_lists_tools_and_calls_one_over_stdio(node_tools, env, ten
     server_env = [arg for name, value in _stdio_env(env, key).items() for arg in ("-e", f"{name}={value}")]
     listed = _inspector(node_tools, *server_env, BLOHKO, "serve", "--method", "tools/list")
     called = _inspector(
-        node_tools, *server_env, BLOHKO, "serve",
-        "--method", "tools/call", "--tool-name", "parse_video", "--tool-arg", "url=https://youtu.be/dQw4w9WgXcQ",
-    )  # fmt: skip
+        node_tools,
+        *server_env,
+        BLOHKO,
+        "serve",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "parse_video",
+        "--tool-arg",
+        "url=https://youtu.be/dQw4w9WgXcQ",
+    )
     assert {tool["name"] for tool in listed["tools"]} == ALL_TOOLS
     assert called["isError"] is False
     assert called["structuredContent"]["video"]["embedUrl"] == "https://www.youtube.com/embed/dQw4w9WgXcQ"
@@ -91,12 +106,29 @@ def test_inspector_cli_lists_tools_and_calls_one_over_stdio(node_tools, env, ten
 
 def test_inspector_cli_over_http_sees_only_what_the_key_allows(node_tools, env, tenant, server):
     producer, _ = tenant
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "ro", "--permissions", "students:read")
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "ro", "--permissions", "students:read"
+    )
     url, bearer = f"{server.url}/mcp", f"Authorization: Bearer {key['key']}"
     listed = _inspector(node_tools, url, "--transport", "http", "--header", bearer, "--method", "tools/list")
     called = _inspector(
-        node_tools, url, "--transport", "http", "--header", bearer,
-        "--method", "tools/call", "--tool-name", "list_students", "--tool-arg", "limit=5",
-    )  # fmt: skip
-    assert {tool["name"] for tool in listed["tools"]} == {"whoami", "parse_video", "list_students", "get_student"}
+        node_tools,
+        url,
+        "--transport",
+        "http",
+        "--header",
+        bearer,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "list_students",
+        "--tool-arg",
+        "limit=5",
+    )
+    assert {tool["name"] for tool in listed["tools"]} == {
+        "whoami",
+        "parse_video",
+        "list_students",
+        "get_student",
+    }
     assert called["isError"] is False and called["structuredContent"]["pagination"]["limit"] == 5

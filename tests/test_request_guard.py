@@ -17,7 +17,9 @@ EVIL = {"Host": "evil.example"}
 
 
 async def _session(http, tenant) -> str:
-    response = await http.post("/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password})
+    response = await http.post(
+        "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+    )
     assert response.status_code == 200, response.text
     return response.json()["session"]["token"]
 
@@ -36,7 +38,10 @@ async def test_every_route_but_healthz_refuses_a_host_that_is_not_allowed(app, t
         health = await http.get("http://127.0.0.1/healthz", headers=EVIL)
         allowed = await http.get("/whoami", headers={"Host": "127.0.0.1:8000", **bearer(tenant.key)})
     assert {name: response.status_code for name, response in answers.items()} == dict.fromkeys(answers, 421)
-    assert answers["whoami"].json()["error"] == "bad_request" and "BLOHKO_ALLOWED_HOSTS" in answers["whoami"].json()["message"]
+    assert (
+        answers["whoami"].json()["error"] == "bad_request"
+        and "BLOHKO_ALLOWED_HOSTS" in answers["whoami"].json()["message"]
+    )
     assert health.status_code == 200  # load balancers probe by address
     assert allowed.status_code == 200
 
@@ -60,10 +65,14 @@ async def test_a_cross_origin_post_with_the_session_cookie_is_refused_and_create
             headers={**cookie, "Content-Type": "text/plain", "Origin": "http://127.0.0.1:3000"},
         )
         json_cross_origin = await http.post(
-            "/api-keys", json={"name": "pwned", "permissions": ["*"]}, headers={**cookie, "Origin": "http://127.0.0.1:3000"}
+            "/api-keys",
+            json={"name": "pwned", "permissions": ["*"]},
+            headers={**cookie, "Origin": "http://127.0.0.1:3000"},
         )
         by_referer = await http.post(
-            "/api-keys", json={"name": "pwned", "permissions": ["*"]}, headers={**cookie, "Referer": "https://evil.example/page"}
+            "/api-keys",
+            json={"name": "pwned", "permissions": ["*"]},
+            headers={**cookie, "Referer": "https://evil.example/page"},
         )
         logout = await http.post("/auth/logout", headers={**cookie, "Origin": "http://evil.example"})
         listed = await http.get("/api-keys", headers=bearer(token))
@@ -77,7 +86,9 @@ async def test_a_same_origin_post_with_the_session_cookie_works(app, tenant):
         token = await _session(http, tenant)
         cookie = {"Cookie": f"{SESSION_COOKIE}={token}"}
         created = await http.post(
-            "/api-keys", json={"name": "from the page", "permissions": ["courses:read"]}, headers={**cookie, "Origin": "http://127.0.0.1"}
+            "/api-keys",
+            json={"name": "from the page", "permissions": ["courses:read"]},
+            headers={**cookie, "Origin": "http://127.0.0.1"},
         )
     assert created.status_code == 201
 
@@ -86,10 +97,16 @@ async def test_a_json_endpoint_refuses_a_body_that_is_not_declared_json(app, ten
     async with rest_client(app) as http:
         token = await _session(http, tenant)
         as_text = await http.post(
-            "/api-keys", content=b'{"name": "x", "permissions": ["*"]}', headers={**bearer(token), "Content-Type": "text/plain"}
+            "/api-keys",
+            content=b'{"name": "x", "permissions": ["*"]}',
+            headers={**bearer(token), "Content-Type": "text/plain"},
         )
-        as_form = await http.post("/students", data={"name": "Ada", "email": "ada@example.com"}, headers=bearer(tenant.key))
-        empty_logout = await http.post("/auth/logout", headers={**bearer(token), "Content-Type": "text/plain"})
+        as_form = await http.post(
+            "/students", data={"name": "Ada", "email": "ada@example.com"}, headers=bearer(tenant.key)
+        )
+        empty_logout = await http.post(
+            "/auth/logout", headers={**bearer(token), "Content-Type": "text/plain"}
+        )
     assert as_text.status_code == 400 and "Content-Type: application/json" in as_text.json()["message"]
     assert as_form.status_code == 400 and "Content-Type: application/json" in as_form.json()["message"]
     assert empty_logout.status_code == 200  # no body, nothing to misread
@@ -121,7 +138,16 @@ HOSTILE_HOSTS = {
     "uppercase userinfo": "LOCALHOST:80@EVIL.EXAMPLE",
     "not ascii": "lоcalhost",  # a Cyrillic o
 }
-FRIENDLY_HOSTS = ["127.0.0.1", "127.0.0.1:8000", "localhost", "localhost:1", "LOCALHOST:8000", "[::1]", "[::1]:8000", "[0:0::1]:65535"]
+FRIENDLY_HOSTS = [
+    "127.0.0.1",
+    "127.0.0.1:8000",
+    "localhost",
+    "localhost:1",
+    "LOCALHOST:8000",
+    "[::1]",
+    "[::1]:8000",
+    "[0:0::1]:65535",
+]
 
 
 async def _answers_for(app, tenant, host: str) -> dict[str, int]:
@@ -134,7 +160,9 @@ async def _answers_for(app, tenant, host: str) -> dict[str, int]:
             "rest": await http.get("/api/v1/whoami", headers={**headers, **bearer(tenant.key)}),
             "mcp": await http.post("/mcp", json=mcp_body, headers=mcp_headers),
             "dashboard": await http.get("/dashboard/sign-in", headers=headers),
-            "sign-in": await http.post("/dashboard/sign-in", data={"email": "x@example.com"}, headers=headers),
+            "sign-in": await http.post(
+                "/dashboard/sign-in", data={"email": "x@example.com"}, headers=headers
+            ),
         }
     for name, response in answers.items():
         if response.status_code == 421:  # ours, not the MCP SDK's plain-text refusal: the guard ran first
@@ -143,21 +171,38 @@ async def _answers_for(app, tenant, host: str) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("host", HOSTILE_HOSTS.values(), ids=HOSTILE_HOSTS.keys())
-async def test_a_host_that_only_begins_like_an_allowed_one_is_refused_on_rest_mcp_and_the_dashboard(app, tenant, host):
-    assert await _answers_for(app, tenant, host) == {"rest": 421, "mcp": 421, "dashboard": 421, "sign-in": 421}
+async def test_a_host_that_only_begins_like_an_allowed_one_is_refused_on_rest_mcp_and_the_dashboard(
+    app, tenant, host
+):
+    assert await _answers_for(app, tenant, host) == {
+        "rest": 421,
+        "mcp": 421,
+        "dashboard": 421,
+        "sign-in": 421,
+    }
 
 
 @pytest.mark.parametrize("host", FRIENDLY_HOSTS)
 async def test_an_allowed_host_in_any_case_and_with_any_port_is_served(app, tenant, host):
     # The sign-in post has no CSRF token: 403 from the page, past the Host rule.
-    assert await _answers_for(app, tenant, host) == {"rest": 200, "mcp": 200, "dashboard": 200, "sign-in": 403}
+    assert await _answers_for(app, tenant, host) == {
+        "rest": 200,
+        "mcp": 200,
+        "dashboard": 200,
+        "sign-in": 403,
+    }
 
 
 async def test_two_host_headers_are_refused(app, tenant):
     async with rest_client(app, tenant.key) as http:
         request = http.build_request("GET", "/whoami")
-        request.headers = httpx.Headers([*[(k, v) for k, v in request.headers.multi_items() if k != "host"],
-                                         ("host", "127.0.0.1"), ("host", "evil.example")])
+        request.headers = httpx.Headers(
+            [
+                *[(k, v) for k, v in request.headers.multi_items() if k != "host"],
+                ("host", "127.0.0.1"),
+                ("host", "evil.example"),
+            ]
+        )
         response = await http.send(request)
     assert response.status_code == 421
 
@@ -165,11 +210,25 @@ async def test_two_host_headers_are_refused(app, tenant):
 async def test_a_configured_host_with_a_port_allows_that_port_only(store, tenant):
     app = http_app(store, allowed_hosts=["school.example.com:8443"], public_url="https://api.example.com")
     async with rest_client(app, tenant.key) as http:
-        answers = {host: (await http.get("/whoami", headers={"Host": host})).status_code
-                   for host in ("school.example.com:8443", "school.example.com", "school.example.com:443",
-                                "api.example.com", "API.example.com:443", "api.example.com.evil.example")}
-    assert answers == {"school.example.com:8443": 200, "school.example.com": 421, "school.example.com:443": 421,
-                       "api.example.com": 200, "API.example.com:443": 200, "api.example.com.evil.example": 421}
+        answers = {
+            host: (await http.get("/whoami", headers={"Host": host})).status_code
+            for host in (
+                "school.example.com:8443",
+                "school.example.com",
+                "school.example.com:443",
+                "api.example.com",
+                "API.example.com:443",
+                "api.example.com.evil.example",
+            )
+        }
+    assert answers == {
+        "school.example.com:8443": 200,
+        "school.example.com": 421,
+        "school.example.com:443": 421,
+        "api.example.com": 200,
+        "API.example.com:443": 200,
+        "api.example.com.evil.example": 421,
+    }
 
 
 @pytest.mark.parametrize(
@@ -179,7 +238,11 @@ async def test_a_configured_host_with_a_port_allows_that_port_only(store, tenant
         ("127.0.0.1", HostPort("127.0.0.1")),
         ("[0:0:0:0:0:0:0:1]:80", HostPort("[::1]", 80)),
         ("school-1.example.com", HostPort("school-1.example.com")),
-        *((value, None) for value in HOSTILE_HOSTS.values() if value not in ("EVIL.EXAMPLE", "evil-localhost", "localhost.evil.example", "[::ffff:127.0.0.1]")),
+        *(
+            (value, None)
+            for value in HOSTILE_HOSTS.values()
+            if value not in ("EVIL.EXAMPLE", "evil-localhost", "localhost.evil.example", "[::ffff:127.0.0.1]")
+        ),
         ("-evil.example", None),
         ("a" * 64 + ".example", None),
         (None, None),
@@ -200,5 +263,7 @@ def test_a_server_bound_on_a_specific_address_answers_it_and_its_public_host():
     from server.http_app import allowed_hosts
 
     rule = HostRule(allowed_hosts(Settings(host="fd00::5", public_url="https://school.example.com")))
-    assert rule.allows("[fd00::5]:8000") and rule.allows("school.example.com") and rule.allows("localhost:8000")
+    assert (
+        rule.allows("[fd00::5]:8000") and rule.allows("school.example.com") and rule.allows("localhost:8000")
+    )
     assert not rule.allows("fd00::5") and not rule.allows("school.example.com.evil.example")

@@ -28,9 +28,20 @@ pytestmark = pytest.mark.anyio
 
 _PLACEHOLDER_IDS = {
     name: f"{name}_placeholder"
-    for name in ("studentId", "otherStudentId", "courseId", "sectionId", "lessonId", "communityId", "userId",
-                 "threadId", "commentId", "enrollmentId", "webhookId")
-} | {"categoryId": "cat_web_development"}  # fmt: skip
+    for name in (
+        "studentId",
+        "otherStudentId",
+        "courseId",
+        "sectionId",
+        "lessonId",
+        "communityId",
+        "userId",
+        "threadId",
+        "commentId",
+        "enrollmentId",
+        "webhookId",
+    )
+} | {"categoryId": "cat_web_development"}
 MISSING = "missing_0123456789"
 
 
@@ -79,7 +90,9 @@ async def test_missing_or_invalid_key_is_401_with_a_bearer_challenge(app, op):
 async def test_key_with_another_permission_is_403_forbidden(store, tenant, app, op):
     resource, action = op.permission.split(":")
     # A write needs more than read; a read is refused to a key for another resource.
-    grants = [f"{resource}:read"] if action == "write" else [f"{next(r for r in RESOURCES if r != resource)}:*"]
+    grants = (
+        [f"{resource}:read"] if action == "write" else [f"{next(r for r in RESOURCES if r != resource)}:*"]
+    )
     key = await add_key(store, tenant, grants)
     async with rest_client(app, key) as http:
         response = await rest_call(http, op, example_arguments(op, _PLACEHOLDER_IDS))
@@ -128,7 +141,8 @@ def _wrong_type(value):
 BODY_OPS = [
     op
     for op in TOOLS
-    if op.http_method in ("POST", "PATCH") and set(example_arguments(op, _PLACEHOLDER_IDS)) - set(op.path_params)
+    if op.http_method in ("POST", "PATCH")
+    and set(example_arguments(op, _PLACEHOLDER_IDS)) - set(op.path_params)
 ]
 
 
@@ -167,24 +181,36 @@ async def test_a_bad_page_or_limit_is_400_naming_it(http, op):
 # ---- bodies that are not a JSON object of the right size
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b'{"name": "Jane", ', "Invalid input: the request body is not valid JSON"),
-    (b"\xff\xfe not utf-8", "Invalid input: the request body is not valid JSON"),
-    (b'["name", "Jane"]', "Invalid input: the request body must be a JSON object"),
-    (b'"Jane"', "Invalid input: the request body must be a JSON object"),
-    (b"[" * 100_000 + b"]" * 100_000, "Invalid input: the request body is nested too deeply (at most 32 levels)"),
-    (b'{"name": "\\ud800", "email": "a@example.com"}', "Invalid input: the request body holds a lone UTF-16 surrogate"),
-    # Whitespace to Python, not to JSON (schemathesis: a PATCH of "\x0c" was read as no body, 200).
-    (b"\x0c", "Invalid input: the request body is not valid JSON"),
-    (b" \x0b ", "Invalid input: the request body is not valid JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"name": "Jane", ', "Invalid input: the request body is not valid JSON"),
+        (b"\xff\xfe not utf-8", "Invalid input: the request body is not valid JSON"),
+        (b'["name", "Jane"]', "Invalid input: the request body must be a JSON object"),
+        (b'"Jane"', "Invalid input: the request body must be a JSON object"),
+        (
+            b"[" * 100_000 + b"]" * 100_000,
+            "Invalid input: the request body is nested too deeply (at most 32 levels)",
+        ),
+        (
+            b'{"name": "\\ud800", "email": "a@example.com"}',
+            "Invalid input: the request body holds a lone UTF-16 surrogate",
+        ),
+        # Whitespace to Python, not to JSON (schemathesis: a PATCH of "\x0c" was read as no body, 200).
+        (b"\x0c", "Invalid input: the request body is not valid JSON"),
+        (b" \x0b ", "Invalid input: the request body is not valid JSON"),
+    ],
+)
 async def test_a_body_that_is_not_a_json_object_is_400(http, content, message):
     response = await http.post("/students", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json() == {"error": "bad_request", "message": message}
 
 
-TOO_DEEP = {"error": "bad_request", "message": "Invalid input: the request body is nested too deeply (at most 32 levels)"}
+TOO_DEEP = {
+    "error": "bad_request",
+    "message": "Invalid input: the request body is nested too deeply (at most 32 levels)",
+}
 
 
 async def test_a_body_nested_around_the_interpreters_recursion_limit_is_400_not_500(http):
@@ -193,7 +219,9 @@ async def test_a_body_nested_around_the_interpreters_recursion_limit_is_400_not_
     limit = sys.getrecursionlimit()
     for depth in range(limit - 100, limit + 10):
         content = '{"url":' + "[" * depth + "]" * depth + "}"
-        response = await http.post("/videos/parse", content=content, headers={"Content-Type": "application/json"})
+        response = await http.post(
+            "/videos/parse", content=content, headers={"Content-Type": "application/json"}
+        )
         assert (response.status_code, response.json()) == (400, TOO_DEEP), depth
 
 
@@ -201,17 +229,27 @@ async def test_a_body_is_refused_one_level_past_the_nesting_bound(http):
     def body(depth: int) -> str:  # the object itself is the first level
         return '{"url":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
 
-    at_bound = await http.post("/videos/parse", content=body(MAX_BODY_DEPTH), headers={"Content-Type": "application/json"})
-    past_it = await http.post("/videos/parse", content=body(MAX_BODY_DEPTH + 1), headers={"Content-Type": "application/json"})
-    assert at_bound.json() == {"error": "bad_request", "message": "Invalid input: url: Input should be a valid string"}
+    at_bound = await http.post(
+        "/videos/parse", content=body(MAX_BODY_DEPTH), headers={"Content-Type": "application/json"}
+    )
+    past_it = await http.post(
+        "/videos/parse", content=body(MAX_BODY_DEPTH + 1), headers={"Content-Type": "application/json"}
+    )
+    assert at_bound.json() == {
+        "error": "bad_request",
+        "message": "Invalid input: url: Input should be a valid string",
+    }
     assert (past_it.status_code, past_it.json()) == (400, TOO_DEEP)
 
 
-@pytest.mark.parametrize("content", [
-    b'{"\\ud800": 1}',
-    b'{"title": "T", "sections": [{"title": "S", "lessons": [{"\\udc00": "x"}]}]}',
-    b'{"title": "T", "sections": [{"title": "S", "lessons": [{"title": ["ok", "\\ud800"]}]}]}',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"\\ud800": 1}',
+        b'{"title": "T", "sections": [{"title": "S", "lessons": [{"\\udc00": "x"}]}]}',
+        b'{"title": "T", "sections": [{"title": "S", "lessons": [{"title": ["ok", "\\ud800"]}]}]}',
+    ],
+)
 async def test_a_lone_surrogate_in_any_key_or_value_at_any_depth_is_400(http, content):
     response = await http.post("/courses", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
@@ -240,7 +278,9 @@ async def test_query_parameters_on_a_write_are_400(http):
 
 async def test_a_path_parameter_repeated_in_the_body_is_400(store, tenant, http):
     seeded = await seed(store, tenant)
-    response = await http.patch(f"/courses/{seeded.ids['courseId']}", json={"courseId": "other", "title": "T"})
+    response = await http.patch(
+        f"/courses/{seeded.ids['courseId']}", json={"courseId": "other", "title": "T"}
+    )
     assert response.status_code == 400
     assert response.json()["message"] == "Invalid input: courseId: belongs in the URL path, not the body"
 
@@ -267,7 +307,9 @@ async def test_an_unknown_path_is_404_with_a_json_body(http):
 async def test_a_key_without_permission_gets_403_before_its_body_is_read(store, tenant, app):
     key = await add_key(store, tenant, ["courses:read"])
     async with rest_client(app, key) as http:
-        response = await http.post("/students", content=b"not json", headers={"Content-Type": "application/json"})
+        response = await http.post(
+            "/students", content=b"not json", headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 403
 
 
@@ -279,18 +321,30 @@ async def test_a_duplicate_student_email_is_409(store, tenant, http):
     email = (await http.get(f"/students/{seeded.ids['studentId']}")).json()["student"]["email"]
     response = await http.post("/students", json={"name": "Again", "email": email.upper()})
     assert response.status_code == 409
-    assert response.json() == {"error": "conflict", "message": f"A user with email {email.upper()} already exists"}
+    assert response.json() == {
+        "error": "conflict",
+        "message": f"A user with email {email.upper()} already exists",
+    }
 
 
 async def test_a_duplicate_course_slug_is_409_on_create_and_update(store, tenant, http):
     seeded = await seed(store, tenant)
     taken = (await http.get(f"/courses/{seeded.ids['courseId']}")).json()["course"]["slug"]
-    other = (await http.post("/courses", json={"title": "B", "slug": "b-course", "categoryId": "cat_web_development"})).json()
-    created = await http.post("/courses", json={"title": "C", "slug": taken, "categoryId": "cat_web_development"})
+    other = (
+        await http.post(
+            "/courses", json={"title": "B", "slug": "b-course", "categoryId": "cat_web_development"}
+        )
+    ).json()
+    created = await http.post(
+        "/courses", json={"title": "C", "slug": taken, "categoryId": "cat_web_development"}
+    )
     updated = await http.patch(f"/courses/{other['course']['id']}", json={"slug": taken})
     for response in (created, updated):
         assert response.status_code == 409
-        assert response.json() == {"error": "conflict", "message": f"A course with slug {taken} already exists"}
+        assert response.json() == {
+            "error": "conflict",
+            "message": f"A course with slug {taken} already exists",
+        }
 
 
 async def test_a_duplicate_community_slug_is_409_on_create_and_update(store, tenant, http):
@@ -327,4 +381,3 @@ async def test_another_producers_course_is_404_over_rest(store, tenant, tenant_f
         response = await http.get(f"/courses/{seeded.ids['courseId']}")
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "message": "Course not found"}
-

@@ -52,7 +52,9 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
     per_transport = [await seed(store, tenant), await seed(store, tenant)]
     async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
         for op in reads:
-            over_mcp, over_rest, status = await _over_both(client, http, op, example_arguments(op, shared.ids))
+            over_mcp, over_rest, status = await _over_both(
+                client, http, op, example_arguments(op, shared.ids)
+            )
             assert status == op.http_status, (op.name, over_rest)
             assert over_mcp == over_rest, op.name
             covered.add(op.name)
@@ -76,7 +78,10 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
 
 @pytest.mark.parametrize("op", [op for op in TOOLS if op.path_params], ids=lambda op: op.name)
 async def test_a_missing_resource_is_the_same_error_over_rest_and_mcp(store, tenant, app, op):
-    arguments = {**example_arguments(op, (await seed(store, tenant)).ids), op.path_params[-1]: "missing_0123456789"}
+    arguments = {
+        **example_arguments(op, (await seed(store, tenant)).ids),
+        op.path_params[-1]: "missing_0123456789",
+    }
     async with mcp_client(store, tenant.key) as client, rest_client(app, tenant.key) as http:
         over_mcp, over_rest, status = await _over_both(client, http, op, arguments)
     assert status == 404

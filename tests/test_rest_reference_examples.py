@@ -34,7 +34,9 @@ async def test_list_courses_page_2_of_10(store, tenant, http):
     assert response.status_code == 200
     body = response.json()
     assert body["pagination"] == {"page": 2, "limit": 10, "total": 25, "totalPages": 3, "hasMore": True}
-    assert [course["title"] for course in body["data"]] == [f"Course {i:02d}" for i in range(14, 4, -1)]  # newest first
+    assert [course["title"] for course in body["data"]] == [
+        f"Course {i:02d}" for i in range(14, 4, -1)
+    ]  # newest first
 
 
 # curl -X POST ... -d '{"name": "Jane Smith", "email": "jane@example.com", "password": "securepass123"}' .../students
@@ -44,10 +46,23 @@ async def test_register_jane_smith(http):
     )
     assert response.status_code == 201
     student = response.json()["student"]
-    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt", "updatedAt"}  # updatedAt: issue 18 (sync)
+    assert set(student) == {
+        "id",
+        "name",
+        "email",
+        "avatarUrl",
+        "bio",
+        "role",
+        "createdAt",
+        "updatedAt",
+    }  # updatedAt: issue 18 (sync)
     assert {k: student[k] for k in ("name", "email", "avatarUrl", "bio", "role")} == {
-        "name": "Jane Smith", "email": "jane@example.com", "avatarUrl": None, "bio": None, "role": "student",
-    }  # fmt: skip
+        "name": "Jane Smith",
+        "email": "jane@example.com",
+        "avatarUrl": None,
+        "bio": None,
+        "role": "student",
+    }
     assert ISO_UTC.fullmatch(student["createdAt"])
     assert response.json()["generatedPassword"] is None  # a password was given
 
@@ -59,8 +74,11 @@ async def test_create_mastering_typescript_with_its_curriculum(http):
     assert response.status_code == 201
     course = response.json()["course"]
     assert (course["title"], course["slug"], course["price"], course["level"]) == (
-        "Mastering TypeScript", "mastering-typescript", 4999, "intermediate",
-    )  # fmt: skip
+        "Mastering TypeScript",
+        "mastering-typescript",
+        4999,
+        "intermediate",
+    )
     assert [s["title"] for s in course["sections"]] == ["Getting Started", "Type System Deep Dive"]
     lessons = [lesson for section in course["sections"] for lesson in section["lessons"]]
     assert [lesson["videoMeta"]["type"] for lesson in lessons] == ["youtube", "vimeo", "direct"]
@@ -78,7 +96,12 @@ async def test_create_lesson_answers_the_embed_url_and_video_meta(store, tenant,
     ids = (await seed(store, tenant)).ids
     path = f"/courses/{ids['courseId']}/sections/{ids['sectionId']}/lessons"
     response = await http.post(
-        path, json={"title": "Introduction", "duration": 600, "videoUrl": "https://youtube.com/watch?v=dQw4w9WgXcQ"}
+        path,
+        json={
+            "title": "Introduction",
+            "duration": 600,
+            "videoUrl": "https://youtube.com/watch?v=dQw4w9WgXcQ",
+        },
     )
     assert response.status_code == 201
     lesson = response.json()["lesson"]
@@ -103,7 +126,9 @@ async def test_parse_video(http):
 # curl -X POST ... -d '{"studentId": "user_123", "courseId": "course_456"}' .../enrollments
 async def test_enroll_a_student(store, tenant, http):
     ids = (await seed(store, tenant)).ids
-    response = await http.post("/enrollments", json={"studentId": ids["otherStudentId"], "courseId": ids["courseId"]})
+    response = await http.post(
+        "/enrollments", json={"studentId": ids["otherStudentId"], "courseId": ids["courseId"]}
+    )
     assert response.status_code == 201
     enrollment = response.json()["enrollment"]
     assert (enrollment["studentId"], enrollment["courseId"]) == (ids["otherStudentId"], ids["courseId"])
@@ -134,8 +159,20 @@ async def test_list_categories(http):
     assert response.status_code == 200
     categories = response.json()["categories"]
     assert categories[:2] == [
-        {"id": "cat_web_development", "name": "Web Development", "slug": "web-development", "icon": "code", "order": 0},
-        {"id": "cat_data_science", "name": "Data Science", "slug": "data-science", "icon": "database", "order": 1},
+        {
+            "id": "cat_web_development",
+            "name": "Web Development",
+            "slug": "web-development",
+            "icon": "code",
+            "order": 0,
+        },
+        {
+            "id": "cat_data_science",
+            "name": "Data Science",
+            "slug": "data-science",
+            "icon": "database",
+            "order": 1,
+        },
     ]
     assert all(set(category) == {"id", "name", "slug", "icon", "order"} for category in categories)
 

@@ -30,9 +30,13 @@ from storage.rules import (
 from tools.core.fields import Title, slug, text
 from tools.domains.students import Email
 
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+PROPERTY = settings(
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
-SLUGS = st.one_of(st.text(alphabet="az09-A _!é.", max_size=8), st.from_regex(r"[a-z0-9]+(-[a-z0-9]+)*", fullmatch=True))
+SLUGS = st.one_of(
+    st.text(alphabet="az09-A _!é.", max_size=8), st.from_regex(r"[a-z0-9]+(-[a-z0-9]+)*", fullmatch=True)
+)
 EMAILS = st.one_of(st.text(alphabet="ab.@-_%'İ" + WHITESPACE, max_size=10), st.emails())
 TEXTS = st.text(alphabet=WHITESPACE + "a\u200b'", max_size=6)
 
@@ -56,7 +60,9 @@ def evaluate(portal, database_url) -> Iterator[Callable[[Callable, list[str]], l
 
         async def query(condition: Callable, values: list[str]) -> list[bool]:
             async with store.engine.connect() as connection:
-                row = (await connection.execute(select(*(condition(literal(v, String)) for v in values)))).one()
+                row = (
+                    await connection.execute(select(*(condition(literal(v, String)) for v in values)))
+                ).one()
             return [bool(answer) for answer in row]
 
         yield lambda condition, values: portal.call(query, condition, values)
@@ -92,7 +98,9 @@ def test_the_email_checks_are_the_email_field(evaluate):
 
     @PROPERTY
     @given(st.lists(EMAILS, min_size=1, max_size=40))
-    @example(["a" * 308 + "@example.com", "a" * 309 + "@example.com", "İ" * 300 + "@example.com", "a@b", "a b@c.d"])
+    @example(
+        ["a" * 308 + "@example.com", "a" * 309 + "@example.com", "İ" * 300 + "@example.com", "a@b", "a b@c.d"]
+    )
     def check(values: list[str]) -> None:
         # A row holds the email as given (stripped) and lowercased, each checked in its own column.
         stored = [v.strip() for v in values]

@@ -45,6 +45,10 @@ async def test_without_another_process_every_statement_runs_on_the_loop_thread(s
     async with store.write_session() as session, session.begin():
         raw = await (await session.connection()).get_raw_connection()
         raw.driver_connection._connection.set_trace_callback(lambda sql: ran_on.append(threading.get_ident()))
-        await session.execute(text("INSERT INTO categories (id, name, slug, icon, \"order\") VALUES ('cat_x', 'X', 'x', 'x', 99)"))
+        await session.execute(
+            text(
+                "INSERT INTO categories (id, name, slug, icon, \"order\") VALUES ('cat_x', 'X', 'x', 'x', 99)"
+            )
+        )
         await session.execute(text("SELECT count(*) FROM categories"))
     assert ran_on and set(ran_on) == {loop_thread}  # no hop to aiosqlite's thread for any of them

@@ -24,10 +24,17 @@ async def _school(client) -> dict[str, Any]:
     lessons = [await make_lesson(client, section, f"Lesson {n}", duration=60) for n in range(3)]
     await ok_call(client, "publish_course", {"courseId": course["id"]})
     student = await ok_call(client, "register_student", {"name": "Ada", "email": "ada@example.com"})
-    enrollment = await ok_call(client, "enroll_student", {"studentId": student["student"]["id"], "courseId": course["id"]})
+    enrollment = await ok_call(
+        client, "enroll_student", {"studentId": student["student"]["id"], "courseId": course["id"]}
+    )
     community = await ok_call(client, "create_community", {"name": "Hall", "slug": "hall"})
-    return {"course": course, "lessons": lessons, "student": student["student"], "enrollment": enrollment["enrollment"],
-            "community": community["community"]}
+    return {
+        "course": course,
+        "lessons": lessons,
+        "student": student["student"],
+        "enrollment": enrollment["enrollment"],
+        "community": community["community"],
+    }
 
 
 async def ok_call(client, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +49,12 @@ def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, An
         "get_course": {"courseId": school["course"]["id"]},
         # The same update again: it changes nothing, so it writes only its audit record.
         "update_progress": {**progress, "completed": False, "watchedSeconds": 30},
-        "create_thread": {"communityId": school["community"]["id"], "title": "Hello", "content": "First post",
-                          "userId": owner_user_id},
+        "create_thread": {
+            "communityId": school["community"]["id"],
+            "title": "Hello",
+            "content": "First post",
+            "userId": owner_user_id,
+        },
     }
 
 
@@ -77,9 +88,15 @@ async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_
         school = await _school(client)
         await ok_call(client, "whoami", {})
         with statements(store) as seen:
-            result = await ok_call(client, "update_progress", {
-                "enrollmentId": school["enrollment"]["id"], "lessonId": school["lessons"][0]["id"], "completed": True,
-            })  # fmt: skip
+            result = await ok_call(
+                client,
+                "update_progress",
+                {
+                    "enrollmentId": school["enrollment"]["id"],
+                    "lessonId": school["lessons"][0]["id"],
+                    "completed": True,
+                },
+            )
     assert [achievement["code"] for achievement in result["events"]["newAchievements"]] == ["first_lesson"]
     # Authentication, BEGIN / the lock, the state, the progress row, the enrollment's updatedAt,
     # today's learning day, the achievement, the audit record, the event counter, the webhook

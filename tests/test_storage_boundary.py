@@ -59,7 +59,14 @@ def test_the_import_check_finds_every_form_of_a_sql_import():
 
 
 def _owner(producer_id: str, email: str) -> User:
-    return User(id=new_id("user"), producer_id=producer_id, name="Owner", email=email, email_normalized=email, role="owner")
+    return User(
+        id=new_id("user"),
+        producer_id=producer_id,
+        name="Owner",
+        email=email,
+        email_normalized=email,
+        role="owner",
+    )
 
 
 async def test_a_flush_a_unique_index_refuses_raises_a_constraint_violation_naming_the_index(store, tenant):
@@ -90,9 +97,17 @@ async def test_a_constraint_an_operation_did_not_expect_is_a_conflict(store, ten
         ctx.session.add(Producer(id=ctx.producer_id, name="Twin Academy"))
         await ctx.session.flush()
 
-    operation = replace(next(op for op in TOOLS if op.name == "register_student"), handler=adds_a_second_producer_with_the_same_id)
+    operation = replace(
+        next(op for op in TOOLS if op.name == "register_student"),
+        handler=adds_a_second_producer_with_the_same_id,
+    )
     with pytest.raises(Conflict, match="^The change conflicts with existing data; reload and try again$"):
-        await run_operation(operation, {"name": "Ada", "email": "ada@example.com"}, store=store, principal=principal_of(tenant))
+        await run_operation(
+            operation,
+            {"name": "Ada", "email": "ada@example.com"},
+            store=store,
+            principal=principal_of(tenant),
+        )
 
 
 def _hold_the_file_lock(database_url: str) -> sqlite3.Connection:
@@ -110,7 +125,9 @@ async def test_a_write_locked_out_past_the_busy_timeout_is_busy_and_writes_nothi
         async with mcp_client(store, tenant.key) as client:
             holder = _hold_the_file_lock(database_url)
             try:
-                refused = error(await client.call_tool("register_student", {"name": "Ada", "email": "ada@example.com"}))
+                refused = error(
+                    await client.call_tool("register_student", {"name": "Ada", "email": "ada@example.com"})
+                )
             finally:
                 holder.rollback()
                 holder.close()
@@ -140,5 +157,7 @@ async def test_a_last_use_the_locked_database_refuses_is_logged_not_raised(datab
             holder.close()
     assert len(touched) == 1 and "database is locked" in str(touched[0])
     logged = [record for record in caplog.records if record.name == "blohko.accounts"]
-    assert [record.getMessage() for record in logged] == ["could not record the last use of API key key_locked"]
+    assert [record.getMessage() for record in logged] == [
+        "could not record the last use of API key key_locked"
+    ]
     assert isinstance(logged[0].exc_info[1], Locked)

@@ -23,8 +23,21 @@ async def test_register_student_returns_the_reference_shape(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         result = ok(await client.call_tool("register_student", JANE))
     student = result["student"]
-    assert set(student) == {"id", "name", "email", "avatarUrl", "bio", "role", "createdAt", "updatedAt"}  # updatedAt: issue 18 (sync)
-    assert (student["name"], student["email"], student["role"]) == ("Jane Smith", "jane@example.com", "student")
+    assert set(student) == {
+        "id",
+        "name",
+        "email",
+        "avatarUrl",
+        "bio",
+        "role",
+        "createdAt",
+        "updatedAt",
+    }  # updatedAt: issue 18 (sync)
+    assert (student["name"], student["email"], student["role"]) == (
+        "Jane Smith",
+        "jane@example.com",
+        "student",
+    )
     assert student["avatarUrl"] is None and student["bio"] is None
     assert student["createdAt"].endswith("Z") and len(student["createdAt"]) == 24
     assert result["generatedPassword"] is None
@@ -46,17 +59,28 @@ async def test_register_student_without_password_returns_a_generated_one_once(st
     assert "generatedPassword" not in fetched and result["generatedPassword"] not in str(fetched)
     async with store.sessions() as session:
         stored = await session.scalar(select(User.password_hash).where(User.email == "ravi@example.com"))
-    assert result["generatedPassword"] not in stored and await verify_password(stored, result["generatedPassword"])
+    assert result["generatedPassword"] not in stored and await verify_password(
+        stored, result["generatedPassword"]
+    )
 
 
-async def test_a_generated_password_is_hashed_at_argon2s_smallest_cost_and_a_chosen_one_at_full_cost(monkeypatch):
+async def test_a_generated_password_is_hashed_at_argon2s_smallest_cost_and_a_chosen_one_at_full_cost(
+    monkeypatch,
+):
     """120 random bits need no slow hash (no guess finds them): registering many students without
     passwords (the demo school, imports) costs no 64 MiB and core-second each."""
     monkeypatch.setattr(passwords, "_hasher", PasswordHasher())  # production's cost, for this test only
     generated = passwords.generate_password()
-    light, chosen = await passwords.hash_generated_password(generated), await passwords.hash_password("securepass123")
-    assert light.startswith("$argon2id$v=19$m=1024,t=1,p=1$") and await passwords.verify_password(light, generated)
-    assert chosen.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and await passwords.verify_password(chosen, "securepass123")
+    light, chosen = (
+        await passwords.hash_generated_password(generated),
+        await passwords.hash_password("securepass123"),
+    )
+    assert light.startswith("$argon2id$v=19$m=1024,t=1,p=1$") and await passwords.verify_password(
+        light, generated
+    )
+    assert chosen.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and await passwords.verify_password(
+        chosen, "securepass123"
+    )
     assert not await passwords.verify_password(light, generated + "x")
 
 
@@ -131,7 +155,9 @@ async def test_update_student_changes_only_the_given_fields(store, tenant):
                 "update_student", {"studentId": created["id"], "avatarUrl": "https://cdn.example.com/j.png"}
             )
         )["student"]
-        cleared = ok(await client.call_tool("update_student", {"studentId": created["id"], "bio": None}))["student"]
+        cleared = ok(await client.call_tool("update_student", {"studentId": created["id"], "bio": None}))[
+            "student"
+        ]
     assert updated["bio"] == "old bio" and updated["avatarUrl"] == "https://cdn.example.com/j.png"
     assert updated["name"] == created["name"] and updated["email"] == created["email"]
     assert cleared["bio"] is None and cleared["avatarUrl"] == "https://cdn.example.com/j.png"
@@ -139,7 +165,12 @@ async def test_update_student_changes_only_the_given_fields(store, tenant):
 
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"name": None}, "name"), ({"name": "x" * 201}, "name"), ({"bio": "b" * 2001}, "bio"), ({"email": "a@b.co"}, "email")],
+    [
+        ({"name": None}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"bio": "b" * 2001}, "bio"),
+        ({"email": "a@b.co"}, "email"),
+    ],
 )
 async def test_update_student_refuses_invalid_input(store, tenant, changes, field):
     async with mcp_client(store, tenant.key) as client:
@@ -159,7 +190,11 @@ async def test_update_student_of_unknown_id_is_not_found(store, tenant):
 async def test_list_students_paginates_newest_first(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         for number in range(5):
-            ok(await client.call_tool("register_student", {"name": f"Student {number}", "email": f"s{number}@example.com"}))
+            ok(
+                await client.call_tool(
+                    "register_student", {"name": f"Student {number}", "email": f"s{number}@example.com"}
+                )
+            )
         first = ok(await client.call_tool("list_students", {"limit": 2}))
         last = ok(await client.call_tool("list_students", {"limit": 2, "page": 3}))
         beyond = ok(await client.call_tool("list_students", {"limit": 2, "page": 4}))
@@ -173,12 +208,20 @@ async def test_list_students_paginates_newest_first(store, tenant):
 async def test_list_students_defaults_to_page_one_of_twenty(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         result = ok(await client.call_tool("list_students", {}))
-    assert result == {"data": [], "pagination": {"page": 1, "limit": 20, "total": 0, "totalPages": 0, "hasMore": False}}
+    assert result == {
+        "data": [],
+        "pagination": {"page": 1, "limit": 20, "total": 0, "totalPages": 0, "hasMore": False},
+    }
 
 
 async def test_list_students_searches_names_case_insensitively(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        for name, email in [("Jane Smith", "j@x.io"), ("Janet Doe", "jd@x.io"), ("Bob", "b@x.io"), ("50%_off", "p@x.io")]:
+        for name, email in [
+            ("Jane Smith", "j@x.io"),
+            ("Janet Doe", "jd@x.io"),
+            ("Bob", "b@x.io"),
+            ("50%_off", "p@x.io"),
+        ]:
             ok(await client.call_tool("register_student", {"name": name, "email": email}))
         found = ok(await client.call_tool("list_students", {"search": "JAN"}))
         literal = ok(await client.call_tool("list_students", {"search": "%_"}))
@@ -188,7 +231,13 @@ async def test_list_students_searches_names_case_insensitively(store, tenant):
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"page": 0}, "page"), ({"page": "2"}, "page"), ({"sort": "name"}, "sort")],
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"page": 0}, "page"),
+        ({"page": "2"}, "page"),
+        ({"sort": "name"}, "sort"),
+    ],
 )
 async def test_list_students_refuses_bad_paging(store, tenant, args, field):
     async with mcp_client(store, tenant.key) as client:

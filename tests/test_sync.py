@@ -18,7 +18,9 @@ pytestmark = pytest.mark.anyio
 
 LONG_AGO = "2000-01-01T00:00:00Z"
 FAR_AHEAD = "2999-01-01T00:00:00Z"
-SYNCED_LISTS = [op for op in TOOLS if "updatedAfter" in op.input_schema.get("properties", {}) and "mcp" in op.transports]
+SYNCED_LISTS = [
+    op for op in TOOLS if "updatedAfter" in op.input_schema.get("properties", {}) and "mcp" in op.transports
+]
 
 
 def _instant(text: str) -> datetime:
@@ -36,14 +38,22 @@ def _ids(answer: dict) -> set[str]:
 
 def test_every_list_tool_but_the_feed_and_the_fixed_categories_takes_updated_after():
     lists = {op.name for op in TOOLS if op.name.startswith("list_") and "mcp" in op.transports}
-    assert lists - {op.name for op in SYNCED_LISTS} == {"list_events", "list_categories"}  # a cursor; a fixed table
+    assert lists - {op.name for op in SYNCED_LISTS} == {
+        "list_events",
+        "list_categories",
+    }  # a cursor; a fixed table
 
 
 async def test_every_list_answers_its_rows_after_a_time_long_ago_and_none_after_one_ahead(store, tenant):
-    world = await create_sample_data(store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample())
+    world = await create_sample_data(
+        store, principal_of(tenant), owner_user_id=tenant.owner_user_id, sample=small_sample()
+    )
     async with mcp_client(store, tenant.key) as client:
         for op in SYNCED_LISTS:
-            needed = {*op.input_schema.get("required", []), *op.path_params}  # a thread's comments, not a community's
+            needed = {
+                *op.input_schema.get("required", []),
+                *op.path_params,
+            }  # a thread's comments, not a community's
             arguments = {name: world[name] for name in needed if name in world}
             if "limit" in op.input_schema["properties"]:
                 arguments["limit"] = 100  # the whole list on one page
@@ -56,7 +66,9 @@ async def test_every_list_answers_its_rows_after_a_time_long_ago_and_none_after_
 
 async def test_a_change_brings_a_row_back_after_the_newer_ones_and_older_rows_stay_out(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        register = lambda name: client.call_tool("register_student", {"name": name, "email": f"{name.lower()}@example.com"})  # noqa: E731
+        register = lambda name: client.call_tool(
+            "register_student", {"name": name, "email": f"{name.lower()}@example.com"}
+        )
         ada = ok(await register("Ada"))["student"]
         await anyio.sleep(0.01)
         mark = datetime.now(UTC)
@@ -69,26 +81,53 @@ async def test_a_change_brings_a_row_back_after_the_newer_ones_and_older_rows_st
     assert [row["name"] for row in synced["data"]] == ["Grace", "Ada"]  # oldest change first
     changed = [_instant(row["updatedAt"]) for row in synced["data"]]
     assert changed[1] > changed[0] >= _instant(grace["createdAt"]) > mark
-    assert [row["name"] for row in newest_first["data"]] == ["Grace", "Ada"]  # without it: newest created first
+    assert [row["name"] for row in newest_first["data"]] == [
+        "Grace",
+        "Ada",
+    ]  # without it: newest created first
 
 
 async def test_a_changed_lesson_brings_its_section_back_with_all_its_lessons(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        course = await make_course(client, sections=[
-            {"title": "One", "lessons": [{"title": "L1", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}]},
-            {"title": "Two", "lessons": [{"title": "L2", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
-                                         {"title": "L3", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}]},
-        ])  # fmt: skip
+        course = await make_course(
+            client,
+            sections=[
+                {"title": "One", "lessons": [{"title": "L1", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}]},
+                {
+                    "title": "Two",
+                    "lessons": [
+                        {"title": "L2", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
+                        {"title": "L3", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
+                    ],
+                },
+            ],
+        )
         await anyio.sleep(0.01)
         mark = datetime.now(UTC).isoformat()
         two = course["sections"][1]
         lesson = two["lessons"][1]
-        ok(await client.call_tool("update_lesson", {
-            "courseId": course["id"], "sectionId": two["id"], "lessonId": lesson["id"], "title": "L3, again",
-        }))  # fmt: skip
-        sections = ok(await client.call_tool("list_sections", {"courseId": course["id"], "updatedAfter": mark}))
-        lessons = ok(await client.call_tool("list_lessons", {"courseId": course["id"], "sectionId": two["id"], "updatedAfter": mark}))
-    assert [(s["title"], [item["title"] for item in s["lessons"]]) for s in sections["sections"]] == [("Two", ["L2", "L3, again"])]
+        ok(
+            await client.call_tool(
+                "update_lesson",
+                {
+                    "courseId": course["id"],
+                    "sectionId": two["id"],
+                    "lessonId": lesson["id"],
+                    "title": "L3, again",
+                },
+            )
+        )
+        sections = ok(
+            await client.call_tool("list_sections", {"courseId": course["id"], "updatedAfter": mark})
+        )
+        lessons = ok(
+            await client.call_tool(
+                "list_lessons", {"courseId": course["id"], "sectionId": two["id"], "updatedAfter": mark}
+            )
+        )
+    assert [(s["title"], [item["title"] for item in s["lessons"]]) for s in sections["sections"]] == [
+        ("Two", ["L2", "L3, again"])
+    ]
     assert [item["title"] for item in lessons["lessons"]] == ["L3, again"]
 
 
@@ -103,7 +142,11 @@ async def test_a_course_is_found_by_its_exact_slug_and_a_student_by_an_exact_ema
         await make_course(client, title="Python for Beginners", slug="python-for-beginners")
         await make_course(client, title="Advanced Python", slug="python-for-beginners-2")
         for name in ("Ada Lovelace", "Adam Smith"):
-            ok(await client.call_tool("register_student", {"name": name, "email": f"{name.split()[0].lower()}@example.com"}))
+            ok(
+                await client.call_tool(
+                    "register_student", {"name": name, "email": f"{name.split()[0].lower()}@example.com"}
+                )
+            )
         by_slug = ok(await client.call_tool("list_courses", {"search": "python-for-beginners"}))
         by_title = ok(await client.call_tool("list_courses", {"search": "python"}))
         by_email = ok(await client.call_tool("list_students", {"search": "ADA@example.com"}))
@@ -116,14 +159,36 @@ async def test_a_course_is_found_by_its_exact_slug_and_a_student_by_an_exact_ema
 
 async def test_deleting_a_course_says_how_many_sections_lessons_and_enrollments_went(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        course = await make_course(client, sections=[
-            {"title": "One", "lessons": [{"title": "L1", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
-                                         {"title": "L2", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"}]},
-        ])  # fmt: skip
+        course = await make_course(
+            client,
+            sections=[
+                {
+                    "title": "One",
+                    "lessons": [
+                        {"title": "L1", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
+                        {"title": "L2", "videoUrl": "https://youtu.be/dQw4w9WgXcQ"},
+                    ],
+                },
+            ],
+        )
         for name in ("Ada", "Grace"):
-            student = ok(await client.call_tool("register_student", {"name": name, "email": f"{name.lower()}@example.com"}))["student"]
-            ok(await client.call_tool("enroll_student", {"studentId": student["id"], "courseId": course["id"]}))
+            student = ok(
+                await client.call_tool(
+                    "register_student", {"name": name, "email": f"{name.lower()}@example.com"}
+                )
+            )["student"]
+            ok(
+                await client.call_tool(
+                    "enroll_student", {"studentId": student["id"], "courseId": course["id"]}
+                )
+            )
         deleted = ok(await client.call_tool("delete_course", {"courseId": course["id"]}))
         left = ok(await client.call_tool("list_enrollments", {}))
-    assert deleted == {"deleted": True, "id": course["id"], "sectionsDeleted": 1, "lessonsDeleted": 2, "enrollmentsDeleted": 2}
+    assert deleted == {
+        "deleted": True,
+        "id": course["id"],
+        "sectionsDeleted": 1,
+        "lessonsDeleted": 2,
+        "enrollmentsDeleted": 2,
+    }
     assert left["data"] == []

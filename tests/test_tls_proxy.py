@@ -50,7 +50,10 @@ FORGER = "127.0.0.2"
 
 pytestmark = [
     pytest.mark.skipif(CADDY is None, reason="needs Caddy (apt-get install caddy; .ci/run installs it)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)",
+    ),
 ]
 
 
@@ -87,8 +90,17 @@ def caddy(folder: Path, *, port: int, upstream: str) -> Iterator[Proxy]:
     }
     log_path = folder / "caddy.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([CADDY, "run", "--config", str(config), "--adapter", "caddyfile"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    proxy = Proxy(f"https://localhost:{port}", folder / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt", log_path)
+        process = subprocess.Popen(
+            [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    proxy = Proxy(
+        f"https://localhost:{port}",
+        folder / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt",
+        log_path,
+    )
     try:
         _wait_for(proxy, process)
         yield proxy
@@ -108,7 +120,10 @@ def _wait_for(proxy: Proxy, process: subprocess.Popen, timeout: float = 30) -> N
             raise AssertionError(f"caddy exited {process.returncode}:\n{proxy.log_path.read_text()}")
         if proxy.root_certificate.exists():
             try:
-                if httpx.get(f"{proxy.url}/healthz", verify=proxy.ssl_context(), timeout=5).status_code == 200:
+                if (
+                    httpx.get(f"{proxy.url}/healthz", verify=proxy.ssl_context(), timeout=5).status_code
+                    == 200
+                ):
                     return
             except httpx.HTTPError:
                 pass
@@ -126,12 +141,18 @@ class Deployment:
 @pytest.fixture
 def deployment(databases, tmp_path) -> Iterator[Deployment]:
     proxy_port, server_port = free_port(), free_port()
-    env = cli_env(databases.new("tls-proxy"), BLOHKO_PUBLIC_URL=f"https://localhost:{proxy_port}", BLOHKO_LOGIN_FAILURES_PER_ADDRESS="3",
-                  BLOHKO_LOGIN_FAILURES_PER_ACCOUNT="100")
+    env = cli_env(
+        databases.new("tls-proxy"),
+        BLOHKO_PUBLIC_URL=f"https://localhost:{proxy_port}",
+        BLOHKO_LOGIN_FAILURES_PER_ADDRESS="3",
+        BLOHKO_LOGIN_FAILURES_PER_ACCOUNT="100",
+    )
     run_cli(env, "db", "upgrade")
     run_cli(env, "demo", "--no-serve")  # the demo school and its owner's sign-in
-    with http_server(env, tmp_path / "http.log", port=server_port) as server, \
-            caddy(tmp_path / "caddy", port=proxy_port, upstream=f"127.0.0.1:{server_port}") as proxy:
+    with (
+        http_server(env, tmp_path / "http.log", port=server_port) as server,
+        caddy(tmp_path / "caddy", port=proxy_port, upstream=f"127.0.0.1:{server_port}") as proxy,
+    ):
         yield Deployment(proxy, server.url, server.log_path)
 
 
@@ -162,7 +183,9 @@ def _attributes(set_cookie: str) -> set[str]:
 
 
 @pytest.mark.anyio
-async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_only_secure_cookies(deployment, shots):
+async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_only_secure_cookies(
+    deployment, shots
+):
     proxy = deployment.proxy
     responses = []  # every response the browser got, to read its Set-Cookie headers
     requested: list[str] = []
@@ -173,7 +196,13 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
 
             async def open_browser(authorization_url: str) -> None:
                 assert authorization_url.startswith(f"{proxy.url}/authorize?")
-                await sign_in_and_consent(page, authorization_url, client_name="Proxied Agent", redirect_uri=redirect_uri, shots=shots)
+                await sign_in_and_consent(
+                    page,
+                    authorization_url,
+                    client_name="Proxied Agent",
+                    redirect_uri=redirect_uri,
+                    shots=shots,
+                )
 
             async def code_from_redirect() -> AuthorizationCodeResult:
                 answer = callback_query(requested)
@@ -182,14 +211,21 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
             storage = MemoryTokens()
             auth = OAuthClientProvider(
                 f"{proxy.url}/mcp",
-                OAuthClientMetadata(client_name="Proxied Agent", redirect_uris=[redirect_uri], grant_types=["authorization_code", "refresh_token"],
-                                    response_types=["code"], token_endpoint_auth_method="none"),
+                OAuthClientMetadata(
+                    client_name="Proxied Agent",
+                    redirect_uris=[redirect_uri],
+                    grant_types=["authorization_code", "refresh_token"],
+                    response_types=["code"],
+                    token_endpoint_auth_method="none",
+                ),
                 storage,
                 redirect_handler=open_browser,
                 callback_handler=code_from_redirect,
             )
-            async with httpx2.AsyncClient(auth=auth, timeout=30, verify=proxy.ssl_context()) as http, \
-                    Client(streamable_http_client(f"{proxy.url}/mcp", http_client=http)) as client:
+            async with (
+                httpx2.AsyncClient(auth=auth, timeout=30, verify=proxy.ssl_context()) as http,
+                Client(streamable_http_client(f"{proxy.url}/mcp", http_client=http)) as client,
+            ):
                 listed = {tool.name for tool in (await client.list_tools()).tools}
                 called = await client.call_tool("list_courses", {})
 
@@ -201,7 +237,11 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
             await page.get_by_role("button", name="Sign out").click()
             await page.wait_for_url(f"{proxy.url}/dashboard/sign-in?signed_out=1")
             cookies_left = await context.cookies()
-            set_cookies = [(response.url, value) for response in responses for value in await response.header_values("set-cookie")]
+            set_cookies = [
+                (response.url, value)
+                for response in responses
+                for value in await response.header_values("set-cookie")
+            ]
 
     assert listed == tools_of(GRANTED)
     assert not called.is_error and "data" in called.structured_content
@@ -216,7 +256,9 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
 
 def _forger() -> httpx.Client:
     """A client on 127.0.0.2: not a trusted proxy."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=FORGER), timeout=10, follow_redirects=False)
+    return httpx.Client(
+        transport=httpx.HTTPTransport(local_address=FORGER), timeout=10, follow_redirects=False
+    )
 
 
 def test_forged_host_and_forwarded_headers_sent_around_the_proxy_change_nothing(deployment):
@@ -224,30 +266,50 @@ def test_forged_host_and_forwarded_headers_sent_around_the_proxy_change_nothing(
     port = server_url.rsplit(":", 1)[1]
     forged_proto = {"X-Forwarded-Proto": "https", "Host": f"localhost:{port}"}
     mcp = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-    with _forger() as forger, httpx.Client(verify=proxy.ssl_context(), timeout=10, follow_redirects=False) as browser:
+    with (
+        _forger() as forger,
+        httpx.Client(verify=proxy.ssl_context(), timeout=10, follow_redirects=False) as browser,
+    ):
         hostile = {
             host: (
                 forger.get(f"{server_url}/api/v1/openapi.json", headers={"Host": host}).status_code,
-                forger.post(f"{server_url}/mcp", json=mcp, headers={"Host": host, "Accept": "application/json, text/event-stream"}).status_code,
+                forger.post(
+                    f"{server_url}/mcp",
+                    json=mcp,
+                    headers={"Host": host, "Accept": "application/json, text/event-stream"},
+                ).status_code,
                 forger.get(f"{server_url}/dashboard/sign-in", headers={"Host": host}).status_code,
             )
-            for host in ("localhost:80@evil.example", f"127.0.0.1:{port}.evil.example", f"localhost.evil.example:{port}", f"[::1]:{port}:80")
+            for host in (
+                "localhost:80@evil.example",
+                f"127.0.0.1:{port}.evil.example",
+                f"localhost.evil.example:{port}",
+                f"[::1]:{port}:80",
+            )
         }
         # Scheme: Starlette's trailing-slash redirect names the scheme it believes. Through Caddy
         # (trusted) https; straight from the forger, http whatever its X-Forwarded-Proto says.
         proxied_redirect = browser.get(f"{proxy.url}/dashboard/").headers["location"]
         forged_redirect = forger.get(f"{server_url}/dashboard/", headers=forged_proto).headers["location"]
         # Even straight to the server over plain http, the public URL is https: the cookie is Secure.
-        forged_cookie = forger.get(f"{server_url}/dashboard/sign-in", headers=forged_proto).headers["set-cookie"]
+        forged_cookie = forger.get(f"{server_url}/dashboard/sign-in", headers=forged_proto).headers[
+            "set-cookie"
+        ]
         # Client address: a rotating X-Forwarded-For does not escape the per-address sign-in
         # throttle (3 failures) for the forger...
         forged_sign_ins = [
-            forger.post(f"{server_url}/api/v1/auth/login", headers={"X-Forwarded-For": f"203.0.113.{n}"},
-                        json={"email": f"nobody{n}@example.com", "password": "wrong-password"}).status_code
+            forger.post(
+                f"{server_url}/api/v1/auth/login",
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                json={"email": f"nobody{n}@example.com", "password": "wrong-password"},
+            ).status_code
             for n in range(5)
         ]
         # ...while through Caddy, the client's own address counts, not the forger's.
-        proxied_sign_in = browser.post(f"{proxy.url}/api/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"})
+        proxied_sign_in = browser.post(
+            f"{proxy.url}/api/v1/auth/login",
+            json={"email": "nobody@example.com", "password": "wrong-password"},
+        )
     assert hostile == dict.fromkeys(hostile, (421, 421, 421))
     assert proxied_redirect == f"{proxy.url}/dashboard"
     assert forged_redirect == f"http://localhost:{port}/dashboard"

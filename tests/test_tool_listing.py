@@ -29,10 +29,16 @@ async def test_tools_list_for_a_full_key_fits_the_context_budget(store, tenant, 
     assert {tool["name"] for tool in tools} == {op.name for op in TOOLS}
     size = len(body)
     with capsys.disabled():
-        print(f"\ntools/list for a '*' key: {size} bytes, {len(tools)} tools, {size // len(tools)} bytes a tool")
-    sizes = sorted(((len(json.dumps(tool, separators=(",", ":"))), tool["name"]) for tool in tools), reverse=True)
+        print(
+            f"\ntools/list for a '*' key: {size} bytes, {len(tools)} tools, {size // len(tools)} bytes a tool"
+        )
+    sizes = sorted(
+        ((len(json.dumps(tool, separators=(",", ":"))), tool["name"]) for tool in tools), reverse=True
+    )
     biggest = ", ".join(f"{name} {tool_size}" for tool_size, name in sizes[:5])
-    assert size < BUDGET_BYTES, f"tools/list is {size} bytes, over the {BUDGET_BYTES} budget; largest: {biggest}"
+    assert size < BUDGET_BYTES, (
+        f"tools/list is {size} bytes, over the {BUDGET_BYTES} budget; largest: {biggest}"
+    )
 
 
 async def test_tools_list_matches_its_snapshot(store, tenant):
@@ -60,7 +66,9 @@ async def test_every_tool_keeps_its_description_and_publishes_no_output_schema(l
         tool = listed[op.name]
         # On one line, without a list's "Paginated." (CONVENTIONS says it once for every list tool).
         one_line = " ".join(op.description.split())
-        assert tool.description == (one_line.replace(" Paginated.", "") if "page" in op.input_model.model_fields else one_line)
+        assert tool.description == (
+            one_line.replace(" Paginated.", "") if "page" in op.input_model.model_fields else one_line
+        )
         assert tool.output_schema is None and tool.title is None
 
 
@@ -84,15 +92,21 @@ async def test_published_input_schemas_are_valid_json_schemas_of_objects(listed)
 def _nullable(schema: dict) -> set[str]:
     """Fields that take null: `anyOf [X, null]`, or `type: [X, "null"]` (the shorter form of the same)."""
     return {
-        name for name, sub in schema["properties"].items()
-        if {"type": "null"} in sub.get("anyOf", []) or "null" in (sub["type"] if isinstance(sub.get("type"), list) else [])
+        name
+        for name, sub in schema["properties"].items()
+        if {"type": "null"} in sub.get("anyOf", [])
+        or "null" in (sub["type"] if isinstance(sub.get("type"), list) else [])
     }
 
 
 async def test_only_fields_where_null_means_something_are_published_nullable(listed):
     assert _nullable(listed["update_course"].input_schema) == {
-        "description", "shortDescription", "thumbnailUrl", "trailerUrl", "level",
-    }  # fmt: skip
+        "description",
+        "shortDescription",
+        "thumbnailUrl",
+        "trailerUrl",
+        "level",
+    }
     assert _nullable(listed["update_lesson"].input_schema) == {"description", "videoUrl"}
     assert _nullable(listed["update_student"].input_schema) == {"avatarUrl", "bio"}
     assert _nullable(listed["create_course"].input_schema) == set()
@@ -111,10 +125,18 @@ async def test_page_and_limit_are_explained_once_in_the_instructions(store, tena
 
 async def test_trimmed_limits_and_unknown_fields_are_still_refused(store, tenant):
     async with mcp_client(store, tenant.key) as client:
-        too_long = error(await client.call_tool("register_student", {"name": "x" * 201, "email": "a@example.com"}))
-        unknown = error(await client.call_tool("register_student", {"name": "B", "email": "b@example.com", "age": 3}))
-        student = ok(await client.call_tool("register_student", {"name": "A", "email": "a@example.com"}))["student"]
-        null_name = error(await client.call_tool("update_student", {"studentId": student["id"], "name": None}))
+        too_long = error(
+            await client.call_tool("register_student", {"name": "x" * 201, "email": "a@example.com"})
+        )
+        unknown = error(
+            await client.call_tool("register_student", {"name": "B", "email": "b@example.com", "age": 3})
+        )
+        student = ok(await client.call_tool("register_student", {"name": "A", "email": "a@example.com"}))[
+            "student"
+        ]
+        null_name = error(
+            await client.call_tool("update_student", {"studentId": student["id"], "name": None})
+        )
         paged = error(await client.call_tool("list_students", {"limit": 101}))
     assert too_long["error"] == unknown["error"] == paged["error"] == null_name["error"] == "bad_request"
     assert "name" in too_long["message"] and "age" in unknown["message"] and "limit" in paged["message"]
@@ -124,4 +146,7 @@ async def test_trimmed_limits_and_unknown_fields_are_still_refused(store, tenant
 async def test_results_carry_structured_content_without_an_output_schema(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         result = await client.call_tool("whoami", {})
-    assert result.structured_content == ok(result) and result.structured_content["producer"]["id"] == tenant.producer_id
+    assert (
+        result.structured_content == ok(result)
+        and result.structured_content["producer"]["id"] == tenant.producer_id
+    )

@@ -52,7 +52,9 @@ def test_applying_changes_bumps_updated_at_only_when_something_changed():
     assert (row.title, row.updated_at) == ("New", at)
 
 
-@pytest.mark.parametrize("op", [op for op in OPERATIONS_BY_NAME.values() if op.http_method == "PATCH"], ids=lambda op: op.name)
+@pytest.mark.parametrize(
+    "op", [op for op in OPERATIONS_BY_NAME.values() if op.http_method == "PATCH"], ids=lambda op: op.name
+)
 def test_every_update_field_that_accepts_null_says_what_null_does(op):
     for name, schema in op.input_schema["properties"].items():
         if {"type": "null"} in schema.get("anyOf", []):

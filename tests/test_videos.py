@@ -31,7 +31,11 @@ VIMEO_FORMS = [
     ("https://vimeo.com/123456789", "123456789", "https://player.vimeo.com/video/123456789"),
     ("https://www.vimeo.com/123456789", "123456789", "https://player.vimeo.com/video/123456789"),
     ("https://player.vimeo.com/video/123456789", "123456789", "https://player.vimeo.com/video/123456789"),
-    ("https://vimeo.com/123456789/abcdef1234", "123456789", "https://player.vimeo.com/video/123456789?h=abcdef1234"),
+    (
+        "https://vimeo.com/123456789/abcdef1234",
+        "123456789",
+        "https://player.vimeo.com/video/123456789?h=abcdef1234",
+    ),
     ("vimeo.com/76979871", "76979871", "https://player.vimeo.com/video/76979871"),
 ]
 
@@ -92,7 +96,12 @@ def test_youtube_forms_parse_to_the_embed_url(url):
 @pytest.mark.parametrize(("url", "video_id", "embed"), VIMEO_FORMS)
 def test_vimeo_forms_parse_to_the_player_url(url, video_id, embed):
     video = parse_video_url(url)
-    assert (video.type, video.provider, video.video_id, video.embed_url) == ("vimeo", "Vimeo", video_id, embed)
+    assert (video.type, video.provider, video.video_id, video.embed_url) == (
+        "vimeo",
+        "Vimeo",
+        video_id,
+        embed,
+    )
 
 
 @pytest.mark.parametrize("url", DIRECT_FORMS)
@@ -129,8 +138,8 @@ async def test_parse_video_tool_names_the_reason(store, tenant):
 
 # --- properties -------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 youtube_ids = st.text(alphabet=_ID_ALPHABET, min_size=11, max_size=11)
@@ -170,7 +179,9 @@ def test_property_any_text_either_parses_to_a_safe_embed_or_is_a_bad_request(url
     except Unprocessable as refused:
         assert refused.message.startswith("Invalid input: url: ")
         return
-    assert video.embed_url.startswith(("https://www.youtube.com/embed/", "https://player.vimeo.com/video/", "http://", "https://"))
+    assert video.embed_url.startswith(
+        ("https://www.youtube.com/embed/", "https://player.vimeo.com/video/", "http://", "https://")
+    )
     assert not any(ch.isspace() for ch in video.embed_url)
     if video.type == "direct":
         assert video.embed_url.split("?")[0].lower().endswith((".mp4", ".webm", ".ogg", ".mov", ".m3u8"))

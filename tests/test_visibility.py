@@ -21,7 +21,11 @@ async def test_whoami_lists_the_visible_tools(store, tenant):
         me = ok(await client.call_tool("whoami", {}))
     assert set(me["tools"]) == {"whoami", "parse_video", "list_students", "get_student"}
     assert me["key"]["permissions"] == ["students:read"]
-    assert me["producer"] == {"id": tenant.producer_id, "name": "Acme Academy", "ownerUserId": tenant.owner_user_id}
+    assert me["producer"] == {
+        "id": tenant.producer_id,
+        "name": "Acme Academy",
+        "ownerUserId": tenant.owner_user_id,
+    }
 
 
 async def test_list_categories_returns_the_seeded_set(store, tenant):
@@ -29,7 +33,13 @@ async def test_list_categories_returns_the_seeded_set(store, tenant):
     async with mcp_client(store, key) as client:
         categories = ok(await client.call_tool("list_categories", {}))["categories"]
     assert len(categories) >= 10
-    assert categories[0] == {"id": "cat_web_development", "name": "Web Development", "slug": "web-development", "icon": "code", "order": 0}
+    assert categories[0] == {
+        "id": "cat_web_development",
+        "name": "Web Development",
+        "slug": "web-development",
+        "icon": "code",
+        "order": 0,
+    }
     assert [c["order"] for c in categories] == sorted(c["order"] for c in categories)
 
 

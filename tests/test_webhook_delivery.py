@@ -28,8 +28,8 @@ from server.settings import Settings
 from storage.engine import Store, open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.webhook_support import Receiver, delivering, receiver, settle
 from tests.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
+from tests.webhook_support import Receiver, delivering, receiver, settle
 from tools.core.context import Services
 
 FAST_DELIVERY = {
@@ -79,7 +79,9 @@ class Platform:
         return self.env["BLOHKO_DATABASE_URL"]
 
     def client(self, server) -> httpx.Client:
-        return httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        return httpx.Client(
+            base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {self.key}"}, timeout=30
+        )
 
 
 def new_platform(database_url: str, **settings: str) -> Platform:
@@ -91,7 +93,11 @@ def new_platform(database_url: str, **settings: str) -> Platform:
             return await make_tenant(store, name="Hook Academy", permissions=["*"])
 
     tenant = anyio.run(make)
-    return Platform(env=cli_env(database_url, **{**FAST_DELIVERY, **settings}), owner_user_id=tenant.owner_user_id, key=tenant.key)
+    return Platform(
+        env=cli_env(database_url, **{**FAST_DELIVERY, **settings}),
+        owner_user_id=tenant.owner_user_id,
+        key=tenant.key,
+    )
 
 
 def subscribe(api: httpx.Client, url: str, *event_types: str) -> dict:
@@ -116,13 +122,17 @@ def new_thread(api: httpx.Client, platform: Platform, community_id: str, title: 
 
 
 def new_course(api: httpx.Client, slug: str) -> httpx.Response:
-    return api.post("/courses", json={"title": f"Course {slug}", "slug": slug, "categoryId": DEFAULT_CATEGORY_ID})
+    return api.post(
+        "/courses", json={"title": f"Course {slug}", "slug": slug, "categoryId": DEFAULT_CATEGORY_ID}
+    )
 
 
 def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
     async def read() -> list[WebhookDelivery]:
         async with open_store(database_url) as store, store.sessions() as session:
-            return list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
+            return list(
+                (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+            )
 
     return anyio.run(read)
 
@@ -141,13 +151,19 @@ def stored_endpoint(database_url: str, endpoint_id: str) -> WebhookEndpoint:
 def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(database_url, tmp_path):
     # A poll far longer than the wait below: the write itself wakes its process's worker.
     platform = new_platform(database_url, BLOHKO_WEBHOOK_POLL_SECONDS="30")
-    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+    with (
+        receiver() as hooks,
+        http_server(platform.env, tmp_path / "server.log") as server,
+        platform.client(server) as api,
+    ):
         webhook = subscribe(api, hooks.url, "thread.created")
         community_id = new_community(api, "signed-circle")
         thread_id = new_thread(api, platform, community_id, "First post")
         wait_until(lambda: hooks.received, "the thread.created webhook, due within a few seconds", timeout=5)
         arrived = hooks.received[0]
-    assert "Application shutdown complete" in server.log(), "the delivery worker held the server's shutdown up"
+    assert "Application shutdown complete" in server.log(), (
+        "the delivery worker held the server's shutdown up"
+    )
     assert len(hooks.received) == 1  # the community.created event is not subscribed to
     payload = Webhook(webhook["secret"]).verify(arrived.body, arrived.headers)
     assert payload["type"] == "thread.created" and payload["data"]["id"] == thread_id
@@ -158,24 +174,37 @@ def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(datab
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "QUJD" * 8).verify(arrived.body, arrived.headers)  # another secret
     with pytest.raises(WebhookVerificationError):
-        Webhook(webhook["secret"]).verify(arrived.body.replace(b"First post", b"Forged post"), arrived.headers)
+        Webhook(webhook["secret"]).verify(
+            arrived.body.replace(b"First post", b"Forged post"), arrived.headers
+        )
 
 
 def test_a_failed_delivery_is_retried_until_it_succeeds_and_the_next_waits_for_it(database_url, tmp_path):
     platform = new_platform(database_url)
-    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+    with (
+        receiver() as hooks,
+        http_server(platform.env, tmp_path / "server.log") as server,
+        platform.client(server) as api,
+    ):
         webhook = subscribe(api, hooks.url, "course.created")
         hooks.answers = [500, 500]
         first = created(new_course(api, "first-course"), "course")["id"]
         second = created(new_course(api, "second-course"), "course")["id"]
-        wait_until(lambda: len(hooks.received) == 4, "three attempts of the first course and one of the second")
+        wait_until(
+            lambda: len(hooks.received) == 4, "three attempts of the first course and one of the second"
+        )
         time.sleep(0.5)  # several polls: nothing more is sent
     arrivals = [(request.event["data"]["id"], request.answered) for request in hooks.received]
     assert arrivals == [(first, 500), (first, 500), (first, 200), (second, 200)]
     first_attempts = [request.at for request in hooks.received[:3]]
-    assert all(later - earlier >= 0.2 for earlier, later in zip(first_attempts, first_attempts[1:])), "retried before its time"
+    assert all(later - earlier >= 0.2 for earlier, later in zip(first_attempts, first_attempts[1:])), (
+        "retried before its time"
+    )
     deliveries = stored_deliveries(platform.database_url)
-    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [("succeeded", 3, 200), ("succeeded", 1, 200)]
+    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [
+        ("succeeded", 3, 200),
+        ("succeeded", 1, 200),
+    ]
     assert all(d.lease_until is None and d.latency_ms is not None and d.error is None for d in deliveries)
     endpoint = stored_endpoint(platform.database_url, webhook["id"])
     assert endpoint.enabled and endpoint.failing_since is None
@@ -183,14 +212,23 @@ def test_a_failed_delivery_is_retried_until_it_succeeds_and_the_next_waits_for_i
 
 def test_a_rolled_back_write_sends_nothing(database_url, tmp_path):
     platform = new_platform(database_url)
-    with receiver() as hooks, http_server(platform.env, tmp_path / "server.log") as server, platform.client(server) as api:
+    with (
+        receiver() as hooks,
+        http_server(platform.env, tmp_path / "server.log") as server,
+        platform.client(server) as api,
+    ):
         subscribe(api, hooks.url)
         kept = created(new_course(api, "taken-slug"), "course")["id"]
         assert new_course(api, "taken-slug").status_code == 409
         last = created(new_course(api, "after-the-refusal"), "course")["id"]
         # An endpoint's deliveries arrive in order: once the last write's has come, so has all before it.
-        wait_until(lambda: any(event["data"]["id"] == last for event in hooks.events()), "the last course's webhook")
-    assert [(event["type"], event["data"]["id"]) for event in hooks.events()] == [("course.created", kept), ("course.created", last)]
+        wait_until(
+            lambda: any(event["data"]["id"] == last for event in hooks.events()), "the last course's webhook"
+        )
+    assert [(event["type"], event["data"]["id"]) for event in hooks.events()] == [
+        ("course.created", kept),
+        ("course.created", last),
+    ]
     deliveries = stored_deliveries(platform.database_url)
     assert [d.event_id for d in deliveries] == hooks.ids()
 
@@ -200,7 +238,10 @@ def test_two_processes_deliver_200_events_once_each_in_order(database_url, tmp_p
     # No lease runs out and no answer is late (a late one is retried: at least once), so exactly
     # once on a busy machine too; each delivery is logged, to show both processes delivered.
     platform = new_platform(
-        database_url, BLOHKO_WEBHOOK_LEASE_SECONDS="60", BLOHKO_WEBHOOK_TIMEOUT_SECONDS="30", BLOHKO_LOG_LEVEL="DEBUG"
+        database_url,
+        BLOHKO_WEBHOOK_LEASE_SECONDS="60",
+        BLOHKO_WEBHOOK_TIMEOUT_SECONDS="30",
+        BLOHKO_LOG_LEVEL="DEBUG",
     )
     with (
         receiver(delay=0.002) as hooks,
@@ -212,7 +253,10 @@ def test_two_processes_deliver_200_events_once_each_in_order(database_url, tmp_p
         subscribe(api_a, hooks.url, "thread.created")
         community_id = new_community(api_b, "busy-circle")
         with ThreadPoolExecutor(8) as pool:
-            writes = [pool.submit(new_thread, api, platform, community_id, f"Post {n}") for n, api in zip(range(200), cycle((api_a, api_b)))]
+            writes = [
+                pool.submit(new_thread, api, platform, community_id, f"Post {n}")
+                for n, api in zip(range(200), cycle((api_a, api_b)))
+            ]
             thread_ids = {write.result() for write in writes}
         wait_until(lambda: len(hooks.received) >= 200, "200 webhooks", timeout=40)
         time.sleep(0.5)  # several polls of both processes: nothing is sent twice
@@ -238,9 +282,14 @@ def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_
         assert len(hooks.received) < 15, "the kill came after the burst"
         # A worker of its own takes over: the killed process's lease runs out, and it sends that one again.
         with (tmp_path / "worker.log").open("w") as log:
-            worker = subprocess.Popen([BLOHKO, "worker"], env=platform.env, stdout=log, stderr=subprocess.STDOUT)
+            worker = subprocess.Popen(
+                [BLOHKO, "worker"], env=platform.env, stdout=log, stderr=subprocess.STDOUT
+            )
             try:
-                wait_until(lambda: {event["data"]["id"] for event in hooks.events()} == thread_ids, "every thread's webhook")
+                wait_until(
+                    lambda: {event["data"]["id"] for event in hooks.events()} == thread_ids,
+                    "every thread's webhook",
+                )
             finally:
                 worker.terminate()
                 worker.wait(timeout=15)
@@ -267,8 +316,13 @@ async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(stor
         hooks.answers = [500, 500, 500]
         first, second = await courses_announced_to(store, tenant, hooks.url, "doomed", "next-in-line")
         async with delivering(store):
-            deliveries, endpoint = await settle(store, lambda deliveries, _: all(d.state != "pending" for d in deliveries))
-    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [("failed", 3, 500), ("succeeded", 1, 200)]
+            deliveries, endpoint = await settle(
+                store, lambda deliveries, _: all(d.state != "pending" for d in deliveries)
+            )
+    assert [(d.state, d.attempts, d.response_status) for d in deliveries] == [
+        ("failed", 3, 500),
+        ("succeeded", 1, 200),
+    ]
     assert [event["data"]["id"] for event in hooks.events()] == [first, first, first, second]
     assert endpoint.enabled and endpoint.failing_since is None  # the success ended the failing spell
 
@@ -284,7 +338,9 @@ async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the
         async with delivering(store):
             # Both rows change in one transaction, but `settle` reads them with two statements: on
             # PostgreSQL (read committed) the commit may fall between them, so wait for both.
-            deliveries, endpoint = await settle(store, lambda deliveries, endpoint: not endpoint.enabled and deliveries[0].attempts == 1)
+            deliveries, endpoint = await settle(
+                store, lambda deliveries, endpoint: not endpoint.enabled and deliveries[0].attempts == 1
+            )
             await anyio.sleep(0.3)  # several polls: a disabled endpoint gets nothing more
     assert endpoint.disabled_reason == "Deliveries failed for 72 hours: last answer 500"
     assert endpoint.failing_since == failing_since
@@ -315,6 +371,9 @@ async def test_each_delivery_checks_the_address_again(store, tenant):
 
 
 def test_a_lease_no_longer_than_the_delivery_timeout_is_refused_naming_both_settings():
-    with pytest.raises(ValueError, match="BLOHKO_WEBHOOK_LEASE_SECONDS \\(10\\) must be longer than BLOHKO_WEBHOOK_TIMEOUT_SECONDS \\(10\\)"):
+    with pytest.raises(
+        ValueError,
+        match="BLOHKO_WEBHOOK_LEASE_SECONDS \\(10\\) must be longer than BLOHKO_WEBHOOK_TIMEOUT_SECONDS \\(10\\)",
+    ):
         Settings(webhook_lease_seconds=10, webhook_timeout_seconds=10)
     assert Settings(webhook_lease_seconds=11, webhook_timeout_seconds=10).webhook_lease_seconds == 11

@@ -28,7 +28,9 @@ _MAXIMAL_SECTIONS = [{"title": f"Section {s}", "lessons": _LESSONS} for s in ran
 
 def _producer_key(env: dict[str, str], name: str, email: str) -> tuple[dict, str]:
     producer = cli_json(env, "producers", "create", "--name", name, "--email", email)
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "load", "--permissions", "*")
+    key = cli_json(
+        env, "keys", "create", "--producer", producer["id"], "--name", "load", "--permissions", "*"
+    )
     return producer, key["key"]
 
 
@@ -43,13 +45,22 @@ async def test_big_nested_creates_never_fail_another_producers_thread_writes(dat
     with http_server(env, tmp_path / "server.log") as server:
         async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as http:
             b = {"Authorization": f"Bearer {key_b}"}
-            community = (await http.post("/communities", json={"name": "Small", "slug": "small-load"}, headers=b)).json()
+            community = (
+                await http.post("/communities", json={"name": "Small", "slug": "small-load"}, headers=b)
+            ).json()
             threads_path = f"/communities/{community['community']['id']}/threads"
             big_creates_running = True
 
             async def big_create(n: int) -> None:
-                body = {"title": f"Big {n}", "slug": f"big-{n}", "categoryId": "cat_web_development", "sections": _MAXIMAL_SECTIONS}
-                response = await http.post("/courses", json=body, headers={"Authorization": f"Bearer {key_a}"})
+                body = {
+                    "title": f"Big {n}",
+                    "slug": f"big-{n}",
+                    "categoryId": "cat_web_development",
+                    "sections": _MAXIMAL_SECTIONS,
+                }
+                response = await http.post(
+                    "/courses", json=body, headers={"Authorization": f"Bearer {key_a}"}
+                )
                 statuses_a.append(response.status_code)
 
             async def small_writes() -> None:
@@ -82,7 +93,9 @@ async def test_big_nested_creates_never_fail_another_producers_thread_writes(dat
 
 
 @pytest.mark.sqlite_only
-async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_timeout(database_url, monkeypatch):
+async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_timeout(
+    database_url, monkeypatch
+):
     # Before the write queue, a write found SQLite's file lock taken and gave up after the busy
     # timeout with "database is locked" (500 internal_error). Now it queues in the process.
     monkeypatch.setattr(storage.engine, "_SQLITE_BUSY_TIMEOUT_MS", 200)
@@ -110,15 +123,25 @@ async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_time
 
 async def test_the_reviews_20000_lesson_create_is_refused_before_it_takes_the_writer(store, tenant):
     lessons = [{"title": f"L{n}"} for n in range(200)]
-    body = {"title": "Huge", "slug": "huge", "categoryId": "cat_web_development", "sections": [{"title": "S", "lessons": lessons}] * 100}
+    body = {
+        "title": "Huge",
+        "slug": "huge",
+        "categoryId": "cat_web_development",
+        "sections": [{"title": "S", "lessons": lessons}] * 100,
+    }
     async with mcp_client(store, tenant.key) as client:
         refused = error(await client.call_tool("create_course", body))
         assert ok(await client.call_tool("list_courses", {}))["data"] == []
-    assert refused["error"] == "unprocessable" and "at most 1000 lessons in one call, got 20000" in refused["message"]
+    assert (
+        refused["error"] == "unprocessable"
+        and "at most 1000 lessons in one call, got 20000" in refused["message"]
+    )
 
 
 @pytest.mark.sqlite_only
-async def test_a_write_that_cannot_get_its_turn_in_time_is_busy_with_retry_after_and_writes_nothing(database_url):
+async def test_a_write_that_cannot_get_its_turn_in_time_is_busy_with_retry_after_and_writes_nothing(
+    database_url,
+):
     from tests.rest_support import http_app, rest_client
 
     async with open_store(database_url, write_queue_timeout=0.2) as store:

@@ -75,7 +75,9 @@ def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
                 seen.in_flight[webhook_id] += 1
                 seen.most_in_flight = max(seen.most_in_flight, sum(seen.in_flight.values()))
                 answer = seen.answers.pop(0) if seen.answers else 200
-                seen.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, answer, time.monotonic()))
+                seen.received.append(
+                    Received({k.lower(): v for k, v in self.headers.items()}, body, answer, time.monotonic())
+                )
             time.sleep(seen.delay)
             with seen.lock:  # no longer in flight once it is answered (held: not answered yet)
                 seen.in_flight[webhook_id] -= 1
@@ -107,7 +109,12 @@ def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
 @asynccontextmanager
 async def delivering(store: Store, **settings: Any) -> AsyncIterator[None]:
     """A delivery worker on `store` for the block: looking every 50 ms, retrying twice at once."""
-    configured = {"webhooks_allow_loopback": True, "webhook_poll_seconds": 0.05, "webhook_retry_schedule": [0, 0], **settings}
+    configured = {
+        "webhooks_allow_loopback": True,
+        "webhook_poll_seconds": 0.05,
+        "webhook_retry_schedule": [0, 0],
+        **settings,
+    }
     worker = DeliveryWorker(store, clock=utcnow, settings=Settings(database_url=store.url, **configured))
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(worker.run)
@@ -117,12 +124,16 @@ async def delivering(store: Store, **settings: Any) -> AsyncIterator[None]:
             worker.stop()
 
 
-async def settle(store: Store, condition: Callable[[list[WebhookDelivery], WebhookEndpoint], bool]) -> tuple[list, WebhookEndpoint]:
+async def settle(
+    store: Store, condition: Callable[[list[WebhookDelivery], WebhookEndpoint], bool]
+) -> tuple[list, WebhookEndpoint]:
     """The deliveries (by sequence) and the one endpoint, once `condition` holds for them."""
     with anyio.fail_after(10):
         while True:
             async with store.sessions() as session:
-                deliveries = list((await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all())
+                deliveries = list(
+                    (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+                )
                 endpoint = (await session.scalars(select(WebhookEndpoint))).one()
             if condition(deliveries, endpoint):
                 return deliveries, endpoint

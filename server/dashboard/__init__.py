@@ -23,7 +23,9 @@ FAVICON = STATIC / "favicon.ico"
 
 
 async def _favicon(request: Request) -> Response:
-    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None, public_url: str) -> list[BaseRoute]:

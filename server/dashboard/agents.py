@@ -51,7 +51,12 @@ def client_configs(mcp_url: str, key: str | None) -> list[ClientConfig]:
                 }
             ),
         ),
-        ClientConfig("cursor", "Cursor", "~/.cursor/mcp.json, or .cursor/mcp.json in a project:", _json({"mcpServers": {"blohko": remote}})),
+        ClientConfig(
+            "cursor",
+            "Cursor",
+            "~/.cursor/mcp.json, or .cursor/mcp.json in a project:",
+            _json({"mcpServers": {"blohko": remote}}),
+        ),
         ClientConfig(
             "vscode",
             "VS Code",

@@ -25,7 +25,9 @@ def _nice_max(value: int) -> int:
         magnitude *= 10
 
 
-def activity_chart(days: Sequence[date], lessons: Sequence[int], learners: Sequence[int], *, title_id: str) -> Markup:
+def activity_chart(
+    days: Sequence[date], lessons: Sequence[int], learners: Sequence[int], *, title_id: str
+) -> Markup:
     """Bars: lessons completed per day; line with dots: active learners per day."""
     count = len(days)
     top = _nice_max(max([*lessons, *learners, 0]))
@@ -42,8 +44,12 @@ def activity_chart(days: Sequence[date], lessons: Sequence[int], learners: Seque
     ]
     for step in range(5):
         value = top * step / 4
-        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>')
-        parts.append(f'<text class="axis" x="{_LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{int(value)}</text>')
+        parts.append(
+            f'<line class="grid" x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
+        )
+        parts.append(
+            f'<text class="axis" x="{_LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{int(value)}</text>'
+        )
     for index, (day, value) in enumerate(zip(days, lessons, strict=True)):
         x = _LEFT + slot * index + (slot - bar_w) / 2
         height = plot_h * value / top
@@ -81,9 +87,15 @@ def completion_chart(rows: Sequence[tuple[str, int, int]], *, title_id: str) -> 
         rate = completed / enrolled if enrolled else 0.0
         top = 4 + index * row_h
         shown = title if len(title) <= 32 else title[:31] + "…"
-        parts.append(f'<text class="label" x="0" y="{top + 20}">{escape(shown)}<title>{escape(title)}</title></text>')
-        parts.append(f'<rect class="track" x="{label_w}" y="{top + 6}" width="{bar_space}" height="18" rx="4"/>')
-        parts.append(f'<rect class="bar" x="{label_w}" y="{top + 6}" width="{bar_space * rate:.1f}" height="18" rx="4"/>')
+        parts.append(
+            f'<text class="label" x="0" y="{top + 20}">{escape(shown)}<title>{escape(title)}</title></text>'
+        )
+        parts.append(
+            f'<rect class="track" x="{label_w}" y="{top + 6}" width="{bar_space}" height="18" rx="4"/>'
+        )
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{top + 6}" width="{bar_space * rate:.1f}" height="18" rx="4"/>'
+        )
         parts.append(
             f'<text class="value" x="{label_w + bar_space + 8}" y="{top + 20}">{rate:.0%} '
             f'<tspan class="axis">({completed}/{enrolled})</tspan></text>'

@@ -76,7 +76,9 @@ async def read_form(request: Request) -> dict[str, list[str]]:
         if len(body) > _MAX_FORM_BYTES:
             raise BadRequest("Invalid input: the form is too large")
     try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=_MAX_FIELDS, strict_parsing=False)
+        pairs = parse_qsl(
+            body.decode(), keep_blank_values=True, max_num_fields=_MAX_FIELDS, strict_parsing=False
+        )
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("Invalid input: the form could not be read") from None
     form: dict[str, list[str]] = {}

@@ -54,7 +54,17 @@ EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "
 _AUDIT_PAGE_SIZE = 25
 _OPERATIONS = {op.name: op for op in served_over("dashboard")}
 _AUDITED_OPERATIONS = sorted({"login", *(op.name for op in ALL_OPERATIONS if not op.read_only)})
-_OUTCOMES = ("ok", "bad_request", "unauthorized", "forbidden", "not_found", "conflict", "rate_limited", "busy", "internal_error")
+_OUTCOMES = (
+    "ok",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "rate_limited",
+    "busy",
+    "internal_error",
+)
 
 Signed = tuple[Principal, str]
 """The signed-in owner's principal and session token (the CSRF tokens' key)."""
@@ -73,13 +83,20 @@ def _day(value: str | None) -> str:
 
 def _permission_grid() -> list[tuple[str, list[str | None]]]:
     """Rows of the permission checkboxes: each resource with its read and write grants (None: no such action)."""
-    return [(resource, [f"{resource}:{action}" if action in actions else None for action in ("read", "write")])
-            for resource, actions in RESOURCE_ACTIONS.items()]
+    return [
+        (resource, [f"{resource}:{action}" if action in actions else None for action in ("read", "write")])
+        for resource, actions in RESOURCE_ACTIONS.items()
+    ]
 
 
 def tools_exposed(api_key: dict[str, Any]) -> int:
     """How many MCP tools `api_key` (a listed key) may list and call: the same decision as `tools/list`."""
-    principal = Principal(producer_id=api_key["producerId"], key_id=api_key["id"], key_name=api_key["name"], grants=tuple(api_key["permissions"]))
+    principal = Principal(
+        producer_id=api_key["producerId"],
+        key_id=api_key["id"],
+        key_name=api_key["name"],
+        grants=tuple(api_key["permissions"]),
+    )
     return sum(may_call(principal, op) for op in TOOLS)
 
 
@@ -110,7 +127,9 @@ class Dashboard:
 
     # ---- plumbing
 
-    async def _run(self, request: Request, name: str, arguments: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    async def _run(
+        self, request: Request, name: str, arguments: dict[str, Any], principal: Principal
+    ) -> dict[str, Any]:
         op = _OPERATIONS[name]  # only the operations served over the dashboard
         result: BaseModel = await run_operation(
             op,
@@ -134,7 +153,15 @@ class Dashboard:
         except Unauthorized:
             return None
 
-    def _render(self, request: Request, template: str, *, status: int = 200, signed: Signed | None = None, **context: Any) -> HTMLResponse:
+    def _render(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        signed: Signed | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
         html = self.templates.get_template(template).render(
             request=request,
             base=BASE,
@@ -153,21 +180,34 @@ class Dashboard:
             signed = await self._signed_in(request)
             if signed is None:
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return secure_headers(RedirectResponse(f"{SIGN_IN}?{urlencode({'next': here})}", status_code=303))
+                return secure_headers(
+                    RedirectResponse(f"{SIGN_IN}?{urlencode({'next': here})}", status_code=303)
+                )
             form: dict[str, list[str]] = {}
             try:
                 if request.method == "POST":
                     form = await read_form(request)
                     if not csrf_valid(signed[1], (form.get(CSRF_FIELD) or [None])[0]):
                         return self._render(
-                            request, "error.html", status=403, signed=signed, title="Form expired",
+                            request,
+                            "error.html",
+                            status=403,
+                            signed=signed,
+                            title="Form expired",
                             message="This form has expired or did not come from this dashboard. Reload the page and try again.",
                         )
                 return await handler(request, signed, form)
             except Unauthorized:  # the session ended while the page was open
                 return secure_headers(RedirectResponse(SIGN_IN, status_code=303))
             except BlohkoError as error:
-                return self._render(request, "error.html", status=error.status, signed=signed, title="Something went wrong", message=error.message)
+                return self._render(
+                    request,
+                    "error.html",
+                    status=error.status,
+                    signed=signed,
+                    title="Something went wrong",
+                    message=error.message,
+                )
 
         return endpoint
 
@@ -183,11 +223,24 @@ class Dashboard:
         return self._sign_in_form(request, notice=notice)
 
     def _sign_in_form(
-        self, request: Request, *, status: int = 200, error: str | None = None, notice: str | None = None, email: str = "", next: str | None = None
+        self,
+        request: Request,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        notice: str | None = None,
+        email: str = "",
+        next: str | None = None,
     ) -> Response:
         secret = new_sign_in_secret()
         response = self._render(
-            request, "sign_in.html", status=status, sign_in_csrf=csrf_token(secret), error=error, notice=notice, email=email,
+            request,
+            "sign_in.html",
+            status=status,
+            sign_in_csrf=csrf_token(secret),
+            error=error,
+            notice=notice,
+            email=email,
             next=_local_path(next or request.query_params.get("next")),
         )
         response.set_cookie(SIGN_IN_COOKIE, secret, max_age=3600, **cookie_options(request, path=BASE))
@@ -200,16 +253,28 @@ class Dashboard:
             return self._sign_in_form(request, status=400, error=error.message)
         email, target = _one(form, "email"), _one(form, "next")
         if not csrf_valid(request.cookies.get(SIGN_IN_COOKIE), _one(form, CSRF_FIELD)):
-            return self._sign_in_form(request, status=403, error="The sign-in form expired. Please try again.", email=email, next=target)
+            return self._sign_in_form(
+                request,
+                status=403,
+                error="The sign-in form expired. Please try again.",
+                email=email,
+                next=target,
+            )
         try:
             result = await self._run_login(request, email, _one(form, "password"))
         except Unauthorized:
             # Like the operation's own message, it names neither field.
-            return self._sign_in_form(request, status=401, error="Invalid email or password.", email=email, next=target)
+            return self._sign_in_form(
+                request, status=401, error="Invalid email or password.", email=email, next=target
+            )
         except BadRequest:
-            return self._sign_in_form(request, status=400, error="Enter your email and password.", email=email, next=target)
+            return self._sign_in_form(
+                request, status=400, error="Enter your email and password.", email=email, next=target
+            )
         except BlohkoError as error:  # the login throttle (429), a busy store (503)
-            response = self._sign_in_form(request, status=error.status, error=error.message, email=email, next=target)
+            response = self._sign_in_form(
+                request, status=error.status, error=error.message, email=email, next=target
+            )
             if getattr(error, "retry_after", None) is not None:
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
@@ -246,11 +311,21 @@ class Dashboard:
         learners = [day["activeLearners"] for day in activity]
         courses = overview["courses"]
         return self._render(
-            request, "overview.html", signed=signed, nav="overview", counts=overview["counts"], activity=activity,
+            request,
+            "overview.html",
+            signed=signed,
+            nav="overview",
+            counts=overview["counts"],
+            activity=activity,
             activity_svg=activity_chart(days, lessons, learners, title_id="activity-title"),
-            completion_svg=completion_chart([(c["title"], c["enrollments"], c["completed"]) for c in courses], title_id="completion-title")
-            if courses else None,
-            courses=courses, total_lessons=sum(lessons), peak_learners=max(learners, default=0),
+            completion_svg=completion_chart(
+                [(c["title"], c["enrollments"], c["completed"]) for c in courses], title_id="completion-title"
+            )
+            if courses
+            else None,
+            courses=courses,
+            total_lessons=sum(lessons),
+            peak_learners=max(learners, default=0),
         )
 
     # ---- API keys
@@ -260,23 +335,41 @@ class Dashboard:
         now = self.runtime.clock()
         return [{**key, "tools": tools_exposed(key), "state": _key_state(key, now)} for key in listed["data"]]
 
-    async def keys_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
-        notice = {"revoked": "The key was revoked: it stops working at once."}.get(request.query_params.get("done", ""))
+    async def keys_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any
+    ) -> Response:
+        notice = {"revoked": "The key was revoked: it stops working at once."}.get(
+            request.query_params.get("done", "")
+        )
         context.setdefault("notice", notice)
         return self._render(
-            request, "keys.html", status=context.pop("status", 200), signed=signed, nav="keys", keys=await self._keys(request, signed),
-            grid=_permission_grid(), expiry_choices=EXPIRY_CHOICES, **context,
+            request,
+            "keys.html",
+            status=context.pop("status", 200),
+            signed=signed,
+            nav="keys",
+            keys=await self._keys(request, signed),
+            grid=_permission_grid(),
+            expiry_choices=EXPIRY_CHOICES,
+            **context,
         )
 
     async def create_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         try:
             created = await self._create_key(request, signed, form)
         except BadRequest as error:
-            return await self.keys_page(request, signed, form, status=400, error=error.message, entered=_entered(form))
+            return await self.keys_page(
+                request, signed, form, status=400, error=error.message, entered=_entered(form)
+            )
         return await self.keys_page(request, signed, form, created=created, tools=tools_exposed(created))
 
-    async def _create_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> dict[str, Any]:
-        arguments: dict[str, Any] = {"name": _one(form, "name").strip(), "permissions": form.get("permissions", [])}
+    async def _create_key(
+        self, request: Request, signed: Signed, form: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "name": _one(form, "name").strip(),
+            "permissions": form.get("permissions", []),
+        }
         if not arguments["permissions"]:
             raise BadRequest("Invalid input: permissions: choose at least one permission")
         expires = _one(form, "expires_in_days")
@@ -293,29 +386,58 @@ class Dashboard:
 
     # ---- connect an agent
 
-    async def connect_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+    async def connect_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any
+    ) -> Response:
         keys = [key for key in await self._keys(request, signed) if key["state"] == "active"]
         created = context.get("created")
-        chosen = created or next((key for key in keys if key["id"] == request.query_params.get("key")), None) or (keys[0] if keys else None)
+        chosen = (
+            created
+            or next((key for key in keys if key["id"] == request.query_params.get("key")), None)
+            or (keys[0] if keys else None)
+        )
         mcp_url = f"{self.public_url}/mcp"  # never from `Host`: what is pasted must reach this server
         return self._render(
-            request, "connect.html", status=context.pop("status", 200), signed=signed, nav="connect", keys=keys, chosen=chosen,
-            mcp_url=mcp_url, configs=client_configs(mcp_url, created["key"] if created else None), placeholder=KEY_PLACEHOLDER,
-            bundle=self.bundle_path is not None and self.bundle_path.is_file(), grid=_permission_grid(),
-            expiry_choices=EXPIRY_CHOICES, **context,
+            request,
+            "connect.html",
+            status=context.pop("status", 200),
+            signed=signed,
+            nav="connect",
+            keys=keys,
+            chosen=chosen,
+            mcp_url=mcp_url,
+            configs=client_configs(mcp_url, created["key"] if created else None),
+            placeholder=KEY_PLACEHOLDER,
+            bundle=self.bundle_path is not None and self.bundle_path.is_file(),
+            grid=_permission_grid(),
+            expiry_choices=EXPIRY_CHOICES,
+            **context,
         )
 
     async def connect_new_key(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         try:
             created = await self._create_key(request, signed, form)
         except BadRequest as error:
-            return await self.connect_page(request, signed, form, status=400, error=error.message, entered=_entered(form))
-        return await self.connect_page(request, signed, form, created={**created, "tools": tools_exposed(created)})
+            return await self.connect_page(
+                request, signed, form, status=400, error=error.message, entered=_entered(form)
+            )
+        return await self.connect_page(
+            request, signed, form, created={**created, "tools": tools_exposed(created)}
+        )
 
     async def bundle(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         if self.bundle_path is None or not self.bundle_path.is_file():
-            return self._render(request, "error.html", status=404, signed=signed, title="No bundle", message="No MCP bundle has been packed on this server.")
-        response = FileResponse(self.bundle_path, media_type="application/octet-stream", filename="blohko.mcpb")
+            return self._render(
+                request,
+                "error.html",
+                status=404,
+                signed=signed,
+                title="No bundle",
+                message="No MCP bundle has been packed on this server.",
+            )
+        response = FileResponse(
+            self.bundle_path, media_type="application/octet-stream", filename="blohko.mcpb"
+        )
         return secure_headers(response)
 
     # ---- OAuth: the consent page, connected apps
@@ -326,8 +448,14 @@ class Dashboard:
         arguments = _app_request({name: [query[name]] for name in _APP_REQUEST_FIELDS if name in query})
         reviewed = (await self._run(request, "review_app_authorization", arguments, signed[0]))["request"]
         response = self._render(
-            request, "authorize.html", signed=signed, nav="apps", app=reviewed, grid=_permission_grid(),
-            entered={"permissions": set(reviewed["requestedPermissions"])}, fields=_hidden_fields(query),
+            request,
+            "authorize.html",
+            signed=signed,
+            nav="apps",
+            app=reviewed,
+            grid=_permission_grid(),
+            entered={"permissions": set(reviewed["requestedPermissions"])},
+            fields=_hidden_fields(query),
             loopback=urlsplit(reviewed["redirectUri"]).scheme == "http",
         )
         return _allow_form_redirect(response, reviewed["redirectUri"])
@@ -343,12 +471,24 @@ class Dashboard:
             arguments["state"] = _one(form, "state")
         answered = await self._run(request, "answer_app_authorization", arguments, signed[0])
         # Back to the app: its redirect URI, with the code or access_denied.
-        return _allow_form_redirect(secure_headers(RedirectResponse(answered["redirectTo"], status_code=303)), answered["redirectTo"])
+        return _allow_form_redirect(
+            secure_headers(RedirectResponse(answered["redirectTo"], status_code=303)), answered["redirectTo"]
+        )
 
     async def apps_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         listed = await self._run(request, "list_connected_apps", {"limit": 100}, signed[0])
-        apps = [{**app, "tools": tools_exposed({**app, "producerId": signed[0].producer_id, "name": app["clientName"]})} for app in listed["data"]]
-        notice = {"disconnected": "The app was disconnected: its access ends at once."}.get(request.query_params.get("done", ""))
+        apps = [
+            {
+                **app,
+                "tools": tools_exposed(
+                    {**app, "producerId": signed[0].producer_id, "name": app["clientName"]}
+                ),
+            }
+            for app in listed["data"]
+        ]
+        notice = {"disconnected": "The app was disconnected: its access ends at once."}.get(
+            request.query_params.get("done", "")
+        )
         return self._render(request, "apps.html", signed=signed, nav="apps", apps=apps, notice=notice)
 
     async def disconnect_app(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -357,34 +497,63 @@ class Dashboard:
 
     # ---- webhooks
 
-    async def webhooks_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+    async def webhooks_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any
+    ) -> Response:
         listed = await self._run(request, "list_webhooks", {"limit": 100}, signed[0])
         return self._render(
-            request, "webhooks.html", status=context.pop("status", 200), signed=signed, nav="webhooks", webhooks=listed["data"],
-            event_types=EVENT_TYPES, **context,
+            request,
+            "webhooks.html",
+            status=context.pop("status", 200),
+            signed=signed,
+            nav="webhooks",
+            webhooks=listed["data"],
+            event_types=EVENT_TYPES,
+            **context,
         )
 
     async def create_webhook(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
-        arguments: dict[str, Any] = {"url": _one(form, "url").strip(), "eventTypes": form.get("event_types", [])}
+        arguments: dict[str, Any] = {
+            "url": _one(form, "url").strip(),
+            "eventTypes": form.get("event_types", []),
+        }
         if _one(form, "description").strip():
             arguments["description"] = _one(form, "description").strip()
         try:
             created = (await self._run(request, "create_webhook", arguments, signed[0]))["webhook"]
         except BadRequest as error:
-            entered = {"url": arguments["url"], "description": _one(form, "description"), "event_types": set(arguments["eventTypes"])}
-            return await self.webhooks_page(request, signed, form, status=400, error=error.message, entered=entered)
+            entered = {
+                "url": arguments["url"],
+                "description": _one(form, "description"),
+                "event_types": set(arguments["eventTypes"]),
+            }
+            return await self.webhooks_page(
+                request, signed, form, status=400, error=error.message, entered=entered
+            )
         return await self.webhooks_page(request, signed, form, created=created)
 
-    async def webhook_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
+    async def webhook_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any
+    ) -> Response:
         webhook_id = request.path_params["webhook_id"]
         listed = await self._run(request, "list_webhooks", {"limit": 100}, signed[0])
         webhook = next((item for item in listed["data"] if item["id"] == webhook_id), None)
         if webhook is None:
             raise NotFound("Webhook not found")
-        deliveries = await self._run(request, "list_webhook_deliveries", {"webhookId": webhook_id, "limit": 50}, signed[0])
+        deliveries = await self._run(
+            request, "list_webhook_deliveries", {"webhookId": webhook_id, "limit": 50}, signed[0]
+        )
         notice = _WEBHOOK_NOTICES.get(request.query_params.get("done", ""))
         context.setdefault("notice", notice)
-        return self._render(request, "webhook.html", signed=signed, nav="webhooks", webhook=webhook, deliveries=deliveries["data"], **context)
+        return self._render(
+            request,
+            "webhook.html",
+            signed=signed,
+            nav="webhooks",
+            webhook=webhook,
+            deliveries=deliveries["data"],
+            **context,
+        )
 
     async def webhook_action(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         webhook_id, action = request.path_params["webhook_id"], request.path_params["action"]
@@ -401,13 +570,17 @@ class Dashboard:
             return secure_headers(RedirectResponse(f"{BASE}/webhooks", status_code=303))
         else:
             raise NotFound("No such action")
-        return secure_headers(RedirectResponse(f"{BASE}/webhooks/{webhook_id}?done={action}", status_code=303))
+        return secure_headers(
+            RedirectResponse(f"{BASE}/webhooks/{webhook_id}?done={action}", status_code=303)
+        )
 
     # ---- activity
 
     async def activity(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         query = request.query_params
-        filters = {name: query.get(name, "").strip() for name in ("key", "operation", "outcome", "since", "until")}
+        filters = {
+            name: query.get(name, "").strip() for name in ("key", "operation", "outcome", "since", "until")
+        }
         page = _small_number(query.get("page", "")) or 1
         arguments: dict[str, Any] = {"page": page, "limit": _AUDIT_PAGE_SIZE}
         for field, name in (("keyId", "key"), ("operation", "operation"), ("outcome", "outcome")):
@@ -421,43 +594,88 @@ class Dashboard:
                 arguments["until"] = _day_start(filters["until"], plus_days=1)  # the whole "until" day
             events = await self._run(request, "list_audit_events", arguments, signed[0])
         except BadRequest as refused:
-            error, events = refused.message, {"data": [], "pagination": {"page": 1, "totalPages": 0, "total": 0, "hasMore": False}}
+            error, events = (
+                refused.message,
+                {"data": [], "pagination": {"page": 1, "totalPages": 0, "total": 0, "hasMore": False}},
+            )
         keys = await self._keys(request, signed)
         names = {key["id"]: key["name"] for key in keys}
         paging = {name: value for name, value in filters.items() if value}
         return self._render(
-            request, "activity.html", status=400 if error else 200, signed=signed, nav="activity",
+            request,
+            "activity.html",
+            status=400 if error else 200,
+            signed=signed,
+            nav="activity",
             events=await self._named_targets(request, signed, events["data"]),
-            pagination=events["pagination"], filters=filters, paging=paging, keys=keys, key_names=names,
-            operations=_AUDITED_OPERATIONS, outcomes=_OUTCOMES, error=error,
+            pagination=events["pagination"],
+            filters=filters,
+            paging=paging,
+            keys=keys,
+            key_names=names,
+            operations=_AUDITED_OPERATIONS,
+            outcomes=_OUTCOMES,
+            error=error,
         )
 
-    async def _named_targets(self, request: Request, signed: Signed, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _named_targets(
+        self, request: Request, signed: Signed, events: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """`events`, each with `targets`: its ids as a person reads them (see `_target`), named in
         one operation for the whole page."""
-        ids = sorted({value for event in events for value in event["targetIds"].values() if value != "[redacted]"})
-        named = await self._run(request, "name_audit_targets", {"ids": ids}, signed[0]) if ids else {"names": {}, "gone": []}
+        ids = sorted(
+            {value for event in events for value in event["targetIds"].values() if value != "[redacted]"}
+        )
+        named = (
+            await self._run(request, "name_audit_targets", {"ids": ids}, signed[0])
+            if ids
+            else {"names": {}, "gone": []}
+        )
         names, gone = named["names"], set(named["gone"])
-        return [{**event, "targets": [_target(field, value, names, gone) for field, value in _distinct_targets(event["targetIds"])]}
-                for event in events]
+        return [
+            {
+                **event,
+                "targets": [
+                    _target(field, value, names, gone)
+                    for field, value in _distinct_targets(event["targetIds"])
+                ],
+            }
+            for event in events
+        ]
 
     # ---- account
 
-    async def account_page(self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any) -> Response:
-        return self._render(request, "account.html", status=context.pop("status", 200), signed=signed, nav="account", **context)
+    async def account_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]], **context: Any
+    ) -> Response:
+        return self._render(
+            request,
+            "account.html",
+            status=context.pop("status", 200),
+            signed=signed,
+            nav="account",
+            **context,
+        )
 
     async def change_password(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
         new, repeated = _one(form, "new_password"), _one(form, "confirm_password")
         if new != repeated:
-            return await self.account_page(request, signed, form, status=400, error="The new passwords do not match.")
+            return await self.account_page(
+                request, signed, form, status=400, error="The new passwords do not match."
+            )
         try:
             result = await self._run(
-                request, "change_password", {"currentPassword": _one(form, "current_password"), "newPassword": new}, signed[0]
+                request,
+                "change_password",
+                {"currentPassword": _one(form, "current_password"), "newPassword": new},
+                signed[0],
             )
         except BadRequest as error:
             return await self.account_page(request, signed, form, status=400, error=_readable(error.message))
         ended = result["otherSessionsEnded"]
-        notice = "Your password was changed." + (f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else "")
+        notice = "Your password was changed." + (
+            f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
+        )
         return await self.account_page(request, signed, form, notice=notice)
 
 
@@ -489,8 +707,22 @@ def _allow_form_redirect(response: Response, redirect_uri: str) -> Response:
 
 
 _ID_KINDS = {
-    "user": "user", "course": "course", "section": "section", "lesson": "lesson", "enrollment": "enrollment", "cat": "category", "comm": "community", "mem": "member", "prod": "school",
-    "thread": "thread", "cmt": "comment", "media": "media", "key": "key", "wh": "webhook", "sess": "session", "app": "app",
+    "user": "user",
+    "course": "course",
+    "section": "section",
+    "lesson": "lesson",
+    "enrollment": "enrollment",
+    "cat": "category",
+    "comm": "community",
+    "mem": "member",
+    "prod": "school",
+    "thread": "thread",
+    "cmt": "comment",
+    "media": "media",
+    "key": "key",
+    "wh": "webhook",
+    "sess": "session",
+    "app": "app",
 }
 """What an id is, by its prefix (`storage.ids.new_id`): the label of an `id` argument."""
 
@@ -499,7 +731,9 @@ def _distinct_targets(target_ids: dict[str, str]) -> list[tuple[str, str]]:
     """An event's targets, without an `id` that another field names too (`revoke_api_key` records
     its key as `id` and `apiKeyId`)."""
     named_elsewhere = {value for field, value in target_ids.items() if field != "id"}
-    return [(field, value) for field, value in target_ids.items() if field != "id" or value not in named_elsewhere]
+    return [
+        (field, value) for field, value in target_ids.items() if field != "id" or value not in named_elsewhere
+    ]
 
 
 def _target(field: str, value: str, names: dict[str, str], gone: set[str]) -> dict[str, Any]:
@@ -507,7 +741,11 @@ def _target(field: str, value: str, names: dict[str, str], gone: set[str]) -> di
     its name when the row still exists; an id that has a name but whose row is gone (deleted
     since) is shown as the id, marked `gone`. Ids without names (sessions) show as ids."""
     prefix = value.partition("_")[0]
-    label = _ID_KINDS.get(prefix, field) if field == "id" else re.sub(r"(?<=[a-z])([A-Z])", r" \1", field.removesuffix("Id")).lower()
+    label = (
+        _ID_KINDS.get(prefix, field)
+        if field == "id"
+        else re.sub(r"(?<=[a-z])([A-Z])", r" \1", field.removesuffix("Id")).lower()
+    )
     return {"label": label, "id": value, "name": names.get(value), "gone": value in gone}
 
 
@@ -535,12 +773,22 @@ def _one(form: dict[str, list[str]], name: str) -> str:
 
 def _entered(form: dict[str, list[str]]) -> dict[str, Any]:
     """What the owner typed into a key form, to show it again with the error."""
-    return {"name": _one(form, "name"), "permissions": set(form.get("permissions", [])), "expires": _one(form, "expires_in_days")}
+    return {
+        "name": _one(form, "name"),
+        "permissions": set(form.get("permissions", [])),
+        "expires": _one(form, "expires_in_days"),
+    }
 
 
 def _local_path(target: str | None) -> str | None:
     """`target` when it is a path of this dashboard (never another site: no open redirect)."""
-    if target and target.startswith(BASE) and not target.startswith("//") and "\\" not in target and "://" not in target:
+    if (
+        target
+        and target.startswith(BASE)
+        and not target.startswith("//")
+        and "\\" not in target
+        and "://" not in target
+    ):
         return target
     return None
 
@@ -554,4 +802,8 @@ def _day_start(text: str, *, plus_days: int = 0) -> str:
 
 
 def _readable(message: str) -> str:
-    return message.removeprefix("Invalid input: ").replace("currentPassword", "Current password").replace("newPassword", "New password")
+    return (
+        message.removeprefix("Invalid input: ")
+        .replace("currentPassword", "Current password")
+        .replace("newPassword", "New password")
+    )

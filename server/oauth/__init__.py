@@ -75,13 +75,16 @@ def oauth_config(settings: Settings) -> OAuthConfig | None:
     url = settings.effective_public_url()
     parts = urlsplit(url)
     if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
-        logger.warning("OAuth is off: %s is not https; set BLOHKO_PUBLIC_URL to the https URL clients reach", url)
+        logger.warning(
+            "OAuth is off: %s is not https; set BLOHKO_PUBLIC_URL to the https URL clients reach", url
+        )
         return None
     return OAuthConfig(
         issuer=url,
         allow_loopback_documents=settings.oauth_allow_loopback_metadata,
         registration_throttle=RegistrationThrottle(
-            per_address=settings.oauth_registrations_per_address_per_hour, total=settings.oauth_registrations_per_hour,
+            per_address=settings.oauth_registrations_per_address_per_hour,
+            total=settings.oauth_registrations_per_hour,
             window=timedelta(hours=1),
         ),
         unused_registration_ttl=timedelta(hours=settings.oauth_unused_registration_hours),
@@ -91,15 +94,26 @@ def oauth_config(settings: Settings) -> OAuthConfig | None:
 def oauth_routes(config: OAuthConfig, *, store, clock) -> list[Route]:
     """The metadata documents and the authorization server's endpoints."""
     provider = BlohkoOAuthProvider(
-        store=store, clock=clock, issuer=config.issuer, resource=config.resource, allow_loopback_documents=config.allow_loopback_documents,
-        registration_throttle=config.registration_throttle, unused_registration_ttl=config.unused_registration_ttl,
+        store=store,
+        clock=clock,
+        issuer=config.issuer,
+        resource=config.resource,
+        allow_loopback_documents=config.allow_loopback_documents,
+        registration_throttle=config.registration_throttle,
+        unused_registration_ttl=config.unused_registration_ttl,
     )
-    registration = ClientRegistrationOptions(enabled=True, valid_scopes=list(SCOPES), default_scopes=list(SCOPES))
+    registration = ClientRegistrationOptions(
+        enabled=True, valid_scopes=list(SCOPES), default_scopes=list(SCOPES)
+    )
     revocation = RevocationOptions(enabled=True)
     metadata = build_metadata(AnyHttpUrl(config.issuer), None, registration, revocation)
     metadata.client_id_metadata_document_supported = True
     metadata.token_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
-    metadata.revocation_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
+    metadata.revocation_endpoint_auth_methods_supported = [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ]
     resource_metadata = ProtectedResourceMetadata(
         resource=AnyHttpUrl(config.resource),
         authorization_servers=[AnyHttpUrl(config.issuer)],
@@ -115,18 +129,35 @@ def oauth_routes(config: OAuthConfig, *, store, clock) -> list[Route]:
 
     def cors(handler, methods: list[str], body_limit: int = DEFAULT_MAX_REQUEST_BODY_SIZE):
         limited = RequestBodyLimitMiddleware(request_response(handler), body_limit)
-        return CORSMiddleware(limited, allow_origins="*", allow_methods=methods, allow_headers=[MCP_PROTOCOL_VERSION_HEADER])
+        return CORSMiddleware(
+            limited, allow_origins="*", allow_methods=methods, allow_headers=[MCP_PROTOCOL_VERSION_HEADER]
+        )
 
     return [
-        Route("/.well-known/oauth-authorization-server", cors(MetadataHandler(metadata).handle, public), methods=public),
+        Route(
+            "/.well-known/oauth-authorization-server",
+            cors(MetadataHandler(metadata).handle, public),
+            methods=public,
+        ),
         *(
-            Route(path, cors(ProtectedResourceMetadataHandler(resource_metadata).handle, public), methods=public)
+            Route(
+                path, cors(ProtectedResourceMetadataHandler(resource_metadata).handle, public), methods=public
+            )
             for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
         ),
         # No CORS: a browser is sent here, no page calls it.
-        Route("/authorize", RequestBodyLimitMiddleware(request_response(AuthorizationEndpoint(provider).handle), DEFAULT_MAX_REQUEST_BODY_SIZE),
-              methods=["GET", "POST"]),
+        Route(
+            "/authorize",
+            RequestBodyLimitMiddleware(
+                request_response(AuthorizationEndpoint(provider).handle), DEFAULT_MAX_REQUEST_BODY_SIZE
+            ),
+            methods=["GET", "POST"],
+        ),
         Route("/token", cors(TokenEndpoint(provider, authenticator).handle, posted), methods=posted),
-        Route("/register", cors(RegistrationEndpoint(provider, registration).handle, posted, MAX_CLIENT_METADATA_BYTES), methods=posted),
+        Route(
+            "/register",
+            cors(RegistrationEndpoint(provider, registration).handle, posted, MAX_CLIENT_METADATA_BYTES),
+            methods=posted,
+        ),
         Route("/revoke", cors(RevocationEndpoint(provider, authenticator).handle, posted), methods=posted),
     ]

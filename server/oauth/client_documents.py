@@ -22,7 +22,13 @@ from pydantic import ValidationError
 from server.oauth.redirects import redirect_uri_problem
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl
 
-__all__ = ["FETCH_DEADLINE_SECONDS", "MAX_DOCUMENT_BYTES", "DocumentRefused", "fetch_client_document", "is_document_client_id"]
+__all__ = [
+    "FETCH_DEADLINE_SECONDS",
+    "MAX_DOCUMENT_BYTES",
+    "DocumentRefused",
+    "fetch_client_document",
+    "is_document_client_id",
+]
 
 MAX_DOCUMENT_BYTES = 5 * 1024
 FETCH_DEADLINE_SECONDS = 5.0
@@ -46,14 +52,20 @@ async def fetch_client_document(
     try:
         async with OutboundClient(allow_loopback=allow_loopback) as outbound:
             response = await outbound.request(
-                "GET", url, deadline=deadline_seconds, max_body_bytes=MAX_DOCUMENT_BYTES, headers={"accept": "application/json"}
+                "GET",
+                url,
+                deadline=deadline_seconds,
+                max_body_bytes=MAX_DOCUMENT_BYTES,
+                headers={"accept": "application/json"},
             )
     except UnsafeUrl as unsafe:
         raise DocumentRefused(str(unsafe)) from None
     except RequestFailed as failure:
         raise DocumentRefused(f"{url} could not be fetched: {failure}") from None
     if response.is_redirect:
-        raise DocumentRefused(f"{url} answered with a redirect; metadata documents are not fetched through redirects")
+        raise DocumentRefused(
+            f"{url} answered with a redirect; metadata documents are not fetched through redirects"
+        )
     if response.status_code != 200:
         raise DocumentRefused(f"{url} answered {response.status_code}")
     if response.truncated:
@@ -68,9 +80,13 @@ async def fetch_client_document(
         raise DocumentRefused(f"the document at {url} names another client_id")
     method = document.get("token_endpoint_auth_method", "none")
     if method != "none":
-        raise DocumentRefused(f"{url}: a metadata document client is public: token_endpoint_auth_method must be none, not {method!r}")
+        raise DocumentRefused(
+            f"{url}: a metadata document client is public: token_endpoint_auth_method must be none, not {method!r}"
+        )
     try:
-        client = OAuthClientInformationFull.model_validate({**document, "token_endpoint_auth_method": "none", "scope": scopes})
+        client = OAuthClientInformationFull.model_validate(
+            {**document, "token_endpoint_auth_method": "none", "scope": scopes}
+        )
     except ValidationError as error:
         raise DocumentRefused(f"{url} is not valid client metadata: {error.errors()[0]['msg']}") from None
     if not client.redirect_uris:

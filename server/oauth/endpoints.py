@@ -44,11 +44,18 @@ from server.oauth.provider import BlohkoOAuthProvider
 from tools.core.errors import Busy, RateLimited
 from tools.domains.oauth import hash_secret
 
-__all__ = ["AuthorizationEndpoint", "HashedSecretAuthenticator", "RegistrationEndpoint", "RevocationEndpoint", "TokenEndpoint"]
+__all__ = [
+    "AuthorizationEndpoint",
+    "HashedSecretAuthenticator",
+    "RegistrationEndpoint",
+    "RevocationEndpoint",
+    "TokenEndpoint",
+]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent.parent / "dashboard" / "templates"), autoescape=select_autoescape(default=True)
+    loader=FileSystemLoader(Path(__file__).parent.parent / "dashboard" / "templates"),
+    autoescape=select_autoescape(default=True),
 )
 _DASHBOARD = "/dashboard"
 
@@ -78,7 +85,9 @@ class HashedSecretAuthenticator(ClientAuthenticator):
             return client
         if method == "client_secret_basic":
             if basic is None:
-                raise AuthenticationError("This client authenticates with HTTP Basic: send Authorization: Basic")
+                raise AuthenticationError(
+                    "This client authenticates with HTTP Basic: send Authorization: Basic"
+                )
             presented: Any = basic[1]
         else:
             presented = form.get("client_secret")
@@ -108,7 +117,9 @@ def _invalid_client(request: Request, message: str) -> JSONResponse:
     headers = dict(_NO_STORE)
     if request.headers.get("authorization", "").lower().startswith("basic "):
         headers["WWW-Authenticate"] = 'Basic realm="blohko-oauth"'
-    return JSONResponse({"error": "invalid_client", "error_description": message}, status_code=401, headers=headers)
+    return JSONResponse(
+        {"error": "invalid_client", "error_description": message}, status_code=401, headers=headers
+    )
 
 
 @dataclass
@@ -124,11 +135,16 @@ class AuthorizationEndpoint:
             asked = AuthorizationRequest.model_validate(dict(params))
         except ValidationError as invalid:
             unsupported = any(error["loc"] == ("response_type",) for error in invalid.errors())
-            return _refused("unsupported_response_type" if unsupported else "invalid_request", stringify_pydantic_error(invalid))
+            return _refused(
+                "unsupported_response_type" if unsupported else "invalid_request",
+                stringify_pydantic_error(invalid),
+            )
         client = await self.provider.get_client(asked.client_id)
         if client is None:
             shown = asked.client_id if len(asked.client_id) <= 200 else f"{asked.client_id[:200]}..."
-            return _refused("invalid_request", f"Client ID '{shown}' not found (or its metadata document was refused)")
+            return _refused(
+                "invalid_request", f"Client ID '{shown}' not found (or its metadata document was refused)"
+            )
         try:
             redirect_uri = client.validate_redirect_uri(asked.redirect_uri)
             scopes = client.validate_scope(asked.scope)
@@ -137,8 +153,12 @@ class AuthorizationEndpoint:
         except InvalidScopeError as invalid:
             return _refused("invalid_scope", invalid.message)
         params_checked = AuthorizationParams(
-            state=asked.state, scopes=scopes, code_challenge=asked.code_challenge, redirect_uri=redirect_uri,
-            redirect_uri_provided_explicitly=asked.redirect_uri is not None, resource=asked.resource,
+            state=asked.state,
+            scopes=scopes,
+            code_challenge=asked.code_challenge,
+            redirect_uri=redirect_uri,
+            redirect_uri_provided_explicitly=asked.redirect_uri is not None,
+            resource=asked.resource,
         )
         try:
             consent_page = await self.provider.authorize(client, params_checked)
@@ -177,10 +197,13 @@ class RegistrationEndpoint:
     async def handle(self, request: Request) -> Response:
         address = request.client.host if request.client else None
         try:
-            return await RegistrationHandler(_RegisteringFrom(self.provider, address), self.options).handle(request)  # type: ignore[arg-type]
+            return await RegistrationHandler(_RegisteringFrom(self.provider, address), self.options).handle(
+                request
+            )  # type: ignore[arg-type]
         except (RateLimited, Busy) as later:
             return JSONResponse(
-                {"error": later.code, "error_description": later.message}, status_code=later.status,
+                {"error": later.code, "error_description": later.message},
+                status_code=later.status,
                 headers={"Retry-After": str(later.retry_after), **_NO_STORE},
             )
 
@@ -204,13 +227,20 @@ class TokenEndpoint:
             return await handler.handle(request)  # the SDK's 401 invalid_client
         code, refresh_token = form.get("code"), form.get("refresh_token")
         granted = await self.provider.grant_resource(
-            client, code=code if form.get("grant_type") == "authorization_code" and isinstance(code, str) else None,
-            refresh_token=refresh_token if form.get("grant_type") == "refresh_token" and isinstance(refresh_token, str) else None,
+            client,
+            code=code if form.get("grant_type") == "authorization_code" and isinstance(code, str) else None,
+            refresh_token=refresh_token
+            if form.get("grant_type") == "refresh_token" and isinstance(refresh_token, str)
+            else None,
         )
         if granted is not None and (not isinstance(resource, str) or resource.rstrip("/") != granted):
             return JSONResponse(
-                {"error": "invalid_target", "error_description": f"This grant is for {granted} only, not {str(resource)[:200]}"},
-                status_code=400, headers=_NO_STORE,
+                {
+                    "error": "invalid_target",
+                    "error_description": f"This grant is for {granted} only, not {str(resource)[:200]}",
+                },
+                status_code=400,
+                headers=_NO_STORE,
             )
         return await handler.handle(request)  # an unknown code or token: the SDK's invalid_grant
 
@@ -231,6 +261,10 @@ class RevocationEndpoint:
             return _invalid_client(request, failed.message)
         token = (await request.form()).get("token")
         if not isinstance(token, str) or not token:
-            return JSONResponse({"error": "invalid_request", "error_description": "token: Field required"}, status_code=400, headers=_NO_STORE)
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": "token: Field required"},
+                status_code=400,
+                headers=_NO_STORE,
+            )
         await self.provider.revoke(client, token)
         return Response(status_code=200, headers=_NO_STORE)

@@ -27,7 +27,8 @@ from pydantic import AnyUrl, ConfigDict
 from server.oauth.client_documents import DocumentRefused, fetch_client_document, is_document_client_id
 from server.oauth.redirects import redirect_uri_problem
 from storage import oauth as oauth_store
-from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken as StoredToken
+from storage.tables import OAuthClient, OAuthCode, OAuthGrant
+from storage.tables import OAuthToken as StoredToken
 from tools.core.context import Clock
 from tools.domains.oauth import (
     SCOPES,
@@ -72,8 +73,15 @@ class BlohkoOAuthProvider:
     `registration_throttle` and `unused_registration_ttl` bound Dynamic Client Registration."""
 
     def __init__(
-        self, *, store, clock: Clock, issuer: str, resource: str, allow_loopback_documents: bool,
-        registration_throttle: RegistrationThrottle | None = None, unused_registration_ttl: timedelta = timedelta(hours=24),
+        self,
+        *,
+        store,
+        clock: Clock,
+        issuer: str,
+        resource: str,
+        allow_loopback_documents: bool,
+        registration_throttle: RegistrationThrottle | None = None,
+        unused_registration_ttl: timedelta = timedelta(hours=24),
     ) -> None:
         self.store = store
         self.clock = clock
@@ -90,22 +98,34 @@ class BlohkoOAuthProvider:
             return None
         async with self.store.sessions() as session:
             client = await oauth_store.get_client(session, client_id=client_id)
-        if is_document_client_id(client_id) and (client is None or self.clock() - client.fetched_at >= DOCUMENT_CACHE_TTL):
+        if is_document_client_id(client_id) and (
+            client is None or self.clock() - client.fetched_at >= DOCUMENT_CACHE_TTL
+        ):
             client = await self._fetch_document(client_id)
         return _information(client) if client is not None else None
 
     async def _fetch_document(self, url: str) -> OAuthClient | None:
         try:
-            information = await fetch_client_document(url, allow_loopback=self.allow_loopback_documents, scopes=" ".join(SCOPES))
+            information = await fetch_client_document(
+                url, allow_loopback=self.allow_loopback_documents, scopes=" ".join(SCOPES)
+            )
         except DocumentRefused as refused:
             logger.warning("client ID metadata document refused: %s", refused)
             return None
         return await save_client(
-            self.store, client_id=url, source="metadata_document", name=_name(information),
-            information=_stored_information(information), secret=None, clock=self.clock, unused_ttl=DOCUMENT_CACHE_TTL,
+            self.store,
+            client_id=url,
+            source="metadata_document",
+            name=_name(information),
+            information=_stored_information(information),
+            secret=None,
+            clock=self.clock,
+            unused_ttl=DOCUMENT_CACHE_TTL,
         )
 
-    async def register_client(self, client_info: OAuthClientInformationFull, *, address: str | None = None) -> None:
+    async def register_client(
+        self, client_info: OAuthClientInformationFull, *, address: str | None = None
+    ) -> None:
         """Store a client the SDK's registration handler checked, if it is within our bounds and the
         registration throttle admits one more from `address` (else `RateLimited`: the endpoint's 429)."""
         information = _stored_information(client_info)
@@ -118,9 +138,15 @@ class BlohkoOAuthProvider:
                 raise RegistrationError("invalid_redirect_uri", problem)
         assert client_info.client_id is not None  # the SDK's handler names every client it registers
         await register_client(
-            self.store, client_id=client_info.client_id, name=_name(client_info), information=information,
-            secret=client_info.client_secret, address=address, throttle=self.registration_throttle,
-            unused_ttl=self.unused_registration_ttl, clock=self.clock,
+            self.store,
+            client_id=client_info.client_id,
+            name=_name(client_info),
+            information=information,
+            secret=client_info.client_secret,
+            address=address,
+            throttle=self.registration_throttle,
+            unused_ttl=self.unused_registration_ttl,
+            clock=self.clock,
         )
 
     # ---- the authorization request: on to the consent page
@@ -128,11 +154,17 @@ class BlohkoOAuthProvider:
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         resource = params.resource or self.resource
         if resource.rstrip("/") != self.resource:
-            raise AuthorizeError("invalid_target", f"This server grants access to {self.resource} only, not {resource}")
+            raise AuthorizeError(
+                "invalid_target", f"This server grants access to {self.resource} only, not {resource}"
+            )
         problem = redirect_uri_problem(str(params.redirect_uri))
         if problem:  # registered before this rule, or edited in the store: never send a code there
             raise AuthorizeError("invalid_request", problem)
-        request: dict[str, str] = {"client_id": client.client_id or "", "resource": self.resource, "code_challenge": params.code_challenge}
+        request: dict[str, str] = {
+            "client_id": client.client_id or "",
+            "resource": self.resource,
+            "code_challenge": params.code_challenge,
+        }
         if params.redirect_uri_provided_explicitly:
             request["redirect_uri"] = str(params.redirect_uri)
         if params.scopes:
@@ -143,38 +175,71 @@ class BlohkoOAuthProvider:
 
     # ---- codes and tokens
 
-    async def load_authorization_code(self, client: OAuthClientInformationFull, authorization_code: str) -> _Code | None:
-        found = await find_code(self.store, client_id=client.client_id or "", code=authorization_code, clock=self.clock)
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> _Code | None:
+        found = await find_code(
+            self.store, client_id=client.client_id or "", code=authorization_code, clock=self.clock
+        )
         if found is None:
             return None
         code, grant = found
         return _Code(
-            code=authorization_code, scopes=list(code.scopes), expires_at=code.expires_at.timestamp(), client_id=code.client_id,
-            code_challenge=code.code_challenge, redirect_uri=AnyUrl(code.redirect_uri),
-            redirect_uri_provided_explicitly=code.redirect_uri_explicit, resource=grant.resource, subject=grant.producer_id,
-            stored=code, grant=grant,
+            code=authorization_code,
+            scopes=list(code.scopes),
+            expires_at=code.expires_at.timestamp(),
+            client_id=code.client_id,
+            code_challenge=code.code_challenge,
+            redirect_uri=AnyUrl(code.redirect_uri),
+            redirect_uri_provided_explicitly=code.redirect_uri_explicit,
+            resource=grant.resource,
+            subject=grant.producer_id,
+            stored=code,
+            grant=grant,
         )
 
-    async def exchange_authorization_code(self, client: OAuthClientInformationFull, authorization_code: _Code) -> OAuthToken:
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: _Code
+    ) -> OAuthToken:
         try:
-            issued = await exchange_code(self.store, code=authorization_code.stored, grant=authorization_code.grant, clock=self.clock)
+            issued = await exchange_code(
+                self.store, code=authorization_code.stored, grant=authorization_code.grant, clock=self.clock
+            )
         except GrantRefused as refused:
             raise TokenError("invalid_grant", str(refused)) from None
         return _token_response(issued)
 
-    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> _Refresh | None:
-        found = await find_refresh_token(self.store, client_id=client.client_id or "", token=refresh_token, clock=self.clock)
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> _Refresh | None:
+        found = await find_refresh_token(
+            self.store, client_id=client.client_id or "", token=refresh_token, clock=self.clock
+        )
         if found is None:
             return None
         token, grant = found
         return _Refresh(
-            token=refresh_token, client_id=grant.client_id, scopes=list(token.scopes), expires_at=int(token.expires_at.timestamp()),
-            resource=grant.resource, subject=grant.producer_id, stored=token, grant=grant,
+            token=refresh_token,
+            client_id=grant.client_id,
+            scopes=list(token.scopes),
+            expires_at=int(token.expires_at.timestamp()),
+            resource=grant.resource,
+            subject=grant.producer_id,
+            stored=token,
+            grant=grant,
         )
 
-    async def exchange_refresh_token(self, client: OAuthClientInformationFull, refresh_token: _Refresh, scopes: list[str]) -> OAuthToken:
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: _Refresh, scopes: list[str]
+    ) -> OAuthToken:
         try:
-            issued = await rotate_refresh_token(self.store, token=refresh_token.stored, grant=refresh_token.grant, scopes=scopes, clock=self.clock)
+            issued = await rotate_refresh_token(
+                self.store,
+                token=refresh_token.stored,
+                grant=refresh_token.grant,
+                scopes=scopes,
+                clock=self.clock,
+            )
         except GrantRefused as refused:
             raise TokenError("invalid_grant", str(refused)) from None
         return _token_response(issued)
@@ -189,8 +254,12 @@ class BlohkoOAuthProvider:
             return None
         stored, grant = found
         return AccessToken(
-            token=token, client_id=grant.client_id, scopes=list(stored.scopes), expires_at=int(stored.expires_at.timestamp()),
-            resource=grant.resource, subject=grant.producer_id,
+            token=token,
+            client_id=grant.client_id,
+            scopes=list(stored.scopes),
+            expires_at=int(stored.expires_at.timestamp()),
+            resource=grant.resource,
+            subject=grant.producer_id,
         )
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
@@ -200,12 +269,20 @@ class BlohkoOAuthProvider:
         """RFC 7009: end the grant of `token` (access or refresh) if it is `client`'s; else nothing."""
         await revoke_token(self.store, token=token, client_id=client.client_id or "", clock=self.clock)
 
-    async def grant_resource(self, client: OAuthClientInformationFull, *, code: str | None = None, refresh_token: str | None = None) -> str | None:
+    async def grant_resource(
+        self, client: OAuthClientInformationFull, *, code: str | None = None, refresh_token: str | None = None
+    ) -> str | None:
         """The resource `client`'s `code` or `refresh_token` was granted for; None when unknown."""
-        return await grant_resource(self.store, client_id=client.client_id or "", code=code, refresh_token=refresh_token)
+        return await grant_resource(
+            self.store, client_id=client.client_id or "", code=code, refresh_token=refresh_token
+        )
 
-    async def exchange_identity_assertion(self, client: OAuthClientInformationFull, params: Any) -> OAuthToken:
-        raise TokenError("unsupported_grant_type", "The JWT bearer grant is not supported by this authorization server")
+    async def exchange_identity_assertion(
+        self, client: OAuthClientInformationFull, params: Any
+    ) -> OAuthToken:
+        raise TokenError(
+            "unsupported_grant_type", "The JWT bearer grant is not supported by this authorization server"
+        )
 
 
 def _name(client: OAuthClientInformationFull) -> str:
@@ -219,7 +296,9 @@ def _stored_information(client: OAuthClientInformationFull) -> dict:
 
 
 def _information(client: OAuthClient) -> OAuthClientInformationFull:
-    return OAuthClientInformationFull.model_validate({**client.information, "client_id": client.id, "client_secret": client.secret_hash})
+    return OAuthClientInformationFull.model_validate(
+        {**client.information, "client_id": client.id, "client_secret": client.secret_hash}
+    )
 
 
 def _token_response(issued: IssuedTokens) -> OAuthToken:

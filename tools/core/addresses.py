@@ -37,48 +37,57 @@ def _blocks(network_type, rows: tuple[tuple[str, str], ...]) -> tuple:
 # The IANA IPv4 special-purpose address registry, every entry (the ones it marks globally
 # reachable too: AS112, AMT, the PCP and TURN anycast in 192.0.0.0/24; no webhook lives there),
 # and 240.0.0.0/4 with the broadcast address. The first match names the reason.
-_IPV4_REFUSED = _blocks(IPv4Network, (
-    ("0.0.0.0/8", "'this network' (0.0.0.0 reaches the local host)"),
-    ("10.0.0.0/8", "private"),
-    ("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
-    ("127.0.0.0/8", "loopback"),
-    ("169.254.0.0/16", "link-local (cloud metadata services live here)"),
-    ("172.16.0.0/12", "private"),
-    ("192.0.0.0/24", "IETF protocol assignments"),
-    ("192.0.2.0/24", "documentation"),
-    ("192.31.196.0/24", "AS112"),
-    ("192.52.193.0/24", "AMT"),
-    ("192.88.99.0/24", "the deprecated 6to4 relay anycast"),
-    ("192.168.0.0/16", "private"),
-    ("192.175.48.0/24", "AS112 direct delegation"),
-    ("198.18.0.0/15", "benchmarking"),
-    ("198.51.100.0/24", "documentation"),
-    ("203.0.113.0/24", "documentation"),
-    ("224.0.0.0/4", "multicast"),
-    ("255.255.255.255/32", "broadcast"),
-    ("240.0.0.0/4", "reserved"),
-))  # fmt: skip
+_IPV4_REFUSED = _blocks(
+    IPv4Network,
+    (
+        ("0.0.0.0/8", "'this network' (0.0.0.0 reaches the local host)"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local (cloud metadata services live here)"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "IETF protocol assignments"),
+        ("192.0.2.0/24", "documentation"),
+        ("192.31.196.0/24", "AS112"),
+        ("192.52.193.0/24", "AMT"),
+        ("192.88.99.0/24", "the deprecated 6to4 relay anycast"),
+        ("192.168.0.0/16", "private"),
+        ("192.175.48.0/24", "AS112 direct delegation"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("224.0.0.0/4", "multicast"),
+        ("255.255.255.255/32", "broadcast"),
+        ("240.0.0.0/4", "reserved"),
+    ),
+)
 
 _GLOBAL_UNICAST = IPv6Network("2000::/3")
 
 # IPv6 outside 2000::/3 is refused anyway; these name the reason for the common ones.
-_IPV6_OUTSIDE_NAMED = _blocks(IPv6Network, (
-    ("::/128", "unspecified"),
-    ("100::/64", "discard-only"),
-    ("fc00::/7", "unique local (private)"),
-    ("fe80::/10", "link-local"),
-    ("fec0::/10", "site-local (deprecated)"),
-    ("ff00::/8", "multicast"),
-))  # fmt: skip
+_IPV6_OUTSIDE_NAMED = _blocks(
+    IPv6Network,
+    (
+        ("::/128", "unspecified"),
+        ("100::/64", "discard-only"),
+        ("fc00::/7", "unique local (private)"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local (deprecated)"),
+        ("ff00::/8", "multicast"),
+    ),
+)
 
 # The IANA IPv6 special-purpose registry's entries inside 2000::/3 (6to4 and Teredo are decoded
 # before these are looked at; 2001::/23 holds Teredo, benchmarking, AMT, AS112, ORCHID, drone ids).
-_IPV6_INSIDE_REFUSED = _blocks(IPv6Network, (
-    ("2001:db8::/32", "documentation"),
-    ("2001::/23", "IETF protocol assignments"),
-    ("2620:4f:8000::/48", "AS112 direct delegation"),
-    ("3fff::/20", "documentation"),
-))  # fmt: skip
+_IPV6_INSIDE_REFUSED = _blocks(
+    IPv6Network,
+    (
+        ("2001:db8::/32", "documentation"),
+        ("2001::/23", "IETF protocol assignments"),
+        ("2620:4f:8000::/48", "AS112 direct delegation"),
+        ("3fff::/20", "documentation"),
+    ),
+)
 
 _MAPPED = IPv6Network("::ffff:0:0/96")
 _COMPATIBLE = IPv6Network("::/96")

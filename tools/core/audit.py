@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage.engine import Session
 from storage import audit as audit_store
+from storage.engine import Session
 from tools.core.catalog import Operation
 from tools.core.context import Principal
 
@@ -79,8 +79,14 @@ async def record_audit_event(
 ) -> None:
     """Record an operation `principal` ran for `producer_id`."""
     await audit_store.insert_audit_event(
-        session, producer_id=producer_id, occurred_at=at, key_id=principal.key_id, key_name=principal.audit_name,
-        operation=operation_name, target_ids=ids, outcome=outcome,
+        session,
+        producer_id=producer_id,
+        occurred_at=at,
+        key_id=principal.key_id,
+        key_name=principal.audit_name,
+        operation=operation_name,
+        target_ids=ids,
+        outcome=outcome,
     )
 
 
@@ -93,6 +99,12 @@ async def record_sign_in(
     """
     ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
     await audit_store.insert_audit_event(
-        session, producer_id=producer_id, occurred_at=at, key_id=None, key_name=None, operation="login",
-        target_ids=ids, outcome=outcome,
+        session,
+        producer_id=producer_id,
+        occurred_at=at,
+        key_id=None,
+        key_name=None,
+        operation="login",
+        target_ids=ids,
+        outcome=outcome,
     )

@@ -28,7 +28,16 @@ from tools.core.events import EVENT_TYPES
 from tools.core.permissions import Permission, may_call  # the one decision, re-exported here
 from tools.core.shown_once import check_replayable
 
-__all__ = ["InputRule", "Operation", "Transport", "may_call", "operation", "path_params", "publish", "published"]
+__all__ = [
+    "InputRule",
+    "Operation",
+    "Transport",
+    "may_call",
+    "operation",
+    "path_params",
+    "publish",
+    "published",
+]
 
 Handler = Callable[[OperationContext, Any], Awaitable[BaseModel]]
 
@@ -186,7 +195,9 @@ def operation(
     any caller `auth` admits. `http` is the REST route, needed when served over REST. `input_rules`
     are `InputRule`s; a plain sentence is one answered `Unprocessable`."""
     if permission is not None and not isinstance(permission, Permission):
-        raise TypeError(f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}")
+        raise TypeError(
+            f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}"
+        )
     transports = frozenset(transports)
     if ("rest" in transports) != (http is not None):
         raise TypeError(f"{title}: an operation served over REST names its route, and only then")
@@ -196,11 +207,15 @@ def operation(
     if fast_read and not read_only:
         raise TypeError(f"{title}: only a read reads through the fast reader alone (fast_read)")
     if fast_write and (read_only or own_transactions):
-        raise TypeError(f"{title}: only a write in the runner's transaction runs without a session (fast_write)")
+        raise TypeError(
+            f"{title}: only a write in the runner's transaction runs without a session (fast_write)"
+        )
     events = tuple(events)
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown or (events and read_only):
-        raise TypeError(f"{title}: only a write announces events, of the types in tools.core.events: not {unknown or events}")
+        raise TypeError(
+            f"{title}: only a write announces events, of the types in tools.core.events: not {unknown or events}"
+        )
 
     def declare(handler: Handler) -> Operation:
         hints = get_type_hints(handler)
@@ -231,7 +246,9 @@ def operation(
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),
-            input_rules=tuple(rule if isinstance(rule, InputRule) else InputRule(rule) for rule in input_rules),
+            input_rules=tuple(
+                rule if isinstance(rule, InputRule) else InputRule(rule) for rule in input_rules
+            ),
         )
 
     return declare

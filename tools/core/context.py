@@ -32,6 +32,7 @@ Clock = Callable[[], datetime]
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 """(progress, total, message): an MCP request's `report_progress`."""
 
+
 class Signal:
     """A wake-up call inside one process: operations that queued webhook deliveries `notify()`,
     and the process's delivery worker, subscribed, looks for them at once instead of at its next poll

@@ -65,7 +65,9 @@ class PendingEvent:
     subjects: dict[str, str]
 
 
-def pending_event(event_type: str, data: BaseModel | Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> PendingEvent:
+def pending_event(
+    event_type: str, data: BaseModel | Mapping[str, Any], arguments: Mapping[str, Any] | None = None
+) -> PendingEvent:
     """`data` (a resource as the API returns it) as the payload of an `event_type` event; the
     course, community and student it concerns come from the data, else from the arguments."""
     if event_type not in EVENT_TYPES:
@@ -82,7 +84,9 @@ def pending_event(event_type: str, data: BaseModel | Mapping[str, Any], argument
     return PendingEvent(type=event_type, data=payload, subjects=subjects)
 
 
-def declared_events(event_types: tuple[str, ...], result: BaseModel, arguments: Mapping[str, Any]) -> list[PendingEvent]:
+def declared_events(
+    event_types: tuple[str, ...], result: BaseModel, arguments: Mapping[str, Any]
+) -> list[PendingEvent]:
     """The events an operation declares, each with its result's resource as the payload: the one
     model the result holds (`{"course": {...}}`), or the result itself (`{"deleted": true, "id": ...}`)."""
     resources = [value for _, value in result if isinstance(value, BaseModel)]
@@ -95,7 +99,14 @@ _PRUNE_EVERY = 100
 
 
 async def write_events(
-    session, events: list[PendingEvent], *, producer_id: str, key_id: str | None, key_name: str | None, at: datetime, retention: timedelta
+    session,
+    events: list[PendingEvent],
+    *,
+    producer_id: str,
+    key_id: str | None,
+    key_name: str | None,
+    at: datetime,
+    retention: timedelta,
 ) -> int:
     """Write `events` under `producer_id`'s next sequence numbers, in this transaction; returns how
     many webhook deliveries were queued with them."""
@@ -109,17 +120,30 @@ async def write_events(
     rows, deliveries = [], []
     for offset, event in enumerate(events):
         event_id = new_id("evt")
-        rows.append({
-            "id": event_id, "producer_id": producer_id, "sequence": first + offset, "type": event.type,
-            "occurred_at": at, "key_id": key_id, "key_name": key_name, "course_id": event.subjects.get("course"),
-            "community_id": event.subjects.get("community"), "student_id": event.subjects.get("student"),
-            "data": event.data,
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": event_id,
+                "producer_id": producer_id,
+                "sequence": first + offset,
+                "type": event.type,
+                "occurred_at": at,
+                "key_id": key_id,
+                "key_name": key_name,
+                "course_id": event.subjects.get("course"),
+                "community_id": event.subjects.get("community"),
+                "student_id": event.subjects.get("student"),
+                "data": event.data,
+            }
+        )
         # The webhook deliveries go in the same transaction: an event is never without them.
         deliveries += [
             WebhookDelivery(
-                id=new_id("whd"), endpoint_id=endpoint.id, event_id=event_id, sequence=first + offset,
-                next_attempt_at=at, created_at=at,
+                id=new_id("whd"),
+                endpoint_id=endpoint.id,
+                event_id=event_id,
+                sequence=first + offset,
+                next_attempt_at=at,
+                created_at=at,
             ).model_dump()
             for endpoint in endpoints
             if not endpoint.event_types or event.type in endpoint.event_types

@@ -77,7 +77,9 @@ def whitespace_class(*, negated: bool, also: str = "") -> str:
     """A regex character class of `WHITESPACE` (and `also`), written with `\\uXXXX` escapes that
     Python's `re` and ECMA-262 (JSON Schema's `pattern`) read alike. Negated, it leaves out NUL
     too: no text an input model takes holds one (`tools.core.models.InputModel`)."""
-    escaped = "".join(f"\\u{ord(character):04x}" for character in WHITESPACE + also + ("\x00" if negated else ""))
+    escaped = "".join(
+        f"\\u{ord(character):04x}" for character in WHITESPACE + also + ("\x00" if negated else "")
+    )
     return f"[{'^' if negated else ''}{escaped}]"
 
 
@@ -114,7 +116,9 @@ def _in_utc(value: datetime) -> datetime:
         return _FIRST_INSTANT if value.year == 1 else _LAST_INSTANT
 
 
-IsoDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+IsoDatetime = Annotated[
+    AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_in_utc)
+]
 """A timestamp argument bounding a filter: an ISO 8601 string with a timezone (JSON has no date
 type), handed to the operation as the same instant in UTC (or, past the ends of the calendar in
 UTC, its first or last instant, which filter alike)."""
@@ -148,12 +152,22 @@ Title = Annotated[
 
 def text(max_length: int) -> Any:
     """A text of 1 to `max_length` characters that is not only whitespace."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank), RestSchema(pattern=NOT_BLANK_PATTERN)]
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length),
+        AfterValidator(_not_blank),
+        RestSchema(pattern=NOT_BLANK_PATTERN),
+    ]
 
 
 def slug(max_length: int) -> Any:
     """A URL slug: lowercase letters, digits and single hyphens."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN)]
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length),
+        AfterValidator(_check_slug),
+        RestSchema(pattern=SLUG_PATTERN),
+    ]
 
 
 def exactly_one_of(*fields: str) -> ConfigDict:
@@ -166,7 +180,10 @@ def exactly_one_of(*fields: str) -> ConfigDict:
     made two bodies of one field each), while they pass over `not`, as it only refuses."""
     none_given = {"properties": {field: {"type": "null"} for field in fields}}
     two_given = [
-        {"required": [first, second], "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}}}
+        {
+            "required": [first, second],
+            "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}},
+        }
         for index, first in enumerate(fields)
         for second in fields[index + 1 :]
     ]

@@ -39,7 +39,9 @@ class LoginThrottle:
             limits[_bucket("address", address)] = self.per_address
         return limits
 
-    async def admit(self, session: Session, *, email_normalized: str, address: str | None, now: datetime) -> list[str]:
+    async def admit(
+        self, session: Session, *, email_normalized: str, address: str | None, now: datetime
+    ) -> list[str]:
         """Admit one sign-in attempt, counted as a failure until `succeeded` says otherwise; or
         `RateLimited` with the seconds until an attempt may be made again, if a budget is spent.
 
@@ -59,9 +61,12 @@ class LoginThrottle:
         if wait > 0:
             seconds = math.ceil(wait)
             raise RateLimited(
-                seconds, message=f"Too many failed sign-ins for this account or from this address; retry in {seconds} seconds"
+                seconds,
+                message=f"Too many failed sign-ins for this account or from this address; retry in {seconds} seconds",
             )
-        return await login_failures.record_failure(session, buckets=limits, at=now, forget_before=now - self.window)
+        return await login_failures.record_failure(
+            session, buckets=limits, at=now, forget_before=now - self.window
+        )
 
     async def succeeded(self, session: Session, *, email_normalized: str, attempt: list[str]) -> None:
         """The attempt was right: it is no failure, and the account's count starts again. The

@@ -29,17 +29,17 @@ from storage.rules import WHITESPACE
 from tools.core.fields import IsoDatetime, RestSchema, whitespace_class
 
 __all__ = [
-    "NoInput",
+    "UPDATED_AFTER",
+    "WEB_URL_PATTERN",
     "Deleted",
     "InputModel",
+    "NoInput",
     "OutputModel",
     "Page",
     "PageQuery",
     "Pagination",
     "SecretResult",
-    "UPDATED_AFTER",
     "UtcDatetime",
-    "WEB_URL_PATTERN",
     "WebUrl",
     "format_utc",
 ]
@@ -104,7 +104,9 @@ def _is_integer_type(annotation: Any) -> bool:
     if typing.get_origin(annotation) is Annotated:
         return _is_integer_type(typing.get_args(annotation)[0])
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return any(_is_integer_type(member) for member in typing.get_args(annotation) if member is not type(None))
+        return any(
+            _is_integer_type(member) for member in typing.get_args(annotation) if member is not type(None)
+        )
     return annotation is int
 
 
@@ -150,7 +152,8 @@ class SecretResult(OutputModel):
 
     NOTE: ClassVar[str] = "secretNote"
     secret_note: str | None = Field(
-        default=None, description="Only in a replay under an idempotency key: the secret (null) was shown only in the first answer, at the time it names."
+        default=None,
+        description="Only in a replay under an idempotency key: the secret (null) was shown only in the first answer, at the time it names.",
     )
 
 
@@ -159,8 +162,15 @@ def _ipv6_pattern() -> str:
     h16, octet = "[0-9A-Fa-f]{1,4}", "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
     ls32 = f"(?:{h16}:{h16}|{octet}(?:\\.{octet}){{3}})"
     forms = [f"(?:{h16}:){{6}}{ls32}", f"::(?:{h16}:){{5}}{ls32}"]
-    for before, after in ((0, f"(?:{h16}:){{4}}{ls32}"), (1, f"(?:{h16}:){{3}}{ls32}"), (2, f"(?:{h16}:){{2}}{ls32}"),
-                          (3, f"{h16}:{ls32}"), (4, ls32), (5, h16), (6, "")):  # fmt: skip
+    for before, after in (
+        (0, f"(?:{h16}:){{4}}{ls32}"),
+        (1, f"(?:{h16}:){{3}}{ls32}"),
+        (2, f"(?:{h16}:){{2}}{ls32}"),
+        (3, f"{h16}:{ls32}"),
+        (4, ls32),
+        (5, h16),
+        (6, ""),
+    ):
         forms.append(f"(?:(?:{h16}:){{0,{before}}}{h16})?::{after}")
     return "(?:" + "|".join(forms) + ")"
 

@@ -33,7 +33,14 @@ import httpx2
 
 from tools.core.addresses import address_refusal, is_loopback, parse_address
 
-__all__ = ["OutboundClient", "OutboundResponse", "PublicUrl", "RequestFailed", "UnsafeUrl", "check_outbound_url"]
+__all__ = [
+    "OutboundClient",
+    "OutboundResponse",
+    "PublicUrl",
+    "RequestFailed",
+    "UnsafeUrl",
+    "check_outbound_url",
+]
 
 
 class UnsafeUrl(Exception):
@@ -74,7 +81,9 @@ class OutboundResponse:
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-_NOT_PUBLIC = "its host resolves to a private, loopback or reserved address; only public addresses are reached"
+_NOT_PUBLIC = (
+    "its host resolves to a private, loopback or reserved address; only public addresses are reached"
+)
 
 
 async def check_outbound_url(url: str, *, allow_loopback: bool, https_only: bool = True) -> PublicUrl:
@@ -109,7 +118,11 @@ async def check_outbound_url(url: str, *, allow_loopback: bool, https_only: bool
     parsed = [parse_address(address) for address in addresses]
     if not parsed or any(address_refusal(address, allow_loopback=allow_loopback) for address in parsed):
         raise UnsafeUrl(f"{url}: {_NOT_PUBLIC}")
-    if parts.scheme == "http" and https_only and not (allow_loopback and all(is_loopback(address) for address in parsed)):
+    if (
+        parts.scheme == "http"
+        and https_only
+        and not (allow_loopback and all(is_loopback(address) for address in parsed))
+    ):
         raise UnsafeUrl(f"{url}: must be https")
     return PublicUrl(url=url, scheme=parts.scheme, host=host, port=port, addresses=addresses)
 
@@ -120,7 +133,10 @@ def _host_as_requested(url: str, hostname: str, port: int) -> str:
         request_url = httpx2.URL(url)
     except httpx2.InvalidURL:
         raise UnsafeUrl(f"{url}: its host is not a host name") from None
-    if request_url.host.lower() != hostname or (request_url.port or _DEFAULT_PORTS[request_url.scheme]) != port:
+    if (
+        request_url.host.lower() != hostname
+        or (request_url.port or _DEFAULT_PORTS[request_url.scheme]) != port
+    ):
         raise UnsafeUrl(f"{url}: its host is not a host name")
     return request_url.raw_host.decode("ascii")
 
@@ -128,37 +144,58 @@ def _host_as_requested(url: str, hostname: str, port: int) -> str:
 class OutboundClient:
     """Checked requests to URLs strangers name (module docstring); used as `async with`."""
 
-    def __init__(self, *, allow_loopback: bool, https_only: bool = True, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, *, allow_loopback: bool, https_only: bool = True, verify: ssl.SSLContext | bool = True
+    ) -> None:
         """`verify`: the certificate authorities TLS trusts (httpx2's default, certifi's; tests pass
         a context that trusts their own)."""
         self._allow_loopback = allow_loopback
         self._https_only = https_only
         # Its own deadline replaces httpx2's per-operation timeouts, which a trickle never trips.
         self._http = httpx2.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=None, verify=verify, limits=httpx2.Limits(max_keepalive_connections=0)
+            follow_redirects=False,
+            trust_env=False,
+            timeout=None,
+            verify=verify,
+            limits=httpx2.Limits(max_keepalive_connections=0),
         )
 
     async def __aenter__(self) -> Self:
         await self._http.__aenter__()
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         await self._http.__aexit__(kind, error, trace)
 
     async def request(
-        self, method: str, url: str, *, deadline: float, max_body_bytes: int,
-        headers: dict[str, str] | None = None, content: bytes | None = None,
+        self,
+        method: str,
+        url: str,
+        *,
+        deadline: float,
+        max_body_bytes: int,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> OutboundResponse:
         """Check `url`, send the request to an address the check resolved, and read the answer, all
         within `deadline` seconds. `UnsafeUrl` if the URL is refused (nothing was sent),
         `RequestFailed` if no complete answer came (connection, protocol, deadline)."""
         with anyio.move_on_after(deadline):
-            target = await check_outbound_url(url, allow_loopback=self._allow_loopback, https_only=self._https_only)
+            target = await check_outbound_url(
+                url, allow_loopback=self._allow_loopback, https_only=self._https_only
+            )
             return await self._send(target, method, headers or {}, content, max_body_bytes)
         raise RequestFailed(f"no answer within {deadline:g} s")
 
     async def _send(
-        self, target: PublicUrl, method: str, headers: dict[str, str], content: bytes | None, max_body_bytes: int
+        self,
+        target: PublicUrl,
+        method: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        max_body_bytes: int,
     ) -> OutboundResponse:
         """Try the checked addresses in turn until one connects (a host with an IPv6 address this
         machine cannot route to still gets its request on IPv4)."""
@@ -171,11 +208,17 @@ class OutboundClient:
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         failure: httpx2.HTTPError | None = None
-        for address in target.addresses:  # as parsed: a zone comes only with link-local ones, which are refused
+        for (
+            address
+        ) in target.addresses:  # as parsed: a zone comes only with link-local ones, which are refused
             started = time.monotonic()
             try:
                 async with self._http.stream(
-                    method, request_url.copy_with(host=str(parse_address(address))), headers=headers, content=content, extensions=extensions
+                    method,
+                    request_url.copy_with(host=str(parse_address(address))),
+                    headers=headers,
+                    content=content,
+                    extensions=extensions,
                 ) as response:
                     body, truncated = await _read(response, max_body_bytes)
             except httpx2.ConnectError as error:  # nothing was sent: the next address may answer
@@ -184,7 +227,9 @@ class OutboundClient:
             except httpx2.HTTPError as error:
                 raise RequestFailed(f"the request failed ({type(error).__name__})") from None
             latency_ms = round((time.monotonic() - started) * 1000)
-            return OutboundResponse(response.status_code, response.headers, bytes(body), truncated, latency_ms)
+            return OutboundResponse(
+                response.status_code, response.headers, bytes(body), truncated, latency_ms
+            )
         raise RequestFailed(f"the connection failed ({type(failure).__name__})")
 
 

@@ -37,6 +37,10 @@ async def paged(
     items = [convert(row) for row in rows] if convert is not None else await convert_page(rows)
     total_pages = (total + query.limit - 1) // query.limit
     pagination = Pagination(
-        page=query.page, limit=query.limit, total=total, total_pages=total_pages, has_more=query.page < total_pages
+        page=query.page,
+        limit=query.limit,
+        total=total,
+        total_pages=total_pages,
+        has_more=query.page < total_pages,
     )
     return Page(data=items, pagination=pagination)

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from tools.core.principal import Principal
 
-__all__ = ["RESOURCES", "RESOURCE_ACTIONS", "VALID_GRANTS", "Guarded", "Permission", "allows", "may_call", "normalize_grants"]
+__all__ = [
+    "RESOURCES",
+    "RESOURCE_ACTIONS",
+    "VALID_GRANTS",
+    "Guarded",
+    "Permission",
+    "allows",
+    "may_call",
+    "normalize_grants",
+]
 
 # Each resource and the actions it has. The audit log is read-only: its events are written
 # by the operations themselves.
@@ -35,7 +44,11 @@ RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 
 Permission = StrEnum(  # type: ignore[misc]
     "Permission",
-    [(f"{resource}_{action}".upper(), f"{resource}:{action}") for resource, actions in RESOURCE_ACTIONS.items() for action in actions],
+    [
+        (f"{resource}_{action}".upper(), f"{resource}:{action}")
+        for resource, actions in RESOURCE_ACTIONS.items()
+        for action in actions
+    ],
     module=__name__,
 )
 """One member per permission an operation can require: `Permission.COURSES_READ == "courses:read"`."""

@@ -48,7 +48,14 @@ from tools.core.events import declared_events, write_events
 from tools.core.ratelimit import RateLimiter
 from tools.core.shown_once import without_secrets
 
-__all__ = ["IDEMPOTENCY_ARGUMENT", "IDEMPOTENCY_HEADER", "IDEMPOTENCY_KEY_TTL", "check_allowed", "parse_arguments", "run_operation"]
+__all__ = [
+    "IDEMPOTENCY_ARGUMENT",
+    "IDEMPOTENCY_HEADER",
+    "IDEMPOTENCY_KEY_TTL",
+    "check_allowed",
+    "parse_arguments",
+    "run_operation",
+]
 
 logger = logging.getLogger("blohko.operations")
 
@@ -123,7 +130,9 @@ async def run_operation(
         in_arguments = not callable(arguments)
         if callable(arguments):  # a caller that may not call `op` learns nothing about its input
             arguments = await arguments()
-        arguments, retry = _idempotency(op, arguments, principal, header=idempotency_key, in_arguments=in_arguments)
+        arguments, retry = _idempotency(
+            op, arguments, principal, header=idempotency_key, in_arguments=in_arguments
+        )
         data = parse_arguments(op.input_model, arguments)
         ctx = OperationContext(
             session=None,
@@ -165,14 +174,24 @@ def _request_hash(data: BaseModel) -> str:
 
 
 def _idempotency(
-    op: Operation, arguments: Mapping[str, Any], principal: Principal, *, header: str | None, in_arguments: bool
+    op: Operation,
+    arguments: Mapping[str, Any],
+    principal: Principal,
+    *,
+    header: str | None,
+    in_arguments: bool,
 ) -> tuple[Mapping[str, Any], _Retry | None]:
     """`arguments` without an idempotency key, and the retry the key makes, if one was given.
 
     Only a create takes `idempotencyKey`; on any other operation it stays among the arguments,
     where the input model refuses it as an unknown field, exactly as before."""
     key, named = header, IDEMPOTENCY_HEADER
-    if in_arguments and op.takes_idempotency_key and isinstance(arguments, Mapping) and IDEMPOTENCY_ARGUMENT in arguments:
+    if (
+        in_arguments
+        and op.takes_idempotency_key
+        and isinstance(arguments, Mapping)
+        and IDEMPOTENCY_ARGUMENT in arguments
+    ):
         arguments = dict(arguments)
         key, named = arguments.pop(IDEMPOTENCY_ARGUMENT), IDEMPOTENCY_ARGUMENT
     if key is None:
@@ -182,7 +201,9 @@ def _idempotency(
     # Keys are the caller's own: another API key, grant or session may use the same one freely.
     caller = principal.key_id or principal.session_id
     if caller is None:
-        raise BadRequest(f"Invalid input: {named}: only API keys, OAuth grants and sessions can retry with one")
+        raise BadRequest(
+            f"Invalid input: {named}: only API keys, OAuth grants and sessions can retry with one"
+        )
     return arguments, _Retry(caller=caller, key=key, named=named)
 
 
@@ -190,9 +211,15 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
     """Claim `retry`'s key in this transaction (None: run the create), or the first result under it."""
     now = ctx.now()
     record = await idempotency.claim_key(
-        ctx.session, caller=retry.caller, key=retry.key, producer_id=ctx.producer_id, operation=op.name,
-        request_hash=retry.request_hash, now=now, expires_at=now + IDEMPOTENCY_KEY_TTL,
-    )  # fmt: skip
+        ctx.session,
+        caller=retry.caller,
+        key=retry.key,
+        producer_id=ctx.producer_id,
+        operation=op.name,
+        request_hash=retry.request_hash,
+        now=now,
+        expires_at=now + IDEMPOTENCY_KEY_TTL,
+    )
     if record is None:
         await idempotency.prune_expired(ctx.session, now=now)
         return None
@@ -203,19 +230,31 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         )
     if record.operation != op.name or record.request_hash != retry.request_hash:
         first_use = "with other arguments" if record.operation == op.name else f"for {record.operation}"
-        raise Conflict(f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key')
+        raise Conflict(
+            f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key'
+        )
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
     # Kept without its secrets since they were marked; a record kept before has them left out here.
-    return op.output_model.model_validate(without_secrets(op.output_model, record.result, shown_at=record.created_at))
+    return op.output_model.model_validate(
+        without_secrets(op.output_model, record.result, shown_at=record.created_at)
+    )
 
 
 def _created_ids(result: Mapping[str, Any]) -> list[str]:
     """The ids of the resources a create's stored result names: `{"webhook": {"id": ...}}`."""
-    return [value["id"] for value in result.values() if isinstance(value, Mapping) and isinstance(value.get("id"), str)]
+    return [
+        value["id"]
+        for value in result.values()
+        if isinstance(value, Mapping) and isinstance(value.get("id"), str)
+    ]
 
 
 async def _run_handler(
-    op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None = None
+    op: Operation,
+    data: BaseModel,
+    arguments: Mapping[str, Any],
+    ctx: OperationContext,
+    retry: _Retry | None = None,
 ) -> BaseModel:
     try:
         with translated():  # the store's exceptions, never SQLAlchemy's, from here on
@@ -280,7 +319,9 @@ async def _write(
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
 
 
-async def _record_events(ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel) -> int:
+async def _record_events(
+    ctx: OperationContext, op: Operation, arguments: Mapping[str, Any], result: BaseModel
+) -> int:
     """The events the operation declares and those its handler emitted, in this transaction;
     returns how many webhook deliveries they queued."""
     events = [*declared_events(op.events, result, arguments), *ctx.emitted]
@@ -288,22 +329,42 @@ async def _record_events(ctx: OperationContext, op: Operation, arguments: Mappin
         return 0
     principal = ctx.principal
     return await write_events(
-        ctx.session, events, producer_id=principal.producer_id, key_id=principal.key_id, key_name=principal.audit_name,
-        at=ctx.now(), retention=ctx.services.event_retention,
+        ctx.session,
+        events,
+        producer_id=principal.producer_id,
+        key_id=principal.key_id,
+        key_name=principal.audit_name,
+        at=ctx.now(),
+        retention=ctx.services.event_retention,
     )
 
 
 async def _record(
-    session, op: Operation, principal: Principal, ids: dict[str, str], *, outcome: str, at, result: BaseModel | None = None
+    session,
+    op: Operation,
+    principal: Principal,
+    ids: dict[str, str],
+    *,
+    outcome: str,
+    at,
+    result: BaseModel | None = None,
 ) -> None:
     """Audit `op` under the producer it acted for: the caller's, or for the operator the one it
     named or made. Without one (the operator's failed call naming no producer) it is only logged."""
     producer_id = principal.producer_id or ids.get("producerId") or _producer_of(result)
     if producer_id is None:
-        logger.info("operation %s by the %s: %s (no producer to audit under)", op.name, principal.kind, outcome)
+        logger.info(
+            "operation %s by the %s: %s (no producer to audit under)", op.name, principal.kind, outcome
+        )
         return
     await record_audit_event(
-        session, principal=principal, producer_id=producer_id, operation_name=op.name, ids=ids, outcome=outcome, at=at
+        session,
+        principal=principal,
+        producer_id=producer_id,
+        operation_name=op.name,
+        ids=ids,
+        outcome=outcome,
+        at=at,
     )
 
 
@@ -321,7 +382,13 @@ def _producer_of(result: BaseModel | None) -> str | None:
 
 
 async def _audit_failure(
-    op: Operation, arguments: Mapping[str, Any], error: BlohkoError, *, store: Store, principal: Principal, clock: Clock
+    op: Operation,
+    arguments: Mapping[str, Any],
+    error: BlohkoError,
+    *,
+    store: Store,
+    principal: Principal,
+    clock: Clock,
 ) -> None:
     try:
         async with store.write_session() as session, session.begin():
@@ -329,7 +396,12 @@ async def _audit_failure(
     except ConstraintViolation:
         # The operator's call named a producer that does not exist (`blohko keys create --producer
         # <typo>`): no audit log to write to, and the caller's error already says so.
-        logger.info("operation %s by the %s: %s (its producer does not exist: not audited)", op.name, principal.kind, error.code)
+        logger.info(
+            "operation %s by the %s: %s (its producer does not exist: not audited)",
+            op.name,
+            principal.kind,
+            error.code,
+        )
     except Exception:
         # The caller's error matters more than its audit record; the log keeps the trace.
         logger.exception("could not audit a failed %s", op.name)

@@ -49,7 +49,9 @@ def shown_once_fields(model: type[BaseModel]) -> tuple[MarkedField, ...]:
     return tuple(_marked_fields(model, (), frozenset()))
 
 
-def _marked_fields(model: type[BaseModel], path: tuple[str, ...], seen: frozenset[type]) -> Iterator[MarkedField]:
+def _marked_fields(
+    model: type[BaseModel], path: tuple[str, ...], seen: frozenset[type]
+) -> Iterator[MarkedField]:
     if model in seen:  # a model that holds itself (a comment's replies) is walked once
         return
     for name, field in model.model_fields.items():
@@ -62,14 +64,20 @@ def _marked_fields(model: type[BaseModel], path: tuple[str, ...], seen: frozense
 
 def _is_marked(annotation: Any) -> bool:
     if typing.get_origin(annotation) is Annotated:
-        return any(isinstance(item, ShownOnce) for item in annotation.__metadata__) or _is_marked(typing.get_args(annotation)[0])
+        return any(isinstance(item, ShownOnce) for item in annotation.__metadata__) or _is_marked(
+            typing.get_args(annotation)[0]
+        )
     if _is_union(annotation):
         return any(_is_marked(member) for member in typing.get_args(annotation))
     return False
 
 
 def _accepts_none(annotation: Any) -> bool:
-    return annotation is None or annotation is type(None) or (_is_union(annotation) and type(None) in typing.get_args(annotation))
+    return (
+        annotation is None
+        or annotation is type(None)
+        or (_is_union(annotation) and type(None) in typing.get_args(annotation))
+    )
 
 
 def _is_union(annotation: Any) -> bool:
@@ -81,7 +89,11 @@ def held_models(annotation: Any) -> Iterator[tuple[tuple[str, ...], type[BaseMod
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         yield (), annotation
     elif typing.get_origin(annotation) is Annotated or _is_union(annotation):
-        for member in typing.get_args(annotation)[:1] if typing.get_origin(annotation) is Annotated else typing.get_args(annotation):
+        for member in (
+            typing.get_args(annotation)[:1]
+            if typing.get_origin(annotation) is Annotated
+            else typing.get_args(annotation)
+        ):
             yield from held_models(member)
     elif typing.get_origin(annotation) in (list, tuple, set, frozenset):
         for member in typing.get_args(annotation):
@@ -96,8 +108,10 @@ def check_replayable(name: str, model: type[BaseModel]) -> None:
     if not marked:
         return
     if not issubclass(model, SecretResult):
-        raise TypeError(f"{name}: its answer carries a secret shown once and is replayed under an idempotency key: "
-                        f"{model.__name__} must be a SecretResult, whose secretNote says where it was shown")
+        raise TypeError(
+            f"{name}: its answer carries a secret shown once and is replayed under an idempotency key: "
+            f"{model.__name__} must be a SecretResult, whose secretNote says where it was shown"
+        )
     fixed = [field.wire_path for field in marked if not field.nullable]
     if fixed:
         raise TypeError(f"{name}: a replay answers null for {', '.join(fixed)}: declare them Secret | None")
@@ -111,8 +125,10 @@ def without_secrets(model: type[BaseModel], answer: dict[str, Any], *, shown_at:
     kept = _nulled(answer, [field.path for field in marked])
     if kept == answer:
         return answer
-    note = (f"The secret was shown only in the first answer, at {format_utc(shown_at)}; "
-            "this replay under the same idempotency key leaves it out (null).")  # fmt: skip
+    note = (
+        f"The secret was shown only in the first answer, at {format_utc(shown_at)}; "
+        "this replay under the same idempotency key leaves it out (null)."
+    )
     return {**kept, SecretResult.NOTE: note}
 
 

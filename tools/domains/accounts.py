@@ -10,8 +10,8 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import timedelta
+from functools import partial
 
 from storage import accounts as store
 from storage.credentials import raise_revision
@@ -175,7 +175,9 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     principal = principal_of_key_row(api_key, now=now)
     last_used = api_key["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
-        await record_last_use(db, partial(store.touch_api_key, key_id=api_key["id"], at=now), f"API key {api_key['id']}")
+        await record_last_use(
+            db, partial(store.touch_api_key, key_id=api_key["id"], at=now), f"API key {api_key['id']}"
+        )
         db.credentials.note_use(key_hash, now)
     return principal
 

@@ -40,8 +40,8 @@ __all__ = [
     "LearnerStats",
     "ProgressEvents",
     "Rule",
-    "earned",
     "check_filter",
+    "earned",
     "list_achievements",
     "list_certificates",
     "record_progress",
@@ -72,7 +72,9 @@ RULES: tuple[Rule, ...] = (
     Rule("first_course", "First course", "Completed a first course.", lambda s: s.completed_courses >= 1),
     Rule("streak_3", "3-day streak", "Made progress on 3 days in a row.", lambda s: s.longest_streak >= 3),
     Rule("streak_7", "7-day streak", "Made progress on 7 days in a row.", lambda s: s.longest_streak >= 7),
-    Rule("streak_30", "30-day streak", "Made progress on 30 days in a row.", lambda s: s.longest_streak >= 30),
+    Rule(
+        "streak_30", "30-day streak", "Made progress on 30 days in a row.", lambda s: s.longest_streak >= 30
+    ),
     Rule("five_courses", "Five courses", "Completed five courses.", lambda s: s.completed_courses >= 5),
 )
 _RULES_BY_CODE = {rule.code: rule for rule in RULES}
@@ -94,7 +96,9 @@ def verification_code() -> str:
 
 
 class AchievementPublic(OutputModel):
-    code: str = Field(description="first_lesson, first_course, streak_3, streak_7, streak_30 or five_courses.")
+    code: str = Field(
+        description="first_lesson, first_course, streak_3, streak_7, streak_30 or five_courses."
+    )
     title: str
     description: str
     student_name: str
@@ -114,7 +118,9 @@ class CertificatePublic(OutputModel):
 
 class ProgressEvents(OutputModel):
     new_achievements: list[AchievementPublic] = Field(description="Unlocked by this update.")
-    certificate_issued: CertificatePublic | None = Field(description="Set when this update completed the course.")
+    certificate_issued: CertificatePublic | None = Field(
+        description="Set when this update completed the course."
+    )
 
 
 class EnrollmentFilter(PageQuery):
@@ -138,7 +144,11 @@ async def check_filter(ctx: OperationContext, data: EnrollmentFilter) -> None:
 def _achievement_public(code: str, unlocked_at: datetime, student_name: str) -> AchievementPublic:
     rule = _RULES_BY_CODE[code]
     return AchievementPublic(
-        code=code, title=rule.title, description=rule.description, student_name=student_name, unlocked_at=unlocked_at
+        code=code,
+        title=rule.title,
+        description=rule.description,
+        student_name=student_name,
+        unlocked_at=unlocked_at,
     )
 
 
@@ -148,15 +158,21 @@ def _unlocked_public(student_name: str, row: Achievement) -> AchievementPublic:
 
 async def _certificates_public(ctx: OperationContext, rows: list[Certificate]) -> list[CertificatePublic]:
     """The page's certificates with their students' and courses' names: one statement for the page."""
-    summaries = await enrollments_store.enrollment_summaries(ctx.session, enrollment_ids=[row.enrollment_id for row in rows])
+    summaries = await enrollments_store.enrollment_summaries(
+        ctx.session, enrollment_ids=[row.enrollment_id for row in rows]
+    )
     return [
-        certificate_public(row, student_id=summary.student_id, course_id=summary.course_id, names=summary.names)
+        certificate_public(
+            row, student_id=summary.student_id, course_id=summary.course_id, names=summary.names
+        )
         for row in rows
         for summary in [summaries[row.enrollment_id]]
     ]
 
 
-def certificate_public(row: Certificate, *, student_id: str, course_id: str, names: EnrollmentNames) -> CertificatePublic:
+def certificate_public(
+    row: Certificate, *, student_id: str, course_id: str, names: EnrollmentNames
+) -> CertificatePublic:
     return CertificatePublic(
         id=row.id,
         student_id=student_id,
@@ -176,11 +192,16 @@ async def _issue_certificate(
     ctx: OperationContext, enrollment: EnrollmentRow, names: EnrollmentNames, now: datetime
 ) -> CertificatePublic | None:
     row = Certificate(
-        id=new_id("certificate"), enrollment_id=enrollment.id, verification_code=verification_code(), issued_at=now
+        id=new_id("certificate"),
+        enrollment_id=enrollment.id,
+        verification_code=verification_code(),
+        issued_at=now,
     )
     if not await insert_new(ctx.session, Certificate, [row.model_dump()]):
         return None  # the enrollment already has one
-    return certificate_public(row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names)
+    return certificate_public(
+        row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names
+    )
 
 
 async def _unlock(
@@ -192,11 +213,20 @@ async def _unlock(
     rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
     rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
     unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
-    return [_achievement_public(rule.code, now, state.names.student_name) for rule in rules if rule.code in unlocked]
+    return [
+        _achievement_public(rule.code, now, state.names.student_name)
+        for rule in rules
+        if rule.code in unlocked
+    ]
 
 
 async def record_progress(
-    ctx: OperationContext, state: ProgressState, *, learned: bool, lesson_completed: bool, course_complete: bool
+    ctx: OperationContext,
+    state: ProgressState,
+    *,
+    learned: bool,
+    lesson_completed: bool,
+    course_complete: bool,
 ) -> ProgressEvents:
     """The side effects of a progress update, in its transaction; `state` is what the update read
     before it wrote, the enrollment and its student held (`storage.enrollments.progress_state`),

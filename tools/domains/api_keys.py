@@ -40,6 +40,7 @@ __all__ = [
     "revoke_key",
 ]
 
+
 def _known_grant(value: object) -> object:
     if isinstance(value, str) and value not in VALID_GRANTS:
         raise ValueError(f"unknown permission {value!r}; use one of: {', '.join(sorted(VALID_GRANTS))}")
@@ -50,7 +51,9 @@ def _known_grant(value: object) -> object:
 Grant = Annotated[Literal[tuple(sorted(VALID_GRANTS))], BeforeValidator(_known_grant)]  # type: ignore[valid-type]
 _KEY_MANAGERS = ("session", "operator")
 _PRODUCER_ID = Field(
-    default=None, max_length=100, description="The session's producer (the default; any other is forbidden). Required from the CLI."
+    default=None,
+    max_length=100,
+    description="The session's producer (the default; any other is forbidden). Required from the CLI.",
 )
 
 
@@ -83,8 +86,12 @@ class CreateApiKeyInput(InputModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     producer_id: str | None = _PRODUCER_ID
-    permissions: list[Grant] = Field(min_length=1, max_length=20, description="Grants such as `*`, `courses:*`, `students:read`.")
-    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted: never expires.")
+    permissions: list[Grant] = Field(
+        min_length=1, max_length=20, description="Grants such as `*`, `courses:*`, `students:read`."
+    )
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted: never expires."
+    )
 
 
 class ListApiKeysInput(PageQuery):
@@ -134,7 +141,9 @@ async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedA
         expires_in_days=data.expires_in_days,
         clock=ctx.clock,
     )
-    return CreatedApiKeyResult(api_key=CreatedApiKey(**api_key_public(made.api_key).model_dump(), key=made.key))
+    return CreatedApiKeyResult(
+        api_key=CreatedApiKey(**api_key_public(made.api_key).model_dump(), key=made.key)
+    )
 
 
 @operation(

@@ -55,7 +55,11 @@ async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -
     if data.since and data.until and data.since > data.until:  # equal: an empty window, an empty page
         raise Unprocessable("Invalid input: since, until: since must not be after until")
     statement = audit_events_query(
-        producer_id=ctx.producer_id, operation=data.operation, key_id=data.key_id, since=data.since, until=data.until,
+        producer_id=ctx.producer_id,
+        operation=data.operation,
+        key_id=data.key_id,
+        since=data.since,
+        until=data.until,
         outcome=data.outcome,
     )
     return await paged(ctx.session, statement, query=data, convert=_audit_event_public)
@@ -70,8 +74,12 @@ class NameAuditTargetsInput(InputModel):
 
 
 class AuditTargetNames(OutputModel):
-    names: dict[str, str] = Field(description="Each id's current name or title (a student's or the owner's name, a course's title, ...).")
-    gone: list[str] = Field(description="The ids of a kind that has names whose rows no longer exist (deleted since).")
+    names: dict[str, str] = Field(
+        description="Each id's current name or title (a student's or the owner's name, a course's title, ...)."
+    )
+    gone: list[str] = Field(
+        description="The ids of a kind that has names whose rows no longer exist (deleted since)."
+    )
 
 
 @operation(
@@ -85,5 +93,7 @@ class AuditTargetNames(OutputModel):
 async def name_audit_targets(ctx: OperationContext, data: NameAuditTargetsInput) -> AuditTargetNames:
     """The names and titles of the producer's rows that audit events name by id, for people to read."""
     names = await audit_target_names(ctx.session, producer_id=ctx.producer_id, ids=data.ids)
-    gone = sorted({value for value in data.ids if value not in names and value.partition("_")[0] in NAMED_ID_PREFIXES})
+    gone = sorted(
+        {value for value in data.ids if value not in names and value.partition("_")[0] in NAMED_ID_PREFIXES}
+    )
     return AuditTargetNames(names=names, gone=gone)

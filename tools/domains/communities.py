@@ -204,7 +204,10 @@ async def get_community(ctx: OperationContext, data: CommunityPath) -> Community
     community = await community_row(ctx, data.community_id)
     members, threads, media = await store.community_counts(ctx.session, community_id=community.id)
     detail = CommunityDetail(
-        **_community_public(community).model_dump(), member_count=members, thread_count=threads, media_count=media
+        **_community_public(community).model_dump(),
+        member_count=members,
+        thread_count=threads,
+        media_count=media,
     )
     return CommunityDetailResult(community=detail)
 
@@ -315,7 +318,12 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
         raise Conflict(f"User {user.id} is already a member of this community")
     now = ctx.now()
     member = Member(
-        id=new_id("mem"), community_id=community.id, user_id=user.id, role=data.role, joined_at=now, updated_at=now
+        id=new_id("mem"),
+        community_id=community.id,
+        user_id=user.id,
+        role=data.role,
+        joined_at=now,
+        updated_at=now,
     )
     ctx.session.add(member)
     try:
@@ -413,7 +421,9 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     fields = data.model_dump(exclude={"community_id", "user_id"})
-    media = Media(id=new_id("media"), community_id=community.id, uploaded_by=user.id, **fields, created_at=ctx.now())
+    media = Media(
+        id=new_id("media"), community_id=community.id, uploaded_by=user.id, **fields, created_at=ctx.now()
+    )
     ctx.session.add(media)
     await ctx.session.flush()
     return MediaResult(media=_media_public(media))

@@ -45,8 +45,12 @@ class AppRequestInput(InputModel):
     """An authorization request as `/authorize` accepted it and the consent page carries it."""
 
     client_id: str = Field(min_length=1, max_length=_URL_LENGTH)
-    redirect_uri: str | None = Field(default=None, max_length=_URL_LENGTH, description="As the app sent it; omitted when it sent none.")
-    scope: str | None = Field(default=None, max_length=4000, description="The permissions the app asked for, space-separated.")
+    redirect_uri: str | None = Field(
+        default=None, max_length=_URL_LENGTH, description="As the app sent it; omitted when it sent none."
+    )
+    scope: str | None = Field(
+        default=None, max_length=4000, description="The permissions the app asked for, space-separated."
+    )
     resource: str = Field(min_length=1, max_length=_URL_LENGTH)
 
 
@@ -54,7 +58,9 @@ class AppAuthorizationInput(AppRequestInput):
     code_challenge: str = Field(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_~.-]+$")
     state: str | None = Field(default=None, max_length=2000)
     decision: Literal["allow", "deny"]
-    permissions: list[Grant] = Field(default_factory=list, max_length=20, description="What the owner grants (allow needs at least one).")
+    permissions: list[Grant] = Field(
+        default_factory=list, max_length=20, description="What the owner grants (allow needs at least one)."
+    )
 
 
 class AppRequest(OutputModel):
@@ -82,7 +88,9 @@ class ConnectedApp(OutputModel):
 
 
 class AppAuthorizationResult(OutputModel):
-    redirect_to: Secret = Field(description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied.")
+    redirect_to: Secret = Field(
+        description="Where the browser goes next: the app's redirect URI with a code, or with error=access_denied."
+    )
     grant: ConnectedApp | None
 
 
@@ -98,20 +106,30 @@ def connected_app(grant: OAuthGrant) -> ConnectedApp:
     return ConnectedApp.model_validate(grant, from_attributes=True)
 
 
-async def _checked_request(ctx: OperationContext, data: AppRequestInput) -> tuple[OAuthClient, OAuthClientInformationFull, AnyUrl, list[str]]:
+async def _checked_request(
+    ctx: OperationContext, data: AppRequestInput
+) -> tuple[OAuthClient, OAuthClientInformationFull, AnyUrl, list[str]]:
     """The client, its redirect URI and the requested scopes, checked again as `/authorize` did."""
     if ctx.services.oauth_resource is None or data.resource != ctx.services.oauth_resource:
         raise BadRequest("Invalid input: resource: this server grants access only to its own MCP endpoint")
     client = await store.get_client(ctx.session, client_id=data.client_id)
     if client is None:
-        raise NotFound("This app is not known here (its registration may have expired): start connecting again from the app")
+        raise NotFound(
+            "This app is not known here (its registration may have expired): start connecting again from the app"
+        )
     information = OAuthClientInformationFull.model_validate({**client.information, "client_id": client.id})
     try:
-        redirect_uri = information.validate_redirect_uri(AnyUrl(data.redirect_uri) if data.redirect_uri is not None else None)
+        redirect_uri = information.validate_redirect_uri(
+            AnyUrl(data.redirect_uri) if data.redirect_uri is not None else None
+        )
     except (InvalidRedirectUriError, ValidationError) as error:
         raise BadRequest(f"Invalid input: redirectUri: {getattr(error, 'message', 'not a URL')}") from None
-    if "@" in urlsplit(str(redirect_uri)).netloc:  # registered before userinfo was refused: never send a code there
-        raise BadRequest("Invalid input: redirectUri: a redirect URI with userinfo (a name before '@') is not accepted")
+    if (
+        "@" in urlsplit(str(redirect_uri)).netloc
+    ):  # registered before userinfo was refused: never send a code there
+        raise BadRequest(
+            "Invalid input: redirectUri: a redirect URI with userinfo (a name before '@') is not accepted"
+        )
     requested = data.scope.split() if data.scope else []
     unknown = [scope for scope in requested if scope not in SCOPES]
     if unknown:
@@ -153,12 +171,19 @@ async def review_app_authorization(ctx: OperationContext, data: AppRequestInput)
     auth=_OWNER,
     transports=("dashboard",),
 )
-async def answer_app_authorization(ctx: OperationContext, data: AppAuthorizationInput) -> AppAuthorizationResult:
+async def answer_app_authorization(
+    ctx: OperationContext, data: AppAuthorizationInput
+) -> AppAuthorizationResult:
     """The owner's answer on the consent page. "allow" connects the app with the chosen permissions
     and sends the browser back with a one-time code; "deny" sends it back with access_denied."""
     client, _, redirect_uri, _ = await _checked_request(ctx, data)
     if data.decision == "deny":
-        denied = construct_redirect_uri(str(redirect_uri), error="access_denied", error_description="The owner denied access", state=data.state)
+        denied = construct_redirect_uri(
+            str(redirect_uri),
+            error="access_denied",
+            error_description="The owner denied access",
+            state=data.state,
+        )
         return AppAuthorizationResult(redirect_to=denied, grant=None)
     permissions = list(dict.fromkeys(data.permissions))
     if not permissions:
@@ -185,7 +210,10 @@ async def answer_app_authorization(ctx: OperationContext, data: AppAuthorization
         scopes=permissions,
         clock=ctx.clock,
     )
-    return AppAuthorizationResult(redirect_to=construct_redirect_uri(str(redirect_uri), code=code, state=data.state), grant=connected_app(grant))
+    return AppAuthorizationResult(
+        redirect_to=construct_redirect_uri(str(redirect_uri), code=code, state=data.state),
+        grant=connected_app(grant),
+    )
 
 
 @operation(
@@ -200,7 +228,9 @@ async def answer_app_authorization(ctx: OperationContext, data: AppAuthorization
 async def list_connected_apps(ctx: OperationContext, data: PageQuery) -> Page[ConnectedApp]:
     """The apps the owner connected over OAuth, newest first, with permissions and last use;
     disconnected ones show when they were disconnected."""
-    return await paged(ctx.session, store.grants_query(producer_id=ctx.producer_id), query=data, convert=connected_app)
+    return await paged(
+        ctx.session, store.grants_query(producer_id=ctx.producer_id), query=data, convert=connected_app
+    )
 
 
 @operation(

@@ -136,7 +136,6 @@ class CreateCourseInput(InputModel):
         return sections
 
 
-
 class CourseDeleted(Deleted):
     """A deleted course, and what went with it (the course was locked: nothing came in between)."""
 
@@ -146,7 +145,9 @@ class CourseDeleted(Deleted):
 
 
 class ListCoursesInput(PageQuery):
-    search: str | None = Field(default=None, max_length=200, description="Title contains it, or the exact slug.")
+    search: str | None = Field(
+        default=None, max_length=200, description="Title contains it, or the exact slug."
+    )
     status: Literal["published", "draft", "all"] = "all"
 
 
@@ -206,7 +207,12 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
     sections, lessons = [], []
     for i, given in enumerate(data.sections):
         section = Section(
-            id=new_id("section"), course_id=course.id, title=given.title, order=i, created_at=now, updated_at=now
+            id=new_id("section"),
+            course_id=course.id,
+            title=given.title,
+            order=i,
+            created_at=now,
+            updated_at=now,
         )
         sections.append(section)
         for j, fields in enumerate(given.lessons):
@@ -266,7 +272,9 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
     """List courses, newest first, without their curriculum. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
-    statement = courses_store.courses_query(producer_id=ctx.producer_id, search=data.search, published=published)
+    statement = courses_store.courses_query(
+        producer_id=ctx.producer_id, search=data.search, published=published
+    )
     return await paged(ctx.session, statement, query=data, convert=_course_public)
 
 
@@ -279,7 +287,9 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""
-    found = await courses_store.course_with_curriculum(ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id)
+    found = await courses_store.course_with_curriculum(
+        ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id
+    )
     if found is None:
         raise NotFound("Course not found")
     return CourseDetailResult(course=_course_detail(*found))
@@ -318,9 +328,13 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
     """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    sections, lessons, enrollments = await courses_store.count_course_contents(ctx.session, course_id=course.id)
+    sections, lessons, enrollments = await courses_store.count_course_contents(
+        ctx.session, course_id=course.id
+    )
     await courses_store.delete_course(ctx.session, course_id=course.id)
-    return CourseDeleted(id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments)
+    return CourseDeleted(
+        id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments
+    )
 
 
 @operation(

@@ -34,6 +34,7 @@ __all__ = [
     "SectionPublic",
     "create_lesson",
     "create_section",
+    "curriculum_fields",
     "delete_lesson",
     "delete_section",
     "get_lesson",
@@ -41,7 +42,6 @@ __all__ = [
     "list_sections",
     "new_lesson",
     "owned_course",
-    "curriculum_fields",
     "update_lesson",
     "update_section",
     "video_columns",
@@ -159,7 +159,9 @@ class UpdateLessonInput(LessonRef):
     title: Title = unchanged()
     description: LessonDescription | None = Field(default=None, description="null clears it.")
     duration: Count = unchanged()
-    video_url: str | None = Field(default=None, max_length=2048, description="Re-parsed; null removes the video.")
+    video_url: str | None = Field(
+        default=None, max_length=2048, description="Re-parsed; null removes the video."
+    )
     is_preview: bool = unchanged()
     order: Count = unchanged(description=_MOVE)
 
@@ -170,7 +172,9 @@ class UpdateLessonInput(LessonRef):
 def video_columns(url: str | None, *, field: str) -> dict[str, str | None]:
     """A lesson's video columns for `url` (parsed; None clears them); `BadRequest` naming `field`."""
     if url is None:
-        return dict.fromkeys(("video_url", "video_type", "video_id", "video_thumbnail_url", "video_original_url"))
+        return dict.fromkeys(
+            ("video_url", "video_type", "video_id", "video_thumbnail_url", "video_original_url")
+        )
     info = parse_video_url(url, field=field)
     return {
         "video_url": info.embed_url,
@@ -210,8 +214,12 @@ def lesson_fields(row: Lesson | Mapping[str, Any]) -> dict[str, Any]:
     values = columns(row)
     meta = None
     if values["video_type"] is not None:
-        meta = {"type": values["video_type"], "video_id": values["video_id"],
-                "thumbnail_url": values["video_thumbnail_url"], "original_url": values["video_original_url"]}  # fmt: skip
+        meta = {
+            "type": values["video_type"],
+            "video_id": values["video_id"],
+            "thumbnail_url": values["video_thumbnail_url"],
+            "original_url": values["video_original_url"],
+        }
     return {**values, "video_meta": meta}
 
 
@@ -219,14 +227,24 @@ def lesson_public(row: Lesson | Mapping[str, Any]) -> LessonPublic:
     return LessonPublic.model_validate(lesson_fields(row))
 
 
-def section_fields(row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]) -> dict[str, Any]:
+def section_fields(
+    row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]
+) -> dict[str, Any]:
     """What `SectionPublic` validates from a section row and its lessons' rows."""
     values = columns(row)
-    return {"id": values["id"], "course_id": values["course_id"], "title": values["title"], "order": values["order"],
-            "updated_at": values["updated_at"], "lessons": [lesson_fields(lesson) for lesson in lessons]}  # fmt: skip
+    return {
+        "id": values["id"],
+        "course_id": values["course_id"],
+        "title": values["title"],
+        "order": values["order"],
+        "updated_at": values["updated_at"],
+        "lessons": [lesson_fields(lesson) for lesson in lessons],
+    }
 
 
-def section_public(row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]) -> SectionPublic:
+def section_public(
+    row: Section | Mapping[str, Any], lessons: Iterable[Lesson | Mapping[str, Any]]
+) -> SectionPublic:
     return SectionPublic.model_validate(section_fields(row, lessons))
 
 
@@ -245,7 +263,9 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
     """The caller's course; another producer's is as missing as a nonexistent one.
 
     Writes to the curriculum pass `lock`, so concurrent edits of one course take turns."""
-    course = await courses_store.get_course(ctx.session, producer_id=ctx.producer_id, course_id=course_id, lock=lock)
+    course = await courses_store.get_course(
+        ctx.session, producer_id=ctx.producer_id, course_id=course_id, lock=lock
+    )
     if course is None:
         raise NotFound("Course not found")
     return course
@@ -253,7 +273,9 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
 
 async def _section(ctx: OperationContext, data: SectionRef, *, lock: bool = False) -> Section:
     await owned_course(ctx, data.course_id, lock=lock)
-    section = await courses_store.get_section(ctx.session, course_id=data.course_id, section_id=data.section_id)
+    section = await courses_store.get_section(
+        ctx.session, course_id=data.course_id, section_id=data.section_id
+    )
     if section is None:
         raise NotFound("Section not found")
     return section
@@ -299,7 +321,12 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     )
     now = ctx.now()
     section = Section(
-        id=new_id("section"), course_id=data.course_id, title=data.title, order=order, created_at=now, updated_at=now
+        id=new_id("section"),
+        course_id=data.course_id,
+        title=data.title,
+        order=order,
+        created_at=now,
+        updated_at=now,
     )
     ctx.session.add(section)
     await ctx.session.flush()
@@ -360,7 +387,7 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     title="Create lesson",
     permission=Permission.COURSES_WRITE,
     http=("POST", "/courses/{courseId}/sections/{sectionId}/lessons", 201),
-    input_rules=('videoUrl is a supported video link (see POST /videos/parse).',),
+    input_rules=("videoUrl is a supported video link (see POST /videos/parse).",),
     kind="write",
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
@@ -387,7 +414,10 @@ async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> Lessons
     section = await _section(ctx, data)
     lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
     if data.updated_after is not None:  # at most a section's lessons: filtered here
-        lessons = sorted((row for row in lessons if row.updated_at > data.updated_after), key=lambda row: (row.updated_at, row.id))
+        lessons = sorted(
+            (row for row in lessons if row.updated_at > data.updated_after),
+            key=lambda row: (row.updated_at, row.id),
+        )
     return LessonsResult(lessons=[lesson_public(row) for row in lessons])
 
 
@@ -406,7 +436,7 @@ async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
     title="Update lesson",
     permission=Permission.COURSES_WRITE,
     http=("PATCH", "/courses/{courseId}/sections/{sectionId}/lessons/{lessonId}"),
-    input_rules=('videoUrl is a supported video link (see POST /videos/parse).',),
+    input_rules=("videoUrl is a supported video link (see POST /videos/parse).",),
     kind="write",
     idempotent=True,
 )

@@ -244,12 +244,16 @@ class UpdateThreadInput(ThreadPath):
     pinned: bool = unchanged()
 
 
-async def _community_and_thread(ctx: OperationContext, data: ThreadPath, *, lock: bool = False) -> tuple[Community, Thread]:
+async def _community_and_thread(
+    ctx: OperationContext, data: ThreadPath, *, lock: bool = False
+) -> tuple[Community, Thread]:
     community = await community_row(ctx, data.community_id)
     return community, await _thread_in(ctx, community, data.thread_id, lock=lock)
 
 
-async def _thread_in(ctx: OperationContext, community: Community, thread_id: str, *, lock: bool = False) -> Thread:
+async def _thread_in(
+    ctx: OperationContext, community: Community, thread_id: str, *, lock: bool = False
+) -> Thread:
     thread = await store.get_thread(ctx.session, community_id=community.id, thread_id=thread_id, lock=lock)
     if thread is None:
         raise NotFound("Thread not found")
@@ -448,7 +452,9 @@ async def _listed_thread(ctx: OperationContext, data: ListCommentsInput) -> Thre
     """The thread list_comments names: in its community when communityId is given, else in any of the caller's."""
     if data.community_id is not None:
         return await _thread_in(ctx, await community_row(ctx, data.community_id), data.thread_id)
-    thread = await store.get_producer_thread(ctx.session, producer_id=ctx.producer_id, thread_id=data.thread_id)
+    thread = await store.get_producer_thread(
+        ctx.session, producer_id=ctx.producer_id, thread_id=data.thread_id
+    )
     if thread is None:
         raise NotFound("Thread not found")
     return thread

@@ -21,7 +21,14 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from storage import enrollments as enrollments_store
-from storage.enrollments import CurriculumLesson, EnrollmentNames, EnrollmentRow, ProgressRow, ProgressState, StudentMatch
+from storage.enrollments import (
+    CurriculumLesson,
+    EnrollmentNames,
+    EnrollmentRow,
+    ProgressRow,
+    ProgressState,
+    StudentMatch,
+)
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.tables import Course, Enrollment
@@ -113,7 +120,9 @@ class LessonProgressPublic(OutputModel):
 
 
 class EnrollmentDetail(EnrollmentPublic):
-    lessons: list[LessonProgressPublic] = Field(description="Every lesson of the course, in curriculum order.")
+    lessons: list[LessonProgressPublic] = Field(
+        description="Every lesson of the course, in curriculum order."
+    )
     streak: Streak
 
 
@@ -151,7 +160,9 @@ class EnrollStudentsInput(InputModel):
 
 class StudentOutcome(OutputModel):
     student_id: str | None = Field(description="null: the email names no student.")
-    email: str | None = Field(default=None, exclude_if=lambda email: email is None, description="When enrolling by emails.")
+    email: str | None = Field(
+        default=None, exclude_if=lambda email: email is None, description="When enrolling by emails."
+    )
     outcome: Literal["enrolled", "already_enrolled", "not_found"]
     enrollment_id: str | None
 
@@ -173,15 +184,15 @@ class UpdateProgressInput(EnrollmentRef):
     lesson_id: Id = unchanged()
     lesson_position: int = unchanged(ge=1, le=MAX_INT, description="Or, not lessonId: 1-based.")
     completed: bool = Field(description="false never un-completes a lesson.")
-    watched_seconds: int = Field(
-        default=0, ge=0, le=MAX_INT, description="The highest reported is kept."
-    )
+    watched_seconds: int = Field(default=0, ge=0, le=MAX_INT, description="The highest reported is kept.")
 
 
 # ---- helpers
 
 
-def _enrollment_public(row: Enrollment | EnrollmentRow, names: EnrollmentNames, *, completed: int, total: int) -> EnrollmentPublic:
+def _enrollment_public(
+    row: Enrollment | EnrollmentRow, names: EnrollmentNames, *, completed: int, total: int
+) -> EnrollmentPublic:
     progress = Progress(completed_lessons=completed, total_lessons=total, percent=percent(completed, total))
     return EnrollmentPublic(
         id=row.id,
@@ -224,9 +235,13 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     """`rows` with their names and progress: one statement, however many rows."""
     if not rows:
         return []
-    summaries = await enrollments_store.enrollment_summaries(ctx.session, enrollment_ids=[row.id for row in rows])
+    summaries = await enrollments_store.enrollment_summaries(
+        ctx.session, enrollment_ids=[row.id for row in rows]
+    )
     return [
-        _enrollment_public(row, summary.names, completed=summary.completed_lessons, total=summary.total_lessons)
+        _enrollment_public(
+            row, summary.names, completed=summary.completed_lessons, total=summary.total_lessons
+        )
         for row in rows
         for summary in [summaries[row.id]]
     ]
@@ -237,14 +252,22 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
     change moves the enrollment's `updated_at` (written by the caller); a repeated update changes
     nothing, that included."""
     before = state.progress
-    progress = replace(before) if before is not None else ProgressRow(completed=False, watched_seconds=0, completed_at=None)
+    progress = (
+        replace(before)
+        if before is not None
+        else ProgressRow(completed=False, watched_seconds=0, completed_at=None)
+    )
     progress.watched_seconds = max(progress.watched_seconds, data.watched_seconds)
     newly_completed = data.completed and not progress.completed
     if newly_completed:
         progress.completed, progress.completed_at = True, ctx.now()
     if progress != before:
         await enrollments_store.save_progress(
-            ctx.session, enrollment_id=state.enrollment.id, lesson_id=state.lesson_id, progress=progress, new=before is None
+            ctx.session,
+            enrollment_id=state.enrollment.id,
+            lesson_id=state.lesson_id,
+            progress=progress,
+            new=before is None,
         )
         state.enrollment.updated_at = ctx.now()
     return newly_completed
@@ -262,7 +285,12 @@ def _distinct(data: EnrollStudentsInput) -> tuple[list[str], dict[str, str]]:
 
 
 async def _enroll_chunk(
-    ctx: OperationContext, course: Course, students: list[StudentMatch], enrolled: dict[str, str], *, total_lessons: int
+    ctx: OperationContext,
+    course: Course,
+    students: list[StudentMatch],
+    enrolled: dict[str, str],
+    *,
+    total_lessons: int,
 ) -> set[str]:
     """Enroll `students` in `course` with one insert, each announced by an `enrollment.created`
     event; returns who was enrolled now, and adds each one's enrollment id to `enrolled`.
@@ -284,11 +312,17 @@ async def _enroll_chunk(
         )
         for student in students
     }
-    inserted = await enrollments_store.insert_enrollments(ctx.session, [row.model_dump() for row in rows.values()])
+    inserted = await enrollments_store.insert_enrollments(
+        ctx.session, [row.model_dump() for row in rows.values()]
+    )
     created = {student_id for student_id, row in rows.items() if row.id in inserted}
     if len(created) < len(rows):
         lost = [student_id for student_id in rows if student_id not in created]
-        enrolled.update(await enrollments_store.enrollments_of_students(ctx.session, course_id=course.id, student_ids=lost))
+        enrolled.update(
+            await enrollments_store.enrollments_of_students(
+                ctx.session, course_id=course.id, student_ids=lost
+            )
+        )
     for student in students:
         if student.id in created:
             row = rows[student.id]
@@ -349,13 +383,18 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
     by_email = data.emails is not None
     keys, spelled = _distinct(data)
     matches = await enrollments_store.students_to_enroll(
-        ctx.session, producer_id=ctx.producer_id, ids=[] if by_email else keys, emails_normalized=keys if by_email else []
+        ctx.session,
+        producer_id=ctx.producer_id,
+        ids=[] if by_email else keys,
+        emails_normalized=keys if by_email else [],
     )
     found = {(match.email_normalized if by_email else match.id): match for match in matches}
     enrolled = await enrollments_store.enrollments_of_students(
         ctx.session, course_id=course.id, student_ids=[match.id for match in matches]
     )
-    total_lessons = (await enrollments_store.lesson_totals(ctx.session, course_ids=[course.id])).get(course.id, 0)
+    total_lessons = (await enrollments_store.lesson_totals(ctx.session, course_ids=[course.id])).get(
+        course.id, 0
+    )
     results: list[StudentOutcome] = []
     for start in range(0, len(keys), _CHUNK):
         chunk = [(key, found.get(key)) for key in keys[start : start + _CHUNK]]
@@ -366,7 +405,11 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
                 StudentOutcome(
                     student_id=match.id if match else (None if by_email else key),
                     email=spelled.get(key),
-                    outcome="not_found" if match is None else "enrolled" if match.id in created else "already_enrolled",
+                    outcome="not_found"
+                    if match is None
+                    else "enrolled"
+                    if match.id in created
+                    else "already_enrolled",
                     enrollment_id=enrolled.get(match.id) if match else None,
                 )
             )
@@ -389,7 +432,10 @@ async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) ->
     """List enrollments with their progress, newest first. Paginated."""
     await check_filter(ctx, data)
     statement = enrollments_store.enrollments_query(
-        producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id, completed=data.completed
+        producer_id=ctx.producer_id,
+        student_id=data.student_id,
+        course_id=data.course_id,
+        completed=data.completed,
     )
     return await paged(ctx.session, statement, query=data, convert_page=partial(_with_progress, ctx))
 
@@ -412,9 +458,13 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
         ctx.session, enrollment_id=enrollment.id, course_id=enrollment.course_id
     )
     lessons = [_lesson_progress(lesson, position) for position, lesson in enumerate(curriculum, start=1)]
-    summary = _enrollment_public(enrollment, names, completed=sum(x.completed for x in lessons), total=len(lessons))
+    summary = _enrollment_public(
+        enrollment, names, completed=sum(x.completed for x in lessons), total=len(lessons)
+    )
     streak = await streak_of(ctx, enrollment.student_id)
-    return EnrollmentDetailResult(enrollment=EnrollmentDetail(**summary.model_dump(), lessons=lessons, streak=streak))
+    return EnrollmentDetailResult(
+        enrollment=EnrollmentDetail(**summary.model_dump(), lessons=lessons, streak=streak)
+    )
 
 
 @operation(
@@ -432,14 +482,19 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
     state = await enrollments_store.progress_state(
-        ctx.session, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id, lesson_id=data.lesson_id,
+        ctx.session,
+        producer_id=ctx.producer_id,
+        enrollment_id=data.enrollment_id,
+        lesson_id=data.lesson_id,
         lesson_position=data.lesson_position,
-    )  # fmt: skip
+    )
     if state is None:
         raise NotFound("Enrollment not found")
     enrollment = state.enrollment
     if state.lesson_id is None and data.lesson_position is not None:
-        raise NotFound(f"Lesson not found: the course has fewer than {data.lesson_position} lessons; see get_enrollment")
+        raise NotFound(
+            f"Lesson not found: the course has fewer than {data.lesson_position} lessons; see get_enrollment"
+        )
     if state.lesson_id is None:
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
@@ -453,23 +508,45 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         lesson_completed=lesson_completed,
         course_complete=total > 0 and completed == total,
     )
-    if (enrollment.updated_at, enrollment.completed_at) != times:  # changed above, or completed by record_progress
+    if (
+        enrollment.updated_at,
+        enrollment.completed_at,
+    ) != times:  # changed above, or completed by record_progress
         await enrollments_store.save_enrollment_times(ctx.session, enrollment)
     public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
     _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
 
 
-def _emit_progress_events(ctx: OperationContext, enrollment: EnrollmentPublic, lesson_id: str, *, lesson_completed: bool, events: ProgressEvents) -> None:
+def _emit_progress_events(
+    ctx: OperationContext,
+    enrollment: EnrollmentPublic,
+    lesson_id: str,
+    *,
+    lesson_completed: bool,
+    events: ProgressEvents,
+) -> None:
     """The feed's and webhooks' view of a progress update: what it completed, issued and unlocked."""
-    who = {"enrollmentId": enrollment.id, "courseId": enrollment.course_id, "studentId": enrollment.student_id}
+    who = {
+        "enrollmentId": enrollment.id,
+        "courseId": enrollment.course_id,
+        "studentId": enrollment.student_id,
+    }
     if lesson_completed:
-        ctx.emit("lesson.completed", {**who, "lessonId": lesson_id, "completedAt": ctx.now().isoformat().replace("+00:00", "Z")})
+        ctx.emit(
+            "lesson.completed",
+            {**who, "lessonId": lesson_id, "completedAt": ctx.now().isoformat().replace("+00:00", "Z")},
+        )
     if events.certificate_issued is not None:
         ctx.emit("course.completed", enrollment)
-        ctx.emit("certificate.issued", {**events.certificate_issued.model_dump(mode="json", by_alias=True), **who})
+        ctx.emit(
+            "certificate.issued", {**events.certificate_issued.model_dump(mode="json", by_alias=True), **who}
+        )
     for achievement in events.new_achievements:
-        ctx.emit("achievement.unlocked", {**achievement.model_dump(mode="json", by_alias=True), "studentId": enrollment.student_id})
+        ctx.emit(
+            "achievement.unlocked",
+            {**achievement.model_dump(mode="json", by_alias=True), "studentId": enrollment.student_id},
+        )
 
 
 @operation(

@@ -26,7 +26,14 @@ from tools.core.fields import Id, RestSchema
 from tools.core.models import InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
 
-__all__ = ["CURSOR_PATTERN", "MAX_CURSOR_DIGITS", "EventTypes", "decode_cursor", "encode_cursor", "list_events"]
+__all__ = [
+    "CURSOR_PATTERN",
+    "MAX_CURSOR_DIGITS",
+    "EventTypes",
+    "decode_cursor",
+    "encode_cursor",
+    "list_events",
+]
 
 _CURSOR_PREFIX = "seq:"
 MAX_CURSOR_DIGITS = 18
@@ -83,7 +90,7 @@ def decode_cursor(cursor: str) -> int:
     """The sequence number `cursor` carries; ValueError unless it is one (`CURSOR_PATTERN`)."""
     if _CURSOR.fullmatch(cursor) is None:
         raise ValueError("not a cursor this feed returned")
-    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()[len(_CURSOR_PREFIX):])
+    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()[len(_CURSOR_PREFIX) :])
 
 
 def _known_cursor(value: str) -> str:
@@ -91,7 +98,9 @@ def _known_cursor(value: str) -> str:
     return value
 
 
-Cursor = Annotated[str, Field(max_length=100), AfterValidator(_known_cursor), RestSchema(pattern=CURSOR_PATTERN)]
+Cursor = Annotated[
+    str, Field(max_length=100), AfterValidator(_known_cursor), RestSchema(pattern=CURSOR_PATTERN)
+]
 """A feed cursor, checked whole before anything reads it: its number is never one the store cannot hold."""
 
 
@@ -111,7 +120,9 @@ class EventPage(OutputModel):
 
 
 class ListEventsInput(InputModel):
-    cursor: Cursor | None = Field(default=None, description="From a previous answer; omitted: from the oldest kept.")
+    cursor: Cursor | None = Field(
+        default=None, description="From a previous answer; omitted: from the oldest kept."
+    )
     types: EventTypes | None = None
     course_id: Id | None = None
     community_id: Id | None = None
@@ -129,8 +140,14 @@ async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage
     """What changed, in order, with the resource as data. Pass the returned cursor back for newer events."""
     after = decode_cursor(data.cursor) if data.cursor else 0
     rows = await events_after(
-        ctx.session, producer_id=ctx.producer_id, after=after, limit=data.limit + 1, types=data.types,
-        course_id=data.course_id, community_id=data.community_id, student_id=data.student_id,
+        ctx.session,
+        producer_id=ctx.producer_id,
+        after=after,
+        limit=data.limit + 1,
+        types=data.types,
+        course_id=data.course_id,
+        community_id=data.community_id,
+        student_id=data.student_id,
     )
     page = rows[: data.limit]
     return EventPage(

@@ -186,7 +186,10 @@ class RegistrationThrottle:
                 wait = max(wait, (times[len(times) - limit] + self.window - now).total_seconds(), 1)
         if wait > 0:
             seconds = math.ceil(wait)
-            raise RateLimited(seconds, message=f"Too many client registrations from this address or in all; retry in {seconds} seconds")
+            raise RateLimited(
+                seconds,
+                message=f"Too many client registrations from this address or in all; retry in {seconds} seconds",
+            )
         await login_failures.record_failure(session, buckets=limits, at=now, forget_before=now - self.window)
 
 
@@ -196,8 +199,16 @@ def _registration_bucket(value: str) -> str:
 
 
 async def register_client(
-    db: Store, *, client_id: str, name: str, information: dict, secret: str | None, address: str | None,
-    throttle: RegistrationThrottle, unused_ttl: timedelta, clock: Clock,
+    db: Store,
+    *,
+    client_id: str,
+    name: str,
+    information: dict,
+    secret: str | None,
+    address: str | None,
+    throttle: RegistrationThrottle,
+    unused_ttl: timedelta,
+    clock: Clock,
 ) -> OAuthClient:
     """Store a client registered by Dynamic Client Registration, if `throttle` admits one more from
     `address` (else `RateLimited`, and nothing is stored); and, in the same transaction, delete the
@@ -207,8 +218,13 @@ async def register_client(
         await throttle.admit(session, address=address, now=now)
         await store.delete_unused_registrations(session, created_before=now - unused_ttl)
         client = OAuthClient(
-            id=client_id, source="registration", name=name, information=information,
-            secret_hash=hash_secret(secret) if secret else None, created_at=now, fetched_at=now,
+            id=client_id,
+            source="registration",
+            name=name,
+            information=information,
+            secret_hash=hash_secret(secret) if secret else None,
+            created_at=now,
+            fetched_at=now,
         )
         session.add(client)
         await session.flush()
@@ -216,7 +232,14 @@ async def register_client(
 
 
 async def save_client(
-    db: Store, *, client_id: str, source: str, name: str, information: dict, secret: str | None, clock: Clock,
+    db: Store,
+    *,
+    client_id: str,
+    source: str,
+    name: str,
+    information: dict,
+    secret: str | None,
+    clock: Clock,
     unused_ttl: timedelta | None = None,
 ) -> OAuthClient:
     """(Re)store the fetched copy of a client ID metadata document (`source` "metadata_document");
@@ -239,7 +262,15 @@ async def save_client(
 
 
 async def create_grant(
-    session, *, producer_id: str, user_id: str, client: OAuthClient, redirect_uri: str, resource: str, permissions: list[str], clock: Clock
+    session,
+    *,
+    producer_id: str,
+    user_id: str,
+    client: OAuthClient,
+    redirect_uri: str,
+    resource: str,
+    permissions: list[str],
+    clock: Clock,
 ) -> OAuthGrant:
     grant = OAuthGrant(
         id=new_id("app"),
@@ -258,7 +289,14 @@ async def create_grant(
 
 
 async def issue_code(
-    session, *, grant: OAuthGrant, redirect_uri: str, explicit: bool, code_challenge: str, scopes: list[str], clock: Clock
+    session,
+    *,
+    grant: OAuthGrant,
+    redirect_uri: str,
+    explicit: bool,
+    code_challenge: str,
+    scopes: list[str],
+    clock: Clock,
 ) -> str:
     code = secrets.token_urlsafe(32)
     session.add(
@@ -277,7 +315,9 @@ async def issue_code(
     return code
 
 
-async def find_code(db: Store, *, client_id: str, code: str, clock: Clock) -> tuple[OAuthCode, OAuthGrant] | None:
+async def find_code(
+    db: Store, *, client_id: str, code: str, clock: Clock
+) -> tuple[OAuthCode, OAuthGrant] | None:
     """The unredeemed code `code` of `client_id`'s live grant. A code redeemed before revokes its grant."""
     if len(code) > _MAX_TOKEN_LENGTH:
         return None
@@ -302,13 +342,20 @@ async def exchange_code(db: Store, *, code: OAuthCode, grant: OAuthGrant, clock:
     raise GrantRefused("authorization code was already used")
 
 
-async def find_refresh_token(db: Store, *, client_id: str, token: str, clock: Clock) -> tuple[OAuthToken, OAuthGrant] | None:
+async def find_refresh_token(
+    db: Store, *, client_id: str, token: str, clock: Clock
+) -> tuple[OAuthToken, OAuthGrant] | None:
     """The live refresh token `token` of `client_id`. A retired one presented again revokes its grant."""
     if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         return None
     async with db.sessions() as session:
         found = await store.get_token(session, token_hash=hash_secret(token))
-    if found is None or found[0].kind != "refresh" or found[1].revoked_at is not None or found[1].client_id != client_id:
+    if (
+        found is None
+        or found[0].kind != "refresh"
+        or found[1].revoked_at is not None
+        or found[1].client_id != client_id
+    ):
         return None
     if found[0].used_at is not None:
         logger.warning("a rotated refresh token was presented again: revoking connected app %s", found[1].id)
@@ -317,7 +364,9 @@ async def find_refresh_token(db: Store, *, client_id: str, token: str, clock: Cl
     return found
 
 
-async def grant_resource(db: Store, *, client_id: str, code: str | None = None, refresh_token: str | None = None) -> str | None:
+async def grant_resource(
+    db: Store, *, client_id: str, code: str | None = None, refresh_token: str | None = None
+) -> str | None:
     """The resource (RFC 8707) of the grant that `client_id`'s `code` or `refresh_token` belongs
     to, or None when there is no such code or token. Only reads: a token request asking for another
     resource is refused before the code or token is looked at as a use."""
@@ -328,12 +377,18 @@ async def grant_resource(db: Store, *, client_id: str, code: str | None = None, 
                 return found_code[1].resource
         if refresh_token is not None and len(refresh_token) <= _MAX_TOKEN_LENGTH:
             found_token = await store.get_token(session, token_hash=hash_secret(refresh_token))
-            if found_token is not None and found_token[0].kind == "refresh" and found_token[1].client_id == client_id:
+            if (
+                found_token is not None
+                and found_token[0].kind == "refresh"
+                and found_token[1].client_id == client_id
+            ):
                 return found_token[1].resource
     return None
 
 
-async def rotate_refresh_token(db: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:
+async def rotate_refresh_token(
+    db: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock
+) -> IssuedTokens:
     """Retire `token` and issue the next pair (with `scopes`, at most the token's own)."""
     async with db.write_session() as session, session.begin():
         if await store.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
@@ -349,10 +404,22 @@ async def _issue_tokens(session, *, grant: OAuthGrant, scopes: list[str], clock:
     refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
     for kind, secret, ttl in (("access", access, ACCESS_TOKEN_TTL), ("refresh", refresh, REFRESH_TOKEN_TTL)):
         session.add(
-            OAuthToken(token_hash=hash_secret(secret), grant_id=grant.id, kind=kind, scopes=scopes, created_at=now, expires_at=now + ttl)
+            OAuthToken(
+                token_hash=hash_secret(secret),
+                grant_id=grant.id,
+                kind=kind,
+                scopes=scopes,
+                created_at=now,
+                expires_at=now + ttl,
+            )
         )
     await session.flush()
-    return IssuedTokens(access_token=access, refresh_token=refresh, expires_in=int(ACCESS_TOKEN_TTL.total_seconds()), scopes=scopes)
+    return IssuedTokens(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
+        scopes=scopes,
+    )
 
 
 async def revoke_token(db: Store, *, token: str, client_id: str, clock: Clock) -> None:
@@ -375,7 +442,9 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
     """The principal of a live access token issued for `resource`; or `Unauthorized` saying why
     (never echoing the token). `resource` None: this endpoint takes no OAuth token."""
     if resource is None:
-        raise Unauthorized("An OAuth access token is only for the MCP endpoint: send an API key as `Authorization: Bearer blk_...`")
+        raise Unauthorized(
+            "An OAuth access token is only for the MCP endpoint: send an API key as `Authorization: Bearer blk_...`"
+        )
     if len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid access token")
     now = clock()
@@ -391,8 +460,13 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
         raise Unauthorized(f"The access token was issued for another resource, not {resource}")
     last_used = found["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
-        await record_last_use(db, partial(store.touch_grant, grant_id=found["id"], at=now), f"connected app {found['id']}")
+        await record_last_use(
+            db, partial(store.touch_grant, grant_id=found["id"], at=now), f"connected app {found['id']}"
+        )
         db.credentials.note_use(token_hash, now)
     return Principal(
-        producer_id=found["producer_id"], key_id=found["id"], key_name=found["client_name"], grants=tuple(found["scopes"])
+        producer_id=found["producer_id"],
+        key_id=found["id"],
+        key_name=found["client_name"],
+        grants=tuple(found["scopes"]),
     )

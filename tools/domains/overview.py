@@ -48,7 +48,9 @@ class CourseCompletionPublic(OutputModel):
 class SchoolOverview(OutputModel):
     counts: SchoolCountsPublic
     activity: list[ActivityDay] = Field(description="One entry per day, oldest first.")
-    courses: list[CourseCompletionPublic] = Field(description=f"The {_MAX_COURSES} courses with most enrollments.")
+    courses: list[CourseCompletionPublic] = Field(
+        description=f"The {_MAX_COURSES} courses with most enrollments."
+    )
 
 
 class SchoolOverviewResult(OutputModel):
@@ -78,10 +80,16 @@ async def get_school_overview(ctx: OperationContext, data: OverviewInput) -> Sch
     return SchoolOverviewResult(
         overview=SchoolOverview(
             counts=SchoolCountsPublic(**vars(counts)),
-            activity=[ActivityDay(day=day, lessons_completed=lessons.get(day, 0), active_learners=learners.get(day, 0)) for day in days],
+            activity=[
+                ActivityDay(
+                    day=day, lessons_completed=lessons.get(day, 0), active_learners=learners.get(day, 0)
+                )
+                for day in days
+            ],
             courses=[
                 CourseCompletionPublic(
-                    **vars(course), completion_rate=course.completed / course.enrollments if course.enrollments else 0.0
+                    **vars(course),
+                    completion_rate=course.completed / course.enrollments if course.enrollments else 0.0,
                 )
                 for course in courses
             ],

@@ -28,7 +28,9 @@ _MAX_LENGTH = 1024
 
 class ChangePasswordInput(InputModel):
     current_password: str = Field(min_length=1, max_length=_MAX_LENGTH)
-    new_password: str = Field(min_length=_MIN_LENGTH, max_length=_MAX_LENGTH, description=f"At least {_MIN_LENGTH} characters.")
+    new_password: str = Field(
+        min_length=_MIN_LENGTH, max_length=_MAX_LENGTH, description=f"At least {_MIN_LENGTH} characters."
+    )
 
     @model_validator(mode="after")
     def _changes(self) -> ChangePasswordInput:
@@ -58,7 +60,9 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     the owner ends at once; this one stays signed in."""
     principal = ctx.principal
     async with ctx.store.sessions() as session:
-        owner = await accounts_store.get_user(session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner")
+        owner = await accounts_store.get_user(
+            session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner"
+        )
     if owner is None:
         raise NotFound("The signed-in owner no longer exists")
     if not await verify_password(owner.password_hash, data.current_password):
@@ -68,8 +72,12 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     new_hash = await hash_password(data.new_password)
     async with ctx.store.write_session() as session, session.begin():
         now = ctx.now()
-        await store.set_password_hash(session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now)
-        ended = await store.end_other_sessions(session, user_id=owner.id, keep_session_id=principal.session_id, at=now)
+        await store.set_password_hash(
+            session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now
+        )
+        ended = await store.end_other_sessions(
+            session, user_id=owner.id, keep_session_id=principal.session_id, at=now
+        )
         await _audit(session, ctx, outcome="ok")
     return ChangePasswordResult(other_sessions_ended=ended)
 

@@ -22,8 +22,12 @@ __all__ = ["find_producer", "list_producers", "make_producer"]
 
 class CreateProducerInput(InputModel):
     name: str = Field(max_length=200)
-    email: str = Field(max_length=320, description="The owner's email: how the owner signs in; unique among owners.")
-    password: str | None = Field(default=None, max_length=1024, description="At least 8 characters; omitted: generated.")
+    email: str = Field(
+        max_length=320, description="The owner's email: how the owner signs in; unique among owners."
+    )
+    password: str | None = Field(
+        default=None, max_length=1024, description="At least 8 characters; omitted: generated."
+    )
 
 
 class FindProducerInput(InputModel):
@@ -47,7 +51,9 @@ class ProducerResult(OutputModel):
 
 
 class CreatedProducerResult(ProducerResult):
-    generated_password: Secret | None = Field(description="The owner's password when it was generated: shown once.")
+    generated_password: Secret | None = Field(
+        description="The owner's password when it was generated: shown once."
+    )
 
 
 @operation(
@@ -61,8 +67,12 @@ class CreatedProducerResult(ProducerResult):
 )
 async def make_producer(ctx: OperationContext, data: CreateProducerInput) -> CreatedProducerResult:
     """Create a producer and its owner user; the password is generated (and shown once) when omitted."""
-    made = await create_producer(ctx.session, name=data.name, email=data.email, password=data.password, clock=ctx.clock)
-    summary = ProducerSummary(id=made.producer.id, name=made.producer.name, owner_user_id=made.owner.id, email=made.owner.email)
+    made = await create_producer(
+        ctx.session, name=data.name, email=data.email, password=data.password, clock=ctx.clock
+    )
+    summary = ProducerSummary(
+        id=made.producer.id, name=made.producer.name, owner_user_id=made.owner.id, email=made.owner.email
+    )
     return CreatedProducerResult(producer=summary, generated_password=made.password)
 
 
@@ -82,7 +92,9 @@ async def find_producer(ctx: OperationContext, data: FindProducerInput) -> Produ
     if owner is None or producer is None:
         raise NotFound(f"No producer's owner has the email {data.email}")
     return ProducerResult(
-        producer=ProducerSummary(id=producer.id, name=producer.name, owner_user_id=owner.id, email=owner.email)
+        producer=ProducerSummary(
+            id=producer.id, name=producer.name, owner_user_id=owner.id, email=owner.email
+        )
     )
 
 
@@ -98,14 +110,25 @@ async def find_producer(ctx: OperationContext, data: FindProducerInput) -> Produ
 async def list_producers(ctx: OperationContext, data: ListProducersInput) -> Page[ProducerSummary]:
     """Every producer on this machine with its owner's email, oldest first. Paginated."""
     offset = (data.page - 1) * data.limit
-    owners, total = await fetch_page(ctx.session, store.owners_by_producer_query(), offset=offset, limit=data.limit)
+    owners, total = await fetch_page(
+        ctx.session, store.owners_by_producer_query(), offset=offset, limit=data.limit
+    )
     producers = await store.producers_by_id(ctx.session, producer_ids=[owner.producer_id for owner in owners])
     summaries = [
-        ProducerSummary(id=owner.producer_id, name=producers[owner.producer_id].name, owner_user_id=owner.id, email=owner.email)
+        ProducerSummary(
+            id=owner.producer_id,
+            name=producers[owner.producer_id].name,
+            owner_user_id=owner.id,
+            email=owner.email,
+        )
         for owner in owners
     ]
     total_pages = (total + data.limit - 1) // data.limit
     pagination = Pagination(
-        page=data.page, limit=data.limit, total=total, total_pages=total_pages, has_more=data.page < total_pages
+        page=data.page,
+        limit=data.limit,
+        total=total,
+        total_pages=total_pages,
+        has_more=data.page < total_pages,
     )
     return Page(data=summaries, pagination=pagination)

@@ -78,7 +78,9 @@ class LoginInput(InputModel):
 
 class SessionPublic(OutputModel):
     id: str
-    token: Secret = Field(description="Send as `Authorization: Bearer bls_...` (or use the cookie); shown only at login.")
+    token: Secret = Field(
+        description="Send as `Authorization: Bearer bls_...` (or use the cookie); shown only at login."
+    )
     producer_id: str
     user_id: str
     created_at: UtcDatetime
@@ -116,18 +118,29 @@ async def login(
     now = clock()
     email_normalized = normalize_email(email[:_MAX_EMAIL_LENGTH])
     async with db.write_session() as session, session.begin():
-        attempt = await throttle.admit(session, email_normalized=email_normalized, address=client_address, now=now)
+        attempt = await throttle.admit(
+            session, email_normalized=email_normalized, address=client_address, now=now
+        )
         owner = await accounts_store.get_owner_by_email(session, email_normalized=email_normalized)
-    checked_hash = owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
+    checked_hash = (
+        owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
+    )
     # Outside any transaction: hashing is slow on purpose. Without a stored hash it still
     # spends a full hash's time, so an unknown email answers as slowly as a wrong password.
     if not await verify_password(checked_hash, password[:_MAX_PASSWORD_LENGTH]) or owner is None:
         if owner is None:
-            logger.info("sign-in failed for an unknown account from %s", client_address or "an unknown address")
+            logger.info(
+                "sign-in failed for an unknown account from %s", client_address or "an unknown address"
+            )
         else:
             async with db.write_session() as session, session.begin():
                 await record_sign_in(
-                    session, producer_id=owner.producer_id, user_id=owner.id, session_id=None, outcome="unauthorized", at=now
+                    session,
+                    producer_id=owner.producer_id,
+                    user_id=owner.id,
+                    session_id=None,
+                    outcome="unauthorized",
+                    at=now,
                 )
         raise Unauthorized(_LOGIN_FAILED)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
@@ -143,7 +156,9 @@ async def login(
         await store.delete_finished_sessions(session, user_id=owner.id, now=now)
         await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
         session.add(row)
-        await record_sign_in(session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now)
+        await record_sign_in(
+            session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now
+        )
     return NewSession(row=row, token=token)
 
 

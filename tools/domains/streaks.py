@@ -21,7 +21,9 @@ __all__ = ["Streak", "streak_of", "streaks", "utc_day"]
 
 
 class Streak(OutputModel):
-    current: int = Field(description="Consecutive days with progress ending today, or yesterday if none yet today.")
+    current: int = Field(
+        description="Consecutive days with progress ending today, or yesterday if none yet today."
+    )
     longest: int = Field(description="Longest run of consecutive days with progress.")
 
 

@@ -33,7 +33,14 @@ from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.accounts import normalize_email
 from tools.domains.streaks import Streak, streaks, utc_day
 
-__all__ = ["StudentPublic", "get_student", "list_students", "owned_student", "register_student", "update_student"]
+__all__ = [
+    "StudentPublic",
+    "get_student",
+    "list_students",
+    "owned_student",
+    "register_student",
+    "update_student",
+]
 
 
 def _check_email(value: str) -> str:
@@ -50,7 +57,12 @@ def _check_name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_name), RestSchema(pattern=NOT_BLANK_PATTERN)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_check_name),
+    RestSchema(pattern=NOT_BLANK_PATTERN),
+]
 _SPACE, _NOT_SPACE_OR_AT = whitespace_class(negated=False), whitespace_class(negated=True, also="@")
 EMAIL_PATTERN = f"^{_SPACE}*{_NOT_SPACE_OR_AT}+@{_NOT_SPACE_OR_AT}+\\.{_NOT_SPACE_OR_AT}+{_SPACE}*$"
 """`storage.rules.is_email` of the text with its surrounding whitespace stripped, as a JSON Schema pattern."""
@@ -107,7 +119,9 @@ class RegisterStudentInput(InputModel):
 
 
 class ListStudentsInput(PageQuery):
-    search: str | None = Field(default=None, max_length=200, description="Name contains it, or the exact email.")
+    search: str | None = Field(
+        default=None, max_length=200, description="Name contains it, or the exact email."
+    )
 
 
 class StudentRef(InputModel):
@@ -202,7 +216,9 @@ async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailR
     if found is None:
         raise NotFound("Student not found")
     student, days = found
-    return StudentDetailResult(student=StudentDetail(**student, streak=streaks(days, today=utc_day(ctx.now()))))
+    return StudentDetailResult(
+        student=StudentDetail(**student, streak=streaks(days, today=utc_day(ctx.now())))
+    )
 
 
 @operation(

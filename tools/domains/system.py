@@ -75,4 +75,6 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
     """List course categories; a course's categoryId is one of their ids."""
     rows = await catalog_store.list_categories(ctx.session)
-    return CategoriesResult(categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows])
+    return CategoriesResult(
+        categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]
+    )

@@ -187,7 +187,9 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     title="Parse video URL",
     permission=None,
     http=("POST", "/videos/parse"),
-    input_rules=('url is a supported video link: YouTube (youtube.com/watch?v=ID, youtu.be/ID, youtube.com/shorts/ID or /embed/ID), Vimeo (vimeo.com/ID, player.vimeo.com/video/ID) or a direct file (.mp4, .webm, .ogg, .mov, .m3u8).',),
+    input_rules=(
+        "url is a supported video link: YouTube (youtube.com/watch?v=ID, youtu.be/ID, youtube.com/shorts/ID or /embed/ID), Vimeo (vimeo.com/ID, player.vimeo.com/video/ID) or a direct file (.mp4, .webm, .ogg, .mov, .m3u8).",
+    ),
     kind="read",
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:

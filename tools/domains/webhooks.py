@@ -22,13 +22,22 @@ from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound, Unprocessable
-from tools.domains.event_feed import EventTypes
 from tools.core.fields import Id, Secret
-from tools.core.models import Deleted, InputModel, OutputModel, Page, PageQuery, SecretResult, UtcDatetime, WebUrl
+from tools.core.models import (
+    Deleted,
+    InputModel,
+    OutputModel,
+    Page,
+    PageQuery,
+    SecretResult,
+    UtcDatetime,
+    WebUrl,
+)
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.domains.event_feed import EventTypes
 
 __all__ = [
     "create_webhook",
@@ -66,7 +75,9 @@ class WebhookPublic(OutputModel):
 
 
 class WebhookWithSecret(WebhookPublic):
-    secret: Secret | None = Field(description="Verify signatures with it. Shown only here: store it now (a replay: null).")
+    secret: Secret | None = Field(
+        description="Verify signatures with it. Shown only here: store it now (a replay: null)."
+    )
 
 
 class WebhookResult(OutputModel):
@@ -177,8 +188,14 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
     Secret shown only here."""
     now = ctx.now()
     endpoint = WebhookEndpoint(
-        id=new_id("wh"), producer_id=ctx.producer_id, url=await _checked_url(ctx, data.url), description=data.description,
-        event_types=data.event_types, secret=new_secret(), created_at=now, updated_at=now,
+        id=new_id("wh"),
+        producer_id=ctx.producer_id,
+        url=await _checked_url(ctx, data.url),
+        description=data.description,
+        event_types=data.event_types,
+        secret=new_secret(),
+        created_at=now,
+        updated_at=now,
     )
     ctx.session.add(endpoint)
     await ctx.session.flush()
@@ -270,13 +287,24 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
     # negative (the feed reads from 0 up). Its delivery queues behind what the endpoint already
     # has to receive, under the producer's latest sequence number.
     event = Event(
-        id=new_id("evt"), producer_id=ctx.producer_id, sequence=-(secrets.randbelow(2**62) + 1), type=TEST_EVENT_TYPE,
-        occurred_at=now, key_id=ctx.principal.key_id, key_name=ctx.principal.audit_name, data={"webhookId": endpoint.id},
+        id=new_id("evt"),
+        producer_id=ctx.producer_id,
+        sequence=-(secrets.randbelow(2**62) + 1),
+        type=TEST_EVENT_TYPE,
+        occurred_at=now,
+        key_id=ctx.principal.key_id,
+        key_name=ctx.principal.audit_name,
+        data={"webhookId": endpoint.id},
     )
     ctx.session.add(event)
     latest = await events_store.latest_sequence(ctx.session, producer_id=ctx.producer_id)
     delivery = WebhookDelivery(
-        id=new_id("whd"), endpoint_id=endpoint.id, event_id=event.id, sequence=latest or 0, next_attempt_at=now, created_at=now
+        id=new_id("whd"),
+        endpoint_id=endpoint.id,
+        event_id=event.id,
+        sequence=latest or 0,
+        next_attempt_at=now,
+        created_at=now,
     )
     ctx.session.add(delivery)
     ctx.queued_deliveries += 1
@@ -296,4 +324,9 @@ async def list_webhook_deliveries(ctx: OperationContext, data: ListDeliveriesInp
     """A webhook's delivery log, newest first: state, attempts, response status, latency. Paginated."""
     endpoint = await _owned(ctx, data.webhook_id)
     statement = store.deliveries_query(endpoint_id=endpoint.id)
-    return await paged(ctx.session, statement, query=data, convert=lambda row: DeliveryPublic.model_validate(row, from_attributes=True))
+    return await paged(
+        ctx.session,
+        statement,
+        query=data,
+        convert=lambda row: DeliveryPublic.model_validate(row, from_attributes=True),
+    )

@@ -12,8 +12,8 @@ from alembic import op
 
 from storage.search import SQLITE_NAME_FTS_REBUILD, SQLITE_NAME_FTS_TABLE, SQLITE_NAME_FTS_TRIGGERS
 
-revision: str = '0007'
-down_revision: str | None = '0006'
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -27,16 +27,33 @@ from alembic import op
 from storage.search import SQLITE_NAME_FTS_REBUILD, SQLITE_NAME_FTS_TRIGGERS
 from storage.tables import OWNER_EMAIL_INDEX, metadata
 
-revision: str = '0009'
-down_revision: str | None = '0008'
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLES = (
-    'producers', 'users', 'api_keys', 'producer_sessions', 'categories', 'courses', 'sections', 'lessons',
-    'communities', 'community_members', 'threads', 'comments', 'community_media', 'rate_limit_windows',
-    'login_failures', 'audit_events', 'enrollments', 'lesson_progress', 'certificates', 'learning_days',
-    'achievements',
+    "producers",
+    "users",
+    "api_keys",
+    "producer_sessions",
+    "categories",
+    "courses",
+    "sections",
+    "lessons",
+    "communities",
+    "community_members",
+    "threads",
+    "comments",
+    "community_media",
+    "rate_limit_windows",
+    "login_failures",
+    "audit_events",
+    "enrollments",
+    "lesson_progress",
+    "certificates",
+    "learning_days",
+    "achievements",
 )
 _OWNER = sa.text("role = 'owner'")
 
@@ -53,12 +70,24 @@ def _broken_rows(bind: sa.Connection) -> list[str]:
         checks = _checks(table)
         counts = [sa.func.sum(sa.case((sa.not_(check.sqltext), 1), else_=0)) for check in checks]
         found = bind.execute(sa.select(*counts).select_from(sa.table(table))).one()
-        problems += [f"{table}: {rows} row(s) break {check.name}" for check, rows in zip(checks, found, strict=True) if rows]
-    shared = bind.execute(
-        sa.text("SELECT email_normalized FROM users WHERE role = 'owner' GROUP BY email_normalized HAVING count(*) > 1")
-    ).scalars().all()
+        problems += [
+            f"{table}: {rows} row(s) break {check.name}"
+            for check, rows in zip(checks, found, strict=True)
+            if rows
+        ]
+    shared = (
+        bind.execute(
+            sa.text(
+                "SELECT email_normalized FROM users WHERE role = 'owner' GROUP BY email_normalized HAVING count(*) > 1"
+            )
+        )
+        .scalars()
+        .all()
+    )
     if shared:
-        problems.append(f"users: owners sharing the emails {', '.join(sorted(shared))} break {OWNER_EMAIL_INDEX}")
+        problems.append(
+            f"users: owners sharing the emails {', '.join(sorted(shared))} break {OWNER_EMAIL_INDEX}"
+        )
     return problems
 
 
@@ -80,7 +109,7 @@ def _rebuild_sqlite_tables(change) -> None:
             "connects): with them on, dropping a table would delete the rows that reference it"
         )
     for table in _TABLES:
-        with op.batch_alter_table(table, recreate='always') as batch_op:
+        with op.batch_alter_table(table, recreate="always") as batch_op:
             for check in _checks(table):
                 change(batch_op, check)
     # The rebuild of `users` dropped the name-search triggers and renumbered its rowids.
@@ -91,22 +120,29 @@ def _rebuild_sqlite_tables(change) -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     _refuse_broken_rows(bind)
-    if bind.dialect.name == 'sqlite':
-        _rebuild_sqlite_tables(lambda batch_op, check: batch_op.create_check_constraint(check.name, check.sqltext))
+    if bind.dialect.name == "sqlite":
+        _rebuild_sqlite_tables(
+            lambda batch_op, check: batch_op.create_check_constraint(check.name, check.sqltext)
+        )
     else:
         for table in _TABLES:
             for check in _checks(table):
                 op.create_check_constraint(check.name, table, check.sqltext)
     op.create_index(
-        OWNER_EMAIL_INDEX, 'users', ['email_normalized'], unique=True, sqlite_where=_OWNER, postgresql_where=_OWNER
+        OWNER_EMAIL_INDEX,
+        "users",
+        ["email_normalized"],
+        unique=True,
+        sqlite_where=_OWNER,
+        postgresql_where=_OWNER,
     )
 
 
 def downgrade() -> None:
-    op.drop_index(OWNER_EMAIL_INDEX, table_name='users')
-    if op.get_bind().dialect.name == 'sqlite':
-        _rebuild_sqlite_tables(lambda batch_op, check: batch_op.drop_constraint(check.name, type_='check'))
+    op.drop_index(OWNER_EMAIL_INDEX, table_name="users")
+    if op.get_bind().dialect.name == "sqlite":
+        _rebuild_sqlite_tables(lambda batch_op, check: batch_op.drop_constraint(check.name, type_="check"))
     else:
         for table in _TABLES:
             for check in _checks(table):
-                op.drop_constraint(check.name, table, type_='check')
+                op.drop_constraint(check.name, table, type_="check")

@@ -10,21 +10,21 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0015'
-down_revision: str | None = '0014'
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    table = op.create_table('credential_revision',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('revision', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    table = op.create_table(
+        "credential_revision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
-    op.bulk_insert(table, [{'id': 1, 'revision': 0}])
+    op.bulk_insert(table, [{"id": 1, "revision": 0}])
 
 
 def downgrade() -> None:
-    op.drop_table('credential_revision')
+    op.drop_table("credential_revision")
