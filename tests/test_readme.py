@@ -1,11 +1,14 @@
-"""The README's generated parts match what they describe: the tool table (the catalog) and the
-measured size of tools/list. `BLOHKO_UPDATE_SNAPSHOTS=1` rewrites both."""
+"""The README leads: it stays short, its generated parts match what they describe (the tool table,
+the catalog; the measured size of tools/list), and every relative link of the README, CONTRIBUTING
+and docs/ names a file that exists. `scripts/regenerate` rewrites the generated parts (through
+`BLOHKO_UPDATE_SNAPSHOTS=1`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,8 @@ from tests.node_tools import ROOT
 from tools.registry import TOOLS
 
 README = ROOT / "README.md"
+README_MAX_LINES = 300
+"""What a newcomer reads before the first command; the rest belongs in docs/."""
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 _TABLE = re.compile(r"(<!-- tools-table:.*?-->\n)(.*?)(<!-- /tools-table -->)", re.DOTALL)
 _SIZE = re.compile(r"\*\*[\d,]+ bytes\*\* for \d+ tools \(\d+ bytes a tool\)")
@@ -43,9 +48,7 @@ def test_readme_tool_table_lists_every_tool_with_its_permission():
         _rewrite(_TABLE, lambda match: match.group(1) + _tools_table() + match.group(3))
     match = _TABLE.search(README.read_text())
     assert match, "README lost its tools-table markers"
-    assert match.group(2) == _tools_table(), (
-        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
-    )
+    assert match.group(2) == _tools_table(), "the README's tool table is stale: run scripts/regenerate"
 
 
 @pytest.mark.anyio
@@ -55,6 +58,44 @@ async def test_readme_states_the_measured_size_of_tools_list(store, tenant):
     if UPDATE_SNAPSHOTS:
         _rewrite(_SIZE, lambda _: expected)
     stated = _SIZE.findall(README.read_text())
-    assert stated == [expected], (
-        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
-    )
+    assert stated == [expected], "the README's tools/list size is stale: run scripts/regenerate"
+
+
+def test_readme_stays_under_300_lines():
+    lines = len(README.read_text().splitlines())
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines: move detail into docs/"
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _relative_links(page: Path) -> list[str]:
+    """The targets of `page`'s Markdown links and images that are not URLs or in-page anchors."""
+    return [
+        target
+        for target in _LINK.findall(page.read_text())
+        if not re.match(r"[a-z][a-z0-9+.-]*:", target) and not target.startswith("#")
+    ]
+
+
+DOCUMENTS = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", DOCUMENTS, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_relative_link_names_a_file_that_exists(page: Path):
+    missing = [
+        target
+        for target in _relative_links(page)
+        if not (page.parent / target.split("#", 1)[0]).resolve().exists()
+    ]
+    assert not missing, f"{page.relative_to(ROOT)} links to files that do not exist: {missing}"
+
+
+def test_the_readme_and_contributing_link_the_docs_pages():
+    linked = {
+        (page.parent / target.split("#", 1)[0]).resolve()
+        for page in (README, ROOT / "CONTRIBUTING.md")
+        for target in _relative_links(page)
+    }
+    unlinked = [page.name for page in (ROOT / "docs").glob("*.md") if page.resolve() not in linked]
+    assert not unlinked, f"docs pages neither the README nor CONTRIBUTING links: {unlinked}"
