@@ -67,33 +67,39 @@ def test_readme_stays_under_300_lines():
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
+_FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 
 
 def _relative_links(page: Path) -> list[str]:
-    """The targets of `page`'s Markdown links and images that are not URLs or in-page anchors."""
+    """The targets of `page`'s Markdown links and images that are not URLs (in-page anchors included)."""
     return [
-        target
-        for target in _LINK.findall(page.read_text())
-        if not re.match(r"[a-z][a-z0-9+.-]*:", target) and not target.startswith("#")
+        target for target in _LINK.findall(page.read_text()) if not re.match(r"[a-z][a-z0-9+.-]*:", target)
     ]
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives `page`'s headings: lowercased, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", _FENCE.sub("", page.read_text()), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
 
 
 DOCUMENTS = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 @pytest.mark.parametrize("page", DOCUMENTS, ids=lambda page: str(page.relative_to(ROOT)))
-def test_every_relative_link_names_a_file_that_exists(page: Path):
-    missing = [
-        target
-        for target in _relative_links(page)
-        if not (page.parent / target.split("#", 1)[0]).resolve().exists()
-    ]
-    assert not missing, f"{page.relative_to(ROOT)} links to files that do not exist: {missing}"
+def test_every_relative_link_names_a_file_and_heading_that_exist(page: Path):
+    broken = []
+    for target in _relative_links(page):
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in _anchors(linked)):
+            broken.append(target)
+    assert not broken, f"{page.relative_to(ROOT)} links to files or headings that do not exist: {broken}"
 
 
-def test_the_readme_and_contributing_link_the_docs_pages():
+def test_the_readme_and_contributing_link_every_docs_page():
     linked = {
-        (page.parent / target.split("#", 1)[0]).resolve()
+        (page.parent / target.partition("#")[0]).resolve()
         for page in (README, ROOT / "CONTRIBUTING.md")
         for target in _relative_links(page)
     }
