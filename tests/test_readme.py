@@ -105,3 +105,37 @@ def test_the_readme_and_contributing_link_every_docs_page():
     }
     unlinked = [page.name for page in (ROOT / "docs").glob("*.md") if page.resolve() not in linked]
     assert not unlinked, f"docs pages neither the README nor CONTRIBUTING links: {unlinked}"
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+PACKAGES = ("server", "tools", "storage", "benchmarks")
+
+
+def _layout_modules() -> set[str]:
+    """The module paths the Layout section of docs/architecture.md lists: its tree of `dir/` and
+    `module.py` entries, indented two spaces a level."""
+    block = ARCHITECTURE.read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    folders: list[str] = []
+    listed = set()
+    for indent, name in re.findall(r"^( *)(\S+)", block, re.MULTILINE):
+        level = len(indent) // 2
+        if name.endswith("/"):
+            folders[level:] = [name]
+        elif name.endswith(".py"):
+            listed.add("".join(folders[:level]) + name)
+    return listed
+
+
+def test_the_architecture_layout_lists_every_module():
+    modules = {
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "versions" not in path.parts
+    }
+    listed = _layout_modules()
+    assert modules - listed == set(), "modules docs/architecture.md's Layout does not list"
+    assert listed - modules == set(), "modules docs/architecture.md's Layout lists that do not exist"
+    migrations = {path.stem for path in (ROOT / "storage" / "migrations" / "versions").glob("*.py")}
+    layout = ARCHITECTURE.read_text().split("## Layout", 1)[1]
+    assert {name for name in migrations if name not in layout} == set()
