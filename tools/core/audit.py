@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage import audit as audit_store
+from storage.direct import Transaction
 from storage.engine import Session
 from tools.core.catalog import Operation
 from tools.core.context import Principal
@@ -68,7 +69,7 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
 
 
 async def record_audit_event(
-    session: Session,
+    session: Session | Transaction,
     *,
     principal: Principal,
     producer_id: str,

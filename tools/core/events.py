@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage import events as store
+from storage.direct import Transaction
+from storage.engine import Session
 from storage.ids import new_id
 from storage.tables import WebhookDelivery
 
@@ -99,7 +101,7 @@ _PRUNE_EVERY = 100
 
 
 async def write_events(
-    session,
+    session: Session | Transaction,
     events: list[PendingEvent],
     *,
     producer_id: str,

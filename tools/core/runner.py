@@ -23,13 +23,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from storage import idempotency
-from storage.engine import Store
+from storage.direct import Transaction
+from storage.engine import Session, Store
 from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
@@ -135,7 +136,6 @@ async def run_operation(
         )
         data = parse_arguments(op.input_model, arguments)
         ctx = OperationContext(
-            session=None,
             principal=principal,
             clock=clock,
             store=store,
@@ -287,11 +287,11 @@ async def _in_transaction(
         return await op.handler(ctx, data)
     if op.fast_write and retry is None and store.direct is not None:
         async with store.direct_transaction() as transaction:
-            ctx.session = transaction
+            ctx.run_in(transaction)
             result, queued = await _write(op, data, arguments, ctx, None)
     else:
         async with store.sessions() if op.read_only else store.write_session() as session:
-            ctx.session = session
+            ctx.run_in(session)
             if op.read_only:
                 return await op.handler(ctx, data)
             async with session.begin():
@@ -304,7 +304,7 @@ async def _in_transaction(
 async def _write(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> tuple[BaseModel, int]:
-    """A write in the transaction `ctx.session` holds: the handler, its audit record and events;
+    """A write in the transaction `ctx.transaction` holds: the handler, its audit record and events;
     returns its result and how many webhook deliveries it queued."""
     replayed = await _replay(ctx, op, retry) if retry is not None else None
     if replayed is not None:
@@ -315,7 +315,7 @@ async def _write(
         kept = without_secrets(op.output_model, answer, shown_at=ctx.now())
         await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
     ids = target_ids(op, arguments, result)
-    await _record(ctx.session, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
+    await _record(ctx.transaction, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
 
 
@@ -325,11 +325,11 @@ async def _record_events(
     """The events the operation declares and those its handler emitted, in this transaction;
     returns how many webhook deliveries they queued."""
     events = [*declared_events(op.events, result, arguments), *ctx.emitted]
-    if not events or ctx.principal.producer_id is None:
-        return 0
     principal = ctx.principal
+    if not events or principal.producer_id is None:
+        return 0
     return await write_events(
-        ctx.session,
+        ctx.transaction,
         events,
         producer_id=principal.producer_id,
         key_id=principal.key_id,
@@ -340,13 +340,13 @@ async def _record_events(
 
 
 async def _record(
-    session,
+    session: Session | Transaction,
     op: Operation,
     principal: Principal,
     ids: dict[str, str],
     *,
     outcome: str,
-    at,
+    at: datetime,
     result: BaseModel | None = None,
 ) -> None:
     """Audit `op` under the producer it acted for: the caller's, or for the operator the one it

@@ -197,7 +197,7 @@ async def _issue_certificate(
         verification_code=verification_code(),
         issued_at=now,
     )
-    if not await insert_new(ctx.session, Certificate, [row.model_dump()]):
+    if not await insert_new(ctx.transaction, Certificate, [row.model_dump()]):
         return None  # the enrollment already has one
     return certificate_public(
         row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names
@@ -212,7 +212,7 @@ async def _unlock(
     student_id = state.enrollment.student_id
     rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
     rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
-    unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
+    unlocked = {code for _, code in await insert_new(ctx.transaction, Achievement, rows)}
     return [
         _achievement_public(rule.code, now, state.names.student_name)
         for rule in rules
@@ -244,7 +244,7 @@ async def record_progress(
         certificate = await _issue_certificate(ctx, enrollment, state.names, now)
     today, days = utc_day(now), state.learning_days
     if learned and today not in days:
-        await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
+        await insert_new(ctx.transaction, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
         days = sorted({*days, today})
     stats = LearnerStats(
         completed_lessons=state.student_completed_lessons + lesson_completed,

@@ -197,7 +197,7 @@ def _check_may_post(user: User | store.Poster, *, is_member: bool) -> None:
 async def _community_and_author(ctx: OperationContext, community_id: str, user_id: str) -> store.Poster:
     """`community_row` and `_post_author` in one statement: the author, once both are checked."""
     found, user, is_member = await store.community_and_author(
-        ctx.session, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
+        ctx.transaction, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
     )
     if found is None:
         raise NotFound("Community not found")
@@ -293,7 +293,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
         created_at=now,
         updated_at=now,
     )
-    await store.insert_thread(ctx.session, thread)
+    await store.insert_thread(ctx.transaction, thread)
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, author)))
 
 

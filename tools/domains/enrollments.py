@@ -263,7 +263,7 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
         progress.completed, progress.completed_at = True, ctx.now()
     if progress != before:
         await enrollments_store.save_progress(
-            ctx.session,
+            ctx.transaction,
             enrollment_id=state.enrollment.id,
             lesson_id=state.lesson_id,
             progress=progress,
@@ -482,7 +482,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
     state = await enrollments_store.progress_state(
-        ctx.session,
+        ctx.transaction,
         producer_id=ctx.producer_id,
         enrollment_id=data.enrollment_id,
         lesson_id=data.lesson_id,
@@ -512,7 +512,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         enrollment.updated_at,
         enrollment.completed_at,
     ) != times:  # changed above, or completed by record_progress
-        await enrollments_store.save_enrollment_times(ctx.session, enrollment)
+        await enrollments_store.save_enrollment_times(ctx.transaction, enrollment)
     public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
     _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
