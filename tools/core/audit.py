@@ -61,8 +61,8 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
         for name, field in type(result).model_fields.items():
             value = getattr(result, name)
             wire_name = field.alias or name
-            if isinstance(value, BaseModel) and isinstance(getattr(value, "id", None), str):
-                ids.setdefault(f"{wire_name}Id", _loggable_id(value.id))
+            if isinstance(value, BaseModel) and isinstance(value_id := getattr(value, "id", None), str):
+                ids.setdefault(f"{wire_name}Id", _loggable_id(value_id))
             elif wire_name == "id" and isinstance(value, str):
                 ids.setdefault("id", _loggable_id(value))
     return dict(list(ids.items())[:_MAX_IDS])

@@ -103,9 +103,9 @@ class OperationContext:
         """The operation's ORM session: every operation has one but those that declare
         `own_transactions`, `fast_read` or `fast_write`."""
         transaction = self._transaction
-        if not isinstance(transaction, Session):
-            raise RuntimeError("this operation runs without an ORM session (see Operation's declaration)")
-        return transaction
+        if isinstance(transaction, Session):
+            return transaction
+        raise RuntimeError("this operation runs without an ORM session (see its Operation's declaration)")
 
     @property
     def transaction(self) -> Session | Transaction:

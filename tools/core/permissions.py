@@ -29,6 +29,7 @@ __all__ = [
     "normalize_grants",
 ]
 
+
 class Permission(StrEnum):
     """One member per permission an operation can require: `Permission.COURSES_READ == "courses:read"`.
     The audit log and the event feed are read-only: their records are written by the operations

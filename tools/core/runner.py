@@ -376,8 +376,8 @@ def _producer_of(result: BaseModel | None) -> str | None:
         if isinstance(value, BaseModel):
             if name == "producer":
                 return getattr(value, "id", None)
-            if isinstance(getattr(value, "producer_id", None), str):
-                return value.producer_id
+            if isinstance(producer_id := getattr(value, "producer_id", None), str):
+                return producer_id
     return None
 
 

@@ -173,6 +173,7 @@ async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> P
     key_hash = hash_api_key(key)
     api_key = await db.credentials.api_key(key_hash)
     principal = principal_of_key_row(api_key, now=now)
+    assert api_key is not None, "principal_of_key_row refuses a key that is not there"
     last_used = api_key["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
         await record_last_use(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -11,12 +11,12 @@ from storage import accounts as accounts_store
 from storage import communities as store
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
-from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
+from storage.rules import MAX_FILE_SIZE, MediaType, MemberRole
 from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import Count, Id, Price, slug, text
+from tools.core.fields import NOT_BLANK, SLUG, Count, Id, Price
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -49,13 +49,11 @@ __all__ = [
     "update_community",
 ]
 
-Name = text(200)
-Slug = slug(100)
-_CommunityDescription = text(10000)
-_MediaDescription = text(5000)
-_FileText = text(255)
-Role = Literal[MEMBER_ROLES]  # type: ignore[valid-type]
-MediaType = Literal[MEDIA_TYPES]  # type: ignore[valid-type]
+Name = Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK]
+Slug = Annotated[str, Field(min_length=1, max_length=100), *SLUG]
+_CommunityDescription = Annotated[str, Field(min_length=1, max_length=10000), *NOT_BLANK]
+_MediaDescription = Annotated[str, Field(min_length=1, max_length=5000), *NOT_BLANK]
+_FileText = Annotated[str, Field(min_length=1, max_length=255), *NOT_BLANK]
 
 
 # --- shared by the community operations and tools.domains.discussions ---
@@ -296,7 +294,7 @@ def _member_public(member: Member, user: User) -> MemberPublic:
 
 class AddMemberInput(CommunityPath):
     user_id: Id
-    role: Role = "member"
+    role: MemberRole = "member"
 
 
 class RemoveMemberInput(CommunityPath):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -11,12 +12,12 @@ from storage import catalog as catalog_store
 from storage import courses as courses_store
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
-from storage.rules import LEVELS
+from storage.rules import Level
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import InputRule, operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound, Unprocessable
-from tools.core.fields import Price, Title, slug
+from tools.core.fields import SLUG, Price, Title
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -32,7 +33,6 @@ from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
-    Row,
     SectionPublic,
     columns,
     curriculum_fields,
@@ -51,7 +51,7 @@ __all__ = [
     "update_course",
 ]
 
-Slug = slug(200)
+Slug = Annotated[str, Field(min_length=1, max_length=200), *SLUG]
 # One nested create is one transaction, and on SQLite it holds the only writer while it runs:
 # at most 1,000 lessons keeps it well under a second, so other tenants' writes are not held up.
 MAX_SECTIONS = 100
@@ -59,7 +59,6 @@ MAX_LESSONS_PER_SECTION = 200
 MAX_NESTED_LESSONS = 1000
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
-Level = Literal[LEVELS]  # type: ignore[valid-type]
 
 
 # ---- wire models
@@ -171,15 +170,19 @@ def _course_public(course: Course) -> CoursePublic:
     return CoursePublic.model_validate(course, from_attributes=True)
 
 
-def _course_detail(course: Row, sections: list[Row], lessons: list[Row]) -> CourseDetail:
-    lessons = [columns(lesson) for lesson in lessons]
+def _course_detail(
+    course: Course | Mapping[str, Any],
+    sections: Sequence[Section | Mapping[str, Any]],
+    lessons: Sequence[Lesson | Mapping[str, Any]],
+) -> CourseDetail:
+    lesson_columns = [columns(lesson) for lesson in lessons]
     return CourseDetail.model_validate(
         {
             **columns(course),
             "section_count": len(sections),
-            "lesson_count": len(lessons),
-            "total_duration": sum(lesson["duration"] for lesson in lessons),
-            "sections": curriculum_fields(sections, lessons),
+            "lesson_count": len(lesson_columns),
+            "total_duration": sum(lesson["duration"] for lesson in lesson_columns),
+            "sections": curriculum_fields(sections, lesson_columns),
         }
     )
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from storage import courses as courses_store
 from storage.ids import new_id
-from storage.rules import VIDEO_TYPES
+from storage.rules import VideoType
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -58,7 +58,7 @@ _MOVE = "Move to this 0-based position."
 
 
 class VideoMeta(OutputModel):
-    type: Literal[VIDEO_TYPES]  # type: ignore[valid-type]
+    type: VideoType
     video_id: str | None
     thumbnail_url: str | None
     original_url: str
@@ -271,7 +271,9 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
     return course
 
 
-async def _section(ctx: OperationContext, data: SectionRef, *, lock: bool = False) -> Section:
+async def _section(
+    ctx: OperationContext, data: SectionRef | CreateLessonInput, *, lock: bool = False
+) -> Section:
     await owned_course(ctx, data.course_id, lock=lock)
     section = await courses_store.get_section(
         ctx.session, course_id=data.course_id, section_id=data.section_id

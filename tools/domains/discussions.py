@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import partial
+from typing import Annotated
 
 from pydantic import Field
 
@@ -14,7 +15,7 @@ from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from tools.core.fields import Id, IsoDatetime, text
+from tools.core.fields import NOT_BLANK, Id, IsoDatetime
 from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -48,7 +49,7 @@ MAX_NESTING = 32
 level-32 ancestor: JSON parsers refuse deep documents (serde_json at 128 levels, pydantic's
 at 200), and every level of replies costs two."""
 
-Body = text(20000)
+Body = Annotated[str, Field(min_length=1, max_length=20000), *NOT_BLANK]
 
 
 class AuthorPublic(OutputModel):
@@ -409,9 +410,11 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     """Comment on a thread, or reply to parentId. The author (userId) must be a member or staff."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
-    if data.parent_id is not None:
-        if await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id) is None:
-            raise NotFound("Parent comment not found in this thread")
+    if (
+        data.parent_id is not None
+        and await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id) is None
+    ):
+        raise NotFound("Parent comment not found in this thread")
     now = ctx.now()
     comment = Comment(
         id=new_id("cmt"),
@@ -439,7 +442,9 @@ async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[
     """List comments flat: a thread's oldest first; with only communityId, the community's newest
     first. Paginated."""
     if data.thread_id is not None:
-        statement = store.comments_query(thread_id=(await _listed_thread(ctx, data)).id, search=data.search)
+        statement = store.comments_query(
+            thread_id=(await _listed_thread(ctx, data.community_id, data.thread_id)).id, search=data.search
+        )
     elif data.community_id is not None:
         community = await community_row(ctx, data.community_id)
         statement = store.comments_query(community_id=community.id, search=data.search)
@@ -448,13 +453,11 @@ async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[
     return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
 
 
-async def _listed_thread(ctx: OperationContext, data: ListCommentsInput) -> Thread:
+async def _listed_thread(ctx: OperationContext, community_id: str | None, thread_id: str) -> Thread:
     """The thread list_comments names: in its community when communityId is given, else in any of the caller's."""
-    if data.community_id is not None:
-        return await _thread_in(ctx, await community_row(ctx, data.community_id), data.thread_id)
-    thread = await store.get_producer_thread(
-        ctx.session, producer_id=ctx.producer_id, thread_id=data.thread_id
-    )
+    if community_id is not None:
+        return await _thread_in(ctx, await community_row(ctx, community_id), thread_id)
+    thread = await store.get_producer_thread(ctx.session, producer_id=ctx.producer_id, thread_id=thread_id)
     if thread is None:
         raise NotFound("Thread not found")
     return thread

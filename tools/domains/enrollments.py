@@ -247,10 +247,12 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     ]
 
 
-async def _save_progress(ctx: OperationContext, state: ProgressState, data: UpdateProgressInput) -> bool:
-    """Save the lesson's progress as `data` says; True when this update completed the lesson. A
-    change moves the enrollment's `updated_at` (written by the caller); a repeated update changes
-    nothing, that included."""
+async def _save_progress(
+    ctx: OperationContext, state: ProgressState, lesson_id: str, data: UpdateProgressInput
+) -> bool:
+    """Save the progress on `lesson_id` (`state`'s lesson) as `data` says; True when this update
+    completed the lesson. A change moves the enrollment's `updated_at` (written by the caller); a
+    repeated update changes nothing, that included."""
     before = state.progress
     progress = (
         replace(before)
@@ -265,7 +267,7 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
         await enrollments_store.save_progress(
             ctx.transaction,
             enrollment_id=state.enrollment.id,
-            lesson_id=state.lesson_id,
+            lesson_id=lesson_id,
             progress=progress,
             new=before is None,
         )
@@ -276,12 +278,13 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
 def _distinct(data: EnrollStudentsInput) -> tuple[list[str], dict[str, str]]:
     """The students `data` names, each once in the order first given: their ids, or their emails
     normalized, with each email as it was first written (for the results)."""
-    if data.emails is None:
-        return list(dict.fromkeys(data.student_ids)), {}
-    spelled: dict[str, str] = {}
-    for email in data.emails:
-        spelled.setdefault(normalize_email(email), email)
-    return list(spelled), spelled
+    if data.emails is not None:
+        spelled: dict[str, str] = {}
+        for email in data.emails:
+            spelled.setdefault(normalize_email(email), email)
+        return list(spelled), spelled
+    assert data.student_ids is not None, "enroll_students refuses a call that gives neither"
+    return list(dict.fromkeys(data.student_ids)), {}
 
 
 async def _enroll_chunk(
@@ -499,7 +502,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
     times = (enrollment.updated_at, enrollment.completed_at)
-    lesson_completed = await _save_progress(ctx, state, data)
+    lesson_completed = await _save_progress(ctx, state, state.lesson_id, data)
     completed, total = state.completed_lessons + lesson_completed, state.total_lessons
     events = await record_progress(
         ctx,

@@ -251,7 +251,9 @@ async def save_client(
             await store.delete_unused_documents(session, fetched_before=now - unused_ttl)
         client = await store.get_client(session, client_id=client_id)
         if client is None:
-            client = OAuthClient(id=client_id, source=source, created_at=now)
+            client = OAuthClient(
+                id=client_id, source=source, name=name, information=information, created_at=now
+            )
             session.add(client)
         client.name = name
         client.information = information

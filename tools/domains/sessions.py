@@ -205,7 +205,11 @@ async def log_in(ctx: OperationContext, data: LoginInput) -> LoginResult:
 )
 async def log_out(ctx: OperationContext, data: NoInput) -> LogoutResult:
     """End the current session: its token stops working at once."""
-    await store.end_session(ctx.session, session_id=ctx.principal.session_id, at=ctx.now())
+    session_id = ctx.principal.session_id
+    assert session_id is not None, (
+        "logout admits signed-in owners only, and their principal names the sign-in"
+    )
+    await store.end_session(ctx.session, session_id=session_id, at=ctx.now())
     return LogoutResult()
 
 

@@ -55,9 +55,10 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """This key's producer (with its owner user id), name, permissions and the tools it may call."""
     producer = await accounts_store.producer_with_owner(ctx.store.fast, producer_id=ctx.producer_id)
     principal = ctx.principal
+    assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"
     return WhoamiResult(
         producer=ProducerPublic(
-            id=principal.producer_id,
+            id=ctx.producer_id,
             name=producer["name"] if producer else "",
             owner_user_id=producer["owner_user_id"] if producer else None,
         ),
