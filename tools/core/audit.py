@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage import audit as audit_store
+from storage import audit as audit_storage
 from storage.direct import Transaction
 from storage.engine import Session
 from tools.core.catalog import Operation
@@ -79,7 +79,7 @@ async def record_audit_event(
     at: datetime,
 ) -> None:
     """Record an operation `principal` ran for `producer_id`."""
-    await audit_store.insert_audit_event(
+    await audit_storage.insert_audit_event(
         session,
         producer_id=producer_id,
         occurred_at=at,
@@ -99,7 +99,7 @@ async def record_sign_in(
     `outcome` is "ok" or the error code; never the password, which an audit record has no place for.
     """
     ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
-    await audit_store.insert_audit_event(
+    await audit_storage.insert_audit_event(
         session,
         producer_id=producer_id,
         occurred_at=at,

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from storage import idempotency
+from storage import idempotency as idempotency_storage
 from storage.direct import Transaction
 from storage.engine import Session, Store
 from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
@@ -210,7 +210,7 @@ def _idempotency(
 async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseModel | None:
     """Claim `retry`'s key in this transaction (None: run the create), or the first result under it."""
     now = ctx.now()
-    record = await idempotency.claim_key(
+    record = await idempotency_storage.claim_key(
         ctx.session,
         caller=retry.caller,
         key=retry.key,
@@ -221,9 +221,9 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         expires_at=now + IDEMPOTENCY_KEY_TTL,
     )
     if record is None:
-        await idempotency.prune_expired(ctx.session, now=now)
+        await idempotency_storage.prune_expired(ctx.session, now=now)
         return None
-    if gone := await idempotency.vanished(ctx.session, _created_ids(record.result)):
+    if gone := await idempotency_storage.vanished(ctx.session, _created_ids(record.result)):
         # The first answer would name something gone, as if it were there.
         raise Conflict(
             f'{retry.named} "{retry.key}" created {", ".join(sorted(gone))}, deleted since; a new request needs a new key'
@@ -313,7 +313,7 @@ async def _write(
     if retry is not None:
         answer = result.model_dump(mode="json", by_alias=True)
         kept = without_secrets(op.output_model, answer, shown_at=ctx.now())
-        await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
+        await idempotency_storage.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
     ids = target_ids(op, arguments, result)
     await _record(ctx.transaction, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from storage import catalog as catalog_store
-from storage import courses as courses_store
+from storage import catalog as catalog_storage
+from storage import courses as courses_storage
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import Level
@@ -188,12 +188,12 @@ def _course_detail(
 
 
 async def _check_category(ctx: OperationContext, category_id: str) -> None:
-    if await catalog_store.get_category(ctx.session, category_id=category_id) is None:
+    if await catalog_storage.get_category(ctx.session, category_id=category_id) is None:
         raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
-    if await courses_store.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
+    if await courses_storage.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
         raise Conflict(f"A course with slug {slug} already exists")
 
 
@@ -275,7 +275,7 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
     """List courses, newest first, without their curriculum. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
-    statement = courses_store.courses_query(
+    statement = courses_storage.courses_query(
         producer_id=ctx.producer_id, search=data.search, published=published
     )
     return await paged(ctx.session, statement, query=data, convert=_course_public)
@@ -290,7 +290,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""
-    found = await courses_store.course_with_curriculum(
+    found = await courses_storage.course_with_curriculum(
         ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id
     )
     if found is None:
@@ -331,10 +331,10 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
     """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    sections, lessons, enrollments = await courses_store.count_course_contents(
+    sections, lessons, enrollments = await courses_storage.count_course_contents(
         ctx.session, course_id=course.id
     )
-    await courses_store.delete_course(ctx.session, course_id=course.id)
+    await courses_storage.delete_course(ctx.session, course_id=course.id)
     return CourseDeleted(
         id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments
     )
@@ -353,7 +353,7 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     """Publish a course; it needs at least one lesson (else conflict)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
-        if await courses_store.count_lessons(ctx.session, course_id=course.id) == 0:
+        if await courses_storage.count_lessons(ctx.session, course_id=course.id) == 0:
             raise Conflict("This course has no lessons: add at least one before publishing")
         course.published = True
         course.published_at = course.updated_at = ctx.now()
