@@ -20,11 +20,11 @@ from storage.rules import MAX_INT, SLUG_CHARACTERS, WHITESPACE, is_blank, is_slu
 
 __all__ = [
     "MAX_INT",
-    "NOT_BLANK",
+    "NOT_BLANK_CHECKS",
     "NOT_BLANK_PATTERN",
     "REST_SCHEMA",
     "SHOWN_ONCE",
-    "SLUG",
+    "SLUG_CHECKS",
     "SLUG_PATTERN",
     "Count",
     "Id",
@@ -151,12 +151,12 @@ Title = Annotated[
 ]
 
 
-NOT_BLANK = (AfterValidator(_not_blank), RestSchema(pattern=NOT_BLANK_PATTERN))
+NOT_BLANK_CHECKS = (AfterValidator(_not_blank), RestSchema(pattern=NOT_BLANK_PATTERN))
 """`Annotated` metadata of a text that is not only whitespace, after its length:
-`Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK]`."""
-SLUG = (AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN))
+`Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK_CHECKS]`."""
+SLUG_CHECKS = (AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN))
 """`Annotated` metadata of a URL slug (lowercase letters, digits and single hyphens), after its
-length: `Annotated[str, Field(min_length=1, max_length=100), *SLUG]`."""
+length: `Annotated[str, Field(min_length=1, max_length=100), *SLUG_CHECKS]`."""
 
 
 def exactly_one_of(*fields: str) -> ConfigDict:

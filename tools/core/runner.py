@@ -184,7 +184,7 @@ def _idempotency(
     """`arguments` without an idempotency key, and the retry the key makes, if one was given.
 
     Only a create takes `idempotencyKey`; on any other operation it stays among the arguments,
-    where the input model refuses it as an unknown field, exactly as before."""
+    where the input model refuses it as an unknown field."""
     key, named = header, IDEMPOTENCY_HEADER
     if (
         in_arguments
@@ -234,7 +234,8 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
             f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key'
         )
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
-    # Kept without its secrets since they were marked; a record kept before has them left out here.
+    # A result is kept without the secrets of its marked fields; one a record still holds (kept
+    # before its field was marked) is left out here.
     return op.output_model.model_validate(
         without_secrets(op.output_model, record.result, shown_at=record.created_at)
     )

@@ -16,7 +16,7 @@ from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import NOT_BLANK, SLUG, Count, Id, Price
+from tools.core.fields import NOT_BLANK_CHECKS, SLUG_CHECKS, Count, Id, Price
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -49,11 +49,11 @@ __all__ = [
     "update_community",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK]
-Slug = Annotated[str, Field(min_length=1, max_length=100), *SLUG]
-_CommunityDescription = Annotated[str, Field(min_length=1, max_length=10000), *NOT_BLANK]
-_MediaDescription = Annotated[str, Field(min_length=1, max_length=5000), *NOT_BLANK]
-_FileText = Annotated[str, Field(min_length=1, max_length=255), *NOT_BLANK]
+Name = Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK_CHECKS]
+Slug = Annotated[str, Field(min_length=1, max_length=100), *SLUG_CHECKS]
+_CommunityDescription = Annotated[str, Field(min_length=1, max_length=10000), *NOT_BLANK_CHECKS]
+_MediaDescription = Annotated[str, Field(min_length=1, max_length=5000), *NOT_BLANK_CHECKS]
+_FileText = Annotated[str, Field(min_length=1, max_length=255), *NOT_BLANK_CHECKS]
 
 
 # --- shared by the community operations and tools.domains.discussions ---

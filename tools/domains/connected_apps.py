@@ -124,9 +124,8 @@ async def _checked_request(
         )
     except (InvalidRedirectUriError, ValidationError) as error:
         raise BadRequest(f"Invalid input: redirectUri: {getattr(error, 'message', 'not a URL')}") from None
-    if (
-        "@" in urlsplit(str(redirect_uri)).netloc
-    ):  # registered before userinfo was refused: never send a code there
+    # Registration refuses userinfo, but a stored client may hold such a URI: never send a code there.
+    if "@" in urlsplit(str(redirect_uri)).netloc:
         raise BadRequest(
             "Invalid input: redirectUri: a redirect URI with userinfo (a name before '@') is not accepted"
         )

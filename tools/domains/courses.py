@@ -17,7 +17,7 @@ from storage.tables import Course, Lesson, Section
 from tools.core.catalog import InputRule, operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound, Unprocessable
-from tools.core.fields import SLUG, Price, Title
+from tools.core.fields import SLUG_CHECKS, Price, Title
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -51,7 +51,7 @@ __all__ = [
     "update_course",
 ]
 
-Slug = Annotated[str, Field(min_length=1, max_length=200), *SLUG]
+Slug = Annotated[str, Field(min_length=1, max_length=200), *SLUG_CHECKS]
 # One nested create is one transaction, and on SQLite it holds the only writer while it runs:
 # at most 1,000 lessons keeps it well under a second, so other tenants' writes are not held up.
 MAX_SECTIONS = 100

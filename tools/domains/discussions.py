@@ -15,7 +15,7 @@ from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from tools.core.fields import NOT_BLANK, Id, IsoDatetime
+from tools.core.fields import NOT_BLANK_CHECKS, Id, IsoDatetime
 from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -49,7 +49,7 @@ MAX_NESTING = 32
 level-32 ancestor: JSON parsers refuse deep documents (serde_json at 128 levels, pydantic's
 at 200), and every level of replies costs two."""
 
-Body = Annotated[str, Field(min_length=1, max_length=20000), *NOT_BLANK]
+Body = Annotated[str, Field(min_length=1, max_length=20000), *NOT_BLANK_CHECKS]
 
 
 class AuthorPublic(OutputModel):
