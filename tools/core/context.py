@@ -100,12 +100,15 @@ class OperationContext:
 
     @property
     def session(self) -> Session:
-        """The operation's ORM session: every operation has one but those that declare
-        `own_transactions`, `fast_read` or `fast_write`."""
+        """The operation's ORM session. An operation declared `own_transactions` or `fast_read`
+        has none, and a `fast_write` goes through `transaction`."""
         transaction = self._transaction
         if isinstance(transaction, Session):
             return transaction
-        raise RuntimeError("this operation runs without an ORM session (see its Operation's declaration)")
+        raise RuntimeError(
+            "no ORM session: the operation is declared own_transactions, fast_read or fast_write"
+            " (which uses ctx.transaction)"
+        )
 
     @property
     def transaction(self) -> Session | Transaction:
