@@ -70,9 +70,9 @@ __all__ = [
     "OAuthGrant",
     "OAuthToken",
     "Producer",
-    "ProducerSession",
     "RateLimitWindow",
     "Section",
+    "SignIn",
     "Thread",
     "User",
     "WebhookDelivery",
@@ -159,7 +159,7 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = None
 
 
-class ProducerSession(SQLModel, table=True):
+class SignIn(SQLModel, table=True):
     """A producer owner's login session, for API key management. Only the token's SHA-256 is kept.
 
     Sessions live in the database so that any server process accepts a session another one created.
