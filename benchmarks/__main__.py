@@ -1,8 +1,8 @@
-"""`python -m benchmarks [--size tiny|full] [--out DIR] [--postgres-url URL|none]`.
+"""`python -m benchmarks [--size tiny|full] [--out DIR] [--postgres-url URL|none] [--docs]`.
 
 Writes `latest.md` (the table) and `latest.json` (every number) to DIR (default
-`benchmarks/results`). Every database it makes lives in a temp dir or is a PostgreSQL
-database of its own, dropped at the end.
+`benchmarks/results`); with `--docs`, also the results in `docs/benchmarks.md`. Every database it
+makes lives in a temp dir or is a PostgreSQL database of its own, dropped at the end.
 """
 
 from __future__ import annotations
@@ -134,15 +134,15 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     return results
 
 
-_README = Path(__file__).parent.parent / "README.md"
-_README_BLOCK = re.compile(r"(<!-- benchmarks -->\n).*?(<!-- /benchmarks -->)", re.DOTALL)
+_DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
+_DOCS_BLOCK = re.compile(r"(<!-- benchmarks -->\n).*?(<!-- /benchmarks -->)", re.DOTALL)
 
 
-def _update_readme(table: str) -> None:
-    text = _README.read_text()
-    if not _README_BLOCK.search(text):
-        raise SystemExit("README.md lost its <!-- benchmarks --> markers")
-    _README.write_text(_README_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text, count=1))
+def _update_docs(table: str) -> None:
+    text = _DOCS.read_text()
+    if not _DOCS_BLOCK.search(text):
+        raise SystemExit("docs/benchmarks.md lost its <!-- benchmarks --> markers")
+    _DOCS.write_text(_DOCS_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text, count=1))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         help="an admin URL to create (and drop) a benchmark database; 'none' skips PostgreSQL",
     )
     parser.add_argument(
-        "--readme", action="store_true", help="replace the README's benchmark table with this run's"
+        "--docs", action="store_true", help="replace the results in docs/benchmarks.md with this run's"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(results)
     (args.out / "latest.md").write_text(table)
     sys.stdout.write(table)
-    if args.readme:
-        _update_readme(table)
+    if args.docs:
+        _update_docs(table)
     _log(f"done in {results['duration_s']:.0f} s; wrote {args.out / 'latest.md'} and latest.json")
 
 

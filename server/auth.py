@@ -24,7 +24,7 @@ from tools.core.errors import Unauthorized
 from tools.core.permissions import Permission
 from tools.domains.accounts import KEY_PREFIX, authenticate_api_key
 from tools.domains.oauth import ACCESS_TOKEN_PREFIX, authenticate_oauth_token
-from tools.domains.sessions import OWNER_ONLY, SESSION_PREFIX, authenticate_session
+from tools.domains.sign_ins import OWNER_ONLY, SESSION_PREFIX, authenticate_session
 
 __all__ = [
     "PRINCIPAL_STATE_KEY",

@@ -37,7 +37,7 @@ _INSERT = Query(AuditEvent.__table__.insert())
 
 
 async def insert_audit_event(
-    session: AsyncSession,
+    session: AsyncSession | direct.Transaction,
     *,
     producer_id: str,
     occurred_at: datetime,

@@ -144,7 +144,7 @@ class Poster:
 
 
 async def community_and_author(
-    session: AsyncSession, *, producer_id: str, community_id: str, user_id: str
+    session: AsyncSession | direct.Transaction, *, producer_id: str, community_id: str, user_id: str
 ) -> tuple[str | None, Poster | None, bool]:
     """Whether `producer_id` has the community (its id, or None), the user of the same producer
     who would post in it, and whether that user is a member, in one statement: (None, None,
@@ -178,7 +178,7 @@ class NewThread:
     updated_at: datetime
 
 
-async def insert_thread(session: AsyncSession, thread: NewThread) -> None:
+async def insert_thread(session: AsyncSession | direct.Transaction, thread: NewThread) -> None:
     """Insert a new thread: a plain insert (no model for the session to track)."""
     await direct.run(session, _INSERT_THREAD, **vars(thread))
 

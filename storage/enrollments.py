@@ -389,7 +389,7 @@ _LOCK_ENROLLMENT_AND_STUDENT = Query(
 
 
 async def progress_state(
-    session: AsyncSession,
+    session: AsyncSession | direct.Transaction,
     *,
     producer_id: str,
     enrollment_id: str,
@@ -460,7 +460,12 @@ _UPDATE_ENROLLMENT_TIMES = Query(
 
 
 async def save_progress(
-    session: AsyncSession, *, enrollment_id: str, lesson_id: str, progress: ProgressRow, new: bool
+    session: AsyncSession | direct.Transaction,
+    *,
+    enrollment_id: str,
+    lesson_id: str,
+    progress: ProgressRow,
+    new: bool,
 ) -> None:
     """Write an enrollment's progress on a lesson: its first row (`new`), or the changed one."""
     values = {
@@ -478,7 +483,9 @@ async def save_progress(
         )
 
 
-async def save_enrollment_times(session: AsyncSession, enrollment: EnrollmentRow) -> None:
+async def save_enrollment_times(
+    session: AsyncSession | direct.Transaction, enrollment: EnrollmentRow
+) -> None:
     """Write an enrollment's `updated_at` and `completed_at` as `enrollment` has them."""
     await direct.run(
         session,

@@ -63,7 +63,7 @@ _INSERT_EVENT, _INSERT_DELIVERY = Query(Event.__table__.insert()), Query(Webhook
 
 
 async def insert_events(
-    session: AsyncSession, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+    session: AsyncSession | direct.Transaction, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]
 ) -> None:
     """Insert events and their webhook deliveries (column values), after the session's pending
     rows: plain inserts, one statement for each table that gets rows."""
@@ -71,7 +71,9 @@ async def insert_events(
     await direct.run_each(session, _INSERT_DELIVERY, deliveries)
 
 
-async def allocate_sequences(session: AsyncSession, *, producer_id: str, count: int) -> int:
+async def allocate_sequences(
+    session: AsyncSession | direct.Transaction, *, producer_id: str, count: int
+) -> int:
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
@@ -115,7 +117,9 @@ async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | N
     )
 
 
-async def prune_events(session: AsyncSession, *, producer_id: str, before: datetime) -> None:
+async def prune_events(
+    session: AsyncSession | direct.Transaction, *, producer_id: str, before: datetime
+) -> None:
     """Forget `producer_id`'s events that happened before `before` (the retention period)."""
     await direct.run(session, _PRUNE, producer_id=producer_id, before=before)
 
@@ -127,7 +131,9 @@ class EnabledEndpoint:
     """The event types it subscribes to; empty: every type."""
 
 
-async def enabled_endpoints(session: AsyncSession, *, producer_id: str) -> list[EnabledEndpoint]:
+async def enabled_endpoints(
+    session: AsyncSession | direct.Transaction, *, producer_id: str
+) -> list[EnabledEndpoint]:
     """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it
     subscribes to."""
     return [

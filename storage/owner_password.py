@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import ProducerSession, User
+from storage.tables import SignIn, User
 
 __all__ = ["end_other_sessions", "set_password_hash"]
 
@@ -28,9 +28,7 @@ async def end_other_sessions(
     session: AsyncSession, *, user_id: str, keep_session_id: str | None, at: datetime
 ) -> int:
     """End every live session of `user_id` but `keep_session_id`; how many ended."""
-    statement = update(ProducerSession).where(
-        ProducerSession.user_id == user_id, ProducerSession.ended_at.is_(None)
-    )
+    statement = update(SignIn).where(SignIn.user_id == user_id, SignIn.ended_at.is_(None))
     if keep_session_id is not None:
-        statement = statement.where(ProducerSession.id != keep_session_id)
+        statement = statement.where(SignIn.id != keep_session_id)
     return (await session.execute(statement.values(ended_at=at))).rowcount

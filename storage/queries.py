@@ -113,7 +113,9 @@ async def fetch_page(
     return list(rows), await count(session, statement)
 
 
-async def insert_new(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[tuple]:
+async def insert_new(
+    session: AsyncSession | direct.Transaction, table: Any, rows: list[dict[str, Any]]
+) -> list[tuple]:
     """Insert `rows` into `table` (a SQLModel table class), skipping each one a primary key or
     unique constraint already holds (ON CONFLICT DO NOTHING): concurrent inserts of the same
     row cannot fail. Returns the primary keys of the rows actually inserted. Each row gives

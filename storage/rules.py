@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Literal, get_args
 
 from sqlalchemy import CheckConstraint, String, and_, column, false, func, or_, true
 from sqlalchemy.ext.compiler import compiles
@@ -34,7 +35,11 @@ __all__ = [
     "USER_ROLES",
     "VIDEO_TYPES",
     "WHITESPACE",
+    "Level",
+    "MediaType",
+    "MemberRole",
     "Rule",
+    "VideoType",
     "all_or_none_set",
     "between",
     "check",
@@ -56,11 +61,16 @@ MAX_INT = 2_147_483_647
 MAX_FILE_SIZE = 2**53
 """The largest file size in bytes (the largest integer a JSON client reads exactly)."""
 
-LEVELS = ("beginner", "intermediate", "advanced")
+Level = Literal["beginner", "intermediate", "advanced"]
+MemberRole = Literal["member", "moderator", "admin"]
+MediaType = Literal["video", "file", "image"]
+VideoType = Literal["youtube", "vimeo", "direct"]
+"""The enums as types, for the input models; the tuples below are their values, for the checks."""
+LEVELS: tuple[Level, ...] = get_args(Level)
 USER_ROLES = ("owner", "staff", "bot", "student")
-MEMBER_ROLES = ("member", "moderator", "admin")
-MEDIA_TYPES = ("video", "file", "image")
-VIDEO_TYPES = ("youtube", "vimeo", "direct")
+MEMBER_ROLES: tuple[MemberRole, ...] = get_args(MemberRole)
+MEDIA_TYPES: tuple[MediaType, ...] = get_args(MediaType)
+VIDEO_TYPES: tuple[VideoType, ...] = get_args(VideoType)
 
 SLUG_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 """A slug is runs of these joined by single hyphens."""

@@ -72,9 +72,9 @@ __all__ = [
     "OAuthGrant",
     "OAuthToken",
     "Producer",
-    "ProducerSession",
     "RateLimitWindow",
     "Section",
+    "SignIn",
     "Thread",
     "User",
     "WebhookDelivery",
@@ -170,7 +170,7 @@ class ApiKey(_Table, table=True):
     last_used_at: datetime | None = None
 
 
-class ProducerSession(_Table, table=True):
+class SignIn(_Table, table=True):
     """A producer owner's login session, for API key management. Only the token's SHA-256 is kept.
 
     Sessions live in the database so that any server process accepts a session another one created.

@@ -31,9 +31,9 @@ from storage.tables import (
     OAuthGrant,
     OAuthToken,
     Producer,
-    ProducerSession,
     RateLimitWindow,
     Section,
+    SignIn,
     Thread,
     User,
     WebhookDelivery,
@@ -94,7 +94,7 @@ def valid_rows(n: str) -> list[tuple[Table, dict]]:
             },
         ),
         (
-            ProducerSession,
+            SignIn,
             {
                 "id": f"sess_{n}",
                 "producer_id": producer,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from storage.engine import open_store
 from storage.ids import utcnow
-from storage.tables import ProducerSession
+from storage.tables import SignIn
 from tests.factories import mcp_client, ok
 from tests.rest_support import bearer, http_app, rest_client, seed
 
@@ -172,7 +172,7 @@ async def test_only_the_session_tokens_hash_is_stored(store, app, tenant):
     async with rest_client(app) as http:
         token = await _login(http, tenant)
     async with store.sessions() as session:
-        rows = (await session.scalars(select(ProducerSession))).all()
+        rows = (await session.scalars(select(SignIn))).all()
     assert [row.token_hash for row in rows] == [hashlib.sha256(token.encode()).hexdigest()]
     assert all(token not in str(value) for row in rows for value in row.model_dump().values())
 
@@ -183,7 +183,7 @@ async def test_login_forgets_the_users_ended_sessions(store, app, tenant):
             await http.post("/auth/logout", headers=bearer(await _login(http, tenant)))
         await _login(http, tenant)
     async with store.sessions() as session:
-        rows = (await session.scalars(select(ProducerSession))).all()
+        rows = (await session.scalars(select(SignIn))).all()
     assert len(rows) == 1 and rows[0].ended_at is None
 
 

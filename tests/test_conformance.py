@@ -7,7 +7,7 @@ forwards everything else untouched (the Host and Origin headers included, so the
 scenario still reaches the server's own protection). The server is unchanged and checks the key
 on every request.
 
-The scenarios that do not apply are listed in the README with the reason; a suite upgrade that
+The scenarios that do not apply are listed in docs/testing.md with the reason; a suite upgrade that
 brings a new scenario fails `test_every_scenario_of_the_suite_is_run_or_explained` until it is
 run here or explained there.
 """
@@ -71,20 +71,23 @@ def _suite_scenarios(node_tools) -> set[str]:
     return set(re.findall(r"^  - ([a-z0-9-]+)", listed.stdout, re.MULTILINE))
 
 
-def _readme_not_applicable() -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("do not apply", 1)[1].split("\n## ", 1)[0]
+TESTING_DOC = ROOT / "docs" / "testing.md"
+
+
+def _documented_not_applicable() -> dict[str, str]:
+    text = TESTING_DOC.read_text()
+    section = text.split("do not apply", 1)[1].split("\n## ", 1)[0]
     return dict(re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \|$", section, re.MULTILINE))
 
 
 def test_every_scenario_of_the_suite_is_run_or_explained(node_tools):
-    explained = _readme_not_applicable()
+    explained = _documented_not_applicable()
     assert all(len(reason) > 20 for reason in explained.values())
     assert not explained.keys() & set(APPLICABLE)
     assert _suite_scenarios(node_tools) == set(APPLICABLE) | explained.keys()
 
 
-def test_readme_names_the_scenarios_that_run():
-    readme = (ROOT / "README.md").read_text()
+def test_the_testing_doc_names_the_scenarios_that_run():
+    text = TESTING_DOC.read_text()
     for scenario in APPLICABLE:
-        assert f"`{scenario}`" in readme.split("do not apply", 1)[0], scenario
+        assert f"`{scenario}`" in text.split("do not apply", 1)[0], scenario

@@ -29,7 +29,7 @@ from tests.factories import (
 from tests.rest_support import bearer, example_arguments, http_app, rest_client, seed
 from tools.core.runner import IDEMPOTENCY_KEY_TTL, run_operation
 from tools.core.shown_once import shown_once_fields
-from tools.domains.sessions import login
+from tools.domains.sign_ins import login
 from tools.registry import TOOLS, served_over
 
 pytestmark = pytest.mark.anyio

@@ -29,9 +29,10 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from tests.factories import make_tenant
 from tests.rest_support import http_app, rest_client, seed
-from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title, slug
+from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title
 from tools.core.models import WEB_URL_PATTERN, InputModel, WebUrl
-from tools.domains.sessions import login
+from tools.domains.courses import Slug
+from tools.domains.sign_ins import login
 from tools.domains.students import EMAIL_PATTERN, Email
 from tools.registry import TOOLS, served_over
 
@@ -353,7 +354,7 @@ def _document_accepts(pattern: str, value: str) -> bool:
 PATTERNED = [
     pytest.param(WebUrl, WEB_URL_PATTERN, id="url"),
     pytest.param(Email, EMAIL_PATTERN, id="email"),
-    pytest.param(slug(200), SLUG_PATTERN, id="slug"),
+    pytest.param(Slug, SLUG_PATTERN, id="slug"),
     pytest.param(Title, NOT_BLANK_PATTERN, id="title"),
 ]
 

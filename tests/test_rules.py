@@ -27,7 +27,9 @@ from storage.rules import (
     is_email,
     is_slug,
 )
-from tools.core.fields import Title, slug, text
+from tools.core.fields import Title
+from tools.domains.communities import Name
+from tools.domains.courses import Slug
 from tools.domains.students import Email
 
 PROPERTY = settings(
@@ -81,7 +83,7 @@ def _accepts(adapter: TypeAdapter, value: str) -> bool:
 
 
 def test_the_slug_check_is_the_slug_field(evaluate):
-    field = TypeAdapter(slug(200))
+    field = TypeAdapter(Slug)
 
     @PROPERTY
     @given(st.lists(SLUGS, min_size=1, max_size=40))
@@ -114,7 +116,7 @@ def test_the_email_checks_are_the_email_field(evaluate):
 
 
 def test_the_not_blank_check_is_the_text_and_title_fields(evaluate):
-    texts, titles = TypeAdapter(text(200)), TypeAdapter(Title)
+    texts, titles = TypeAdapter(Name), TypeAdapter(Title)
     stripped = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)])  # what a Title stores
 
     @PROPERTY

@@ -19,7 +19,7 @@ from tests.rest_support import http_app, rest_client
 from tests.webhook_support import delivering, receiver, settle
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
-from tools.domains.sessions import OWNER_ONLY
+from tools.domains.sign_ins import OWNER_ONLY
 from tools.registry import OPERATIONS_BY_NAME
 
 pytestmark = pytest.mark.anyio

@@ -41,7 +41,7 @@ from tools.core.errors import BadRequest, BlohkoError, NotFound, Unauthorized
 from tools.core.events import EVENT_TYPES
 from tools.core.permissions import RESOURCE_ACTIONS
 from tools.core.runner import run_operation
-from tools.domains.sessions import authenticate_session
+from tools.domains.sign_ins import authenticate_session
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
 
 __all__ = ["BASE", "Dashboard"]

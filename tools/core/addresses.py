@@ -95,7 +95,6 @@ _TRANSLATED = IPv6Network("::ffff:0:0:0/96")
 _NAT64 = IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = IPv6Network("64:ff9b:1::/48")
 _SIX_TO_FOUR = IPv6Network("2002::/16")
-_TEREDO = IPv6Network("2001::/32")
 
 
 def parse_address(text: str) -> IPAddress:
@@ -152,8 +151,8 @@ def _ipv6_refusal(address: IPv6Address) -> str | None:
         return "local-use NAT64"
     if address in _SIX_TO_FOUR:
         return f"6to4, a tunnel to {address.sixtofour}"
-    if address in _TEREDO:
-        server, client = address.teredo  # the client's address is stored inverted (obfuscated)
+    if (teredo := address.teredo) is not None:  # in 2001::/32
+        server, client = teredo  # the client's address is stored inverted (obfuscated)
         return f"Teredo, a tunnel to {client} through {server}"
     if address not in _GLOBAL_UNICAST:
         for network, what in _IPV6_OUTSIDE_NAMED:

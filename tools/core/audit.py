@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage import audit as audit_store
+from storage import audit as audit_storage
+from storage.direct import Transaction
 from storage.engine import Session
 from tools.core.catalog import Operation
 from tools.core.context import Principal
@@ -60,15 +61,15 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
         for name, field in type(result).model_fields.items():
             value = getattr(result, name)
             wire_name = field.alias or name
-            if isinstance(value, BaseModel) and isinstance(getattr(value, "id", None), str):
-                ids.setdefault(f"{wire_name}Id", _loggable_id(value.id))
+            if isinstance(value, BaseModel) and isinstance(value_id := getattr(value, "id", None), str):
+                ids.setdefault(f"{wire_name}Id", _loggable_id(value_id))
             elif wire_name == "id" and isinstance(value, str):
                 ids.setdefault("id", _loggable_id(value))
     return dict(list(ids.items())[:_MAX_IDS])
 
 
 async def record_audit_event(
-    session: Session,
+    session: Session | Transaction,
     *,
     principal: Principal,
     producer_id: str,
@@ -78,7 +79,7 @@ async def record_audit_event(
     at: datetime,
 ) -> None:
     """Record an operation `principal` ran for `producer_id`."""
-    await audit_store.insert_audit_event(
+    await audit_storage.insert_audit_event(
         session,
         producer_id=producer_id,
         occurred_at=at,
@@ -98,7 +99,7 @@ async def record_sign_in(
     `outcome` is "ok" or the error code; never the password, which an audit record has no place for.
     """
     ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
-    await audit_store.insert_audit_event(
+    await audit_storage.insert_audit_event(
         session,
         producer_id=producer_id,
         occurred_at=at,

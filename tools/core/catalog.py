@@ -112,14 +112,14 @@ class Operation:
     """The handler opens its own transactions on `ctx.store` instead of running in one."""
     fast_read: bool = False
     """A read that reads only through the store's fast reader (`ctx.store.fast`, `storage.fast`):
-    the runner opens no session for it (`ctx.session` is None). On the hottest reads a session
-    that is never used cost about a tenth of the call."""
+    the runner opens no session for it (it has no `ctx.session`), whose setup would be a large
+    part of the hottest reads."""
     fast_write: bool = False
     """A write whose handler (and its storage functions) runs only `storage.direct` statements:
     on SQLite the runner gives it a `storage.direct.Transaction` on the store's own writer
-    connection as `ctx.session`, with no ORM session (a retry under an idempotency key, and
-    PostgreSQL, still get one). On the hottest writes the session's own begin, checkout and
-    commit cost about as much as their statements."""
+    connection as `ctx.transaction`, with no ORM session (a retry under an idempotency key, and
+    PostgreSQL, still get a session there). On the hottest writes a session's own begin,
+    checkout and commit weigh as much as the statements."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
     input_rules: tuple[InputRule, ...] = ()

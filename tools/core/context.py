@@ -1,4 +1,4 @@
-"""What an operation sees: who is calling, its database session, the clock and the server's settings."""
+"""What an operation sees: who is calling, the store and its transaction, the clock and the server's settings."""
 
 from __future__ import annotations
 
@@ -71,18 +71,19 @@ class Services:
 
 @dataclass
 class OperationContext:
-    """Handed to every operation handler. All reads and writes go through `session`.
+    """Handed to every operation handler: who calls, the store, the clock, the server's settings,
+    and the transaction the runner opened for it.
 
-    An operation that manages its own transactions (`Operation.own_transactions`: sign-in, which
-    must not hold the writer while a password hashes) gets no `session` and opens its own on
-    `store`; a `fast_read` gets none either. A `fast_write` on SQLite gets a
-    `storage.direct.Transaction` in its place, which only `storage.direct`'s functions take.
+    Reads and writes go through `session`. A `fast_write` goes through `transaction` instead,
+    which on SQLite is a `storage.direct.Transaction` that only `storage.direct`'s statements run
+    on. An operation that manages its own transactions (`Operation.own_transactions`: sign-in,
+    which must not hold the writer while a password hashes) opens them on `store`, and a
+    `fast_read` reads through `store.fast`: the runner opens nothing for either.
     """
 
-    session: Session | Transaction | None
     principal: Principal
+    store: Store
     clock: Clock = field(default=utcnow)
-    store: Store | None = None
     services: Services = field(default_factory=Services)
     client_address: str | None = None
     emitted: list[PendingEvent] = field(default_factory=list)
@@ -91,6 +92,32 @@ class OperationContext:
     """Where `report_progress` goes: the MCP client's progress token, when it gave one."""
     queued_deliveries: int = 0
     """Webhook deliveries the handler queued itself (a test event), beside its events' own."""
+    _transaction: Session | Transaction | None = field(default=None, init=False, repr=False)
+
+    def run_in(self, transaction: Session | Transaction) -> None:
+        """The runner hands the handler the session or transaction it opened."""
+        self._transaction = transaction
+
+    @property
+    def session(self) -> Session:
+        """The operation's ORM session. An operation declared `own_transactions` or `fast_read`
+        has none, and a `fast_write` goes through `transaction`."""
+        transaction = self._transaction
+        if isinstance(transaction, Session):
+            return transaction
+        raise RuntimeError(
+            "no ORM session: the operation is declared own_transactions, fast_read or fast_write"
+            " (which uses ctx.transaction)"
+        )
+
+    @property
+    def transaction(self) -> Session | Transaction:
+        """A `fast_write`'s transaction: a `storage.direct.Transaction` on SQLite, else a session
+        (PostgreSQL, or a retry under an idempotency key); what `storage.direct`'s functions take."""
+        transaction = self._transaction
+        if transaction is None:
+            raise RuntimeError("this operation runs in no transaction the runner opened")
+        return transaction
 
     async def report_progress(self, done: int, total: int, message: str | None = None) -> None:
         """Tell the caller how far a long operation has come (MCP progress notifications); a

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 __all__ = [
     "BadRequest",
@@ -141,7 +142,7 @@ def _field_path(location: Iterable[Any]) -> str:
     return path or "(body)"
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     if error["type"] != "missing" and error.get("input", ...) is None:
         # A field whose type does not allow null, such as an update's field that cannot be
         # cleared: "Input should be a valid string" would not say that null is the problem.

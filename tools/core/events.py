@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage import events as store
+from storage import events as events_storage
+from storage.direct import Transaction
+from storage.engine import Session
 from storage.ids import new_id
 from storage.tables import WebhookDelivery
 
@@ -99,7 +101,7 @@ _PRUNE_EVERY = 100
 
 
 async def write_events(
-    session,
+    session: Session | Transaction,
     events: list[PendingEvent],
     *,
     producer_id: str,
@@ -112,11 +114,11 @@ async def write_events(
     many webhook deliveries were queued with them."""
     if not events:
         return 0
-    last = await store.allocate_sequences(session, producer_id=producer_id, count=len(events))
+    last = await events_storage.allocate_sequences(session, producer_id=producer_id, count=len(events))
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
-        await store.prune_events(session, producer_id=producer_id, before=at - retention)
-    endpoints = await store.enabled_endpoints(session, producer_id=producer_id)
+        await events_storage.prune_events(session, producer_id=producer_id, before=at - retention)
+    endpoints = await events_storage.enabled_endpoints(session, producer_id=producer_id)
     rows, deliveries = [], []
     for offset, event in enumerate(events):
         event_id = new_id("evt")
@@ -148,5 +150,5 @@ async def write_events(
             for endpoint in endpoints
             if not endpoint.event_types or event.type in endpoint.event_types
         ]
-    await store.insert_events(session, rows, deliveries)
+    await events_storage.insert_events(session, rows, deliveries)
     return len(deliveries)

@@ -14,14 +14,17 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic.config import JsonDict, JsonValue
 
 from storage.rules import MAX_INT, SLUG_CHARACTERS, WHITESPACE, is_blank, is_slug
 
 __all__ = [
     "MAX_INT",
+    "NOT_BLANK_CHECKS",
     "NOT_BLANK_PATTERN",
     "REST_SCHEMA",
     "SHOWN_ONCE",
+    "SLUG_CHECKS",
     "SLUG_PATTERN",
     "Count",
     "Id",
@@ -32,8 +35,6 @@ __all__ = [
     "ShownOnce",
     "Title",
     "exactly_one_of",
-    "slug",
-    "text",
     "whitespace_class",
 ]
 
@@ -150,24 +151,12 @@ Title = Annotated[
 ]
 
 
-def text(max_length: int) -> Any:
-    """A text of 1 to `max_length` characters that is not only whitespace."""
-    return Annotated[
-        str,
-        Field(min_length=1, max_length=max_length),
-        AfterValidator(_not_blank),
-        RestSchema(pattern=NOT_BLANK_PATTERN),
-    ]
-
-
-def slug(max_length: int) -> Any:
-    """A URL slug: lowercase letters, digits and single hyphens."""
-    return Annotated[
-        str,
-        Field(min_length=1, max_length=max_length),
-        AfterValidator(_check_slug),
-        RestSchema(pattern=SLUG_PATTERN),
-    ]
+NOT_BLANK_CHECKS = (AfterValidator(_not_blank), RestSchema(pattern=NOT_BLANK_PATTERN))
+"""`Annotated` metadata of a text that is not only whitespace, after its length:
+`Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK_CHECKS]`."""
+SLUG_CHECKS = (AfterValidator(_check_slug), RestSchema(pattern=SLUG_PATTERN))
+"""`Annotated` metadata of a URL slug (lowercase letters, digits and single hyphens), after its
+length: `Annotated[str, Field(min_length=1, max_length=100), *SLUG_CHECKS]`."""
 
 
 def exactly_one_of(*fields: str) -> ConfigDict:
@@ -178,8 +167,8 @@ def exactly_one_of(*fields: str) -> ConfigDict:
     Written as `not` (none given, or two given), not as a `oneOf` of one branch per field: client
     generators read a `oneOf` as the body's type and drop its properties (`openapi-python-client`
     made two bodies of one field each), while they pass over `not`, as it only refuses."""
-    none_given = {"properties": {field: {"type": "null"} for field in fields}}
-    two_given = [
+    none_given: JsonDict = {"properties": {field: {"type": "null"} for field in fields}}
+    two_given: list[JsonValue] = [
         {
             "required": [first, second],
             "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}},

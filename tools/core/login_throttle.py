@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage import login_failures
+from storage import login_failures as login_failures_storage
 from storage.engine import Session
 from tools.core.errors import RateLimited
 
@@ -50,10 +50,12 @@ class LoginThrottle:
         wait their turn: the budget holds however many arrive at once.
         """
         limits = self._limits(email_normalized, address)
-        await login_failures.lock_buckets(session, buckets=limits)
+        await login_failures_storage.lock_buckets(session, buckets=limits)
         wait = 0.0
         for bucket, limit in limits.items():
-            times = await login_failures.failure_times(session, bucket=bucket, since=now - self.window)
+            times = await login_failures_storage.failure_times(
+                session, bucket=bucket, since=now - self.window
+            )
             if len(times) >= limit:
                 # The count falls under the limit when the failure `limit` places from the newest expires.
                 frees_at = times[len(times) - limit] + self.window
@@ -64,11 +66,13 @@ class LoginThrottle:
                 seconds,
                 message=f"Too many failed sign-ins for this account or from this address; retry in {seconds} seconds",
             )
-        return await login_failures.record_failure(
+        return await login_failures_storage.record_failure(
             session, buckets=limits, at=now, forget_before=now - self.window
         )
 
     async def succeeded(self, session: Session, *, email_normalized: str, attempt: list[str]) -> None:
         """The attempt was right: it is no failure, and the account's count starts again. The
         address keeps its other failures, so one good account does not reset an address's budget."""
-        await login_failures.clear_failures(session, bucket=_bucket("account", email_normalized), ids=attempt)
+        await login_failures_storage.clear_failures(
+            session, bucket=_bucket("account", email_normalized), ids=attempt
+        )

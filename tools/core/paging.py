@@ -34,7 +34,11 @@ async def paged(
     if query.updated_after is not None:
         statement = changed_after(statement, query.updated_after)
     rows, total = await fetch_page(session, statement, offset=query.offset, limit=query.limit)
-    items = [convert(row) for row in rows] if convert is not None else await convert_page(rows)
+    if convert is not None:
+        items = [convert(row) for row in rows]
+    else:
+        assert convert_page is not None, "checked above: exactly one of them"
+        items = await convert_page(rows)
     total_pages = (total + query.limit - 1) // query.limit
     pagination = Pagination(
         page=query.page,

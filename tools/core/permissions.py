@@ -5,8 +5,8 @@ requires exactly one permission (`<resource>:read` or `<resource>:write`) or non
 (`parse_video`, `whoami`: any valid key). `allows` is the single decision used for
 listing tools, calling them, and REST alike.
 
-Operations name their permission by a `Permission` member (`Permission.COURSES_READ`), made
-from the table below: a misspelt one is an AttributeError when its module is imported.
+Operations name their permission by a `Permission` member (`Permission.COURSES_READ`): a
+misspelt one is an AttributeError when its module is imported.
 """
 
 from __future__ import annotations
@@ -29,29 +29,37 @@ __all__ = [
     "normalize_grants",
 ]
 
-# Each resource and the actions it has. The audit log is read-only: its events are written
-# by the operations themselves.
-RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "courses": ("read", "write"),
-    "students": ("read", "write"),
-    "enrollments": ("read", "write"),
-    "communities": ("read", "write"),
-    "audit": ("read",),
-    "events": ("read",),
-    "webhooks": ("read", "write"),
-}
-RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 
-Permission = StrEnum(  # type: ignore[misc]
-    "Permission",
-    [
-        (f"{resource}_{action}".upper(), f"{resource}:{action}")
-        for resource, actions in RESOURCE_ACTIONS.items()
-        for action in actions
-    ],
-    module=__name__,
-)
-"""One member per permission an operation can require: `Permission.COURSES_READ == "courses:read"`."""
+class Permission(StrEnum):
+    """One member per permission an operation can require: `Permission.COURSES_READ == "courses:read"`.
+    The audit log and the event feed are read-only: their records are written by the operations
+    themselves."""
+
+    COURSES_READ = "courses:read"
+    COURSES_WRITE = "courses:write"
+    STUDENTS_READ = "students:read"
+    STUDENTS_WRITE = "students:write"
+    ENROLLMENTS_READ = "enrollments:read"
+    ENROLLMENTS_WRITE = "enrollments:write"
+    COMMUNITIES_READ = "communities:read"
+    COMMUNITIES_WRITE = "communities:write"
+    AUDIT_READ = "audit:read"
+    EVENTS_READ = "events:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
+
+
+def _resource_actions() -> dict[str, tuple[str, ...]]:
+    actions: dict[str, tuple[str, ...]] = {}
+    for permission in Permission:
+        resource, action = permission.split(":")
+        actions[resource] = (*actions.get(resource, ()), action)
+    return actions
+
+
+RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = _resource_actions()
+"""Each resource and the actions it has, in `Permission`'s order."""
+RESOURCES: tuple[str, ...] = tuple(RESOURCE_ACTIONS)
 
 
 def _valid_grants() -> frozenset[str]:

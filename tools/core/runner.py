@@ -23,13 +23,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from storage import idempotency
-from storage.engine import Store
+from storage import idempotency as idempotency_storage
+from storage.direct import Transaction
+from storage.engine import Session, Store
 from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
@@ -135,7 +136,6 @@ async def run_operation(
         )
         data = parse_arguments(op.input_model, arguments)
         ctx = OperationContext(
-            session=None,
             principal=principal,
             clock=clock,
             store=store,
@@ -184,7 +184,7 @@ def _idempotency(
     """`arguments` without an idempotency key, and the retry the key makes, if one was given.
 
     Only a create takes `idempotencyKey`; on any other operation it stays among the arguments,
-    where the input model refuses it as an unknown field, exactly as before."""
+    where the input model refuses it as an unknown field."""
     key, named = header, IDEMPOTENCY_HEADER
     if (
         in_arguments
@@ -210,7 +210,7 @@ def _idempotency(
 async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseModel | None:
     """Claim `retry`'s key in this transaction (None: run the create), or the first result under it."""
     now = ctx.now()
-    record = await idempotency.claim_key(
+    record = await idempotency_storage.claim_key(
         ctx.session,
         caller=retry.caller,
         key=retry.key,
@@ -221,9 +221,9 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         expires_at=now + IDEMPOTENCY_KEY_TTL,
     )
     if record is None:
-        await idempotency.prune_expired(ctx.session, now=now)
+        await idempotency_storage.prune_expired(ctx.session, now=now)
         return None
-    if gone := await idempotency.vanished(ctx.session, _created_ids(record.result)):
+    if gone := await idempotency_storage.vanished(ctx.session, _created_ids(record.result)):
         # The first answer would name something gone, as if it were there.
         raise Conflict(
             f'{retry.named} "{retry.key}" created {", ".join(sorted(gone))}, deleted since; a new request needs a new key'
@@ -234,7 +234,8 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
             f'{retry.named} "{retry.key}" was first used {first_use}; a new request needs a new key'
         )
     logger.info("operation %s replayed the result of idempotency key %r", op.name, retry.key)
-    # Kept without its secrets since they were marked; a record kept before has them left out here.
+    # A result is kept without the secrets of its marked fields; one a record still holds (kept
+    # before its field was marked) is left out here.
     return op.output_model.model_validate(
         without_secrets(op.output_model, record.result, shown_at=record.created_at)
     )
@@ -287,11 +288,11 @@ async def _in_transaction(
         return await op.handler(ctx, data)
     if op.fast_write and retry is None and store.direct is not None:
         async with store.direct_transaction() as transaction:
-            ctx.session = transaction
+            ctx.run_in(transaction)
             result, queued = await _write(op, data, arguments, ctx, None)
     else:
         async with store.sessions() if op.read_only else store.write_session() as session:
-            ctx.session = session
+            ctx.run_in(session)
             if op.read_only:
                 return await op.handler(ctx, data)
             async with session.begin():
@@ -304,7 +305,7 @@ async def _in_transaction(
 async def _write(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> tuple[BaseModel, int]:
-    """A write in the transaction `ctx.session` holds: the handler, its audit record and events;
+    """A write in the transaction `ctx.transaction` holds: the handler, its audit record and events;
     returns its result and how many webhook deliveries it queued."""
     replayed = await _replay(ctx, op, retry) if retry is not None else None
     if replayed is not None:
@@ -313,9 +314,9 @@ async def _write(
     if retry is not None:
         answer = result.model_dump(mode="json", by_alias=True)
         kept = without_secrets(op.output_model, answer, shown_at=ctx.now())
-        await idempotency.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
+        await idempotency_storage.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
     ids = target_ids(op, arguments, result)
-    await _record(ctx.session, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
+    await _record(ctx.transaction, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
 
 
@@ -325,11 +326,11 @@ async def _record_events(
     """The events the operation declares and those its handler emitted, in this transaction;
     returns how many webhook deliveries they queued."""
     events = [*declared_events(op.events, result, arguments), *ctx.emitted]
-    if not events or ctx.principal.producer_id is None:
-        return 0
     principal = ctx.principal
+    if not events or principal.producer_id is None:
+        return 0
     return await write_events(
-        ctx.session,
+        ctx.transaction,
         events,
         producer_id=principal.producer_id,
         key_id=principal.key_id,
@@ -340,13 +341,13 @@ async def _record_events(
 
 
 async def _record(
-    session,
+    session: Session | Transaction,
     op: Operation,
     principal: Principal,
     ids: dict[str, str],
     *,
     outcome: str,
-    at,
+    at: datetime,
     result: BaseModel | None = None,
 ) -> None:
     """Audit `op` under the producer it acted for: the caller's, or for the operator the one it
@@ -376,8 +377,8 @@ def _producer_of(result: BaseModel | None) -> str | None:
         if isinstance(value, BaseModel):
             if name == "producer":
                 return getattr(value, "id", None)
-            if isinstance(getattr(value, "producer_id", None), str):
-                return value.producer_id
+            if isinstance(producer_id := getattr(value, "producer_id", None), str):
+                return producer_id
     return None
 
 

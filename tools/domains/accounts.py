@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from storage import accounts as store
+from storage import accounts as accounts_storage
 from storage.credentials import raise_revision
 from storage.engine import Session, Store
 from storage.errors import ConstraintViolation, DatabaseFailed
@@ -83,7 +83,10 @@ async def create_producer(
         raise BadRequest("Invalid input: password: must be at least 8 characters")
     # Owner emails identify a producer session at login, so they are unique among owners
     # (students of any producer may share them): uq_users_owner_email is the guarantee.
-    if await store.get_owner_by_email(session, email_normalized=normalize_email(email)) is not None:
+    if (
+        await accounts_storage.get_owner_by_email(session, email_normalized=normalize_email(email))
+        is not None
+    ):
         raise _owner_email_taken(email)
     generated = None
     if password is None:
@@ -123,7 +126,7 @@ async def create_api_key(
     description: str | None = None,
     expires_in_days: int | None = None,
 ) -> NewApiKey:
-    if await store.get_producer(session, producer_id=producer_id) is None:
+    if await accounts_storage.get_producer(session, producer_id=producer_id) is None:
         raise NotFound("Producer not found")
     name = name.strip()
     if not name or len(name) > 200:
@@ -156,7 +159,7 @@ async def create_api_key(
 
 async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
     """Revoke a key of `producer_id` at once. Revoking twice keeps the first revocation time."""
-    api_key = await store.get_api_key(session, producer_id=producer_id, key_id=key_id)
+    api_key = await accounts_storage.get_api_key(session, producer_id=producer_id, key_id=key_id)
     if api_key is None:
         raise NotFound("API key not found")
     if api_key.revoked_at is None:
@@ -166,27 +169,30 @@ async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clo
     return api_key
 
 
-async def authenticate_api_key(db: Store, key: str | None, *, clock: Clock) -> Principal:
+async def authenticate_api_key(store: Store, key: str | None, *, clock: Clock) -> Principal:
     """The principal of a valid key, or `Unauthorized` saying why (never echoing the key)."""
     key = check_key_shape(key)
     now = clock()
     key_hash = hash_api_key(key)
-    api_key = await db.credentials.api_key(key_hash)
+    api_key = await store.credentials.api_key(key_hash)
     principal = principal_of_key_row(api_key, now=now)
+    assert api_key is not None, "principal_of_key_row refuses a key that is not there"
     last_used = api_key["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
         await record_last_use(
-            db, partial(store.touch_api_key, key_id=api_key["id"], at=now), f"API key {api_key['id']}"
+            store,
+            partial(accounts_storage.touch_api_key, key_id=api_key["id"], at=now),
+            f"API key {api_key['id']}",
         )
-        db.credentials.note_use(key_hash, now)
+        store.credentials.note_use(key_hash, now)
     return principal
 
 
-async def record_last_use(db: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
+async def record_last_use(store: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
     """Record when a credential (an API key, a connected app) was last used, with `touch`.
     Informational: a busy database must not fail the request."""
     try:
-        async with db.write_session_if_free() as session:
+        async with store.write_session_if_free() as session:
             if session is None:
                 return  # the writer is busy: the next call records the use, no request waits for it
             async with session.begin():

@@ -18,7 +18,7 @@ from functools import partial
 
 from pydantic import Field
 
-from storage import enrollments as enrollments_store
+from storage import enrollments as enrollments_storage
 from storage.enrollments import EnrollmentNames, EnrollmentRow, ProgressState
 from storage.ids import new_id
 from storage.queries import insert_new
@@ -158,7 +158,7 @@ def _unlocked_public(student_name: str, row: Achievement) -> AchievementPublic:
 
 async def _certificates_public(ctx: OperationContext, rows: list[Certificate]) -> list[CertificatePublic]:
     """The page's certificates with their students' and courses' names: one statement for the page."""
-    summaries = await enrollments_store.enrollment_summaries(
+    summaries = await enrollments_storage.enrollment_summaries(
         ctx.session, enrollment_ids=[row.enrollment_id for row in rows]
     )
     return [
@@ -197,7 +197,7 @@ async def _issue_certificate(
         verification_code=verification_code(),
         issued_at=now,
     )
-    if not await insert_new(ctx.session, Certificate, [row.model_dump()]):
+    if not await insert_new(ctx.transaction, Certificate, [row.model_dump()]):
         return None  # the enrollment already has one
     return certificate_public(
         row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names
@@ -212,7 +212,7 @@ async def _unlock(
     student_id = state.enrollment.student_id
     rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
     rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
-    unlocked = {code for _, code in await insert_new(ctx.session, Achievement, rows)}
+    unlocked = {code for _, code in await insert_new(ctx.transaction, Achievement, rows)}
     return [
         _achievement_public(rule.code, now, state.names.student_name)
         for rule in rules
@@ -244,7 +244,7 @@ async def record_progress(
         certificate = await _issue_certificate(ctx, enrollment, state.names, now)
     today, days = utc_day(now), state.learning_days
     if learned and today not in days:
-        await insert_new(ctx.session, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
+        await insert_new(ctx.transaction, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
         days = sorted({*days, today})
     stats = LearnerStats(
         completed_lessons=state.student_completed_lessons + lesson_completed,
@@ -267,7 +267,7 @@ async def record_progress(
 async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
     """List course-completion certificates, newest first. Paginated."""
     await check_filter(ctx, data)
-    statement = enrollments_store.certificates_query(
+    statement = enrollments_storage.certificates_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
     )
     return await paged(ctx.session, statement, query=data, convert_page=partial(_certificates_public, ctx))
@@ -282,5 +282,5 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
 async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) -> Page[AchievementPublic]:
     """List a student's unlocked achievements, newest first. Paginated."""
     student = await owned_student(ctx, data.student_id)
-    statement = enrollments_store.achievements_query(student_id=student.id)
+    statement = enrollments_storage.achievements_query(student_id=student.id)
     return await paged(ctx.session, statement, query=data, convert=partial(_unlocked_public, student.name))

@@ -7,11 +7,11 @@ key never manages keys. The key itself is returned once, by create; lists show i
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from storage import accounts as store
+from storage import accounts as accounts_storage
 from storage.tables import ApiKey
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -47,8 +47,12 @@ def _known_grant(value: object) -> object:
     return value
 
 
-# An enum in the schema, and a refusal that names the unknown permission.
-Grant = Annotated[Literal[tuple(sorted(VALID_GRANTS))], BeforeValidator(_known_grant)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    Grant = str
+else:
+    # An enum in the schema, and a refusal that names the unknown permission. A type checker
+    # cannot read a Literal made from a computed tuple: to it a grant is a string.
+    Grant = Annotated[Literal[tuple(sorted(VALID_GRANTS))], BeforeValidator(_known_grant)]
 _KEY_MANAGERS = ("session", "operator")
 _PRODUCER_ID = Field(
     default=None,
@@ -115,7 +119,7 @@ async def _managed_producer(ctx: OperationContext, requested: str | None) -> str
         return ctx.producer_id
     if requested is None:
         raise BadRequest("Invalid input: producerId: required: name the producer whose keys to manage")
-    if await store.get_producer(ctx.session, producer_id=requested) is None:
+    if await accounts_storage.get_producer(ctx.session, producer_id=requested) is None:
         raise NotFound(f"Producer {requested} not found")
     return requested
 
@@ -158,7 +162,7 @@ async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedA
 async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKeyPublic]:
     """The producer's API keys, newest first, with prefix, permissions, expiry, last use and
     revocation; never the key itself. Paginated."""
-    statement = store.api_keys_query(producer_id=await _managed_producer(ctx, data.producer_id))
+    statement = accounts_storage.api_keys_query(producer_id=await _managed_producer(ctx, data.producer_id))
     return await paged(ctx.session, statement, query=data, convert=api_key_public)
 
 
@@ -176,7 +180,7 @@ async def revoke_key(ctx: OperationContext, data: RevokeApiKeyInput) -> ApiKeyRe
     if ctx.principal.kind == "session":
         producer_id = ctx.producer_id
     else:  # the operator may revoke any producer's key
-        found = await store.get_api_key_by_id(ctx.session, key_id=data.id)
+        found = await accounts_storage.get_api_key_by_id(ctx.session, key_id=data.id)
         if found is None:
             raise NotFound("API key not found")
         producer_id = found.producer_id

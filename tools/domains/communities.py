@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated
 
 from pydantic import Field
 
-from storage import accounts as accounts_store
-from storage import communities as store
+from storage import accounts as accounts_storage
+from storage import communities as communities_storage
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
-from storage.rules import MAX_FILE_SIZE, MEDIA_TYPES, MEMBER_ROLES
+from storage.rules import MAX_FILE_SIZE, MediaType, MemberRole
 from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound
-from tools.core.fields import Count, Id, Price, slug, text
+from tools.core.fields import NOT_BLANK_CHECKS, SLUG_CHECKS, Count, Id, Price
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -49,13 +49,11 @@ __all__ = [
     "update_community",
 ]
 
-Name = text(200)
-Slug = slug(100)
-_CommunityDescription = text(10000)
-_MediaDescription = text(5000)
-_FileText = text(255)
-Role = Literal[MEMBER_ROLES]  # type: ignore[valid-type]
-MediaType = Literal[MEDIA_TYPES]  # type: ignore[valid-type]
+Name = Annotated[str, Field(min_length=1, max_length=200), *NOT_BLANK_CHECKS]
+Slug = Annotated[str, Field(min_length=1, max_length=100), *SLUG_CHECKS]
+_CommunityDescription = Annotated[str, Field(min_length=1, max_length=10000), *NOT_BLANK_CHECKS]
+_MediaDescription = Annotated[str, Field(min_length=1, max_length=5000), *NOT_BLANK_CHECKS]
+_FileText = Annotated[str, Field(min_length=1, max_length=255), *NOT_BLANK_CHECKS]
 
 
 # --- shared by the community operations and tools.domains.discussions ---
@@ -70,7 +68,7 @@ class CommunityPathPage(PageQuery):
 
 
 async def community_row(ctx: OperationContext, community_id: str, *, lock: bool = False) -> Community:
-    community = await store.get_community(
+    community = await communities_storage.get_community(
         ctx.session, producer_id=ctx.producer_id, community_id=community_id, lock=lock
     )
     if community is None:
@@ -80,7 +78,7 @@ async def community_row(ctx: OperationContext, community_id: str, *, lock: bool 
 
 async def producer_user(ctx: OperationContext, user_id: str) -> User:
     """A user of the caller's producer; any other id (another producer's too) is not_found."""
-    user = await accounts_store.get_user(ctx.session, producer_id=ctx.producer_id, user_id=user_id)
+    user = await accounts_storage.get_user(ctx.session, producer_id=ctx.producer_id, user_id=user_id)
     if user is None:
         raise NotFound("User not found")
     return user
@@ -150,7 +148,7 @@ class UpdateCommunityInput(CommunityPath):
 
 
 async def _claim_slug(ctx: OperationContext, slug: str) -> None:
-    if await store.slug_taken(ctx.session, slug=slug):
+    if await communities_storage.slug_taken(ctx.session, slug=slug):
         raise Conflict(f"The slug {slug} is already taken; choose another")
 
 
@@ -189,7 +187,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
 )
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List communities, newest first. Paginated."""
-    statement = store.communities_query(producer_id=ctx.producer_id)
+    statement = communities_storage.communities_query(producer_id=ctx.producer_id)
     return await paged(ctx.session, statement, query=data, convert=_community_public)
 
 
@@ -202,7 +200,9 @@ async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[Commu
 async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
     """Get a community with its member, thread and media counts."""
     community = await community_row(ctx, data.community_id)
-    members, threads, media = await store.community_counts(ctx.session, community_id=community.id)
+    members, threads, media = await communities_storage.community_counts(
+        ctx.session, community_id=community.id
+    )
     detail = CommunityDetail(
         **_community_public(community).model_dump(),
         member_count=members,
@@ -242,8 +242,10 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> CommunityDeleted:
     """Delete a community and all its threads, comments, members and media; says how many went."""
     community = await community_row(ctx, data.community_id, lock=True)
-    await store.lock_community_threads(ctx.session, community_id=community.id)
-    threads, comments, members, media = await store.community_contents(ctx.session, community_id=community.id)
+    await communities_storage.lock_community_threads(ctx.session, community_id=community.id)
+    threads, comments, members, media = await communities_storage.community_contents(
+        ctx.session, community_id=community.id
+    )
     await ctx.session.delete(community)
     await ctx.session.flush()
     return CommunityDeleted(
@@ -279,7 +281,7 @@ class MemberResult(OutputModel):
 
 
 async def _members_public(ctx: OperationContext, rows: list[Member]) -> list[MemberPublic]:
-    users = await store.users_by_id(ctx.session, (row.user_id for row in rows))
+    users = await communities_storage.users_by_id(ctx.session, (row.user_id for row in rows))
     return [_member_public(row, users[row.user_id]) for row in rows]
 
 
@@ -296,7 +298,7 @@ def _member_public(member: Member, user: User) -> MemberPublic:
 
 class AddMemberInput(CommunityPath):
     user_id: Id
-    role: Role = "member"
+    role: MemberRole = "member"
 
 
 class RemoveMemberInput(CommunityPath):
@@ -314,7 +316,10 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     """Add a student or staff user to a community so they may post (twice: conflict)."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
-    if await store.get_member(ctx.session, community_id=community.id, user_id=user.id) is not None:
+    if (
+        await communities_storage.get_member(ctx.session, community_id=community.id, user_id=user.id)
+        is not None
+    ):
         raise Conflict(f"User {user.id} is already a member of this community")
     now = ctx.now()
     member = Member(
@@ -342,7 +347,7 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
 async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[MemberPublic]:
     """List a community's members, oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
-    statement = store.members_query(community_id=community.id)
+    statement = communities_storage.members_query(community_id=community.id)
     return await paged(ctx.session, statement, query=data, convert_page=partial(_members_public, ctx))
 
 
@@ -357,7 +362,9 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
 async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
     """Remove a user from a community; their posts stay."""
     community = await community_row(ctx, data.community_id)
-    member = await store.get_member(ctx.session, community_id=community.id, user_id=data.user_id)
+    member = await communities_storage.get_member(
+        ctx.session, community_id=community.id, user_id=data.user_id
+    )
     if member is None:
         raise NotFound("Member not found: this user is not a member of the community")
     await ctx.session.delete(member)
@@ -438,5 +445,5 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
 async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaPublic]:
     """List a community's media, newest first. Paginated."""
     community = await community_row(ctx, data.community_id)
-    statement = store.media_query(community_id=community.id, media_type=data.type)
+    statement = communities_storage.media_query(community_id=community.id, media_type=data.type)
     return await paged(ctx.session, statement, query=data, convert=_media_public)

@@ -16,8 +16,8 @@ from mcp.server.auth.provider import construct_redirect_uri
 from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull
 from pydantic import AnyUrl, Field, ValidationError
 
-from storage import accounts as accounts_store
-from storage import oauth as store
+from storage import accounts as accounts_storage
+from storage import oauth as oauth_storage
 from storage.tables import OAuthClient, OAuthGrant
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -112,7 +112,7 @@ async def _checked_request(
     """The client, its redirect URI and the requested scopes, checked again as `/authorize` did."""
     if ctx.services.oauth_resource is None or data.resource != ctx.services.oauth_resource:
         raise BadRequest("Invalid input: resource: this server grants access only to its own MCP endpoint")
-    client = await store.get_client(ctx.session, client_id=data.client_id)
+    client = await oauth_storage.get_client(ctx.session, client_id=data.client_id)
     if client is None:
         raise NotFound(
             "This app is not known here (its registration may have expired): start connecting again from the app"
@@ -124,9 +124,8 @@ async def _checked_request(
         )
     except (InvalidRedirectUriError, ValidationError) as error:
         raise BadRequest(f"Invalid input: redirectUri: {getattr(error, 'message', 'not a URL')}") from None
-    if (
-        "@" in urlsplit(str(redirect_uri)).netloc
-    ):  # registered before userinfo was refused: never send a code there
+    # Registration refuses userinfo, but a stored client may hold such a URI: never send a code there.
+    if "@" in urlsplit(str(redirect_uri)).netloc:
         raise BadRequest(
             "Invalid input: redirectUri: a redirect URI with userinfo (a name before '@') is not accepted"
         )
@@ -188,7 +187,7 @@ async def answer_app_authorization(
     permissions = list(dict.fromkeys(data.permissions))
     if not permissions:
         raise BadRequest("Invalid input: permissions: choose at least one permission")
-    owner = await accounts_store.get_owner(ctx.session, producer_id=ctx.producer_id)
+    owner = await accounts_storage.get_owner(ctx.session, producer_id=ctx.producer_id)
     if owner is None:
         raise NotFound("The producer has no owner")
     grant = await create_grant(
@@ -229,7 +228,10 @@ async def list_connected_apps(ctx: OperationContext, data: PageQuery) -> Page[Co
     """The apps the owner connected over OAuth, newest first, with permissions and last use;
     disconnected ones show when they were disconnected."""
     return await paged(
-        ctx.session, store.grants_query(producer_id=ctx.producer_id), query=data, convert=connected_app
+        ctx.session,
+        oauth_storage.grants_query(producer_id=ctx.producer_id),
+        query=data,
+        convert=connected_app,
     )
 
 
@@ -245,9 +247,9 @@ async def list_connected_apps(ctx: OperationContext, data: PageQuery) -> Page[Co
 async def disconnect_app(ctx: OperationContext, data: DisconnectAppInput) -> ConnectedAppResult:
     """Disconnect a connected app: its tokens stop working at once, in every server process.
     Disconnecting again changes nothing."""
-    grant = await store.get_grant(ctx.session, producer_id=ctx.producer_id, grant_id=data.id)
+    grant = await oauth_storage.get_grant(ctx.session, producer_id=ctx.producer_id, grant_id=data.id)
     if grant is None:
         raise NotFound("Connected app not found")
-    await store.revoke_grant(ctx.session, grant_id=grant.id, at=ctx.clock())
+    await oauth_storage.revoke_grant(ctx.session, grant_id=grant.id, at=ctx.clock())
     await ctx.session.refresh(grant)
     return ConnectedAppResult(app=connected_app(grant))

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from storage import catalog as catalog_store
-from storage import courses as courses_store
+from storage import catalog as catalog_storage
+from storage import courses as courses_storage
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
-from storage.rules import LEVELS
+from storage.rules import Level
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import InputRule, operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound, Unprocessable
-from tools.core.fields import Price, Title, slug
+from tools.core.fields import SLUG_CHECKS, Price, Title
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -32,7 +33,6 @@ from tools.core.updates import apply_changes, given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
-    Row,
     SectionPublic,
     columns,
     curriculum_fields,
@@ -51,7 +51,7 @@ __all__ = [
     "update_course",
 ]
 
-Slug = slug(200)
+Slug = Annotated[str, Field(min_length=1, max_length=200), *SLUG_CHECKS]
 # One nested create is one transaction, and on SQLite it holds the only writer while it runs:
 # at most 1,000 lessons keeps it well under a second, so other tenants' writes are not held up.
 MAX_SECTIONS = 100
@@ -59,7 +59,6 @@ MAX_LESSONS_PER_SECTION = 200
 MAX_NESTED_LESSONS = 1000
 Description = Annotated[str, Field(max_length=10000)]
 ShortDescription = Annotated[str, Field(max_length=500)]
-Level = Literal[LEVELS]  # type: ignore[valid-type]
 
 
 # ---- wire models
@@ -171,26 +170,30 @@ def _course_public(course: Course) -> CoursePublic:
     return CoursePublic.model_validate(course, from_attributes=True)
 
 
-def _course_detail(course: Row, sections: list[Row], lessons: list[Row]) -> CourseDetail:
-    lessons = [columns(lesson) for lesson in lessons]
+def _course_detail(
+    course: Course | Mapping[str, Any],
+    sections: Sequence[Section | Mapping[str, Any]],
+    lessons: Sequence[Lesson | Mapping[str, Any]],
+) -> CourseDetail:
+    lesson_columns = [columns(lesson) for lesson in lessons]
     return CourseDetail.model_validate(
         {
             **columns(course),
             "section_count": len(sections),
-            "lesson_count": len(lessons),
-            "total_duration": sum(lesson["duration"] for lesson in lessons),
-            "sections": curriculum_fields(sections, lessons),
+            "lesson_count": len(lesson_columns),
+            "total_duration": sum(lesson["duration"] for lesson in lesson_columns),
+            "sections": curriculum_fields(sections, lesson_columns),
         }
     )
 
 
 async def _check_category(ctx: OperationContext, category_id: str) -> None:
-    if await catalog_store.get_category(ctx.session, category_id=category_id) is None:
+    if await catalog_storage.get_category(ctx.session, category_id=category_id) is None:
         raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
-    if await courses_store.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
+    if await courses_storage.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
         raise Conflict(f"A course with slug {slug} already exists")
 
 
@@ -272,7 +275,7 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
     """List courses, newest first, without their curriculum. Paginated."""
     published = {"published": True, "draft": False, "all": None}[data.status]
-    statement = courses_store.courses_query(
+    statement = courses_storage.courses_query(
         producer_id=ctx.producer_id, search=data.search, published=published
     )
     return await paged(ctx.session, statement, query=data, convert=_course_public)
@@ -287,7 +290,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""
-    found = await courses_store.course_with_curriculum(
+    found = await courses_storage.course_with_curriculum(
         ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id
     )
     if found is None:
@@ -328,10 +331,10 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
     """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    sections, lessons, enrollments = await courses_store.count_course_contents(
+    sections, lessons, enrollments = await courses_storage.count_course_contents(
         ctx.session, course_id=course.id
     )
-    await courses_store.delete_course(ctx.session, course_id=course.id)
+    await courses_storage.delete_course(ctx.session, course_id=course.id)
     return CourseDeleted(
         id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments
     )
@@ -350,7 +353,7 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     """Publish a course; it needs at least one lesson (else conflict)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
-        if await courses_store.count_lessons(ctx.session, course_id=course.id) == 0:
+        if await courses_storage.count_lessons(ctx.session, course_id=course.id) == 0:
             raise Conflict("This course has no lessons: add at least one before publishing")
         course.published = True
         course.published_at = course.updated_at = ctx.now()

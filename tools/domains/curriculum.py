@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from storage import courses as courses_store
+from storage import courses as courses_storage
 from storage.ids import new_id
-from storage.rules import VIDEO_TYPES
+from storage.rules import VideoType
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -58,7 +58,7 @@ _MOVE = "Move to this 0-based position."
 
 
 class VideoMeta(OutputModel):
-    type: Literal[VIDEO_TYPES]  # type: ignore[valid-type]
+    type: VideoType
     video_id: str | None
     thumbnail_url: str | None
     original_url: str
@@ -263,7 +263,7 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
     """The caller's course; another producer's is as missing as a nonexistent one.
 
     Writes to the curriculum pass `lock`, so concurrent edits of one course take turns."""
-    course = await courses_store.get_course(
+    course = await courses_storage.get_course(
         ctx.session, producer_id=ctx.producer_id, course_id=course_id, lock=lock
     )
     if course is None:
@@ -271,9 +271,11 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
     return course
 
 
-async def _section(ctx: OperationContext, data: SectionRef, *, lock: bool = False) -> Section:
+async def _section(
+    ctx: OperationContext, data: SectionRef | CreateLessonInput, *, lock: bool = False
+) -> Section:
     await owned_course(ctx, data.course_id, lock=lock)
-    section = await courses_store.get_section(
+    section = await courses_storage.get_section(
         ctx.session, course_id=data.course_id, section_id=data.section_id
     )
     if section is None:
@@ -283,7 +285,9 @@ async def _section(ctx: OperationContext, data: SectionRef, *, lock: bool = Fals
 
 async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False) -> Lesson:
     await _section(ctx, data, lock=lock)
-    lesson = await courses_store.get_lesson(ctx.session, section_id=data.section_id, lesson_id=data.lesson_id)
+    lesson = await courses_storage.get_lesson(
+        ctx.session, section_id=data.section_id, lesson_id=data.lesson_id
+    )
     if lesson is None:
         raise NotFound("Lesson not found")
     return lesson
@@ -292,7 +296,7 @@ async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False)
 async def _apply(ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any]) -> None:
     """Set `changes` on `item`; a new `order` moves it among its siblings."""
     if "order" in changes:
-        await courses_store.move_to(ctx.session, item=item, position=changes["order"])
+        await courses_storage.move_to(ctx.session, item=item, position=changes["order"])
         changes = {**changes, "order": item.order}  # where it went: move_to clamps to the last place
     apply_changes(item, changes, at=ctx.now())
     await ctx.session.flush()
@@ -300,7 +304,7 @@ async def _apply(ctx: OperationContext, item: Section | Lesson, changes: dict[st
 
 async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
     """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings."""
-    await courses_store.delete_in_order(ctx.session, item=item)
+    await courses_storage.delete_in_order(ctx.session, item=item)
     return Deleted(id=item.id)
 
 
@@ -316,7 +320,7 @@ async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
 async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
     """Add a section (chapter) to a course; later sections shift down."""
     await owned_course(ctx, data.course_id, lock=True)
-    order = await courses_store.insert_position(
+    order = await courses_storage.insert_position(
         ctx.session, kind=Section, parent_id=data.course_id, position=data.order
     )
     now = ctx.now()
@@ -342,8 +346,8 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
 async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> SectionsResult:
     """A course's sections in order, each with its lessons in order."""
     await owned_course(ctx, data.course_id)
-    sections = await courses_store.sections_of_course(ctx.session, course_id=data.course_id)
-    lessons = await courses_store.lessons_of_course(ctx.session, course_id=data.course_id)
+    sections = await courses_storage.sections_of_course(ctx.session, course_id=data.course_id)
+    lessons = await courses_storage.lessons_of_course(ctx.session, course_id=data.course_id)
     if data.updated_after is not None:  # a whole curriculum is small (bounded): filtered here
         latest = {row.id: row.updated_at for row in sections}  # a section's last change, or its lessons'
         for lesson in lessons:
@@ -365,7 +369,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
     await _apply(ctx, section, changes)
-    lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
+    lessons = await courses_storage.lessons_of_section(ctx.session, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
 
 
@@ -394,7 +398,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     """Add a lesson to a section; later lessons shift down."""
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
-    order = await courses_store.insert_position(
+    order = await courses_storage.insert_position(
         ctx.session, kind=Lesson, parent_id=section.id, position=data.order
     )
     lesson = new_lesson(data, section=section, order=order, video=video, now=ctx.now())
@@ -412,7 +416,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
 async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> LessonsResult:
     """All lessons of a section, in order."""
     section = await _section(ctx, data)
-    lessons = await courses_store.lessons_of_section(ctx.session, section_id=section.id)
+    lessons = await courses_storage.lessons_of_section(ctx.session, section_id=section.id)
     if data.updated_after is not None:  # at most a section's lessons: filtered here
         lessons = sorted(
             (row for row in lessons if row.updated_at > data.updated_after),

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import partial
+from typing import Annotated
 
 from pydantic import Field
 
-from storage import communities as store
+from storage import communities as communities_storage
 from storage.ids import new_id
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from tools.core.fields import Id, IsoDatetime, text
+from tools.core.fields import NOT_BLANK_CHECKS, Id, IsoDatetime
 from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
@@ -48,7 +49,7 @@ MAX_NESTING = 32
 level-32 ancestor: JSON parsers refuse deep documents (serde_json at 128 levels, pydantic's
 at 200), and every level of replies costs two."""
 
-Body = text(20000)
+Body = Annotated[str, Field(min_length=1, max_length=20000), *NOT_BLANK_CHECKS]
 
 
 class AuthorPublic(OutputModel):
@@ -112,11 +113,13 @@ class CommentDeleted(Deleted):
     replies_deleted: int
 
 
-def _author(user: User | store.Poster) -> AuthorPublic:
+def _author(user: User | communities_storage.Poster) -> AuthorPublic:
     return AuthorPublic(id=user.id, name=user.name, avatar_url=user.avatar_url)
 
 
-def _thread_fields(thread: Thread | store.NewThread, author: User | store.Poster) -> dict:
+def _thread_fields(
+    thread: Thread | communities_storage.NewThread, author: User | communities_storage.Poster
+) -> dict:
     return {
         "id": thread.id,
         "community_id": thread.community_id,
@@ -143,7 +146,7 @@ def _comment_fields(comment: Comment, author: AuthorPublic) -> dict:
     }
 
 
-def comment_tree(rows: Iterable[store.CommentWithAuthor]) -> list[CommentNode]:
+def comment_tree(rows: Iterable[communities_storage.CommentWithAuthor]) -> list[CommentNode]:
     """The comments of one thread (rows of comment, author name, author avatar; oldest first) as a tree.
 
     Iterative, never recursive, so a reply chain of any depth fits; see MAX_NESTING.
@@ -184,20 +187,22 @@ async def _post_author(ctx: OperationContext, community: Community, user_id: str
     """The author of a new thread or comment: a member of the community or a staff user."""
     user = await producer_user(ctx, user_id)
     if user.role not in STAFF_ROLES:
-        member = await store.get_member(ctx.session, community_id=community.id, user_id=user.id)
+        member = await communities_storage.get_member(ctx.session, community_id=community.id, user_id=user.id)
         _check_may_post(user, is_member=member is not None)
     return user
 
 
-def _check_may_post(user: User | store.Poster, *, is_member: bool) -> None:
+def _check_may_post(user: User | communities_storage.Poster, *, is_member: bool) -> None:
     if user.role not in STAFF_ROLES and not is_member:
         raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
 
 
-async def _community_and_author(ctx: OperationContext, community_id: str, user_id: str) -> store.Poster:
+async def _community_and_author(
+    ctx: OperationContext, community_id: str, user_id: str
+) -> communities_storage.Poster:
     """`community_row` and `_post_author` in one statement: the author, once both are checked."""
-    found, user, is_member = await store.community_and_author(
-        ctx.session, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
+    found, user, is_member = await communities_storage.community_and_author(
+        ctx.transaction, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
     )
     if found is None:
         raise NotFound("Community not found")
@@ -208,7 +213,7 @@ async def _community_and_author(ctx: OperationContext, community_id: str, user_i
 
 
 async def _user(ctx: OperationContext, user_id: str) -> User:
-    return (await store.users_by_id(ctx.session, [user_id]))[user_id]
+    return (await communities_storage.users_by_id(ctx.session, [user_id]))[user_id]
 
 
 # --- threads ---
@@ -254,7 +259,9 @@ async def _community_and_thread(
 async def _thread_in(
     ctx: OperationContext, community: Community, thread_id: str, *, lock: bool = False
 ) -> Thread:
-    thread = await store.get_thread(ctx.session, community_id=community.id, thread_id=thread_id, lock=lock)
+    thread = await communities_storage.get_thread(
+        ctx.session, community_id=community.id, thread_id=thread_id, lock=lock
+    )
     if thread is None:
         raise NotFound("Thread not found")
     return thread
@@ -265,7 +272,7 @@ async def _thread_row(ctx: OperationContext, data: ThreadPath, *, lock: bool = F
 
 
 async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[ThreadPublic]:
-    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    authors = await communities_storage.users_by_id(ctx.session, (row.author_id for row in rows))
     return [ThreadPublic(**_thread_fields(row, authors[row.author_id])) for row in rows]
 
 
@@ -281,7 +288,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
     author = await _community_and_author(ctx, data.community_id, data.user_id)
     now = ctx.now()
-    thread = store.NewThread(
+    thread = communities_storage.NewThread(
         id=new_id("thread"),
         community_id=data.community_id,
         author_id=author.id,
@@ -293,7 +300,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
         created_at=now,
         updated_at=now,
     )
-    await store.insert_thread(ctx.session, thread)
+    await communities_storage.insert_thread(ctx.transaction, thread)
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, author)))
 
 
@@ -313,7 +320,9 @@ async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[Th
     scope = {"producer_id": ctx.producer_id}
     if data.community_id is not None:
         scope = {"community_id": (await community_row(ctx, data.community_id)).id}
-    statement = store.threads_query(**scope, search=data.search, since=data.since, until=data.until)
+    statement = communities_storage.threads_query(
+        **scope, search=data.search, since=data.since, until=data.until
+    )
     return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
 
 
@@ -327,7 +336,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
     """Get a thread with its comment tree, oldest first; replies past 32 levels are flat."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
-    tree = comment_tree(await store.thread_comments(ctx.session, thread_id=thread.id))
+    tree = comment_tree(await communities_storage.thread_comments(ctx.session, thread_id=thread.id))
     return ThreadDetailResult(thread=ThreadDetail(**_thread_fields(thread, author), comments=tree))
 
 
@@ -358,7 +367,7 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDeleted:
     """Delete a thread and all its comments; says how many went."""
     thread = await _thread_row(ctx, data, lock=True)
-    comments = await store.count_thread_comments(ctx.session, thread_id=thread.id)
+    comments = await communities_storage.count_thread_comments(ctx.session, thread_id=thread.id)
     await ctx.session.delete(thread)
     await ctx.session.flush()
     return ThreadDeleted(id=thread.id, comments_deleted=comments)
@@ -383,7 +392,9 @@ class UpdateCommentInput(CommentPath):
 
 async def _comment_row(ctx: OperationContext, data: CommentPath) -> Comment:
     thread = await _thread_row(ctx, data)
-    comment = await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.comment_id)
+    comment = await communities_storage.get_comment(
+        ctx.session, thread_id=thread.id, comment_id=data.comment_id
+    )
     if comment is None:
         raise NotFound("Comment not found")
     return comment
@@ -394,7 +405,7 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
 
 
 async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[CommentPublic]:
-    authors = await store.users_by_id(ctx.session, (row.author_id for row in rows))
+    authors = await communities_storage.users_by_id(ctx.session, (row.author_id for row in rows))
     return [_comment_public(row, authors[row.author_id]) for row in rows]
 
 
@@ -409,9 +420,12 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     """Comment on a thread, or reply to parentId. The author (userId) must be a member or staff."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
-    if data.parent_id is not None:
-        if await store.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id) is None:
-            raise NotFound("Parent comment not found in this thread")
+    if (
+        data.parent_id is not None
+        and await communities_storage.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id)
+        is None
+    ):
+        raise NotFound("Parent comment not found in this thread")
     now = ctx.now()
     comment = Comment(
         id=new_id("cmt"),
@@ -424,7 +438,7 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     )
     ctx.session.add(comment)
     await ctx.session.flush()
-    await store.note_comment_added(ctx.session, thread_id=thread.id, at=now)
+    await communities_storage.note_comment_added(ctx.session, thread_id=thread.id, at=now)
     return CommentResult(comment=_comment_public(comment, author))
 
 
@@ -439,21 +453,23 @@ async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[
     """List comments flat: a thread's oldest first; with only communityId, the community's newest
     first. Paginated."""
     if data.thread_id is not None:
-        statement = store.comments_query(thread_id=(await _listed_thread(ctx, data)).id, search=data.search)
+        statement = communities_storage.comments_query(
+            thread_id=(await _listed_thread(ctx, data.community_id, data.thread_id)).id, search=data.search
+        )
     elif data.community_id is not None:
         community = await community_row(ctx, data.community_id)
-        statement = store.comments_query(community_id=community.id, search=data.search)
+        statement = communities_storage.comments_query(community_id=community.id, search=data.search)
     else:
         raise BadRequest("Invalid input: threadId, communityId: give a threadId, a communityId or both")
     return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
 
 
-async def _listed_thread(ctx: OperationContext, data: ListCommentsInput) -> Thread:
+async def _listed_thread(ctx: OperationContext, community_id: str | None, thread_id: str) -> Thread:
     """The thread list_comments names: in its community when communityId is given, else in any of the caller's."""
-    if data.community_id is not None:
-        return await _thread_in(ctx, await community_row(ctx, data.community_id), data.thread_id)
-    thread = await store.get_producer_thread(
-        ctx.session, producer_id=ctx.producer_id, thread_id=data.thread_id
+    if community_id is not None:
+        return await _thread_in(ctx, await community_row(ctx, community_id), thread_id)
+    thread = await communities_storage.get_producer_thread(
+        ctx.session, producer_id=ctx.producer_id, thread_id=thread_id
     )
     if thread is None:
         raise NotFound("Thread not found")
@@ -487,6 +503,6 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDeleted:
     """Delete a comment with all its replies, at any depth; says how many went."""
     comment = await _comment_row(ctx, data)
-    deleted = await store.delete_comment_tree(ctx.session, comment_id=comment.id)
-    await store.recount_comments(ctx.session, thread_id=comment.thread_id)
+    deleted = await communities_storage.delete_comment_tree(ctx.session, comment_id=comment.id)
+    await communities_storage.recount_comments(ctx.session, thread_id=comment.thread_id)
     return CommentDeleted(id=comment.id, replies_deleted=deleted - 1)

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from storage import enrollments as enrollments_store
+from storage import enrollments as enrollments_storage
 from storage.enrollments import (
     CurriculumLesson,
     EnrollmentNames,
@@ -223,7 +223,7 @@ def _lesson_progress(lesson: CurriculumLesson, position: int) -> LessonProgressP
 
 
 async def _owned_enrollment(ctx: OperationContext, enrollment_id: str, *, lock: bool = False) -> Enrollment:
-    enrollment = await enrollments_store.get_enrollment(
+    enrollment = await enrollments_storage.get_enrollment(
         ctx.session, producer_id=ctx.producer_id, enrollment_id=enrollment_id, lock=lock
     )
     if enrollment is None:
@@ -235,7 +235,7 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     """`rows` with their names and progress: one statement, however many rows."""
     if not rows:
         return []
-    summaries = await enrollments_store.enrollment_summaries(
+    summaries = await enrollments_storage.enrollment_summaries(
         ctx.session, enrollment_ids=[row.id for row in rows]
     )
     return [
@@ -247,10 +247,12 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     ]
 
 
-async def _save_progress(ctx: OperationContext, state: ProgressState, data: UpdateProgressInput) -> bool:
-    """Save the lesson's progress as `data` says; True when this update completed the lesson. A
-    change moves the enrollment's `updated_at` (written by the caller); a repeated update changes
-    nothing, that included."""
+async def _save_progress(
+    ctx: OperationContext, state: ProgressState, lesson_id: str, data: UpdateProgressInput
+) -> bool:
+    """Save the progress on `lesson_id` (`state`'s lesson) as `data` says; True when this update
+    completed the lesson. A change moves the enrollment's `updated_at` (written by the caller); a
+    repeated update changes nothing, that included."""
     before = state.progress
     progress = (
         replace(before)
@@ -262,10 +264,10 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
     if newly_completed:
         progress.completed, progress.completed_at = True, ctx.now()
     if progress != before:
-        await enrollments_store.save_progress(
-            ctx.session,
+        await enrollments_storage.save_progress(
+            ctx.transaction,
             enrollment_id=state.enrollment.id,
-            lesson_id=state.lesson_id,
+            lesson_id=lesson_id,
             progress=progress,
             new=before is None,
         )
@@ -276,12 +278,13 @@ async def _save_progress(ctx: OperationContext, state: ProgressState, data: Upda
 def _distinct(data: EnrollStudentsInput) -> tuple[list[str], dict[str, str]]:
     """The students `data` names, each once in the order first given: their ids, or their emails
     normalized, with each email as it was first written (for the results)."""
-    if data.emails is None:
-        return list(dict.fromkeys(data.student_ids)), {}
-    spelled: dict[str, str] = {}
-    for email in data.emails:
-        spelled.setdefault(normalize_email(email), email)
-    return list(spelled), spelled
+    if data.emails is not None:
+        spelled: dict[str, str] = {}
+        for email in data.emails:
+            spelled.setdefault(normalize_email(email), email)
+        return list(spelled), spelled
+    assert data.student_ids is not None, "enroll_students refuses a call that gives neither"
+    return list(dict.fromkeys(data.student_ids)), {}
 
 
 async def _enroll_chunk(
@@ -312,14 +315,14 @@ async def _enroll_chunk(
         )
         for student in students
     }
-    inserted = await enrollments_store.insert_enrollments(
+    inserted = await enrollments_storage.insert_enrollments(
         ctx.session, [row.model_dump() for row in rows.values()]
     )
     created = {student_id for student_id, row in rows.items() if row.id in inserted}
     if len(created) < len(rows):
         lost = [student_id for student_id in rows if student_id not in created]
         enrolled.update(
-            await enrollments_store.enrollments_of_students(
+            await enrollments_storage.enrollments_of_students(
                 ctx.session, course_id=course.id, student_ids=lost
             )
         )
@@ -346,7 +349,7 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     """Enroll a student in a course (draft or published); twice is a conflict."""
     student = await owned_student(ctx, data.student_id)
     course = await owned_course(ctx, data.course_id)
-    if await enrollments_store.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
+    if await enrollments_storage.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
         raise Conflict(_ALREADY_ENROLLED)
     now = ctx.now()
     enrollment = Enrollment(
@@ -382,17 +385,17 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
     course = await owned_course(ctx, data.course_id)
     by_email = data.emails is not None
     keys, spelled = _distinct(data)
-    matches = await enrollments_store.students_to_enroll(
+    matches = await enrollments_storage.students_to_enroll(
         ctx.session,
         producer_id=ctx.producer_id,
         ids=[] if by_email else keys,
         emails_normalized=keys if by_email else [],
     )
     found = {(match.email_normalized if by_email else match.id): match for match in matches}
-    enrolled = await enrollments_store.enrollments_of_students(
+    enrolled = await enrollments_storage.enrollments_of_students(
         ctx.session, course_id=course.id, student_ids=[match.id for match in matches]
     )
-    total_lessons = (await enrollments_store.lesson_totals(ctx.session, course_ids=[course.id])).get(
+    total_lessons = (await enrollments_storage.lesson_totals(ctx.session, course_ids=[course.id])).get(
         course.id, 0
     )
     results: list[StudentOutcome] = []
@@ -431,7 +434,7 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
 async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) -> Page[EnrollmentPublic]:
     """List enrollments with their progress, newest first. Paginated."""
     await check_filter(ctx, data)
-    statement = enrollments_store.enrollments_query(
+    statement = enrollments_storage.enrollments_query(
         producer_id=ctx.producer_id,
         student_id=data.student_id,
         course_id=data.course_id,
@@ -448,13 +451,13 @@ async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) ->
 )
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
     """Get an enrollment with per-lesson progress, totals and the student's streak."""
-    found = await enrollments_store.get_named_enrollment(
+    found = await enrollments_storage.get_named_enrollment(
         ctx.session, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id
     )
     if found is None:
         raise NotFound("Enrollment not found")
     enrollment, names = found
-    curriculum = await enrollments_store.curriculum_progress(
+    curriculum = await enrollments_storage.curriculum_progress(
         ctx.session, enrollment_id=enrollment.id, course_id=enrollment.course_id
     )
     lessons = [_lesson_progress(lesson, position) for position, lesson in enumerate(curriculum, start=1)]
@@ -481,8 +484,8 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     # "Mark lesson 3 done" needs no lookup of lesson 3's id: its position names it.
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
-    state = await enrollments_store.progress_state(
-        ctx.session,
+    state = await enrollments_storage.progress_state(
+        ctx.transaction,
         producer_id=ctx.producer_id,
         enrollment_id=data.enrollment_id,
         lesson_id=data.lesson_id,
@@ -499,7 +502,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         # Like any id the caller cannot reach (another course's, another producer's): not found here.
         raise NotFound(f"Lesson not found in course {enrollment.course_id}; see get_course for its lessons")
     times = (enrollment.updated_at, enrollment.completed_at)
-    lesson_completed = await _save_progress(ctx, state, data)
+    lesson_completed = await _save_progress(ctx, state, state.lesson_id, data)
     completed, total = state.completed_lessons + lesson_completed, state.total_lessons
     events = await record_progress(
         ctx,
@@ -512,7 +515,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         enrollment.updated_at,
         enrollment.completed_at,
     ) != times:  # changed above, or completed by record_progress
-        await enrollments_store.save_enrollment_times(ctx.session, enrollment)
+        await enrollments_storage.save_enrollment_times(ctx.transaction, enrollment)
     public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
     _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
@@ -559,5 +562,5 @@ def _emit_progress_events(
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
     """Delete an enrollment, its progress and certificate; achievements and streak stay."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
-    await enrollments_store.delete_enrollment(ctx.session, enrollment_id=enrollment.id)
+    await enrollments_storage.delete_enrollment(ctx.session, enrollment_id=enrollment.id)
     return Deleted(id=enrollment.id)

@@ -37,8 +37,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from storage import login_failures
-from storage import oauth as store
+from storage import login_failures as login_failures_storage
+from storage import oauth as oauth_storage
 from storage.engine import Store
 from storage.ids import new_id
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
@@ -178,10 +178,12 @@ class RegistrationThrottle:
         limits = {_registration_bucket("all"): self.total}
         if address:
             limits[_registration_bucket(f"address:{address}")] = self.per_address
-        await login_failures.lock_buckets(session, buckets=limits)
+        await login_failures_storage.lock_buckets(session, buckets=limits)
         wait = 0.0
         for bucket, limit in limits.items():
-            times = await login_failures.failure_times(session, bucket=bucket, since=now - self.window)
+            times = await login_failures_storage.failure_times(
+                session, bucket=bucket, since=now - self.window
+            )
             if len(times) >= limit:
                 wait = max(wait, (times[len(times) - limit] + self.window - now).total_seconds(), 1)
         if wait > 0:
@@ -190,7 +192,9 @@ class RegistrationThrottle:
                 seconds,
                 message=f"Too many client registrations from this address or in all; retry in {seconds} seconds",
             )
-        await login_failures.record_failure(session, buckets=limits, at=now, forget_before=now - self.window)
+        await login_failures_storage.record_failure(
+            session, buckets=limits, at=now, forget_before=now - self.window
+        )
 
 
 def _registration_bucket(value: str) -> str:
@@ -199,7 +203,7 @@ def _registration_bucket(value: str) -> str:
 
 
 async def register_client(
-    db: Store,
+    store: Store,
     *,
     client_id: str,
     name: str,
@@ -214,9 +218,9 @@ async def register_client(
     `address` (else `RateLimited`, and nothing is stored); and, in the same transaction, delete the
     registrations older than `unused_ttl` that no owner ever consented to."""
     now = clock()
-    async with db.write_session() as session, session.begin():
+    async with store.write_session() as session, session.begin():
         await throttle.admit(session, address=address, now=now)
-        await store.delete_unused_registrations(session, created_before=now - unused_ttl)
+        await oauth_storage.delete_unused_registrations(session, created_before=now - unused_ttl)
         client = OAuthClient(
             id=client_id,
             source="registration",
@@ -232,7 +236,7 @@ async def register_client(
 
 
 async def save_client(
-    db: Store,
+    store: Store,
     *,
     client_id: str,
     source: str,
@@ -246,12 +250,14 @@ async def save_client(
     with `unused_ttl`, in the same transaction, forget the copies fetched longer ago than that which
     no owner consented to (anyone can make us fetch a new URL: the table must not keep them all)."""
     now = clock()
-    async with db.write_session() as session, session.begin():
+    async with store.write_session() as session, session.begin():
         if unused_ttl is not None:
-            await store.delete_unused_documents(session, fetched_before=now - unused_ttl)
-        client = await store.get_client(session, client_id=client_id)
+            await oauth_storage.delete_unused_documents(session, fetched_before=now - unused_ttl)
+        client = await oauth_storage.get_client(session, client_id=client_id)
         if client is None:
-            client = OAuthClient(id=client_id, source=source, created_at=now)
+            client = OAuthClient(
+                id=client_id, source=source, name=name, information=information, created_at=now
+            )
             session.add(client)
         client.name = name
         client.information = information
@@ -316,40 +322,42 @@ async def issue_code(
 
 
 async def find_code(
-    db: Store, *, client_id: str, code: str, clock: Clock
+    store: Store, *, client_id: str, code: str, clock: Clock
 ) -> tuple[OAuthCode, OAuthGrant] | None:
     """The unredeemed code `code` of `client_id`'s live grant. A code redeemed before revokes its grant."""
     if len(code) > _MAX_TOKEN_LENGTH:
         return None
-    async with db.sessions() as session:
-        found = await store.get_code(session, code_hash=hash_secret(code))
+    async with store.sessions() as session:
+        found = await oauth_storage.get_code(session, code_hash=hash_secret(code))
     if found is None or found[1].revoked_at is not None or found[0].client_id != client_id:
         return None
     if found[0].used_at is not None:
         logger.warning("an authorization code was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(db, found[1].id, clock)
+        await _revoke_grant(store, found[1].id, clock)
         return None
     return found
 
 
-async def exchange_code(db: Store, *, code: OAuthCode, grant: OAuthGrant, clock: Clock) -> IssuedTokens:
+async def exchange_code(store: Store, *, code: OAuthCode, grant: OAuthGrant, clock: Clock) -> IssuedTokens:
     """Redeem `code` (checked by the caller: client, redirect URI, PKCE) for a token pair."""
-    async with db.write_session() as session, session.begin():
-        if await store.claim_code(session, code_hash=code.code_hash, at=clock()):
-            await store.delete_finished(session, grant_id=grant.id, now=clock())
+    async with store.write_session() as session, session.begin():
+        if await oauth_storage.claim_code(session, code_hash=code.code_hash, at=clock()):
+            await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
             return await _issue_tokens(session, grant=grant, scopes=list(code.scopes), clock=clock)
-        await store.revoke_grant(session, grant_id=grant.id, at=clock())  # redeemed twice at once: a copy
+        await oauth_storage.revoke_grant(
+            session, grant_id=grant.id, at=clock()
+        )  # redeemed twice at once: a copy
     raise GrantRefused("authorization code was already used")
 
 
 async def find_refresh_token(
-    db: Store, *, client_id: str, token: str, clock: Clock
+    store: Store, *, client_id: str, token: str, clock: Clock
 ) -> tuple[OAuthToken, OAuthGrant] | None:
     """The live refresh token `token` of `client_id`. A retired one presented again revokes its grant."""
     if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         return None
-    async with db.sessions() as session:
-        found = await store.get_token(session, token_hash=hash_secret(token))
+    async with store.sessions() as session:
+        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
     if (
         found is None
         or found[0].kind != "refresh"
@@ -359,24 +367,24 @@ async def find_refresh_token(
         return None
     if found[0].used_at is not None:
         logger.warning("a rotated refresh token was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(db, found[1].id, clock)
+        await _revoke_grant(store, found[1].id, clock)
         return None
     return found
 
 
 async def grant_resource(
-    db: Store, *, client_id: str, code: str | None = None, refresh_token: str | None = None
+    store: Store, *, client_id: str, code: str | None = None, refresh_token: str | None = None
 ) -> str | None:
     """The resource (RFC 8707) of the grant that `client_id`'s `code` or `refresh_token` belongs
     to, or None when there is no such code or token. Only reads: a token request asking for another
     resource is refused before the code or token is looked at as a use."""
-    async with db.sessions() as session:
+    async with store.sessions() as session:
         if code is not None and len(code) <= _MAX_TOKEN_LENGTH:
-            found_code = await store.get_code(session, code_hash=hash_secret(code))
+            found_code = await oauth_storage.get_code(session, code_hash=hash_secret(code))
             if found_code is not None and found_code[0].client_id == client_id:
                 return found_code[1].resource
         if refresh_token is not None and len(refresh_token) <= _MAX_TOKEN_LENGTH:
-            found_token = await store.get_token(session, token_hash=hash_secret(refresh_token))
+            found_token = await oauth_storage.get_token(session, token_hash=hash_secret(refresh_token))
             if (
                 found_token is not None
                 and found_token[0].kind == "refresh"
@@ -387,14 +395,16 @@ async def grant_resource(
 
 
 async def rotate_refresh_token(
-    db: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock
+    store: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock
 ) -> IssuedTokens:
     """Retire `token` and issue the next pair (with `scopes`, at most the token's own)."""
-    async with db.write_session() as session, session.begin():
-        if await store.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
-            await store.delete_finished(session, grant_id=grant.id, now=clock())
+    async with store.write_session() as session, session.begin():
+        if await oauth_storage.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
+            await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
             return await _issue_tokens(session, grant=grant, scopes=scopes, clock=clock)
-        await store.revoke_grant(session, grant_id=grant.id, at=clock())  # rotated twice at once: a copy
+        await oauth_storage.revoke_grant(
+            session, grant_id=grant.id, at=clock()
+        )  # rotated twice at once: a copy
     raise GrantRefused("refresh token was already used")
 
 
@@ -422,23 +432,25 @@ async def _issue_tokens(session, *, grant: OAuthGrant, scopes: list[str], clock:
     )
 
 
-async def revoke_token(db: Store, *, token: str, client_id: str, clock: Clock) -> None:
+async def revoke_token(store: Store, *, token: str, client_id: str, clock: Clock) -> None:
     """RFC 7009: the client revokes one of its tokens; we end the whole grant (access and refresh
     alike), as a client that signs out expects. Unknown tokens are ignored."""
     if len(token) > _MAX_TOKEN_LENGTH:
         return
-    async with db.sessions() as session:
-        found = await store.get_token(session, token_hash=hash_secret(token))
+    async with store.sessions() as session:
+        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
     if found is not None and found[1].client_id == client_id:
-        await _revoke_grant(db, found[1].id, clock)
+        await _revoke_grant(store, found[1].id, clock)
 
 
-async def _revoke_grant(db: Store, grant_id: str, clock: Clock) -> None:
-    async with db.write_session() as session, session.begin():
-        await store.revoke_grant(session, grant_id=grant_id, at=clock())
+async def _revoke_grant(store: Store, grant_id: str, clock: Clock) -> None:
+    async with store.write_session() as session, session.begin():
+        await oauth_storage.revoke_grant(session, grant_id=grant_id, at=clock())
 
 
-async def authenticate_oauth_token(db: Store, token: str, *, resource: str | None, clock: Clock) -> Principal:
+async def authenticate_oauth_token(
+    store: Store, token: str, *, resource: str | None, clock: Clock
+) -> Principal:
     """The principal of a live access token issued for `resource`; or `Unauthorized` saying why
     (never echoing the token). `resource` None: this endpoint takes no OAuth token."""
     if resource is None:
@@ -449,7 +461,7 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
         raise Unauthorized("Invalid access token")
     now = clock()
     token_hash = hash_secret(token)
-    found = await db.credentials.access_token(token_hash)
+    found = await store.credentials.access_token(token_hash)
     if found is None or found["kind"] != "access":
         raise Unauthorized("Invalid access token")
     if found["revoked_at"] is not None:
@@ -461,9 +473,11 @@ async def authenticate_oauth_token(db: Store, token: str, *, resource: str | Non
     last_used = found["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
         await record_last_use(
-            db, partial(store.touch_grant, grant_id=found["id"], at=now), f"connected app {found['id']}"
+            store,
+            partial(oauth_storage.touch_grant, grant_id=found["id"], at=now),
+            f"connected app {found['id']}",
         )
-        db.credentials.note_use(token_hash, now)
+        store.credentials.note_use(token_hash, now)
     return Principal(
         producer_id=found["producer_id"],
         key_id=found["id"],

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import Field
 
-from storage import overview as store
+from storage import overview as overview_storage
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.models import InputModel, OutputModel
@@ -71,12 +71,18 @@ async def get_school_overview(ctx: OperationContext, data: OverviewInput) -> Sch
     communities; lessons completed and active learners per day; completion rate of the top courses."""
     today = ctx.now().astimezone(UTC).date()
     first = today - timedelta(days=data.days - 1)
-    counts = await store.school_counts(ctx.session, producer_id=ctx.producer_id)
+    counts = await overview_storage.school_counts(ctx.session, producer_id=ctx.producer_id)
     since = datetime.combine(first, time.min, tzinfo=UTC)
-    lessons = await store.lessons_completed_by_day(ctx.session, producer_id=ctx.producer_id, since=since)
-    learners = await store.active_learners_by_day(ctx.session, producer_id=ctx.producer_id, since=first)
+    lessons = await overview_storage.lessons_completed_by_day(
+        ctx.session, producer_id=ctx.producer_id, since=since
+    )
+    learners = await overview_storage.active_learners_by_day(
+        ctx.session, producer_id=ctx.producer_id, since=first
+    )
     days = [first + timedelta(days=offset) for offset in range(data.days)]
-    courses = await store.course_completions(ctx.session, producer_id=ctx.producer_id, limit=_MAX_COURSES)
+    courses = await overview_storage.course_completions(
+        ctx.session, producer_id=ctx.producer_id, limit=_MAX_COURSES
+    )
     return SchoolOverviewResult(
         overview=SchoolOverview(
             counts=SchoolCountsPublic(**vars(counts)),

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from storage import accounts as accounts_store
-from storage import owner_password as store
+from storage import accounts as accounts_storage
+from storage import owner_password as owner_password_storage
 from tools.core.audit import record_audit_event
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -60,7 +60,7 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     the owner ends at once; this one stays signed in."""
     principal = ctx.principal
     async with ctx.store.sessions() as session:
-        owner = await accounts_store.get_user(
+        owner = await accounts_storage.get_user(
             session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner"
         )
     if owner is None:
@@ -72,10 +72,10 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     new_hash = await hash_password(data.new_password)
     async with ctx.store.write_session() as session, session.begin():
         now = ctx.now()
-        await store.set_password_hash(
+        await owner_password_storage.set_password_hash(
             session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now
         )
-        ended = await store.end_other_sessions(
+        ended = await owner_password_storage.end_other_sessions(
             session, user_id=owner.id, keep_session_id=principal.session_id, at=now
         )
         await _audit(session, ctx, outcome="ok")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from storage import accounts as store
+from storage import accounts as accounts_storage
 from storage.queries import fetch_page
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -87,8 +87,12 @@ async def make_producer(ctx: OperationContext, data: CreateProducerInput) -> Cre
 )
 async def find_producer(ctx: OperationContext, data: FindProducerInput) -> ProducerResult:
     """The producer whose owner signs in with `email`."""
-    owner = await store.get_owner_by_email(ctx.session, email_normalized=normalize_email(data.email))
-    producer = await store.get_producer(ctx.session, producer_id=owner.producer_id) if owner else None
+    owner = await accounts_storage.get_owner_by_email(
+        ctx.session, email_normalized=normalize_email(data.email)
+    )
+    producer = (
+        await accounts_storage.get_producer(ctx.session, producer_id=owner.producer_id) if owner else None
+    )
     if owner is None or producer is None:
         raise NotFound(f"No producer's owner has the email {data.email}")
     return ProducerResult(
@@ -111,9 +115,11 @@ async def list_producers(ctx: OperationContext, data: ListProducersInput) -> Pag
     """Every producer on this machine with its owner's email, oldest first. Paginated."""
     offset = (data.page - 1) * data.limit
     owners, total = await fetch_page(
-        ctx.session, store.owners_by_producer_query(), offset=offset, limit=data.limit
+        ctx.session, accounts_storage.owners_by_producer_query(), offset=offset, limit=data.limit
     )
-    producers = await store.producers_by_id(ctx.session, producer_ids=[owner.producer_id for owner in owners])
+    producers = await accounts_storage.producers_by_id(
+        ctx.session, producer_ids=[owner.producer_id for owner in owners]
+    )
     summaries = [
         ProducerSummary(
             id=owner.producer_id,

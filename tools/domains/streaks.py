@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from pydantic import Field
 
-from storage import enrollments as enrollments_store
+from storage import enrollments as enrollments_storage
 from tools.core.context import OperationContext
 from tools.core.models import OutputModel
 
@@ -50,5 +50,5 @@ def streaks(days: Iterable[date], *, today: date) -> Streak:
 
 async def streak_of(ctx: OperationContext, student_id: str) -> Streak:
     """The student's streak as of the operation's clock."""
-    days = await enrollments_store.learning_days(ctx.session, student_id=student_id)
+    days = await enrollments_storage.learning_days(ctx.session, student_id=student_id)
     return streaks(days, today=utc_day(ctx.now()))

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from storage import accounts as accounts_store
-from storage import students as students_store
+from storage import accounts as accounts_storage
+from storage import students as students_storage
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
 from storage.rules import EMAIL_MAX_LENGTH, is_email
@@ -136,7 +136,7 @@ class UpdateStudentInput(StudentRef):
 
 async def owned_student(ctx: OperationContext, student_id: str) -> User:
     """The caller's student; another producer's, or a staff user, is as missing as a nonexistent one."""
-    user = await accounts_store.get_user(
+    user = await accounts_storage.get_user(
         ctx.session, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
     )
     if user is None:
@@ -155,7 +155,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     """Register a student (email unique). Without a password one is generated, returned once as
     generatedPassword."""
     email_normalized = normalize_email(data.email)
-    existing = await accounts_store.get_user_by_email(
+    existing = await accounts_storage.get_user_by_email(
         ctx.session, producer_id=ctx.producer_id, email_normalized=email_normalized
     )
     if existing is not None:
@@ -210,7 +210,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get a student with their current and longest learning streak."""
-    found = await students_store.student_with_learning_days(
+    found = await students_storage.student_with_learning_days(
         ctx.store.fast, producer_id=ctx.producer_id, student_id=data.student_id
     )
     if found is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from storage import accounts as accounts_store
-from storage import catalog as catalog_store
+from storage import accounts as accounts_storage
+from storage import catalog as catalog_storage
 from tools.core.catalog import may_call, operation, published
 from tools.core.context import OperationContext
 from tools.core.models import NoInput, OutputModel
@@ -53,11 +53,12 @@ class WhoamiResult(OutputModel):
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """This key's producer (with its owner user id), name, permissions and the tools it may call."""
-    producer = await accounts_store.producer_with_owner(ctx.store.fast, producer_id=ctx.producer_id)
+    producer = await accounts_storage.producer_with_owner(ctx.store.fast, producer_id=ctx.producer_id)
     principal = ctx.principal
+    assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"
     return WhoamiResult(
         producer=ProducerPublic(
-            id=principal.producer_id,
+            id=ctx.producer_id,
             name=producer["name"] if producer else "",
             owner_user_id=producer["owner_user_id"] if producer else None,
         ),
@@ -74,7 +75,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
     """List course categories; a course's categoryId is one of their ids."""
-    rows = await catalog_store.list_categories(ctx.session)
+    rows = await catalog_storage.list_categories(ctx.session)
     return CategoriesResult(
         categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]
     )

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
-from storage.rules import VIDEO_TYPES
+from storage.rules import VideoType
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Unprocessable
@@ -35,7 +35,7 @@ _YOUTUBE_PATH_PREFIXES = ("shorts", "embed", "live", "v")
 
 
 class VideoInfo(OutputModel):
-    type: Literal[VIDEO_TYPES]  # type: ignore[valid-type]
+    type: VideoType
     original_url: str
     video_id: str | None
     embed_url: str

@@ -15,8 +15,8 @@ import secrets
 
 from pydantic import Field
 
-from storage import events as events_store
-from storage import webhooks as store
+from storage import events as events_storage
+from storage import webhooks as webhooks_storage
 from storage.ids import new_id
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 from tools.core.catalog import operation
@@ -160,7 +160,9 @@ async def _loopback_only(url: str) -> bool:
 
 
 async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
-    endpoint = await store.get_endpoint(ctx.session, producer_id=ctx.producer_id, webhook_id=webhook_id)
+    endpoint = await webhooks_storage.get_endpoint(
+        ctx.session, producer_id=ctx.producer_id, webhook_id=webhook_id
+    )
     if endpoint is None:
         raise NotFound("Webhook not found")
     return endpoint
@@ -212,7 +214,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
 )
 async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookPublic]:
     """The webhook endpoints, with why any is disabled. Paginated."""
-    statement = store.endpoints_query(producer_id=ctx.producer_id)
+    statement = webhooks_storage.endpoints_query(producer_id=ctx.producer_id)
     return await paged(ctx.session, statement, query=data, convert=_public)
 
 
@@ -297,7 +299,7 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
         data={"webhookId": endpoint.id},
     )
     ctx.session.add(event)
-    latest = await events_store.latest_sequence(ctx.session, producer_id=ctx.producer_id)
+    latest = await events_storage.latest_sequence(ctx.session, producer_id=ctx.producer_id)
     delivery = WebhookDelivery(
         id=new_id("whd"),
         endpoint_id=endpoint.id,
@@ -323,7 +325,7 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
 async def list_webhook_deliveries(ctx: OperationContext, data: ListDeliveriesInput) -> Page[DeliveryPublic]:
     """A webhook's delivery log, newest first: state, attempts, response status, latency. Paginated."""
     endpoint = await _owned(ctx, data.webhook_id)
-    statement = store.deliveries_query(endpoint_id=endpoint.id)
+    statement = webhooks_storage.deliveries_query(endpoint_id=endpoint.id)
     return await paged(
         ctx.session,
         statement,

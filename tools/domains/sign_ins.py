@@ -20,11 +20,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from storage import accounts as accounts_store
-from storage import sessions as store
+from storage import accounts as accounts_storage
+from storage import sign_ins as sign_ins_storage
 from storage.engine import Store
 from storage.ids import new_id
-from storage.tables import ProducerSession
+from storage.tables import SignIn
 from tools.core.audit import record_sign_in
 from tools.core.catalog import operation
 from tools.core.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
@@ -66,7 +66,7 @@ _LOGIN_FAILED = "Invalid email or password"
 
 @dataclass(frozen=True)
 class NewSession:
-    row: ProducerSession
+    row: SignIn
     token: str
     """The secret. Returned once, at login; only its hash is stored."""
 
@@ -100,7 +100,7 @@ def _hash_token(token: str) -> str:
 
 
 async def login(
-    db: Store,
+    store: Store,
     *,
     email: str,
     password: str,
@@ -117,11 +117,11 @@ async def login(
     """
     now = clock()
     email_normalized = normalize_email(email[:_MAX_EMAIL_LENGTH])
-    async with db.write_session() as session, session.begin():
+    async with store.write_session() as session, session.begin():
         attempt = await throttle.admit(
             session, email_normalized=email_normalized, address=client_address, now=now
         )
-        owner = await accounts_store.get_owner_by_email(session, email_normalized=email_normalized)
+        owner = await accounts_storage.get_owner_by_email(session, email_normalized=email_normalized)
     checked_hash = (
         owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
     )
@@ -133,7 +133,7 @@ async def login(
                 "sign-in failed for an unknown account from %s", client_address or "an unknown address"
             )
         else:
-            async with db.write_session() as session, session.begin():
+            async with store.write_session() as session, session.begin():
                 await record_sign_in(
                     session,
                     producer_id=owner.producer_id,
@@ -144,7 +144,7 @@ async def login(
                 )
         raise Unauthorized(_LOGIN_FAILED)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
-    row = ProducerSession(
+    row = SignIn(
         id=new_id("sess"),
         producer_id=owner.producer_id,
         user_id=owner.id,
@@ -152,8 +152,8 @@ async def login(
         created_at=now,
         expires_at=now + ttl,
     )
-    async with db.write_session() as session, session.begin():
-        await store.delete_finished_sessions(session, user_id=owner.id, now=now)
+    async with store.write_session() as session, session.begin():
+        await sign_ins_storage.delete_finished_sign_ins(session, user_id=owner.id, now=now)
         await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
         session.add(row)
         await record_sign_in(
@@ -205,11 +205,15 @@ async def log_in(ctx: OperationContext, data: LoginInput) -> LoginResult:
 )
 async def log_out(ctx: OperationContext, data: NoInput) -> LogoutResult:
     """End the current session: its token stops working at once."""
-    await store.end_session(ctx.session, session_id=ctx.principal.session_id, at=ctx.now())
+    session_id = ctx.principal.session_id
+    assert session_id is not None, (
+        "logout admits signed-in owners only, and their principal names the sign-in"
+    )
+    await sign_ins_storage.end_sign_in(ctx.session, sign_in_id=session_id, at=ctx.now())
     return LogoutResult()
 
 
-async def authenticate_session(db: Store, token: str | None, *, clock: Clock) -> Principal:
+async def authenticate_session(store: Store, token: str | None, *, clock: Clock) -> Principal:
     """The principal of a live session token, or `Unauthorized` saying why (never echoing the token)."""
     if not token:
         raise Unauthorized("Missing session: log in as the producer's owner and send the session token")
@@ -217,8 +221,8 @@ async def authenticate_session(db: Store, token: str | None, *, clock: Clock) ->
         raise Unauthorized(OWNER_ONLY)
     if not token.startswith(SESSION_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid session")
-    async with db.sessions() as session:
-        row = await store.get_session_by_hash(session, token_hash=_hash_token(token))
+    async with store.sessions() as session:
+        row = await sign_ins_storage.get_sign_in_by_token_hash(session, token_hash=_hash_token(token))
     if row is None:
         raise Unauthorized("Invalid session")
     if row.ended_at is not None:

@@ -1,0 +1,180 @@
+"""The files of the repository that are generated from the catalog, and what each must contain.
+
+Four files say what the catalog's tools are, and none of them is edited by hand:
+
+- `server/published_tools.json`: what `tools/list` serves (shipped in the package);
+- `manifest.json`'s `tools`: the MCP Bundle's tool list, as a desktop host shows it;
+- the README's tool table, between its `tools-table` markers;
+- the README's measured size of `tools/list` for a key with every permission.
+
+`scripts/regenerate` rewrites them (`python -m server.generated_files --write`); the test suite
+only checks them (`tests/test_generated_files.py`), failing with the list of stale files and the
+command. Run from a checkout: the README and the manifest are not in the installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+REGENERATE_COMMAND = "scripts/regenerate"
+
+_TOOLS_TABLE = re.compile(r"(<!-- tools-table:.*?-->\n)(.*?)(<!-- /tools-table -->)", re.DOTALL)
+_TOOLS_LIST_SIZE = re.compile(r"\*\*[\d,]+ bytes\*\* for \d+ tools \(\d+ bytes a tool\)")
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """One generated file: its path in the repository and how to compute its text from the
+    text it has now (a file with generated parts keeps the rest of its text)."""
+
+    path: str
+    generate: Callable[[str], str]
+
+
+def published_tools_text(_current: str) -> str:
+    from server.tool_listing import published_tool_file
+    from tools.registry import TOOLS
+
+    return published_tool_file(TOOLS)
+
+
+def manifest_text(current: str) -> str:
+    from server.tool_listing import published_description
+    from tools.registry import TOOLS
+
+    manifest = json.loads(current)
+    manifest["tools"] = [{"name": op.name, "description": published_description(op)} for op in TOOLS]
+    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
+def tools_table() -> str:
+    """The README's table of tools: name, permission and what the tool does to data."""
+    from tools.registry import TOOLS
+
+    rows = ["| tool | permission | hints |", "|---|---|---|"]
+    for op in TOOLS:
+        permission = f"`{op.permission}`" if op.permission else "any valid key"
+        hints = "read-only" if op.read_only else "destructive" if op.destructive else "writes"
+        if op.idempotent and not op.read_only:
+            hints += ", idempotent"
+        rows.append(f"| `{op.name}` | {permission} | {hints} |")
+    return "\n".join(rows) + "\n"
+
+
+def tools_list_size_line(body: bytes) -> str:
+    """The README's statement of how much context `tools/list` takes, from the response `body`."""
+    count = len(json.loads(body)["result"]["tools"])
+    return f"**{len(body):,} bytes** for {count} tools ({len(body) // count} bytes a tool)"
+
+
+def readme_text(current: str) -> str:
+    if not _TOOLS_TABLE.search(current):
+        raise ValueError("README.md lost its <!-- tools-table: ... --> <!-- /tools-table --> markers")
+    if len(_TOOLS_LIST_SIZE.findall(current)) != 1:
+        raise ValueError("README.md must state the size of tools/list once (**N bytes** for N tools ...)")
+    text = _TOOLS_TABLE.sub(lambda match: match.group(1) + tools_table() + match.group(3), current, count=1)
+    size_line = tools_list_size_line(full_key_tools_list_body())
+    return _TOOLS_LIST_SIZE.sub(lambda _: size_line, text, count=1)
+
+
+@functools.cache
+def full_key_tools_list_body() -> bytes:
+    """`full_key_tools_list`, measured once a process (it starts an app on a new database)."""
+    return asyncio.run(full_key_tools_list())
+
+
+async def full_key_tools_list() -> bytes:
+    """The body of a streamable-HTTP `tools/list` answer for a key with every permission, as the
+    server sends it: a real app and a new school on a temporary SQLite store."""
+    import httpx
+
+    from server.http_app import create_http_app
+    from server.runtime import Runtime
+    from server.settings import Settings
+    from storage.engine import open_store
+    from storage.ids import utcnow
+    from storage.migrate import upgrade_async
+    from tools.domains.accounts import create_api_key, create_producer
+
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite+aiosqlite:///{directory}/generated.db"
+        await upgrade_async(url)
+        async with open_store(url) as store:
+            async with store.sessions() as session, session.begin():
+                made = await create_producer(
+                    session,
+                    name="School",
+                    email="owner@example.com",
+                    password="generated-files",
+                    clock=utcnow,
+                )
+                key = await create_api_key(
+                    session, producer_id=made.producer.id, name="all", permissions=["*"], clock=utcnow
+                )
+            app = create_http_app(Settings(database_url=url), Runtime(store=store))
+            request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+            headers = {"Authorization": f"Bearer {key.key}", "Accept": "application/json, text/event-stream"}
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                    response = await http.post("/mcp", json=request, headers=headers)
+    response.raise_for_status()
+    return response.content
+
+
+GENERATED_FILES = (
+    GeneratedFile("server/published_tools.json", published_tools_text),
+    GeneratedFile("manifest.json", manifest_text),
+    GeneratedFile("README.md", readme_text),
+)
+
+
+def stale_files(root: Path = REPOSITORY) -> list[str]:
+    """The generated files under `root` whose text differs from what they must contain."""
+    return [
+        generated.path
+        for generated in GENERATED_FILES
+        if (current := (root / generated.path).read_text(encoding="utf-8")) != generated.generate(current)
+    ]
+
+
+def write_files(root: Path = REPOSITORY) -> list[str]:
+    """Rewrite the generated files under `root`; the paths of those that changed."""
+    changed = []
+    for generated in GENERATED_FILES:
+        path = root / generated.path
+        current = path.read_text(encoding="utf-8")
+        if (text := generated.generate(current)) != current:
+            path.write_text(text, encoding="utf-8")
+            changed.append(generated.path)
+    return changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the stale files (default: list them)")
+    args = parser.parse_args()
+    # The app measured for the README logs its requests at INFO: not what this command reports.
+    for name in ("mcp", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if args.write:
+        for path in write_files():
+            print(f"rewrote {path}")
+        return
+    if stale := stale_files():
+        raise SystemExit(f"stale: {', '.join(stale)}; run {REGENERATE_COMMAND}")
+    print("every generated file is current")
+
+
+if __name__ == "__main__":
+    main()

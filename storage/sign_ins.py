@@ -1,0 +1,32 @@
+"""Owners' sign-ins in the store: the session a producer's owner starts with email and password,
+known to the API as a session token. Functions return None for "not found"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.tables import SignIn
+
+__all__ = ["delete_finished_sign_ins", "end_sign_in", "get_sign_in_by_token_hash"]
+
+
+async def get_sign_in_by_token_hash(session: AsyncSession, *, token_hash: str) -> SignIn | None:
+    statement = select(SignIn).where(col(SignIn.token_hash) == token_hash)
+    return (await session.scalars(statement)).first()
+
+
+async def end_sign_in(session: AsyncSession, *, sign_in_id: str, at: datetime) -> None:
+    statement = (
+        update(SignIn).where(col(SignIn.id) == sign_in_id, col(SignIn.ended_at).is_(None)).values(ended_at=at)
+    )
+    await session.execute(statement)
+
+
+async def delete_finished_sign_ins(session: AsyncSession, *, user_id: str, now: datetime) -> None:
+    """Forget `user_id`'s ended and expired sign-ins: they can never be used again."""
+    finished = or_(col(SignIn.ended_at).is_not(None), col(SignIn.expires_at) <= now)
+    await session.execute(delete(SignIn).where(col(SignIn.user_id) == user_id, finished))
