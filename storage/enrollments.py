@@ -405,7 +405,7 @@ async def progress_state(
     locks and reads at once would count from the snapshot it started with). On SQLite the write
     transaction holds the database from its first statement, so the read is the only statement."""
     keys = {"enrollment_id": enrollment_id, "producer_id": producer_id}
-    assert session.bind is not None, "the store's sessions are bound to its engine"
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     if session.bind.dialect.name != "sqlite":
         await direct.run(session, _LOCK_ENROLLMENT_AND_STUDENT, **keys)
     by_position = lesson_id is None

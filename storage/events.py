@@ -77,7 +77,7 @@ async def allocate_sequences(
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
-    assert session.bind is not None, "the store's sessions are bound to its engine"
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     counter = await direct.first(
         session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count
     )

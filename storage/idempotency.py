@@ -56,7 +56,7 @@ async def claim_key(
     On PostgreSQL (READ COMMITTED) a record another transaction has claimed but not committed makes
     this wait until that transaction ends; the record is then found, or claimed if it rolled back.
     The record found stays locked to this transaction, so nothing prunes it in between."""
-    assert session.bind is not None, "the store's sessions are bound to its engine"
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     claim = insert(IdempotencyRecord).values(
         caller=caller,
