@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import direct
 from storage.fast import Query
@@ -72,81 +73,87 @@ def audit_events_query(
     outcome: str | None = None,
 ) -> Select:
     """A producer's audit events, newest first, filtered."""
-    statement = select(AuditEvent).where(AuditEvent.producer_id == producer_id)
+    statement = select(AuditEvent).where(col(AuditEvent.producer_id) == producer_id)
     if operation is not None:
-        statement = statement.where(AuditEvent.operation == operation)
+        statement = statement.where(col(AuditEvent.operation) == operation)
     if key_id is not None:
-        statement = statement.where(AuditEvent.key_id == key_id)
+        statement = statement.where(col(AuditEvent.key_id) == key_id)
     if outcome is not None:
-        statement = statement.where(AuditEvent.outcome == outcome)
+        statement = statement.where(col(AuditEvent.outcome) == outcome)
     if since is not None:
-        statement = statement.where(AuditEvent.occurred_at >= since)
+        statement = statement.where(col(AuditEvent.occurred_at) >= since)
     if until is not None:
-        statement = statement.where(AuditEvent.occurred_at < until)
-    return statement.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        statement = statement.where(col(AuditEvent.occurred_at) < until)
+    return statement.order_by(col(AuditEvent.occurred_at).desc(), col(AuditEvent.id).desc())
 
 
 def _named_by(prefix: str, producer_id: str, ids: list[str]) -> Select:
     """The (id, name) rows of the producer's `prefix` ids: one statement for all of them."""
-    producers_communities = select(Community.id).where(Community.producer_id == producer_id)
-    producers_courses = select(Course.id).where(Course.producer_id == producer_id)
+    producers_communities = select(col(Community.id)).where(col(Community.producer_id) == producer_id)
+    producers_courses = select(col(Course.id)).where(col(Course.producer_id) == producer_id)
     match prefix:
         case "user":
-            return select(User.id, User.name).where(User.producer_id == producer_id, User.id.in_(ids))
+            return select(col(User.id), col(User.name)).where(
+                col(User.producer_id) == producer_id, col(User.id).in_(ids)
+            )
         case "course":
-            return select(Course.id, Course.title).where(
-                Course.producer_id == producer_id, Course.id.in_(ids)
+            return select(col(Course.id), col(Course.title)).where(
+                col(Course.producer_id) == producer_id, col(Course.id).in_(ids)
             )
         case "section":
-            return select(Section.id, Section.title).where(
-                Section.course_id.in_(producers_courses), Section.id.in_(ids)
+            return select(col(Section.id), col(Section.title)).where(
+                col(Section.course_id).in_(producers_courses), col(Section.id).in_(ids)
             )
         case "lesson":
-            return select(Lesson.id, Lesson.title).where(
-                Lesson.course_id.in_(producers_courses), Lesson.id.in_(ids)
+            return select(col(Lesson.id), col(Lesson.title)).where(
+                col(Lesson.course_id).in_(producers_courses), col(Lesson.id).in_(ids)
             )
         case "enrollment":
             return (
-                select(Enrollment.id, User.name + " in " + Course.title)
-                .join(User, User.id == Enrollment.student_id)
-                .join(Course, Course.id == Enrollment.course_id)
-                .where(Enrollment.producer_id == producer_id, Enrollment.id.in_(ids))
+                select(col(Enrollment.id), col(User.name) + " in " + Course.title)
+                .join(User, col(User.id) == Enrollment.student_id)
+                .join(Course, col(Course.id) == Enrollment.course_id)
+                .where(col(Enrollment.producer_id) == producer_id, col(Enrollment.id).in_(ids))
             )
         case "comm":
-            return select(Community.id, Community.name).where(
-                Community.producer_id == producer_id, Community.id.in_(ids)
+            return select(col(Community.id), col(Community.name)).where(
+                col(Community.producer_id) == producer_id, col(Community.id).in_(ids)
             )
         case "thread":
-            return select(Thread.id, Thread.title).where(
-                Thread.community_id.in_(producers_communities), Thread.id.in_(ids)
+            return select(col(Thread.id), col(Thread.title)).where(
+                col(Thread.community_id).in_(producers_communities), col(Thread.id).in_(ids)
             )
         case "cmt":
             return (
-                select(Comment.id, "comment by " + User.name)
-                .join(User, User.id == Comment.author_id)
-                .join(Thread, Thread.id == Comment.thread_id)
-                .where(Thread.community_id.in_(producers_communities), Comment.id.in_(ids))
+                select(col(Comment.id), "comment by " + col(User.name))
+                .join(User, col(User.id) == Comment.author_id)
+                .join(Thread, col(Thread.id) == Comment.thread_id)
+                .where(col(Thread.community_id).in_(producers_communities), col(Comment.id).in_(ids))
             )
         case "mem":
             return (
-                select(Member.id, User.name + " in " + Community.name)
-                .join(User, User.id == Member.user_id)
-                .join(Community, Community.id == Member.community_id)
-                .where(Community.producer_id == producer_id, Member.id.in_(ids))
+                select(col(Member.id), col(User.name) + " in " + Community.name)
+                .join(User, col(User.id) == Member.user_id)
+                .join(Community, col(Community.id) == Member.community_id)
+                .where(col(Community.producer_id) == producer_id, col(Member.id).in_(ids))
             )
         case "prod":  # the producer itself (its name), never another
-            return select(Producer.id, Producer.name).where(Producer.id == producer_id, Producer.id.in_(ids))
+            return select(col(Producer.id), col(Producer.name)).where(
+                col(Producer.id) == producer_id, col(Producer.id).in_(ids)
+            )
         case "cat":  # the platform's categories, the same for every producer
-            return select(Category.id, Category.name).where(Category.id.in_(ids))
+            return select(col(Category.id), col(Category.name)).where(col(Category.id).in_(ids))
         case "media":
-            return select(Media.id, Media.title).where(
-                Media.community_id.in_(producers_communities), Media.id.in_(ids)
+            return select(col(Media.id), col(Media.title)).where(
+                col(Media.community_id).in_(producers_communities), col(Media.id).in_(ids)
             )
         case "key":
-            return select(ApiKey.id, ApiKey.name).where(ApiKey.producer_id == producer_id, ApiKey.id.in_(ids))
+            return select(col(ApiKey.id), col(ApiKey.name)).where(
+                col(ApiKey.producer_id) == producer_id, col(ApiKey.id).in_(ids)
+            )
         case "wh":
-            return select(WebhookEndpoint.id, WebhookEndpoint.url).where(
-                WebhookEndpoint.producer_id == producer_id, WebhookEndpoint.id.in_(ids)
+            return select(col(WebhookEndpoint.id), col(WebhookEndpoint.url)).where(
+                col(WebhookEndpoint.producer_id) == producer_id, col(WebhookEndpoint.id).in_(ids)
             )
     raise ValueError(f"no names for {prefix!r} ids")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import direct
 from storage.fast import Query
@@ -47,7 +49,9 @@ async def get_community(
 ) -> Community | None:
     """A community of `producer_id`; another producer's community is None. With `lock`, held
     (FOR UPDATE where the engine has it) until commit: no thread, member or media can join it."""
-    statement = select(Community).where(Community.id == community_id, Community.producer_id == producer_id)
+    statement = select(Community).where(
+        col(Community.id) == community_id, col(Community.producer_id) == producer_id
+    )
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
@@ -55,19 +59,25 @@ async def get_community(
 
 async def slug_taken(session: AsyncSession, *, slug: str) -> bool:
     """Whether any community on the platform has `slug` (slugs are public URLs)."""
-    return (await session.scalars(select(Community.id).where(Community.slug == slug))).first() is not None
+    return (
+        await session.scalars(select(col(Community.id)).where(col(Community.slug) == slug))
+    ).first() is not None
 
 
 def communities_query(*, producer_id: str) -> Select:
     """A producer's communities, newest first."""
-    statement = select(Community).where(Community.producer_id == producer_id)
-    return statement.order_by(Community.created_at.desc(), Community.id.desc())
+    statement = select(Community).where(col(Community.producer_id) == producer_id)
+    return statement.order_by(col(Community.created_at).desc(), col(Community.id).desc())
 
 
 async def community_counts(session: AsyncSession, *, community_id: str) -> tuple[int, int, int]:
     """(members, threads, media) of a community, in one query."""
-    counts = (count_where(table, table.community_id == community_id) for table in (Member, Thread, Media))
-    members, threads, media = (await session.execute(select(*counts))).one()
+    counts = select(
+        count_where(Member, col(Member.community_id) == community_id),
+        count_where(Thread, col(Thread.community_id) == community_id),
+        count_where(Media, col(Media.community_id) == community_id),
+    )
+    members, threads, media = (await session.execute(counts)).one()
     return members, threads, media
 
 
@@ -75,18 +85,20 @@ async def lock_community_threads(session: AsyncSession, *, community_id: str) ->
     """Hold every thread of a community until commit (FOR UPDATE where the engine has it), in one
     statement: a comment cannot come in (its foreign key check waits for the lock), so a count
     taken next is what a delete of the community takes with it. SQLite has one writer anyway."""
-    locked = select(Thread.id).where(Thread.community_id == community_id).with_for_update().subquery()
+    locked = (
+        select(col(Thread.id)).where(col(Thread.community_id) == community_id).with_for_update().subquery()
+    )
     await session.execute(select(func.count()).select_from(locked))
 
 
 async def community_contents(session: AsyncSession, *, community_id: str) -> tuple[int, int, int, int]:
     """(threads, comments, members, media) of a community, in one query."""
-    thread_ids = select(Thread.id).where(Thread.community_id == community_id)
+    thread_ids = select(col(Thread.id)).where(col(Thread.community_id) == community_id)
     statement = select(
-        count_where(Thread, Thread.community_id == community_id),
-        count_where(Comment, Comment.thread_id.in_(thread_ids)),
-        count_where(Member, Member.community_id == community_id),
-        count_where(Media, Media.community_id == community_id),
+        count_where(Thread, col(Thread.community_id) == community_id),
+        count_where(Comment, col(Comment.thread_id).in_(thread_ids)),
+        count_where(Member, col(Member.community_id) == community_id),
+        count_where(Media, col(Media.community_id) == community_id),
     )
     threads, comments, members, media = (await session.execute(statement)).one()
     return threads, comments, members, media
@@ -97,7 +109,7 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
     wanted = set(user_ids)
     if not wanted:
         return {}
-    return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
+    return {user.id: user for user in await session.scalars(select(User).where(col(User.id).in_(wanted)))}
 
 
 _COMMUNITIES, _USERS, _MEMBERS = Community.__table__, User.__table__, Member.__table__
@@ -172,22 +184,22 @@ async def insert_thread(session: AsyncSession | direct.Transaction, thread: NewT
 
 
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:
-    statement = select(Member).where(Member.community_id == community_id, Member.user_id == user_id)
+    statement = select(Member).where(col(Member.community_id) == community_id, col(Member.user_id) == user_id)
     return (await session.scalars(statement)).first()
 
 
 def members_query(*, community_id: str) -> Select:
     """A community's members, in the order they joined."""
-    statement = select(Member).where(Member.community_id == community_id)
-    return statement.order_by(Member.joined_at, Member.id)
+    statement = select(Member).where(col(Member.community_id) == community_id)
+    return statement.order_by(col(Member.joined_at), col(Member.id))
 
 
 def media_query(*, community_id: str, media_type: str | None = None) -> Select:
     """A community's media, newest first, optionally of one type."""
-    statement = select(Media).where(Media.community_id == community_id)
+    statement = select(Media).where(col(Media.community_id) == community_id)
     if media_type is not None:
-        statement = statement.where(Media.type == media_type)
-    return statement.order_by(Media.created_at.desc(), Media.id.desc())
+        statement = statement.where(col(Media.type) == media_type)
+    return statement.order_by(col(Media.created_at).desc(), col(Media.id).desc())
 
 
 async def get_thread(
@@ -195,7 +207,7 @@ async def get_thread(
 ) -> Thread | None:
     """A thread of the community; with `lock`, held (FOR UPDATE where the engine has it) until
     commit: no comment can come in (its foreign key check waits for the lock)."""
-    statement = select(Thread).where(Thread.id == thread_id, Thread.community_id == community_id)
+    statement = select(Thread).where(col(Thread.id) == thread_id, col(Thread.community_id) == community_id)
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
@@ -205,8 +217,8 @@ async def get_producer_thread(session: AsyncSession, *, producer_id: str, thread
     """A thread in any community of `producer_id`; another producer's thread is None."""
     statement = (
         select(Thread)
-        .join(Community, Community.id == Thread.community_id)
-        .where(Thread.id == thread_id, Community.producer_id == producer_id)
+        .join(Community, col(Community.id) == Thread.community_id)
+        .where(col(Thread.id) == thread_id, col(Community.producer_id) == producer_id)
     )
     return (await session.scalars(statement)).first()
 
@@ -228,42 +240,42 @@ def threads_query(
     if (community_id is None) == (producer_id is None):
         raise TypeError("threads_query takes exactly one of community_id and producer_id")
     if community_id is not None:
-        statement = select(Thread).where(Thread.community_id == community_id)
-        order = (Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
+        statement = select(Thread).where(col(Thread.community_id) == community_id)
+        order = (col(Thread.pinned).desc(), col(Thread.last_activity_at).desc(), col(Thread.id).desc())
     else:
-        communities = select(Community.id).where(Community.producer_id == producer_id)
-        statement = select(Thread).where(Thread.community_id.in_(communities))
-        order = (Thread.last_activity_at.desc(), Thread.id.desc())
+        communities = select(col(Community.id)).where(col(Community.producer_id) == producer_id)
+        statement = select(Thread).where(col(Thread.community_id).in_(communities))
+        order = (col(Thread.last_activity_at).desc(), col(Thread.id).desc())
     if since is not None:
-        statement = statement.where(Thread.created_at >= since)
+        statement = statement.where(col(Thread.created_at) >= since)
     if until is not None:
-        statement = statement.where(Thread.created_at < until)
+        statement = statement.where(col(Thread.created_at) < until)
     if search:
         statement = statement.where(
-            or_(contains_text(Thread.title, search), contains_text(Thread.content, search))
+            or_(contains_text(col(Thread.title), search), contains_text(col(Thread.content), search))
         )
     return statement.order_by(*order)
 
 
 async def note_comment_added(session: AsyncSession, *, thread_id: str, at: datetime) -> None:
     """Count a new comment on its thread and make `at` the thread's last activity."""
-    values = {"comment_count": Thread.comment_count + 1, "last_activity_at": at}
-    await session.execute(update(Thread).where(Thread.id == thread_id).values(**values))
+    values = {"comment_count": col(Thread.comment_count) + 1, "last_activity_at": at}
+    await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(**values))
 
 
 async def recount_comments(session: AsyncSession, *, thread_id: str) -> None:
     """Set a thread's comment count from its rows (after deleting a subtree of unknown size)."""
-    counted = count_where(Comment, Comment.thread_id == thread_id)
-    await session.execute(update(Thread).where(Thread.id == thread_id).values(comment_count=counted))
+    counted = count_where(Comment, col(Comment.thread_id) == thread_id)
+    await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(comment_count=counted))
 
 
 async def get_comment(session: AsyncSession, *, thread_id: str, comment_id: str) -> Comment | None:
-    statement = select(Comment).where(Comment.id == comment_id, Comment.thread_id == thread_id)
+    statement = select(Comment).where(col(Comment.id) == comment_id, col(Comment.thread_id) == thread_id)
     return (await session.scalars(statement)).first()
 
 
 async def count_thread_comments(session: AsyncSession, *, thread_id: str) -> int:
-    statement = select(func.count()).select_from(Comment).where(Comment.thread_id == thread_id)
+    statement = select(func.count()).select_from(Comment).where(col(Comment.thread_id) == thread_id)
     return (await session.execute(statement)).scalar_one()
 
 
@@ -276,14 +288,14 @@ def comments_query(
     if (thread_id is None) == (community_id is None):
         raise TypeError("comments_query takes exactly one of thread_id and community_id")
     if thread_id is not None:
-        statement = select(Comment).where(Comment.thread_id == thread_id)
-        order = (Comment.created_at, Comment.id)
+        statement = select(Comment).where(col(Comment.thread_id) == thread_id)
+        order = (col(Comment.created_at), col(Comment.id))
     else:
-        threads = select(Thread.id).where(Thread.community_id == community_id)
-        statement = select(Comment).where(Comment.thread_id.in_(threads))
-        order = (Comment.created_at.desc(), Comment.id.desc())
+        threads = select(col(Thread.id)).where(col(Thread.community_id) == community_id)
+        statement = select(Comment).where(col(Comment.thread_id).in_(threads))
+        order = (col(Comment.created_at).desc(), col(Comment.id).desc())
     if search:
-        statement = statement.where(contains_text(Comment.content, search))
+        statement = statement.where(contains_text(col(Comment.content), search))
     return statement.order_by(*order)
 
 
@@ -294,10 +306,10 @@ CommentWithAuthor = tuple[Comment, str, str | None]
 async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[CommentWithAuthor]:
     """Every comment of a thread with its author's name and avatar, oldest first: one query, any size."""
     statement = (
-        select(Comment, User.name, User.avatar_url)
-        .join(User, User.id == Comment.author_id)
-        .where(Comment.thread_id == thread_id)
-        .order_by(Comment.created_at, Comment.id)
+        select(Comment, col(User.name), col(User.avatar_url))
+        .join(User, col(User.id) == Comment.author_id)
+        .where(col(Comment.thread_id) == thread_id)
+        .order_by(col(Comment.created_at), col(Comment.id))
     )
     return (await session.execute(statement)).all()
 
@@ -311,11 +323,19 @@ async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
     """
     # Nested in the IN (...), so the statement starts with DELETE: Python's sqlite3 reports no
     # rowcount for one that starts with WITH.
-    subtree = select(Comment.id).where(Comment.id == comment_id).cte("subtree", recursive=True, nesting=True)
-    subtree = subtree.union_all(select(Comment.id).join(subtree, Comment.parent_id == subtree.c.id))
-    result = await session.execute(
-        delete(Comment)
-        .where(Comment.id.in_(select(subtree.c.id)))
-        .execution_options(synchronize_session=False)
+    subtree = (
+        select(col(Comment.id))
+        .where(col(Comment.id) == comment_id)
+        .cte("subtree", recursive=True, nesting=True)
+    )
+    subtree = subtree.union_all(select(col(Comment.id)).join(subtree, col(Comment.parent_id) == subtree.c.id))
+    # session.execute is typed to return a Result; a DELETE's is the CursorResult that counts its rows.
+    result = cast(
+        "CursorResult[Any]",
+        await session.execute(
+            delete(Comment)
+            .where(col(Comment.id).in_(select(subtree.c.id)))
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount

@@ -9,11 +9,12 @@ concurrent edits of one curriculum take turns instead of computing the same posi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel import col
 
 from storage.fast import FastReader, Query
 from storage.queries import contains_text, count_where
@@ -42,18 +43,19 @@ def _prefixed(table: Table, prefix: str) -> list:
     return [column.label(f"{prefix}.{column.key}") for column in table.columns]
 
 
-_COURSE_WITH_CURRICULUM = Query(
+_COURSE_WITH_CURRICULUM_STATEMENT = (
     select(
         *_prefixed(Course.__table__, "course"),
         *_prefixed(Section.__table__, "section"),
         *_prefixed(Lesson.__table__, "lesson"),
     )
     .select_from(Course)
-    .outerjoin(Section, Section.course_id == Course.id)
-    .outerjoin(Lesson, Lesson.section_id == Section.id)
-    .where(Course.id == bindparam("course_id"), Course.producer_id == bindparam("producer_id"))
-    .order_by(Section.order, Section.id, Lesson.order, Lesson.id)
+    .outerjoin(Section, col(Section.course_id) == Course.id)
+    .outerjoin(Lesson, col(Lesson.section_id) == Section.id)
+    .where(col(Course.id) == bindparam("course_id"), col(Course.producer_id) == bindparam("producer_id"))
+    .order_by(col(Section.order), col(Section.id), col(Lesson.order), col(Lesson.id))
 )
+_COURSE_WITH_CURRICULUM = Query(_COURSE_WITH_CURRICULUM_STATEMENT)
 
 
 # Which of the joined row's columns are the course's, a section's, a lesson's: (label, column key).
@@ -65,7 +67,7 @@ _PARTS = {
         ("lesson", Lesson.__table__),
     )
 }
-_LABELS = [column.key for column in _COURSE_WITH_CURRICULUM.statement.selected_columns]
+_LABELS = [column.key for column in _COURSE_WITH_CURRICULUM_STATEMENT.selected_columns]
 _SECTION_ID_AT, _LESSON_ID_AT = _LABELS.index("section.id"), _LABELS.index("lesson.id")
 """Where a joined row holds the section's id and the lesson's (ids need no processing)."""
 
@@ -98,7 +100,7 @@ async def get_course(
     session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False
 ) -> Course | None:
     """A course of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
-    statement = select(Course).where(Course.id == course_id, Course.producer_id == producer_id)
+    statement = select(Course).where(col(Course.id) == course_id, col(Course.producer_id) == producer_id)
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
@@ -106,31 +108,31 @@ async def get_course(
 
 async def slug_taken(session: AsyncSession, *, slug: str, except_course_id: str | None = None) -> bool:
     """Whether any course on the platform, other than `except_course_id`, has `slug`."""
-    statement = select(Course.id).where(Course.slug == slug)
+    statement = select(col(Course.id)).where(col(Course.slug) == slug)
     if except_course_id is not None:
-        statement = statement.where(Course.id != except_course_id)
+        statement = statement.where(col(Course.id) != except_course_id)
     return (await session.scalars(statement.limit(1))).first() is not None
 
 
 def courses_query(*, producer_id: str, search: str | None = None, published: bool | None = None) -> Select:
     """A producer's courses, newest first; optionally by title substring or exact slug, and by
     published state."""
-    statement = select(Course).where(Course.producer_id == producer_id)
+    statement = select(Course).where(col(Course.producer_id) == producer_id)
     if search:
         statement = statement.where(
-            or_(contains_text(Course.title, search), Course.slug == search.strip().lower())
+            or_(contains_text(col(Course.title), search), col(Course.slug) == search.strip().lower())
         )
     if published is not None:
-        statement = statement.where(Course.published == published)
-    return statement.order_by(Course.created_at.desc(), Course.id.desc())
+        statement = statement.where(col(Course.published) == published)
+    return statement.order_by(col(Course.created_at).desc(), col(Course.id).desc())
 
 
 async def count_course_contents(session: AsyncSession, *, course_id: str) -> tuple[int, int, int]:
     """How many sections, lessons and enrollments the course has, in one statement."""
     statement = select(
-        count_where(Section, Section.course_id == course_id),
-        count_where(Lesson, Lesson.course_id == course_id),
-        count_where(Enrollment, Enrollment.course_id == course_id),
+        count_where(Section, col(Section.course_id) == course_id),
+        count_where(Lesson, col(Lesson.course_id) == course_id),
+        count_where(Enrollment, col(Enrollment.course_id) == course_id),
     )
     sections, lessons, enrollments = (await session.execute(statement)).one()
     return sections, lessons, enrollments
@@ -138,52 +140,67 @@ async def count_course_contents(session: AsyncSession, *, course_id: str) -> tup
 
 async def delete_course(session: AsyncSession, *, course_id: str) -> None:
     """Delete a course; the database cascades to its sections, lessons and whatever hangs off them."""
-    await session.execute(delete(Course).where(Course.id == course_id))
+    await session.execute(delete(Course).where(col(Course.id) == course_id))
 
 
 async def get_section(session: AsyncSession, *, course_id: str, section_id: str) -> Section | None:
-    statement = select(Section).where(Section.id == section_id, Section.course_id == course_id)
+    statement = select(Section).where(col(Section.id) == section_id, col(Section.course_id) == course_id)
     return (await session.scalars(statement)).first()
 
 
 async def get_lesson(session: AsyncSession, *, section_id: str, lesson_id: str) -> Lesson | None:
-    statement = select(Lesson).where(Lesson.id == lesson_id, Lesson.section_id == section_id)
+    statement = select(Lesson).where(col(Lesson.id) == lesson_id, col(Lesson.section_id) == section_id)
     return (await session.scalars(statement)).first()
 
 
 async def sections_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Section]:
-    statement = select(Section).where(Section.course_id == course_id).order_by(Section.order, Section.id)
+    statement = (
+        select(Section)
+        .where(col(Section.course_id) == course_id)
+        .order_by(col(Section.order), col(Section.id))
+    )
     return (await session.scalars(statement)).all()
 
 
 async def lessons_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Lesson]:
     """Every lesson of a course in one statement, each section's in order."""
-    statement = select(Lesson).where(Lesson.course_id == course_id).order_by(Lesson.order, Lesson.id)
+    statement = (
+        select(Lesson).where(col(Lesson.course_id) == course_id).order_by(col(Lesson.order), col(Lesson.id))
+    )
     return (await session.scalars(statement)).all()
 
 
 async def lessons_of_section(session: AsyncSession, *, section_id: str) -> Sequence[Lesson]:
-    statement = select(Lesson).where(Lesson.section_id == section_id).order_by(Lesson.order, Lesson.id)
+    statement = (
+        select(Lesson).where(col(Lesson.section_id) == section_id).order_by(col(Lesson.order), col(Lesson.id))
+    )
     return (await session.scalars(statement)).all()
 
 
 async def count_lessons(session: AsyncSession, *, course_id: str) -> int:
-    return (await session.execute(select(func.count()).where(Lesson.course_id == course_id))).scalar_one()
+    return (
+        await session.execute(select(func.count()).where(col(Lesson.course_id) == course_id))
+    ).scalar_one()
 
 
-_PARENT_OF: dict[type, InstrumentedAttribute] = {Section: Section.course_id, Lesson: Lesson.section_id}
+_PARENT_OF: dict[type[Section | Lesson], InstrumentedAttribute[str]] = {
+    # On the class a column is its InstrumentedAttribute; SQLModel types it as a row's value.
+    Section: cast("InstrumentedAttribute[str]", Section.course_id),
+    Lesson: cast("InstrumentedAttribute[str]", Lesson.section_id),
+}
 """What makes rows siblings, kept in `order`: a course's sections, a section's lessons."""
 
 
-async def _count_siblings(session: AsyncSession, parent: InstrumentedAttribute, parent_id: str) -> int:
-    return (await session.execute(select(func.count()).where(parent == parent_id))).scalar_one()
+async def _count_siblings(session: AsyncSession, kind: type[Section | Lesson], parent_id: str) -> int:
+    statement = select(func.count()).where(_PARENT_OF[kind] == parent_id)
+    return (await session.execute(statement)).scalar_one()
 
 
 async def _shift(
-    session: AsyncSession, parent: InstrumentedAttribute, parent_id: str, where, by: int
+    session: AsyncSession, kind: type[Section | Lesson], parent_id: str, where: ColumnElement[bool], by: int
 ) -> None:
-    model = parent.class_
-    await session.execute(update(model).where(parent == parent_id, where).values(order=model.order + by))
+    statement = update(kind).where(_PARENT_OF[kind] == parent_id, where).values(order=col(kind.order) + by)
+    await session.execute(statement)
 
 
 async def insert_position(
@@ -191,31 +208,31 @@ async def insert_position(
 ) -> int:
     """Make room for a new `kind` (a section of course `parent_id`, a lesson of section
     `parent_id`) at `position` (None or past the end: last) and return its position."""
-    parent = _PARENT_OF[kind]
-    size = await _count_siblings(session, parent, parent_id)
+    size = await _count_siblings(session, kind, parent_id)
     if position is None or position >= size:
         return size
-    await _shift(session, parent, parent_id, kind.order >= position, +1)
+    await _shift(session, kind, parent_id, col(kind.order) >= position, +1)
     return position
 
 
 async def move_to(session: AsyncSession, *, item: Section | Lesson, position: int) -> None:
     """Move `item` to `position` (clamped to the last place) among its siblings."""
-    parent = _PARENT_OF[type(item)]
-    parent_id = getattr(item, parent.key)
-    order = parent.class_.order
+    kind = type(item)
+    parent_id = getattr(item, _PARENT_OF[kind].key)
+    order = col(kind.order)
     old = item.order
-    new = min(position, await _count_siblings(session, parent, parent_id) - 1)
+    new = min(position, await _count_siblings(session, kind, parent_id) - 1)
     if new < old:
-        await _shift(session, parent, parent_id, (order >= new) & (order < old), +1)
+        await _shift(session, kind, parent_id, (order >= new) & (order < old), +1)
     elif new > old:
-        await _shift(session, parent, parent_id, (order > old) & (order <= new), -1)
+        await _shift(session, kind, parent_id, (order > old) & (order <= new), -1)
     item.order = new
 
 
 async def delete_in_order(session: AsyncSession, *, item: Section | Lesson) -> None:
     """Delete `item` (the database cascades to what hangs off it) and move its later siblings up by one."""
-    parent = _PARENT_OF[type(item)]
+    kind = type(item)
     await session.delete(item)
     await session.flush()
-    await _shift(session, parent, getattr(item, parent.key), parent.class_.order > item.order, -1)
+    parent_id = getattr(item, _PARENT_OF[kind].key)
+    await _shift(session, kind, parent_id, col(kind.order) > item.order, -1)

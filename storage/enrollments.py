@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, String, bindparam, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import direct
 from storage.fast import Query
@@ -98,15 +99,15 @@ class StudentMatch:
     email_normalized: str
 
 
-_NAMES = (User.name, Course.title, Course.slug)
-_CURRICULUM_ORDER = (Section.order, Section.id, Lesson.order, Lesson.id)
+_NAMES = (col(User.name), col(Course.title), col(Course.slug))
+_CURRICULUM_ORDER = (col(Section.order), col(Section.id), col(Lesson.order), col(Lesson.id))
 """Sections in order, then their lessons: the order get_enrollment numbers lessons in (`position`)."""
 
 
 def _with_names(statement: Select) -> Select:
     """`statement` over enrollments, joined to the student and course that `_NAMES` read."""
-    return statement.join(User, User.id == Enrollment.student_id).join(
-        Course, Course.id == Enrollment.course_id
+    return statement.join(User, col(User.id) == Enrollment.student_id).join(
+        Course, col(Course.id) == Enrollment.course_id
     )
 
 
@@ -115,7 +116,7 @@ async def get_enrollment(
 ) -> Enrollment | None:
     """An enrollment of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
     statement = select(Enrollment).where(
-        Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id
+        col(Enrollment.id) == enrollment_id, col(Enrollment.producer_id) == producer_id
     )
     if lock:
         statement = statement.with_for_update()
@@ -124,7 +125,7 @@ async def get_enrollment(
 
 async def find_enrollment(session: AsyncSession, *, student_id: str, course_id: str) -> Enrollment | None:
     statement = select(Enrollment).where(
-        Enrollment.student_id == student_id, Enrollment.course_id == course_id
+        col(Enrollment.student_id) == student_id, col(Enrollment.course_id) == course_id
     )
     return (await session.scalars(statement)).first()
 
@@ -134,7 +135,7 @@ async def get_named_enrollment(
 ) -> tuple[Enrollment, EnrollmentNames] | None:
     """An enrollment of `producer_id` with its student's and course's names. One statement."""
     statement = _with_names(select(Enrollment, *_NAMES)).where(
-        Enrollment.id == enrollment_id, Enrollment.producer_id == producer_id
+        col(Enrollment.id) == enrollment_id, col(Enrollment.producer_id) == producer_id
     )
     row = (await session.execute(statement)).first()
     if row is None:
@@ -151,19 +152,26 @@ async def enrollment_summaries(
     completed = (
         select(func.count())
         .select_from(LessonProgress)
-        .where(LessonProgress.enrollment_id == Enrollment.id, LessonProgress.completed.is_(True))
+        .where(col(LessonProgress.enrollment_id) == Enrollment.id, col(LessonProgress.completed).is_(True))
         .correlate(Enrollment)
         .scalar_subquery()
     )
     total = (
         select(func.count())
         .select_from(Lesson)
-        .where(Lesson.course_id == Enrollment.course_id)
+        .where(col(Lesson.course_id) == Enrollment.course_id)
         .correlate(Enrollment)
         .scalar_subquery()
     )
-    columns = (Enrollment.id, Enrollment.student_id, Enrollment.course_id, *_NAMES, completed, total)
-    statement = _with_names(select(*columns)).where(Enrollment.id.in_(set(enrollment_ids)))
+    columns = (
+        col(Enrollment.id),
+        col(Enrollment.student_id),
+        col(Enrollment.course_id),
+        *_NAMES,
+        completed,
+        total,
+    )
+    statement = _with_names(select(*columns)).where(col(Enrollment.id).in_(set(enrollment_ids)))
     return {
         enrollment_id: EnrollmentSummary(
             student_id, course_id, EnrollmentNames(student_name, course_title, course_slug), done, lessons
@@ -183,16 +191,16 @@ def enrollments_query(
 ) -> Select:
     """A producer's enrollments, newest first, optionally of one student and/or one course, and
     completed (`completed_at` set) or not."""
-    statement = select(Enrollment).where(Enrollment.producer_id == producer_id)
+    statement = select(Enrollment).where(col(Enrollment.producer_id) == producer_id)
     if student_id is not None:
-        statement = statement.where(Enrollment.student_id == student_id)
+        statement = statement.where(col(Enrollment.student_id) == student_id)
     if course_id is not None:
-        statement = statement.where(Enrollment.course_id == course_id)
+        statement = statement.where(col(Enrollment.course_id) == course_id)
     if completed is not None:
         statement = statement.where(
-            Enrollment.completed_at.is_not(None) if completed else Enrollment.completed_at.is_(None)
+            col(Enrollment.completed_at).is_not(None) if completed else col(Enrollment.completed_at).is_(None)
         )
-    return statement.order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
+    return statement.order_by(col(Enrollment.enrolled_at).desc(), col(Enrollment.id).desc())
 
 
 async def students_to_enroll(
@@ -200,13 +208,13 @@ async def students_to_enroll(
 ) -> list[StudentMatch]:
     """The producer's students among `ids` or `emails_normalized` (absent: no such student of
     theirs). One statement on the primary key or the (producer, email) unique index."""
-    statement = select(User.id, User.name, User.email_normalized).where(
-        User.producer_id == producer_id, User.role == STUDENT_ROLE
+    statement = select(col(User.id), col(User.name), col(User.email_normalized)).where(
+        col(User.producer_id) == producer_id, col(User.role) == STUDENT_ROLE
     )
     if ids:
-        statement = statement.where(User.id.in_(set(ids)))
+        statement = statement.where(col(User.id).in_(set(ids)))
     else:
-        statement = statement.where(User.email_normalized.in_(set(emails_normalized)))
+        statement = statement.where(col(User.email_normalized).in_(set(emails_normalized)))
     return [StudentMatch(*row) for row in (await session.execute(statement)).all()]
 
 
@@ -214,8 +222,8 @@ async def enrollments_of_students(
     session: AsyncSession, *, course_id: str, student_ids: Iterable[str]
 ) -> dict[str, str]:
     """The enrollment id of each of `student_ids` already enrolled in the course. One statement."""
-    statement = select(Enrollment.student_id, Enrollment.id).where(
-        Enrollment.course_id == course_id, Enrollment.student_id.in_(set(student_ids))
+    statement = select(col(Enrollment.student_id), col(Enrollment.id)).where(
+        col(Enrollment.course_id) == course_id, col(Enrollment.student_id).in_(set(student_ids))
     )
     return {
         student_id: enrollment_id for student_id, enrollment_id in (await session.execute(statement)).all()
@@ -230,7 +238,7 @@ async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) 
 
 async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> None:
     """Delete an enrollment; the database cascades to its progress and certificate."""
-    await session.execute(delete(Enrollment).where(Enrollment.id == enrollment_id))
+    await session.execute(delete(Enrollment).where(col(Enrollment.id) == enrollment_id))
 
 
 @dataclass
@@ -397,6 +405,7 @@ async def progress_state(
     locks and reads at once would count from the snapshot it started with). On SQLite the write
     transaction holds the database from its first statement, so the read is the only statement."""
     keys = {"enrollment_id": enrollment_id, "producer_id": producer_id}
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     if session.bind.dialect.name != "sqlite":
         await direct.run(session, _LOCK_ENROLLMENT_AND_STUDENT, **keys)
     by_position = lesson_id is None
@@ -477,7 +486,7 @@ async def save_progress(
 async def save_enrollment_times(
     session: AsyncSession | direct.Transaction, enrollment: EnrollmentRow
 ) -> None:
-    """Write an enrollment's `updated_at` and `completed_at` as `enrollment` now has them."""
+    """Write an enrollment's `updated_at` and `completed_at` as `enrollment` has them."""
     await direct.run(
         session,
         _UPDATE_ENROLLMENT_TIMES,
@@ -493,13 +502,14 @@ async def curriculum_progress(
     """Every lesson of the course in curriculum order (section, then lesson), with its section
     and the enrollment's progress on it. One statement."""
     statement = (
-        select(Lesson.id, Lesson.title, Section.id, Section.title, LessonProgress)
-        .join(Section, Section.id == Lesson.section_id)
+        select(col(Lesson.id), col(Lesson.title), col(Section.id), col(Section.title), LessonProgress)
+        .join(Section, col(Section.id) == Lesson.section_id)
         .outerjoin(
             LessonProgress,
-            (LessonProgress.lesson_id == Lesson.id) & (LessonProgress.enrollment_id == enrollment_id),
+            (col(LessonProgress.lesson_id) == Lesson.id)
+            & (col(LessonProgress.enrollment_id) == enrollment_id),
         )
-        .where(Lesson.course_id == course_id)
+        .where(col(Lesson.course_id) == course_id)
         .order_by(*_CURRICULUM_ORDER)
     )
     return [CurriculumLesson(*row) for row in (await session.execute(statement)).all()]
@@ -508,23 +518,27 @@ async def curriculum_progress(
 async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> dict[str, int]:
     """How many lessons each course has (absent: none). One statement."""
     statement = (
-        select(Lesson.course_id, func.count())
-        .where(Lesson.course_id.in_(set(course_ids)))
-        .group_by(Lesson.course_id)
+        select(col(Lesson.course_id), func.count())
+        .where(col(Lesson.course_id).in_(set(course_ids)))
+        .group_by(col(Lesson.course_id))
     )
     return {key: number for key, number in (await session.execute(statement)).all()}
 
 
 async def learning_days(session: AsyncSession, *, student_id: str) -> Sequence[date]:
     """The UTC days on which the student recorded progress, oldest first."""
-    statement = select(LearningDay.day).where(LearningDay.student_id == student_id).order_by(LearningDay.day)
+    statement = (
+        select(col(LearningDay.day))
+        .where(col(LearningDay.student_id) == student_id)
+        .order_by(col(LearningDay.day))
+    )
     return (await session.scalars(statement)).all()
 
 
 def achievements_query(*, student_id: str) -> Select:
     """A student's unlocked achievements, newest first."""
-    statement = select(Achievement).where(Achievement.student_id == student_id)
-    return statement.order_by(Achievement.unlocked_at.desc(), Achievement.code)
+    statement = select(Achievement).where(col(Achievement.student_id) == student_id)
+    return statement.order_by(col(Achievement.unlocked_at).desc(), col(Achievement.code))
 
 
 def certificates_query(
@@ -533,11 +547,11 @@ def certificates_query(
     """A producer's certificates, newest first, optionally of one student and/or one course."""
     statement = (
         select(Certificate)
-        .join(Enrollment, Enrollment.id == Certificate.enrollment_id)
-        .where(Enrollment.producer_id == producer_id)
+        .join(Enrollment, col(Enrollment.id) == Certificate.enrollment_id)
+        .where(col(Enrollment.producer_id) == producer_id)
     )
     if student_id is not None:
-        statement = statement.where(Enrollment.student_id == student_id)
+        statement = statement.where(col(Enrollment.student_id) == student_id)
     if course_id is not None:
-        statement = statement.where(Enrollment.course_id == course_id)
-    return statement.order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        statement = statement.where(col(Enrollment.course_id) == course_id)
+    return statement.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc())

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import direct
 from storage.fast import Query
@@ -55,7 +56,7 @@ _ENABLED_ENDPOINTS = Query(
 )
 _PRUNE = Query(
     delete(Event).where(
-        Event.producer_id == bindparam("producer_id"), Event.occurred_at < bindparam("before")
+        col(Event.producer_id) == bindparam("producer_id"), col(Event.occurred_at) < bindparam("before")
     )
 )
 _INSERT_EVENT, _INSERT_DELIVERY = Query(Event.__table__.insert()), Query(WebhookDelivery.__table__.insert())
@@ -76,9 +77,11 @@ async def allocate_sequences(
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     counter = await direct.first(
         session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count
     )
+    assert counter is not None, "the upsert returns the counter row it inserted or updated"
     return counter["last_sequence"]
 
 
@@ -94,23 +97,23 @@ async def events_after(
     student_id: str | None = None,
 ) -> Sequence[Event]:
     """Up to `limit` of `producer_id`'s events with a sequence above `after`, oldest first, filtered."""
-    statement = select(Event).where(Event.producer_id == producer_id, Event.sequence > after)
+    statement = select(Event).where(col(Event.producer_id) == producer_id, col(Event.sequence) > after)
     if types:
-        statement = statement.where(Event.type.in_(types))
+        statement = statement.where(col(Event.type).in_(types))
     for column, value in (
-        (Event.course_id, course_id),
-        (Event.community_id, community_id),
-        (Event.student_id, student_id),
+        (col(Event.course_id), course_id),
+        (col(Event.community_id), community_id),
+        (col(Event.student_id), student_id),
     ):
         if value is not None:
             statement = statement.where(column == value)
-    return (await session.scalars(statement.order_by(Event.sequence).limit(limit))).all()
+    return (await session.scalars(statement.order_by(col(Event.sequence)).limit(limit))).all()
 
 
 async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | None:
     """The last sequence number given to `producer_id`'s events (None before its first event)."""
     return await session.scalar(
-        select(EventCounter.last_sequence).where(EventCounter.producer_id == producer_id)
+        select(col(EventCounter.last_sequence)).where(col(EventCounter.producer_id) == producer_id)
     )
 
 

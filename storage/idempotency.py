@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import IdempotencyRecord, metadata
 
@@ -50,11 +51,12 @@ async def claim_key(
     expires_at: datetime,
 ) -> IdempotencyRecord | None:
     """Claim `caller`'s `key` for a create about to run in this transaction: None when claimed (no
-    record held it, or only an expired one, now replaced), else the live record that holds it.
+    record held it, or only an expired one, which the claim replaces), else the live record that holds it.
 
     On PostgreSQL (READ COMMITTED) a record another transaction has claimed but not committed makes
     this wait until that transaction ends; the record is then found, or claimed if it rolled back.
     The record found stays locked to this transaction, so nothing prunes it in between."""
+    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
     insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     claim = insert(IdempotencyRecord).values(
         caller=caller,
@@ -71,11 +73,13 @@ async def claim_key(
         for name in ("producer_id", "operation", "request_hash", "result", "created_at", "expires_at")
     }
     claim = claim.on_conflict_do_update(
-        index_elements=["caller", "key"], set_=replace_expired, where=IdempotencyRecord.expires_at <= now
-    ).returning(IdempotencyRecord.caller)
+        index_elements=["caller", "key"], set_=replace_expired, where=col(IdempotencyRecord.expires_at) <= now
+    ).returning(col(IdempotencyRecord.caller))
     if (await session.execute(claim)).first() is not None:
         return None
-    held = select(IdempotencyRecord).where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+    held = select(IdempotencyRecord).where(
+        col(IdempotencyRecord.caller) == caller, col(IdempotencyRecord.key) == key
+    )
     return (await session.scalars(held)).one()
 
 
@@ -83,7 +87,7 @@ async def keep_result(session: AsyncSession, *, caller: str, key: str, result: d
     """Store the result of the create that claimed `caller`'s `key` in this transaction."""
     statement = (
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+        .where(col(IdempotencyRecord.caller) == caller, col(IdempotencyRecord.key) == key)
         .values(result=result)
     )
     await session.execute(statement)
@@ -94,14 +98,16 @@ async def prune_expired(session: AsyncSession, *, now: datetime) -> None:
     records another transaction holds are skipped rather than waited for: pruning never makes
     one caller's create wait for another's."""
     expired = (
-        select(IdempotencyRecord.caller, IdempotencyRecord.key)
-        .where(IdempotencyRecord.expires_at <= now)
-        .order_by(IdempotencyRecord.expires_at)
+        select(col(IdempotencyRecord.caller), col(IdempotencyRecord.key))
+        .where(col(IdempotencyRecord.expires_at) <= now)
+        .order_by(col(IdempotencyRecord.expires_at))
         .limit(_PRUNED_AT_ONCE)
         .with_for_update(skip_locked=True)  # SQLite, one writer, has no row locks and renders none
     )
     await session.execute(
-        delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.caller, IdempotencyRecord.key).in_(expired))
+        delete(IdempotencyRecord).where(
+            tuple_(col(IdempotencyRecord.caller), col(IdempotencyRecord.key)).in_(expired)
+        )
     )
 
 

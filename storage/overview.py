@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import Certificate, Community, Course, Enrollment, LearningDay, LessonProgress, User
 
@@ -52,23 +53,25 @@ async def _scalar(session: AsyncSession, statement) -> int:
 async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCounts:
     students = await _scalar(
         session,
-        select(func.count()).select_from(User).where(User.producer_id == producer_id, User.role == "student"),
+        select(func.count())
+        .select_from(User)
+        .where(col(User.producer_id) == producer_id, col(User.role) == "student"),
     )
     by_state = dict(
         (
             await session.execute(
-                select(Course.published, func.count())
-                .where(Course.producer_id == producer_id)
-                .group_by(Course.published)
+                select(col(Course.published), func.count())
+                .where(col(Course.producer_id) == producer_id)
+                .group_by(col(Course.published))
             )
         ).all()
     )
-    completed = Enrollment.completed_at.is_not(None)
+    completed = col(Enrollment.completed_at).is_not(None)
     enrollments = dict(
         (
             await session.execute(
                 select(completed, func.count())
-                .where(Enrollment.producer_id == producer_id)
+                .where(col(Enrollment.producer_id) == producer_id)
                 .group_by(completed)
             )
         ).all()
@@ -77,11 +80,11 @@ async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCou
         session,
         select(func.count())
         .select_from(Certificate)
-        .join(Enrollment, Enrollment.id == Certificate.enrollment_id)
-        .where(Enrollment.producer_id == producer_id),
+        .join(Enrollment, col(Enrollment.id) == Certificate.enrollment_id)
+        .where(col(Enrollment.producer_id) == producer_id),
     )
     communities = await _scalar(
-        session, select(func.count()).select_from(Community).where(Community.producer_id == producer_id)
+        session, select(func.count()).select_from(Community).where(col(Community.producer_id) == producer_id)
     )
     return SchoolCounts(
         students=students,
@@ -100,9 +103,9 @@ async def lessons_completed_by_day(
     """Lessons completed per UTC day from `since` on. Bucketed here rather than in SQL: date
     functions and time zones differ between engines, and the window holds few rows."""
     statement = (
-        select(LessonProgress.completed_at)
-        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
-        .where(Enrollment.producer_id == producer_id, LessonProgress.completed_at >= since)
+        select(col(LessonProgress.completed_at))
+        .join(Enrollment, col(Enrollment.id) == LessonProgress.enrollment_id)
+        .where(col(Enrollment.producer_id) == producer_id, col(LessonProgress.completed_at) >= since)
     )
     return Counter(
         _utc_day(moment) for moment in (await session.scalars(statement)).all() if moment is not None
@@ -112,10 +115,10 @@ async def lessons_completed_by_day(
 async def active_learners_by_day(session: AsyncSession, *, producer_id: str, since: date) -> dict[date, int]:
     """Students who learned on each day from `since` on (the streaks' learning days)."""
     statement = (
-        select(LearningDay.day, func.count())
-        .join(User, User.id == LearningDay.student_id)
-        .where(User.producer_id == producer_id, LearningDay.day >= since)
-        .group_by(LearningDay.day)
+        select(col(LearningDay.day), func.count())
+        .join(User, col(User.id) == LearningDay.student_id)
+        .where(col(User.producer_id) == producer_id, col(LearningDay.day) >= since)
+        .group_by(col(LearningDay.day))
     )
     return {day: count for day, count in (await session.execute(statement)).all()}
 
@@ -124,13 +127,19 @@ async def course_completions(
     session: AsyncSession, *, producer_id: str, limit: int
 ) -> list[CourseCompletion]:
     """The producer's courses with the most enrollments, each with how many completed."""
-    enrolled = func.count(Enrollment.id)
+    enrolled = func.count(col(Enrollment.id))
     statement = (
-        select(Course.id, Course.title, Course.published, enrolled, func.count(Enrollment.completed_at))
-        .outerjoin(Enrollment, Enrollment.course_id == Course.id)
-        .where(Course.producer_id == producer_id)
-        .group_by(Course.id, Course.title, Course.published)
-        .order_by(enrolled.desc(), Course.title, Course.id)
+        select(
+            col(Course.id),
+            col(Course.title),
+            col(Course.published),
+            enrolled,
+            func.count(col(Enrollment.completed_at)),
+        )
+        .outerjoin(Enrollment, col(Enrollment.course_id) == Course.id)
+        .where(col(Course.producer_id) == producer_id)
+        .group_by(col(Course.id), col(Course.title), col(Course.published))
+        .order_by(enrolled.desc(), col(Course.title), col(Course.id))
         .limit(limit)
     )
     return [CourseCompletion(*row) for row in (await session.execute(statement)).all()]

@@ -113,7 +113,9 @@ class _Text(ColumnElement[str]):
 
     type = String()
     inherit_cache = True
-    _traverse_internals = [("text", InternalTraversal.dp_string)]
+    # Read from the class to build cache keys, never mutated. A list, as SQLAlchemy types the
+    # attribute: a ClassVar would not match the instance attribute it overrides.
+    _traverse_internals: list[tuple[str, InternalTraversal]] = [("text", InternalTraversal.dp_string)]  # noqa: RUF012  # SQLAlchemy types it as this instance list
 
     def __init__(self, text: str) -> None:
         self.text = text

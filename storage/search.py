@@ -1,13 +1,13 @@
 """The indexed name search: what `contains_text` compiles to on each engine, and the objects
 the migrations create for it outside the SQLAlchemy metadata.
 
-A case-insensitive substring search stays exactly today's `ILIKE '%text%'` (lower() LIKE lower()
-on SQLite); an index narrows the rows it must look at:
+A case-insensitive substring search is `ILIKE '%text%'` (lower() LIKE lower() on SQLite); an
+index narrows the rows it must look at:
 
 - SQLite: `users_name_fts`, an FTS5 external-content table over `users.name` with the `trigram`
   tokenizer (case-insensitive), kept in sync by triggers (migration 0007). For a search of 3 or
   more characters the query first takes the rows whose name holds every trigram of the text
-  (a superset: trigram folding covers ASCII case and more), then applies the LIKE as before.
+  (a superset: trigram folding covers ASCII case and more), then applies the LIKE to those.
   Shorter searches have no trigram and scan. The table follows `users.rowid`: after a `VACUUM`
   (which may renumber rowids of a table without an INTEGER PRIMARY KEY) rebuild it with
   `INSERT INTO users_name_fts(users_name_fts) VALUES('rebuild')`.
@@ -16,11 +16,14 @@ on SQLite); an index narrows the rows it must look at:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 
 __all__ = [
     "NAME_FTS_TABLE",
@@ -41,13 +44,19 @@ _TRIGRAM = 3
 # go with the `users` table when a migration rebuilds it, and rebuilds the index for its new rowids).
 SQLITE_NAME_FTS_TABLE = f"CREATE VIRTUAL TABLE {NAME_FTS_TABLE} USING fts5(name, content='users', content_rowid='rowid', tokenize='trigram')"
 SQLITE_NAME_FTS_TRIGGERS = (
-    f"CREATE TRIGGER users_name_fts_insert AFTER INSERT ON users BEGIN "
-    f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END",
-    f"CREATE TRIGGER users_name_fts_delete AFTER DELETE ON users BEGIN "
-    f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); END",
-    f"CREATE TRIGGER users_name_fts_update AFTER UPDATE OF name ON users BEGIN "
-    f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); "
-    f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END",
+    (
+        f"CREATE TRIGGER users_name_fts_insert AFTER INSERT ON users BEGIN "
+        f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END"
+    ),
+    (
+        f"CREATE TRIGGER users_name_fts_delete AFTER DELETE ON users BEGIN "
+        f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); END"
+    ),
+    (
+        f"CREATE TRIGGER users_name_fts_update AFTER UPDATE OF name ON users BEGIN "
+        f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}, rowid, name) VALUES ('delete', old.rowid, old.name); "
+        f"INSERT INTO {NAME_FTS_TABLE}(rowid, name) VALUES (new.rowid, new.name); END"
+    ),
 )
 SQLITE_NAME_FTS_REBUILD = f"INSERT INTO {NAME_FTS_TABLE}({NAME_FTS_TABLE}) VALUES ('rebuild')"
 
@@ -67,17 +76,17 @@ class NameContains(ColumnElement[bool]):
     def __init__(self, column: Any, text: str, like: ColumnElement[bool]) -> None:
         self.column = column
         self.text = text
-        self.like = like
+        self.like_condition = like  # `like` itself would hide ColumnElement.like()
 
 
 @compiles(NameContains)
 def _plain(element: NameContains, compiler, **kw) -> str:
-    return compiler.process(element.like, **kw)
+    return compiler.process(element.like_condition, **kw)
 
 
 @compiles(NameContains, "sqlite")
 def _sqlite(element: NameContains, compiler, **kw) -> str:
-    like = compiler.process(element.like, **kw)
+    like = compiler.process(element.like_condition, **kw)
     if not name_index_applies(element.text) or element.column.table.name != "users":
         return like
     phrase = '"' + element.text.replace('"', '""') + '"'
@@ -88,10 +97,10 @@ def _sqlite(element: NameContains, compiler, **kw) -> str:
     )
 
 
-def include_in_schema_comparison(name: str | None, type_: str, parent_names: dict) -> bool:
+def include_in_schema_comparison(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
     """Alembic `include_name` hook: the search index objects live outside the models' metadata."""
     if type_ == "table" and name and name.startswith(NAME_FTS_TABLE):
         return False
-    if type_ == "index" and name == NAME_TRIGRAM_INDEX:
-        return False
-    return True
+    return not (type_ == "index" and name == NAME_TRIGRAM_INDEX)

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
+from sqlmodel import col
 
 from storage.fast import FastReader, Query
 from storage.queries import contains_text
@@ -18,23 +19,23 @@ STUDENT_ROLE = "student"
 
 _STUDENT_WITH_DAYS = Query(
     select(
-        User.id,
-        User.name,
-        User.email,
-        User.avatar_url,
-        User.bio,
-        User.role,
-        User.created_at,
-        User.updated_at,
-        LearningDay.day,
+        col(User.id),
+        col(User.name),
+        col(User.email),
+        col(User.avatar_url),
+        col(User.bio),
+        col(User.role),
+        col(User.created_at),
+        col(User.updated_at),
+        col(LearningDay.day),
     )
-    .outerjoin(LearningDay, LearningDay.student_id == User.id)
+    .outerjoin(LearningDay, col(LearningDay.student_id) == User.id)
     .where(
-        User.id == bindparam("student_id"),
-        User.producer_id == bindparam("producer_id"),
-        User.role == STUDENT_ROLE,
+        col(User.id) == bindparam("student_id"),
+        col(User.producer_id) == bindparam("producer_id"),
+        col(User.role) == STUDENT_ROLE,
     )
-    .order_by(LearningDay.day)
+    .order_by(col(LearningDay.day))
 )
 
 
@@ -54,19 +55,19 @@ def students_query(*, producer_id: str, search: str | None = None) -> Select:
     """A producer's students, newest first, optionally those whose name contains `search`; a
     search with an `@` is an email, matched exactly (case-insensitively) on the unique email index."""
     if search and "@" in search:
-        email = User.email_normalized == search.strip().lower()
+        email = col(User.email_normalized) == search.strip().lower()
         return (
             select(User)
-            .where(User.producer_id == producer_id, User.role == STUDENT_ROLE, email)
-            .order_by(User.created_at.desc(), User.id.desc())
+            .where(col(User.producer_id) == producer_id, col(User.role) == STUDENT_ROLE, email)
+            .order_by(col(User.created_at).desc(), col(User.id).desc())
         )
-    owner = User.producer_id == producer_id
+    owner = col(User.producer_id) == producer_id
     if search and name_index_applies(search):
         # The name index finds the few matching rows; without statistics SQLite would rather walk
         # every student of the producer on the (producer, role) index. `producer_id || ''` keeps
         # the condition but takes that index out of the planner's choice.
-        owner = User.producer_id.op("||")("") == producer_id
-    statement = select(User).where(owner, User.role == STUDENT_ROLE)
+        owner = col(User.producer_id).op("||")("") == producer_id
+    statement = select(User).where(owner, col(User.role) == STUDENT_ROLE)
     if search:
-        statement = statement.where(contains_text(User.name, search))
-    return statement.order_by(User.created_at.desc(), User.id.desc())
+        statement = statement.where(contains_text(col(User.name), search))
+    return statement.order_by(col(User.created_at).desc(), col(User.id).desc())

@@ -10,6 +10,7 @@ VARCHAR lengths). A change to any of them needs a migration.
 """
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     UniqueConstraint,
     column,
     text,
@@ -87,6 +89,15 @@ OWNER_EMAIL_INDEX = "uq_users_owner_email"
 """Owner emails are unique among owners platform-wide: an owner's email is a producer's login."""
 
 
+class _Table(SQLModel):
+    """The base of every table model, which names its table with a plain string: SQLModel declares
+    `__tablename__` as the `declared_attr` that derives a default name, so a type checker would refuse
+    that string on each table (fastapi/sqlmodel#98)."""
+
+    __table__: ClassVar[Table]  # set by SQLModel on each table model
+    __tablename__: ClassVar[str]  # pyright: ignore[reportIncompatibleVariableOverride]  # SQLModel types it as a declared_attr (sqlmodel#98)
+
+
 def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_key: bool = False) -> Column:
     """A non-null foreign key that cascades deletes from its parent."""
     foreign_key = ForeignKey(target, ondelete="CASCADE")
@@ -95,7 +106,7 @@ def _fk(target: str, *, index: bool = True, unique: bool | None = None, primary_
     )
 
 
-class Producer(SQLModel, table=True):
+class Producer(_Table, table=True):
     """A tenant: owns courses, communities, users and API keys."""
 
     __tablename__ = "producers"
@@ -106,7 +117,7 @@ class Producer(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class User(SQLModel, table=True):
+class User(_Table, table=True):
     """A person or bot of one producer: its owner, staff and bots, and its students."""
 
     __tablename__ = "users"
@@ -140,7 +151,7 @@ class User(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(_Table, table=True):
     """An API key. Only the SHA-256 of the secret is kept, plus a short prefix for display."""
 
     __tablename__ = "api_keys"
@@ -159,7 +170,7 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = None
 
 
-class SignIn(SQLModel, table=True):
+class SignIn(_Table, table=True):
     """A producer owner's login session, for API key management. Only the token's SHA-256 is kept.
 
     Sessions live in the database so that any server process accepts a session another one created.
@@ -191,7 +202,7 @@ def _client_fk() -> Column:
     )
 
 
-class OAuthClient(SQLModel, table=True):
+class OAuthClient(_Table, table=True):
     """An application that may ask a producer for access over OAuth: registered by Dynamic Client
     Registration, or known by its client ID metadata document (then `id` is the document's URL and
     `information` the copy fetched at `fetched_at`). Platform-wide: a client belongs to no producer
@@ -210,7 +221,7 @@ class OAuthClient(SQLModel, table=True):
     fetched_at: datetime = Field(default_factory=utcnow)
 
 
-class OAuthGrant(SQLModel, table=True):
+class OAuthGrant(_Table, table=True):
     """A producer's consent to a client ("a connected app"): the permissions its tokens carry at
     most. Every code and token belongs to one grant; disconnecting (`revoked_at`) ends them all."""
 
@@ -230,7 +241,7 @@ class OAuthGrant(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
-class OAuthCode(SQLModel, table=True):
+class OAuthCode(_Table, table=True):
     """An authorization code, issued at consent and exchanged once for tokens (only its SHA-256 is kept)."""
 
     __tablename__ = "oauth_codes"
@@ -247,7 +258,7 @@ class OAuthCode(SQLModel, table=True):
     used_at: datetime | None = None
 
 
-class OAuthToken(SQLModel, table=True):
+class OAuthToken(_Table, table=True):
     """An access or refresh token of a grant (only its SHA-256 is kept). A refresh token is used
     once: `used_at` marks its rotation, and presenting it again revokes the whole grant."""
 
@@ -263,7 +274,7 @@ class OAuthToken(SQLModel, table=True):
     used_at: datetime | None = None
 
 
-class Category(SQLModel, table=True):
+class Category(_Table, table=True):
     """A course category. Platform-wide, seeded by the first migration."""
 
     __tablename__ = "categories"
@@ -276,7 +287,7 @@ class Category(SQLModel, table=True):
     order: int = Field(default=0)
 
 
-class Course(SQLModel, table=True):
+class Course(_Table, table=True):
     """A producer's course. Its slug is unique platform-wide: it is a public URL."""
 
     __tablename__ = "courses"
@@ -313,7 +324,7 @@ class Course(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Section(SQLModel, table=True):
+class Section(_Table, table=True):
     """A chapter of a course. `order` is 0-based and dense within the course."""
 
     __tablename__ = "sections"
@@ -330,7 +341,7 @@ class Section(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Lesson(SQLModel, table=True):
+class Lesson(_Table, table=True):
     """A lesson of a section. `order` is 0-based and dense within the section.
 
     `course_id` repeats the section's course so whole-course reads (curriculum, progress)
@@ -370,7 +381,7 @@ class Lesson(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Community(SQLModel, table=True):
+class Community(_Table, table=True):
     """A discussion community of one producer: threads, members and media hang off it."""
 
     __tablename__ = "communities"
@@ -401,7 +412,7 @@ class Community(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Member(SQLModel, table=True):
+class Member(_Table, table=True):
     """A user's membership of a community, with a role: member | moderator | admin."""
 
     __tablename__ = "community_members"
@@ -421,7 +432,7 @@ class Member(SQLModel, table=True):
     """Its role's last change (joining, at first)."""
 
 
-class Thread(SQLModel, table=True):
+class Thread(_Table, table=True):
     """A discussion thread. `comment_count` and `last_activity_at` move with its comments."""
 
     __tablename__ = "threads"
@@ -444,7 +455,7 @@ class Thread(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Comment(SQLModel, table=True):
+class Comment(_Table, table=True):
     """A comment on a thread; with `parent_id`, a reply to another comment of the same thread.
 
     `parent_id` does not cascade: SQLite stops cascades 1000 levels deep, and reply chains
@@ -470,7 +481,7 @@ class Comment(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Media(SQLModel, table=True):
+class Media(_Table, table=True):
     """A video, file or image shared in a community (stored elsewhere; this is its URL and metadata)."""
 
     __tablename__ = "community_media"
@@ -504,7 +515,7 @@ class Media(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class RateLimitWindow(SQLModel, table=True):
+class RateLimitWindow(_Table, table=True):
     """Requests one caller made in one fixed window (PostgreSQL only; SQLite counts in memory).
 
     `key_id` is the API key's id or the producer session's id: no foreign key, since it names
@@ -518,7 +529,7 @@ class RateLimitWindow(SQLModel, table=True):
     count: int = 0
 
 
-class LoginFailure(SQLModel, table=True):
+class LoginFailure(_Table, table=True):
     """One failed sign-in, counted by the login throttle against a bucket: its account and its address.
 
     `bucket` is a SHA-256 of the account's email or of the client address, so this table names
@@ -536,7 +547,7 @@ class LoginFailure(SQLModel, table=True):
     failed_at: datetime = Field(default_factory=utcnow)
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(_Table, table=True):
     """A write operation: who (key), what (operation, target ids), when, and the outcome.
 
     Only ids are recorded, never argument values, so no secret or password can land here.
@@ -559,7 +570,7 @@ class AuditEvent(SQLModel, table=True):
     outcome: str = Field(max_length=30)  # "ok" or an error code
 
 
-class EventCounter(SQLModel, table=True):
+class EventCounter(_Table, table=True):
     """A producer's last event sequence number. Its row is locked by each writing transaction that
     records events, so sequences commit in order."""
 
@@ -569,7 +580,7 @@ class EventCounter(SQLModel, table=True):
     last_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class Event(SQLModel, table=True):
+class Event(_Table, table=True):
     """Something that changed, as the feed and webhooks tell it: written in the transaction of the
     change, numbered by the producer's `sequence` (1, 2, 3, ... with no gaps among committed
     events), its `data` the changed resource as the API returns it."""
@@ -596,7 +607,7 @@ class Event(SQLModel, table=True):
 WEBHOOK_DELIVERY_STATES = ("pending", "succeeded", "failed")
 
 
-class WebhookEndpoint(SQLModel, table=True):
+class WebhookEndpoint(_Table, table=True):
     """Where a producer wants its events POSTed, signed per Standard Webhooks with `secret` (kept
     as it is: signing needs it). An endpoint that keeps failing is disabled with the reason."""
 
@@ -617,7 +628,7 @@ class WebhookEndpoint(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(_Table, table=True):
     """One event for one endpoint: written with the event, then attempted by a delivery worker
     until it succeeds or its retries run out. An endpoint's deliveries go in sequence order: only
     the oldest pending one of an endpoint is attempted. A worker holds a delivery by `lease_until`
@@ -646,7 +657,7 @@ class WebhookDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Enrollment(SQLModel, table=True):
+class Enrollment(_Table, table=True):
     """A student's enrollment in a course of the same producer; at most one per (student, course).
 
     `completed_at` is set once, when the enrollment first reaches 100%, and stays set even if
@@ -671,7 +682,7 @@ class Enrollment(SQLModel, table=True):
     """Its progress's last change (enrolling, at first)."""
 
 
-class LessonProgress(SQLModel, table=True):
+class LessonProgress(_Table, table=True):
     """An enrollment's progress on one lesson of its course: one row per (enrollment, lesson)."""
 
     __tablename__ = "lesson_progress"
@@ -685,7 +696,7 @@ class LessonProgress(SQLModel, table=True):
     completed_at: datetime | None = None
 
 
-class Certificate(SQLModel, table=True):
+class Certificate(_Table, table=True):
     """Issued once per enrollment, when it first reaches 100%; `verification_code` is unguessable."""
 
     __tablename__ = "certificates"
@@ -696,7 +707,7 @@ class Certificate(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
 
 
-class LearningDay(SQLModel, table=True):
+class LearningDay(_Table, table=True):
     """A UTC day on which a student recorded learning progress: streaks are runs of these."""
 
     __tablename__ = "learning_days"
@@ -705,7 +716,7 @@ class LearningDay(SQLModel, table=True):
     day: date = Field(primary_key=True)
 
 
-class Achievement(SQLModel, table=True):
+class Achievement(_Table, table=True):
     """An achievement a student unlocked (`code` from the rule table in tools.domains.achievements), once."""
 
     __tablename__ = "achievements"
@@ -715,7 +726,7 @@ class Achievement(SQLModel, table=True):
     unlocked_at: datetime = Field(default_factory=utcnow)
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(_Table, table=True):
     """A create run under an idempotency key: a retry with the same key and the same arguments
     gets `result` back instead of a second create. Kept for a day (`expires_at`).
 
@@ -749,7 +760,7 @@ def _length_checks() -> None:
 _length_checks()
 
 
-class CredentialRevision(SQLModel, table=True):
+class CredentialRevision(_Table, table=True):
     """One row (id 1), made by the migration: a number every revocation of a credential (an API
     key, an OAuth grant) raises in its own transaction.
 

@@ -19,10 +19,11 @@ with them on, dropping a parent table would delete its children's rows (ON DELET
 Rebuilding `users` drops the name-search triggers and renumbers its rowids: both are restored.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import BatchOperations
 
 from storage.search import SQLITE_NAME_FTS_REBUILD, SQLITE_NAME_FTS_TRIGGERS
 from storage.tables import OWNER_EMAIL_INDEX, metadata
@@ -58,9 +59,14 @@ _TABLES = (
 _OWNER = sa.text("role = 'owner'")
 
 
-def _checks(table: str) -> list[sa.CheckConstraint]:
-    constraints = metadata.tables[table].constraints
-    return sorted((c for c in constraints if isinstance(c, sa.CheckConstraint)), key=lambda c: c.name)
+def _checks(table: str) -> list[tuple[str, sa.CheckConstraint]]:
+    """The table's CHECK constraints with their names, in name order (storage.tables names every one)."""
+    named = []
+    for constraint in metadata.tables[table].constraints:
+        if isinstance(constraint, sa.CheckConstraint):
+            assert isinstance(constraint.name, str), f"an unnamed CHECK constraint on {table}"
+            named.append((constraint.name, constraint))
+    return sorted(named, key=lambda pair: pair[0])
 
 
 def _broken_rows(bind: sa.Connection) -> list[str]:
@@ -68,11 +74,11 @@ def _broken_rows(bind: sa.Connection) -> list[str]:
     problems = []
     for table in _TABLES:
         checks = _checks(table)
-        counts = [sa.func.sum(sa.case((sa.not_(check.sqltext), 1), else_=0)) for check in checks]
+        counts = [sa.func.sum(sa.case((sa.not_(check.sqltext), 1), else_=0)) for _, check in checks]
         found = bind.execute(sa.select(*counts).select_from(sa.table(table))).one()
         problems += [
-            f"{table}: {rows} row(s) break {check.name}"
-            for check, rows in zip(checks, found, strict=True)
+            f"{table}: {rows} row(s) break {name}"
+            for (name, _), rows in zip(checks, found, strict=True)
             if rows
         ]
     shared = (
@@ -100,8 +106,8 @@ def _refuse_broken_rows(bind: sa.Connection) -> None:
         )
 
 
-def _rebuild_sqlite_tables(change) -> None:
-    """Rebuild every table on SQLite with `change(batch_op, check)` applied for each of its checks."""
+def _rebuild_sqlite_tables(change: Callable[[BatchOperations, str, sa.CheckConstraint], None]) -> None:
+    """Rebuild every table on SQLite with `change(batch_op, name, check)` applied for each of its checks."""
     bind = op.get_bind()
     if bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
         raise RuntimeError(
@@ -110,8 +116,8 @@ def _rebuild_sqlite_tables(change) -> None:
         )
     for table in _TABLES:
         with op.batch_alter_table(table, recreate="always") as batch_op:
-            for check in _checks(table):
-                change(batch_op, check)
+            for name, check in _checks(table):
+                change(batch_op, name, check)
     # The rebuild of `users` dropped the name-search triggers and renumbered its rowids.
     for statement in (*SQLITE_NAME_FTS_TRIGGERS, SQLITE_NAME_FTS_REBUILD):
         op.execute(statement)
@@ -122,12 +128,12 @@ def upgrade() -> None:
     _refuse_broken_rows(bind)
     if bind.dialect.name == "sqlite":
         _rebuild_sqlite_tables(
-            lambda batch_op, check: batch_op.create_check_constraint(check.name, check.sqltext)
+            lambda batch_op, name, check: batch_op.create_check_constraint(name, check.sqltext)
         )
     else:
         for table in _TABLES:
-            for check in _checks(table):
-                op.create_check_constraint(check.name, table, check.sqltext)
+            for name, check in _checks(table):
+                op.create_check_constraint(name, table, check.sqltext)
     op.create_index(
         OWNER_EMAIL_INDEX,
         "users",
@@ -141,8 +147,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(OWNER_EMAIL_INDEX, table_name="users")
     if op.get_bind().dialect.name == "sqlite":
-        _rebuild_sqlite_tables(lambda batch_op, check: batch_op.drop_constraint(check.name, type_="check"))
+        _rebuild_sqlite_tables(lambda batch_op, name, _: batch_op.drop_constraint(name, type_="check"))
     else:
         for table in _TABLES:
-            for check in _checks(table):
-                op.drop_constraint(check.name, table, type_="check")
+            for name, _ in _checks(table):
+                op.drop_constraint(name, table, type_="check")

@@ -3,7 +3,7 @@
 Revision ID: 0010
 Revises: 0009
 
-A window's `key_id` now names an API key or a producer session, so it loses its foreign key.
+A window's `key_id` names an API key or a producer session, so it loses its foreign key.
 PostgreSQL drops the constraint; SQLite, which cannot drop one, copies the table into a new one
 without it (the rows, the current minute's counters, are kept).
 """
@@ -11,7 +11,7 @@ without it (the rows, the current minute's counters, are kept).
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0010"

@@ -10,7 +10,7 @@ compiles its own (SQLite's `trim(x, char(9) || ...)` is no PostgreSQL function).
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 from storage.rules import BOOLEAN, NOT_BLANK, max_length, one_of

@@ -9,7 +9,7 @@ The CHECK constraints that differ by engine are written with `storage.rules` exp
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 from storage.rules import BOOLEAN, COUNT, NOT_BLANK, one_of

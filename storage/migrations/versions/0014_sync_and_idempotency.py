@@ -11,7 +11,7 @@ enrollment's completion (else its enrollment) time.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0014"
