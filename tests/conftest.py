@@ -11,8 +11,8 @@ from sqlalchemy.engine import make_url
 
 from storage.engine import Store, open_store
 from storage.migrate import upgrade
-from tests.databases import ENGINE, DatabaseFactory, empty_tables, run_in_own_thread
-from tests.factories import Tenant, make_tenant
+from tests.support.databases import ENGINE, DatabaseFactory, empty_tables, run_in_own_thread
+from tests.support.factories import Tenant, make_tenant
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def node_tools():
     """The Node tools of package.json (MCPB, TypeScript SDK, Inspector, conformance), `npm ci`-ed when stale."""
-    from tests.node_tools import install_node_tools
+    from tests.support.node_tools import install_node_tools
 
     return install_node_tools()
 
@@ -145,7 +145,7 @@ def node_tools():
 @pytest.fixture
 def app(store: Store):
     """The HTTP app (REST at /api/v1, MCP at /mcp) over the test's store."""
-    from tests.rest_support import http_app
+    from tests.support.rest import http_app
 
     return http_app(store)
 
@@ -153,7 +153,7 @@ def app(store: Store):
 @pytest.fixture
 async def http(app, tenant: Tenant) -> AsyncIterator:
     """A REST client of `app` acting with `tenant`'s full-access key."""
-    from tests.rest_support import rest_client
+    from tests.support.rest import rest_client
 
     async with rest_client(app, tenant.key) as client:
         yield client

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tools.registry import TOOLS
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: Path) -> None:

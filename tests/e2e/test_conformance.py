@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-from benchmarks.processes import cli_producer_and_key, http_server, migrated_env
-from tests.node_tools import DRIVERS, ROOT
+from tests.support.node_tools import DRIVERS, ROOT
+from tests.support.processes import cli_producer_and_key, http_server, migrated_env
 
 APPLICABLE = (
     "server-initialize",

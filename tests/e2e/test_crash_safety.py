@@ -13,10 +13,10 @@ import anyio
 import httpx
 from sqlalchemy import func, select, text
 
-from benchmarks.processes import cli_env, cli_json, http_server, run_cli
 from storage.engine import open_store
 from storage.tables import Course, Lesson, LessonProgress, Section, User
-from tests.factories import DEFAULT_CATEGORY_ID
+from tests.support.factories import DEFAULT_CATEGORY_ID
+from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
 ROUNDS = 5
 SECTIONS, LESSONS_PER_SECTION = 3, 3

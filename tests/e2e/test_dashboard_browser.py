@@ -16,9 +16,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from standardwebhooks.webhooks import Webhook
 
-from benchmarks.processes import cli_env, http_server, run_cli
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.webhook_support import receiver
+from tests.support.processes import cli_env, http_server, run_cli
+from tests.support.webhooks import receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -26,7 +26,7 @@ from server.cli import _parser
 from server.settings import Settings
 from server.tool_listing import published_description
 from storage.engine import default_database_url
-from tests.node_tools import ROOT
+from tests.support.node_tools import ROOT
 from tools.registry import TOOLS
 
 MANIFEST = ROOT / "manifest.json"
@@ -59,7 +59,7 @@ def test_manifest_lists_every_tool_of_the_catalog_with_its_description():
         manifest["tools"] = catalog
         MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     assert manifest["tools"] == catalog, (
-        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_distribution.py"
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/e2e/test_distribution.py"
     )
     assert manifest["tools_generated"] is True  # the key decides which of them a user sees
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.processes import cli_json, http_server, migrated_env
-from tests.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
+from tests.support.processes import cli_json, http_server, migrated_env
+from tests.support.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
 
 GENERATOR = str(Path(sys.executable).parent / "openapi-python-client")
 PACKAGE = "blohko_generated_client"

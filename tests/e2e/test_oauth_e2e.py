@@ -24,12 +24,12 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from benchmarks.processes import cli_env, http_server, run_cli
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.node_tools import DRIVERS, ROOT
-from tests.oauth_support import local_http_server, query_of
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_oauth import tools_of
+from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.server.test_oauth import tools_of
+from tests.support.node_tools import DRIVERS, ROOT
+from tests.support.oauth import local_http_server, query_of
+from tests.support.processes import cli_env, http_server, run_cli
 
 pytestmark = [
     pytest.mark.anyio,

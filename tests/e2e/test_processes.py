@@ -16,11 +16,11 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from benchmarks.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
 from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import ApiKey
-from tests.factories import ok
+from tests.support.factories import ok
+from tests.support.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
 from tools.domains.accounts import create_api_key, revoke_api_key
 
 pytestmark = pytest.mark.anyio

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import Server, free_port, wait_ready
 from server.demo_school import DEMO_STUDENT_COUNT
+from tests.support.processes import Server, free_port, wait_ready
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 QUICKSTART_SERVE = "uv run --no-dev blohko demo"
 """The quickstart's first command after installing uv (README.md, "Quickstart"):

@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from benchmarks.processes import (
+from tests.support.node_tools import NODE_MODULES, json_output
+from tests.support.processes import (
     BLOHKO,
     cli_json,
     cli_producer_and_key,
     http_server,
     migrated_env,
 )
-from tests.node_tools import NODE_MODULES, json_output
 from tools.registry import TOOLS
 
 ALL_TOOLS = {op.name for op in TOOLS}

@@ -14,8 +14,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from benchmarks.processes import cli_env, cli_json, http_server, run_cli
-from tests.factories import DEFAULT_CATEGORY_ID, ok
+from tests.support.factories import DEFAULT_CATEGORY_ID, ok
+from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.anyio]
 

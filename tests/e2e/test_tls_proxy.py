@@ -33,19 +33,19 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 
-from benchmarks.processes import cli_env, free_port, http_server, run_cli
-from tests.oauth_support import local_http_server
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_oauth import tools_of
-from tests.test_oauth_e2e import (
+from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_oauth_e2e import (
     GRANTED,
     MemoryTokens,
     callback_query,
     sign_in_and_consent,
 )
+from tests.server.test_oauth import tools_of
+from tests.support.oauth import local_http_server
+from tests.support.processes import cli_env, free_port, http_server, run_cli
 
 CADDY = shutil.which("caddy")
-CADDYFILE = Path(__file__).resolve().parents[1] / "docs" / "deploy" / "Caddyfile"
+CADDYFILE = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "Caddyfile"
 FORGER = "127.0.0.2"
 
 pytestmark = [

@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from benchmarks.processes import BLOHKO, cli_env, http_server
 from server.settings import Settings
 from storage.engine import Store, open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
-from tests.webhook_support import Receiver, delivering, receiver, settle
+from tests.support.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
+from tests.support.processes import BLOHKO, cli_env, http_server
+from tests.support.webhooks import Receiver, delivering, receiver, settle
 from tools.core.context import Services
 
 FAST_DELIVERY = {

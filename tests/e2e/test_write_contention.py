@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 import storage.engine
-from benchmarks.processes import cli_env, cli_json, http_server, run_cli
 from storage.engine import open_store
 from storage.tables import Producer
-from tests.community_factories import new_community, new_thread
-from tests.factories import error, make_tenant, mcp_client, ok
+from tests.support.community_factories import new_community, new_thread
+from tests.support.factories import error, make_tenant, mcp_client, ok
+from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -142,7 +142,7 @@ async def test_the_reviews_20000_lesson_create_is_refused_before_it_takes_the_wr
 async def test_a_write_that_cannot_get_its_turn_in_time_is_busy_with_retry_after_and_writes_nothing(
     database_url,
 ):
-    from tests.rest_support import http_app, rest_client
+    from tests.support.rest import http_app, rest_client
 
     async with open_store(database_url, write_queue_timeout=0.2) as store:
         tenant = await make_tenant(store, name="Busy", permissions=["*"])

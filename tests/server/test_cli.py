@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from benchmarks.processes import cli_env, cli_json, free_port, run_cli
 from server.cli import main
 from storage.defaults import (
     DatabaseUrlError,
     default_database_path,
     normalize_database_url,
 )
-from tests.databases import POSTGRES_URL
+from tests.support.databases import POSTGRES_URL
+from tests.support.processes import cli_env, cli_json, free_port, run_cli
 
 _DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 

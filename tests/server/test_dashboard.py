@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from server.auth import SESSION_COOKIE
 from storage.tables import ApiKey, AuditEvent
-from tests.factories import add_key, mcp_client, ok
-from tests.rest_support import http_app, rest_client, seed
+from tests.support.factories import add_key, mcp_client, ok
+from tests.support.rest import http_app, rest_client, seed
 
 pytestmark = pytest.mark.anyio
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.factories import mcp_client, ok, statements
-from tests.rest_support import run, seed
-from tests.test_dashboard import csrf_of, dashboard, signed_in
+from tests.server.test_dashboard import csrf_of, dashboard, signed_in
+from tests.support.factories import mcp_client, ok, statements
+from tests.support.rest import run, seed
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.processes import (
+from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
+from storage.engine import open_store
+from tests.support.factories import mcp_client, ok
+from tests.support.processes import (
     BLOHKO,
     Server,
     cli_env,
@@ -24,9 +27,6 @@ from benchmarks.processes import (
     run_cli,
     wait_ready,
 )
-from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
-from storage.engine import open_store
-from tests.factories import mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

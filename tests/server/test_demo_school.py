@@ -16,7 +16,7 @@ from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
 from storage.engine import Store, open_store
 from storage.migrate import upgrade
 from storage.tables import Enrollment, LessonProgress
-from tests.factories import mcp_client, ok
+from tests.support.factories import mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

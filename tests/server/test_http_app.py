@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.rest_support import rest_client
+from tests.support.rest import rest_client
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from tests.factories import mcp_client
-from tests.rest_support import bearer, rest_client
+from tests.support.factories import mcp_client
+from tests.support.rest import bearer, rest_client
 
 pytestmark = pytest.mark.anyio
 

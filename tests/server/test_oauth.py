@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from storage.ids import utcnow
 from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
-from tests.factories import count_rows
-from tests.oauth_support import (
+from tests.server.test_dashboard import csrf_of, sign_in
+from tests.support.factories import count_rows
+from tests.support.oauth import (
     REDIRECT,
     Pkce,
     authorize,
@@ -30,8 +31,7 @@ from tests.oauth_support import (
     register,
     token,
 )
-from tests.rest_support import http_app, rest_client
-from tests.test_dashboard import csrf_of, sign_in
+from tests.support.rest import http_app, rest_client
 from tools.core.catalog import may_call
 from tools.core.context import Principal
 from tools.registry import TOOLS

@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 
 from server.oauth.redirects import redirect_uri_problem
 from storage.tables import OAuthClient, OAuthGrant
-from tests.factories import count_rows
-from tests.oauth_support import (
+from tests.server.test_oauth import BASE, ISSUER, RESOURCE, Clock, connect, owner_browser, server
+from tests.support.factories import count_rows
+from tests.support.oauth import (
     REDIRECT,
     Pkce,
     authorize,
@@ -41,8 +42,7 @@ from tests.oauth_support import (
     register,
     token,
 )
-from tests.rest_support import http_app
-from tests.test_oauth import BASE, ISSUER, RESOURCE, Clock, connect, owner_browser, server
+from tests.support.rest import http_app
 from tools.domains.oauth import (
     MAX_CLIENT_METADATA_BYTES,
     MAX_CONTACTS,

@@ -11,12 +11,12 @@ from starlette.routing import Route
 
 from server.rest import API_PREFIX
 from storage.tables import AuditEvent
-from tests.rest_support import bearer, rest_client
+from tests.support.rest import bearer, rest_client
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_every_api_route_but_the_openapi_document_is_an_operation_of_the_catalog(app):
@@ -112,7 +112,7 @@ async def test_sign_in_key_management_and_sign_out_are_audited(store, app, tenan
 
 
 async def test_session_calls_count_against_a_rate_limit(store, tenant):
-    from tests.rest_support import http_app
+    from tests.support.rest import http_app
 
     async with rest_client(http_app(store, rate_limit_per_minute=3)) as http:
         token = (

@@ -27,8 +27,8 @@ from server.http_app import api_document
 from server.openapi import INPUT_RULES
 from storage.engine import open_store
 from storage.ids import utcnow
-from tests.factories import make_tenant
-from tests.rest_support import http_app, rest_client, seed
+from tests.support.factories import make_tenant
+from tests.support.rest import http_app, rest_client, seed
 from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title, slug
 from tools.core.models import WEB_URL_PATTERN, InputModel, WebUrl
 from tools.domains.sessions import login
@@ -156,7 +156,7 @@ SEEDS = [int(seed) for seed in os.environ.get("BLOHKO_SCHEMATHESIS_SEEDS", "2026
 """CI runs one seed at a few examples an operation; the longer run (README, "REST API") sets both."""
 
 
-EXPECTED_FOR_VALID_DATA = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())[
+EXPECTED_FOR_VALID_DATA = tomllib.loads((Path(__file__).parents[2] / "schemathesis.toml").read_text())[
     "checks"
 ]["positive_data_acceptance"]["expected-statuses"]
 """What the repository's schemathesis.toml lets answer a request the document allows (the CLI reads

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from tests.factories import tools_list_over_http
-from tests.node_tools import ROOT
+from tests.support.factories import tools_list_over_http
+from tests.support.node_tools import ROOT
 from tools.registry import TOOLS
 
 README = ROOT / "README.md"
@@ -44,7 +44,7 @@ def test_readme_tool_table_lists_every_tool_with_its_permission():
     match = _TABLE.search(README.read_text())
     assert match, "README lost its tools-table markers"
     assert match.group(2) == _tools_table(), (
-        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/server/test_readme.py"
     )
 
 
@@ -56,5 +56,5 @@ async def test_readme_states_the_measured_size_of_tools_list(store, tenant):
         _rewrite(_SIZE, lambda _: expected)
     stated = _SIZE.findall(README.read_text())
     assert stated == [expected], (
-        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_readme.py"
+        "regenerate with BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/server/test_readme.py"
     )

@@ -9,7 +9,7 @@ import pytest
 from server.auth import SESSION_COOKIE
 from server.hosts import HostPort, HostRule, parse_host
 from server.settings import Settings
-from tests.rest_support import bearer, http_app, rest_client
+from tests.support.rest import bearer, http_app, rest_client
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +47,7 @@ async def test_every_route_but_healthz_refuses_a_host_that_is_not_allowed(app, t
 
 
 async def test_a_configured_public_host_is_allowed_everywhere(store, tenant):
-    from tests.rest_support import http_app
+    from tests.support.rest import http_app
 
     async with rest_client(http_app(store, allowed_hosts=["school.example.com"]), tenant.key) as http:
         response = await http.get("/whoami", headers={"Host": "school.example.com"})

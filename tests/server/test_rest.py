@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from server.rest import MAX_BODY_DEPTH
-from tests.factories import add_key
-from tests.rest_support import (
+from tests.support.factories import add_key
+from tests.support.rest import (
     assert_documented,
     bearer,
     example_arguments,

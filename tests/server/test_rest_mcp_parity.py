@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.factories import error, mcp_client, ok
-from tests.rest_support import example_arguments, rest_call, rest_client, seed
+from tests.support.factories import error, mcp_client, ok
+from tests.support.rest import example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.registry import TOOLS
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from tests.factories import course_body
-from tests.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
-from tests.rest_support import run, seed
+from tests.support.factories import course_body
+from tests.support.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
+from tests.support.rest import run, seed
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from server.tool_listing import CONVENTIONS
-from tests.factories import error, hints_of, mcp_client, ok, tools_list_over_http
+from tests.support.factories import error, hints_of, mcp_client, ok, tools_list_over_http
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 BUDGET_BYTES = 24_000
 """The issue's "under 24 KB", read strictly: the tools/list response for a `*` key, as sent."""
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "tools_list.json"
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 
 
@@ -43,7 +43,7 @@ async def test_tools_list_for_a_full_key_fits_the_context_budget(store, tenant, 
 
 async def test_tools_list_matches_its_snapshot(store, tenant):
     """A schema or description change shows in review. Regenerate with
-    `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tool_listing.py` (README, "Context budget")."""
+    `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/server/test_tool_listing.py` (README, "Context budget")."""
     listed = json.loads(await tools_list_over_http(store, tenant.key))["result"]
     text = json.dumps(listed, indent=1, ensure_ascii=False) + "\n"
     if UPDATE_SNAPSHOTS:
@@ -51,7 +51,7 @@ async def test_tools_list_matches_its_snapshot(store, tenant):
         SNAPSHOT.write_text(text)
     assert SNAPSHOT.exists(), "no snapshot yet: run with BLOHKO_UPDATE_SNAPSHOTS=1"
     assert json.loads(SNAPSHOT.read_text()) == listed, (
-        "tools/list changed: review the change, then BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tool_listing.py"
+        "tools/list changed: review the change, then BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/server/test_tool_listing.py"
     )
 
 

@@ -4,7 +4,7 @@ is refused exactly like an unknown one (for every permission set: test_generated
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.factories import add_key, mcp_client, ok
+from tests.support.factories import add_key, mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

@@ -20,10 +20,10 @@ from storage import direct
 from storage.errors import ConstraintViolation, translated_sqlite
 from storage.fast import Query, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
-from tests.community_factories import call, new_community, new_student, refuse
-from tests.enrollment_factories import new_learner, progress
-from tests.factories import mcp_client
-from tests.lock_support import hold, release_later, waited_off_the_loop
+from tests.support.community_factories import call, new_community, new_student, refuse
+from tests.support.enrollment_factories import new_learner, progress
+from tests.support.factories import mcp_client
+from tests.support.locks import hold, release_later, waited_off_the_loop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
 

@@ -20,7 +20,6 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from benchmarks.processes import cli_env, run_cli
 from storage.engine import open_store
 from storage.ids import utcnow
 from storage.migrate import (
@@ -35,9 +34,10 @@ from storage.migrate import (
 )
 from storage.search import NAME_FTS_TABLE, include_in_schema_comparison
 from storage.tables import OWNER_EMAIL_INDEX, Course, Lesson, Producer, User, metadata
-from tests.databases import ENGINE
-from tests.factories import mcp_client, ok
-from tests.table_rows import valid_rows
+from tests.support.databases import ENGINE
+from tests.support.factories import mcp_client, ok
+from tests.support.processes import cli_env, run_cli
+from tests.support.table_rows import valid_rows
 from tools.domains.accounts import create_api_key
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from storage.queries import _escape_like
 from storage.tables import Producer, User
-from tests.factories import mcp_client, ok
+from tests.support.factories import mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

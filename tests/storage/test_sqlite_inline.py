@@ -2,7 +2,7 @@
 blocking it (`storage/sqlite_inline.py`, `storage/fast.py`).
 
 The other process is a plain `sqlite3` connection of this test holding the lock
-(`tests.lock_support`).
+(`tests.support.locks`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 
 from storage.fast import Query
 from storage.tables import Category
-from tests.lock_support import waited_off_the_loop
+from tests.support.locks import waited_off_the_loop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
 

@@ -26,14 +26,14 @@ from storage.ids import utcnow
 from storage.migrate import HEAD
 from storage.startup import StartupReader, sqlite_file
 from storage.tables import ApiKey
-from tests.factories import add_key, ok
+from tests.support.factories import add_key, ok
 from tools.domains.accounts import hash_api_key, revoke_api_key
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # What serving the first tools/list may not import: the database layer, the migrations, the catalog.
 HEAVY = (
@@ -50,13 +50,13 @@ HEAVY = (
 
 def test_the_published_tool_file_is_what_the_catalog_generates():
     """`tools/list` is served from this file without the catalog: it must say what the catalog says.
-    Regenerate with `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_cold_start.py`."""
+    Regenerate with `BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/storage/test_startup.py`."""
     generated = published_tool_file(TOOLS)
     if UPDATE_SNAPSHOTS:
         PUBLISHED_TOOLS_FILE.write_text(generated, encoding="utf-8")
     assert json.loads(PUBLISHED_TOOLS_FILE.read_text(encoding="utf-8")) == json.loads(generated), (
         "server/published_tools.json differs from the catalog: "
-        "BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/test_cold_start.py regenerates it"
+        "BLOHKO_UPDATE_SNAPSHOTS=1 uv run pytest tests/storage/test_startup.py regenerates it"
     )
     assert [tool.name for tool in published_tools()] == [op.name for op in TOOLS]
 

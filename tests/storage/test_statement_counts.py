@@ -3,7 +3,7 @@ at most 5 SQL statements including authentication; a read in at most 2").
 
 Calls go through the MCP server with a real API key, as a client's would, after a first call that
 verified the key (a process verifies a key once; later calls only check that nothing was revoked).
-Counted: every statement on the store's engine and on its fast reader (`tests.factories.statements`).
+Counted: every statement on the store's engine and on its fast reader (`tests.support.factories.statements`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.databases import ENGINE
-from tests.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
+from tests.support.databases import ENGINE
+from tests.support.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
 
 pytestmark = pytest.mark.anyio
 

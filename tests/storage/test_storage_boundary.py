@@ -18,7 +18,7 @@ from storage.engine import open_store
 from storage.errors import ConstraintViolation, Locked
 from storage.ids import new_id
 from storage.tables import OWNER_EMAIL_INDEX, Producer, User
-from tests.factories import error, make_tenant, mcp_client, ok, principal_of
+from tests.support.factories import error, make_tenant, mcp_client, ok, principal_of
 from tools.core.errors import Conflict
 from tools.core.runner import run_operation
 from tools.domains.accounts import record_last_use
@@ -26,7 +26,7 @@ from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _SQL_LIBRARIES = {"sqlalchemy", "sqlmodel"}
 
 

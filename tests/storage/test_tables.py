@@ -19,9 +19,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storage.ids import utcnow
 from storage.queries import violated_constraint
 from storage.tables import Category, Course, metadata
-from tests.databases import ENGINE
-from tests.factories import make_course, mcp_client, ok
-from tests.table_rows import insert_rows, valid_rows
+from tests.support.databases import ENGINE
+from tests.support.factories import make_course, mcp_client, ok
+from tests.support.table_rows import insert_rows, valid_rows
 
 pytestmark = pytest.mark.anyio
 

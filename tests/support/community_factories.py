@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.tables import Comment, Community, Media, Member, Thread
-from tests.factories import error, ok
+from tests.support.factories import error, ok
 
 MEDIA = {
     "type": "video",

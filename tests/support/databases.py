@@ -104,5 +104,5 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 3 or sys.argv[1] != "--check":
-        sys.exit("usage: python -m tests.databases --check POSTGRES_URL")
+        sys.exit("usage: python -m tests.support.databases --check POSTGRES_URL")
     sys.exit(0 if _check(sys.argv[2]) else 1)

@@ -19,9 +19,9 @@ from storage.tables import (
     LearningDay,
     LessonProgress,
 )
-from tests.community_factories import call, new_student
-from tests.databases import ENGINE
-from tests.factories import make_course
+from tests.support.community_factories import call, new_student
+from tests.support.databases import ENGINE
+from tests.support.factories import make_course
 
 ENROLLMENT_TABLES = (Enrollment, LessonProgress, Certificate, LearningDay, Achievement)
 

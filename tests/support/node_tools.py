@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
-DRIVERS = Path(__file__).parent / "node"
+DRIVERS = Path(__file__).resolve().parents[1] / "node"
 _STAMP = NODE_MODULES / ".blohko-installed"
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.test_dashboard import csrf_of
+from tests.server.test_dashboard import csrf_of
 
 __all__ = [
     "REDIRECT",

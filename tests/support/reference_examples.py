@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import DEFAULT_CATEGORY_ID
+from tests.support.factories import DEFAULT_CATEGORY_ID
 
 # The create_course example of api-reference.txt, verbatim but for its placeholder categoryId.
 REFERENCE_COURSE = {

@@ -19,8 +19,8 @@ from server.sample_data import Sample, create_sample_data, operate
 from server.settings import Settings
 from storage.engine import Store
 from storage.ids import utcnow
-from tests.community_factories import MEDIA
-from tests.factories import (
+from tests.support.community_factories import MEDIA
+from tests.support.factories import (
     DEFAULT_CATEGORY_ID,
     PUBLIC_HOOK_URL,
     Tenant,
@@ -226,6 +226,6 @@ def example_arguments(op: Operation, ids: dict[str, str]) -> dict[str, Any]:
         alias = field.alias or name
         if field.is_required() or alias in op.path_params:  # REST's path needs what MCP leaves optional
             if alias not in ids:
-                raise KeyError(f"no example for {op.name}: add one to tests/rest_support.py")
+                raise KeyError(f"no example for {op.name}: add one to tests/support/rest.py")
             arguments[alias] = ids[alias]
     return arguments

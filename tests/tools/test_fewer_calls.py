@@ -21,8 +21,8 @@ from mcp import Client
 from sqlalchemy import update
 
 from storage.tables import Thread
-from tests.community_factories import new_comment, new_community, new_thread
-from tests.factories import make_course, mcp_client, ok
+from tests.support.community_factories import new_comment, new_community, new_thread
+from tests.support.factories import make_course, mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

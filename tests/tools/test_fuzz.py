@@ -6,7 +6,7 @@ argument meets cursors carrying extreme integers (beyond 64 bits included), and 
 position (over MCP, and every REST body, query and path) meets a value nested a thousand levels deep.
 
 Examples per tool: `BLOHKO_FUZZ_EXAMPLES` (default 12). A longer run:
-    BLOHKO_FUZZ_EXAMPLES=500 uv run pytest tests/test_fuzz.py
+    BLOHKO_FUZZ_EXAMPLES=500 uv run pytest tests/tools/test_fuzz.py
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from sqlalchemy.engine import make_url
 
 from server.rest import Endpoint, catalog_endpoints
 from storage.engine import Store, open_store
-from tests.databases import ENGINE, empty_tables
-from tests.factories import make_tenant, mcp_client, store_digest
-from tests.rest_support import bearer, example_arguments, rest_call, rest_client, seed
+from tests.support.databases import ENGINE, empty_tables
+from tests.support.factories import make_tenant, mcp_client, store_digest
+from tests.support.rest import bearer, example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, encode_cursor
 from tools.registry import TOOLS

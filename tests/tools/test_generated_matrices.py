@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import API_PREFIX, rest_routes
 from server.sample_data import create_sample_data
-from tests.factories import (
+from tests.support.factories import (
     DEFAULT_CATEGORY_ID,
     PUBLIC_HOOK_URL,
     add_key,
@@ -32,7 +32,7 @@ from tests.factories import (
     principal_of,
     store_digest,
 )
-from tests.rest_support import small_sample
+from tests.support.rest import small_sample
 from tools.core.catalog import Operation
 from tools.core.permissions import VALID_GRANTS
 from tools.registry import TOOLS

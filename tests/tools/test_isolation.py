@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import error, mcp_client, ok
+from tests.support.factories import error, mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 

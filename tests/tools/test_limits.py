@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import DEFAULT_CATEGORY_ID, error, mcp_client, ok
+from tests.support.factories import DEFAULT_CATEGORY_ID, error, mcp_client, ok
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio

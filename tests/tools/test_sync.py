@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 from server.sample_data import create_sample_data
-from tests.factories import make_course, mcp_client, ok, principal_of
-from tests.rest_support import small_sample
+from tests.support.factories import make_course, mcp_client, ok, principal_of
+from tests.support.rest import small_sample
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.anyio

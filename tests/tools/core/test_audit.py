@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.logs import configure_logging
 from storage.tables import AuditEvent
-from tests.factories import add_key, course_body, error, mcp_client, ok
+from tests.support.factories import add_key, course_body, error, mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -169,7 +169,7 @@ async def test_passwords_and_keys_in_requests_never_reach_the_audit_log_or_logs(
 def test_a_debug_level_server_logs_no_password_or_key(databases, tmp_path):
     import httpx
 
-    from benchmarks.processes import cli_env, cli_json, http_server, run_cli
+    from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
     env = cli_env(databases.new("logs"), BLOHKO_LOG_LEVEL="DEBUG")
     run_cli(env, "db", "upgrade")

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from storage.tables import Event
-from tests.community_factories import new_community, new_student, new_thread
-from tests.factories import course_body, error, make_course, mcp_client, ok
-from tests.rest_support import http_app, rest_client
+from tests.support.community_factories import new_community, new_student, new_thread
+from tests.support.factories import course_body, error, make_course, mcp_client, ok
+from tests.support.rest import http_app, rest_client
 from tools.core.context import Services
 from tools.domains.event_feed import (
     CURSOR_PATTERN,

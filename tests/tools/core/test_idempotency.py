@@ -15,8 +15,8 @@ from storage import idempotency
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.tables import AuditEvent, Course, Event, IdempotencyRecord
-from tests.enrollment_factories import Clock
-from tests.factories import (
+from tests.support.enrollment_factories import Clock
+from tests.support.factories import (
     PUBLIC_HOOK_URL,
     add_key,
     course_body,
@@ -26,7 +26,7 @@ from tests.factories import (
     principal_of,
     statements,
 )
-from tests.rest_support import bearer, example_arguments, http_app, rest_client, seed
+from tests.support.rest import bearer, example_arguments, http_app, rest_client, seed
 from tools.core.runner import IDEMPOTENCY_KEY_TTL, run_operation
 from tools.core.shown_once import shown_once_fields
 from tools.domains.sessions import login

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import anyio
 import httpx
@@ -18,7 +17,7 @@ from server.mcp_app import Runtime
 from server.settings import Settings
 from storage.engine import open_store
 from storage.tables import AuditEvent
-from tests.rest_support import API, rest_client
+from tests.support.rest import API, rest_client
 from tools.core.context import Services
 from tools.core.login_throttle import LoginThrottle
 
@@ -159,14 +158,9 @@ async def test_no_more_password_hashes_run_at_once_than_the_limit(monkeypatch):
     assert peak == 2
 
 
-def _peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-
-
 async def test_40_concurrent_failed_sign_ins_keep_a_real_server_under_400_mb(databases, tmp_path):
-    # Production argon2 cost (64 MiB a hash): before hashes were bounded, these 40 took 1.9 GB.
-    from benchmarks.processes import cli_env, cli_json, http_server, run_cli
+    # Production argon2 cost (64 MiB a hash): 40 unbounded concurrent hashes would take 2.5 GiB.
+    from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
     env = cli_env(databases.new("login-load"))
     run_cli(env, "db", "upgrade")
@@ -194,7 +188,7 @@ async def test_40_concurrent_failed_sign_ins_keep_a_real_server_under_400_mb(dat
             owner = [
                 (await _sign_in(http, "owner@load.example", "wrong-password")).status_code for _ in range(6)
             ]
-        peak_mb = _peak_rss_mb(server.process.pid)
+        peak_mb = server.peak_rss_mb()
     print(f"\npeak RSS after 40 concurrent failed sign-ins: {peak_mb:.0f} MB")
     assert statuses == [401] * 40
     assert owner == [401] * 5 + [429]

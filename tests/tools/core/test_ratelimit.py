@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import rest_routes
 from storage.rate_limits import counter_for
-from tests.factories import add_key, error, mcp_client, ok
+from tests.support.factories import add_key, error, mcp_client, ok
 from tools.core.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.anyio

@@ -4,12 +4,12 @@ login of a producer session), while students of any producer may share it."""
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from benchmarks.processes import cli_env, cli_json, run_cli
 from storage import accounts as accounts_store
 from storage.engine import open_store
 from storage.ids import new_id, utcnow
 from storage.tables import Producer, User
-from tests.factories import mcp_client, ok
+from tests.support.factories import mcp_client, ok
+from tests.support.processes import cli_env, cli_json, run_cli
 from tools.core.errors import Conflict
 from tools.domains.accounts import create_producer
 

@@ -10,9 +10,9 @@ from sqlalchemy import insert
 
 from storage.queries import insert_new
 from storage.tables import Achievement, LearningDay
-from tests.community_factories import call, new_student
-from tests.enrollment_factories import Clock, codes, new_learner, progress, table_counts
-from tests.factories import make_lesson, mcp_client
+from tests.support.community_factories import call, new_student
+from tests.support.enrollment_factories import Clock, codes, new_learner, progress, table_counts
+from tests.support.factories import make_lesson, mcp_client
 from tools.domains.achievements import RULES, LearnerStats, earned, verification_code
 from tools.domains.streaks import streaks, utc_day
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import ProducerSession
-from tests.factories import mcp_client, ok
-from tests.rest_support import bearer, http_app, rest_client, seed
+from tests.support.factories import mcp_client, ok
+from tests.support.rest import bearer, http_app, rest_client, seed
 
 pytestmark = pytest.mark.anyio
 

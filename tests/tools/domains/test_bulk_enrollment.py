@@ -11,9 +11,9 @@ from sqlalchemy import func, insert, select
 from storage.engine import Store
 from storage.ids import new_id, utcnow
 from storage.tables import AuditEvent, Enrollment, Event, User
-from tests.community_factories import call, refuse
-from tests.enrollment_factories import new_course
-from tests.factories import add_webhook, mcp_client, principal_of, statements
+from tests.support.community_factories import call, refuse
+from tests.support.enrollment_factories import new_course
+from tests.support.factories import add_webhook, mcp_client, principal_of, statements
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
 

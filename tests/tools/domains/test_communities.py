@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from server.mcp_app import Runtime
 from server.rest import rest_routes
-from tests.community_factories import (
+from tests.support.community_factories import (
     MEDIA,
     call,
     new_comment,
@@ -18,7 +18,7 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import mcp_client
+from tests.support.factories import mcp_client
 from tools.domains import communities, discussions
 from tools.registry import TOOLS
 

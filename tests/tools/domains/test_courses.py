@@ -6,7 +6,7 @@ import pytest
 
 from storage import courses as courses_store
 from storage.tables import Course, Lesson, Section
-from tests.factories import (
+from tests.support.factories import (
     count_rows,
     course_body,
     error,
@@ -19,7 +19,7 @@ from tests.factories import (
     principal_of,
     statements,
 )
-from tests.reference_examples import REFERENCE_COURSE
+from tests.support.reference_examples import REFERENCE_COURSE
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
 

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from server.mcp_app import Runtime
 from server.rest import rest_routes
 from storage.tables import Lesson, Section
-from tests.factories import (
+from tests.support.factories import (
     count_rows,
     course_body,
     error,

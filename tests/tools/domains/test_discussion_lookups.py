@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, update
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.tables import Comment, Community, Media, Member, Thread
-from tests.community_factories import (
+from tests.support.community_factories import (
     MEDIA,
     call,
     insert_comments,
@@ -24,8 +24,8 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import mcp_client, statements
-from tests.rest_support import http_app, rest_client
+from tests.support.factories import mcp_client, statements
+from tests.support.rest import http_app, rest_client
 
 pytestmark = pytest.mark.anyio
 

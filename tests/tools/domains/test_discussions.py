@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tests.community_factories import (
+from tests.support.community_factories import (
     call,
     insert_comments,
     new_comment,
@@ -16,7 +16,7 @@ from tests.community_factories import (
     refuse,
     row_counts,
 )
-from tests.factories import mcp_client, statements
+from tests.support.factories import mcp_client, statements
 from tools.domains.discussions import MAX_NESTING, get_thread
 
 pytestmark = pytest.mark.anyio

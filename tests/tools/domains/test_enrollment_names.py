@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from tests.community_factories import call, new_student
-from tests.enrollment_factories import Clock, enroll, new_course, new_learner, progress
-from tests.factories import make_section, mcp_client, principal_of
+from tests.support.community_factories import call, new_student
+from tests.support.enrollment_factories import Clock, enroll, new_course, new_learner, progress
+from tests.support.factories import make_section, mcp_client, principal_of
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
 

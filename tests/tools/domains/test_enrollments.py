@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 
 from server.mcp_app import Runtime
 from server.rest import rest_routes
-from tests.community_factories import call, new_student, refuse
-from tests.enrollment_factories import (
+from tests.support.community_factories import call, new_student, refuse
+from tests.support.enrollment_factories import (
     codes,
     enroll,
     new_course,
@@ -21,7 +21,7 @@ from tests.enrollment_factories import (
     progress,
     table_counts,
 )
-from tests.factories import (
+from tests.support.factories import (
     error,
     hints_of,
     make_course,

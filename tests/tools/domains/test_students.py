@@ -5,7 +5,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from storage.tables import User
-from tests.factories import error, mcp_client, ok
+from tests.support.factories import error, mcp_client, ok
 from tools.core import passwords
 from tools.core.passwords import verify_password
 

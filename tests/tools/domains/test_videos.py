@@ -3,8 +3,8 @@
 
 import pytest
 
-from tests.factories import error, mcp_client, ok
-from tests.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
+from tests.support.factories import error, mcp_client, ok
+from tests.support.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
 from tools.core.errors import Unprocessable
 from tools.domains.videos import parse_video_url
 

@@ -14,9 +14,9 @@ from sqlalchemy import select, text
 from standardwebhooks.webhooks import Webhook
 
 from storage.tables import AuditEvent, WebhookDelivery, WebhookEndpoint
-from tests.factories import error, make_course, mcp_client, ok
-from tests.rest_support import http_app, rest_client
-from tests.webhook_support import delivering, receiver, settle
+from tests.support.factories import error, make_course, mcp_client, ok
+from tests.support.rest import http_app, rest_client
+from tests.support.webhooks import delivering, receiver, settle
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.domains.sessions import OWNER_ONLY
@@ -207,7 +207,7 @@ async def test_the_owner_rotates_the_secret_sends_a_test_event_and_reads_the_log
 async def test_the_owner_manages_webhooks_on_the_dashboard(store, tenant):
     import re
 
-    from tests.test_dashboard import csrf_of, sign_in
+    from tests.server.test_dashboard import csrf_of, sign_in
 
     app = http_app(store, webhooks_allow_loopback=True)
     async with rest_client(app, base_url="http://127.0.0.1") as browser:
