@@ -15,11 +15,6 @@ from tests.support.databases import ENGINE, DatabaseFactory, empty_tables, run_i
 from tests.support.factories import Tenant, make_tenant
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     if ENGINE == "postgresql":
         return f"blohko test engine: {ENGINE} (only the tests that use a database)"
@@ -54,8 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
     config.stash[_LEFT_OUT] = len(deselected)
-    if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller, which collects nothing
-        config.workeroutput["blohko_left_out"] = len(deselected)
+    workeroutput = getattr(config, "workeroutput", None)  # set by xdist on its workers
+    if workeroutput is not None:  # an xdist worker: tell the controller, which collects nothing
+        workeroutput["blohko_left_out"] = len(deselected)
 
 
 _LEFT_OUT = pytest.StashKey[int]()
@@ -97,7 +93,9 @@ def database_url(tmp_path: Path, migrated_template: str) -> str:
     PostgreSQL the run's one database, emptied of every row the previous test left."""
     if ENGINE == "sqlite":
         path = tmp_path / "blohko.db"
-        shutil.copy(make_url(migrated_template).database, path)
+        template = make_url(migrated_template).database
+        assert template is not None  # an SQLite URL names its file
+        shutil.copy(template, path)
         return f"sqlite+aiosqlite:///{path}"
     run_in_own_thread(empty_tables, migrated_template)
     return migrated_template

@@ -45,6 +45,7 @@ def proxied_url(node_tools, tmp_path_factory):
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert proxy.stdout is not None  # stdout=PIPE
         try:
             yield json.loads(proxy.stdout.readline())["url"] + "/mcp"
         finally:

@@ -12,6 +12,7 @@ import time
 import anyio
 import httpx
 from sqlalchemy import func, select, text
+from sqlmodel import col
 
 from storage.engine import open_store
 from storage.tables import Course, Lesson, LessonProgress, Section, User
@@ -41,7 +42,9 @@ def _nested_course(tag: str) -> dict:
     }
 
 
-def _drive_writes(url: str, key: str, round_number: int, acknowledged: dict, stop: threading.Event) -> None:
+def _drive_writes(
+    url: str, key: str, round_number: int, acknowledged: dict, stop: threading.Event
+) -> list[threading.Thread]:
     """Writers that send writes until the server dies, recording what it acknowledged: nested
     course creations, student registrations with enrollments, and progress updates."""
 
@@ -103,25 +106,43 @@ async def _check_store(url: str, acknowledged: dict) -> None:
     async with open_store(url) as store, store.sessions() as session:
         if store.is_sqlite:
             assert (await session.execute(text("PRAGMA integrity_check"))).scalar_one() == "ok"
-        course_ids = set((await session.scalars(select(Course.id))).all())
+        course_ids = set((await session.scalars(select(col(Course.id)))).all())
         assert set(acknowledged["courses"]) <= course_ids, "an acknowledged course is missing"
-        student_ids = set((await session.scalars(select(User.id).where(User.role == "student"))).all())
+        student_ids = set(
+            (await session.scalars(select(col(User.id)).where(col(User.role) == "student"))).all()
+        )
         assert set(acknowledged["students"]) <= student_ids, "an acknowledged student is missing"
-        sections = dict(
-            (await session.execute(select(Section.course_id, func.count()).group_by(Section.course_id))).all()
-        )
-        lessons = dict(
-            (await session.execute(select(Lesson.course_id, func.count()).group_by(Lesson.course_id))).all()
-        )
+        sections = {
+            course_id: count
+            for course_id, count in await session.execute(
+                select(col(Section.course_id), func.count()).group_by(col(Section.course_id))
+            )
+        }
+        lessons = {
+            course_id: count
+            for course_id, count in await session.execute(
+                select(col(Lesson.course_id), func.count()).group_by(col(Lesson.course_id))
+            )
+        }
         for course_id in course_ids:
             assert sections.get(course_id) == SECTIONS, f"course {course_id} is half-created"
             assert lessons.get(course_id) == SECTIONS * LESSONS_PER_SECTION, (
                 f"course {course_id} is half-created"
             )
         recorded = set(
-            (await session.execute(select(LessonProgress.enrollment_id, LessonProgress.lesson_id))).all()
+            (
+                await session.execute(
+                    select(col(LessonProgress.enrollment_id), col(LessonProgress.lesson_id))
+                )
+            ).all()
         )
         assert set(acknowledged["progress"]) <= recorded, "an acknowledged progress update is missing"
+
+
+def _flowing(acknowledged: dict[str, list], before: int, progress_before: int) -> bool:
+    """Every kind of write acknowledged this round (a loaded machine is slow to get there)."""
+    created = len(acknowledged["courses"]) + len(acknowledged["students"]) >= before + 6
+    return created and len(acknowledged["progress"]) > progress_before
 
 
 def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
@@ -142,17 +163,10 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(databases, tmp_path):
             progress_before = len(acknowledged["progress"])
             threads = _drive_writes(server.url, key, round_number, acknowledged, stop)
             deadline = time.monotonic() + 30
-
-            def flowing() -> (
-                bool
-            ):  # every kind of write acknowledged this round (a loaded machine is slow to get there)
-                created = len(acknowledged["courses"]) + len(acknowledged["students"]) >= before + 6
-                return created and len(acknowledged["progress"]) > progress_before
-
             # Let writes flow, then kill the process while requests are in flight.
-            while not flowing() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(rng.uniform(0.05, 0.4))
+            while not _flowing(acknowledged, before, progress_before) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the clients write to the real server in their threads
+            time.sleep(rng.uniform(0.05, 0.4))  # a random moment of the real server's writes to kill it at
             os.kill(server.process.pid, signal.SIGKILL)
             server.process.wait()
             stop.set()

@@ -76,9 +76,11 @@ def _sign_in(page, url: str) -> None:
 
 def _mcp_tool_names(url: str, key: str) -> set[str]:
     async def listed() -> set[str]:
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
-            async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
-                return {tool.name for tool in (await client.list_tools()).tools}
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+            Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+        ):
+            return {tool.name for tool in (await client.list_tools()).tools}
 
     # Playwright's sync API runs its own event loop in this thread: the SDK client runs in another.
     with ThreadPoolExecutor(1) as pool:

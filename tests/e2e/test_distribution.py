@@ -101,7 +101,6 @@ def _resolve(value: str, variables: dict[str, str]) -> str:
     return value
 
 
-@pytest.mark.anyio
 async def test_mcpb_pack_makes_a_bundle_that_serves_as_a_desktop_host_launches_it(
     node_tools, tmp_path, database_url, tenant_factory
 ):

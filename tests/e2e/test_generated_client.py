@@ -76,6 +76,7 @@ def client_package(served, tmp_path_factory) -> ModuleType:
             "--config",
             str(config),
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

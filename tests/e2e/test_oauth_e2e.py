@@ -1,4 +1,4 @@
-"""OAuth end to end (issue 16): a real `blohko serve --http` process, a real MCP client's OAuth
+"""OAuth end to end: a real `blohko serve --http` process, a real MCP client's OAuth
 support registering itself and running the authorization code flow with PKCE, and the owner's
 sign-in and consent done in real Chromium (Debian's, driven by Playwright). The client then sees
 exactly the granted tools, calls one, and after "Disconnect" in the dashboard its token gets 401.
@@ -32,7 +32,6 @@ from tests.support.oauth import local_http_server, query_of
 from tests.support.processes import cli_env, http_server, run_cli
 
 pytestmark = [
-    pytest.mark.anyio,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)",
@@ -180,10 +179,12 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
                 redirect_handler=open_browser,
                 callback_handler=code_from_redirect,
             )
-            async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
-                async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
-                    listed = {tool.name for tool in (await client.list_tools()).tools}
-                    called = await client.call_tool("list_courses", {})
+            async with (
+                httpx2.AsyncClient(auth=auth, timeout=30) as http,
+                Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client,
+            ):
+                listed = {tool.name for tool in (await client.list_tools()).tools}
+                called = await client.call_tool("list_courses", {})
             assert listed == tools_of(GRANTED)
             assert not called.is_error and "data" in called.structured_content
             assert storage.tokens is not None and storage.tokens.access_token.startswith("blo_")

@@ -23,8 +23,6 @@ from tests.support.factories import ok
 from tests.support.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
 from tools.domains.accounts import create_api_key, revoke_api_key
 
-pytestmark = pytest.mark.anyio
-
 
 # One database, producer and HTTP server for the module: every process start costs seconds.
 @pytest.fixture(scope="module")
@@ -188,7 +186,7 @@ def test_stdio_server_exits_with_one_line_for_a_bad_key(env, producer, problem):
         _revoke(env, key["id"])
     server_env = {**env, **({"BLOHKO_API_KEY": value} if value else {})}
     done = subprocess.run(
-        [BLOHKO, "serve"], env=server_env, capture_output=True, text=True, timeout=60, input=""
+        [BLOHKO, "serve"], env=server_env, check=False, capture_output=True, text=True, timeout=60, input=""
     )
     assert done.returncode != 0
     assert done.stdout == ""  # nothing served
@@ -206,9 +204,11 @@ def test_stdio_server_exits_with_one_line_for_a_bad_key(env, producer, problem):
 @asynccontextmanager
 async def _http_client(url: str, key: str):
     """The SDK's streamable HTTP client sending `key` as a bearer token."""
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
-        async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_http_server_lists_tools_registers_and_fetches_a_student(env, producer, server):
@@ -251,19 +251,20 @@ async def test_http_key_revoked_while_in_use_is_refused_at_once(env, producer, s
     async with _http_client(server.url, key["key"]) as client:
         ok(await client.call_tool("whoami", {}))
         run_cli(env, "keys", "revoke", key["id"])  # through the CLI: another process, same database
-        raw = httpx.post(
-            f"{server.url}/mcp",
-            json={
-                "jsonrpc": "2.0",
-                "id": 9,
-                "method": "tools/call",
-                "params": {"name": "whoami", "arguments": {}},
-            },
-            headers={
-                "Authorization": f"Bearer {key['key']}",
-                "Accept": "application/json, text/event-stream",
-            },
-        )
+        async with httpx.AsyncClient() as http:
+            raw = await http.post(
+                f"{server.url}/mcp",
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 9,
+                    "method": "tools/call",
+                    "params": {"name": "whoami", "arguments": {}},
+                },
+                headers={
+                    "Authorization": f"Bearer {key['key']}",
+                    "Accept": "application/json, text/event-stream",
+                },
+            )
     assert raw.status_code == 401 and raw.json()["message"] == "This API key has been revoked"
 
 

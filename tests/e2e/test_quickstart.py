@@ -20,6 +20,7 @@ import httpx
 
 from server.demo_school import DEMO_STUDENT_COUNT
 from tests.support.processes import Server, free_port, wait_ready
+from tests.support.text import match_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +100,7 @@ def test_the_quickstart_serves_the_demo_without_installing_the_test_tooling(tmp_
         )
         try:
             wait_ready(Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log), timeout=300)
-            key = re.search(r"blk_[A-Za-z0-9_-]{43}", log.read_text()).group()
+            key = match_in(r"blk_[A-Za-z0-9_-]{43}", log.read_text()).group()
             students = httpx.get(
                 f"http://127.0.0.1:{port}/api/v1/students",
                 headers={"Authorization": f"Bearer {key}"},

@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.support.factories import DEFAULT_CATEGORY_ID, ok
 from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.anyio]
+pytestmark = pytest.mark.postgres_only
 
 OWNER_PASSWORD = "scale-out-owner-1"
 
@@ -48,9 +48,11 @@ def platform(databases, tmp_path_factory):
 
 @asynccontextmanager
 async def mcp_over_http(url: str, key: str):
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
-        async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_a_client_alternating_between_two_processes_sees_one_platform(platform):

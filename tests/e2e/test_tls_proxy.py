@@ -1,4 +1,4 @@
-"""Behind a real TLS-terminating reverse proxy (pentest defects 4 and 11): Debian's Caddy runs
+"""Behind a real TLS-terminating reverse proxy: Debian's Caddy runs
 docs/deploy/Caddyfile, the README's configuration, as it is (its certificates from Caddy's own
 authority, `local_certs`, kept in the test's temporary folder), in front of a real
 `blohko serve --http` with `BLOHKO_PUBLIC_URL=https://localhost:<caddy port>`. Through it: the
@@ -127,7 +127,7 @@ def _wait_for(proxy: Proxy, process: subprocess.Popen, timeout: float = 30) -> N
                     return
             except httpx.HTTPError:
                 pass
-        time.sleep(0.2)
+        time.sleep(0.2)  # Caddy, a real process, is starting
     raise AssertionError(f"caddy did not serve {proxy.url} within {timeout}s:\n{proxy.log_path.read_text()}")
 
 
@@ -182,7 +182,6 @@ def _attributes(set_cookie: str) -> set[str]:
     return {part.strip().split("=", 1)[0].lower() for part in set_cookie.split(";")[1:]}
 
 
-@pytest.mark.anyio
 async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_only_secure_cookies(
     deployment, shots
 ):

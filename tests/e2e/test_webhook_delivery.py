@@ -1,4 +1,4 @@
-"""Webhook delivery (issue 17, part 2), end to end: real `blohko` processes deliver to a real HTTP
+"""Webhook delivery, end to end: real `blohko` processes deliver to a real HTTP
 receiver on 127.0.0.1. Deliveries arrive signed per Standard Webhooks, are retried after failures,
 keep each endpoint's order, go once even with two processes delivering, and survive a SIGKILL.
 The worker's other rules (retries running out, disabling, redirects, the address checked at each
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import cycle
+from itertools import cycle, pairwise
 
 import anyio
 import httpx
@@ -47,7 +47,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) 
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.02)  # real processes deliver to a real receiver: poll what it saw
 
 
 def kill_mid_delivery(server, hooks: Receiver) -> str:
@@ -61,7 +61,7 @@ def kill_mid_delivery(server, hooks: Receiver) -> str:
                 os.kill(server.process.pid, signal.SIGKILL)
                 server.process.wait()
                 return in_flight[0]
-        time.sleep(0.005)
+        time.sleep(0.005)  # the real server is delivering: catch a delivery in flight
     raise AssertionError("no delivery was in flight to kill")
 
 
@@ -197,7 +197,7 @@ def test_a_failed_delivery_is_retried_until_it_succeeds_and_the_next_waits_for_i
     arrivals = [(request.event["data"]["id"], request.answered) for request in hooks.received]
     assert arrivals == [(first, 500), (first, 500), (first, 200), (second, 200)]
     first_attempts = [request.at for request in hooks.received[:3]]
-    assert all(later - earlier >= 0.2 for earlier, later in zip(first_attempts, first_attempts[1:])), (
+    assert all(later - earlier >= 0.2 for earlier, later in pairwise(first_attempts)), (
         "retried before its time"
     )
     deliveries = stored_deliveries(platform.database_url)
@@ -310,7 +310,6 @@ async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: s
         return [(await make_course(client, slug=slug))["id"] for slug in slugs]
 
 
-@pytest.mark.anyio
 async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(store, tenant):
     with receiver() as hooks:
         hooks.answers = [500, 500, 500]
@@ -327,7 +326,6 @@ async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(stor
     assert endpoint.enabled and endpoint.failing_since is None  # the success ended the failing spell
 
 
-@pytest.mark.anyio
 async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the_reason(store, tenant):
     with receiver() as hooks:
         hooks.answers = [500]
@@ -347,7 +345,6 @@ async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the
     assert len(hooks.received) == 1 and [(d.state, d.attempts) for d in deliveries] == [("pending", 1)]
 
 
-@pytest.mark.anyio
 async def test_a_redirect_is_a_failure_and_is_not_followed(store, tenant):
     with receiver() as hooks:
         hooks.answers = [302]
@@ -358,7 +355,6 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(store, tenant):
     assert delivery.response_status == 302 and "redirects are not followed" in delivery.response_excerpt
 
 
-@pytest.mark.anyio
 async def test_each_delivery_checks_the_address_again(store, tenant):
     with receiver() as hooks:
         await courses_announced_to(store, tenant, hooks.url, "rebound")

@@ -1,4 +1,4 @@
-"""One tenant's big writes never make another tenant's writes fail (issue 13, defect 2).
+"""One tenant's big writes never make another tenant's writes fail.
 
 A real `blohko serve --http` process: eight maximal nested course creates of producer A run in
 parallel with producer B's thread writes. On SQLite writes take turns in the process
@@ -19,8 +19,6 @@ from storage.tables import Producer
 from tests.support.community_factories import new_community, new_thread
 from tests.support.factories import error, make_tenant, mcp_client, ok
 from tests.support.processes import cli_env, cli_json, http_server, run_cli
-
-pytestmark = pytest.mark.anyio
 
 _LESSONS = [{"title": f"Lesson {n}", "videoUrl": f"https://youtu.be/v{n:05d}"} for n in range(200)]
 _MAXIMAL_SECTIONS = [{"title": f"Section {s}", "lessons": _LESSONS} for s in range(5)]  # 1,000 lessons
@@ -75,7 +73,7 @@ async def test_big_nested_creates_never_fail_another_producers_thread_writes(dat
                     started = time.monotonic()
                     assert (await http.get(f"{server.url}/healthz")).status_code == 200
                     health_seconds.append(time.monotonic() - started)
-                    await anyio.sleep(0.05)
+                    await anyio.sleep(0.05)  # a health check of the real server every 50 ms
 
             with anyio.fail_after(20):
                 async with anyio.create_task_group() as group:
@@ -96,8 +94,8 @@ async def test_big_nested_creates_never_fail_another_producers_thread_writes(dat
 async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_timeout(
     database_url, monkeypatch
 ):
-    # Before the write queue, a write found SQLite's file lock taken and gave up after the busy
-    # timeout with "database is locked" (500 internal_error). Now it queues in the process.
+    # A write that found SQLite's file lock taken would give up after the busy timeout with
+    # "database is locked" (500 internal_error): it queues in the process instead.
     monkeypatch.setattr(storage.engine, "_SQLITE_BUSY_TIMEOUT_MS", 200)
     async with open_store(database_url) as store:
         tenant = await make_tenant(store, name="Patient", permissions=["*"])
@@ -111,7 +109,7 @@ async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_time
                     session.add(Producer(id="prod_long_write", name="Long write"))
                     await session.flush()  # SQLite's write lock is now taken
                     holding.set()
-                    await anyio.sleep(1)  # five busy timeouts
+                    await anyio.sleep(1)  # hold SQLite's lock for five of the real server's busy timeouts
 
             async with anyio.create_task_group() as group:
                 group.start_soon(long_write)

@@ -1,4 +1,4 @@
-"""Behind a TLS proxy (pentest defect 4): an https public URL makes every cookie the server sets
+"""Behind a TLS proxy: an https public URL makes every cookie the server sets
 `Secure`, whatever the plain-http hop from the proxy says; `X-Forwarded-Proto` and
 `X-Forwarded-For` count only from the proxies in `BLOHKO_FORWARDED_ALLOW_IPS`. The same through a
 real Caddy is `test_tls_proxy.py`."""
@@ -34,7 +34,6 @@ def _cookie_attributes(set_cookie: str) -> set[str]:
     return {part.strip().split("=", 1)[0].lower() for part in set_cookie.split(";")[1:]}
 
 
-@pytest.mark.anyio
 async def test_every_cookie_is_secure_behind_an_https_public_url_though_the_hop_is_plain_http(store, tenant):
     seen: list[tuple[str, str]] = []  # (request, Set-Cookie) for every cookie any response set or cleared
 
@@ -85,7 +84,6 @@ async def test_every_cookie_is_secure_behind_an_https_public_url_though_the_hop_
     assert all({"httponly", "samesite"} <= _cookie_attributes(value) for _, value in seen)
 
 
-@pytest.mark.anyio
 async def test_without_a_public_url_a_cookie_is_secure_over_https_only(store, tenant):
     app = http_app(store)
     answers = {}

@@ -154,8 +154,8 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
 
 
 def test_a_producer_that_does_not_exist_is_one_line(databases):
-    """Naming a producer id that does not exist used to print the failed audit's traceback
-    (its row referred to no producer) before the error; an unknown email an INFO line."""
+    """A producer id or email that names no producer is one line on stderr: no traceback of the
+    failed audit (its row would refer to no producer), no log line."""
     env = cli_env(databases.new("no-producer"))
     run_cli(env, "db", "upgrade")
     by_id = run_cli(
@@ -248,8 +248,8 @@ def test_demo_help_describes_every_option(capsys):
 
 def test_the_http_socket_is_tcp_so_its_connections_send_without_waiting_for_acks():
     """A socket made with proto 0 passes asyncio's TCP check by, and its connections keep Nagle's
-    algorithm: every HTTP answer then waited 40 ms for the client's delayed ACK (the benchmark saw 48 ms
-    calls). Named IPPROTO_TCP, the accepted connections get TCP_NODELAY from asyncio."""
+    algorithm: every HTTP answer would wait for the client's delayed ACK. Named IPPROTO_TCP, the
+    accepted connections get TCP_NODELAY from asyncio."""
     import socket as sockets
 
     from server.cli import _listening_socket

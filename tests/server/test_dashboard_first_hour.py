@@ -1,4 +1,4 @@
-"""The dashboard as a newcomer first sees it (issue "The first hour"): the activity log names
+"""The dashboard as a newcomer first sees it: the activity log names
 students, courses, communities, threads and keys rather than showing raw ids (in a few set-based
 statements a page, not one per row); a favicon; the webhook form says how to test locally."""
 
@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.server.test_dashboard import csrf_of, dashboard, signed_in
-from tests.support.factories import mcp_client, ok, statements
+from tests.support.factories import mcp_client, ok, statements, text_of
 from tests.support.rest import run, seed
-
-pytestmark = pytest.mark.anyio
+from tests.support.text import match_in
 
 _TARGET = re.compile(r'<span class="target"><span class="muted">([^<]+)</span> (.*?)</span> ')
 
@@ -119,7 +116,7 @@ async def test_a_refused_loopback_webhook_url_says_how_to_test_locally(store, te
         )
     assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1" in form.text  # said before, beside the field
     assert refused.status_code == 400
-    error = re.search(r'<div class="alert error" role="alert">(.*?)</div>', refused.text, re.DOTALL).group(1)
+    error = match_in(r'<div class="alert error" role="alert">(.*?)</div>', refused.text, re.DOTALL).group(1)
     assert "only public addresses are reached" in error
     assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK=1" in error and "tunnel" in error
 
@@ -127,8 +124,8 @@ async def test_a_refused_loopback_webhook_url_says_how_to_test_locally(store, te
 async def test_a_refused_private_webhook_url_gets_no_loopback_hint(store, tenant):
     async with mcp_client(store, tenant.key) as mcp:
         refused = await mcp.call_tool("create_webhook", {"url": "https://10.0.0.7/hook"})
-    assert refused.is_error and "private, loopback or reserved" in refused.content[0].text
-    assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK" not in refused.content[0].text  # the setting would not admit it
+    assert refused.is_error and "private, loopback or reserved" in text_of(refused)
+    assert "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK" not in text_of(refused)  # the setting would not admit it
 
 
 async def test_the_connect_page_says_why_its_claude_desktop_config_differs_from_the_readme(store, tenant):

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
 from storage.engine import open_store
@@ -28,8 +27,6 @@ from tests.support.processes import (
     wait_ready,
 )
 
-pytestmark = pytest.mark.anyio
-
 
 @contextmanager
 def _serving_demo(
@@ -42,6 +39,7 @@ def _serving_demo(
         process = subprocess.Popen(
             [BLOHKO, "demo", "--json", *options], env=env, stdout=subprocess.PIPE, stderr=log, text=True
         )
+        assert process.stdout is not None  # stdout=PIPE
         try:
             printed = json.loads(process.stdout.readline() or "null")
             assert printed, f"blohko demo printed nothing: {log_path.read_text()}"
@@ -87,7 +85,7 @@ def test_a_second_demo_leaves_the_first_runs_key_working_and_new_key_revokes_it_
     databases, tmp_path
 ):
     """Real processes: the key the first `blohko demo` printed answers over HTTP after a second
-    `blohko demo` (it used to be revoked silently); `--new-key` revokes it and says so."""
+    `blohko demo` (never revoked silently); `--new-key` revokes it and says so."""
     env = cli_env(databases.new("demo-twice"))
     port = free_port()
     with _serving_demo(env, port, tmp_path / "first.log") as first:
@@ -113,8 +111,8 @@ def test_a_second_demo_leaves_the_first_runs_key_working_and_new_key_revokes_it_
 
 
 def test_a_second_demo_on_a_busy_port_says_so_and_changes_nothing(databases, tmp_path):
-    """The second run used to revoke the first key and then fail on the port, uvicorn's log line
-    and nothing else. Now the port is checked first: one line naming it, the first key intact."""
+    """The port is checked before anything changes: a second run on a busy port is one line naming
+    it, and the first key stays intact."""
     env = cli_env(databases.new("demo-busy"))
     port = free_port()
     with _serving_demo(env, port, tmp_path / "first.log") as first:

@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
-import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from server.demo import ensure_demo
 from server.demo_school import DEMO_COURSES, DEMO_STUDENT_COUNT
@@ -17,8 +17,6 @@ from storage.engine import Store, open_store
 from storage.migrate import upgrade
 from storage.tables import Enrollment, LessonProgress
 from tests.support.factories import mcp_client, ok
-
-pytestmark = pytest.mark.anyio
 
 
 async def _school(store: Store, key: str) -> dict:
@@ -61,7 +59,7 @@ async def _school(store: Store, key: str) -> dict:
 async def _days_with_lessons_completed(store: Store, producer_id: str) -> set:
     async with store.sessions() as session:
         rows = await session.execute(
-            select(LessonProgress.completed_at)
+            select(col(LessonProgress.completed_at))
             .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
             .where(Enrollment.producer_id == producer_id, LessonProgress.completed.is_(True))
         )

@@ -7,8 +7,6 @@ import pytest
 
 from tests.support.rest import rest_client
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 async def test_get_and_delete_on_mcp_answer_405_allowing_only_post_at_once(app, tenant, method):
@@ -19,7 +17,7 @@ async def test_get_and_delete_on_mcp_answer_405_allowing_only_post_at_once(app, 
         app.router.lifespan_context(app),
         rest_client(app, tenant.key, base_url="http://127.0.0.1") as http,
     ):
-        with anyio.fail_after(5):  # the event stream GET used to open never ended
+        with anyio.fail_after(5):  # an event stream GET would never end
             response = await http.request(method, "/mcp", headers=headers)
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"

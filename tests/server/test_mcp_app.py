@@ -10,8 +10,6 @@ from mcp_types import INVALID_PARAMS
 from tests.support.factories import mcp_client
 from tests.support.rest import bearer, rest_client
 
-pytestmark = pytest.mark.anyio
-
 
 async def test_an_unknown_prompt_is_invalid_params_like_an_unknown_resource(store, tenant):
     async with mcp_client(store, tenant.key) as client:

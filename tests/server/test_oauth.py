@@ -1,4 +1,4 @@
-"""OAuth 2.1 in process: the metadata documents, the flow, and the negative matrix (issue 16).
+"""OAuth 2.1 in process: the metadata documents, the flow, and the negative matrix.
 
 Every refusal is checked for its RFC error code and for what it leaves behind: nothing granted,
 or the grant it had to end. The end-to-end flow with real clients is in `test_oauth_e2e.py`.
@@ -14,10 +14,12 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from storage.ids import utcnow
 from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
 from tests.server.test_dashboard import csrf_of, sign_in
+from tests.support.clock import Clock
 from tests.support.factories import count_rows
 from tests.support.oauth import (
     REDIRECT,
@@ -36,19 +38,9 @@ from tools.core.catalog import may_call
 from tools.core.context import Principal
 from tools.registry import TOOLS
 
-pytestmark = pytest.mark.anyio
-
 BASE = "http://127.0.0.1"
 ISSUER = "http://127.0.0.1:8000"
 RESOURCE = f"{ISSUER}/mcp"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
 
 
 @asynccontextmanager
@@ -176,7 +168,7 @@ async def test_a_connected_app_sees_exactly_the_granted_tools_and_its_calls_are_
         events = (
             await session.scalars(select(AuditEvent).where(AuditEvent.producer_id == tenant.producer_id))
         ).all()
-        stored = (await session.scalars(select(OAuthToken.token_hash))).all()
+        stored = (await session.scalars(select(col(OAuthToken.token_hash)))).all()
     assert (
         grant.producer_id == tenant.producer_id
         and grant.client_name == "Test Agent"
@@ -252,7 +244,7 @@ async def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_fami
         )
         assert again.json()["error"] == "invalid_grant"
     async with store.sessions() as session:
-        assert (await session.scalars(select(OAuthGrant.revoked_at))).one() is not None
+        assert (await session.scalars(select(col(OAuthGrant.revoked_at)))).one() is not None
 
 
 # ---- the negative matrix
@@ -352,7 +344,7 @@ async def test_registration_refuses_redirect_uris_that_are_neither_https_nor_loo
 
 
 async def test_an_expired_access_token_is_refused(store, tenant):
-    clock = Clock()
+    clock = Clock.at_present()
     async with server(store, clock=clock) as client, owner_browser(client, tenant) as browser:
         _, issued = await connect(client, browser)
         assert (await mcp_post(client, issued["access_token"])).status_code == 200
@@ -389,7 +381,7 @@ async def test_another_producers_app_cannot_be_disconnected_or_seen(store, tenan
     async with server(store) as client, owner_browser(client, tenant) as browser:
         _, issued = await connect(client, browser)
         async with store.sessions() as session:
-            grant_id = (await session.scalars(select(OAuthGrant.id))).one()
+            grant_id = (await session.scalars(select(col(OAuthGrant.id)))).one()
         async with owner_browser(client, other) as intruder:
             page = await intruder.get("/dashboard/apps")
             assert grant_id not in page.text
@@ -407,7 +399,7 @@ async def test_disconnecting_ends_the_apps_tokens_at_once(store, tenant):
         page = await browser.get("/dashboard/apps")
         assert "Test Agent" in page.text
         async with store.sessions() as session:
-            grant_id = (await session.scalars(select(OAuthGrant.id))).one()
+            grant_id = (await session.scalars(select(col(OAuthGrant.id)))).one()
         csrf = csrf_of(page)
         done = await browser.post("/dashboard/apps/disconnect", data={"csrf_token": csrf, "id": grant_id})
         assert done.status_code == 303
@@ -515,7 +507,7 @@ async def test_metadata_documents_on_loopback_are_refused_unless_allowed(store):
 async def test_metadata_documents_are_fetched_narrowly_and_cached(store, tenant):
     requested: list[str] = []
     documents: dict = {}
-    clock = Clock()
+    clock = Clock.at_present()
     with local_http_server(documents, requested) as base:
         client_id = f"{base}/oauth/client.json"
         documents["/oauth/client.json"] = {
@@ -567,7 +559,7 @@ async def test_a_disconnect_in_one_process_is_refused_by_another_at_once(store, 
         _, issued = await connect(first, browser)
         assert (await mcp_post(second, issued["access_token"])).status_code == 200
         async with store.sessions() as session:
-            grant_id = (await session.scalars(select(OAuthGrant.id))).one()
+            grant_id = (await session.scalars(select(col(OAuthGrant.id)))).one()
         page = await browser.get("/dashboard/apps")
         csrf = csrf_of(page)
         assert (

@@ -1,12 +1,12 @@
-"""The OAuth pentest's findings against `blohko serve --http`, each replayed and now refused:
+"""Attacks on the OAuth endpoints of `blohko serve --http`, each replayed and refused:
 
-1. `/register` filled the disk: unbounded metadata, no rate limit, no cleanup.
-3. `/revoke` refused the public and `client_secret_basic` clients that use it, and the token lived on.
-5. `/authorize` redirected its errors, before anyone had seen the consent page, to whatever URI a
-   self-registered client named: an open redirector.
-6. A redirect URI with userinfo (`https://claude.ai@evil.example/cb`) registered, and the consent
-   page said the answer went to "claude.ai@evil.example".
-10. `/token` ignored `resource`: a code or refresh token was exchanged for another resource.
+- `/register` cannot fill the disk: bounded metadata, a rate limit, unconsented clients cleaned up.
+- `/revoke` serves the public and `client_secret_basic` clients that use it, and the token ends.
+- `/authorize` redirects no error before the consent page to a URI a self-registered client
+  named: it is no open redirector.
+- A redirect URI with userinfo (`https://claude.ai@evil.example/cb`) does not register, so no
+  consent page says the answer goes to "claude.ai@evil.example".
+- `/token` honours `resource`: a code or refresh token is exchanged for its own resource only.
 
 In process over the ASGI app (httpx's ASGITransport), on a real database of the run's engine.
 """
@@ -25,10 +25,12 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from server.oauth.redirects import redirect_uri_problem
 from storage.tables import OAuthClient, OAuthGrant
-from tests.server.test_oauth import BASE, ISSUER, RESOURCE, Clock, connect, owner_browser, server
+from tests.server.test_oauth import BASE, ISSUER, RESOURCE, connect, owner_browser, server
+from tests.support.clock import Clock
 from tests.support.factories import count_rows
 from tests.support.oauth import (
     REDIRECT,
@@ -51,8 +53,6 @@ from tools.domains.oauth import (
     MAX_REDIRECT_URIS,
     save_client,
 )
-
-pytestmark = pytest.mark.anyio
 
 EVIL = "https://evil.example/mcp"
 
@@ -137,7 +137,7 @@ async def test_a_flood_of_2000_registrations_grows_the_database_by_less_than_5_m
 async def test_registrations_are_limited_per_address_across_server_processes_and_the_limit_ends_with_the_hour(
     store,
 ):
-    clock = Clock()
+    clock = Clock.at_present()
     async with addressed_app(store, clock=clock) as first, addressed_app(store, clock=clock) as second:
         # Two apps over one database stand for two server processes: the count is the database's.
         one, same_elsewhere, other = first("203.0.113.7"), second("203.0.113.7"), first("203.0.113.8")
@@ -210,7 +210,7 @@ async def test_oversized_registration_metadata_is_refused_and_nothing_is_stored(
 
 
 async def test_registrations_no_owner_consented_to_are_deleted_after_a_day(store, tenant):
-    clock = Clock()
+    clock = Clock.at_present()
     async with server(store, clock=clock) as client, owner_browser(client, tenant) as browser:
         unused = (await register(client, client_name="Never used")).json()["client_id"]
         consented, _ = await connect(client, browser)
@@ -220,7 +220,7 @@ async def test_registrations_no_owner_consented_to_are_deleted_after_a_day(store
         clock.now += timedelta(hours=1, seconds=1)
         await register(client, client_name="The next day")
         async with store.sessions() as session:
-            left = set((await session.scalars(select(OAuthClient.id))).all())
+            left = set((await session.scalars(select(col(OAuthClient.id)))).all())
         assert unused not in left and consented in left and len(left) == 3
         # The deleted client is unknown now: /authorize says so on a page and the app registers again.
         assert refused_at_authorize(await authorize(client, unused, Pkce.new()))[0] == "invalid_request"
@@ -232,7 +232,7 @@ async def test_fetched_metadata_documents_no_owner_consented_to_are_forgotten_af
     """Anyone can make `/authorize` fetch a new document URL: without cleanup each one would stay
     stored. A copy an hour old is fetched again before use anyway, so an unused one is deleted."""
     documents: dict[str, dict] = {}
-    clock = Clock()
+    clock = Clock.at_present()
     with local_http_server(documents) as base:
         for name in ("used", "unused"):
             documents[f"/oauth/{name}.json"] = {
@@ -257,7 +257,7 @@ async def test_fetched_metadata_documents_no_owner_consented_to_are_forgotten_af
             }
             assert (await authorize(client, f"{base}/oauth/later.json", Pkce.new())).status_code == 302
     async with store.sessions() as session:
-        left = set((await session.scalars(select(OAuthClient.id))).all())
+        left = set((await session.scalars(select(col(OAuthClient.id)))).all())
     assert left == {used, f"{base}/oauth/later.json"}
 
 
@@ -480,7 +480,7 @@ async def test_a_userinfo_redirect_uri_stored_before_the_rule_gets_no_consent_pa
         client_id="old-client",
         source="registration",
         name="Claude",
-        clock=Clock(),
+        clock=Clock.at_present(),
         secret=None,
         information={"redirect_uris": [evil], "token_endpoint_auth_method": "none", "scope": "courses:read"},
     )

@@ -1,4 +1,4 @@
-"""One way in: every door (MCP, REST, CLI) is a transport over the operation catalog (issue 14)."""
+"""One way in: every door (MCP, REST, CLI) is a transport over the operation catalog."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from server.rest import API_PREFIX
 from storage.tables import AuditEvent
 from tests.support.rest import bearer, rest_client
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
-
-pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
 

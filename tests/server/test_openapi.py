@@ -36,7 +36,6 @@ from tools.domains.students import EMAIL_PATTERN, Email
 from tools.registry import TOOLS, served_over
 
 
-@pytest.mark.anyio
 async def test_the_document_is_served_without_a_key_and_validates_as_openapi_3_1(app):
     async with rest_client(app) as http:
         response = await http.get("/openapi.json")
@@ -227,7 +226,7 @@ def test_valid_data_may_meet_a_rule_beyond_the_schema_but_never_a_400():
 
 
 def test_every_rule_beyond_the_schema_is_stated_and_answered_by_a_status_its_operation_lists():
-    """The issue's rules JSON Schema cannot state: each in the description, with a status of its
+    """The rules JSON Schema cannot state: each in the description, with a status of its
     own that the operation lists (not 400, which answers only what the schema refuses)."""
     ruled = {}
     for operation in _operations(api_document()).values():
@@ -420,8 +419,8 @@ def _request_texts(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
 
 
 def test_every_text_a_request_carries_states_that_it_holds_no_nul():
-    """The issue: NUL refused (search, title, content, password, thumbnailUrl) though the document
-    allowed it. Each text says so, unless it is an enum or a date-time, whose values hold none."""
+    """The server refuses NUL in texts (search, title, content, password, thumbnailUrl), so the
+    document says so of each text, unless it is an enum or a date-time, whose values hold none."""
     texts = list(_request_texts(api_document()))
     assert len(texts) > 100
     for operation, text in texts:
@@ -436,7 +435,7 @@ def test_every_text_a_request_carries_states_that_it_holds_no_nul():
 @given(data=st.data())
 def test_a_pattern_that_describes_a_whole_text_leaves_nul_out(data):
     """Such a pattern stands alone for its text (no `not` beside it): a text it matches, with a NUL
-    put anywhere, no longer matches."""
+    put anywhere, does not match."""
     patterns = sorted(
         {
             text["pattern"]
@@ -458,13 +457,12 @@ def _body_schema(operation_id: str) -> dict[str, Any]:
     return {**document["components"]["schemas"][ref.rsplit("/", 1)[1]], "components": document["components"]}
 
 
-@pytest.mark.anyio
 async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_and_emails_is_in_the_schema(
     store, tenant, app
 ):
-    """The issue: "give lessonId or lessonPosition, exactly one" and "give studentIds or emails"
-    refused bodies the document allowed. Now its schema refuses them too, and the server answers
-    each body as the schema says: 400 exactly when the schema refuses it."""
+    """ "Give lessonId or lessonPosition, exactly one" and "give studentIds or emails" are in the
+    schema, and the server answers each body as the schema says: 400 exactly when the schema
+    refuses it."""
     progress, bulk = (
         Draft202012Validator(_body_schema("update_progress")),
         Draft202012Validator(_body_schema("enroll_students")),
@@ -498,9 +496,8 @@ async def test_exactly_one_of_lesson_id_and_lesson_position_and_of_student_ids_a
     }
 
 
-@pytest.mark.anyio
 async def test_rules_beyond_the_schema_are_answered_with_their_documented_status_not_400(store, tenant, app):
-    """The issue's refusals of requests the document allowed, each now the status its operation
+    """Requests the schema allows but a rule refuses: each answered with the status its operation
     lists for the rule its description states."""
     ids = (await seed(store, tenant)).ids
     async with rest_client(app, tenant.key) as http:
@@ -530,7 +527,6 @@ async def test_rules_beyond_the_schema_are_answered_with_their_documented_status
     assert ids  # the seeded data stands beside what these made
 
 
-@pytest.mark.anyio
 async def test_a_whole_number_with_a_fraction_part_of_zero_is_an_integer_as_json_schema_says(
     store, tenant, app
 ):

@@ -7,8 +7,6 @@ import json
 import os
 import re
 
-import pytest
-
 from tests.support.factories import tools_list_over_http
 from tests.support.node_tools import ROOT
 from tools.registry import TOOLS
@@ -48,7 +46,6 @@ def test_readme_tool_table_lists_every_tool_with_its_permission():
     )
 
 
-@pytest.mark.anyio
 async def test_readme_states_the_measured_size_of_tools_list(store, tenant):
     body = await tools_list_over_http(store, tenant.key)
     expected = _size_line(len(body), len(json.loads(body)["result"]["tools"]))

@@ -1,5 +1,5 @@
 """The Host rule on every route, and cookie-authenticated writes only from our own pages
-(issue 13, defects 4 and 5); the Host header parsed strictly and matched exactly (pentest defect 11)."""
+; the Host header parsed strictly and matched exactly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from server.auth import SESSION_COOKIE
 from server.hosts import HostPort, HostRule, parse_host
 from server.settings import Settings
 from tests.support.rest import bearer, http_app, rest_client
-
-pytestmark = pytest.mark.anyio
 
 EVIL = {"Host": "evil.example"}
 

@@ -24,8 +24,6 @@ from tools.core.catalog import Operation
 from tools.core.permissions import RESOURCES
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
-pytestmark = pytest.mark.anyio
-
 _PLACEHOLDER_IDS = {
     name: f"{name}_placeholder"
     for name in (
@@ -214,8 +212,8 @@ TOO_DEEP = {
 
 
 async def test_a_body_nested_around_the_interpreters_recursion_limit_is_400_not_500(http):
-    # Issue 13: json.loads and the encoder that looked for lone surrogates overflow at slightly
-    # different depths; in between (966 levels there) the body parsed and the check crashed.
+    # json.loads and a recursive walk of the parsed body overflow at slightly different depths:
+    # every depth around the limit must be a 400.
     limit = sys.getrecursionlimit()
     for depth in range(limit - 100, limit + 10):
         content = '{"url":' + "[" * depth + "]" * depth + "}"

@@ -17,8 +17,6 @@ from tests.support.rest import example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.registry import TOOLS
 
-pytestmark = pytest.mark.anyio
-
 EXCLUDED: dict[str, str] = {}
 """Operations this test leaves out, each with the reason. None so far."""
 

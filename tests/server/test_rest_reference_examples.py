@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.support.factories import course_body
 from tests.support.reference_examples import PARSED_YOUTUBE_VIDEO, REFERENCE_COURSE, YOUTUBE_URL
 from tests.support.rest import run, seed
-
-pytestmark = pytest.mark.anyio
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 PAGINATION_KEYS = {"page", "limit", "total", "totalPages", "hasMore"}
@@ -55,7 +51,7 @@ async def test_register_jane_smith(http):
         "role",
         "createdAt",
         "updatedAt",
-    }  # updatedAt: issue 18 (sync)
+    }  # updatedAt: incremental sync
     assert {k: student[k] for k in ("name", "email", "avatarUrl", "bio", "role")} == {
         "name": "Jane Smith",
         "email": "jane@example.com",

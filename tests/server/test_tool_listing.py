@@ -14,10 +14,8 @@ from server.tool_listing import CONVENTIONS
 from tests.support.factories import error, hints_of, mcp_client, ok, tools_list_over_http
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
-pytestmark = pytest.mark.anyio
-
 BUDGET_BYTES = 24_000
-"""The issue's "under 24 KB", read strictly: the tools/list response for a `*` key, as sent."""
+"""The context budget, "under 24 KB" read strictly: the tools/list response for a `*` key, as sent."""
 
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "tools_list.json"
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"

@@ -6,8 +6,6 @@ from mcp.shared.exceptions import MCPError
 
 from tests.support.factories import add_key, mcp_client, ok
 
-pytestmark = pytest.mark.anyio
-
 
 async def test_a_visible_tool_can_be_called(store, tenant):
     key = await add_key(store, tenant, ["students:read"])

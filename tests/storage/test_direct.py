@@ -13,6 +13,7 @@ import anyio
 import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
+from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 import storage.audit
@@ -25,7 +26,7 @@ from tests.support.enrollment_factories import new_learner, progress
 from tests.support.factories import mcp_client
 from tests.support.locks import hold, release_later, waited_off_the_loop
 
-pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
+pytestmark = pytest.mark.sqlite_only
 
 
 @asynccontextmanager
@@ -95,11 +96,11 @@ async def test_a_write_that_fails_after_its_first_statement_leaves_nothing(store
         refusal = await refuse(client, "create_thread", **arguments)
     assert refusal["error"] == "conflict"
     async with store.sessions() as session:  # the thread inserted before the audit record rolled back
-        assert (await session.scalars(select(Thread.id))).all() == []
+        assert (await session.scalars(select(col(Thread.id)))).all() == []
 
 
 async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_while_the_loop_serves(store):
-    count = Query(select(Category.id))
+    count = Query(select(col(Category.id)))
 
     async def write() -> int:
         async with store.direct_transaction() as transaction:
@@ -123,7 +124,9 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connecti
         tasks.start_soon(release_later, other)
         await write("after")  # waits for the lock, then for the abandoned BEGIN, and writes
     async with store.sessions() as session:
-        slugs = set((await session.scalars(select(Category.slug).where(Category.order == 99))).all())
+        slugs = set(
+            (await session.scalars(select(col(Category.slug)).where(col(Category.order) == 99))).all()
+        )
     assert slugs == {"first", "after"}
 
 
@@ -133,11 +136,11 @@ async def test_direct_writes_take_turns_with_session_writes(store):
     async def direct_write() -> None:
         async with store.direct_transaction():
             order.append("direct begins")
-            await anyio.sleep(0.2)
+            await anyio.sleep(0.2)  # hold the SQLite write lock while the session write arrives
             order.append("direct ends")
 
     async def session_write() -> None:
-        await anyio.sleep(0.05)
+        await anyio.sleep(0.05)  # arrive while the direct write holds the lock
         async with store.write_session() as session, session.begin():
             order.append("session")
 

@@ -6,11 +6,10 @@ import anyio
 import anyio.lowlevel
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from storage.engine import StoreBusy, WriteGate, open_store
 from storage.tables import Producer
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_concurrent_read_then_write_transactions_take_turns(store, tenant, database_url):
@@ -29,7 +28,7 @@ async def test_concurrent_read_then_write_transactions_take_turns(store, tenant,
             session.begin(),
         ):
             # FOR UPDATE serializes on PostgreSQL; on SQLite BEGIN IMMEDIATE does it between stores.
-            count = int(await session.scalar(select(Producer.name).where(where).with_for_update()))
+            count = int(await session.scalar(select(col(Producer.name)).where(where).with_for_update()))
             await anyio.lowlevel.checkpoint()  # let the other transactions read the same value if they can
             await session.execute(update(Producer).where(where).values(name=str(count + 1)))
 
@@ -39,7 +38,7 @@ async def test_concurrent_read_then_write_transactions_take_turns(store, tenant,
         for n in range(50):
             group.start_soon(increment, store if n % 2 else other)
     async with store.sessions() as session:
-        assert await session.scalar(select(Producer.name).where(where)) == "50"
+        assert await session.scalar(select(col(Producer.name)).where(where)) == "50"
 
 
 async def test_the_write_gate_lets_writes_through_one_at_a_time_in_arrival_order():
@@ -53,7 +52,7 @@ async def test_the_write_gate_lets_writes_through_one_at_a_time_in_arrival_order
             inside += 1
             assert inside == 1
             order.append(n)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # the others run meanwhile, and must find the turn taken
             inside -= 1
 
     async with anyio.create_task_group() as group:
@@ -82,7 +81,7 @@ async def test_a_write_that_waits_past_the_timeout_or_finds_the_queue_full_is_re
         assert timed_out.value.retry_after >= 1
 
         waiters = [asyncio.create_task(_take_turn(gate)) for _ in range(2)]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # both start and queue for the turn
         with pytest.raises(StoreBusy, match="2 writes are already waiting"):
             async with gate.turn():
                 pass

@@ -19,6 +19,7 @@ from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from storage.engine import open_store
 from storage.ids import utcnow
@@ -39,8 +40,6 @@ from tests.support.factories import mcp_client, ok
 from tests.support.processes import cli_env, run_cli
 from tests.support.table_rows import valid_rows
 from tools.domains.accounts import create_api_key
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_migrations_produce_exactly_the_models_schema(databases):
@@ -244,7 +243,7 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
     )
     async with open_store(url) as store:
         async with store.engine.begin() as connection:
-            await connection.execute(delete(User).where(User.id == "user_gone"))
+            await connection.execute(delete(User).where(col(User.id) == "user_gone"))
         before = await _counts(store)
 
     await upgrade_async(url)

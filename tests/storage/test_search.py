@@ -1,14 +1,12 @@
 """The indexed name search (storage.search) finds exactly what the plain ILIKE scan finds, at any
 search length, and stays in sync with registrations, renames and deletes."""
 
-import pytest
 from sqlalchemy import delete, select
+from sqlmodel import col
 
 from storage.queries import _escape_like
 from storage.tables import Producer, User
 from tests.support.factories import mcp_client, ok
-
-pytestmark = pytest.mark.anyio
 
 NAMES = [
     "Jane Smith",
@@ -44,7 +42,7 @@ SEARCHES = [
 async def _scan(store, producer_id: str, search: str) -> list[str]:
     """What a plain case-insensitive LIKE (no index) finds, newest first."""
     statement = (
-        select(User.name)
+        select(col(User.name))
         .where(User.producer_id == producer_id, User.role == "student")
         .where(User.name.ilike(f"%{_escape_like(search)}%", escape="\\"))
         .order_by(User.created_at.desc(), User.id.desc())

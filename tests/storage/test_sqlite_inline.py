@@ -11,14 +11,15 @@ import threading
 
 import pytest
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from storage.fast import Query
 from storage.tables import Category
 from tests.support.locks import waited_off_the_loop
 
-pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
+pytestmark = pytest.mark.sqlite_only
 
-_CATEGORIES = Query(select(Category.id).order_by(Category.id))
+_CATEGORIES = Query(select(col(Category.id)).order_by(col(Category.id)))
 
 
 async def _count_in_a_write(store) -> int:

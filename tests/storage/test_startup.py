@@ -11,8 +11,10 @@ import sys
 import textwrap
 import zipfile
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -29,8 +31,6 @@ from storage.tables import ApiKey
 from tests.support.factories import add_key, ok
 from tools.domains.accounts import hash_api_key, revoke_api_key
 from tools.registry import TOOLS
-
-pytestmark = pytest.mark.anyio
 
 UPDATE_SNAPSHOTS = os.environ.get("BLOHKO_UPDATE_SNAPSHOTS") == "1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,8 +165,16 @@ def _deferred_server_script(url: str, key: str) -> str:
 async def test_the_first_tools_list_is_served_before_the_store_loads_and_calls_run_after(store, tenant):
     courses_key = await add_key(store, tenant, ["courses:read"])
     script = _deferred_server_script(store.url, courses_key)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    done = await anyio.to_thread.run_sync(
+        partial(
+            subprocess.run,
+            [sys.executable, "-c", script],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -212,11 +220,13 @@ async def test_a_call_first_loads_the_store_and_runs_as_over_a_loaded_runtime(st
     settings = Settings(database_url=store.url)
     reader = StartupReader(sqlite_file(store.url))
     try:
-        async with deferred_runtime(settings, reader) as runtime:
-            async with Client(create_mcp_server(runtime, api_key=tenant.key)) as client:
-                whoami = ok(await client.call_tool("whoami", {}))
-                assert runtime.loaded is not None
-                names = {tool.name for tool in (await client.list_tools()).tools}
+        async with (
+            deferred_runtime(settings, reader) as runtime,
+            Client(create_mcp_server(runtime, api_key=tenant.key)) as client,
+        ):
+            whoami = ok(await client.call_tool("whoami", {}))
+            assert runtime.loaded is not None
+            names = {tool.name for tool in (await client.list_tools()).tools}
         assert whoami["producer"]["id"] == tenant.producer_id
         assert names == {op.name for op in TOOLS}
     finally:

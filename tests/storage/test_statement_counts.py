@@ -1,5 +1,5 @@
-"""SQL statements per call on the hot paths, authentication included (issue 19: "update_progress in
-at most 5 SQL statements including authentication; a read in at most 2").
+"""SQL statements per call on the hot paths, authentication included: update_progress in at most 5
+SQL statements including authentication, a read in at most 2.
 
 Calls go through the MCP server with a real API key, as a client's would, after a first call that
 verified the key (a process verifies a key once; later calls only check that nothing was revoked).
@@ -14,8 +14,6 @@ import pytest
 
 from tests.support.databases import ENGINE
 from tests.support.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
-
-pytestmark = pytest.mark.anyio
 
 
 async def _school(client) -> dict[str, Any]:

@@ -24,8 +24,6 @@ from tools.core.runner import run_operation
 from tools.domains.accounts import record_last_use
 from tools.registry import TOOLS
 
-pytestmark = pytest.mark.anyio
-
 ROOT = Path(__file__).resolve().parents[2]
 _SQL_LIBRARIES = {"sqlalchemy", "sqlmodel"}
 

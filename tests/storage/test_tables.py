@@ -1,6 +1,6 @@
-"""The database refuses what the API refuses, whoever writes the row (issue 13, defect 9): a
-course row with level 'expert', price -5 and slug 'Bad Slug!', written by another tool, once made
-list_courses and get_course fail for its whole producer.
+"""The database refuses what the API refuses, whoever writes the row: a course row with level
+'expert', price -5 and slug 'Bad Slug!', written by another tool, would make list_courses and
+get_course fail for its whole producer.
 
 Each bad value below is written with plain SQL, as another tool would, on insert and on update;
 the database must refuse it, naming the constraint (PostgreSQL's own column types refuse some
@@ -22,8 +22,6 @@ from storage.tables import Category, Course, metadata
 from tests.support.databases import ENGINE
 from tests.support.factories import make_course, mcp_client, ok
 from tests.support.table_rows import insert_rows, valid_rows
-
-pytestmark = pytest.mark.anyio
 
 
 @dataclass(frozen=True)

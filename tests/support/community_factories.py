@@ -8,6 +8,7 @@ from typing import Any
 
 from mcp import Client
 from sqlalchemy import func, insert, select, update
+from sqlmodel import col
 
 from storage.engine import Store
 from storage.ids import utcnow
@@ -89,7 +90,9 @@ async def insert_comments(
     ]
     async with store.sessions() as session, session.begin():
         await session.execute(insert(Comment), rows)
-        await session.execute(update(Thread).where(Thread.id == thread_id).values(comment_count=len(rows)))
+        await session.execute(
+            update(Thread).where(col(Thread.id) == thread_id).values(comment_count=len(rows))
+        )
     return ids
 
 

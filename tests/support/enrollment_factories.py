@@ -1,11 +1,10 @@
-"""Test data for enrollments and progress, built through the tools, and a clock the test moves."""
+"""Test data for enrollments and progress, built through the tools."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from mcp import Client
@@ -24,19 +23,6 @@ from tests.support.databases import ENGINE
 from tests.support.factories import make_course
 
 ENROLLMENT_TABLES = (Enrollment, LessonProgress, Certificate, LearningDay, Achievement)
-
-
-@dataclass
-class Clock:
-    """A clock for `mcp_client(..., clock=clock)` that moves only when the test says so."""
-
-    now: datetime = field(default_factory=lambda: datetime(2026, 3, 16, 10, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -83,7 +69,9 @@ async def table_counts(store: Store) -> dict[str, int]:
     """Rows in each enrollment table, across all producers."""
     async with store.sessions() as session:
         return {
-            table.__tablename__: (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            str(table.__tablename__): (
+                await session.execute(select(func.count()).select_from(table))
+            ).scalar_one()
             for table in ENROLLMENT_TABLES
         }
 

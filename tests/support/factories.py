@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from mcp import Client
-from mcp_types import CallToolResult, Tool
+from mcp_types import CallToolResult, TextContent, Tool
 from sqlalchemy import func, select
 
 from server.http_app import create_http_app
@@ -70,18 +70,25 @@ def mcp_client(store: Store, key: str, **runtime: Any) -> Client:
     return Client(create_mcp_server(Runtime(store=store, **runtime), api_key=key))
 
 
+def text_of(result: CallToolResult) -> str:
+    """The text of a call's answer: every tool answers with one text block."""
+    content = result.content[0]
+    assert isinstance(content, TextContent), content
+    return content.text
+
+
 def ok(result: CallToolResult) -> dict[str, Any]:
     """The structured result of a successful call (fails the test with the error otherwise)."""
-    assert not result.is_error, result.content[0].text
-    text = json.loads(result.content[0].text)
-    assert text == result.structured_content
-    return result.structured_content
+    assert not result.is_error, text_of(result)
+    structured = result.structured_content
+    assert structured is not None and json.loads(text_of(result)) == structured
+    return structured
 
 
 def error(result: CallToolResult) -> dict[str, str]:
     """The `{error, message}` body of a failed call."""
     assert result.is_error, f"expected an error, got {result.structured_content}"
-    return json.loads(result.content[0].text)
+    return json.loads(text_of(result))
 
 
 DEFAULT_CATEGORY_ID = "cat_web_development"
@@ -161,6 +168,7 @@ def hints_of(tool: Tool) -> tuple[bool, bool, bool, bool]:
     destructive and idempotent hints only for tools that write; a read-only tool is neither
     destructive and is idempotent, as the catalog declares it."""
     hints = tool.annotations
+    assert hints is not None, f"{tool.name} is listed without annotations"
     open_world = hints.open_world_hint is not False
     if hints.read_only_hint:
         return True, False, True, open_world

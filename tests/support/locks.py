@@ -23,7 +23,7 @@ async def ticks_while(call: Callable[[], Awaitable[object]]) -> tuple[object, in
     async def ticker() -> None:
         nonlocal ticks
         while not done.is_set():
-            await anyio.sleep(0.02)
+            await anyio.sleep(0.02)  # ticks on the real loop: the waiting call must not block it
             ticks += 1
 
     result = None
@@ -44,7 +44,7 @@ def hold(store_url: str, *statements: str) -> sqlite3.Connection:
 
 
 async def release_later(other: sqlite3.Connection) -> None:
-    await anyio.sleep(HOLD_SECONDS)
+    await anyio.sleep(HOLD_SECONDS)  # another connection holds the real file lock this long
     other.execute("COMMIT")
     other.close()
 

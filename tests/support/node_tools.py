@@ -41,6 +41,7 @@ class NodeTools:
             [str(arg) for arg in args],
             cwd=cwd,
             env={**self.env, **(env or {})},
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -83,6 +84,7 @@ def install_node_tools() -> NodeTools:
             done = subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund"],
                 cwd=ROOT,
+                check=False,
                 capture_output=True,
                 text=True,
                 timeout=600,

@@ -65,6 +65,7 @@ async def rest_call(
 ) -> httpx.Response:
     """Call `op` over REST as a client reads the reference: path parameters in the URL, the rest in
     the JSON body (POST, PATCH) or the query string (GET, DELETE)."""
+    assert op.http_method is not None and op.http_path is not None, f"{op.name} has no REST route"
     path, rest = op.http_path, dict(arguments)
     for name in op.path_params:
         path = path.replace("{" + name + "}", quote(str(rest.pop(name)), safe=""))
@@ -75,6 +76,7 @@ async def rest_call(
 
 def assert_documented(op: Operation, response: httpx.Response) -> None:
     """The OpenAPI document declares `response`'s status for `op`, and its body validates against it."""
+    assert op.http_method is not None and op.http_path is not None, f"{op.name} has no REST route"
     document = api_document()
     responses = document["paths"]["/api/v1" + op.http_path][op.http_method.lower()]["responses"]
     declared = responses.get(str(response.status_code))

@@ -78,7 +78,7 @@ def receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
                 seen.received.append(
                     Received({k.lower(): v for k, v in self.headers.items()}, body, answer, time.monotonic())
                 )
-            time.sleep(seen.delay)
+            time.sleep(seen.delay)  # a slow receiver: the answer comes late on the real socket
             with seen.lock:  # no longer in flight once it is answered (held: not answered yet)
                 seen.in_flight[webhook_id] -= 1
             self.send_response(answer)
@@ -137,4 +137,4 @@ async def settle(
                 endpoint = (await session.scalars(select(WebhookEndpoint))).one()
             if condition(deliveries, endpoint):
                 return deliveries, endpoint
-            await anyio.sleep(0.02)
+            await anyio.sleep(0.02)  # the delivery worker runs beside the test: poll the rows it writes

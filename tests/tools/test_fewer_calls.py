@@ -1,13 +1,13 @@
-"""Issue 18's table, replayed as an agent would through the in-process MCP client, counting calls:
-each request now takes the number of calls the issue asks for, or fewer.
+"""An agent's everyday requests, replayed through the in-process MCP client, counting calls: each
+takes at most the calls below, whatever the number of rows involved.
 
-| request | calls before | now |
-|---|---|---|
-| "Mark lesson 3 done for Ada" | 5 | 3 |
-| "Who finished the React course?" | 2 + one per finisher | 2 |
-| "Pin last week's discussion" | 3 + one per community | 2 |
-| "Remove the spam comment and its replies" (in the community the bot moderates) | 8 | 2 |
-| find a course by slug / a student by email | not possible | 1 |
+| request | calls |
+|---|---|
+| "Mark lesson 3 done for Ada" | 3 |
+| "Who finished the React course?" | 2 |
+| "Pin last week's discussion" | 2 |
+| "Remove the spam comment and its replies" (in the community the bot moderates) | 2 |
+| find a course by slug / a student by email | 1 |
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from sqlalchemy import update
 from storage.tables import Thread
 from tests.support.community_factories import new_comment, new_community, new_thread
 from tests.support.factories import make_course, mcp_client, ok
-
-pytestmark = pytest.mark.anyio
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 

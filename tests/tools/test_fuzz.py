@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from server.rest import Endpoint, catalog_endpoints
 from storage.engine import Store, open_store
 from tests.support.databases import ENGINE, empty_tables
-from tests.support.factories import make_tenant, mcp_client, store_digest
+from tests.support.factories import make_tenant, mcp_client, store_digest, text_of
 from tests.support.rest import bearer, example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, encode_cursor
@@ -248,7 +248,7 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
             assert portal.call(store_digest, store) == before
             return
         if result.is_error:
-            body = json.loads(result.content[0].text)
+            body = json.loads(text_of(result))
             assert body["error"] != "internal_error", f"{op.name}({arguments!r}) -> {body}"
             assert set(body) == {"error", "message"} and body["message"]
             assert portal.call(store_digest, store) == before, f"rejected {op.name} changed the store"
@@ -264,7 +264,7 @@ DATED = [(op, name) for op in TOOLS for name in _datetime_fields(op.input_schema
 async def _mcp_answer(client, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
     """The `{error, message}` body of a refused call, `{}` for a success."""
     result = await client.call_tool(op.name, arguments)
-    return json.loads(result.content[0].text) if result.is_error else {}
+    return json.loads(text_of(result)) if result.is_error else {}
 
 
 async def _rest_answer(http: httpx.AsyncClient, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +272,6 @@ async def _rest_answer(http: httpx.AsyncClient, op: Operation, arguments: dict[s
     return response.json() if response.status_code >= 400 else {}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(("op", "field"), DATED, ids=[f"{op.name}.{field}" for op, field in DATED])
 async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_request_naming_it(
     store, tenant, app, op, field
@@ -299,7 +298,6 @@ async def test_every_date_time_argument_at_the_calendar_edges_answers_ok_or_bad_
 CURSORED = [(op, name) for op in TOOLS for name in _cursor_fields(op.input_schema)]
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(("op", "field"), CURSORED, ids=[f"{op.name}.{field}" for op, field in CURSORED])
 async def test_every_cursor_argument_at_the_edges_answers_ok_where_the_schema_admits_it_else_bad_request_naming_it(
     store, tenant, app, op, field
@@ -350,7 +348,6 @@ def _no_internal_error(body: dict[str, Any], where: str) -> None:
     assert body.get("error") != "internal_error", f"{where} -> {body}"
 
 
-@pytest.mark.anyio
 async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_in_process(store, tenant):
     nested = _nested(CLIENT_DEPTH)
     async with mcp_client(store, tenant.key) as client:
@@ -366,7 +363,6 @@ async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_i
                 _no_internal_error(body, f"{op.name}.{position}")
 
 
-@pytest.mark.anyio
 async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_over_streamable_http(
     app, tenant
 ):
@@ -379,8 +375,10 @@ async def test_a_deeply_nested_value_in_any_tool_argument_is_no_internal_error_o
     async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
         for op in TOOLS:
             for position in _positions(op):
-                call = '{"name":%s,"arguments":{%s:%s}}' % (json.dumps(op.name), json.dumps(position), nested)
-                message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}' % call
+                # Spliced as text: `nested` is deeper than json.dumps can recurse.
+                arguments = "{" + json.dumps(position) + ":" + nested + "}"
+                call = '{"name":' + json.dumps(op.name) + ',"arguments":' + arguments + "}"
+                message = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' + call + "}"
                 response = await http.post("/mcp", content=message, headers=headers)
                 answer = response.json()
                 assert response.status_code < 500 and answer.get("error", {}).get("code") != INTERNAL_ERROR, (
@@ -405,13 +403,14 @@ async def _rest_with_nested(
         return await http.request(
             endpoint.method, path, params={} if in_path else {position: nested}, headers=headers
         )
-    content = "{}" if in_path else nested if position is None else "{%s:%s}" % (json.dumps(position), nested)
+    content = (
+        "{}" if in_path else nested if position is None else "{" + json.dumps(position) + ":" + nested + "}"
+    )
     return await http.request(
         endpoint.method, path, content=content, headers={**headers, "Content-Type": "application/json"}
     )
 
 
-@pytest.mark.anyio
 async def test_a_deeply_nested_value_in_any_rest_body_query_or_path_position_is_no_internal_error(
     app, tenant
 ):

@@ -4,7 +4,7 @@
   A's ids, in every tool that takes one, exactly the answer an id of nothing gets (`not_found`,
   naming what was not found); no list or result of B's shows A's rows, and none of those calls
   changes a row;
-- permissions: for every permission set, `tools/list` is exactly what DESIGN.md's table (copied
+- permissions: for every permission set, `tools/list` is exactly what docs/architecture.md's table (copied
   below as data) allows, every hidden tool is refused exactly like an unknown one over MCP and
   changes nothing, and REST answers 403.
 """
@@ -31,13 +31,12 @@ from tests.support.factories import (
     mcp_client,
     principal_of,
     store_digest,
+    text_of,
 )
 from tests.support.rest import small_sample
 from tools.core.catalog import Operation
 from tools.core.permissions import VALID_GRANTS
 from tools.registry import TOOLS
-
-pytestmark = pytest.mark.anyio
 
 # Arguments that name a tenant's rows. categoryId is platform-wide; keyId is only an audit filter.
 SHARED_ID_ARGUMENTS = {"categoryId", "keyId"}
@@ -119,7 +118,7 @@ async def two_worlds(store, tenant_factory):
 
 
 def _answer(result) -> tuple[bool, Any]:
-    return result.is_error, json.loads(result.content[0].text)
+    return result.is_error, json.loads(text_of(result))
 
 
 async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worlds):
@@ -155,7 +154,7 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
                 covered[op.name] = "ids"
             if not ids:
                 result = await client.call_tool(op.name, filler(op))
-                assert not result.is_error, f"{op.name}: {result.content[0].text}"
+                assert not result.is_error, f"{op.name}: {text_of(result)}"
                 assert _foreign_ids_in(result.structured_content, world_a) == set(), (
                     f"{op.name} showed A's rows"
                 )
@@ -165,7 +164,7 @@ async def test_every_tool_keeps_producer_as_data_from_producer_b(store, two_worl
     assert sum(kind == "ids" for kind in covered.values()) >= 30
 
 
-# DESIGN.md's permission table, copied here as data (with `audit:read`, which issue 9 added): the
+# The permission table of docs/architecture.md, copied here as data: the
 # matrix fails when the code's mapping of tools to permissions differs from it.
 PERMISSION_TABLE: dict[str, set[str]] = {
     "courses:read": {
@@ -217,7 +216,7 @@ PERMISSION_TABLE: dict[str, set[str]] = {
         "add_media",
     },
     "audit:read": {"list_audit_events"},
-    # Issue 17: the event feed and webhook endpoints, each behind its own permissions.
+    # The event feed and webhook endpoints, each behind its own permissions.
     "events:read": {"list_events"},
     "webhooks:read": {"list_webhooks"},
     "webhooks:write": {"create_webhook", "update_webhook", "delete_webhook"},
@@ -276,7 +275,7 @@ def _grants(label: str) -> list[str]:
 
 
 def allowed_by_design(label: str) -> set[str]:
-    """The tools DESIGN.md's table gives this key (from the table above, not from the code)."""
+    """The tools docs/architecture.md's table gives this key (from the table above, not from the code)."""
     return ANY_VALID_KEY.union(*(PERMISSION_TABLE[row] for row in PERMISSION_SETS[label]))
 
 

@@ -4,8 +4,6 @@ import pytest
 
 from tests.support.factories import error, mcp_client, ok
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.fixture
 async def two_tenants(store, tenant_factory):

@@ -9,8 +9,6 @@ import pytest
 from tests.support.factories import DEFAULT_CATEGORY_ID, error, mcp_client, ok
 from tools.registry import TOOLS
 
-pytestmark = pytest.mark.anyio
-
 
 def _unbounded(schema: dict, path: str, defs: dict) -> list[str]:
     """Paths of string properties without maxLength and arrays without maxItems."""

@@ -1,20 +1,16 @@
-"""Incremental sync and lookups (issue 18): every list tool takes `updatedAfter` and answers only
+"""Incremental sync and lookups: every list tool takes `updatedAfter` and answers only
 the rows created or changed after it, oldest change first; rows carry `updatedAt`; a course is
 found by its exact slug and a student by an exact email; a course's delete says what went with it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import anyio
-import pytest
+from datetime import datetime
 
 from server.sample_data import create_sample_data
-from tests.support.factories import make_course, mcp_client, ok, principal_of
+from tests.support.clock import Clock
+from tests.support.factories import make_course, mcp_client, ok, principal_of, text_of
 from tests.support.rest import small_sample
 from tools.registry import TOOLS
-
-pytestmark = pytest.mark.anyio
 
 LONG_AGO = "2000-01-01T00:00:00Z"
 FAR_AHEAD = "2999-01-01T00:00:00Z"
@@ -24,7 +20,7 @@ SYNCED_LISTS = [
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def _rows(answer: dict) -> list[dict]:
@@ -65,16 +61,17 @@ async def test_every_list_answers_its_rows_after_a_time_long_ago_and_none_after_
 
 
 async def test_a_change_brings_a_row_back_after_the_newer_ones_and_older_rows_stay_out(store, tenant):
-    async with mcp_client(store, tenant.key) as client:
+    clock = Clock()
+    async with mcp_client(store, tenant.key, clock=clock) as client:
         register = lambda name: client.call_tool(
             "register_student", {"name": name, "email": f"{name.lower()}@example.com"}
         )
         ada = ok(await register("Ada"))["student"]
-        await anyio.sleep(0.01)
-        mark = datetime.now(UTC)
-        await anyio.sleep(0.01)
+        clock.advance(seconds=1)
+        mark = clock.now
+        clock.advance(seconds=1)
         grace = ok(await register("Grace"))["student"]
-        await anyio.sleep(0.01)
+        clock.advance(seconds=1)
         ok(await client.call_tool("update_student", {"studentId": ada["id"], "bio": "Poet of numbers"}))
         synced = ok(await client.call_tool("list_students", {"updatedAfter": mark.isoformat()}))
         newest_first = ok(await client.call_tool("list_students", {}))
@@ -88,7 +85,8 @@ async def test_a_change_brings_a_row_back_after_the_newer_ones_and_older_rows_st
 
 
 async def test_a_changed_lesson_brings_its_section_back_with_all_its_lessons(store, tenant):
-    async with mcp_client(store, tenant.key) as client:
+    clock = Clock()
+    async with mcp_client(store, tenant.key, clock=clock) as client:
         course = await make_course(
             client,
             sections=[
@@ -102,8 +100,9 @@ async def test_a_changed_lesson_brings_its_section_back_with_all_its_lessons(sto
                 },
             ],
         )
-        await anyio.sleep(0.01)
-        mark = datetime.now(UTC).isoformat()
+        clock.advance(seconds=1)
+        mark = clock.now.isoformat()
+        clock.advance(seconds=1)
         two = course["sections"][1]
         lesson = two["lessons"][1]
         ok(
@@ -134,7 +133,7 @@ async def test_a_changed_lesson_brings_its_section_back_with_all_its_lessons(sto
 async def test_a_bad_updated_after_is_refused_naming_it(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         refused = await client.call_tool("list_courses", {"updatedAfter": "yesterday"})
-    assert refused.is_error and "updatedAfter" in refused.content[0].text
+    assert refused.is_error and "updatedAfter" in text_of(refused)
 
 
 async def test_a_course_is_found_by_its_exact_slug_and_a_student_by_an_exact_email(store, tenant):

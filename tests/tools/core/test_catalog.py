@@ -1,4 +1,4 @@
-"""The catalog itself: every operation fully declared, permissions exactly as DESIGN.md's table."""
+"""The catalog itself: every operation fully declared, permissions exactly as docs/architecture.md's table."""
 
 import re
 
@@ -13,7 +13,7 @@ from tools.core.permissions import VALID_GRANTS, Permission
 from tools.core.shown_once import held_models, shown_once_fields
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
-# DESIGN.md's permission table, as data. Operations not built yet are simply absent from the catalog.
+# The permission table of docs/architecture.md, as data.
 DESIGN_PERMISSIONS = {
     "courses:read": "list_categories list_courses get_course list_sections list_lessons get_lesson",
     "courses:write": "create_course update_course delete_course publish_course unpublish_course create_section "
@@ -25,9 +25,9 @@ DESIGN_PERMISSIONS = {
     "communities:read": "list_communities get_community list_threads get_thread list_comments list_members list_media",
     "communities:write": "create_community update_community delete_community create_thread update_thread "
     "delete_thread create_comment update_comment delete_comment add_member remove_member add_media",
-    # Not in DESIGN.md's table: issue 9 adds the audit log behind its own read-only permission.
+    # The audit log, behind its own read-only permission.
     "audit:read": "list_audit_events",
-    # Issue 17: the event feed, behind its own read-only permission.
+    # The event feed, behind its own read-only permission.
     "events:read": "list_events",
     "webhooks:read": "list_webhooks",
     "webhooks:write": "create_webhook update_webhook delete_webhook",
@@ -53,7 +53,7 @@ def test_operation_is_fully_declared(op):
 
 @pytest.mark.parametrize("op", TOOLS, ids=lambda op: op.name)
 def test_operation_requires_the_permission_design_names(op):
-    assert op.name in REQUIRED_PERMISSION, f"{op.name} is not in DESIGN.md's permission table"
+    assert op.name in REQUIRED_PERMISSION, f"{op.name} is not in the permission table"
     assert op.permission == REQUIRED_PERMISSION[op.name]
     assert op.permission is None or op.permission in VALID_GRANTS
 
@@ -120,7 +120,7 @@ def test_a_permission_written_as_a_string_fails_when_its_module_is_imported(tmp_
         _import_declaration(tmp_path, monkeypatch, '"courses:read"')
 
 
-# DESIGN.md's "Ways in" table, as data: who calls the operations no API key may call, and where.
+# The "Ways in" table of docs/architecture.md, as data: who calls the operations no API key may call, and where.
 DOORS = {
     "login": ({"anonymous"}, {"rest", "dashboard"}),
     "logout": ({"session"}, {"rest", "dashboard"}),
@@ -133,12 +133,12 @@ DOORS = {
     "create_producer": ({"operator"}, {"cli"}),
     "find_producer": ({"operator"}, {"cli"}),
     "list_producers": ({"operator"}, {"cli"}),
-    # OAuth's consent page and connected apps (issue 16), after DESIGN.md's table: the owner, signed in.
+    # OAuth's consent page and connected apps: the owner, signed in.
     "review_app_authorization": ({"session"}, {"dashboard"}),
     "answer_app_authorization": ({"session"}, {"dashboard"}),
     "list_connected_apps": ({"session"}, {"dashboard"}),
     "disconnect_app": ({"session"}, {"dashboard"}),
-    # Issue 17: the owner's side of webhooks (the secret, test events, the delivery log).
+    # The owner's side of webhooks (the secret, test events, the delivery log).
     "rotate_webhook_secret": ({"session"}, {"rest", "dashboard"}),
     "send_test_webhook": ({"session"}, {"rest", "dashboard"}),
     "list_webhook_deliveries": ({"session"}, {"rest", "dashboard"}),

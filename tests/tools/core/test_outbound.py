@@ -38,8 +38,6 @@ from tools.core.context import Services
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl, check_outbound_url
 from tools.domains.webhooks import new_secret
 
-pytestmark = pytest.mark.anyio
-
 NOT_PUBLIC = "its host resolves to a private, loopback or reserved address"
 BAD_PORT = "the port is not a number from 1 to 65535"
 NOT_A_HOST = "its host is not a host name"
@@ -292,7 +290,7 @@ def trickling_server() -> Iterator[tuple[Seen, list[int]]]:
             handler.wfile.write(b" ")
             handler.wfile.flush()
             sent.append(1)
-            time.sleep(0.25)
+            time.sleep(0.25)  # a real trickle on the socket, slower than the read deadline allows
 
     with local_server(trickle) as seen:
         try:
@@ -549,7 +547,7 @@ async def test_the_delivery_worker_refuses_the_pentests_addresses_at_send_time(s
                     delivery.state == "failed" for delivery in deliveries
                 ):
                     break
-                await anyio.sleep(0.02)
+                await anyio.sleep(0.02)  # the delivery worker runs beside the test: poll the rows it writes
     for delivery in deliveries:
         assert delivery.attempts == 1 and delivery.response_status is None
         assert delivery.error == f"not sent: {NOT_PUBLIC}; only public addresses are reached", delivery.error

@@ -16,8 +16,6 @@ from storage.rate_limits import counter_for
 from tests.support.factories import add_key, error, mcp_client, ok
 from tools.core.ratelimit import RateLimiter
 
-pytestmark = pytest.mark.anyio
-
 
 class Clock:
     def __init__(self, start: datetime) -> None:

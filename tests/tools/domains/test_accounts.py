@@ -4,7 +4,7 @@ login of a producer session), while students of any producer may share it."""
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from storage import accounts as accounts_store
+import storage.accounts as accounts_store
 from storage.engine import open_store
 from storage.ids import new_id, utcnow
 from storage.tables import Producer, User
@@ -12,8 +12,6 @@ from tests.support.factories import mcp_client, ok
 from tests.support.processes import cli_env, cli_json, run_cli
 from tools.core.errors import Conflict
 from tools.domains.accounts import create_producer
-
-pytestmark = pytest.mark.anyio
 
 DUPLICATE = "dup@example.com"
 OWNER_CONFLICT = f"A producer owner with email {DUPLICATE} already exists"

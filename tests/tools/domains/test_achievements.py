@@ -10,13 +10,12 @@ from sqlalchemy import insert
 
 from storage.queries import insert_new
 from storage.tables import Achievement, LearningDay
+from tests.support.clock import Clock
 from tests.support.community_factories import call, new_student
-from tests.support.enrollment_factories import Clock, codes, new_learner, progress, table_counts
+from tests.support.enrollment_factories import codes, new_learner, progress, table_counts
 from tests.support.factories import make_lesson, mcp_client
 from tools.domains.achievements import RULES, LearnerStats, earned, verification_code
 from tools.domains.streaks import streaks, utc_day
-
-pytestmark = pytest.mark.anyio
 
 DAY = date(2026, 3, 1)
 

@@ -10,24 +10,12 @@ from mcp.shared.exceptions import MCPError
 from sqlalchemy import select
 
 from storage.engine import open_store
-from storage.ids import utcnow
 from storage.tables import ProducerSession
+from tests.support.clock import Clock
 from tests.support.factories import mcp_client, ok
 from tests.support.rest import bearer, http_app, rest_client, seed
 
-pytestmark = pytest.mark.anyio
-
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-class Clock:
-    """A clock the test moves forward."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
 
 
 async def _login(http, tenant) -> str:
@@ -133,7 +121,7 @@ async def test_logout_ends_the_session_at_once_and_clears_the_cookie(app, tenant
 
 
 async def test_a_session_expires_after_its_lifetime(store, tenant):
-    clock = Clock()
+    clock = Clock.at_present()
     app = http_app(store, clock=clock, session_ttl_hours=1)
     async with rest_client(app) as http:
         token = await _login(http, tenant)
@@ -158,12 +146,15 @@ async def test_the_cookie_alone_authenticates_a_session(app, tenant):
 
 
 async def test_a_session_created_by_one_process_works_in_another(store, tenant):
-    async with open_store(store.url) as other_store:  # another server process: its own engine and app
-        async with rest_client(http_app(store)) as first, rest_client(http_app(other_store)) as second:
-            token = await _login(first, tenant)
-            listed = await second.get("/api-keys", headers=bearer(token))
-            await second.post("/auth/logout", headers=bearer(token))
-            ended = await first.get("/api-keys", headers=bearer(token))
+    async with (
+        open_store(store.url) as other_store,  # another server process: its own engine and app
+        rest_client(http_app(store)) as first,
+        rest_client(http_app(other_store)) as second,
+    ):
+        token = await _login(first, tenant)
+        listed = await second.get("/api-keys", headers=bearer(token))
+        await second.post("/auth/logout", headers=bearer(token))
+        ended = await first.get("/api-keys", headers=bearer(token))
     assert listed.status_code == 200
     assert ended.status_code == 401
 
@@ -359,7 +350,7 @@ async def test_revoke_needs_an_id_and_is_idempotent(app, tenant):
 
 
 async def test_a_key_stops_working_when_it_expires(store, tenant):
-    clock = Clock()
+    clock = Clock.at_present()
     app = http_app(store, clock=clock)
     async with rest_client(app) as http:
         token = await _login(http, tenant)

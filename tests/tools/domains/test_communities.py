@@ -22,8 +22,6 @@ from tests.support.factories import mcp_client
 from tools.domains import communities, discussions
 from tools.registry import TOOLS
 
-pytestmark = pytest.mark.anyio
-
 COMMUNITY_MODULES = (communities.__name__, discussions.__name__)
 COMMUNITY_OPERATIONS = [op for op in TOOLS if op.handler.__module__ in COMMUNITY_MODULES]
 READ_TOOLS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import courses as courses_store
+import storage.courses as courses_store
 from storage.tables import Course, Lesson, Section
 from tests.support.factories import (
     count_rows,
@@ -22,8 +22,6 @@ from tests.support.factories import (
 from tests.support.reference_examples import REFERENCE_COURSE
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
-
-pytestmark = pytest.mark.anyio
 
 COURSE_READ_TOOLS = {"list_courses", "get_course", "list_sections", "list_lessons", "get_lesson"}
 COURSE_WRITE_TOOLS = {

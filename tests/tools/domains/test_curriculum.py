@@ -20,8 +20,6 @@ from tests.support.factories import (
     ok,
 )
 
-pytestmark = pytest.mark.anyio
-
 
 async def _course_with_sections(client, *titles: str) -> tuple[str, list[dict]]:
     course = await make_course(client, sections=[{"title": title} for title in titles])

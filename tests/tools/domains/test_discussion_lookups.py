@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from storage.engine import Store
 from storage.ids import utcnow
@@ -27,8 +28,6 @@ from tests.support.community_factories import (
 from tests.support.factories import mcp_client, statements
 from tests.support.rest import http_app, rest_client
 
-pytestmark = pytest.mark.anyio
-
 JAN_5 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 JAN_12 = datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
 JAN_19 = datetime(2026, 1, 19, 10, 0, tzinfo=UTC)
@@ -41,7 +40,7 @@ def _iso(moment: datetime) -> str:
 async def _created_at(store: Store, thread_id: str, moment: datetime) -> None:
     """Move a thread's creation time (the tools stamp the clock's now)."""
     async with store.sessions() as session, session.begin():
-        await session.execute(update(Thread).where(Thread.id == thread_id).values(created_at=moment))
+        await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(created_at=moment))
 
 
 async def _ids_left(store: Store, table: type, ids: list[str]) -> list[str]:
@@ -429,6 +428,7 @@ async def _delete_while_a_comment_is_being_written(
         }
         await session.execute(insert(Comment).values(**comment, created_at=now, updated_at=now))
         group.start_soon(delete)
+        # The database holds the delete behind this open transaction: no event says it waits.
         await anyio.sleep(0.5)
         waited = not result
     return waited, result
@@ -520,14 +520,14 @@ async def test_cross_thread_comment_list_runs_the_same_statements_for_2_or_600_c
         students = [await new_student(client, f"Student {i}") for i in range(10)]
         for student in students:
             await call(client, "add_member", communityId=big["id"], userId=student)
-        for t in range(6):
+        for _ in range(6):
             thread = await new_thread(client, big["id"], author)
             ids = await insert_comments(store, thread_id=thread["id"], author_id=author, parents=[None] * 100)
             async with store.sessions() as session, session.begin():  # many authors, one page
                 for i, comment_id in enumerate(ids):
                     await session.execute(
                         update(Comment)
-                        .where(Comment.id == comment_id)
+                        .where(col(Comment.id) == comment_id)
                         .values(author_id=students[i % 10], content="spam")
                     )
         arguments = {"communityId": big["id"], "search": "spam", "limit": 100}

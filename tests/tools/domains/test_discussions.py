@@ -19,8 +19,6 @@ from tests.support.community_factories import (
 from tests.support.factories import mcp_client, statements
 from tools.domains.discussions import MAX_NESTING, get_thread
 
-pytestmark = pytest.mark.anyio
-
 
 async def _member(client, community_id: str, name: str = "Jane Smith") -> str:
     user_id = await new_student(client, name)

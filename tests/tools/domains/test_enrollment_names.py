@@ -4,16 +4,14 @@ what their ids stand for, read in the statements that read them (never one more 
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import event
 
+from tests.support.clock import Clock
 from tests.support.community_factories import call, new_student
-from tests.support.enrollment_factories import Clock, enroll, new_course, new_learner, progress
+from tests.support.enrollment_factories import enroll, new_course, new_learner, progress
 from tests.support.factories import make_section, mcp_client, principal_of
 from tools.core.runner import run_operation
 from tools.registry import OPERATIONS_BY_NAME
-
-pytestmark = pytest.mark.anyio
 
 
 async def _statement_count(store, tenant, tool: str, arguments: dict) -> int:

@@ -29,12 +29,11 @@ from tests.support.factories import (
     make_section,
     mcp_client,
     principal_of,
+    text_of,
 )
 from tools.core.runner import run_operation
 from tools.domains.enrollments import percent
 from tools.registry import OPERATIONS_BY_NAME
-
-pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"list_enrollments", "get_enrollment", "list_certificates", "list_achievements"}
 WRITE_TOOLS = {"enroll_student", "enroll_students", "update_progress", "delete_enrollment"}
@@ -249,7 +248,7 @@ async def test_50_concurrent_enrollments_of_one_pair_exactly_one_succeeds(store,
 
         async with peak_write_sessions(store) as peak:
             await _concurrently(50, enroll_once)
-    errors = [result.content[0].text for result in results if result.is_error]
+    errors = [text_of(result) for result in results if result.is_error]
     assert overlap_is_as_the_engine_allows(peak())
     assert len(results) - len(errors) == 1
     assert len(errors) == 49 and all('"error":"conflict"' in text for text in errors)

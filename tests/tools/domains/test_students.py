@@ -3,20 +3,19 @@
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from storage.tables import User
 from tests.support.factories import error, mcp_client, ok
 from tools.core import passwords
 from tools.core.passwords import verify_password
 
-pytestmark = pytest.mark.anyio
-
 JANE = {"name": "Jane Smith", "email": "jane@example.com", "password": "securepass123"}
 
 
 async def _count_students(store) -> int:
     async with store.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(User).where(User.role == "student"))
+        return await session.scalar(select(func.count()).select_from(User).where(col(User.role) == "student"))
 
 
 async def test_register_student_returns_the_reference_shape(store, tenant):
@@ -32,7 +31,7 @@ async def test_register_student_returns_the_reference_shape(store, tenant):
         "role",
         "createdAt",
         "updatedAt",
-    }  # updatedAt: issue 18 (sync)
+    }  # updatedAt: incremental sync
     assert (student["name"], student["email"], student["role"]) == (
         "Jane Smith",
         "jane@example.com",
@@ -47,7 +46,7 @@ async def test_register_student_hashes_the_password(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         ok(await client.call_tool("register_student", JANE))
     async with store.sessions() as session:
-        stored = await session.scalar(select(User.password_hash).where(User.email == JANE["email"]))
+        stored = await session.scalar(select(col(User.password_hash)).where(col(User.email) == JANE["email"]))
     assert stored.startswith("$argon2") and JANE["password"] not in stored
 
 
@@ -58,7 +57,9 @@ async def test_register_student_without_password_returns_a_generated_one_once(st
     assert len(result["generatedPassword"]) >= 16
     assert "generatedPassword" not in fetched and result["generatedPassword"] not in str(fetched)
     async with store.sessions() as session:
-        stored = await session.scalar(select(User.password_hash).where(User.email == "ravi@example.com"))
+        stored = await session.scalar(
+            select(col(User.password_hash)).where(col(User.email) == "ravi@example.com")
+        )
     assert result["generatedPassword"] not in stored and await verify_password(
         stored, result["generatedPassword"]
     )

@@ -8,8 +8,6 @@ from tests.support.reference_examples import PARSED_YOUTUBE_VIDEO, YOUTUBE_URL
 from tools.core.errors import Unprocessable
 from tools.domains.videos import parse_video_url
 
-pytestmark = pytest.mark.anyio
-
 YOUTUBE_ID = "dQw4w9WgXcQ"
 
 YOUTUBE_FORMS = [

@@ -1,4 +1,4 @@
-"""Webhook endpoints as operations (issue 17): managed over MCP, REST and by the owner; URLs
+"""Webhook endpoints as operations: managed over MCP, REST and by the owner; URLs
 checked against server-side request forgery; the secret shown once; deliveries queued with the
 events they carry. Delivery itself (signing, retries, order, processes) is `test_webhook_delivery.py`."""
 
@@ -16,13 +16,12 @@ from standardwebhooks.webhooks import Webhook
 from storage.tables import AuditEvent, WebhookDelivery, WebhookEndpoint
 from tests.support.factories import error, make_course, mcp_client, ok
 from tests.support.rest import http_app, rest_client
+from tests.support.text import match_in
 from tests.support.webhooks import delivering, receiver, settle
 from tools.core.context import Services
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.domains.sessions import OWNER_ONLY
 from tools.registry import OPERATIONS_BY_NAME
-
-pytestmark = pytest.mark.anyio
 
 LOCAL = Services(webhooks_allow_loopback=True)
 
@@ -205,7 +204,6 @@ async def test_the_owner_rotates_the_secret_sends_a_test_event_and_reads_the_log
 
 
 async def test_the_owner_manages_webhooks_on_the_dashboard(store, tenant):
-    import re
 
     from tests.server.test_dashboard import csrf_of, sign_in
 
@@ -227,10 +225,10 @@ async def test_the_owner_manages_webhooks_on_the_dashboard(store, tenant):
             },
         )
         assert created.status_code == 200
-        secret = re.search(
+        secret = match_in(
             r'id="new-webhook-secret" class="mono" readonly value="(whsec_[^"]+)"', created.text
         ).group(1)
-        webhook_id = re.search(r'data-webhook-id="(wh_[0-9a-f]+)"', created.text).group(1)
+        webhook_id = match_in(r'data-webhook-id="(wh_[0-9a-f]+)"', created.text).group(1)
         assert secret not in (await browser.get("/dashboard/webhooks")).text
         detail = await browser.get(f"/dashboard/webhooks/{webhook_id}")
         for action in ("test", "disable"):
