@@ -46,12 +46,21 @@ async def _courses(store: Store, producer_id: str) -> list[Course]:
 
 async def _count(store: Store, model, *conditions) -> int:
     async with store.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(model).where(*conditions))
+        return (
+            await session.execute(select(func.count()).select_from(model).where(*conditions))
+        ).scalar_one()
 
 
 async def _record(store: Store, key: str) -> IdempotencyRecord | None:
     async with store.sessions() as session:
         return await session.scalar(select(IdempotencyRecord).where(col(IdempotencyRecord.key) == key))
+
+
+async def _kept(store: Store, key: str) -> IdempotencyRecord:
+    """The record a claimed key keeps; fails the test when there is none."""
+    record = await _record(store, key)
+    assert record is not None, f"no record of idempotency key {key!r}"
+    return record
 
 
 # ---- the acceptance test: 50 concurrent calls, one course
@@ -152,7 +161,7 @@ async def test_a_retry_while_the_first_call_runs_waits_for_it_and_answers_its_re
         store=store,
         principal=principal_of(tenant),
     )
-    first = await _record(store, "first")
+    first = await _kept(store, "first")
     claim = {
         "key": "second",
         "operation": "create_course",
@@ -192,7 +201,7 @@ async def test_a_retry_while_the_first_call_runs_creates_after_all_when_the_firs
 
     (course,) = await _courses(store, tenant.producer_id)
     assert created.course.id == course.id
-    assert (await _record(store, "in-flight")).result == created.model_dump(mode="json", by_alias=True)
+    assert (await _kept(store, "in-flight")).result == created.model_dump(mode="json", by_alias=True)
 
 
 # ---- what a key means
@@ -288,7 +297,7 @@ async def test_an_expired_key_never_replays_and_old_records_are_pruned(store, te
         )
 
     assert later["course"]["id"] != first["course"]["id"] and replayed == later
-    assert (await _record(store, "old")).expires_at == clock.now + IDEMPOTENCY_KEY_TTL
+    assert (await _kept(store, "old")).expires_at == clock.now + IDEMPOTENCY_KEY_TTL
     assert await _record(store, "forgotten") is None  # pruned by the next claim
 
 
@@ -408,6 +417,7 @@ def test_create_tools_and_routes_publish_the_key_and_nothing_else_does():
         )  # REST documents a header
     document = api_document()
     for op in served_over("rest"):
+        assert op.http_method is not None and op.http_path is not None  # served over REST
         parameters = document["paths"]["/api/v1" + op.http_path][op.http_method.lower()].get("parameters", [])
         header = {"$ref": "#/components/parameters/IdempotencyKey"} in parameters
         assert header is op.takes_idempotency_key, op.name

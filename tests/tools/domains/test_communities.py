@@ -60,7 +60,7 @@ def test_every_community_operation_is_registered_with_its_permission_and_hints()
         assert op.read_only is reads, op.name
         assert op.destructive is op.name.startswith(("delete_", "remove_")), op.name
         assert op.idempotent is (reads or op.name.startswith("update_")), op.name
-        assert op.http_path.startswith("/communities"), op.name
+        assert op.http_path is not None and op.http_path.startswith("/communities"), op.name
         assert op.http_status == (201 if op.name.startswith(("create_", "add_")) else 200), op.name
         assert 0 < len(op.description) <= 300, op.name
 
