@@ -42,7 +42,7 @@ from tests.e2e.test_oauth_e2e import (
 )
 from tests.server.test_oauth import tools_of
 from tests.support.oauth import local_http_server
-from tests.support.processes import cli_env, free_port, http_server, run_cli
+from tests.support.processes import cli_env, free_port, http_server, run_cli, stop
 
 CADDY = shutil.which("caddy")
 CADDYFILE = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "Caddyfile"
@@ -105,12 +105,7 @@ def caddy(folder: Path, *, port: int, upstream: str) -> Iterator[Proxy]:
         _wait_for(proxy, process)
         yield proxy
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_for(proxy: Proxy, process: subprocess.Popen, timeout: float = 30) -> None:

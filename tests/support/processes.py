@@ -32,6 +32,7 @@ __all__ = [
     "peak_rss_mb",
     "run_cli",
     "serve",
+    "stop",
     "wait_ready",
 ]
 
@@ -135,12 +136,17 @@ def serve(
             wait_ready(server, ready)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate `process` and wait for it; killed if it is still running after `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_ready(
