@@ -33,7 +33,7 @@ def test_every_resource_action_is_a_permission_and_a_grant():
     for resource, actions in RESOURCE_ACTIONS.items():
         assert f"{resource}:*" in VALID_GRANTS
         for action in actions:
-            assert Permission[f"{resource}_{action}".upper()] == f"{resource}:{action}"
+            assert getattr(Permission, f"{resource}_{action}".upper()) == f"{resource}:{action}"
             assert f"{resource}:{action}" in VALID_GRANTS
     assert "*" in VALID_GRANTS
     assert "audit:write" not in VALID_GRANTS  # the audit log is read-only
