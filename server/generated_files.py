@@ -8,7 +8,7 @@ Four files say what the catalog's tools are, and none of them is edited by hand:
 - the README's measured size of `tools/list` for a key with every permission.
 
 `scripts/regenerate` rewrites them (`python -m server.generated_files --write`); the test suite
-only checks them (`tests/test_generated_files.py`), failing with the list of stale files and the
+only checks them (`tests/server/test_generated_files.py`), failing with the list of stale files and the
 command. Run from a checkout: the README and the manifest are not in the installed package.
 """
 

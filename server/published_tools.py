@@ -7,7 +7,7 @@ store's tables: seconds of a stdio server's cold start, before its first answer.
 entry (name, description, trimmed input schema, annotations: `server.tool_listing` makes them)
 and what access needs (its permission and the kinds of caller it admits), so the list can be
 served and filtered (`tools.core.permissions.may_call`) before the catalog is loaded.
-`server.tool_listing.published_tool_file` generates it; `tests/test_cold_start.py` fails when
+`server.tool_listing.published_tool_file` generates it; `tests/storage/test_startup.py` fails when
 it differs from what the catalog generates.
 """
 

@@ -11,13 +11,8 @@ from sqlalchemy.engine import make_url
 
 from storage.engine import Store, open_store
 from storage.migrate import upgrade
-from tests.databases import ENGINE, DatabaseFactory, empty_tables, run_in_own_thread
-from tests.factories import Tenant, make_tenant
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from tests.support.databases import ENGINE, DatabaseFactory, empty_tables, run_in_own_thread
+from tests.support.factories import Tenant, make_tenant
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -54,8 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
     config.stash[_LEFT_OUT] = len(deselected)
-    if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller, which collects nothing
-        config.workeroutput["blohko_left_out"] = len(deselected)
+    workeroutput = getattr(config, "workeroutput", None)  # set by xdist on its workers
+    if workeroutput is not None:  # an xdist worker: tell the controller, which collects nothing
+        workeroutput["blohko_left_out"] = len(deselected)
 
 
 _LEFT_OUT = pytest.StashKey[int]()
@@ -97,7 +93,9 @@ def database_url(tmp_path: Path, migrated_template: str) -> str:
     PostgreSQL the run's one database, emptied of every row the previous test left."""
     if ENGINE == "sqlite":
         path = tmp_path / "blohko.db"
-        shutil.copy(make_url(migrated_template).database, path)
+        template = make_url(migrated_template).database
+        assert template is not None  # an SQLite URL names its file
+        shutil.copy(template, path)
         return f"sqlite+aiosqlite:///{path}"
     run_in_own_thread(empty_tables, migrated_template)
     return migrated_template
@@ -137,7 +135,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def node_tools():
     """The Node tools of package.json (MCPB, TypeScript SDK, Inspector, conformance), `npm ci`-ed when stale."""
-    from tests.node_tools import install_node_tools
+    from tests.support.node_tools import install_node_tools
 
     return install_node_tools()
 
@@ -145,7 +143,7 @@ def node_tools():
 @pytest.fixture
 def app(store: Store):
     """The HTTP app (REST at /api/v1, MCP at /mcp) over the test's store."""
-    from tests.rest_support import http_app
+    from tests.support.rest import http_app
 
     return http_app(store)
 
@@ -153,7 +151,7 @@ def app(store: Store):
 @pytest.fixture
 async def http(app, tenant: Tenant) -> AsyncIterator:
     """A REST client of `app` acting with `tenant`'s full-access key."""
-    from tests.rest_support import rest_client
+    from tests.support.rest import rest_client
 
     async with rest_client(app, tenant.key) as client:
         yield client

@@ -1,0 +1,175 @@
+"""One way in: every door (MCP, REST, CLI) is a transport over the operation catalog."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from starlette.routing import Route
+
+from server.rest import API_PREFIX
+from storage.tables import AuditEvent
+from tests.support.rest import bearer, rest_client
+from tools.registry import ALL_OPERATIONS, TOOLS, served_over
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_every_api_route_but_the_openapi_document_is_an_operation_of_the_catalog(app):
+    served = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route) and route.path.startswith(API_PREFIX)
+        for method in route.methods - {"HEAD"}
+    }
+    catalog = {
+        (op.http_method, API_PREFIX + path)
+        for op in served_over("rest")
+        for path in (op.http_path, *dict(op.http_also))
+    }
+    assert served - {("GET", f"{API_PREFIX}/openapi.json")} == catalog
+
+
+def test_the_mcp_tools_are_exactly_the_operations_an_api_key_may_call():
+    assert {op.name for op in TOOLS} == {op.name for op in ALL_OPERATIONS if "api_key" in op.auth}
+    assert all({"mcp", "rest"} <= op.transports for op in TOOLS)
+    # The tools a session also calls: the owner reads the audit log and manages webhooks on the dashboard.
+    assert {op.name for op in TOOLS if op.auth != {"api_key"}} == {
+        "list_audit_events",
+        "create_webhook",
+        "list_webhooks",
+        "update_webhook",
+        "delete_webhook",
+    }
+
+
+def _imports_and_calls(path: Path) -> tuple[set[str], set[str]]:
+    tree = ast.parse(path.read_text())
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    return modules, attributes
+
+
+# How each module runs operations: the demo through the sample data builder's `operate`.
+_RUNS_OPERATIONS_BY = {
+    "server/cli.py": "run_operation",
+    "server/demo.py": "sample_data.operate",
+    "server/sample_data.py": "run_operation",
+    "server/demo_school.py": "from server.sample_data import operate",
+}
+
+
+@pytest.mark.parametrize("module", _RUNS_OPERATIONS_BY)
+def test_the_cli_and_the_demo_run_operations_never_sql(module):
+    modules, attributes = _imports_and_calls(ROOT / module)
+    assert not {
+        name
+        for name in modules
+        if name.split(".")[0] == "sqlalchemy" or name in ("storage.tables", "storage.accounts")
+    }
+    assert not attributes & {"sessions", "write_session", "execute", "scalar", "scalars"}
+    assert _RUNS_OPERATIONS_BY[module] in (ROOT / module).read_text()
+
+
+async def test_sign_in_key_management_and_sign_out_are_audited(store, app, tenant):
+    async with rest_client(app) as http:
+        signed_in = await http.post(
+            "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+        )
+        token = signed_in.json()["session"]["token"]
+        created = (
+            await http.post(
+                "/api-keys", json={"name": "Audited", "permissions": ["courses:read"]}, headers=bearer(token)
+            )
+        ).json()
+        key_id = created["apiKey"]["id"]
+        assert (
+            await http.delete("/api-keys", params={"id": key_id}, headers=bearer(token))
+        ).status_code == 200
+        assert (await http.post("/auth/logout", headers=bearer(token))).status_code == 200
+    async with store.sessions() as session:
+        events = (
+            await session.scalars(select(AuditEvent).order_by(AuditEvent.occurred_at, AuditEvent.id))
+        ).all()
+    recorded = [(event.operation, event.outcome, event.key_name) for event in events]
+    assert recorded == [
+        ("login", "ok", None),
+        ("create_api_key", "ok", "owner session"),
+        ("revoke_api_key", "ok", "owner session"),
+        ("logout", "ok", "owner session"),
+    ]
+    assert events[1].target_ids == {"apiKeyId": key_id} and events[2].target_ids == {
+        "id": key_id,
+        "apiKeyId": key_id,
+    }
+    assert all(event.producer_id == tenant.producer_id for event in events)
+    assert created["apiKey"]["key"] not in repr([event.target_ids for event in events])
+
+
+async def test_session_calls_count_against_a_rate_limit(store, tenant):
+    from tests.support.rest import http_app
+
+    async with rest_client(http_app(store, rate_limit_per_minute=3)) as http:
+        token = (
+            await http.post(
+                "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+            )
+        ).json()["session"]["token"]
+        statuses = [(await http.get("/api-keys", headers=bearer(token))).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def _module_imports(package: Path) -> dict[str, set[str]]:
+    """Each module of `package` and the modules of the same package it imports, anywhere in it."""
+    names = {
+        f"tools.{'.'.join(path.relative_to(package).with_suffix('').parts)}" for path in package.rglob("*.py")
+    }
+    names = {name.removesuffix(".__init__") for name in names}
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        name = f"tools.{'.'.join(path.relative_to(package).with_suffix('').parts)}".removesuffix(".__init__")
+        tree = ast.parse(path.read_text())
+        imported: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = {module for module in imported if module in names and module != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return visiting[visiting.index(node) :] + [node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for target in sorted(graph[node]):
+            if found := visit(target):
+                return found
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for node in sorted(graph):
+        if found := visit(node):
+            return found
+    return None
+
+
+def test_no_module_of_tools_imports_itself_through_others():
+    assert _cycle(_module_imports(ROOT / "tools")) is None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None

@@ -1,0 +1,202 @@
+"""Writes without a session (`storage/direct.py`): the hottest writes (`Operation.fast_write`) run
+on the store's own writer connection on SQLite, whole or not at all, taking turns with every
+other write and waiting for another process's lock off the event loop's thread; the fast path's
+own type processing returns what SQLAlchemy would."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
+
+import anyio
+import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
+from sqlmodel import col
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+import storage.audit
+from storage import direct
+from storage.errors import ConstraintViolation, translated_sqlite
+from storage.fast import Query, sqlite_stored_timestamp, sqlite_utc_datetime
+from storage.tables import Category, Thread
+from tests.support.community_factories import call, new_community, new_student, refuse
+from tests.support.enrollment_factories import new_learner, progress
+from tests.support.factories import mcp_client
+from tests.support.locks import hold, release_later, waited_off_the_loop
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@asynccontextmanager
+async def _write_sessions_opened(store):
+    """A list that grows by one for each write session opened in the block."""
+    opened = []
+    original = store.write_session
+
+    @asynccontextmanager
+    async def counted():
+        opened.append(True)
+        async with original() as session:
+            yield session
+
+    store.write_session = counted
+    try:
+        yield opened
+    finally:
+        store.write_session = original
+
+
+async def _member_thread_arguments(client) -> dict:
+    community = await new_community(client)
+    user_id = await new_student(client)
+    await call(client, "add_member", communityId=community["id"], userId=user_id)
+    return {"communityId": community["id"], "title": "Hello", "content": "First post", "userId": user_id}
+
+
+async def test_update_progress_and_create_thread_run_without_a_session(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        learner = await new_learner(client, lessons=2)
+        arguments = await _member_thread_arguments(client)
+        async with _write_sessions_opened(store) as opened:
+            done = await progress(client, learner.enrollment_id, learner.lesson_ids[0])
+            thread = (await call(client, "create_thread", **arguments))["thread"]
+        assert opened == []
+        # ...and what they wrote is there, audited, with its events.
+        fetched = await call(
+            client, "get_thread", communityId=arguments["communityId"], threadId=thread["id"]
+        )
+        audit = await call(client, "list_audit_events", operation="create_thread")
+        events = await call(client, "list_events", types=["thread.created", "lesson.completed"])
+    assert done["enrollment"]["progress"]["percent"] == 50
+    assert fetched["thread"]["title"] == "Hello"
+    assert [event["outcome"] for event in audit["data"]] == ["ok"]
+    assert {event["type"] for event in events["data"]} == {"thread.created", "lesson.completed"}
+
+
+async def test_a_retry_under_an_idempotency_key_still_runs_in_a_session(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        arguments = await _member_thread_arguments(client)
+        async with _write_sessions_opened(store) as opened:
+            first = await call(client, "create_thread", idempotencyKey="thread-1", **arguments)
+            again = await call(client, "create_thread", idempotencyKey="thread-1", **arguments)
+    assert opened == [True, True]
+    assert first == again
+
+
+async def test_a_write_that_fails_after_its_first_statement_leaves_nothing(store, tenant, monkeypatch):
+    async with mcp_client(store, tenant.key) as client:
+        arguments = await _member_thread_arguments(client)
+
+        async def broken_audit(*args, **kwargs):
+            raise ConstraintViolation("audit_events_pkey")
+
+        monkeypatch.setattr(storage.audit, "insert_audit_event", broken_audit)
+        refusal = await refuse(client, "create_thread", **arguments)
+    assert refusal["error"] == "conflict"
+    async with store.sessions() as session:  # the thread inserted before the audit record rolled back
+        assert (await session.scalars(select(col(Thread.id)))).all() == []
+
+
+async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_while_the_loop_serves(store):
+    count = Query(select(col(Category.id)))
+
+    async def write() -> int:
+        async with store.direct_transaction() as transaction:
+            return len(await direct.rows(transaction, count))
+
+    assert await waited_off_the_loop(store.url, write, "BEGIN IMMEDIATE") > 0
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connection_free(store):
+    insert = Query(Category.__table__.insert())
+
+    async def write(slug: str) -> None:
+        async with store.direct_transaction() as transaction:
+            await direct.run(transaction, insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
+
+    await write("first")  # the writer's connection is open before the lock is taken
+    other = hold(store.url, "BEGIN IMMEDIATE")
+    with anyio.move_on_after(0.2):  # the caller gives up while its BEGIN waits in a thread
+        await write("cancelled")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(release_later, other)
+        await write("after")  # waits for the lock, then for the abandoned BEGIN, and writes
+    async with store.sessions() as session:
+        slugs = set(
+            (await session.scalars(select(col(Category.slug)).where(col(Category.order) == 99))).all()
+        )
+    assert slugs == {"first", "after"}
+
+
+async def test_direct_writes_take_turns_with_session_writes(store):
+    order: list[str] = []
+
+    async def direct_write() -> None:
+        async with store.direct_transaction():
+            order.append("direct begins")
+            await anyio.sleep(0.2)  # hold the SQLite write lock while the session write arrives
+            order.append("direct ends")
+
+    async def session_write() -> None:
+        await anyio.sleep(0.05)  # arrive while the direct write holds the lock
+        async with store.write_session() as session, session.begin():
+            order.append("session")
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(direct_write)
+        tasks.start_soon(session_write)
+    assert order == ["direct begins", "direct ends", "session"]
+
+
+async def test_an_insert_missing_a_column_is_refused_by_name(store):
+    insert = Query(Category.__table__.insert())
+    with pytest.raises(ValueError, match="'icon'"):
+        async with store.direct_transaction() as transaction:
+            await direct.run(transaction, insert, id="cat_new", name="New", slug="new", order=9)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-03-16 10:00:00.000000",
+        "2026-03-16 10:00:00.123456",
+        "2026-03-16 10:00:00",
+        "1999-12-31 23:59:59.999999",
+    ],
+)
+def test_the_fast_timestamp_parser_returns_what_sqlalchemy_and_sqlmodel_do(stored):
+    dialect = sqlite.dialect()
+    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(stored)
+    fast = sqlite_utc_datetime(stored)
+    assert fast == through_sqlalchemy
+    assert fast.utcoffset() == through_sqlalchemy.utcoffset()
+
+
+def test_sqlite_refusals_of_direct_statements_name_their_constraint():
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (x INTEGER CONSTRAINT ck_t_x CHECK (x > 0))")
+    with pytest.raises(ConstraintViolation) as refused, translated_sqlite():
+        connection.execute("INSERT INTO t VALUES (-1)")
+    assert refused.value.constraint == "ck_t_x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 3, 16, 10, 0, tzinfo=UTC),
+        datetime(2026, 3, 16, 10, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 3, 16, 12, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    ],
+)
+def test_the_fast_timestamp_writer_stores_what_sqlalchemy_and_sqlmodel_do(value):
+    dialect = sqlite.dialect()
+    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)(value)
+    assert sqlite_stored_timestamp(value) == through_sqlalchemy
+
+
+def test_the_fast_timestamp_writer_refuses_a_timestamp_without_a_time_zone():
+    with pytest.raises(ValueError, match="without a time zone"):
+        sqlite_stored_timestamp(datetime(2026, 3, 16, 10, 0))

@@ -1,0 +1,102 @@
+"""SQL statements per call on the hot paths, authentication included: update_progress in at most 5
+SQL statements including authentication, a read in at most 2.
+
+Calls go through the MCP server with a real API key, as a client's would, after a first call that
+verified the key (a process verifies a key once; later calls only check that nothing was revoked).
+Counted: every statement on the store's engine and on its fast reader (`tests.support.factories.statements`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.databases import ENGINE
+from tests.support.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
+
+
+async def _school(client) -> dict[str, Any]:
+    course = await make_course(client)
+    section = await make_section(client, course["id"], "Basics")
+    lessons = [await make_lesson(client, section, f"Lesson {n}", duration=60) for n in range(3)]
+    await ok_call(client, "publish_course", {"courseId": course["id"]})
+    student = await ok_call(client, "register_student", {"name": "Ada", "email": "ada@example.com"})
+    enrollment = await ok_call(
+        client, "enroll_student", {"studentId": student["student"]["id"], "courseId": course["id"]}
+    )
+    community = await ok_call(client, "create_community", {"name": "Hall", "slug": "hall"})
+    return {
+        "course": course,
+        "lessons": lessons,
+        "student": student["student"],
+        "enrollment": enrollment["enrollment"],
+        "community": community["community"],
+    }
+
+
+async def ok_call(client, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return ok(await client.call_tool(name, arguments))
+
+
+def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, Any]]:
+    progress = {"enrollmentId": school["enrollment"]["id"], "lessonId": school["lessons"][1]["id"]}
+    return {
+        "whoami": {},
+        "get_student": {"studentId": school["student"]["id"]},
+        "get_course": {"courseId": school["course"]["id"]},
+        # The same update again: it changes nothing, so it writes only its audit record.
+        "update_progress": {**progress, "completed": False, "watchedSeconds": 30},
+        "create_thread": {
+            "communityId": school["community"]["id"],
+            "title": "Hello",
+            "content": "First post",
+            "userId": owner_user_id,
+        },
+    }
+
+
+# Authentication is one statement (the credential revision, `storage.credentials`); on SQLite a
+# write's transaction starts with BEGIN IMMEDIATE (PostgreSQL begins implicitly, and locks rows
+# with a statement where an operation must: update_progress locks the enrollment and its student).
+EXPECTED = {
+    "whoami": 2,  # + the producer with its owner
+    "get_student": 2,  # + the student with its learning days
+    "get_course": 2,  # + the course joined to its sections and lessons
+    "update_progress": 4,  # + BEGIN / the lock, the state it starts from, the audit record
+    "create_thread": {"sqlite": 8, "postgresql": 7},  # + BEGIN, the community with the author, the
+    # thread, the audit record, and its event: the producer's event counter, the webhook endpoints, the event
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+async def test_statements_per_call_with_authentication(store, tenant, name):
+    async with mcp_client(store, tenant.key) as client:
+        school = await _school(client)
+        arguments = _calls(school, tenant.owner_user_id)[name]
+        await ok_call(client, name, arguments)  # the key is verified and kept; last use recorded
+        with statements(store) as seen:
+            await ok_call(client, name, arguments)
+    expected = EXPECTED[name]
+    assert len(seen) == (expected[ENGINE] if isinstance(expected, dict) else expected), "\n".join(seen)
+
+
+async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_events(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        school = await _school(client)
+        await ok_call(client, "whoami", {})
+        with statements(store) as seen:
+            result = await ok_call(
+                client,
+                "update_progress",
+                {
+                    "enrollmentId": school["enrollment"]["id"],
+                    "lessonId": school["lessons"][0]["id"],
+                    "completed": True,
+                },
+            )
+    assert [achievement["code"] for achievement in result["events"]["newAchievements"]] == ["first_lesson"]
+    # Authentication, BEGIN / the lock, the state, the progress row, the enrollment's updatedAt,
+    # today's learning day, the achievement, the audit record, the event counter, the webhook
+    # endpoints, the events (lesson.completed, achievement.unlocked) in one insert.
+    assert len(seen) == 11, "\n".join(seen)

@@ -1,0 +1,110 @@
+"""Test databases on either engine.
+
+The suite runs once per engine: SQLite by default, PostgreSQL when `BLOHKO_TEST_ENGINE=postgresql`
+and `BLOHKO_TEST_POSTGRES_URL` names a server (an `postgresql+asyncpg://` URL of any database the
+user may `CREATE DATABASE` from). Every database the run creates is dropped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import anyio
+import asyncpg
+from sqlalchemy.engine import make_url
+
+__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables", "run_in_own_thread"]
+
+ENGINE = os.environ.get("BLOHKO_TEST_ENGINE", "sqlite")
+POSTGRES_URL = os.environ.get("BLOHKO_TEST_POSTGRES_URL")
+
+if ENGINE not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"BLOHKO_TEST_ENGINE must be sqlite or postgresql, not {ENGINE!r}")
+if ENGINE == "postgresql" and not POSTGRES_URL:
+    raise RuntimeError("BLOHKO_TEST_ENGINE=postgresql needs BLOHKO_TEST_POSTGRES_URL")
+
+
+def run_in_own_thread(function, *args):
+    """Run an async function to completion on a fresh event loop in a worker thread, so that
+    sync and async tests alike can call it."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, function, *args).result()
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class DatabaseFactory:
+    """Makes empty databases for one test run and drops the PostgreSQL ones at its end."""
+
+    def __init__(self, directory: Path, engine: str = ENGINE) -> None:
+        self.directory = directory
+        self.engine = engine
+        self._created: list[str] = []
+
+    def new(self, label: str = "db") -> str:
+        """The URL of a new, empty database."""
+        if self.engine == "sqlite":
+            return f"sqlite+aiosqlite:///{self.directory / f'{label}-{secrets.token_hex(4)}.db'}"
+        name = f"blohko_test_{label}_{secrets.token_hex(4)}".lower()
+        run_in_own_thread(self._execute, f'CREATE DATABASE "{name}"')
+        self._created.append(name)
+        assert POSTGRES_URL is not None  # the engine is PostgreSQL, which needs it (checked at import)
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        for name in self._created:
+            run_in_own_thread(self._execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._created.clear()
+
+    async def _execute(self, statement: str) -> None:
+        assert POSTGRES_URL is not None  # only the PostgreSQL engine makes databases with statements
+        connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+
+# Rows the migrations seed (reference data, the credential revision): kept between tests.
+_SEEDED_TABLES = {"alembic_version", "categories", "credential_revision"}
+
+
+async def empty_tables(url: str) -> None:
+    """Delete every row but the seeded reference data, in one transaction. DELETE rather than
+    TRUNCATE: on the few rows a test leaves, DELETE is far cheaper than TRUNCATE (which makes new
+    files for every table), and it runs before each of several hundred tests."""
+    from storage.tables import metadata
+
+    tables = [table.name for table in reversed(metadata.sorted_tables) if table.name not in _SEEDED_TABLES]
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        # One simple-protocol query: its statements run in one implicit transaction.
+        await connection.execute("; ".join(f'DELETE FROM "{name}"' for name in tables))
+    finally:
+        await connection.close()
+
+
+def _check(url: str) -> bool:
+    async def ping() -> None:
+        connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
+        await connection.close()
+
+    try:
+        anyio.run(ping)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)}: {exc}")
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "--check":
+        sys.exit("usage: python -m tests.support.databases --check POSTGRES_URL")
+    sys.exit(0 if _check(sys.argv[2]) else 1)
