@@ -193,7 +193,7 @@ async def _interleaved(
     samples: dict[str, list[float]] = {name: [] for name in calls}
     per_round = max(1, total // rounds)
     counter = 0
-    for name, call in calls.items():  # warm-up
+    for call in calls.values():  # warm-up
         for _ in range(3):
             await call(counter)
             counter += 1

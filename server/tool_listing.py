@@ -133,11 +133,15 @@ def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     result = dict(schema)
     description = result.get("description", "")
     branches = result.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
-        if not _NULL_MEANS_SOMETHING.search(description):
-            (kept,) = [branch for branch in branches if branch != _NULL]
-            del result["anyOf"]
-            result = {**kept, **result}
+    if (
+        isinstance(branches, list)
+        and len(branches) == 2
+        and _NULL in branches
+        and not _NULL_MEANS_SOMETHING.search(description)
+    ):
+        (kept,) = [branch for branch in branches if branch != _NULL]
+        del result["anyOf"]
+        result = {**kept, **result}
     if "default" in result and _says_absent(result["default"]):
         del result["default"]
     if description in _EXPLAINED_DESCRIPTIONS or _LENGTH_LIMIT.fullmatch(description):

@@ -183,9 +183,11 @@ class Store:
         """A session for one write transaction, opened once the write's turn has come (SQLite).
         A write the database refuses or fails leaves the block as a `storage.errors` exception."""
         with translated():
-            async with self.write_gate.turn() if self.write_gate else nullcontext():
-                async with self.ungated_write_sessions() as session:
-                    yield session
+            async with (
+                self.write_gate.turn() if self.write_gate else nullcontext(),
+                self.ungated_write_sessions() as session,
+            ):
+                yield session
 
     @asynccontextmanager
     async def direct_transaction(self) -> AsyncIterator[Transaction]:

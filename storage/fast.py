@@ -112,7 +112,8 @@ class Query:
             sql=compiled.string,
             names=names,
             defaults=tuple(
-                _REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)
+                _REQUIRED if name in required else bind.effective_value
+                for name, bind in zip(names, binds, strict=True)
             ),
             bind=tuple(bind_processor(bind.type, dialect) for bind in binds),
             columns=columns,
@@ -162,7 +163,7 @@ def driver_arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any
     """`params` as the driver takes them: in the statement's order, each processed for its type."""
     values = []
     for name, default, process in zip(compiled.names, compiled.defaults, compiled.bind, strict=True):
-        value = params[name] if name in params else default
+        value = params.get(name, default)
         if value is _REQUIRED:
             raise ValueError(f"the statement needs a value for {name!r}: {compiled.sql}")
         values.append(process(value) if process is not None and value is not None else value)
