@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -28,6 +29,8 @@ __all__ = [
     "read_form",
     "secure_headers",
 ]
+
+_AnyResponse = TypeVar("_AnyResponse", bound=Response)
 
 CSRF_FIELD = "csrf_token"
 SIGN_IN_COOKIE = "blohko_sign_in"
@@ -86,7 +89,7 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     return form
 
 
-def secure_headers(response: Response) -> Response:
+def secure_headers(response: _AnyResponse) -> _AnyResponse:
     """Headers every dashboard response carries: no framing, no inline script or style, no
     referrer leaving the site, and nothing cached (a new key's secret is on a page once)."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

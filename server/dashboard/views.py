@@ -275,8 +275,9 @@ class Dashboard:
             response = self._sign_in_form(
                 request, status=error.status, error=error.message, email=email, next=target
             )
-            if getattr(error, "retry_after", None) is not None:
-                response.headers["Retry-After"] = str(error.retry_after)
+            retry_after = getattr(error, "retry_after", None)  # the throttle's 429 says when to retry
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
             return response
         response = secure_headers(RedirectResponse(_local_path(target) or BASE, status_code=303))
         session_cookie(request, response, "set", result)
