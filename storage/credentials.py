@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.fast import FastReader, Query
 from storage.tables import ApiKey, CredentialRevision, OAuthGrant, OAuthToken
@@ -28,38 +29,38 @@ __all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
 
 DEFAULT_LIMIT = 10_000
 
-_REVISION = select(CredentialRevision.revision).where(CredentialRevision.id == 1)
+_REVISION = select(col(CredentialRevision.revision)).where(col(CredentialRevision.id) == 1)
 _CURRENT_REVISION = Query(_REVISION)
 _REVISION_COLUMN = _REVISION.scalar_subquery().label("revision")
 
 # Each lookup reads the revision in the same statement: what it finds is valid at that number.
 _API_KEY = Query(
     select(
-        ApiKey.id,
-        ApiKey.producer_id,
-        ApiKey.name,
-        ApiKey.permissions,
-        ApiKey.expires_at,
-        ApiKey.revoked_at,
-        ApiKey.last_used_at,
+        col(ApiKey.id),
+        col(ApiKey.producer_id),
+        col(ApiKey.name),
+        col(ApiKey.permissions),
+        col(ApiKey.expires_at),
+        col(ApiKey.revoked_at),
+        col(ApiKey.last_used_at),
         _REVISION_COLUMN,
-    ).where(ApiKey.key_hash == bindparam("secret_hash"))
+    ).where(col(ApiKey.key_hash) == bindparam("secret_hash"))
 )
 _ACCESS_TOKEN = Query(
     select(
-        OAuthToken.kind,
-        OAuthToken.scopes,
-        OAuthToken.expires_at,
-        OAuthGrant.id,
-        OAuthGrant.producer_id,
-        OAuthGrant.client_name,
-        OAuthGrant.resource,
-        OAuthGrant.revoked_at,
-        OAuthGrant.last_used_at,
+        col(OAuthToken.kind),
+        col(OAuthToken.scopes),
+        col(OAuthToken.expires_at),
+        col(OAuthGrant.id),
+        col(OAuthGrant.producer_id),
+        col(OAuthGrant.client_name),
+        col(OAuthGrant.resource),
+        col(OAuthGrant.revoked_at),
+        col(OAuthGrant.last_used_at),
         _REVISION_COLUMN,
     )
-    .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
-    .where(OAuthToken.token_hash == bindparam("secret_hash"))
+    .join(OAuthGrant, col(OAuthGrant.id) == OAuthToken.grant_id)
+    .where(col(OAuthToken.token_hash) == bindparam("secret_hash"))
 )
 
 
@@ -67,8 +68,8 @@ async def raise_revision(session: AsyncSession) -> None:
     """Tell every process its kept credentials may be stale: call in the revoking transaction."""
     await session.execute(
         update(CredentialRevision)
-        .where(CredentialRevision.id == 1)
-        .values(revision=CredentialRevision.revision + 1)
+        .where(col(CredentialRevision.id) == 1)
+        .values(revision=col(CredentialRevision.revision) + 1)
     )
 
 

@@ -149,9 +149,11 @@ async def rows(session: AsyncSession | Transaction, query: Query, /, **params: A
     """Every row of `query` in the session's transaction, each a dict of its columns."""
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         return [dict(row._mapping) for row in (await session.execute(query.statement, params)).all()]
-    dialect = session.bind.dialect
-    every_column = query.picker(dialect, None)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    every_column = query.picker(bind.dialect, None)
     with translated_sqlite():  # a statement's later rows can fail too
         fetched = _execute(session, connection, query, params).fetchall()
     return [every_column(row) for row in fetched]
@@ -167,6 +169,7 @@ async def run(session: AsyncSession | Transaction, query: Query, /, **params: An
     """Run `query` (an insert, update or delete whose rows, if any, are not needed)."""
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         await session.execute(query.statement, params)
         return
     _execute(session, connection, query, params)
@@ -180,9 +183,12 @@ async def run_each(
         return
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         await session.execute(query.statement, list(param_sets))
         return
-    compiled = query.compiled(session.bind.dialect)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    compiled = query.compiled(bind.dialect)
     _announce(session, compiled.sql)
     with translated_sqlite():
         connection.executemany(compiled.sql, [driver_arguments(compiled, params) for params in param_sets])
@@ -194,7 +200,9 @@ def _execute(
     query: Query,
     params: Mapping[str, Any],
 ) -> sqlite3.Cursor:
-    compiled = query.compiled(session.bind.dialect)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    compiled = query.compiled(bind.dialect)
     values = driver_arguments(compiled, params)
     _announce(session, compiled.sql)
     with translated_sqlite():
@@ -212,7 +220,9 @@ async def _sqlite_connection(session: AsyncSession | Transaction) -> sqlite3.Con
     changes flushed."""
     if isinstance(session, Transaction):
         return session.connection
-    if session.bind.dialect.name != "sqlite":
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    if bind.dialect.name != "sqlite":
         return None
     sync = session.sync_session
     if sync.new or sync.dirty or sync.deleted:
@@ -223,6 +233,8 @@ async def _sqlite_connection(session: AsyncSession | Transaction) -> sqlite3.Con
         return kept[1]
     # Asking for the session's connection begins its transaction if it had not begun.
     raw = await (await session.connection()).get_raw_connection()
-    connection = raw.driver_connection.sqlite3_connection
+    driver = raw.driver_connection
+    assert driver is not None, "the session's connection is checked out, so it has its driver's"
+    connection = driver.sqlite3_connection
     sync.info[_KEPT] = (sync.get_transaction(), connection)
     return connection

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.sql.base import Executable
+from sqlalchemy import Delete, Insert, Select, Update
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.types import TypeEngine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -39,7 +39,7 @@ from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
 from storage.errors import StoreBusy, is_locked
 from storage.sqlite_inline import waiting
 
-__all__ = ["FastReader", "Picker", "Query", "driver_arguments"]
+__all__ = ["FastReader", "Picker", "Query", "driver_arguments", "sqlite_database"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class _Compiled:
     result: tuple[Callable[[Any], Any] | None, ...]
 
 
+Statement = Select | Insert | Update | Delete
+"""What a `Query` holds: a select, or an insert, update or delete (with RETURNING or not)."""
+
 Picker = Callable[[Any], dict[str, Any]]
 """Some columns of a raw row, processed, as a dict (`FastReader.picker`)."""
 
@@ -62,7 +65,7 @@ class Query:
     """A statement built once: a read that `FastReader` runs with the call's parameters, or any
     statement a write transaction runs on its own connection (`storage.direct`)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
         self._pickers: dict[tuple[str, tuple[tuple[str, str], ...] | None], Picker] = {}
@@ -78,13 +81,13 @@ class Query:
             wanted = columns if columns is not None else tuple((label, label) for label in compiled.columns)
             taken = [(key, position[label], compiled.result[position[label]]) for label, key in wanted]
 
-            def found(row: Any) -> dict[str, Any]:
+            def pick(row: Any) -> dict[str, Any]:
                 return {
                     key: process(row[index]) if process is not None and row[index] is not None else row[index]
                     for key, index, process in taken
                 }
 
-            self._pickers[cached] = found
+            found = self._pickers[cached] = pick
         return found
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -107,7 +110,13 @@ class Query:
         binds = [compiled.binds[name] for name in names]
         # A select's columns, or a DML statement's RETURNING columns (none without).
         selected = self.statement.exported_columns
-        columns = tuple(column.key for column in selected)
+        columns: list[str] = []
+        for column in selected:
+            if column.key is None:
+                raise ValueError(
+                    f"every column of a fast-path query needs a name (a label): {self.statement}"
+                )
+            columns.append(column.key)
         return _Compiled(
             sql=compiled.string,
             names=names,
@@ -116,7 +125,7 @@ class Query:
                 for name, bind in zip(names, binds, strict=True)
             ),
             bind=tuple(bind_processor(bind.type, dialect) for bind in binds),
-            columns=columns,
+            columns=tuple(columns),
             result=tuple(result_processor(column.type, dialect) for column in selected),
         )
 
@@ -177,6 +186,13 @@ async def _decode_json(connection: Any) -> None:
 
     for name in ("json", "jsonb"):
         await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def sqlite_database(url: URL) -> str:
+    """The database an SQLite URL names: its file's path (`sqlite+aiosqlite:///path/to/blohko.db`)."""
+    if url.database is None:
+        raise ValueError(f"the SQLite URL {url} names no database file")
+    return url.database
 
 
 class _SqliteReads:
@@ -270,7 +286,7 @@ class FastReader:
     async def _open_sqlite(self) -> Any:
         # isolation_level None: no implicit transactions, each read sees the latest commit.
         connection = sqlite3.connect(
-            self._url.database, timeout=0, isolation_level=None, check_same_thread=False
+            sqlite_database(self._url), timeout=0, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA query_only=ON")  # a reader: nothing here may write
         return _SqliteReads(connection)

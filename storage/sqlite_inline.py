@@ -47,6 +47,7 @@ class _InlineConnection(aiosqlite.Connection):
     def sqlite3_connection(self) -> sqlite3.Connection:
         """The `sqlite3` connection itself, for statements run inline beside SQLAlchemy's
         (`storage.direct`): never while a call of this connection waits in its thread."""
+        assert self._connection is not None, "asked for by a session's transaction: the connection is open"
         return self._connection
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
