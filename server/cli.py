@@ -92,7 +92,7 @@ def _listening_socket(settings: Settings) -> socket.socket:
     host, port = settings.host, settings.port
     # IPPROTO_TCP named, not left 0: accepted connections inherit it, and asyncio turns Nagle's
     # algorithm off (TCP_NODELAY) only on sockets whose proto says TCP. Without it each answer's
-    # second write waited for the client's delayed ACK: 40 ms a call.
+    # second write would wait for the client's delayed ACK.
     listening = socket.socket(
         socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )

@@ -137,7 +137,7 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
         except BlohkoError as error:
             return error_result(error)
         # The text straight from the model: pydantic's JSON is the same as `_json_text` would write
-        # from `payload`, at half its cost.
+        # from `payload`, without the dict in between.
         text: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(by_alias=True))]
         return CallToolResult(content=text, structured_content=result.model_dump(mode="json", by_alias=True))
 

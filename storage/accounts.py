@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.fast import FastReader, Query
+from storage.fast import FastReader, PreparedQuery
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
@@ -32,7 +32,7 @@ async def get_producer(session: AsyncSession, *, producer_id: str) -> Producer |
     return await session.get(Producer, producer_id)
 
 
-_PRODUCER_WITH_OWNER = Query(
+_PRODUCER_WITH_OWNER = PreparedQuery(
     select(
         col(Producer.name),
         select(col(User.id))

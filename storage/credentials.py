@@ -1,12 +1,11 @@
 """Credentials verified once per process, trusted while no credential was revoked anywhere.
 
-Every call authenticates. Its key used to cost an ORM lookup each time; now a process keeps the
-rows it verified (API keys, OAuth access tokens with their grants) under the number
-`credential_revision` held when it read them. A call whose credential is kept pays one cheap
-read of that number (`storage.fast`) instead of the lookup. Every revocation raises the number
-in its own transaction (`raise_revision`), so the first call any process serves after the commit
-finds a new number, drops what it kept and reads the credential again: a revoked key stops at
-once, in every process, as before. Expiry needs no number: the kept row says when it expires and
+Every call authenticates, so a process keeps the rows it verified (API keys, OAuth access
+tokens with their grants) under the number `credential_revision` held when it read them. A call
+whose credential is kept pays one cheap read of that number (`storage.fast`) instead of a lookup
+of the credential. Every revocation raises the number in its own transaction (`raise_revision`),
+so the first call any process serves after the commit finds a new number, drops what it kept and
+reads the credential again: a revoked key stops at once, in every process. Expiry needs no number: the kept row says when it expires and
 the caller checks it against its clock on every call.
 
 Only verified rows are kept (an unknown secret is looked up every time, so guessing fills no
@@ -22,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.fast import FastReader, Query
+from storage.fast import FastReader, PreparedQuery
 from storage.tables import ApiKey, CredentialRevision, OAuthGrant, OAuthToken
 
 __all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
@@ -30,11 +29,11 @@ __all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
 DEFAULT_LIMIT = 10_000
 
 _REVISION = select(col(CredentialRevision.revision)).where(col(CredentialRevision.id) == 1)
-_CURRENT_REVISION = Query(_REVISION)
+_CURRENT_REVISION = PreparedQuery(_REVISION)
 _REVISION_COLUMN = _REVISION.scalar_subquery().label("revision")
 
 # Each lookup reads the revision in the same statement: what it finds is valid at that number.
-_API_KEY = Query(
+_API_KEY = PreparedQuery(
     select(
         col(ApiKey.id),
         col(ApiKey.producer_id),
@@ -46,7 +45,7 @@ _API_KEY = Query(
         _REVISION_COLUMN,
     ).where(col(ApiKey.key_hash) == bindparam("secret_hash"))
 )
-_ACCESS_TOKEN = Query(
+_ACCESS_TOKEN = PreparedQuery(
     select(
         col(OAuthToken.kind),
         col(OAuthToken.scopes),
@@ -97,7 +96,7 @@ class CredentialCache:
         if kept is not None:
             kept[1]["last_used_at"] = at
 
-    async def _row(self, query: Query, secret_hash: str) -> dict[str, Any] | None:
+    async def _row(self, query: PreparedQuery, secret_hash: str) -> dict[str, Any] | None:
         kept = self._kept.get(secret_hash)
         if kept is not None:
             revision = await self._reader.one(_CURRENT_REVISION)

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from storage import direct
 from storage.errors import violated_constraint
-from storage.fast import Query as FastQuery
+from storage.fast import PreparedQuery
 from storage.search import NameContains
 from storage.tables import (
     Achievement,
@@ -27,7 +27,7 @@ from storage.tables import (
 )
 
 __all__ = [
-    "Query",
+    "ListStatement",
     "changed_after",
     "contains_text",
     "count",
@@ -37,7 +37,7 @@ __all__ = [
     "violated_constraint",
 ]
 
-Query = Select
+ListStatement = Select
 """A list's statement as a storage `*_query` function builds it: operations hand it to
 `tools.core.paging.paged`, which reads its page through `fetch_page`, and never look inside."""
 
@@ -134,6 +134,6 @@ async def insert_new(
 
 
 @cache
-def _insert_new_statement(dialect: str, table: Any) -> FastQuery:
+def _insert_new_statement(dialect: str, table: Any) -> PreparedQuery:
     primary_key = table.primary_key.columns
-    return FastQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))
+    return PreparedQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))

@@ -12,13 +12,13 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.tables import Category
 from tests.lock_support import waited_off_the_loop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
 
-_CATEGORIES = Query(select(Category.id).order_by(Category.id))
+_CATEGORIES = PreparedQuery(select(Category.id).order_by(Category.id))
 
 
 async def _count_in_a_write(store) -> int:
