@@ -48,7 +48,7 @@ from tools.core.errors import (
     Unauthorized,
 )
 from tools.core.runner import IDEMPOTENCY_HEADER, run_operation
-from tools.domains.sessions import LoginResult
+from tools.domains.sign_ins import LoginResult
 from tools.registry import served_over
 
 __all__ = [
