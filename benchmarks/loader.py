@@ -184,112 +184,112 @@ def _rows_for(tenant: BenchTenant, start: int, stop: int) -> dict[type, list[dic
     for i in range(start, stop):
         at = EPOCH + timedelta(seconds=i)
         rows[User].append(
-            dict(
-                id=student_id(i),
-                producer_id=producer,
-                name=_name(i),
-                email=f"s{i}@bench.example",
-                email_normalized=f"s{i}@bench.example",
-                password_hash=None,
-                avatar_url=None,
-                bio=None,
-                role="student",
-                created_at=at,
-                updated_at=at,
-            )
+            {
+                "id": student_id(i),
+                "producer_id": producer,
+                "name": _name(i),
+                "email": f"s{i}@bench.example",
+                "email_normalized": f"s{i}@bench.example",
+                "password_hash": None,
+                "avatar_url": None,
+                "bio": None,
+                "role": "student",
+                "created_at": at,
+                "updated_at": at,
+            }
         )
     for c in range(start // STUDENTS_PER_COURSE, stop // STUDENTS_PER_COURSE):
         at = EPOCH + timedelta(seconds=c * STUDENTS_PER_COURSE)
         rows[Course].append(
-            dict(
-                id=course_id(c),
-                producer_id=producer,
-                category_id="cat_web_development",
-                title=f"Course {c}",
-                slug=f"bench-course-{c}",
-                description=None,
-                short_description=None,
-                thumbnail_url=None,
-                trailer_url=None,
-                price=0,
-                is_free=True,
-                level=None,
-                published=c % 2 == 0,
-                published_at=at if c % 2 == 0 else None,
-                created_at=at,
-                updated_at=at,
-            )
+            {
+                "id": course_id(c),
+                "producer_id": producer,
+                "category_id": "cat_web_development",
+                "title": f"Course {c}",
+                "slug": f"bench-course-{c}",
+                "description": None,
+                "short_description": None,
+                "thumbnail_url": None,
+                "trailer_url": None,
+                "price": 0,
+                "is_free": True,
+                "level": None,
+                "published": c % 2 == 0,
+                "published_at": at if c % 2 == 0 else None,
+                "created_at": at,
+                "updated_at": at,
+            }
         )
         for s in range(SECTIONS_PER_COURSE):
             section = f"section_b{c:07d}_{s}"
             rows[Section].append(
-                dict(
-                    id=section,
-                    course_id=course_id(c),
-                    title=f"Section {s}",
-                    order=s,
-                    created_at=at,
-                    updated_at=at,
-                )
+                {
+                    "id": section,
+                    "course_id": course_id(c),
+                    "title": f"Section {s}",
+                    "order": s,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
             for n in range(LESSONS_PER_SECTION):
                 rows[Lesson].append(
-                    dict(
-                        id=lesson_id(c, s, n),
-                        section_id=section,
-                        course_id=course_id(c),
-                        title=f"Lesson {n}",
-                        description=None,
-                        duration=300,
-                        video_url=None,
-                        video_type=None,
-                        video_id=None,
-                        video_thumbnail_url=None,
-                        video_original_url=None,
-                        is_preview=False,
-                        order=n,
-                        created_at=at,
-                        updated_at=at,
-                    )
+                    {
+                        "id": lesson_id(c, s, n),
+                        "section_id": section,
+                        "course_id": course_id(c),
+                        "title": f"Lesson {n}",
+                        "description": None,
+                        "duration": 300,
+                        "video_url": None,
+                        "video_type": None,
+                        "video_id": None,
+                        "video_thumbnail_url": None,
+                        "video_original_url": None,
+                        "is_preview": False,
+                        "order": n,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
                 )
         rows[Thread].append(
-            dict(
-                id=thread_id(c),
-                community_id=COMMUNITY_ID,
-                author_id=tenant.owner_user_id,
-                title=f"Thread {c}",
-                content="Welcome!",
-                pinned=False,
-                comment_count=STUDENTS_PER_COURSE // 10,
-                last_activity_at=at,
-                created_at=at,
-                updated_at=at,
-            )
+            {
+                "id": thread_id(c),
+                "community_id": COMMUNITY_ID,
+                "author_id": tenant.owner_user_id,
+                "title": f"Thread {c}",
+                "content": "Welcome!",
+                "pinned": False,
+                "comment_count": STUDENTS_PER_COURSE // 10,
+                "last_activity_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
         )
     for i in range(start, stop):
         at = EPOCH + timedelta(seconds=i)
         rows[Enrollment].append(
-            dict(
-                id=enrollment_id(i),
-                producer_id=producer,
-                student_id=student_id(i),
-                course_id=course_id(i // STUDENTS_PER_COURSE),
-                enrolled_at=at,
-                completed_at=None,
-                updated_at=at,
-            )
+            {
+                "id": enrollment_id(i),
+                "producer_id": producer,
+                "student_id": student_id(i),
+                "course_id": course_id(i // STUDENTS_PER_COURSE),
+                "enrolled_at": at,
+                "completed_at": None,
+                "updated_at": at,
+            }
         )
         if i % 10 == 0:
             rows[Comment].append(
-                dict(
-                    id=f"comment_b{i:08d}",
-                    thread_id=thread_id(i // STUDENTS_PER_COURSE),
-                    parent_id=None,
-                    author_id=student_id(i),
-                    content=f"Comment {i}",
-                    created_at=at,
-                    updated_at=at,
-                )
+                {
+                    "id": f"comment_b{i:08d}",
+                    "thread_id": thread_id(i // STUDENTS_PER_COURSE),
+                    "parent_id": None,
+                    "author_id": student_id(i),
+                    "content": f"Comment {i}",
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
     return rows
 
@@ -319,57 +319,57 @@ async def add_overhead_course(store: Store, tenant: BenchTenant) -> None:
         await connection.execute(
             insert(Course),
             [
-                dict(
-                    id=OVERHEAD_COURSE_ID,
-                    producer_id=tenant.producer_id,
-                    category_id="cat_web_development",
-                    title="Overhead course",
-                    slug="bench-overhead-course",
-                    description="A course of 3 x 5 lessons.",
-                    short_description=None,
-                    thumbnail_url=None,
-                    trailer_url=None,
-                    price=0,
-                    is_free=True,
-                    level="beginner",
-                    published=True,
-                    published_at=at,
-                    created_at=at,
-                    updated_at=at,
-                )
+                {
+                    "id": OVERHEAD_COURSE_ID,
+                    "producer_id": tenant.producer_id,
+                    "category_id": "cat_web_development",
+                    "title": "Overhead course",
+                    "slug": "bench-overhead-course",
+                    "description": "A course of 3 x 5 lessons.",
+                    "short_description": None,
+                    "thumbnail_url": None,
+                    "trailer_url": None,
+                    "price": 0,
+                    "is_free": True,
+                    "level": "beginner",
+                    "published": True,
+                    "published_at": at,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             ],
         )
         sections, lessons = [], []
         for s in range(3):
             sections.append(
-                dict(
-                    id=f"section_oh_{s}",
-                    course_id=OVERHEAD_COURSE_ID,
-                    title=f"Section {s}",
-                    order=s,
-                    created_at=at,
-                    updated_at=at,
-                )
+                {
+                    "id": f"section_oh_{s}",
+                    "course_id": OVERHEAD_COURSE_ID,
+                    "title": f"Section {s}",
+                    "order": s,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
             for n in range(5):
                 lessons.append(
-                    dict(
-                        id=f"lesson_oh_{s}_{n}",
-                        section_id=f"section_oh_{s}",
-                        course_id=OVERHEAD_COURSE_ID,
-                        title=f"Lesson {n}",
-                        description="A lesson.",
-                        duration=300,
-                        video_url="https://www.youtube.com/embed/dQw4w9WgXcQ",
-                        video_type="youtube",
-                        video_id="dQw4w9WgXcQ",
-                        video_thumbnail_url="https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg",
-                        video_original_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-                        is_preview=n == 0,
-                        order=n,
-                        created_at=at,
-                        updated_at=at,
-                    )
+                    {
+                        "id": f"lesson_oh_{s}_{n}",
+                        "section_id": f"section_oh_{s}",
+                        "course_id": OVERHEAD_COURSE_ID,
+                        "title": f"Lesson {n}",
+                        "description": "A lesson.",
+                        "duration": 300,
+                        "video_url": "https://www.youtube.com/embed/dQw4w9WgXcQ",
+                        "video_type": "youtube",
+                        "video_id": "dQw4w9WgXcQ",
+                        "video_thumbnail_url": "https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg",
+                        "video_original_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                        "is_preview": n == 0,
+                        "order": n,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
                 )
         await connection.execute(insert(Section), sections)
         await connection.execute(insert(Lesson), lessons)

@@ -123,11 +123,13 @@ def markdown(results: dict) -> str:
     targets = {t["id"]: t for t in results["targets"]}
     m = results["machine"]
     out = [
-        f"Size `{results['size']}`, run {results['started']} in {results['duration_s']:.0f} s on "
-        f"{m['cpus']} CPU ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
-        f"SQLite {m['sqlite']}{', ' + results['postgresql'] if results.get('postgresql') else ''}. "
-        "Times in ms (median / p95); ratios divide medians measured in this run. "
-        "Servers run with `BLOHKO_RATE_LIMIT_PER_MINUTE=0`.",
+        (
+            f"Size `{results['size']}`, run {results['started']} in {results['duration_s']:.0f} s on "
+            f"{m['cpus']} CPU ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
+            f"SQLite {m['sqlite']}{', ' + results['postgresql'] if results.get('postgresql') else ''}. "
+            "Times in ms (median / p95); ratios divide medians measured in this run. "
+            "Servers run with `BLOHKO_RATE_LIMIT_PER_MINUTE=0`."
+        ),
         "",
     ]
 
@@ -175,8 +177,10 @@ def markdown(results: dict) -> str:
     rss = growth["per_size"][str(sizes[-1])]["peak_rss_mb"]
     out += [
         "",
-        f"Bulk load (cumulative steps): {loads}. Peak RSS of `blohko serve --http` serving these "
-        f"operations at {_size(sizes[-1])} students: {rss:.0f} MB.",
+        (
+            f"Bulk load (cumulative steps): {loads}. Peak RSS of `blohko serve --http` serving these "
+            f"operations at {_size(sizes[-1])} students: {rss:.0f} MB."
+        ),
     ]
 
     cold = results["cold_start"]
@@ -187,8 +191,10 @@ def markdown(results: dict) -> str:
         "| server | median / p95 ms | ratio | target <= 1.3 |",
         "|---|---|---|---|",
         f"| bare `MCPServer`, one tool | {_n(cold['bare']['median_ms'], 0)} / {_n(cold['bare']['p95_ms'], 0)} | 1 | |",
-        f"| `blohko serve` | {_n(cold['blohko']['median_ms'], 0)} / {_n(cold['blohko']['p95_ms'], 0)} | "
-        f"{_n(cold['ratio'])} | {_mark(targets['cold_start'])} |",
+        (
+            f"| `blohko serve` | {_n(cold['blohko']['median_ms'], 0)} / {_n(cold['blohko']['p95_ms'], 0)} | "
+            f"{_n(cold['ratio'])} | {_mark(targets['cold_start'])} |"
+        ),
     ]
 
     out += [
@@ -230,8 +236,10 @@ def markdown(results: dict) -> str:
         out.append(f"Skipped: {load['skipped']}.")
     else:
         out += [
-            f"{load['connections']} connections, {load['seconds']:g} s each. Targets: CPU per call <= 1.5x the "
-            "no-op's for reads, 2.5x for writes; requests/s >= 60% of the no-op's for reads, 30% for writes.",
+            (
+                f"{load['connections']} connections, {load['seconds']:g} s each. Targets: CPU per call <= 1.5x the "
+                "no-op's for reads, 2.5x for writes; requests/s >= 60% of the no-op's for reads, 30% for writes."
+            ),
             "",
             "| operation | requests/s | share | CPU ms / call | ratio | median / p99 ms | failed | targets |",
             "|---|---|---|---|---|---|---|---|",

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import LATEST_PROTOCOL_VERSION
+from mcp_types import LATEST_PROTOCOL_VERSION, TextContent
 
 from benchmarks import loader
 from benchmarks.bare_server import create_bare_server
@@ -27,6 +27,9 @@ from benchmarks.stats import Timing, summarize
 from server.mcp_app import Runtime, create_mcp_server
 from server.runtime import settle_heap
 from storage.engine import Store
+
+TimedCall = Callable[[int], Awaitable[object]]
+"""One timed call: given its number, it makes the request (what it returns is not looked at)."""
 
 __all__ = ["PERMISSIONS", "Size", "cold_start", "concurrency", "context_sizes", "growth", "overhead"]
 
@@ -128,7 +131,9 @@ class HttpMcp:
 async def _sdk_call(client: Client, name: str, arguments: dict[str, Any]) -> None:
     result = await client.call_tool(name, arguments)
     if result.is_error:
-        raise CallFailed(f"{name}: {result.content[0].text[:300]}")
+        first = result.content[0]
+        detail = first.text if isinstance(first, TextContent) else repr(first)
+        raise CallFailed(f"{name}: {detail[:300]}")
 
 
 # --- the operations -----------------------------------------------------------------------------
@@ -186,14 +191,12 @@ def _tool(label: str) -> str:
     return label.split(" ")[0]
 
 
-async def _interleaved(
-    calls: dict[str, Callable[[int], Awaitable[None]]], total: int, rounds: int = 4
-) -> dict[str, Timing]:
+async def _interleaved(calls: dict[str, TimedCall], total: int, rounds: int = 4) -> dict[str, Timing]:
     """Time each call `total` times, in `rounds` interleaved rounds so drift hits all of them alike."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
     per_round = max(1, total // rounds)
     counter = 0
-    for name, call in calls.items():  # warm-up
+    for call in calls.values():  # warm-up
         for _ in range(3):
             await call(counter)
             counter += 1
@@ -230,7 +233,7 @@ async def overhead(store: Store, tenant: loader.BenchTenant, size: Size, workdir
     blohko = create_mcp_server(Runtime(store=store), api_key=tenant.key)
     settle_heap()  # as a server process does once loaded (`blohko serve`)
     async with Client(bare) as bare_client, Client(blohko) as client:
-        calls = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
+        calls: dict[str, TimedCall] = {"noop (bare MCPServer)": lambda i: _sdk_call(bare_client, "noop", {})}
         for name, make in arguments.items():
             calls[name] = lambda i, name=name, make=make: _sdk_call(client, name, make(i))
         results["in_process"] = _ratios(
@@ -298,7 +301,7 @@ async def growth(store: Store, tenant: loader.BenchTenant, size: Size, workdir: 
         arguments = _growth_arguments(students, rng)
         client_server = create_mcp_server(Runtime(store=store), api_key=tenant.key)
         async with Client(client_server) as client:
-            calls = {
+            calls: dict[str, TimedCall] = {
                 label: (lambda i, label=label, make=make: _sdk_call(client, _tool(label), make(i)))
                 for label, make in arguments.items()
             }
@@ -390,6 +393,7 @@ def _first_tools_list(command: list[str], env: dict[str, str] | None) -> float:
 
 
 def _read_response(process: subprocess.Popen, request_id: int, stderr) -> dict:
+    assert process.stdout is not None, "the server is started with stdout=PIPE"
     while True:
         line = process.stdout.readline()
         if not line:

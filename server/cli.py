@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,6 +22,9 @@ from server.logs import configure_logging
 from server.settings import Settings
 from storage.defaults import ACCEPTED_DATABASE_URLS, default_database_path
 from storage.startup import StartupReader, sqlite_file
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = ["main"]
 
@@ -33,10 +36,10 @@ class CliError(Exception):
 # --- failures as one line --------------------------------------------------
 
 
-def _settings_problem(error: Exception) -> str:
-    """A `pydantic.ValidationError` of the settings as one line naming each variable."""
+def _settings_problem(error: ValidationError) -> str:
+    """The settings' validation error as one line naming each variable."""
     problems = []
-    for detail in error.errors():  # type: ignore[attr-defined]
+    for detail in error.errors():
         name = (
             "BLOHKO_" + "_".join(str(part) for part in detail["loc"][:1]).upper()
             if detail["loc"]
@@ -89,7 +92,7 @@ def _listening_socket(settings: Settings) -> socket.socket:
     host, port = settings.host, settings.port
     # IPPROTO_TCP named, not left 0: accepted connections inherit it, and asyncio turns Nagle's
     # algorithm off (TCP_NODELAY) only on sockets whose proto says TCP. Without it each answer's
-    # second write waited for the client's delayed ACK: 40 ms a call.
+    # second write would wait for the client's delayed ACK.
     listening = socket.socket(
         socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )

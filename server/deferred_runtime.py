@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import anyio
@@ -39,12 +40,19 @@ _AFTER_THE_ANSWER_SECONDS = 0.05
 importing beside it."""
 
 
+_RUNTIME_MODULES = (
+    "server.runtime",  # the store, the operation framework
+    "storage.engine",
+    "tools.core.runner",
+    "tools.domains.accounts",
+    "tools.registry",  # every operation
+)
+"""What loading the runtime imports (in a worker thread: `DeferredRuntime`)."""
+
+
 def _import_runtime_modules() -> None:
-    import server.runtime  # noqa: F401  (the store, the operation framework)
-    import storage.engine  # noqa: F401
-    import tools.core.runner
-    import tools.domains.accounts
-    import tools.registry  # noqa: F401  (every operation)
+    for name in _RUNTIME_MODULES:
+        import_module(name)
 
 
 def authenticate_on_file(reader: StartupReader, api_key: str | None) -> Principal:

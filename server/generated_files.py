@@ -161,7 +161,7 @@ def write_files(root: Path = REPOSITORY) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="rewrite the stale files (default: list them)")
     args = parser.parse_args()
     # The app measured for the README logs its requests at INFO: not what this command reports.

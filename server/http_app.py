@@ -169,7 +169,8 @@ _HTTP_ERRORS = {
 }
 
 
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException), "registered for HTTPException: Starlette calls it with one"
     code = _HTTP_ERRORS.get(exc.status_code, "bad_request")
     message = "No such endpoint" if exc.status_code == 404 else str(exc.detail)
     if exc.status_code == 405:

@@ -28,12 +28,15 @@ _LEAKY = (
 )
 
 
+class _BlohkoHandler(logging.StreamHandler):
+    """The handler `configure_logging` adds (once, however often it is called)."""
+
+
 def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
-    if not any(getattr(handler, "blohko", False) for handler in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, _BlohkoHandler) for handler in root.handlers):
+        handler = _BlohkoHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.blohko = True
         root.addHandler(handler)
     root.setLevel(level.upper())
     for name in _CHATTY:

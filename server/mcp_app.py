@@ -34,6 +34,7 @@ from mcp_types import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     CallToolResult,
+    ContentBlock,
     ListToolsResult,
     TextContent,
     ToolAnnotations,
@@ -86,7 +87,7 @@ class _Loaded:
     """A runtime given loaded (HTTP, in-process clients, stdio on PostgreSQL)."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.loaded: Runtime | None = runtime
+        self.loaded: Runtime = runtime
 
     async def get(self) -> Runtime:
         return self.loaded
@@ -107,7 +108,7 @@ class _RawArguments(ArgModelBase):
         return {"arguments": dict(self.__pydantic_extra__ or {})}
 
 
-def _json_text(payload: Any) -> list[TextContent]:
+def _json_text(payload: Any) -> list[ContentBlock]:
     return [TextContent(type="text", text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")))]
 
 
@@ -136,13 +137,14 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
         except BlohkoError as error:
             return error_result(error)
         # The text straight from the model: pydantic's JSON is the same as `_json_text` would write
-        # from `payload`, at half its cost.
-        text = [TextContent(type="text", text=result.model_dump_json(by_alias=True))]
+        # from `payload`, without the dict in between.
+        text: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(by_alias=True))]
         return CallToolResult(content=text, structured_content=result.model_dump(mode="json", by_alias=True))
 
     return Tool(
         fn=call,
         name=tool.name,
+        title=None,  # the published listing has no titles (`server/published_tools.json`)
         description=tool.description,
         parameters=tool.input_schema,
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=None),

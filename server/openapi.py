@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from server.rest import API_PREFIX, Endpoint
 from tools.core.catalog import InputRule
@@ -166,7 +166,7 @@ class _Builder:
         )
         self.schemas: dict[str, Any] = _with_rest_keywords(dict(definitions.get("$defs", {})))
 
-    def _definition(self, model, mode: str) -> dict[str, Any]:
+    def _definition(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         ref = self.refs[(model, mode)]["$ref"]
         return self.schemas[ref.rsplit("/", 1)[1]]
 

@@ -48,6 +48,7 @@ from tools.core.errors import (
     Unauthorized,
 )
 from tools.core.runner import IDEMPOTENCY_HEADER, run_operation
+from tools.domains.sign_ins import LoginResult
 from tools.registry import served_over
 
 __all__ = [
@@ -121,6 +122,8 @@ def _endpoint_auth(op: Operation) -> Literal["api_key", "session", "none"]:
 
 def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endpoint:
     """`op`'s REST route: its main path, or `also`, one of its other paths (path, operationId)."""
+    if op.http_method is None or op.http_path is None:
+        raise ValueError(f"{op.name} has no REST route (no HTTP method and path)")
     auth = _endpoint_auth(op)
     errors = [400, 401]  # no credentials, or (signing in) the wrong ones
     if op.permission is not None or "producerId" in _field_annotations(op.input_model):
@@ -364,6 +367,8 @@ def session_cookie(request: Request, response: Response, action: str, result: Ba
     if action == "clear":
         response.delete_cookie(SESSION_COOKIE, **options)
         return
+    if not isinstance(result, LoginResult):
+        raise TypeError(f"the session cookie is set from a sign-in's result, not {type(result).__name__}")
     session = result.session
     lifetime = (session.expires_at - session.created_at).total_seconds()
     response.set_cookie(SESSION_COOKIE, session.token, max_age=int(lifetime), **options)

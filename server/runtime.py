@@ -56,9 +56,9 @@ def settle_heap() -> None:
     """Keep what the server loaded at startup out of the garbage collector's full collections.
 
     A loaded server holds a few hundred thousand long-lived objects (SQLAlchemy's and pydantic's
-    machinery, the catalog's schemas) that are never garbage. A full collection walks them all:
-    profiling a write under load showed one every 20 or so calls, about 18 ms each, nearly 1 ms
-    of every call on average. Frozen once loaded (`gc.freeze`), they are never walked again;
-    what a request makes is collected as before. Call once, after the runtime is loaded."""
+    machinery, the catalog's schemas) that are never garbage. A full collection walks them all,
+    and under load one comes every few dozen calls. Frozen once loaded (`gc.freeze`), they are
+    never walked again; what a request makes is collected as usual. Call once, after the runtime
+    is loaded."""
     gc.collect()
     gc.freeze()

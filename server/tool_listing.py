@@ -1,7 +1,7 @@
 """How an operation appears in `tools/list`: what an agent needs, and nothing it pays for twice.
 
-Every agent pays for `tools/list` in context, on every conversation; the README's "Context
-budget" section has the measured size and the test that holds it under 24 KB. So a tool is
+Every agent pays for `tools/list` in context, on every conversation; docs/tools.md ("Context
+budget") states its size, and a test holds it under 24 KB. So a tool is
 published with its name, description, trimmed input schema and hints, and without:
 
 - an output schema (it would more than double the list): results still carry
@@ -9,7 +9,7 @@ published with its name, description, trimmed input schema and hints, and withou
   generates the schema for the REST API's documentation;
 - a display title (clients fall back to the name; the catalog keeps titles for REST docs).
 
-The input model still validates every argument exactly as before and names the offending field
+The input model validates every argument in full and names the offending field
 in a `bad_request`, so nothing trimmed from the schema loosens validation:
 
 - `additionalProperties: false`: unknown fields are refused all the same;
@@ -133,11 +133,15 @@ def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     result = dict(schema)
     description = result.get("description", "")
     branches = result.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
-        if not _NULL_MEANS_SOMETHING.search(description):
-            (kept,) = [branch for branch in branches if branch != _NULL]
-            del result["anyOf"]
-            result = {**kept, **result}
+    if (
+        isinstance(branches, list)
+        and len(branches) == 2
+        and _NULL in branches
+        and not _NULL_MEANS_SOMETHING.search(description)
+    ):
+        (kept,) = [branch for branch in branches if branch != _NULL]
+        del result["anyOf"]
+        result = {**kept, **result}
     if "default" in result and _says_absent(result["default"]):
         del result["default"]
     if description in _EXPLAINED_DESCRIPTIONS or _LENGTH_LIMIT.fullmatch(description):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import direct
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.ids import new_id
 from storage.tables import (
     ApiKey,
@@ -33,7 +33,7 @@ from storage.tables import (
 
 __all__ = ["NAMED_ID_PREFIXES", "audit_events_query", "audit_target_names", "insert_audit_event"]
 
-_INSERT = Query(AuditEvent.__table__.insert())
+_INSERT = PreparedQuery(AuditEvent.__table__.insert())
 
 
 async def insert_audit_event(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import direct
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.queries import contains_text, count_where
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
@@ -113,7 +113,7 @@ async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[st
 
 
 _COMMUNITIES, _USERS, _MEMBERS = Community.__table__, User.__table__, Member.__table__
-_COMMUNITY_AND_AUTHOR = Query(
+_COMMUNITY_AND_AUTHOR = PreparedQuery(
     select(
         _COMMUNITIES.c.id,
         _USERS.c.id.label("user_id"),
@@ -158,7 +158,7 @@ async def community_and_author(
     return row["id"], poster, row["member_id"] is not None
 
 
-_INSERT_THREAD = Query(Thread.__table__.insert())
+_INSERT_THREAD = PreparedQuery(Thread.__table__.insert())
 
 
 @dataclass(frozen=True)

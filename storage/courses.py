@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import col
 
-from storage.fast import FastReader, Query
+from storage.fast import FastReader, PreparedQuery
 from storage.queries import contains_text, count_where
 from storage.tables import Course, Enrollment, Lesson, Section
 
@@ -55,7 +55,7 @@ _COURSE_WITH_CURRICULUM_STATEMENT = (
     .where(col(Course.id) == bindparam("course_id"), col(Course.producer_id) == bindparam("producer_id"))
     .order_by(col(Section.order), col(Section.id), col(Lesson.order), col(Lesson.id))
 )
-_COURSE_WITH_CURRICULUM = Query(_COURSE_WITH_CURRICULUM_STATEMENT)
+_COURSE_WITH_CURRICULUM = PreparedQuery(_COURSE_WITH_CURRICULUM_STATEMENT)
 
 
 # Which of the joined row's columns are the course's, a section's, a lesson's: (label, column key).

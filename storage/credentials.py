@@ -1,12 +1,11 @@
 """Credentials verified once per process, trusted while no credential was revoked anywhere.
 
-Every call authenticates. Its key used to cost an ORM lookup each time; now a process keeps the
-rows it verified (API keys, OAuth access tokens with their grants) under the number
-`credential_revision` held when it read them. A call whose credential is kept pays one cheap
-read of that number (`storage.fast`) instead of the lookup. Every revocation raises the number
-in its own transaction (`raise_revision`), so the first call any process serves after the commit
-finds a new number, drops what it kept and reads the credential again: a revoked key stops at
-once, in every process, as before. Expiry needs no number: the kept row says when it expires and
+Every call authenticates, so a process keeps the rows it verified (API keys, OAuth access
+tokens with their grants) under the number `credential_revision` held when it read them. A call
+whose credential is kept pays one cheap read of that number (`storage.fast`) instead of a lookup
+of the credential. Every revocation raises the number in its own transaction (`raise_revision`),
+so the first call any process serves after the commit finds a new number, drops what it kept and
+reads the credential again: a revoked key stops at once, in every process. Expiry needs no number: the kept row says when it expires and
 the caller checks it against its clock on every call.
 
 Only verified rows are kept (an unknown secret is looked up every time, so guessing fills no
@@ -20,46 +19,47 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.fast import FastReader, Query
+from storage.fast import FastReader, PreparedQuery
 from storage.tables import ApiKey, CredentialRevision, OAuthGrant, OAuthToken
 
 __all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
 
 DEFAULT_LIMIT = 10_000
 
-_REVISION = select(CredentialRevision.revision).where(CredentialRevision.id == 1)
-_CURRENT_REVISION = Query(_REVISION)
+_REVISION = select(col(CredentialRevision.revision)).where(col(CredentialRevision.id) == 1)
+_CURRENT_REVISION = PreparedQuery(_REVISION)
 _REVISION_COLUMN = _REVISION.scalar_subquery().label("revision")
 
 # Each lookup reads the revision in the same statement: what it finds is valid at that number.
-_API_KEY = Query(
+_API_KEY = PreparedQuery(
     select(
-        ApiKey.id,
-        ApiKey.producer_id,
-        ApiKey.name,
-        ApiKey.permissions,
-        ApiKey.expires_at,
-        ApiKey.revoked_at,
-        ApiKey.last_used_at,
+        col(ApiKey.id),
+        col(ApiKey.producer_id),
+        col(ApiKey.name),
+        col(ApiKey.permissions),
+        col(ApiKey.expires_at),
+        col(ApiKey.revoked_at),
+        col(ApiKey.last_used_at),
         _REVISION_COLUMN,
-    ).where(ApiKey.key_hash == bindparam("secret_hash"))
+    ).where(col(ApiKey.key_hash) == bindparam("secret_hash"))
 )
-_ACCESS_TOKEN = Query(
+_ACCESS_TOKEN = PreparedQuery(
     select(
-        OAuthToken.kind,
-        OAuthToken.scopes,
-        OAuthToken.expires_at,
-        OAuthGrant.id,
-        OAuthGrant.producer_id,
-        OAuthGrant.client_name,
-        OAuthGrant.resource,
-        OAuthGrant.revoked_at,
-        OAuthGrant.last_used_at,
+        col(OAuthToken.kind),
+        col(OAuthToken.scopes),
+        col(OAuthToken.expires_at),
+        col(OAuthGrant.id),
+        col(OAuthGrant.producer_id),
+        col(OAuthGrant.client_name),
+        col(OAuthGrant.resource),
+        col(OAuthGrant.revoked_at),
+        col(OAuthGrant.last_used_at),
         _REVISION_COLUMN,
     )
-    .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
-    .where(OAuthToken.token_hash == bindparam("secret_hash"))
+    .join(OAuthGrant, col(OAuthGrant.id) == OAuthToken.grant_id)
+    .where(col(OAuthToken.token_hash) == bindparam("secret_hash"))
 )
 
 
@@ -67,8 +67,8 @@ async def raise_revision(session: AsyncSession) -> None:
     """Tell every process its kept credentials may be stale: call in the revoking transaction."""
     await session.execute(
         update(CredentialRevision)
-        .where(CredentialRevision.id == 1)
-        .values(revision=CredentialRevision.revision + 1)
+        .where(col(CredentialRevision.id) == 1)
+        .values(revision=col(CredentialRevision.revision) + 1)
     )
 
 
@@ -96,7 +96,7 @@ class CredentialCache:
         if kept is not None:
             kept[1]["last_used_at"] = at
 
-    async def _row(self, query: Query, secret_hash: str) -> dict[str, Any] | None:
+    async def _row(self, query: PreparedQuery, secret_hash: str) -> dict[str, Any] | None:
         kept = self._kept.get(secret_hash)
         if kept is not None:
             revision = await self._reader.one(_CURRENT_REVISION)

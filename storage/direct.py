@@ -1,14 +1,14 @@
 """A write transaction's own statements, run on its connection's driver itself (SQLite).
 
-Profiling the writes (`update_progress`, `create_thread`) showed SQLAlchemy's machinery around
-each statement costing several times SQLite's own work: the session's `execute`, the connection,
-the compiled cache, the result, a greenlet switch per await. The statements the hot writes make
-(their reads, their inserts and updates, the audit record, the events) are `fast.Query`s instead,
-compiled once per dialect with SQLAlchemy's own type processing, and on SQLite each runs on the
-`sqlite3` connection of the session's transaction: the same connection and the same transaction
-(`BEGIN IMMEDIATE`, taken when the session began), so what they write commits or rolls back
-with everything else the operation did, and each call runs inline on the event loop's thread as
-`storage.sqlite_inline` runs the session's own.
+On the hot writes (`update_progress`, `create_thread`) SQLAlchemy's machinery around each
+statement costs several times SQLite's own work: the session's `execute`, the connection, the
+compiled cache, the result, a greenlet switch per await. The statements the hot writes make
+(their reads, their inserts and updates, the audit record, the events) are
+`fast.PreparedQuery`s instead, compiled once per dialect with SQLAlchemy's own type processing,
+and on SQLite each runs on the `sqlite3` connection of the session's transaction: the same
+connection and the same transaction (`BEGIN IMMEDIATE`, taken when the session began), so what
+they write commits or rolls back with everything else the operation did, and each call runs
+inline on the event loop's thread as `storage.sqlite_inline` runs the session's own.
 
 - The session's pending ORM changes are flushed first, as its autoflush would before a statement.
 - A refusal is a `storage.errors` exception (`translated_sqlite`), as from the session.
@@ -17,12 +17,12 @@ with everything else the operation did, and each call runs inline on the event l
 
 The hottest writes need no session at all (`Operation.fast_write`): on SQLite the runner gives
 them a `Transaction` on the store's own writer connection (`DirectWriter`) instead, and the
-same functions run their statements there. The session's begin, connection checkout and commit
-cost about as much again as the statements had.
+same functions run their statements there: the session's begin, connection checkout and commit
+would cost about as much again as the statements.
 
-On PostgreSQL the same `Query`s go through the session. (SQLAlchemy's asyncpg adapter begins
-its transaction lazily, inside its own connection wrapper; running beside it would mean relying
-on that wrapper's internals.)
+On PostgreSQL the same `PreparedQuery`s go through the session. (SQLAlchemy's asyncpg adapter
+begins its transaction lazily, inside its own connection wrapper; running beside it would mean
+relying on that wrapper's internals.)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.errors import Locked, is_locked, translated_sqlite
-from storage.fast import FastReader, Query, driver_arguments
+from storage.fast import FastReader, PreparedQuery, driver_arguments
 from storage.sqlite_inline import waiting
 
 __all__ = ["FAST_READER_INFO", "DirectWriter", "Transaction", "first", "rows", "run", "run_each"]
@@ -145,44 +145,54 @@ class DirectWriter:
             connection.close()
 
 
-async def rows(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> list[dict[str, Any]]:
+async def rows(
+    session: AsyncSession | Transaction, query: PreparedQuery, /, **params: Any
+) -> list[dict[str, Any]]:
     """Every row of `query` in the session's transaction, each a dict of its columns."""
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         return [dict(row._mapping) for row in (await session.execute(query.statement, params)).all()]
-    dialect = session.bind.dialect
-    every_column = query.picker(dialect, None)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    every_column = query.picker(bind.dialect, None)
     with translated_sqlite():  # a statement's later rows can fail too
         fetched = _execute(session, connection, query, params).fetchall()
     return [every_column(row) for row in fetched]
 
 
-async def first(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> dict[str, Any] | None:
+async def first(
+    session: AsyncSession | Transaction, query: PreparedQuery, /, **params: Any
+) -> dict[str, Any] | None:
     """The first row of `query` (as `rows`), or None."""
     found = await rows(session, query, **params)
     return found[0] if found else None
 
 
-async def run(session: AsyncSession | Transaction, query: Query, /, **params: Any) -> None:
+async def run(session: AsyncSession | Transaction, query: PreparedQuery, /, **params: Any) -> None:
     """Run `query` (an insert, update or delete whose rows, if any, are not needed)."""
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         await session.execute(query.statement, params)
         return
     _execute(session, connection, query, params)
 
 
 async def run_each(
-    session: AsyncSession | Transaction, query: Query, param_sets: Sequence[Mapping[str, Any]], /
+    session: AsyncSession | Transaction, query: PreparedQuery, param_sets: Sequence[Mapping[str, Any]], /
 ) -> None:
     """Run `query` once for each of `param_sets`, in one call to the driver (executemany)."""
     if not param_sets:
         return
     connection = await _sqlite_connection(session)
     if connection is None:
+        assert isinstance(session, AsyncSession), "a Transaction has its connection"
         await session.execute(query.statement, list(param_sets))
         return
-    compiled = query.compiled(session.bind.dialect)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    compiled = query.compiled(bind.dialect)
     _announce(session, compiled.sql)
     with translated_sqlite():
         connection.executemany(compiled.sql, [driver_arguments(compiled, params) for params in param_sets])
@@ -191,10 +201,12 @@ async def run_each(
 def _execute(
     session: AsyncSession | Transaction,
     connection: sqlite3.Connection,
-    query: Query,
+    query: PreparedQuery,
     params: Mapping[str, Any],
 ) -> sqlite3.Cursor:
-    compiled = query.compiled(session.bind.dialect)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    compiled = query.compiled(bind.dialect)
     values = driver_arguments(compiled, params)
     _announce(session, compiled.sql)
     with translated_sqlite():
@@ -212,7 +224,9 @@ async def _sqlite_connection(session: AsyncSession | Transaction) -> sqlite3.Con
     changes flushed."""
     if isinstance(session, Transaction):
         return session.connection
-    if session.bind.dialect.name != "sqlite":
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    if bind.dialect.name != "sqlite":
         return None
     sync = session.sync_session
     if sync.new or sync.dirty or sync.deleted:
@@ -223,6 +237,8 @@ async def _sqlite_connection(session: AsyncSession | Transaction) -> sqlite3.Con
         return kept[1]
     # Asking for the session's connection begins its transaction if it had not begun.
     raw = await (await session.connection()).get_raw_connection()
-    connection = raw.driver_connection.sqlite3_connection
+    driver = raw.driver_connection
+    assert driver is not None, "the session's connection is checked out, so it has its driver's"
+    connection = driver.sqlite3_connection
     sync.info[_KEPT] = (sync.get_transaction(), connection)
     return connection

@@ -45,7 +45,7 @@ from storage.defaults import (
 )
 from storage.direct import FAST_READER_INFO, DirectWriter, Transaction
 from storage.errors import StoreBusy, translated
-from storage.fast import FastReader
+from storage.fast import FastReader, sqlite_database
 
 __all__ = [
     "DEFAULT_WRITE_QUEUE_LIMIT",
@@ -145,7 +145,7 @@ def _begin_sqlite(connection) -> None:
 def _create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         connect = partial(
-            sqlite_inline.connect, make_url(url).database, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS
+            sqlite_inline.connect, sqlite_database(make_url(url)), busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS
         )
         engine = create_async_engine(url, async_creator=connect)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
@@ -183,9 +183,11 @@ class Store:
         """A session for one write transaction, opened once the write's turn has come (SQLite).
         A write the database refuses or fails leaves the block as a `storage.errors` exception."""
         with translated():
-            async with self.write_gate.turn() if self.write_gate else nullcontext():
-                async with self.ungated_write_sessions() as session:
-                    yield session
+            async with (
+                self.write_gate.turn() if self.write_gate else nullcontext(),
+                self.ungated_write_sessions() as session,
+            ):
+                yield session
 
     @asynccontextmanager
     async def direct_transaction(self) -> AsyncIterator[Transaction]:
@@ -250,7 +252,7 @@ async def open_store(
     direct = None
     if is_sqlite(url):
         direct = DirectWriter(
-            make_url(url).database,
+            sqlite_database(make_url(url)),
             engine,
             prepare=_set_sqlite_pragmas,
             busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import direct
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.queries import count_where, insert_new
 from storage.students import STUDENT_ROLE
 from storage.tables import (
@@ -375,9 +375,10 @@ def _progress_state_statement(*, by_position: bool) -> Select:
 
 
 _PROGRESS_STATE = {
-    by_position: Query(_progress_state_statement(by_position=by_position)) for by_position in (False, True)
+    by_position: PreparedQuery(_progress_state_statement(by_position=by_position))
+    for by_position in (False, True)
 }
-_LOCK_ENROLLMENT_AND_STUDENT = Query(
+_LOCK_ENROLLMENT_AND_STUDENT = PreparedQuery(
     select(_ENROLLMENTS.c.id)
     .join(_USERS, _USERS.c.id == _ENROLLMENTS.c.student_id)
     .where(
@@ -439,8 +440,8 @@ async def progress_state(
     )
 
 
-_INSERT_PROGRESS = Query(_PROGRESS.insert())
-_UPDATE_PROGRESS = Query(
+_INSERT_PROGRESS = PreparedQuery(_PROGRESS.insert())
+_UPDATE_PROGRESS = PreparedQuery(
     _PROGRESS.update()
     .where(
         _PROGRESS.c.enrollment_id == bindparam("key_enrollment_id"),
@@ -452,7 +453,7 @@ _UPDATE_PROGRESS = Query(
         completed_at=bindparam("completed_at"),
     )
 )
-_UPDATE_ENROLLMENT_TIMES = Query(
+_UPDATE_ENROLLMENT_TIMES = PreparedQuery(
     _ENROLLMENTS.update()
     .where(_ENROLLMENTS.c.id == bindparam("key_id"))
     .values(updated_at=bindparam("updated_at"), completed_at=bindparam("completed_at"))

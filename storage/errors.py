@@ -87,7 +87,7 @@ def translated() -> Iterator[None]:
     except IntegrityError as error:
         raise ConstraintViolation(violated_constraint(error)) from error
     except OperationalError as error:
-        if is_locked(error.orig):
+        if error.orig is not None and is_locked(error.orig):
             raise Locked(str(error.orig)) from error
         raise DatabaseFailed(str(error.orig)) from error
 
@@ -115,7 +115,8 @@ def violated_constraint(error: IntegrityError) -> str | None:
 
     PostgreSQL names it; SQLite names a CHECK but lists a unique index's columns
     (`UNIQUE constraint failed: users.email_normalized`), which name it within its table."""
-    named = getattr(error.orig.__cause__, "constraint_name", None)  # asyncpg, under SQLAlchemy's adapter
+    cause = error.orig.__cause__ if error.orig is not None else None
+    named = getattr(cause, "constraint_name", None)  # asyncpg's error, under SQLAlchemy's adapter
     if named:
         return named
     return _sqlite_constraint(str(error.orig))
@@ -136,4 +137,7 @@ def _sqlite_constraint(message: str) -> str | None:
     columns = {column for _, column in qualified}
     uniques = [index for index in table.indexes if index.unique]
     uniques += [constraint for constraint in table.constraints if isinstance(constraint, UniqueConstraint)]
-    return next((unique.name for unique in uniques if {c.name for c in unique.columns} == columns), None)
+    for unique in uniques:
+        if {c.name for c in unique.columns} == columns:
+            return unique.name if isinstance(unique.name, str) else None  # an unnamed one
+    return None

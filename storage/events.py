@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import direct
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -46,20 +46,23 @@ def _allocate_statement(insert: Any) -> Any:
 # Built once per dialect, on the plain tables: building the upsert cost more than running it, and
 # the mapped classes would send it through the ORM's bulk machinery.
 _ALLOCATE = {
-    "postgresql": Query(_allocate_statement(postgresql_insert)),
-    "sqlite": Query(_allocate_statement(sqlite_insert)),
+    "postgresql": PreparedQuery(_allocate_statement(postgresql_insert)),
+    "sqlite": PreparedQuery(_allocate_statement(sqlite_insert)),
 }
-_ENABLED_ENDPOINTS = Query(
+_ENABLED_ENDPOINTS = PreparedQuery(
     select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
         _ENDPOINTS.c.producer_id == bindparam("producer_id"), _ENDPOINTS.c.enabled.is_(True)
     )
 )
-_PRUNE = Query(
+_PRUNE = PreparedQuery(
     delete(Event).where(
         col(Event.producer_id) == bindparam("producer_id"), col(Event.occurred_at) < bindparam("before")
     )
 )
-_INSERT_EVENT, _INSERT_DELIVERY = Query(Event.__table__.insert()), Query(WebhookDelivery.__table__.insert())
+_INSERT_EVENT, _INSERT_DELIVERY = (
+    PreparedQuery(Event.__table__.insert()),
+    PreparedQuery(WebhookDelivery.__table__.insert()),
+)
 
 
 async def insert_events(

@@ -1,13 +1,12 @@
 """The fast path for hot reads: statements compiled once, run on the driver's own connection.
 
-Through SQLAlchemy a point read costs far more than the database's work: on SQLite, measured on
-the project's 2-core machine, about 900 us of CPU in an ORM session, 560 us on a Core connection
-from the pool, 360 us for the pool checkout and the driver alone, 75 us for `aiosqlite` alone.
-Reads every call makes (the credential check) and the hottest point reads run here instead:
+Through SQLAlchemy a point read costs far more CPU than the database's work: the ORM session,
+the Core connection, the pool checkout and `aiosqlite`'s thread hops each add to it. Reads every
+call makes (the credential check) and the hottest point reads run here instead:
 
-- a `Query` is a SQLAlchemy Core `select()` with named `bindparam`s, built once at import; it is
-  compiled on first use per dialect, with the type processors SQLAlchemy itself would apply
-  (datetimes on SQLite, JSON), so rows come back exactly as through the ORM;
+- a `PreparedQuery` is a SQLAlchemy Core `select()` with named `bindparam`s, built once at
+  import; it is compiled on first use per dialect, with the type processors SQLAlchemy itself
+  would apply (datetimes on SQLite, JSON), so rows come back exactly as through the ORM;
 - `FastReader` runs it on a connection it keeps outside SQLAlchemy's pool: on PostgreSQL an
   `asyncpg` pool; on SQLite one `sqlite3` connection, called inline on the event loop's thread
   (a hop to a driver thread and back costs more CPU than a read of a few rows by key). In WAL
@@ -17,7 +16,7 @@ Reads every call makes (the credential check) and the hottest point reads run he
 
 Only single statements run here, so there is no transaction to keep: each read is atomic and
 sees what was committed, by any connection or process, before it started. Writes run the same
-`Query`s in their own transaction (`storage.direct`).
+`PreparedQuery`s in their own transaction (`storage.direct`).
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.sql.base import Executable
+from sqlalchemy import Delete, Insert, Select, Update
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.types import TypeEngine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -39,7 +38,7 @@ from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
 from storage.errors import StoreBusy, is_locked
 from storage.sqlite_inline import waiting
 
-__all__ = ["FastReader", "Picker", "Query", "driver_arguments"]
+__all__ = ["FastReader", "Picker", "PreparedQuery", "driver_arguments", "sqlite_database"]
 
 
 @dataclass(frozen=True)
@@ -54,15 +53,19 @@ class _Compiled:
     result: tuple[Callable[[Any], Any] | None, ...]
 
 
+StatementT = TypeVar("StatementT", bound=Select | Insert | Update | Delete)
+"""What a `PreparedQuery` holds: a select, or an insert, update or delete (with RETURNING or not)."""
+
 Picker = Callable[[Any], dict[str, Any]]
 """Some columns of a raw row, processed, as a dict (`FastReader.picker`)."""
 
 
-class Query:
-    """A statement built once: a read that `FastReader` runs with the call's parameters, or any
-    statement a write transaction runs on its own connection (`storage.direct`)."""
+class PreparedQuery(Generic[StatementT]):
+    """A statement built once and compiled once per dialect: a read that `FastReader` runs with
+    the call's parameters, or any statement a write transaction runs on its own connection
+    (`storage.direct`)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: StatementT) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
         self._pickers: dict[tuple[str, tuple[tuple[str, str], ...] | None], Picker] = {}
@@ -78,13 +81,13 @@ class Query:
             wanted = columns if columns is not None else tuple((label, label) for label in compiled.columns)
             taken = [(key, position[label], compiled.result[position[label]]) for label, key in wanted]
 
-            def found(row: Any) -> dict[str, Any]:
+            def pick(row: Any) -> dict[str, Any]:
                 return {
                     key: process(row[index]) if process is not None and row[index] is not None else row[index]
                     for key, index, process in taken
                 }
 
-            self._pickers[cached] = found
+            found = self._pickers[cached] = pick
         return found
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -107,15 +110,22 @@ class Query:
         binds = [compiled.binds[name] for name in names]
         # A select's columns, or a DML statement's RETURNING columns (none without).
         selected = self.statement.exported_columns
-        columns = tuple(column.key for column in selected)
+        columns: list[str] = []
+        for column in selected:
+            if column.key is None:
+                raise ValueError(
+                    f"every column of a fast-path query needs a name (a label): {self.statement}"
+                )
+            columns.append(column.key)
         return _Compiled(
             sql=compiled.string,
             names=names,
             defaults=tuple(
-                _REQUIRED if name in required else bind.effective_value for name, bind in zip(names, binds)
+                _REQUIRED if name in required else bind.effective_value
+                for name, bind in zip(names, binds, strict=True)
             ),
             bind=tuple(bind_processor(bind.type, dialect) for bind in binds),
-            columns=columns,
+            columns=tuple(columns),
             result=tuple(result_processor(column.type, dialect) for column in selected),
         )
 
@@ -145,8 +155,7 @@ def result_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any
 def sqlite_utc_datetime(value: str) -> datetime:
     """A timestamp as SQLite stores it ("2026-03-16 10:00:00.000000", UTC without an offset) as
     SQLAlchemy's SQLite DATETIME and sqlmodel's `UTCDateTime` together return it, in one C call
-    instead of a regular expression and two Python layers: a tenth of the cost, and a curriculum
-    has dozens of them."""
+    instead of a regular expression and two Python layers (a curriculum has dozens of them)."""
     try:
         return datetime.fromisoformat(value + "+00:00")
     except ValueError:  # not the stored form: one with an offset of its own
@@ -162,7 +171,7 @@ def driver_arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any
     """`params` as the driver takes them: in the statement's order, each processed for its type."""
     values = []
     for name, default, process in zip(compiled.names, compiled.defaults, compiled.bind, strict=True):
-        value = params[name] if name in params else default
+        value = params.get(name, default)
         if value is _REQUIRED:
             raise ValueError(f"the statement needs a value for {name!r}: {compiled.sql}")
         values.append(process(value) if process is not None and value is not None else value)
@@ -176,6 +185,13 @@ async def _decode_json(connection: Any) -> None:
 
     for name in ("json", "jsonb"):
         await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def sqlite_database(url: URL) -> str:
+    """The database an SQLite URL names: its file's path (`sqlite+aiosqlite:///path/to/blohko.db`)."""
+    if url.database is None:
+        raise ValueError(f"the SQLite URL {url} names no database file")
+    return url.database
 
 
 class _SqliteReads:
@@ -214,7 +230,7 @@ def _fetch_all(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -
 
 
 class FastReader:
-    """Runs `Query`s on a connection of its own. Opened lazily on first use, closed with the store."""
+    """Runs `PreparedQuery`s on a connection of its own. Opened lazily on first use, closed with the store."""
 
     def __init__(self, url: str, dialect: Dialect) -> None:
         self._url = make_url(url)
@@ -236,16 +252,16 @@ class FastReader:
         for listener in self._listeners:
             listener(sql)
 
-    async def one(self, query: Query, **params: Any) -> dict[str, Any] | None:
+    async def one(self, query: PreparedQuery, **params: Any) -> dict[str, Any] | None:
         """The first row of `query` as a dict of its column keys, or None."""
         rows = await self.all(query, **params)
         return rows[0] if rows else None
 
-    async def all(self, query: Query, **params: Any) -> list[dict[str, Any]]:
+    async def all(self, query: PreparedQuery, **params: Any) -> list[dict[str, Any]]:
         every_column = query.picker(self._dialect, None)
         return [every_column(row) for row in await self.raw(query, **params)]
 
-    async def raw(self, query: Query, **params: Any) -> list[Any]:
+    async def raw(self, query: PreparedQuery, **params: Any) -> list[Any]:
         """The rows of `query` as the driver returns them, unprocessed: for a statement whose rows
         repeat columns (a join), which `picker` then takes out only where they are needed."""
         compiled = query.compiled(self._dialect)
@@ -256,7 +272,7 @@ class FastReader:
             return await connection.rows(compiled.sql, values)
         return await connection.fetch(compiled.sql, *values)
 
-    def picker(self, query: Query, columns: tuple[tuple[str, str], ...]) -> Picker:
+    def picker(self, query: PreparedQuery, columns: tuple[tuple[str, str], ...]) -> Picker:
         """What takes `columns` ((label, key), ...) of a raw row of `query` out, processed as `all` would."""
         return query.picker(self._dialect, columns)
 
@@ -269,7 +285,7 @@ class FastReader:
     async def _open_sqlite(self) -> Any:
         # isolation_level None: no implicit transactions, each read sees the latest commit.
         connection = sqlite3.connect(
-            self._url.database, timeout=0, isolation_level=None, check_same_thread=False
+            sqlite_database(self._url), timeout=0, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA query_only=ON")  # a reader: nothing here may write
         return _SqliteReads(connection)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.ids import new_id
 from storage.tables import LoginFailure
@@ -21,7 +22,9 @@ async def lock_buckets(session: AsyncSession, *, buckets: Iterable[str]) -> None
     SQLite needs nothing: a write transaction already holds the database's only write lock.
     On PostgreSQL, a transaction-scoped advisory lock per bucket (taken in one order: no deadlock).
     """
-    if session.bind.dialect.name != "postgresql":
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    if bind.dialect.name != "postgresql":
         return
     for bucket in sorted(buckets):
         await session.execute(
@@ -32,9 +35,9 @@ async def lock_buckets(session: AsyncSession, *, buckets: Iterable[str]) -> None
 async def failure_times(session: AsyncSession, *, bucket: str, since: datetime) -> list[datetime]:
     """When `bucket`'s failures since `since` happened, oldest first."""
     statement = (
-        select(LoginFailure.failed_at)
-        .where(LoginFailure.bucket == bucket, LoginFailure.failed_at >= since)
-        .order_by(LoginFailure.failed_at)
+        select(col(LoginFailure.failed_at))
+        .where(col(LoginFailure.bucket) == bucket, col(LoginFailure.failed_at) >= since)
+        .order_by(col(LoginFailure.failed_at))
     )
     return list((await session.scalars(statement)).all())
 
@@ -46,7 +49,9 @@ async def record_failure(
     than `forget_before`."""
     buckets = list(buckets)
     await session.execute(
-        delete(LoginFailure).where(LoginFailure.bucket.in_(buckets), LoginFailure.failed_at < forget_before)
+        delete(LoginFailure).where(
+            col(LoginFailure.bucket).in_(buckets), col(LoginFailure.failed_at) < forget_before
+        )
     )
     rows = [LoginFailure(id=new_id("lgf"), bucket=bucket, failed_at=at) for bucket in buckets]
     session.add_all(rows)
@@ -56,5 +61,7 @@ async def record_failure(
 async def clear_failures(session: AsyncSession, *, bucket: str, ids: Iterable[str] = ()) -> None:
     """Forget every failure of `bucket`, and the failures `ids` whatever their bucket."""
     await session.execute(
-        delete(LoginFailure).where(or_(LoginFailure.bucket == bucket, LoginFailure.id.in_(list(ids))))
+        delete(LoginFailure).where(
+            or_(col(LoginFailure.bucket) == bucket, col(LoginFailure.id).in_(list(ids)))
+        )
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.credentials import raise_revision
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
@@ -32,7 +35,9 @@ async def get_client(session: AsyncSession, *, client_id: str) -> OAuthClient | 
 
 async def get_grant(session: AsyncSession, *, producer_id: str, grant_id: str) -> OAuthGrant | None:
     """A grant of `producer_id`; another producer's grant is None."""
-    statement = select(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.producer_id == producer_id)
+    statement = select(OAuthGrant).where(
+        col(OAuthGrant.id) == grant_id, col(OAuthGrant.producer_id) == producer_id
+    )
     return (await session.scalars(statement)).first()
 
 
@@ -40,16 +45,16 @@ def grants_query(*, producer_id: str) -> Select:
     """`producer_id`'s connected apps, newest first."""
     return (
         select(OAuthGrant)
-        .where(OAuthGrant.producer_id == producer_id)
-        .order_by(OAuthGrant.created_at.desc(), OAuthGrant.id)
+        .where(col(OAuthGrant.producer_id) == producer_id)
+        .order_by(col(OAuthGrant.created_at).desc(), col(OAuthGrant.id))
     )
 
 
 async def get_code(session: AsyncSession, *, code_hash: str) -> tuple[OAuthCode, OAuthGrant] | None:
     statement = (
         select(OAuthCode, OAuthGrant)
-        .join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id)
-        .where(OAuthCode.code_hash == code_hash)
+        .join(OAuthGrant, col(OAuthGrant.id) == OAuthCode.grant_id)
+        .where(col(OAuthCode.code_hash) == code_hash)
     )
     row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
@@ -59,17 +64,18 @@ async def claim_code(session: AsyncSession, *, code_hash: str, at: datetime) -> 
     """Mark a code used, if no one did before: the one exchange that may redeem it."""
     statement = (
         update(OAuthCode)
-        .where(OAuthCode.code_hash == code_hash, OAuthCode.used_at.is_(None))
+        .where(col(OAuthCode.code_hash) == code_hash, col(OAuthCode.used_at).is_(None))
         .values(used_at=at)
     )
-    return (await session.execute(statement)).rowcount == 1
+    updated = cast("CursorResult[Any]", await session.execute(statement))  # an UPDATE: a CursorResult
+    return updated.rowcount == 1
 
 
 async def get_token(session: AsyncSession, *, token_hash: str) -> tuple[OAuthToken, OAuthGrant] | None:
     statement = (
         select(OAuthToken, OAuthGrant)
-        .join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
-        .where(OAuthToken.token_hash == token_hash)
+        .join(OAuthGrant, col(OAuthGrant.id) == OAuthToken.grant_id)
+        .where(col(OAuthToken.token_hash) == token_hash)
     )
     row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
@@ -80,37 +86,40 @@ async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: dat
     statement = (
         update(OAuthToken)
         .where(
-            OAuthToken.token_hash == token_hash, OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None)
+            col(OAuthToken.token_hash) == token_hash,
+            col(OAuthToken.kind) == "refresh",
+            col(OAuthToken.used_at).is_(None),
         )
         .values(used_at=at)
     )
-    return (await session.execute(statement)).rowcount == 1
+    updated = cast("CursorResult[Any]", await session.execute(statement))  # an UPDATE: a CursorResult
+    return updated.rowcount == 1
 
 
 async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
     """End a grant and every code and token of it (the rows go: a revoked grant never comes back)."""
     await session.execute(
         update(OAuthGrant)
-        .where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
+        .where(col(OAuthGrant.id) == grant_id, col(OAuthGrant.revoked_at).is_(None))
         .values(revoked_at=at)
     )
     await raise_revision(session)  # every process's kept tokens of the grant are stale now
-    await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id))
-    await session.execute(delete(OAuthCode).where(OAuthCode.grant_id == grant_id))
+    await session.execute(delete(OAuthToken).where(col(OAuthToken.grant_id) == grant_id))
+    await session.execute(delete(OAuthCode).where(col(OAuthCode.grant_id) == grant_id))
 
 
 async def touch_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
-    await session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=at))
+    await session.execute(update(OAuthGrant).where(col(OAuthGrant.id) == grant_id).values(last_used_at=at))
 
 
 async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime) -> None:
     """Forget `grant_id`'s expired tokens and codes: they can never be used again. (Used refresh
     tokens stay until they expire: presenting one again is how a stolen copy is detected.)"""
     await session.execute(
-        delete(OAuthToken).where(OAuthToken.grant_id == grant_id, OAuthToken.expires_at <= now)
+        delete(OAuthToken).where(col(OAuthToken.grant_id) == grant_id, col(OAuthToken.expires_at) <= now)
     )
     await session.execute(
-        delete(OAuthCode).where(OAuthCode.grant_id == grant_id, OAuthCode.expires_at <= now)
+        delete(OAuthCode).where(col(OAuthCode.grant_id) == grant_id, col(OAuthCode.expires_at) <= now)
     )
 
 
@@ -118,7 +127,7 @@ async def delete_unused_registrations(session: AsyncSession, *, created_before: 
     """Forget the clients registered (by Dynamic Client Registration) before `created_before` that
     no owner ever consented to: no grant names them, so nothing else refers to them."""
     await _delete_unconsented(
-        session, OAuthClient.source == "registration", OAuthClient.created_at < created_before
+        session, col(OAuthClient.source) == "registration", col(OAuthClient.created_at) < created_before
     )
 
 
@@ -126,12 +135,12 @@ async def delete_unused_documents(session: AsyncSession, *, fetched_before: date
     """Forget the fetched client ID metadata documents last fetched before `fetched_before` that no
     owner ever consented to: a stale copy would be fetched again before use anyway."""
     await _delete_unconsented(
-        session, OAuthClient.source == "metadata_document", OAuthClient.fetched_at < fetched_before
+        session, col(OAuthClient.source) == "metadata_document", col(OAuthClient.fetched_at) < fetched_before
     )
 
 
 async def _delete_unconsented(session: AsyncSession, *conditions) -> None:
-    consented = exists().where(OAuthGrant.client_id == OAuthClient.id)
+    consented = exists().where(col(OAuthGrant.client_id) == OAuthClient.id)
     await session.execute(
         delete(OAuthClient).where(*conditions, ~consented).execution_options(synchronize_session=False)
     )

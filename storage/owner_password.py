@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import SignIn, User
 
@@ -18,17 +21,19 @@ async def set_password_hash(
     """Store `user_id`'s new password hash; False when no such user of `producer_id` exists."""
     statement = (
         update(User)
-        .where(User.id == user_id, User.producer_id == producer_id)
+        .where(col(User.id) == user_id, col(User.producer_id) == producer_id)
         .values(password_hash=password_hash, updated_at=at)
     )
-    return (await session.execute(statement)).rowcount == 1
+    updated = cast("CursorResult[Any]", await session.execute(statement))  # an UPDATE: a CursorResult
+    return updated.rowcount == 1
 
 
 async def end_other_sessions(
     session: AsyncSession, *, user_id: str, keep_session_id: str | None, at: datetime
 ) -> int:
     """End every live session of `user_id` but `keep_session_id`; how many ended."""
-    statement = update(SignIn).where(SignIn.user_id == user_id, SignIn.ended_at.is_(None))
+    statement = update(SignIn).where(col(SignIn.user_id) == user_id, col(SignIn.ended_at).is_(None))
     if keep_session_id is not None:
-        statement = statement.where(SignIn.id != keep_session_id)
-    return (await session.execute(statement.values(ended_at=at))).rowcount
+        statement = statement.where(col(SignIn.id) != keep_session_id)
+    ended = cast("CursorResult[Any]", await session.execute(statement.values(ended_at=at)))  # an UPDATE
+    return ended.rowcount

@@ -6,13 +6,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, SQLColumnExpression, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import direct
 from storage.errors import violated_constraint
-from storage.fast import Query as FastQuery
+from storage.fast import PreparedQuery
 from storage.search import NameContains
 from storage.tables import (
     Achievement,
@@ -26,7 +27,7 @@ from storage.tables import (
 )
 
 __all__ = [
-    "Query",
+    "ListStatement",
     "changed_after",
     "contains_text",
     "count",
@@ -36,7 +37,7 @@ __all__ = [
     "violated_constraint",
 ]
 
-Query = Select
+ListStatement = Select
 """A list's statement as a storage `*_query` function builds it: operations hand it to
 `tools.core.paging.paged`, which reads its page through `fetch_page`, and never look inside."""
 
@@ -66,23 +67,23 @@ async def count(session: AsyncSession, statement: Select) -> int:
     return (await session.execute(counted)).scalar_one()
 
 
-def _changed_at(entity: Any) -> ColumnElement:
+def _changed_at(entity: Any) -> SQLColumnExpression[datetime]:
     """When a row of `entity` last changed: its `updated_at`, or for rows that never change after
     they are made (or change only by being revoked or attempted) the time they last did."""
     if hasattr(entity, "updated_at"):
         return entity.updated_at
     immutable = {
-        Media: Media.created_at,
-        Certificate: Certificate.issued_at,
-        Achievement: Achievement.unlocked_at,
-        AuditEvent: AuditEvent.occurred_at,
+        Media: col(Media.created_at),
+        Certificate: col(Certificate.issued_at),
+        Achievement: col(Achievement.unlocked_at),
+        AuditEvent: col(AuditEvent.occurred_at),
     }
     if entity in immutable:
         return immutable[entity]
     revocable = {
-        ApiKey: (ApiKey.revoked_at, ApiKey.created_at),
-        OAuthGrant: (OAuthGrant.revoked_at, OAuthGrant.created_at),
-        WebhookDelivery: (WebhookDelivery.last_attempt_at, WebhookDelivery.created_at),
+        ApiKey: (col(ApiKey.revoked_at), col(ApiKey.created_at)),
+        OAuthGrant: (col(OAuthGrant.revoked_at), col(OAuthGrant.created_at)),
+        WebhookDelivery: (col(WebhookDelivery.last_attempt_at), col(WebhookDelivery.created_at)),
     }
     if entity in revocable:
         return func.coalesce(*revocable[entity])
@@ -122,7 +123,9 @@ async def insert_new(
     every column."""
     if not rows:
         return []
-    statement = _insert_new_statement(session.bind.dialect.name, table.__table__)
+    bind = session.bind
+    assert bind is not None, "the store's sessions are bound to its engine"
+    statement = _insert_new_statement(bind.dialect.name, table.__table__)
     if len(rows) == 1 or isinstance(session, direct.Transaction):  # a learning day, an achievement or two
         return [tuple(key.values()) for row in rows for key in await direct.rows(session, statement, **row)]
     # The rows go as parameter sets, which SQLAlchemy batches into multi-row VALUES: a statement
@@ -131,6 +134,6 @@ async def insert_new(
 
 
 @cache
-def _insert_new_statement(dialect: str, table: Any) -> FastQuery:
+def _insert_new_statement(dialect: str, table: Any) -> PreparedQuery:
     primary_key = table.primary_key.columns
-    return FastQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))
+    return PreparedQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql
+from sqlmodel import col
 
 from storage.engine import Store
 from storage.tables import RateLimitWindow
@@ -47,15 +48,15 @@ class _DatabaseCounter:
     async def hit(self, key_id: str, window_start: datetime) -> int:
         insert = postgresql.insert(RateLimitWindow).values(key_id=key_id, window_start=window_start, count=1)
         upsert = insert.on_conflict_do_update(
-            index_elements=["key_id", "window_start"], set_={"count": RateLimitWindow.count + 1}
-        ).returning(RateLimitWindow.count)
+            index_elements=["key_id", "window_start"], set_={"count": col(RateLimitWindow.count) + 1}
+        ).returning(col(RateLimitWindow.count))
         async with self._store.sessions() as session, session.begin():
             count = (await session.execute(upsert)).scalar_one()
             if count == 1:
                 # A caller's first request of a window clears every finished window: the table holds
                 # only current counters, also of keys and sessions that are gone.
                 await session.execute(
-                    delete(RateLimitWindow).where(RateLimitWindow.window_start < window_start)
+                    delete(RateLimitWindow).where(col(RateLimitWindow.window_start) < window_start)
                 )
             return count
 

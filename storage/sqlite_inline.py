@@ -2,8 +2,8 @@
 
 `aiosqlite` runs every call of a connection (a cursor, an execute, a fetch, a close) in the
 connection's own thread and wakes the event loop with the result: two thread switches and a
-self-pipe write for work that takes SQLite microseconds. Measured on the project's 2-core
-machine, `create_thread` made 52 such hops, most of its CPU. Here a call runs inline instead:
+self-pipe write for work that takes SQLite microseconds, and a write makes dozens of such calls.
+Here a call runs inline instead:
 
 - the connection has no busy timeout, so an inline call never waits: SQLite answers at once
   or says the database is locked;
@@ -47,6 +47,7 @@ class _InlineConnection(aiosqlite.Connection):
     def sqlite3_connection(self) -> sqlite3.Connection:
         """The `sqlite3` connection itself, for statements run inline beside SQLAlchemy's
         (`storage.direct`): never while a call of this connection waits in its thread."""
+        assert self._connection is not None, "asked for by a session's transaction: the connection is open"
         return self._connection
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

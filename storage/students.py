@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlmodel import col
 
-from storage.fast import FastReader, Query
+from storage.fast import FastReader, PreparedQuery
 from storage.queries import contains_text
 from storage.search import name_index_applies
 from storage.tables import LearningDay, User
@@ -17,7 +17,7 @@ __all__ = ["STUDENT_ROLE", "student_with_learning_days", "students_query"]
 
 STUDENT_ROLE = "student"
 
-_STUDENT_WITH_DAYS = Query(
+_STUDENT_WITH_DAYS = PreparedQuery(
     select(
         col(User.id),
         col(User.name),

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
@@ -26,7 +27,7 @@ __all__ = [
 async def get_endpoint(session: AsyncSession, *, producer_id: str, webhook_id: str) -> WebhookEndpoint | None:
     """A webhook endpoint of `producer_id`."""
     statement = select(WebhookEndpoint).where(
-        WebhookEndpoint.id == webhook_id, WebhookEndpoint.producer_id == producer_id
+        col(WebhookEndpoint.id) == webhook_id, col(WebhookEndpoint.producer_id) == producer_id
     )
     return (await session.scalars(statement)).first()
 
@@ -35,8 +36,8 @@ def endpoints_query(*, producer_id: str) -> Select:
     """`producer_id`'s webhook endpoints, oldest first."""
     return (
         select(WebhookEndpoint)
-        .where(WebhookEndpoint.producer_id == producer_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        .where(col(WebhookEndpoint.producer_id) == producer_id)
+        .order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
     )
 
 
@@ -44,8 +45,8 @@ def deliveries_query(*, endpoint_id: str) -> Select:
     """An endpoint's delivery log, newest first."""
     return (
         select(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint_id)
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+        .where(col(WebhookDelivery.endpoint_id) == endpoint_id)
+        .order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id))
     )
 
 
@@ -54,21 +55,21 @@ def _due(now: datetime) -> Select:
     pending one of their endpoint (an endpoint gets its events in sequence order)."""
     earlier = aliased(WebhookDelivery)
     waits_for_earlier = exists().where(
-        earlier.endpoint_id == WebhookDelivery.endpoint_id,
-        earlier.state == "pending",
-        earlier.sequence < WebhookDelivery.sequence,
+        col(earlier.endpoint_id) == WebhookDelivery.endpoint_id,
+        col(earlier.state) == "pending",
+        col(earlier.sequence) < WebhookDelivery.sequence,
     )
     return (
-        select(WebhookDelivery.id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        select(col(WebhookDelivery.id))
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == WebhookDelivery.endpoint_id)
         .where(
-            WebhookDelivery.state == "pending",
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
-            WebhookEndpoint.enabled.is_(True),
+            col(WebhookDelivery.state) == "pending",
+            col(WebhookDelivery.next_attempt_at) <= now,
+            or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) <= now),
+            col(WebhookEndpoint.enabled).is_(True),
             ~waits_for_earlier,
         )
-        .order_by(WebhookDelivery.next_attempt_at)
+        .order_by(col(WebhookDelivery.next_attempt_at))
     )
 
 
@@ -90,15 +91,15 @@ async def lease_due(
     if not ids:
         return []
     await session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(lease_until=lease_until)
+        update(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)).values(lease_until=lease_until)
     )
     rows = await session.execute(
         select(WebhookDelivery, WebhookEndpoint, Event)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id.in_(ids))
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == WebhookDelivery.endpoint_id)
+        .join(Event, col(Event.id) == WebhookDelivery.event_id)
+        .where(col(WebhookDelivery.id).in_(ids))
     )
-    return [tuple(row) for row in rows]
+    return [(delivery, endpoint, event) for delivery, endpoint, event in rows]
 
 
 async def lock_for_recording(

@@ -39,8 +39,10 @@ def activity_chart(
         return _TOP + plot_h - plot_h * value / top
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-labelledby="{title_id}" '
-        'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
+        (
+            f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-labelledby="{title_id}" '
+            'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
+        )
     ]
     for step in range(5):
         value = top * step / 4
@@ -80,8 +82,10 @@ def completion_chart(rows: Sequence[tuple[str, int, int]], *, title_id: str) -> 
     height = max(row_h * len(rows) + 8, row_h)
     bar_space = width - label_w - 90
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{title_id}" '
-        'xmlns="http://www.w3.org/2000/svg">'
+        (
+            f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{title_id}" '
+            'xmlns="http://www.w3.org/2000/svg">'
+        )
     ]
     for index, (title, enrolled, completed) in enumerate(rows):
         rate = completed / enrolled if enrolled else 0.0

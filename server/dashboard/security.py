@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -29,25 +30,26 @@ __all__ = [
     "secure_headers",
 ]
 
+_AnyResponse = TypeVar("_AnyResponse", bound=Response)
+
 CSRF_FIELD = "csrf_token"
 SIGN_IN_COOKIE = "blohko_sign_in"
 _LABEL = b"blohko dashboard csrf v1"
 _MAX_FORM_BYTES = 64 * 1024
 _MAX_FIELDS = 200
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
+_CSP_DIRECTIVES = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
 )
+CONTENT_SECURITY_POLICY = "; ".join(_CSP_DIRECTIVES)
 
 
 def csrf_token(secret: str) -> str:
@@ -87,7 +89,7 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     return form
 
 
-def secure_headers(response: Response) -> Response:
+def secure_headers(response: _AnyResponse) -> _AnyResponse:
     """Headers every dashboard response carries: no framing, no inline script or style, no
     referrer leaving the site, and nothing cached (a new key's secret is on a page once)."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

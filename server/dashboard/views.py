@@ -73,7 +73,7 @@ Signed = tuple[Principal, str]
 def _when(value: str | datetime | None) -> str:
     if value is None:
         return "—"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -104,7 +104,7 @@ def _key_state(api_key: dict[str, Any], now: datetime) -> str:
     if api_key["revokedAt"]:
         return "revoked"
     expires = api_key["expiresAt"]
-    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= now:
+    if expires and datetime.fromisoformat(expires) <= now:
         return "expired"
     return "active"
 
@@ -275,8 +275,9 @@ class Dashboard:
             response = self._sign_in_form(
                 request, status=error.status, error=error.message, email=email, next=target
             )
-            if getattr(error, "retry_after", None) is not None:
-                response.headers["Retry-After"] = str(error.retry_after)
+            retry_after = getattr(error, "retry_after", None)  # the throttle's 429 says when to retry
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
             return response
         response = secure_headers(RedirectResponse(_local_path(target) or BASE, status_code=303))
         session_cookie(request, response, "set", result)

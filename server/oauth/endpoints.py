@@ -23,7 +23,7 @@ import binascii
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -32,7 +32,7 @@ from mcp.server.auth.handlers.authorize import AuthorizationRequest
 from mcp.server.auth.handlers.register import RegistrationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
-from mcp.server.auth.provider import AuthorizationParams, AuthorizeError
+from mcp.server.auth.provider import AuthorizationParams, AuthorizeError, OAuthAuthorizationServerProvider
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthClientInformationFull
 from pydantic import ValidationError
@@ -197,9 +197,11 @@ class RegistrationEndpoint:
     async def handle(self, request: Request) -> Response:
         address = request.client.host if request.client else None
         try:
-            return await RegistrationHandler(_RegisteringFrom(self.provider, address), self.options).handle(
-                request
-            )  # type: ignore[arg-type]
+            # The SDK's handler calls only `register_client` on its provider.
+            provider = cast(
+                "OAuthAuthorizationServerProvider[Any, Any, Any]", _RegisteringFrom(self.provider, address)
+            )
+            return await RegistrationHandler(provider, self.options).handle(request)
         except (RateLimited, Busy) as later:
             return JSONResponse(
                 {"error": later.code, "error_description": later.message},

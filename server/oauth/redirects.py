@@ -15,7 +15,7 @@ def redirect_uri_problem(uri: str) -> str | None:
     """What is wrong with `uri` as a redirect URI, or None."""
     try:
         parts = urlsplit(uri)
-        parts.port  # noqa: B018 - a port that is not a number raises here
+        _ = parts.port  # read for its check: a port that is not a number raises ValueError
     except ValueError:
         return f"redirect URI {uri} is not a valid URL"
     if "@" in parts.netloc:

@@ -19,7 +19,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 import storage.audit
 from storage import direct
 from storage.errors import ConstraintViolation, translated_sqlite
-from storage.fast import Query, sqlite_stored_timestamp, sqlite_utc_datetime
+from storage.fast import PreparedQuery, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
 from tests.support.community_factories import call, new_community, new_student, refuse
 from tests.support.enrollment_factories import new_learner, progress
@@ -100,7 +100,7 @@ async def test_a_write_that_fails_after_its_first_statement_leaves_nothing(store
 
 
 async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_while_the_loop_serves(store):
-    count = Query(select(col(Category.id)))
+    count = PreparedQuery(select(col(Category.id)))
 
     async def write() -> int:
         async with store.direct_transaction() as transaction:
@@ -110,7 +110,7 @@ async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_w
 
 
 async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connection_free(store):
-    insert = Query(Category.__table__.insert())
+    insert = PreparedQuery(Category.__table__.insert())
 
     async def write(slug: str) -> None:
         async with store.direct_transaction() as transaction:
@@ -151,7 +151,7 @@ async def test_direct_writes_take_turns_with_session_writes(store):
 
 
 async def test_an_insert_missing_a_column_is_refused_by_name(store):
-    insert = Query(Category.__table__.insert())
+    insert = PreparedQuery(Category.__table__.insert())
     with pytest.raises(ValueError, match="'icon'"):
         async with store.direct_transaction() as transaction:
             await direct.run(transaction, insert, id="cat_new", name="New", slug="new", order=9)

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import col
 
-from storage.fast import Query
+from storage.fast import PreparedQuery
 from storage.tables import Category
 from tests.support.locks import waited_off_the_loop
 
 pytestmark = pytest.mark.sqlite_only
 
-_CATEGORIES = Query(select(col(Category.id)).order_by(col(Category.id)))
+_CATEGORIES = PreparedQuery(select(col(Category.id)).order_by(col(Category.id)))
 
 
 async def _count_in_a_write(store) -> int:

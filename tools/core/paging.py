@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from storage.engine import Session
-from storage.queries import Query, changed_after, fetch_page
+from storage.queries import ListStatement, changed_after, fetch_page
 from tools.core.models import Page, PageQuery, Pagination
 
 __all__ = ["paged"]
@@ -16,7 +16,7 @@ ItemT = TypeVar("ItemT")
 
 async def paged(
     session: Session,
-    statement: Query,
+    statement: ListStatement,
     *,
     query: PageQuery,
     convert: Callable[[Any], ItemT] | None = None,

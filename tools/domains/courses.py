@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from storage import catalog as catalog_storage
+from storage import categories as categories_storage
 from storage import courses as courses_storage
 from storage.errors import ConstraintViolation
 from storage.ids import new_id
@@ -188,7 +188,7 @@ def _course_detail(
 
 
 async def _check_category(ctx: OperationContext, category_id: str) -> None:
-    if await catalog_storage.get_category(ctx.session, category_id=category_id) is None:
+    if await categories_storage.get_category(ctx.session, category_id=category_id) is None:
         raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 

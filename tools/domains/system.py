@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from storage import accounts as accounts_storage
-from storage import catalog as catalog_storage
+from storage import categories as categories_storage
 from tools.core.catalog import may_call, operation, published
 from tools.core.context import OperationContext
 from tools.core.models import NoInput, OutputModel
@@ -75,7 +75,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
     """List course categories; a course's categoryId is one of their ids."""
-    rows = await catalog_storage.list_categories(ctx.session)
+    rows = await categories_storage.list_categories(ctx.session)
     return CategoriesResult(
         categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]
     )
