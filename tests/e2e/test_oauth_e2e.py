@@ -23,6 +23,7 @@ from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import AnyUrl
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
@@ -170,7 +171,7 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
                 f"{server.url}/mcp",
                 OAuthClientMetadata(
                     client_name="E2E Agent",
-                    redirect_uris=[redirect_uri],
+                    redirect_uris=[AnyUrl(redirect_uri)],
                     grant_types=["authorization_code", "refresh_token"],
                     response_types=["code"],
                     token_endpoint_auth_method="none",
@@ -201,7 +202,9 @@ class NodeDriver:
     file (a pipe nobody reads could fill and stall it) and is shown when a step fails."""
 
     def __init__(self, process: Process, stderr: Path) -> None:
+        assert process.stdin is not None and process.stdout is not None, "opened with both piped"
         self.process = process
+        self.stdin = process.stdin
         self.stderr = stderr
         self.stdout = BufferedByteReceiveStream(process.stdout)
 
@@ -217,7 +220,7 @@ class NodeDriver:
         pytest.fail(f"the driver said nothing for {within}s:\n{self.stderr.read_text()}")
 
     async def write_line(self, text: str) -> None:
-        await self.process.stdin.send(f"{text}\n".encode())
+        await self.stdin.send(f"{text}\n".encode())
 
 
 @asynccontextmanager

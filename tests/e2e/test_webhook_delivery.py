@@ -21,6 +21,7 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from server.settings import Settings
@@ -131,7 +132,7 @@ def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
     async def read() -> list[WebhookDelivery]:
         async with open_store(database_url) as store, store.sessions() as session:
             return list(
-                (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+                (await session.scalars(select(WebhookDelivery).order_by(col(WebhookDelivery.sequence)))).all()
             )
 
     return anyio.run(read)
@@ -140,7 +141,9 @@ def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
 def stored_endpoint(database_url: str, endpoint_id: str) -> WebhookEndpoint:
     async def read() -> WebhookEndpoint:
         async with open_store(database_url) as store, store.sessions() as session:
-            return await session.get(WebhookEndpoint, endpoint_id)
+            endpoint = await session.get(WebhookEndpoint, endpoint_id)
+            assert endpoint is not None, f"no webhook endpoint {endpoint_id}"
+            return endpoint
 
     return anyio.run(read)
 
@@ -159,7 +162,9 @@ def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(datab
         webhook = subscribe(api, hooks.url, "thread.created")
         community_id = new_community(api, "signed-circle")
         thread_id = new_thread(api, platform, community_id, "First post")
-        wait_until(lambda: hooks.received, "the thread.created webhook, due within a few seconds", timeout=5)
+        wait_until(
+            lambda: bool(hooks.received), "the thread.created webhook, due within a few seconds", timeout=5
+        )
         arrived = hooks.received[0]
     assert "Application shutdown complete" in server.log(), (
         "the delivery worker held the server's shutdown up"

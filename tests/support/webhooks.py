@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from sqlalchemy import select
+from sqlmodel import col
 
 from server.settings import Settings
 from server.webhooks import DeliveryWorker
@@ -132,7 +133,9 @@ async def settle(
         while True:
             async with store.sessions() as session:
                 deliveries = list(
-                    (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+                    (
+                        await session.scalars(select(WebhookDelivery).order_by(col(WebhookDelivery.sequence)))
+                    ).all()
                 )
                 endpoint = (await session.scalars(select(WebhookEndpoint))).one()
             if condition(deliveries, endpoint):
