@@ -26,10 +26,9 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.server.test_oauth import tools_of
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.node_tools import DRIVERS, ROOT
-from tests.support.oauth import local_http_server, query_of
+from tests.support.oauth import local_http_server, query_of, tools_of
 from tests.support.processes import cli_env, http_server, run_cli
 
 pytestmark = [

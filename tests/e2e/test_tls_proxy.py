@@ -34,15 +34,14 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
-from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_oauth_e2e import (
     GRANTED,
     MemoryTokens,
     callback_query,
     sign_in_and_consent,
 )
-from tests.server.test_oauth import tools_of
-from tests.support.oauth import local_http_server
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.oauth import local_http_server, tools_of
 from tests.support.processes import cli_env, free_port, http_server, run_cli, stop
 
 CADDY = shutil.which("caddy")

@@ -25,13 +25,12 @@ from sqlmodel import col
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from server.settings import Settings
-from storage.engine import Store, open_store
+from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.support.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
+from tests.support.factories import DEFAULT_CATEGORY_ID, Tenant, make_tenant
 from tests.support.processes import BLOHKO, cli_env, http_server
-from tests.support.webhooks import Receiver, delivering, receiver, settle
-from tools.core.context import Services
+from tests.support.webhooks import Receiver, courses_announced_to, delivering, receiver, settle
 
 FAST_DELIVERY = {
     "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK": "1",
@@ -306,13 +305,6 @@ def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_
 
 
 # ---- the worker's rules, in process
-
-
-async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: str) -> list[str]:
-    """An endpoint at `url` for course.created, and a course for each slug; the courses' ids."""
-    async with mcp_client(store, tenant.key, services=Services(webhooks_allow_loopback=True)) as client:
-        ok(await client.call_tool("create_webhook", {"url": url, "eventTypes": ["course.created"]}))
-        return [(await make_course(client, slug=slug))["id"] for slug in slugs]
 
 
 async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(store, tenant):

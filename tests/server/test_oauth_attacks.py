@@ -28,20 +28,25 @@ from sqlmodel import col
 
 from server.oauth.redirects import redirect_uri_problem
 from storage.tables import OAuthClient, OAuthGrant
-from tests.server.test_oauth import BASE, ISSUER, RESOURCE, connect, owner_browser, server
 from tests.support.clock import Clock
+from tests.support.dashboard import BASE
 from tests.support.databases import sqlite_path
 from tests.support.factories import count_rows
 from tests.support.oauth import (
+    ISSUER,
     REDIRECT,
+    RESOURCE,
     Pkce,
     authorize,
+    connect,
     consent,
     local_http_server,
     mcp_post,
+    owner_browser,
     query_of,
     refused_at_authorize,
     register,
+    server,
     token,
 )
 from tests.support.rest import http_app
