@@ -34,14 +34,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
-from tests.e2e.test_oauth_e2e import (
-    GRANTED,
-    MemoryTokens,
-    callback_query,
-    sign_in_and_consent,
-)
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.oauth import local_http_server, tools_of
+from tests.support.oauth_clients import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
 from tests.support.processes import cli_env, free_port, http_server, run_cli, stop
 
 CADDY = shutil.which("caddy")
