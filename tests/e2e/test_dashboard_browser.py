@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import anyio
 import httpx
@@ -17,19 +16,10 @@ from mcp.client.streamable_http import streamable_http_client
 from standardwebhooks.webhooks import Webhook
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.processes import cli_env, http_server, run_cli
 from tests.support.webhooks import receiver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 COURSE_READ_TOOLS = {
     "list_categories",
     "list_courses",

@@ -22,13 +22,13 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import OAuthClientMetadata
+from pydantic import AnyUrl
 
-from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.server.test_oauth import tools_of
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.node_tools import DRIVERS, ROOT
-from tests.support.oauth import local_http_server, query_of
+from tests.support.oauth import local_http_server, query_of, tools_of
+from tests.support.oauth_clients import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
 from tests.support.processes import cli_env, http_server, run_cli
 
 pytestmark = [
@@ -37,28 +37,6 @@ pytestmark = [
         reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)",
     ),
 ]
-
-GRANTED = ["courses:read", "students:read"]
-
-
-class MemoryTokens:
-    """The client's token storage (the SDK asks for one), in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
 
 
 @pytest.fixture
@@ -95,33 +73,6 @@ async def owner_browser() -> AsyncIterator:
             yield page
         finally:
             await browser.close()
-
-
-async def sign_in_and_consent(
-    page, authorization_url: str, *, client_name: str, redirect_uri: str, shots: Path
-) -> None:
-    """What the owner does in the browser the client opened: sign in, narrow the permissions to
-    GRANTED, allow; returns once the browser reached the client's redirect URI."""
-    await page.goto(authorization_url)
-    await page.wait_for_url(re.compile(r"/dashboard/sign-in\?next="))
-    await page.get_by_label("Email").fill(DEMO_EMAIL)
-    await page.get_by_label("Password").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r"/dashboard/authorize\?"))
-    assert await page.get_by_role("heading", name=f"Connect {client_name} to your school?").is_visible()
-    assert "127.0.0.1" in await page.locator(".redirect-host").inner_text()
-    # The client asked for what the 401 named (every permission): the owner narrows it.
-    assert await page.locator('input[value="courses:write"]').is_checked()
-    for box in await page.locator('input[name="permissions"]').all():
-        await box.set_checked(await box.get_attribute("value") in GRANTED)
-    await page.screenshot(path=str(shots / "consent.png"), full_page=True)
-    await page.get_by_role("button", name="Allow").click()
-    await page.wait_for_url(re.compile(re.escape(redirect_uri)))
-
-
-def callback_query(requested: list[str]) -> dict[str, str]:
-    """The query the browser brought to the client's redirect URI."""
-    return query_of(next(path for path in requested if path.startswith("/callback")))
 
 
 async def disconnect_in_dashboard(page, server_url: str, client_name: str, shots: Path) -> None:
@@ -170,7 +121,7 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
                 f"{server.url}/mcp",
                 OAuthClientMetadata(
                     client_name="E2E Agent",
-                    redirect_uris=[redirect_uri],
+                    redirect_uris=[AnyUrl(redirect_uri)],
                     grant_types=["authorization_code", "refresh_token"],
                     response_types=["code"],
                     token_endpoint_auth_method="none",
@@ -201,7 +152,9 @@ class NodeDriver:
     file (a pipe nobody reads could fill and stall it) and is shown when a step fails."""
 
     def __init__(self, process: Process, stderr: Path) -> None:
+        assert process.stdin is not None and process.stdout is not None, "opened with both piped"
         self.process = process
+        self.stdin = process.stdin
         self.stderr = stderr
         self.stdout = BufferedByteReceiveStream(process.stdout)
 
@@ -217,7 +170,7 @@ class NodeDriver:
         pytest.fail(f"the driver said nothing for {within}s:\n{self.stderr.read_text()}")
 
     async def write_line(self, text: str) -> None:
-        await self.process.stdin.send(f"{text}\n".encode())
+        await self.stdin.send(f"{text}\n".encode())
 
 
 @asynccontextmanager

@@ -90,7 +90,9 @@ def _revoke(env, key_id: str) -> None:
             store.sessions() as session,
             session.begin(),
         ):
-            producer_id = (await session.get(ApiKey, key_id)).producer_id
+            key = await session.get(ApiKey, key_id)
+            assert key is not None, f"no API key {key_id}"
+            producer_id = key.producer_id
             await revoke_api_key(session, producer_id=producer_id, key_id=key_id, clock=utcnow)
 
     anyio.run(revoke) if not _in_event_loop() else _run_in_thread(revoke)
@@ -103,7 +105,9 @@ def _expire(env, key_id: str) -> None:
             store.sessions() as session,
             session.begin(),
         ):
-            (await session.get(ApiKey, key_id)).expires_at = datetime.now(UTC) - timedelta(days=1)
+            key = await session.get(ApiKey, key_id)
+            assert key is not None, f"no API key {key_id}"
+            key.expires_at = datetime.now(UTC) - timedelta(days=1)
 
     anyio.run(expire) if not _in_event_loop() else _run_in_thread(expire)
 

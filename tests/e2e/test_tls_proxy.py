@@ -32,16 +32,11 @@ from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
+from pydantic import AnyUrl
 
-from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_oauth_e2e import (
-    GRANTED,
-    MemoryTokens,
-    callback_query,
-    sign_in_and_consent,
-)
-from tests.server.test_oauth import tools_of
-from tests.support.oauth import local_http_server
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.oauth import local_http_server, tools_of
+from tests.support.oauth_clients import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
 from tests.support.processes import cli_env, free_port, http_server, run_cli, stop
 
 CADDY = shutil.which("caddy")
@@ -88,6 +83,7 @@ def caddy(folder: Path, *, port: int, upstream: str) -> Iterator[Proxy]:
         "BLOHKO_SITE": f"localhost:{port}",
         "BLOHKO_UPSTREAM": upstream,
     }
+    assert CADDY is not None, "the module is skipped without Caddy"
     log_path = folder / "caddy.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -207,7 +203,7 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
                 f"{proxy.url}/mcp",
                 OAuthClientMetadata(
                     client_name="Proxied Agent",
-                    redirect_uris=[redirect_uri],
+                    redirect_uris=[AnyUrl(redirect_uri)],
                     grant_types=["authorization_code", "refresh_token"],
                     response_types=["code"],
                     token_endpoint_auth_method="none",
@@ -245,7 +241,7 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
     assert all(url.startswith(proxy.url) for url, _ in set_cookies)
     assert {value.split("=", 1)[0] for _, value in set_cookies} == {"blohko_sign_in", "blohko_session"}
     assert [value.split("=", 1)[0] for _, value in set_cookies if "secure" not in _attributes(value)] == []
-    assert all(cookie["secure"] for cookie in cookies_left)
+    assert all(cookie.get("secure") for cookie in cookies_left)
 
 
 def _forger() -> httpx.Client:

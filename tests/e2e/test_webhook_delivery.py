@@ -21,16 +21,16 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from server.settings import Settings
-from storage.engine import Store, open_store
+from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.support.factories import DEFAULT_CATEGORY_ID, Tenant, make_course, make_tenant, mcp_client, ok
+from tests.support.factories import DEFAULT_CATEGORY_ID, Tenant, make_tenant
 from tests.support.processes import BLOHKO, cli_env, http_server
-from tests.support.webhooks import Receiver, delivering, receiver, settle
-from tools.core.context import Services
+from tests.support.webhooks import Receiver, courses_announced_to, delivering, receiver, settle
 
 FAST_DELIVERY = {
     "BLOHKO_WEBHOOKS_ALLOW_LOOPBACK": "1",
@@ -131,7 +131,7 @@ def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
     async def read() -> list[WebhookDelivery]:
         async with open_store(database_url) as store, store.sessions() as session:
             return list(
-                (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+                (await session.scalars(select(WebhookDelivery).order_by(col(WebhookDelivery.sequence)))).all()
             )
 
     return anyio.run(read)
@@ -140,7 +140,9 @@ def stored_deliveries(database_url: str) -> list[WebhookDelivery]:
 def stored_endpoint(database_url: str, endpoint_id: str) -> WebhookEndpoint:
     async def read() -> WebhookEndpoint:
         async with open_store(database_url) as store, store.sessions() as session:
-            return await session.get(WebhookEndpoint, endpoint_id)
+            endpoint = await session.get(WebhookEndpoint, endpoint_id)
+            assert endpoint is not None, f"no webhook endpoint {endpoint_id}"
+            return endpoint
 
     return anyio.run(read)
 
@@ -159,7 +161,9 @@ def test_the_receiver_gets_thread_created_signed_with_the_endpoints_secret(datab
         webhook = subscribe(api, hooks.url, "thread.created")
         community_id = new_community(api, "signed-circle")
         thread_id = new_thread(api, platform, community_id, "First post")
-        wait_until(lambda: hooks.received, "the thread.created webhook, due within a few seconds", timeout=5)
+        wait_until(
+            lambda: bool(hooks.received), "the thread.created webhook, due within a few seconds", timeout=5
+        )
         arrived = hooks.received[0]
     assert "Application shutdown complete" in server.log(), (
         "the delivery worker held the server's shutdown up"
@@ -301,13 +305,6 @@ def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_
 
 
 # ---- the worker's rules, in process
-
-
-async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: str) -> list[str]:
-    """An endpoint at `url` for course.created, and a course for each slug; the courses' ids."""
-    async with mcp_client(store, tenant.key, services=Services(webhooks_allow_loopback=True)) as client:
-        ok(await client.call_tool("create_webhook", {"url": url, "eventTypes": ["course.created"]}))
-        return [(await make_course(client, slug=slug))["id"] for slug in slugs]
 
 
 async def test_a_delivery_whose_retries_run_out_fails_and_the_next_one_goes(store, tenant):

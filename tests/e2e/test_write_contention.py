@@ -149,6 +149,7 @@ async def test_a_write_that_cannot_get_its_turn_in_time_is_busy_with_retry_after
             holding, release = anyio.Event(), anyio.Event()
 
             async def hold_the_writer() -> None:
+                assert store.write_gate is not None, "a SQLite store queues its writers at its gate"
                 async with store.write_gate.turn():
                     holding.set()
                     await release.wait()

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.auth import SESSION_COOKIE
 from server.dashboard.security import SIGN_IN_COOKIE
 from server.settings import Settings
-from tests.server.test_dashboard import csrf_of, sign_in
+from tests.support.dashboard import csrf_of, sign_in
 from tests.support.oauth import Pkce, authorize, consent, query_of, register
 from tests.support.processes import cli_env, http_server, run_cli
 from tests.support.rest import bearer, http_app, rest_client

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.server.test_dashboard import csrf_of, dashboard, signed_in
+from tests.support.dashboard import csrf_of, dashboard, signed_in
 from tests.support.factories import mcp_client, ok, statements, text_of
 from tests.support.rest import run, seed
 from tests.support.text import match_in

@@ -60,10 +60,14 @@ async def _days_with_lessons_completed(store: Store, producer_id: str) -> set:
     async with store.sessions() as session:
         rows = await session.execute(
             select(col(LessonProgress.completed_at))
-            .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
-            .where(Enrollment.producer_id == producer_id, LessonProgress.completed.is_(True))
+            .join(Enrollment, col(Enrollment.id) == col(LessonProgress.enrollment_id))
+            .where(col(Enrollment.producer_id) == producer_id, col(LessonProgress.completed).is_(True))
         )
-        return {completed_at.astimezone(UTC).date() for (completed_at,) in rows}
+        days = set()
+        for (completed_at,) in rows:
+            assert completed_at is not None, "a completed lesson has its completion time"
+            days.add(completed_at.astimezone(UTC).date())
+        return days
 
 
 async def test_the_demo_school_has_courses_students_a_month_of_progress_certificates_and_discussions(store):
@@ -157,17 +161,18 @@ async def test_the_demo_counts_in_the_overview(store):
     """The dashboard's overview of the demo school: students, courses, certificates and a chart that moves."""
     from tools.core.context import Principal
     from tools.core.runner import run_operation
+    from tools.domains.overview import SchoolOverviewResult
     from tools.registry import OPERATIONS_BY_NAME
 
     demo = await ensure_demo(store)
     owner = Principal(
         producer_id=demo.producer_id, key_id=None, key_name="owner session", grants=("*",), kind="session"
     )
-    overview = (
-        await run_operation(
-            OPERATIONS_BY_NAME["get_school_overview"], {"days": 30}, store=store, principal=owner
-        )
-    ).overview
+    result = await run_operation(
+        OPERATIONS_BY_NAME["get_school_overview"], {"days": 30}, store=store, principal=owner
+    )
+    assert isinstance(result, SchoolOverviewResult)
+    overview = result.overview
     assert (
         overview.counts.students == DEMO_STUDENT_COUNT
         and overview.counts.published_courses == 3

@@ -7,8 +7,6 @@ or the grant it had to end. The end-to-end flow with real clients is in `test_oa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -16,81 +14,33 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from storage.ids import utcnow
 from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
-from tests.server.test_dashboard import csrf_of, sign_in
 from tests.support.clock import Clock
+from tests.support.dashboard import csrf_of, sign_in
 from tests.support.factories import count_rows
 from tests.support.oauth import (
+    ISSUER,
     REDIRECT,
+    RESOURCE,
     Pkce,
     authorize,
+    connect,
     consent,
     local_http_server,
     mcp_post,
+    owner_browser,
     query_of,
     refused_at_authorize,
     register,
+    server,
     token,
+    tools_of,
 )
-from tests.support.rest import http_app, rest_client
-from tools.core.catalog import may_call
-from tools.core.context import Principal
-from tools.registry import TOOLS
-
-BASE = "http://127.0.0.1"
-ISSUER = "http://127.0.0.1:8000"
-RESOURCE = f"{ISSUER}/mcp"
-
-
-@asynccontextmanager
-async def server(store, *, clock=utcnow, **settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The HTTP app (lifespan running, for `/mcp`) and a client of it."""
-    app = http_app(store, clock=clock, **settings)
-    async with app.router.lifespan_context(app), rest_client(app, base_url=BASE) as client:
-        yield client
-
-
-@asynccontextmanager
-async def owner_browser(client: httpx.AsyncClient, tenant) -> AsyncIterator[httpx.AsyncClient]:
-    """Another client of the same app with the owner signed in on the dashboard (its own cookies)."""
-    async with httpx.AsyncClient(transport=client._transport, base_url=BASE) as browser:
-        response = await sign_in(browser, tenant.owner_email, tenant.owner_password)
-        assert response.status_code == 303
-        yield browser
-
-
-async def connect(
-    client, browser, *, permissions: list[str] | None = None, scope: str = "courses:read students:read"
-):
-    """Register a public client, authorize with PKCE, consent, and exchange the code: (client id, tokens)."""
-    client_id = (await register(client)).json()["client_id"]
-    pkce = Pkce.new()
-    started = await authorize(client, client_id, pkce, scope=scope, resource=RESOURCE)
-    assert started.status_code == 302, started.text
-    answered = await consent(browser, started.headers["location"], permissions=permissions)
-    assert answered.status_code == 303, answered.text
-    code = query_of(answered.headers["location"])["code"]
-    issued = await token(
-        client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=REDIRECT,
-        client_id=client_id,
-        code_verifier=pkce.verifier,
-    )
-    assert issued.status_code == 200, issued.text
-    return client_id, issued.json()
 
 
 def listed_names(response: httpx.Response) -> set[str]:
     assert response.status_code == 200, response.text
     return {tool["name"] for tool in response.json()["result"]["tools"]}
-
-
-def tools_of(grants: list[str]) -> set[str]:
-    principal = Principal(producer_id="p", key_id="k", key_name="k", grants=tuple(grants))
-    return {op.name for op in TOOLS if may_call(principal, op)}
 
 
 # ---- discovery

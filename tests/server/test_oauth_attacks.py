@@ -24,24 +24,29 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from server.oauth.redirects import redirect_uri_problem
 from storage.tables import OAuthClient, OAuthGrant
-from tests.server.test_oauth import BASE, ISSUER, RESOURCE, connect, owner_browser, server
 from tests.support.clock import Clock
+from tests.support.dashboard import BASE
+from tests.support.databases import sqlite_path
 from tests.support.factories import count_rows
 from tests.support.oauth import (
+    ISSUER,
     REDIRECT,
+    RESOURCE,
     Pkce,
     authorize,
+    connect,
     consent,
     local_http_server,
     mcp_post,
+    owner_browser,
     query_of,
     refused_at_authorize,
     register,
+    server,
     token,
 )
 from tests.support.rest import http_app
@@ -98,7 +103,7 @@ def _largest_allowed_metadata() -> dict[str, Any]:
 async def _database_bytes(store) -> int:
     """The database's size: the SQLite file with its WAL (and shared-memory index), or PostgreSQL's database size."""
     if store.is_sqlite:
-        path = Path(make_url(store.url).database)
+        path = Path(sqlite_path(store.url))
         return sum(
             part.stat().st_size for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if part.exists()
         )

@@ -150,12 +150,13 @@ FRIENDLY_HOSTS = [
 
 async def _answers_for(app, tenant, host: str) -> dict[str, int]:
     """The status of a REST call, an MCP call, a dashboard page and a sign-in, each sent with `host`."""
-    headers = {"Host": host.encode()}  # bytes: httpx sends them as they are, UTF-8 too
+    headers = {b"Host": host.encode()}  # bytes: httpx sends them as they are, UTF-8 too
+    authorized = {**headers, b"Authorization": f"Bearer {tenant.key}".encode()}
     mcp_body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-    mcp_headers = {**headers, **bearer(tenant.key), "Accept": "application/json, text/event-stream"}
+    mcp_headers = {**authorized, b"Accept": b"application/json, text/event-stream"}
     async with app.router.lifespan_context(app), rest_client(app, base_url="http://127.0.0.1") as http:
         answers = {
-            "rest": await http.get("/api/v1/whoami", headers={**headers, **bearer(tenant.key)}),
+            "rest": await http.get("/api/v1/whoami", headers=authorized),
             "mcp": await http.post("/mcp", json=mcp_body, headers=mcp_headers),
             "dashboard": await http.get("/dashboard/sign-in", headers=headers),
             "sign-in": await http.post(

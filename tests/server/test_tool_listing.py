@@ -112,7 +112,7 @@ async def test_page_and_limit_are_explained_once_in_the_instructions(store, tena
     for name in ("list_students", "list_courses", "list_threads"):
         assert listed[name].input_schema["properties"]["limit"] == {"type": "integer"}
     async with mcp_client(store, tenant.key) as client:
-        assert CONVENTIONS in client.instructions
+        assert client.instructions is not None and CONVENTIONS in client.instructions
 
 
 async def test_trimmed_limits_and_unknown_fields_are_still_refused(store, tenant):

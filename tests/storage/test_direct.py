@@ -168,9 +168,12 @@ async def test_an_insert_missing_a_column_is_refused_by_name(store):
 )
 def test_the_fast_timestamp_parser_returns_what_sqlalchemy_and_sqlmodel_do(stored):
     dialect = sqlite.dialect()
-    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(stored)
+    process = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert process is not None, "UTCDateTime converts what SQLite returns"
+    through_sqlalchemy = process(stored)
     fast = sqlite_utc_datetime(stored)
     assert fast == through_sqlalchemy
+    assert through_sqlalchemy is not None
     assert fast.utcoffset() == through_sqlalchemy.utcoffset()
 
 
@@ -193,7 +196,9 @@ def test_sqlite_refusals_of_direct_statements_name_their_constraint():
 )
 def test_the_fast_timestamp_writer_stores_what_sqlalchemy_and_sqlmodel_do(value):
     dialect = sqlite.dialect()
-    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)(value)
+    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None, "UTCDateTime converts what it hands SQLite"
+    through_sqlalchemy = process(value)
     assert sqlite_stored_timestamp(value) == through_sqlalchemy
 
 

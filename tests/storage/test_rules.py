@@ -10,7 +10,7 @@ from typing import Annotated
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import String, func, literal, select
@@ -27,13 +27,14 @@ from storage.rules import (
     is_email,
     is_slug,
 )
+from tests.support.properties import ALL_HEALTH_CHECKS
 from tools.core.fields import Title
 from tools.domains.communities import Name
 from tools.domains.courses import Slug
 from tools.domains.students import Email
 
 PROPERTY = settings(
-    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=ALL_HEALTH_CHECKS
 )
 
 SLUGS = st.one_of(

@@ -43,9 +43,9 @@ async def _scan(store, producer_id: str, search: str) -> list[str]:
     """What a plain case-insensitive LIKE (no index) finds, newest first."""
     statement = (
         select(col(User.name))
-        .where(User.producer_id == producer_id, User.role == "student")
-        .where(User.name.ilike(f"%{_escape_like(search)}%", escape="\\"))
-        .order_by(User.created_at.desc(), User.id.desc())
+        .where(col(User.producer_id) == producer_id, col(User.role) == "student")
+        .where(col(User.name).ilike(f"%{_escape_like(search)}%", escape="\\"))
+        .order_by(col(User.created_at).desc(), col(User.id).desc())
     )
     async with store.sessions() as session:
         return list((await session.scalars(statement)).all())

@@ -17,6 +17,7 @@ import anyio.to_thread
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from sqlmodel import col
 
 from server.deferred_runtime import deferred_runtime
 from server.mcp_app import create_mcp_server
@@ -91,12 +92,18 @@ def test_only_a_plain_sqlite_file_url_takes_the_sqlite3_path(url, path):
     assert sqlite_file(url) == (Path(path) if path else None)
 
 
+def _sqlite_file(url: str) -> Path:
+    path = sqlite_file(url)
+    assert path is not None, "a test store on SQLite is a plain file"
+    return path
+
+
 @pytest.mark.sqlite_only
 async def test_the_startup_reader_reads_a_key_row_as_the_credential_cache_does(store, tenant):
     expiring = await add_key(store, tenant, ["courses:read"], expires_in_days=3)
     async with store.sessions() as session, session.begin():
         (await session.get(ApiKey, tenant.key_id)).last_used_at = utcnow()
-    reader = StartupReader(sqlite_file(store.url))
+    reader = StartupReader(_sqlite_file(store.url))
     try:
         for key in (tenant.key, expiring):
             assert reader.api_key(hash_api_key(key)) == await store.credentials.api_key(hash_api_key(key))
@@ -180,7 +187,7 @@ async def test_tools_list_before_the_store_loads_refuses_a_bad_key_as_the_store_
     key = await add_key(store, tenant, ["*"])
     async with store.sessions() as session, session.begin():
         row = (
-            await session.execute(ApiKey.__table__.select().where(ApiKey.key_hash == hash_api_key(key)))
+            await session.execute(ApiKey.__table__.select().where(col(ApiKey.key_hash) == hash_api_key(key)))
         ).one()
         if problem == "revoked":
             await revoke_api_key(session, producer_id=tenant.producer_id, key_id=row.id, clock=utcnow)
@@ -194,7 +201,7 @@ async def test_tools_list_before_the_store_loads_refuses_a_bad_key_as_the_store_
         "unknown": "Invalid API key",
     }
     settings = Settings(database_url=store.url)
-    reader = StartupReader(sqlite_file(store.url))
+    reader = StartupReader(_sqlite_file(store.url))
     try:
         async with deferred_runtime(settings, reader) as runtime:
             async with Client(create_mcp_server(runtime, api_key=key)) as client:
@@ -208,7 +215,7 @@ async def test_tools_list_before_the_store_loads_refuses_a_bad_key_as_the_store_
 @pytest.mark.sqlite_only
 async def test_a_call_first_loads_the_store_and_runs_as_over_a_loaded_runtime(store, tenant):
     settings = Settings(database_url=store.url)
-    reader = StartupReader(sqlite_file(store.url))
+    reader = StartupReader(_sqlite_file(store.url))
     try:
         async with (
             deferred_runtime(settings, reader) as runtime,

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 import storage.engine
@@ -18,6 +17,7 @@ from storage.engine import open_store
 from storage.errors import ConstraintViolation, Locked
 from storage.ids import new_id
 from storage.tables import OWNER_EMAIL_INDEX, Producer, User
+from tests.support.databases import sqlite_path
 from tests.support.factories import error, make_tenant, mcp_client, ok, principal_of
 from tools.core.errors import Conflict
 from tools.core.runner import run_operation
@@ -110,7 +110,7 @@ async def test_a_constraint_an_operation_did_not_expect_is_a_conflict(store, ten
 
 def _hold_the_file_lock(database_url: str) -> sqlite3.Connection:
     """Another process's write transaction on the same SQLite file (a CLI command, a second server)."""
-    holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    holder = sqlite3.connect(sqlite_path(database_url), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     return holder
 

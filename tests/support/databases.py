@@ -16,7 +16,7 @@ import anyio
 import asyncpg
 from sqlalchemy.engine import make_url
 
-__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables", "run_in_own_thread"]
+__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables", "run_in_own_thread", "sqlite_path"]
 
 ENGINE = os.environ.get("BLOHKO_TEST_ENGINE", "sqlite")
 POSTGRES_URL = os.environ.get("BLOHKO_TEST_POSTGRES_URL")
@@ -25,6 +25,13 @@ if ENGINE not in ("sqlite", "postgresql"):
     raise RuntimeError(f"BLOHKO_TEST_ENGINE must be sqlite or postgresql, not {ENGINE!r}")
 if ENGINE == "postgresql" and not POSTGRES_URL:
     raise RuntimeError("BLOHKO_TEST_ENGINE=postgresql needs BLOHKO_TEST_POSTGRES_URL")
+
+
+def sqlite_path(url: str) -> str:
+    """The file an SQLite database URL names."""
+    path = make_url(url).database
+    assert path is not None, f"{url} names no SQLite file"
+    return path
 
 
 def run_in_own_thread(function, *args):

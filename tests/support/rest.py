@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from server.http_app import api_document, create_http_app
 from server.mcp_app import Runtime
@@ -47,13 +48,19 @@ def http_app(store: Store, *, clock: Clock = utcnow, **settings: Any) -> Starlet
 
 
 def rest_client(
-    app: Starlette, key: str | None = None, *, base_url: str = API, **kwargs: Any
+    app: ASGIApp, key: str | None = None, *, base_url: str = API, **kwargs: Any
 ) -> httpx.AsyncClient:
     """An in-process client of `app` (no network), sending `key` as the bearer token when given."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers, **kwargs
     )
+
+
+def rest_route(op: Operation) -> tuple[str, str]:
+    """`op`'s REST method and path (under `/api/v1`): an operation served over REST has both."""
+    assert op.http_method is not None and op.http_path is not None, f"{op.name} has no REST route"
+    return op.http_method, op.http_path
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -15,14 +15,17 @@ from typing import Any
 
 import anyio
 from sqlalchemy import select
+from sqlmodel import col
 
 from server.settings import Settings
 from server.webhooks import DeliveryWorker
 from storage.engine import Store
 from storage.ids import utcnow
 from storage.tables import WebhookDelivery, WebhookEndpoint
+from tests.support.factories import Tenant, make_course, mcp_client, ok
+from tools.core.context import Services
 
-__all__ = ["Received", "Receiver", "delivering", "receiver", "settle"]
+__all__ = ["Received", "Receiver", "courses_announced_to", "delivering", "receiver", "settle"]
 
 
 @dataclass(frozen=True)
@@ -132,9 +135,18 @@ async def settle(
         while True:
             async with store.sessions() as session:
                 deliveries = list(
-                    (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.sequence))).all()
+                    (
+                        await session.scalars(select(WebhookDelivery).order_by(col(WebhookDelivery.sequence)))
+                    ).all()
                 )
                 endpoint = (await session.scalars(select(WebhookEndpoint))).one()
             if condition(deliveries, endpoint):
                 return deliveries, endpoint
             await anyio.sleep(0.02)  # the delivery worker runs beside the test: poll the rows it writes
+
+
+async def courses_announced_to(store: Store, tenant: Tenant, url: str, *slugs: str) -> list[str]:
+    """An endpoint at `url` for course.created, and a course for each slug; the courses' ids."""
+    async with mcp_client(store, tenant.key, services=Services(webhooks_allow_loopback=True)) as client:
+        ok(await client.call_tool("create_webhook", {"url": url, "eventTypes": ["course.created"]}))
+        return [(await make_course(client, slug=slug))["id"] for slug in slugs]

@@ -18,23 +18,23 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR
-from sqlalchemy.engine import make_url
 
 from server.rest import Endpoint, catalog_endpoints
 from storage.engine import Store, open_store
-from tests.support.databases import ENGINE, empty_tables
+from tests.support.databases import ENGINE, empty_tables, sqlite_path
 from tests.support.factories import make_tenant, mcp_client, store_digest, text_of
+from tests.support.properties import ALL_HEALTH_CHECKS
 from tests.support.rest import bearer, example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.domains.event_feed import CURSOR_PATTERN, MAX_CURSOR_DIGITS, encode_cursor
@@ -210,7 +210,7 @@ def fuzz_database(portal, migrated_template, databases, tmp_path) -> str:
     """A migrated, empty database (the async `database_url` fixture cannot serve a sync test)."""
     if ENGINE == "sqlite":
         path = tmp_path / "fuzz.db"
-        shutil.copy(make_url(migrated_template).database, path)
+        shutil.copy(sqlite_path(migrated_template), path)
         return f"sqlite+aiosqlite:///{path}"
     portal.call(empty_tables, migrated_template)
     return migrated_template
@@ -226,7 +226,8 @@ def test_fuzzed_arguments_never_crash_and_rejections_change_nothing(op, portal, 
 
 
 def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
-    valid = from_schema(copy.deepcopy(op.input_schema))  # it canonicalises schemas in place
+    # it canonicalises schemas in place; an input schema is an object's, so its values are dicts
+    valid = cast("st.SearchStrategy[dict]", from_schema(copy.deepcopy(op.input_schema)))
     dated, cursored = _datetime_fields(op.input_schema), _cursor_fields(op.input_schema)
     strategies = [valid, _corrupted(valid)] + ([_at_calendar_edges(valid, dated)] if dated else [])
     strategies += [_with_cursors(valid, cursored)] if cursored else []
@@ -236,7 +237,7 @@ def _run_examples(op, portal: BlockingPortal, store: Store, client) -> None:
         deadline=None,
         derandomize=True,
         database=None,
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=ALL_HEALTH_CHECKS,
     )
     @given(arguments=st.one_of(strategies))
     def check(arguments: dict) -> None:
@@ -400,6 +401,7 @@ async def _rest_with_nested(
         path = path.replace("{" + name + "}", quote(nested if name == position else "x", safe=""))
     in_path = position in endpoint.path_params
     if not endpoint.takes_body:
+        assert position is not None, "only a body is a whole-value position"
         return await http.request(
             endpoint.method, path, params={} if in_path else {position: nested}, headers=headers
         )

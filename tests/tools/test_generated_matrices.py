@@ -33,7 +33,7 @@ from tests.support.factories import (
     store_digest,
     text_of,
 )
-from tests.support.rest import small_sample
+from tests.support.rest import rest_route, small_sample
 from tools.core.catalog import Operation
 from tools.core.permissions import VALID_GRANTS
 from tools.registry import TOOLS
@@ -280,7 +280,7 @@ def allowed_by_design(label: str) -> set[str]:
 
 
 def _rest_path(op: Operation) -> str:
-    path = op.http_path
+    _, path = rest_route(op)
     for name in id_arguments(op) + ["categoryId", "keyId"]:
         path = path.replace("{" + name + "}", "id_0000")
     return API_PREFIX + path
@@ -316,7 +316,8 @@ async def test_visibility_and_refusals_follow_the_permission_table(store, tenant
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         for op in hidden:
             body = {} if op.http_method in ("POST", "PATCH") else None
-            response = await http.request(op.http_method, _rest_path(op), json=body, headers=headers)
+            method, _ = rest_route(op)
+            response = await http.request(method, _rest_path(op), json=body, headers=headers)
             assert response.status_code == 403, f"{op.name}: {response.status_code} {response.text}"
             assert response.json()["error"] == "forbidden"
 

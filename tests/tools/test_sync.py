@@ -50,7 +50,7 @@ async def test_every_list_answers_its_rows_after_a_time_long_ago_and_none_after_
                 *op.input_schema.get("required", []),
                 *op.path_params,
             }  # a thread's comments, not a community's
-            arguments = {name: world[name] for name in needed if name in world}
+            arguments: dict[str, object] = {name: world[name] for name in needed if name in world}
             if "limit" in op.input_schema["properties"]:
                 arguments["limit"] = 100  # the whole list on one page
             everything = ok(await client.call_tool(op.name, arguments))

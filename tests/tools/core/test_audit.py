@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from server.logs import configure_logging
 from storage.tables import AuditEvent
@@ -25,7 +26,7 @@ class SteppingClock:
 
 async def _events(store) -> list[AuditEvent]:
     async with store.sessions() as session:
-        return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.occurred_at))).all())
+        return list((await session.scalars(select(AuditEvent).order_by(col(AuditEvent.occurred_at)))).all())
 
 
 async def test_a_successful_write_is_recorded_with_key_operation_targets_and_outcome(store, tenant):

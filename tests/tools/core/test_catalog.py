@@ -266,7 +266,7 @@ def test_a_replayed_create_whose_answer_shows_a_secret_must_say_so_or_it_fails_w
     )
     for answer, complaint in ((Plain, "must be a SecretResult"), (NotNullable, "answers null for token")):
 
-        async def make_token(ctx: OperationContext, data: NoInput) -> answer:  # type: ignore[valid-type]
+        async def make_token(ctx: OperationContext, data: NoInput) -> answer:  # type: ignore[valid-type]  # a loop variable, read at run time
             """Make a token for the tests of the catalog's own rules."""
 
         with pytest.raises(TypeError, match=complaint):

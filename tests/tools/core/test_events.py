@@ -4,7 +4,7 @@ read in order from a cursor; nothing from a rolled-back write, nothing of anothe
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 import anyio.lowlevel
@@ -236,7 +236,7 @@ async def test_cursor_paging_sees_every_event_once_in_order_while_writes_go_on(s
 
 
 async def test_events_past_the_retention_period_are_pruned(store, tenant):
-    clock_now = [None]
+    clock_now: list[datetime | None] = [None]
     from storage.ids import utcnow
 
     start = utcnow()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 import tools.core.passwords
 from server.http_app import create_http_app
@@ -117,7 +118,7 @@ async def test_sign_ins_on_an_owner_account_are_audited_without_the_password(sto
         signed_in = await _sign_in(http, tenant.owner_email, tenant.owner_password)
         assert (await _sign_in(http, "stranger@example.com", "wrong-password-123")).status_code == 401
     async with store.sessions() as session:
-        events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.occurred_at))).all()
+        events = (await session.scalars(select(AuditEvent).order_by(col(AuditEvent.occurred_at)))).all()
     assert [(e.operation, e.outcome, e.producer_id) for e in events] == [
         ("login", "unauthorized", tenant.producer_id),
         ("login", "ok", tenant.producer_id),

@@ -29,10 +29,10 @@ from sqlalchemy import select
 
 from server.oauth.client_documents import DocumentRefused, fetch_client_document
 from storage.tables import WebhookDelivery, WebhookEndpoint
-from tests.e2e.test_webhook_delivery import courses_announced_to, delivering, settle
 from tests.support.factories import error, make_course, mcp_client
 from tests.support.oauth import REDIRECT
 from tests.support.rest import http_app, rest_client
+from tests.support.webhooks import courses_announced_to, delivering, settle
 from tools.core.addresses import address_refusal
 from tools.core.context import Services
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl, check_outbound_url

@@ -16,6 +16,7 @@ from tests.support.community_factories import call, refuse
 from tests.support.enrollment_factories import new_course
 from tests.support.factories import add_webhook, mcp_client, principal_of, statements
 from tools.core.runner import run_operation
+from tools.domains.enrollments import EnrollStudentsResult
 from tools.registry import OPERATIONS_BY_NAME
 
 
@@ -176,6 +177,7 @@ async def _statements_to_enroll(store: Store, tenant, count: int) -> list[str]:
         result = await run_operation(
             op, {"courseId": course_id, "studentIds": ids}, store=store, principal=principal_of(tenant)
         )
+    assert isinstance(result, EnrollStudentsResult)
     assert result.enrolled == count
     return seen
 

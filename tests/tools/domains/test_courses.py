@@ -21,6 +21,7 @@ from tests.support.factories import (
 )
 from tests.support.reference_examples import REFERENCE_COURSE
 from tools.core.runner import run_operation
+from tools.domains.courses import CourseDetailResult
 from tools.registry import OPERATIONS_BY_NAME
 
 COURSE_READ_TOOLS = {"list_courses", "get_course", "list_sections", "list_lessons", "get_lesson"}
@@ -424,6 +425,7 @@ async def _statements_for_get_course(store, tenant, course_id: str) -> list[str]
             store=store,
             principal=principal_of(tenant),
         )
+    assert isinstance(result, CourseDetailResult)
     assert result.course.id == course_id
     return seen
 
@@ -434,6 +436,7 @@ async def test_get_course_statement_count_is_the_same_for_1_and_1000_lessons(sto
     small = await run_operation(create, course_body(sections=_nested()), store=store, principal=principal)
     sections = [{"title": f"S{s}", "lessons": [{"title": f"L{s}.{n}"} for n in range(20)]} for s in range(50)]
     large = await run_operation(create, course_body(sections=sections), store=store, principal=principal)
+    assert isinstance(small, CourseDetailResult) and isinstance(large, CourseDetailResult)
     assert large.course.lesson_count == 1000
 
     for_small = await _statements_for_get_course(store, tenant, small.course.id)

@@ -205,7 +205,7 @@ async def test_the_owner_rotates_the_secret_sends_a_test_event_and_reads_the_log
 
 async def test_the_owner_manages_webhooks_on_the_dashboard(store, tenant):
 
-    from tests.server.test_dashboard import csrf_of, sign_in
+    from tests.support.dashboard import csrf_of, sign_in
 
     app = http_app(store, webhooks_allow_loopback=True)
     async with rest_client(app, base_url="http://127.0.0.1") as browser:
