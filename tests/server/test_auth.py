@@ -22,6 +22,7 @@ from storage.engine import Store
 from storage.ids import utcnow
 from tests.support.clock import Clock
 from tests.support.factories import Tenant, add_key
+from tests.support.rest import rest_client
 from tools.core.context import ANONYMOUS, Principal, PrincipalKind
 from tools.core.errors import Unauthorized
 from tools.domains.accounts import revoke_api_key
@@ -172,6 +173,33 @@ async def test_a_session_is_accepted_as_a_bearer_token_or_the_cookie(store: Stor
         tenant.producer_id,
         tenant.owner_user_id,
     )
+
+
+async def _login_over_rest(http: httpx.AsyncClient, tenant: Tenant) -> str:
+    response = await http.post(
+        "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["session"]["token"]
+
+
+async def test_the_cookie_alone_authenticates_a_session(app, tenant):
+    async with rest_client(app) as browser:
+        await _login_over_rest(browser, tenant)  # the client keeps the cookie, as a browser does
+        listed = await browser.get("/api-keys")
+        created = await browser.post(
+            "/api-keys", json={"name": "From the dashboard", "permissions": ["courses:read"]}
+        )
+    assert listed.status_code == 200
+    assert created.status_code == 201
+
+
+async def test_the_cookie_is_secure_over_https(app, tenant):
+    async with rest_client(app, base_url="https://127.0.0.1/api/v1") as http:
+        response = await http.post(
+            "/auth/login", json={"email": tenant.owner_email, "password": tenant.owner_password}
+        )
+    assert "secure" in {part.strip().lower() for part in response.headers["set-cookie"].split(";")}
 
 
 async def test_the_session_cookie_counts_only_where_sessions_are_accepted(store: Store, tenant: Tenant):
