@@ -75,7 +75,7 @@ NOTES["cold_start"] = (
     "about 1 s; blohko serve adds SQLAlchemy with its asyncio extension (0.4-0.9 s), the 56-operation "
     "catalog with its models and tables (about 0.9 s) and pydantic-settings, then opens the database "
     "and authenticates the key before answering. "
-    "Next step (issue 19, step 5): answer initialize and tools/list from a precomputed tool list, "
+    "Next step: answer initialize and tools/list from a precomputed tool list, "
     "check the key with the standard library's sqlite3, and load SQLAlchemy and the catalog on the "
     "first call."
 )
