@@ -9,11 +9,9 @@ like every other write ("allow" names the new grant).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from mcp.server.auth.provider import construct_redirect_uri
-from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull
 from pydantic import AnyUrl, Field, ValidationError
 
 from storage import accounts as accounts_storage
@@ -27,6 +25,12 @@ from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatet
 from tools.core.paging import paged
 from tools.domains.api_keys import Grant
 from tools.domains.oauth import SCOPES, create_grant, issue_code, redirect_host
+
+if TYPE_CHECKING:
+    from mcp.shared.auth import OAuthClientInformationFull
+
+# The MCP SDK's OAuth helpers are imported where they are used: importing any part of `mcp` loads
+# its client and server (about a second of CPU), which every CLI command would pay for the catalog.
 
 __all__ = [
     "AppAuthorizationInput",
@@ -117,6 +121,8 @@ async def _checked_request(
         raise NotFound(
             "This app is not known here (its registration may have expired): start connecting again from the app"
         )
+    from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull
+
     information = OAuthClientInformationFull.model_validate({**client.information, "client_id": client.id})
     try:
         redirect_uri = information.validate_redirect_uri(
@@ -175,6 +181,8 @@ async def answer_app_authorization(
 ) -> AppAuthorizationResult:
     """The owner's answer on the consent page. "allow" connects the app with the chosen permissions
     and sends the browser back with a one-time code; "deny" sends it back with access_denied."""
+    from mcp.server.auth.provider import construct_redirect_uri
+
     client, _, redirect_uri, _ = await _checked_request(ctx, data)
     if data.decision == "deny":
         denied = construct_redirect_uri(
