@@ -75,7 +75,6 @@ class InputModel(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
-        defer_build=True,
     )
 
     @field_validator("*", mode="after")
@@ -123,7 +122,6 @@ class OutputModel(BaseModel):
         validate_by_alias=True,
         validate_by_name=True,
         serialize_by_alias=True,
-        defer_build=True,
     )
 
 
