@@ -68,6 +68,9 @@ class InputModel(BaseModel):
     """Arguments of an operation: camelCase names only, unknown fields refused, no type coercion,
     and no text that a database would refuse (PostgreSQL stores no NUL; UTF-8 no lone surrogate)."""
 
+    # Built when the catalog loads (not `defer_build`): a server freezes what it loaded out of the
+    # garbage collector's full collections (`server.runtime.settle_heap`), and validators built
+    # later would be walked by every one of them (measured: a third fewer get_course calls/s).
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_alias=True,
