@@ -20,15 +20,18 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientMetadata
-from pydantic import AnyUrl
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.node_tools import DRIVERS, ROOT
 from tests.support.oauth import local_http_server, query_of, tools_of
-from tests.support.oauth_clients import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
+from tests.support.oauth_clients import (
+    GRANTED,
+    MemoryTokens,
+    browser_oauth_client,
+    callback_query,
+    sign_in_and_consent,
+)
 from tests.support.processes import cli_env, http_server, run_cli
 
 pytestmark = [
@@ -112,23 +115,14 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
                     page, authorization_url, client_name="E2E Agent", redirect_uri=redirect_uri, shots=shots
                 )
 
-            async def code_from_redirect() -> AuthorizationCodeResult:
-                answer = callback_query(requested)
-                return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"))
-
-            storage = MemoryTokens()
-            auth = OAuthClientProvider(
+            tokens = MemoryTokens()
+            auth = browser_oauth_client(
                 f"{server.url}/mcp",
-                OAuthClientMetadata(
-                    client_name="E2E Agent",
-                    redirect_uris=[AnyUrl(redirect_uri)],
-                    grant_types=["authorization_code", "refresh_token"],
-                    response_types=["code"],
-                    token_endpoint_auth_method="none",
-                ),
-                storage,
-                redirect_handler=open_browser,
-                callback_handler=code_from_redirect,
+                client_name="E2E Agent",
+                redirect_uri=redirect_uri,
+                tokens=tokens,
+                requested=requested,
+                open_browser=open_browser,
             )
             async with (
                 httpx2.AsyncClient(auth=auth, timeout=30) as http,
@@ -138,13 +132,13 @@ async def test_a_real_mcp_client_connects_over_oauth_with_sign_in_and_consent_in
                 called = await client.call_tool("list_courses", {})
             assert listed == tools_of(GRANTED)
             assert not called.is_error and "data" in called.structured_content
-            assert storage.tokens is not None and storage.tokens.access_token.startswith("blo_")
-            assert storage.client is not None and storage.client.client_id
+            assert tokens.tokens is not None and tokens.tokens.access_token.startswith("blo_")
+            assert tokens.client is not None and tokens.client.client_id
 
             # The owner disconnects the app on the dashboard: the app's next call gets 401.
             await disconnect_in_dashboard(page, server.url, "E2E Agent", shots)
 
-    assert_token_refused(server.url, storage.tokens.access_token)
+    assert_token_refused(server.url, tokens.tokens.access_token)
 
 
 class NodeDriver:

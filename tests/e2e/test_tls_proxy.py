@@ -29,14 +29,16 @@ import httpx
 import httpx2
 import pytest
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientMetadata
-from pydantic import AnyUrl
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.oauth import local_http_server, tools_of
-from tests.support.oauth_clients import GRANTED, MemoryTokens, callback_query, sign_in_and_consent
+from tests.support.oauth_clients import (
+    GRANTED,
+    MemoryTokens,
+    browser_oauth_client,
+    sign_in_and_consent,
+)
 from tests.support.processes import cli_env, free_port, http_server, run_cli, stop
 
 CADDY = shutil.which("caddy")
@@ -194,23 +196,14 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
                     shots=shots,
                 )
 
-            async def code_from_redirect() -> AuthorizationCodeResult:
-                answer = callback_query(requested)
-                return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"))
-
-            storage = MemoryTokens()
-            auth = OAuthClientProvider(
+            tokens = MemoryTokens()
+            auth = browser_oauth_client(
                 f"{proxy.url}/mcp",
-                OAuthClientMetadata(
-                    client_name="Proxied Agent",
-                    redirect_uris=[AnyUrl(redirect_uri)],
-                    grant_types=["authorization_code", "refresh_token"],
-                    response_types=["code"],
-                    token_endpoint_auth_method="none",
-                ),
-                storage,
-                redirect_handler=open_browser,
-                callback_handler=code_from_redirect,
+                client_name="Proxied Agent",
+                redirect_uri=redirect_uri,
+                tokens=tokens,
+                requested=requested,
+                open_browser=open_browser,
             )
             async with (
                 httpx2.AsyncClient(auth=auth, timeout=30, verify=proxy.ssl_context()) as http,
@@ -235,7 +228,7 @@ async def test_sign_in_oauth_consent_and_an_mcp_call_work_through_caddy_with_onl
 
     assert listed == tools_of(GRANTED)
     assert not called.is_error and "data" in called.structured_content
-    assert storage.tokens is not None and storage.tokens.access_token.startswith("blo_")
+    assert tokens.tokens is not None and tokens.tokens.access_token.startswith("blo_")
     assert f"{proxy.url}/mcp" in connect_text and "127.0.0.1" not in connect_text
     # Every Set-Cookie came through Caddy, Secure; the sign-in set, used and cleared both cookies.
     assert all(url.startswith(proxy.url) for url, _ in set_cookies)

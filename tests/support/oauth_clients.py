@@ -4,14 +4,17 @@ does in the Chromium page the client opened."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import AnyUrl
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.support.oauth import query_of
 
-__all__ = ["GRANTED", "MemoryTokens", "callback_query", "sign_in_and_consent"]
+__all__ = ["GRANTED", "MemoryTokens", "browser_oauth_client", "callback_query", "sign_in_and_consent"]
 
 GRANTED = ["courses:read", "students:read"]
 
@@ -61,3 +64,36 @@ async def sign_in_and_consent(
 def callback_query(requested: list[str]) -> dict[str, str]:
     """The query the browser brought to the client's redirect URI."""
     return query_of(next(path for path in requested if path.startswith("/callback")))
+
+
+def browser_oauth_client(
+    mcp_url: str,
+    *,
+    client_name: str,
+    redirect_uri: str,
+    tokens: MemoryTokens,
+    requested: list[str],
+    open_browser: Callable[[str], Awaitable[None]],
+) -> OAuthClientProvider:
+    """The SDK's OAuth client for `mcp_url`, as a desktop client is: a public client (no secret)
+    that registers itself, sends the owner's browser to the authorization URL (`open_browser`) and
+    takes the code from what the browser brought to `redirect_uri` (recorded in `requested`); it
+    keeps its registration and tokens in `tokens`."""
+
+    async def code_from_redirect() -> AuthorizationCodeResult:
+        answer = callback_query(requested)
+        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"))
+
+    return OAuthClientProvider(
+        mcp_url,
+        OAuthClientMetadata(
+            client_name=client_name,
+            redirect_uris=[AnyUrl(redirect_uri)],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+        ),
+        tokens,
+        redirect_handler=open_browser,
+        callback_handler=code_from_redirect,
+    )
