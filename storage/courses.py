@@ -303,7 +303,8 @@ async def add_curriculum(
     session: AsyncSession, *, course_id: str, sections: Sequence[NewSection], at: datetime
 ) -> tuple[list[Section], list[Lesson]]:
     """Insert a new course's sections and their lessons, each in the order given."""
-    section_rows, lesson_rows = [], []
+    section_rows: list[Section] = []
+    lesson_rows: list[Lesson] = []
     for order, given in enumerate(sections):
         section = _section(course_id=course_id, title=given.title, order=order, at=at)
         section_rows.append(section)
