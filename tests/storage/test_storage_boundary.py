@@ -276,8 +276,9 @@ def test_no_module_of_tools_writes_through_the_orm():
         for path in sorted((ROOT / "tools").rglob("*.py"))
         if (found := _orm_writes(path.read_text(), returns=returns))
     }
+    listed = "\n".join(f"{path}:{found}" for path, writes in offending.items() for found in writes)
     assert offending == {}, (
-        "the store owns its writes: give the operation a storage function that makes the row"
+        f"the store owns its writes: give the operation a storage function that makes the row\n{listed}"
     )
 
 
