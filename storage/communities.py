@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,19 +13,26 @@ from sqlmodel import col
 
 from storage import direct
 from storage.fast import PreparedQuery
-from storage.queries import contains_text, count_where
+from storage.ids import new_id
+from storage.queries import add_row, contains_text, count_where, delete_row, update_row
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
     "CommentWithAuthor",
     "NewThread",
     "Poster",
+    "add_comment",
+    "add_community",
+    "add_media",
+    "add_member",
     "comments_query",
     "communities_query",
     "community_contents",
     "community_counts",
     "count_thread_comments",
     "delete_comment_tree",
+    "delete_community",
+    "delete_thread",
     "get_comment",
     "get_community",
     "get_member",
@@ -37,9 +44,13 @@ __all__ = [
     "members_query",
     "note_comment_added",
     "recount_comments",
+    "remove_member",
     "slug_taken",
     "thread_comments",
     "threads_query",
+    "update_comment",
+    "update_community",
+    "update_thread",
     "users_by_id",
 ]
 
@@ -178,9 +189,32 @@ class NewThread:
     updated_at: datetime
 
 
-async def insert_thread(session: AsyncSession | direct.Transaction, thread: NewThread) -> None:
-    """Insert a new thread: a plain insert (no model for the session to track)."""
+async def insert_thread(
+    session: AsyncSession | direct.Transaction,
+    *,
+    community_id: str,
+    author_id: str,
+    title: str,
+    content: str,
+    pinned: bool,
+    at: datetime,
+) -> NewThread:
+    """Insert a new thread of `author_id` in the community: a plain insert (no model for the
+    session to track). Returns its columns."""
+    thread = NewThread(
+        id=new_id("thread"),
+        community_id=community_id,
+        author_id=author_id,
+        title=title,
+        content=content,
+        pinned=pinned,
+        comment_count=0,
+        last_activity_at=at,
+        created_at=at,
+        updated_at=at,
+    )
     await direct.run(session, _INSERT_THREAD, **vars(thread))
+    return thread
 
 
 async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:
@@ -339,3 +373,99 @@ async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
         ),
     )
     return result.rowcount
+
+
+# ---- writes through the session: each flushes, so a constraint a write breaks raises
+# `ConstraintViolation` from the call that made it.
+
+
+async def add_community(
+    session: AsyncSession, *, producer_id: str, at: datetime, **columns: Any
+) -> Community:
+    """Insert a community of `producer_id` with `columns` (name, slug, ...); a slug another
+    community took meanwhile raises `ConstraintViolation`."""
+    community = Community(id=new_id("comm"), producer_id=producer_id, **columns, created_at=at, updated_at=at)
+    await add_row(session, row=community)
+    return community
+
+
+async def update_community(
+    session: AsyncSession, *, community: Community, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to `community` (`updated_at` becomes `at` if there are any)."""
+    await update_row(session, row=community, changes=changes, at=at)
+
+
+async def delete_community(session: AsyncSession, *, community: Community) -> None:
+    """Delete a community; the database cascades to its threads, comments, members and media."""
+    await delete_row(session, row=community)
+
+
+async def add_member(
+    session: AsyncSession, *, community_id: str, user_id: str, role: str, at: datetime
+) -> Member:
+    """Make `user_id` a member of the community; a membership added meanwhile raises `ConstraintViolation`."""
+    member = Member(
+        id=new_id("mem"), community_id=community_id, user_id=user_id, role=role, joined_at=at, updated_at=at
+    )
+    await add_row(session, row=member)
+    return member
+
+
+async def remove_member(session: AsyncSession, *, member: Member) -> None:
+    await delete_row(session, row=member)
+
+
+async def add_media(
+    session: AsyncSession, *, community_id: str, uploaded_by: str, at: datetime, **columns: Any
+) -> Media:
+    """Insert a media item of the community with `columns` (type, title, url, ...)."""
+    media = Media(
+        id=new_id("media"), community_id=community_id, uploaded_by=uploaded_by, **columns, created_at=at
+    )
+    await add_row(session, row=media)
+    return media
+
+
+async def update_thread(
+    session: AsyncSession, *, thread: Thread, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to `thread` (`updated_at` becomes `at` if there are any)."""
+    await update_row(session, row=thread, changes=changes, at=at)
+
+
+async def delete_thread(session: AsyncSession, *, thread: Thread) -> None:
+    """Delete a thread; the database cascades to its comments."""
+    await delete_row(session, row=thread)
+
+
+async def add_comment(
+    session: AsyncSession,
+    *,
+    thread_id: str,
+    parent_id: str | None,
+    author_id: str,
+    content: str,
+    at: datetime,
+) -> Comment:
+    """Insert a comment on the thread (a reply to `parent_id`, if given) and count it on the
+    thread, whose last activity becomes `at`."""
+    comment = Comment(
+        id=new_id("cmt"),
+        thread_id=thread_id,
+        parent_id=parent_id,
+        author_id=author_id,
+        content=content,
+        created_at=at,
+        updated_at=at,
+    )
+    await add_row(session, row=comment)
+    await note_comment_added(session, thread_id=thread_id, at=at)
+    return comment
+
+
+async def update_comment(
+    session: AsyncSession, *, comment: Comment, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to `comment` (`updated_at` becomes `at` if there are any)."""
+    await update_row(session, row=comment, changes=changes, at=at)

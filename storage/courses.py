@@ -8,7 +8,9 @@ concurrent edits of one curriculum take turns instead of computing the same posi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, func, or_, select, update
@@ -17,10 +19,16 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import col
 
 from storage.fast import FastReader, PreparedQuery
-from storage.queries import contains_text, count_where
+from storage.ids import new_id
+from storage.queries import add_row, contains_text, count_where, update_row
 from storage.tables import Course, Enrollment, Lesson, Section
 
 __all__ = [
+    "NewSection",
+    "add_course",
+    "add_curriculum",
+    "add_lesson",
+    "add_section",
     "count_course_contents",
     "count_lessons",
     "course_with_curriculum",
@@ -36,6 +44,8 @@ __all__ = [
     "move_to",
     "sections_of_course",
     "slug_taken",
+    "update_course",
+    "update_in_order",
 ]
 
 
@@ -236,3 +246,120 @@ async def delete_in_order(session: AsyncSession, *, item: Section | Lesson) -> N
     await session.flush()
     parent_id = getattr(item, _PARENT_OF[kind].key)
     await _shift(session, kind, parent_id, col(kind.order) > item.order, -1)
+
+
+# ---- writes
+
+
+async def add_course(
+    session: AsyncSession, *, producer_id: str, published: bool, at: datetime, **columns: Any
+) -> Course:
+    """Insert a course of `producer_id` with `columns` (title, slug, ...), published at `at` if
+    `published`; a slug another course took meanwhile raises `ConstraintViolation`."""
+    course = Course(
+        id=new_id("course"),
+        producer_id=producer_id,
+        **columns,
+        published=published,
+        published_at=at if published else None,
+        created_at=at,
+        updated_at=at,
+    )
+    await add_row(session, row=course)
+    return course
+
+
+LessonContent = Mapping[str, Any]
+"""A new lesson's own columns: title, description, duration, is_preview and the video's."""
+
+
+@dataclass(frozen=True)
+class NewSection:
+    """A section of a new course, with its lessons' content in order."""
+
+    title: str
+    lessons: Sequence[LessonContent]
+
+
+def _section(*, course_id: str, title: str, order: int, at: datetime) -> Section:
+    return Section(
+        id=new_id("section"), course_id=course_id, title=title, order=order, created_at=at, updated_at=at
+    )
+
+
+def _lesson(*, course_id: str, section_id: str, order: int, content: LessonContent, at: datetime) -> Lesson:
+    return Lesson(
+        id=new_id("lesson"),
+        section_id=section_id,
+        course_id=course_id,
+        order=order,
+        created_at=at,
+        updated_at=at,
+        **content,
+    )
+
+
+async def add_curriculum(
+    session: AsyncSession, *, course_id: str, sections: Sequence[NewSection], at: datetime
+) -> tuple[list[Section], list[Lesson]]:
+    """Insert a new course's sections and their lessons, each in the order given."""
+    section_rows: list[Section] = []
+    lesson_rows: list[Lesson] = []
+    for order, given in enumerate(sections):
+        section = _section(course_id=course_id, title=given.title, order=order, at=at)
+        section_rows.append(section)
+        lesson_rows += [
+            _lesson(course_id=course_id, section_id=section.id, order=position, content=content, at=at)
+            for position, content in enumerate(given.lessons)
+        ]
+    # Without ORM relationships the unit of work does not order inserts by foreign key: parents first.
+    session.add_all(section_rows)
+    await session.flush()
+    session.add_all(lesson_rows)
+    await session.flush()
+    return section_rows, lesson_rows
+
+
+async def add_section(
+    session: AsyncSession, *, course_id: str, title: str, position: int | None, at: datetime
+) -> Section:
+    """Insert a section of the course at `position` (None or past the end: last); later ones shift down."""
+    order = await insert_position(session, kind=Section, parent_id=course_id, position=position)
+    section = _section(course_id=course_id, title=title, order=order, at=at)
+    await add_row(session, row=section)
+    return section
+
+
+async def add_lesson(
+    session: AsyncSession,
+    *,
+    course_id: str,
+    section_id: str,
+    position: int | None,
+    content: LessonContent,
+    at: datetime,
+) -> Lesson:
+    """Insert a lesson of the section at `position` (None or past the end: last); later ones shift down."""
+    order = await insert_position(session, kind=Lesson, parent_id=section_id, position=position)
+    lesson = _lesson(course_id=course_id, section_id=section_id, order=order, content=content, at=at)
+    await add_row(session, row=lesson)
+    return lesson
+
+
+async def update_course(
+    session: AsyncSession, *, course: Course, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to `course` (`updated_at` becomes `at` if there are any); a slug another
+    course took meanwhile raises `ConstraintViolation`."""
+    await update_row(session, row=course, changes=changes, at=at)
+
+
+async def update_in_order(
+    session: AsyncSession, *, item: Section | Lesson, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to a section or lesson; a new `order` moves it among its siblings (clamped
+    to the last place), which renumber."""
+    if "order" in changes:
+        await move_to(session, item=item, position=changes["order"])
+        changes = {**changes, "order": item.order}  # where it went
+    await update_row(session, row=item, changes=changes, at=at)

@@ -20,7 +20,8 @@ from sqlmodel import col
 
 from storage import direct
 from storage.fast import PreparedQuery
-from storage.queries import count_where, insert_new
+from storage.ids import new_id
+from storage.queries import add_row, count_where, insert_new
 from storage.students import STUDENT_ROLE
 from storage.tables import (
     Achievement,
@@ -40,6 +41,7 @@ __all__ = [
     "EnrollmentSummary",
     "StudentMatch",
     "achievements_query",
+    "add_enrollment",
     "certificates_query",
     "curriculum_progress",
     "delete_enrollment",
@@ -50,12 +52,15 @@ __all__ = [
     "get_enrollment",
     "get_named_enrollment",
     "insert_enrollments",
+    "issue_certificate",
     "learning_days",
     "lesson_totals",
+    "log_learning_day",
     "progress_state",
     "save_enrollment_times",
     "save_progress",
     "students_to_enroll",
+    "unlock_achievements",
 ]
 
 
@@ -230,10 +235,42 @@ async def enrollments_of_students(
     }
 
 
-async def insert_enrollments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert enrollment `rows` in one statement, skipping any pair a concurrent call enrolled
-    first (the unique (student, course) constraint); the ids of the rows inserted."""
-    return {enrollment_id for (enrollment_id,) in await insert_new(session, Enrollment, rows)}
+def _enrollment(*, producer_id: str, student_id: str, course_id: str, at: datetime) -> Enrollment:
+    return Enrollment(
+        id=new_id("enrollment"),
+        producer_id=producer_id,
+        student_id=student_id,
+        course_id=course_id,
+        enrolled_at=at,
+        updated_at=at,
+    )
+
+
+async def add_enrollment(
+    session: AsyncSession, *, producer_id: str, student_id: str, course_id: str, at: datetime
+) -> Enrollment:
+    """Enroll a student of `producer_id` in the course; the same pair enrolled meanwhile raises
+    `ConstraintViolation` (the unique (student, course) constraint)."""
+    enrollment = _enrollment(producer_id=producer_id, student_id=student_id, course_id=course_id, at=at)
+    await add_row(session, row=enrollment)
+    return enrollment
+
+
+async def insert_enrollments(
+    session: AsyncSession, *, producer_id: str, course_id: str, student_ids: Sequence[str], at: datetime
+) -> dict[str, Enrollment]:
+    """Enroll students of `producer_id` in the course in one statement, skipping any pair a
+    concurrent call enrolled first (the unique (student, course) constraint); the enrollments
+    inserted, by student id, in the order given."""
+    rows = [
+        _enrollment(producer_id=producer_id, student_id=student_id, course_id=course_id, at=at)
+        for student_id in student_ids
+    ]
+    inserted = {
+        enrollment_id
+        for (enrollment_id,) in await insert_new(session, Enrollment, [row.model_dump() for row in rows])
+    }
+    return {row.student_id: row for row in rows if row.id in inserted}
 
 
 async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> None:
@@ -556,3 +593,32 @@ def certificates_query(
     if course_id is not None:
         statement = statement.where(col(Enrollment.course_id) == course_id)
     return statement.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc())
+
+
+async def issue_certificate(
+    session: AsyncSession | direct.Transaction, *, enrollment_id: str, verification_code: str, at: datetime
+) -> Certificate | None:
+    """Issue the enrollment's certificate, issued at `at`; None if it already has one."""
+    certificate = Certificate(
+        id=new_id("certificate"),
+        enrollment_id=enrollment_id,
+        verification_code=verification_code,
+        issued_at=at,
+    )
+    if not await insert_new(session, Certificate, [certificate.model_dump()]):
+        return None
+    return certificate
+
+
+async def log_learning_day(session: AsyncSession | direct.Transaction, *, student_id: str, day: date) -> None:
+    """Log `day` as one the student learned on (once: a day already logged stays as it is)."""
+    await insert_new(session, LearningDay, [{"student_id": student_id, "day": day}])
+
+
+async def unlock_achievements(
+    session: AsyncSession | direct.Transaction, *, student_id: str, codes: Sequence[str], at: datetime
+) -> set[str]:
+    """Unlock the achievements `codes` for the student at `at`, each once; the codes unlocked now
+    (not one the student already had). No statement for no codes."""
+    rows = [{"student_id": student_id, "code": code, "unlocked_at": at} for code in codes]
+    return {code for _, code in await insert_new(session, Achievement, rows)}

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from storage import direct
 from storage.fast import PreparedQuery
+from storage.ids import new_id
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "events_after",
     "insert_events",
     "latest_sequence",
+    "new_delivery",
     "prune_events",
 ]
 
@@ -63,6 +65,18 @@ _INSERT_EVENT, _INSERT_DELIVERY = (
     PreparedQuery(Event.__table__.insert()),
     PreparedQuery(WebhookDelivery.__table__.insert()),
 )
+
+
+def new_delivery(*, endpoint_id: str, event_id: str, sequence: int, at: datetime) -> dict[str, Any]:
+    """The columns of a webhook delivery of an event to an endpoint, due at `at`, for `insert_events`."""
+    return WebhookDelivery(
+        id=new_id("whd"),
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        sequence=sequence,
+        next_attempt_at=at,
+        created_at=at,
+    ).model_dump()
 
 
 async def insert_events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -28,12 +29,16 @@ from storage.tables import (
 
 __all__ = [
     "ListStatement",
+    "add_row",
     "changed_after",
     "contains_text",
     "count",
     "count_where",
+    "delete_row",
     "fetch_page",
     "insert_new",
+    "set_changes",
+    "update_row",
     "violated_constraint",
 ]
 
@@ -137,3 +142,31 @@ async def insert_new(
 def _insert_new_statement(dialect: str, table: Any) -> PreparedQuery:
     primary_key = table.primary_key.columns
     return PreparedQuery(_INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing().returning(*primary_key))
+
+
+def set_changes(row: Any, changes: Mapping[str, Any], *, at: datetime) -> None:
+    """Set `changes` (column name to value) on `row`, a table model; if there are any, its
+    `updated_at` becomes `at`. Written by the session's next flush."""
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if changes:
+        row.updated_at = at
+
+
+async def update_row(session: AsyncSession, *, row: Any, changes: Mapping[str, Any], at: datetime) -> None:
+    """Set `changes` on `row`, a table model the session holds (`set_changes`), and flush them: a
+    constraint the change breaks raises `ConstraintViolation` here. No change writes nothing."""
+    set_changes(row, changes, at=at)
+    await session.flush()
+
+
+async def add_row(session: AsyncSession, *, row: Any) -> None:
+    """Insert `row`, a new table model, now: a constraint it breaks raises `ConstraintViolation` here."""
+    session.add(row)
+    await session.flush()
+
+
+async def delete_row(session: AsyncSession, *, row: Any) -> None:
+    """Delete `row`, a table model the session holds, now; the database cascades to what hangs off it."""
+    await session.delete(row)
+    await session.flush()

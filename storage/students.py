@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.fast import FastReader, PreparedQuery
-from storage.queries import contains_text
+from storage.ids import new_id
+from storage.queries import add_row, contains_text, update_row
 from storage.search import name_index_applies
 from storage.tables import LearningDay, User
 
-__all__ = ["STUDENT_ROLE", "student_with_learning_days", "students_query"]
+__all__ = ["STUDENT_ROLE", "add_student", "student_with_learning_days", "students_query", "update_student"]
 
 STUDENT_ROLE = "student"
 
@@ -71,3 +74,40 @@ def students_query(*, producer_id: str, search: str | None = None) -> Select:
     if search:
         statement = statement.where(contains_text(col(User.name), search))
     return statement.order_by(col(User.created_at).desc(), col(User.id).desc())
+
+
+async def add_student(
+    session: AsyncSession,
+    *,
+    producer_id: str,
+    name: str,
+    email: str,
+    email_normalized: str,
+    password_hash: str,
+    avatar_url: str | None,
+    bio: str | None,
+    at: datetime,
+) -> User:
+    """Insert a student of `producer_id`; an email registered meanwhile raises `ConstraintViolation`."""
+    user = User(
+        id=new_id("user"),
+        producer_id=producer_id,
+        name=name,
+        email=email,
+        email_normalized=email_normalized,
+        password_hash=password_hash,
+        avatar_url=avatar_url,
+        bio=bio,
+        role=STUDENT_ROLE,
+        created_at=at,
+        updated_at=at,
+    )
+    await add_row(session, row=user)
+    return user
+
+
+async def update_student(
+    session: AsyncSession, *, student: User, changes: Mapping[str, Any], at: datetime
+) -> None:
+    """Write `changes` to `student` (`updated_at` becomes `at` if there are any)."""
+    await update_row(session, row=student, changes=changes, at=at)

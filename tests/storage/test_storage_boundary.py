@@ -1,4 +1,5 @@
-"""The store owns its SQL: `tools/` imports neither SQLAlchemy nor SQLModel, and the store raises
+"""The store owns its SQL: `tools/` imports neither SQLAlchemy nor SQLModel, writes nothing through
+the ORM itself (storage functions build, add, change and delete the rows), and the store raises
 its own errors (`storage.errors`) where the database refuses or fails a write."""
 
 from __future__ import annotations
@@ -6,13 +7,16 @@ from __future__ import annotations
 import ast
 import logging
 import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 import storage.engine
+import storage.tables
 from storage.engine import open_store
 from storage.errors import ConstraintViolation, Locked
 from storage.ids import new_id
@@ -54,6 +58,303 @@ def test_no_module_of_tools_imports_sqlalchemy_or_sqlmodel():
 def test_the_import_check_finds_every_form_of_a_sql_import():
     source = "import sqlalchemy\nimport os, sqlmodel.sql as s\nfrom sqlalchemy.exc import IntegrityError\nfrom storage import queries\n"
     assert _sql_imports(source) == ["1: sqlalchemy", "2: sqlmodel.sql", "3: sqlalchemy.exc"]
+
+
+_SESSION_WRITES = frozenset(
+    {"add", "add_all", "flush", "delete", "refresh", "merge", "expunge", "commit", "rollback"}
+)
+TABLES = frozenset(
+    name
+    for name, value in vars(storage.tables).items()
+    if isinstance(value, type) and isinstance(getattr(value, "__table__", None), Table)
+)
+"""The table classes of `storage.tables` by name."""
+
+Returns = Mapping[str, Mapping[str, ast.expr | None]]
+"""Each module's functions' return annotations, by module name and function name."""
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def _function_returns(source: str) -> dict[str, ast.expr | None]:
+    return {
+        node.name: node.returns
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _returns_of_the_code() -> dict[str, dict[str, ast.expr | None]]:
+    return {
+        _module_name(path): _function_returns(path.read_text())
+        for package in ("tools", "storage")
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def _names_a_table(annotation: ast.expr | None, tables: frozenset[str] = TABLES) -> bool:
+    """Whether a type annotation names a table class (`Course`, `Course | None`, `list[Lesson]`,
+    `tables.Course`), by its name or one of `tables`."""
+    if annotation is None:
+        return False
+    for node in ast.walk(annotation):
+        if (isinstance(node, ast.Name) and node.id in tables) or (
+            isinstance(node, ast.Attribute) and node.attr in TABLES
+        ):
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation
+            try:
+                if _names_a_table(ast.parse(node.value, mode="eval").body, tables):
+                    return True
+            except SyntaxError:
+                continue
+    return False
+
+
+def _tuple_parts(annotation: ast.expr | None) -> list[ast.expr] | None:
+    """The element types of a `tuple[A, B]` annotation, else None."""
+    if (
+        isinstance(annotation, ast.Subscript)
+        and isinstance(annotation.value, ast.Name)
+        and annotation.value.id == "tuple"
+        and isinstance(annotation.slice, ast.Tuple)
+    ):
+        return annotation.slice.elts
+    return None
+
+
+def _is_session(node: ast.expr) -> bool:
+    """`session`, `ctx.session`, `anything.session`: what the code calls a database session."""
+    return (isinstance(node, ast.Name) and node.id == "session") or (
+        isinstance(node, ast.Attribute) and node.attr == "session"
+    )
+
+
+class _ModuleNames:
+    """What a module's names stand for: table classes, storage and tools modules, functions."""
+
+    def __init__(self, tree: ast.Module, returns: Returns) -> None:
+        self.tables: dict[str, str] = {}  # local name -> table class
+        self.tables_modules: set[str] = {"storage.tables"}  # how storage.tables is spelt here
+        self.modules: dict[str, str] = {}  # local name -> module
+        self.functions: dict[str, ast.expr | None] = {}  # local name -> return annotation
+        self.returns = returns
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.functions[node.name] = node.returns
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    local = alias.asname or alias.name
+                    if node.module == "storage.tables" and alias.name in TABLES:
+                        self.tables[local] = alias.name
+                    elif f"{node.module}.{alias.name}" == "storage.tables":
+                        self.tables_modules.add(local)
+                    elif f"{node.module}.{alias.name}" in returns:
+                        self.modules[local] = f"{node.module}.{alias.name}"
+                    elif alias.name in returns.get(node.module, {}):
+                        self.functions[local] = returns[node.module][alias.name]
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name == "storage.tables":
+                        self.tables_modules.add(alias.asname)
+                    elif alias.asname and alias.name in returns:
+                        self.modules[alias.asname] = alias.name
+
+    def names_a_table(self, annotation: ast.expr | None) -> bool:
+        return _names_a_table(annotation, TABLES | frozenset(self.tables))
+
+    def constructs_a_table(self, call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Name):
+            return func.id in self.tables
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in TABLES
+            and ast.unparse(func.value) in self.tables_modules
+        )
+
+    def returned(self, value: ast.expr | None) -> ast.expr | None:
+        """The type annotation of what `value` holds, if it is a call whose return type is known
+        (a row built from a table class counts as that class)."""
+        if isinstance(value, ast.Await):
+            value = value.value
+        if not isinstance(value, ast.Call):
+            return None
+        if self.constructs_a_table(value):
+            return value.func
+        func = value.func
+        if isinstance(func, ast.Name):
+            return self.functions.get(func.id)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            module = self.modules.get(func.value.id)
+            return self.returns.get(module, {}).get(func.attr) if module else None
+        return None
+
+
+def _rows_of(function: ast.FunctionDef | ast.AsyncFunctionDef, names: _ModuleNames) -> set[str]:
+    """The names in `function` that hold a table row: arguments and variables annotated with a
+    table class, and variables given a row built there or returned by a function typed to return one."""
+    arguments = function.args
+    rows = {
+        argument.arg
+        for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        if names.names_a_table(argument.annotation)
+    }
+    for node in ast.walk(function):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if names.names_a_table(node.annotation) or names.names_a_table(names.returned(node.value)):
+                rows.add(node.target.id)
+        elif isinstance(node, ast.Assign | ast.NamedExpr | ast.For | ast.AsyncFor):
+            value = node.iter if isinstance(node, ast.For | ast.AsyncFor) else node.value
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            kind = names.returned(value)
+            for target in targets:
+                if isinstance(target, ast.Name) and names.names_a_table(kind):
+                    rows.add(target.id)
+                elif isinstance(target, ast.Tuple) and (parts := _tuple_parts(kind)):
+                    rows |= {
+                        element.id
+                        for element, part in zip(target.elts, parts, strict=False)
+                        if isinstance(element, ast.Name) and names.names_a_table(part)
+                    }
+    return rows
+
+
+def _assigned_attributes(node: ast.AST) -> Iterator[ast.Attribute]:
+    if isinstance(node, ast.Assign | ast.Delete):
+        targets = node.targets
+    elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+        targets = [node.target]
+    else:
+        return
+    for target in targets:
+        for part in ast.walk(target):
+            if isinstance(part, ast.Attribute) and isinstance(part.ctx, ast.Store | ast.Del):
+                yield part
+
+
+def _orm_writes(source: str, *, returns: Returns | None = None) -> list[str]:
+    """The writes `source` makes through the ORM itself, as `line: what`: a call of a session's
+    add, flush, delete, ... (`ctx.session.flush()`), a table class called to build a row
+    (`Course(...)`), an attribute of a row set (`course.title =`, `setattr(course, ...)`)."""
+    tree = ast.parse(source)
+    names = _ModuleNames(tree, returns or {})
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in _SESSION_WRITES and _is_session(func.value):
+                found.add((node.lineno, f"{ast.unparse(func)}()"))
+            elif names.constructs_a_table(node):
+                found.add((node.lineno, f"{ast.unparse(func)}(...)"))
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        rows = _rows_of(function, names)
+        for node in ast.walk(function):
+            for attribute in _assigned_attributes(node):
+                if isinstance(attribute.value, ast.Name) and attribute.value.id in rows:
+                    found.add((attribute.lineno, f"{ast.unparse(attribute)} ="))
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("setattr", "delattr")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in rows
+            ):
+                found.add((node.lineno, f"{node.func.id}({node.args[0].id}, ...)"))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def test_no_module_of_tools_writes_through_the_orm():
+    returns = _returns_of_the_code()
+    offending = {
+        str(path.relative_to(ROOT)): found
+        for path in sorted((ROOT / "tools").rglob("*.py"))
+        if (found := _orm_writes(path.read_text(), returns=returns))
+    }
+    listed = "\n".join(f"{path}:{found}" for path, writes in offending.items() for found in writes)
+    assert offending == {}, (
+        f"the store owns its writes: give the operation a storage function that makes the row\n{listed}"
+    )
+
+
+_WRITES_THROUGH_THE_ORM = """\
+from storage import courses as courses_storage
+from storage import tables
+from storage.tables import Course as CourseRow, Section
+
+
+async def owned(ctx) -> CourseRow:
+    return await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+
+
+async def handler(ctx, section: Section | None, session):
+    course = await owned(ctx)
+    course.title = "New"
+    found = await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+    found.updated_at += 1
+    ctx.session.add(CourseRow(id="c"))
+    session.add_all([tables.Lesson(id="l")])
+    await ctx.store.session.flush()
+    section.order = 2
+    setattr(section, "title", "Renamed")
+    await session.delete(section)
+    await ctx.session.refresh(course)
+"""
+
+
+def test_the_write_check_finds_every_form_of_a_write_through_the_orm():
+    returns = {"storage.courses": _function_returns((ROOT / "storage/courses.py").read_text())}
+    assert _orm_writes(_WRITES_THROUGH_THE_ORM, returns=returns) == [
+        "12: course.title =",
+        "14: found.updated_at =",
+        "15: CourseRow(...)",
+        "15: ctx.session.add()",
+        "16: session.add_all()",
+        "16: tables.Lesson(...)",
+        "17: ctx.store.session.flush()",
+        "18: section.order =",
+        "19: setattr(section, ...)",
+        "20: session.delete()",
+        "21: ctx.session.refresh()",
+    ]
+
+
+_LEGITIMATE_CODE = """\
+from storage import courses as courses_storage
+from storage.tables import Course
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.seen = set()
+
+    def note(self, course: Course) -> None:
+        self.seen.add(course.id)
+        self.total = len(self.seen)
+
+
+async def handler(ctx, rows: list[str], changes: dict) -> Course | None:
+    names = set()
+    names.add("a")
+    rows.append("b")
+    changes["title"] = "New"
+    ctx.queued_deliveries = 2
+    await ctx.session.execute("SELECT 1")
+    await courses_storage.update_course(ctx.session, course=None, changes=changes, at=None)
+    result = Result()
+    result.title = "Shown"
+    return await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+"""
+
+
+def test_the_write_check_leaves_other_calls_and_assignments_alone():
+    returns = {"storage.courses": _function_returns((ROOT / "storage/courses.py").read_text())}
+    assert _orm_writes(_LEGITIMATE_CODE, returns=returns) == []
 
 
 def _owner(producer_id: str, email: str) -> User:

@@ -22,7 +22,6 @@ from storage import events as events_storage
 from storage.direct import Transaction
 from storage.engine import Session
 from storage.ids import new_id
-from storage.tables import WebhookDelivery
 
 __all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
 
@@ -139,14 +138,9 @@ async def write_events(
         )
         # The webhook deliveries go in the same transaction: an event is never without them.
         deliveries += [
-            WebhookDelivery(
-                id=new_id("whd"),
-                endpoint_id=endpoint.id,
-                event_id=event_id,
-                sequence=first + offset,
-                next_attempt_at=at,
-                created_at=at,
-            ).model_dump()
+            events_storage.new_delivery(
+                endpoint_id=endpoint.id, event_id=event_id, sequence=first + offset, at=at
+            )
             for endpoint in endpoints
             if not endpoint.event_types or event.type in endpoint.event_types
         ]

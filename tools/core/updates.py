@@ -11,7 +11,8 @@ The input model says what each field may do, so validation and the JSON schema s
 - `X = unchanged()`: null is refused by validation, a bad_request naming the field
   (`title: must not be null`); the schema does not offer null.
 
-The operation then takes `given_changes(data, target=...)` and sets them with `apply_changes`.
+The operation then takes `given_changes(data, target=...)` and hands them to its domain's storage
+function, which writes them (`storage.courses.update_course`, ...).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from pydantic import Field
 
+from storage.queries import set_changes
 from tools.core.models import InputModel
 
 __all__ = ["apply_changes", "given_changes", "unchanged"]
@@ -47,8 +49,6 @@ def given_changes(data: InputModel, *, target: type[InputModel]) -> dict[str, An
 
 
 def apply_changes(row: Any, changes: Mapping[str, Any], *, at: datetime) -> None:
-    """Set `changes` on `row`; if there are any, its `updated_at` becomes `at`."""
-    for name, value in changes.items():
-        setattr(row, name, value)
-    if changes:
-        row.updated_at = at
+    """Set `changes` on `row` (`storage.queries.set_changes`); the session's next flush writes them.
+    A domain's storage functions write an update at once (`courses.update_course`, ...)."""
+    set_changes(row, changes, at=at)

@@ -20,9 +20,7 @@ from pydantic import Field
 
 from storage import enrollments as enrollments_storage
 from storage.enrollments import EnrollmentNames, EnrollmentRow, ProgressState
-from storage.ids import new_id
-from storage.queries import insert_new
-from storage.tables import Achievement, Certificate, LearningDay
+from storage.tables import Achievement, Certificate
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.models import OutputModel, Page, PageQuery, UtcDatetime
@@ -191,13 +189,10 @@ def certificate_public(
 async def _issue_certificate(
     ctx: OperationContext, enrollment: EnrollmentRow, names: EnrollmentNames, now: datetime
 ) -> CertificatePublic | None:
-    row = Certificate(
-        id=new_id("certificate"),
-        enrollment_id=enrollment.id,
-        verification_code=verification_code(),
-        issued_at=now,
+    row = await enrollments_storage.issue_certificate(
+        ctx.transaction, enrollment_id=enrollment.id, verification_code=verification_code(), at=now
     )
-    if not await insert_new(ctx.transaction, Certificate, [row.model_dump()]):
+    if row is None:
         return None  # the enrollment already has one
     return certificate_public(
         row, student_id=enrollment.student_id, course_id=enrollment.course_id, names=names
@@ -211,8 +206,9 @@ async def _unlock(
     (no statement when there is none)."""
     student_id = state.enrollment.student_id
     rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
-    rows = [{"student_id": student_id, "code": rule.code, "unlocked_at": now} for rule in rules]
-    unlocked = {code for _, code in await insert_new(ctx.transaction, Achievement, rows)}
+    unlocked = await enrollments_storage.unlock_achievements(
+        ctx.transaction, student_id=student_id, codes=[rule.code for rule in rules], at=now
+    )
     return [
         _achievement_public(rule.code, now, state.names.student_name)
         for rule in rules
@@ -244,7 +240,9 @@ async def record_progress(
         certificate = await _issue_certificate(ctx, enrollment, state.names, now)
     today, days = utc_day(now), state.learning_days
     if learned and today not in days:
-        await insert_new(ctx.transaction, LearningDay, [{"student_id": enrollment.student_id, "day": today}])
+        await enrollments_storage.log_learning_day(
+            ctx.transaction, student_id=enrollment.student_id, day=today
+        )
         days = sorted({*days, today})
     stats = LearnerStats(
         completed_lessons=state.student_completed_lessons + lesson_completed,

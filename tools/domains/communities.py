@@ -10,7 +10,6 @@ from pydantic import Field
 from storage import accounts as accounts_storage
 from storage import communities as communities_storage
 from storage.errors import ConstraintViolation
-from storage.ids import new_id
 from storage.rules import MAX_FILE_SIZE, MediaType, MemberRole
 from storage.tables import Community, Media, Member, User
 from tools.core.catalog import operation
@@ -28,7 +27,7 @@ from tools.core.models import (
 )
 from tools.core.paging import paged
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 
 __all__ = [
     "CommunityDeleted",
@@ -149,15 +148,11 @@ class UpdateCommunityInput(CommunityPath):
 
 async def _claim_slug(ctx: OperationContext, slug: str) -> None:
     if await communities_storage.slug_taken(ctx.session, slug=slug):
-        raise Conflict(f"The slug {slug} is already taken; choose another")
+        raise _slug_taken(slug)
 
 
-async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
-    try:
-        await ctx.session.flush()
-    except ConstraintViolation:
-        # A concurrent write took the same slug first.
-        raise Conflict(f"The slug {slug} is already taken; choose another") from None
+def _slug_taken(slug: str) -> Conflict:
+    return Conflict(f"The slug {slug} is already taken; choose another")
 
 
 @operation(
@@ -170,12 +165,13 @@ async def _flush_claiming_slug(ctx: OperationContext, slug: str) -> None:
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
     """Create a community; its slug is unique on the platform (else conflict)."""
     await _claim_slug(ctx, data.slug)
-    now = ctx.now()
-    community = Community(
-        id=new_id("comm"), producer_id=ctx.producer_id, **data.model_dump(), created_at=now, updated_at=now
-    )
-    ctx.session.add(community)
-    await _flush_claiming_slug(ctx, data.slug)
+    try:
+        community = await communities_storage.add_community(
+            ctx.session, producer_id=ctx.producer_id, at=ctx.now(), **data.model_dump()
+        )
+    except ConstraintViolation:
+        # A concurrent write took the same slug first.
+        raise _slug_taken(data.slug) from None
     return CommunityResult(community=_community_public(community))
 
 
@@ -226,8 +222,13 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     changes = given_changes(data, target=CommunityPath)
     if changes.get("slug", community.slug) != community.slug:
         await _claim_slug(ctx, changes["slug"])
-    apply_changes(community, changes, at=ctx.now())
-    await _flush_claiming_slug(ctx, community.slug)
+    try:
+        await communities_storage.update_community(
+            ctx.session, community=community, changes=changes, at=ctx.now()
+        )
+    except ConstraintViolation:
+        # A concurrent write took the same slug first.
+        raise _slug_taken(community.slug) from None
     return CommunityResult(community=_community_public(community))
 
 
@@ -246,8 +247,7 @@ async def delete_community(ctx: OperationContext, data: CommunityPath) -> Commun
     threads, comments, members, media = await communities_storage.community_contents(
         ctx.session, community_id=community.id
     )
-    await ctx.session.delete(community)
-    await ctx.session.flush()
+    await communities_storage.delete_community(ctx.session, community=community)
     return CommunityDeleted(
         id=community.id,
         threads_deleted=threads,
@@ -321,18 +321,10 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
         is not None
     ):
         raise Conflict(f"User {user.id} is already a member of this community")
-    now = ctx.now()
-    member = Member(
-        id=new_id("mem"),
-        community_id=community.id,
-        user_id=user.id,
-        role=data.role,
-        joined_at=now,
-        updated_at=now,
-    )
-    ctx.session.add(member)
     try:
-        await ctx.session.flush()
+        member = await communities_storage.add_member(
+            ctx.session, community_id=community.id, user_id=user.id, role=data.role, at=ctx.now()
+        )
     except ConstraintViolation:
         raise Conflict(f"User {user.id} is already a member of this community") from None
     return MemberResult(member=_member_public(member, user))
@@ -367,8 +359,7 @@ async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Delet
     )
     if member is None:
         raise NotFound("Member not found: this user is not a member of the community")
-    await ctx.session.delete(member)
-    await ctx.session.flush()
+    await communities_storage.remove_member(ctx.session, member=member)
     return Deleted(id=member.id)
 
 
@@ -428,11 +419,9 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     fields = data.model_dump(exclude={"community_id", "user_id"})
-    media = Media(
-        id=new_id("media"), community_id=community.id, uploaded_by=user.id, **fields, created_at=ctx.now()
+    media = await communities_storage.add_media(
+        ctx.session, community_id=community.id, uploaded_by=user.id, at=ctx.now(), **fields
     )
-    ctx.session.add(media)
-    await ctx.session.flush()
     return MediaResult(media=_media_public(media))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -11,7 +10,6 @@ from pydantic import Field, field_validator
 from storage import categories as categories_storage
 from storage import courses as courses_storage
 from storage.errors import ConstraintViolation
-from storage.ids import new_id
 from storage.rules import Level
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import InputRule, operation
@@ -29,14 +27,14 @@ from tools.core.models import (
 )
 from tools.core.paging import paged
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.domains.curriculum import (
     CourseRef,
     LessonFields,
     SectionPublic,
     columns,
     curriculum_fields,
-    new_lesson,
+    lesson_content,
     owned_course,
     video_columns,
 )
@@ -194,34 +192,27 @@ async def _check_category(ctx: OperationContext, category_id: str) -> None:
 
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
     if await courses_storage.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
-        raise Conflict(f"A course with slug {slug} already exists")
+        raise _slug_conflict(slug)
 
 
-async def _flush_course(ctx: OperationContext, course: Course) -> None:
-    try:
-        await ctx.session.flush()
-    except ConstraintViolation:
-        # A concurrent write of the same slug won the race.
-        raise Conflict(f"A course with slug {course.slug} already exists") from None
-
-
-def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple[list[Section], list[Lesson]]:
-    """The nested sections and lessons as (unsaved) rows; a bad videoUrl is named by its path."""
-    sections, lessons = [], []
-    for i, given in enumerate(data.sections):
-        section = Section(
-            id=new_id("section"),
-            course_id=course.id,
+def _curriculum(data: CreateCourseInput) -> list[courses_storage.NewSection]:
+    """The nested sections with their lessons' content; a bad videoUrl is named by its path."""
+    return [
+        courses_storage.NewSection(
             title=given.title,
-            order=i,
-            created_at=now,
-            updated_at=now,
+            lessons=[
+                lesson_content(
+                    fields, video_columns(fields.video_url, field=f"sections[{i}].lessons[{j}].videoUrl")
+                )
+                for j, fields in enumerate(given.lessons)
+            ],
         )
-        sections.append(section)
-        for j, fields in enumerate(given.lessons):
-            video = video_columns(fields.video_url, field=f"sections[{i}].lessons[{j}].videoUrl")
-            lessons.append(new_lesson(fields, section=section, order=j, video=video, now=now))
-    return sections, lessons
+        for i, given in enumerate(data.sections)
+    ]
+
+
+def _slug_conflict(slug: str) -> Conflict:
+    return Conflict(f"A course with slug {slug} already exists")
 
 
 # ---- operations
@@ -243,26 +234,21 @@ def _curriculum(data: CreateCourseInput, course: Course, now: datetime) -> tuple
 async def create_course(ctx: OperationContext, data: CreateCourseInput) -> CourseDetailResult:
     """Create a course, optionally with sections[].lessons[] (all or nothing)."""
     await _check_category(ctx, data.category_id)
-    now = ctx.now()
-    course = Course(
-        id=new_id("course"),
-        producer_id=ctx.producer_id,
-        **data.model_dump(exclude={"sections"}),
-        published_at=now if data.published else None,
-        created_at=now,
-        updated_at=now,
-    )
-    sections, lessons = _curriculum(data, course, now)
-    if data.published and not lessons:
+    curriculum = _curriculum(data)
+    if data.published and not any(section.lessons for section in curriculum):
         raise Unprocessable("Invalid input: published: a course needs at least one lesson to be published")
     await _check_slug_free(ctx, data.slug)
-    ctx.session.add(course)
-    await _flush_course(ctx, course)
-    # Without ORM relationships the unit of work does not order inserts by foreign key: parents first.
-    ctx.session.add_all(sections)
-    await ctx.session.flush()
-    ctx.session.add_all(lessons)
-    await ctx.session.flush()
+    now = ctx.now()
+    try:
+        course = await courses_storage.add_course(
+            ctx.session, producer_id=ctx.producer_id, at=now, **data.model_dump(exclude={"sections"})
+        )
+    except ConstraintViolation:
+        # A concurrent write of the same slug won the race.
+        raise _slug_conflict(data.slug) from None
+    sections, lessons = await courses_storage.add_curriculum(
+        ctx.session, course_id=course.id, sections=curriculum, at=now
+    )
     return CourseDetailResult(course=_course_detail(course, sections, lessons))
 
 
@@ -315,9 +301,11 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
         await _check_slug_free(ctx, changes["slug"], course_id=course.id)
     if changes.get("category_id", course.category_id) != course.category_id:
         await _check_category(ctx, changes["category_id"])
-    apply_changes(course, changes, at=ctx.now())
-    if changes:
-        await _flush_course(ctx, course)
+    try:
+        await courses_storage.update_course(ctx.session, course=course, changes=changes, at=ctx.now())
+    except ConstraintViolation:
+        # A concurrent write of the same slug won the race.
+        raise _slug_conflict(course.slug) from None
     return CourseResult(course=_course_public(course))
 
 
@@ -355,9 +343,10 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     if not course.published:
         if await courses_storage.count_lessons(ctx.session, course_id=course.id) == 0:
             raise Conflict("This course has no lessons: add at least one before publishing")
-        course.published = True
-        course.published_at = course.updated_at = ctx.now()
-        await ctx.session.flush()
+        now = ctx.now()
+        await courses_storage.update_course(
+            ctx.session, course=course, changes={"published": True, "published_at": now}, at=now
+        )
     return CourseResult(course=_course_public(course))
 
 
@@ -373,8 +362,7 @@ async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResu
     """Unpublish a course (back to draft); its content and enrollments stay."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if course.published:
-        course.published = False
-        course.published_at = None
-        course.updated_at = ctx.now()
-        await ctx.session.flush()
+        await courses_storage.update_course(
+            ctx.session, course=course, changes={"published": False, "published_at": None}, at=ctx.now()
+        )
     return CourseResult(course=_course_public(course))

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from storage import courses as courses_storage
-from storage.ids import new_id
 from storage.rules import VideoType
 from storage.tables import Course, Lesson, Section
 from tools.core.catalog import operation
@@ -25,7 +23,7 @@ from tools.core.errors import NotFound
 from tools.core.fields import Count, Id, IsoDatetime, Title
 from tools.core.models import UPDATED_AFTER, Deleted, InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.domains.videos import parse_video_url
 
 __all__ = [
@@ -38,9 +36,9 @@ __all__ = [
     "delete_lesson",
     "delete_section",
     "get_lesson",
+    "lesson_content",
     "list_lessons",
     "list_sections",
-    "new_lesson",
     "owned_course",
     "update_lesson",
     "update_section",
@@ -185,20 +183,15 @@ def video_columns(url: str | None, *, field: str) -> dict[str, str | None]:
     }
 
 
-def new_lesson(fields: LessonFields, *, section: Section, order: int, video: dict, now: datetime) -> Lesson:
-    return Lesson(
-        id=new_id("lesson"),
-        section_id=section.id,
-        course_id=section.course_id,
-        title=fields.title,
-        description=fields.description,
-        duration=fields.duration,
-        is_preview=fields.is_preview,
-        order=order,
-        created_at=now,
-        updated_at=now,
+def lesson_content(fields: LessonFields, video: Mapping[str, str | None]) -> dict[str, Any]:
+    """A new lesson's own columns: its content as given and its video's columns (`video_columns`)."""
+    return {
+        "title": fields.title,
+        "description": fields.description,
+        "duration": fields.duration,
+        "is_preview": fields.is_preview,
         **video,
-    )
+    }
 
 
 Row = Course | Section | Lesson | Mapping[str, Any]
@@ -293,15 +286,6 @@ async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False)
     return lesson
 
 
-async def _apply(ctx: OperationContext, item: Section | Lesson, changes: dict[str, Any]) -> None:
-    """Set `changes` on `item`; a new `order` moves it among its siblings."""
-    if "order" in changes:
-        await courses_storage.move_to(ctx.session, item=item, position=changes["order"])
-        changes = {**changes, "order": item.order}  # where it went: move_to clamps to the last place
-    apply_changes(item, changes, at=ctx.now())
-    await ctx.session.flush()
-
-
 async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
     """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings."""
     await courses_storage.delete_in_order(ctx.session, item=item)
@@ -320,20 +304,9 @@ async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
 async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
     """Add a section (chapter) to a course; later sections shift down."""
     await owned_course(ctx, data.course_id, lock=True)
-    order = await courses_storage.insert_position(
-        ctx.session, kind=Section, parent_id=data.course_id, position=data.order
+    section = await courses_storage.add_section(
+        ctx.session, course_id=data.course_id, title=data.title, position=data.order, at=ctx.now()
     )
-    now = ctx.now()
-    section = Section(
-        id=new_id("section"),
-        course_id=data.course_id,
-        title=data.title,
-        order=order,
-        created_at=now,
-        updated_at=now,
-    )
-    ctx.session.add(section)
-    await ctx.session.flush()
     return SectionResult(section=section_public(section, []))
 
 
@@ -368,7 +341,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     """Rename or move a section; the others renumber."""
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
-    await _apply(ctx, section, changes)
+    await courses_storage.update_in_order(ctx.session, item=section, changes=changes, at=ctx.now())
     lessons = await courses_storage.lessons_of_section(ctx.session, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
 
@@ -398,12 +371,14 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     """Add a lesson to a section; later lessons shift down."""
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
-    order = await courses_storage.insert_position(
-        ctx.session, kind=Lesson, parent_id=section.id, position=data.order
+    lesson = await courses_storage.add_lesson(
+        ctx.session,
+        course_id=section.course_id,
+        section_id=section.id,
+        position=data.order,
+        content=lesson_content(data, video),
+        at=ctx.now(),
     )
-    lesson = new_lesson(data, section=section, order=order, video=video, now=ctx.now())
-    ctx.session.add(lesson)
-    await ctx.session.flush()
     return LessonResult(lesson=lesson_public(lesson))
 
 
@@ -450,7 +425,7 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:
         changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
-    await _apply(ctx, lesson, changes)
+    await courses_storage.update_in_order(ctx.session, item=lesson, changes=changes, at=ctx.now())
     return LessonResult(lesson=lesson_public(lesson))
 
 

@@ -10,7 +10,6 @@ from typing import Annotated
 from pydantic import Field
 
 from storage import communities as communities_storage
-from storage.ids import new_id
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -19,7 +18,7 @@ from tools.core.fields import NOT_BLANK_CHECKS, Id, IsoDatetime
 from tools.core.models import Deleted, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.domains.communities import (
     CommunityPath,
     Name,
@@ -287,20 +286,15 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
     author = await _community_and_author(ctx, data.community_id, data.user_id)
-    now = ctx.now()
-    thread = communities_storage.NewThread(
-        id=new_id("thread"),
+    thread = await communities_storage.insert_thread(
+        ctx.transaction,
         community_id=data.community_id,
         author_id=author.id,
         title=data.title,
         content=data.content,
         pinned=data.pinned,
-        comment_count=0,
-        last_activity_at=now,
-        created_at=now,
-        updated_at=now,
+        at=ctx.now(),
     )
-    await communities_storage.insert_thread(ctx.transaction, thread)
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, author)))
 
 
@@ -351,8 +345,8 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
 async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> ThreadResult:
     """Update a thread's title or content, or pin/unpin it."""
     thread = await _thread_row(ctx, data)
-    apply_changes(thread, given_changes(data, target=ThreadPath), at=ctx.now())
-    await ctx.session.flush()
+    changes = given_changes(data, target=ThreadPath)
+    await communities_storage.update_thread(ctx.session, thread=thread, changes=changes, at=ctx.now())
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, await _user(ctx, thread.author_id))))
 
 
@@ -368,8 +362,7 @@ async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDelete
     """Delete a thread and all its comments; says how many went."""
     thread = await _thread_row(ctx, data, lock=True)
     comments = await communities_storage.count_thread_comments(ctx.session, thread_id=thread.id)
-    await ctx.session.delete(thread)
-    await ctx.session.flush()
+    await communities_storage.delete_thread(ctx.session, thread=thread)
     return ThreadDeleted(id=thread.id, comments_deleted=comments)
 
 
@@ -426,19 +419,14 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
         is None
     ):
         raise NotFound("Parent comment not found in this thread")
-    now = ctx.now()
-    comment = Comment(
-        id=new_id("cmt"),
+    comment = await communities_storage.add_comment(
+        ctx.session,
         thread_id=thread.id,
         parent_id=data.parent_id,
         author_id=author.id,
         content=data.content,
-        created_at=now,
-        updated_at=now,
+        at=ctx.now(),
     )
-    ctx.session.add(comment)
-    await ctx.session.flush()
-    await communities_storage.note_comment_added(ctx.session, thread_id=thread.id, at=now)
     return CommentResult(comment=_comment_public(comment, author))
 
 
@@ -487,8 +475,8 @@ async def _listed_thread(ctx: OperationContext, community_id: str | None, thread
 async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> CommentResult:
     """Replace a comment's content; its replies stay."""
     comment = await _comment_row(ctx, data)
-    apply_changes(comment, given_changes(data, target=CommentPath), at=ctx.now())
-    await ctx.session.flush()
+    changes = given_changes(data, target=CommentPath)
+    await communities_storage.update_comment(ctx.session, comment=comment, changes=changes, at=ctx.now())
     return CommentResult(comment=_comment_public(comment, await _user(ctx, comment.author_id)))
 
 

@@ -30,7 +30,6 @@ from storage.enrollments import (
     StudentMatch,
 )
 from storage.errors import ConstraintViolation
-from storage.ids import new_id
 from storage.tables import Course, Enrollment
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -303,36 +302,26 @@ async def _enroll_chunk(
     already_enrolled, with the other call's enrollment, and the others go ahead."""
     if not students:
         return set()
-    now = ctx.now()
-    rows = {
-        student.id: Enrollment(
-            id=new_id("enrollment"),
-            producer_id=ctx.producer_id,
-            student_id=student.id,
-            course_id=course.id,
-            enrolled_at=now,
-            updated_at=now,
-        )
-        for student in students
-    }
-    inserted = await enrollments_storage.insert_enrollments(
-        ctx.session, [row.model_dump() for row in rows.values()]
+    created = await enrollments_storage.insert_enrollments(
+        ctx.session,
+        producer_id=ctx.producer_id,
+        course_id=course.id,
+        student_ids=[student.id for student in students],
+        at=ctx.now(),
     )
-    created = {student_id for student_id, row in rows.items() if row.id in inserted}
-    if len(created) < len(rows):
-        lost = [student_id for student_id in rows if student_id not in created]
+    if len(created) < len(students):
+        lost = [student.id for student in students if student.id not in created]
         enrolled.update(
             await enrollments_storage.enrollments_of_students(
                 ctx.session, course_id=course.id, student_ids=lost
             )
         )
     for student in students:
-        if student.id in created:
-            row = rows[student.id]
+        if (row := created.get(student.id)) is not None:
             enrolled[student.id] = row.id
             names = EnrollmentNames(student.name, course.title, course.slug)
             ctx.emit("enrollment.created", _enrollment_public(row, names, completed=0, total=total_lessons))
-    return created
+    return set(created)
 
 
 # ---- operations
@@ -351,18 +340,10 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     course = await owned_course(ctx, data.course_id)
     if await enrollments_storage.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
         raise Conflict(_ALREADY_ENROLLED)
-    now = ctx.now()
-    enrollment = Enrollment(
-        id=new_id("enrollment"),
-        producer_id=ctx.producer_id,
-        student_id=student.id,
-        course_id=course.id,
-        enrolled_at=now,
-        updated_at=now,
-    )
-    ctx.session.add(enrollment)
     try:
-        await ctx.session.flush()
+        enrollment = await enrollments_storage.add_enrollment(
+            ctx.session, producer_id=ctx.producer_id, student_id=student.id, course_id=course.id, at=ctx.now()
+        )
     except ConstraintViolation:
         # A concurrent enrollment of the same pair won the race.
         raise Conflict(_ALREADY_ENROLLED) from None

@@ -9,7 +9,6 @@ from pydantic import AfterValidator, Field
 from storage import accounts as accounts_storage
 from storage import students as students_storage
 from storage.errors import ConstraintViolation
-from storage.ids import new_id
 from storage.rules import EMAIL_MAX_LENGTH, is_email
 from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
@@ -29,7 +28,7 @@ from tools.core.models import (
 from tools.core.paging import paged
 from tools.core.passwords import generate_password, hash_generated_password, hash_password
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.domains.accounts import normalize_email
 from tools.domains.streaks import Streak, streaks, utc_day
 
@@ -166,23 +165,18 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
         password_hash = await hash_generated_password(generated)
     else:
         password_hash = await hash_password(data.password)
-    now = ctx.now()
-    user = User(
-        id=new_id("user"),
-        producer_id=ctx.producer_id,
-        name=data.name,
-        email=data.email,
-        email_normalized=email_normalized,
-        password_hash=password_hash,
-        avatar_url=data.avatar_url,
-        bio=data.bio,
-        role=STUDENT_ROLE,
-        created_at=now,
-        updated_at=now,
-    )
-    ctx.session.add(user)
     try:
-        await ctx.session.flush()
+        user = await students_storage.add_student(
+            ctx.session,
+            producer_id=ctx.producer_id,
+            name=data.name,
+            email=data.email,
+            email_normalized=email_normalized,
+            password_hash=password_hash,
+            avatar_url=data.avatar_url,
+            bio=data.bio,
+            at=ctx.now(),
+        )
     except ConstraintViolation:
         # A concurrent registration of the same email won the race.
         raise Conflict(f"A user with email {data.email} already exists") from None
@@ -233,7 +227,5 @@ async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> Stu
     """Update a student's name, avatarUrl or bio."""
     user = await owned_student(ctx, data.student_id)
     changes = given_changes(data, target=StudentRef)
-    apply_changes(user, changes, at=ctx.now())
-    if changes:
-        await ctx.session.flush()
+    await students_storage.update_student(ctx.session, student=user, changes=changes, at=ctx.now())
     return StudentResult(student=student_public(user))

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import pytest
 from pydantic import Field
 
+from storage.queries import set_changes
 from tools.core.errors import BadRequest
 from tools.core.models import InputModel
 from tools.core.runner import parse_arguments
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.registry import OPERATIONS_BY_NAME
 
 
@@ -46,9 +47,9 @@ def test_the_schema_offers_null_only_where_it_clears():
 def test_applying_changes_bumps_updated_at_only_when_something_changed():
     at = datetime(2026, 5, 1, tzinfo=UTC)
     row = SimpleNamespace(title="Old", updated_at=None)
-    apply_changes(row, {}, at=at)
+    set_changes(row, {}, at=at)
     assert row.updated_at is None
-    apply_changes(row, {"title": "New"}, at=at)
+    set_changes(row, {"title": "New"}, at=at)
     assert (row.title, row.updated_at) == ("New", at)
 
 
