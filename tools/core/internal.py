@@ -17,13 +17,18 @@ Outside the runner and this module no module of `server/` or `tools/` opens a st
   no read): a session token or an OAuth code, refresh token or access token looked up, a client's
   registration read, the delivery worker's look for due deliveries (`reading`).
 - **Bookkeeping**, never audited: a credential's last use (`writing_if_free`, taken only when the
-  writer is free) must never hold a request up nor fill the audit log with every call; the delivery worker's leases and recorded
-  attempts are the server's own work, many a minute, and the events they deliver are audited
-  where they were written. A client registration and the fetched copy of a client ID metadata
-  document belong to no producer yet, so there is no audit log to write them to (they are logged).
-- **Rate limits**: the runner's limit counts a principal's operations, and these paths have no
-  principal to count; each has its own bound instead: sign-in the login throttle, Dynamic Client
-  Registration the registration throttle, a code and a refresh token one use each.
+  writer is free) must never hold a request up nor fill the audit log with every call. The
+  delivery worker's polls, leases and recorded attempts are the server's own work, many a minute,
+  and the event a delivery carries was audited with the write that made it; a lease and an
+  attempt take their turn in the write queue (`writing`), since a skipped lease would hold its
+  delivery until the next poll. A client registration and the fetched copy of a client ID
+  metadata document belong to no producer yet, so there is no audit log to write them to (a
+  registration is logged).
+- **Rate limits**: `login` and `change_password` pass the runner's rate limit before their
+  handlers run, like every operation (a sign-in's caller is anonymous, uncounted there: the login
+  throttle bounds it per account and address). The other paths have no principal for that limit
+  to count, and each has its own bound: Dynamic Client Registration the registration throttle, a
+  code and a refresh token one use each, a lookup the request that carries the credential.
 
 Every path keeps the runner's transaction and error rules: one transaction per write, committed
 whole or not at all; the store's exceptions (`storage.errors`) translated as the runner translates
@@ -107,7 +112,9 @@ async def audit_security_event(
     """Audit the security event `name` in `session`'s transaction, under `producer_id`; by
     `principal` (a connected app, the signed-in owner), or by no key (a person signing in)."""
     if principal is None:
-        principal = Principal(producer_id=producer_id, key_id=None, key_name=None, grants=())
+        principal = Principal(
+            producer_id=producer_id, key_id=None, key_name=None, grants=(), kind="anonymous"
+        )
     await record_audit_event(
         session,
         principal=principal,
