@@ -219,7 +219,7 @@ async def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_fami
     assert await oauth_audit(store, tenant.producer_id) == [
         ("oauth_issue_tokens", "ok", {"grantId": grant.id}),
         ("oauth_refresh_tokens", "ok", {"grantId": grant.id}),
-        ("oauth_revoke_grant", "refresh_token_reused", {"grantId": grant.id}),
+        ("oauth_revoke_grant_reused_refresh_token", "ok", {"grantId": grant.id}),
     ]
 
 
@@ -263,7 +263,7 @@ async def test_a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_got
         assert (await mcp_post(client, first.json()["access_token"])).status_code == 401
     assert [(name, outcome) for name, outcome, _ in await oauth_audit(store, tenant.producer_id)] == [
         ("oauth_issue_tokens", "ok"),
-        ("oauth_revoke_grant", "code_reused"),
+        ("oauth_revoke_grant_reused_code", "ok"),
     ]
 
 

@@ -52,8 +52,11 @@ from tools.domains.accounts import record_last_use
 __all__ = [
     "ACCESS_TOKEN_PREFIX",
     "ACCESS_TOKEN_TTL",
+    "AUDITED_EVENTS",
     "CODE_TTL",
     "GRANT_REVOKED",
+    "GRANT_REVOKED_FOR_REUSED_CODE",
+    "GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN",
     "MAX_CLIENT_METADATA_BYTES",
     "MAX_CONTACTS",
     "MAX_METADATA_STRING_LENGTH",
@@ -100,8 +103,19 @@ TOKENS_ISSUED = "oauth_issue_tokens"
 TOKENS_REFRESHED = "oauth_refresh_tokens"
 """... for a refresh token rotated into the next pair."""
 GRANT_REVOKED = "oauth_revoke_grant"
-"""... for a grant ended by its client (outcome "ok") or because a used code or rotated refresh
-token was presented again (outcome "code_reused", "refresh_token_reused")."""
+"""... for a grant its client ended (RFC 7009)."""
+GRANT_REVOKED_FOR_REUSED_CODE = "oauth_revoke_grant_reused_code"
+"""... for a grant ended because a redeemed code was presented again."""
+GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN = "oauth_revoke_grant_reused_refresh_token"
+"""... for a grant ended because a rotated refresh token was presented again."""
+AUDITED_EVENTS = (
+    TOKENS_ISSUED,
+    TOKENS_REFRESHED,
+    GRANT_REVOKED,
+    GRANT_REVOKED_FOR_REUSED_CODE,
+    GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN,
+)
+"""The names under which a connected app's security events are audited (outcome "ok")."""
 
 MAX_CLIENT_METADATA_BYTES = 4 * 1024
 """A registered client's metadata, serialized as it is stored, is at most this (and so is the
@@ -345,7 +359,7 @@ async def find_code(
         return None
     if found[0].used_at is not None:
         logger.warning("an authorization code was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(store, found[1], clock, outcome="code_reused")
+        await _revoke_grant(store, found[1], clock, name=GRANT_REVOKED_FOR_REUSED_CODE)
         return None
     return found
 
@@ -360,7 +374,7 @@ async def exchange_code(store: Store, *, code: OAuthCode, grant: OAuthGrant, clo
             return issued
         # Redeemed twice at once: one is a copy.
         await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=GRANT_REVOKED, outcome="code_reused", at=clock())
+        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_CODE, at=clock())
     raise GrantRefused("authorization code was already used")
 
 
@@ -381,7 +395,7 @@ async def find_refresh_token(
         return None
     if found[0].used_at is not None:
         logger.warning("a rotated refresh token was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(store, found[1], clock, outcome="refresh_token_reused")
+        await _revoke_grant(store, found[1], clock, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN)
         return None
     return found
 
@@ -432,7 +446,7 @@ async def rotate_refresh_token(
             return issued
         # Rotated twice at once: one is a copy.
         await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=GRANT_REVOKED, outcome="refresh_token_reused", at=clock())
+        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN, at=clock())
     raise GrantRefused("refresh token was already used")
 
 
@@ -469,12 +483,12 @@ async def revoke_token(store: Store, *, token: str, client_id: str, clock: Clock
         await _revoke_grant(store, found[1], clock)
 
 
-async def _revoke_grant(store: Store, grant: OAuthGrant, clock: Clock, *, outcome: str = "ok") -> None:
-    """End `grant`: revoked by its client (`outcome` "ok"), or because a used code or rotated
-    refresh token came back (`outcome` says which)."""
+async def _revoke_grant(store: Store, grant: OAuthGrant, clock: Clock, *, name: str = GRANT_REVOKED) -> None:
+    """End `grant`, audited under `name`: revoked by its client, or because a used code or rotated
+    refresh token came back."""
     async with writing(store, "oauth grant revocation") as session:
         await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=GRANT_REVOKED, outcome=outcome, at=clock())
+        await _audit(session, grant, name=name, at=clock())
 
 
 async def _audit(
@@ -483,7 +497,6 @@ async def _audit(
     *,
     name: str,
     at: datetime,
-    outcome: str = "ok",
     scopes: list[str] | None = None,
 ) -> None:
     """Audit a security event of `grant` as the connected app's own, under its producer: the
@@ -499,7 +512,6 @@ async def _audit(
             grants=tuple(scopes if scopes is not None else grant.permissions),
         ),
         ids={"grantId": grant.id},
-        outcome=outcome,
         at=at,
     )
 
