@@ -11,8 +11,11 @@ from sqlmodel import col
 from starlette.routing import Route
 
 from server.rest import API_PREFIX
+from storage.errors import ConstraintViolation, Locked, StoreBusy
 from storage.tables import AuditEvent
 from tests.support.rest import bearer, rest_client, rest_route
+from tools.core.errors import Busy, Conflict
+from tools.core.internal import reading, writing
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +134,29 @@ async def sneak(store, ctx):
 def test_the_runner_and_the_internal_service_are_where_the_store_sessions_are_opened():
     for module in _MAY_OPEN_STORE_SESSIONS:
         assert _store_sessions_opened((ROOT / module).read_text()), module
+
+
+@pytest.mark.parametrize(
+    ("raised", "answered"),
+    [
+        (ConstraintViolation("uq_example"), Conflict),
+        (StoreBusy("the write queue is full", retry_after=2), Busy),
+        (Locked("database is locked"), Busy),
+    ],
+)
+async def test_the_internal_service_answers_the_stores_errors_as_the_runner_does(store, raised, answered):
+    with pytest.raises(answered):
+        async with writing(store, "a test write"):
+            raise raised
+    with pytest.raises(answered):
+        async with reading(store, "a test read"):
+            raise raised
+
+
+async def test_the_internal_service_passes_other_errors_unchanged(store):
+    with pytest.raises(LookupError):
+        async with writing(store, "a test write"):
+            raise LookupError("not the store's")
 
 
 async def test_sign_in_key_management_and_sign_out_are_audited(store, app, tenant):
