@@ -104,13 +104,14 @@ async def full_key_tools_list() -> bytes:
     from storage.engine import open_store
     from storage.ids import utcnow
     from storage.migrate import upgrade_async
+    from tools.core.internal import writing
     from tools.domains.accounts import create_api_key, create_producer
 
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite+aiosqlite:///{directory}/generated.db"
         await upgrade_async(url)
         async with open_store(url) as store:
-            async with store.sessions() as session, session.begin():
+            async with writing(store, "generated files' school") as session:
                 made = await create_producer(
                     session,
                     name="School",

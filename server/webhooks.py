@@ -7,6 +7,9 @@ setting their lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers neve
 row; on SQLite the one writer serializes claims), sends them outside any transaction, then records
 the answer if the lease is still its own. A worker that dies mid-send leaves its lease to expire and
 the delivery goes again: at least once, and receivers deduplicate by `webhook-id`, the event's id.
+Its reads and writes go through `tools.core.internal`: leases and recorded attempts are the
+server's own bookkeeping, one transaction each and never audited (the event a delivery carries was
+audited with the write that made it).
 
 An endpoint gets its events in sequence order: only its oldest pending delivery is due, so a later
 event waits while an earlier one is retried, until that one succeeds or fails for good.
@@ -32,6 +35,7 @@ from storage import webhooks as deliveries
 from storage.engine import Store
 from storage.tables import Event
 from tools.core.context import Clock, Signal
+from tools.core.internal import reading, writing
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl
 from tools.domains.event_feed import EventPublic
 
@@ -142,10 +146,12 @@ class DeliveryWorker:
         """Lease up to `limit` due deliveries to this worker, in one short transaction."""
         if limit <= 0:
             return []
-        async with self._store.sessions() as session:  # an idle poll reads, and takes no write turn
+        async with reading(
+            self._store, "webhook delivery poll"
+        ) as session:  # an idle poll takes no write turn
             if not await deliveries.any_due(session, now=self._clock()):
                 return []
-        async with self._store.write_session() as session, session.begin():
+        async with writing(self._store, "webhook delivery lease") as session:
             now = self._clock()
             lease_until = now + timedelta(seconds=self._settings.webhook_lease_seconds)
             leased = await deliveries.lease_due(session, now=now, limit=limit, lease_until=lease_until)
@@ -223,7 +229,7 @@ class DeliveryWorker:
         """Write down the attempt, if the delivery is still this worker's: a lease that ran out
         mid-send has let another worker send it again, and that attempt is the one to record."""
         settings = self._settings
-        async with self._store.write_session() as session, session.begin():
+        async with writing(self._store, "webhook delivery attempt") as session:
             now = self._clock()
             locked = await deliveries.lock_for_recording(
                 session, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id
@@ -235,26 +241,40 @@ class DeliveryWorker:
                 )
                 return
             endpoint, delivery = locked
-            delivery.attempts += 1
-            delivery.lease_until = None
-            delivery.last_attempt_at = attempted_at
-            delivery.response_status, delivery.response_excerpt = answer.status, answer.excerpt
-            delivery.latency_ms, delivery.error = answer.latency_ms, answer.error
-            if answer.succeeded:
-                delivery.state = "succeeded"
-                endpoint.failing_since = None
-                return
+            attempts = delivery.attempts + 1
             schedule = settings.webhook_retry_schedule
-            if delivery.attempts > len(schedule):
-                delivery.state = "failed"  # the endpoint's next delivery may go now
+            if answer.succeeded:
+                state, next_attempt_at = "succeeded", None
+            elif attempts > len(schedule):
+                state, next_attempt_at = "failed", None  # the endpoint's next delivery may go now
             else:
-                delivery.next_attempt_at = now + timedelta(seconds=schedule[delivery.attempts - 1])
-            endpoint.failing_since = endpoint.failing_since or attempted_at
-            if now - endpoint.failing_since >= timedelta(hours=settings.webhook_disable_after_hours):
-                reason = f"Deliveries failed for {settings.webhook_disable_after_hours:g} hours: last {answer.summary()}"
-                endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = (
-                    False,
-                    reason[:_TEXT_LIMIT],
-                    now,
+                state, next_attempt_at = delivery.state, now + timedelta(seconds=schedule[attempts - 1])
+            await deliveries.record_attempt(
+                session,
+                delivery_id=delivery.id,
+                attempted_at=attempted_at,
+                state=state,
+                next_attempt_at=next_attempt_at,
+                response_status=answer.status,
+                response_excerpt=answer.excerpt,
+                latency_ms=answer.latency_ms,
+                error=answer.error,
+            )
+            if answer.succeeded:
+                await deliveries.set_endpoint_health(
+                    session, endpoint_id=endpoint.id, failing_since=None, at=now
                 )
-                logger.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
+                return
+            failing_since = endpoint.failing_since or attempted_at
+            disabled_reason = None
+            if now - failing_since >= timedelta(hours=settings.webhook_disable_after_hours):
+                reason = f"Deliveries failed for {settings.webhook_disable_after_hours:g} hours: last {answer.summary()}"
+                disabled_reason = reason[:_TEXT_LIMIT]
+                logger.warning("webhook endpoint %s disabled: %s", endpoint.id, disabled_reason)
+            await deliveries.set_endpoint_health(
+                session,
+                endpoint_id=endpoint.id,
+                failing_since=failing_since,
+                disabled_reason=disabled_reason,
+                at=now,
+            )

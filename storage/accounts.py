@@ -9,10 +9,13 @@ from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.credentials import raise_revision
 from storage.fast import FastReader, PreparedQuery
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
+    "add_api_key",
+    "add_producer",
     "api_keys_query",
     "get_api_key",
     "get_api_key_by_id",
@@ -24,6 +27,7 @@ __all__ = [
     "owners_by_producer_query",
     "producer_with_owner",
     "producers_by_id",
+    "revoke_api_key",
     "touch_api_key",
 ]
 
@@ -118,3 +122,79 @@ def api_keys_query(*, producer_id: str) -> Select:
 
 async def touch_api_key(session: AsyncSession, *, key_id: str, at: datetime) -> None:
     await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=at))
+
+
+async def add_producer(
+    session: AsyncSession,
+    *,
+    producer_id: str,
+    owner_id: str,
+    name: str,
+    email: str,
+    email_normalized: str,
+    password_hash: str,
+    at: datetime,
+) -> tuple[Producer, User]:
+    """Store a producer and its owner (named `name` too). Raises `ConstraintViolation` naming
+    `uq_users_owner_email` when another owner has the email."""
+    producer = Producer(id=producer_id, name=name, created_at=at)
+    owner = User(
+        id=owner_id,
+        producer_id=producer_id,
+        name=name,
+        email=email,
+        email_normalized=email_normalized,
+        password_hash=password_hash,
+        role="owner",
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(producer)
+    await session.flush()
+    session.add(owner)
+    await session.flush()
+    return producer, owner
+
+
+async def add_api_key(
+    session: AsyncSession,
+    *,
+    key_id: str,
+    producer_id: str,
+    name: str,
+    description: str | None,
+    key_hash: str,
+    prefix: str,
+    permissions: list[str],
+    created_at: datetime,
+    expires_at: datetime | None,
+) -> ApiKey:
+    api_key = ApiKey(
+        id=key_id,
+        producer_id=producer_id,
+        name=name,
+        description=description,
+        key_hash=key_hash,
+        prefix=prefix,
+        permissions=permissions,
+        created_at=created_at,
+        expires_at=expires_at,
+    )
+    session.add(api_key)
+    await session.flush()
+    return api_key
+
+
+async def revoke_api_key(
+    session: AsyncSession, *, producer_id: str, key_id: str, at: datetime
+) -> ApiKey | None:
+    """Revoke `producer_id`'s key `key_id` at `at`, unless it was revoked before (the first time
+    stays), and return it; None when the producer has no such key."""
+    api_key = await get_api_key(session, producer_id=producer_id, key_id=key_id)
+    if api_key is None:
+        return None
+    if api_key.revoked_at is None:
+        api_key.revoked_at = at
+        await raise_revision(session)  # every process's kept copy of the key is stale now
+        await session.flush()
+    return api_key

@@ -14,6 +14,10 @@ from storage.credentials import raise_revision
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 
 __all__ = [
+    "add_client",
+    "add_code",
+    "add_grant",
+    "add_tokens",
     "claim_code",
     "claim_refresh_token",
     "delete_finished",
@@ -25,12 +29,144 @@ __all__ = [
     "get_token",
     "grants_query",
     "revoke_grant",
+    "revoke_producer_grant",
+    "save_fetched_client",
     "touch_grant",
 ]
 
 
 async def get_client(session: AsyncSession, *, client_id: str) -> OAuthClient | None:
     return await session.get(OAuthClient, client_id)
+
+
+async def add_client(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    source: str,
+    name: str,
+    information: dict[str, Any],
+    secret_hash: str | None,
+    at: datetime,
+) -> OAuthClient:
+    """Store a new client, created and fetched (for a registration: stored) at `at`."""
+    client = OAuthClient(
+        id=client_id,
+        source=source,
+        name=name,
+        information=information,
+        secret_hash=secret_hash,
+        created_at=at,
+        fetched_at=at,
+    )
+    session.add(client)
+    await session.flush()
+    return client
+
+
+async def save_fetched_client(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    source: str,
+    name: str,
+    information: dict[str, Any],
+    secret_hash: str | None,
+    at: datetime,
+) -> OAuthClient:
+    """Store the copy of a client's metadata fetched at `at`: a new client, or the one `client_id`
+    names with its name, metadata and secret replaced."""
+    client = await session.get(OAuthClient, client_id)
+    if client is None:
+        client = OAuthClient(id=client_id, source=source, name=name, information=information, created_at=at)
+        session.add(client)
+    client.name = name
+    client.information = information
+    client.secret_hash = secret_hash
+    client.fetched_at = at
+    await session.flush()
+    return client
+
+
+async def add_grant(
+    session: AsyncSession,
+    *,
+    grant_id: str,
+    producer_id: str,
+    user_id: str,
+    client_id: str,
+    client_name: str,
+    redirect_uri: str,
+    resource: str,
+    permissions: list[str],
+    created_at: datetime,
+) -> OAuthGrant:
+    grant = OAuthGrant(
+        id=grant_id,
+        producer_id=producer_id,
+        user_id=user_id,
+        client_id=client_id,
+        client_name=client_name,
+        redirect_uri=redirect_uri,
+        resource=resource,
+        permissions=permissions,
+        created_at=created_at,
+    )
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def add_code(
+    session: AsyncSession,
+    *,
+    code_hash: str,
+    grant_id: str,
+    client_id: str,
+    redirect_uri: str,
+    redirect_uri_explicit: bool,
+    code_challenge: str,
+    scopes: list[str],
+    expires_at: datetime,
+) -> OAuthCode:
+    code = OAuthCode(
+        code_hash=code_hash,
+        grant_id=grant_id,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        redirect_uri_explicit=redirect_uri_explicit,
+        code_challenge=code_challenge,
+        scopes=scopes,
+        expires_at=expires_at,
+    )
+    session.add(code)
+    await session.flush()
+    return code
+
+
+async def add_tokens(
+    session: AsyncSession,
+    *,
+    grant_id: str,
+    scopes: list[str],
+    created_at: datetime,
+    tokens: list[tuple[str, str, datetime]],
+) -> list[OAuthToken]:
+    """Store `grant_id`'s new tokens, each given as (kind, token hash, expiry), in one flush."""
+    rows = [
+        OAuthToken(
+            token_hash=token_hash,
+            grant_id=grant_id,
+            kind=kind,
+            scopes=scopes,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        for kind, token_hash, expires_at in tokens
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return rows
 
 
 async def get_grant(session: AsyncSession, *, producer_id: str, grant_id: str) -> OAuthGrant | None:
@@ -106,6 +242,19 @@ async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) ->
     await raise_revision(session)  # every process's kept tokens of the grant are stale now
     await session.execute(delete(OAuthToken).where(col(OAuthToken.grant_id) == grant_id))
     await session.execute(delete(OAuthCode).where(col(OAuthCode.grant_id) == grant_id))
+
+
+async def revoke_producer_grant(
+    session: AsyncSession, *, producer_id: str, grant_id: str, at: datetime
+) -> OAuthGrant | None:
+    """Revoke `producer_id`'s grant `grant_id` (as `revoke_grant`) and return it as it is now;
+    None when the producer has no such grant."""
+    grant = await get_grant(session, producer_id=producer_id, grant_id=grant_id)
+    if grant is None:
+        return None
+    await revoke_grant(session, grant_id=grant.id, at=at)
+    await session.refresh(grant)
+    return grant
 
 
 async def touch_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from storage.tables import SignIn
 
-__all__ = ["delete_finished_sign_ins", "end_sign_in", "get_sign_in_by_token_hash"]
+__all__ = ["add_sign_in", "delete_finished_sign_ins", "end_sign_in", "get_sign_in_by_token_hash"]
 
 
 async def get_sign_in_by_token_hash(session: AsyncSession, *, token_hash: str) -> SignIn | None:
@@ -30,3 +30,26 @@ async def delete_finished_sign_ins(session: AsyncSession, *, user_id: str, now: 
     """Forget `user_id`'s ended and expired sign-ins: they can never be used again."""
     finished = or_(col(SignIn.ended_at).is_not(None), col(SignIn.expires_at) <= now)
     await session.execute(delete(SignIn).where(col(SignIn.user_id) == user_id, finished))
+
+
+async def add_sign_in(
+    session: AsyncSession,
+    *,
+    sign_in_id: str,
+    producer_id: str,
+    user_id: str,
+    token_hash: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> SignIn:
+    row = SignIn(
+        id=sign_in_id,
+        producer_id=producer_id,
+        user_id=user_id,
+        token_hash=token_hash,
+        created_at=created_at,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    return row

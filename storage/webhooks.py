@@ -4,23 +4,31 @@ one worker, and locking one to record its attempt."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from storage import events as events_storage
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "add_endpoint",
+    "add_test_delivery",
     "any_due",
+    "change_endpoint",
+    "delete_endpoint",
     "deliveries_query",
     "endpoints_query",
     "get_endpoint",
     "lease_due",
     "lock_for_recording",
+    "record_attempt",
+    "set_endpoint_health",
 ]
 
 
@@ -112,3 +120,141 @@ async def lock_for_recording(
     if endpoint is None or delivery is None:
         return None
     return endpoint, delivery
+
+
+async def record_attempt(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    attempted_at: datetime,
+    state: str,
+    next_attempt_at: datetime | None,
+    response_status: int | None,
+    response_excerpt: str | None,
+    latency_ms: int | None,
+    error: str | None,
+) -> None:
+    """Count one attempt of the delivery `lock_for_recording` locked in this transaction: its
+    lease ends, its answer is kept, and it is `state` now, due again at `next_attempt_at` if given."""
+    delivery = await session.get(WebhookDelivery, delivery_id)  # the locked row, from the session
+    assert delivery is not None, "record_attempt follows lock_for_recording in the same transaction"
+    delivery.attempts += 1
+    delivery.lease_until = None
+    delivery.last_attempt_at = attempted_at
+    delivery.response_status, delivery.response_excerpt = response_status, response_excerpt
+    delivery.latency_ms, delivery.error = latency_ms, error
+    delivery.state = state
+    if next_attempt_at is not None:
+        delivery.next_attempt_at = next_attempt_at
+
+
+async def set_endpoint_health(
+    session: AsyncSession,
+    *,
+    endpoint_id: str,
+    failing_since: datetime | None,
+    disabled_reason: str | None = None,
+    at: datetime,
+) -> None:
+    """Note since when the endpoint `lock_for_recording` locked has failed (None: it answers);
+    with `disabled_reason`, disable it at `at`."""
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)  # the locked row, from the session
+    assert endpoint is not None, "set_endpoint_health follows lock_for_recording in the same transaction"
+    endpoint.failing_since = failing_since
+    if disabled_reason is not None:
+        endpoint.enabled, endpoint.disabled_reason, endpoint.updated_at = False, disabled_reason, at
+
+
+async def add_endpoint(
+    session: AsyncSession,
+    *,
+    endpoint_id: str,
+    producer_id: str,
+    url: str,
+    description: str | None,
+    event_types: list[str],
+    secret: str,
+    at: datetime,
+) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        producer_id=producer_id,
+        url=url,
+        description=description,
+        event_types=event_types,
+        secret=secret,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def _loaded_endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
+    """The endpoint this transaction read already (from the session: no statement)."""
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    assert endpoint is not None, "the endpoint was read in this transaction before it is changed"
+    return endpoint
+
+
+async def change_endpoint(
+    session: AsyncSession, *, endpoint_id: str, changes: Mapping[str, Any], at: datetime
+) -> WebhookEndpoint:
+    """Set `changes` (column names and values) on the endpoint read in this transaction; if there
+    are any, its `updated_at` becomes `at`."""
+    endpoint = await _loaded_endpoint(session, endpoint_id)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    if changes:
+        endpoint.updated_at = at
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, *, endpoint_id: str) -> None:
+    """Delete the endpoint read in this transaction, and its deliveries with it."""
+    await session.delete(await _loaded_endpoint(session, endpoint_id))
+    await session.flush()
+
+
+async def add_test_delivery(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    producer_id: str,
+    event_sequence: int,
+    event_type: str,
+    data: dict[str, Any],
+    key_id: str | None,
+    key_name: str | None,
+    delivery_id: str,
+    endpoint_id: str,
+    at: datetime,
+) -> WebhookDelivery:
+    """Store a test event (outside the feed: `event_sequence` is negative) and its one delivery,
+    due at `at` and queued behind what the endpoint already has to receive (under the producer's
+    latest sequence number)."""
+    event = Event(
+        id=event_id,
+        producer_id=producer_id,
+        sequence=event_sequence,
+        type=event_type,
+        occurred_at=at,
+        key_id=key_id,
+        key_name=key_name,
+        data=data,
+    )
+    session.add(event)
+    latest = await events_storage.latest_sequence(session, producer_id=producer_id)
+    delivery = WebhookDelivery(
+        id=delivery_id,
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        sequence=latest or 0,
+        next_attempt_at=at,
+        created_at=at,
+    )
+    session.add(delivery)
+    await session.flush()
+    return delivery

@@ -41,6 +41,7 @@ from tools.core.errors import BadRequest, BlohkoError, NotFound, Unauthorized
 from tools.core.events import EVENT_TYPES
 from tools.core.permissions import RESOURCE_ACTIONS
 from tools.core.runner import run_operation
+from tools.domains.oauth import AUDITED_EVENTS as OAUTH_AUDITED_EVENTS
 from tools.domains.sign_ins import authenticate_session
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
 
@@ -53,7 +54,9 @@ SIGN_IN = f"{BASE}/sign-in"
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
 _AUDIT_PAGE_SIZE = 25
 _OPERATIONS = {op.name: op for op in served_over("dashboard")}
-_AUDITED_OPERATIONS = sorted({"login", *(op.name for op in ALL_OPERATIONS if not op.read_only)})
+_AUDITED_OPERATIONS = sorted(
+    {"login", *OAUTH_AUDITED_EVENTS, *(op.name for op in ALL_OPERATIONS if not op.read_only)}
+)
 _OUTCOMES = (
     "ok",
     "bad_request",

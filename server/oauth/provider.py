@@ -26,7 +26,6 @@ from pydantic import AnyUrl, ConfigDict
 
 from server.oauth.client_documents import DocumentRefused, fetch_client_document, is_document_client_id
 from server.oauth.redirects import redirect_uri_problem
-from storage import oauth as oauth_store
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant
 from storage.tables import OAuthToken as StoredToken
 from tools.core.context import Clock
@@ -37,10 +36,11 @@ from tools.domains.oauth import (
     RegistrationThrottle,
     client_metadata_problem,
     exchange_code,
+    find_access_token,
+    find_client,
     find_code,
     find_refresh_token,
     grant_resource,
-    hash_secret,
     register_client,
     revoke_token,
     rotate_refresh_token,
@@ -96,8 +96,7 @@ class BlohkoOAuthProvider:
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         if len(client_id) > 2048:
             return None
-        async with self.store.sessions() as session:
-            client = await oauth_store.get_client(session, client_id=client_id)
+        client = await find_client(self.store, client_id=client_id)
         if is_document_client_id(client_id) and (
             client is None or self.clock() - client.fetched_at >= DOCUMENT_CACHE_TTL
         ):
@@ -246,11 +245,8 @@ class BlohkoOAuthProvider:
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         """For the revocation endpoint (requests to `/mcp` are authenticated by `server.auth`)."""
-        if len(token) > 200:
-            return None
-        async with self.store.sessions() as session:
-            found = await oauth_store.get_token(session, token_hash=hash_secret(token))
-        if found is None or found[0].kind != "access" or found[1].revoked_at is not None:
+        found = await find_access_token(self.store, token=token)
+        if found is None:
             return None
         stored, grant = found
         return AccessToken(

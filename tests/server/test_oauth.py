@@ -38,6 +38,22 @@ from tests.support.oauth import (
 )
 
 
+async def oauth_audit(store, producer_id: str) -> list[tuple[str, str, dict[str, str]]]:
+    """The security events of connected apps in `producer_id`'s audit log, oldest first:
+    (operation, outcome, target ids)."""
+    async with store.sessions() as session:
+        events = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(
+                    col(AuditEvent.producer_id) == producer_id, col(AuditEvent.operation).startswith("oauth_")
+                )
+                .order_by(col(AuditEvent.occurred_at), col(AuditEvent.id))
+            )
+        ).all()
+    return [(event.operation, event.outcome, event.target_ids) for event in events]
+
+
 def listed_names(response: httpx.Response) -> set[str]:
     assert response.status_code == 200, response.text
     return {tool["name"] for tool in response.json()["result"]["tools"]}
@@ -133,6 +149,10 @@ async def test_a_connected_app_sees_exactly_the_granted_tools_and_its_calls_are_
         by_operation["register_student"].key_id == grant.id
         and by_operation["register_student"].key_name == "Test Agent"
     )
+    # The code exchange is audited as the app's own, like its calls.
+    issued_event = by_operation["oauth_issue_tokens"]
+    assert (issued_event.outcome, issued_event.target_ids) == ("ok", {"grantId": grant.id})
+    assert issued_event.key_id == grant.id and issued_event.key_name == "Test Agent"
     assert issued["access_token"] not in stored and issued["refresh_token"] not in stored  # only hashes
 
 
@@ -194,7 +214,13 @@ async def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_fami
         )
         assert again.json()["error"] == "invalid_grant"
     async with store.sessions() as session:
-        assert (await session.scalars(select(col(OAuthGrant.revoked_at)))).one() is not None
+        grant = (await session.scalars(select(OAuthGrant))).one()
+    assert grant.revoked_at is not None
+    assert await oauth_audit(store, tenant.producer_id) == [
+        ("oauth_issue_tokens", "ok", {"grantId": grant.id}),
+        ("oauth_refresh_tokens", "ok", {"grantId": grant.id}),
+        ("oauth_revoke_grant_reused_refresh_token", "ok", {"grantId": grant.id}),
+    ]
 
 
 # ---- the negative matrix
@@ -235,6 +261,10 @@ async def test_a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_got
         second = await token(client, **exchange)
         assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
         assert (await mcp_post(client, first.json()["access_token"])).status_code == 401
+    assert [(name, outcome) for name, outcome, _ in await oauth_audit(store, tenant.producer_id)] == [
+        ("oauth_issue_tokens", "ok"),
+        ("oauth_revoke_grant_reused_code", "ok"),
+    ]
 
 
 async def test_a_code_for_another_client_is_invalid_grant(store, tenant):
@@ -366,6 +396,10 @@ async def test_the_revocation_endpoint_ends_the_grant(store, tenant):
         revoked = await client.post("/revoke", data={"token": issued["access_token"], "client_id": client_id})
         assert revoked.status_code == 200
         assert (await mcp_post(client, issued["access_token"])).status_code == 401
+    assert [(name, outcome) for name, outcome, _ in await oauth_audit(store, tenant.producer_id)] == [
+        ("oauth_issue_tokens", "ok"),
+        ("oauth_revoke_grant", "ok"),
+    ]
 
 
 async def test_a_confidential_clients_secret_is_stored_hashed_and_checked(store, tenant):

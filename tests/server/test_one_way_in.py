@@ -11,8 +11,11 @@ from sqlmodel import col
 from starlette.routing import Route
 
 from server.rest import API_PREFIX
+from storage.errors import ConstraintViolation, Locked, StoreBusy
 from storage.tables import AuditEvent
 from tests.support.rest import bearer, rest_client, rest_route
+from tools.core.errors import Busy, Conflict
+from tools.core.internal import reading, writing
 from tools.registry import ALL_OPERATIONS, TOOLS, served_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +76,87 @@ def test_the_cli_and_the_demo_run_operations_never_sql(module):
     }
     assert not attributes & {"sessions", "write_session", "execute", "scalar", "scalars"}
     assert _RUNS_OPERATIONS_BY[module] in (ROOT / module).read_text()
+
+
+_OPENS_A_STORE_SESSION = frozenset(
+    {"sessions", "write_session", "write_session_if_free", "direct_transaction", "ungated_write_sessions"}
+)
+# The runner, and the one internal service for what runs outside an operation call (its docstring
+# says which paths and why), under the runner's rules.
+_MAY_OPEN_STORE_SESSIONS = ("tools/core/runner.py", "tools/core/internal.py")
+
+
+def _store_sessions_opened(source: str) -> list[str]:
+    """Where `source` opens a store session (`store.sessions()`, `write_session()`, ...), or
+    passes a session factory on (`store.write_session` uncalled): `line: name` each."""
+    found = [
+        (node.lineno, node.attr)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in _OPENS_A_STORE_SESSION
+    ]
+    return [f"{line}: {name}" for line, name in sorted(found)]
+
+
+def test_no_module_of_server_or_tools_opens_a_store_session_but_the_runner_and_the_internal_service():
+    opened = {
+        str(path.relative_to(ROOT)): found
+        for package in ("server", "tools")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if str(path.relative_to(ROOT)) not in _MAY_OPEN_STORE_SESSIONS
+        and (found := _store_sessions_opened(path.read_text()))
+    }
+    assert opened == {}
+
+
+def test_the_store_session_check_finds_every_way_to_open_one():
+    snippet = """
+async def sneak(store, ctx):
+    async with store.sessions() as session:
+        pass
+    async with ctx.store.write_session() as session, session.begin():
+        pass
+    async with store.write_session_if_free() as session:
+        pass
+    async with store.direct_transaction() as transaction:
+        pass
+    opener = store.ungated_write_sessions
+"""
+    assert _store_sessions_opened(snippet) == [
+        "3: sessions",
+        "5: write_session",
+        "7: write_session_if_free",
+        "9: direct_transaction",
+        "11: ungated_write_sessions",
+    ]
+    assert _store_sessions_opened("async def read(ctx):\n    return await ctx.session.get(Row, 1)\n") == []
+
+
+def test_the_runner_and_the_internal_service_are_where_the_store_sessions_are_opened():
+    for module in _MAY_OPEN_STORE_SESSIONS:
+        assert _store_sessions_opened((ROOT / module).read_text()), module
+
+
+@pytest.mark.parametrize(
+    ("raised", "answered"),
+    [
+        (ConstraintViolation("uq_example"), Conflict),
+        (StoreBusy("the write queue is full", retry_after=2), Busy),
+        (Locked("database is locked"), Busy),
+    ],
+)
+async def test_the_internal_service_answers_the_stores_errors_as_the_runner_does(store, raised, answered):
+    with pytest.raises(answered):
+        async with writing(store, "a test write"):
+            raise raised
+    with pytest.raises(answered):
+        async with reading(store, "a test read"):
+            raise raised
+
+
+async def test_the_internal_service_passes_other_errors_unchanged(store):
+    with pytest.raises(LookupError):
+        async with writing(store, "a test write"):
+            raise LookupError("not the store's")
 
 
 async def test_sign_in_key_management_and_sign_out_are_audited(store, app, tenant):

@@ -109,7 +109,9 @@ class Operation:
     transports: frozenset[Transport] = frozenset({"mcp", "rest"})
     """Where it is served: MCP tools, REST routes, CLI commands, the Producer Dashboard's pages."""
     own_transactions: bool = False
-    """The handler opens its own transactions on `ctx.store` instead of running in one."""
+    """The handler takes its own transactions (`tools.core.internal.reading` and `writing` on
+    `ctx.store`, under the runner's transaction and error rules) instead of running in one, and
+    audits itself: sign-in and the password change, which hash a password between two."""
     fast_read: bool = False
     """A read that reads only through the store's fast reader (`ctx.store.fast`, `storage.fast`):
     the runner opens no session for it (it has no `ctx.session`), whose setup would be a large

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from storage import idempotency as idempotency_storage
 from storage.direct import Transaction
 from storage.engine import Session, Store
-from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
+from storage.errors import ConstraintViolation
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
 from tools.core.catalog import Operation, may_call
@@ -46,6 +46,7 @@ from tools.core.errors import (
     bad_request_from_validation,
 )
 from tools.core.events import declared_events, write_events
+from tools.core.internal import store_errors_translated
 from tools.core.ratelimit import RateLimiter
 from tools.core.shown_once import without_secrets
 
@@ -258,22 +259,10 @@ async def _run_handler(
     retry: _Retry | None = None,
 ) -> BaseModel:
     try:
-        with translated():  # the store's exceptions, never SQLAlchemy's, from here on
+        with store_errors_translated("operation", op.name):
             return await _in_transaction(op, data, arguments, ctx, retry)
     except BlohkoError:
         raise
-    except ConstraintViolation:
-        # A race the handler's own checks could not see; the constraint kept the data right.
-        logger.info("operation %s hit a constraint", op.name, exc_info=True)
-        raise Conflict("The change conflicts with existing data; reload and try again") from None
-    except StoreBusy as busy:
-        logger.warning("operation %s refused: %s", op.name, busy.reason)
-        raise Busy(busy.retry_after) from None
-    except Locked:
-        # Another process (a CLI command, a second server on the same file) held SQLite's lock
-        # past the busy timeout. The transaction rolled back whole.
-        logger.warning("operation %s: the database stayed locked past the busy timeout", op.name)
-        raise Busy(retry_after=1) from None
     except Exception:
         logger.exception("operation %s failed", op.name)
         raise InternalError() from None

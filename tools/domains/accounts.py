@@ -14,7 +14,6 @@ from datetime import timedelta
 from functools import partial
 
 from storage import accounts as accounts_storage
-from storage.credentials import raise_revision
 from storage.engine import Session, Store
 from storage.errors import ConstraintViolation, DatabaseFailed
 from storage.ids import new_id
@@ -22,6 +21,7 @@ from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.core.context import Clock, Principal
 from tools.core.errors import BadRequest, Conflict, NotFound
+from tools.core.internal import writing_if_free
 from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import normalize_grants
 from tools.domains.api_key_check import KEY_PREFIX, check_key_shape, hash_api_key, principal_of_key_row
@@ -92,23 +92,18 @@ async def create_producer(
     if password is None:
         password = generated = generate_password()
     now = clock()
-    producer = Producer(id=new_id("prod"), name=name, created_at=now)
-    owner = User(
-        id=new_id("user"),
-        producer_id=producer.id,
-        name=name,
-        email=email.strip(),
-        email_normalized=normalize_email(email),
-        password_hash=await hash_password(password),
-        role="owner",
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(producer)
-    await session.flush()
-    session.add(owner)
+    password_hash = await hash_password(password)
     try:
-        await session.flush()
+        producer, owner = await accounts_storage.add_producer(
+            session,
+            producer_id=new_id("prod"),
+            owner_id=new_id("user"),
+            name=name,
+            email=email.strip(),
+            email_normalized=normalize_email(email),
+            password_hash=password_hash,
+            at=now,
+        )
     except ConstraintViolation as violation:
         if violation.constraint == OWNER_EMAIL_INDEX:  # another owner committed it since the check
             raise _owner_email_taken(email) from None
@@ -141,8 +136,9 @@ async def create_api_key(
         raise BadRequest(f"Invalid input: expiresInDays: must be between 1 and {MAX_EXPIRY_DAYS}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = clock()
-    api_key = ApiKey(
-        id=new_id("key"),
+    api_key = await accounts_storage.add_api_key(
+        session,
+        key_id=new_id("key"),
         producer_id=producer_id,
         name=name,
         description=description,
@@ -152,20 +148,16 @@ async def create_api_key(
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
-    session.add(api_key)
-    await session.flush()
     return NewApiKey(api_key=api_key, key=key)
 
 
 async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
     """Revoke a key of `producer_id` at once. Revoking twice keeps the first revocation time."""
-    api_key = await accounts_storage.get_api_key(session, producer_id=producer_id, key_id=key_id)
+    api_key = await accounts_storage.revoke_api_key(
+        session, producer_id=producer_id, key_id=key_id, at=clock()
+    )
     if api_key is None:
         raise NotFound("API key not found")
-    if api_key.revoked_at is None:
-        api_key.revoked_at = clock()
-        await raise_revision(session)  # every process's kept copy of the key is stale now
-        await session.flush()
     return api_key
 
 
@@ -190,12 +182,11 @@ async def authenticate_api_key(store: Store, key: str | None, *, clock: Clock) -
 
 async def record_last_use(store: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
     """Record when a credential (an API key, a connected app) was last used, with `touch`.
-    Informational: a busy database must not fail the request."""
+    Bookkeeping (`tools.core.internal.writing_if_free`): a busy writer skips it (the next use
+    records it), and a database that fails it fails no request."""
     try:
-        async with store.write_session_if_free() as session:
-            if session is None:
-                return  # the writer is busy: the next call records the use, no request waits for it
-            async with session.begin():
+        async with writing_if_free(store) as session:
+            if session is not None:
                 await touch(session)
     except DatabaseFailed:
         logger.warning("could not record the last use of %s", what, exc_info=True)

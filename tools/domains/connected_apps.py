@@ -255,9 +255,9 @@ async def list_connected_apps(ctx: OperationContext, data: PageQuery) -> Page[Co
 async def disconnect_app(ctx: OperationContext, data: DisconnectAppInput) -> ConnectedAppResult:
     """Disconnect a connected app: its tokens stop working at once, in every server process.
     Disconnecting again changes nothing."""
-    grant = await oauth_storage.get_grant(ctx.session, producer_id=ctx.producer_id, grant_id=data.id)
+    grant = await oauth_storage.revoke_producer_grant(
+        ctx.session, producer_id=ctx.producer_id, grant_id=data.id, at=ctx.clock()
+    )
     if grant is None:
         raise NotFound("Connected app not found")
-    await oauth_storage.revoke_grant(ctx.session, grant_id=grant.id, at=ctx.clock())
-    await ctx.session.refresh(grant)
     return ConnectedAppResult(app=connected_app(grant))

@@ -44,6 +44,7 @@ from storage.ids import new_id
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 from tools.core.context import Clock, Principal
 from tools.core.errors import RateLimited, Unauthorized
+from tools.core.internal import audit_security_event, reading, writing
 from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import hash_api_key as hash_secret
 from tools.domains.accounts import record_last_use
@@ -51,7 +52,11 @@ from tools.domains.accounts import record_last_use
 __all__ = [
     "ACCESS_TOKEN_PREFIX",
     "ACCESS_TOKEN_TTL",
+    "AUDITED_EVENTS",
     "CODE_TTL",
+    "GRANT_REVOKED",
+    "GRANT_REVOKED_FOR_REUSED_CODE",
+    "GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN",
     "MAX_CLIENT_METADATA_BYTES",
     "MAX_CONTACTS",
     "MAX_METADATA_STRING_LENGTH",
@@ -60,6 +65,8 @@ __all__ = [
     "REFRESH_TOKEN_PREFIX",
     "REFRESH_TOKEN_TTL",
     "SCOPES",
+    "TOKENS_ISSUED",
+    "TOKENS_REFRESHED",
     "GrantRefused",
     "IssuedTokens",
     "RegistrationThrottle",
@@ -67,6 +74,8 @@ __all__ = [
     "client_metadata_problem",
     "create_grant",
     "exchange_code",
+    "find_access_token",
+    "find_client",
     "find_code",
     "find_refresh_token",
     "grant_resource",
@@ -88,6 +97,25 @@ REFRESH_TOKEN_TTL = timedelta(days=30)
 CODE_TTL = timedelta(minutes=5)
 SCOPES: tuple[str, ...] = tuple(sorted(VALID_GRANTS))
 """OAuth scopes are our permission strings: `courses:read`, `students:*`, `*`..."""
+
+TOKENS_ISSUED = "oauth_issue_tokens"
+"""The audit log's name for a code exchanged for a connected app's first tokens."""
+TOKENS_REFRESHED = "oauth_refresh_tokens"
+"""... for a refresh token rotated into the next pair."""
+GRANT_REVOKED = "oauth_revoke_grant"
+"""... for a grant its client ended (RFC 7009)."""
+GRANT_REVOKED_FOR_REUSED_CODE = "oauth_revoke_grant_reused_code"
+"""... for a grant ended because a redeemed code was presented again."""
+GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN = "oauth_revoke_grant_reused_refresh_token"
+"""... for a grant ended because a rotated refresh token was presented again."""
+AUDITED_EVENTS = (
+    TOKENS_ISSUED,
+    TOKENS_REFRESHED,
+    GRANT_REVOKED,
+    GRANT_REVOKED_FOR_REUSED_CODE,
+    GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN,
+)
+"""The names under which a connected app's security events are audited (outcome "ok")."""
 
 MAX_CLIENT_METADATA_BYTES = 4 * 1024
 """A registered client's metadata, serialized as it is stored, is at most this (and so is the
@@ -218,20 +246,19 @@ async def register_client(
     `address` (else `RateLimited`, and nothing is stored); and, in the same transaction, delete the
     registrations older than `unused_ttl` that no owner ever consented to."""
     now = clock()
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "oauth client registration") as session:
         await throttle.admit(session, address=address, now=now)
         await oauth_storage.delete_unused_registrations(session, created_before=now - unused_ttl)
-        client = OAuthClient(
-            id=client_id,
+        client = await oauth_storage.add_client(
+            session,
+            client_id=client_id,
             source="registration",
             name=name,
             information=information,
             secret_hash=hash_secret(secret) if secret else None,
-            created_at=now,
-            fetched_at=now,
+            at=now,
         )
-        session.add(client)
-        await session.flush()
+    logger.info("OAuth client %s registered", client_id)
     return client
 
 
@@ -250,21 +277,24 @@ async def save_client(
     with `unused_ttl`, in the same transaction, forget the copies fetched longer ago than that which
     no owner consented to (anyone can make us fetch a new URL: the table must not keep them all)."""
     now = clock()
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "oauth client document") as session:
         if unused_ttl is not None:
             await oauth_storage.delete_unused_documents(session, fetched_before=now - unused_ttl)
-        client = await oauth_storage.get_client(session, client_id=client_id)
-        if client is None:
-            client = OAuthClient(
-                id=client_id, source=source, name=name, information=information, created_at=now
-            )
-            session.add(client)
-        client.name = name
-        client.information = information
-        client.secret_hash = hash_secret(secret) if secret else None
-        client.fetched_at = now
-        await session.flush()
-    return client
+        return await oauth_storage.save_fetched_client(
+            session,
+            client_id=client_id,
+            source=source,
+            name=name,
+            information=information,
+            secret_hash=hash_secret(secret) if secret else None,
+            at=now,
+        )
+
+
+async def find_client(store: Store, *, client_id: str) -> OAuthClient | None:
+    """The client `client_id` as stored (registered, or the fetched copy of its metadata document)."""
+    async with reading(store, "oauth client lookup") as session:
+        return await oauth_storage.get_client(session, client_id=client_id)
 
 
 async def create_grant(
@@ -278,8 +308,9 @@ async def create_grant(
     permissions: list[str],
     clock: Clock,
 ) -> OAuthGrant:
-    grant = OAuthGrant(
-        id=new_id("app"),
+    return await oauth_storage.add_grant(
+        session,
+        grant_id=new_id("app"),
         producer_id=producer_id,
         user_id=user_id,
         client_id=client.id,
@@ -289,9 +320,6 @@ async def create_grant(
         permissions=permissions,
         created_at=clock(),
     )
-    session.add(grant)
-    await session.flush()
-    return grant
 
 
 async def issue_code(
@@ -305,19 +333,17 @@ async def issue_code(
     clock: Clock,
 ) -> str:
     code = secrets.token_urlsafe(32)
-    session.add(
-        OAuthCode(
-            code_hash=hash_secret(code),
-            grant_id=grant.id,
-            client_id=grant.client_id,
-            redirect_uri=redirect_uri,
-            redirect_uri_explicit=explicit,
-            code_challenge=code_challenge,
-            scopes=scopes,
-            expires_at=clock() + CODE_TTL,
-        )
+    await oauth_storage.add_code(
+        session,
+        code_hash=hash_secret(code),
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        redirect_uri=redirect_uri,
+        redirect_uri_explicit=explicit,
+        code_challenge=code_challenge,
+        scopes=scopes,
+        expires_at=clock() + CODE_TTL,
     )
-    await session.flush()
     return code
 
 
@@ -327,26 +353,28 @@ async def find_code(
     """The unredeemed code `code` of `client_id`'s live grant. A code redeemed before revokes its grant."""
     if len(code) > _MAX_TOKEN_LENGTH:
         return None
-    async with store.sessions() as session:
+    async with reading(store, "oauth code lookup") as session:
         found = await oauth_storage.get_code(session, code_hash=hash_secret(code))
     if found is None or found[1].revoked_at is not None or found[0].client_id != client_id:
         return None
     if found[0].used_at is not None:
         logger.warning("an authorization code was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(store, found[1].id, clock)
+        await _revoke_grant(store, found[1], clock, name=GRANT_REVOKED_FOR_REUSED_CODE)
         return None
     return found
 
 
 async def exchange_code(store: Store, *, code: OAuthCode, grant: OAuthGrant, clock: Clock) -> IssuedTokens:
     """Redeem `code` (checked by the caller: client, redirect URI, PKCE) for a token pair."""
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "oauth code exchange") as session:
         if await oauth_storage.claim_code(session, code_hash=code.code_hash, at=clock()):
             await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
-            return await _issue_tokens(session, grant=grant, scopes=list(code.scopes), clock=clock)
-        await oauth_storage.revoke_grant(
-            session, grant_id=grant.id, at=clock()
-        )  # redeemed twice at once: a copy
+            issued = await _issue_tokens(session, grant=grant, scopes=list(code.scopes), clock=clock)
+            await _audit(session, grant, name=TOKENS_ISSUED, scopes=issued.scopes, at=clock())
+            return issued
+        # Redeemed twice at once: one is a copy.
+        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
+        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_CODE, at=clock())
     raise GrantRefused("authorization code was already used")
 
 
@@ -356,7 +384,7 @@ async def find_refresh_token(
     """The live refresh token `token` of `client_id`. A retired one presented again revokes its grant."""
     if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         return None
-    async with store.sessions() as session:
+    async with reading(store, "oauth refresh token lookup") as session:
         found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
     if (
         found is None
@@ -367,7 +395,19 @@ async def find_refresh_token(
         return None
     if found[0].used_at is not None:
         logger.warning("a rotated refresh token was presented again: revoking connected app %s", found[1].id)
-        await _revoke_grant(store, found[1].id, clock)
+        await _revoke_grant(store, found[1], clock, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN)
+        return None
+    return found
+
+
+async def find_access_token(store: Store, *, token: str) -> tuple[OAuthToken, OAuthGrant] | None:
+    """The access token `token` of a live grant, as stored (for the revocation endpoint: a request
+    to the MCP endpoint is authenticated by `authenticate_oauth_token`)."""
+    if len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    async with reading(store, "oauth access token lookup") as session:
+        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
+    if found is None or found[0].kind != "access" or found[1].revoked_at is not None:
         return None
     return found
 
@@ -378,7 +418,7 @@ async def grant_resource(
     """The resource (RFC 8707) of the grant that `client_id`'s `code` or `refresh_token` belongs
     to, or None when there is no such code or token. Only reads: a token request asking for another
     resource is refused before the code or token is looked at as a use."""
-    async with store.sessions() as session:
+    async with reading(store, "oauth grant resource lookup") as session:
         if code is not None and len(code) <= _MAX_TOKEN_LENGTH:
             found_code = await oauth_storage.get_code(session, code_hash=hash_secret(code))
             if found_code is not None and found_code[0].client_id == client_id:
@@ -398,13 +438,15 @@ async def rotate_refresh_token(
     store: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock
 ) -> IssuedTokens:
     """Retire `token` and issue the next pair (with `scopes`, at most the token's own)."""
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "oauth refresh token rotation") as session:
         if await oauth_storage.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
             await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
-            return await _issue_tokens(session, grant=grant, scopes=scopes, clock=clock)
-        await oauth_storage.revoke_grant(
-            session, grant_id=grant.id, at=clock()
-        )  # rotated twice at once: a copy
+            issued = await _issue_tokens(session, grant=grant, scopes=scopes, clock=clock)
+            await _audit(session, grant, name=TOKENS_REFRESHED, scopes=issued.scopes, at=clock())
+            return issued
+        # Rotated twice at once: one is a copy.
+        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
+        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN, at=clock())
     raise GrantRefused("refresh token was already used")
 
 
@@ -412,18 +454,16 @@ async def _issue_tokens(session, *, grant: OAuthGrant, scopes: list[str], clock:
     now = clock()
     access = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
     refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    for kind, secret, ttl in (("access", access, ACCESS_TOKEN_TTL), ("refresh", refresh, REFRESH_TOKEN_TTL)):
-        session.add(
-            OAuthToken(
-                token_hash=hash_secret(secret),
-                grant_id=grant.id,
-                kind=kind,
-                scopes=scopes,
-                created_at=now,
-                expires_at=now + ttl,
-            )
-        )
-    await session.flush()
+    await oauth_storage.add_tokens(
+        session,
+        grant_id=grant.id,
+        scopes=scopes,
+        created_at=now,
+        tokens=[
+            ("access", hash_secret(access), now + ACCESS_TOKEN_TTL),
+            ("refresh", hash_secret(refresh), now + REFRESH_TOKEN_TTL),
+        ],
+    )
     return IssuedTokens(
         access_token=access,
         refresh_token=refresh,
@@ -437,15 +477,43 @@ async def revoke_token(store: Store, *, token: str, client_id: str, clock: Clock
     alike), as a client that signs out expects. Unknown tokens are ignored."""
     if len(token) > _MAX_TOKEN_LENGTH:
         return
-    async with store.sessions() as session:
+    async with reading(store, "oauth token lookup") as session:
         found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
     if found is not None and found[1].client_id == client_id:
-        await _revoke_grant(store, found[1].id, clock)
+        await _revoke_grant(store, found[1], clock)
 
 
-async def _revoke_grant(store: Store, grant_id: str, clock: Clock) -> None:
-    async with store.write_session() as session, session.begin():
-        await oauth_storage.revoke_grant(session, grant_id=grant_id, at=clock())
+async def _revoke_grant(store: Store, grant: OAuthGrant, clock: Clock, *, name: str = GRANT_REVOKED) -> None:
+    """End `grant`, audited under `name`: revoked by its client, or because a used code or rotated
+    refresh token came back."""
+    async with writing(store, "oauth grant revocation") as session:
+        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
+        await _audit(session, grant, name=name, at=clock())
+
+
+async def _audit(
+    session,
+    grant: OAuthGrant,
+    *,
+    name: str,
+    at: datetime,
+    scopes: list[str] | None = None,
+) -> None:
+    """Audit a security event of `grant` as the connected app's own, under its producer: the
+    grant's id stands where a key's would, as in the audit records of the app's calls."""
+    await audit_security_event(
+        session,
+        name=name,
+        producer_id=grant.producer_id,
+        principal=Principal(
+            producer_id=grant.producer_id,
+            key_id=grant.id,
+            key_name=grant.client_name,
+            grants=tuple(scopes if scopes is not None else grant.permissions),
+        ),
+        ids={"grantId": grant.id},
+        at=at,
+    )
 
 
 async def authenticate_oauth_token(

@@ -1,8 +1,9 @@
 """`change_password`: the signed-in owner changes the password, and every other session ends.
 
-Like sign-in it manages its own transactions, so the two slow password hashes (checking the
-current one, hashing the new one) run outside any transaction and never hold SQLite's writer;
-it audits itself, also when the current password is wrong.
+Like sign-in it manages its own transactions (through `tools.core.internal`, under the runner's
+transaction and error rules), so the two slow password hashes (checking the current one, hashing
+the new one) run outside any transaction and never hold SQLite's writer. A password change is a
+security event: it audits itself, also when the current password is wrong.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pydantic import Field, model_validator
 
 from storage import accounts as accounts_storage
 from storage import owner_password as owner_password_storage
-from tools.core.audit import record_audit_event
+from storage.engine import Session
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
+from tools.core.internal import audit_security_event, reading, writing
 from tools.core.models import InputModel, OutputModel
 from tools.core.passwords import hash_password, verify_password
 
@@ -59,18 +61,18 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     """Change the signed-in owner's password (the current one is required). Every other session of
     the owner ends at once; this one stays signed in."""
     principal = ctx.principal
-    async with ctx.store.sessions() as session:
+    async with reading(ctx.store, "change_password") as session:
         owner = await accounts_storage.get_user(
             session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner"
         )
     if owner is None:
         raise NotFound("The signed-in owner no longer exists")
     if not await verify_password(owner.password_hash, data.current_password):
-        async with ctx.store.write_session() as session, session.begin():
+        async with writing(ctx.store, "change_password") as session:
             await _audit(session, ctx, outcome="bad_request")
         raise BadRequest("Invalid input: currentPassword: is not the current password")
     new_hash = await hash_password(data.new_password)
-    async with ctx.store.write_session() as session, session.begin():
+    async with writing(ctx.store, "change_password") as session:
         now = ctx.now()
         await owner_password_storage.set_password_hash(
             session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now
@@ -82,12 +84,12 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     return ChangePasswordResult(other_sessions_ended=ended)
 
 
-async def _audit(session, ctx: OperationContext, *, outcome: str) -> None:
-    await record_audit_event(
+async def _audit(session: Session, ctx: OperationContext, *, outcome: str) -> None:
+    await audit_security_event(
         session,
-        principal=ctx.principal,
+        name="change_password",
         producer_id=ctx.producer_id,
-        operation_name="change_password",
+        principal=ctx.principal,
         ids={"userId": ctx.principal.user_id or ""},
         outcome=outcome,
         at=ctx.now(),

@@ -7,6 +7,10 @@ A session token is `bls_` + 32 random bytes (url-safe). Like API keys, only its 
 stored, so a database leak yields no usable token. Sessions live in the database, so any
 server process accepts a session that another one created; a session ends when it expires
 or at logout, at once for every process.
+
+A sign-in takes its transactions through `tools.core.internal` (the password hashes between
+them) and is audited as a security event, failed ones on a real account too; a session token's
+lookup (`authenticate_session`) is a read there.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tools.core.catalog import operation
 from tools.core.context import DEFAULT_SESSION_TTL, Clock, OperationContext, Principal
 from tools.core.errors import Unauthorized
 from tools.core.fields import Secret
+from tools.core.internal import reading, writing
 from tools.core.login_throttle import LoginThrottle
 from tools.core.models import InputModel, NoInput, OutputModel, UtcDatetime
 from tools.core.passwords import verify_password
@@ -117,7 +122,7 @@ async def login(
     """
     now = clock()
     email_normalized = normalize_email(email[:_MAX_EMAIL_LENGTH])
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "sign-in") as session:
         attempt = await throttle.admit(
             session, email_normalized=email_normalized, address=client_address, now=now
         )
@@ -133,7 +138,7 @@ async def login(
                 "sign-in failed for an unknown account from %s", client_address or "an unknown address"
             )
         else:
-            async with store.write_session() as session, session.begin():
+            async with writing(store, "sign-in") as session:
                 await record_sign_in(
                     session,
                     producer_id=owner.producer_id,
@@ -144,18 +149,18 @@ async def login(
                 )
         raise Unauthorized(_LOGIN_FAILED)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
-    row = SignIn(
-        id=new_id("sess"),
-        producer_id=owner.producer_id,
-        user_id=owner.id,
-        token_hash=_hash_token(token),
-        created_at=now,
-        expires_at=now + ttl,
-    )
-    async with store.write_session() as session, session.begin():
+    async with writing(store, "sign-in") as session:
         await sign_ins_storage.delete_finished_sign_ins(session, user_id=owner.id, now=now)
         await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
-        session.add(row)
+        row = await sign_ins_storage.add_sign_in(
+            session,
+            sign_in_id=new_id("sess"),
+            producer_id=owner.producer_id,
+            user_id=owner.id,
+            token_hash=_hash_token(token),
+            created_at=now,
+            expires_at=now + ttl,
+        )
         await record_sign_in(
             session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now
         )
@@ -221,7 +226,7 @@ async def authenticate_session(store: Store, token: str | None, *, clock: Clock)
         raise Unauthorized(OWNER_ONLY)
     if not token.startswith(SESSION_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid session")
-    async with store.sessions() as session:
+    async with reading(store, "session lookup") as session:
         row = await sign_ins_storage.get_sign_in_by_token_hash(session, token_hash=_hash_token(token))
     if row is None:
         raise Unauthorized("Invalid session")

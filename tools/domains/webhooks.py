@@ -15,10 +15,9 @@ import secrets
 
 from pydantic import Field
 
-from storage import events as events_storage
 from storage import webhooks as webhooks_storage
 from storage.ids import new_id
-from storage.tables import Event, WebhookDelivery, WebhookEndpoint
+from storage.tables import WebhookEndpoint
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound, Unprocessable
@@ -36,7 +35,7 @@ from tools.core.models import (
 from tools.core.outbound import UnsafeUrl, check_outbound_url
 from tools.core.paging import paged
 from tools.core.permissions import Permission
-from tools.core.updates import apply_changes, given_changes, unchanged
+from tools.core.updates import given_changes, unchanged
 from tools.domains.event_feed import EventTypes
 
 __all__ = [
@@ -189,18 +188,16 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
     """POST events (eventTypes; empty: all) to url, signed (Standard Webhooks), in order, with retries.
     Secret shown only here."""
     now = ctx.now()
-    endpoint = WebhookEndpoint(
-        id=new_id("wh"),
+    endpoint = await webhooks_storage.add_endpoint(
+        ctx.session,
+        endpoint_id=new_id("wh"),
         producer_id=ctx.producer_id,
         url=await _checked_url(ctx, data.url),
         description=data.description,
         event_types=data.event_types,
         secret=new_secret(),
-        created_at=now,
-        updated_at=now,
+        at=now,
     )
-    ctx.session.add(endpoint)
-    await ctx.session.flush()
     return WebhookSecretResult(webhook=_with_secret(endpoint))
 
 
@@ -236,8 +233,9 @@ async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> Web
         await _checked_url(ctx, changes["url"])
     if changes.get("enabled"):
         changes.update(disabled_reason=None, failing_since=None)
-    apply_changes(endpoint, changes, at=ctx.now())
-    await ctx.session.flush()
+    endpoint = await webhooks_storage.change_endpoint(
+        ctx.session, endpoint_id=endpoint.id, changes=changes, at=ctx.now()
+    )
     return WebhookResult(webhook=_public(endpoint))
 
 
@@ -252,8 +250,7 @@ async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> Web
 async def delete_webhook(ctx: OperationContext, data: WebhookRef) -> Deleted:
     """Delete a webhook and its delivery log."""
     endpoint = await _owned(ctx, data.webhook_id)
-    await ctx.session.delete(endpoint)
-    await ctx.session.flush()
+    await webhooks_storage.delete_endpoint(ctx.session, endpoint_id=endpoint.id)
     return Deleted(id=endpoint.id)
 
 
@@ -268,8 +265,9 @@ async def delete_webhook(ctx: OperationContext, data: WebhookRef) -> Deleted:
 async def rotate_webhook_secret(ctx: OperationContext, data: WebhookRef) -> WebhookSecretResult:
     """Give the webhook a new signing secret (in this result only); deliveries sign with it at once."""
     endpoint = await _owned(ctx, data.webhook_id)
-    endpoint.secret, endpoint.updated_at = new_secret(), ctx.now()
-    await ctx.session.flush()
+    endpoint = await webhooks_storage.change_endpoint(
+        ctx.session, endpoint_id=endpoint.id, changes={"secret": new_secret()}, at=ctx.now()
+    )
     return WebhookSecretResult(webhook=_with_secret(endpoint))
 
 
@@ -288,29 +286,20 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
     # A test event changes nothing in the school, so it stays out of the feed: its own sequence is
     # negative (the feed reads from 0 up). Its delivery queues behind what the endpoint already
     # has to receive, under the producer's latest sequence number.
-    event = Event(
-        id=new_id("evt"),
+    delivery = await webhooks_storage.add_test_delivery(
+        ctx.session,
+        event_id=new_id("evt"),
         producer_id=ctx.producer_id,
-        sequence=-(secrets.randbelow(2**62) + 1),
-        type=TEST_EVENT_TYPE,
-        occurred_at=now,
+        event_sequence=-(secrets.randbelow(2**62) + 1),
+        event_type=TEST_EVENT_TYPE,
+        data={"webhookId": endpoint.id},
         key_id=ctx.principal.key_id,
         key_name=ctx.principal.audit_name,
-        data={"webhookId": endpoint.id},
-    )
-    ctx.session.add(event)
-    latest = await events_storage.latest_sequence(ctx.session, producer_id=ctx.producer_id)
-    delivery = WebhookDelivery(
-        id=new_id("whd"),
+        delivery_id=new_id("whd"),
         endpoint_id=endpoint.id,
-        event_id=event.id,
-        sequence=latest or 0,
-        next_attempt_at=now,
-        created_at=now,
+        at=now,
     )
-    ctx.session.add(delivery)
     ctx.queued_deliveries += 1
-    await ctx.session.flush()
     return DeliveryResult(delivery=DeliveryPublic.model_validate(delivery, from_attributes=True))
 
 
