@@ -17,16 +17,13 @@ function, which writes them (`storage.courses.update_course`, ...).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
-from storage.queries import set_changes
 from tools.core.models import InputModel
 
-__all__ = ["apply_changes", "given_changes", "unchanged"]
+__all__ = ["given_changes", "unchanged"]
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -46,9 +43,3 @@ def given_changes(data: InputModel, *, target: type[InputModel]) -> dict[str, An
     model whose fields name the row to update). Each value is one to store: validation has
     already refused null wherever it may not clear."""
     return {name: getattr(data, name) for name in data.model_fields_set - target.model_fields.keys()}
-
-
-def apply_changes(row: Any, changes: Mapping[str, Any], *, at: datetime) -> None:
-    """Set `changes` on `row` (`storage.queries.set_changes`); the session's next flush writes them.
-    A domain's storage functions write an update at once (`courses.update_course`, ...)."""
-    set_changes(row, changes, at=at)
