@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from storage.credentials import raise_revision
 from storage.fast import FastReader, PreparedQuery
+from storage.queries import add_row
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
@@ -149,10 +150,8 @@ async def add_producer(
         created_at=at,
         updated_at=at,
     )
-    session.add(producer)
-    await session.flush()
-    session.add(owner)
-    await session.flush()
+    await add_row(session, row=producer)
+    await add_row(session, row=owner)
     return producer, owner
 
 
@@ -180,8 +179,7 @@ async def add_api_key(
         created_at=created_at,
         expires_at=expires_at,
     )
-    session.add(api_key)
-    await session.flush()
+    await add_row(session, row=api_key)
     return api_key
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.credentials import raise_revision
+from storage.queries import add_row
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 
 __all__ = [
@@ -59,8 +60,7 @@ async def add_client(
         created_at=at,
         fetched_at=at,
     )
-    session.add(client)
-    await session.flush()
+    await add_row(session, row=client)
     return client
 
 
@@ -112,8 +112,7 @@ async def add_grant(
         permissions=permissions,
         created_at=created_at,
     )
-    session.add(grant)
-    await session.flush()
+    await add_row(session, row=grant)
     return grant
 
 
@@ -139,8 +138,7 @@ async def add_code(
         scopes=scopes,
         expires_at=expires_at,
     )
-    session.add(code)
-    await session.flush()
+    await add_row(session, row=code)
     return code
 
 

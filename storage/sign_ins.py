@@ -9,6 +9,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.queries import add_row
 from storage.tables import SignIn
 
 __all__ = ["add_sign_in", "delete_finished_sign_ins", "end_sign_in", "get_sign_in_by_token_hash"]
@@ -50,6 +51,5 @@ async def add_sign_in(
         created_at=created_at,
         expires_at=expires_at,
     )
-    session.add(row)
-    await session.flush()
+    await add_row(session, row=row)
     return row

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage import events as events_storage
+from storage.queries import add_row
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -186,8 +187,7 @@ async def add_endpoint(
         created_at=at,
         updated_at=at,
     )
-    session.add(endpoint)
-    await session.flush()
+    await add_row(session, row=endpoint)
     return endpoint
 
 
@@ -255,6 +255,5 @@ async def add_test_delivery(
         next_attempt_at=at,
         created_at=at,
     )
-    session.add(delivery)
-    await session.flush()
+    await add_row(session, row=delivery)
     return delivery
