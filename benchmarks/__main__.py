@@ -81,7 +81,7 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     }
 
     _log("overhead, context size and cold start (SQLite)")
-    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'base.db'}", size.base_students) as (
+    async with _fresh_store(f"sqlite:///{workdir / 'base.db'}", size.base_students) as (
         store,
         tenant,
     ):
@@ -96,15 +96,16 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
         )
 
     _log("growth (SQLite)")
-    async with _fresh_store(f"sqlite+aiosqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):
+    async with _fresh_store(f"sqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):
         results["growth"] = await scenarios.growth(store, tenant, size, workdir)
     (workdir / "growth.db").unlink()
 
     results["concurrency"] = {}
     _log("concurrency (SQLite)")
-    async with _fresh_store(
-        f"sqlite+aiosqlite:///{workdir / 'concurrency.db'}", size.concurrency_students
-    ) as (store, tenant):
+    async with _fresh_store(f"sqlite:///{workdir / 'concurrency.db'}", size.concurrency_students) as (
+        store,
+        tenant,
+    ):
         results["concurrency"]["sqlite"] = await scenarios.concurrency(store, tenant, size, workdir, "sqlite")
 
     if postgres_url is None:

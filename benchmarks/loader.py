@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from storage.engine import Store
 from storage.tables import (
@@ -134,22 +134,22 @@ def _name(i: int) -> str:
 async def create_tenant(store: Store, permissions: list[str] | None = None) -> BenchTenant:
     """The benchmark producer, its owner, a full-access key and its community."""
     now = datetime.now(UTC)
-    async with store.sessions() as session, session.begin():
+    async with store.writing() as db:
         made = await create_producer(
-            session,
+            db,
             name="Bench Academy",
             email="owner@bench.example",
             password="bench-password-1",
             clock=lambda: now,
         )
         key = await create_api_key(
-            session,
+            db,
             producer_id=made.producer.id,
             name="bench",
             permissions=permissions or ["*"],
             clock=lambda: now,
         )
-        session.add(
+        db.session.add(
             Community(
                 id=COMMUNITY_ID,
                 producer_id=made.producer.id,
@@ -164,9 +164,9 @@ async def create_tenant(store: Store, permissions: list[str] | None = None) -> B
 
 async def add_key(store: Store, tenant: BenchTenant, permissions: list[str]) -> str:
     now = datetime.now(UTC)
-    async with store.sessions() as session, session.begin():
+    async with store.writing() as db:
         made = await create_api_key(
-            session,
+            db,
             producer_id=tenant.producer_id,
             name=" ".join(permissions),
             permissions=permissions,
@@ -300,13 +300,11 @@ async def load_students(store: Store, tenant: BenchTenant, start: int, stop: int
     for low in range(start, stop, step):
         high = min(stop, low + step)
         rows = _rows_for(tenant, low, high)
-        async with store.engine.begin() as connection:
+        async with store.writing() as db:
             for table, batch in rows.items():
                 if batch:
-                    await connection.execute(insert(table), batch)
-    if store.is_sqlite:
-        async with store.engine.begin() as connection:
-            await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                    await db.session.execute(insert(table), batch)
+    await store.checkpoint()
 
 
 OVERHEAD_COURSE_ID = "course_overhead"
@@ -315,8 +313,8 @@ OVERHEAD_COURSE_ID = "course_overhead"
 async def add_overhead_course(store: Store, tenant: BenchTenant) -> None:
     """The course `get_course` reads in the overhead benchmark: 3 sections x 5 lessons."""
     at = EPOCH
-    async with store.engine.begin() as connection:
-        await connection.execute(
+    async with store.writing() as db:
+        await db.session.execute(
             insert(Course),
             [
                 {
@@ -371,5 +369,5 @@ async def add_overhead_course(store: Store, tenant: BenchTenant) -> None:
                         "updated_at": at,
                     }
                 )
-        await connection.execute(insert(Section), sections)
-        await connection.execute(insert(Lesson), lessons)
+        await db.session.execute(insert(Section), sections)
+        await db.session.execute(insert(Lesson), lessons)

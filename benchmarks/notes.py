@@ -8,8 +8,8 @@ cProfile over 300 in-process calls; numbers from the project's 2-core machine.
 
 _WRITE_PATH = (
     "Profile (cProfile over 300 in-process calls, time per call on the project's 2-core machine): "
-    "the operation runs without an ORM session on the store's own sqlite3 connection, its statements "
-    "compiled once (storage.direct); the server's CPU per call is about 0.9 ms (update_progress) and "
+    "the operation runs without an ORM session on the store's writer connection, its statements "
+    "compiled once (storage.statements); the server's CPU per call is about 0.9 ms (update_progress) and "
     "1.1 ms (create_thread) against 0.37 ms for the no-op, and under load both meet their targets. "
     "What is left of the latency: the commit (the WAL's write, about 0.13 ms at the median, plus an "
     "automatic checkpoint about every 60 writes that waits about 15 ms on the disk), validation "

@@ -108,19 +108,19 @@ async def full_key_tools_list() -> bytes:
     from tools.domains.accounts import create_api_key, create_producer
 
     with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite+aiosqlite:///{directory}/generated.db"
+        url = f"sqlite:///{directory}/generated.db"
         await upgrade_async(url)
         async with open_store(url) as store:
-            async with writing(store, "generated files' school") as session:
+            async with writing(store, "generated files' school") as db:
                 made = await create_producer(
-                    session,
+                    db,
                     name="School",
                     email="owner@example.com",
                     password="generated-files",
                     clock=utcnow,
                 )
                 key = await create_api_key(
-                    session, producer_id=made.producer.id, name="all", permissions=["*"], clock=utcnow
+                    db, producer_id=made.producer.id, name="all", permissions=["*"], clock=utcnow
                 )
             app = create_http_app(Settings(database_url=url), Runtime(store=store))
             request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}

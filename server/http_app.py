@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import anyio
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -91,8 +90,7 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         try:
-            async with runtime.store.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await runtime.store.ping()
         except Exception:
             logger.exception("health check: database unreachable")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

@@ -14,7 +14,6 @@ _CHATTY = ("mcp.server.streamable_http", "mcp.server.streamable_http_manager", "
 # emails, whatever an agent pasted into a field): held at WARNING, whatever the configured level.
 # (SQLAlchemy logs statements with their parameters at INFO; the MCP SDK logs messages at DEBUG.)
 _LEAKY = (
-    "aiosqlite",
     "asyncpg",
     "sqlalchemy.engine",
     "sqlalchemy.pool",

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOHKO_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default_factory=default_database_url)
-    """`sqlite+aiosqlite:///path` (default: `blohko.db` in the user's data directory) or
+    """`sqlite:///path` (default: `blohko.db` in the user's data directory) or
     `postgresql+asyncpg://...`; plain `sqlite:///path` and `postgresql://...` get their async driver."""
 
     api_key: SecretStr | None = None

@@ -146,15 +146,13 @@ class DeliveryWorker:
         """Lease up to `limit` due deliveries to this worker, in one short transaction."""
         if limit <= 0:
             return []
-        async with reading(
-            self._store, "webhook delivery poll"
-        ) as session:  # an idle poll takes no write turn
-            if not await deliveries.any_due(session, now=self._clock()):
+        async with reading(self._store, "webhook delivery poll") as db:  # an idle poll takes no write turn
+            if not await deliveries.any_due(db, now=self._clock()):
                 return []
-        async with writing(self._store, "webhook delivery lease") as session:
+        async with writing(self._store, "webhook delivery lease") as db:
             now = self._clock()
             lease_until = now + timedelta(seconds=self._settings.webhook_lease_seconds)
-            leased = await deliveries.lease_due(session, now=now, limit=limit, lease_until=lease_until)
+            leased = await deliveries.lease_due(db, now=now, limit=limit, lease_until=lease_until)
             return [
                 _Claimed(
                     delivery_id=delivery.id,
@@ -229,10 +227,10 @@ class DeliveryWorker:
         """Write down the attempt, if the delivery is still this worker's: a lease that ran out
         mid-send has let another worker send it again, and that attempt is the one to record."""
         settings = self._settings
-        async with writing(self._store, "webhook delivery attempt") as session:
+        async with writing(self._store, "webhook delivery attempt") as db:
             now = self._clock()
             locked = await deliveries.lock_for_recording(
-                session, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id
+                db, endpoint_id=claimed.endpoint_id, delivery_id=claimed.delivery_id
             )
             if locked is None or locked[1].lease_until != claimed.lease_until:
                 logger.info(
@@ -250,7 +248,7 @@ class DeliveryWorker:
             else:
                 state, next_attempt_at = delivery.state, now + timedelta(seconds=schedule[attempts - 1])
             await deliveries.record_attempt(
-                session,
+                db,
                 delivery_id=delivery.id,
                 attempted_at=attempted_at,
                 state=state,
@@ -261,9 +259,7 @@ class DeliveryWorker:
                 error=answer.error,
             )
             if answer.succeeded:
-                await deliveries.set_endpoint_health(
-                    session, endpoint_id=endpoint.id, failing_since=None, at=now
-                )
+                await deliveries.set_endpoint_health(db, endpoint_id=endpoint.id, failing_since=None, at=now)
                 return
             failing_since = endpoint.failing_since or attempted_at
             disabled_reason = None
@@ -272,7 +268,7 @@ class DeliveryWorker:
                 disabled_reason = reason[:_TEXT_LIMIT]
                 logger.warning("webhook endpoint %s disabled: %s", endpoint.id, disabled_reason)
             await deliveries.set_endpoint_health(
-                session,
+                db,
                 endpoint_id=endpoint.id,
                 failing_since=failing_since,
                 disabled_reason=disabled_reason,

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.credentials import raise_revision
-from storage.fast import FastReader, PreparedQuery
+from storage.db import Db
 from storage.queries import add_row
+from storage.statements import PreparedQuery
 from storage.tables import ApiKey, Producer, User
 
 __all__ = [
@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 
-async def get_producer(session: AsyncSession, *, producer_id: str) -> Producer | None:
+async def get_producer(db: Db, *, producer_id: str) -> Producer | None:
+    session = db.session
     return await session.get(Producer, producer_id)
 
 
@@ -50,9 +51,9 @@ _PRODUCER_WITH_OWNER = PreparedQuery(
 )
 
 
-async def producer_with_owner(reader: FastReader, *, producer_id: str) -> dict[str, Any] | None:
+async def producer_with_owner(db: Db, *, producer_id: str) -> dict[str, Any] | None:
     """The producer's `name` and its owner's user id (`owner_user_id`), in one statement."""
-    return await reader.one(_PRODUCER_WITH_OWNER, producer_id=producer_id)
+    return await db.first(_PRODUCER_WITH_OWNER, producer_id=producer_id)
 
 
 def owners_by_producer_query() -> Select:
@@ -60,25 +61,26 @@ def owners_by_producer_query() -> Select:
     return select(User).where(col(User.role) == "owner").order_by(col(User.created_at), col(User.id))
 
 
-async def producers_by_id(session: AsyncSession, *, producer_ids: list[str]) -> dict[str, Producer]:
+async def producers_by_id(db: Db, *, producer_ids: list[str]) -> dict[str, Producer]:
     """The producers of `producer_ids`, in one statement."""
+    session = db.session
     if not producer_ids:
         return {}
     found = await session.scalars(select(Producer).where(col(Producer.id).in_(producer_ids)))
     return {producer.id: producer for producer in found}
 
 
-async def get_user(
-    session: AsyncSession, *, producer_id: str, user_id: str, role: str | None = None
-) -> User | None:
+async def get_user(db: Db, *, producer_id: str, user_id: str, role: str | None = None) -> User | None:
     """A user of `producer_id` (optionally of one role); another producer's user is None."""
+    session = db.session
     statement = select(User).where(col(User.id) == user_id, col(User.producer_id) == producer_id)
     if role is not None:
         statement = statement.where(col(User.role) == role)
     return (await session.scalars(statement)).first()
 
 
-async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
+async def get_owner(db: Db, *, producer_id: str) -> User | None:
+    session = db.session
     statement = (
         select(User)
         .where(col(User.producer_id) == producer_id, col(User.role) == "owner")
@@ -87,27 +89,31 @@ async def get_owner(session: AsyncSession, *, producer_id: str) -> User | None:
     return (await session.scalars(statement)).first()
 
 
-async def get_owner_by_email(session: AsyncSession, *, email_normalized: str) -> User | None:
+async def get_owner_by_email(db: Db, *, email_normalized: str) -> User | None:
     """The producer owner who logs in with this email (owner emails are unique among owners,
     platform-wide: `uq_users_owner_email`)."""
+    session = db.session
     statement = select(User).where(col(User.email_normalized) == email_normalized, col(User.role) == "owner")
     return (await session.scalars(statement)).first()
 
 
-async def get_user_by_email(session: AsyncSession, *, producer_id: str, email_normalized: str) -> User | None:
+async def get_user_by_email(db: Db, *, producer_id: str, email_normalized: str) -> User | None:
     """The user of `producer_id` with this email (unique per producer; any role)."""
+    session = db.session
     statement = select(User).where(
         col(User.email_normalized) == email_normalized, col(User.producer_id) == producer_id
     )
     return (await session.scalars(statement)).first()
 
 
-async def get_api_key_by_id(session: AsyncSession, *, key_id: str) -> ApiKey | None:
+async def get_api_key_by_id(db: Db, *, key_id: str) -> ApiKey | None:
     """Any producer's key: for the machine's operator only."""
+    session = db.session
     return await session.get(ApiKey, key_id)
 
 
-async def get_api_key(session: AsyncSession, *, producer_id: str, key_id: str) -> ApiKey | None:
+async def get_api_key(db: Db, *, producer_id: str, key_id: str) -> ApiKey | None:
+    session = db.session
     statement = select(ApiKey).where(col(ApiKey.id) == key_id, col(ApiKey.producer_id) == producer_id)
     return (await session.scalars(statement)).first()
 
@@ -121,12 +127,13 @@ def api_keys_query(*, producer_id: str) -> Select:
     )
 
 
-async def touch_api_key(session: AsyncSession, *, key_id: str, at: datetime) -> None:
+async def touch_api_key(db: Db, *, key_id: str, at: datetime) -> None:
+    session = db.session
     await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=at))
 
 
 async def add_producer(
-    session: AsyncSession,
+    db: Db,
     *,
     producer_id: str,
     owner_id: str,
@@ -150,13 +157,13 @@ async def add_producer(
         created_at=at,
         updated_at=at,
     )
-    await add_row(session, row=producer)
-    await add_row(session, row=owner)
+    await add_row(db, row=producer)
+    await add_row(db, row=owner)
     return producer, owner
 
 
 async def add_api_key(
-    session: AsyncSession,
+    db: Db,
     *,
     key_id: str,
     producer_id: str,
@@ -179,20 +186,19 @@ async def add_api_key(
         created_at=created_at,
         expires_at=expires_at,
     )
-    await add_row(session, row=api_key)
+    await add_row(db, row=api_key)
     return api_key
 
 
-async def revoke_api_key(
-    session: AsyncSession, *, producer_id: str, key_id: str, at: datetime
-) -> ApiKey | None:
+async def revoke_api_key(db: Db, *, producer_id: str, key_id: str, at: datetime) -> ApiKey | None:
     """Revoke `producer_id`'s key `key_id` at `at`, unless it was revoked before (the first time
     stays), and return it; None when the producer has no such key."""
-    api_key = await get_api_key(session, producer_id=producer_id, key_id=key_id)
+    session = db.session
+    api_key = await get_api_key(db, producer_id=producer_id, key_id=key_id)
     if api_key is None:
         return None
     if api_key.revoked_at is None:
         api_key.revoked_at = at
-        await raise_revision(session)  # every process's kept copy of the key is stale now
+        await raise_revision(db)  # every process's kept copy of the key is stale now
         await session.flush()
     return api_key

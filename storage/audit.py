@@ -7,12 +7,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import direct
-from storage.fast import PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
+from storage.statements import PreparedQuery
 from storage.tables import (
     ApiKey,
     AuditEvent,
@@ -37,7 +36,7 @@ _INSERT = PreparedQuery(AuditEvent.__table__.insert())
 
 
 async def insert_audit_event(
-    session: AsyncSession | direct.Transaction,
+    db: Db,
     *,
     producer_id: str,
     occurred_at: datetime,
@@ -49,8 +48,7 @@ async def insert_audit_event(
 ) -> None:
     """One audit record, in the session's transaction: a plain insert (no model to track), after
     the session's pending rows (the producer a record names may be one of them)."""
-    await direct.run(
-        session,
+    await db.run(
         _INSERT,
         id=new_id("evt"),
         producer_id=producer_id,
@@ -180,12 +178,11 @@ members, threads, comments and media, API keys and webhook endpoints. Other ids 
 events) have no name to show."""
 
 
-async def audit_target_names(
-    session: AsyncSession, *, producer_id: str, ids: Iterable[str]
-) -> dict[str, str]:
+async def audit_target_names(db: Db, *, producer_id: str, ids: Iterable[str]) -> dict[str, str]:
     """The names or titles of the ids an audit page shows, those of `producer_id`'s rows that
     still exist: one statement per kind of id present (at most `len(NAMED_ID_PREFIXES)`), never
     one per id. An id of another producer, or of a row since deleted, is simply absent."""
+    session = db.session
     by_prefix: dict[str, list[str]] = defaultdict(list)
     for value in set(ids):
         prefix = value.partition("_")[0]

@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import direct
-from storage.fast import PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
 from storage.queries import add_row, contains_text, count_where, delete_row, update_row
+from storage.statements import PreparedQuery
 from storage.tables import Comment, Community, Media, Member, Thread, User
 
 __all__ = [
@@ -56,10 +55,11 @@ __all__ = [
 
 
 async def get_community(
-    session: AsyncSession, *, producer_id: str, community_id: str, lock: bool = False
+    db: Db, *, producer_id: str, community_id: str, lock: bool = False
 ) -> Community | None:
     """A community of `producer_id`; another producer's community is None. With `lock`, held
     (FOR UPDATE where the engine has it) until commit: no thread, member or media can join it."""
+    session = db.session
     statement = select(Community).where(
         col(Community.id) == community_id, col(Community.producer_id) == producer_id
     )
@@ -68,8 +68,9 @@ async def get_community(
     return (await session.scalars(statement)).first()
 
 
-async def slug_taken(session: AsyncSession, *, slug: str) -> bool:
+async def slug_taken(db: Db, *, slug: str) -> bool:
     """Whether any community on the platform has `slug` (slugs are public URLs)."""
+    session = db.session
     return (
         await session.scalars(select(col(Community.id)).where(col(Community.slug) == slug))
     ).first() is not None
@@ -81,8 +82,9 @@ def communities_query(*, producer_id: str) -> Select:
     return statement.order_by(col(Community.created_at).desc(), col(Community.id).desc())
 
 
-async def community_counts(session: AsyncSession, *, community_id: str) -> tuple[int, int, int]:
+async def community_counts(db: Db, *, community_id: str) -> tuple[int, int, int]:
     """(members, threads, media) of a community, in one query."""
+    session = db.session
     counts = select(
         count_where(Member, col(Member.community_id) == community_id),
         count_where(Thread, col(Thread.community_id) == community_id),
@@ -92,18 +94,20 @@ async def community_counts(session: AsyncSession, *, community_id: str) -> tuple
     return members, threads, media
 
 
-async def lock_community_threads(session: AsyncSession, *, community_id: str) -> None:
+async def lock_community_threads(db: Db, *, community_id: str) -> None:
     """Hold every thread of a community until commit (FOR UPDATE where the engine has it), in one
     statement: a comment cannot come in (its foreign key check waits for the lock), so a count
     taken next is what a delete of the community takes with it. SQLite has one writer anyway."""
+    session = db.session
     locked = (
         select(col(Thread.id)).where(col(Thread.community_id) == community_id).with_for_update().subquery()
     )
     await session.execute(select(func.count()).select_from(locked))
 
 
-async def community_contents(session: AsyncSession, *, community_id: str) -> tuple[int, int, int, int]:
+async def community_contents(db: Db, *, community_id: str) -> tuple[int, int, int, int]:
     """(threads, comments, members, media) of a community, in one query."""
+    session = db.session
     thread_ids = select(col(Thread.id)).where(col(Thread.community_id) == community_id)
     statement = select(
         count_where(Thread, col(Thread.community_id) == community_id),
@@ -115,8 +119,9 @@ async def community_contents(session: AsyncSession, *, community_id: str) -> tup
     return threads, comments, members, media
 
 
-async def users_by_id(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, User]:
+async def users_by_id(db: Db, user_ids: Iterable[str]) -> dict[str, User]:
     """The users named by `user_ids`, in one query (for a page of rows that point at users)."""
+    session = db.session
     wanted = set(user_ids)
     if not wanted:
         return {}
@@ -155,13 +160,13 @@ class Poster:
 
 
 async def community_and_author(
-    session: AsyncSession | direct.Transaction, *, producer_id: str, community_id: str, user_id: str
+    db: Db, *, producer_id: str, community_id: str, user_id: str
 ) -> tuple[str | None, Poster | None, bool]:
     """Whether `producer_id` has the community (its id, or None), the user of the same producer
     who would post in it, and whether that user is a member, in one statement: (None, None,
     False) without the community, (id, None, False) without the user."""
     keys = {"producer_id": producer_id, "community_id": community_id, "user_id": user_id}
-    row = await direct.first(session, _COMMUNITY_AND_AUTHOR, **keys)
+    row = await db.first(_COMMUNITY_AND_AUTHOR, **keys)
     if row is None:
         return None, None, False
     author_id = row["user_id"]
@@ -190,7 +195,7 @@ class NewThread:
 
 
 async def insert_thread(
-    session: AsyncSession | direct.Transaction,
+    db: Db,
     *,
     community_id: str,
     author_id: str,
@@ -213,11 +218,12 @@ async def insert_thread(
         created_at=at,
         updated_at=at,
     )
-    await direct.run(session, _INSERT_THREAD, **vars(thread))
+    await db.run(_INSERT_THREAD, **vars(thread))
     return thread
 
 
-async def get_member(session: AsyncSession, *, community_id: str, user_id: str) -> Member | None:
+async def get_member(db: Db, *, community_id: str, user_id: str) -> Member | None:
+    session = db.session
     statement = select(Member).where(col(Member.community_id) == community_id, col(Member.user_id) == user_id)
     return (await session.scalars(statement)).first()
 
@@ -236,19 +242,19 @@ def media_query(*, community_id: str, media_type: str | None = None) -> Select:
     return statement.order_by(col(Media.created_at).desc(), col(Media.id).desc())
 
 
-async def get_thread(
-    session: AsyncSession, *, community_id: str, thread_id: str, lock: bool = False
-) -> Thread | None:
+async def get_thread(db: Db, *, community_id: str, thread_id: str, lock: bool = False) -> Thread | None:
     """A thread of the community; with `lock`, held (FOR UPDATE where the engine has it) until
     commit: no comment can come in (its foreign key check waits for the lock)."""
+    session = db.session
     statement = select(Thread).where(col(Thread.id) == thread_id, col(Thread.community_id) == community_id)
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
 
 
-async def get_producer_thread(session: AsyncSession, *, producer_id: str, thread_id: str) -> Thread | None:
+async def get_producer_thread(db: Db, *, producer_id: str, thread_id: str) -> Thread | None:
     """A thread in any community of `producer_id`; another producer's thread is None."""
+    session = db.session
     statement = (
         select(Thread)
         .join(Community, col(Community.id) == Thread.community_id)
@@ -291,24 +297,28 @@ def threads_query(
     return statement.order_by(*order)
 
 
-async def note_comment_added(session: AsyncSession, *, thread_id: str, at: datetime) -> None:
+async def note_comment_added(db: Db, *, thread_id: str, at: datetime) -> None:
     """Count a new comment on its thread and make `at` the thread's last activity."""
+    session = db.session
     values = {"comment_count": col(Thread.comment_count) + 1, "last_activity_at": at}
     await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(**values))
 
 
-async def recount_comments(session: AsyncSession, *, thread_id: str) -> None:
+async def recount_comments(db: Db, *, thread_id: str) -> None:
     """Set a thread's comment count from its rows (after deleting a subtree of unknown size)."""
+    session = db.session
     counted = count_where(Comment, col(Comment.thread_id) == thread_id)
     await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(comment_count=counted))
 
 
-async def get_comment(session: AsyncSession, *, thread_id: str, comment_id: str) -> Comment | None:
+async def get_comment(db: Db, *, thread_id: str, comment_id: str) -> Comment | None:
+    session = db.session
     statement = select(Comment).where(col(Comment.id) == comment_id, col(Comment.thread_id) == thread_id)
     return (await session.scalars(statement)).first()
 
 
-async def count_thread_comments(session: AsyncSession, *, thread_id: str) -> int:
+async def count_thread_comments(db: Db, *, thread_id: str) -> int:
+    session = db.session
     statement = select(func.count()).select_from(Comment).where(col(Comment.thread_id) == thread_id)
     return (await session.execute(statement)).scalar_one()
 
@@ -337,8 +347,9 @@ CommentWithAuthor = tuple[Comment, str, str | None]
 """A comment with its author's name and avatar URL."""
 
 
-async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[CommentWithAuthor]:
+async def thread_comments(db: Db, *, thread_id: str) -> Sequence[CommentWithAuthor]:
     """Every comment of a thread with its author's name and avatar, oldest first: one query, any size."""
+    session = db.session
     statement = (
         select(Comment, col(User.name), col(User.avatar_url))
         .join(User, col(User.id) == Comment.author_id)
@@ -348,7 +359,7 @@ async def thread_comments(session: AsyncSession, *, thread_id: str) -> Sequence[
     return (await session.execute(statement)).all()
 
 
-async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
+async def delete_comment_tree(db: Db, *, comment_id: str) -> int:
     """Delete a comment and all its replies, at any depth, in one statement; returns how many
     comments went (the comment included).
 
@@ -357,6 +368,7 @@ async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
     """
     # Nested in the IN (...), so the statement starts with DELETE: Python's sqlite3 reports no
     # rowcount for one that starts with WITH.
+    session = db.session
     subtree = (
         select(col(Comment.id))
         .where(col(Comment.id) == comment_id)
@@ -379,68 +391,58 @@ async def delete_comment_tree(session: AsyncSession, *, comment_id: str) -> int:
 # `ConstraintViolation` from the call that made it.
 
 
-async def add_community(
-    session: AsyncSession, *, producer_id: str, at: datetime, **columns: Any
-) -> Community:
+async def add_community(db: Db, *, producer_id: str, at: datetime, **columns: Any) -> Community:
     """Insert a community of `producer_id` with `columns` (name, slug, ...); a slug another
     community took meanwhile raises `ConstraintViolation`."""
     community = Community(id=new_id("comm"), producer_id=producer_id, **columns, created_at=at, updated_at=at)
-    await add_row(session, row=community)
+    await add_row(db, row=community)
     return community
 
 
-async def update_community(
-    session: AsyncSession, *, community: Community, changes: Mapping[str, Any], at: datetime
-) -> None:
+async def update_community(db: Db, *, community: Community, changes: Mapping[str, Any], at: datetime) -> None:
     """Write `changes` to `community` (`updated_at` becomes `at` if there are any)."""
-    await update_row(session, row=community, changes=changes, at=at)
+    await update_row(db, row=community, changes=changes, at=at)
 
 
-async def delete_community(session: AsyncSession, *, community: Community) -> None:
+async def delete_community(db: Db, *, community: Community) -> None:
     """Delete a community; the database cascades to its threads, comments, members and media."""
-    await delete_row(session, row=community)
+    await delete_row(db, row=community)
 
 
-async def add_member(
-    session: AsyncSession, *, community_id: str, user_id: str, role: str, at: datetime
-) -> Member:
+async def add_member(db: Db, *, community_id: str, user_id: str, role: str, at: datetime) -> Member:
     """Make `user_id` a member of the community; a membership added meanwhile raises `ConstraintViolation`."""
     member = Member(
         id=new_id("mem"), community_id=community_id, user_id=user_id, role=role, joined_at=at, updated_at=at
     )
-    await add_row(session, row=member)
+    await add_row(db, row=member)
     return member
 
 
-async def remove_member(session: AsyncSession, *, member: Member) -> None:
-    await delete_row(session, row=member)
+async def remove_member(db: Db, *, member: Member) -> None:
+    await delete_row(db, row=member)
 
 
-async def add_media(
-    session: AsyncSession, *, community_id: str, uploaded_by: str, at: datetime, **columns: Any
-) -> Media:
+async def add_media(db: Db, *, community_id: str, uploaded_by: str, at: datetime, **columns: Any) -> Media:
     """Insert a media item of the community with `columns` (type, title, url, ...)."""
     media = Media(
         id=new_id("media"), community_id=community_id, uploaded_by=uploaded_by, **columns, created_at=at
     )
-    await add_row(session, row=media)
+    await add_row(db, row=media)
     return media
 
 
-async def update_thread(
-    session: AsyncSession, *, thread: Thread, changes: Mapping[str, Any], at: datetime
-) -> None:
+async def update_thread(db: Db, *, thread: Thread, changes: Mapping[str, Any], at: datetime) -> None:
     """Write `changes` to `thread` (`updated_at` becomes `at` if there are any)."""
-    await update_row(session, row=thread, changes=changes, at=at)
+    await update_row(db, row=thread, changes=changes, at=at)
 
 
-async def delete_thread(session: AsyncSession, *, thread: Thread) -> None:
+async def delete_thread(db: Db, *, thread: Thread) -> None:
     """Delete a thread; the database cascades to its comments."""
-    await delete_row(session, row=thread)
+    await delete_row(db, row=thread)
 
 
 async def add_comment(
-    session: AsyncSession,
+    db: Db,
     *,
     thread_id: str,
     parent_id: str | None,
@@ -459,13 +461,11 @@ async def add_comment(
         created_at=at,
         updated_at=at,
     )
-    await add_row(session, row=comment)
-    await note_comment_added(session, thread_id=thread_id, at=at)
+    await add_row(db, row=comment)
+    await note_comment_added(db, thread_id=thread_id, at=at)
     return comment
 
 
-async def update_comment(
-    session: AsyncSession, *, comment: Comment, changes: Mapping[str, Any], at: datetime
-) -> None:
+async def update_comment(db: Db, *, comment: Comment, changes: Mapping[str, Any], at: datetime) -> None:
     """Write `changes` to `comment` (`updated_at` becomes `at` if there are any)."""
-    await update_row(session, row=comment, changes=changes, at=at)
+    await update_row(db, row=comment, changes=changes, at=at)

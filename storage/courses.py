@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import col
 
-from storage.fast import FastReader, PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
 from storage.queries import add_row, contains_text, count_where, update_row
+from storage.statements import PreparedQuery
 from storage.tables import Course, Enrollment, Lesson, Section
 
 __all__ = [
@@ -85,16 +85,16 @@ Columns = dict[str, Any]
 
 
 async def course_with_curriculum(
-    reader: FastReader, *, producer_id: str, course_id: str
+    db: Db, *, producer_id: str, course_id: str
 ) -> tuple[Columns, list[Columns], list[Columns]] | None:
     """A course of `producer_id` with its sections and their lessons, each in order, as the columns
     of each row, in one statement (a row per lesson, or per empty section); None if the producer
     has no such course. Plain values, not models: a model costs more to build than the read. The
     course's columns repeat on every row: they are processed once, a section's once."""
-    rows = await reader.raw(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
+    rows = await db.raw(_COURSE_WITH_CURRICULUM, producer_id=producer_id, course_id=course_id)
     if not rows:
         return None
-    course, section, lesson = (reader.picker(_COURSE_WITH_CURRICULUM, _PARTS[part]) for part in _PARTS)
+    course, section, lesson = (db.picker(_COURSE_WITH_CURRICULUM, _PARTS[part]) for part in _PARTS)
     sections: dict[str, Columns] = {}
     lessons = []
     for row in rows:
@@ -106,18 +106,18 @@ async def course_with_curriculum(
     return course(rows[0]), list(sections.values()), lessons
 
 
-async def get_course(
-    session: AsyncSession, *, producer_id: str, course_id: str, lock: bool = False
-) -> Course | None:
+async def get_course(db: Db, *, producer_id: str, course_id: str, lock: bool = False) -> Course | None:
     """A course of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
+    session = db.session
     statement = select(Course).where(col(Course.id) == course_id, col(Course.producer_id) == producer_id)
     if lock:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
 
 
-async def slug_taken(session: AsyncSession, *, slug: str, except_course_id: str | None = None) -> bool:
+async def slug_taken(db: Db, *, slug: str, except_course_id: str | None = None) -> bool:
     """Whether any course on the platform, other than `except_course_id`, has `slug`."""
+    session = db.session
     statement = select(col(Course.id)).where(col(Course.slug) == slug)
     if except_course_id is not None:
         statement = statement.where(col(Course.id) != except_course_id)
@@ -137,8 +137,9 @@ def courses_query(*, producer_id: str, search: str | None = None, published: boo
     return statement.order_by(col(Course.created_at).desc(), col(Course.id).desc())
 
 
-async def count_course_contents(session: AsyncSession, *, course_id: str) -> tuple[int, int, int]:
+async def count_course_contents(db: Db, *, course_id: str) -> tuple[int, int, int]:
     """How many sections, lessons and enrollments the course has, in one statement."""
+    session = db.session
     statement = select(
         count_where(Section, col(Section.course_id) == course_id),
         count_where(Lesson, col(Lesson.course_id) == course_id),
@@ -148,22 +149,26 @@ async def count_course_contents(session: AsyncSession, *, course_id: str) -> tup
     return sections, lessons, enrollments
 
 
-async def delete_course(session: AsyncSession, *, course_id: str) -> None:
+async def delete_course(db: Db, *, course_id: str) -> None:
     """Delete a course; the database cascades to its sections, lessons and whatever hangs off them."""
+    session = db.session
     await session.execute(delete(Course).where(col(Course.id) == course_id))
 
 
-async def get_section(session: AsyncSession, *, course_id: str, section_id: str) -> Section | None:
+async def get_section(db: Db, *, course_id: str, section_id: str) -> Section | None:
+    session = db.session
     statement = select(Section).where(col(Section.id) == section_id, col(Section.course_id) == course_id)
     return (await session.scalars(statement)).first()
 
 
-async def get_lesson(session: AsyncSession, *, section_id: str, lesson_id: str) -> Lesson | None:
+async def get_lesson(db: Db, *, section_id: str, lesson_id: str) -> Lesson | None:
+    session = db.session
     statement = select(Lesson).where(col(Lesson.id) == lesson_id, col(Lesson.section_id) == section_id)
     return (await session.scalars(statement)).first()
 
 
-async def sections_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Section]:
+async def sections_of_course(db: Db, *, course_id: str) -> Sequence[Section]:
+    session = db.session
     statement = (
         select(Section)
         .where(col(Section.course_id) == course_id)
@@ -172,22 +177,25 @@ async def sections_of_course(session: AsyncSession, *, course_id: str) -> Sequen
     return (await session.scalars(statement)).all()
 
 
-async def lessons_of_course(session: AsyncSession, *, course_id: str) -> Sequence[Lesson]:
+async def lessons_of_course(db: Db, *, course_id: str) -> Sequence[Lesson]:
     """Every lesson of a course in one statement, each section's in order."""
+    session = db.session
     statement = (
         select(Lesson).where(col(Lesson.course_id) == course_id).order_by(col(Lesson.order), col(Lesson.id))
     )
     return (await session.scalars(statement)).all()
 
 
-async def lessons_of_section(session: AsyncSession, *, section_id: str) -> Sequence[Lesson]:
+async def lessons_of_section(db: Db, *, section_id: str) -> Sequence[Lesson]:
+    session = db.session
     statement = (
         select(Lesson).where(col(Lesson.section_id) == section_id).order_by(col(Lesson.order), col(Lesson.id))
     )
     return (await session.scalars(statement)).all()
 
 
-async def count_lessons(session: AsyncSession, *, course_id: str) -> int:
+async def count_lessons(db: Db, *, course_id: str) -> int:
+    session = db.session
     return (
         await session.execute(select(func.count()).where(col(Lesson.course_id) == course_id))
     ).scalar_one()
@@ -201,59 +209,60 @@ _PARENT_OF: dict[type[Section | Lesson], InstrumentedAttribute[str]] = {
 """What makes rows siblings, kept in `order`: a course's sections, a section's lessons."""
 
 
-async def _count_siblings(session: AsyncSession, kind: type[Section | Lesson], parent_id: str) -> int:
+async def _count_siblings(db: Db, kind: type[Section | Lesson], parent_id: str) -> int:
+    session = db.session
     statement = select(func.count()).where(_PARENT_OF[kind] == parent_id)
     return (await session.execute(statement)).scalar_one()
 
 
 async def _shift(
-    session: AsyncSession, kind: type[Section | Lesson], parent_id: str, where: ColumnElement[bool], by: int
+    db: Db, kind: type[Section | Lesson], parent_id: str, where: ColumnElement[bool], by: int
 ) -> None:
+    session = db.session
     statement = update(kind).where(_PARENT_OF[kind] == parent_id, where).values(order=col(kind.order) + by)
     await session.execute(statement)
 
 
 async def insert_position(
-    session: AsyncSession, *, kind: type[Section | Lesson], parent_id: str, position: int | None
+    db: Db, *, kind: type[Section | Lesson], parent_id: str, position: int | None
 ) -> int:
     """Make room for a new `kind` (a section of course `parent_id`, a lesson of section
     `parent_id`) at `position` (None or past the end: last) and return its position."""
-    size = await _count_siblings(session, kind, parent_id)
+    size = await _count_siblings(db, kind, parent_id)
     if position is None or position >= size:
         return size
-    await _shift(session, kind, parent_id, col(kind.order) >= position, +1)
+    await _shift(db, kind, parent_id, col(kind.order) >= position, +1)
     return position
 
 
-async def move_to(session: AsyncSession, *, item: Section | Lesson, position: int) -> None:
+async def move_to(db: Db, *, item: Section | Lesson, position: int) -> None:
     """Move `item` to `position` (clamped to the last place) among its siblings."""
     kind = type(item)
     parent_id = getattr(item, _PARENT_OF[kind].key)
     order = col(kind.order)
     old = item.order
-    new = min(position, await _count_siblings(session, kind, parent_id) - 1)
+    new = min(position, await _count_siblings(db, kind, parent_id) - 1)
     if new < old:
-        await _shift(session, kind, parent_id, (order >= new) & (order < old), +1)
+        await _shift(db, kind, parent_id, (order >= new) & (order < old), +1)
     elif new > old:
-        await _shift(session, kind, parent_id, (order > old) & (order <= new), -1)
+        await _shift(db, kind, parent_id, (order > old) & (order <= new), -1)
     item.order = new
 
 
-async def delete_in_order(session: AsyncSession, *, item: Section | Lesson) -> None:
+async def delete_in_order(db: Db, *, item: Section | Lesson) -> None:
     """Delete `item` (the database cascades to what hangs off it) and move its later siblings up by one."""
+    session = db.session
     kind = type(item)
     await session.delete(item)
     await session.flush()
     parent_id = getattr(item, _PARENT_OF[kind].key)
-    await _shift(session, kind, parent_id, col(kind.order) > item.order, -1)
+    await _shift(db, kind, parent_id, col(kind.order) > item.order, -1)
 
 
 # ---- writes
 
 
-async def add_course(
-    session: AsyncSession, *, producer_id: str, published: bool, at: datetime, **columns: Any
-) -> Course:
+async def add_course(db: Db, *, producer_id: str, published: bool, at: datetime, **columns: Any) -> Course:
     """Insert a course of `producer_id` with `columns` (title, slug, ...), published at `at` if
     `published`; a slug another course took meanwhile raises `ConstraintViolation`."""
     course = Course(
@@ -265,7 +274,7 @@ async def add_course(
         created_at=at,
         updated_at=at,
     )
-    await add_row(session, row=course)
+    await add_row(db, row=course)
     return course
 
 
@@ -300,9 +309,10 @@ def _lesson(*, course_id: str, section_id: str, order: int, content: LessonConte
 
 
 async def add_curriculum(
-    session: AsyncSession, *, course_id: str, sections: Sequence[NewSection], at: datetime
+    db: Db, *, course_id: str, sections: Sequence[NewSection], at: datetime
 ) -> tuple[list[Section], list[Lesson]]:
     """Insert a new course's sections and their lessons, each in the order given."""
+    session = db.session
     section_rows: list[Section] = []
     lesson_rows: list[Lesson] = []
     for order, given in enumerate(sections):
@@ -320,18 +330,16 @@ async def add_curriculum(
     return section_rows, lesson_rows
 
 
-async def add_section(
-    session: AsyncSession, *, course_id: str, title: str, position: int | None, at: datetime
-) -> Section:
+async def add_section(db: Db, *, course_id: str, title: str, position: int | None, at: datetime) -> Section:
     """Insert a section of the course at `position` (None or past the end: last); later ones shift down."""
-    order = await insert_position(session, kind=Section, parent_id=course_id, position=position)
+    order = await insert_position(db, kind=Section, parent_id=course_id, position=position)
     section = _section(course_id=course_id, title=title, order=order, at=at)
-    await add_row(session, row=section)
+    await add_row(db, row=section)
     return section
 
 
 async def add_lesson(
-    session: AsyncSession,
+    db: Db,
     *,
     course_id: str,
     section_id: str,
@@ -340,26 +348,24 @@ async def add_lesson(
     at: datetime,
 ) -> Lesson:
     """Insert a lesson of the section at `position` (None or past the end: last); later ones shift down."""
-    order = await insert_position(session, kind=Lesson, parent_id=section_id, position=position)
+    order = await insert_position(db, kind=Lesson, parent_id=section_id, position=position)
     lesson = _lesson(course_id=course_id, section_id=section_id, order=order, content=content, at=at)
-    await add_row(session, row=lesson)
+    await add_row(db, row=lesson)
     return lesson
 
 
-async def update_course(
-    session: AsyncSession, *, course: Course, changes: Mapping[str, Any], at: datetime
-) -> None:
+async def update_course(db: Db, *, course: Course, changes: Mapping[str, Any], at: datetime) -> None:
     """Write `changes` to `course` (`updated_at` becomes `at` if there are any); a slug another
     course took meanwhile raises `ConstraintViolation`."""
-    await update_row(session, row=course, changes=changes, at=at)
+    await update_row(db, row=course, changes=changes, at=at)
 
 
 async def update_in_order(
-    session: AsyncSession, *, item: Section | Lesson, changes: Mapping[str, Any], at: datetime
+    db: Db, *, item: Section | Lesson, changes: Mapping[str, Any], at: datetime
 ) -> None:
     """Write `changes` to a section or lesson; a new `order` moves it among its siblings (clamped
     to the last place), which renumber."""
     if "order" in changes:
-        await move_to(session, item=item, position=changes["order"])
+        await move_to(db, item=item, position=changes["order"])
         changes = {**changes, "order": item.order}  # where it went
-    await update_row(session, row=item, changes=changes, at=at)
+    await update_row(db, row=item, changes=changes, at=at)

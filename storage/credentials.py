@@ -2,7 +2,7 @@
 
 Every call authenticates, so a process keeps the rows it verified (API keys, OAuth access
 tokens with their grants) under the number `credential_revision` held when it read them. A call
-whose credential is kept pays one cheap read of that number (`storage.fast`) instead of a lookup
+whose credential is kept pays one cheap read of that number (a compiled read on the reader, `storage.reader`) instead of a lookup
 of the credential. Every revocation raises the number in its own transaction (`raise_revision`),
 so the first call any process serves after the commit finds a new number, drops what it kept and
 reads the credential again: a revoked key stops at once, in every process. Expiry needs no number: the kept row says when it expires and
@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.fast import FastReader, PreparedQuery
+from storage.db import Db
+from storage.reader import Reader
+from storage.statements import PreparedQuery
 from storage.tables import ApiKey, CredentialRevision, OAuthGrant, OAuthToken
 
 __all__ = ["DEFAULT_LIMIT", "CredentialCache", "raise_revision"]
@@ -63,8 +64,9 @@ _ACCESS_TOKEN = PreparedQuery(
 )
 
 
-async def raise_revision(session: AsyncSession) -> None:
+async def raise_revision(db: Db) -> None:
     """Tell every process its kept credentials may be stale: call in the revoking transaction."""
+    session = db.session
     await session.execute(
         update(CredentialRevision)
         .where(col(CredentialRevision.id) == 1)
@@ -76,7 +78,7 @@ class CredentialCache:
     """The verified credentials of one process (one per `Store`). Rows are plain dicts of the
     columns the lookups select; callers decide what a revoked or expired row means."""
 
-    def __init__(self, reader: FastReader, *, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, reader: Reader, *, limit: int = DEFAULT_LIMIT) -> None:
         self._reader = reader
         self._limit = limit
         self._kept: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -99,11 +101,11 @@ class CredentialCache:
     async def _row(self, query: PreparedQuery, secret_hash: str) -> dict[str, Any] | None:
         kept = self._kept.get(secret_hash)
         if kept is not None:
-            revision = await self._reader.one(_CURRENT_REVISION)
+            revision = await self._reader.first(_CURRENT_REVISION)
             if revision is not None and revision["revision"] == kept[0]:
                 return kept[1]
             self._kept.pop(secret_hash, None)  # another call may have dropped it meanwhile
-        row = await self._reader.one(query, secret_hash=secret_hash)
+        row = await self._reader.first(query, secret_hash=secret_hash)
         if row is None:
             return None
         if len(self._kept) >= self._limit:

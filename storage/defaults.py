@@ -24,16 +24,16 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a call waits for another process's lock on an SQLite file before it fails as locked."""
 
 
-ACCEPTED_DATABASE_URLS = (
-    "sqlite+aiosqlite:///path/to/blohko.db or postgresql+asyncpg://user:password@host:5432/name"
-)
+ACCEPTED_DATABASE_URLS = "sqlite:///path/to/blohko.db or postgresql+asyncpg://user:password@host:5432/name"
 """The forms `BLOHKO_DATABASE_URL` takes, as error messages and help texts name them."""
 
-# The drivers the store runs on, and the bare schemes that mean them (`sqlite:///x.db` is what
-# people write; SQLAlchemy would take it as the blocking driver, which an async engine refuses).
-_ASYNC_SCHEMES = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
+# The drivers the store runs on, and the other schemes that mean them: SQLite through the
+# standard library's `sqlite3` (`sqlite+aiosqlite://`, which earlier versions wrote, still names
+# the same file), PostgreSQL through asyncpg.
+_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "sqlite+aiosqlite": "sqlite",
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
@@ -45,14 +45,14 @@ class DatabaseUrlError(ValueError):
 
 
 def normalize_database_url(url: str) -> str:
-    """`url` with its async driver (`sqlite:///x` -> `sqlite+aiosqlite:///x`, `postgresql://` ->
-    `postgresql+asyncpg://`); raises `DatabaseUrlError` for anything but SQLite and PostgreSQL.
+    """`url` with the driver the store runs it on (`sqlite+aiosqlite:///x` -> `sqlite:///x`,
+    `postgresql://` -> `postgresql+asyncpg://`); raises `DatabaseUrlError` for anything but SQLite and PostgreSQL.
 
     By hand, not with SQLAlchemy's parser: settings are read at a stdio server's cold start."""
     scheme, separator, rest = url.partition("://")
     if not separator or not scheme:
         raise DatabaseUrlError(f"the database URL {_shown(url)!r} is not a URL: use {ACCEPTED_DATABASE_URLS}")
-    driver = _ASYNC_SCHEMES.get(scheme.lower())
+    driver = _DRIVERS.get(scheme.lower())
     if driver is None:
         raise DatabaseUrlError(
             f"the database URL starts with {scheme}://, which Blohko does not run on: use {ACCEPTED_DATABASE_URLS}"
@@ -76,4 +76,4 @@ def default_database_url() -> str:
     """An SQLite file in the user's data directory, so any working directory finds the same store."""
     path = default_database_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{path}"
+    return f"sqlite:///{path}"

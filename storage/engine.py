@@ -1,55 +1,49 @@
-"""The async engine and the session factories: one `Store` per server, one session per operation.
+"""The store: its engines, its write gate, and the two ways an operation reaches its data.
 
-Write operations use `Store.write_session()`. On SQLite, one file with one writer at a time,
-writes first pass the store's `WriteGate`: they queue in the process, one at a time in arrival
-order, instead of racing for the file lock (a race that a big write could make others lose after
-the busy timeout, as "database is locked"). A write that cannot get its turn in time, or finds
-the queue full, raises `StoreBusy`; reads never pass the gate (WAL lets them run beside the writer).
+`Store.reading()` opens a read and `Store.writing()` a write transaction, each as an operation's
+`storage.db.Db`; nothing else in the server opens a session (`tools.core.runner` and
+`tools.core.internal` call these). `docs/storage.md` describes the paths.
 
-Write sessions On SQLite their transaction starts with
-`BEGIN IMMEDIATE`, which takes the database's write lock up front: concurrent writers then
-queue (up to the busy timeout) and each sees the others' committed work. Without it, pysqlite
-runs the reads before a transaction's first write outside any transaction, so a
-read-then-write operation can act on a stale read (a lost update, or a duplicate the unique
-constraints then refuse); and a deferred `BEGIN` would instead fail at once with "database
-is locked" when its read snapshot must be upgraded to a write. Other sessions keep pysqlite's
-default behaviour. PostgreSQL needs nothing here: operations lock rows (`FOR UPDATE`) where
-they must, and unique constraints are the final guarantee on both engines.
+On SQLite, one file with one writer at a time, a write first passes the store's `WriteGate`:
+writes queue in the process, one at a time in arrival order, instead of racing for the file lock
+(a race that a big write could make others lose after the busy timeout, as "database is locked").
+A write that cannot get its turn in time, or finds the queue full, raises `StoreBusy`; reads never
+pass the gate (WAL lets them run beside the writer). The process then needs only two SQLite
+connections: the reader's (`storage.reader`) and the writer's (`storage.writer`), each the only
+connection of an ordinary SQLAlchemy engine that the ORM's sessions run on (`storage.session`).
+PostgreSQL needs no gate: a write is an ORM session's transaction on the asyncpg engine's pool;
+operations lock rows (`FOR UPDATE`) where they must, and unique constraints are the final
+guarantee on both engines.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy import create_engine, event, orm, pool, text
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from storage import sqlite_inline
 from storage.credentials import CredentialCache
+from storage.db import Db
 from storage.defaults import (
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     SQLITE_BUSY_TIMEOUT_MS,
     default_database_url,
 )
-from storage.direct import FAST_READER_INFO, DirectWriter, Transaction
 from storage.errors import StoreBusy, translated
-from storage.fast import FastReader, sqlite_database
+from storage.reader import Reader, sqlite_database
+from storage.session import AsyncEngineSession, InlineSession, Session
+from storage.writer import Writer
 
 __all__ = [
     "DEFAULT_WRITE_QUEUE_LIMIT",
     "DEFAULT_WRITE_QUEUE_TIMEOUT",
+    "Db",
     "Session",
     "Store",
     "StoreBusy",
@@ -60,18 +54,7 @@ __all__ = [
 ]
 
 _SQLITE_BUSY_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS
-"""The store's busy timeout, read when an engine is made (tests shorten it)."""
-_WRITE_OPTION = "blohko_write"
-
-
-class Session(AsyncSession):
-    """The session an operation reads and writes through: SQLAlchemy's `AsyncSession`, except
-    that `flush()` raises `storage.errors` exceptions (a write's duplicate is a
-    `ConstraintViolation` naming the constraint), so operations handle none of SQLAlchemy's."""
-
-    async def flush(self, objects: Sequence[Any] | None = None) -> None:
-        with translated():
-            await super().flush(objects)
+"""The store's busy timeout, read when a store is opened (tests shorten it)."""
 
 
 class WriteGate:
@@ -123,120 +106,213 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _set_sqlite_pragmas(dbapi_connection, _record=None) -> None:
-    # On every new connection: SQLite forgets these per connection. (No busy timeout: a call
-    # that must wait for the lock waits in the connection's thread, `storage.sqlite_inline`.)
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # Only when the file is not in WAL mode yet (a new database): setting it again is no change,
-    # but needs an exclusive lock, so it would fail while another process writes.
-    cursor.execute("PRAGMA journal_mode")
-    if cursor.fetchone()[0].lower() != "wal":
-        cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_engine(connection: Callable[[], Any]) -> Engine:
+    """An engine whose only connection is `connection()` (the reader's or the writer's), opened
+    on first use. Nothing is reset when a session gives it back: the reader never has a
+    transaction, and the writer's are begun and ended by the store (`Store.writing`)."""
+    return create_engine(
+        "sqlite+pysqlite://", creator=connection, poolclass=pool.StaticPool, pool_reset_on_return=None
+    )
 
 
-def _begin_sqlite(connection) -> None:
-    if connection.get_execution_options().get(_WRITE_OPTION):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _create_engine(url: str) -> AsyncEngine:
-    if is_sqlite(url):
-        connect = partial(
-            sqlite_inline.connect, sqlite_database(make_url(url)), busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS
-        )
-        engine = create_async_engine(url, async_creator=connect)
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _begin_sqlite)
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-
-
-@dataclass
 class Store:
-    """The database: an engine, its session factories, and on SQLite the write gate.
+    """The database: its reads and its write transactions (`reading`, `writing`), each an
+    operation's `Db`; on SQLite the write gate."""
 
-    Reads use `sessions()`; every write transaction uses `write_session()`.
-    """
+    def __init__(
+        self,
+        url: str,
+        *,
+        write_queue_limit: int = DEFAULT_WRITE_QUEUE_LIMIT,
+        write_queue_timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
+    ) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.writer: Writer | None = None
+        self._write_engine_ready = False
+        """SQLite: the connection every write runs on (`storage.writer`); None on PostgreSQL."""
+        self._engines: list[Engine] = []
+        """The sync engines under the store (for `statements_seen`)."""
+        if self.is_sqlite:
+            database = sqlite_database(parsed)
+            self._read_engine = _sqlite_engine(lambda: self.reader.sqlite_connection())
+            writer = self.writer = Writer(database, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS)
+            self._write_engine = _sqlite_engine(writer.sqlite_connection)
+            self._async_engine: AsyncEngine | None = None
+            self._engines = [self._read_engine, self._write_engine]
+            dialect: Dialect = self._read_engine.dialect
+            self.write_gate: WriteGate | None = WriteGate(
+                limit=write_queue_limit, timeout=write_queue_timeout
+            )
+        else:
+            self._async_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self._engines = [self._async_engine.sync_engine]
+            dialect = self._async_engine.dialect
+            self.write_gate = None
+        self.dialect = dialect
+        self.reader = Reader(parsed, dialect, busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS)
+        self.credentials = CredentialCache(self.reader)
+        """The credentials this process verified (`storage.credentials`)."""
 
-    url: str
-    engine: AsyncEngine
-    sessions: async_sessionmaker[Session]
-    ungated_write_sessions: async_sessionmaker[Session]
-    """Write sessions without the gate: only `write_session` and `write_session_if_free` use them."""
-    fast: FastReader
-    """Hot single-statement reads on a connection outside the pool (`storage.fast`)."""
-    credentials: CredentialCache
-    """The credentials this process verified (`storage.credentials`)."""
-    write_gate: WriteGate | None = field(default=None)
-    direct: DirectWriter | None = field(default=None)
-    """SQLite: the connection that write transactions without a session run on (`storage.direct`)."""
+    # -- sessions -------------------------------------------------------------------------------
 
-    @property
-    def is_sqlite(self) -> bool:
-        return is_sqlite(self.url)
+    def _read_session(self) -> Session:
+        if self._async_engine is not None:
+            return AsyncEngineSession(AsyncSession(self._async_engine, expire_on_commit=False), self.dialect)
+        return InlineSession(
+            orm.Session(self._read_engine, expire_on_commit=False), self.reader.inline, self.dialect
+        )
+
+    def _write_session(self) -> Session:
+        """SQLite: a session in the writer's transaction, begun already (`Store.writing`)."""
+        assert self.writer is not None, "only SQLite's writes open their session in a begun transaction"
+        return InlineSession(
+            orm.Session(self._write_engine, expire_on_commit=False), self.writer.inline, self.dialect
+        )
 
     @asynccontextmanager
-    async def write_session(self) -> AsyncIterator[Session]:
-        """A session for one write transaction, opened once the write's turn has come (SQLite).
-        A write the database refuses or fails leaves the block as a `storage.errors` exception."""
-        with translated():
-            async with (
-                self.write_gate.turn() if self.write_gate else nullcontext(),
-                self.ungated_write_sessions() as session,
-            ):
-                yield session
+    async def sessions(self) -> AsyncIterator[Session]:
+        """A read session, closed when the block ends: for tests and tools that inspect the store.
+        Operations read through `reading()`."""
+        session = self._read_session()
+        try:
+            yield session
+        finally:
+            await session.close()
+
+    # -- the two ways in ----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def direct_transaction(self) -> AsyncIterator[Transaction]:
-        """A write transaction without a session (SQLite only: `storage.direct`), once the write's
-        turn has come. Raises as `write_session`."""
-        if self.direct is None or self.write_gate is None:
-            raise RuntimeError("only an SQLite store writes without a session")
-        with translated():
-            async with self.write_gate.turn(), self.direct.transaction() as transaction:
-                yield transaction
+    async def reading(self) -> AsyncIterator[Db]:
+        """An operation's reads: a `Db` whose session, if it opens one, is closed when the block ends."""
+        db = Db(reader=self.reader, open_session=self._read_session, writes=False)
+        try:
+            with translated():
+                yield db
+        finally:
+            session = db.opened_session
+            if session is not None:
+                await session.close()
 
     @asynccontextmanager
-    async def write_session_if_free(self) -> AsyncIterator[Session | None]:
-        """A write session if one can be had without waiting, else None: for bookkeeping writes
-        (such as a key's last use) that must never hold a request up. Raises as `write_session`."""
+    async def writing(self) -> AsyncIterator[Db]:
+        """One write transaction as a `Db`, opened once the write's turn has come (SQLite): it
+        commits when the block ends, or rolls back whole when the block raises. A write the
+        database refuses or fails leaves the block as a `storage.errors` exception."""
         with translated():
             if self.write_gate is None:
-                async with self.ungated_write_sessions() as session:
-                    yield session
+                async with self._postgres_transaction() as db:
+                    yield db
+                return
+            async with self.write_gate.turn(), self._sqlite_transaction() as db:
+                yield db
+
+    @asynccontextmanager
+    async def writing_if_free(self) -> AsyncIterator[Db | None]:
+        """A write transaction if one can be had without waiting, else None: for bookkeeping
+        writes (such as a key's last use) that must never hold a request up. Raises as `writing`."""
+        with translated():
+            if self.write_gate is None:
+                async with self._postgres_transaction() as db:
+                    yield db
                 return
             async with self.write_gate.turn_if_free() as free:
                 if not free:
                     yield None
                     return
-                async with self.ungated_write_sessions() as session:
-                    yield session
+                async with self._sqlite_transaction() as db:
+                    yield db
+
+    @asynccontextmanager
+    async def _sqlite_transaction(self) -> AsyncIterator[Db]:
+        writer = self.writer
+        assert writer is not None, "an SQLite store has its writer"
+        if not self._write_engine_ready:
+            # SQLAlchemy's first connection of an engine sets up its dialect and then rolls back:
+            # that must come before the first transaction of ours, not end it.
+            with self._write_engine.connect():
+                self._write_engine_ready = True
+        self.reader.announce("BEGIN IMMEDIATE")
+        await writer.begin()
+        db = Db(reader=self.reader, open_session=self._write_session, writes=True, connection=writer.inline)
+        try:
+            yield db
+            session = db.opened_session
+            if session is not None:
+                await session.commit()  # flushes, and commits the writer's transaction
+            else:
+                writer.commit()
+        except BaseException:
+            session = db.opened_session
+            if session is not None:
+                await session.rollback()
+            writer.rollback()
+            raise
+        finally:
+            session = db.opened_session
+            if session is not None:
+                await session.close()
+
+    @asynccontextmanager
+    async def _postgres_transaction(self) -> AsyncIterator[Db]:
+        session = self._read_session()  # on PostgreSQL any session may write
+        db = Db(reader=self.reader, open_session=lambda: session, writes=True, session=session)
+        try:
+            await session.begin()
+            yield db
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+    # -- the store as a whole -----------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """One trivial statement on the reader (the health check): raises if the database cannot answer."""
+        async with self.sessions() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def checkpoint(self) -> None:
+        """SQLite: move the write-ahead log into the database file and truncate it (after a bulk
+        load, so a benchmark or a copy of the file starts from a settled database). Nothing on
+        PostgreSQL."""
+        if self.writer is None or self.write_gate is None:
+            return
+        async with self.write_gate.turn():
+            inline = self.writer.inline
+            await inline.call(inline.connection.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def statements_seen(self) -> Iterator[list[str]]:
-        """The SQL of every statement run on this store inside the block, on the engine and on the
-        fast reader (the statement-count tests and the benchmark's statement counts)."""
+        """The SQL of every statement run on this store inside the block, through the sessions and
+        as compiled statements (the statement-count tests and the benchmark's statement counts)."""
         seen: list[str] = []
 
         def record(conn, cursor, statement, parameters, context, executemany) -> None:
             seen.append(statement)
 
-        event.listen(self.engine.sync_engine, "before_cursor_execute", record)
-        stop_listening = self.fast.listen(seen.append)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", record)
+        stop_listening = self.reader.listen(seen.append)
         try:
             yield seen
         finally:
             stop_listening()
-            event.remove(self.engine.sync_engine, "before_cursor_execute", record)
+            for engine in self._engines:
+                event.remove(engine, "before_cursor_execute", record)
 
     async def close(self) -> None:
-        if self.direct is not None:
-            self.direct.close()
-        await self.fast.close()
-        await self.engine.dispose()
+        if self.writer is not None:
+            await self.writer.close()
+        await self.reader.close()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        else:
+            for engine in self._engines:
+                engine.dispose()
 
 
 @asynccontextmanager
@@ -247,36 +323,8 @@ async def open_store(
     write_queue_timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
 ) -> AsyncIterator[Store]:
     """Open the database at `url` for the lifetime of the context (the write queue's bounds apply to SQLite)."""
-    engine = _create_engine(url)
-    fast = FastReader(url, engine.dialect)
-    direct = None
-    if is_sqlite(url):
-        direct = DirectWriter(
-            sqlite_database(make_url(url)),
-            engine,
-            prepare=_set_sqlite_pragmas,
-            busy_timeout_ms=_SQLITE_BUSY_TIMEOUT_MS,
-            reader=fast,
-        )
+    store = Store(url, write_queue_limit=write_queue_limit, write_queue_timeout=write_queue_timeout)
     try:
-        writer = engine.execution_options(**{_WRITE_OPTION: True})
-        info = {FAST_READER_INFO: fast}  # `storage.direct` announces its statements there
-        yield Store(
-            url=url,
-            engine=engine,
-            sessions=async_sessionmaker(engine, class_=Session, expire_on_commit=False, info=info),
-            ungated_write_sessions=async_sessionmaker(
-                writer, class_=Session, expire_on_commit=False, info=info
-            ),
-            write_gate=WriteGate(limit=write_queue_limit, timeout=write_queue_timeout)
-            if is_sqlite(url)
-            else None,
-            fast=fast,
-            credentials=CredentialCache(fast),
-            direct=direct,
-        )
+        yield store
     finally:
-        if direct is not None:
-            direct.close()
-        await fast.close()
-        await engine.dispose()
+        await store.close()

@@ -1,8 +1,7 @@
 """Enrollments, lesson progress, learning days, achievements and certificates in the store.
 
 Functions return None for "not found". Progress writes run in a write transaction
-(`Store.write_sessions`): on SQLite it holds the database's write lock from its first
-statement; on PostgreSQL `progress_state` locks the enrollment and its student, so one
+(`Store.writing`): on SQLite it holds the database's write lock from its `BEGIN IMMEDIATE`; on PostgreSQL `progress_state` locks the enrollment and its student, so one
 student's progress updates take turns. The primary keys and unique
 constraints of the tables are the final guarantee either way.
 """
@@ -15,13 +14,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, cast, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import direct
-from storage.fast import PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
 from storage.queries import add_row, count_where, insert_new
+from storage.statements import PreparedQuery
 from storage.students import STUDENT_ROLE
 from storage.tables import (
     Achievement,
@@ -117,9 +115,10 @@ def _with_names(statement: Select) -> Select:
 
 
 async def get_enrollment(
-    session: AsyncSession, *, producer_id: str, enrollment_id: str, lock: bool = False
+    db: Db, *, producer_id: str, enrollment_id: str, lock: bool = False
 ) -> Enrollment | None:
     """An enrollment of `producer_id`; with `lock`, held (FOR UPDATE where the engine has it) until commit."""
+    session = db.session
     statement = select(Enrollment).where(
         col(Enrollment.id) == enrollment_id, col(Enrollment.producer_id) == producer_id
     )
@@ -128,7 +127,8 @@ async def get_enrollment(
     return (await session.scalars(statement)).first()
 
 
-async def find_enrollment(session: AsyncSession, *, student_id: str, course_id: str) -> Enrollment | None:
+async def find_enrollment(db: Db, *, student_id: str, course_id: str) -> Enrollment | None:
+    session = db.session
     statement = select(Enrollment).where(
         col(Enrollment.student_id) == student_id, col(Enrollment.course_id) == course_id
     )
@@ -136,9 +136,10 @@ async def find_enrollment(session: AsyncSession, *, student_id: str, course_id: 
 
 
 async def get_named_enrollment(
-    session: AsyncSession, *, producer_id: str, enrollment_id: str
+    db: Db, *, producer_id: str, enrollment_id: str
 ) -> tuple[Enrollment, EnrollmentNames] | None:
     """An enrollment of `producer_id` with its student's and course's names. One statement."""
+    session = db.session
     statement = _with_names(select(Enrollment, *_NAMES)).where(
         col(Enrollment.id) == enrollment_id, col(Enrollment.producer_id) == producer_id
     )
@@ -149,11 +150,10 @@ async def get_named_enrollment(
     return enrollment, EnrollmentNames(student_name, course_title, course_slug)
 
 
-async def enrollment_summaries(
-    session: AsyncSession, *, enrollment_ids: Iterable[str]
-) -> dict[str, EnrollmentSummary]:
+async def enrollment_summaries(db: Db, *, enrollment_ids: Iterable[str]) -> dict[str, EnrollmentSummary]:
     """Each enrollment's names and lesson counts (completed; the course's current total). One
     statement however many enrollments: the counts are correlated subqueries, each an index lookup."""
+    session = db.session
     completed = (
         select(func.count())
         .select_from(LessonProgress)
@@ -209,10 +209,11 @@ def enrollments_query(
 
 
 async def students_to_enroll(
-    session: AsyncSession, *, producer_id: str, ids: Sequence[str] = (), emails_normalized: Sequence[str] = ()
+    db: Db, *, producer_id: str, ids: Sequence[str] = (), emails_normalized: Sequence[str] = ()
 ) -> list[StudentMatch]:
     """The producer's students among `ids` or `emails_normalized` (absent: no such student of
     theirs). One statement on the primary key or the (producer, email) unique index."""
+    session = db.session
     statement = select(col(User.id), col(User.name), col(User.email_normalized)).where(
         col(User.producer_id) == producer_id, col(User.role) == STUDENT_ROLE
     )
@@ -223,10 +224,9 @@ async def students_to_enroll(
     return [StudentMatch(*row) for row in (await session.execute(statement)).all()]
 
 
-async def enrollments_of_students(
-    session: AsyncSession, *, course_id: str, student_ids: Iterable[str]
-) -> dict[str, str]:
+async def enrollments_of_students(db: Db, *, course_id: str, student_ids: Iterable[str]) -> dict[str, str]:
     """The enrollment id of each of `student_ids` already enrolled in the course. One statement."""
+    session = db.session
     statement = select(col(Enrollment.student_id), col(Enrollment.id)).where(
         col(Enrollment.course_id) == course_id, col(Enrollment.student_id).in_(set(student_ids))
     )
@@ -247,17 +247,17 @@ def _enrollment(*, producer_id: str, student_id: str, course_id: str, at: dateti
 
 
 async def add_enrollment(
-    session: AsyncSession, *, producer_id: str, student_id: str, course_id: str, at: datetime
+    db: Db, *, producer_id: str, student_id: str, course_id: str, at: datetime
 ) -> Enrollment:
     """Enroll a student of `producer_id` in the course; the same pair enrolled meanwhile raises
     `ConstraintViolation` (the unique (student, course) constraint)."""
     enrollment = _enrollment(producer_id=producer_id, student_id=student_id, course_id=course_id, at=at)
-    await add_row(session, row=enrollment)
+    await add_row(db, row=enrollment)
     return enrollment
 
 
 async def insert_enrollments(
-    session: AsyncSession, *, producer_id: str, course_id: str, student_ids: Sequence[str], at: datetime
+    db: Db, *, producer_id: str, course_id: str, student_ids: Sequence[str], at: datetime
 ) -> dict[str, Enrollment]:
     """Enroll students of `producer_id` in the course in one statement, skipping any pair a
     concurrent call enrolled first (the unique (student, course) constraint); the enrollments
@@ -268,13 +268,14 @@ async def insert_enrollments(
     ]
     inserted = {
         enrollment_id
-        for (enrollment_id,) in await insert_new(session, Enrollment, [row.model_dump() for row in rows])
+        for (enrollment_id,) in await insert_new(db, Enrollment, [row.model_dump() for row in rows])
     }
     return {row.student_id: row for row in rows if row.id in inserted}
 
 
-async def delete_enrollment(session: AsyncSession, *, enrollment_id: str) -> None:
+async def delete_enrollment(db: Db, *, enrollment_id: str) -> None:
     """Delete an enrollment; the database cascades to its progress and certificate."""
+    session = db.session
     await session.execute(delete(Enrollment).where(col(Enrollment.id) == enrollment_id))
 
 
@@ -427,7 +428,7 @@ _LOCK_ENROLLMENT_AND_STUDENT = PreparedQuery(
 
 
 async def progress_state(
-    session: AsyncSession | direct.Transaction,
+    db: Db,
     *,
     producer_id: str,
     enrollment_id: str,
@@ -443,12 +444,11 @@ async def progress_state(
     locks and reads at once would count from the snapshot it started with). On SQLite the write
     transaction holds the database from its first statement, so the read is the only statement."""
     keys = {"enrollment_id": enrollment_id, "producer_id": producer_id}
-    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
-    if session.bind.dialect.name != "sqlite":
-        await direct.run(session, _LOCK_ENROLLMENT_AND_STUDENT, **keys)
+    if db.dialect.name != "sqlite":
+        await db.run(_LOCK_ENROLLMENT_AND_STUDENT, **keys)
     by_position = lesson_id is None
     which = {"offset": (lesson_position or 1) - 1} if by_position else {"lesson_id": lesson_id}
-    row = await direct.first(session, _PROGRESS_STATE[by_position], **keys, **which)
+    row = await db.first(_PROGRESS_STATE[by_position], **keys, **which)
     if row is None:
         return None
     progress = None
@@ -498,7 +498,7 @@ _UPDATE_ENROLLMENT_TIMES = PreparedQuery(
 
 
 async def save_progress(
-    session: AsyncSession | direct.Transaction,
+    db: Db,
     *,
     enrollment_id: str,
     lesson_id: str,
@@ -512,21 +512,14 @@ async def save_progress(
         "completed_at": progress.completed_at,
     }
     if new:
-        await direct.run(
-            session, _INSERT_PROGRESS, enrollment_id=enrollment_id, lesson_id=lesson_id, **values
-        )
+        await db.run(_INSERT_PROGRESS, enrollment_id=enrollment_id, lesson_id=lesson_id, **values)
     else:
-        await direct.run(
-            session, _UPDATE_PROGRESS, key_enrollment_id=enrollment_id, key_lesson_id=lesson_id, **values
-        )
+        await db.run(_UPDATE_PROGRESS, key_enrollment_id=enrollment_id, key_lesson_id=lesson_id, **values)
 
 
-async def save_enrollment_times(
-    session: AsyncSession | direct.Transaction, enrollment: EnrollmentRow
-) -> None:
+async def save_enrollment_times(db: Db, enrollment: EnrollmentRow) -> None:
     """Write an enrollment's `updated_at` and `completed_at` as `enrollment` has them."""
-    await direct.run(
-        session,
+    await db.run(
         _UPDATE_ENROLLMENT_TIMES,
         key_id=enrollment.id,
         updated_at=enrollment.updated_at,
@@ -534,11 +527,10 @@ async def save_enrollment_times(
     )
 
 
-async def curriculum_progress(
-    session: AsyncSession, *, enrollment_id: str, course_id: str
-) -> list[CurriculumLesson]:
+async def curriculum_progress(db: Db, *, enrollment_id: str, course_id: str) -> list[CurriculumLesson]:
     """Every lesson of the course in curriculum order (section, then lesson), with its section
     and the enrollment's progress on it. One statement."""
+    session = db.session
     statement = (
         select(col(Lesson.id), col(Lesson.title), col(Section.id), col(Section.title), LessonProgress)
         .join(Section, col(Section.id) == Lesson.section_id)
@@ -553,8 +545,9 @@ async def curriculum_progress(
     return [CurriculumLesson(*row) for row in (await session.execute(statement)).all()]
 
 
-async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> dict[str, int]:
+async def lesson_totals(db: Db, *, course_ids: Iterable[str]) -> dict[str, int]:
     """How many lessons each course has (absent: none). One statement."""
+    session = db.session
     statement = (
         select(col(Lesson.course_id), func.count())
         .where(col(Lesson.course_id).in_(set(course_ids)))
@@ -563,8 +556,9 @@ async def lesson_totals(session: AsyncSession, *, course_ids: Iterable[str]) -> 
     return {key: number for key, number in (await session.execute(statement)).all()}
 
 
-async def learning_days(session: AsyncSession, *, student_id: str) -> Sequence[date]:
+async def learning_days(db: Db, *, student_id: str) -> Sequence[date]:
     """The UTC days on which the student recorded progress, oldest first."""
+    session = db.session
     statement = (
         select(col(LearningDay.day))
         .where(col(LearningDay.student_id) == student_id)
@@ -596,7 +590,7 @@ def certificates_query(
 
 
 async def issue_certificate(
-    session: AsyncSession | direct.Transaction, *, enrollment_id: str, verification_code: str, at: datetime
+    db: Db, *, enrollment_id: str, verification_code: str, at: datetime
 ) -> Certificate | None:
     """Issue the enrollment's certificate, issued at `at`; None if it already has one."""
     certificate = Certificate(
@@ -605,20 +599,18 @@ async def issue_certificate(
         verification_code=verification_code,
         issued_at=at,
     )
-    if not await insert_new(session, Certificate, [certificate.model_dump()]):
+    if not await insert_new(db, Certificate, [certificate.model_dump()]):
         return None
     return certificate
 
 
-async def log_learning_day(session: AsyncSession | direct.Transaction, *, student_id: str, day: date) -> None:
+async def log_learning_day(db: Db, *, student_id: str, day: date) -> None:
     """Log `day` as one the student learned on (once: a day already logged stays as it is)."""
-    await insert_new(session, LearningDay, [{"student_id": student_id, "day": day}])
+    await insert_new(db, LearningDay, [{"student_id": student_id, "day": day}])
 
 
-async def unlock_achievements(
-    session: AsyncSession | direct.Transaction, *, student_id: str, codes: Sequence[str], at: datetime
-) -> set[str]:
+async def unlock_achievements(db: Db, *, student_id: str, codes: Sequence[str], at: datetime) -> set[str]:
     """Unlock the achievements `codes` for the student at `at`, each once; the codes unlocked now
     (not one the student already had). No statement for no codes."""
     rows = [{"student_id": student_id, "code": code, "unlocked_at": at} for code in codes]
-    return {code for _, code in await insert_new(session, Achievement, rows)}
+    return {code for _, code in await insert_new(db, Achievement, rows)}

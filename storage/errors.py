@@ -8,10 +8,10 @@
           └── Locked             SQLite's lock stayed held past the busy timeout (by another process)
 
 None of them leaves anything written: the transaction they end rolls back whole. `translated()`
-turns SQLAlchemy's exceptions into these. The store's sessions (`storage.engine.Session`) raise
-them from `flush()`, so an operation can tell a duplicate it expects; the write sessions
-(`Store.write_session`, `write_session_if_free`) raise them from anything in their block (a
-commit's, a statement's); and the operation runner wraps each operation in `translated()`.
+turns SQLAlchemy's exceptions into these. The store's sessions (`storage.session.Session`) raise
+them from `flush()`, so an operation can tell a duplicate it expects; `Store.reading()`,
+`writing()` and `writing_if_free()` raise them from anything in their block (a commit's, a
+statement's); and the operation runner wraps each operation in `translated()`.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def translated() -> Iterator[None]:
 
 @contextmanager
 def translated_sqlite() -> Iterator[None]:
-    """`translated()` for statements run on a `sqlite3` connection itself (`storage.direct`)."""
+    """`translated()` for statements run on a `sqlite3` connection itself (`storage.db`'s compiled statements)."""
     try:
         yield
     except sqlite3.IntegrityError as error:

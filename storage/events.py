@@ -10,12 +10,11 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import direct
-from storage.fast import PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
+from storage.statements import PreparedQuery
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -79,31 +78,24 @@ def new_delivery(*, endpoint_id: str, event_id: str, sequence: int, at: datetime
     ).model_dump()
 
 
-async def insert_events(
-    session: AsyncSession | direct.Transaction, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]
-) -> None:
+async def insert_events(db: Db, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> None:
     """Insert events and their webhook deliveries (column values), after the session's pending
     rows: plain inserts, one statement for each table that gets rows."""
-    await direct.run_each(session, _INSERT_EVENT, events)
-    await direct.run_each(session, _INSERT_DELIVERY, deliveries)
+    await db.run_each(_INSERT_EVENT, events)
+    await db.run_each(_INSERT_DELIVERY, deliveries)
 
 
-async def allocate_sequences(
-    session: AsyncSession | direct.Transaction, *, producer_id: str, count: int
-) -> int:
+async def allocate_sequences(db: Db, *, producer_id: str, count: int) -> int:
     """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
     locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
     so another transaction's events get later numbers and commit after these."""
-    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
-    counter = await direct.first(
-        session, _ALLOCATE[session.bind.dialect.name], producer_id=producer_id, count=count
-    )
+    counter = await db.first(_ALLOCATE[db.dialect.name], producer_id=producer_id, count=count)
     assert counter is not None, "the upsert returns the counter row it inserted or updated"
     return counter["last_sequence"]
 
 
 async def events_after(
-    session: AsyncSession,
+    db: Db,
     *,
     producer_id: str,
     after: int,
@@ -114,6 +106,7 @@ async def events_after(
     student_id: str | None = None,
 ) -> Sequence[Event]:
     """Up to `limit` of `producer_id`'s events with a sequence above `after`, oldest first, filtered."""
+    session = db.session
     statement = select(Event).where(col(Event.producer_id) == producer_id, col(Event.sequence) > after)
     if types:
         statement = statement.where(col(Event.type).in_(types))
@@ -127,18 +120,17 @@ async def events_after(
     return (await session.scalars(statement.order_by(col(Event.sequence)).limit(limit))).all()
 
 
-async def latest_sequence(session: AsyncSession, *, producer_id: str) -> int | None:
+async def latest_sequence(db: Db, *, producer_id: str) -> int | None:
     """The last sequence number given to `producer_id`'s events (None before its first event)."""
+    session = db.session
     return await session.scalar(
         select(col(EventCounter.last_sequence)).where(col(EventCounter.producer_id) == producer_id)
     )
 
 
-async def prune_events(
-    session: AsyncSession | direct.Transaction, *, producer_id: str, before: datetime
-) -> None:
+async def prune_events(db: Db, *, producer_id: str, before: datetime) -> None:
     """Forget `producer_id`'s events that happened before `before` (the retention period)."""
-    await direct.run(session, _PRUNE, producer_id=producer_id, before=before)
+    await db.run(_PRUNE, producer_id=producer_id, before=before)
 
 
 @dataclass(frozen=True)
@@ -148,12 +140,7 @@ class EnabledEndpoint:
     """The event types it subscribes to; empty: every type."""
 
 
-async def enabled_endpoints(
-    session: AsyncSession | direct.Transaction, *, producer_id: str
-) -> list[EnabledEndpoint]:
+async def enabled_endpoints(db: Db, *, producer_id: str) -> list[EnabledEndpoint]:
     """`producer_id`'s enabled webhook endpoints: each gets a delivery of every event it
     subscribes to."""
-    return [
-        EnabledEndpoint(**row)
-        for row in await direct.rows(session, _ENABLED_ENDPOINTS, producer_id=producer_id)
-    ]
+    return [EnabledEndpoint(**row) for row in await db.rows(_ENABLED_ENDPOINTS, producer_id=producer_id)]

@@ -28,9 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.db import Db
 from storage.tables import IdempotencyRecord, metadata
 
 __all__ = ["claim_key", "keep_result", "prune_expired", "vanished"]
@@ -40,7 +40,7 @@ _PRUNED_AT_ONCE = 100
 
 
 async def claim_key(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: str,
     key: str,
@@ -56,8 +56,8 @@ async def claim_key(
     On PostgreSQL (READ COMMITTED) a record another transaction has claimed but not committed makes
     this wait until that transaction ends; the record is then found, or claimed if it rolled back.
     The record found stays locked to this transaction, so nothing prunes it in between."""
-    assert session.bind is not None, "a store session or transaction is bound to the store's engine"
-    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    session = db.session
+    insert = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
     claim = insert(IdempotencyRecord).values(
         caller=caller,
         key=key,
@@ -83,8 +83,9 @@ async def claim_key(
     return (await session.scalars(held)).one()
 
 
-async def keep_result(session: AsyncSession, *, caller: str, key: str, result: dict[str, Any]) -> None:
+async def keep_result(db: Db, *, caller: str, key: str, result: dict[str, Any]) -> None:
     """Store the result of the create that claimed `caller`'s `key` in this transaction."""
+    session = db.session
     statement = (
         update(IdempotencyRecord)
         .where(col(IdempotencyRecord.caller) == caller, col(IdempotencyRecord.key) == key)
@@ -93,10 +94,11 @@ async def keep_result(session: AsyncSession, *, caller: str, key: str, result: d
     await session.execute(statement)
 
 
-async def prune_expired(session: AsyncSession, *, now: datetime) -> None:
+async def prune_expired(db: Db, *, now: datetime) -> None:
     """Delete up to `_PRUNED_AT_ONCE` expired records, of any caller, oldest first. On PostgreSQL
     records another transaction holds are skipped rather than waited for: pruning never makes
     one caller's create wait for another's."""
+    session = db.session
     expired = (
         select(col(IdempotencyRecord.caller), col(IdempotencyRecord.key))
         .where(col(IdempotencyRecord.expires_at) <= now)
@@ -126,9 +128,10 @@ def _tables_by_id() -> tuple[Table, ...]:
     )
 
 
-async def vanished(session: AsyncSession, ids: Collection[str]) -> set[str]:
+async def vanished(db: Db, ids: Collection[str]) -> set[str]:
     """Those of `ids` that no table holds any more: deleted since a create made them (or with what
     held them). Only a replay asks: one statement, a primary-key lookup in each table."""
+    session = db.session
     if not ids:
         return set()
     found = union_all(*(select(table.c.id).where(table.c.id.in_(ids)) for table in _tables_by_id()))

@@ -7,33 +7,33 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.db import Db
 from storage.ids import new_id
 from storage.tables import LoginFailure
 
 __all__ = ["clear_failures", "failure_times", "lock_buckets", "record_failure"]
 
 
-async def lock_buckets(session: AsyncSession, *, buckets: Iterable[str]) -> None:
+async def lock_buckets(db: Db, *, buckets: Iterable[str]) -> None:
     """Hold `buckets` until the transaction ends, so concurrent sign-ins count one after another.
 
     SQLite needs nothing: a write transaction already holds the database's only write lock.
     On PostgreSQL, a transaction-scoped advisory lock per bucket (taken in one order: no deadlock).
     """
-    bind = session.bind
-    assert bind is not None, "the store's sessions are bound to its engine"
-    if bind.dialect.name != "postgresql":
+    if db.dialect.name != "postgresql":
         return
+    session = db.session
     for bucket in sorted(buckets):
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))"), {"bucket": bucket}
         )
 
 
-async def failure_times(session: AsyncSession, *, bucket: str, since: datetime) -> list[datetime]:
+async def failure_times(db: Db, *, bucket: str, since: datetime) -> list[datetime]:
     """When `bucket`'s failures since `since` happened, oldest first."""
+    session = db.session
     statement = (
         select(col(LoginFailure.failed_at))
         .where(col(LoginFailure.bucket) == bucket, col(LoginFailure.failed_at) >= since)
@@ -43,10 +43,11 @@ async def failure_times(session: AsyncSession, *, bucket: str, since: datetime) 
 
 
 async def record_failure(
-    session: AsyncSession, *, buckets: Iterable[str], at: datetime, forget_before: datetime
+    db: Db, *, buckets: Iterable[str], at: datetime, forget_before: datetime
 ) -> list[str]:
     """Count one failure against each bucket (the new rows' ids), and forget their failures older
     than `forget_before`."""
+    session = db.session
     buckets = list(buckets)
     await session.execute(
         delete(LoginFailure).where(
@@ -58,8 +59,9 @@ async def record_failure(
     return [row.id for row in rows]
 
 
-async def clear_failures(session: AsyncSession, *, bucket: str, ids: Iterable[str] = ()) -> None:
+async def clear_failures(db: Db, *, bucket: str, ids: Iterable[str] = ()) -> None:
     """Forget every failure of `bucket`, and the failures `ids` whatever their bucket."""
+    session = db.session
     await session.execute(
         delete(LoginFailure).where(
             or_(col(LoginFailure.bucket) == bucket, col(LoginFailure.id).in_(list(ids)))

@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: `require_head` serves a cold start
     from alembic.config import Config
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy import Connection
 
 __all__ = [
     "HEAD",
     "SchemaBehind",
     "alembic_config",
     "check_schema_current",
+    "current_revision",
     "database_revision",
+    "migration_url",
     "require_head",
     "script_head",
     "upgrade",
@@ -37,13 +39,25 @@ class SchemaBehind(Exception):
     """The database's schema is older than this code; `blohko db upgrade` brings it up."""
 
 
+def migration_url(url: str) -> str:
+    """`url` as Alembic and the revision check connect to it: an SQLite file through the standard
+    library's `sqlite3` (blocking: they run outside the event loop, or run their own), PostgreSQL
+    through asyncpg."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+
+
 def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     # ConfigParser interpolation would choke on a '%' in a password.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", migration_url(url).replace("%", "%%"))
     return config
 
 
@@ -61,22 +75,38 @@ def script_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at (None: never migrated)."""
+def _revision(connection: Connection) -> str | None:
     from sqlalchemy import inspect, text
 
-    def read(sync_connection) -> str | None:
-        if not inspect(sync_connection).has_table("alembic_version"):
-            return None
-        return sync_connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(read)
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-async def check_schema_current(engine: AsyncEngine) -> None:
-    """Raise `SchemaBehind` unless the database is at the newest migration."""
-    require_head(await current_revision(engine))
+async def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is at (None: never migrated)."""
+    from sqlalchemy import create_engine, pool
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = migration_url(url)
+    if url.startswith("sqlite"):  # a local file: read at once, on the event loop's thread
+        engine = create_engine(url, poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                return _revision(connection)
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with async_engine.connect() as connection:
+            return await connection.run_sync(_revision)
+    finally:
+        await async_engine.dispose()
+
+
+async def check_schema_current(url: str) -> None:
+    """Raise `SchemaBehind` unless the database at `url` is at the newest migration."""
+    require_head(await current_revision(url))
 
 
 def require_head(revision: str | None) -> None:
@@ -92,16 +122,7 @@ def database_revision(url: str) -> str | None:
     """The revision the database at `url` is at (None: never migrated). Blocking."""
     import asyncio
 
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def read() -> str | None:
-        engine = create_async_engine(url)
-        try:
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
+    return asyncio.run(current_revision(url))
 
 
 async def upgrade_async(url: str, revision: str = "head") -> None:

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.credentials import raise_revision
+from storage.db import Db
 from storage.queries import add_row
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 
@@ -36,12 +36,13 @@ __all__ = [
 ]
 
 
-async def get_client(session: AsyncSession, *, client_id: str) -> OAuthClient | None:
+async def get_client(db: Db, *, client_id: str) -> OAuthClient | None:
+    session = db.session
     return await session.get(OAuthClient, client_id)
 
 
 async def add_client(
-    session: AsyncSession,
+    db: Db,
     *,
     client_id: str,
     source: str,
@@ -60,12 +61,12 @@ async def add_client(
         created_at=at,
         fetched_at=at,
     )
-    await add_row(session, row=client)
+    await add_row(db, row=client)
     return client
 
 
 async def save_fetched_client(
-    session: AsyncSession,
+    db: Db,
     *,
     client_id: str,
     source: str,
@@ -76,6 +77,7 @@ async def save_fetched_client(
 ) -> OAuthClient:
     """Store the copy of a client's metadata fetched at `at`: a new client, or the one `client_id`
     names with its name, metadata and secret replaced."""
+    session = db.session
     client = await session.get(OAuthClient, client_id)
     if client is None:
         client = OAuthClient(id=client_id, source=source, name=name, information=information, created_at=at)
@@ -89,7 +91,7 @@ async def save_fetched_client(
 
 
 async def add_grant(
-    session: AsyncSession,
+    db: Db,
     *,
     grant_id: str,
     producer_id: str,
@@ -112,12 +114,12 @@ async def add_grant(
         permissions=permissions,
         created_at=created_at,
     )
-    await add_row(session, row=grant)
+    await add_row(db, row=grant)
     return grant
 
 
 async def add_code(
-    session: AsyncSession,
+    db: Db,
     *,
     code_hash: str,
     grant_id: str,
@@ -138,12 +140,12 @@ async def add_code(
         scopes=scopes,
         expires_at=expires_at,
     )
-    await add_row(session, row=code)
+    await add_row(db, row=code)
     return code
 
 
 async def add_tokens(
-    session: AsyncSession,
+    db: Db,
     *,
     grant_id: str,
     scopes: list[str],
@@ -151,6 +153,7 @@ async def add_tokens(
     tokens: list[tuple[str, str, datetime]],
 ) -> list[OAuthToken]:
     """Store `grant_id`'s new tokens, each given as (kind, token hash, expiry), in one flush."""
+    session = db.session
     rows = [
         OAuthToken(
             token_hash=token_hash,
@@ -167,8 +170,9 @@ async def add_tokens(
     return rows
 
 
-async def get_grant(session: AsyncSession, *, producer_id: str, grant_id: str) -> OAuthGrant | None:
+async def get_grant(db: Db, *, producer_id: str, grant_id: str) -> OAuthGrant | None:
     """A grant of `producer_id`; another producer's grant is None."""
+    session = db.session
     statement = select(OAuthGrant).where(
         col(OAuthGrant.id) == grant_id, col(OAuthGrant.producer_id) == producer_id
     )
@@ -184,7 +188,8 @@ def grants_query(*, producer_id: str) -> Select:
     )
 
 
-async def get_code(session: AsyncSession, *, code_hash: str) -> tuple[OAuthCode, OAuthGrant] | None:
+async def get_code(db: Db, *, code_hash: str) -> tuple[OAuthCode, OAuthGrant] | None:
+    session = db.session
     statement = (
         select(OAuthCode, OAuthGrant)
         .join(OAuthGrant, col(OAuthGrant.id) == OAuthCode.grant_id)
@@ -194,8 +199,9 @@ async def get_code(session: AsyncSession, *, code_hash: str) -> tuple[OAuthCode,
     return (row[0], row[1]) if row else None
 
 
-async def claim_code(session: AsyncSession, *, code_hash: str, at: datetime) -> bool:
+async def claim_code(db: Db, *, code_hash: str, at: datetime) -> bool:
     """Mark a code used, if no one did before: the one exchange that may redeem it."""
+    session = db.session
     statement = (
         update(OAuthCode)
         .where(col(OAuthCode.code_hash) == code_hash, col(OAuthCode.used_at).is_(None))
@@ -205,7 +211,8 @@ async def claim_code(session: AsyncSession, *, code_hash: str, at: datetime) -> 
     return updated.rowcount == 1
 
 
-async def get_token(session: AsyncSession, *, token_hash: str) -> tuple[OAuthToken, OAuthGrant] | None:
+async def get_token(db: Db, *, token_hash: str) -> tuple[OAuthToken, OAuthGrant] | None:
+    session = db.session
     statement = (
         select(OAuthToken, OAuthGrant)
         .join(OAuthGrant, col(OAuthGrant.id) == OAuthToken.grant_id)
@@ -215,8 +222,9 @@ async def get_token(session: AsyncSession, *, token_hash: str) -> tuple[OAuthTok
     return (row[0], row[1]) if row else None
 
 
-async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: datetime) -> bool:
+async def claim_refresh_token(db: Db, *, token_hash: str, at: datetime) -> bool:
     """Mark a refresh token used, if no one did before: the one rotation it may make."""
+    session = db.session
     statement = (
         update(OAuthToken)
         .where(
@@ -230,38 +238,42 @@ async def claim_refresh_token(session: AsyncSession, *, token_hash: str, at: dat
     return updated.rowcount == 1
 
 
-async def revoke_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
+async def revoke_grant(db: Db, *, grant_id: str, at: datetime) -> None:
     """End a grant and every code and token of it (the rows go: a revoked grant never comes back)."""
+    session = db.session
     await session.execute(
         update(OAuthGrant)
         .where(col(OAuthGrant.id) == grant_id, col(OAuthGrant.revoked_at).is_(None))
         .values(revoked_at=at)
     )
-    await raise_revision(session)  # every process's kept tokens of the grant are stale now
+    await raise_revision(db)  # every process's kept tokens of the grant are stale now
     await session.execute(delete(OAuthToken).where(col(OAuthToken.grant_id) == grant_id))
     await session.execute(delete(OAuthCode).where(col(OAuthCode.grant_id) == grant_id))
 
 
 async def revoke_producer_grant(
-    session: AsyncSession, *, producer_id: str, grant_id: str, at: datetime
+    db: Db, *, producer_id: str, grant_id: str, at: datetime
 ) -> OAuthGrant | None:
     """Revoke `producer_id`'s grant `grant_id` (as `revoke_grant`) and return it as it is now;
     None when the producer has no such grant."""
-    grant = await get_grant(session, producer_id=producer_id, grant_id=grant_id)
+    session = db.session
+    grant = await get_grant(db, producer_id=producer_id, grant_id=grant_id)
     if grant is None:
         return None
-    await revoke_grant(session, grant_id=grant.id, at=at)
+    await revoke_grant(db, grant_id=grant.id, at=at)
     await session.refresh(grant)
     return grant
 
 
-async def touch_grant(session: AsyncSession, *, grant_id: str, at: datetime) -> None:
+async def touch_grant(db: Db, *, grant_id: str, at: datetime) -> None:
+    session = db.session
     await session.execute(update(OAuthGrant).where(col(OAuthGrant.id) == grant_id).values(last_used_at=at))
 
 
-async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime) -> None:
+async def delete_finished(db: Db, *, grant_id: str, now: datetime) -> None:
     """Forget `grant_id`'s expired tokens and codes: they can never be used again. (Used refresh
     tokens stay until they expire: presenting one again is how a stolen copy is detected.)"""
+    session = db.session
     await session.execute(
         delete(OAuthToken).where(col(OAuthToken.grant_id) == grant_id, col(OAuthToken.expires_at) <= now)
     )
@@ -270,23 +282,24 @@ async def delete_finished(session: AsyncSession, *, grant_id: str, now: datetime
     )
 
 
-async def delete_unused_registrations(session: AsyncSession, *, created_before: datetime) -> None:
+async def delete_unused_registrations(db: Db, *, created_before: datetime) -> None:
     """Forget the clients registered (by Dynamic Client Registration) before `created_before` that
     no owner ever consented to: no grant names them, so nothing else refers to them."""
     await _delete_unconsented(
-        session, col(OAuthClient.source) == "registration", col(OAuthClient.created_at) < created_before
+        db, col(OAuthClient.source) == "registration", col(OAuthClient.created_at) < created_before
     )
 
 
-async def delete_unused_documents(session: AsyncSession, *, fetched_before: datetime) -> None:
+async def delete_unused_documents(db: Db, *, fetched_before: datetime) -> None:
     """Forget the fetched client ID metadata documents last fetched before `fetched_before` that no
     owner ever consented to: a stale copy would be fetched again before use anyway."""
     await _delete_unconsented(
-        session, col(OAuthClient.source) == "metadata_document", col(OAuthClient.fetched_at) < fetched_before
+        db, col(OAuthClient.source) == "metadata_document", col(OAuthClient.fetched_at) < fetched_before
     )
 
 
-async def _delete_unconsented(session: AsyncSession, *conditions) -> None:
+async def _delete_unconsented(db: Db, *conditions) -> None:
+    session = db.session
     consented = exists().where(col(OAuthGrant.client_id) == OAuthClient.id)
     await session.execute(
         delete(OAuthClient).where(*conditions, ~consented).execution_options(synchronize_session=False)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.db import Db
 from storage.tables import Certificate, Community, Course, Enrollment, LearningDay, LessonProgress, User
 
 __all__ = [
@@ -46,13 +46,15 @@ class CourseCompletion:
     completed: int
 
 
-async def _scalar(session: AsyncSession, statement) -> int:
+async def _scalar(db: Db, statement) -> int:
+    session = db.session
     return (await session.execute(statement)).scalar_one() or 0
 
 
-async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCounts:
+async def school_counts(db: Db, *, producer_id: str) -> SchoolCounts:
+    session = db.session
     students = await _scalar(
-        session,
+        db,
         select(func.count())
         .select_from(User)
         .where(col(User.producer_id) == producer_id, col(User.role) == "student"),
@@ -77,14 +79,14 @@ async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCou
         ).all()
     )
     certificates = await _scalar(
-        session,
+        db,
         select(func.count())
         .select_from(Certificate)
         .join(Enrollment, col(Enrollment.id) == Certificate.enrollment_id)
         .where(col(Enrollment.producer_id) == producer_id),
     )
     communities = await _scalar(
-        session, select(func.count()).select_from(Community).where(col(Community.producer_id) == producer_id)
+        db, select(func.count()).select_from(Community).where(col(Community.producer_id) == producer_id)
     )
     return SchoolCounts(
         students=students,
@@ -97,11 +99,10 @@ async def school_counts(session: AsyncSession, *, producer_id: str) -> SchoolCou
     )
 
 
-async def lessons_completed_by_day(
-    session: AsyncSession, *, producer_id: str, since: datetime
-) -> Counter[date]:
+async def lessons_completed_by_day(db: Db, *, producer_id: str, since: datetime) -> Counter[date]:
     """Lessons completed per UTC day from `since` on. Bucketed here rather than in SQL: date
     functions and time zones differ between engines, and the window holds few rows."""
+    session = db.session
     statement = (
         select(col(LessonProgress.completed_at))
         .join(Enrollment, col(Enrollment.id) == LessonProgress.enrollment_id)
@@ -112,8 +113,9 @@ async def lessons_completed_by_day(
     )
 
 
-async def active_learners_by_day(session: AsyncSession, *, producer_id: str, since: date) -> dict[date, int]:
+async def active_learners_by_day(db: Db, *, producer_id: str, since: date) -> dict[date, int]:
     """Students who learned on each day from `since` on (the streaks' learning days)."""
+    session = db.session
     statement = (
         select(col(LearningDay.day), func.count())
         .join(User, col(User.id) == LearningDay.student_id)
@@ -123,10 +125,9 @@ async def active_learners_by_day(session: AsyncSession, *, producer_id: str, sin
     return {day: count for day, count in (await session.execute(statement)).all()}
 
 
-async def course_completions(
-    session: AsyncSession, *, producer_id: str, limit: int
-) -> list[CourseCompletion]:
+async def course_completions(db: Db, *, producer_id: str, limit: int) -> list[CourseCompletion]:
     """The producer's courses with the most enrollments, each with how many completed."""
+    session = db.session
     enrolled = func.count(col(Enrollment.id))
     statement = (
         select(

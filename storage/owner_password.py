@@ -7,18 +7,19 @@ from typing import Any, cast
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.db import Db
 from storage.tables import SignIn, User
 
 __all__ = ["end_other_sessions", "set_password_hash"]
 
 
 async def set_password_hash(
-    session: AsyncSession, *, producer_id: str, user_id: str, password_hash: str, at: datetime
+    db: Db, *, producer_id: str, user_id: str, password_hash: str, at: datetime
 ) -> bool:
     """Store `user_id`'s new password hash; False when no such user of `producer_id` exists."""
+    session = db.session
     statement = (
         update(User)
         .where(col(User.id) == user_id, col(User.producer_id) == producer_id)
@@ -28,10 +29,9 @@ async def set_password_hash(
     return updated.rowcount == 1
 
 
-async def end_other_sessions(
-    session: AsyncSession, *, user_id: str, keep_session_id: str | None, at: datetime
-) -> int:
+async def end_other_sessions(db: Db, *, user_id: str, keep_session_id: str | None, at: datetime) -> int:
     """End every live session of `user_id` but `keep_session_id`; how many ended."""
+    session = db.session
     statement = update(SignIn).where(col(SignIn.user_id) == user_id, col(SignIn.ended_at).is_(None))
     if keep_session_id is not None:
         statement = statement.where(col(SignIn.id) != keep_session_id)

@@ -9,13 +9,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, SQLColumnExpression, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import direct
+from storage.db import Db
 from storage.errors import violated_constraint
-from storage.fast import PreparedQuery
 from storage.search import NameContains
+from storage.statements import PreparedQuery
 from storage.tables import (
     Achievement,
     ApiKey,
@@ -66,8 +65,9 @@ def count_where(table: Any, *conditions: Any) -> ScalarSelect:
     return select(func.count()).select_from(table).where(*conditions).scalar_subquery()
 
 
-async def count(session: AsyncSession, statement: Select) -> int:
+async def count(db: Db, statement: Select) -> int:
     """The number of rows `statement` would return."""
+    session = db.session
     counted = select(func.count()).select_from(statement.order_by(None).subquery())
     return (await session.execute(counted)).scalar_one()
 
@@ -109,33 +109,29 @@ def changed_after(statement: Select, after: datetime) -> Select:
     )
 
 
-async def fetch_page(
-    session: AsyncSession, statement: Select, *, offset: int, limit: int
-) -> tuple[list, int]:
+async def fetch_page(db: Db, statement: Select, *, offset: int, limit: int) -> tuple[list, int]:
     """One page of `statement`'s scalar rows and the total count."""
+    session = db.session
     rows = (await session.scalars(statement.offset(offset).limit(limit))).all()
     if offset == 0 and len(rows) < limit:
         return list(rows), len(rows)  # the page holds everything: no need to count
-    return list(rows), await count(session, statement)
+    return list(rows), await count(db, statement)
 
 
-async def insert_new(
-    session: AsyncSession | direct.Transaction, table: Any, rows: list[dict[str, Any]]
-) -> list[tuple]:
+async def insert_new(db: Db, table: Any, rows: list[dict[str, Any]]) -> list[tuple]:
     """Insert `rows` into `table` (a SQLModel table class), skipping each one a primary key or
     unique constraint already holds (ON CONFLICT DO NOTHING): concurrent inserts of the same
     row cannot fail. Returns the primary keys of the rows actually inserted. Each row gives
     every column."""
     if not rows:
         return []
-    bind = session.bind
-    assert bind is not None, "the store's sessions are bound to its engine"
-    statement = _insert_new_statement(bind.dialect.name, table.__table__)
-    if len(rows) == 1 or isinstance(session, direct.Transaction):  # a learning day, an achievement or two
-        return [tuple(key.values()) for row in rows for key in await direct.rows(session, statement, **row)]
+    statement = _insert_new_statement(db.dialect.name, table.__table__)
+    # A learning day, an achievement or two; or a write that opened no session (a hot one).
+    if len(rows) == 1 or db.opened_session is None:
+        return [tuple(key.values()) for row in rows for key in await db.rows(statement, **row)]
     # The rows go as parameter sets, which SQLAlchemy batches into multi-row VALUES: a statement
     # per few hundred rows, not per row, and the statement compiled once per process.
-    return [tuple(row) for row in (await session.execute(statement.statement, rows)).all()]
+    return [tuple(row) for row in (await db.session.execute(statement.statement, rows)).all()]
 
 
 @cache
@@ -153,20 +149,23 @@ def set_changes(row: Any, changes: Mapping[str, Any], *, at: datetime) -> None:
         row.updated_at = at
 
 
-async def update_row(session: AsyncSession, *, row: Any, changes: Mapping[str, Any], at: datetime) -> None:
+async def update_row(db: Db, *, row: Any, changes: Mapping[str, Any], at: datetime) -> None:
     """Set `changes` on `row`, a table model the session holds (`set_changes`), and flush them: a
     constraint the change breaks raises `ConstraintViolation` here. No change writes nothing."""
+    session = db.session
     set_changes(row, changes, at=at)
     await session.flush()
 
 
-async def add_row(session: AsyncSession, *, row: Any) -> None:
+async def add_row(db: Db, *, row: Any) -> None:
     """Insert `row`, a new table model, now: a constraint it breaks raises `ConstraintViolation` here."""
+    session = db.session
     session.add(row)
     await session.flush()
 
 
-async def delete_row(session: AsyncSession, *, row: Any) -> None:
+async def delete_row(db: Db, *, row: Any) -> None:
     """Delete `row`, a table model the session holds, now; the database cascades to what hangs off it."""
+    session = db.session
     await session.delete(row)
     await session.flush()

@@ -50,7 +50,8 @@ class _DatabaseCounter:
         upsert = insert.on_conflict_do_update(
             index_elements=["key_id", "window_start"], set_={"count": col(RateLimitWindow.count) + 1}
         ).returning(col(RateLimitWindow.count))
-        async with self._store.sessions() as session, session.begin():
+        async with self._store.writing() as db:
+            session = db.session
             count = (await session.execute(upsert)).scalar_one()
             if count == 1:
                 # A caller's first request of a window clears every finished window: the table holds

@@ -6,35 +6,38 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.db import Db
 from storage.queries import add_row
 from storage.tables import SignIn
 
 __all__ = ["add_sign_in", "delete_finished_sign_ins", "end_sign_in", "get_sign_in_by_token_hash"]
 
 
-async def get_sign_in_by_token_hash(session: AsyncSession, *, token_hash: str) -> SignIn | None:
+async def get_sign_in_by_token_hash(db: Db, *, token_hash: str) -> SignIn | None:
+    session = db.session
     statement = select(SignIn).where(col(SignIn.token_hash) == token_hash)
     return (await session.scalars(statement)).first()
 
 
-async def end_sign_in(session: AsyncSession, *, sign_in_id: str, at: datetime) -> None:
+async def end_sign_in(db: Db, *, sign_in_id: str, at: datetime) -> None:
+    session = db.session
     statement = (
         update(SignIn).where(col(SignIn.id) == sign_in_id, col(SignIn.ended_at).is_(None)).values(ended_at=at)
     )
     await session.execute(statement)
 
 
-async def delete_finished_sign_ins(session: AsyncSession, *, user_id: str, now: datetime) -> None:
+async def delete_finished_sign_ins(db: Db, *, user_id: str, now: datetime) -> None:
     """Forget `user_id`'s ended and expired sign-ins: they can never be used again."""
+    session = db.session
     finished = or_(col(SignIn.ended_at).is_not(None), col(SignIn.expires_at) <= now)
     await session.execute(delete(SignIn).where(col(SignIn.user_id) == user_id, finished))
 
 
 async def add_sign_in(
-    session: AsyncSession,
+    db: Db,
     *,
     sign_in_id: str,
     producer_id: str,
@@ -51,5 +54,5 @@ async def add_sign_in(
         created_at=created_at,
         expires_at=expires_at,
     )
-    await add_row(session, row=row)
+    await add_row(db, row=row)
     return row

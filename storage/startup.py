@@ -22,7 +22,7 @@ from storage.defaults import SQLITE_BUSY_TIMEOUT_MS
 
 __all__ = ["StartupReader", "sqlite_file"]
 
-_SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
+_SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///", "sqlite+aiosqlite:///")
 
 _API_KEY = (
     "SELECT id, producer_id, name, permissions, expires_at, revoked_at, last_used_at "
@@ -32,7 +32,7 @@ _TIMES = ("expires_at", "revoked_at", "last_used_at")
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file a plain SQLite URL names (`sqlite+aiosqlite:///path`), or None for anything else."""
+    """The file a plain SQLite URL names (`sqlite:///path`), or None for anything else."""
     for prefix in _SQLITE_PREFIXES:
         if url.startswith(prefix):
             path = url[len(prefix) :]

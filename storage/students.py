@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.fast import FastReader, PreparedQuery
+from storage.db import Db
 from storage.ids import new_id
 from storage.queries import add_row, contains_text, update_row
 from storage.search import name_index_applies
+from storage.statements import PreparedQuery
 from storage.tables import LearningDay, User
 
 __all__ = ["STUDENT_ROLE", "add_student", "student_with_learning_days", "students_query", "update_student"]
@@ -43,11 +43,11 @@ _STUDENT_WITH_DAYS = PreparedQuery(
 
 
 async def student_with_learning_days(
-    reader: FastReader, *, producer_id: str, student_id: str
+    db: Db, *, producer_id: str, student_id: str
 ) -> tuple[dict[str, Any], list[date]] | None:
     """A student of `producer_id` (its public columns) and the UTC days it learned on, oldest
     first, in one statement; None if the producer has no such student."""
-    rows = await reader.all(_STUDENT_WITH_DAYS, producer_id=producer_id, student_id=student_id)
+    rows = await db.rows(_STUDENT_WITH_DAYS, producer_id=producer_id, student_id=student_id)
     if not rows:
         return None
     days = [row.pop("day") for row in rows]
@@ -77,7 +77,7 @@ def students_query(*, producer_id: str, search: str | None = None) -> Select:
 
 
 async def add_student(
-    session: AsyncSession,
+    db: Db,
     *,
     producer_id: str,
     name: str,
@@ -102,12 +102,10 @@ async def add_student(
         created_at=at,
         updated_at=at,
     )
-    await add_row(session, row=user)
+    await add_row(db, row=user)
     return user
 
 
-async def update_student(
-    session: AsyncSession, *, student: User, changes: Mapping[str, Any], at: datetime
-) -> None:
+async def update_student(db: Db, *, student: User, changes: Mapping[str, Any], at: datetime) -> None:
     """Write `changes` to `student` (`updated_at` becomes `at` if there are any)."""
-    await update_row(session, row=student, changes=changes, at=at)
+    await update_row(db, row=student, changes=changes, at=at)

@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage import events as events_storage
+from storage.db import Db
 from storage.queries import add_row
 from storage.tables import Event, WebhookDelivery, WebhookEndpoint
 
@@ -33,8 +33,9 @@ __all__ = [
 ]
 
 
-async def get_endpoint(session: AsyncSession, *, producer_id: str, webhook_id: str) -> WebhookEndpoint | None:
+async def get_endpoint(db: Db, *, producer_id: str, webhook_id: str) -> WebhookEndpoint | None:
     """A webhook endpoint of `producer_id`."""
+    session = db.session
     statement = select(WebhookEndpoint).where(
         col(WebhookEndpoint.id) == webhook_id, col(WebhookEndpoint.producer_id) == producer_id
     )
@@ -82,19 +83,21 @@ def _due(now: datetime) -> Select:
     )
 
 
-async def any_due(session: AsyncSession, *, now: datetime) -> bool:
+async def any_due(db: Db, *, now: datetime) -> bool:
     """Whether any delivery is due: a read, so an idle worker's poll takes no write turn."""
+    session = db.session
     return (await session.execute(_due(now).limit(1))).first() is not None
 
 
 async def lease_due(
-    session: AsyncSession, *, now: datetime, limit: int, lease_until: datetime
+    db: Db, *, now: datetime, limit: int, lease_until: datetime
 ) -> Sequence[tuple[WebhookDelivery, WebhookEndpoint, Event]]:
     """Lease up to `limit` due deliveries until `lease_until`, with their endpoints and events.
 
     PostgreSQL skips rows another transaction has locked (`FOR UPDATE SKIP LOCKED`), so two workers
     never lease the same delivery; SQLite renders no FOR UPDATE, and its one writer (BEGIN IMMEDIATE)
     serializes leases instead."""
+    session = db.session
     due = _due(now).limit(limit).with_for_update(of=WebhookDelivery, skip_locked=True)
     ids = (await session.scalars(due)).all()
     if not ids:
@@ -112,10 +115,11 @@ async def lease_due(
 
 
 async def lock_for_recording(
-    session: AsyncSession, *, endpoint_id: str, delivery_id: str
+    db: Db, *, endpoint_id: str, delivery_id: str
 ) -> tuple[WebhookEndpoint, WebhookDelivery] | None:
     """The endpoint and its delivery, locked to record an attempt; None when either was deleted.
     The endpoint first, then the delivery: the order a cascading delete takes them in."""
+    session = db.session
     endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
     delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if endpoint is None or delivery is None:
@@ -124,7 +128,7 @@ async def lock_for_recording(
 
 
 async def record_attempt(
-    session: AsyncSession,
+    db: Db,
     *,
     delivery_id: str,
     attempted_at: datetime,
@@ -137,6 +141,7 @@ async def record_attempt(
 ) -> None:
     """Count one attempt of the delivery `lock_for_recording` locked in this transaction: its
     lease ends, its answer is kept, and it is `state` now, due again at `next_attempt_at` if given."""
+    session = db.session
     delivery = await session.get(WebhookDelivery, delivery_id)  # the locked row, from the session
     assert delivery is not None, "record_attempt follows lock_for_recording in the same transaction"
     delivery.attempts += 1
@@ -150,7 +155,7 @@ async def record_attempt(
 
 
 async def set_endpoint_health(
-    session: AsyncSession,
+    db: Db,
     *,
     endpoint_id: str,
     failing_since: datetime | None,
@@ -159,6 +164,7 @@ async def set_endpoint_health(
 ) -> None:
     """Note since when the endpoint `lock_for_recording` locked has failed (None: it answers);
     with `disabled_reason`, disable it at `at`."""
+    session = db.session
     endpoint = await session.get(WebhookEndpoint, endpoint_id)  # the locked row, from the session
     assert endpoint is not None, "set_endpoint_health follows lock_for_recording in the same transaction"
     endpoint.failing_since = failing_since
@@ -167,7 +173,7 @@ async def set_endpoint_health(
 
 
 async def add_endpoint(
-    session: AsyncSession,
+    db: Db,
     *,
     endpoint_id: str,
     producer_id: str,
@@ -187,23 +193,25 @@ async def add_endpoint(
         created_at=at,
         updated_at=at,
     )
-    await add_row(session, row=endpoint)
+    await add_row(db, row=endpoint)
     return endpoint
 
 
-async def _loaded_endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
+async def _loaded_endpoint(db: Db, endpoint_id: str) -> WebhookEndpoint:
     """The endpoint this transaction read already (from the session: no statement)."""
+    session = db.session
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
     assert endpoint is not None, "the endpoint was read in this transaction before it is changed"
     return endpoint
 
 
 async def change_endpoint(
-    session: AsyncSession, *, endpoint_id: str, changes: Mapping[str, Any], at: datetime
+    db: Db, *, endpoint_id: str, changes: Mapping[str, Any], at: datetime
 ) -> WebhookEndpoint:
     """Set `changes` (column names and values) on the endpoint read in this transaction; if there
     are any, its `updated_at` becomes `at`."""
-    endpoint = await _loaded_endpoint(session, endpoint_id)
+    session = db.session
+    endpoint = await _loaded_endpoint(db, endpoint_id)
     for name, value in changes.items():
         setattr(endpoint, name, value)
     if changes:
@@ -212,14 +220,15 @@ async def change_endpoint(
     return endpoint
 
 
-async def delete_endpoint(session: AsyncSession, *, endpoint_id: str) -> None:
+async def delete_endpoint(db: Db, *, endpoint_id: str) -> None:
     """Delete the endpoint read in this transaction, and its deliveries with it."""
-    await session.delete(await _loaded_endpoint(session, endpoint_id))
+    session = db.session
+    await session.delete(await _loaded_endpoint(db, endpoint_id))
     await session.flush()
 
 
 async def add_test_delivery(
-    session: AsyncSession,
+    db: Db,
     *,
     event_id: str,
     producer_id: str,
@@ -235,6 +244,7 @@ async def add_test_delivery(
     """Store a test event (outside the feed: `event_sequence` is negative) and its one delivery,
     due at `at` and queued behind what the endpoint already has to receive (under the producer's
     latest sequence number)."""
+    session = db.session
     event = Event(
         id=event_id,
         producer_id=producer_id,
@@ -246,7 +256,7 @@ async def add_test_delivery(
         data=data,
     )
     session.add(event)
-    latest = await events_storage.latest_sequence(session, producer_id=producer_id)
+    latest = await events_storage.latest_sequence(db, producer_id=producer_id)
     delivery = WebhookDelivery(
         id=delivery_id,
         endpoint_id=endpoint_id,
@@ -255,5 +265,5 @@ async def add_test_delivery(
         next_attempt_at=at,
         created_at=at,
     )
-    await add_row(session, row=delivery)
+    await add_row(db, row=delivery)
     return delivery

@@ -96,7 +96,7 @@ def database_url(tmp_path: Path, migrated_template: str) -> str:
         template = make_url(migrated_template).database
         assert template is not None  # an SQLite URL names its file
         shutil.copy(template, path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     run_in_own_thread(empty_tables, migrated_template)
     return migrated_template
 

@@ -59,11 +59,10 @@ def _create_key(env, producer, *permissions: str) -> dict:
     async def create() -> dict:
         async with (
             open_store(env["BLOHKO_DATABASE_URL"]) as store,
-            store.sessions() as session,
-            session.begin(),
+            store.writing() as db,
         ):
             made = await create_api_key(
-                session, producer_id=producer["id"], name="e2e", permissions=list(permissions), clock=utcnow
+                db, producer_id=producer["id"], name="e2e", permissions=list(permissions), clock=utcnow
             )
         return {"id": made.api_key.id, "key": made.key}
 
@@ -87,13 +86,12 @@ def _revoke(env, key_id: str) -> None:
     async def revoke() -> None:
         async with (
             open_store(env["BLOHKO_DATABASE_URL"]) as store,
-            store.sessions() as session,
-            session.begin(),
+            store.writing() as db,
         ):
-            key = await session.get(ApiKey, key_id)
+            key = await db.session.get(ApiKey, key_id)
             assert key is not None, f"no API key {key_id}"
             producer_id = key.producer_id
-            await revoke_api_key(session, producer_id=producer_id, key_id=key_id, clock=utcnow)
+            await revoke_api_key(db, producer_id=producer_id, key_id=key_id, clock=utcnow)
 
     anyio.run(revoke) if not _in_event_loop() else _run_in_thread(revoke)
 
@@ -102,10 +100,9 @@ def _expire(env, key_id: str) -> None:
     async def expire() -> None:
         async with (
             open_store(env["BLOHKO_DATABASE_URL"]) as store,
-            store.sessions() as session,
-            session.begin(),
+            store.writing() as db,
         ):
-            key = await session.get(ApiKey, key_id)
+            key = await db.session.get(ApiKey, key_id)
             assert key is not None, f"no API key {key_id}"
             key.expires_at = datetime.now(UTC) - timedelta(days=1)
 

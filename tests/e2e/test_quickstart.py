@@ -84,7 +84,7 @@ def test_the_quickstart_serves_the_demo_without_installing_the_test_tooling(tmp_
     port = free_port()
     env = _uv_env(
         environment,
-        BLOHKO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'blohko.db'}",
+        BLOHKO_DATABASE_URL=f"sqlite:///{tmp_path / 'blohko.db'}",
         BLOHKO_PORT=str(port),
     )
     log = tmp_path / "quickstart.log"

@@ -328,8 +328,8 @@ async def test_an_endpoint_failing_for_the_configured_hours_is_disabled_with_the
         hooks.answers = [500]
         await courses_announced_to(store, tenant, hooks.url, "unlucky")
         failing_since = utcnow() - timedelta(hours=72, minutes=1)
-        async with store.write_session() as session, session.begin():
-            await session.execute(update(WebhookEndpoint).values(failing_since=failing_since))
+        async with store.writing() as db:
+            await db.session.execute(update(WebhookEndpoint).values(failing_since=failing_since))
         async with delivering(store):
             # Both rows change in one transaction, but `settle` reads them with two statements: on
             # PostgreSQL (read committed) the commit may fall between them, so wait for both.

@@ -104,10 +104,10 @@ async def test_a_write_waits_its_turn_behind_a_write_that_outlasts_the_busy_time
             holding = anyio.Event()
 
             async def long_write() -> None:
-                async with store.write_session() as session, session.begin():
-                    await session.get(Producer, tenant.producer_id, with_for_update=True)
-                    session.add(Producer(id="prod_long_write", name="Long write"))
-                    await session.flush()  # SQLite's write lock is now taken
+                async with store.writing() as db:
+                    await db.session.get(Producer, tenant.producer_id, with_for_update=True)
+                    db.session.add(Producer(id="prod_long_write", name="Long write"))
+                    await db.session.flush()  # SQLite's write lock is now taken
                     holding.set()
                     await anyio.sleep(1)  # hold SQLite's lock for five of the real server's busy timeouts
 

@@ -86,9 +86,9 @@ async def _access_token(store: Store, tenant: Tenant, permissions: list[str]) ->
         secret=None,
         clock=utcnow,
     )
-    async with store.write_session() as session, session.begin():
+    async with store.writing() as db:
         grant = await create_grant(
-            session,
+            db,
             producer_id=tenant.producer_id,
             user_id=tenant.owner_user_id,
             client=client,
@@ -98,7 +98,7 @@ async def _access_token(store: Store, tenant: Tenant, permissions: list[str]) ->
             clock=utcnow,
         )
         code = await issue_code(
-            session,
+            db,
             grant=grant,
             redirect_uri="https://app.example/callback",
             explicit=True,
@@ -148,8 +148,8 @@ async def test_a_missing_malformed_or_unknown_key_is_refused_saying_which(
 
 
 async def test_a_revoked_key_is_refused_as_revoked(store: Store, tenant: Tenant):
-    async with store.write_session() as session, session.begin():
-        await revoke_api_key(session, producer_id=tenant.producer_id, key_id=tenant.key_id, clock=utcnow)
+    async with store.writing() as db:
+        await revoke_api_key(db, producer_id=tenant.producer_id, key_id=tenant.key_id, clock=utcnow)
     assert await _refused(store, authorization=f"Bearer {tenant.key}") == "This API key has been revoked"
 
 

@@ -47,12 +47,12 @@ BAD_URLS = [
         marks=pytest.mark.postgres_only,
     ),
     pytest.param(
-        lambda _: "sqlite+pysqlite:///blohko.db",
-        "starts with sqlite+pysqlite://, which Blohko does not run on",
-        id="sync-driver",
+        lambda _: "postgresql+psycopg2://blohko@127.0.0.1/blohko",
+        "starts with postgresql+psycopg2://, which Blohko does not run on",
+        id="other-driver",
     ),
     pytest.param(
-        lambda tmp: f"sqlite+aiosqlite:///{tmp}/no/such/directory/blohko.db",
+        lambda tmp: f"sqlite:///{tmp}/no/such/directory/blohko.db",
         "/no/such/directory does not exist",
         id="missing-directory",
     ),
@@ -91,37 +91,38 @@ def test_a_bad_database_url_is_one_line_naming_the_problem_and_the_accepted_form
     env = cli_env(make_url_for(tmp_path))
     line = _one_line(run_cli(env, *command, check=False))
     assert problem in line
-    assert "sqlite+aiosqlite:///" in line and "postgresql+asyncpg://" in line
+    assert "sqlite:///" in line and "postgresql+asyncpg://" in line
     assert not (tmp_path / "no").exists()  # nothing made on the way
 
 
 @pytest.mark.parametrize(
     ("given", "normalized"),
     [
-        ("sqlite:///blohko.db", "sqlite+aiosqlite:///blohko.db"),
-        ("sqlite:////var/data/blohko.db", "sqlite+aiosqlite:////var/data/blohko.db"),
-        ("sqlite+aiosqlite:///blohko.db", "sqlite+aiosqlite:///blohko.db"),
+        ("sqlite:///blohko.db", "sqlite:///blohko.db"),
+        ("sqlite:////var/data/blohko.db", "sqlite:////var/data/blohko.db"),
+        ("sqlite+aiosqlite:///blohko.db", "sqlite:///blohko.db"),  # what earlier versions wrote
+        ("sqlite+pysqlite:///blohko.db", "sqlite:///blohko.db"),
         ("postgresql://u:p@db:5432/blohko", "postgresql+asyncpg://u:p@db:5432/blohko"),
         ("postgres://u@db/blohko", "postgresql+asyncpg://u@db/blohko"),
         ("postgresql+asyncpg://u@db/blohko", "postgresql+asyncpg://u@db/blohko"),
     ],
 )
-def test_a_plain_url_gets_its_async_driver(given, normalized):
+def test_a_url_gets_the_driver_the_store_runs_it_on(given, normalized):
     assert normalize_database_url(given) == normalized
 
 
 @pytest.mark.parametrize(
     "given",
-    ["", "notaurl", "://x", "mysql://u@h/d", "postgresql+psycopg2://u@h/d", "sqlite+pysqlite:///x.db"],
+    ["", "notaurl", "://x", "mysql://u@h/d", "postgresql+psycopg2://u@h/d", "sqlite+pysqlcipher:///x.db"],
 )
 def test_a_url_of_another_database_or_driver_is_refused(given):
-    with pytest.raises(DatabaseUrlError, match="sqlite\\+aiosqlite:///.* or postgresql\\+asyncpg://"):
+    with pytest.raises(DatabaseUrlError, match="sqlite:///.* or postgresql\\+asyncpg://"):
         normalize_database_url(given)
 
 
-def test_plain_sqlite_and_postgresql_urls_work_from_the_command_line(databases):
+def test_driver_named_sqlite_and_plain_postgresql_urls_work_from_the_command_line(databases):
     url = databases.new("plain-url")
-    plain = url.replace("sqlite+aiosqlite://", "sqlite://").replace("postgresql+asyncpg://", "postgresql://")
+    plain = url.replace("sqlite://", "sqlite+aiosqlite://").replace("postgresql+asyncpg://", "postgresql://")
     assert plain != url
     env = cli_env(plain)
     run_cli(env, "db", "upgrade")
@@ -139,7 +140,7 @@ def test_a_busy_port_is_one_line_naming_it_and_blohko_port_is_honoured(tmp_path)
                 "choose another with --port N or BLOHKO_PORT=N"
             )
         ]
-        env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'blohko.db'}")
+        env = cli_env(f"sqlite:///{tmp_path / 'blohko.db'}")
         by_option = run_cli(env, "serve", "--http", "--port", str(port), check=False)
         by_variable = run_cli({**env, "BLOHKO_PORT": str(port)}, "serve", "--http", check=False)
     for done in (by_option, by_variable):
@@ -148,7 +149,7 @@ def test_a_busy_port_is_one_line_naming_it_and_blohko_port_is_honoured(tmp_path)
 
 
 def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
-    env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'blohko.db'}", BLOHKO_PORT="eighty")
+    env = cli_env(f"sqlite:///{tmp_path / 'blohko.db'}", BLOHKO_PORT="eighty")
     line = _one_line(run_cli(env, "db", "upgrade", check=False))
     assert line.startswith("blohko: BLOHKO_PORT: Input should be a valid integer")
 
@@ -218,7 +219,7 @@ def test_producers_are_listed_and_a_key_is_made_for_an_owner_email(databases):
 
 
 def test_version(tmp_path):
-    done = run_cli(cli_env(f"sqlite+aiosqlite:///{tmp_path / 'blohko.db'}"), "--version")
+    done = run_cli(cli_env(f"sqlite:///{tmp_path / 'blohko.db'}"), "--version")
     assert done.stdout == f"blohko {version('blohko-mcp')}\n"
 
 

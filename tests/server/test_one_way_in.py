@@ -74,21 +74,21 @@ def test_the_cli_and_the_demo_run_operations_never_sql(module):
         for name in modules
         if name.split(".")[0] == "sqlalchemy" or name in ("storage.tables", "storage.accounts")
     }
-    assert not attributes & {"sessions", "write_session", "execute", "scalar", "scalars"}
+    assert not attributes & {"sessions", "reading", "writing", "execute", "scalar", "scalars"}
     assert _RUNS_OPERATIONS_BY[module] in (ROOT / module).read_text()
 
 
-_OPENS_A_STORE_SESSION = frozenset(
-    {"sessions", "write_session", "write_session_if_free", "direct_transaction", "ungated_write_sessions"}
-)
+_OPENS_A_STORE_SESSION = frozenset({"sessions", "reading", "writing", "writing_if_free"})
+"""The `Store`'s ways in (`storage.engine`): an operation's reads or write transaction, a read session."""
 # The runner, and the one internal service for what runs outside an operation call (its docstring
 # says which paths and why), under the runner's rules.
 _MAY_OPEN_STORE_SESSIONS = ("tools/core/runner.py", "tools/core/internal.py")
 
 
 def _store_sessions_opened(source: str) -> list[str]:
-    """Where `source` opens a store session (`store.sessions()`, `write_session()`, ...), or
-    passes a session factory on (`store.write_session` uncalled): `line: name` each."""
+    """Where `source` opens a store transaction or session (`store.reading()`, `writing()`, ...),
+    or passes an opener on (`store.writing` uncalled): `line: name` each. The internal service's
+    own `reading(store, ...)` and `writing(store, ...)` are called by name, not on a store."""
     found = [
         (node.lineno, node.attr)
         for node in ast.walk(ast.parse(source))
@@ -113,22 +113,22 @@ def test_the_store_session_check_finds_every_way_to_open_one():
 async def sneak(store, ctx):
     async with store.sessions() as session:
         pass
-    async with ctx.store.write_session() as session, session.begin():
+    async with ctx.store.writing() as db:
         pass
-    async with store.write_session_if_free() as session:
+    async with store.writing_if_free() as db:
         pass
-    async with store.direct_transaction() as transaction:
+    async with self._store.reading() as db:
         pass
-    opener = store.ungated_write_sessions
+    opener = store.writing
 """
     assert _store_sessions_opened(snippet) == [
         "3: sessions",
-        "5: write_session",
-        "7: write_session_if_free",
-        "9: direct_transaction",
-        "11: ungated_write_sessions",
+        "5: writing",
+        "7: writing_if_free",
+        "9: reading",
+        "11: writing",
     ]
-    assert _store_sessions_opened("async def read(ctx):\n    return await ctx.session.get(Row, 1)\n") == []
+    assert _store_sessions_opened("async def read(ctx):\n    return await get_row(ctx.db, 1)\n") == []
 
 
 def test_the_runner_and_the_internal_service_are_where_the_store_sessions_are_opened():

@@ -47,8 +47,8 @@ async def test_a_key_revoked_mid_session_stops_at_once(store, tenant):
 
     async with mcp_client(store, tenant.key) as client:
         ok(await client.call_tool("list_students", {}))
-        async with store.sessions() as session, session.begin():
-            await revoke_api_key(session, producer_id=tenant.producer_id, key_id=tenant.key_id, clock=utcnow)
+        async with store.writing() as db:
+            await revoke_api_key(db, producer_id=tenant.producer_id, key_id=tenant.key_id, clock=utcnow)
         with pytest.raises(MCPError, match="revoked"):
             await client.call_tool("list_students", {})
         with pytest.raises(MCPError, match="revoked"):

@@ -14,8 +14,8 @@ from storage.tables import Producer
 
 async def test_concurrent_read_then_write_transactions_take_turns(store, tenant, database_url):
     where = Producer.id == tenant.producer_id
-    async with store.sessions() as session, session.begin():
-        await session.execute(update(Producer).where(where).values(name="0"))
+    async with store.writing() as db:
+        await db.session.execute(update(Producer).where(where).values(name="0"))
 
     # At most 10 transactions in flight per store: 20 racing is race enough, and 50 at once held 60
     # PostgreSQL connections, which with the other worker's tests could pass the server's 100.
@@ -24,9 +24,9 @@ async def test_concurrent_read_then_write_transactions_take_turns(store, tenant,
     async def increment(through) -> None:
         async with (
             limiters.setdefault(id(through), anyio.CapacityLimiter(10)),
-            through.write_session() as session,
-            session.begin(),
+            through.writing() as db,
         ):
+            session = db.session
             # FOR UPDATE serializes on PostgreSQL; on SQLite BEGIN IMMEDIATE does it between stores.
             count = int(await session.scalar(select(col(Producer.name)).where(where).with_for_update()))
             await anyio.lowlevel.checkpoint()  # let the other transactions read the same value if they can

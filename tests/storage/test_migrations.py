@@ -35,7 +35,7 @@ from storage.migrate import (
 )
 from storage.search import NAME_FTS_TABLE, include_in_schema_comparison
 from storage.tables import OWNER_EMAIL_INDEX, Course, Lesson, Producer, User, metadata
-from tests.support.databases import ENGINE
+from tests.support.databases import ENGINE, raw_connection
 from tests.support.factories import mcp_client, ok
 from tests.support.processes import cli_env, run_cli
 from tests.support.table_rows import valid_rows
@@ -52,24 +52,22 @@ async def test_migrations_produce_exactly_the_models_schema(databases):
         )
         return compare_metadata(context, metadata)
 
-    async with open_store(url) as store, store.engine.connect() as connection:
+    async with raw_connection(url) as connection:
         diff = await connection.run_sync(differences)
     assert diff == []
 
 
 async def test_an_unmigrated_database_is_reported_behind(databases):
     url = databases.new("behind")
-    async with open_store(url) as store:
-        with pytest.raises(SchemaBehind, match="blohko db upgrade"):
-            await check_schema_current(store.engine)
+    with pytest.raises(SchemaBehind, match="blohko db upgrade"):
+        await check_schema_current(url)
 
 
 async def test_a_database_one_migration_behind_is_reported_behind(databases):
     url = databases.new("older")
     await upgrade_async(url, "0001")
-    async with open_store(url) as store:
-        with pytest.raises(SchemaBehind, match="is at 0001"):
-            await check_schema_current(store.engine)
+    with pytest.raises(SchemaBehind, match="is at 0001"):
+        await check_schema_current(url)
 
 
 def test_serve_refuses_a_schema_that_is_behind_naming_the_command(databases):
@@ -84,8 +82,7 @@ async def test_db_upgrade_brings_it_to_the_newest_schema(databases):
     url = databases.new("upgrade")
     await upgrade_async(url, "0001")
     run_cli(cli_env(url), "db", "upgrade")
-    async with open_store(url) as store:
-        await check_schema_current(store.engine)
+    await check_schema_current(url)
 
 
 def test_the_head_the_server_checks_is_the_newest_migration_script():
@@ -110,7 +107,7 @@ async def test_the_migrated_constraints_are_the_models(databases):
         owner_index = next(i for i in inspector.get_indexes("users") if i["name"] == OWNER_EMAIL_INDEX)
         return checks, owner_index, connection.dialect
 
-    async with open_store(url) as store, store.engine.connect() as connection:
+    async with raw_connection(url) as connection:
         checks, owner_index, dialect = await connection.run_sync(reflect)
     declared = {
         table.name: {
@@ -156,7 +153,7 @@ async def _insert(url: str, rows: list) -> None:
             name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()
         }
 
-    async with open_store(url) as store, store.engine.begin() as connection:
+    async with raw_connection(url) as connection:
         present = await connection.run_sync(columns_by_table)
         for full, values in rows:
             if (
@@ -169,7 +166,7 @@ async def _insert(url: str, rows: list) -> None:
 
 async def _counts(store) -> dict[str, int]:
     """Rows in each table the database has (an older revision lacks the newer tables)."""
-    async with store.engine.connect() as connection:
+    async with raw_connection(store.url) as connection:
         present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
         tables = [t for t in metadata.sorted_tables if t.name in present]
         counted = [
@@ -207,7 +204,7 @@ async def test_upgrade_stops_before_any_change_naming_each_constraint_existing_r
     for name in ("ck_courses_level", "ck_courses_price", "ck_courses_slug"):
         assert f"courses: 1 row(s) break {name}" in str(stopped.value)
     async with open_store(url) as store:
-        assert await current_revision(store.engine) == "0008"
+        assert await current_revision(url) == "0008"
         assert (await _counts(store))["courses"] == 1
 
 
@@ -242,7 +239,7 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
         ],
     )
     async with open_store(url) as store:
-        async with store.engine.begin() as connection:
+        async with raw_connection(store.url) as connection:
             await connection.execute(delete(User).where(col(User.id) == "user_gone"))
         before = await _counts(store)
 
@@ -255,12 +252,10 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
         added = {table: count for table, count in after.items() if table not in before and count}
         assert added == {"credential_revision": 1}
         with pytest.raises(IntegrityError, match="(?i)foreign key"):
-            async with store.engine.begin() as connection:
+            async with raw_connection(store.url) as connection:
                 await connection.execute(update(Lesson).values(section_id="section_none"))
-        async with store.sessions() as session, session.begin():
-            key = await create_api_key(
-                session, producer_id=producer_id, name="k", permissions=["*"], clock=utcnow
-            )
+        async with store.writing() as db:
+            key = await create_api_key(db, producer_id=producer_id, name="k", permissions=["*"], clock=utcnow)
         async with mcp_client(store, key.key) as client:
             ok(
                 await client.call_tool(
@@ -270,7 +265,7 @@ async def test_rows_survive_the_upgrade_with_foreign_keys_cascades_and_name_sear
             found = ok(await client.call_tool("list_students", {"search": "zed"}))["data"]
             gone = ok(await client.call_tool("list_students", {"search": "gone"}))["data"]
         assert sorted(student["name"] for student in found) == ["Zed After", "Zed Before"] and gone == []
-        async with store.engine.begin() as connection:
+        async with raw_connection(store.url) as connection:
             await connection.execute(delete(Producer).where(Producer.id == producer_id))
         left = {table: count for table, count in (await _counts(store)).items() if count}
     # Reference data, and counters that name no tenant (they go when the next minute's counting starts).
@@ -312,7 +307,7 @@ async def test_downgrade_drops_the_constraints_and_keeps_the_rows(databases):
         after = await _counts(store)
         assert after == {table: count for table, count in before.items() if table in after}
         assert set(before) - set(after) == set(_ADDED_AFTER_0008)
-        async with store.engine.begin() as connection:
+        async with raw_connection(store.url) as connection:
             await connection.execute(update(Course).values(level="expert"))  # no constraint left to refuse it
             if ENGINE == "sqlite":  # the name index still follows the users table
                 late = _student("user_late", _row(rows, "producers")["id"], "Late Zed")[1]

@@ -27,6 +27,7 @@ from storage.rules import (
     is_email,
     is_slug,
 )
+from tests.support.databases import raw_connection
 from tests.support.properties import ALL_HEALTH_CHECKS
 from tools.core.fields import Title
 from tools.domains.communities import Name
@@ -62,7 +63,7 @@ def evaluate(portal, database_url) -> Iterator[Callable[[Callable, list[str]], l
     with portal.wrap_async_context_manager(open_store(database_url)) as store:
 
         async def query(condition: Callable, values: list[str]) -> list[bool]:
-            async with store.engine.connect() as connection:
+            async with raw_connection(store.url) as connection:
                 row = (
                     await connection.execute(select(*(condition(literal(v, String)) for v in values)))
                 ).one()

@@ -92,8 +92,8 @@ async def test_search_forgets_deleted_users(store, tenant_factory):
     other = await tenant_factory("Other Academy")
     async with mcp_client(store, other.key) as client:
         ok(await client.call_tool("register_student", {"name": "Gone Student", "email": "g@x.io"}))
-    async with store.sessions() as session, session.begin():
-        await session.execute(delete(Producer).where(Producer.id == other.producer_id))
+    async with store.writing() as db:
+        await db.session.execute(delete(Producer).where(Producer.id == other.producer_id))
     tenant = await tenant_factory("Kept Academy")
     async with mcp_client(store, tenant.key) as client:
         ok(await client.call_tool("register_student", {"name": "Gone Student", "email": "g@x.io"}))

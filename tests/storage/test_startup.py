@@ -38,7 +38,6 @@ HEAVY = (
     "sqlalchemy",
     "sqlmodel",
     "alembic",
-    "aiosqlite",
     "asyncpg",
     "storage.tables",
     "storage.engine",
@@ -101,8 +100,8 @@ def _sqlite_file(url: str) -> Path:
 @pytest.mark.sqlite_only
 async def test_the_startup_reader_reads_a_key_row_as_the_credential_cache_does(store, tenant):
     expiring = await add_key(store, tenant, ["courses:read"], expires_in_days=3)
-    async with store.sessions() as session, session.begin():
-        (await session.get(ApiKey, tenant.key_id)).last_used_at = utcnow()
+    async with store.writing() as db:
+        (await db.session.get(ApiKey, tenant.key_id)).last_used_at = utcnow()
     reader = StartupReader(_sqlite_file(store.url))
     try:
         for key in (tenant.key, expiring):
@@ -185,14 +184,16 @@ async def test_the_first_tools_list_is_served_before_the_store_loads_and_calls_r
 @pytest.mark.parametrize("problem", ["revoked", "expired", "unknown"])
 async def test_tools_list_before_the_store_loads_refuses_a_bad_key_as_the_store_would(store, tenant, problem):
     key = await add_key(store, tenant, ["*"])
-    async with store.sessions() as session, session.begin():
+    async with store.writing() as db:
         row = (
-            await session.execute(ApiKey.__table__.select().where(col(ApiKey.key_hash) == hash_api_key(key)))
+            await db.session.execute(
+                ApiKey.__table__.select().where(col(ApiKey.key_hash) == hash_api_key(key))
+            )
         ).one()
         if problem == "revoked":
-            await revoke_api_key(session, producer_id=tenant.producer_id, key_id=row.id, clock=utcnow)
+            await revoke_api_key(db, producer_id=tenant.producer_id, key_id=row.id, clock=utcnow)
         if problem == "expired":
-            (await session.get(ApiKey, row.id)).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+            (await db.session.get(ApiKey, row.id)).expires_at = datetime.now(UTC) - timedelta(seconds=1)
     if problem == "unknown":
         key = "blk_" + "x" * 43
     expected = {

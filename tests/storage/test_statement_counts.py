@@ -3,7 +3,7 @@ SQL statements including authentication, a read in at most 2.
 
 Calls go through the MCP server with a real API key, as a client's would, after a first call that
 verified the key (a process verifies a key once; later calls only check that nothing was revoked).
-Counted: every statement on the store's engine and on its fast reader (`tests.support.factories.statements`).
+Counted: every statement through the store's sessions and its compiled statements (`Store.statements_seen`).
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ async def handler(ctx, section: Section | None, session):
     course.title = "New"
     found = await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
     found.updated_at += 1
-    ctx.session.add(CourseRow(id="c"))
+    ctx.db.session.add(CourseRow(id="c"))
     session.add_all([tables.Lesson(id="l")])
     await ctx.store.session.flush()
     section.order = 2
@@ -313,7 +313,7 @@ def test_the_write_check_finds_every_form_of_a_write_through_the_orm():
         "12: course.title =",
         "14: found.updated_at =",
         "15: CourseRow(...)",
-        "15: ctx.session.add()",
+        "15: ctx.db.session.add()",
         "16: session.add_all()",
         "16: tables.Lesson(...)",
         "17: ctx.store.session.flush()",
@@ -370,13 +370,13 @@ def _owner(producer_id: str, email: str) -> User:
 
 async def test_a_flush_a_unique_index_refuses_raises_a_constraint_violation_naming_the_index(store, tenant):
     twin = Producer(id=new_id("prod"), name="Twin Academy")
-    async with store.sessions() as session, session.begin():
-        session.add(twin)
-        await session.flush()
-        session.add(_owner(twin.id, tenant.owner_email))
+    async with store.writing() as db:
+        db.session.add(twin)
+        await db.session.flush()
+        db.session.add(_owner(twin.id, tenant.owner_email))
         with pytest.raises(ConstraintViolation) as refused:
-            await session.flush()
-        await session.rollback()
+            await db.session.flush()
+        await db.session.rollback()
     assert refused.value.constraint == OWNER_EMAIL_INDEX
     assert isinstance(refused.value.__cause__, IntegrityError)  # kept for the log
 
@@ -384,8 +384,8 @@ async def test_a_flush_a_unique_index_refuses_raises_a_constraint_violation_nami
 async def test_a_write_refused_at_commit_leaves_the_write_session_as_a_constraint_violation(store, tenant):
     twin = Producer(id=new_id("prod"), name="Twin Academy")
     with pytest.raises(ConstraintViolation) as refused:
-        async with store.write_session() as session, session.begin():
-            session.add_all([twin, _owner(twin.id, tenant.owner_email)])  # flushed only by the commit
+        async with store.writing() as db:
+            db.session.add_all([twin, _owner(twin.id, tenant.owner_email)])  # flushed only by the commit
     assert refused.value.constraint == OWNER_EMAIL_INDEX
     async with store.sessions() as session:
         assert await session.get(Producer, twin.id) is None
@@ -393,8 +393,8 @@ async def test_a_write_refused_at_commit_leaves_the_write_session_as_a_constrain
 
 async def test_a_constraint_an_operation_did_not_expect_is_a_conflict(store, tenant):
     async def adds_a_second_producer_with_the_same_id(ctx, data):
-        ctx.session.add(Producer(id=ctx.producer_id, name="Twin Academy"))
-        await ctx.session.flush()
+        ctx.db.session.add(Producer(id=ctx.producer_id, name="Twin Academy"))
+        await ctx.db.session.flush()
 
     operation = replace(
         next(op for op in TOOLS if op.name == "register_student"),
@@ -454,7 +454,7 @@ async def test_a_last_use_the_locked_database_refuses_is_logged_not_raised(datab
         finally:
             holder.rollback()
             holder.close()
-    assert len(touched) == 1 and "database is locked" in str(touched[0])
+    assert touched == []  # its transaction could not begin: the touch never ran
     logged = [record for record in caplog.records if record.name == "blohko.accounts"]
     assert [record.getMessage() for record in logged] == [
         "could not record the last use of API key key_locked"

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storage.ids import utcnow
 from storage.queries import violated_constraint
 from storage.tables import Category, Course, metadata
-from tests.support.databases import ENGINE
+from tests.support.databases import ENGINE, raw_connection
 from tests.support.factories import make_course, mcp_client, ok
 from tests.support.table_rows import insert_rows, valid_rows
 
@@ -141,15 +141,12 @@ def _check_refusal(refusal: DBAPIError | None, case: Bad, how: str) -> str | Non
 
 async def _attempt(store, rows: list[tuple[Table, dict]], statement) -> DBAPIError | None:
     """Run `statement` after inserting `rows`, all in one transaction that is rolled back."""
-    async with store.engine.connect() as connection:
-        transaction = await connection.begin()
+    async with raw_connection(store.url, commit=False) as connection:
         try:
             await insert_rows(connection, rows)
             await connection.execute(statement)
         except DBAPIError as refusal:
             return refusal
-        finally:
-            await transaction.rollback()
     return None
 
 
@@ -161,12 +158,12 @@ def _target(rows: list[tuple[Table, dict]], table_name: str) -> int:
 async def existing(store) -> AsyncIterator[list[tuple[Table, dict]]]:
     """One valid row of every table, in the store (so valid rows are accepted)."""
     rows = valid_rows(secrets.token_hex(4))
-    async with store.engine.begin() as connection:
+    async with raw_connection(store.url) as connection:
         await insert_rows(connection, rows)
     yield rows
     # Categories are reference data that outlives a test on PostgreSQL.
     category = rows[_target(rows, "categories")][1]["id"]
-    async with store.engine.begin() as connection:
+    async with raw_connection(store.url) as connection:
         await connection.execute(delete(Course).where(Course.category_id == category))
         await connection.execute(delete(Category).where(Category.id == category))
 
@@ -227,7 +224,7 @@ async def test_courses_stay_listable_for_a_producer_whose_rows_another_tool_writ
                 update(table).where(table.c.id == course["id"]).values({column: literal_column(value)})
             )
             try:
-                async with store.engine.begin() as connection:
+                async with raw_connection(store.url) as connection:
                     await connection.execute(statement)
             except IntegrityError:
                 pass  # refused: nothing got in

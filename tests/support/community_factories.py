@@ -88,9 +88,9 @@ async def insert_comments(
         }
         for i, parent in enumerate(parents)
     ]
-    async with store.sessions() as session, session.begin():
-        await session.execute(insert(Comment), rows)
-        await session.execute(
+    async with store.writing() as db:
+        await db.session.execute(insert(Comment), rows)
+        await db.session.execute(
             update(Thread).where(col(Thread.id) == thread_id).values(comment_count=len(rows))
         )
     return ids

@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 import asyncpg
+from sqlalchemy import Connection, NullPool, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-__all__ = ["ENGINE", "POSTGRES_URL", "DatabaseFactory", "empty_tables", "run_in_own_thread", "sqlite_path"]
+__all__ = [
+    "ENGINE",
+    "POSTGRES_URL",
+    "DatabaseFactory",
+    "RawConnection",
+    "empty_tables",
+    "raw_connection",
+    "run_in_own_thread",
+    "sqlite_path",
+]
+
+T = TypeVar("T")
 
 ENGINE = os.environ.get("BLOHKO_TEST_ENGINE", "sqlite")
 POSTGRES_URL = os.environ.get("BLOHKO_TEST_POSTGRES_URL")
@@ -56,7 +72,7 @@ class DatabaseFactory:
     def new(self, label: str = "db") -> str:
         """The URL of a new, empty database."""
         if self.engine == "sqlite":
-            return f"sqlite+aiosqlite:///{self.directory / f'{label}-{secrets.token_hex(4)}.db'}"
+            return f"sqlite:///{self.directory / f'{label}-{secrets.token_hex(4)}.db'}"
         name = f"blohko_test_{label}_{secrets.token_hex(4)}".lower()
         run_in_own_thread(self._execute, f'CREATE DATABASE "{name}"')
         self._created.append(name)
@@ -115,3 +131,64 @@ if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "--check":
         sys.exit("usage: python -m tests.support.databases --check POSTGRES_URL")
     sys.exit(0 if _check(sys.argv[2]) else 1)
+
+
+class RawConnection:
+    """A SQLAlchemy Core connection to a test database, outside any store: for statements the store
+    would refuse or translate (rows that break a constraint, schema inspection). Its errors are
+    SQLAlchemy's own (`IntegrityError`, ...). On SQLite a blocking connection through `sqlite3`,
+    on PostgreSQL an async one."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: Any, params: Any = None) -> Any:
+        if isinstance(self._connection, AsyncConnection):
+            return await self._connection.execute(statement, params)
+        return self._connection.execute(statement, params)
+
+    async def exec_driver_sql(self, sql: str) -> Any:
+        if isinstance(self._connection, AsyncConnection):
+            return await self._connection.exec_driver_sql(sql)
+        return self._connection.exec_driver_sql(sql)
+
+    async def run_sync(self, function: Callable[[Connection], T]) -> T:
+        """`function(connection)` on the blocking connection (schema inspection, Alembic)."""
+        if isinstance(self._connection, AsyncConnection):
+            return await self._connection.run_sync(function)
+        return function(self._connection)
+
+
+@asynccontextmanager
+async def raw_connection(url: str, *, commit: bool = True) -> AsyncIterator[RawConnection]:
+    """One transaction on a `RawConnection` to the database at `url`: committed when the block ends
+    (`commit=False`, or an exception: rolled back)."""
+    from storage.migrate import migration_url
+
+    url = migration_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, poolclass=NullPool)
+        # As the store's connections have it (`storage.sqlite.connect`): cascades and references hold.
+        event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA foreign_keys=ON"))
+        try:
+            with engine.connect() as connection:
+                connection.begin()
+                yield RawConnection(connection)
+                if commit:
+                    connection.commit()
+                else:
+                    connection.rollback()
+        finally:
+            engine.dispose()
+        return
+    async_engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with async_engine.connect() as async_connection:
+            await async_connection.begin()
+            yield RawConnection(async_connection)
+            if commit:
+                await async_connection.commit()
+            else:
+                await async_connection.rollback()
+    finally:
+        await async_engine.dispose()

@@ -83,12 +83,12 @@ def overlap_is_as_the_engine_allows(peak: int) -> bool:
 
 @asynccontextmanager
 async def peak_write_sessions(store: Store) -> AsyncIterator[Callable[[], int]]:
-    """Count write transactions open at once while the context lasts (sessions, and those without
-    a session: `Store.direct_transaction`); yields a reader of the peak.
+    """Count write transactions open at once while the context lasts (`Store.writing`); yields a
+    reader of the peak.
 
     On PostgreSQL a peak above 1 shows that concurrent calls really overlapped in the database;
     on SQLite the peak is 1: writes take turns in the process (`storage.engine.WriteGate`)."""
-    originals = {"write_session": store.write_session, "direct_transaction": store.direct_transaction}
+    originals = {"writing": store.writing}
     open_now = peak = 0
 
     def counted(original):

@@ -37,10 +37,10 @@ class Tenant:
 async def make_tenant(store: Store, *, name: str, permissions: list[str]) -> Tenant:
     email = f"owner-{secrets.token_hex(4)}@example.com"
     password = "owner-password-1"
-    async with store.sessions() as session, session.begin():
-        made = await create_producer(session, name=name, email=email, password=password, clock=utcnow)
+    async with store.writing() as db:
+        made = await create_producer(db, name=name, email=email, password=password, clock=utcnow)
         new_key = await create_api_key(
-            session, producer_id=made.producer.id, name="test key", permissions=permissions, clock=utcnow
+            db, producer_id=made.producer.id, name="test key", permissions=permissions, clock=utcnow
         )
     return Tenant(
         producer_id=made.producer.id,
@@ -53,9 +53,9 @@ async def make_tenant(store: Store, *, name: str, permissions: list[str]) -> Ten
 
 
 async def add_key(store: Store, tenant: Tenant, permissions: list[str], **kwargs: Any) -> str:
-    async with store.sessions() as session, session.begin():
+    async with store.writing() as db:
         new_key = await create_api_key(
-            session,
+            db,
             producer_id=tenant.producer_id,
             name="extra",
             permissions=permissions,
@@ -187,8 +187,8 @@ async def add_webhook(store: Store, producer_id: str) -> str:
     endpoint = WebhookEndpoint(
         id=new_id("wh"), producer_id=producer_id, url=PUBLIC_HOOK_URL, event_types=[], secret="whsec_dGVzdA=="
     )
-    async with store.write_session() as session, session.begin():
-        session.add(endpoint)
+    async with store.writing() as db:
+        db.session.add(endpoint)
     return endpoint.id
 
 

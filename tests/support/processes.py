@@ -62,7 +62,7 @@ def cli_json(env: dict[str, str], *args: str) -> dict:
 
 def migrated_env(directory: Path) -> dict[str, str]:
     """The environment of `blohko` commands on a new SQLite database in `directory`, migrated by the CLI."""
-    env = cli_env(f"sqlite+aiosqlite:///{directory / 'blohko.db'}")
+    env = cli_env(f"sqlite:///{directory / 'blohko.db'}")
     run_cli(env, "db", "upgrade")
     return env
 

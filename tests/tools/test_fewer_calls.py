@@ -99,8 +99,8 @@ async def _school(client: Client, store, owner_id: str) -> School:
     weekly = await new_thread(
         client, community["id"], owner_id, title="Weekly discussion: state", content="Redux?"
     )
-    async with store.sessions() as session, session.begin():  # the old one was three weeks ago
-        await session.execute(
+    async with store.writing() as db:  # the old one was three weeks ago
+        await db.session.execute(
             update(Thread)
             .where(Thread.id == old["id"])
             .values(created_at=datetime.now(UTC) - timedelta(days=21))

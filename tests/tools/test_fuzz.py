@@ -211,7 +211,7 @@ def fuzz_database(portal, migrated_template, databases, tmp_path) -> str:
     if ENGINE == "sqlite":
         path = tmp_path / "fuzz.db"
         shutil.copy(sqlite_path(migrated_template), path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     portal.call(empty_tables, migrated_template)
     return migrated_template
 

@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage import audit as audit_storage
-from storage.direct import Transaction
-from storage.engine import Session
+from storage.db import Db
 from tools.core.catalog import Operation
 from tools.core.context import Principal
 
@@ -69,7 +68,7 @@ def target_ids(op: Operation, arguments: Any, result: BaseModel | None = None) -
 
 
 async def record_audit_event(
-    session: Session | Transaction,
+    db: Db,
     *,
     principal: Principal,
     producer_id: str,
@@ -80,7 +79,7 @@ async def record_audit_event(
 ) -> None:
     """Record an operation `principal` ran for `producer_id`."""
     await audit_storage.insert_audit_event(
-        session,
+        db,
         producer_id=producer_id,
         occurred_at=at,
         key_id=principal.key_id,
@@ -92,7 +91,7 @@ async def record_audit_event(
 
 
 async def record_sign_in(
-    session: Session, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime
+    db: Db, *, producer_id: str, user_id: str, session_id: str | None, outcome: str, at: datetime
 ) -> None:
     """Record a sign-in attempt on a producer's owner account (no key: the person signed in).
 
@@ -100,7 +99,7 @@ async def record_sign_in(
     """
     ids = {"userId": user_id} | ({"sessionId": session_id} if session_id else {})
     await audit_storage.insert_audit_event(
-        session,
+        db,
         producer_id=producer_id,
         occurred_at=at,
         key_id=None,

@@ -112,16 +112,6 @@ class Operation:
     """The handler takes its own transactions (`tools.core.internal.reading` and `writing` on
     `ctx.store`, under the runner's transaction and error rules) instead of running in one, and
     audits itself: sign-in and the password change, which hash a password between two."""
-    fast_read: bool = False
-    """A read that reads only through the store's fast reader (`ctx.store.fast`, `storage.fast`):
-    the runner opens no session for it (it has no `ctx.session`), whose setup would be a large
-    part of the hottest reads."""
-    fast_write: bool = False
-    """A write whose handler (and its storage functions) runs only `storage.direct` statements:
-    on SQLite the runner gives it a `storage.direct.Transaction` on the store's own writer
-    connection as `ctx.transaction`, with no ORM session (a retry under an idempotency key, and
-    PostgreSQL, still get a session there). On the hottest writes a session's own begin,
-    checkout and commit weigh as much as the statements."""
     session_cookie: Literal["set", "clear"] | None = None
     """Over REST: set the session cookie from the result's session token, or clear it."""
     input_rules: tuple[InputRule, ...] = ()
@@ -184,8 +174,6 @@ def operation(
     auth: Iterable[PrincipalKind] = ("api_key",),
     transports: Iterable[Transport] = ("mcp", "rest"),
     own_transactions: bool = False,
-    fast_read: bool = False,
-    fast_write: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
@@ -206,12 +194,6 @@ def operation(
     if "mcp" in transports and "api_key" not in set(auth):
         raise TypeError(f"{title}: MCP tools are called with an API key, so an MCP tool must admit one")
     read_only, destructive, kind_idempotent = KINDS[kind]
-    if fast_read and not read_only:
-        raise TypeError(f"{title}: only a read reads through the fast reader alone (fast_read)")
-    if fast_write and (read_only or own_transactions):
-        raise TypeError(
-            f"{title}: only a write in the runner's transaction runs without a session (fast_write)"
-        )
     events = tuple(events)
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown or (events and read_only):
@@ -243,8 +225,6 @@ def operation(
             auth=frozenset(auth),
             transports=transports,
             own_transactions=own_transactions,
-            fast_read=fast_read,
-            fast_write=fast_write,
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),

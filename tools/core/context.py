@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from storage.direct import Transaction
-from storage.engine import Session, Store
+from storage.db import Db
+from storage.engine import Store
 from storage.ids import utcnow
 from tools.core.events import PendingEvent, pending_event
 from tools.core.login_throttle import LoginThrottle
@@ -72,13 +72,14 @@ class Services:
 @dataclass
 class OperationContext:
     """Handed to every operation handler: who calls, the store, the clock, the server's settings,
-    and the transaction the runner opened for it.
+    and the operation's way to its data.
 
-    Reads and writes go through `session`. A `fast_write` goes through `transaction` instead,
-    which on SQLite is a `storage.direct.Transaction` that only `storage.direct`'s statements run
-    on. An operation that manages its own transactions (`Operation.own_transactions`: sign-in,
-    which must not hold the writer while a password hashes) opens them on `store`, and a
-    `fast_read` reads through `store.fast`: the runner opens nothing for either.
+    A handler reads and writes through `db` (`storage.db.Db`), which the runner opened for it by
+    the operation's role: its reads, or its one write transaction. It hands `db` to storage
+    functions, which choose between the ORM session and compiled statements. An operation that
+    manages its own transactions (`Operation.own_transactions`: sign-in, which must not hold the
+    writer while a password hashes) has no `db`: it opens its transactions on `store` through
+    `tools.core.internal`.
     """
 
     principal: Principal
@@ -92,32 +93,19 @@ class OperationContext:
     """Where `report_progress` goes: the MCP client's progress token, when it gave one."""
     queued_deliveries: int = 0
     """Webhook deliveries the handler queued itself (a test event), beside its events' own."""
-    _transaction: Session | Transaction | None = field(default=None, init=False, repr=False)
+    _db: Db | None = field(default=None, init=False, repr=False)
 
-    def run_in(self, transaction: Session | Transaction) -> None:
-        """The runner hands the handler the session or transaction it opened."""
-        self._transaction = transaction
-
-    @property
-    def session(self) -> Session:
-        """The operation's ORM session. An operation declared `own_transactions` or `fast_read`
-        has none, and a `fast_write` goes through `transaction`."""
-        transaction = self._transaction
-        if isinstance(transaction, Session):
-            return transaction
-        raise RuntimeError(
-            "no ORM session: the operation is declared own_transactions, fast_read or fast_write"
-            " (which uses ctx.transaction)"
-        )
+    def run_in(self, db: Db) -> None:
+        """The runner hands the handler the reads or the write transaction it opened."""
+        self._db = db
 
     @property
-    def transaction(self) -> Session | Transaction:
-        """A `fast_write`'s transaction: a `storage.direct.Transaction` on SQLite, else a session
-        (PostgreSQL, or a retry under an idempotency key); what `storage.direct`'s functions take."""
-        transaction = self._transaction
-        if transaction is None:
-            raise RuntimeError("this operation runs in no transaction the runner opened")
-        return transaction
+    def db(self) -> Db:
+        """The operation's way to its data (an operation declared `own_transactions` has none)."""
+        db = self._db
+        if db is None:
+            raise RuntimeError("no db: the operation is declared own_transactions (see tools.core.internal)")
+        return db
 
     async def report_progress(self, done: int, total: int, message: str | None = None) -> None:
         """Tell the caller how far a long operation has come (MCP progress notifications); a

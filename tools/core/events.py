@@ -19,8 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage import events as events_storage
-from storage.direct import Transaction
-from storage.engine import Session
+from storage.db import Db
 from storage.ids import new_id
 
 __all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
@@ -100,7 +99,7 @@ _PRUNE_EVERY = 100
 
 
 async def write_events(
-    session: Session | Transaction,
+    db: Db,
     events: list[PendingEvent],
     *,
     producer_id: str,
@@ -113,11 +112,11 @@ async def write_events(
     many webhook deliveries were queued with them."""
     if not events:
         return 0
-    last = await events_storage.allocate_sequences(session, producer_id=producer_id, count=len(events))
+    last = await events_storage.allocate_sequences(db, producer_id=producer_id, count=len(events))
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
-        await events_storage.prune_events(session, producer_id=producer_id, before=at - retention)
-    endpoints = await events_storage.enabled_endpoints(session, producer_id=producer_id)
+        await events_storage.prune_events(db, producer_id=producer_id, before=at - retention)
+    endpoints = await events_storage.enabled_endpoints(db, producer_id=producer_id)
     rows, deliveries = [], []
     for offset, event in enumerate(events):
         event_id = new_id("evt")
@@ -144,5 +143,5 @@ async def write_events(
             for endpoint in endpoints
             if not endpoint.event_types or event.type in endpoint.event_types
         ]
-    await events_storage.insert_events(session, rows, deliveries)
+    await events_storage.insert_events(db, rows, deliveries)
     return len(deliveries)

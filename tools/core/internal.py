@@ -43,7 +43,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 
-from storage.engine import Session, Store
+from storage.db import Db
+from storage.engine import Store
 from storage.errors import ConstraintViolation, Locked, StoreBusy, translated
 from tools.core.audit import record_audit_event
 from tools.core.errors import Busy, Conflict
@@ -83,24 +84,24 @@ def store_errors_translated(kind: str, name: str) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def reading(store: Store, what: str) -> AsyncIterator[Session]:
-    """A read session for `what` (its name in the log)."""
+async def reading(store: Store, what: str) -> AsyncIterator[Db]:
+    """Reads for `what` (its name in the log), as an operation's (`Store.reading`)."""
     with store_errors_translated("internal", what):
-        async with store.sessions() as session:
-            yield session
+        async with store.reading() as db:
+            yield db
 
 
 @asynccontextmanager
-async def writing(store: Store, what: str) -> AsyncIterator[Session]:
-    """One write transaction for `what`, in a write session (on SQLite after its turn in the write
-    queue): it commits when the block ends, or rolls back whole when the block raises."""
+async def writing(store: Store, what: str) -> AsyncIterator[Db]:
+    """One write transaction for `what` (on SQLite after its turn in the write queue), as an
+    operation's: it commits when the block ends, or rolls back whole when the block raises."""
     with store_errors_translated("internal", what):
-        async with store.write_session() as session, session.begin():
-            yield session
+        async with store.writing() as db:
+            yield db
 
 
 async def audit_security_event(
-    session: Session,
+    db: Db,
     *,
     name: str,
     producer_id: str,
@@ -109,14 +110,14 @@ async def audit_security_event(
     at: datetime,
     outcome: str = "ok",
 ) -> None:
-    """Audit the security event `name` in `session`'s transaction, under `producer_id`; by
+    """Audit the security event `name` in `db`'s transaction, under `producer_id`; by
     `principal` (a connected app, the signed-in owner), or by no key (a person signing in)."""
     if principal is None:
         principal = Principal(
             producer_id=producer_id, key_id=None, key_name=None, grants=(), kind="anonymous"
         )
     await record_audit_event(
-        session,
+        db,
         principal=principal,
         producer_id=producer_id,
         operation_name=name,
@@ -127,13 +128,9 @@ async def audit_security_event(
 
 
 @asynccontextmanager
-async def writing_if_free(store: Store) -> AsyncIterator[Session | None]:
+async def writing_if_free(store: Store) -> AsyncIterator[Db | None]:
     """One bookkeeping write transaction if the writer is free now, else None: nothing waits for
     it. The store's exceptions leave as they are (`storage.errors`): bookkeeping logs a failure
     and fails no request, so there is no caller to translate them for."""
-    async with store.write_session_if_free() as session:
-        if session is None:
-            yield None
-            return
-        async with session.begin():
-            yield session
+    async with store.writing_if_free() as db:
+        yield db

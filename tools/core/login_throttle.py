@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage import login_failures as login_failures_storage
-from storage.engine import Session
+from storage.db import Db
 from tools.core.errors import RateLimited
 
 __all__ = ["LoginThrottle"]
@@ -39,9 +39,7 @@ class LoginThrottle:
             limits[_bucket("address", address)] = self.per_address
         return limits
 
-    async def admit(
-        self, session: Session, *, email_normalized: str, address: str | None, now: datetime
-    ) -> list[str]:
+    async def admit(self, db: Db, *, email_normalized: str, address: str | None, now: datetime) -> list[str]:
         """Admit one sign-in attempt, counted as a failure until `succeeded` says otherwise; or
         `RateLimited` with the seconds until an attempt may be made again, if a budget is spent.
 
@@ -50,12 +48,10 @@ class LoginThrottle:
         wait their turn: the budget holds however many arrive at once.
         """
         limits = self._limits(email_normalized, address)
-        await login_failures_storage.lock_buckets(session, buckets=limits)
+        await login_failures_storage.lock_buckets(db, buckets=limits)
         wait = 0.0
         for bucket, limit in limits.items():
-            times = await login_failures_storage.failure_times(
-                session, bucket=bucket, since=now - self.window
-            )
+            times = await login_failures_storage.failure_times(db, bucket=bucket, since=now - self.window)
             if len(times) >= limit:
                 # The count falls under the limit when the failure `limit` places from the newest expires.
                 frees_at = times[len(times) - limit] + self.window
@@ -67,12 +63,12 @@ class LoginThrottle:
                 message=f"Too many failed sign-ins for this account or from this address; retry in {seconds} seconds",
             )
         return await login_failures_storage.record_failure(
-            session, buckets=limits, at=now, forget_before=now - self.window
+            db, buckets=limits, at=now, forget_before=now - self.window
         )
 
-    async def succeeded(self, session: Session, *, email_normalized: str, attempt: list[str]) -> None:
+    async def succeeded(self, db: Db, *, email_normalized: str, attempt: list[str]) -> None:
         """The attempt was right: it is no failure, and the account's count starts again. The
         address keeps its other failures, so one good account does not reset an address's budget."""
         await login_failures_storage.clear_failures(
-            session, bucket=_bucket("account", email_normalized), ids=attempt
+            db, bucket=_bucket("account", email_normalized), ids=attempt
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from storage.engine import Session
+from storage.db import Db
 from storage.queries import ListStatement, changed_after, fetch_page
 from tools.core.models import Page, PageQuery, Pagination
 
@@ -15,7 +15,7 @@ ItemT = TypeVar("ItemT")
 
 
 async def paged(
-    session: Session,
+    db: Db,
     statement: ListStatement,
     *,
     query: PageQuery,
@@ -33,7 +33,7 @@ async def paged(
         raise TypeError("paged takes exactly one of convert and convert_page")
     if query.updated_after is not None:
         statement = changed_after(statement, query.updated_after)
-    rows, total = await fetch_page(session, statement, offset=query.offset, limit=query.limit)
+    rows, total = await fetch_page(db, statement, offset=query.offset, limit=query.limit)
     if convert is not None:
         items = [convert(row) for row in rows]
     else:

@@ -1,4 +1,4 @@
-"""Running an operation: permission, input validation, one session and one transaction.
+"""Running an operation: permission, input validation, its reads or its one write transaction.
 
 Safe retries: a create that takes an idempotency key (`Operation.takes_idempotency_key`; MCP: the
 `idempotencyKey` argument, REST: the `Idempotency-Key` header) claims the key for its caller
@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from storage import idempotency as idempotency_storage
-from storage.direct import Transaction
-from storage.engine import Session, Store
+from storage.db import Db
+from storage.engine import Store
 from storage.errors import ConstraintViolation
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
@@ -113,7 +113,7 @@ async def run_operation(
     """Run `op` for `principal`. Raises `BlohkoError`; any other failure becomes `InternalError`.
 
     In order: the caller's rate limit, the permission (the same decision that hides tools), input
-    validation, then the handler in one session. A write runs in one transaction with its audit
+    validation, then the handler with its `Db`. A write runs in one transaction with its audit
     event: it commits whole or leaves nothing behind; a failed write is audited on its own. An
     operation with `own_transactions` (sign-in) opens its own and audits itself.
 
@@ -212,7 +212,7 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
     """Claim `retry`'s key in this transaction (None: run the create), or the first result under it."""
     now = ctx.now()
     record = await idempotency_storage.claim_key(
-        ctx.session,
+        ctx.db,
         caller=retry.caller,
         key=retry.key,
         producer_id=ctx.producer_id,
@@ -222,9 +222,9 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         expires_at=now + IDEMPOTENCY_KEY_TTL,
     )
     if record is None:
-        await idempotency_storage.prune_expired(ctx.session, now=now)
+        await idempotency_storage.prune_expired(ctx.db, now=now)
         return None
-    if gone := await idempotency_storage.vanished(ctx.session, _created_ids(record.result)):
+    if gone := await idempotency_storage.vanished(ctx.db, _created_ids(record.result)):
         # The first answer would name something gone, as if it were there.
         raise Conflict(
             f'{retry.named} "{retry.key}" created {", ".join(sorted(gone))}, deleted since; a new request needs a new key'
@@ -271,21 +271,17 @@ async def _run_handler(
 async def _in_transaction(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> BaseModel:
-    """The handler in its session; a write in one transaction with its audit record and events."""
+    """The handler with its reads (`Store.reading`), or a write in one transaction with its audit record and events."""
     store = ctx.store
-    if op.own_transactions or op.fast_read:
+    if op.own_transactions:
         return await op.handler(ctx, data)
-    if op.fast_write and retry is None and store.direct is not None:
-        async with store.direct_transaction() as transaction:
-            ctx.run_in(transaction)
-            result, queued = await _write(op, data, arguments, ctx, None)
-    else:
-        async with store.sessions() if op.read_only else store.write_session() as session:
-            ctx.run_in(session)
-            if op.read_only:
-                return await op.handler(ctx, data)
-            async with session.begin():
-                result, queued = await _write(op, data, arguments, ctx, retry)
+    if op.read_only:
+        async with store.reading() as db:
+            ctx.run_in(db)
+            return await op.handler(ctx, data)
+    async with store.writing() as db:
+        ctx.run_in(db)
+        result, queued = await _write(op, data, arguments, ctx, retry)
     if queued:  # committed: this process's delivery worker can send them now
         ctx.services.deliveries_queued.notify()
     return result
@@ -294,7 +290,7 @@ async def _in_transaction(
 async def _write(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> tuple[BaseModel, int]:
-    """A write in the transaction `ctx.transaction` holds: the handler, its audit record and events;
+    """A write in the transaction `ctx.db` holds: the handler, its audit record and events;
     returns its result and how many webhook deliveries it queued."""
     replayed = await _replay(ctx, op, retry) if retry is not None else None
     if replayed is not None:
@@ -303,9 +299,9 @@ async def _write(
     if retry is not None:
         answer = result.model_dump(mode="json", by_alias=True)
         kept = without_secrets(op.output_model, answer, shown_at=ctx.now())
-        await idempotency_storage.keep_result(ctx.session, caller=retry.caller, key=retry.key, result=kept)
+        await idempotency_storage.keep_result(ctx.db, caller=retry.caller, key=retry.key, result=kept)
     ids = target_ids(op, arguments, result)
-    await _record(ctx.transaction, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
+    await _record(ctx.db, op, ctx.principal, ids, outcome="ok", at=ctx.now(), result=result)
     return result, ctx.queued_deliveries + await _record_events(ctx, op, arguments, result)
 
 
@@ -319,7 +315,7 @@ async def _record_events(
     if not events or principal.producer_id is None:
         return 0
     return await write_events(
-        ctx.transaction,
+        ctx.db,
         events,
         producer_id=principal.producer_id,
         key_id=principal.key_id,
@@ -330,7 +326,7 @@ async def _record_events(
 
 
 async def _record(
-    session: Session | Transaction,
+    db: Db,
     op: Operation,
     principal: Principal,
     ids: dict[str, str],
@@ -348,7 +344,7 @@ async def _record(
         )
         return
     await record_audit_event(
-        session,
+        db,
         principal=principal,
         producer_id=producer_id,
         operation_name=op.name,
@@ -381,8 +377,8 @@ async def _audit_failure(
     clock: Clock,
 ) -> None:
     try:
-        async with store.write_session() as session, session.begin():
-            await _record(session, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
+        async with store.writing() as db:
+            await _record(db, op, principal, target_ids(op, arguments), outcome=error.code, at=clock())
     except ConstraintViolation:
         # The operator's call named a producer that does not exist (`blohko keys create --producer
         # <typo>`): no audit log to write to, and the caller's error already says so.

@@ -14,7 +14,8 @@ from datetime import timedelta
 from functools import partial
 
 from storage import accounts as accounts_storage
-from storage.engine import Session, Store
+from storage.db import Db
+from storage.engine import Store
 from storage.errors import ConstraintViolation, DatabaseFailed
 from storage.ids import new_id
 from storage.rules import is_email
@@ -71,7 +72,7 @@ def _owner_email_taken(email: str) -> Conflict:
 
 
 async def create_producer(
-    session: Session, *, name: str, email: str, password: str | None, clock: Clock
+    db: Db, *, name: str, email: str, password: str | None, clock: Clock
 ) -> NewProducer:
     """A producer and its owner user (who logs in with `email` and `password`)."""
     name = name.strip()
@@ -83,10 +84,7 @@ async def create_producer(
         raise BadRequest("Invalid input: password: must be at least 8 characters")
     # Owner emails identify a producer session at login, so they are unique among owners
     # (students of any producer may share them): uq_users_owner_email is the guarantee.
-    if (
-        await accounts_storage.get_owner_by_email(session, email_normalized=normalize_email(email))
-        is not None
-    ):
+    if await accounts_storage.get_owner_by_email(db, email_normalized=normalize_email(email)) is not None:
         raise _owner_email_taken(email)
     generated = None
     if password is None:
@@ -95,7 +93,7 @@ async def create_producer(
     password_hash = await hash_password(password)
     try:
         producer, owner = await accounts_storage.add_producer(
-            session,
+            db,
             producer_id=new_id("prod"),
             owner_id=new_id("user"),
             name=name,
@@ -112,7 +110,7 @@ async def create_producer(
 
 
 async def create_api_key(
-    session: Session,
+    db: Db,
     *,
     producer_id: str,
     name: str,
@@ -121,7 +119,7 @@ async def create_api_key(
     description: str | None = None,
     expires_in_days: int | None = None,
 ) -> NewApiKey:
-    if await accounts_storage.get_producer(session, producer_id=producer_id) is None:
+    if await accounts_storage.get_producer(db, producer_id=producer_id) is None:
         raise NotFound("Producer not found")
     name = name.strip()
     if not name or len(name) > 200:
@@ -137,7 +135,7 @@ async def create_api_key(
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = clock()
     api_key = await accounts_storage.add_api_key(
-        session,
+        db,
         key_id=new_id("key"),
         producer_id=producer_id,
         name=name,
@@ -151,11 +149,9 @@ async def create_api_key(
     return NewApiKey(api_key=api_key, key=key)
 
 
-async def revoke_api_key(session: Session, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
+async def revoke_api_key(db: Db, *, producer_id: str, key_id: str, clock: Clock) -> ApiKey:
     """Revoke a key of `producer_id` at once. Revoking twice keeps the first revocation time."""
-    api_key = await accounts_storage.revoke_api_key(
-        session, producer_id=producer_id, key_id=key_id, at=clock()
-    )
+    api_key = await accounts_storage.revoke_api_key(db, producer_id=producer_id, key_id=key_id, at=clock())
     if api_key is None:
         raise NotFound("API key not found")
     return api_key
@@ -180,13 +176,13 @@ async def authenticate_api_key(store: Store, key: str | None, *, clock: Clock) -
     return principal
 
 
-async def record_last_use(store: Store, touch: Callable[[Session], Awaitable[None]], what: str) -> None:
+async def record_last_use(store: Store, touch: Callable[[Db], Awaitable[None]], what: str) -> None:
     """Record when a credential (an API key, a connected app) was last used, with `touch`.
     Bookkeeping (`tools.core.internal.writing_if_free`): a busy writer skips it (the next use
     records it), and a database that fails it fails no request."""
     try:
-        async with writing_if_free(store) as session:
-            if session is not None:
-                await touch(session)
+        async with writing_if_free(store) as db:
+            if db is not None:
+                await touch(db)
     except DatabaseFailed:
         logger.warning("could not record the last use of %s", what, exc_info=True)

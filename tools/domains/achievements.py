@@ -157,7 +157,7 @@ def _unlocked_public(student_name: str, row: Achievement) -> AchievementPublic:
 async def _certificates_public(ctx: OperationContext, rows: list[Certificate]) -> list[CertificatePublic]:
     """The page's certificates with their students' and courses' names: one statement for the page."""
     summaries = await enrollments_storage.enrollment_summaries(
-        ctx.session, enrollment_ids=[row.enrollment_id for row in rows]
+        ctx.db, enrollment_ids=[row.enrollment_id for row in rows]
     )
     return [
         certificate_public(
@@ -190,7 +190,7 @@ async def _issue_certificate(
     ctx: OperationContext, enrollment: EnrollmentRow, names: EnrollmentNames, now: datetime
 ) -> CertificatePublic | None:
     row = await enrollments_storage.issue_certificate(
-        ctx.transaction, enrollment_id=enrollment.id, verification_code=verification_code(), at=now
+        ctx.db, enrollment_id=enrollment.id, verification_code=verification_code(), at=now
     )
     if row is None:
         return None  # the enrollment already has one
@@ -207,7 +207,7 @@ async def _unlock(
     student_id = state.enrollment.student_id
     rules = [rule for rule in earned(stats) if rule.code not in state.achievements]
     unlocked = await enrollments_storage.unlock_achievements(
-        ctx.transaction, student_id=student_id, codes=[rule.code for rule in rules], at=now
+        ctx.db, student_id=student_id, codes=[rule.code for rule in rules], at=now
     )
     return [
         _achievement_public(rule.code, now, state.names.student_name)
@@ -240,9 +240,7 @@ async def record_progress(
         certificate = await _issue_certificate(ctx, enrollment, state.names, now)
     today, days = utc_day(now), state.learning_days
     if learned and today not in days:
-        await enrollments_storage.log_learning_day(
-            ctx.transaction, student_id=enrollment.student_id, day=today
-        )
+        await enrollments_storage.log_learning_day(ctx.db, student_id=enrollment.student_id, day=today)
         days = sorted({*days, today})
     stats = LearnerStats(
         completed_lessons=state.student_completed_lessons + lesson_completed,
@@ -268,7 +266,7 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
     statement = enrollments_storage.certificates_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
     )
-    return await paged(ctx.session, statement, query=data, convert_page=partial(_certificates_public, ctx))
+    return await paged(ctx.db, statement, query=data, convert_page=partial(_certificates_public, ctx))
 
 
 @operation(
@@ -281,4 +279,4 @@ async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) 
     """List a student's unlocked achievements, newest first. Paginated."""
     student = await owned_student(ctx, data.student_id)
     statement = enrollments_storage.achievements_query(student_id=student.id)
-    return await paged(ctx.session, statement, query=data, convert=partial(_unlocked_public, student.name))
+    return await paged(ctx.db, statement, query=data, convert=partial(_unlocked_public, student.name))

@@ -119,7 +119,7 @@ async def _managed_producer(ctx: OperationContext, requested: str | None) -> str
         return ctx.producer_id
     if requested is None:
         raise BadRequest("Invalid input: producerId: required: name the producer whose keys to manage")
-    if await accounts_storage.get_producer(ctx.session, producer_id=requested) is None:
+    if await accounts_storage.get_producer(ctx.db, producer_id=requested) is None:
         raise NotFound(f"Producer {requested} not found")
     return requested
 
@@ -137,7 +137,7 @@ async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedA
     """Create an API key of the session's producer. The key itself is in this response only.
     A producerId other than the session's is forbidden."""
     made = await create_api_key(
-        ctx.session,
+        ctx.db,
         producer_id=await _managed_producer(ctx, data.producer_id),
         name=data.name,
         description=data.description,
@@ -163,7 +163,7 @@ async def list_keys(ctx: OperationContext, data: ListApiKeysInput) -> Page[ApiKe
     """The producer's API keys, newest first, with prefix, permissions, expiry, last use and
     revocation; never the key itself. Paginated."""
     statement = accounts_storage.api_keys_query(producer_id=await _managed_producer(ctx, data.producer_id))
-    return await paged(ctx.session, statement, query=data, convert=api_key_public)
+    return await paged(ctx.db, statement, query=data, convert=api_key_public)
 
 
 @operation(
@@ -180,9 +180,9 @@ async def revoke_key(ctx: OperationContext, data: RevokeApiKeyInput) -> ApiKeyRe
     if ctx.principal.kind == "session":
         producer_id = ctx.producer_id
     else:  # the operator may revoke any producer's key
-        found = await accounts_storage.get_api_key_by_id(ctx.session, key_id=data.id)
+        found = await accounts_storage.get_api_key_by_id(ctx.db, key_id=data.id)
         if found is None:
             raise NotFound("API key not found")
         producer_id = found.producer_id
-    revoked = await revoke_api_key(ctx.session, producer_id=producer_id, key_id=data.id, clock=ctx.clock)
+    revoked = await revoke_api_key(ctx.db, producer_id=producer_id, key_id=data.id, clock=ctx.clock)
     return ApiKeyResult(api_key=api_key_public(revoked))

@@ -62,7 +62,7 @@ async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -
         until=data.until,
         outcome=data.outcome,
     )
-    return await paged(ctx.session, statement, query=data, convert=_audit_event_public)
+    return await paged(ctx.db, statement, query=data, convert=_audit_event_public)
 
 
 _MAX_NAMED_IDS = 200
@@ -92,7 +92,7 @@ class AuditTargetNames(OutputModel):
 )
 async def name_audit_targets(ctx: OperationContext, data: NameAuditTargetsInput) -> AuditTargetNames:
     """The names and titles of the producer's rows that audit events name by id, for people to read."""
-    names = await audit_target_names(ctx.session, producer_id=ctx.producer_id, ids=data.ids)
+    names = await audit_target_names(ctx.db, producer_id=ctx.producer_id, ids=data.ids)
     gone = sorted(
         {value for value in data.ids if value not in names and value.partition("_")[0] in NAMED_ID_PREFIXES}
     )

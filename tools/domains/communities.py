@@ -68,7 +68,7 @@ class CommunityPathPage(PageQuery):
 
 async def community_row(ctx: OperationContext, community_id: str, *, lock: bool = False) -> Community:
     community = await communities_storage.get_community(
-        ctx.session, producer_id=ctx.producer_id, community_id=community_id, lock=lock
+        ctx.db, producer_id=ctx.producer_id, community_id=community_id, lock=lock
     )
     if community is None:
         raise NotFound("Community not found")
@@ -77,7 +77,7 @@ async def community_row(ctx: OperationContext, community_id: str, *, lock: bool 
 
 async def producer_user(ctx: OperationContext, user_id: str) -> User:
     """A user of the caller's producer; any other id (another producer's too) is not_found."""
-    user = await accounts_storage.get_user(ctx.session, producer_id=ctx.producer_id, user_id=user_id)
+    user = await accounts_storage.get_user(ctx.db, producer_id=ctx.producer_id, user_id=user_id)
     if user is None:
         raise NotFound("User not found")
     return user
@@ -147,7 +147,7 @@ class UpdateCommunityInput(CommunityPath):
 
 
 async def _claim_slug(ctx: OperationContext, slug: str) -> None:
-    if await communities_storage.slug_taken(ctx.session, slug=slug):
+    if await communities_storage.slug_taken(ctx.db, slug=slug):
         raise _slug_taken(slug)
 
 
@@ -167,7 +167,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
     await _claim_slug(ctx, data.slug)
     try:
         community = await communities_storage.add_community(
-            ctx.session, producer_id=ctx.producer_id, at=ctx.now(), **data.model_dump()
+            ctx.db, producer_id=ctx.producer_id, at=ctx.now(), **data.model_dump()
         )
     except ConstraintViolation:
         # A concurrent write took the same slug first.
@@ -184,7 +184,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List communities, newest first. Paginated."""
     statement = communities_storage.communities_query(producer_id=ctx.producer_id)
-    return await paged(ctx.session, statement, query=data, convert=_community_public)
+    return await paged(ctx.db, statement, query=data, convert=_community_public)
 
 
 @operation(
@@ -196,9 +196,7 @@ async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[Commu
 async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
     """Get a community with its member, thread and media counts."""
     community = await community_row(ctx, data.community_id)
-    members, threads, media = await communities_storage.community_counts(
-        ctx.session, community_id=community.id
-    )
+    members, threads, media = await communities_storage.community_counts(ctx.db, community_id=community.id)
     detail = CommunityDetail(
         **_community_public(community).model_dump(),
         member_count=members,
@@ -223,9 +221,7 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     if changes.get("slug", community.slug) != community.slug:
         await _claim_slug(ctx, changes["slug"])
     try:
-        await communities_storage.update_community(
-            ctx.session, community=community, changes=changes, at=ctx.now()
-        )
+        await communities_storage.update_community(ctx.db, community=community, changes=changes, at=ctx.now())
     except ConstraintViolation:
         # A concurrent write took the same slug first.
         raise _slug_taken(community.slug) from None
@@ -243,11 +239,11 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> CommunityDeleted:
     """Delete a community and all its threads, comments, members and media; says how many went."""
     community = await community_row(ctx, data.community_id, lock=True)
-    await communities_storage.lock_community_threads(ctx.session, community_id=community.id)
+    await communities_storage.lock_community_threads(ctx.db, community_id=community.id)
     threads, comments, members, media = await communities_storage.community_contents(
-        ctx.session, community_id=community.id
+        ctx.db, community_id=community.id
     )
-    await communities_storage.delete_community(ctx.session, community=community)
+    await communities_storage.delete_community(ctx.db, community=community)
     return CommunityDeleted(
         id=community.id,
         threads_deleted=threads,
@@ -281,7 +277,7 @@ class MemberResult(OutputModel):
 
 
 async def _members_public(ctx: OperationContext, rows: list[Member]) -> list[MemberPublic]:
-    users = await communities_storage.users_by_id(ctx.session, (row.user_id for row in rows))
+    users = await communities_storage.users_by_id(ctx.db, (row.user_id for row in rows))
     return [_member_public(row, users[row.user_id]) for row in rows]
 
 
@@ -316,14 +312,11 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     """Add a student or staff user to a community so they may post (twice: conflict)."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
-    if (
-        await communities_storage.get_member(ctx.session, community_id=community.id, user_id=user.id)
-        is not None
-    ):
+    if await communities_storage.get_member(ctx.db, community_id=community.id, user_id=user.id) is not None:
         raise Conflict(f"User {user.id} is already a member of this community")
     try:
         member = await communities_storage.add_member(
-            ctx.session, community_id=community.id, user_id=user.id, role=data.role, at=ctx.now()
+            ctx.db, community_id=community.id, user_id=user.id, role=data.role, at=ctx.now()
         )
     except ConstraintViolation:
         raise Conflict(f"User {user.id} is already a member of this community") from None
@@ -340,7 +333,7 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
     """List a community's members, oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = communities_storage.members_query(community_id=community.id)
-    return await paged(ctx.session, statement, query=data, convert_page=partial(_members_public, ctx))
+    return await paged(ctx.db, statement, query=data, convert_page=partial(_members_public, ctx))
 
 
 @operation(
@@ -354,12 +347,10 @@ async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[M
 async def remove_member(ctx: OperationContext, data: RemoveMemberInput) -> Deleted:
     """Remove a user from a community; their posts stay."""
     community = await community_row(ctx, data.community_id)
-    member = await communities_storage.get_member(
-        ctx.session, community_id=community.id, user_id=data.user_id
-    )
+    member = await communities_storage.get_member(ctx.db, community_id=community.id, user_id=data.user_id)
     if member is None:
         raise NotFound("Member not found: this user is not a member of the community")
-    await communities_storage.remove_member(ctx.session, member=member)
+    await communities_storage.remove_member(ctx.db, member=member)
     return Deleted(id=member.id)
 
 
@@ -420,7 +411,7 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     user = await producer_user(ctx, data.user_id)
     fields = data.model_dump(exclude={"community_id", "user_id"})
     media = await communities_storage.add_media(
-        ctx.session, community_id=community.id, uploaded_by=user.id, at=ctx.now(), **fields
+        ctx.db, community_id=community.id, uploaded_by=user.id, at=ctx.now(), **fields
     )
     return MediaResult(media=_media_public(media))
 
@@ -435,4 +426,4 @@ async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaP
     """List a community's media, newest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = communities_storage.media_query(community_id=community.id, media_type=data.type)
-    return await paged(ctx.session, statement, query=data, convert=_media_public)
+    return await paged(ctx.db, statement, query=data, convert=_media_public)

@@ -116,7 +116,7 @@ async def _checked_request(
     """The client, its redirect URI and the requested scopes, checked again as `/authorize` did."""
     if ctx.services.oauth_resource is None or data.resource != ctx.services.oauth_resource:
         raise BadRequest("Invalid input: resource: this server grants access only to its own MCP endpoint")
-    client = await oauth_storage.get_client(ctx.session, client_id=data.client_id)
+    client = await oauth_storage.get_client(ctx.db, client_id=data.client_id)
     if client is None:
         raise NotFound(
             "This app is not known here (its registration may have expired): start connecting again from the app"
@@ -195,11 +195,11 @@ async def answer_app_authorization(
     permissions = list(dict.fromkeys(data.permissions))
     if not permissions:
         raise BadRequest("Invalid input: permissions: choose at least one permission")
-    owner = await accounts_storage.get_owner(ctx.session, producer_id=ctx.producer_id)
+    owner = await accounts_storage.get_owner(ctx.db, producer_id=ctx.producer_id)
     if owner is None:
         raise NotFound("The producer has no owner")
     grant = await create_grant(
-        ctx.session,
+        ctx.db,
         producer_id=ctx.producer_id,
         user_id=ctx.principal.user_id or owner.id,
         client=client,
@@ -209,7 +209,7 @@ async def answer_app_authorization(
         clock=ctx.clock,
     )
     code = await issue_code(
-        ctx.session,
+        ctx.db,
         grant=grant,
         redirect_uri=str(redirect_uri),
         explicit=data.redirect_uri is not None,
@@ -236,7 +236,7 @@ async def list_connected_apps(ctx: OperationContext, data: PageQuery) -> Page[Co
     """The apps the owner connected over OAuth, newest first, with permissions and last use;
     disconnected ones show when they were disconnected."""
     return await paged(
-        ctx.session,
+        ctx.db,
         oauth_storage.grants_query(producer_id=ctx.producer_id),
         query=data,
         convert=connected_app,
@@ -256,7 +256,7 @@ async def disconnect_app(ctx: OperationContext, data: DisconnectAppInput) -> Con
     """Disconnect a connected app: its tokens stop working at once, in every server process.
     Disconnecting again changes nothing."""
     grant = await oauth_storage.revoke_producer_grant(
-        ctx.session, producer_id=ctx.producer_id, grant_id=data.id, at=ctx.clock()
+        ctx.db, producer_id=ctx.producer_id, grant_id=data.id, at=ctx.clock()
     )
     if grant is None:
         raise NotFound("Connected app not found")

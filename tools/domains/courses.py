@@ -186,12 +186,12 @@ def _course_detail(
 
 
 async def _check_category(ctx: OperationContext, category_id: str) -> None:
-    if await categories_storage.get_category(ctx.session, category_id=category_id) is None:
+    if await categories_storage.get_category(ctx.db, category_id=category_id) is None:
         raise NotFound(f"categoryId: no category {category_id}; see list_categories")
 
 
 async def _check_slug_free(ctx: OperationContext, slug: str, *, course_id: str | None = None) -> None:
-    if await courses_storage.slug_taken(ctx.session, slug=slug, except_course_id=course_id):
+    if await courses_storage.slug_taken(ctx.db, slug=slug, except_course_id=course_id):
         raise _slug_conflict(slug)
 
 
@@ -241,13 +241,13 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
     now = ctx.now()
     try:
         course = await courses_storage.add_course(
-            ctx.session, producer_id=ctx.producer_id, at=now, **data.model_dump(exclude={"sections"})
+            ctx.db, producer_id=ctx.producer_id, at=now, **data.model_dump(exclude={"sections"})
         )
     except ConstraintViolation:
         # A concurrent write of the same slug won the race.
         raise _slug_conflict(data.slug) from None
     sections, lessons = await courses_storage.add_curriculum(
-        ctx.session, course_id=course.id, sections=curriculum, at=now
+        ctx.db, course_id=course.id, sections=curriculum, at=now
     )
     return CourseDetailResult(course=_course_detail(course, sections, lessons))
 
@@ -264,7 +264,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     statement = courses_storage.courses_query(
         producer_id=ctx.producer_id, search=data.search, published=published
     )
-    return await paged(ctx.session, statement, query=data, convert=_course_public)
+    return await paged(ctx.db, statement, query=data, convert=_course_public)
 
 
 @operation(
@@ -272,12 +272,11 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     permission=Permission.COURSES_READ,
     http=("GET", "/courses/{courseId}"),
     kind="read",
-    fast_read=True,
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
     """Get a course with its curriculum (sections, lessons, in order) and totals."""
     found = await courses_storage.course_with_curriculum(
-        ctx.store.fast, producer_id=ctx.producer_id, course_id=data.course_id
+        ctx.db, producer_id=ctx.producer_id, course_id=data.course_id
     )
     if found is None:
         raise NotFound("Course not found")
@@ -302,7 +301,7 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     if changes.get("category_id", course.category_id) != course.category_id:
         await _check_category(ctx, changes["category_id"])
     try:
-        await courses_storage.update_course(ctx.session, course=course, changes=changes, at=ctx.now())
+        await courses_storage.update_course(ctx.db, course=course, changes=changes, at=ctx.now())
     except ConstraintViolation:
         # A concurrent write of the same slug won the race.
         raise _slug_conflict(course.slug) from None
@@ -319,10 +318,8 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
     """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
     course = await owned_course(ctx, data.course_id, lock=True)
-    sections, lessons, enrollments = await courses_storage.count_course_contents(
-        ctx.session, course_id=course.id
-    )
-    await courses_storage.delete_course(ctx.session, course_id=course.id)
+    sections, lessons, enrollments = await courses_storage.count_course_contents(ctx.db, course_id=course.id)
+    await courses_storage.delete_course(ctx.db, course_id=course.id)
     return CourseDeleted(
         id=course.id, sections_deleted=sections, lessons_deleted=lessons, enrollments_deleted=enrollments
     )
@@ -341,11 +338,11 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     """Publish a course; it needs at least one lesson (else conflict)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
-        if await courses_storage.count_lessons(ctx.session, course_id=course.id) == 0:
+        if await courses_storage.count_lessons(ctx.db, course_id=course.id) == 0:
             raise Conflict("This course has no lessons: add at least one before publishing")
         now = ctx.now()
         await courses_storage.update_course(
-            ctx.session, course=course, changes={"published": True, "published_at": now}, at=now
+            ctx.db, course=course, changes={"published": True, "published_at": now}, at=now
         )
     return CourseResult(course=_course_public(course))
 
@@ -363,6 +360,6 @@ async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResu
     course = await owned_course(ctx, data.course_id, lock=True)
     if course.published:
         await courses_storage.update_course(
-            ctx.session, course=course, changes={"published": False, "published_at": None}, at=ctx.now()
+            ctx.db, course=course, changes={"published": False, "published_at": None}, at=ctx.now()
         )
     return CourseResult(course=_course_public(course))

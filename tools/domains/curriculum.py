@@ -195,7 +195,7 @@ def lesson_content(fields: LessonFields, video: Mapping[str, str | None]) -> dic
 
 
 Row = Course | Section | Lesson | Mapping[str, Any]
-"""A row as a model, or as the columns of a fast read (`storage.fast`): the public views take both."""
+"""A row as a model, or as the columns of a compiled read (`Db.raw`): the public views take both."""
 
 
 def columns(row: Row) -> Mapping[str, Any]:
@@ -257,7 +257,7 @@ async def owned_course(ctx: OperationContext, course_id: str, *, lock: bool = Fa
 
     Writes to the curriculum pass `lock`, so concurrent edits of one course take turns."""
     course = await courses_storage.get_course(
-        ctx.session, producer_id=ctx.producer_id, course_id=course_id, lock=lock
+        ctx.db, producer_id=ctx.producer_id, course_id=course_id, lock=lock
     )
     if course is None:
         raise NotFound("Course not found")
@@ -268,9 +268,7 @@ async def _section(
     ctx: OperationContext, data: SectionRef | CreateLessonInput, *, lock: bool = False
 ) -> Section:
     await owned_course(ctx, data.course_id, lock=lock)
-    section = await courses_storage.get_section(
-        ctx.session, course_id=data.course_id, section_id=data.section_id
-    )
+    section = await courses_storage.get_section(ctx.db, course_id=data.course_id, section_id=data.section_id)
     if section is None:
         raise NotFound("Section not found")
     return section
@@ -278,9 +276,7 @@ async def _section(
 
 async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False) -> Lesson:
     await _section(ctx, data, lock=lock)
-    lesson = await courses_storage.get_lesson(
-        ctx.session, section_id=data.section_id, lesson_id=data.lesson_id
-    )
+    lesson = await courses_storage.get_lesson(ctx.db, section_id=data.section_id, lesson_id=data.lesson_id)
     if lesson is None:
         raise NotFound("Lesson not found")
     return lesson
@@ -288,7 +284,7 @@ async def _lesson(ctx: OperationContext, data: LessonRef, *, lock: bool = False)
 
 async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
     """Delete `item` (the database cascades to what hangs off it) and close the gap among its siblings."""
-    await courses_storage.delete_in_order(ctx.session, item=item)
+    await courses_storage.delete_in_order(ctx.db, item=item)
     return Deleted(id=item.id)
 
 
@@ -305,7 +301,7 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     """Add a section (chapter) to a course; later sections shift down."""
     await owned_course(ctx, data.course_id, lock=True)
     section = await courses_storage.add_section(
-        ctx.session, course_id=data.course_id, title=data.title, position=data.order, at=ctx.now()
+        ctx.db, course_id=data.course_id, title=data.title, position=data.order, at=ctx.now()
     )
     return SectionResult(section=section_public(section, []))
 
@@ -319,8 +315,8 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
 async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> SectionsResult:
     """A course's sections in order, each with its lessons in order."""
     await owned_course(ctx, data.course_id)
-    sections = await courses_storage.sections_of_course(ctx.session, course_id=data.course_id)
-    lessons = await courses_storage.lessons_of_course(ctx.session, course_id=data.course_id)
+    sections = await courses_storage.sections_of_course(ctx.db, course_id=data.course_id)
+    lessons = await courses_storage.lessons_of_course(ctx.db, course_id=data.course_id)
     if data.updated_after is not None:  # a whole curriculum is small (bounded): filtered here
         latest = {row.id: row.updated_at for row in sections}  # a section's last change, or its lessons'
         for lesson in lessons:
@@ -341,8 +337,8 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     """Rename or move a section; the others renumber."""
     section = await _section(ctx, data, lock=True)
     changes = given_changes(data, target=SectionRef)
-    await courses_storage.update_in_order(ctx.session, item=section, changes=changes, at=ctx.now())
-    lessons = await courses_storage.lessons_of_section(ctx.session, section_id=section.id)
+    await courses_storage.update_in_order(ctx.db, item=section, changes=changes, at=ctx.now())
+    lessons = await courses_storage.lessons_of_section(ctx.db, section_id=section.id)
     return SectionResult(section=section_public(section, lessons))
 
 
@@ -372,7 +368,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
     lesson = await courses_storage.add_lesson(
-        ctx.session,
+        ctx.db,
         course_id=section.course_id,
         section_id=section.id,
         position=data.order,
@@ -391,7 +387,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
 async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> LessonsResult:
     """All lessons of a section, in order."""
     section = await _section(ctx, data)
-    lessons = await courses_storage.lessons_of_section(ctx.session, section_id=section.id)
+    lessons = await courses_storage.lessons_of_section(ctx.db, section_id=section.id)
     if data.updated_after is not None:  # at most a section's lessons: filtered here
         lessons = sorted(
             (row for row in lessons if row.updated_at > data.updated_after),
@@ -425,7 +421,7 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     changes = given_changes(data, target=LessonRef)
     if "video_url" in changes:
         changes.update(video_columns(changes.pop("video_url"), field="videoUrl"))
-    await courses_storage.update_in_order(ctx.session, item=lesson, changes=changes, at=ctx.now())
+    await courses_storage.update_in_order(ctx.db, item=lesson, changes=changes, at=ctx.now())
     return LessonResult(lesson=lesson_public(lesson))
 
 

@@ -186,7 +186,7 @@ async def _post_author(ctx: OperationContext, community: Community, user_id: str
     """The author of a new thread or comment: a member of the community or a staff user."""
     user = await producer_user(ctx, user_id)
     if user.role not in STAFF_ROLES:
-        member = await communities_storage.get_member(ctx.session, community_id=community.id, user_id=user.id)
+        member = await communities_storage.get_member(ctx.db, community_id=community.id, user_id=user.id)
         _check_may_post(user, is_member=member is not None)
     return user
 
@@ -201,7 +201,7 @@ async def _community_and_author(
 ) -> communities_storage.Poster:
     """`community_row` and `_post_author` in one statement: the author, once both are checked."""
     found, user, is_member = await communities_storage.community_and_author(
-        ctx.transaction, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
+        ctx.db, producer_id=ctx.producer_id, community_id=community_id, user_id=user_id
     )
     if found is None:
         raise NotFound("Community not found")
@@ -212,7 +212,7 @@ async def _community_and_author(
 
 
 async def _user(ctx: OperationContext, user_id: str) -> User:
-    return (await communities_storage.users_by_id(ctx.session, [user_id]))[user_id]
+    return (await communities_storage.users_by_id(ctx.db, [user_id]))[user_id]
 
 
 # --- threads ---
@@ -259,7 +259,7 @@ async def _thread_in(
     ctx: OperationContext, community: Community, thread_id: str, *, lock: bool = False
 ) -> Thread:
     thread = await communities_storage.get_thread(
-        ctx.session, community_id=community.id, thread_id=thread_id, lock=lock
+        ctx.db, community_id=community.id, thread_id=thread_id, lock=lock
     )
     if thread is None:
         raise NotFound("Thread not found")
@@ -271,7 +271,7 @@ async def _thread_row(ctx: OperationContext, data: ThreadPath, *, lock: bool = F
 
 
 async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[ThreadPublic]:
-    authors = await communities_storage.users_by_id(ctx.session, (row.author_id for row in rows))
+    authors = await communities_storage.users_by_id(ctx.db, (row.author_id for row in rows))
     return [ThreadPublic(**_thread_fields(row, authors[row.author_id])) for row in rows]
 
 
@@ -281,13 +281,12 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     http=("POST", "/communities/{communityId}/threads", 201),
     kind="write",
     events=("thread.created",),
-    fast_write=True,
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
     """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
     author = await _community_and_author(ctx, data.community_id, data.user_id)
     thread = await communities_storage.insert_thread(
-        ctx.transaction,
+        ctx.db,
         community_id=data.community_id,
         author_id=author.id,
         title=data.title,
@@ -317,7 +316,7 @@ async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[Th
     statement = communities_storage.threads_query(
         **scope, search=data.search, since=data.since, until=data.until
     )
-    return await paged(ctx.session, statement, query=data, convert_page=partial(_threads_public, ctx))
+    return await paged(ctx.db, statement, query=data, convert_page=partial(_threads_public, ctx))
 
 
 @operation(
@@ -330,7 +329,7 @@ async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailRes
     """Get a thread with its comment tree, oldest first; replies past 32 levels are flat."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
-    tree = comment_tree(await communities_storage.thread_comments(ctx.session, thread_id=thread.id))
+    tree = comment_tree(await communities_storage.thread_comments(ctx.db, thread_id=thread.id))
     return ThreadDetailResult(thread=ThreadDetail(**_thread_fields(thread, author), comments=tree))
 
 
@@ -346,7 +345,7 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
     """Update a thread's title or content, or pin/unpin it."""
     thread = await _thread_row(ctx, data)
     changes = given_changes(data, target=ThreadPath)
-    await communities_storage.update_thread(ctx.session, thread=thread, changes=changes, at=ctx.now())
+    await communities_storage.update_thread(ctx.db, thread=thread, changes=changes, at=ctx.now())
     return ThreadResult(thread=ThreadPublic(**_thread_fields(thread, await _user(ctx, thread.author_id))))
 
 
@@ -361,8 +360,8 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDeleted:
     """Delete a thread and all its comments; says how many went."""
     thread = await _thread_row(ctx, data, lock=True)
-    comments = await communities_storage.count_thread_comments(ctx.session, thread_id=thread.id)
-    await communities_storage.delete_thread(ctx.session, thread=thread)
+    comments = await communities_storage.count_thread_comments(ctx.db, thread_id=thread.id)
+    await communities_storage.delete_thread(ctx.db, thread=thread)
     return ThreadDeleted(id=thread.id, comments_deleted=comments)
 
 
@@ -385,9 +384,7 @@ class UpdateCommentInput(CommentPath):
 
 async def _comment_row(ctx: OperationContext, data: CommentPath) -> Comment:
     thread = await _thread_row(ctx, data)
-    comment = await communities_storage.get_comment(
-        ctx.session, thread_id=thread.id, comment_id=data.comment_id
-    )
+    comment = await communities_storage.get_comment(ctx.db, thread_id=thread.id, comment_id=data.comment_id)
     if comment is None:
         raise NotFound("Comment not found")
     return comment
@@ -398,7 +395,7 @@ def _comment_public(comment: Comment, author: User) -> CommentPublic:
 
 
 async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[CommentPublic]:
-    authors = await communities_storage.users_by_id(ctx.session, (row.author_id for row in rows))
+    authors = await communities_storage.users_by_id(ctx.db, (row.author_id for row in rows))
     return [_comment_public(row, authors[row.author_id]) for row in rows]
 
 
@@ -415,12 +412,12 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     author = await _post_author(ctx, community, data.user_id)
     if (
         data.parent_id is not None
-        and await communities_storage.get_comment(ctx.session, thread_id=thread.id, comment_id=data.parent_id)
+        and await communities_storage.get_comment(ctx.db, thread_id=thread.id, comment_id=data.parent_id)
         is None
     ):
         raise NotFound("Parent comment not found in this thread")
     comment = await communities_storage.add_comment(
-        ctx.session,
+        ctx.db,
         thread_id=thread.id,
         parent_id=data.parent_id,
         author_id=author.id,
@@ -449,7 +446,7 @@ async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[
         statement = communities_storage.comments_query(community_id=community.id, search=data.search)
     else:
         raise BadRequest("Invalid input: threadId, communityId: give a threadId, a communityId or both")
-    return await paged(ctx.session, statement, query=data, convert_page=partial(_comments_public, ctx))
+    return await paged(ctx.db, statement, query=data, convert_page=partial(_comments_public, ctx))
 
 
 async def _listed_thread(ctx: OperationContext, community_id: str | None, thread_id: str) -> Thread:
@@ -457,7 +454,7 @@ async def _listed_thread(ctx: OperationContext, community_id: str | None, thread
     if community_id is not None:
         return await _thread_in(ctx, await community_row(ctx, community_id), thread_id)
     thread = await communities_storage.get_producer_thread(
-        ctx.session, producer_id=ctx.producer_id, thread_id=thread_id
+        ctx.db, producer_id=ctx.producer_id, thread_id=thread_id
     )
     if thread is None:
         raise NotFound("Thread not found")
@@ -476,7 +473,7 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     """Replace a comment's content; its replies stay."""
     comment = await _comment_row(ctx, data)
     changes = given_changes(data, target=CommentPath)
-    await communities_storage.update_comment(ctx.session, comment=comment, changes=changes, at=ctx.now())
+    await communities_storage.update_comment(ctx.db, comment=comment, changes=changes, at=ctx.now())
     return CommentResult(comment=_comment_public(comment, await _user(ctx, comment.author_id)))
 
 
@@ -491,6 +488,6 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDeleted:
     """Delete a comment with all its replies, at any depth; says how many went."""
     comment = await _comment_row(ctx, data)
-    deleted = await communities_storage.delete_comment_tree(ctx.session, comment_id=comment.id)
-    await communities_storage.recount_comments(ctx.session, thread_id=comment.thread_id)
+    deleted = await communities_storage.delete_comment_tree(ctx.db, comment_id=comment.id)
+    await communities_storage.recount_comments(ctx.db, thread_id=comment.thread_id)
     return CommentDeleted(id=comment.id, replies_deleted=deleted - 1)

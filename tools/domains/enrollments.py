@@ -223,7 +223,7 @@ def _lesson_progress(lesson: CurriculumLesson, position: int) -> LessonProgressP
 
 async def _owned_enrollment(ctx: OperationContext, enrollment_id: str, *, lock: bool = False) -> Enrollment:
     enrollment = await enrollments_storage.get_enrollment(
-        ctx.session, producer_id=ctx.producer_id, enrollment_id=enrollment_id, lock=lock
+        ctx.db, producer_id=ctx.producer_id, enrollment_id=enrollment_id, lock=lock
     )
     if enrollment is None:
         raise NotFound("Enrollment not found")
@@ -235,7 +235,7 @@ async def _with_progress(ctx: OperationContext, rows: list[Enrollment]) -> list[
     if not rows:
         return []
     summaries = await enrollments_storage.enrollment_summaries(
-        ctx.session, enrollment_ids=[row.id for row in rows]
+        ctx.db, enrollment_ids=[row.id for row in rows]
     )
     return [
         _enrollment_public(
@@ -264,7 +264,7 @@ async def _save_progress(
         progress.completed, progress.completed_at = True, ctx.now()
     if progress != before:
         await enrollments_storage.save_progress(
-            ctx.transaction,
+            ctx.db,
             enrollment_id=state.enrollment.id,
             lesson_id=lesson_id,
             progress=progress,
@@ -303,7 +303,7 @@ async def _enroll_chunk(
     if not students:
         return set()
     created = await enrollments_storage.insert_enrollments(
-        ctx.session,
+        ctx.db,
         producer_id=ctx.producer_id,
         course_id=course.id,
         student_ids=[student.id for student in students],
@@ -312,9 +312,7 @@ async def _enroll_chunk(
     if len(created) < len(students):
         lost = [student.id for student in students if student.id not in created]
         enrolled.update(
-            await enrollments_storage.enrollments_of_students(
-                ctx.session, course_id=course.id, student_ids=lost
-            )
+            await enrollments_storage.enrollments_of_students(ctx.db, course_id=course.id, student_ids=lost)
         )
     for student in students:
         if (row := created.get(student.id)) is not None:
@@ -338,11 +336,11 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     """Enroll a student in a course (draft or published); twice is a conflict."""
     student = await owned_student(ctx, data.student_id)
     course = await owned_course(ctx, data.course_id)
-    if await enrollments_storage.find_enrollment(ctx.session, student_id=student.id, course_id=course.id):
+    if await enrollments_storage.find_enrollment(ctx.db, student_id=student.id, course_id=course.id):
         raise Conflict(_ALREADY_ENROLLED)
     try:
         enrollment = await enrollments_storage.add_enrollment(
-            ctx.session, producer_id=ctx.producer_id, student_id=student.id, course_id=course.id, at=ctx.now()
+            ctx.db, producer_id=ctx.producer_id, student_id=student.id, course_id=course.id, at=ctx.now()
         )
     except ConstraintViolation:
         # A concurrent enrollment of the same pair won the race.
@@ -367,16 +365,16 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
     by_email = data.emails is not None
     keys, spelled = _distinct(data)
     matches = await enrollments_storage.students_to_enroll(
-        ctx.session,
+        ctx.db,
         producer_id=ctx.producer_id,
         ids=[] if by_email else keys,
         emails_normalized=keys if by_email else [],
     )
     found = {(match.email_normalized if by_email else match.id): match for match in matches}
     enrolled = await enrollments_storage.enrollments_of_students(
-        ctx.session, course_id=course.id, student_ids=[match.id for match in matches]
+        ctx.db, course_id=course.id, student_ids=[match.id for match in matches]
     )
-    total_lessons = (await enrollments_storage.lesson_totals(ctx.session, course_ids=[course.id])).get(
+    total_lessons = (await enrollments_storage.lesson_totals(ctx.db, course_ids=[course.id])).get(
         course.id, 0
     )
     results: list[StudentOutcome] = []
@@ -421,7 +419,7 @@ async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) ->
         course_id=data.course_id,
         completed=data.completed,
     )
-    return await paged(ctx.session, statement, query=data, convert_page=partial(_with_progress, ctx))
+    return await paged(ctx.db, statement, query=data, convert_page=partial(_with_progress, ctx))
 
 
 @operation(
@@ -433,13 +431,13 @@ async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) ->
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
     """Get an enrollment with per-lesson progress, totals and the student's streak."""
     found = await enrollments_storage.get_named_enrollment(
-        ctx.session, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id
+        ctx.db, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id
     )
     if found is None:
         raise NotFound("Enrollment not found")
     enrollment, names = found
     curriculum = await enrollments_storage.curriculum_progress(
-        ctx.session, enrollment_id=enrollment.id, course_id=enrollment.course_id
+        ctx.db, enrollment_id=enrollment.id, course_id=enrollment.course_id
     )
     lessons = [_lesson_progress(lesson, position) for position, lesson in enumerate(curriculum, start=1)]
     summary = _enrollment_public(
@@ -457,7 +455,6 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     http=("PATCH", "/enrollments/{enrollmentId}"),
     kind="write",
     idempotent=True,
-    fast_write=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
     """Record lesson progress; also logs learning (streaks), unlocks achievements and at 100% issues a
@@ -466,7 +463,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
     state = await enrollments_storage.progress_state(
-        ctx.transaction,
+        ctx.db,
         producer_id=ctx.producer_id,
         enrollment_id=data.enrollment_id,
         lesson_id=data.lesson_id,
@@ -496,7 +493,7 @@ async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> P
         enrollment.updated_at,
         enrollment.completed_at,
     ) != times:  # changed above, or completed by record_progress
-        await enrollments_storage.save_enrollment_times(ctx.transaction, enrollment)
+        await enrollments_storage.save_enrollment_times(ctx.db, enrollment)
     public = _enrollment_public(enrollment, state.names, completed=completed, total=total)
     _emit_progress_events(ctx, public, state.lesson_id, lesson_completed=lesson_completed, events=events)
     return ProgressResult(enrollment=public, events=events)
@@ -543,5 +540,5 @@ def _emit_progress_events(
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
     """Delete an enrollment, its progress and certificate; achievements and streak stay."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
-    await enrollments_storage.delete_enrollment(ctx.session, enrollment_id=enrollment.id)
+    await enrollments_storage.delete_enrollment(ctx.db, enrollment_id=enrollment.id)
     return Deleted(id=enrollment.id)

@@ -140,7 +140,7 @@ async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage
     """What changed, in order, with the resource as data. Pass the returned cursor back for newer events."""
     after = decode_cursor(data.cursor) if data.cursor else 0
     rows = await events_after(
-        ctx.session,
+        ctx.db,
         producer_id=ctx.producer_id,
         after=after,
         limit=data.limit + 1,

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from storage import login_failures as login_failures_storage
 from storage import oauth as oauth_storage
+from storage.db import Db
 from storage.engine import Store
 from storage.ids import new_id
 from storage.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
@@ -246,11 +247,11 @@ async def register_client(
     `address` (else `RateLimited`, and nothing is stored); and, in the same transaction, delete the
     registrations older than `unused_ttl` that no owner ever consented to."""
     now = clock()
-    async with writing(store, "oauth client registration") as session:
-        await throttle.admit(session, address=address, now=now)
-        await oauth_storage.delete_unused_registrations(session, created_before=now - unused_ttl)
+    async with writing(store, "oauth client registration") as db:
+        await throttle.admit(db, address=address, now=now)
+        await oauth_storage.delete_unused_registrations(db, created_before=now - unused_ttl)
         client = await oauth_storage.add_client(
-            session,
+            db,
             client_id=client_id,
             source="registration",
             name=name,
@@ -277,11 +278,11 @@ async def save_client(
     with `unused_ttl`, in the same transaction, forget the copies fetched longer ago than that which
     no owner consented to (anyone can make us fetch a new URL: the table must not keep them all)."""
     now = clock()
-    async with writing(store, "oauth client document") as session:
+    async with writing(store, "oauth client document") as db:
         if unused_ttl is not None:
-            await oauth_storage.delete_unused_documents(session, fetched_before=now - unused_ttl)
+            await oauth_storage.delete_unused_documents(db, fetched_before=now - unused_ttl)
         return await oauth_storage.save_fetched_client(
-            session,
+            db,
             client_id=client_id,
             source=source,
             name=name,
@@ -293,12 +294,12 @@ async def save_client(
 
 async def find_client(store: Store, *, client_id: str) -> OAuthClient | None:
     """The client `client_id` as stored (registered, or the fetched copy of its metadata document)."""
-    async with reading(store, "oauth client lookup") as session:
-        return await oauth_storage.get_client(session, client_id=client_id)
+    async with reading(store, "oauth client lookup") as db:
+        return await oauth_storage.get_client(db, client_id=client_id)
 
 
 async def create_grant(
-    session,
+    db: Db,
     *,
     producer_id: str,
     user_id: str,
@@ -309,7 +310,7 @@ async def create_grant(
     clock: Clock,
 ) -> OAuthGrant:
     return await oauth_storage.add_grant(
-        session,
+        db,
         grant_id=new_id("app"),
         producer_id=producer_id,
         user_id=user_id,
@@ -323,7 +324,7 @@ async def create_grant(
 
 
 async def issue_code(
-    session,
+    db: Db,
     *,
     grant: OAuthGrant,
     redirect_uri: str,
@@ -334,7 +335,7 @@ async def issue_code(
 ) -> str:
     code = secrets.token_urlsafe(32)
     await oauth_storage.add_code(
-        session,
+        db,
         code_hash=hash_secret(code),
         grant_id=grant.id,
         client_id=grant.client_id,
@@ -353,8 +354,8 @@ async def find_code(
     """The unredeemed code `code` of `client_id`'s live grant. A code redeemed before revokes its grant."""
     if len(code) > _MAX_TOKEN_LENGTH:
         return None
-    async with reading(store, "oauth code lookup") as session:
-        found = await oauth_storage.get_code(session, code_hash=hash_secret(code))
+    async with reading(store, "oauth code lookup") as db:
+        found = await oauth_storage.get_code(db, code_hash=hash_secret(code))
     if found is None or found[1].revoked_at is not None or found[0].client_id != client_id:
         return None
     if found[0].used_at is not None:
@@ -366,15 +367,15 @@ async def find_code(
 
 async def exchange_code(store: Store, *, code: OAuthCode, grant: OAuthGrant, clock: Clock) -> IssuedTokens:
     """Redeem `code` (checked by the caller: client, redirect URI, PKCE) for a token pair."""
-    async with writing(store, "oauth code exchange") as session:
-        if await oauth_storage.claim_code(session, code_hash=code.code_hash, at=clock()):
-            await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
-            issued = await _issue_tokens(session, grant=grant, scopes=list(code.scopes), clock=clock)
-            await _audit(session, grant, name=TOKENS_ISSUED, scopes=issued.scopes, at=clock())
+    async with writing(store, "oauth code exchange") as db:
+        if await oauth_storage.claim_code(db, code_hash=code.code_hash, at=clock()):
+            await oauth_storage.delete_finished(db, grant_id=grant.id, now=clock())
+            issued = await _issue_tokens(db, grant=grant, scopes=list(code.scopes), clock=clock)
+            await _audit(db, grant, name=TOKENS_ISSUED, scopes=issued.scopes, at=clock())
             return issued
         # Redeemed twice at once: one is a copy.
-        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_CODE, at=clock())
+        await oauth_storage.revoke_grant(db, grant_id=grant.id, at=clock())
+        await _audit(db, grant, name=GRANT_REVOKED_FOR_REUSED_CODE, at=clock())
     raise GrantRefused("authorization code was already used")
 
 
@@ -384,8 +385,8 @@ async def find_refresh_token(
     """The live refresh token `token` of `client_id`. A retired one presented again revokes its grant."""
     if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         return None
-    async with reading(store, "oauth refresh token lookup") as session:
-        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
+    async with reading(store, "oauth refresh token lookup") as db:
+        found = await oauth_storage.get_token(db, token_hash=hash_secret(token))
     if (
         found is None
         or found[0].kind != "refresh"
@@ -405,8 +406,8 @@ async def find_access_token(store: Store, *, token: str) -> tuple[OAuthToken, OA
     to the MCP endpoint is authenticated by `authenticate_oauth_token`)."""
     if len(token) > _MAX_TOKEN_LENGTH:
         return None
-    async with reading(store, "oauth access token lookup") as session:
-        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
+    async with reading(store, "oauth access token lookup") as db:
+        found = await oauth_storage.get_token(db, token_hash=hash_secret(token))
     if found is None or found[0].kind != "access" or found[1].revoked_at is not None:
         return None
     return found
@@ -418,13 +419,13 @@ async def grant_resource(
     """The resource (RFC 8707) of the grant that `client_id`'s `code` or `refresh_token` belongs
     to, or None when there is no such code or token. Only reads: a token request asking for another
     resource is refused before the code or token is looked at as a use."""
-    async with reading(store, "oauth grant resource lookup") as session:
+    async with reading(store, "oauth grant resource lookup") as db:
         if code is not None and len(code) <= _MAX_TOKEN_LENGTH:
-            found_code = await oauth_storage.get_code(session, code_hash=hash_secret(code))
+            found_code = await oauth_storage.get_code(db, code_hash=hash_secret(code))
             if found_code is not None and found_code[0].client_id == client_id:
                 return found_code[1].resource
         if refresh_token is not None and len(refresh_token) <= _MAX_TOKEN_LENGTH:
-            found_token = await oauth_storage.get_token(session, token_hash=hash_secret(refresh_token))
+            found_token = await oauth_storage.get_token(db, token_hash=hash_secret(refresh_token))
             if (
                 found_token is not None
                 and found_token[0].kind == "refresh"
@@ -438,24 +439,24 @@ async def rotate_refresh_token(
     store: Store, *, token: OAuthToken, grant: OAuthGrant, scopes: list[str], clock: Clock
 ) -> IssuedTokens:
     """Retire `token` and issue the next pair (with `scopes`, at most the token's own)."""
-    async with writing(store, "oauth refresh token rotation") as session:
-        if await oauth_storage.claim_refresh_token(session, token_hash=token.token_hash, at=clock()):
-            await oauth_storage.delete_finished(session, grant_id=grant.id, now=clock())
-            issued = await _issue_tokens(session, grant=grant, scopes=scopes, clock=clock)
-            await _audit(session, grant, name=TOKENS_REFRESHED, scopes=issued.scopes, at=clock())
+    async with writing(store, "oauth refresh token rotation") as db:
+        if await oauth_storage.claim_refresh_token(db, token_hash=token.token_hash, at=clock()):
+            await oauth_storage.delete_finished(db, grant_id=grant.id, now=clock())
+            issued = await _issue_tokens(db, grant=grant, scopes=scopes, clock=clock)
+            await _audit(db, grant, name=TOKENS_REFRESHED, scopes=issued.scopes, at=clock())
             return issued
         # Rotated twice at once: one is a copy.
-        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN, at=clock())
+        await oauth_storage.revoke_grant(db, grant_id=grant.id, at=clock())
+        await _audit(db, grant, name=GRANT_REVOKED_FOR_REUSED_REFRESH_TOKEN, at=clock())
     raise GrantRefused("refresh token was already used")
 
 
-async def _issue_tokens(session, *, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:
+async def _issue_tokens(db: Db, *, grant: OAuthGrant, scopes: list[str], clock: Clock) -> IssuedTokens:
     now = clock()
     access = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
     refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
     await oauth_storage.add_tokens(
-        session,
+        db,
         grant_id=grant.id,
         scopes=scopes,
         created_at=now,
@@ -477,8 +478,8 @@ async def revoke_token(store: Store, *, token: str, client_id: str, clock: Clock
     alike), as a client that signs out expects. Unknown tokens are ignored."""
     if len(token) > _MAX_TOKEN_LENGTH:
         return
-    async with reading(store, "oauth token lookup") as session:
-        found = await oauth_storage.get_token(session, token_hash=hash_secret(token))
+    async with reading(store, "oauth token lookup") as db:
+        found = await oauth_storage.get_token(db, token_hash=hash_secret(token))
     if found is not None and found[1].client_id == client_id:
         await _revoke_grant(store, found[1], clock)
 
@@ -486,13 +487,13 @@ async def revoke_token(store: Store, *, token: str, client_id: str, clock: Clock
 async def _revoke_grant(store: Store, grant: OAuthGrant, clock: Clock, *, name: str = GRANT_REVOKED) -> None:
     """End `grant`, audited under `name`: revoked by its client, or because a used code or rotated
     refresh token came back."""
-    async with writing(store, "oauth grant revocation") as session:
-        await oauth_storage.revoke_grant(session, grant_id=grant.id, at=clock())
-        await _audit(session, grant, name=name, at=clock())
+    async with writing(store, "oauth grant revocation") as db:
+        await oauth_storage.revoke_grant(db, grant_id=grant.id, at=clock())
+        await _audit(db, grant, name=name, at=clock())
 
 
 async def _audit(
-    session,
+    db: Db,
     grant: OAuthGrant,
     *,
     name: str,
@@ -502,7 +503,7 @@ async def _audit(
     """Audit a security event of `grant` as the connected app's own, under its producer: the
     grant's id stands where a key's would, as in the audit records of the app's calls."""
     await audit_security_event(
-        session,
+        db,
         name=name,
         producer_id=grant.producer_id,
         principal=Principal(

@@ -71,17 +71,15 @@ async def get_school_overview(ctx: OperationContext, data: OverviewInput) -> Sch
     communities; lessons completed and active learners per day; completion rate of the top courses."""
     today = ctx.now().astimezone(UTC).date()
     first = today - timedelta(days=data.days - 1)
-    counts = await overview_storage.school_counts(ctx.session, producer_id=ctx.producer_id)
+    counts = await overview_storage.school_counts(ctx.db, producer_id=ctx.producer_id)
     since = datetime.combine(first, time.min, tzinfo=UTC)
     lessons = await overview_storage.lessons_completed_by_day(
-        ctx.session, producer_id=ctx.producer_id, since=since
+        ctx.db, producer_id=ctx.producer_id, since=since
     )
-    learners = await overview_storage.active_learners_by_day(
-        ctx.session, producer_id=ctx.producer_id, since=first
-    )
+    learners = await overview_storage.active_learners_by_day(ctx.db, producer_id=ctx.producer_id, since=first)
     days = [first + timedelta(days=offset) for offset in range(data.days)]
     courses = await overview_storage.course_completions(
-        ctx.session, producer_id=ctx.producer_id, limit=_MAX_COURSES
+        ctx.db, producer_id=ctx.producer_id, limit=_MAX_COURSES
     )
     return SchoolOverviewResult(
         overview=SchoolOverview(

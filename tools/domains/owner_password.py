@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from storage import accounts as accounts_storage
 from storage import owner_password as owner_password_storage
-from storage.engine import Session
+from storage.db import Db
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, NotFound
@@ -61,32 +61,32 @@ async def change_password(ctx: OperationContext, data: ChangePasswordInput) -> C
     """Change the signed-in owner's password (the current one is required). Every other session of
     the owner ends at once; this one stays signed in."""
     principal = ctx.principal
-    async with reading(ctx.store, "change_password") as session:
+    async with reading(ctx.store, "change_password") as db:
         owner = await accounts_storage.get_user(
-            session, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner"
+            db, producer_id=ctx.producer_id, user_id=principal.user_id or "", role="owner"
         )
     if owner is None:
         raise NotFound("The signed-in owner no longer exists")
     if not await verify_password(owner.password_hash, data.current_password):
-        async with writing(ctx.store, "change_password") as session:
-            await _audit(session, ctx, outcome="bad_request")
+        async with writing(ctx.store, "change_password") as db:
+            await _audit(db, ctx, outcome="bad_request")
         raise BadRequest("Invalid input: currentPassword: is not the current password")
     new_hash = await hash_password(data.new_password)
-    async with writing(ctx.store, "change_password") as session:
+    async with writing(ctx.store, "change_password") as db:
         now = ctx.now()
         await owner_password_storage.set_password_hash(
-            session, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now
+            db, producer_id=ctx.producer_id, user_id=owner.id, password_hash=new_hash, at=now
         )
         ended = await owner_password_storage.end_other_sessions(
-            session, user_id=owner.id, keep_session_id=principal.session_id, at=now
+            db, user_id=owner.id, keep_session_id=principal.session_id, at=now
         )
-        await _audit(session, ctx, outcome="ok")
+        await _audit(db, ctx, outcome="ok")
     return ChangePasswordResult(other_sessions_ended=ended)
 
 
-async def _audit(session: Session, ctx: OperationContext, *, outcome: str) -> None:
+async def _audit(db: Db, ctx: OperationContext, *, outcome: str) -> None:
     await audit_security_event(
-        session,
+        db,
         name="change_password",
         producer_id=ctx.producer_id,
         principal=ctx.principal,

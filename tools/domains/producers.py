@@ -68,7 +68,7 @@ class CreatedProducerResult(ProducerResult):
 async def make_producer(ctx: OperationContext, data: CreateProducerInput) -> CreatedProducerResult:
     """Create a producer and its owner user; the password is generated (and shown once) when omitted."""
     made = await create_producer(
-        ctx.session, name=data.name, email=data.email, password=data.password, clock=ctx.clock
+        ctx.db, name=data.name, email=data.email, password=data.password, clock=ctx.clock
     )
     summary = ProducerSummary(
         id=made.producer.id, name=made.producer.name, owner_user_id=made.owner.id, email=made.owner.email
@@ -87,12 +87,8 @@ async def make_producer(ctx: OperationContext, data: CreateProducerInput) -> Cre
 )
 async def find_producer(ctx: OperationContext, data: FindProducerInput) -> ProducerResult:
     """The producer whose owner signs in with `email`."""
-    owner = await accounts_storage.get_owner_by_email(
-        ctx.session, email_normalized=normalize_email(data.email)
-    )
-    producer = (
-        await accounts_storage.get_producer(ctx.session, producer_id=owner.producer_id) if owner else None
-    )
+    owner = await accounts_storage.get_owner_by_email(ctx.db, email_normalized=normalize_email(data.email))
+    producer = await accounts_storage.get_producer(ctx.db, producer_id=owner.producer_id) if owner else None
     if owner is None or producer is None:
         raise NotFound(f"No producer's owner has the email {data.email}")
     return ProducerResult(
@@ -115,10 +111,10 @@ async def list_producers(ctx: OperationContext, data: ListProducersInput) -> Pag
     """Every producer on this machine with its owner's email, oldest first. Paginated."""
     offset = (data.page - 1) * data.limit
     owners, total = await fetch_page(
-        ctx.session, accounts_storage.owners_by_producer_query(), offset=offset, limit=data.limit
+        ctx.db, accounts_storage.owners_by_producer_query(), offset=offset, limit=data.limit
     )
     producers = await accounts_storage.producers_by_id(
-        ctx.session, producer_ids=[owner.producer_id for owner in owners]
+        ctx.db, producer_ids=[owner.producer_id for owner in owners]
     )
     summaries = [
         ProducerSummary(

@@ -122,11 +122,9 @@ async def login(
     """
     now = clock()
     email_normalized = normalize_email(email[:_MAX_EMAIL_LENGTH])
-    async with writing(store, "sign-in") as session:
-        attempt = await throttle.admit(
-            session, email_normalized=email_normalized, address=client_address, now=now
-        )
-        owner = await accounts_storage.get_owner_by_email(session, email_normalized=email_normalized)
+    async with writing(store, "sign-in") as db:
+        attempt = await throttle.admit(db, email_normalized=email_normalized, address=client_address, now=now)
+        owner = await accounts_storage.get_owner_by_email(db, email_normalized=email_normalized)
     checked_hash = (
         owner.password_hash if owner is not None and len(password) <= _MAX_PASSWORD_LENGTH else None
     )
@@ -138,9 +136,9 @@ async def login(
                 "sign-in failed for an unknown account from %s", client_address or "an unknown address"
             )
         else:
-            async with writing(store, "sign-in") as session:
+            async with writing(store, "sign-in") as db:
                 await record_sign_in(
-                    session,
+                    db,
                     producer_id=owner.producer_id,
                     user_id=owner.id,
                     session_id=None,
@@ -149,11 +147,11 @@ async def login(
                 )
         raise Unauthorized(_LOGIN_FAILED)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
-    async with writing(store, "sign-in") as session:
-        await sign_ins_storage.delete_finished_sign_ins(session, user_id=owner.id, now=now)
-        await throttle.succeeded(session, email_normalized=email_normalized, attempt=attempt)
+    async with writing(store, "sign-in") as db:
+        await sign_ins_storage.delete_finished_sign_ins(db, user_id=owner.id, now=now)
+        await throttle.succeeded(db, email_normalized=email_normalized, attempt=attempt)
         row = await sign_ins_storage.add_sign_in(
-            session,
+            db,
             sign_in_id=new_id("sess"),
             producer_id=owner.producer_id,
             user_id=owner.id,
@@ -162,7 +160,7 @@ async def login(
             expires_at=now + ttl,
         )
         await record_sign_in(
-            session, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now
+            db, producer_id=owner.producer_id, user_id=owner.id, session_id=row.id, outcome="ok", at=now
         )
     return NewSession(row=row, token=token)
 
@@ -214,7 +212,7 @@ async def log_out(ctx: OperationContext, data: NoInput) -> LogoutResult:
     assert session_id is not None, (
         "logout admits signed-in owners only, and their principal names the sign-in"
     )
-    await sign_ins_storage.end_sign_in(ctx.session, sign_in_id=session_id, at=ctx.now())
+    await sign_ins_storage.end_sign_in(ctx.db, sign_in_id=session_id, at=ctx.now())
     return LogoutResult()
 
 
@@ -226,8 +224,8 @@ async def authenticate_session(store: Store, token: str | None, *, clock: Clock)
         raise Unauthorized(OWNER_ONLY)
     if not token.startswith(SESSION_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthorized("Invalid session")
-    async with reading(store, "session lookup") as session:
-        row = await sign_ins_storage.get_sign_in_by_token_hash(session, token_hash=_hash_token(token))
+    async with reading(store, "session lookup") as db:
+        row = await sign_ins_storage.get_sign_in_by_token_hash(db, token_hash=_hash_token(token))
     if row is None:
         raise Unauthorized("Invalid session")
     if row.ended_at is not None:

@@ -50,5 +50,5 @@ def streaks(days: Iterable[date], *, today: date) -> Streak:
 
 async def streak_of(ctx: OperationContext, student_id: str) -> Streak:
     """The student's streak as of the operation's clock."""
-    days = await enrollments_storage.learning_days(ctx.session, student_id=student_id)
+    days = await enrollments_storage.learning_days(ctx.db, student_id=student_id)
     return streaks(days, today=utc_day(ctx.now()))

@@ -136,7 +136,7 @@ class UpdateStudentInput(StudentRef):
 async def owned_student(ctx: OperationContext, student_id: str) -> User:
     """The caller's student; another producer's, or a staff user, is as missing as a nonexistent one."""
     user = await accounts_storage.get_user(
-        ctx.session, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
+        ctx.db, producer_id=ctx.producer_id, user_id=student_id, role=STUDENT_ROLE
     )
     if user is None:
         raise NotFound("Student not found")
@@ -155,7 +155,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     generatedPassword."""
     email_normalized = normalize_email(data.email)
     existing = await accounts_storage.get_user_by_email(
-        ctx.session, producer_id=ctx.producer_id, email_normalized=email_normalized
+        ctx.db, producer_id=ctx.producer_id, email_normalized=email_normalized
     )
     if existing is not None:
         raise Conflict(f"A user with email {data.email} already exists")
@@ -167,7 +167,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
         password_hash = await hash_password(data.password)
     try:
         user = await students_storage.add_student(
-            ctx.session,
+            ctx.db,
             producer_id=ctx.producer_id,
             name=data.name,
             email=data.email,
@@ -192,7 +192,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
     """List this producer's students, newest first. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
-    return await paged(ctx.session, statement, query=data, convert=student_public)
+    return await paged(ctx.db, statement, query=data, convert=student_public)
 
 
 @operation(
@@ -200,12 +200,11 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}"),
     kind="read",
-    fast_read=True,
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get a student with their current and longest learning streak."""
     found = await students_storage.student_with_learning_days(
-        ctx.store.fast, producer_id=ctx.producer_id, student_id=data.student_id
+        ctx.db, producer_id=ctx.producer_id, student_id=data.student_id
     )
     if found is None:
         raise NotFound("Student not found")
@@ -227,5 +226,5 @@ async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> Stu
     """Update a student's name, avatarUrl or bio."""
     user = await owned_student(ctx, data.student_id)
     changes = given_changes(data, target=StudentRef)
-    await students_storage.update_student(ctx.session, student=user, changes=changes, at=ctx.now())
+    await students_storage.update_student(ctx.db, student=user, changes=changes, at=ctx.now())
     return StudentResult(student=student_public(user))

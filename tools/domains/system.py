@@ -49,11 +49,10 @@ class WhoamiResult(OutputModel):
     permission=None,
     http=("GET", "/whoami"),
     kind="read",
-    fast_read=True,
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     """This key's producer (with its owner user id), name, permissions and the tools it may call."""
-    producer = await accounts_storage.producer_with_owner(ctx.store.fast, producer_id=ctx.producer_id)
+    producer = await accounts_storage.producer_with_owner(ctx.db, producer_id=ctx.producer_id)
     principal = ctx.principal
     assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"
     return WhoamiResult(
@@ -75,7 +74,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
     """List course categories; a course's categoryId is one of their ids."""
-    rows = await categories_storage.list_categories(ctx.session)
+    rows = await categories_storage.list_categories(ctx.db)
     return CategoriesResult(
         categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]
     )

@@ -159,9 +159,7 @@ async def _loopback_only(url: str) -> bool:
 
 
 async def _owned(ctx: OperationContext, webhook_id: str) -> WebhookEndpoint:
-    endpoint = await webhooks_storage.get_endpoint(
-        ctx.session, producer_id=ctx.producer_id, webhook_id=webhook_id
-    )
+    endpoint = await webhooks_storage.get_endpoint(ctx.db, producer_id=ctx.producer_id, webhook_id=webhook_id)
     if endpoint is None:
         raise NotFound("Webhook not found")
     return endpoint
@@ -189,7 +187,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
     Secret shown only here."""
     now = ctx.now()
     endpoint = await webhooks_storage.add_endpoint(
-        ctx.session,
+        ctx.db,
         endpoint_id=new_id("wh"),
         producer_id=ctx.producer_id,
         url=await _checked_url(ctx, data.url),
@@ -212,7 +210,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
 async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookPublic]:
     """The webhook endpoints, with why any is disabled. Paginated."""
     statement = webhooks_storage.endpoints_query(producer_id=ctx.producer_id)
-    return await paged(ctx.session, statement, query=data, convert=_public)
+    return await paged(ctx.db, statement, query=data, convert=_public)
 
 
 @operation(
@@ -234,7 +232,7 @@ async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> Web
     if changes.get("enabled"):
         changes.update(disabled_reason=None, failing_since=None)
     endpoint = await webhooks_storage.change_endpoint(
-        ctx.session, endpoint_id=endpoint.id, changes=changes, at=ctx.now()
+        ctx.db, endpoint_id=endpoint.id, changes=changes, at=ctx.now()
     )
     return WebhookResult(webhook=_public(endpoint))
 
@@ -250,7 +248,7 @@ async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> Web
 async def delete_webhook(ctx: OperationContext, data: WebhookRef) -> Deleted:
     """Delete a webhook and its delivery log."""
     endpoint = await _owned(ctx, data.webhook_id)
-    await webhooks_storage.delete_endpoint(ctx.session, endpoint_id=endpoint.id)
+    await webhooks_storage.delete_endpoint(ctx.db, endpoint_id=endpoint.id)
     return Deleted(id=endpoint.id)
 
 
@@ -266,7 +264,7 @@ async def rotate_webhook_secret(ctx: OperationContext, data: WebhookRef) -> Webh
     """Give the webhook a new signing secret (in this result only); deliveries sign with it at once."""
     endpoint = await _owned(ctx, data.webhook_id)
     endpoint = await webhooks_storage.change_endpoint(
-        ctx.session, endpoint_id=endpoint.id, changes={"secret": new_secret()}, at=ctx.now()
+        ctx.db, endpoint_id=endpoint.id, changes={"secret": new_secret()}, at=ctx.now()
     )
     return WebhookSecretResult(webhook=_with_secret(endpoint))
 
@@ -287,7 +285,7 @@ async def send_test_webhook(ctx: OperationContext, data: WebhookRef) -> Delivery
     # negative (the feed reads from 0 up). Its delivery queues behind what the endpoint already
     # has to receive, under the producer's latest sequence number.
     delivery = await webhooks_storage.add_test_delivery(
-        ctx.session,
+        ctx.db,
         event_id=new_id("evt"),
         producer_id=ctx.producer_id,
         event_sequence=-(secrets.randbelow(2**62) + 1),
@@ -316,7 +314,7 @@ async def list_webhook_deliveries(ctx: OperationContext, data: ListDeliveriesInp
     endpoint = await _owned(ctx, data.webhook_id)
     statement = webhooks_storage.deliveries_query(endpoint_id=endpoint.id)
     return await paged(
-        ctx.session,
+        ctx.db,
         statement,
         query=data,
         convert=lambda row: DeliveryPublic.model_validate(row, from_attributes=True),

@@ -169,15 +169,6 @@ def test_an_mcp_tool_must_admit_an_api_key():
     assert callable(declared)
 
 
-def test_only_a_read_runs_without_a_session_and_the_fast_reads_are_the_hot_ones():
-    from tools.core.catalog import operation
-
-    with pytest.raises(TypeError, match="only a read reads through the fast reader alone"):
-        operation(title="Fast write", permission=None, http=("POST", "/x"), kind="write", fast_read=True)
-    # Each reads in one statement on `storage.fast` (tests/storage/test_statement_counts.py counts them).
-    assert {op.name for op in ALL_OPERATIONS if op.fast_read} == {"whoami", "get_student", "get_course"}
-
-
 # ---- integers that reach the database
 
 SIGNED_64_BIT_MAX = 2**63 - 1

@@ -1,6 +1,7 @@
-"""tools/core/context.py: what an operation handler sees. `ctx.session` exists only for an
-operation the runner opened a session for; a `fast_write` has `ctx.transaction` instead (a
-`storage.direct.Transaction` on SQLite); `ctx.producer_id` refuses a caller without a producer."""
+"""tools/core/context.py: what an operation handler sees. `ctx.db` is the one way to the data: a
+read's (no session until a storage function asks for one) or a write's one transaction; an
+operation that takes its own transactions has none; `ctx.producer_id` refuses a caller without a
+producer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import bindparam, select
+from sqlmodel import col
 
-from storage.direct import Transaction
-from storage.engine import Session, Store
+from storage.engine import Store
+from storage.statements import PreparedQuery
+from storage.tables import Producer
+from tests.support.databases import ENGINE
 from tests.support.factories import Tenant, principal_of
 from tools.core.catalog import operation
 from tools.core.context import OPERATOR, OperationContext, Principal, Signal
@@ -19,93 +24,86 @@ from tools.core.models import NoInput, OutputModel
 from tools.core.permissions import Permission
 from tools.core.runner import run_operation
 
+_PRODUCER_NAME = PreparedQuery(
+    select(col(Producer.name).label("name")).where(col(Producer.id) == bindparam("producer_id"))
+)
+
 
 class Seen(OutputModel):
-    session: str
-    transaction: str
+    writes: bool
+    session_before: bool
+    session_after_compiled_read: bool
+    name: str
 
 
-def _what_is_open(ctx: OperationContext) -> Seen:
-    """What the handler finds in `ctx.session` and `ctx.transaction`: a type's name, or the error."""
-    found = {}
-    for name in ("session", "transaction"):
-        try:
-            found[name] = type(getattr(ctx, name)).__name__
-        except RuntimeError as refused:
-            found[name] = f"refused: {refused}"
-    return Seen(**found)
+async def _look(ctx: OperationContext) -> Seen:
+    """What the handler's `ctx.db` is: a write or not, and whether a session was opened before and
+    after one compiled read (`Db.first`)."""
+    db = ctx.db
+    before = db.opened_session is not None
+    row = await db.first(_PRODUCER_NAME, producer_id=ctx.producer_id)
+    assert row is not None
+    return Seen(
+        writes=db.writes,
+        session_before=before,
+        session_after_compiled_read=db.opened_session is not None,
+        name=row["name"],
+    )
 
 
 @operation(title="Probe a read", permission=Permission.STUDENTS_READ, http=None, transports=(), kind="read")
 async def probe_read(ctx: OperationContext, data: NoInput) -> Seen:
-    return _what_is_open(ctx)
+    return await _look(ctx)
 
 
 @operation(
-    title="Probe a fast read",
+    title="Probe a write", permission=Permission.STUDENTS_WRITE, http=None, transports=(), kind="write"
+)
+async def probe_write(ctx: OperationContext, data: NoInput) -> Seen:
+    return await _look(ctx)
+
+
+@operation(
+    title="Use db in its own transactions",
     permission=Permission.STUDENTS_READ,
     http=None,
     transports=(),
     kind="read",
-    fast_read=True,
+    own_transactions=True,
 )
-async def probe_fast_read(ctx: OperationContext, data: NoInput) -> Seen:
-    return _what_is_open(ctx)
+async def db_in_own_transactions(ctx: OperationContext, data: NoInput) -> Seen:
+    _ = ctx.db  # raises: this operation opens its own transactions
+    raise AssertionError("unreachable: an operation with its own transactions has no db")
 
 
-@operation(
-    title="Probe a fast write",
-    permission=Permission.STUDENTS_WRITE,
-    http=None,
-    transports=(),
-    kind="write",
-    fast_write=True,
-)
-async def probe_fast_write(ctx: OperationContext, data: NoInput) -> Seen:
-    return _what_is_open(ctx)
-
-
-@operation(
-    title="Use a session on a fast read",
-    permission=Permission.STUDENTS_READ,
-    http=None,
-    transports=(),
-    kind="read",
-    fast_read=True,
-)
-async def session_on_fast_read(ctx: OperationContext, data: NoInput) -> Seen:
-    _ = ctx.session  # raises: a fast read has no session
-    raise AssertionError("unreachable: a fast read has no session")
-
-
-async def test_a_read_gets_a_session_which_is_also_its_transaction(store: Store, tenant: Tenant):
+async def test_a_read_gets_a_read_db_that_opens_no_session_for_compiled_reads(store: Store, tenant: Tenant):
     seen = await run_operation(probe_read, {}, store=store, principal=principal_of(tenant))
-    assert seen == Seen(session="Session", transaction="Session")
+    assert seen == Seen(
+        writes=False, session_before=False, session_after_compiled_read=False, name="Acme Academy"
+    )
 
 
-async def test_a_fast_read_has_neither_session_nor_transaction_and_says_why(store: Store, tenant: Tenant):
-    seen = await run_operation(probe_fast_read, {}, store=store, principal=principal_of(tenant))
-    assert isinstance(seen, Seen)
-    assert seen.session.startswith("refused: no ORM session") and "fast_read" in seen.session
-    assert seen.transaction == "refused: this operation runs in no transaction the runner opened"
-
-
-async def test_a_fast_write_has_a_transaction_and_on_sqlite_no_session(store: Store, tenant: Tenant):
-    seen = await run_operation(probe_fast_write, {}, store=store, principal=principal_of(tenant))
-    assert isinstance(seen, Seen)
-    if store.direct is not None:  # SQLite: the write runs on storage.direct's own connection
-        assert seen.transaction == "Transaction"
-        assert seen.session.startswith("refused: no ORM session") and "ctx.transaction" in seen.session
-    else:  # PostgreSQL: a fast write's transaction is an ORM session
-        assert seen == Seen(session="Session", transaction="Session")
-
-
-async def test_a_handler_that_asks_a_fast_read_for_a_session_fails_with_the_reason_logged(
-    store: Store, tenant: Tenant, caplog: pytest.LogCaptureFixture
+async def test_a_write_gets_its_transaction_and_on_sqlite_opens_no_session_for_compiled_statements(
+    store: Store, tenant: Tenant
 ):
-    with caplog.at_level(logging.ERROR, logger="blohko.operations"), pytest.raises(InternalError):
-        await run_operation(session_on_fast_read, {}, store=store, principal=principal_of(tenant))
-    assert "no ORM session: the operation is declared own_transactions, fast_read" in caplog.text
+    seen = await run_operation(probe_write, {}, store=store, principal=principal_of(tenant))
+    # On PostgreSQL a write's transaction is its session's; on SQLite the writer's connection's.
+    in_a_session = ENGINE == "postgresql"
+    assert seen == Seen(
+        writes=True,
+        session_before=in_a_session,
+        session_after_compiled_read=in_a_session,
+        name="Acme Academy",
+    )
+
+
+async def test_an_operation_with_its_own_transactions_has_no_db_and_the_reason_is_logged(
+    store: Store, tenant: Tenant, caplog
+):
+    caplog.set_level(logging.ERROR, logger="blohko.operations")
+    with pytest.raises(InternalError):
+        await run_operation(db_in_own_transactions, {}, store=store, principal=principal_of(tenant))
+    assert "no db: the operation is declared own_transactions" in caplog.text
 
 
 _NO_STORE = Store.__new__(Store)
@@ -114,22 +112,6 @@ _NO_STORE = Store.__new__(Store)
 
 def _context(principal: Principal, **fields) -> OperationContext:
     return OperationContext(principal=principal, store=_NO_STORE, **fields)
-
-
-def test_run_in_a_session_serves_both_session_and_transaction():
-    ctx = _context(OPERATOR)
-    session = Session()
-    ctx.run_in(session)
-    assert ctx.session is session and ctx.transaction is session
-
-
-def test_run_in_a_direct_transaction_serves_the_transaction_only():
-    ctx = _context(OPERATOR)
-    transaction = Transaction.__new__(Transaction)  # never used: only its type matters here
-    ctx.run_in(transaction)
-    assert ctx.transaction is transaction
-    with pytest.raises(RuntimeError, match="no ORM session"):
-        _ = ctx.session
 
 
 def test_producer_id_is_the_callers_and_refused_for_a_caller_without_one():

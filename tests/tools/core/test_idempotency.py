@@ -128,7 +128,8 @@ async def _while_in_flight(
 ) -> list[Any]:
     """Run `create_course` with `arguments` while another transaction holds `claim` (a create in
     flight under the same key: on PostgreSQL its claimed row is locked, on SQLite it holds the one
-    writer's turn); `end(session)` ends that transaction. The results the call got."""
+    writer's turn); `end(db)` ends that transaction: it commits when `end` returns, and rolls back
+    when `end` raises `_FirstCallFailed`. The results the call got."""
     results: list[Any] = []
 
     async def call() -> None:
@@ -138,18 +139,28 @@ async def _while_in_flight(
             )
         )
 
-    async with anyio.create_task_group() as group, store.write_session() as session:
-        assert (
-            await idempotency.claim_key(
-                session, caller=tenant.key_id, producer_id=tenant.producer_id, **claim
-            )
-            is None
-        )
-        group.start_soon(call)
-        await anyio.sleep(0.3)  # the database holds the call behind the claimed key: no event says it waits
-        assert results == [], "the call did not wait for the create in flight"
-        await end(session)
+    async with anyio.create_task_group() as group:
+        try:
+            async with store.writing() as db:
+                assert (
+                    await idempotency.claim_key(
+                        db, caller=tenant.key_id, producer_id=tenant.producer_id, **claim
+                    )
+                    is None
+                )
+                group.start_soon(call)
+                await anyio.sleep(
+                    0.3
+                )  # the database holds the call behind the claimed key: no event says it waits
+                assert results == [], "the call did not wait for the create in flight"
+                await end(db)
+        except _FirstCallFailed:
+            pass  # its claim rolled back with its transaction
     return results
+
+
+class _FirstCallFailed(Exception):
+    """Raised by an `end` of `_while_in_flight` to roll the first call's transaction back."""
 
 
 async def test_a_retry_while_the_first_call_runs_waits_for_it_and_answers_its_result(store, tenant):
@@ -170,9 +181,8 @@ async def test_a_retry_while_the_first_call_runs_waits_for_it_and_answers_its_re
         "expires_at": first.expires_at,
     }
 
-    async def succeed(session) -> None:
-        await idempotency.keep_result(session, caller=tenant.key_id, key="second", result=first.result)
-        await session.commit()
+    async def succeed(db) -> None:
+        await idempotency.keep_result(db, caller=tenant.key_id, key="second", result=first.result)
 
     (replayed,) = await _while_in_flight(
         store, tenant, claim, {**arguments, "idempotencyKey": "second"}, succeed
@@ -192,8 +202,8 @@ async def test_a_retry_while_the_first_call_runs_creates_after_all_when_the_firs
         "expires_at": now + IDEMPOTENCY_KEY_TTL,
     }
 
-    async def fail(session) -> None:
-        await session.rollback()  # the first call failed: its claim goes with it
+    async def fail(db) -> None:
+        raise _FirstCallFailed  # the first call failed: its claim goes with it
 
     (created,) = await _while_in_flight(
         store, tenant, claim, {**course_body(), "idempotencyKey": "in-flight"}, fail

@@ -525,9 +525,9 @@ async def test_webhooks_to_addresses_python_calls_global_are_refused_at_creation
 async def test_the_delivery_worker_refuses_the_pentests_addresses_at_send_time(store, tenant):
     """Endpoints written straight to the database (as if admitted by an older policy) get nothing:
     every delivery fails before any connection, naming the reason but not the URL."""
-    async with store.write_session() as session, session.begin():
+    async with store.writing() as db:
         for number, address in enumerate(PENTEST_ADDRESSES):
-            session.add(
+            db.session.add(
                 WebhookEndpoint(
                     id=f"wh_pentest{number}",
                     producer_id=tenant.producer_id,

@@ -53,12 +53,12 @@ async def probe_write(ctx: OperationContext, data: Named) -> Done:
     if data.name == "missing":
         raise NotFound("Student not found")
     if data.name == "leave a producer, then fail":
-        ctx.session.add(Producer(id="prod_left_behind", name="Left behind"))
-        await ctx.session.flush()
+        ctx.db.session.add(Producer(id="prod_left_behind", name="Left behind"))
+        await ctx.db.session.flush()
         raise NotFound("Student not found")
     if data.name == "duplicate":
-        ctx.session.add(Producer(id=ctx.producer_id, name="A second producer with the same id"))
-        await ctx.session.flush()
+        ctx.db.session.add(Producer(id=ctx.producer_id, name="A second producer with the same id"))
+        await ctx.db.session.flush()
     if data.name == "crash":
         raise RuntimeError("connection string postgres://admin:hunter2@db")
     return Done()

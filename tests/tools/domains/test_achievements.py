@@ -153,8 +153,8 @@ async def test_a_30_day_streak_unlocks_streak_30_once(store, tenant):
         learner = await new_learner(client)
         today = utc_day(clock.now)
         earlier = [{"student_id": learner.student_id, "day": today - timedelta(days=n)} for n in range(1, 30)]
-        async with store.sessions() as session, session.begin():
-            await session.execute(insert(LearningDay), earlier)
+        async with store.writing() as db:
+            await db.session.execute(insert(LearningDay), earlier)
         first = await progress(
             client, learner.enrollment_id, learner.lesson_ids[0], completed=False, watchedSeconds=1
         )
@@ -209,9 +209,9 @@ async def test_an_achievement_row_is_inserted_once_whatever_the_callers_believe(
     async with mcp_client(store, tenant.key) as client:
         student_id = await new_student(client)
     row = {"student_id": student_id, "code": "first_lesson", "unlocked_at": datetime.now(UTC)}
-    async with store.sessions() as session, session.begin():
-        first = await insert_new(session, Achievement, [row])
-        second = await insert_new(session, Achievement, [row, {**row, "code": "streak_3"}])
+    async with store.writing() as db:
+        first = await insert_new(db, Achievement, [row])
+        second = await insert_new(db, Achievement, [row, {**row, "code": "streak_3"}])
     assert [tuple(r) for r in first] == [(student_id, "first_lesson")]
     assert [tuple(r) for r in second] == [(student_id, "streak_3")]
 

@@ -41,8 +41,8 @@ async def add_students(
                 "updated_at": now,
             }
         )
-    async with store.sessions() as session, session.begin():
-        await session.execute(insert(User), rows)
+    async with store.writing() as db:
+        await db.session.execute(insert(User), rows)
     return [(row["id"], row["email"]) for row in rows]
 
 

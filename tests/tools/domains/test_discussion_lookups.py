@@ -39,8 +39,8 @@ def _iso(moment: datetime) -> str:
 
 async def _created_at(store: Store, thread_id: str, moment: datetime) -> None:
     """Move a thread's creation time (the tools stamp the clock's now)."""
-    async with store.sessions() as session, session.begin():
-        await session.execute(update(Thread).where(col(Thread.id) == thread_id).values(created_at=moment))
+    async with store.writing() as db:
+        await db.session.execute(update(Thread).where(col(Thread.id) == thread_id).values(created_at=moment))
 
 
 async def _ids_left(store: Store, table: type, ids: list[str]) -> list[str]:
@@ -418,7 +418,7 @@ async def _delete_while_a_comment_is_being_written(
     async def delete() -> None:
         result.update(await call(client, tool, **ids))
 
-    async with anyio.create_task_group() as group, store.sessions() as session, session.begin():
+    async with anyio.create_task_group() as group, store.writing() as db:
         now = utcnow()
         comment = {
             "id": "cmt_late",
@@ -426,7 +426,7 @@ async def _delete_while_a_comment_is_being_written(
             "author_id": author_id,
             "content": "Late reply",
         }
-        await session.execute(insert(Comment).values(**comment, created_at=now, updated_at=now))
+        await db.session.execute(insert(Comment).values(**comment, created_at=now, updated_at=now))
         group.start_soon(delete)
         # The database holds the delete behind this open transaction: no event says it waits.
         await anyio.sleep(0.5)
@@ -523,9 +523,9 @@ async def test_cross_thread_comment_list_runs_the_same_statements_for_2_or_600_c
         for _ in range(6):
             thread = await new_thread(client, big["id"], author)
             ids = await insert_comments(store, thread_id=thread["id"], author_id=author, parents=[None] * 100)
-            async with store.sessions() as session, session.begin():  # many authors, one page
+            async with store.writing() as db:  # many authors, one page
                 for i, comment_id in enumerate(ids):
-                    await session.execute(
+                    await db.session.execute(
                         update(Comment)
                         .where(col(Comment.id) == comment_id)
                         .values(author_id=students[i % 10], content="spam")

@@ -4,8 +4,6 @@ what their ids stand for, read in the statements that read them (never one more 
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from tests.support.clock import Clock
 from tests.support.community_factories import call, new_student
 from tests.support.enrollment_factories import enroll, new_course, new_learner, progress
@@ -15,16 +13,8 @@ from tools.registry import OPERATIONS_BY_NAME
 
 
 async def _statement_count(store, tenant, tool: str, arguments: dict) -> int:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with store.statements_seen() as seen:
         await run_operation(OPERATIONS_BY_NAME[tool], arguments, store=store, principal=principal_of(tenant))
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
     return len(seen)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 from server.mcp_app import Runtime
@@ -191,17 +190,9 @@ async def test_list_enrollments_filters_by_student_and_course_newest_first(store
 
 
 async def _statement_count(store, tenant, tool: str, arguments: dict) -> int:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with store.statements_seen() as seen:
         await run_operation(OPERATIONS_BY_NAME[tool], arguments, store=store, principal=principal_of(tenant))
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
-    return len(statements)
+    return len(seen)
 
 
 async def test_reads_cost_the_same_statements_for_small_and_large_enrollments(store, tenant):

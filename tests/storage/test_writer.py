@@ -1,7 +1,8 @@
-"""Writes without a session (`storage/direct.py`): the hottest writes (`Operation.fast_write`) run
-on the store's own writer connection on SQLite, whole or not at all, taking turns with every
-other write and waiting for another process's lock off the event loop's thread; the fast path's
-own type processing returns what SQLAlchemy would."""
+"""Write transactions (`storage/writer.py`, `Store.writing`): the hottest writes and reads open no
+ORM session (their storage functions make only compiled statements); a write is whole or not at
+all whichever it uses, takes its turn with every other write, and waits for another process's
+lock off the event loop's thread; the compiled statements' own type processing returns what
+SQLAlchemy would."""
 
 from __future__ import annotations
 
@@ -17,35 +18,39 @@ from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 import storage.audit
-from storage import direct
 from storage.errors import ConstraintViolation, translated_sqlite
-from storage.fast import PreparedQuery, sqlite_stored_timestamp, sqlite_utc_datetime
+from storage.statements import PreparedQuery, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
 from tests.support.community_factories import call, new_community, new_student, refuse
+from tests.support.databases import ENGINE
 from tests.support.enrollment_factories import new_learner, progress
 from tests.support.factories import mcp_client
 from tests.support.locks import hold, release_later, waited_off_the_loop
 
-pytestmark = pytest.mark.sqlite_only
-
 
 @asynccontextmanager
-async def _write_sessions_opened(store):
-    """A list that grows by one for each write session opened in the block."""
-    opened = []
-    original = store.write_session
+async def _sessions_opened(store):
+    """A list that grows by one for each ORM session an operation's `Db` opens in the block."""
+    opened: list[bool] = []
+    for role in ("reading", "writing"):
+        original = getattr(store, role)
 
-    @asynccontextmanager
-    async def counted():
-        opened.append(True)
-        async with original() as session:
-            yield session
+        def counted(original=original):
+            @asynccontextmanager
+            async def opening():
+                async with original() as db:
+                    try:
+                        yield db
+                    finally:
+                        opened.append(db.opened_session is not None)
 
-    store.write_session = counted
+            return opening
+
+        setattr(store, role, counted())
     try:
         yield opened
     finally:
-        store.write_session = original
+        del store.reading, store.writing  # the class's own methods again
 
 
 async def _member_thread_arguments(client) -> dict:
@@ -55,14 +60,19 @@ async def _member_thread_arguments(client) -> dict:
     return {"communityId": community["id"], "title": "Hello", "content": "First post", "userId": user_id}
 
 
-async def test_update_progress_and_create_thread_run_without_a_session(store, tenant):
+async def test_the_hot_reads_and_on_sqlite_the_hot_writes_open_no_session(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         learner = await new_learner(client, lessons=2)
         arguments = await _member_thread_arguments(client)
-        async with _write_sessions_opened(store) as opened:
+        async with _sessions_opened(store) as opened:
             done = await progress(client, learner.enrollment_id, learner.lesson_ids[0])
             thread = (await call(client, "create_thread", **arguments))["thread"]
-        assert opened == []
+            await call(client, "get_course", courseId=learner.course_id)
+            await call(client, "get_student", studentId=learner.student_id)
+            await call(client, "whoami")
+        # On PostgreSQL a write's transaction is its session's; on SQLite the writer's connection's.
+        writes_in_a_session = ENGINE == "postgresql"
+        assert opened == [writes_in_a_session] * 2 + [False] * 3
         # ...and what they wrote is there, audited, with its events.
         fetched = await call(
             client, "get_thread", communityId=arguments["communityId"], threadId=thread["id"]
@@ -75,10 +85,10 @@ async def test_update_progress_and_create_thread_run_without_a_session(store, te
     assert {event["type"] for event in events["data"]} == {"thread.created", "lesson.completed"}
 
 
-async def test_a_retry_under_an_idempotency_key_still_runs_in_a_session(store, tenant):
+async def test_a_retry_under_an_idempotency_key_opens_a_session_for_its_key(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         arguments = await _member_thread_arguments(client)
-        async with _write_sessions_opened(store) as opened:
+        async with _sessions_opened(store) as opened:
             first = await call(client, "create_thread", idempotencyKey="thread-1", **arguments)
             again = await call(client, "create_thread", idempotencyKey="thread-1", **arguments)
     assert opened == [True, True]
@@ -99,22 +109,24 @@ async def test_a_write_that_fails_after_its_first_statement_leaves_nothing(store
         assert (await session.scalars(select(col(Thread.id)))).all() == []
 
 
-async def test_a_direct_write_waits_for_another_process_write_lock_in_a_thread_while_the_loop_serves(store):
+@pytest.mark.sqlite_only
+async def test_a_write_of_compiled_statements_waits_for_another_process_lock_in_a_thread(store):
     count = PreparedQuery(select(col(Category.id)))
 
     async def write() -> int:
-        async with store.direct_transaction() as transaction:
-            return len(await direct.rows(transaction, count))
+        async with store.writing() as db:
+            return len(await db.rows(count))
 
     assert await waited_off_the_loop(store.url, write, "BEGIN IMMEDIATE") > 0
 
 
+@pytest.mark.sqlite_only
 async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connection_free(store):
     insert = PreparedQuery(Category.__table__.insert())
 
     async def write(slug: str) -> None:
-        async with store.direct_transaction() as transaction:
-            await direct.run(transaction, insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
+        async with store.writing() as db:
+            await db.run(insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
 
     await write("first")  # the writer's connection is open before the lock is taken
     other = hold(store.url, "BEGIN IMMEDIATE")
@@ -130,18 +142,20 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_connecti
     assert slugs == {"first", "after"}
 
 
-async def test_direct_writes_take_turns_with_session_writes(store):
+@pytest.mark.sqlite_only
+async def test_writes_without_a_session_take_turns_with_session_writes(store):
     order: list[str] = []
 
     async def direct_write() -> None:
-        async with store.direct_transaction():
+        async with store.writing():
             order.append("direct begins")
             await anyio.sleep(0.2)  # hold the SQLite write lock while the session write arrives
             order.append("direct ends")
 
     async def session_write() -> None:
         await anyio.sleep(0.05)  # arrive while the direct write holds the lock
-        async with store.write_session() as session, session.begin():
+        async with store.writing() as db:
+            await db.session.get(Category, "cat_none")
             order.append("session")
 
     async with anyio.create_task_group() as tasks:
@@ -150,11 +164,12 @@ async def test_direct_writes_take_turns_with_session_writes(store):
     assert order == ["direct begins", "direct ends", "session"]
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL the session runs it, as SQLAlchemy does
 async def test_an_insert_missing_a_column_is_refused_by_name(store):
     insert = PreparedQuery(Category.__table__.insert())
     with pytest.raises(ValueError, match="'icon'"):
-        async with store.direct_transaction() as transaction:
-            await direct.run(transaction, insert, id="cat_new", name="New", slug="new", order=9)
+        async with store.writing() as db:
+            await db.run(insert, id="cat_new", name="New", slug="new", order=9)
 
 
 @pytest.mark.parametrize(
