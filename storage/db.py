@@ -72,12 +72,12 @@ class Db:
         """Every row of `query`, each a dict of its columns: in a write, in its transaction."""
         if not self.writes:
             return await self._reader.rows(query, **params)
-        connection = await self._writer_connection()
-        if connection is None:
+        connection = self._connection
+        if connection is None:  # PostgreSQL: the session runs it
             result = await self.session.execute(query.statement, params)
             return [dict(row._mapping) for row in result.all()]
+        fetched = await self._on_the_writer(connection, _fetch_all, query, params)
         every_column = query.picker(self.dialect, None)
-        fetched = await self._call(connection, _fetch_all, query, params)
         return [every_column(row) for row in fetched]
 
     async def first(self, query: PreparedQuery, /, **params: Any) -> dict[str, Any] | None:
@@ -98,43 +98,48 @@ class Db:
 
     async def run(self, query: PreparedQuery, /, **params: Any) -> None:
         """Run `query` (an insert, update or delete whose rows, if any, are not needed)."""
-        connection = await self._writer_connection()
-        if connection is None:
+        connection = self._writer()
+        if connection is None:  # PostgreSQL: the session runs it
             await self.session.execute(query.statement, params)
             return
-        await self._call(connection, _execute, query, params)
+        await self._on_the_writer(connection, _execute, query, params)
 
     async def run_each(self, query: PreparedQuery, param_sets: Sequence[Mapping[str, Any]], /) -> None:
         """Run `query` once for each of `param_sets`, in one call to the driver (executemany)."""
         if not param_sets:
             return
-        connection = await self._writer_connection()
-        if connection is None:
+        connection = self._writer()
+        if connection is None:  # PostgreSQL: the session runs it
             await self.session.execute(query.statement, list(param_sets))
             return
+        session = self._session
+        if session is not None and session.has_pending:
+            await session.flush()
         compiled = query.compiled(self.dialect)
         arguments = [driver_arguments(compiled, params) for params in param_sets]
         self._reader.announce(compiled.sql)
         with translated_sqlite():
             await connection.call(connection.connection.executemany, compiled.sql, arguments)
 
-    async def _writer_connection(self) -> InlineConnection | None:
-        """SQLite's writer connection with the session's pending changes flushed (None on
-        PostgreSQL, where the session runs every statement); refuses in a read."""
+    def _writer(self) -> InlineConnection | None:
+        """SQLite's writer connection (None on PostgreSQL, where the session runs every
+        statement); refuses in a read."""
         if not self.writes:
             raise RuntimeError("a read writes nothing: this statement belongs in a write")
-        session = self._session
-        if session is not None and session.has_pending and self._connection is not None:
-            await session.flush()
         return self._connection
 
-    async def _call(
+    async def _on_the_writer(
         self,
         connection: InlineConnection,
         run: Callable[[sqlite3.Connection, str, list[Any]], Any],
         query: PreparedQuery,
         params: Mapping[str, Any],
     ) -> Any:
+        """`query` on SQLite's writer connection, after the session's pending changes are flushed
+        (as its autoflush would before a statement of its own)."""
+        session = self._session
+        if session is not None and session.has_pending:
+            await session.flush()
         compiled = query.compiled(self.dialect)
         values = driver_arguments(compiled, params)
         self._reader.announce(compiled.sql)

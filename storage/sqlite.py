@@ -73,14 +73,13 @@ class InlineConnection:
         """`function(*args, **kwargs)`, whose calls use this connection: inline, or in a worker
         thread while the database is locked by another process. `Locked` if the lock stays held
         past the busy timeout."""
-        call = partial(function, *args, **kwargs)
         if not self._waiting:
             try:
-                return call()
+                return function(*args, **kwargs)
             except Exception as error:
                 if not is_locked(error):
                     raise
-        return await self.waited(call)
+        return await self.waited(partial(function, *args, **kwargs))
 
     async def waited(self, call: Callable[[], T]) -> T:
         """`call` in a worker thread with the busy timeout. Shielded: a cancelled caller must not

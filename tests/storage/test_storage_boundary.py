@@ -357,6 +357,49 @@ def test_the_write_check_leaves_other_calls_and_assignments_alone():
     assert _orm_writes(_LEGITIMATE_CODE, returns=returns) == []
 
 
+_DB_INSIDES = frozenset({"session", "opened_session", "rows", "first", "raw", "picker", "run", "run_each"})
+"""What a `Db` offers storage functions (`storage/db.py`): its session and its compiled statements."""
+
+
+def _reaches_into_a_db(source: str) -> list[str]:
+    """Where `source` uses a `Db`'s session or compiled statements itself (`ctx.db.session`,
+    `db.rows(...)`) instead of handing the `Db` to a storage function: `line: what` each."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and node.attr in _DB_INSIDES):
+            continue
+        owner = node.value
+        if (isinstance(owner, ast.Name) and owner.id == "db") or (
+            isinstance(owner, ast.Attribute) and owner.attr == "db"
+        ):
+            found.append((node.lineno, ast.unparse(node)))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def test_no_module_of_tools_or_server_reaches_into_a_db():
+    """A handler hands `ctx.db` to storage functions, which choose the session or compiled
+    statements: the connection is never chosen above `storage/`."""
+    reached = {
+        str(path.relative_to(ROOT)): found
+        for package in ("tools", "server")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (found := _reaches_into_a_db(path.read_text()))
+    }
+    assert reached == {}
+
+
+def test_the_db_check_finds_a_handler_that_reaches_into_its_db():
+    snippet = """
+async def handler(ctx, data):
+    rows = await ctx.db.rows(QUERY, id=data.id)
+    await ctx.db.session.execute(statement)
+    async with reading(store, "x") as db:
+        found = db.session
+    return await courses_storage.get_course(ctx.db, producer_id="p", course_id="c")
+"""
+    assert _reaches_into_a_db(snippet) == ["3: ctx.db.rows", "4: ctx.db.session", "6: db.session"]
+
+
 def _owner(producer_id: str, email: str) -> User:
     return User(
         id=new_id("user"),
