@@ -126,7 +126,7 @@ def _tuple_parts(annotation: ast.expr | None) -> list[ast.expr] | None:
 
 
 def _is_session(node: ast.expr) -> bool:
-    """`session`, `ctx.session`, `anything.session`: what the code calls a database session."""
+    """`session`, `ctx.db.session`, `anything.session`: what the code calls a database session."""
     return (isinstance(node, ast.Name) and node.id == "session") or (
         isinstance(node, ast.Attribute) and node.attr == "session"
     )
@@ -237,7 +237,7 @@ def _assigned_attributes(node: ast.AST) -> Iterator[ast.Attribute]:
 
 def _orm_writes(source: str, *, returns: Returns | None = None) -> list[str]:
     """The writes `source` makes through the ORM itself, as `line: what`: a call of a session's
-    add, flush, delete, ... (`ctx.session.flush()`), a table class called to build a row
+    add, flush, delete, ... (`ctx.db.session.flush()`), a table class called to build a row
     (`Course(...)`), an attribute of a row set (`course.title =`, `setattr(course, ...)`)."""
     tree = ast.parse(source)
     names = _ModuleNames(tree, returns or {})
@@ -289,13 +289,13 @@ from storage.tables import Course as CourseRow, Section
 
 
 async def owned(ctx) -> CourseRow:
-    return await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+    return await courses_storage.get_course(ctx.db, producer_id="p", course_id="c")
 
 
 async def handler(ctx, section: Section | None, session):
     course = await owned(ctx)
     course.title = "New"
-    found = await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+    found = await courses_storage.get_course(ctx.db, producer_id="p", course_id="c")
     found.updated_at += 1
     ctx.db.session.add(CourseRow(id="c"))
     session.add_all([tables.Lesson(id="l")])
@@ -303,7 +303,7 @@ async def handler(ctx, section: Section | None, session):
     section.order = 2
     setattr(section, "title", "Renamed")
     await session.delete(section)
-    await ctx.session.refresh(course)
+    await ctx.db.session.refresh(course)
 """
 
 
@@ -320,7 +320,7 @@ def test_the_write_check_finds_every_form_of_a_write_through_the_orm():
         "18: section.order =",
         "19: setattr(section, ...)",
         "20: session.delete()",
-        "21: ctx.session.refresh()",
+        "21: ctx.db.session.refresh()",
     ]
 
 
@@ -344,11 +344,11 @@ async def handler(ctx, rows: list[str], changes: dict) -> Course | None:
     rows.append("b")
     changes["title"] = "New"
     ctx.queued_deliveries = 2
-    await ctx.session.execute("SELECT 1")
-    await courses_storage.update_course(ctx.session, course=None, changes=changes, at=None)
+    await ctx.db.session.execute("SELECT 1")
+    await courses_storage.update_course(ctx.db, course=None, changes=changes, at=None)
     result = Result()
     result.title = "Shown"
-    return await courses_storage.get_course(ctx.session, producer_id="p", course_id="c")
+    return await courses_storage.get_course(ctx.db, producer_id="p", course_id="c")
 """
 
 
