@@ -40,6 +40,7 @@ from server.published_tools import CONVENTIONS
 from tools.core.catalog import Operation
 from tools.core.fields import REST_SCHEMA
 from tools.core.models import UPDATED_AFTER
+from tools.core.permissions import requirement_json
 from tools.core.runner import IDEMPOTENCY_ARGUMENT
 
 __all__ = [
@@ -67,7 +68,7 @@ def published_tool_file(operations: tuple[Operation, ...]) -> str:
             "description": published_description(op),
             "inputSchema": published_input_schema(op),
             "annotations": published_annotations(op).model_dump(by_alias=True, exclude_none=True),
-            "permission": None if op.permission is None else str(op.permission),
+            "permission": requirement_json(op.permission),
             "auth": sorted(op.auth),
         }
         for op in operations
