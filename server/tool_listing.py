@@ -1,7 +1,7 @@
 """How an operation appears in `tools/list`: what an agent needs, and nothing it pays for twice.
 
 Every agent pays for `tools/list` in context, on every conversation; docs/tools.md ("Context
-budget") states its size, and a test holds it under 24 KB. So a tool is
+budget") states its size, and a test holds it under 26 KB. So a tool is
 published with its name, description, trimmed input schema and hints, and without:
 
 - an output schema (it would more than double the list): results still carry
