@@ -176,7 +176,9 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
 
 class SchoolReportInput(InputModel):
     since: IsoDatetime | None = Field(default=None, description="Inclusive; default: until minus 7 days.")
-    until: IsoDatetime | None = Field(default=None, description="Exclusive; default: now.")
+    until: IsoDatetime | None = Field(
+        default=None, description="Exclusive; default: now (or since, if later)."
+    )
 
 
 class Period(OutputModel):
@@ -229,10 +231,20 @@ class SchoolReportResult(OutputModel):
     report: SchoolReport
 
 
+def _earlier(moment: datetime, length: timedelta) -> datetime:
+    """`moment - length`, or the first instant a datetime holds when that is before it."""
+    try:
+        return moment - length
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _window(since: datetime, until: datetime) -> Window:
     def first_day_from(moment: datetime) -> date:  # the first UTC day that begins at or after it
         day = moment.astimezone(UTC).date()
-        return day if moment == datetime.combine(day, time.min, tzinfo=UTC) else day + timedelta(days=1)
+        if moment == datetime.combine(day, time.min, tzinfo=UTC) or day == date.max:
+            return day
+        return day + timedelta(days=1)
 
     return Window(since=since, until=until, first_day=first_day_from(since), end_day=first_day_from(until))
 
@@ -255,19 +267,22 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     permission=AnyOf(Permission.STUDENTS_READ, Permission.ENROLLMENTS_READ, Permission.COMMUNITIES_READ),
     http=("GET", "/school/report"),
     kind="read",
-    input_rules=("since is before until.",),
+    input_rules=("since is not after until.",),
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
     """How the school did in a period (default: the last 7 days) against the period before it: new
     students, enrollments, lessons and courses completed, certificates, active learners, new threads
     and comments, each with the previous value and the change in percent. Parts the key may not read
     are null and listed in omitted."""
-    until = data.until or ctx.now()
-    since = data.since or until - _WEEK
-    if since >= until:
-        raise Unprocessable("Invalid input: since, until: since must be before until")
-    length = until - since
-    current, previous = _window(since, until), _window(since - length, since)
+    if data.since is None:
+        until = data.until or ctx.now()
+        since = _earlier(until, _WEEK)
+    else:
+        since = data.since
+        until = data.until or max(ctx.now(), since)
+    if since > until:  # equal: an empty period, all zeros
+        raise Unprocessable("Invalid input: since, until: since must not be after until")
+    current, previous = _window(since, until), _window(_earlier(since, until - since), since)
     grants = ctx.principal.grants
     readable = {part: allows(grants, permission) for part, permission in _PARTS}
     scope = {"producer_id": ctx.producer_id, "current": current, "previous": previous}

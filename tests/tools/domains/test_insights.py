@@ -187,7 +187,9 @@ async def test_school_report_over_a_given_period(store, tenant):
         clock.now = NOW
         since, until = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)
         report = (await call(client, "get_school_report", since=_z(since), until=_z(until)))["report"]
-        refused = await refuse(client, "get_school_report", since=_z(until), until=_z(until))
+        refused = await refuse(client, "get_school_report", since=_z(until), until=_z(since))
+        empty = (await call(client, "get_school_report", since=_z(until), until=_z(until)))["report"]
+        later = (await call(client, "get_school_report", since=_z(NOW + WEEK)))["report"]
     assert report["previousPeriod"] == {"since": "2026-02-26T00:00:00.000Z", "until": _z(since)}
     assert report["students"]["newStudents"] == {"value": 5, "previous": 0, "changePercent": None}
     learning = {name: change["value"] for name, change in report["learning"].items()}
@@ -200,6 +202,9 @@ async def test_school_report_over_a_given_period(store, tenant):
         "activeLearners": 2,
     }
     assert refused["error"] == "unprocessable" and "since, until" in refused["message"]
+    assert empty["previousPeriod"] == empty["period"] == {"since": _z(until), "until": _z(until)}
+    assert empty["learning"]["enrollments"] == {"value": 0, "previous": 0, "changePercent": None}
+    assert later["period"] == {"since": _z(NOW + WEEK), "until": _z(NOW + WEEK)}  # until: since, if after now
 
 
 async def test_school_report_answers_only_the_parts_the_key_may_read(store, tenant):
