@@ -119,9 +119,9 @@ def _largest_drop(steps: list[FunnelStep]) -> LargestDrop | None:
     kind="read",
 )
 async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseInsightsResult:
-    """How one course is doing: enrollments, completion rate, certificates, average days to complete,
-    active learners (last 7 and 30 days), and a lesson funnel (completions and average watched seconds
-    per lesson, in order) with the lesson losing the most learners."""
+    """One course's enrollments, completion rate, certificates, average days to complete, active
+    learners (last 7 and 30 days) and lesson funnel (completions, average watched seconds) with its
+    largest drop."""
     now = ctx.now()
     summary = await insights_storage.course_summary(
         ctx.db,
@@ -175,10 +175,8 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
 
 
 class SchoolReportInput(InputModel):
-    since: IsoDatetime | None = Field(default=None, description="Inclusive; default: until minus 7 days.")
-    until: IsoDatetime | None = Field(
-        default=None, description="Exclusive; default: now (or since, if later)."
-    )
+    since: IsoDatetime | None = Field(default=None, description="Inclusive; default: until - 7 days.")
+    until: IsoDatetime | None = Field(default=None, description="Exclusive; default: now (since if later).")
 
 
 class Period(OutputModel):
@@ -270,10 +268,9 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     input_rules=("since is not after until.",),
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
-    """How the school did in a period (default: the last 7 days) against the period before it: new
-    students, enrollments, lessons and courses completed, certificates, active learners, new threads
-    and comments, each with the previous value and the change in percent. Parts the key may not read
-    are null and listed in omitted."""
+    """A period (default: the last 7 days) against the one before: new students, enrollments, lessons
+    and courses completed, certificates, active learners, new threads and comments, each with its
+    previous value and % change. Parts the key may not read are null, listed in omitted."""
     if data.since is None:
         until = data.until or ctx.now()
         since = _earlier(until, _WEEK)
