@@ -63,12 +63,22 @@ def tools_table() -> str:
 
     rows = ["| tool | permission | hints |", "|---|---|---|"]
     for op in TOOLS:
-        permission = f"`{op.permission}`" if op.permission else "any valid key"
+        permission = _requirement_markdown(op.permission)
         hints = "read-only" if op.read_only else "destructive" if op.destructive else "writes"
         if op.idempotent and not op.read_only:
             hints += ", idempotent"
         rows.append(f"| `{op.name}` | {permission} | {hints} |")
     return "\n".join(rows) + "\n"
+
+
+def _requirement_markdown(required: object) -> str:
+    from tools.core.permissions import AllOf, AnyOf
+
+    if isinstance(required, AllOf):
+        return " + ".join(f"`{p}`" for p in required.permissions)
+    if isinstance(required, AnyOf):
+        return "any of " + ", ".join(f"`{p}`" for p in required.permissions)
+    return f"`{required}`" if required else "any valid key"
 
 
 def tools_list_size_line(body: bytes) -> str:

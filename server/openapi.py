@@ -38,7 +38,12 @@ from tools.core.errors import (
 from tools.core.fields import REST_SCHEMA
 from tools.core.runner import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_TTL
 
-__all__ = ["INPUT_RULES", "openapi_document"]
+__all__ = ["INPUT_RULES", "PERMISSION", "openapi_document"]
+
+PERMISSION = "x-permission"
+"""What an API key must be granted to call the operation: a permission (`"courses:read"`),
+`{"allOf": [...]}` (each of them) or `{"anyOf": [...]}` (at least one; the answer leaves out the
+parts the key may not read). Absent: any valid key."""
 
 INPUT_RULES = "x-input-rules"
 """An operation's rules on its input that JSON Schema cannot state (`Operation.input_rules`), as a
@@ -234,6 +239,8 @@ class _Builder:
             # The shared response, with the rules this status answers here named.
             ruled = [rule for rule in endpoint.input_rules if rule.error.status == status]
             operation["responses"][str(status)] = _ruled_response(status, ruled)
+        if endpoint.permission is not None:
+            operation[PERMISSION] = endpoint.permission
         if endpoint.input_rules:
             operation[INPUT_RULES] = [
                 {"rule": rule.text, "status": rule.error.status} for rule in endpoint.input_rules

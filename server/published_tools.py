@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tools.core.permissions import Requirement, requirement_from_json
+
 __all__ = ["CONVENTIONS", "PUBLISHED_TOOLS_FILE", "PublishedTool", "published_tools"]
 
 PUBLISHED_TOOLS_FILE = Path(__file__).with_name("published_tools.json")
@@ -42,7 +44,7 @@ class PublishedTool:
     input_schema: dict[str, Any]
     annotations: dict[str, Any]
     """The wire form (`readOnlyHint`, ...): only the hints `server.tool_listing` gives."""
-    permission: str | None
+    permission: Requirement | None
     auth: frozenset[str]
 
     @classmethod
@@ -52,7 +54,7 @@ class PublishedTool:
             description=entry["description"],
             input_schema=entry["inputSchema"],
             annotations=entry["annotations"],
-            permission=entry["permission"],
+            permission=requirement_from_json(entry["permission"]),
             auth=frozenset(entry["auth"]),
         )
 

@@ -47,6 +47,7 @@ from tools.core.errors import (
     InternalError,
     Unauthorized,
 )
+from tools.core.permissions import requirement_json
 from tools.core.runner import IDEMPOTENCY_HEADER, run_operation
 from tools.domains.sign_ins import LoginResult
 from tools.registry import served_over
@@ -99,6 +100,8 @@ class Endpoint:
     """A create: a retry with the same `Idempotency-Key` header returns the first result."""
     input_rules: tuple[InputRule, ...] = ()
     """Rules on the input that its JSON schema cannot state, each answered with its own error."""
+    permission: Any = None
+    """What a key must be granted, as `tools.core.permissions.requirement_json` writes it (None: any key)."""
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -152,6 +155,7 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
         tag=op.http_path.split("/")[1],  # the main path's: an alias is documented beside it
         takes_idempotency_key=op.takes_idempotency_key,
         input_rules=op.input_rules,
+        permission=requirement_json(op.permission),
     )
 
 

@@ -1,7 +1,7 @@
 """How an operation appears in `tools/list`: what an agent needs, and nothing it pays for twice.
 
 Every agent pays for `tools/list` in context, on every conversation; docs/tools.md ("Context
-budget") states its size, and a test holds it under 24 KB. So a tool is
+budget") states its size, and a test holds it under 26 KB. So a tool is
 published with its name, description, trimmed input schema and hints, and without:
 
 - an output schema (it would more than double the list): results still carry
@@ -40,6 +40,7 @@ from server.published_tools import CONVENTIONS
 from tools.core.catalog import Operation
 from tools.core.fields import REST_SCHEMA
 from tools.core.models import UPDATED_AFTER
+from tools.core.permissions import requirement_json
 from tools.core.runner import IDEMPOTENCY_ARGUMENT
 
 __all__ = [
@@ -67,7 +68,7 @@ def published_tool_file(operations: tuple[Operation, ...]) -> str:
             "description": published_description(op),
             "inputSchema": published_input_schema(op),
             "annotations": published_annotations(op).model_dump(by_alias=True, exclude_none=True),
-            "permission": None if op.permission is None else str(op.permission),
+            "permission": requirement_json(op.permission),
             "auth": sorted(op.auth),
         }
         for op in operations

@@ -25,13 +25,14 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from server.http_app import api_document
-from server.openapi import INPUT_RULES
+from server.openapi import INPUT_RULES, PERMISSION
 from storage.engine import open_store
 from storage.ids import utcnow
 from tests.support.factories import make_tenant
 from tests.support.rest import http_app, rest_client, rest_route, seed
 from tools.core.fields import NOT_BLANK_PATTERN, SLUG_PATTERN, Title
 from tools.core.models import WEB_URL_PATTERN, InputModel, WebUrl
+from tools.core.permissions import requirement_json
 from tools.domains.courses import Slug
 from tools.domains.sign_ins import login
 from tools.domains.students import EMAIL_PATTERN, Email
@@ -87,6 +88,20 @@ def test_success_statuses_and_errors_are_documented_per_operation():
         if op.path_params:
             assert "404" in responses, op.name
         assert ("409" in responses) is (not op.read_only), op.name
+
+
+def test_each_operation_states_the_permission_it_needs():
+    operations = _operations(api_document())
+    for op in TOOLS:
+        method, path = rest_route(op)
+        assert operations[(method, "/api/v1" + path)].get(PERMISSION) == requirement_json(op.permission), (
+            op.name
+        )
+    assert operations[("GET", "/api/v1/courses/{courseId}/insights")][PERMISSION] == {
+        "allOf": ["courses:read", "enrollments:read"]
+    }
+    assert operations[("GET", "/api/v1/courses")][PERMISSION] == "courses:read"
+    assert PERMISSION not in operations[("GET", "/api/v1/whoami")]
 
 
 def test_list_query_parameters_are_typed_integers():

@@ -21,7 +21,7 @@ from tests.support.rest import (
     seed,
 )
 from tools.core.catalog import Operation
-from tools.core.permissions import RESOURCES
+from tools.core.permissions import RESOURCES, AllOf, AnyOf
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
 _PLACEHOLDER_IDS = {
@@ -86,18 +86,31 @@ async def test_missing_or_invalid_key_is_401_with_a_bearer_challenge(app, op):
 
 @pytest.mark.parametrize("op", WITH_PERMISSION, ids=_ids)
 async def test_key_with_another_permission_is_403_forbidden(store, tenant, app, op):
-    resource, action = op.permission.split(":")
-    # A write needs more than read; a read is refused to a key for another resource.
-    grants = (
-        [f"{resource}:read"] if action == "write" else [f"{next(r for r in RESOURCES if r != resource)}:*"]
-    )
+    required = op.permission
+    if isinstance(required, AllOf):  # all but the last: the message names what is missing
+        grants, lacking = (
+            [str(p) for p in required.permissions[:-1]],
+            f"the {required.permissions[-1]} permission",
+        )
+    elif isinstance(required, AnyOf):  # a grant of none of them
+        grants = [f"{next(r for r in RESOURCES if all(not p.startswith(r) for p in required.permissions))}:*"]
+        lacking = f"one of the {', '.join(required.permissions)} permissions"
+    else:
+        resource, action = str(required).split(":")
+        # A write needs more than read; a read is refused to a key for another resource.
+        grants = (
+            [f"{resource}:read"]
+            if action == "write"
+            else [f"{next(r for r in RESOURCES if r != resource)}:*"]
+        )
+        lacking = f"the {required} permission"
     key = await add_key(store, tenant, grants)
     async with rest_client(app, key) as http:
         response = await rest_call(http, op, example_arguments(op, _PLACEHOLDER_IDS))
     assert response.status_code == 403
     assert response.json() == {
         "error": "forbidden",
-        "message": f"This API key lacks the {op.permission} permission needed for {op.name}",
+        "message": f"This API key lacks {lacking} needed for {op.name}",
     }
     assert_documented(op, response)
 

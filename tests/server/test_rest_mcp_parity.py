@@ -36,6 +36,19 @@ def _normalized(value: Any, key: str = "") -> Any:
     return value
 
 
+_STATES_ITS_MOMENT = {"get_course_insights", "get_school_report"}
+"""Reads whose answer states when it was asked (`asOf`, the windows and default period ending
+then): the two transports ask a moment apart, so those times are compared by type."""
+
+
+def _moment_free(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _moment_free(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moment_free(item) for item in value]
+    return f"<{type(value).__name__}>" if key in ("asOf", "since", "until") else value
+
+
 async def _over_both(client, http, op: Operation, arguments: dict[str, Any]) -> tuple[dict, dict, int]:
     over_mcp = await client.call_tool(op.name, arguments)
     over_rest = await rest_call(http, op, arguments)
@@ -54,6 +67,8 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
                 client, http, op, example_arguments(op, shared.ids)
             )
             assert status == op.http_status, (op.name, over_rest)
+            if op.name in _STATES_ITS_MOMENT:
+                over_mcp, over_rest = _moment_free(over_mcp), _moment_free(over_rest)
             assert over_mcp == over_rest, op.name
             covered.add(op.name)
 

@@ -13,8 +13,8 @@ from server.tool_listing import CONVENTIONS
 from tests.support.factories import error, hints_of, mcp_client, ok, tools_list_over_http
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
-BUDGET_BYTES = 24_000
-"""The context budget, "under 24 KB" read strictly: the tools/list response for a `*` key, as sent."""
+BUDGET_BYTES = 26_000
+"""The context budget, "under 26 KB" read strictly: the tools/list response for a `*` key, as sent."""
 
 
 async def test_tools_list_for_a_full_key_fits_the_context_budget(store, tenant, capsys):

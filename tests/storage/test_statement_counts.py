@@ -47,6 +47,8 @@ def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, An
         "get_course": {"courseId": school["course"]["id"]},
         # The same update again: it changes nothing, so it writes only its audit record.
         "update_progress": {**progress, "completed": False, "watchedSeconds": 30},
+        "get_course_insights": {"courseId": school["course"]["id"]},
+        "get_school_report": {},
         "create_thread": {
             "communityId": school["community"]["id"],
             "title": "Hello",
@@ -63,6 +65,8 @@ EXPECTED = {
     "whoami": 2,  # + the producer with its owner
     "get_student": 2,  # + the student with its learning days
     "get_course": 2,  # + the course joined to its sections and lessons
+    "get_course_insights": 3,  # + the course's figures, its lesson funnel
+    "get_school_report": 4,  # + one statement per part: students, learning, community
     "update_progress": 4,  # + BEGIN / the lock, the state it starts from, the audit record
     "create_thread": {"sqlite": 8, "postgresql": 7},  # + BEGIN, the community with the author, the
     # thread, the audit record, and its event: the producer's event counter, the webhook endpoints, the event
@@ -100,3 +104,32 @@ async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_
     # today's learning day, the achievement, the audit record, the event counter, the webhook
     # endpoints, the events (lesson.completed, achievement.unlocked) in one insert.
     assert len(seen) == 11, "\n".join(seen)
+
+
+@pytest.mark.parametrize("name", ["get_course_insights", "get_school_report"])
+async def test_insights_take_the_same_statements_for_a_larger_school(store, tenant, name):
+    async with mcp_client(store, tenant.key) as client:
+        school = await _school(client)
+        course_id, lessons = school["course"]["id"], school["lessons"]
+        for n in range(6):
+            student = await ok_call(
+                client, "register_student", {"name": f"S{n}", "email": f"s{n}@example.com"}
+            )
+            enrolled = await ok_call(
+                client, "enroll_student", {"studentId": student["student"]["id"], "courseId": course_id}
+            )
+            for lesson in lessons[: n % 4]:
+                await ok_call(
+                    client,
+                    "update_progress",
+                    {
+                        "enrollmentId": enrolled["enrollment"]["id"],
+                        "lessonId": lesson["id"],
+                        "completed": True,
+                    },
+                )
+        arguments = _calls(school, tenant.owner_user_id)[name]
+        await ok_call(client, name, arguments)
+        with statements(store) as seen:
+            await ok_call(client, name, arguments)
+    assert len(seen) == EXPECTED[name], "\n".join(seen)

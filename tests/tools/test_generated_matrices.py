@@ -222,6 +222,12 @@ PERMISSION_TABLE: dict[str, set[str]] = {
     "webhooks:write": {"create_webhook", "update_webhook", "delete_webhook"},
 }
 ANY_VALID_KEY = {"parse_video", "whoami"}
+# Tools whose answer joins resources: each needs every permission of NEEDS_ALL's row, or any one
+# of NEEDS_ANY's (a report of parts, answering those the key may read).
+NEEDS_ALL: dict[str, set[str]] = {"get_course_insights": {"courses:read", "enrollments:read"}}
+NEEDS_ANY: dict[str, set[str]] = {
+    "get_school_report": {"students:read", "enrollments:read", "communities:read"}
+}
 
 # The keys to try, by their grants (space-separated), and the rows of the table each one opens:
 # every grant alone, `*`, no grant, and keys with several grants.
@@ -248,6 +254,7 @@ PERMISSION_SETS: dict[str, list[str]] = {
     "webhooks:read": ["webhooks:read"],
     "webhooks:write": ["webhooks:write"],
     "students:* courses:read": ["students:read", "students:write", "courses:read"],
+    "courses:read enrollments:read": ["courses:read", "enrollments:read"],
     "students:* communities:*": ["students:read", "students:write", "communities:read", "communities:write"],
     "courses:* students:* communities:*": [
         "courses:read",
@@ -276,7 +283,10 @@ def _grants(label: str) -> list[str]:
 
 def allowed_by_design(label: str) -> set[str]:
     """The tools docs/architecture.md's table gives this key (from the table above, not from the code)."""
-    return ANY_VALID_KEY.union(*(PERMISSION_TABLE[row] for row in PERMISSION_SETS[label]))
+    rows = set(PERMISSION_SETS[label])
+    joined = {name for name, needed in NEEDS_ALL.items() if needed <= rows}
+    joined |= {name for name, needed in NEEDS_ANY.items() if needed & rows}
+    return ANY_VALID_KEY.union(joined, *(PERMISSION_TABLE[row] for row in rows))
 
 
 def _rest_path(op: Operation) -> str:
@@ -323,8 +333,9 @@ async def test_visibility_and_refusals_follow_the_permission_table(store, tenant
 
 
 def test_the_table_names_exactly_the_tools_of_the_catalog():
-    assert ANY_VALID_KEY.union(*PERMISSION_TABLE.values()) == {op.name for op in TOOLS}
-    assert sum(map(len, PERMISSION_TABLE.values())) + len(ANY_VALID_KEY) == len(TOOLS)
+    joined = set(NEEDS_ALL) | set(NEEDS_ANY)
+    assert ANY_VALID_KEY.union(joined, *PERMISSION_TABLE.values()) == {op.name for op in TOOLS}
+    assert sum(map(len, PERMISSION_TABLE.values())) + len(ANY_VALID_KEY) + len(joined) == len(TOOLS)
 
 
 def test_the_permission_sets_try_every_grant_alone_star_and_none():

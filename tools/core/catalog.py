@@ -25,7 +25,13 @@ from pydantic.json_schema import GenerateJsonSchema
 from tools.core.context import OperationContext, PrincipalKind
 from tools.core.errors import BlohkoError, Unprocessable
 from tools.core.events import EVENT_TYPES
-from tools.core.permissions import Permission, may_call  # the one decision, re-exported here
+from tools.core.permissions import (  # the one decision, re-exported here
+    AllOf,
+    AnyOf,
+    Permission,
+    Requirement,
+    may_call,
+)
 from tools.core.shown_once import check_replayable
 
 __all__ = [
@@ -91,7 +97,7 @@ class Operation:
     name: str
     title: str
     description: str
-    permission: Permission | None
+    permission: Requirement | None
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     handler: Handler
@@ -166,7 +172,7 @@ KINDS: dict[str, tuple[bool, bool, bool]] = {
 def operation(
     *,
     title: str,
-    permission: Permission | None,
+    permission: Requirement | None,
     http: tuple[str, str] | tuple[str, str, int] | None,
     kind: Literal["read", "write", "delete"],
     idempotent: bool | None = None,
@@ -181,10 +187,10 @@ def operation(
 ) -> Callable[[Handler], Operation]:
     """Declare the decorated handler as an operation of `kind`: "read" (read-only, idempotent),
     "write" (not idempotent unless `idempotent=True`: an update) or "delete" (destructive,
-    idempotent unless `idempotent=False`). `permission` is a `Permission` member, or None for
-    any caller `auth` admits. `http` is the REST route, needed when served over REST. `input_rules`
+    idempotent unless `idempotent=False`). `permission` is a `Permission` member, an `AllOf` or
+    `AnyOf` of them (`tools.core.permissions`), or None for any caller `auth` admits. `http` is the REST route, needed when served over REST. `input_rules`
     are `InputRule`s; a plain sentence is one answered `Unprocessable`."""
-    if permission is not None and not isinstance(permission, Permission):
+    if permission is not None and not isinstance(permission, Permission | AllOf | AnyOf):
         raise TypeError(
             f"{title}: permission must be a Permission member such as Permission.COURSES_READ, not {permission!r}"
         )

@@ -1,9 +1,11 @@
 """The permission model, as data: resources, actions, and what a key's grants allow.
 
-A key holds grants such as `*`, `courses:*`, `students:read`. Every operation
-requires exactly one permission (`<resource>:read` or `<resource>:write`) or none
-(`parse_video`, `whoami`: any valid key). `allows` is the single decision used for
-listing tools, calling them, and REST alike.
+A key holds grants such as `*`, `courses:*`, `students:read`. Every operation requires a
+`Requirement` or none (`parse_video`, `whoami`: any valid key): one permission
+(`<resource>:read` or `<resource>:write`), `AllOf` several (each must be granted), or `AnyOf`
+several (one is enough: a report whose parts each need their own, answering only the parts the
+key may read). `may_call` is the single decision used for listing tools, calling them, and REST
+alike; `missing` says what a refused key lacks.
 
 Operations name their permission by a `Permission` member (`Permission.COURSES_READ`): a
 misspelt one is an AttributeError when its module is imported.
@@ -12,8 +14,9 @@ misspelt one is an AttributeError when its module is imported.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tools.core.principal import Principal
@@ -22,11 +25,17 @@ __all__ = [
     "RESOURCES",
     "RESOURCE_ACTIONS",
     "VALID_GRANTS",
+    "AllOf",
+    "AnyOf",
     "Guarded",
     "Permission",
+    "Requirement",
     "allows",
     "may_call",
+    "missing",
     "normalize_grants",
+    "requirement_from_json",
+    "requirement_json",
 ]
 
 
@@ -94,12 +103,95 @@ def allows(grants: Iterable[str], required: str | None) -> bool:
     return "*" in granted or f"{resource}:*" in granted or required in granted
 
 
+@dataclass(frozen=True)
+class AllOf:
+    """Every one of `permissions` (an answer joining two resources: a course's enrollments)."""
+
+    permissions: tuple[Permission, ...]
+
+    def __init__(self, *permissions: Permission) -> None:
+        _check_members(self, permissions)
+        object.__setattr__(self, "permissions", permissions)
+
+    def __str__(self) -> str:
+        return " and ".join(self.permissions)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one of `permissions`: a report of parts, each needing its own permission, that
+    answers only the parts the key may read and says which it left out."""
+
+    permissions: tuple[Permission, ...]
+
+    def __init__(self, *permissions: Permission) -> None:
+        _check_members(self, permissions)
+        object.__setattr__(self, "permissions", permissions)
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(self.permissions)
+
+
+def _check_members(requirement: object, permissions: tuple[Permission, ...]) -> None:
+    if len(permissions) < 2 or not all(isinstance(p, Permission) for p in permissions):
+        raise TypeError(
+            f"{type(requirement).__name__} takes two or more Permission members, not {permissions!r}"
+        )
+
+
+Requirement = Permission | AllOf | AnyOf
+"""What an operation requires of a key's grants."""
+
+
+def _grants_requirement(grants: Iterable[str], required: Requirement | None) -> bool:
+    grants = tuple(grants)
+    if isinstance(required, AllOf):
+        return all(allows(grants, permission) for permission in required.permissions)
+    if isinstance(required, AnyOf):
+        return any(allows(grants, permission) for permission in required.permissions)
+    return allows(grants, required)
+
+
+def missing(grants: Iterable[str], required: Requirement | None) -> str | None:
+    """What `grants` lack of `required`, as a refusal names it ("the enrollments:read permission",
+    "one of the students:read, communities:read permissions"), or None when nothing is missing."""
+    grants = tuple(grants)
+    if required is None or _grants_requirement(grants, required):
+        return None
+    if isinstance(required, AnyOf):
+        return f"one of the {', '.join(required.permissions)} permissions"
+    needed = required.permissions if isinstance(required, AllOf) else (required,)
+    lacking = [p for p in needed if not allows(grants, p)]
+    return f"the {' and '.join(lacking)} permission{'s' if len(lacking) > 1 else ''}"
+
+
+def requirement_json(required: Requirement | None) -> Any:
+    """`required` as the published tool list and the OpenAPI document carry it: a permission's
+    string, `{"allOf": [...]}` or `{"anyOf": [...]}`, or None."""
+    if isinstance(required, AllOf):
+        return {"allOf": [str(p) for p in required.permissions]}
+    if isinstance(required, AnyOf):
+        return {"anyOf": [str(p) for p in required.permissions]}
+    return None if required is None else str(required)
+
+
+def requirement_from_json(value: Any) -> Requirement | None:
+    """The inverse of `requirement_json`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Permission(value)
+    if "allOf" in value:
+        return AllOf(*(Permission(p) for p in value["allOf"]))
+    return AnyOf(*(Permission(p) for p in value["anyOf"]))
+
+
 class Guarded(Protocol):
     """What `may_call` needs of a tool: a catalog `Operation`, or a tool of the published list
     (`server.published_tools`) before the catalog is loaded."""
 
     @property
-    def permission(self) -> str | None: ...
+    def permission(self) -> Requirement | None: ...
 
     @property
     def auth(self) -> Collection[str]: ...
@@ -107,6 +199,6 @@ class Guarded(Protocol):
 
 def may_call(principal: Principal, op: Guarded) -> bool:
     """The one decision: whether `principal` may see and call `op` (its kind of caller is admitted
-    and its grants include the permission). `run_operation` enforces it on every call; tool lists
-    are filtered by it."""
-    return principal.kind in op.auth and allows(principal.grants, op.permission)
+    and its grants meet the operation's requirement). `run_operation` enforces it on every call;
+    tool lists are filtered by it."""
+    return principal.kind in op.auth and _grants_requirement(principal.grants, op.permission)

@@ -47,6 +47,7 @@ from tools.core.errors import (
 )
 from tools.core.events import declared_events, write_events
 from tools.core.internal import store_errors_translated
+from tools.core.permissions import missing
 from tools.core.ratelimit import RateLimiter
 from tools.core.shown_once import without_secrets
 
@@ -90,7 +91,7 @@ def check_allowed(op: Operation, principal: Principal) -> None:
         return
     if principal.kind not in op.auth:
         raise NotPermitted(f"{op.name} cannot be called this way")
-    raise NotPermitted(f"This API key lacks the {op.permission} permission needed for {op.name}")
+    raise NotPermitted(f"This API key lacks {missing(principal.grants, op.permission)} needed for {op.name}")
 
 
 Arguments = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]

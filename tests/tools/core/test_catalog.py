@@ -9,7 +9,7 @@ from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.fields import Secret
 from tools.core.models import NoInput, OutputModel, SecretResult
-from tools.core.permissions import VALID_GRANTS, Permission
+from tools.core.permissions import VALID_GRANTS, AllOf, AnyOf, Permission
 from tools.core.shown_once import held_models, shown_once_fields
 from tools.registry import ALL_OPERATIONS, OPERATIONS_BY_NAME, TOOLS
 
@@ -33,7 +33,14 @@ DESIGN_PERMISSIONS = {
     "webhooks:write": "create_webhook update_webhook delete_webhook",
     None: "parse_video whoami",
 }
-REQUIRED_PERMISSION = {name: perm for perm, names in DESIGN_PERMISSIONS.items() for name in names.split()}
+REQUIRED_PERMISSION: dict[str, object] = {
+    name: perm for perm, names in DESIGN_PERMISSIONS.items() for name in names.split()
+}
+# Insights that join resources: one needs both permissions, a report of parts any of its parts'.
+REQUIRED_PERMISSION["get_course_insights"] = AllOf(Permission.COURSES_READ, Permission.ENROLLMENTS_READ)
+REQUIRED_PERMISSION["get_school_report"] = AnyOf(
+    Permission.STUDENTS_READ, Permission.ENROLLMENTS_READ, Permission.COMMUNITIES_READ
+)
 
 
 @pytest.mark.parametrize("op", ALL_OPERATIONS, ids=lambda op: op.name)
@@ -55,7 +62,8 @@ def test_operation_is_fully_declared(op):
 def test_operation_requires_the_permission_design_names(op):
     assert op.name in REQUIRED_PERMISSION, f"{op.name} is not in the permission table"
     assert op.permission == REQUIRED_PERMISSION[op.name]
-    assert op.permission is None or op.permission in VALID_GRANTS
+    needed = getattr(op.permission, "permissions", () if op.permission is None else (op.permission,))
+    assert all(permission in VALID_GRANTS for permission in needed)
 
 
 def test_reads_are_get_and_read_only():
