@@ -146,11 +146,13 @@ async def next_lessons(db: Db, *, enrollment_ids: Iterable[str]) -> dict[str, tu
         .join(Section, col(Section.id) == Lesson.section_id)
         .where(
             col(Lesson.course_id) == Enrollment.course_id,
-            ~exists().where(
+            ~exists()
+            .where(
                 col(LessonProgress.enrollment_id) == Enrollment.id,
                 col(LessonProgress.lesson_id) == Lesson.id,
                 col(LessonProgress.completed).is_(True),
-            ),
+            )
+            .correlate(Enrollment, Lesson),
         )
         .order_by(col(Section.order), col(Section.id), col(Lesson.order), col(Lesson.id))
         .limit(1)

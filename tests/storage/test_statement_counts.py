@@ -114,6 +114,9 @@ async def _insights_school(client, clock, *, size: int) -> str:
         student = await new_student(client, f"Student {n}")
         enrollment = await enroll(client, student, course)
         await progress(client, enrollment["id"], lessons[0])
+        await ok_call(
+            client, "add_member", {"communityId": community["id"], "userId": student, "role": "member"}
+        )
         thread = await new_thread(client, community["id"], student)
         for _ in range(2):
             await new_comment(client, community["id"], thread["id"], student)
