@@ -27,12 +27,10 @@ __all__ = ["find_students_needing_attention"]
 
 
 class AttentionInput(InputModel):
-    inactive_days: int = Field(
-        default=14, ge=1, le=3650, description="Silent at least this many days (24 h each)."
-    )
-    max_progress: int = Field(default=100, ge=1, le=100, description="Progress percent below this.")
+    inactive_days: int = Field(default=14, ge=1, le=3650)
+    max_progress: int = Field(default=100, ge=1, le=100)
     course_id: Id | None = None
-    never_started: bool = Field(default=False, description="true: only those with no lesson progress.")
+    never_started: bool = Field(default=False, description="Only those with no progress.")
     page: int = Field(default=1, ge=1, le=1_000_000, description="Page number, from 1.")
     limit: int = Field(default=20, ge=1, le=100, description="Results per page, 1-100.")
 
@@ -102,9 +100,9 @@ def _public(
     kind="read",
 )
 async def find_students_needing_attention(ctx: OperationContext, data: AttentionInput) -> AttentionPage:
-    """Stalled enrollments: no lesson progress for inactiveDays (default 14) and progress below
-    maxProgress percent, longest silence first (never started: silent since enrolled). Each with
-    student, course, progress, last activity, days silent, current streak and next lesson. Paginated."""
+    """Stalled enrollments: no lesson progress for inactiveDays and progress below maxProgress
+    percent, longest silence first; with student, course, progress, last activity, streak and
+    next lesson. Paginated."""
     if data.course_id is not None:
         await owned_course(ctx, data.course_id)
     now = ctx.now()

@@ -28,8 +28,8 @@ _WAITING = 20
 
 class CommunityInsightsInput(InputModel):
     community_id: Id
-    days: int = Field(default=7, ge=1, le=90, description="Whole UTC days, ending today.")
-    hours: int = Field(default=24, ge=1, le=8760, description="A thread waits once this old unanswered.")
+    days: int = Field(default=7, ge=1, le=90)
+    hours: int = Field(default=24, ge=1, le=8760)
 
 
 class Period(OutputModel):
@@ -92,9 +92,8 @@ class CommunityInsightsResult(OutputModel):
 async def get_community_insights(
     ctx: OperationContext, data: CommunityInsightsInput
 ) -> CommunityInsightsResult:
-    """A community over the last `days` UTC days (default 7): members and new members, threads and
-    comments per day, the 5 most active posters, and threads waiting `hours` (default 24) for an
-    answer from someone other than their author."""
+    """A community's last `days` UTC days: members, new members, threads and comments per day,
+    top 5 posters, and threads no one but their author answered within `hours`."""
     community = await community_row(ctx, data.community_id)
     now = ctx.now()
     first = now.astimezone(UTC).date() - timedelta(days=data.days - 1)
