@@ -20,6 +20,9 @@ from tools.registry import TOOLS
 EXCLUDED: dict[str, str] = {}
 """Operations this test leaves out, each with the reason. None so far."""
 
+_NOW_MINUS = {"silentSince", "waitingSince"}
+"""Answer fields that are the call's clock minus a window the caller gave: the two calls of a read
+run a few milliseconds apart, so these are compared as types."""
 _VOLATILE = {"slug", "email", "generatedPassword", "secret", "courseSlug"}  # a secret is new on every create
 _NEW_ID = re.compile(r"[a-z]+_[0-9a-f]{20}")  # storage.ids.new_id
 
@@ -33,6 +36,15 @@ def _normalized(value: Any, key: str = "") -> Any:
     new_id = isinstance(value, str) and _NEW_ID.fullmatch(value)
     if new_id or (value is not None and (key in _VOLATILE or key.endswith("At"))):
         return f"<{type(value).__name__}>"
+    return value
+
+
+def _without_the_clock(value: Any) -> Any:
+    """`value` with `_NOW_MINUS` fields, wherever they are, replaced by their type."""
+    if isinstance(value, dict):
+        return {
+            k: f"<{type(v).__name__}>" if k in _NOW_MINUS else _without_the_clock(v) for k, v in value.items()
+        }
     return value
 
 
@@ -54,7 +66,7 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
                 client, http, op, example_arguments(op, shared.ids)
             )
             assert status == op.http_status, (op.name, over_rest)
-            assert over_mcp == over_rest, op.name
+            assert _without_the_clock(over_mcp) == _without_the_clock(over_rest), op.name
             covered.add(op.name)
 
         for op in writes:
