@@ -6,8 +6,10 @@ from tools.core.catalog import Operation, Transport, publish
 from tools.domains import (
     achievements,
     api_keys,
+    attention,
     audit_log,
     communities,
+    community_insights,
     connected_apps,
     courses,
     curriculum,
@@ -54,6 +56,8 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     enrollments.enroll_student,
     enrollments.enroll_students,
     enrollments.list_enrollments,
+    # Before get_enrollment: its REST path, /enrollments/attention, would match /enrollments/{enrollmentId}.
+    attention.find_students_needing_attention,
     enrollments.get_enrollment,
     enrollments.update_progress,
     enrollments.delete_enrollment,
@@ -63,6 +67,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     communities.create_community,
     communities.list_communities,
     communities.get_community,
+    community_insights.get_community_insights,
     communities.update_community,
     communities.delete_community,
     discussions.create_thread,

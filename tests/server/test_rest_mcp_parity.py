@@ -20,6 +20,9 @@ from tools.registry import TOOLS
 EXCLUDED: dict[str, str] = {}
 """Operations this test leaves out, each with the reason. None so far."""
 
+_NOW_MINUS = {"silentSince", "waitingSince"}
+"""Answer fields that are the call's clock minus a window the caller gave: the two calls of a read
+run a few milliseconds apart, so these are compared as types."""
 _VOLATILE = {"slug", "email", "generatedPassword", "secret", "courseSlug"}  # a secret is new on every create
 _NEW_ID = re.compile(r"[a-z]+_[0-9a-f]{20}")  # storage.ids.new_id
 
@@ -49,6 +52,15 @@ def _moment_free(value: Any, key: str = "") -> Any:
     return f"<{type(value).__name__}>" if key in ("asOf", "since", "until") else value
 
 
+def _without_the_clock(value: Any) -> Any:
+    """`value` with `_NOW_MINUS` fields, wherever they are, replaced by their type."""
+    if isinstance(value, dict):
+        return {
+            k: f"<{type(v).__name__}>" if k in _NOW_MINUS else _without_the_clock(v) for k, v in value.items()
+        }
+    return value
+
+
 async def _over_both(client, http, op: Operation, arguments: dict[str, Any]) -> tuple[dict, dict, int]:
     over_mcp = await client.call_tool(op.name, arguments)
     over_rest = await rest_call(http, op, arguments)
@@ -69,7 +81,7 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
             assert status == op.http_status, (op.name, over_rest)
             if op.name in _STATES_ITS_MOMENT:
                 over_mcp, over_rest = _moment_free(over_mcp), _moment_free(over_rest)
-            assert over_mcp == over_rest, op.name
+            assert _without_the_clock(over_mcp) == _without_the_clock(over_rest), op.name
             covered.add(op.name)
 
         for op in writes:

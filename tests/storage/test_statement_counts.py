@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.clock import Clock
+from tests.support.community_factories import new_comment, new_community, new_student, new_thread
 from tests.support.databases import ENGINE
+from tests.support.enrollment_factories import enroll, new_course, progress
 from tests.support.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
 
 
@@ -133,3 +136,45 @@ async def test_insights_take_the_same_statements_for_a_larger_school(store, tena
         with statements(store) as seen:
             await ok_call(client, name, arguments)
     assert len(seen) == EXPECTED[name], "\n".join(seen)
+
+
+async def _insights_school(client, clock, *, size: int) -> str:
+    """`size` students enrolled in a course, one lesson done each, and a community with `size`
+    threads of two comments each; the clock then 30 days on. The community's id."""
+    course, lessons = await new_course(client, 3)
+    community = await new_community(client)
+    for n in range(size):
+        student = await new_student(client, f"Student {n}")
+        enrollment = await enroll(client, student, course)
+        await progress(client, enrollment["id"], lessons[0])
+        await ok_call(
+            client, "add_member", {"communityId": community["id"], "userId": student, "role": "member"}
+        )
+        thread = await new_thread(client, community["id"], student)
+        for _ in range(2):
+            await new_comment(client, community["id"], thread["id"], student)
+    clock.advance(days=30)
+    return community["id"]
+
+
+# Authentication, then: the page, its total (the page is full), the page's next lessons and its
+# students' streaks; the community, its counts, its posts per day, its posters, its waiting threads.
+INSIGHT_STATEMENTS = {"find_students_needing_attention": 5, "get_community_insights": 6}
+
+
+@pytest.mark.parametrize("name", list(INSIGHT_STATEMENTS))
+async def test_insights_take_a_fixed_number_of_statements_whatever_the_size(store, tenant_factory, name):
+    seen_by_size = {}
+    for size in (3, 12):
+        tenant, clock = await tenant_factory(f"School {size}"), Clock()
+        async with mcp_client(store, tenant.key, clock=clock) as client:
+            community_id = await _insights_school(client, clock, size=size)
+            arguments = (
+                {"limit": 2} if name == "find_students_needing_attention" else {"communityId": community_id}
+            )
+            await ok_call(client, name, arguments)
+            with statements(store) as seen:
+                answer = await ok_call(client, name, arguments)
+        assert answer  # a page, or the community's insights
+        seen_by_size[size] = len(seen)
+    assert seen_by_size == {3: INSIGHT_STATEMENTS[name], 12: INSIGHT_STATEMENTS[name]}

@@ -190,7 +190,13 @@ PERMISSION_TABLE: dict[str, set[str]] = {
     },
     "students:read": {"list_students", "get_student"},
     "students:write": {"register_student", "update_student"},
-    "enrollments:read": {"list_enrollments", "get_enrollment", "list_certificates", "list_achievements"},
+    "enrollments:read": {
+        "list_enrollments",
+        "get_enrollment",
+        "list_certificates",
+        "list_achievements",
+        "find_students_needing_attention",
+    },
     "enrollments:write": {"enroll_student", "enroll_students", "update_progress", "delete_enrollment"},
     "communities:read": {
         "list_communities",
@@ -200,6 +206,7 @@ PERMISSION_TABLE: dict[str, set[str]] = {
         "list_comments",
         "list_members",
         "list_media",
+        "get_community_insights",
     },
     "communities:write": {
         "create_community",

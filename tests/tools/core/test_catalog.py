@@ -20,9 +20,11 @@ DESIGN_PERMISSIONS = {
     "update_section delete_section create_lesson update_lesson delete_lesson",
     "students:read": "list_students get_student",
     "students:write": "register_student update_student",
-    "enrollments:read": "list_enrollments get_enrollment list_certificates list_achievements",
+    "enrollments:read": "list_enrollments get_enrollment list_certificates list_achievements "
+    "find_students_needing_attention",
     "enrollments:write": "enroll_student enroll_students update_progress delete_enrollment",
-    "communities:read": "list_communities get_community list_threads get_thread list_comments list_members list_media",
+    "communities:read": "list_communities get_community list_threads get_thread list_comments list_members list_media "
+    "get_community_insights",
     "communities:write": "create_community update_community delete_community create_thread update_thread "
     "delete_thread create_comment update_comment delete_comment add_member remove_member add_media",
     # The audit log, behind its own read-only permission.
