@@ -32,7 +32,7 @@ class CommunityInsightsInput(InputModel):
     hours: int = Field(default=24, ge=1, le=8760)
 
 
-class Period(OutputModel):
+class CommunityPeriod(OutputModel):
     since: UtcDatetime
     until: UtcDatetime = Field(description="Exclusive: the midnight after today.")
 
@@ -63,7 +63,7 @@ class WaitingThreadPublic(OutputModel):
 class CommunityInsights(OutputModel):
     community_id: str
     community_name: str
-    period: Period = Field(description="The window of every count below but members and waiting.")
+    period: CommunityPeriod = Field(description="The window of every count below but members and waiting.")
     members: int = Field(description="Members now.")
     new_members: int = Field(description="Joined in the period (and still members).")
     threads: int = Field(description="Made in the period (and not deleted); comments likewise.")
@@ -119,7 +119,7 @@ async def get_community_insights(
         insights=CommunityInsights(
             community_id=community.id,
             community_name=community.name,
-            period=Period(since=since, until=until),
+            period=CommunityPeriod(since=since, until=until),
             members=counts.members,
             new_members=counts.new_members,
             threads=counts.threads,

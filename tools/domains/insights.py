@@ -179,7 +179,7 @@ class SchoolReportInput(InputModel):
     until: IsoDatetime | None = Field(default=None, description="Exclusive; default: now (since if later).")
 
 
-class Period(OutputModel):
+class ReportPeriod(OutputModel):
     since: UtcDatetime = Field(description="Inclusive.")
     until: UtcDatetime = Field(description="Exclusive.")
 
@@ -217,8 +217,8 @@ class OmittedPart(OutputModel):
 
 
 class SchoolReport(OutputModel):
-    period: Period
-    previous_period: Period = Field(description="As long as the period, ending where it begins.")
+    period: ReportPeriod
+    previous_period: ReportPeriod = Field(description="As long as the period, ending where it begins.")
     students: StudentsPart | None = Field(description="Needs students:read; null without it.")
     learning: LearningPart | None = Field(description="Needs enrollments:read; null without it.")
     community: CommunityPart | None = Field(description="Needs communities:read; null without it.")
@@ -295,8 +295,8 @@ async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> S
         community = CommunityPart(**{name: _change(pair) for name, pair in counts.items()})
     return SchoolReportResult(
         report=SchoolReport(
-            period=Period(since=since, until=until),
-            previous_period=Period(since=previous.since, until=previous.until),
+            period=ReportPeriod(since=since, until=until),
+            previous_period=ReportPeriod(since=previous.since, until=previous.until),
             students=students,
             learning=learning,
             community=community,
