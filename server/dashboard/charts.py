@@ -130,6 +130,9 @@ def funnel_chart(rows: Sequence[tuple[int, str, int, int]], enrollments: int, *,
             f'<text class="label" x="0" y="{top + 18}">{escape(shown)}<title>{escape(name)}</title></text>'
         )
         parts.append(
+            f'<rect class="rail" x="{label_w}" y="{top + 5}" width="{bar_space}" height="18" rx="3"/>'
+        )
+        parts.append(
             f'<rect class="track" x="{label_w}" y="{top + 5}" width="{bar_space * min(started, whole) / whole:.1f}" height="18" rx="3">'
             f"<title>{started} of {enrollments} started</title></rect>"
         )

@@ -347,9 +347,9 @@ class Dashboard:
         )
         courses = []
         for course in listed["data"]:  # one page of courses, each counted by its own operation
-            insights = (await self._run(request, "get_course_insights", {"courseId": course["id"]}, signed[0]))[
-                "insights"
-            ]
+            insights = (
+                await self._run(request, "get_course_insights", {"courseId": course["id"]}, signed[0])
+            )["insights"]
             courses.append({**course, "insights": insights, "lessons": len(insights["funnel"])})
         return self._render(
             request,
@@ -374,7 +374,10 @@ class Dashboard:
             nav="courses",
             insights=insights,
             funnel_svg=funnel_chart(
-                [(step["position"], step["lessonTitle"], step["started"], step["completed"]) for step in funnel],
+                [
+                    (step["position"], step["lessonTitle"], step["started"], step["completed"])
+                    for step in funnel
+                ],
                 insights["enrollments"],
                 title_id="funnel-title",
             )

@@ -53,7 +53,9 @@ async def _school(store, tenant, clock: Clock) -> dict[str, Any]:
         lessons = [lesson["id"] for section in course["sections"] for lesson in section["lessons"]]
         script = await make_course(client, title="<script>alert(1)</script>")
         students = {name: await new_student(client, name) for name in ("Ana", "Ben", "Cy", "Dee")}
-        enrollments = {name: (await enroll(client, sid, course["id"]))["id"] for name, sid in students.items()}
+        enrollments = {
+            name: (await enroll(client, sid, course["id"]))["id"] for name, sid in students.items()
+        }
         await call(client, "publish_course", courseId=course["id"])
         clock.advance(hours=1)  # Dee's silence (since enrolling) is the longest
         for name, done in (("Ana", 4), ("Ben", 2), ("Cy", 1)):
@@ -78,7 +80,13 @@ async def test_the_overview_links_its_cards_and_shows_the_week_against_the_one_b
     await _school(store, tenant, clock)
     async with _signed_in(store, tenant, clock) as client:
         page = (await client.get("/dashboard")).text
-    for href in ("/students", "/courses?status=published", "/courses?status=draft", "/communities", "/attention"):
+    for href in (
+        "/students",
+        "/courses?status=published",
+        "/courses?status=draft",
+        "/communities",
+        "/attention",
+    ):
         assert f'href="/dashboard{href}"' in page
     text = _text(page)
     assert "The last 7 days" in text, text
@@ -112,7 +120,12 @@ async def test_a_course_page_draws_its_funnel_with_a_table_and_its_figures(store
     assert "<script" not in page.split("</head>")[1]  # no script in the page's body: the chart is SVG
     text = _text(page)
     # #, section, lesson, started, completed, completion (of 5 enrollments)
-    for row in ("1 Start Welcome 3 3 60%", "2 Start Setup 2 2 40%", "3 Deeper Loops 1 1 20%", "4 Deeper Functions 1 1 20%"):
+    for row in (
+        "1 Start Welcome 3 3 60%",
+        "2 Start Setup 2 2 40%",
+        "3 Deeper Loops 1 1 20%",
+        "4 Deeper Functions 1 1 20%",
+    ):
         assert row in text
     assert "Enrollments 5" in text and "Completed 1 (20%)" in text and "Certificates 1" in text
     assert "Lessons 4" in text
@@ -164,13 +177,18 @@ async def test_the_attention_list_names_the_silent_students_longest_silence_firs
     text = _text(page)
     assert "3 stalled enrollments" in text
     names = re.findall(r'<th scope="row"><a href="/dashboard/students/[^"]+">([^<]+)</a>', page)
-    assert names[0] == "Dee" and set(names[1:]) == {"Ben", "Cy"}  # Dee silent since enrolling, before the others' progress
+    assert names[0] == "Dee" and set(names[1:]) == {
+        "Ben",
+        "Cy",
+    }  # Dee silent since enrolling, before the others' progress
     assert "Ben Python 101 50% (2/4)" in text and "15 days" in text and "never started" in text
     assert "No one" in longer
     assert "3 stalled enrollments in Python 101" in of_course
 
 
-async def test_another_schools_course_student_and_community_are_not_found(store, tenant, tenant_factory, clock):
+async def test_another_schools_course_student_and_community_are_not_found(
+    store, tenant, tenant_factory, clock
+):
     other = await tenant_factory("Other Academy")
     school = await _school(store, other, clock)
     async with _signed_in(store, tenant, clock) as client:

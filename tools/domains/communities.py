@@ -67,7 +67,7 @@ class CommunityPathPage(PageQuery):
 
 
 class ListMembersInput(CommunityPathPage):
-    user_id: str | None = Field(default=None, max_length=100, description="Only this user's membership.")
+    user_id: str | None = Field(default=None, max_length=100)  # one user's membership
 
 
 async def community_row(ctx: OperationContext, community_id: str, *, lock: bool = False) -> Community:
