@@ -2,10 +2,11 @@
 attention pages, and the overview's week against the week before, each figure from a small
 school built through the operations and counted here by hand; another school's course and
 student are 404; a course titled `<script>` is text. Then the pages in real Chromium, on the demo
-school, with the screenshots in docs/."""
+school, with the screenshots in docs/ (`BLOHKO_SCREENSHOTS_TO_DOCS=1` rewrites them)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,9 @@ from tests.support.factories import make_course, mcp_client
 from tests.support.rest import http_app, rest_client
 
 DOCS = Path(__file__).parents[2] / "docs"
+SCREENSHOTS_TO_DOCS = "BLOHKO_SCREENSHOTS_TO_DOCS"
+"""Set (to 1) to write the screenshots over docs/dashboard-*.png; otherwise they land in a temporary
+folder the test prints."""
 
 
 @asynccontextmanager
@@ -231,10 +235,13 @@ def demo_server(databases, tmp_path_factory):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
-def test_in_chromium_the_overview_leads_to_a_course_funnel_and_the_attention_list(demo_server):
+def test_in_chromium_the_overview_leads_to_a_course_funnel_and_the_attention_list(demo_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from server.demo import DEMO_EMAIL, DEMO_PASSWORD
+
+    shots = DOCS if os.environ.get(SCREENSHOTS_TO_DOCS) else tmp_path
+    print(f"\nschool screenshots: {shots}")
 
     url = demo_server.url
     with sync_playwright() as playwright:
@@ -248,32 +255,33 @@ def test_in_chromium_the_overview_leads_to_a_course_funnel_and_the_attention_lis
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(re.compile(r"/dashboard$"))
         assert page.get_by_role("heading", name="The last 7 days").is_visible()
+        page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
 
         page.get_by_role("link", name="Published courses").click()
         page.wait_for_url(re.compile(r"/dashboard/courses\?status=published$"))
-        page.screenshot(path=str(DOCS / "dashboard-courses.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-courses.png"), full_page=True)
         page.locator("table.school tbody th a").first.click()
         page.wait_for_url(re.compile(r"/dashboard/courses/course_"))
         chart = page.locator("svg.funnel")
         assert chart.is_visible() and chart.locator("rect.bar").count() > 1
         assert chart.bounding_box()["height"] > 100  # type: ignore[index]
-        page.screenshot(path=str(DOCS / "dashboard-course.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-course.png"), full_page=True)
 
         page.goto(f"{url}/dashboard")
         page.get_by_role("link", name="Students needing attention").click()
         page.wait_for_url(re.compile(r"/dashboard/attention$"))
         assert page.get_by_role("heading", name="Students needing attention").is_visible()
-        page.screenshot(path=str(DOCS / "dashboard-attention.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-attention.png"), full_page=True)
 
         page.get_by_role("link", name="Students", exact=True).first.click()
         page.wait_for_url(re.compile(r"/dashboard/students$"))
-        page.screenshot(path=str(DOCS / "dashboard-students.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-students.png"), full_page=True)
         page.locator("table.school tbody th a").first.click()
         page.wait_for_url(re.compile(r"/dashboard/students/user_"))
-        page.screenshot(path=str(DOCS / "dashboard-student.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-student.png"), full_page=True)
 
         page.get_by_role("link", name="Communities", exact=True).first.click()
         page.wait_for_url(re.compile(r"/dashboard/communities$"))
-        page.screenshot(path=str(DOCS / "dashboard-communities.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-communities.png"), full_page=True)
         browser.close()
     assert errors == []
