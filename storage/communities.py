@@ -228,9 +228,11 @@ async def get_member(db: Db, *, community_id: str, user_id: str) -> Member | Non
     return (await session.scalars(statement)).first()
 
 
-def members_query(*, community_id: str) -> Select:
-    """A community's members, in the order they joined."""
+def members_query(*, community_id: str, user_id: str | None = None) -> Select:
+    """A community's members, in the order they joined; with `user_id`, only that user's membership."""
     statement = select(Member).where(col(Member.community_id) == community_id)
+    if user_id is not None:
+        statement = statement.where(col(Member.user_id) == user_id)
     return statement.order_by(col(Member.joined_at), col(Member.id))
 
 

@@ -1,6 +1,7 @@
 """The Producer Dashboard at `/dashboard`: the owner signs in and manages the school's API keys,
 connects agents (API keys, or OAuth: the consent page and the connected apps), reads the activity
-log and the school's overview. Server-rendered HTML over
+log and the school's overview, courses (with their lesson funnels), students, communities and
+the students needing attention. Server-rendered HTML over
 the operation catalog (see `views`), one stylesheet and one small script, no build step."""
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None, public_url: 
         Route(f"{BASE}/webhooks", page(pages.create_webhook), methods=["POST"]),
         Route(f"{BASE}/webhooks/{{webhook_id}}", page(pages.webhook_page), methods=["GET"]),
         Route(f"{BASE}/webhooks/{{webhook_id}}/{{action}}", page(pages.webhook_action), methods=["POST"]),
+        Route(f"{BASE}/courses", page(pages.courses_page), methods=["GET"]),
+        Route(f"{BASE}/courses/{{course_id}}", page(pages.course_page), methods=["GET"]),
+        Route(f"{BASE}/students", page(pages.students_page), methods=["GET"]),
+        Route(f"{BASE}/students/{{student_id}}", page(pages.student_page), methods=["GET"]),
+        Route(f"{BASE}/communities", page(pages.communities_page), methods=["GET"]),
+        Route(f"{BASE}/attention", page(pages.attention_page), methods=["GET"]),
         Route(f"{BASE}/activity", page(pages.activity), methods=["GET"]),
         Route(f"{BASE}/account", page(pages.account_page), methods=["GET"]),
         Route(f"{BASE}/account", page(pages.change_password), methods=["POST"]),

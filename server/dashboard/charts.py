@@ -8,7 +8,7 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-__all__ = ["activity_chart", "completion_chart"]
+__all__ = ["activity_chart", "completion_chart", "funnel_chart"]
 
 _WIDTH, _HEIGHT = 720, 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 40, 12, 16, 28
@@ -103,6 +103,47 @@ def completion_chart(rows: Sequence[tuple[str, int, int]], *, title_id: str) -> 
         parts.append(
             f'<text class="value" x="{label_w + bar_space + 8}" y="{top + 20}">{rate:.0%} '
             f'<tspan class="axis">({completed}/{enrolled})</tspan></text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def funnel_chart(rows: Sequence[tuple[int, str, int, int]], enrollments: int, *, title_id: str) -> Markup:
+    """A course's lesson funnel, one row per lesson in curriculum order: (position, title, started,
+    completed); the light bar is the students who started it, the dark one those who completed
+    it, both against the course's enrollments."""
+    row_h, label_w, width = 30, 260, _WIDTH
+    height = max(row_h * len(rows) + 8, row_h)
+    bar_space = width - label_w - 110
+    whole = max(enrollments, 1)
+    parts = [
+        (
+            f'<svg class="chart funnel" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{title_id}" '
+            'xmlns="http://www.w3.org/2000/svg">'
+        )
+    ]
+    for index, (position, title, started, completed) in enumerate(rows):
+        top = 4 + index * row_h
+        name = f"{position}. {title}"
+        shown = name if len(name) <= 34 else name[:33] + "…"
+        parts.append(
+            f'<text class="label" x="0" y="{top + 18}">{escape(shown)}<title>{escape(name)}</title></text>'
+        )
+        parts.append(
+            f'<rect class="rail" x="{label_w}" y="{top + 5}" width="{bar_space}" height="18" rx="3"/>'
+        )
+        parts.append(
+            f'<rect class="track" x="{label_w}" y="{top + 5}" width="{bar_space * min(started, whole) / whole:.1f}" height="18" rx="3">'
+            f"<title>{started} of {enrollments} started</title></rect>"
+        )
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{top + 5}" width="{bar_space * min(completed, whole) / whole:.1f}" height="18" rx="3">'
+            f"<title>{completed} of {enrollments} completed</title></rect>"
+        )
+        rate = completed / enrollments if enrollments else 0.0
+        parts.append(
+            f'<text class="value" x="{label_w + bar_space + 8}" y="{top + 18}">{rate:.0%} '
+            f'<tspan class="axis">({completed}/{enrollments})</tspan></text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from server.auth import SESSION_COOKIE, cookie_options
 from server.dashboard.agents import KEY_PLACEHOLDER, client_configs
-from server.dashboard.charts import activity_chart, completion_chart
+from server.dashboard.charts import activity_chart, completion_chart, funnel_chart
 from server.dashboard.security import (
     CSRF_FIELD,
     SIGN_IN_COOKIE,
@@ -53,6 +53,7 @@ BASE = "/dashboard"
 SIGN_IN = f"{BASE}/sign-in"
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
 _AUDIT_PAGE_SIZE = 25
+_SCHOOL_PAGE_SIZE = 20
 _OPERATIONS = {op.name: op for op in served_over("dashboard")}
 _AUDITED_OPERATIONS = sorted(
     {"login", *OAUTH_AUDITED_EVENTS, *(op.name for op in ALL_OPERATIONS if not op.read_only)}
@@ -314,6 +315,7 @@ class Dashboard:
         lessons = [day["lessonsCompleted"] for day in activity]
         learners = [day["activeLearners"] for day in activity]
         courses = overview["courses"]
+        report = (await self._run(request, "get_school_report", {}, signed[0]))["report"]
         return self._render(
             request,
             "overview.html",
@@ -328,8 +330,147 @@ class Dashboard:
             if courses
             else None,
             courses=courses,
+            report=report,
+            report_rows=_report_rows(report),
             total_lessons=sum(lessons),
             peak_learners=max(learners, default=0),
+        )
+
+    # ---- the school: courses, students, communities, students needing attention
+
+    async def courses_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        status = request.query_params.get("status", "all")
+        status = status if status in ("all", "published", "draft") else "all"
+        page = _small_number(request.query_params.get("page", "")) or 1
+        listed = await self._run(
+            request, "list_courses", {"page": page, "limit": _SCHOOL_PAGE_SIZE, "status": status}, signed[0]
+        )
+        courses = []
+        for course in listed["data"]:  # one page of courses, each counted by its own operation
+            insights = (
+                await self._run(request, "get_course_insights", {"courseId": course["id"]}, signed[0])
+            )["insights"]
+            courses.append({**course, "insights": insights, "lessons": len(insights["funnel"])})
+        return self._render(
+            request,
+            "courses.html",
+            signed=signed,
+            nav="courses",
+            courses=courses,
+            course_status=status,
+            pagination=listed["pagination"],
+        )
+
+    async def course_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        course_id = request.path_params["course_id"]
+        insights = (await self._run(request, "get_course_insights", {"courseId": course_id}, signed[0]))[
+            "insights"
+        ]
+        funnel = insights["funnel"]
+        return self._render(
+            request,
+            "course.html",
+            signed=signed,
+            nav="courses",
+            insights=insights,
+            funnel_svg=funnel_chart(
+                [
+                    (step["position"], step["lessonTitle"], step["started"], step["completed"])
+                    for step in funnel
+                ],
+                insights["enrollments"],
+                title_id="funnel-title",
+            )
+            if funnel
+            else None,
+        )
+
+    async def students_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        search = request.query_params.get("search", "").strip()[:200]
+        page = _small_number(request.query_params.get("page", "")) or 1
+        arguments: dict[str, Any] = {"page": page, "limit": _SCHOOL_PAGE_SIZE}
+        if search:
+            arguments["search"] = search
+        listed = await self._run(request, "list_students", arguments, signed[0])
+        return self._render(
+            request,
+            "students.html",
+            signed=signed,
+            nav="students",
+            students=listed["data"],
+            search=search,
+            pagination=listed["pagination"],
+        )
+
+    async def student_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        student_id = request.path_params["student_id"]
+        student = (await self._run(request, "get_student", {"studentId": student_id}, signed[0]))["student"]
+        mine = {"studentId": student_id, "limit": 100}
+        enrollments = await self._run(request, "list_enrollments", mine, signed[0])
+        certificates = await self._run(request, "list_certificates", mine, signed[0])
+        communities = await self._run(request, "list_communities", {"limit": 100}, signed[0])
+        memberships = []
+        for community in communities["data"]:
+            found = await self._run(
+                request,
+                "list_members",
+                {"communityId": community["id"], "userId": student_id, "limit": 1},
+                signed[0],
+            )
+            memberships += [{"community": community, "member": member} for member in found["data"]]
+        return self._render(
+            request,
+            "student.html",
+            signed=signed,
+            nav="students",
+            student=student,
+            enrollments=enrollments["data"],
+            enrollments_total=enrollments["pagination"]["total"],
+            certificates=certificates["data"],
+            certificates_total=certificates["pagination"]["total"],
+            memberships=memberships,
+        )
+
+    async def communities_page(
+        self, request: Request, signed: Signed, form: dict[str, list[str]]
+    ) -> Response:
+        listed = await self._run(request, "list_communities", {"limit": 100}, signed[0])
+        communities = [
+            (await self._run(request, "get_community_insights", {"communityId": community["id"]}, signed[0]))[
+                "insights"
+            ]
+            for community in listed["data"]
+        ]
+        return self._render(
+            request,
+            "communities.html",
+            signed=signed,
+            nav="communities",
+            communities=communities,
+            total=listed["pagination"]["total"],
+        )
+
+    async def attention_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        query = request.query_params
+        days = _small_number(query.get("days", "")) or 14
+        page = _small_number(query.get("page", "")) or 1
+        arguments: dict[str, Any] = {"inactiveDays": days, "page": page, "limit": _SCHOOL_PAGE_SIZE}
+        course_id = query.get("course", "").strip()
+        if course_id:
+            arguments["courseId"] = course_id
+        listed = await self._run(request, "find_students_needing_attention", arguments, signed[0])
+        paging = {"days": days, **({"course": course_id} if course_id else {})}
+        return self._render(
+            request,
+            "attention.html",
+            signed=signed,
+            nav="attention",
+            rows=listed["data"],
+            pagination=listed["pagination"],
+            days=days,
+            course_id=course_id,
+            paging=paging,
+            silent_since=listed["silentSince"],
         )
 
     # ---- API keys
@@ -681,6 +822,27 @@ class Dashboard:
             f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
         )
         return await self.account_page(request, signed, form, notice=notice)
+
+
+_REPORT_FIGURES = (
+    ("students", "newStudents", "New students"),
+    ("learning", "enrollments", "Enrollments"),
+    ("learning", "lessonsCompleted", "Lessons completed"),
+    ("learning", "coursesCompleted", "Courses completed"),
+    ("learning", "certificates", "Certificates issued"),
+    ("learning", "activeLearners", "Active learners"),
+    ("community", "newThreads", "New threads"),
+    ("community", "newComments", "New comments"),
+)
+
+
+def _report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The school report's figures as table rows: label, this period, the one before, the change."""
+    return [
+        {"label": label, **report[part][figure]}
+        for part, figure, label in _REPORT_FIGURES
+        if report.get(part) is not None
+    ]
 
 
 _APP_REQUEST_FIELDS = ("client_id", "redirect_uri", "scope", "resource", "code_challenge", "state")

@@ -39,13 +39,25 @@ async def test_every_api_route_but_the_openapi_document_is_an_operation_of_the_c
 def test_the_mcp_tools_are_exactly_the_operations_an_api_key_may_call():
     assert {op.name for op in TOOLS} == {op.name for op in ALL_OPERATIONS if "api_key" in op.auth}
     assert all({"mcp", "rest"} <= op.transports for op in TOOLS)
-    # The tools a session also calls: the owner reads the audit log and manages webhooks on the dashboard.
+    # The tools a session also calls: the owner reads the audit log, manages webhooks and reads the
+    # school (its courses, students, communities and insights) on the dashboard.
     assert {op.name for op in TOOLS if op.auth != {"api_key"}} == {
         "list_audit_events",
         "create_webhook",
         "list_webhooks",
         "update_webhook",
         "delete_webhook",
+        "list_courses",
+        "get_course_insights",
+        "get_school_report",
+        "list_students",
+        "get_student",
+        "list_enrollments",
+        "list_certificates",
+        "list_communities",
+        "list_members",
+        "get_community_insights",
+        "find_students_needing_attention",
     }
 
 

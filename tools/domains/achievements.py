@@ -259,6 +259,8 @@ async def record_progress(
     permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/certificates"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
     """List course-completion certificates, newest first. Paginated."""

@@ -98,6 +98,8 @@ def _public(
     permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/enrollments/attention"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def find_students_needing_attention(ctx: OperationContext, data: AttentionInput) -> AttentionPage:
     """Stalled enrollments: no lesson progress for inactiveDays and progress below maxProgress

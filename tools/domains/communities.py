@@ -66,6 +66,10 @@ class CommunityPathPage(PageQuery):
     community_id: Id
 
 
+class ListMembersInput(CommunityPathPage):
+    user_id: str | None = Field(default=None, max_length=100)  # one user's membership
+
+
 async def community_row(ctx: OperationContext, community_id: str, *, lock: bool = False) -> Community:
     community = await communities_storage.get_community(
         ctx.db, producer_id=ctx.producer_id, community_id=community_id, lock=lock
@@ -180,6 +184,8 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
     """List communities, newest first. Paginated."""
@@ -328,11 +334,13 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/members"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
-async def list_members(ctx: OperationContext, data: CommunityPathPage) -> Page[MemberPublic]:
+async def list_members(ctx: OperationContext, data: ListMembersInput) -> Page[MemberPublic]:
     """List a community's members, oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
-    statement = communities_storage.members_query(community_id=community.id)
+    statement = communities_storage.members_query(community_id=community.id, user_id=data.user_id)
     return await paged(ctx.db, statement, query=data, convert_page=partial(_members_public, ctx))
 
 

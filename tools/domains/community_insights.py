@@ -88,6 +88,8 @@ class CommunityInsightsResult(OutputModel):
     permission=Permission.COMMUNITIES_READ,
     http=("GET", "/communities/{communityId}/insights"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_community_insights(
     ctx: OperationContext, data: CommunityInsightsInput

@@ -257,6 +257,8 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
     permission=Permission.COURSES_READ,
     http=("GET", "/courses"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
     """List courses, newest first, without their curriculum. Paginated."""

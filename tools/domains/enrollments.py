@@ -409,6 +409,8 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
     permission=Permission.ENROLLMENTS_READ,
     http=("GET", "/enrollments"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) -> Page[EnrollmentPublic]:
     """List enrollments with their progress, newest first. Paginated."""

@@ -117,6 +117,8 @@ def _largest_drop(steps: list[FunnelStep]) -> LargestDrop | None:
     permission=AllOf(Permission.COURSES_READ, Permission.ENROLLMENTS_READ),
     http=("GET", "/courses/{courseId}/insights"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseInsightsResult:
     """One course's enrollments, completion rate, certificates, average days to complete, active
@@ -266,6 +268,8 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     http=("GET", "/school/report"),
     kind="read",
     input_rules=("since is not after until.",),
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
     """A period (default: the last 7 days) against the one before: new students, enrollments, lessons

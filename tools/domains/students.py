@@ -188,6 +188,8 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
     """List this producer's students, newest first. Paginated."""
@@ -200,6 +202,8 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}"),
     kind="read",
+    auth=("api_key", "session"),
+    transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
     """Get a student with their current and longest learning streak."""

@@ -215,6 +215,18 @@ async def test_add_member_defaults_to_member_and_list_members_shows_the_user(sto
     assert user["email"].endswith("@example.com")
 
 
+async def test_list_members_with_a_user_id_answers_that_users_membership_or_none(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        community = await new_community(client)
+        member, outsider = await new_student(client, "Jane Smith"), await new_student(client, "John Doe")
+        await call(client, "add_member", communityId=community["id"], userId=member)
+        await call(client, "add_member", communityId=community["id"], userId=tenant.owner_user_id)
+        mine = await call(client, "list_members", communityId=community["id"], userId=member)
+        none = await call(client, "list_members", communityId=community["id"], userId=outsider)
+    assert [m["userId"] for m in mine["data"]] == [member] and mine["pagination"]["total"] == 1
+    assert none["data"] == [] and none["pagination"]["total"] == 0
+
+
 async def test_adding_the_same_user_twice_is_conflict(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
