@@ -670,6 +670,8 @@ class Enrollment(_Table, table=True):
         Index("ix_enrollments_producer_enrolled", "producer_id", "enrolled_at", "id"),
         Index("ix_enrollments_course_enrolled", "course_id", "enrolled_at", "id"),
         Index("ix_enrollments_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
+        # find_students_needing_attention of one course: its enrollments, longest silent first.
+        Index("ix_enrollments_course_updated", "course_id", "updated_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
