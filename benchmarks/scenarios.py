@@ -104,7 +104,7 @@ SIZES = {
         concurrency_students=10_000,
         base_students=1_000,
         wrk_seconds=8,
-        insight_calls=40,
+        insight_calls=20,
         insight_postgres_students=1_000_000,
     ),
 }
