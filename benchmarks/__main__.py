@@ -96,9 +96,22 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
         )
 
     _log("growth (SQLite)")
+    small, full = size.growth_sizes[0], size.growth_sizes[-1]
+    insight: dict = {"sqlite": {}, "small": small, "full": full}
     async with _fresh_store(f"sqlite:///{workdir / 'growth.db'}", 0) as (store, tenant):
         results["growth"] = await scenarios.growth(store, tenant, size, workdir)
+        _log(f"insight at {full} students (SQLite, the growth database)")
+        insight["sqlite"][str(full)] = await scenarios.insight(store, tenant, size, full)
     (workdir / "growth.db").unlink()
+    _log(f"insight at {small} students (SQLite)")
+    async with _fresh_store(f"sqlite:///{workdir / 'insight.db'}", small) as (store, tenant):
+        insight["sqlite"][str(small)] = await scenarios.insight(store, tenant, size, small)
+    (workdir / "insight.db").unlink()
+    insight["ratios"] = {
+        name: row["median_ms"] / insight["sqlite"][str(small)]["ops"][name]["median_ms"]
+        for name, row in insight["sqlite"][str(full)]["ops"].items()
+    }
+    results["insight"] = insight
 
     results["concurrency"] = {}
     _log("concurrency (SQLite)")
@@ -129,6 +142,18 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
                     )
             finally:
                 await _postgres(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            students = size.insight_postgres_students
+            _log(f"insight at {students} students (PostgreSQL)")
+            name = f"blohko_bench_{secrets.token_hex(4)}"
+            await _postgres(postgres_url, f'CREATE DATABASE "{name}"')
+            try:
+                url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+                async with _fresh_store(url, students) as (store, tenant):
+                    insight["postgresql"] = await scenarios.insight(store, tenant, size, students)
+            finally:
+                await _postgres(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if "postgresql" not in insight:
+        insight["postgresql"] = results["concurrency"]["postgresql"]  # why it was skipped
 
     results["duration_s"] = time.perf_counter() - started
     results["targets"] = evaluate(results)

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.engine import Store
 from storage.tables import (
+    Certificate,
     Comment,
     Community,
     Course,
     Enrollment,
+    LearningDay,
     Lesson,
+    LessonProgress,
+    Member,
     Section,
     Thread,
     User,
@@ -371,3 +378,237 @@ async def add_overhead_course(store: Store, tenant: BenchTenant) -> None:
                 )
         await db.session.execute(insert(Section), sections)
         await db.session.execute(insert(Lesson), lessons)
+
+
+# --- section 8: one large course and a lively community, for the insight operations ----------------
+
+INSIGHT_COURSE_ID = "course_insight"
+INSIGHT_COMMUNITY_ID = "community_insight"
+INSIGHT_SECTIONS = 2
+INSIGHT_LESSONS_PER_SECTION = 5
+INSIGHT_SHARE = 10
+"""One enrollment in the large course per 10 students: 100,000 at 1,000,000 students."""
+
+
+def insight_enrollments(students: int) -> int:
+    return students // INSIGHT_SHARE
+
+
+def _insight_lessons() -> list[tuple[str, str, int]]:
+    """(lesson id, section id, order) in curriculum order."""
+    return [
+        (f"lesson_ins_{s}_{n}", f"section_ins_{s}", n)
+        for s in range(INSIGHT_SECTIONS)
+        for n in range(INSIGHT_LESSONS_PER_SECTION)
+    ]
+
+
+def _insight_enrollment(j: int, now: datetime) -> dict:
+    """Enrollment j of the large course, deterministic: how far it got and when it fell silent.
+
+    15% never start; the others reach lesson k+1 from lesson k with probability 0.8, so the funnel
+    narrows lesson by lesson and about 10% finish. Silence since the last progress: 60% within the
+    week, 25% 1-4 weeks, 15% 4-9 weeks."""
+    h = (j * 2654435761) % 4_294_967_296
+    lessons = INSIGHT_SECTIONS * INSIGHT_LESSONS_PER_SECTION
+    depth = 0
+    if h % 100 >= 15:
+        depth, bits = 1, h // 100
+        while depth < lessons and bits % 10 < 8:
+            depth, bits = depth + 1, bits // 10 or (bits + j + depth)
+    band = (h // 7) % 100
+    silent_days = (h // 11) % 7 if band < 60 else (7 + (h // 11) % 22 if band < 85 else 28 + (h // 11) % 35)
+    last = now - timedelta(days=silent_days, seconds=(h // 13) % 86_400)
+    enrolled = last - timedelta(days=depth * 2, seconds=j % 3_600)
+    return {"depth": depth, "last": last, "enrolled": enrolled, "finished": depth == lessons}
+
+
+async def load_insight_course(
+    store: Store, tenant: BenchTenant, *, students: int, start: int, stop: int, now: datetime
+) -> None:
+    """Enrollments [start, stop) of the large course (created with the first), of students
+    0, 10, 20, ... (`students` must be loaded), with their lesson progress, learning days and
+    certificates; and the insight community's members, threads and comments in proportion (a
+    thread per 20 enrollments, 5 comments per thread but every 5th thread answered only by its
+    author), spread over the last 30 days."""
+    producer = tenant.producer_id
+    stride = max(1, students // max(1, insight_enrollments(students)))
+    lessons = _insight_lessons()
+    if start == 0:
+        at = now - timedelta(days=400)
+        async with store.writing() as db:
+            await db.session.execute(
+                insert(Course),
+                [
+                    {
+                        "id": INSIGHT_COURSE_ID,
+                        "producer_id": producer,
+                        "category_id": "cat_web_development",
+                        "title": "Insight course",
+                        "slug": "bench-insight-course",
+                        "description": None,
+                        "short_description": None,
+                        "thumbnail_url": None,
+                        "trailer_url": None,
+                        "price": 0,
+                        "is_free": True,
+                        "level": None,
+                        "published": True,
+                        "published_at": at,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                ],
+            )
+            await db.session.execute(
+                insert(Section),
+                [
+                    {
+                        "id": f"section_ins_{s}",
+                        "course_id": INSIGHT_COURSE_ID,
+                        "title": f"Part {s + 1}",
+                        "order": s,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                    for s in range(INSIGHT_SECTIONS)
+                ],
+            )
+            await db.session.execute(
+                insert(Lesson),
+                [
+                    {
+                        "id": lesson,
+                        "section_id": section,
+                        "course_id": INSIGHT_COURSE_ID,
+                        "title": f"Lesson {index + 1}",
+                        "description": None,
+                        "duration": 600,
+                        "video_url": None,
+                        "video_type": None,
+                        "video_id": None,
+                        "video_thumbnail_url": None,
+                        "video_original_url": None,
+                        "is_preview": False,
+                        "order": order,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                    for index, (lesson, section, order) in enumerate(lessons)
+                ],
+            )
+            db.session.add(
+                Community(
+                    id=INSIGHT_COMMUNITY_ID,
+                    producer_id=producer,
+                    name="Insight community",
+                    slug="bench-insight-community",
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+    for low in range(start, stop, _BATCH):
+        high = min(stop, low + _BATCH)
+        rows: dict[type, list[dict]] = {
+            table: []
+            for table in (Enrollment, LessonProgress, Certificate, LearningDay, Member, Thread, Comment)
+        }
+        for j in range(low, high):
+            student = student_id(j * stride)
+            shape = _insight_enrollment(j, now)
+            depth, last = shape["depth"], shape["last"]
+            enrollment = f"enr_ins{j:07d}"
+            rows[Enrollment].append(
+                {
+                    "id": enrollment,
+                    "producer_id": producer,
+                    "student_id": student,
+                    "course_id": INSIGHT_COURSE_ID,
+                    "enrolled_at": shape["enrolled"],
+                    "completed_at": last if shape["finished"] else None,
+                    "updated_at": last if depth else shape["enrolled"],
+                }
+            )
+            for k in range(depth):
+                done = k < depth - 1 or shape["finished"] or j % 2 == 0
+                at = last - timedelta(days=2 * (depth - 1 - k))
+                rows[LessonProgress].append(
+                    {
+                        "enrollment_id": enrollment,
+                        "lesson_id": lessons[k][0],
+                        "completed": done,
+                        "watched_seconds": 600 if done else (j * 37) % 600,
+                        "completed_at": at if done else None,
+                    }
+                )
+            if depth:
+                rows[LearningDay].append({"student_id": student, "day": last.date()})
+            if shape["finished"]:
+                rows[Certificate].append(
+                    {
+                        "id": f"cert_ins{j:07d}",
+                        "enrollment_id": enrollment,
+                        "verification_code": f"verify-ins-{j:07d}",
+                        "issued_at": last,
+                    }
+                )
+            joined = now - timedelta(days=j % 30, seconds=j % 86_400)
+            rows[Member].append(
+                {
+                    "id": f"member_ins{j:07d}",
+                    "community_id": INSIGHT_COMMUNITY_ID,
+                    "user_id": student,
+                    "role": "member",
+                    "joined_at": joined,
+                    "updated_at": joined,
+                }
+            )
+            if j % 20 == 0:
+                t = j // 20
+                thread = f"thread_ins{t:07d}"
+                asked = now - timedelta(days=t % 30, seconds=(t * 7919) % 86_400)
+                answered = t % 5 != 0
+                comments = []
+                for c in range(5):
+                    author = student_id(((j + 1 + c) % max(1, high)) * stride) if answered else student
+                    at = asked + timedelta(minutes=10 * (c + 1))
+                    if at >= now:
+                        continue
+                    comments.append(
+                        {
+                            "id": f"comment_ins{t:07d}_{c}",
+                            "thread_id": thread,
+                            "parent_id": None,
+                            "author_id": author,
+                            "content": f"Reply {c}",
+                            "created_at": at,
+                            "updated_at": at,
+                        }
+                    )
+                rows[Thread].append(
+                    {
+                        "id": thread,
+                        "community_id": INSIGHT_COMMUNITY_ID,
+                        "author_id": student,
+                        "title": f"Question {t}",
+                        "content": "How do I ...?",
+                        "pinned": False,
+                        "comment_count": len(comments),
+                        "last_activity_at": comments[-1]["created_at"] if comments else asked,
+                        "created_at": asked,
+                        "updated_at": asked,
+                    }
+                )
+                rows[Comment] += comments
+        async with store.writing() as db:
+            for table, batch in rows.items():
+                if batch:
+                    await db.session.execute(_insert_new(db.dialect.name, table), batch)
+    await store.checkpoint()
+
+
+def _insert_new(dialect: str, table: type) -> Any:
+    """An insert that skips a learning day the growth section's `update_progress` already recorded."""
+    if table is not LearningDay:
+        return insert(table)
+    return (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table).on_conflict_do_nothing()

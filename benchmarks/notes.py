@@ -79,3 +79,59 @@ NOTES["cold_start"] = (
     "check the key with the standard library's sqlite3, and load SQLAlchemy and the catalog on the "
     "first call."
 )
+
+# Section 8, profiled on the 1M-student SQLite database (100,000 enrollments in the large course,
+# 385,000 lesson progress rows) with the statement timings of one call each (SQLAlchemy's
+# before/after_cursor_execute) and EXPLAIN QUERY PLAN; the machine was shared, so times are
+# indicative.
+_COURSE_INSIGHTS = (
+    "Profile: two statements of about 0.7-0.8 s each at 100,000 enrollments: the summary walks all "
+    "the course's enrollments (ix_enrollments_course_enrolled, a certificate lookup and a progress "
+    "lookup for each) and the funnel all their 385,000 lesson progress rows (ix_lesson_progress_lesson_id); "
+    "nothing is scanned, both read every row the figures count, so the time grows with the course. "
+    "A covering index for the funnel saved about 10% and is not added. Next step: per-lesson and "
+    "per-course counters (started, completed, watched seconds, certificates) kept by update_progress "
+    "in its own transaction, so the answer reads 1 + lessons rows."
+)
+_ATTENTION = (
+    "Profile: the page is an index walk (under 1 ms since ix_enrollments_course_updated, migration "
+    "0016; before it, 0.6 s walking the producer's other 1M enrollments); the total is the cost, "
+    "about 0.55 s: counting the 27,000 stalled enrollments evaluates each one's completed lessons "
+    "(a correlated count). Next step: the completed-lesson count kept on the enrollment by "
+    "update_progress, so the filter is a column of the index walk, or a total capped at a bound "
+    "(`total: 1000+`)."
+)
+_SCHOOL_REPORT = (
+    "Profile: the learning statement is nearly all of it. Before migration 0016 its windows walked "
+    "every enrollment and user of the producer (1.1M) to find the window's rows (5.3 s); now each "
+    "window is read from its own index (lesson progress completed_at, certificates issued_at, "
+    "learning days, enrollments producer/completed_at) with a primary-key lookup of its owner, but "
+    "the two weeks hold 165,000 completed lessons and 55,000 learning days here, so it still counts "
+    "every one (seconds on the shared machine). Next step: daily counters per producer (enrollments, "
+    "lessons completed, courses completed, certificates, distinct learners per day) kept by the "
+    "writes, so a window sums at most its days; distinct learners over a week need a per-day set "
+    "or an approximate distinct count."
+)
+_COMMUNITY = (
+    "Profile: four statements of 20-50 ms at 5,000 threads and 20,000 comments: the counts read the "
+    "community's members and its comments through the thread list, and the waiting threads check "
+    "each thread for a reply from someone else. Next step: comments counted by an index on "
+    "(thread_id, created_at), the members by ix_community_members_community_joined only."
+)
+for _engine in ("sqlite", "postgresql"):
+    NOTES[f"insight.{_engine}.get_course_insights"] = _COURSE_INSIGHTS
+    NOTES[f"insight.{_engine}.find_students_needing_attention"] = _ATTENTION
+    NOTES[f"insight.{_engine}.get_school_report"] = _SCHOOL_REPORT
+    NOTES[f"insight.{_engine}.get_community_insights"] = _COMMUNITY
+_GROWTH = (
+    "Every figure is an exact count of rows that grow with the school (100x more enrollments, "
+    "progress and posts from the small size to the full size), read by index but each one counted, "
+    "so the time grows with them. Next step: the counters named in the operation's median note."
+)
+for _name in (
+    "get_course_insights",
+    "find_students_needing_attention",
+    "get_school_report",
+    "get_community_insights",
+):
+    NOTES[f"insight.growth.{_name}"] = _GROWTH

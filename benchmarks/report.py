@@ -19,6 +19,8 @@ RPS_SHARES = {"read": 0.6, "write": 0.3}
 GROWTH_LIMIT = 2.0
 COLD_LIMIT = 1.3
 RSS_LIMIT_MB = 200.0
+INSIGHT_LIMIT_MS = 100.0
+"""Median of each insight operation at the full size (section 8), per engine."""
 
 
 def _target(
@@ -92,6 +94,7 @@ def evaluate(results: dict) -> list[dict]:
                     f"concurrency.{engine}.errors", f"errors under concurrency ({engine})", row["errors"], 0
                 )
             )
+    targets += _insight_targets(results["insight"])
     largest = str(results["growth"]["sizes"][-1])
     rss = max(
         results["growth"]["per_size"][largest]["peak_rss_mb"],
@@ -100,6 +103,34 @@ def evaluate(results: dict) -> list[dict]:
     targets.append(
         _target("memory", f"peak server RSS (growth at {largest} and concurrency)", rss, RSS_LIMIT_MB)
     )
+    return targets
+
+
+def _insight_targets(insight: dict) -> list[dict]:
+    targets = []
+    measured = {"sqlite": insight["sqlite"][str(insight["full"])]}
+    if "ops" in insight["postgresql"]:
+        measured["postgresql"] = insight["postgresql"]
+    for engine, run in measured.items():
+        for name, row in run["ops"].items():
+            targets.append(
+                _target(
+                    f"insight.{engine}.{name}",
+                    f"{name} median ms ({engine}, {_size(run['students'])} students, "
+                    f"{_size(run['enrollments'])} enrollments in its course)",
+                    row["median_ms"],
+                    INSIGHT_LIMIT_MS,
+                )
+            )
+    for name, ratio in insight["ratios"].items():
+        targets.append(
+            _target(
+                f"insight.growth.{name}",
+                f"growth {name} (SQLite, {_size(insight['full'])}/{_size(insight['small'])} students)",
+                ratio,
+                GROWTH_LIMIT,
+            )
+        )
     return targets
 
 
@@ -256,6 +287,8 @@ def markdown(results: dict) -> str:
                 f"{row['failures']} | {marks} |"
             )
 
+    out += _insight_table(results["insight"], targets)
+
     missed = [t for t in results["targets"] if not t["met"]]
     out += ["", f"### Targets: {len(results['targets']) - len(missed)} met, {len(missed)} missed", ""]
     for target in missed:
@@ -264,3 +297,48 @@ def markdown(results: dict) -> str:
     if not missed:
         out.append("Every target is met.")
     return "\n".join(out) + "\n"
+
+
+def _insight_table(insight: dict, targets: dict[str, dict]) -> list[str]:
+    small, full = insight["small"], insight["full"]
+    runs = {f"SQLite {_size(small)}": insight["sqlite"][str(small)]}
+    runs[f"SQLite {_size(full)}"] = insight["sqlite"][str(full)]
+    postgres = insight["postgresql"]
+    if "ops" in postgres:
+        runs[f"PostgreSQL {_size(postgres['students'])}"] = postgres
+    shape = ", ".join(
+        f"{label}: {_size(run['enrollments'])} enrollments, loaded in {run['load_seconds']:.0f} s"
+        for label, run in runs.items()
+    )
+    out = [
+        "",
+        "### 8. Insight (in-process; one large course, a tenth as many enrollments as students)",
+        "",
+        (
+            f"Students: {shape}. Targets: median < {INSIGHT_LIMIT_MS:g} ms at the full size on each "
+            f"engine, growth {_size(full)}/{_size(small)} (SQLite) <= {GROWTH_LIMIT:g}."
+        ),
+        "",
+        (
+            f"| operation | {' | '.join(runs)} | {_size(full)}/{_size(small)} | "
+            f"targets (< 100 ms per full-size engine; <= 2) | SQL statements |"
+        ),
+        f"|---|{'---|' * len(runs)}---|---|---|",
+    ]
+    for name, ratio in insight["ratios"].items():
+        cells = [
+            f"{_n(run['ops'][name]['median_ms'])} / {_n(run['ops'][name]['p95_ms'])}" for run in runs.values()
+        ]
+        engines = ["sqlite", "postgresql"] if "ops" in postgres else ["sqlite"]
+        marks = ", ".join(
+            _mark(targets[target])
+            for target in [*(f"insight.{engine}.{name}" for engine in engines), f"insight.growth.{name}"]
+        )
+        statements = {run["ops"][name]["statements"] for run in runs.values()}
+        out.append(
+            f"| {name} | {' | '.join(cells)} | {_n(ratio)} | {marks} | "
+            f"{' / '.join(str(count) for count in sorted(statements))} |"
+        )
+    if "skipped" in postgres:
+        out += ["", f"PostgreSQL skipped: {postgres['skipped']}."]
+    return out

@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,17 @@ from storage.engine import Store
 TimedCall = Callable[[int], Awaitable[object]]
 """One timed call: given its number, it makes the request (what it returns is not looked at)."""
 
-__all__ = ["PERMISSIONS", "Size", "cold_start", "concurrency", "context_sizes", "growth", "overhead"]
+__all__ = [
+    "INSIGHT_OPERATIONS",
+    "PERMISSIONS",
+    "Size",
+    "cold_start",
+    "concurrency",
+    "context_sizes",
+    "growth",
+    "insight",
+    "overhead",
+]
 
 PERMISSIONS = [
     "*",
@@ -62,6 +72,9 @@ class Size:
     concurrency_students: int
     base_students: int
     wrk_seconds: float
+    insight_calls: int
+    insight_postgres_students: int
+    """Students in the PostgreSQL database of section 8 (its large course has a tenth as many enrollments)."""
 
 
 SIZES = {
@@ -77,6 +90,8 @@ SIZES = {
         concurrency_students=200,
         base_students=200,
         wrk_seconds=1,
+        insight_calls=4,
+        insight_postgres_students=800,
     ),
     "full": Size(
         "full",
@@ -89,6 +104,8 @@ SIZES = {
         concurrency_students=10_000,
         base_students=1_000,
         wrk_seconds=8,
+        insight_calls=20,
+        insight_postgres_students=1_000_000,
     ),
 }
 
@@ -490,4 +507,47 @@ async def concurrency(
         "p95_ms": timing.p95_ms,
         "peak_rss_mb": rss,
         "write_share": sum(w for n, w in _MIX if n in _WRITES) / sum(w for _, w in _MIX),
+    }
+
+
+# --- 8. insight -------------------------------------------------------------------------------------
+
+INSIGHT_OPERATIONS: dict[str, dict[str, Any]] = {
+    "get_course_insights": {"courseId": loader.INSIGHT_COURSE_ID},
+    "find_students_needing_attention": {"courseId": loader.INSIGHT_COURSE_ID},
+    "get_community_insights": {"communityId": loader.INSIGHT_COMMUNITY_ID},
+    "get_school_report": {},
+}
+"""Section 8's calls: the large course, the insight community, the whole school (default windows)."""
+
+
+async def insight(store: Store, tenant: loader.BenchTenant, size: Size, students: int) -> dict:
+    """Load the large course (a tenth as many enrollments as `students`, which must be loaded) and
+    the insight community, then time the four insight operations in process and count their SQL
+    statements."""
+    enrollments = loader.insight_enrollments(students)
+    started = time.perf_counter()
+    await loader.load_insight_course(
+        store, tenant, students=students, start=0, stop=enrollments, now=datetime.now(UTC)
+    )
+    load_seconds = time.perf_counter() - started
+    client_server = create_mcp_server(Runtime(store=store), api_key=tenant.key)
+    async with Client(client_server) as client:
+        calls: dict[str, TimedCall] = {
+            name: (lambda i, name=name, arguments=arguments: _sdk_call(client, name, arguments))
+            for name, arguments in INSIGHT_OPERATIONS.items()
+        }
+        timings = await _interleaved(calls, size.insight_calls, rounds=2)
+        statements = {}
+        for name, arguments in INSIGHT_OPERATIONS.items():
+            with store.statements_seen() as seen:
+                await _sdk_call(client, name, arguments)
+            statements[name] = len(seen)
+    return {
+        "students": students,
+        "enrollments": enrollments,
+        "load_seconds": load_seconds,
+        "ops": {
+            name: {**timing.as_dict(), "statements": statements[name]} for name, timing in timings.items()
+        },
     }

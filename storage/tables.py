@@ -670,6 +670,9 @@ class Enrollment(_Table, table=True):
         Index("ix_enrollments_producer_enrolled", "producer_id", "enrolled_at", "id"),
         Index("ix_enrollments_course_enrolled", "course_id", "enrolled_at", "id"),
         Index("ix_enrollments_producer_updated", "producer_id", "updated_at", "id"),  # updatedAfter (sync)
+        # find_students_needing_attention of one course: its enrollments, longest silent first.
+        Index("ix_enrollments_course_updated", "course_id", "updated_at", "id"),
+        Index("ix_enrollments_producer_completed", "producer_id", "completed_at"),  # school report
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -686,7 +689,10 @@ class LessonProgress(_Table, table=True):
     """An enrollment's progress on one lesson of its course: one row per (enrollment, lesson)."""
 
     __tablename__ = "lesson_progress"
-    __table_args__ = (*checks("lesson_progress", completed=BOOLEAN, watched_seconds=COUNT),)
+    __table_args__ = (
+        Index("ix_lesson_progress_completed_at", "completed_at"),  # school report: lessons completed
+        *checks("lesson_progress", completed=BOOLEAN, watched_seconds=COUNT),
+    )
 
     enrollment_id: str = Field(sa_column=_fk("enrollments.id", index=False, primary_key=True))
     # Indexed on its own too: deleting a lesson looks its progress up by lesson.
@@ -700,6 +706,7 @@ class Certificate(_Table, table=True):
     """Issued once per enrollment, when it first reaches 100%; `verification_code` is unguessable."""
 
     __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_issued_at", "issued_at"),)  # school report
 
     id: str = Field(primary_key=True, max_length=40)
     enrollment_id: str = Field(sa_column=_fk("enrollments.id", index=False, unique=True))
@@ -711,6 +718,7 @@ class LearningDay(_Table, table=True):
     """A UTC day on which a student recorded learning progress: streaks are runs of these."""
 
     __tablename__ = "learning_days"
+    __table_args__ = (Index("ix_learning_days_day", "day"),)  # school report: active learners
 
     student_id: str = Field(sa_column=_fk("users.id", index=False, primary_key=True))
     day: date = Field(primary_key=True)

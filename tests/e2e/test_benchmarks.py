@@ -42,6 +42,7 @@ def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: 
         "concurrency",
         "load",
         "context",
+        "insight",
         "targets",
         "machine",
     ):
@@ -60,6 +61,21 @@ def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: 
     assert all(row["failures"] == 0 and row["requests"] > 0 for row in results["load"]["rows"].values())
     assert results["concurrency"]["sqlite"]["errors"] == 0, results["concurrency"]["sqlite"]["error_samples"]
     assert results["context"]["*"]["tools"] == len(TOOLS)
+    # Section 8: the four insight operations, timed on SQLite at the small and the full size.
+    insight = results["insight"]
+    for students in (insight["small"], insight["full"]):
+        run = insight["sqlite"][str(students)]
+        assert set(run["ops"]) == {
+            "get_course_insights",
+            "find_students_needing_attention",
+            "get_community_insights",
+            "get_school_report",
+        }
+        assert run["enrollments"] == students // 10
+        assert all(row["median_ms"] > 0 and row["statements"] >= 1 for row in run["ops"].values())
+    assert "skipped" in insight["postgresql"]  # --postgres-url none
+    assert set(insight["ratios"]) == set(insight["sqlite"][str(insight["full"])]["ops"])
+    assert any(target["id"].startswith("insight.growth.") for target in results["targets"])
     for heading in (
         "### 1. Overhead",
         "### 2. Growth",
@@ -67,6 +83,7 @@ def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: 
         "### 4. Concurrency",
         "### 6. Context size",
         "### 7. Under load",
+        "### 8. Insight",
         "### Targets",
     ):
         assert heading in table
