@@ -49,6 +49,7 @@ from storage.rules import (
 
 __all__ = [
     "OWNER_EMAIL_INDEX",
+    "ROLLUP_TABLES",
     "Achievement",
     "ApiKey",
     "AuditEvent",
@@ -56,14 +57,20 @@ __all__ = [
     "Certificate",
     "Comment",
     "Community",
+    "CommunityDay",
+    "CommunityPoster",
     "Course",
+    "CourseActivity",
+    "CourseDay",
     "Enrollment",
     "Event",
     "EventCounter",
     "IdempotencyRecord",
     "LearningDay",
+    "LearningGap",
     "Lesson",
     "LessonProgress",
+    "LessonTotal",
     "LoginFailure",
     "Media",
     "Member",
@@ -73,9 +80,11 @@ __all__ = [
     "OAuthToken",
     "Producer",
     "RateLimitWindow",
+    "SchoolDay",
     "Section",
     "SignIn",
     "Thread",
+    "UnansweredThread",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -683,6 +692,11 @@ class Enrollment(_Table, table=True):
     completed_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     """Its progress's last change (enrolling, at first)."""
+    lessons_started: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    """Its lesson progress rows. Kept by the database's triggers (see the rollups below): never
+    written by the application, and stale on an instance loaded before its progress changed."""
+    lessons_completed: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    """Its lesson progress rows marked completed; kept like `lessons_started`."""
 
 
 class LessonProgress(_Table, table=True):
@@ -780,3 +794,137 @@ class CredentialRevision(_Table, table=True):
 
     id: int = Field(primary_key=True)
     revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+# ---- Rollups: counts the insight operations read instead of counting rows --------------------------
+#
+# Kept by the database itself: triggers made by migration 0017 (`storage/migrations/versions/
+# 0017_insight_rollups.py`) change them in the same transaction, and on the same rows, as every
+# insert, update and delete of what they count, whichever code path (or cascade) makes it. The
+# application never writes them. Each is keyed by a tenant-owned parent (a course, a lesson, a
+# community, a producer) whose delete cascades to it; days are UTC days. Defined after
+# `_length_checks`: their ids are copied from parent rows whose own checks bound them.
+
+
+def _count() -> Column:
+    return Column(BigInteger, nullable=False, server_default=text("0"))
+
+
+class CourseDay(_Table, table=True):
+    """One course's day: enrollments made (by `enrolled_at`), lessons completed (by a progress row's
+    `completed_at`), enrollments completed and their enrolled-to-completed seconds (by
+    `completed_at`), certificates issued (by `issued_at`); rows that still exist."""
+
+    __tablename__ = "course_days"
+
+    course_id: str = Field(sa_column=_fk("courses.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+    enrollments: int = Field(default=0, sa_column=_count())
+    lessons_completed: int = Field(default=0, sa_column=_count())
+    courses_completed: int = Field(default=0, sa_column=_count())
+    completion_seconds: int = Field(default=0, sa_column=_count())
+    certificates: int = Field(default=0, sa_column=_count())
+
+
+class CourseActivity(_Table, table=True):
+    """How many of a course's enrollments were last active on `day` (the day of their `updated_at`),
+    by whether they started (`lessons_started > 0`) and how many lessons they completed: the
+    silences `find_students_needing_attention` counts and the active learners of a course."""
+
+    __tablename__ = "course_activity"
+
+    course_id: str = Field(sa_column=_fk("courses.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+    started: int = Field(primary_key=True)
+    lessons_completed: int = Field(primary_key=True)
+    enrollments: int = Field(default=0, sa_column=_count())
+
+
+class LessonTotal(_Table, table=True):
+    """A lesson's progress rows: how many, how many completed, and their watched seconds."""
+
+    __tablename__ = "lesson_totals"
+
+    lesson_id: str = Field(sa_column=_fk("lessons.id", index=False, primary_key=True))
+    started: int = Field(default=0, sa_column=_count())
+    completed: int = Field(default=0, sa_column=_count())
+    watched_seconds: int = Field(default=0, sa_column=_count())
+
+
+class SchoolDay(_Table, table=True):
+    """A producer's day: students registered (by `created_at`) who still exist."""
+
+    __tablename__ = "school_days"
+
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+    new_students: int = Field(default=0, sa_column=_count())
+
+
+class LearningGap(_Table, table=True):
+    """How many of a producer's learning days fall on `day` with the student's previous learning
+    day on `previous_day` (0001-01-01: none before). The distinct students with a learning day in
+    [a, b) are the learning days in [a, b) whose previous day is before a: a sum over the window's
+    days, however many students learned."""
+
+    __tablename__ = "learning_gaps"
+
+    producer_id: str = Field(sa_column=_fk("producers.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+    previous_day: date = Field(primary_key=True)
+    learners: int = Field(default=0, sa_column=_count())
+
+
+class CommunityDay(_Table, table=True):
+    """A community's day: members who joined (by `joined_at`), threads and comments made (by
+    `created_at`); rows that still exist. Its members now are the sum over all its days."""
+
+    __tablename__ = "community_days"
+
+    community_id: str = Field(sa_column=_fk("communities.id", index=False, primary_key=True))
+    day: date = Field(primary_key=True)
+    new_members: int = Field(default=0, sa_column=_count())
+    threads: int = Field(default=0, sa_column=_count())
+    comments: int = Field(default=0, sa_column=_count())
+
+
+class CommunityPoster(_Table, table=True):
+    """A user's threads and comments in a community, all time; `posts` is their sum."""
+
+    __tablename__ = "community_posters"
+    __table_args__ = (Index("ix_community_posters_community_posts", "community_id", "posts", "user_id"),)
+
+    community_id: str = Field(sa_column=_fk("communities.id", index=False, primary_key=True))
+    user_id: str = Field(sa_column=_fk("users.id", primary_key=True))
+    threads: int = Field(default=0, sa_column=_count())
+    comments: int = Field(default=0, sa_column=_count())
+    posts: int = Field(default=0, sa_column=_count())
+
+
+class UnansweredThread(_Table, table=True):
+    """A thread no one but its author has commented on, with its community and creation time."""
+
+    __tablename__ = "unanswered_threads"
+    __table_args__ = (
+        Index("ix_unanswered_threads_community_created", "community_id", "created_at", "thread_id"),
+    )
+
+    thread_id: str = Field(sa_column=_fk("threads.id", index=False, primary_key=True))
+    community_id: str = Field(sa_column=_fk("communities.id", index=False))
+    created_at: datetime
+
+
+ROLLUP_TABLES = frozenset(
+    model.__tablename__
+    for model in (
+        CourseDay,
+        CourseActivity,
+        LessonTotal,
+        SchoolDay,
+        LearningGap,
+        CommunityDay,
+        CommunityPoster,
+        UnansweredThread,
+    )
+)
+"""The tables only triggers write (see above)."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from storage.ids import utcnow
 from storage.queries import violated_constraint
-from storage.tables import Category, Course, metadata
+from storage.tables import ROLLUP_TABLES, Category, Course, metadata
 from tests.support.databases import ENGINE, raw_connection
 from tests.support.factories import make_course, mcp_client, ok
 from tests.support.table_rows import insert_rows, valid_rows
@@ -112,6 +112,8 @@ def _too_long() -> list[Bad]:
     a value of an enum is also refused as none of them)."""
     cases = []
     for table in metadata.sorted_tables:
+        if table.name in ROLLUP_TABLES:  # written only by triggers, from rows these checks bound
+            continue
         for column in table.columns:
             length = getattr(column.type, "length", None)  # String and its kinds; Enum among them
             if not length:
