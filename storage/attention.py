@@ -3,25 +3,36 @@
 Read by `find_students_needing_attention`. An enrollment's activity is its lesson progress: each
 `update_progress` that changes a lesson's progress moves the enrollment's `updated_at` (at
 enrollment, `updated_at` is `enrolled_at`), so `updated_at` is when it was last active, or
-enrolled if it never was. Its silence runs from there, and the list walks
-`ix_enrollments_producer_updated` in that order. A page is a fixed number of statements however
-many enrollments the school has: the page (its counts are correlated subqueries, each an index
-lookup), its total when the page is not all of it, the next lessons and the streaks of its rows.
+enrolled if it never was. Its silence runs from that UTC day, and the list walks
+`ix_enrollments_producer_updated` (or `ix_enrollments_course_updated`) in that order, reading the
+lessons it started and completed from the enrollment's own rollup columns. A page is a fixed number
+of statements however many enrollments the school has: the page, its total when the page is not
+all of it (summed from the course activity rollup, never counted), the next lessons and the
+streaks of its rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, cast, exists, func, select
 from sqlmodel import col
 
 from storage.db import Db
-from storage.queries import count, count_where
-from storage.tables import Course, Enrollment, LearningDay, Lesson, LessonProgress, Section, User
+from storage.queries import count_where
+from storage.tables import (
+    Course,
+    CourseActivity,
+    Enrollment,
+    LearningDay,
+    Lesson,
+    LessonProgress,
+    Section,
+    User,
+)
 
 __all__ = [
     "StalledEnrollment",
@@ -49,24 +60,27 @@ class StalledEnrollment:
     total_lessons: int
 
 
+def _lessons_of(course_id: Any) -> Any:
+    return count_where(Lesson, col(Lesson.course_id) == course_id)
+
+
+def _below(done: Any, total: Any, max_percent: int) -> Any:
+    """percent(done, total) < max_percent, as tools.domains.enrollments.percent rounds it, or a
+    course without lessons: below 100 is any lesson left; below M < 100 is round(100 * done / total)
+    < M, i.e. 200 done < total (2M - 1)."""
+    below = done < total if max_percent >= 100 else 200 * done < total * (2 * max_percent - 1)
+    return (total == 0) | below
+
+
 def _stalled_query(
     *,
     producer_id: str,
-    silent_since: datetime,
+    silent_before: datetime,
     max_percent: int,
     course_id: str | None,
     never_started: bool,
 ) -> Select:
-    started = exists().where(col(LessonProgress.enrollment_id) == Enrollment.id).correlate(Enrollment)
-    done = count_where(
-        LessonProgress,
-        col(LessonProgress.enrollment_id) == Enrollment.id,
-        col(LessonProgress.completed).is_(True),
-    ).correlate(Enrollment)
-    total = count_where(Lesson, col(Lesson.course_id) == Enrollment.course_id).correlate(Enrollment)
-    # percent(done, total) < max_percent, as tools.domains.enrollments.percent rounds it: below 100
-    # is any lesson left; below M < 100 is round(100 * done / total) < M, i.e. 200 done < total (2M - 1).
-    below = done < total if max_percent >= 100 else 200 * done < total * (2 * max_percent - 1)
+    total = _lessons_of(Enrollment.course_id).correlate(Enrollment)
     statement = (
         select(
             col(Enrollment.id),
@@ -76,47 +90,75 @@ def _stalled_query(
             col(Course.title),
             col(Enrollment.enrolled_at),
             col(Enrollment.updated_at),
-            started.label("started"),
-            done.label("done"),
+            col(Enrollment.lessons_started),
+            col(Enrollment.lessons_completed),
             total.label("total"),
         )
         .join(User, col(User.id) == Enrollment.student_id)
         .join(Course, col(Course.id) == Enrollment.course_id)
         .where(
             col(Enrollment.producer_id) == producer_id,
-            col(Enrollment.updated_at) <= silent_since,
-            (total == 0) | below,
+            col(Enrollment.updated_at) < silent_before,
+            _below(col(Enrollment.lessons_completed), total, max_percent),
         )
     )
     if course_id is not None:
         statement = statement.where(col(Enrollment.course_id) == course_id)
     if never_started:
-        statement = statement.where(~started)
+        statement = statement.where(col(Enrollment.lessons_started) == 0)
     return statement.order_by(col(Enrollment.updated_at), col(Enrollment.id))
+
+
+async def _stalled_total(
+    db: Db,
+    *,
+    producer_id: str,
+    last_silent_day: date,
+    max_percent: int,
+    course_id: str | None,
+    never_started: bool,
+) -> int:
+    """How many enrollments `_stalled_query` finds, summed from the course activity rollup: a row
+    per course, day and lessons completed, however many enrollments there are. One statement."""
+    total = _lessons_of(CourseActivity.course_id).correlate(CourseActivity)
+    statement = select(func.coalesce(func.sum(col(CourseActivity.enrollments)), 0)).where(
+        col(CourseActivity.course_id).in_(
+            select(col(Course.id)).where(col(Course.producer_id) == producer_id)
+        ),
+        col(CourseActivity.day) <= last_silent_day,
+        _below(col(CourseActivity.lessons_completed), total, max_percent),
+    )
+    if course_id is not None:
+        statement = statement.where(col(CourseActivity.course_id) == course_id)
+    if never_started:
+        statement = statement.where(col(CourseActivity.started) == 0)
+    return int((await db.session.execute(statement)).scalar_one())
 
 
 async def stalled_enrollments(
     db: Db,
     *,
     producer_id: str,
-    silent_since: datetime,
+    last_silent_day: date,
     max_percent: int,
     course_id: str | None = None,
     never_started: bool = False,
     offset: int,
     limit: int,
 ) -> tuple[list[StalledEnrollment], int]:
-    """One page of the producer's enrollments with no lesson progress change after `silent_since`
-    (at or before it) whose rounded progress percent is below `max_percent`, longest silence first,
-    and how many there are in all. Optionally of one course, and only those never started."""
+    """One page of the producer's enrollments whose last lesson progress change (or enrollment, if
+    none) fell on `last_silent_day` or before, whose rounded progress percent is below
+    `max_percent`, longest silence first, and how many there are in all. Optionally of one course,
+    and only those never started."""
     session = db.session
-    statement = _stalled_query(
-        producer_id=producer_id,
-        silent_since=silent_since,
-        max_percent=max_percent,
-        course_id=course_id,
-        never_started=never_started,
-    )
+    scope = {
+        "producer_id": producer_id,
+        "max_percent": max_percent,
+        "course_id": course_id,
+        "never_started": never_started,
+    }
+    silent_before = datetime.combine(last_silent_day + timedelta(days=1), time.min, tzinfo=UTC)
+    statement = _stalled_query(silent_before=silent_before, **scope)
     rows = [
         StalledEnrollment(
             enrollment_id=row.id,
@@ -126,15 +168,15 @@ async def stalled_enrollments(
             course_title=row.title,
             enrolled_at=row.enrolled_at,
             silent_since=row.updated_at,
-            started=bool(row.started),
-            completed_lessons=row.done,
+            started=row.lessons_started > 0,
+            completed_lessons=row.lessons_completed,
             total_lessons=row.total,
         )
         for row in (await session.execute(statement.offset(offset).limit(limit))).all()
     ]
     if offset == 0 and len(rows) < limit:
         return rows, len(rows)  # the page holds everything: no need to count
-    return rows, await count(db, statement)
+    return rows, await _stalled_total(db, last_silent_day=last_silent_day, **scope)
 
 
 async def next_lessons(db: Db, *, enrollment_ids: Iterable[str]) -> dict[str, tuple[str, str]]:

@@ -1,23 +1,25 @@
 """A community's activity over a window, in the store: members, posts per day, the most active
 posters, and the threads waiting for an answer.
 
-Read by `get_community_insights`. A fixed number of statements however large the community:
-the counts in one, the posts per day in one (bucketed by bound day boundaries, so both engines
-count the same UTC days), the most active posters in one, the waiting threads in one.
+Read by `get_community_insights`. Nothing here counts rows: members, new members, threads and
+comments are sums over the community's days (`CommunityDay`, a row per day), the posters are the
+first rows of `CommunityPoster` in the order of its index, and the waiting threads the oldest rows
+of `UnansweredThread` (all kept by the database's triggers, migration 0017). Four statements,
+however large the community: the counts, the posts per day, the most active posters, the waiting
+threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, exists, func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from storage.db import Db
 from storage.queries import count_where
-from storage.tables import Comment, Member, Thread, User
+from storage.tables import CommunityDay, CommunityPoster, Thread, UnansweredThread, User
 
 __all__ = [
     "CommunityCounts",
@@ -57,119 +59,76 @@ class WaitingThread:
     comment_count: int
 
 
-def _in_community(community_id: str):
-    return select(col(Thread.id)).where(col(Thread.community_id) == community_id)
-
-
-def _waiting(community_id: str, *, asked_before: datetime):
+def _waiting(community_id: str, *, asked_before: datetime) -> tuple:
     """The community's threads created at or before `asked_before` that no one but their author
     has commented on."""
-    answered = exists().where(col(Comment.thread_id) == Thread.id, col(Comment.author_id) != Thread.author_id)
     return (
-        col(Thread.community_id) == community_id,
-        col(Thread.created_at) <= asked_before,
-        ~answered.correlate(Thread),
+        col(UnansweredThread.community_id) == community_id,
+        col(UnansweredThread.created_at) <= asked_before,
     )
 
 
 async def community_counts(
-    db: Db, *, community_id: str, since: datetime, until: datetime, asked_before: datetime
+    db: Db, *, community_id: str, first_day: date, end_day: date, asked_before: datetime
 ) -> CommunityCounts:
-    """Members now; members who joined, threads and comments made in [since, until); threads
-    waiting for an answer (see `_waiting`). One statement."""
+    """Members now; members who joined, threads and comments made in the days [first_day, end_day)
+    (and still there); threads waiting for an answer (see `_waiting`). One statement."""
     session = db.session
+    of_community = col(CommunityDay.community_id) == community_id
+    in_window = (col(CommunityDay.day) >= first_day, col(CommunityDay.day) < end_day)
+
+    def total(column, *conditions):
+        return select(func.coalesce(func.sum(column), 0)).where(of_community, *conditions).scalar_subquery()
+
     statement = select(
-        count_where(Member, col(Member.community_id) == community_id),
-        count_where(
-            Member,
-            col(Member.community_id) == community_id,
-            col(Member.joined_at) >= since,
-            col(Member.joined_at) < until,
-        ),
-        count_where(
-            Thread,
-            col(Thread.community_id) == community_id,
-            col(Thread.created_at) >= since,
-            col(Thread.created_at) < until,
-        ),
-        count_where(
-            Comment,
-            col(Comment.thread_id).in_(_in_community(community_id)),
-            col(Comment.created_at) >= since,
-            col(Comment.created_at) < until,
-        ),
-        count_where(Thread, *_waiting(community_id, asked_before=asked_before)),
+        total(col(CommunityDay.new_members)),
+        total(col(CommunityDay.new_members), *in_window),
+        total(col(CommunityDay.threads), *in_window),
+        total(col(CommunityDay.comments), *in_window),
+        count_where(UnansweredThread, *_waiting(community_id, asked_before=asked_before)),
     )
-    return CommunityCounts(*(await session.execute(statement)).one())
+    return CommunityCounts(*(int(value) for value in (await session.execute(statement)).one()))
 
 
 async def posts_by_day(
-    db: Db, *, community_id: str, boundaries: Sequence[datetime]
+    db: Db, *, community_id: str, first_day: date, end_day: date
 ) -> tuple[list[int], list[int]]:
-    """Threads and comments made in each day [boundaries[i], boundaries[i + 1]): two lists, one
-    number a day. One statement."""
+    """Threads and comments made on each day of [first_day, end_day): two lists, one number a day.
+    One statement."""
     session = db.session
-    since, until = boundaries[0], boundaries[-1]
-
-    def bucket(created_at):
-        return case(
-            *((created_at < boundary, index) for index, boundary in enumerate(boundaries[1:])),
-            else_=len(boundaries) - 1,
-        )
-
-    threads = select(literal("thread").label("kind"), bucket(col(Thread.created_at)).label("day")).where(
-        col(Thread.community_id) == community_id,
-        col(Thread.created_at) >= since,
-        col(Thread.created_at) < until,
+    statement = select(col(CommunityDay.day), col(CommunityDay.threads), col(CommunityDay.comments)).where(
+        col(CommunityDay.community_id) == community_id,
+        col(CommunityDay.day) >= first_day,
+        col(CommunityDay.day) < end_day,
     )
-    comments = select(literal("comment").label("kind"), bucket(col(Comment.created_at)).label("day")).where(
-        col(Comment.thread_id).in_(_in_community(community_id)),
-        col(Comment.created_at) >= since,
-        col(Comment.created_at) < until,
-    )
-    posts = union_all(threads, comments).subquery()
-    statement = select(posts.c.kind, posts.c.day, func.count()).group_by(posts.c.kind, posts.c.day)
-    days = len(boundaries) - 1
+    days = (end_day - first_day).days
     counted = {"thread": [0] * days, "comment": [0] * days}
-    for kind, day, number in (await session.execute(statement)).all():
-        counted[kind][day] = number
+    for day, threads, comments in (await session.execute(statement)).all():
+        index = (day - first_day) // timedelta(days=1)
+        counted["thread"][index], counted["comment"][index] = int(threads), int(comments)
     return counted["thread"], counted["comment"]
 
 
-async def most_active(
-    db: Db, *, community_id: str, since: datetime, until: datetime, limit: int
-) -> list[Poster]:
-    """The users with the most threads and comments made in the community in [since, until), most
-    first (then by name and id), at most `limit`. One statement."""
+async def most_active(db: Db, *, community_id: str, limit: int) -> list[Poster]:
+    """The users with the most threads and comments in the community, all time, most first (then
+    the latest id first: the index's order), at most `limit`. One statement."""
     session = db.session
-    threads = select(
-        col(Thread.author_id).label("user_id"),
-        literal(1).label("thread"),
-        literal(0).label("comment"),
-    ).where(
-        col(Thread.community_id) == community_id,
-        col(Thread.created_at) >= since,
-        col(Thread.created_at) < until,
-    )
-    comments = select(
-        col(Comment.author_id).label("user_id"),
-        literal(0).label("thread"),
-        literal(1).label("comment"),
-    ).where(
-        col(Comment.thread_id).in_(_in_community(community_id)),
-        col(Comment.created_at) >= since,
-        col(Comment.created_at) < until,
-    )
-    posts = union_all(threads, comments).subquery()
-    thread_count, comment_count = func.sum(posts.c.thread), func.sum(posts.c.comment)
     statement = (
-        select(posts.c.user_id, col(User.name), thread_count, comment_count)
-        .join(User, col(User.id) == posts.c.user_id)
-        .group_by(posts.c.user_id, col(User.name))
-        .order_by((thread_count + comment_count).desc(), col(User.name), posts.c.user_id)
+        select(
+            col(CommunityPoster.user_id),
+            col(User.name),
+            col(CommunityPoster.threads),
+            col(CommunityPoster.comments),
+        )
+        .join(User, col(User.id) == CommunityPoster.user_id)
+        .where(col(CommunityPoster.community_id) == community_id, col(CommunityPoster.posts) > 0)
+        .order_by(col(CommunityPoster.posts).desc(), col(CommunityPoster.user_id).desc())
         .limit(limit)
     )
-    return [Poster(*row) for row in (await session.execute(statement)).all()]
+    return [
+        Poster(user_id, name, int(threads), int(comments))
+        for user_id, name, threads, comments in (await session.execute(statement)).all()
+    ]
 
 
 async def waiting_threads(
@@ -186,9 +145,11 @@ async def waiting_threads(
             col(Thread.created_at),
             col(Thread.comment_count),
         )
+        .select_from(UnansweredThread)
+        .join(Thread, col(Thread.id) == UnansweredThread.thread_id)
         .join(User, col(User.id) == Thread.author_id)
         .where(*_waiting(community_id, asked_before=asked_before))
-        .order_by(col(Thread.created_at), col(Thread.id))
+        .order_by(col(UnansweredThread.created_at), col(UnansweredThread.thread_id))
         .limit(limit)
     )
     return [WaitingThread(*row) for row in (await session.execute(statement)).all()]

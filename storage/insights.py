@@ -1,34 +1,34 @@
 """Insights in the store: one course's figures and lesson funnel, and a school's period report.
 
-Read by `tools.domains.insights`. Every figure is counted by the database, in a fixed number of
-statements however large the school: a course's summary (one statement) and its funnel (one);
-each part of the school report (students, learning, community) one statement of scalar
-subqueries, each counting one window of one index-backed column. Every statement is filtered by
-the producer. Windows are half-open, `[since, until)`, so an instant on an edge counts once.
+Read by `tools.domains.insights`. Nothing here counts rows: every figure is a sum over the rollups
+the database's triggers keep (`storage.tables`, migration 0017), so an answer reads a number of rows
+set by the course's lessons and the days of its windows, however many students the school has. A
+course's summary is one statement and its funnel one; each part of the school report (students,
+learning, community) one statement of scalar subqueries. Windows are whole UTC days, `[first_day,
+end_day)`; every statement is filtered by the producer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ScalarSelect, and_, case, exists, extract, func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlmodel import col
 
 from storage.db import Db
 from storage.tables import (
-    Certificate,
-    Comment,
     Community,
+    CommunityDay,
     Course,
-    Enrollment,
-    LearningDay,
+    CourseActivity,
+    CourseDay,
+    LearningGap,
     Lesson,
-    LessonProgress,
+    LessonTotal,
+    SchoolDay,
     Section,
-    Thread,
-    User,
 )
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "learning_counts",
     "student_counts",
 ]
+
+SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,7 @@ class FunnelLesson:
 
 @dataclass(frozen=True)
 class Window:
-    """`[since, until)`, and the learning days it holds: `[first_day, end_day)`, the UTC days that
-    begin within it."""
+    """The UTC days `[first_day, end_day)`: from midnight `since` to midnight `until`."""
 
     since: datetime
     until: datetime
@@ -76,57 +77,45 @@ class Window:
     end_day: date
 
 
-def _days_between(db: Db, later: Any, earlier: Any) -> Any:
-    if db.dialect.name == "sqlite":
-        return func.julianday(later) - func.julianday(earlier)
-    return extract("epoch", later - earlier) / 86400.0
+def _total(column: Any, *conditions: Any) -> ScalarSelect:
+    return select(func.coalesce(func.sum(column), 0)).where(*conditions).scalar_subquery()
 
 
-def _has_progress() -> Any:
-    return exists().where(col(LessonProgress.enrollment_id) == Enrollment.id)
-
-
-async def course_summary(
-    db: Db, *, producer_id: str, course_id: str, now: datetime, week_start: datetime, month_start: datetime
-) -> CourseSummary | None:
+async def course_summary(db: Db, *, producer_id: str, course_id: str, today: date) -> CourseSummary | None:
     """The course's title and figures, or None when the producer has no such course. One statement.
-    Active in a window: the enrollment has lesson progress and its last progress change
-    (`Enrollment.updated_at`) lies in `[start, now]`."""
+    Active in the last N days: enrollments that started and whose last progress change
+    (`Enrollment.updated_at`) fell on one of the N UTC days ending `today`."""
     session = db.session
-    completed = col(Enrollment.completed_at).is_not(None)
-    updated = col(Enrollment.updated_at)
+    of_course = col(CourseDay.course_id) == course_id
 
-    def active_since(start: datetime) -> Any:
-        return func.coalesce(
-            func.sum(case((and_(updated >= start, updated <= now, _has_progress()), 1), else_=0)), 0
+    def active(days: int) -> ScalarSelect:
+        return _total(
+            col(CourseActivity.enrollments),
+            col(CourseActivity.course_id) == course_id,
+            col(CourseActivity.day) >= today - timedelta(days=days - 1),
+            col(CourseActivity.day) <= today,
+            col(CourseActivity.started) == 1,
         )
 
-    statement = (
-        select(
-            col(Course.title),
-            func.count(col(Enrollment.id)),
-            func.count(col(Enrollment.completed_at)),
-            func.count(col(Certificate.id)),
-            func.avg(case((completed, _days_between(db, Enrollment.completed_at, Enrollment.enrolled_at)))),
-            active_since(week_start),
-            active_since(month_start),
-        )
-        .select_from(Course)
-        .outerjoin(Enrollment, col(Enrollment.course_id) == Course.id)
-        .outerjoin(Certificate, col(Certificate.enrollment_id) == Enrollment.id)
-        .where(col(Course.id) == course_id, col(Course.producer_id) == producer_id)
-        .group_by(col(Course.id), col(Course.title))
-    )
+    statement = select(
+        col(Course.title),
+        _total(col(CourseDay.enrollments), of_course),
+        _total(col(CourseDay.courses_completed), of_course),
+        _total(col(CourseDay.certificates), of_course),
+        _total(col(CourseDay.completion_seconds), of_course),
+        active(7),
+        active(30),
+    ).where(col(Course.id) == course_id, col(Course.producer_id) == producer_id)
     row = (await session.execute(statement)).first()
     if row is None:
         return None
-    title, enrollments, done, certificates, average, week, month = row
+    title, enrollments, completed, certificates, seconds, week, month = row
     return CourseSummary(
         title=title,
-        enrollments=enrollments,
-        completed=done,
-        certificates=certificates,
-        average_days_to_complete=None if average is None else float(average),
+        enrollments=int(enrollments),
+        completed=int(completed),
+        certificates=int(certificates),
+        average_days_to_complete=int(seconds) / int(completed) / SECONDS_PER_DAY if completed else None,
         active_7_days=int(week),
         active_30_days=int(month),
     )
@@ -143,22 +132,14 @@ async def course_funnel(db: Db, *, producer_id: str, course_id: str) -> list[Fun
             col(Lesson.title),
             col(Section.id),
             col(Section.title),
-            func.count(col(LessonProgress.enrollment_id)),
-            func.coalesce(func.sum(case((col(LessonProgress.completed), 1), else_=0)), 0),
-            func.avg(col(LessonProgress.watched_seconds)),
+            func.coalesce(col(LessonTotal.started), 0),
+            func.coalesce(col(LessonTotal.completed), 0),
+            func.coalesce(col(LessonTotal.watched_seconds), 0),
         )
         .join(Section, col(Section.id) == Lesson.section_id)
         .join(Course, col(Course.id) == Lesson.course_id)
-        .outerjoin(LessonProgress, col(LessonProgress.lesson_id) == Lesson.id)
+        .outerjoin(LessonTotal, col(LessonTotal.lesson_id) == Lesson.id)
         .where(col(Lesson.course_id) == course_id, col(Course.producer_id) == producer_id)
-        .group_by(
-            col(Lesson.id),
-            col(Lesson.title),
-            col(Lesson.order),
-            col(Section.id),
-            col(Section.title),
-            col(Section.order),
-        )
         .order_by(col(Section.order), col(Section.id), col(Lesson.order), col(Lesson.id))
     )
     return [
@@ -167,18 +148,14 @@ async def course_funnel(db: Db, *, producer_id: str, course_id: str) -> list[Fun
             title=title,
             section_id=section_id,
             section_title=section_title,
-            started=started,
+            started=int(started),
             completed=int(done),
-            average_watched_seconds=None if average is None else float(average),
+            average_watched_seconds=int(watched) / int(started) if started else None,
         )
-        for lesson_id, title, section_id, section_title, started, done, average in (
+        for lesson_id, title, section_id, section_title, started, done, watched in (
             await session.execute(statement)
         ).all()
     ]
-
-
-def _in(column: Any, window: Window) -> Any:
-    return and_(column >= window.since, column < window.until)
 
 
 async def _pairs(db: Db, counts: dict[str, tuple[ScalarSelect, ScalarSelect]]) -> dict[str, tuple[int, int]]:
@@ -192,125 +169,80 @@ async def _pairs(db: Db, counts: dict[str, tuple[ScalarSelect, ScalarSelect]]) -
     return {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(counts)}
 
 
-def _both(make: Any, current: Window, previous: Window) -> tuple[ScalarSelect, ScalarSelect]:
-    return make(current), make(previous)
+def _days(column: Any, window: Window) -> tuple[Any, Any]:
+    return column >= window.first_day, column < window.end_day
 
 
 async def student_counts(
     db: Db, *, producer_id: str, current: Window, previous: Window
 ) -> dict[str, tuple[int, int]]:
-    """New students (created) in each window. One statement."""
+    """New students (registered, and not deleted) in each window. One statement."""
 
     def new_students(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(User)
-            .where(
-                col(User.producer_id) == producer_id,
-                col(User.role) == "student",
-                _in(col(User.created_at), window),
-            )
-            .scalar_subquery()
+        return _total(
+            col(SchoolDay.new_students),
+            col(SchoolDay.producer_id) == producer_id,
+            *_days(col(SchoolDay.day), window),
         )
 
-    return await _pairs(db, {"new_students": _both(new_students, current, previous)})
+    return await _pairs(db, {"new_students": (new_students(current), new_students(previous))})
 
 
 async def learning_counts(
     db: Db, *, producer_id: str, current: Window, previous: Window
 ) -> dict[str, tuple[int, int]]:
     """Enrollments made, lessons completed, courses completed, certificates issued and active
-    learners (distinct students with a learning day that begins in the window) in each window.
-    One statement."""
+    learners (distinct students with a learning day in the window: the learning days in it whose
+    student's previous one is before it) in each window. One statement."""
+    courses = select(col(Course.id)).where(col(Course.producer_id) == producer_id)
 
-    def enrollments(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(Enrollment)
-            .where(col(Enrollment.producer_id) == producer_id, _in(col(Enrollment.enrolled_at), window))
-            .scalar_subquery()
-        )
+    def course_total(column: Any) -> Any:
+        def make(window: Window) -> ScalarSelect:
+            return _total(column, col(CourseDay.course_id).in_(courses), *_days(col(CourseDay.day), window))
 
-    def courses_completed(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(Enrollment)
-            .where(col(Enrollment.producer_id) == producer_id, _in(col(Enrollment.completed_at), window))
-            .scalar_subquery()
-        )
-
-    def of_producer(enrollment_id: Any) -> Any:
-        """The enrollment is the producer's: a lookup by primary key, so the window's index drives."""
-        return exists().where(col(Enrollment.id) == enrollment_id, col(Enrollment.producer_id) == producer_id)
-
-    def lessons_completed(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(LessonProgress)
-            .where(
-                _in(col(LessonProgress.completed_at), window),
-                of_producer(LessonProgress.enrollment_id),
-            )
-            .scalar_subquery()
-        )
-
-    def certificates(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(Certificate)
-            .where(_in(col(Certificate.issued_at), window), of_producer(Certificate.enrollment_id))
-            .scalar_subquery()
-        )
+        return make
 
     def active_learners(window: Window) -> ScalarSelect:
-        return (
-            select(func.count(func.distinct(col(LearningDay.student_id))))
-            .where(
-                col(LearningDay.day) >= window.first_day,
-                col(LearningDay.day) < window.end_day,
-                exists().where(col(User.id) == LearningDay.student_id, col(User.producer_id) == producer_id),
-            )
-            .scalar_subquery()
+        return _total(
+            col(LearningGap.learners),
+            col(LearningGap.producer_id) == producer_id,
+            *_days(col(LearningGap.day), window),
+            col(LearningGap.previous_day) < window.first_day,
         )
 
     makers = {
-        "enrollments": enrollments,
-        "lessons_completed": lessons_completed,
-        "courses_completed": courses_completed,
-        "certificates": certificates,
+        "enrollments": course_total(col(CourseDay.enrollments)),
+        "lessons_completed": course_total(col(CourseDay.lessons_completed)),
+        "courses_completed": course_total(col(CourseDay.courses_completed)),
+        "certificates": course_total(col(CourseDay.certificates)),
         "active_learners": active_learners,
     }
-    return await _pairs(db, {name: _both(make, current, previous) for name, make in makers.items()})
+    return await _pairs(db, {name: (make(current), make(previous)) for name, make in makers.items()})
 
 
 async def community_counts(
     db: Db, *, producer_id: str, current: Window, previous: Window
 ) -> dict[str, tuple[int, int]]:
-    """Threads and comments created in each window, in the producer's communities. One statement."""
+    """Threads and comments made (and not deleted) in each window, in the producer's communities.
+    One statement."""
+    communities = select(col(Community.id)).where(col(Community.producer_id) == producer_id)
 
-    def threads(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(Thread)
-            .join(Community, col(Community.id) == Thread.community_id)
-            .where(col(Community.producer_id) == producer_id, _in(col(Thread.created_at), window))
-            .scalar_subquery()
-        )
+    def community_total(column: Any) -> Any:
+        def make(window: Window) -> ScalarSelect:
+            return _total(
+                column, col(CommunityDay.community_id).in_(communities), *_days(col(CommunityDay.day), window)
+            )
 
-    def comments(window: Window) -> ScalarSelect:
-        return (
-            select(func.count())
-            .select_from(Comment)
-            .join(Thread, col(Thread.id) == Comment.thread_id)
-            .join(Community, col(Community.id) == Thread.community_id)
-            .where(col(Community.producer_id) == producer_id, _in(col(Comment.created_at), window))
-            .scalar_subquery()
-        )
+        return make
 
+    threads, comments = (
+        community_total(col(CommunityDay.threads)),
+        community_total(col(CommunityDay.comments)),
+    )
     return await _pairs(
         db,
         {
-            "new_threads": _both(threads, current, previous),
-            "new_comments": _both(comments, current, previous),
+            "new_threads": (threads(current), threads(previous)),
+            "new_comments": (comments(current), comments(previous)),
         },
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,6 +28,7 @@ __all__ = [
     "SLUG_PATTERN",
     "Count",
     "Id",
+    "IsoDate",
     "IsoDatetime",
     "Price",
     "RestSchema",
@@ -123,6 +124,19 @@ IsoDatetime = Annotated[
 """A timestamp argument bounding a filter: an ISO 8601 string with a timezone (JSON has no date
 type), handed to the operation as the same instant in UTC (or, past the ends of the calendar in
 UTC, its first or last instant, which filter alike)."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    # pydantic would also take a date-time, and numbers as Unix times; the schema says a date.
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date string such as 2026-05-01")
+    return value
+
+
+IsoDate = Annotated[date, Field(strict=False), BeforeValidator(_iso_date_text)]
+"""A UTC day argument: an ISO 8601 date string (YYYY-MM-DD)."""
 
 
 def _not_blank(value: str) -> str:

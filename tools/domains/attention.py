@@ -8,7 +8,7 @@ below `maxProgress`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import Field
 
@@ -53,7 +53,7 @@ class StalledEnrollmentPublic(OutputModel):
     last_activity_at: UtcDatetime | None = Field(
         description="The enrollment's last lesson progress change; null: never started."
     )
-    days_silent: int = Field(description="Whole days since lastActivityAt, or since enrolledAt.")
+    days_silent: int = Field(description="UTC days from the day of lastActivityAt (or enrolledAt) to today.")
     current_streak: int = Field(
         description="The student's run of learning days (any course) ending today or yesterday."
     )
@@ -64,14 +64,14 @@ class StalledEnrollmentPublic(OutputModel):
 
 class AttentionPage(Page[StalledEnrollmentPublic]):
     silent_since: UtcDatetime = Field(
-        description="Listed: no lesson progress after this (now - inactiveDays)."
+        description="Listed: no lesson progress since this midnight (UTC), inactiveDays - 1 days before today's."
     )
 
 
 def _public(
     row: StalledEnrollment,
     *,
-    now: datetime,
+    today: date,
     streaks: dict[str, int],
     next_lessons: dict[str, tuple[str, str]],
 ) -> StalledEnrollmentPublic:
@@ -87,7 +87,7 @@ def _public(
         completed_lessons=row.completed_lessons,
         total_lessons=row.total_lessons,
         last_activity_at=row.silent_since if row.started else None,
-        days_silent=(now - row.silent_since) // timedelta(days=1),
+        days_silent=(today - utc_day(row.silent_since)).days,
         current_streak=streaks.get(row.student_id, 0),
         next_lesson=LessonRef(id=lesson[0], title=lesson[1]) if lesson is not None else None,
     )
@@ -107,12 +107,12 @@ async def find_students_needing_attention(ctx: OperationContext, data: Attention
     next lesson. Paginated."""
     if data.course_id is not None:
         await owned_course(ctx, data.course_id)
-    now = ctx.now()
-    silent_since = now - timedelta(days=data.inactive_days)
+    today = utc_day(ctx.now())
+    last_silent_day = today - timedelta(days=data.inactive_days)
     rows, total = await attention_storage.stalled_enrollments(
         ctx.db,
         producer_id=ctx.producer_id,
-        silent_since=silent_since,
+        last_silent_day=last_silent_day,
         max_percent=data.max_progress,
         course_id=data.course_id,
         never_started=data.never_started,
@@ -126,11 +126,11 @@ async def find_students_needing_attention(ctx: OperationContext, data: Attention
             ctx.db, enrollment_ids=[row.enrollment_id for row in rows]
         )
         streaks = await attention_storage.current_streaks(
-            ctx.db, student_ids=[row.student_id for row in rows], today=utc_day(now)
+            ctx.db, student_ids=[row.student_id for row in rows], today=today
         )
     total_pages = (total + data.limit - 1) // data.limit
     return AttentionPage(
-        data=[_public(row, now=now, streaks=streaks, next_lessons=next_lessons) for row in rows],
+        data=[_public(row, today=today, streaks=streaks, next_lessons=next_lessons) for row in rows],
         pagination=Pagination(
             page=data.page,
             limit=data.limit,
@@ -138,5 +138,5 @@ async def find_students_needing_attention(ctx: OperationContext, data: Attention
             total_pages=total_pages,
             has_more=data.page < total_pages,
         ),
-        silent_since=silent_since,
+        silent_since=datetime.combine(last_silent_day + timedelta(days=1), time.min, tzinfo=UTC),
     )

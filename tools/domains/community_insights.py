@@ -70,7 +70,7 @@ class CommunityInsights(OutputModel):
     comments: int
     by_day: list[DayActivity] = Field(description="Every day of the period, oldest first.")
     most_active: list[ActivePoster] = Field(
-        description=f"Top {_MOST_ACTIVE} by posts in the period, member or not."
+        description=f"Top {_MOST_ACTIVE} by posts ever in the community, member or not."
     )
     waiting_since: UtcDatetime = Field(description="Now - hours.")
     waiting_total: int = Field(
@@ -104,16 +104,13 @@ async def get_community_insights(
         datetime.combine(day, time.min, tzinfo=UTC) for day in [*days, days[-1] + timedelta(days=1)]
     ]
     since, until = boundaries[0], boundaries[-1]
+    window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
     asked_before = now - timedelta(hours=data.hours)
     counts = await insights_storage.community_counts(
-        ctx.db, community_id=community.id, since=since, until=until, asked_before=asked_before
+        ctx.db, community_id=community.id, asked_before=asked_before, **window
     )
-    threads, comments = await insights_storage.posts_by_day(
-        ctx.db, community_id=community.id, boundaries=boundaries
-    )
-    posters = await insights_storage.most_active(
-        ctx.db, community_id=community.id, since=since, until=until, limit=_MOST_ACTIVE
-    )
+    threads, comments = await insights_storage.posts_by_day(ctx.db, community_id=community.id, **window)
+    posters = await insights_storage.most_active(ctx.db, community_id=community.id, limit=_MOST_ACTIVE)
     waiting = await insights_storage.waiting_threads(
         ctx.db, community_id=community.id, asked_before=asked_before, limit=_WAITING
     )

@@ -20,25 +20,23 @@ from storage.insights import Window
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import NotFound, Unprocessable
-from tools.core.fields import IsoDatetime
+from tools.core.fields import IsoDate
 from tools.core.models import InputModel, OutputModel, UtcDatetime
 from tools.core.permissions import AllOf, AnyOf, Permission, allows
 from tools.domains.curriculum import CourseRef
+from tools.domains.streaks import utc_day
 
 __all__ = ["get_course_insights", "get_school_report"]
-
-_WEEK = timedelta(days=7)
-_MONTH = timedelta(days=30)
 
 
 # ---- get_course_insights
 
 
 class ActiveWindow(OutputModel):
-    since: UtcDatetime = Field(description="Inclusive.")
-    until: UtcDatetime = Field(description="Inclusive: the time of the answer.")
+    since: UtcDatetime = Field(description="Midnight (UTC) starting the window's first day.")
+    until: UtcDatetime = Field(description="The time of the answer.")
     learners: int = Field(
-        description="Enrolled students with lesson progress whose last progress update on this course is in the window."
+        description="Enrolled students with lesson progress whose last progress update on this course fell in the window."
     )
 
 
@@ -125,13 +123,9 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
     learners (last 7 and 30 days) and lesson funnel (completions, average watched seconds) with its
     largest drop."""
     now = ctx.now()
+    today = utc_day(now)
     summary = await insights_storage.course_summary(
-        ctx.db,
-        producer_id=ctx.producer_id,
-        course_id=data.course_id,
-        now=now,
-        week_start=now - _WEEK,
-        month_start=now - _MONTH,
+        ctx.db, producer_id=ctx.producer_id, course_id=data.course_id, today=today
     )
     if summary is None:
         raise NotFound("Course not found")
@@ -165,8 +159,12 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
             completion_rate=_rate(summary.completed, summary.enrollments),
             certificates=summary.certificates,
             average_days_to_complete=None if average is None else round(average, 2),
-            active_last_7_days=ActiveWindow(since=now - _WEEK, until=now, learners=summary.active_7_days),
-            active_last_30_days=ActiveWindow(since=now - _MONTH, until=now, learners=summary.active_30_days),
+            active_last_7_days=ActiveWindow(
+                since=_midnight(today - timedelta(days=6)), until=now, learners=summary.active_7_days
+            ),
+            active_last_30_days=ActiveWindow(
+                since=_midnight(today - timedelta(days=29)), until=now, learners=summary.active_30_days
+            ),
             funnel=steps,
             largest_drop=_largest_drop(steps),
         )
@@ -177,13 +175,13 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
 
 
 class SchoolReportInput(InputModel):
-    since: IsoDatetime | None = Field(default=None, description="Inclusive; default: until - 7 days.")
-    until: IsoDatetime | None = Field(default=None, description="Exclusive; default: now (since if later).")
+    since: IsoDate | None = Field(default=None, description="First UTC day; default: until - 6 days.")
+    until: IsoDate | None = Field(default=None, description="Last UTC day; default: today (since if later).")
 
 
 class ReportPeriod(OutputModel):
-    since: UtcDatetime = Field(description="Inclusive.")
-    until: UtcDatetime = Field(description="Exclusive.")
+    since: UtcDatetime = Field(description="Midnight (UTC) starting the first day.")
+    until: UtcDatetime = Field(description="Exclusive: midnight ending the last day.")
 
 
 class Change(OutputModel):
@@ -204,7 +202,7 @@ class LearningPart(OutputModel):
     courses_completed: Change = Field(description="Enrollments that reached 100%.")
     certificates: Change = Field(description="Certificates issued.")
     active_learners: Change = Field(
-        description="Distinct students who recorded learning (a learning day) on a UTC day beginning in the period."
+        description="Distinct students who recorded learning (a learning day) on a day of the period."
     )
 
 
@@ -231,22 +229,17 @@ class SchoolReportResult(OutputModel):
     report: SchoolReport
 
 
-def _earlier(moment: datetime, length: timedelta) -> datetime:
-    """`moment - length`, or the first instant a datetime holds when that is before it."""
-    try:
-        return moment - length
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
+_LONGEST_PERIOD = 366
+"""Days a report may span: its sums read a row per course (or community) and day."""
 
 
-def _window(since: datetime, until: datetime) -> Window:
-    def first_day_from(moment: datetime) -> date:  # the first UTC day that begins at or after it
-        day = moment.astimezone(UTC).date()
-        if moment == datetime.combine(day, time.min, tzinfo=UTC) or day == date.max:
-            return day
-        return day + timedelta(days=1)
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
-    return Window(since=since, until=until, first_day=first_day_from(since), end_day=first_day_from(until))
+
+def _window(first_day: date, days: int) -> Window:
+    end_day = first_day + timedelta(days=days)
+    return Window(since=_midnight(first_day), until=_midnight(end_day), first_day=first_day, end_day=end_day)
 
 
 def _change(pair: tuple[int, int]) -> Change:
@@ -267,23 +260,29 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     permission=AnyOf(Permission.STUDENTS_READ, Permission.ENROLLMENTS_READ, Permission.COMMUNITIES_READ),
     http=("GET", "/school/report"),
     kind="read",
-    input_rules=("since is not after until.",),
+    input_rules=("since is not after until; a period spans at most 366 days.",),
     auth=("api_key", "session"),
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
-    """A period (default: the last 7 days) against the one before: new students, enrollments, lessons
+    """A period of whole UTC days (default: the 7 ending today) against the one before: new students, enrollments, lessons
     and courses completed, certificates, active learners, new threads and comments, each with its
     previous value and % change. Parts the key may not read are null, listed in omitted."""
     if data.since is None:
-        until = data.until or ctx.now()
-        since = _earlier(until, _WEEK)
+        last_day = data.until or utc_day(ctx.now())
+        first_day = last_day - timedelta(days=6)
     else:
-        since = data.since
-        until = data.until or max(ctx.now(), since)
-    if since > until:  # equal: an empty period, all zeros
+        first_day, last_day = data.since, data.until or max(utc_day(ctx.now()), data.since)
+    days = (last_day - first_day).days + 1
+    if days < 1:
         raise Unprocessable("Invalid input: since, until: since must not be after until")
-    current, previous = _window(since, until), _window(_earlier(since, until - since), since)
+    if days > _LONGEST_PERIOD:
+        raise Unprocessable(f"Invalid input: since, until: a period spans at most {_LONGEST_PERIOD} days")
+    if first_day - date.min < timedelta(days=days) or date.max - last_day < timedelta(days=1):
+        raise Unprocessable(
+            "Invalid input: since, until: the period and the one before it must lie within years 1-9999"
+        )
+    current, previous = _window(first_day, days), _window(first_day - timedelta(days=days), days)
     grants = ctx.principal.grants
     readable = {part: allows(grants, permission) for part, permission in _PARTS}
     scope = {"producer_id": ctx.producer_id, "current": current, "previous": previous}
@@ -299,7 +298,7 @@ async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> S
         community = CommunityPart(**{name: _change(pair) for name, pair in counts.items()})
     return SchoolReportResult(
         report=SchoolReport(
-            period=ReportPeriod(since=since, until=until),
+            period=ReportPeriod(since=current.since, until=current.until),
             previous_period=ReportPeriod(since=previous.since, until=previous.until),
             students=students,
             learning=learning,

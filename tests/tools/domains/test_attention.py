@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from tests.support.clock import MONDAY_MORNING, Clock
 from tests.support.community_factories import call, new_student, refuse
@@ -12,16 +12,19 @@ from tests.support.rest import rest_client
 from tools.core.models import format_utc
 
 TOOL = "find_students_needing_attention"
+DAY_2 = datetime.combine(MONDAY_MORNING.date() + timedelta(days=2), time.min, tzinfo=UTC)
+"""Midnight starting day 2: with the default 14 days, the first instant that is not silent long enough."""
 
 
 async def _school(client, clock: Clock) -> dict:
-    """Seen on day 15 (MONDAY_MORNING + 15 days), with the default 14 silent days:
+    """Seen on day 15 (MONDAY_MORNING + 15 days), with the default 14 silent days; silence counts
+    UTC days, from the day of the last activity to today:
 
     - Ada finished lesson 1 of course A on day 0 (silent 15 days), and learned in course B on
       days 13 and 14 (a current streak of 2, and course B is not stalled);
-    - Nina enrolled at 6 h on day 0 and never started (silent since then: 14 days and 18 h);
-    - Eve finished lessons 1 and 3 exactly on day 1 (silent exactly 14 days: counted);
-    - Tom finished lesson 1 on day 2 (silent 13 days: not stalled);
+    - Nina enrolled at 16:00 on day 0 and never started (silent 15 days);
+    - Eve finished lessons 1 and 3 in the last second of day 1 (silent exactly 14 days: counted);
+    - Tom finished lesson 1 at midnight starting day 2 (silent 13 days: not stalled);
     - Dora finished the course on day 0 (100%: not stalled by default).
     """
     course_a, lessons = await new_course(client, 3)
@@ -37,11 +40,11 @@ async def _school(client, clock: Clock) -> dict:
         await progress(client, dora_a["id"], lesson)
     clock.advance(hours=6)
     nina_a = await enroll(client, nina, course_a)
-    clock.now = MONDAY_MORNING + timedelta(days=1)
+    clock.now = DAY_2 - timedelta(seconds=1)
     eve_a = await enroll(client, eve, course_a)
     await progress(client, eve_a["id"], lessons[0])
     await progress(client, eve_a["id"], lessons[2])
-    clock.now = MONDAY_MORNING + timedelta(days=2)
+    clock.now = DAY_2
     tom_a = await enroll(client, tom, course_a)
     await progress(client, tom_a["id"], lessons[0])
     clock.now = MONDAY_MORNING + timedelta(days=13)
@@ -68,7 +71,7 @@ async def test_the_stalled_enrollments_come_longest_silence_first_with_what_come
         school = await _school(client, clock)
         answer = await call(client, TOOL)
     lessons, course_a = school["lessons"], school["course_a"]
-    assert answer["silentSince"] == format_utc(MONDAY_MORNING + timedelta(days=1))
+    assert answer["silentSince"] == format_utc(DAY_2)
     assert answer["pagination"] == {"page": 1, "limit": 20, "total": 3, "totalPages": 1, "hasMore": False}
     ada, nina, eve = answer["data"]
     assert ada == {
@@ -86,10 +89,10 @@ async def test_the_stalled_enrollments_come_longest_silence_first_with_what_come
         "currentStreak": 2,  # days 13 and 14, in course B, seen on day 15
         "nextLesson": {"id": lessons[1], "title": "Lesson 2"},
     }
-    assert (nina["studentName"], nina["lastActivityAt"], nina["daysSilent"]) == ("Nina", None, 14)
+    assert (nina["studentName"], nina["lastActivityAt"], nina["daysSilent"]) == ("Nina", None, 15)
     assert (nina["progressPercent"], nina["currentStreak"], nina["nextLesson"]["id"]) == (0, 0, lessons[0])
     assert nina["enrolledAt"] == format_utc(MONDAY_MORNING + timedelta(hours=6))
-    assert eve["lastActivityAt"] == format_utc(MONDAY_MORNING + timedelta(days=1))
+    assert eve["lastActivityAt"] == format_utc(DAY_2 - timedelta(seconds=1))
     assert (eve["daysSilent"], eve["progressPercent"], eve["currentStreak"]) == (14, 67, 0)
     assert eve["nextLesson"] == {"id": lessons[1], "title": "Lesson 2"}  # lesson 3 is done: the gap is next
 
@@ -119,7 +122,7 @@ async def test_inactive_days_never_started_and_course_narrow_the_list(store, ten
         one_day = _names(await call(client, TOOL, inactiveDays=1, courseId=school["course_b"]))
         course_a = _names(await call(client, TOOL, courseId=school["course_a"]))
     assert thirteen == ["Ada", "Nina", "Eve", "Tom"]
-    assert fifteen == ["Ada"]  # Nina: 14 days and 18 hours
+    assert fifteen == ["Ada", "Nina"]  # both last active on day 0; Eve on day 1
     assert never == ["Nina"]
     assert course_b["data"] == []
     assert one_day == ["Ada"]  # course B, silent since day 14: exactly one day

@@ -82,9 +82,10 @@ async def test_a_week_of_a_community_day_by_day_with_its_posters_and_waiting_thr
             23: (1, 0),
         }.items()
     ]
+    # All time, the week before the window included: Ann's thread and comment of March 16 count.
     assert insights["mostActive"] == [
+        {"userId": users["ann"], "name": "Ann", "threads": 1, "comments": 2, "posts": 3},
         {"userId": users["bob"], "name": "Bob", "threads": 2, "comments": 0, "posts": 2},
-        {"userId": users["ann"], "name": "Ann", "threads": 0, "comments": 1, "posts": 1},
         {"userId": users["cat"], "name": "Cat", "threads": 0, "comments": 1, "posts": 1},
     ]
     assert insights["waitingSince"] == format_utc(_at(22, 12))
@@ -113,7 +114,7 @@ async def test_a_thread_exactly_hours_old_is_waiting_and_one_day_is_today_only(s
     assert insights["period"] == {"since": format_utc(_at(23)), "until": format_utc(_at(24))}
     assert insights["byDay"] == [{"day": "2026-03-23", "threads": 1, "comments": 0}]
     assert (insights["threads"], insights["comments"], insights["newMembers"]) == (1, 0, 0)
-    assert [poster["name"] for poster in insights["mostActive"]] == ["Bob"]
+    assert [poster["name"] for poster in insights["mostActive"]] == ["Ann", "Bob", "Cat"]  # all time
 
 
 async def test_an_empty_community_lists_every_day_with_zeros(store, tenant):

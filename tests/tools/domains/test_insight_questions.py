@@ -80,7 +80,7 @@ async def test_the_first_four_questions_are_each_answered_by_one_call(store):
         students = (await call("list_students", limit=100))["data"]
         now = datetime.now(UTC)
 
-        # 1. Who is falling behind? Not finished, and no lesson progress for 14 days or more.
+        # 1. Who is falling behind? Not finished, and no lesson progress for 14 UTC days or more.
         calls.clear()
         behind = await call("find_students_needing_attention", limit=100)
         assert calls == ["find_students_needing_attention"]
@@ -88,7 +88,7 @@ async def test_the_first_four_questions_are_each_answered_by_one_call(store):
             (enrollment["studentName"], enrollment["courseTitle"])
             for enrollment in enrollments
             if enrollment["progress"]["percent"] < 100
-            and _at(enrollment["updatedAt"]) <= now - timedelta(days=14)
+            and (now.date() - _at(enrollment["updatedAt"]).date()).days >= 14  # whole UTC days
         }
         assert expected_behind, "the demo school has learners who stopped weeks ago"
         assert {(row["studentName"], row["courseTitle"]) for row in behind["data"]} == expected_behind
@@ -152,7 +152,8 @@ async def test_the_first_four_questions_are_each_answered_by_one_call(store):
         report = (await call("get_school_report"))["report"]
         assert calls == ["get_school_report"]
         since, until = _at(report["period"]["since"]), _at(report["period"]["until"])
-        assert until - since == timedelta(days=7) and abs(until - now) < timedelta(minutes=1)
+        # The 7 whole UTC days ending today: from midnight six days ago to tonight's midnight.
+        assert until - since == timedelta(days=7) and since.date() == now.date() - timedelta(days=6)
         assert report["students"]["newStudents"]["value"] == sum(
             since <= _at(student["createdAt"]) < until for student in students
         )

@@ -17,6 +17,8 @@ from tests.support.factories import add_key, make_course, mcp_client
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+EDGE = datetime(2026, 3, 26, tzinfo=UTC)
+"""Midnight starting the 7 UTC days ending on NOW's day: the first instant of 'the last 7 days'."""
 WEEK = timedelta(days=7)
 SECOND = timedelta(seconds=1)
 
@@ -35,8 +37,9 @@ async def _complete(
 
 async def _school(client: Client, clock: Clock, owner_user_id: str) -> dict[str, Any]:
     """Four lessons in two sections; five students enrolled at T0:
-    s1 completes all four at T0+2d; s2 L1-L3 at NOW-7d exactly; s3 L1-L2 at NOW-7d-1s;
-    s4 L1-L2 at T0+1d-1s (NOW-30d-1s); s5 nothing. Funnel 4, 4, 2, 1: the third lesson loses half."""
+    s1 completes all four at T0+2d; s2 L1-L3 at EDGE exactly; s3 L1-L2 at EDGE-1s;
+    s4 L1-L2 at T0+1d-1s (the day before the last 30 days); s5 nothing. Funnel 4, 4, 2, 1: the
+    third lesson loses half."""
     clock.now = T0
     sections = [
         {"title": "Start", "lessons": [{"title": "Welcome"}, {"title": "Setup"}]},
@@ -49,10 +52,10 @@ async def _school(client: Client, clock: Clock, owner_user_id: str) -> dict[str,
     s1, s2, s3, s4, _ = enrollments
     await _complete(client, clock, T0 + timedelta(days=2), s1, lessons[:1], watchedSeconds=60)
     await _complete(client, clock, T0 + timedelta(days=2), s1, lessons[1:])
-    await _complete(client, clock, NOW - WEEK, s2, lessons[:1], watchedSeconds=120)
-    await _complete(client, clock, NOW - WEEK, s2, lessons[1:3])
-    await _complete(client, clock, NOW - WEEK - SECOND, s3, lessons[:1], watchedSeconds=30)
-    await _complete(client, clock, NOW - WEEK - SECOND, s3, lessons[1:2])
+    await _complete(client, clock, EDGE, s2, lessons[:1], watchedSeconds=120)
+    await _complete(client, clock, EDGE, s2, lessons[1:3])
+    await _complete(client, clock, EDGE - SECOND, s3, lessons[:1], watchedSeconds=30)
+    await _complete(client, clock, EDGE - SECOND, s3, lessons[1:2])
     await _complete(client, clock, T0 + timedelta(days=1) - SECOND, s4, lessons[:1], watchedSeconds=30)
     await _complete(client, clock, T0 + timedelta(days=1) - SECOND, s4, lessons[1:2])
     return {"course": course, "lessons": lessons}
@@ -69,9 +72,14 @@ async def test_course_insights_count_enrollments_activity_and_the_lesson_funnel(
     assert (insights["enrollments"], insights["completed"], insights["certificates"]) == (5, 1, 1)
     assert insights["completionRate"] == 0.2
     assert insights["averageDaysToComplete"] == 2.0
-    # Last progress: s1 NOW-29d, s2 NOW-7d (on the edge: in), s3 NOW-7d-1s, s4 NOW-30d-1s (out); s5 none.
-    assert insights["activeLast7Days"] == {"since": _z(NOW - WEEK), "until": _z(NOW), "learners": 1}
-    assert insights["activeLast30Days"]["learners"] == 3
+    # Last progress: s1 March 3 (the first of the last 30 days), s2 EDGE (on the edge: in), s3 EDGE-1s,
+    # s4 March 2 (out); s5 none.
+    assert insights["activeLast7Days"] == {"since": _z(EDGE), "until": _z(NOW), "learners": 1}
+    assert insights["activeLast30Days"] == {
+        "since": "2026-03-03T00:00:00.000Z",
+        "until": _z(NOW),
+        "learners": 3,
+    }
     funnel = insights["funnel"]
     assert [step["lessonTitle"] for step in funnel] == ["Welcome", "Setup", "Loops", "Functions"]
     assert [step["sectionTitle"] for step in funnel] == ["Start", "Start", "Deeper", "Deeper"]
@@ -135,7 +143,7 @@ async def test_school_report_compares_the_last_7_days_with_the_7_before(store, t
         await _school(client, clock, tenant.owner_user_id)
         clock.now = NOW - timedelta(days=8)
         await new_student(client, "Previous")
-        clock.now = NOW - WEEK  # on the edge: in the period, not the previous one
+        clock.now = EDGE  # on the edge: in the period, not the previous one
         newcomer = await new_student(client, "Edge")
         short = await make_course(
             client, title="Short", sections=[{"title": "S", "lessons": [{"title": "Only"}]}]
@@ -160,18 +168,17 @@ async def test_school_report_compares_the_last_7_days_with_the_7_before(store, t
         await progress(client, enrollment, short["sections"][0]["lessons"][0]["id"])  # completes Short
         clock.now = NOW
         report = (await call(client, "get_school_report"))["report"]
-    assert report["period"] == {"since": _z(NOW - WEEK), "until": _z(NOW)}
-    assert report["previousPeriod"] == {"since": _z(NOW - 2 * WEEK), "until": _z(NOW - WEEK)}
+    assert report["period"] == {"since": _z(EDGE), "until": "2026-04-02T00:00:00.000Z"}
+    assert report["previousPeriod"] == {"since": _z(EDGE - WEEK), "until": _z(EDGE)}
     assert report["students"] == {"newStudents": {"value": 2, "previous": 1, "changePercent": 100.0}}
     assert report["learning"] == {
         "enrollments": {"value": 1, "previous": 0, "changePercent": None},
-        # s2's three at NOW-7d and Short's one, against s3's two at NOW-7d-1s.
+        # s2's three at EDGE and Short's one, against s3's two at EDGE-1s.
         "lessonsCompleted": {"value": 4, "previous": 2, "changePercent": 100.0},
         "coursesCompleted": {"value": 1, "previous": 0, "changePercent": None},
         "certificates": {"value": 1, "previous": 0, "changePercent": None},
-        # Learning days that begin in the period: the newcomer's (NOW-1s); s2's and s3's day
-        # (March 25) begins before NOW-7d, so both count in the previous period.
-        "activeLearners": {"value": 1, "previous": 2, "changePercent": -50.0},
+        # Learning days in the period: s2's (EDGE's day) and the newcomer's (NOW's); s3's the day before.
+        "activeLearners": {"value": 2, "previous": 1, "changePercent": 100.0},
     }
     assert report["community"] == {
         "newThreads": {"value": 2, "previous": 1, "changePercent": 100.0},
@@ -185,12 +192,17 @@ async def test_school_report_over_a_given_period(store, tenant):
     async with mcp_client(store, tenant.key, clock=clock) as client:
         await _school(client, clock, tenant.owner_user_id)
         clock.now = NOW
-        since, until = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)
-        report = (await call(client, "get_school_report", since=_z(since), until=_z(until)))["report"]
-        refused = await refuse(client, "get_school_report", since=_z(until), until=_z(since))
-        empty = (await call(client, "get_school_report", since=_z(until), until=_z(until)))["report"]
-        later = (await call(client, "get_school_report", since=_z(NOW + WEEK)))["report"]
-    assert report["previousPeriod"] == {"since": "2026-02-26T00:00:00.000Z", "until": _z(since)}
+        report = (await call(client, "get_school_report", since="2026-03-01", until="2026-03-03"))["report"]
+        refused = await refuse(client, "get_school_report", since="2026-03-03", until="2026-03-01")
+        day = (await call(client, "get_school_report", since="2026-03-02", until="2026-03-02"))["report"]
+        later = (await call(client, "get_school_report", since="2026-04-08"))["report"]
+        too_long = await refuse(client, "get_school_report", since="2025-03-01", until="2026-03-02")
+        not_a_day = await refuse(client, "get_school_report", since=_z(NOW))
+    assert report["period"] == {"since": "2026-03-01T00:00:00.000Z", "until": "2026-03-04T00:00:00.000Z"}
+    assert report["previousPeriod"] == {
+        "since": "2026-02-26T00:00:00.000Z",
+        "until": "2026-03-01T00:00:00.000Z",
+    }
     assert report["students"]["newStudents"] == {"value": 5, "previous": 0, "changePercent": None}
     learning = {name: change["value"] for name, change in report["learning"].items()}
     # s1's four lessons (March 3) and s4's two (March 2); learning days March 2 (s4) and 3 (s1).
@@ -202,9 +214,15 @@ async def test_school_report_over_a_given_period(store, tenant):
         "activeLearners": 2,
     }
     assert refused["error"] == "unprocessable" and "since, until" in refused["message"]
-    assert empty["previousPeriod"] == empty["period"] == {"since": _z(until), "until": _z(until)}
-    assert empty["learning"]["enrollments"] == {"value": 0, "previous": 0, "changePercent": None}
-    assert later["period"] == {"since": _z(NOW + WEEK), "until": _z(NOW + WEEK)}  # until: since, if after now
+    # One day, March 2: s4's two lessons, against March 1's none.
+    assert day["period"] == {"since": "2026-03-02T00:00:00.000Z", "until": "2026-03-03T00:00:00.000Z"}
+    assert day["learning"]["lessonsCompleted"] == {"value": 2, "previous": 0, "changePercent": None}
+    assert later["period"] == {
+        "since": "2026-04-08T00:00:00.000Z",
+        "until": "2026-04-09T00:00:00.000Z",
+    }  # until: since, if after today
+    assert too_long["error"] == "unprocessable" and "at most 366 days" in too_long["message"]
+    assert not_a_day["error"] == "bad_request" and "ISO 8601 date string" in not_a_day["message"]
 
 
 async def test_school_report_answers_only_the_parts_the_key_may_read(store, tenant):
