@@ -105,7 +105,7 @@ class _Trigger:
     when: str | None = None
 
 
-def _triggers(d: _Sql) -> list[_Trigger]:
+def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
     course_of_progress = (
         "COALESCE((SELECT course_id FROM lessons WHERE id = OLD.lesson_id), "
         "(SELECT course_id FROM enrollments WHERE id = OLD.enrollment_id))"
@@ -204,7 +204,7 @@ def _triggers(d: _Sql) -> list[_Trigger]:
             d.differs("OLD.completed_at", "NEW.completed_at"),
         ]
     )
-    return [
+    triggers = [
         # -- lesson progress: its enrollment's counts, its lesson's totals, its course's day
         _Trigger(
             "rollup_progress_insert",
@@ -395,7 +395,10 @@ def _triggers(d: _Sql) -> list[_Trigger]:
             when="OLD.role = 'student'",
         ),
         # -- learning days: the gaps between a student's days (a day inserted or deleted between
-        #    two others splits or joins a gap)
+        #    two others splits or joins a gap). Row by row on SQLite, whose row triggers run as
+        #    each row changes; PostgreSQL runs AFTER row triggers at the end of the statement, when
+        #    every row of a many-row insert or delete is already there or gone, so it recounts the
+        #    students' gaps per statement instead (`_POSTGRESQL_LEARNING_DAYS`).
         _Trigger(
             "rollup_learning_day_insert",
             "learning_days",
@@ -561,6 +564,7 @@ def _triggers(d: _Sql) -> list[_Trigger]:
                 (
                     "INSERT INTO unanswered_threads (thread_id, community_id, created_at) "
                     "SELECT t.id, t.community_id, t.created_at FROM threads t "
+                    "JOIN communities m ON m.id = t.community_id "  # none for a community being deleted
                     "WHERE t.id = OLD.thread_id AND t.author_id <> OLD.author_id AND NOT EXISTS "
                     "(SELECT 1 FROM comments c WHERE c.thread_id = t.id AND c.author_id <> t.author_id) "
                     "ON CONFLICT (thread_id) DO NOTHING"
@@ -568,6 +572,63 @@ def _triggers(d: _Sql) -> list[_Trigger]:
             ],
         ),
     ]
+    return [trigger for trigger in triggers if dialect == "sqlite" or trigger.table != "learning_days"]
+
+
+def _gaps_of_students(days: str) -> str:
+    """Each (producer, day, previous day) of the learning days `days` (a query of student_id, day)
+    holds, with how many times: the gaps a set of students' days make."""
+    return (
+        "SELECT u.producer_id, g.day, COALESCE(g.previous_day, DATE '0001-01-01') AS previous_day, "
+        "count(*) AS learners FROM (SELECT student_id, day, "
+        f"lag(day) OVER (PARTITION BY student_id ORDER BY day) AS previous_day FROM ({days}) d) g "
+        "JOIN users u ON u.id = g.student_id GROUP BY 1, 2, 3"
+    )
+
+
+def _postgresql_learning_days() -> list[tuple[str, str]]:
+    """(name, function body) of the statement triggers keeping `learning_gaps` on PostgreSQL: the
+    gaps of every student the statement touched, as they are now minus as they were."""
+    touched = "SELECT DISTINCT student_id FROM changed"
+    now = f"SELECT student_id, day FROM learning_days WHERE student_id IN ({touched})"
+    before_insert = f"{now} AND (student_id, day) NOT IN (SELECT student_id, day FROM changed)"
+    before_delete = f"{now} UNION ALL SELECT student_id, day FROM changed"
+
+    def recount(before: str) -> str:
+        difference = (
+            f"SELECT producer_id, day, previous_day, sum(learners) AS learners FROM ("
+            f"{_gaps_of_students(now)} UNION ALL "
+            f"SELECT producer_id, day, previous_day, -learners FROM ({_gaps_of_students(before)}) b"
+            ") x GROUP BY 1, 2, 3 HAVING sum(learners) <> 0"
+        )
+        return (
+            "INSERT INTO learning_gaps (producer_id, day, previous_day, learners) "
+            f"SELECT producer_id, day, previous_day, learners FROM ({difference}) y "
+            "ON CONFLICT (producer_id, day, previous_day) "
+            "DO UPDATE SET learners = learning_gaps.learners + excluded.learners"
+        )
+
+    return [
+        ("rollup_learning_days_insert", recount(before_insert)),
+        ("rollup_learning_days_delete", recount(before_delete)),
+    ]
+
+
+def _create_postgresql_learning_days() -> list[str]:
+    statements = []
+    for name, body in _postgresql_learning_days():
+        event, table = ("INSERT", "NEW") if name.endswith("insert") else ("DELETE", "OLD")
+        statements += [
+            (
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$$"
+            ),
+            (
+                f"CREATE TRIGGER {name} AFTER {event} ON learning_days REFERENCING {table} TABLE AS changed "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+            ),
+        ]
+    return statements
 
 
 # ---- filling them from the rows already there --------------------------------------------------
@@ -783,19 +844,26 @@ def upgrade() -> None:
     _create_tables()
     for statement in _backfill(d):
         op.execute(statement)
-    for trigger in _triggers(d):
+    for trigger in _triggers(d, name):
         for statement in _create_trigger(name, trigger):
+            op.execute(statement)
+    if name != "sqlite":
+        for statement in _create_postgresql_learning_days():
             op.execute(statement)
 
 
 def downgrade() -> None:
     name, d = _dialect()
-    for trigger in _triggers(d):
+    for trigger in _triggers(d, name):
         op.execute(
             f"DROP TRIGGER IF EXISTS {trigger.name}" + ("" if name == "sqlite" else f" ON {trigger.table}")
         )
         if name != "sqlite":
             op.execute(f"DROP FUNCTION IF EXISTS {trigger.name}()")
+    if name != "sqlite":
+        for trigger_name, _body in _postgresql_learning_days():
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger_name} ON learning_days")
+            op.execute(f"DROP FUNCTION IF EXISTS {trigger_name}()")
     for table in _TABLES:
         op.drop_table(table)
     with op.batch_alter_table("enrollments") as batch:
