@@ -313,6 +313,16 @@ _THREADS = (
             (12, "The API client lesson covers exactly this.", 0),
         ),
     ),
+    (
+        # Still waiting for an answer (only its author wrote since): what get_community_insights
+        # lists as waiting, so a school's owner sees one on the first day.
+        1,
+        12,
+        "strictNullChecks broke my build: where do I start?",
+        "Turning it on gave me 140 errors. Fix them file by file, or turn it off again?",
+        False,
+        ((12, "Update: down to 90 by adding guards, but some feel wrong.", None),),
+    ),
 )
 
 

@@ -71,7 +71,7 @@ async def _school(store, tenant, clock: Clock) -> dict[str, Any]:
         clock.advance(days=15)
         students["Eve"] = await new_student(client, "Eve")
         await enroll(client, students["Eve"], course["id"])
-        clock.advance(minutes=1)  # the report's period ends, exclusive, at now
+        clock.advance(minutes=1)  # Eve registered and enrolled today: within the report's period
     return {"course": course, "script": script, "students": students, "community": community}
 
 
