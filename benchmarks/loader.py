@@ -7,20 +7,33 @@ one enrollment; 1 comment per 10 students (10 per thread). Everything belongs to
 search of the growth benchmark finds exactly them at every size.
 
 Ids are deterministic (`user_b00000042`) so the benchmark can pick targets without queries.
+
+On PostgreSQL the batches are written with the rollup triggers off and the rollups recounted
+after, as a restore would (`_bulk_writing`, `recount_rollups`): a trigger per row would update the
+same few rollup rows (a lesson's totals, a course's day) thousands of times in one transaction,
+and PostgreSQL keeps every version of a row that a transaction writes, so a batch cost minutes.
+SQLite updates a row in place and keeps its triggers on.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+import storage.migrations
+from storage.db import Db
 from storage.engine import Store
 from storage.tables import (
+    ROLLUP_TABLES,
     Certificate,
     Comment,
     Community,
@@ -301,16 +314,64 @@ def _rows_for(tenant: BenchTenant, start: int, stop: int) -> dict[type, list[dic
     return rows
 
 
+async def _without_triggers(db: Db) -> bool:
+    """Whether this PostgreSQL transaction could turn its triggers off (a superuser's only)."""
+    if db.dialect.name != "postgresql":
+        return False
+    if not (
+        await db.session.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+    ).scalar():
+        return False
+    await db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    return True
+
+
+@asynccontextmanager
+async def _bulk_writing(store: Store) -> AsyncIterator[Db]:
+    """A write transaction for a batch: on PostgreSQL, with the rollup triggers off when the
+    benchmark's user may turn them off (see the module's docstring); `recount_rollups` after."""
+    async with store.writing() as db:
+        await _without_triggers(db)
+        yield db
+
+
+def _rollup_recount() -> list[str]:
+    """The statements with which migration 0017 filled the rollups, for PostgreSQL."""
+    path = Path(storage.migrations.__file__).parent / "versions" / "0017_insight_rollups.py"
+    spec = importlib.util.spec_from_file_location("blohko_migration_0017", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration._backfill(migration._Sql(migration._POSTGRESQL))
+
+
+async def recount_rollups(store: Store) -> None:
+    """On PostgreSQL, after batches written without triggers: every rollup counted afresh."""
+    async with store.writing() as db:
+        if not await _without_triggers(db):
+            return
+        for table in sorted(ROLLUP_TABLES):
+            await db.session.execute(text(f"DELETE FROM {table}"))
+        await db.session.execute(
+            text(
+                "UPDATE enrollments SET lessons_started = 0, lessons_completed = 0 WHERE lessons_started <> 0"
+            )
+        )
+        for statement in _rollup_recount():
+            await db.session.execute(text(statement))
+
+
 async def load_students(store: Store, tenant: BenchTenant, start: int, stop: int) -> None:
     """Add students [start, stop) and their proportionate rows, in batches of one transaction each."""
     step = _BATCH
     for low in range(start, stop, step):
         high = min(stop, low + step)
         rows = _rows_for(tenant, low, high)
-        async with store.writing() as db:
+        async with _bulk_writing(store) as db:
             for table, batch in rows.items():
                 if batch:
                     await db.session.execute(insert(table), batch)
+    await recount_rollups(store)
     await store.checkpoint()
 
 
@@ -600,10 +661,11 @@ async def load_insight_course(
                     }
                 )
                 rows[Comment] += comments
-        async with store.writing() as db:
+        async with _bulk_writing(store) as db:
             for table, batch in rows.items():
                 if batch:
                     await db.session.execute(_insert_new(db.dialect.name, table), batch)
+    await recount_rollups(store)
     await store.checkpoint()
 
 
