@@ -19,8 +19,6 @@ from sqlmodel import col
 
 from storage.db import Db
 from storage.tables import (
-    Community,
-    CommunityDay,
     Course,
     CourseActivity,
     CourseDay,
@@ -173,18 +171,21 @@ def _days(column: Any, window: Window) -> tuple[Any, Any]:
     return column >= window.first_day, column < window.end_day
 
 
+def _school_total(producer_id: str, column: Any) -> Any:
+    """A window's sum of one of the school's day figures (`SchoolDay`): a row a day."""
+
+    def make(window: Window) -> ScalarSelect:
+        return _total(column, col(SchoolDay.producer_id) == producer_id, *_days(col(SchoolDay.day), window))
+
+    return make
+
+
 async def student_counts(
     db: Db, *, producer_id: str, current: Window, previous: Window
 ) -> dict[str, tuple[int, int]]:
     """New students (registered, and not deleted) in each window. One statement."""
 
-    def new_students(window: Window) -> ScalarSelect:
-        return _total(
-            col(SchoolDay.new_students),
-            col(SchoolDay.producer_id) == producer_id,
-            *_days(col(SchoolDay.day), window),
-        )
-
+    new_students = _school_total(producer_id, col(SchoolDay.new_students))
     return await _pairs(db, {"new_students": (new_students(current), new_students(previous))})
 
 
@@ -194,13 +195,6 @@ async def learning_counts(
     """Enrollments made, lessons completed, courses completed, certificates issued and active
     learners (distinct students with a learning day in the window: the learning days in it whose
     student's previous one is before it) in each window. One statement."""
-    courses = select(col(Course.id)).where(col(Course.producer_id) == producer_id)
-
-    def course_total(column: Any) -> Any:
-        def make(window: Window) -> ScalarSelect:
-            return _total(column, col(CourseDay.course_id).in_(courses), *_days(col(CourseDay.day), window))
-
-        return make
 
     def active_learners(window: Window) -> ScalarSelect:
         return _total(
@@ -211,10 +205,10 @@ async def learning_counts(
         )
 
     makers = {
-        "enrollments": course_total(col(CourseDay.enrollments)),
-        "lessons_completed": course_total(col(CourseDay.lessons_completed)),
-        "courses_completed": course_total(col(CourseDay.courses_completed)),
-        "certificates": course_total(col(CourseDay.certificates)),
+        "enrollments": _school_total(producer_id, col(SchoolDay.enrollments)),
+        "lessons_completed": _school_total(producer_id, col(SchoolDay.lessons_completed)),
+        "courses_completed": _school_total(producer_id, col(SchoolDay.courses_completed)),
+        "certificates": _school_total(producer_id, col(SchoolDay.certificates)),
         "active_learners": active_learners,
     }
     return await _pairs(db, {name: (make(current), make(previous)) for name, make in makers.items()})
@@ -225,20 +219,9 @@ async def community_counts(
 ) -> dict[str, tuple[int, int]]:
     """Threads and comments made (and not deleted) in each window, in the producer's communities.
     One statement."""
-    communities = select(col(Community.id)).where(col(Community.producer_id) == producer_id)
 
-    def community_total(column: Any) -> Any:
-        def make(window: Window) -> ScalarSelect:
-            return _total(
-                column, col(CommunityDay.community_id).in_(communities), *_days(col(CommunityDay.day), window)
-            )
-
-        return make
-
-    threads, comments = (
-        community_total(col(CommunityDay.threads)),
-        community_total(col(CommunityDay.comments)),
-    )
+    threads = _school_total(producer_id, col(SchoolDay.threads))
+    comments = _school_total(producer_id, col(SchoolDay.comments))
     return await _pairs(
         db,
         {

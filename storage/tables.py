@@ -852,13 +852,22 @@ class LessonTotal(_Table, table=True):
 
 
 class SchoolDay(_Table, table=True):
-    """A producer's day: students registered (by `created_at`) who still exist."""
+    """A producer's day, as `CourseDay` and `CommunityDay` count it over all its courses and
+    communities (the school report reads a row a day, however many courses there are): students
+    registered (by `created_at`), enrollments made, lessons completed, courses completed,
+    certificates issued, threads and comments made; rows that still exist."""
 
     __tablename__ = "school_days"
 
     producer_id: str = Field(sa_column=_fk("producers.id", index=False, primary_key=True))
     day: date = Field(primary_key=True)
     new_students: int = Field(default=0, sa_column=_count())
+    enrollments: int = Field(default=0, sa_column=_count())
+    lessons_completed: int = Field(default=0, sa_column=_count())
+    courses_completed: int = Field(default=0, sa_column=_count())
+    certificates: int = Field(default=0, sa_column=_count())
+    threads: int = Field(default=0, sa_column=_count())
+    comments: int = Field(default=0, sa_column=_count())
 
 
 class LearningGap(_Table, table=True):

@@ -88,11 +88,28 @@ def _add(table: str, keys: dict[str, str], deltas: dict[str, str], source: str =
     )
 
 
+_PARENTS = {
+    "course_days": [("courses", "course_id")],
+    "course_activity": [("courses", "course_id")],
+    "lesson_totals": [("lessons", "lesson_id")],
+    "school_days": [("producers", "producer_id")],
+    "learning_gaps": [("producers", "producer_id")],
+    "community_days": [("communities", "community_id")],
+    "community_posters": [("communities", "community_id"), ("users", "user_id")],
+}
+"""The parents each rollup is keyed by, whose delete cascades to it."""
+
+
 def _subtract(table: str, keys: dict[str, str], deltas: dict[str, str], condition: str = "true") -> str:
-    """Take `deltas` from the row of `keys`; nothing when it is gone."""
+    """Take `deltas` from the row of `keys`; nothing when it is gone, or its parent is: a rollup of
+    a parent being deleted goes with it, and PostgreSQL checks the foreign key of a row its own
+    transaction wrote on every update (the parent's cascade would refuse the change)."""
     sets = ", ".join(f"{name} = {name} - ({value})" for name, value in deltas.items())
     matches = " AND ".join(f"{name} = {value}" for name, value in keys.items())
-    return f"UPDATE {table} SET {sets} WHERE {matches} AND {condition}"
+    parents = "".join(
+        f" AND EXISTS (SELECT 1 FROM {parent} WHERE id = {table}.{key})" for parent, key in _PARENTS[table]
+    )
+    return f"UPDATE {table} SET {sets} WHERE {matches} AND {condition}{parents}"
 
 
 @dataclass(frozen=True)
@@ -111,19 +128,47 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
         "(SELECT course_id FROM enrollments WHERE id = OLD.enrollment_id))"
     )
 
-    def progress_completed_at(row: str, sign: str) -> str:
+    producer_of_progress = (
+        "COALESCE((SELECT c.producer_id FROM lessons l JOIN courses c ON c.id = l.course_id "
+        "WHERE l.id = OLD.lesson_id), (SELECT producer_id FROM enrollments WHERE id = OLD.enrollment_id))"
+    )
+
+    def progress_completed_at(row: str, sign: str, condition: str = "true") -> list[str]:
+        """A lesson completed on its progress row's `completed_at` day: its course's and school's."""
+        day = d.day(f"{row}.completed_at")
         if sign == "+":
-            return _add(
-                "course_days",
-                {"course_id": "l.course_id", "day": d.day(f"{row}.completed_at")},
-                {"lessons_completed": "1"},
-                f"FROM lessons l WHERE l.id = {row}.lesson_id AND {row}.completed_at IS NOT NULL",
+            source = (
+                f"FROM lessons l JOIN courses c ON c.id = l.course_id "
+                f"WHERE l.id = {row}.lesson_id AND {row}.completed_at IS NOT NULL AND {condition}"
             )
-        return _subtract(
-            "course_days",
-            {"course_id": course_of_progress, "day": d.day(f"{row}.completed_at")},
-            {"lessons_completed": "1"},
-        )
+            return [
+                _add(
+                    "course_days",
+                    {"course_id": "l.course_id", "day": day},
+                    {"lessons_completed": "1"},
+                    source,
+                ),
+                _add(
+                    "school_days",
+                    {"producer_id": "c.producer_id", "day": day},
+                    {"lessons_completed": "1"},
+                    source,
+                ),
+            ]
+        return [
+            _subtract(
+                "course_days",
+                {"course_id": course_of_progress, "day": day},
+                {"lessons_completed": "1"},
+                condition,
+            ),
+            _subtract(
+                "school_days",
+                {"producer_id": producer_of_progress, "day": day},
+                {"lessons_completed": "1"},
+                condition,
+            ),
+        ]
 
     def enrollment_days(row: str, sign: str) -> list[str]:
         """An enrollment's own days: when made, and when completed with how long it took."""
@@ -133,15 +178,22 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
             "courses_completed": "1",
             "completion_seconds": d.seconds(f"{row}.enrolled_at", f"{row}.completed_at"),
         }
+        school_made = {"producer_id": f"{row}.producer_id", "day": d.day(f"{row}.enrolled_at")}
+        school_done = {"producer_id": f"{row}.producer_id", "day": d.day(f"{row}.completed_at")}
+        completed = f"{row}.completed_at IS NOT NULL"
         if sign == "+":
             course = f"FROM courses c WHERE c.id = {row}.course_id"
             return [
                 _add("course_days", made, {"enrollments": "1"}, course),
-                _add("course_days", done, took, f"{course} AND {row}.completed_at IS NOT NULL"),
+                _add("course_days", done, took, f"{course} AND {completed}"),
+                _add("school_days", school_made, {"enrollments": "1"}, course),
+                _add("school_days", school_done, {"courses_completed": "1"}, f"{course} AND {completed}"),
             ]
         return [
             _subtract("course_days", made, {"enrollments": "1"}),
-            _subtract("course_days", done, took, f"{row}.completed_at IS NOT NULL"),
+            _subtract("course_days", done, took, completed),
+            _subtract("school_days", school_made, {"enrollments": "1"}),
+            _subtract("school_days", school_done, {"courses_completed": "1"}, completed),
         ]
 
     def activity(row: str, sign: str) -> str:
@@ -161,6 +213,15 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
     def certificate_course(row: str) -> str:
         return f"(SELECT course_id FROM enrollments WHERE id = {row}.enrollment_id)"
 
+    def certificate_producer(row: str) -> str:
+        return f"(SELECT producer_id FROM enrollments WHERE id = {row}.enrollment_id)"
+
+    def issued_of(enrollment: str) -> str:
+        return f"(SELECT {d.day('issued_at')} FROM certificates WHERE enrollment_id = {enrollment}.id)"
+
+    def community_producer(community: str) -> str:
+        return f"(SELECT producer_id FROM communities WHERE id = {community})"
+
     def gap(student: str, day: str, previous: str, sign: str) -> str:
         """One learning day of `student` on `day` after their previous on `previous` (NULL: none)."""
         keys = {
@@ -169,7 +230,12 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
             "previous_day": f"COALESCE({previous}, {d.no_day})",
         }
         if sign == "+":
-            return _add("learning_gaps", keys, {"learners": "1"}, f"FROM users u WHERE u.id = {student}")
+            return _add(
+                "learning_gaps",
+                keys,
+                {"learners": "1"},
+                f"FROM users u JOIN producers p ON p.id = u.producer_id WHERE u.id = {student}",
+            )
         keys["producer_id"] = f"(SELECT producer_id FROM users WHERE id = {student})"
         return _subtract("learning_gaps", keys, {"learners": "1"})
 
@@ -182,6 +248,7 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
     def comment_community(row: str) -> str:
         return f"(SELECT community_id FROM threads WHERE id = {row}.thread_id)"
 
+    completed_day_moved = d.differs(d.day("OLD.completed_at"), d.day("NEW.completed_at"))
     progress_changed = " OR ".join(
         [
             d.differs("OLD.completed", "NEW.completed"),
@@ -225,7 +292,7 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                         "watched_seconds": "NEW.watched_seconds",
                     },
                 ),
-                progress_completed_at("NEW", "+"),
+                *progress_completed_at("NEW", "+"),
             ],
         ),
         _Trigger(
@@ -243,19 +310,8 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     "watched_seconds = watched_seconds + NEW.watched_seconds - OLD.watched_seconds "
                     "WHERE lesson_id = NEW.lesson_id"
                 ),
-                _subtract(
-                    "course_days",
-                    {"course_id": course_of_progress, "day": d.day("OLD.completed_at")},
-                    {"lessons_completed": "1"},
-                    d.differs(d.day("OLD.completed_at"), d.day("NEW.completed_at")),
-                ),
-                _add(
-                    "course_days",
-                    {"course_id": "l.course_id", "day": d.day("NEW.completed_at")},
-                    {"lessons_completed": "1"},
-                    "FROM lessons l WHERE l.id = NEW.lesson_id AND NEW.completed_at IS NOT NULL AND "
-                    + d.differs(d.day("OLD.completed_at"), d.day("NEW.completed_at")),
-                ),
+                *progress_completed_at("OLD", "-", completed_day_moved),
+                *progress_completed_at("NEW", "+", completed_day_moved),
             ],
             when=progress_changed,
         ),
@@ -278,7 +334,7 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                         "watched_seconds": "OLD.watched_seconds",
                     },
                 ),
-                progress_completed_at("OLD", "-"),
+                *progress_completed_at("OLD", "-"),
             ],
         ),
         # -- enrollments: their course's days and activity
@@ -314,12 +370,14 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
             [
                 _subtract(
                     "course_days",
-                    {
-                        "course_id": "OLD.course_id",
-                        "day": f"(SELECT {d.day('issued_at')} FROM certificates WHERE enrollment_id = OLD.id)",
-                    },
+                    {"course_id": "OLD.course_id", "day": issued_of("OLD")},
                     {"certificates": "1"},
-                )
+                ),
+                _subtract(
+                    "school_days",
+                    {"producer_id": "OLD.producer_id", "day": issued_of("OLD")},
+                    {"certificates": "1"},
+                ),
             ],
         ),
         _Trigger(
@@ -328,6 +386,14 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
             "AFTER",
             "DELETE",
             [*enrollment_days("OLD", "-"), activity("OLD", "-")],
+        ),
+        _Trigger(
+            # Its enrollments go first, while their progress's lessons can be placed in its school.
+            "rollup_course_enrollments",
+            "courses",
+            "BEFORE",
+            "DELETE",
+            ["DELETE FROM enrollments WHERE course_id = OLD.id"],
         ),
         # -- certificates: their course's day
         _Trigger(
@@ -341,7 +407,13 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     {"course_id": "e.course_id", "day": d.day("NEW.issued_at")},
                     {"certificates": "1"},
                     "FROM enrollments e WHERE e.id = NEW.enrollment_id",
-                )
+                ),
+                _add(
+                    "school_days",
+                    {"producer_id": "e.producer_id", "day": d.day("NEW.issued_at")},
+                    {"certificates": "1"},
+                    "FROM enrollments e WHERE e.id = NEW.enrollment_id",
+                ),
             ],
         ),
         _Trigger(
@@ -354,7 +426,12 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     "course_days",
                     {"course_id": certificate_course("OLD"), "day": d.day("OLD.issued_at")},
                     {"certificates": "1"},
-                )
+                ),
+                _subtract(
+                    "school_days",
+                    {"producer_id": certificate_producer("OLD"), "day": d.day("OLD.issued_at")},
+                    {"certificates": "1"},
+                ),
             ],
         ),
         # -- students: the school's days; their learning days go first, while they can be found
@@ -411,7 +488,7 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     "learning_gaps",
                     {"producer_id": "u.producer_id", "day": after("NEW"), "previous_day": "NEW.day"},
                     {"learners": "1"},
-                    f"FROM users u WHERE u.id = NEW.student_id AND {after('NEW')} IS NOT NULL",
+                    f"FROM users u JOIN producers p ON p.id = u.producer_id WHERE u.id = NEW.student_id AND {after('NEW')} IS NOT NULL",
                 ),
             ],
         ),
@@ -439,7 +516,7 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                         "previous_day": f"COALESCE({before('OLD')}, {d.no_day})",
                     },
                     {"learners": "1"},
-                    f"FROM users u WHERE u.id = OLD.student_id AND {after('OLD')} IS NOT NULL",
+                    f"FROM users u JOIN producers p ON p.id = u.producer_id WHERE u.id = OLD.student_id AND {after('OLD')} IS NOT NULL",
                 ),
             ],
         ),
@@ -489,11 +566,25 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     {"threads": "1", "posts": "1"},
                     "FROM communities c WHERE c.id = NEW.community_id",
                 ),
+                _add(
+                    "school_days",
+                    {"producer_id": "c.producer_id", "day": d.day("NEW.created_at")},
+                    {"threads": "1"},
+                    "FROM communities c WHERE c.id = NEW.community_id",
+                ),
                 (
                     "INSERT INTO unanswered_threads (thread_id, community_id, created_at) "
                     "VALUES (NEW.id, NEW.community_id, NEW.created_at)"
                 ),
             ],
+        ),
+        _Trigger(
+            # Its threads go first, while their school can be found through it.
+            "rollup_community_threads",
+            "communities",
+            "BEFORE",
+            "DELETE",
+            ["DELETE FROM threads WHERE community_id = OLD.id"],
         ),
         _Trigger(
             # Its comments go first, while their community can be found through it.
@@ -519,6 +610,11 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     {"community_id": "OLD.community_id", "user_id": "OLD.author_id"},
                     {"threads": "1", "posts": "1"},
                 ),
+                _subtract(
+                    "school_days",
+                    {"producer_id": community_producer("OLD.community_id"), "day": d.day("OLD.created_at")},
+                    {"threads": "1"},
+                ),
             ],
         ),
         _Trigger(
@@ -538,6 +634,12 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     {"community_id": "t.community_id", "user_id": "NEW.author_id"},
                     {"comments": "1", "posts": "1"},
                     "FROM threads t WHERE t.id = NEW.thread_id",
+                ),
+                _add(
+                    "school_days",
+                    {"producer_id": "c.producer_id", "day": d.day("NEW.created_at")},
+                    {"comments": "1"},
+                    "FROM threads t JOIN communities c ON c.id = t.community_id WHERE t.id = NEW.thread_id",
                 ),
                 (
                     "DELETE FROM unanswered_threads WHERE thread_id = NEW.thread_id "
@@ -561,6 +663,14 @@ def _triggers(d: _Sql, dialect: str) -> list[_Trigger]:
                     {"community_id": comment_community("OLD"), "user_id": "OLD.author_id"},
                     {"comments": "1", "posts": "1"},
                 ),
+                _subtract(
+                    "school_days",
+                    {
+                        "producer_id": community_producer(comment_community("OLD")),
+                        "day": d.day("OLD.created_at"),
+                    },
+                    {"comments": "1"},
+                ),
                 (
                     "INSERT INTO unanswered_threads (thread_id, community_id, created_at) "
                     "SELECT t.id, t.community_id, t.created_at FROM threads t "
@@ -582,7 +692,8 @@ def _gaps_of_students(days: str) -> str:
         "SELECT u.producer_id, g.day, COALESCE(g.previous_day, DATE '0001-01-01') AS previous_day, "
         "count(*) AS learners FROM (SELECT student_id, day, "
         f"lag(day) OVER (PARTITION BY student_id ORDER BY day) AS previous_day FROM ({days}) d) g "
-        "JOIN users u ON u.id = g.student_id GROUP BY 1, 2, 3"
+        "JOIN users u ON u.id = g.student_id "
+        "JOIN producers p ON p.id = u.producer_id GROUP BY 1, 2, 3"  # none for a school being deleted
     )
 
 
@@ -667,9 +778,24 @@ def _backfill(d: _Sql) -> list[str]:
             "FROM lesson_progress GROUP BY lesson_id"
         ),
         (
-            "INSERT INTO school_days (producer_id, day, new_students) "
-            f"SELECT producer_id, {d.day('created_at')}, count(*) FROM users WHERE role = 'student' "
-            f"GROUP BY producer_id, {d.day('created_at')}"
+            "INSERT INTO school_days (producer_id, day, new_students, enrollments, lessons_completed, "
+            "courses_completed, certificates, threads, comments) "
+            "SELECT producer_id, day, sum(n), sum(e), sum(l), sum(c), sum(z), sum(t), sum(m) FROM ("
+            f"SELECT producer_id, {d.day('created_at')} AS day, 1 AS n, 0 AS e, 0 AS l, 0 AS c, 0 AS z, "
+            "0 AS t, 0 AS m FROM users WHERE role = 'student' "
+            f"UNION ALL SELECT producer_id, {d.day('enrolled_at')}, 0, 1, 0, 0, 0, 0, 0 FROM enrollments "
+            f"UNION ALL SELECT c.producer_id, {d.day('p.completed_at')}, 0, 0, 1, 0, 0, 0, 0 "
+            "FROM lesson_progress p JOIN lessons l ON l.id = p.lesson_id JOIN courses c ON c.id = l.course_id "
+            "WHERE p.completed_at IS NOT NULL "
+            f"UNION ALL SELECT producer_id, {d.day('completed_at')}, 0, 0, 0, 1, 0, 0, 0 FROM enrollments "
+            "WHERE completed_at IS NOT NULL "
+            f"UNION ALL SELECT e.producer_id, {d.day('c.issued_at')}, 0, 0, 0, 0, 1, 0, 0 FROM certificates c "
+            "JOIN enrollments e ON e.id = c.enrollment_id "
+            f"UNION ALL SELECT m.producer_id, {d.day('t.created_at')}, 0, 0, 0, 0, 0, 1, 0 FROM threads t "
+            "JOIN communities m ON m.id = t.community_id "
+            f"UNION ALL SELECT m.producer_id, {d.day('c.created_at')}, 0, 0, 0, 0, 0, 0, 1 FROM comments c "
+            "JOIN threads t ON t.id = c.thread_id JOIN communities m ON m.id = t.community_id"
+            ") x GROUP BY producer_id, day"
         ),
         (
             "INSERT INTO learning_gaps (producer_id, day, previous_day, learners) "
@@ -759,7 +885,23 @@ def _create_tables() -> None:
         _key("lesson_id", "lessons.id"),
         *(_count(name) for name in ("started", "completed", "watched_seconds")),
     )
-    op.create_table("school_days", _key("producer_id", "producers.id"), day(), _count("new_students"))
+    op.create_table(
+        "school_days",
+        _key("producer_id", "producers.id"),
+        day(),
+        *(
+            _count(name)
+            for name in (
+                "new_students",
+                "enrollments",
+                "lessons_completed",
+                "courses_completed",
+                "certificates",
+                "threads",
+                "comments",
+            )
+        ),
+    )
     op.create_table(
         "learning_gaps",
         _key("producer_id", "producers.id"),
