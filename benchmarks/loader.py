@@ -25,9 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 
 import storage.migrations
 from storage.db import Db
@@ -346,7 +348,10 @@ def _rollup_recount() -> list[str]:
 
 
 async def recount_rollups(store: Store) -> None:
-    """On PostgreSQL, after batches written without triggers: every rollup counted afresh."""
+    """On PostgreSQL, after batches written without triggers: every rollup counted afresh, then
+    the tables vacuumed and analyzed, as autovacuum would have left them by the time a school of
+    this size had grown (fresh rows have no statistics, and the recount's delete leaves dead
+    rows behind)."""
     async with store.writing() as db:
         if not await _without_triggers(db):
             return
@@ -359,6 +364,13 @@ async def recount_rollups(store: Store) -> None:
         )
         for statement in _rollup_recount():
             await db.session.execute(text(statement))
+    connection = await asyncpg.connect(
+        make_url(store.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await connection.execute("VACUUM (ANALYZE)")
+    finally:
+        await connection.close()
 
 
 async def load_students(store: Store, tenant: BenchTenant, start: int, stop: int) -> None:

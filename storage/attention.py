@@ -119,17 +119,23 @@ async def _stalled_total(
     never_started: bool,
 ) -> int:
     """How many enrollments `_stalled_query` finds, summed from the course activity rollup: a row
-    per course, day and lessons completed, however many enrollments there are. One statement."""
-    total = _lessons_of(CourseActivity.course_id).correlate(CourseActivity)
-    statement = select(func.coalesce(func.sum(col(CourseActivity.enrollments)), 0)).where(
-        col(CourseActivity.course_id).in_(
-            select(col(Course.id)).where(col(Course.producer_id) == producer_id)
-        ),
-        col(CourseActivity.day) <= last_silent_day,
-        _below(col(CourseActivity.lessons_completed), total, max_percent),
+    per course, day and lessons completed, however many enrollments there are, each against its
+    course's lesson count (counted once per course). One statement."""
+    courses = select(col(Course.id).label("course_id"), func.count(col(Lesson.id)).label("lessons"))
+    courses = courses.outerjoin(Lesson, col(Lesson.course_id) == Course.id).where(
+        col(Course.producer_id) == producer_id
     )
     if course_id is not None:
-        statement = statement.where(col(CourseActivity.course_id) == course_id)
+        courses = courses.where(col(Course.id) == course_id)
+    counted = courses.group_by(col(Course.id)).subquery()
+    statement = (
+        select(func.coalesce(func.sum(col(CourseActivity.enrollments)), 0))
+        .join(counted, counted.c.course_id == CourseActivity.course_id)
+        .where(
+            col(CourseActivity.day) <= last_silent_day,
+            _below(col(CourseActivity.lessons_completed), counted.c.lessons, max_percent),
+        )
+    )
     if never_started:
         statement = statement.where(col(CourseActivity.started) == 0)
     return int((await db.session.execute(statement)).scalar_one())
