@@ -21,6 +21,8 @@ in a `bad_request`, so nothing trimmed from the schema loosens validation:
   and bounds no agent comes near (`minLength` 1, `minimum` 0, `maximum` of a million and more);
 - what only the REST API's OpenAPI document states (`tools.core.fields.RestSchema`: patterns,
   formats, the event types' enum);
+- a nested model's `$defs` entry and `$ref` where one place uses it: it is written there instead
+  (a model used in two places, or a tree, stays one shared definition);
 - what `CONVENTIONS` explains once for every tool: `page`, `limit` and `updatedAfter` (and a list's "Paginated."),
   the date-time format of times,
   "null clears it.", and what a create's `idempotencyKey` does (published bare: a string).
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from mcp_types import ToolAnnotations
@@ -57,6 +60,7 @@ _EXPLAINED_DESCRIPTIONS = frozenset({"null clears it.", UPDATED_AFTER})
 _PAGINATION = frozenset({"page", "limit"})
 _LENGTH_LIMIT = re.compile(r"Max \d+ characters\.")
 _HUGE_NUMBER = 1_000_000
+_DEF_REF = "#/$defs/"
 
 
 def published_tool_file(operations: tuple[Operation, ...]) -> str:
@@ -113,7 +117,48 @@ def published_input_schema(op: Operation) -> dict[str, Any]:
         }
     if "$defs" in schema:
         published["$defs"] = {name: _object(definition) for name, definition in schema["$defs"].items()}
-    return published
+    return _inline_single_use_definitions(published)
+
+
+def _inline_single_use_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with each `$defs` entry that one `$ref` names written in that place instead: a
+    nested model used once (a course's `sections`, a section's `lessons`) costs its name twice
+    and a `$ref` as a definition, and says nothing more. A definition named twice or more, or
+    by itself (a tree), stays shared."""
+    definitions = schema.get("$defs", {})
+    uses = Counter(_refs(schema))
+    inlined = {
+        name
+        for name in definitions
+        if uses[_DEF_REF + name] == 1 and _DEF_REF + name not in _refs(definitions[name])
+    }
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "")
+        if ref.startswith(_DEF_REF) and ref.removeprefix(_DEF_REF) in inlined:
+            rest = {key: value for key, value in node.items() if key != "$ref"}
+            return resolve({**definitions[ref.removeprefix(_DEF_REF)], **rest})
+        return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+
+    result = resolve(schema)
+    shared = {name: resolve(definition) for name, definition in definitions.items() if name not in inlined}
+    if shared:
+        result["$defs"] = shared
+    return result
+
+
+def _refs(node: Any) -> list[str]:
+    """Every `$ref` in `node`, once per place it is written."""
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+    return own + [ref for value in node.values() for ref in _refs(value)]
 
 
 def _object(schema: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from server.published_tools import PUBLISHED_TOOLS_FILE
-from server.tool_listing import CONVENTIONS
+from server.tool_listing import CONVENTIONS, _inline_single_use_definitions
 from tests.support.factories import error, hints_of, mcp_client, ok, tools_list_over_http
 from tools.registry import OPERATIONS_BY_NAME, TOOLS
 
@@ -79,6 +79,42 @@ async def test_published_input_schemas_are_valid_json_schemas_of_objects(listed)
         Draft202012Validator.check_schema(tool.input_schema)
         assert tool.input_schema["type"] == "object", name
         assert "additionalProperties" not in json.dumps(tool.input_schema), name
+
+
+async def test_a_nested_model_used_once_is_written_in_place_and_validates_the_same(listed):
+    published = listed["create_course"].input_schema
+    assert "$defs" not in published and "$ref" not in json.dumps(published)
+    full = Draft202012Validator(OPERATIONS_BY_NAME["create_course"].input_schema)
+    trimmed = Draft202012Validator(published)
+    lesson = {"title": "Welcome", "duration": 90, "isPreview": True}
+    course = {"title": "Python", "slug": "python", "categoryId": "c1"}
+    good = {**course, "sections": [{"title": "Start", "lessons": [lesson]}]}
+    untitled_lesson = {**course, "sections": [{"title": "Start", "lessons": [{"duration": 90}]}]}
+    lessons_not_a_list = {**course, "sections": [{"title": "Start", "lessons": lesson}]}
+    assert full.is_valid(good) and trimmed.is_valid(good)
+    for bad in (untitled_lesson, lessons_not_a_list):
+        assert not full.is_valid(bad) and not trimmed.is_valid(bad)
+
+
+def test_a_definition_used_twice_or_by_itself_stays_shared():
+    node = {"properties": {"text": {"type": "string"}, "replies": {"items": {"$ref": "#/$defs/Node"}}}}
+    once = {"properties": {"at": {"type": "string"}}, "type": "object"}
+    schema = {
+        "properties": {
+            "root": {"$ref": "#/$defs/Node"},
+            "first": {"$ref": "#/$defs/Pair"},
+            "second": {"$ref": "#/$defs/Pair"},
+            "when": {"$ref": "#/$defs/Once", "description": "Kept beside the written-in model."},
+        },
+        "$defs": {"Node": node, "Pair": {"type": "string"}, "Once": once},
+    }
+    assert _inline_single_use_definitions(schema) == {
+        "properties": {
+            **schema["properties"],
+            "when": {**once, "description": "Kept beside the written-in model."},
+        },
+        "$defs": {"Node": node, "Pair": {"type": "string"}},
+    }
 
 
 def _nullable(schema: dict) -> set[str]:

@@ -30,7 +30,7 @@ class AttentionInput(InputModel):
     inactive_days: int = Field(default=14, ge=1, le=3650)
     max_progress: int = Field(default=100, ge=1, le=100)
     course_id: Id | None = None
-    never_started: bool = Field(default=False, description="Only those with no progress.")
+    never_started: bool = False
     page: int = Field(default=1, ge=1, le=1_000_000, description="Page number, from 1.")
     limit: int = Field(default=20, ge=1, le=100, description="Results per page, 1-100.")
 

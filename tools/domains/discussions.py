@@ -232,7 +232,7 @@ class ListThreadsInput(PageQuery):
 class ListCommentsInput(PageQuery):
     community_id: Id | None = None
     thread_id: Id | None = None
-    search: str | None = Field(default=None, max_length=200, description="Content contains it.")
+    search: str | None = Field(default=None, max_length=200)
 
 
 class CreateThreadInput(CommunityPath):

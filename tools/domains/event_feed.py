@@ -120,9 +120,7 @@ class EventPage(OutputModel):
 
 
 class ListEventsInput(InputModel):
-    cursor: Cursor | None = Field(
-        default=None, description="From a previous answer; omitted: from the oldest kept."
-    )
+    cursor: Cursor | None = Field(default=None, description="Omitted: from the oldest kept.")
     types: EventTypes | None = None
     course_id: Id | None = None
     community_id: Id | None = None

@@ -265,7 +265,7 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
-    """A period of whole UTC days (default: the 7 ending today) against the one before: new students, enrollments, lessons
+    """A period of whole UTC days against the one before: new students, enrollments, lessons
     and courses completed, certificates, active learners, new threads and comments, each with its
     previous value and % change. Parts the key may not read are null, listed in omitted."""
     if data.since is None:

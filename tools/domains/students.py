@@ -192,7 +192,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
-    """List this producer's students, newest first. Paginated."""
+    """List students, newest first. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
     return await paged(ctx.db, statement, query=data, convert=student_public)
 
