@@ -162,6 +162,7 @@ _MEDIA = PreparedQuery(
         col(Media.mime_type).label("mime_type"),
         col(Media.thumbnail_url).label("thumbnail_url"),
         col(Media.duration).label("duration"),
+        col(Media.uploaded_by).label("uploaded_by"),
         col(Media.created_at).label("created_at"),
     )
     .join(Community, col(Community.id) == Media.community_id)

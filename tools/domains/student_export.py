@@ -19,6 +19,9 @@ from tools.core.errors import NotFound
 from tools.core.models import OutputModel, UtcDatetime
 from tools.core.permissions import Permission
 from tools.domains.achievements import RULES
+from tools.domains.audit_log import AuditEventPublic
+from tools.domains.communities import MediaPublic
+from tools.domains.event_feed import EventPublic
 from tools.domains.streaks import Streak, streaks, utc_day
 from tools.domains.students import StudentPublic, StudentRef
 
@@ -92,40 +95,6 @@ class ExportedComment(OutputModel):
     updated_at: UtcDatetime
 
 
-class ExportedMedia(OutputModel):
-    id: str
-    community_id: str
-    type: str
-    title: str
-    description: str | None
-    url: str
-    file_name: str
-    file_size: int
-    mime_type: str | None
-    thumbnail_url: str | None
-    duration: int | None
-    created_at: UtcDatetime
-
-
-class ExportedAuditEntry(OutputModel):
-    id: str
-    occurred_at: UtcDatetime
-    key_id: str | None
-    key_name: str | None
-    operation: str
-    target_ids: dict[str, str]
-    outcome: str
-
-
-class ExportedEvent(OutputModel):
-    id: str
-    sequence: int
-    type: str
-    occurred_at: UtcDatetime
-    key_id: str | None
-    data: dict
-
-
 class StudentExport(OutputModel):
     exported_at: UtcDatetime
     student: StudentPublic
@@ -137,9 +106,9 @@ class StudentExport(OutputModel):
     memberships: list[ExportedMembership]
     threads: list[ExportedThread]
     comments: list[ExportedComment]
-    media: list[ExportedMedia]
-    audit_entries: list[ExportedAuditEntry]
-    events: list[ExportedEvent]
+    media: list[MediaPublic]
+    audit_entries: list[AuditEventPublic]
+    events: list[EventPublic]
     truncated: list[str]
 
 
@@ -198,8 +167,8 @@ async def export_student(ctx: OperationContext, data: StudentRef) -> StudentExpo
         memberships=[ExportedMembership(**row) for row in parts["memberships"]],
         threads=[ExportedThread(**row) for row in parts["threads"]],
         comments=[ExportedComment(**row) for row in parts["comments"]],
-        media=[ExportedMedia(**row) for row in parts["media"]],
-        audit_entries=[ExportedAuditEntry(**row) for row in parts["auditEntries"]],
-        events=[ExportedEvent(**row) for row in parts["events"]],
+        media=[MediaPublic(**row) for row in parts["media"]],
+        audit_entries=[AuditEventPublic(**row) for row in parts["auditEntries"]],
+        events=[EventPublic(**row) for row in parts["events"]],
         truncated=records.truncated,
     )
