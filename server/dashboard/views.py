@@ -8,6 +8,7 @@ forms, checks the CSRF token, and renders results or errors.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -430,6 +431,22 @@ class Dashboard:
             certificates_total=certificates["pagination"]["total"],
             memberships=memberships,
         )
+
+    async def student_export(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        """The student's `export_student` document as a JSON file to save (GDPR access and portability)."""
+        student_id = request.path_params["student_id"]
+        document = await self._run(request, "export_student", {"studentId": student_id}, signed[0])
+        # The id, not the name, names the file: it is safe in a header whatever the name holds.
+        filename = f"student-{student_id}-export.json"
+        response = Response(
+            json.dumps(document, ensure_ascii=False, indent=2),
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",  # personal data: no copy kept by a cache on the way
+            },
+        )
+        return secure_headers(response)
 
     async def communities_page(
         self, request: Request, signed: Signed, form: dict[str, list[str]]

@@ -17,7 +17,14 @@ async def test_whoami_lists_the_visible_tools(store, tenant):
     key = await add_key(store, tenant, ["students:read"])
     async with mcp_client(store, key) as client:
         me = ok(await client.call_tool("whoami", {}))
-    assert set(me["tools"]) == {"whoami", "parse_video", "list_students", "get_student", "get_school_report"}
+    assert set(me["tools"]) == {
+        "whoami",
+        "parse_video",
+        "list_students",
+        "get_student",
+        "export_student",
+        "get_school_report",
+    }
     assert me["key"]["permissions"] == ["students:read"]
     assert me["producer"] == {
         "id": tenant.producer_id,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from storage.student_export import EXPORT_STATEMENTS
 from tests.support.clock import Clock
 from tests.support.community_factories import new_comment, new_community, new_student, new_thread
 from tests.support.databases import ENGINE
@@ -47,6 +48,7 @@ def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, An
     return {
         "whoami": {},
         "get_student": {"studentId": school["student"]["id"]},
+        "export_student": {"studentId": school["student"]["id"]},
         "get_course": {"courseId": school["course"]["id"]},
         # The same update again: it changes nothing, so it writes only its audit record.
         "update_progress": {**progress, "completed": False, "watchedSeconds": 30},
@@ -67,6 +69,7 @@ def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, An
 EXPECTED = {
     "whoami": 2,  # + the producer with its owner
     "get_student": 2,  # + the student with its learning days
+    "export_student": 1 + EXPORT_STATEMENTS,  # + the student with its learning days, one per part
     "get_course": 2,  # + the course joined to its sections and lessons
     "get_course_insights": 3,  # + the course's figures, its lesson funnel
     "get_school_report": 4,  # + one statement per part: students, learning, community

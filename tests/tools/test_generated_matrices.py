@@ -188,7 +188,7 @@ PERMISSION_TABLE: dict[str, set[str]] = {
         "update_lesson",
         "delete_lesson",
     },
-    "students:read": {"list_students", "get_student"},
+    "students:read": {"list_students", "get_student", "export_student"},
     "students:write": {"register_student", "update_student"},
     "enrollments:read": {
         "list_enrollments",
