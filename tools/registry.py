@@ -37,6 +37,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     students.list_students,
     students.get_student,
     students.update_student,
+    students.erase_student,
     courses.create_course,
     courses.list_courses,
     courses.get_course,

@@ -27,6 +27,7 @@ __all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "w
 EVENT_TYPES: tuple[str, ...] = (
     "student.registered",
     "student.updated",
+    "student.erased",
     "course.created",
     "course.updated",
     "course.published",
