@@ -155,7 +155,6 @@ async def erase_student(
     db: Db, *, producer_id: str, student: User, posts: PostsChoice, at: datetime
 ) -> ErasedPosts:
     """Erase `student` of `producer_id` everywhere (see the module's docstring), in this transaction."""
-    session = db.session
     personal = _Personal.of(student)
     counted = await _count_posts(db, student_id=student.id)
     if posts == "delete":
@@ -240,12 +239,12 @@ async def _move_posts(db: Db, *, student_id: str, to: str, producer_id: str, per
         comment.author_id, comment.content = to, personal.scrub_text(comment.content)
     await session.flush()
     # A thread of one erased student answered only by another is now answered by no one else.
-    answered = exists().where(
-        col(Comment.thread_id) == Thread.id, col(Comment.author_id) != Thread.author_id
-    )
+    answered = exists().where(col(Comment.thread_id) == Thread.id, col(Comment.author_id) != Thread.author_id)
     unanswered = select(col(Thread.id), col(Thread.community_id), col(Thread.created_at)).where(
         col(Thread.author_id) == to,
-        col(Thread.community_id).in_(select(col(Community.id)).where(col(Community.producer_id) == producer_id)),
+        col(Thread.community_id).in_(
+            select(col(Community.id)).where(col(Community.producer_id) == producer_id)
+        ),
         ~answered,
     )
     await session.execute(
@@ -321,7 +320,9 @@ async def _scrub_deliveries(db: Db, *, producer_id: str, personal: _Personal) ->
     session = db.session
     endpoints = select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.producer_id) == producer_id)
     texts = [col(WebhookDelivery.response_excerpt), col(WebhookDelivery.error)]
-    mentions = or_(*(column.icontains(needle, autoescape=True) for column in texts for needle in personal.exact))
+    mentions = or_(
+        *(column.icontains(needle, autoescape=True) for column in texts for needle in personal.exact)
+    )
     deliveries = await session.scalars(
         select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id).in_(endpoints), mentions)
     )

@@ -271,7 +271,7 @@ async def erase_student(ctx: OperationContext, data: EraseStudentInput) -> Stude
     user = await owned_student(ctx, data.student_id)
     typed = data.confirm.strip()
     if typed != user.id and normalize_email(typed) != user.email_normalized:
-        raise Unprocessable(f"Invalid input: confirm: must be this student's id or email; nothing was erased")
+        raise Unprocessable("Invalid input: confirm: must be this student's id or email; nothing was erased")
     posts = await erasure_storage.erase_student(
         ctx.db, producer_id=ctx.producer_id, student=user, posts=data.posts, at=ctx.now()
     )

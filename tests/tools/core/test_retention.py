@@ -69,9 +69,7 @@ async def test_old_rows_go_and_young_ones_stay(store, tenant):
             await db.session.flush()
         # The next event is number 100: its write prunes.
         db.session.add(EventCounter(producer_id=tenant.producer_id, last_sequence=99))
-    services = Services(
-        event_retention=30 * days, delivery_retention=3 * days, audit_retention=365 * days
-    )
+    services = Services(event_retention=30 * days, delivery_retention=3 * days, audit_retention=365 * days)
     async with mcp_client(store, tenant.key, services=services) as client:
         await call(client, "register_student", name="Pruner", email="pruner@example.com")
     kept = set()
@@ -87,5 +85,7 @@ async def test_idempotency_records_expire_after_the_configured_hours(store, tena
     async with mcp_client(store, tenant.key, services=services) as client:
         await call(client, "register_student", name="Kept", email="kept@example.com", idempotencyKey="k1")
     async with store.sessions() as session:
-        record = (await session.scalars(select(IdempotencyRecord).where(col(IdempotencyRecord.key) == "k1"))).one()
+        record = (
+            await session.scalars(select(IdempotencyRecord).where(col(IdempotencyRecord.key) == "k1"))
+        ).one()
     assert record.expires_at - record.created_at == timedelta(hours=2)

@@ -91,7 +91,9 @@ async def _mentions(store: Store, *texts: str) -> list[str]:
         for table in metadata.sorted_tables:
             for column in table.columns:
                 kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-                if not isinstance(kind, String | JSON):  # Text is a String; SQLModel's AutoString decorates one
+                if not isinstance(
+                    kind, String | JSON
+                ):  # Text is a String; SQLModel's AutoString decorates one
                     continue
                 as_text = cast(column, Text)
                 matches = or_(*(as_text.contains(text, autoescape=True) for text in texts))
@@ -116,7 +118,9 @@ async def test_erasure_leaves_no_trace_of_the_name_or_email(store, tenant, posts
     async with mcp_client(store, tenant.key) as client:
         student = await _student_with_everything(store, tenant, client)
         texts = (student.name, student.email, student.email.lower())
-        assert {"users.name", "users.email", "threads.title", "events.data"} <= set(await _mentions(store, *texts))
+        assert {"users.name", "users.email", "threads.title", "events.data"} <= set(
+            await _mentions(store, *texts)
+        )
         erased = await call(
             client, "erase_student", studentId=student.student_id, confirm=student.email.lower(), posts=posts
         )
@@ -137,17 +141,25 @@ async def test_erasure_leaves_no_trace_of_the_name_or_email(store, tenant, posts
         )
         if posts == "delete":  # their comment went with the reply under it; their thread with its comment
             assert others_thread["thread"]["comments"] == [] and others_thread["thread"]["commentCount"] == 0
-            gone = await refuse(client, "get_thread", communityId=student.community_id, threadId=student.own_thread_id)
+            gone = await refuse(
+                client, "get_thread", communityId=student.community_id, threadId=student.own_thread_id
+            )
             assert gone["error"] == "not_found"
         else:
             [kept] = others_thread["thread"]["comments"]
             assert kept["author"]["name"] == DELETED_STUDENT_NAME and kept["author"]["avatarUrl"] is None
             assert [reply["content"] for reply in kept["replies"]] == ["Thanks"]
-            own = await call(client, "get_thread", communityId=student.community_id, threadId=student.own_thread_id)
+            own = await call(
+                client, "get_thread", communityId=student.community_id, threadId=student.own_thread_id
+            )
             assert own["thread"]["author"]["name"] == DELETED_STUDENT_NAME
             refused = await refuse(
-                client, "create_thread", communityId=student.community_id, userId=kept["author"]["id"],
-                title="Impostor", content="x",
+                client,
+                "create_thread",
+                communityId=student.community_id,
+                userId=kept["author"]["id"],
+                title="Impostor",
+                content="x",
             )
             assert refused["error"] == "forbidden"
     if store.dialect.name == "sqlite":
@@ -158,7 +170,13 @@ async def test_erasure_leaves_no_trace_of_the_name_or_email(store, tenant, posts
 async def test_kept_posts_keep_the_rollups_equal_to_a_recount(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         student = await _student_with_everything(store, tenant, client)
-        await call(client, "erase_student", studentId=student.student_id, confirm=student.student_id, posts="keep_anonymous")
+        await call(
+            client,
+            "erase_student",
+            studentId=student.student_id,
+            confirm=student.student_id,
+            posts="keep_anonymous",
+        )
     async with store.sessions() as session:
         posters = {
             (row.community_id, row.user_id): (row.threads, row.comments)
@@ -210,9 +228,7 @@ async def _audit_only_difference(store: Store, before: str) -> bool:
 
     async with store.writing() as db:
         await db.session.execute(
-            AuditEvent.__table__.delete().where(
-                AuditEvent.__table__.c.operation == "erase_student"
-            )
+            AuditEvent.__table__.delete().where(AuditEvent.__table__.c.operation == "erase_student")
         )
     return await store_digest(store) == before
 
@@ -230,7 +246,11 @@ async def test_another_producers_student_is_not_found(store, tenant, tenant_fact
         theirs = await call(client, "register_student", name="Their Student", email="theirs@example.com")
     async with mcp_client(store, tenant.key) as client:
         refused = await refuse(
-            client, "erase_student", studentId=theirs["student"]["id"], confirm="theirs@example.com", posts="delete"
+            client,
+            "erase_student",
+            studentId=theirs["student"]["id"],
+            confirm="theirs@example.com",
+            posts="delete",
         )
     assert refused["error"] == "not_found"
     async with store.sessions() as session:
@@ -257,17 +277,27 @@ async def test_rest_erases_with_post_to_the_erase_path(store, tenant):
 async def test_deleting_a_thread_or_comment_removes_its_content_from_the_feed(store, tenant):
     async with mcp_client(store, tenant.key) as client:
         community = await new_community(client)
-        author = (await call(client, "register_student", name="Poster", email="poster@example.com"))["student"]["id"]
+        author = (await call(client, "register_student", name="Poster", email="poster@example.com"))[
+            "student"
+        ]["id"]
         await call(client, "add_member", communityId=community["id"], userId=author)
         thread = await new_thread(client, community["id"], author, title="Secret plans", content="The plan")
         kept = await new_thread(client, community["id"], author, title="Public notes", content="Notes")
         comment = await new_comment(client, community["id"], kept["id"], author, content="Private remark")
         await call(client, "delete_thread", communityId=community["id"], threadId=thread["id"])
         await call(
-            client, "delete_comment", communityId=community["id"], threadId=kept["id"], commentId=comment["id"]
+            client,
+            "delete_comment",
+            communityId=community["id"],
+            threadId=kept["id"],
+            commentId=comment["id"],
         )
     async with store.sessions() as session:
-        events = (await session.scalars(select(Event).where(col(Event.type).in_(["thread.created", "comment.created"])))).all()
+        events = (
+            await session.scalars(
+                select(Event).where(col(Event.type).in_(["thread.created", "comment.created"]))
+            )
+        ).all()
     by_id = {event.data["id"]: event.data for event in events}
     assert by_id[thread["id"]] == {"id": thread["id"], "communityId": community["id"], "redacted": True}
     assert by_id[comment["id"]]["redacted"] is True and "content" not in by_id[comment["id"]]
@@ -278,7 +308,13 @@ async def test_a_retry_of_the_erased_students_registration_does_not_bring_them_b
     async with mcp_client(store, tenant.key) as client:
         arguments = {"name": "Once Only", "email": "once@example.com", "idempotencyKey": "reg-once"}
         first = await call(client, "register_student", **arguments)
-        await call(client, "erase_student", studentId=first["student"]["id"], confirm="once@example.com", posts="delete")
+        await call(
+            client,
+            "erase_student",
+            studentId=first["student"]["id"],
+            confirm="once@example.com",
+            posts="delete",
+        )
         retry = await refuse(client, "register_student", **arguments)
     assert retry["error"] == "conflict"
     async with store.sessions() as session:
