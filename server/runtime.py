@@ -47,6 +47,9 @@ class Runtime:
                 session_ttl=timedelta(hours=settings.session_ttl_hours),
                 login_throttle=throttle,
                 event_retention=timedelta(days=settings.event_retention_days),
+                delivery_retention=timedelta(days=settings.delivery_retention_days),
+                audit_retention=timedelta(days=settings.audit_retention_days),
+                idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours),
                 webhooks_allow_loopback=settings.webhooks_allow_loopback,
             ),
         )

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(default=30, gt=0, le=3650)
     """How long events stay in the feed (and can be delivered); older ones are pruned."""
 
+    delivery_retention_days: float = Field(default=30, gt=0, le=3650)
+    """How long finished webhook delivery records are kept (a delivery goes with its event at the
+    latest); older ones are pruned as events are."""
+
+    audit_retention_days: float = Field(default=365, gt=0, le=3650)
+    """How long audit records are kept; older ones are pruned as events are."""
+
+    idempotency_ttl_hours: float = Field(default=24, gt=0, le=24 * 30)
+    """How long a create's result stays replayable under its idempotency key; expired records
+    are pruned as new keys are claimed."""
+
     webhooks_allow_loopback: bool = False
     """Accept webhook endpoints on loopback addresses (local development, tests). Off: only public
     addresses are reached, checked at creation and again at each delivery."""

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlmodel import col
 
 from storage.db import Db
@@ -30,7 +30,13 @@ from storage.tables import (
     WebhookEndpoint,
 )
 
-__all__ = ["NAMED_ID_PREFIXES", "audit_events_query", "audit_target_names", "insert_audit_event"]
+__all__ = [
+    "NAMED_ID_PREFIXES",
+    "audit_events_query",
+    "audit_target_names",
+    "insert_audit_event",
+    "prune_audit_events",
+]
 
 _INSERT = PreparedQuery(AuditEvent.__table__.insert())
 
@@ -58,6 +64,15 @@ async def insert_audit_event(
         operation=operation,
         target_ids=target_ids,
         outcome=outcome,
+    )
+
+
+async def prune_audit_events(db: Db, *, producer_id: str, before: datetime) -> None:
+    """Forget `producer_id`'s audit records older than `before` (the audit retention period)."""
+    await db.session.execute(
+        delete(AuditEvent).where(
+            col(AuditEvent.producer_id) == producer_id, col(AuditEvent.occurred_at) < before
+        )
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "insert_events",
     "latest_sequence",
     "new_delivery",
+    "prune_deliveries",
     "prune_events",
 ]
 
@@ -131,6 +132,19 @@ async def latest_sequence(db: Db, *, producer_id: str) -> int | None:
 async def prune_events(db: Db, *, producer_id: str, before: datetime) -> None:
     """Forget `producer_id`'s events that happened before `before` (the retention period)."""
     await db.run(_PRUNE, producer_id=producer_id, before=before)
+
+
+async def prune_deliveries(db: Db, *, producer_id: str, before: datetime) -> None:
+    """Forget `producer_id`'s finished webhook deliveries (succeeded or failed) made before
+    `before`; a pending one stays until it is sent or its event is pruned."""
+    endpoints = select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.producer_id) == producer_id)
+    await db.session.execute(
+        delete(WebhookDelivery).where(
+            col(WebhookDelivery.endpoint_id).in_(endpoints),
+            col(WebhookDelivery.state) != "pending",
+            col(WebhookDelivery.created_at) < before,
+        )
+    )
 
 
 @dataclass(frozen=True)

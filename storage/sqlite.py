@@ -46,6 +46,9 @@ def connect(database: str, *, read_only: bool) -> sqlite3.Connection:
     if connection.execute("PRAGMA journal_mode").fetchall()[0][0].lower() != "wal":
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed in the file, not left in free space: an erased
+    # student's data (`storage.erasure`) must be gone from the file's bytes too, not only from its rows.
+    connection.execute("PRAGMA secure_delete=ON")
     if read_only:
         connection.execute("PRAGMA query_only=ON")  # the reader: nothing on it may write
     return connection

@@ -39,6 +39,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
     students.get_student,
     students.update_student,
     student_export.export_student,
+    students.erase_student,
     courses.create_course,
     courses.list_courses,
     courses.get_course,

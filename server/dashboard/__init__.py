@@ -59,6 +59,7 @@ def dashboard_routes(runtime: Runtime, *, bundle_path: Path | None, public_url: 
         Route(f"{BASE}/students", page(pages.students_page), methods=["GET"]),
         Route(f"{BASE}/students/{{student_id}}", page(pages.student_page), methods=["GET"]),
         Route(f"{BASE}/students/{{student_id}}/export.json", page(pages.student_export), methods=["GET"]),
+        Route(f"{BASE}/students/{{student_id}}/erase", page(pages.erase_student), methods=["POST"]),
         Route(f"{BASE}/communities", page(pages.communities_page), methods=["GET"]),
         Route(f"{BASE}/attention", page(pages.attention_page), methods=["GET"]),
         Route(f"{BASE}/activity", page(pages.activity), methods=["GET"]),

@@ -401,6 +401,7 @@ class Dashboard:
             students=listed["data"],
             search=search,
             pagination=listed["pagination"],
+            notice="The student was erased." if request.query_params.get("done") == "erased" else None,
         )
 
     async def student_page(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
@@ -447,6 +448,14 @@ class Dashboard:
             },
         )
         return secure_headers(response)
+
+    async def erase_student(self, request: Request, signed: Signed, form: dict[str, list[str]]) -> Response:
+        """The typed confirmation (the student's email) goes to erase_student as its `confirm`:
+        the operation refuses a wrong one, and nothing is erased."""
+        student_id = request.path_params["student_id"]
+        arguments = {"studentId": student_id, "confirm": _one(form, "confirm"), "posts": _one(form, "posts")}
+        await self._run(request, "erase_student", arguments, signed[0])
+        return secure_headers(RedirectResponse(f"{BASE}/students?done=erased", status_code=303))
 
     async def communities_page(
         self, request: Request, signed: Signed, form: dict[str, list[str]]

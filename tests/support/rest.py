@@ -154,6 +154,11 @@ _WRITES: dict[str, Example] = {
     "parse_video": lambda ids: {"url": "https://youtube.com/watch?v=dQw4w9WgXcQ"},
     "register_student": lambda ids: {"name": "Jane Smith", "email": _email(), "password": "securepass123"},
     "update_student": lambda ids: {"studentId": ids["studentId"], "bio": "Learns TypeScript"},
+    "erase_student": lambda ids: {
+        "studentId": ids["studentId"],
+        "confirm": ids["studentId"],
+        "posts": "keep_anonymous",
+    },
     "create_course": lambda ids: course_body(title="Mastering TypeScript", price=4999, level="intermediate"),
     "update_course": lambda ids: {"courseId": ids["courseId"], "title": "Renamed", "price": 100},
     "create_section": lambda ids: {"courseId": ids["courseId"], "title": "Type System Deep Dive"},

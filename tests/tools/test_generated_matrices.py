@@ -189,7 +189,7 @@ PERMISSION_TABLE: dict[str, set[str]] = {
         "delete_lesson",
     },
     "students:read": {"list_students", "get_student", "export_student"},
-    "students:write": {"register_student", "update_student"},
+    "students:write": {"register_student", "update_student", "erase_student"},
     "enrollments:read": {
         "list_enrollments",
         "get_enrollment",

@@ -53,6 +53,9 @@ class Signal:
 
 DEFAULT_SESSION_TTL = timedelta(hours=12)
 DEFAULT_EVENT_RETENTION = timedelta(days=30)
+DEFAULT_DELIVERY_RETENTION = timedelta(days=30)
+DEFAULT_AUDIT_RETENTION = timedelta(days=365)
+DEFAULT_IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class Services:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     oauth_resource: str | None = None
     event_retention: timedelta = DEFAULT_EVENT_RETENTION
+    delivery_retention: timedelta = DEFAULT_DELIVERY_RETENTION
+    """Finished webhook deliveries older than this are pruned (with the events' pruning)."""
+    audit_retention: timedelta = DEFAULT_AUDIT_RETENTION
+    """Audit records older than this are pruned (with the events' pruning)."""
+    idempotency_ttl: timedelta = DEFAULT_IDEMPOTENCY_TTL
+    """How long a create's result stays replayable under its idempotency key."""
     webhooks_allow_loopback: bool = False
     deliveries_queued: Signal = field(default_factory=Signal)
     """Notified after a commit that queued webhook deliveries: wakes this process's worker."""

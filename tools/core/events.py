@@ -18,15 +18,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from storage import audit as audit_storage
 from storage import events as events_storage
 from storage.db import Db
 from storage.ids import new_id
 
-__all__ = ["EVENT_TYPES", "PendingEvent", "declared_events", "pending_event", "write_events"]
+__all__ = ["EVENT_TYPES", "PendingEvent", "Retention", "declared_events", "pending_event", "write_events"]
 
 EVENT_TYPES: tuple[str, ...] = (
     "student.registered",
     "student.updated",
+    "student.erased",
     "course.created",
     "course.updated",
     "course.published",
@@ -95,7 +97,17 @@ def declared_events(
 
 
 _PRUNE_EVERY = 100
-"""Events past the retention period go when a producer's sequence crosses a multiple of this."""
+"""Events, finished deliveries and audit records past their retention periods go when a
+producer's sequence crosses a multiple of this: one pruning per hundred events, not per write."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a producer's events, finished webhook deliveries and audit records are kept."""
+
+    events: timedelta
+    deliveries: timedelta
+    audit: timedelta
 
 
 async def write_events(
@@ -106,7 +118,7 @@ async def write_events(
     key_id: str | None,
     key_name: str | None,
     at: datetime,
-    retention: timedelta,
+    retention: Retention,
 ) -> int:
     """Write `events` under `producer_id`'s next sequence numbers, in this transaction; returns how
     many webhook deliveries were queued with them."""
@@ -115,7 +127,9 @@ async def write_events(
     last = await events_storage.allocate_sequences(db, producer_id=producer_id, count=len(events))
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
-        await events_storage.prune_events(db, producer_id=producer_id, before=at - retention)
+        await events_storage.prune_events(db, producer_id=producer_id, before=at - retention.events)
+        await events_storage.prune_deliveries(db, producer_id=producer_id, before=at - retention.deliveries)
+        await audit_storage.prune_audit_events(db, producer_id=producer_id, before=at - retention.audit)
     endpoints = await events_storage.enabled_endpoints(db, producer_id=producer_id)
     rows, deliveries = [], []
     for offset, event in enumerate(events):

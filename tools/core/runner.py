@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -35,7 +35,14 @@ from storage.errors import ConstraintViolation
 from storage.ids import utcnow
 from tools.core.audit import record_audit_event, target_ids
 from tools.core.catalog import Operation, may_call
-from tools.core.context import Clock, OperationContext, Principal, ProgressReporter, Services
+from tools.core.context import (
+    DEFAULT_IDEMPOTENCY_TTL,
+    Clock,
+    OperationContext,
+    Principal,
+    ProgressReporter,
+    Services,
+)
 from tools.core.errors import (
     BadRequest,
     BlohkoError,
@@ -45,7 +52,7 @@ from tools.core.errors import (
     NotPermitted,
     bad_request_from_validation,
 )
-from tools.core.events import declared_events, write_events
+from tools.core.events import Retention, declared_events, write_events
 from tools.core.internal import store_errors_translated
 from tools.core.permissions import missing
 from tools.core.ratelimit import RateLimiter
@@ -64,8 +71,9 @@ logger = logging.getLogger("blohko.operations")
 
 IDEMPOTENCY_ARGUMENT = "idempotencyKey"
 """The argument that carries an idempotency key over MCP."""
-IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
-"""How long a create's result stays replayable under its idempotency key."""
+IDEMPOTENCY_KEY_TTL = DEFAULT_IDEMPOTENCY_TTL
+"""How long a create's result stays replayable under its idempotency key, by default
+(`Services.idempotency_ttl`: BLOHKO_IDEMPOTENCY_TTL_HOURS)."""
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 """The REST header that carries it."""
 _MAX_IDEMPOTENCY_KEY = 200
@@ -220,7 +228,7 @@ async def _replay(ctx: OperationContext, op: Operation, retry: _Retry) -> BaseMo
         operation=op.name,
         request_hash=retry.request_hash,
         now=now,
-        expires_at=now + IDEMPOTENCY_KEY_TTL,
+        expires_at=now + ctx.services.idempotency_ttl,
     )
     if record is None:
         await idempotency_storage.prune_expired(ctx.db, now=now)
@@ -322,7 +330,11 @@ async def _record_events(
         key_id=principal.key_id,
         key_name=principal.audit_name,
         at=ctx.now(),
-        retention=ctx.services.event_retention,
+        retention=Retention(
+            events=ctx.services.event_retention,
+            deliveries=ctx.services.delivery_retention,
+            audit=ctx.services.audit_retention,
+        ),
     )
 
 

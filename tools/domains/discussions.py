@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from storage import communities as communities_storage
+from storage.erasure import DELETED_STUDENT_NAME, redact_removed_content
 from storage.tables import Comment, Community, Thread, User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
@@ -185,13 +186,16 @@ def _descendants_in_order(node: CommentNode, children: dict[str, list[CommentNod
 async def _post_author(ctx: OperationContext, community: Community, user_id: str) -> User:
     """The author of a new thread or comment: a member of the community or a staff user."""
     user = await producer_user(ctx, user_id)
+    member = None
     if user.role not in STAFF_ROLES:
         member = await communities_storage.get_member(ctx.db, community_id=community.id, user_id=user.id)
-        _check_may_post(user, is_member=member is not None)
+    _check_may_post(user, is_member=member is not None)
     return user
 
 
 def _check_may_post(user: User | communities_storage.Poster, *, is_member: bool) -> None:
+    if user.role == "bot" and user.name == DELETED_STUDENT_NAME:  # storage.erasure.deleted_student
+        raise Forbidden(f"User {user.id} stands for erased students' kept posts; nobody posts as it")
     if user.role not in STAFF_ROLES and not is_member:
         raise Forbidden(f"User {user.id} is not a member of this community; call add_member first")
 
@@ -362,6 +366,7 @@ async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDelete
     thread = await _thread_row(ctx, data, lock=True)
     comments = await communities_storage.count_thread_comments(ctx.db, thread_id=thread.id)
     await communities_storage.delete_thread(ctx.db, thread=thread)
+    await redact_removed_content(ctx.db, producer_id=ctx.producer_id, community_id=thread.community_id)
     return ThreadDeleted(id=thread.id, comments_deleted=comments)
 
 
@@ -490,4 +495,5 @@ async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDel
     comment = await _comment_row(ctx, data)
     deleted = await communities_storage.delete_comment_tree(ctx.db, comment_id=comment.id)
     await communities_storage.recount_comments(ctx.db, thread_id=comment.thread_id)
+    await redact_removed_content(ctx.db, producer_id=ctx.producer_id, community_id=data.community_id)
     return CommentDeleted(id=comment.id, replies_deleted=deleted - 1)

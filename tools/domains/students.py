@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
 from storage import accounts as accounts_storage
+from storage import erasure as erasure_storage
 from storage import students as students_storage
 from storage.errors import ConstraintViolation
 from storage.rules import EMAIL_MAX_LENGTH, is_email
@@ -14,7 +15,7 @@ from storage.students import STUDENT_ROLE, students_query
 from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
-from tools.core.errors import Conflict, NotFound
+from tools.core.errors import Conflict, NotFound, Unprocessable
 from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, Secret, whitespace_class
 from tools.core.models import (
     InputModel,
@@ -34,6 +35,7 @@ from tools.domains.streaks import Streak, streaks, utc_day
 
 __all__ = [
     "StudentPublic",
+    "erase_student",
     "get_student",
     "list_students",
     "owned_student",
@@ -232,3 +234,45 @@ async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> Stu
     changes = given_changes(data, target=StudentRef)
     await students_storage.update_student(ctx.db, student=user, changes=changes, at=ctx.now())
     return StudentResult(student=student_public(user))
+
+
+class EraseStudentInput(StudentRef):
+    confirm: str = Field(max_length=320, description="The student's id or email, typed again.")
+    posts: Literal["delete", "keep_anonymous"] = Field(
+        description='Their threads and comments: deleted (with replies), or kept as "Deleted student".'
+    )
+
+
+class StudentErased(OutputModel):
+    id: str
+    erased: Literal[True] = True
+    posts: Literal["delete", "keep_anonymous"]
+    threads: int = Field(description="Their threads, deleted or kept.")
+    comments: int = Field(description="Their comments, deleted or kept.")
+
+
+_CONFIRM_RULE = "confirm must be the student's id or email"
+
+
+@operation(
+    title="Erase student",
+    permission=Permission.STUDENTS_WRITE,
+    http=("POST", "/students/{studentId}/erase"),
+    kind="delete",
+    idempotent=False,
+    events=("student.erased",),
+    input_rules=(_CONFIRM_RULE,),
+    transports=("mcp", "rest", "dashboard"),  # the student's page
+    auth=("api_key", "session"),
+)
+async def erase_student(ctx: OperationContext, data: EraseStudentInput) -> StudentErased:
+    """Erase a student for good (GDPR art. 17): profile, enrollments, progress, certificates,
+    memberships, media, and their data in events, deliveries, idempotency records and audit."""
+    user = await owned_student(ctx, data.student_id)
+    typed = data.confirm.strip()
+    if typed != user.id and normalize_email(typed) != user.email_normalized:
+        raise Unprocessable("Invalid input: confirm: must be this student's id or email; nothing was erased")
+    posts = await erasure_storage.erase_student(
+        ctx.db, producer_id=ctx.producer_id, student=user, posts=data.posts, at=ctx.now()
+    )
+    return StudentErased(id=data.student_id, posts=data.posts, threads=posts.threads, comments=posts.comments)
