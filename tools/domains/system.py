@@ -10,6 +10,7 @@ from tools.core.catalog import may_call, operation, published
 from tools.core.context import OperationContext
 from tools.core.models import NoInput, OutputModel
 from tools.core.permissions import Permission
+from tools.core.principal import Identities
 
 __all__ = ["list_categories", "whoami"]
 
@@ -36,6 +37,7 @@ class KeyPublic(OutputModel):
     id: str
     name: str
     permissions: list[str]
+    identities: Identities
 
 
 class WhoamiResult(OutputModel):
@@ -51,7 +53,8 @@ class WhoamiResult(OutputModel):
     kind="read",
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
-    """This key's producer (with its owner user id), name, permissions and the tools it may call."""
+    """This key's producer (with its owner user id), name, permissions, identities (full or
+    pseudonymous) and the tools it may call."""
     producer = await accounts_storage.producer_with_owner(ctx.db, producer_id=ctx.producer_id)
     principal = ctx.principal
     assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"
@@ -61,7 +64,12 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
             name=producer["name"] if producer else "",
             owner_user_id=producer["owner_user_id"] if producer else None,
         ),
-        key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
+        key=KeyPublic(
+            id=principal.key_id,
+            name=principal.key_name,
+            permissions=list(principal.grants),
+            identities=principal.identities,
+        ),
         tools=[op.name for op in published() if "mcp" in op.transports and may_call(principal, op)],
     )
 
