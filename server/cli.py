@@ -423,7 +423,9 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
     if args.json:
         _print_json(made)
         return
-    pseudonymous = " (pseudonymous: students under pseudonyms)" if made["identities"] == "pseudonymous" else ""
+    pseudonymous = (
+        " (pseudonymous: students under pseudonyms)" if made["identities"] == "pseudonymous" else ""
+    )
     sys.stdout.write(
         f"API key {made['id']} for {made['producerId']}: {', '.join(made['permissions'])}{pseudonymous}\n"
     )

@@ -16,8 +16,10 @@ import pytest
 
 from server.sample_data import create_sample_data
 from tests.support.community_factories import MEDIA
+from tests.support.dashboard import csrf_of, signed_in
 from tests.support.factories import Tenant, add_key, error, mcp_client, ok, principal_of, text_of
-from tests.support.rest import small_sample
+from tests.support.oauth import connect, mcp_post, owner_browser, server
+from tests.support.rest import http_app, rest_client, small_sample
 from tests.support.webhooks import delivering, receiver, settle
 from tests.tools.test_generated_matrices import filler, id_arguments
 from tools.core.context import Services
@@ -31,7 +33,11 @@ def _people() -> tuple[dict[str, Any], ...]:
     """Students whose names and emails appear nowhere else: any match in an answer is a leak."""
     tag = secrets.token_hex(3)
     return tuple(
-        {"name": name, "email": f"{name.split()[0].lower()}-{tag}@school.example", "password": "securepass123"}
+        {
+            "name": name,
+            "email": f"{name.split()[0].lower()}-{tag}@school.example",
+            "password": "securepass123",
+        }
         for name in ("Zephyrine Quillfeather", "Bartholomew Xylander", "Ottoline Vasquezova")
     )
 
@@ -221,3 +227,60 @@ async def test_a_pseudonymous_webhook_endpoint_gets_payloads_without_identities(
     assert {payload["data"]["name"] for payload in payloads} == {
         pseudonym(endpoint["id"], payload["data"]["id"]) for payload in payloads
     }
+
+
+async def test_an_oauth_grant_without_identities_answers_pseudonyms(store, tenant, school):
+    async with server(store) as client, owner_browser(client, tenant) as browser:
+        _, issued = await connect(client, browser, permissions=["*"], identities="pseudonymous")
+        token = issued["access_token"]
+        calls = {
+            "whoami": {},
+            "list_students": {},
+            "list_enrollments": {},
+            "list_members": {"communityId": school["ids"]["communityId"]},
+            "list_events": {},
+        }
+        answers = {}
+        for name, arguments in calls.items():
+            called = await mcp_post(client, token, "tools/call", {"name": name, "arguments": arguments})
+            assert called.status_code == 200 and not called.json()["result"].get("isError"), called.text
+            answers[name] = called.json()["result"]["structuredContent"]
+        searched = await mcp_post(
+            client, token, "tools/call", {"name": "list_students", "arguments": {"search": "Zephyrine"}}
+        )
+        apps = await browser.get("/dashboard/apps")
+    assert _leaks(answers, school["hidden"]) == []
+    assert answers["whoami"]["key"]["identities"] == "pseudonymous"
+    assert all(PSEUDONYM.match(student["name"]) for student in answers["list_students"]["data"])
+    assert searched.json()["result"]["isError"] and "pseudonymous" in searched.text
+    assert 'class="badge pseudonymous"' in apps.text
+
+
+async def test_the_dashboard_key_form_makes_a_pseudonymous_key_that_rest_answers_with_pseudonyms(
+    store, tenant, school
+):
+    async with signed_in(store, tenant) as browser:
+        form = await browser.get("/dashboard/keys")
+        assert 'name="identities" value="pseudonymous"' in form.text
+        made = await browser.post(
+            "/dashboard/keys",
+            data={
+                "csrf_token": csrf_of(form),
+                "name": "Tutor bot",
+                "permissions": "*",
+                "identities": "pseudonymous",
+            },
+        )
+        assert made.status_code == 200, made.text
+        key = re.search(r'value="(blk_[^"]+)" data-secret', made.text)
+        listed = await browser.get("/dashboard/keys")
+    assert key is not None
+    assert listed.text.count('class="badge pseudonymous"') == 1, "only the new key is pseudonymous"
+    async with rest_client(http_app(store), key.group(1)) as api:
+        students = await api.get("/students")
+        me = await api.get("/whoami")
+        searched = await api.get("/students", params={"search": school["people"][0]["email"]})
+    assert students.status_code == 200 and _leaks(students.json(), school["hidden"]) == []
+    assert all(PSEUDONYM.match(student["name"]) for student in students.json()["data"])
+    assert me.json()["key"]["identities"] == "pseudonymous"
+    assert searched.status_code == 403 and _leaks(searched.json(), school["hidden"]) == []

@@ -126,7 +126,10 @@ def refuse_identity_search(operation: str, data: BaseModel) -> None:
     """`Forbidden` if `data` (validated input) sets a field marked `SEARCHES_IDENTITIES`: a
     pseudonymous caller may not look students up by name or email."""
     for name, field in type(data).model_fields.items():
-        if any(isinstance(item, SearchesIdentities) for item in field.metadata) and getattr(data, name) is not None:
+        if (
+            any(isinstance(item, SearchesIdentities) for item in field.metadata)
+            and getattr(data, name) is not None
+        ):
             raise Forbidden(
                 f"{operation}: {field.alias or name}: this key is pseudonymous: it cannot find students "
                 "by name or email; use their ids"

@@ -53,8 +53,7 @@ class WhoamiResult(OutputModel):
     kind="read",
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
-    """This key's producer (with its owner user id), name, permissions, identities (full or
-    pseudonymous) and the tools it may call."""
+    """This key's producer (with its owner user id), name, permissions and the tools it may call."""
     producer = await accounts_storage.producer_with_owner(ctx.db, producer_id=ctx.producer_id)
     principal = ctx.principal
     assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"

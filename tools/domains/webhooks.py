@@ -93,7 +93,7 @@ class CreateWebhookInput(InputModel):
     url: WebUrl = Field(description="https, public address.")
     event_types: EventTypes = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=500)
-    identities: Identities = Field(default="full", description="pseudonymous: no student names.")
+    identities: Identities = "full"
 
 
 class WebhookRef(InputModel):
