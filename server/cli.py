@@ -417,12 +417,18 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
         description=args.description,
         permissions=args.permissions,
         expiresInDays=args.expires_in_days,
+        identities="pseudonymous" if args.pseudonymous else None,
     )
     made = _operate(settings, "create_api_key", arguments)["apiKey"]
     if args.json:
         _print_json(made)
         return
-    sys.stdout.write(f"API key {made['id']} for {made['producerId']}: {', '.join(made['permissions'])}\n")
+    pseudonymous = (
+        " (pseudonymous: students under pseudonyms)" if made["identities"] == "pseudonymous" else ""
+    )
+    sys.stdout.write(
+        f"API key {made['id']} for {made['producerId']}: {', '.join(made['permissions'])}{pseudonymous}\n"
+    )
     sys.stdout.write(f"Key (shown once, store it now): {made['key']}\n")
 
 
@@ -443,7 +449,8 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
     for key in keys:
         state = "revoked" if key["revokedAt"] else "active"
         sys.stdout.write(
-            f"{key['id']}  {key['prefix']}...  {state:8}  {key['name']}  {' '.join(key['permissions'])}\n"
+            f"{key['id']}  {key['prefix']}...  {state:8}  {key['identities']:12}  {key['name']}  "
+            f"{' '.join(key['permissions'])}\n"
         )
 
 
@@ -558,6 +565,11 @@ def _parser() -> argparse.ArgumentParser:
         "--permissions", nargs="+", required=True, metavar="P", help="e.g. '*' courses:read students:*"
     )
     create.add_argument("--expires-in-days", type=int)
+    create.add_argument(
+        "--pseudonymous",
+        action="store_true",
+        help="students appear under a stable pseudonym for this key: no names, emails, avatars or bios",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_keys_create)
     listing = keys.add_parser("list", help="list a producer's keys (never their secrets)", epilog=store)

@@ -33,10 +33,11 @@ from standardwebhooks.webhooks import Webhook
 from server.settings import Settings
 from storage import webhooks as deliveries
 from storage.engine import Store
-from storage.tables import Event
+from storage.tables import Event, WebhookEndpoint
 from tools.core.context import Clock, Signal
 from tools.core.internal import reading, writing
 from tools.core.outbound import OutboundClient, RequestFailed, UnsafeUrl
+from tools.core.pseudonyms import pseudonymized_model
 from tools.domains.event_feed import EventPublic
 
 __all__ = ["DeliveryWorker"]
@@ -81,10 +82,13 @@ class _Answer:
         return f"answer {self.status}" if self.status is not None else f"error: {self.error}"
 
 
-def _body(event: Event, sequence: int) -> str:
+def _body(event: Event, sequence: int, endpoint: WebhookEndpoint) -> str:
     """The event as the feed shows it, less the key that made it (an id the receiver has no use for),
-    under the delivery's sequence (the event's; 0 for a test event, which is outside the feed)."""
+    under the delivery's sequence (the event's; 0 for a test event, which is outside the feed); for
+    a pseudonymous endpoint, students named by their pseudonym for that endpoint."""
     public = EventPublic.model_validate(event, from_attributes=True).model_copy(update={"sequence": sequence})
+    if endpoint.identities == "pseudonymous":
+        public = pseudonymized_model(EventPublic, public, salt=endpoint.id)
     return public.model_dump_json(by_alias=True, exclude={"key_id"})
 
 
@@ -161,7 +165,7 @@ class DeliveryWorker:
                     url=endpoint.url,
                     secret=endpoint.secret,
                     event_id=event.id,
-                    body=_body(event, delivery.sequence),
+                    body=_body(event, delivery.sequence, endpoint),
                 )
                 for delivery, endpoint, event in leased
             ]

@@ -174,6 +174,7 @@ async def add_api_key(
     permissions: list[str],
     created_at: datetime,
     expires_at: datetime | None,
+    identities: str = "full",
 ) -> ApiKey:
     api_key = ApiKey(
         id=key_id,
@@ -185,6 +186,7 @@ async def add_api_key(
         permissions=permissions,
         created_at=created_at,
         expires_at=expires_at,
+        identities=identities,
     )
     await add_row(db, row=api_key)
     return api_key

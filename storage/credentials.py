@@ -43,6 +43,7 @@ _API_KEY = PreparedQuery(
         col(ApiKey.expires_at),
         col(ApiKey.revoked_at),
         col(ApiKey.last_used_at),
+        col(ApiKey.identities),
         _REVISION_COLUMN,
     ).where(col(ApiKey.key_hash) == bindparam("secret_hash"))
 )
@@ -57,6 +58,7 @@ _ACCESS_TOKEN = PreparedQuery(
         col(OAuthGrant.resource),
         col(OAuthGrant.revoked_at),
         col(OAuthGrant.last_used_at),
+        col(OAuthGrant.identities),
         _REVISION_COLUMN,
     )
     .join(OAuthGrant, col(OAuthGrant.id) == OAuthToken.grant_id)

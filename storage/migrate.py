@@ -29,7 +29,7 @@ __all__ = [
     "upgrade_async",
 ]
 
-HEAD = "0017"
+HEAD = "0018"
 """The newest migration's revision: the schema this code needs."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

@@ -102,6 +102,7 @@ async def add_grant(
     resource: str,
     permissions: list[str],
     created_at: datetime,
+    identities: str = "full",
 ) -> OAuthGrant:
     grant = OAuthGrant(
         id=grant_id,
@@ -113,6 +114,7 @@ async def add_grant(
         resource=resource,
         permissions=permissions,
         created_at=created_at,
+        identities=identities,
     )
     await add_row(db, row=grant)
     return grant

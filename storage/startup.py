@@ -25,7 +25,7 @@ __all__ = ["StartupReader", "sqlite_file"]
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///", "sqlite+aiosqlite:///")
 
 _API_KEY = (
-    "SELECT id, producer_id, name, permissions, expires_at, revoked_at, last_used_at "
+    "SELECT id, producer_id, name, permissions, expires_at, revoked_at, last_used_at, identities "
     "FROM api_keys WHERE key_hash = ?"
 )
 _TIMES = ("expires_at", "revoked_at", "last_used_at")

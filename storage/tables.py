@@ -48,6 +48,7 @@ from storage.rules import (
 )
 
 __all__ = [
+    "IDENTITIES",
     "OWNER_EMAIL_INDEX",
     "ROLLUP_TABLES",
     "Achievement",
@@ -160,11 +161,20 @@ class User(_Table, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+IDENTITIES = ("full", "pseudonymous")
+"""What a credential (an API key, an OAuth grant) or a webhook endpoint sees of students: their
+names, emails, avatars and bios, or a stable pseudonym in their place (`tools.core.pseudonyms`)."""
+
+
+def _identities() -> str:
+    return Field(default="full", max_length=20, sa_column_kwargs={"server_default": "full"})  # type: ignore[return-value]
+
+
 class ApiKey(_Table, table=True):
     """An API key. Only the SHA-256 of the secret is kept, plus a short prefix for display."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (*checks("api_keys", name=NOT_BLANK),)
+    __table_args__ = (*checks("api_keys", name=NOT_BLANK, identities=one_of(IDENTITIES)),)
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id"))
@@ -177,6 +187,7 @@ class ApiKey(_Table, table=True):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    identities: str = _identities()
 
 
 class SignIn(_Table, table=True):
@@ -235,7 +246,7 @@ class OAuthGrant(_Table, table=True):
     most. Every code and token belongs to one grant; disconnecting (`revoked_at`) ends them all."""
 
     __tablename__ = "oauth_grants"
-    __table_args__ = (*checks("oauth_grants", client_name=NOT_BLANK),)
+    __table_args__ = (*checks("oauth_grants", client_name=NOT_BLANK, identities=one_of(IDENTITIES)),)
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id"))
@@ -248,6 +259,7 @@ class OAuthGrant(_Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    identities: str = _identities()
 
 
 class OAuthCode(_Table, table=True):
@@ -621,7 +633,9 @@ class WebhookEndpoint(_Table, table=True):
     as it is: signing needs it). An endpoint that keeps failing is disabled with the reason."""
 
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (*checks("webhook_endpoints", url=NOT_BLANK, enabled=BOOLEAN),)
+    __table_args__ = (
+        *checks("webhook_endpoints", url=NOT_BLANK, enabled=BOOLEAN, identities=one_of(IDENTITIES)),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     producer_id: str = Field(sa_column=_fk("producers.id"))
@@ -635,6 +649,7 @@ class WebhookEndpoint(_Table, table=True):
     failing_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    identities: str = _identities()
 
 
 class WebhookDelivery(_Table, table=True):

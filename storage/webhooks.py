@@ -182,6 +182,7 @@ async def add_endpoint(
     event_types: list[str],
     secret: str,
     at: datetime,
+    identities: str = "full",
 ) -> WebhookEndpoint:
     endpoint = WebhookEndpoint(
         id=endpoint_id,
@@ -192,6 +193,7 @@ async def add_endpoint(
         secret=secret,
         created_at=at,
         updated_at=at,
+        identities=identities,
     )
     await add_row(db, row=endpoint)
     return endpoint

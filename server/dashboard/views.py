@@ -540,6 +540,7 @@ class Dashboard:
         arguments: dict[str, Any] = {
             "name": _one(form, "name").strip(),
             "permissions": form.get("permissions", []),
+            "identities": _one(form, "identities") or "full",
         }
         if not arguments["permissions"]:
             raise BadRequest("Invalid input: permissions: choose at least one permission")
@@ -637,6 +638,7 @@ class Dashboard:
             "codeChallenge": _one(form, "code_challenge"),
             "decision": _one(form, "decision"),
             "permissions": form.get("permissions", []),
+            "identities": _one(form, "identities") or "full",
         }
         if "state" in form:
             arguments["state"] = _one(form, "state")
@@ -969,6 +971,7 @@ def _entered(form: dict[str, list[str]]) -> dict[str, Any]:
         "name": _one(form, "name"),
         "permissions": set(form.get("permissions", [])),
         "expires": _one(form, "expires_in_days"),
+        "identities": _one(form, "identities"),
     }
 
 

@@ -275,3 +275,28 @@ def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_on
     icon = page.request.get(f"{server.url}/favicon.ico")
     assert icon.status == 200 and icon.headers["content-type"] == "image/x-icon"
     context.close()
+
+
+def test_an_owner_makes_a_pseudonymous_key_and_its_agent_sees_no_student_by_name(
+    server, browser, tmp_path_factory
+):
+    shots = tmp_path_factory.mktemp("dashboard-screenshots")
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    _sign_in(page, server.url)
+    page.get_by_role("link", name="API keys").click()
+    assert page.locator("#identities-full").is_checked(), "full is the default"
+    page.get_by_label("Name").fill("Tutor bot")
+    page.locator('input[type=checkbox][value="students:read"]').check()
+    page.locator("#identities-pseudonymous").check()
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-key-secret").input_value()
+    page.get_by_role("link", name="API keys").click()
+    row = page.locator("tr.key-row", has_text="Tutor bot")
+    assert row.locator(".badge.pseudonymous").inner_text() == "pseudonymous"
+    page.screenshot(path=str(shots / "api-keys-pseudonymous.png"), full_page=True)
+    context.close()
+    called = _mcp_call(server.url, secret, "list_students")
+    students = called.json()["result"]["structuredContent"]["data"]
+    assert students and all(re.fullmatch(r"Student [0-9a-f]{8}", student["name"]) for student in students)
+    assert all(student["email"].endswith("@pseudonymous.invalid") for student in students)

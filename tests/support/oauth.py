@@ -112,9 +112,10 @@ async def consent(
     decision: str = "allow",
     permissions: list[str] | None = None,
     csrf: bool = True,
+    identities: str | None = None,
 ) -> httpx.Response:
     """Open the consent page `/authorize` sent the browser to, and answer it (the preset grid unless
-    `permissions`)."""
+    `permissions`; the preset choice of students' identities, full, unless `identities`)."""
     page = await browser.get(
         location.removeprefix(f"{urlsplit(location).scheme}://{urlsplit(location).netloc}")
     )
@@ -131,6 +132,8 @@ async def consent(
         if permissions is not None
         else re.findall(r'name="permissions" value="([^"]+)" checked', page.text)
     )
+    if identities is not None:
+        form["identities"] = identities
     return await browser.post("/dashboard/authorize", data=form)
 
 
@@ -218,14 +221,21 @@ async def owner_browser(client: httpx.AsyncClient, tenant) -> AsyncIterator[http
 
 
 async def connect(
-    client, browser, *, permissions: list[str] | None = None, scope: str = "courses:read students:read"
+    client,
+    browser,
+    *,
+    permissions: list[str] | None = None,
+    scope: str = "courses:read students:read",
+    identities: str | None = None,
 ):
     """Register a public client, authorize with PKCE, consent, and exchange the code: (client id, tokens)."""
     client_id = (await register(client)).json()["client_id"]
     pkce = Pkce.new()
     started = await authorize(client, client_id, pkce, scope=scope, resource=RESOURCE)
     assert started.status_code == 302, started.text
-    answered = await consent(browser, started.headers["location"], permissions=permissions)
+    answered = await consent(
+        browser, started.headers["location"], permissions=permissions, identities=identities
+    )
     assert answered.status_code == 303, answered.text
     code = query_of(answered.headers["location"])["code"]
     issued = await token(

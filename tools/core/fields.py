@@ -23,6 +23,7 @@ __all__ = [
     "NOT_BLANK_CHECKS",
     "NOT_BLANK_PATTERN",
     "REST_SCHEMA",
+    "SEARCHES_IDENTITIES",
     "SHOWN_ONCE",
     "SLUG_CHECKS",
     "SLUG_PATTERN",
@@ -32,6 +33,7 @@ __all__ = [
     "IsoDatetime",
     "Price",
     "RestSchema",
+    "SearchesIdentities",
     "Secret",
     "ShownOnce",
     "Title",
@@ -73,6 +75,19 @@ SHOWN_ONCE = ShownOnce()
 Secret = Annotated[str, SHOWN_ONCE]
 """A credential in an answer, shown once (`ShownOnce`). In the answer of a create that takes an
 idempotency key, declare it `Secret | None`: a replay answers null in its place."""
+
+
+class SearchesIdentities:
+    """`Annotated` metadata on an input field that finds students by their name or email (a
+    search text, a list of emails). A pseudonymous caller is refused it, or it could learn who a
+    pseudonym is one guess at a time (`tools.core.pseudonyms.refuse_identity_search`); mark every
+    such field, and the runner refuses it for every operation alike."""
+
+    def __repr__(self) -> str:
+        return "SEARCHES_IDENTITIES"
+
+
+SEARCHES_IDENTITIES = SearchesIdentities()
 
 
 def whitespace_class(*, negated: bool, also: str = "") -> str:

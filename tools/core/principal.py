@@ -6,11 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ANONYMOUS", "OPERATOR", "Principal", "PrincipalKind"]
+__all__ = ["ANONYMOUS", "OPERATOR", "Identities", "Principal", "PrincipalKind"]
 
 PrincipalKind = Literal["api_key", "session", "operator", "anonymous"]
 """How a caller proved who it is: an API key; the producer's owner signed in (a session); the
 operator of the machine (the CLI, local access); or nobody yet (signing in)."""
+
+Identities = Literal["full", "pseudonymous"]
+"""What a caller sees of students (`storage.tables.IDENTITIES`): their names, emails, avatars and
+bios, or a stable pseudonym in their place (`tools.core.pseudonyms`)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,13 @@ class Principal:
     kind: PrincipalKind = "api_key"
     session_id: str | None = None
     user_id: str | None = None
+    identities: Identities = "full"
+    """Chosen when the key was created or the app connected; `pseudonymous` answers every student
+    by a pseudonym and refuses searching by name or email (`tools.core.pseudonyms`)."""
+
+    @property
+    def pseudonymous(self) -> bool:
+        return self.identities == "pseudonymous"
 
     @property
     def rate_limit_key(self) -> str | None:

@@ -55,6 +55,7 @@ from tools.core.errors import (
 from tools.core.events import Retention, declared_events, write_events
 from tools.core.internal import store_errors_translated
 from tools.core.permissions import missing
+from tools.core.pseudonyms import pseudonymized_model, refuse_identity_search
 from tools.core.ratelimit import RateLimiter
 from tools.core.shown_once import without_secrets
 
@@ -155,7 +156,13 @@ async def run_operation(
         )
         if retry is not None:
             retry = replace(retry, request_hash=_request_hash(data))
-        return await _run_handler(op, data, arguments, ctx, retry)
+        if not principal.pseudonymous:
+            return await _run_handler(op, data, arguments, ctx, retry)
+        # The one place a pseudonymous caller's answers lose who the students are (`tools.core.pseudonyms`).
+        refuse_identity_search(op.name, data)
+        result = await _run_handler(op, data, arguments, ctx, retry)
+        assert principal.key_id is not None, "a pseudonymous principal is an API key or a grant"
+        return pseudonymized_model(op.output_model, result, salt=principal.key_id)
     except BlohkoError as error:
         # A busy store gets no extra write; an operation that audits itself has done so.
         if not op.read_only and not op.own_transactions and not isinstance(error, Busy):

@@ -21,6 +21,7 @@ from storage.ids import new_id
 from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.core.context import Clock, Principal
+from tools.core.principal import Identities
 from tools.core.errors import BadRequest, Conflict, NotFound
 from tools.core.internal import writing_if_free
 from tools.core.passwords import generate_password, hash_password
@@ -118,6 +119,7 @@ async def create_api_key(
     clock: Clock,
     description: str | None = None,
     expires_in_days: int | None = None,
+    identities: Identities = "full",
 ) -> NewApiKey:
     if await accounts_storage.get_producer(db, producer_id=producer_id) is None:
         raise NotFound("Producer not found")
@@ -145,6 +147,7 @@ async def create_api_key(
         permissions=grants,
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        identities=identities,
     )
     return NewApiKey(api_key=api_key, key=key)
 

@@ -37,7 +37,7 @@ def check_key_shape(key: str | None) -> str:
 
 def principal_of_key_row(row: Mapping[str, Any] | None, *, now: datetime) -> Principal:
     """The principal of the key whose row (id, producer_id, name, permissions, expires_at,
-    revoked_at) is `row`; `Unauthorized` if there is none, or it was revoked or has expired."""
+    revoked_at, identities) is `row`; `Unauthorized` if there is none, or it was revoked or has expired."""
     if row is None:
         raise Unauthorized("Invalid API key")
     if row["revoked_at"] is not None:
@@ -49,4 +49,5 @@ def principal_of_key_row(row: Mapping[str, Any] | None, *, now: datetime) -> Pri
         key_id=row["id"],
         key_name=row["name"],
         grants=tuple(row["permissions"]),
+        identities=row["identities"],
     )

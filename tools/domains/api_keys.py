@@ -25,6 +25,8 @@ from tools.core.models import (
     UtcDatetime,
 )
 from tools.core.paging import paged
+from tools.core.principal import Identities
+from tools.core.pseudonyms import IDENTITIES_NOTE
 from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
 
@@ -72,6 +74,7 @@ class ApiKeyPublic(OutputModel):
     expires_at: UtcDatetime | None
     last_used_at: UtcDatetime | None
     revoked_at: UtcDatetime | None
+    identities: Identities = Field(description=IDENTITIES_NOTE)
 
 
 class CreatedApiKey(ApiKeyPublic):
@@ -96,6 +99,7 @@ class CreateApiKeyInput(InputModel):
     expires_in_days: int | None = Field(
         default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted: never expires."
     )
+    identities: Identities = Field(default="full", description=IDENTITIES_NOTE)
 
 
 class ListApiKeysInput(PageQuery):
@@ -143,6 +147,7 @@ async def create_key(ctx: OperationContext, data: CreateApiKeyInput) -> CreatedA
         description=data.description,
         permissions=list(data.permissions),
         expires_in_days=data.expires_in_days,
+        identities=data.identities,
         clock=ctx.clock,
     )
     return CreatedApiKeyResult(

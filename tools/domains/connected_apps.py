@@ -23,6 +23,8 @@ from tools.core.errors import BadRequest, NotFound
 from tools.core.fields import Secret
 from tools.core.models import InputModel, OutputModel, Page, PageQuery, UtcDatetime
 from tools.core.paging import paged
+from tools.core.principal import Identities
+from tools.core.pseudonyms import IDENTITIES_NOTE
 from tools.domains.api_keys import Grant
 from tools.domains.oauth import SCOPES, create_grant, issue_code, redirect_host
 
@@ -65,6 +67,7 @@ class AppAuthorizationInput(AppRequestInput):
     permissions: list[Grant] = Field(
         default_factory=list, max_length=20, description="What the owner grants (allow needs at least one)."
     )
+    identities: Identities = Field(default="full", description=IDENTITIES_NOTE)
 
 
 class AppRequest(OutputModel):
@@ -86,6 +89,7 @@ class ConnectedApp(OutputModel):
     client_name: str
     redirect_uri: str
     permissions: list[str]
+    identities: Identities
     created_at: UtcDatetime
     last_used_at: UtcDatetime | None
     revoked_at: UtcDatetime | None
@@ -207,6 +211,7 @@ async def answer_app_authorization(
         resource=data.resource,
         permissions=permissions,
         clock=ctx.clock,
+        identities=data.identities,
     )
     code = await issue_code(
         ctx.db,

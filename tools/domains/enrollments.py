@@ -34,7 +34,7 @@ from storage.tables import Course, Enrollment
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import BadRequest, Conflict, NotFound
-from tools.core.fields import MAX_INT, exactly_one_of
+from tools.core.fields import MAX_INT, SEARCHES_IDENTITIES, exactly_one_of
 from tools.core.models import (
     Deleted,
     InputModel,
@@ -154,7 +154,9 @@ class EnrollStudentsInput(InputModel):
     student_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         default=None, min_length=1, max_length=MAX_BULK
     )
-    emails: list[Email] | None = Field(default=None, min_length=1, max_length=MAX_BULK)
+    emails: Annotated[list[Email] | None, SEARCHES_IDENTITIES] = Field(
+        default=None, min_length=1, max_length=MAX_BULK
+    )
 
 
 class StudentOutcome(OutputModel):

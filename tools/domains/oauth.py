@@ -47,6 +47,7 @@ from tools.core.context import Clock, Principal
 from tools.core.errors import RateLimited, Unauthorized
 from tools.core.internal import audit_security_event, reading, writing
 from tools.core.permissions import VALID_GRANTS
+from tools.core.principal import Identities
 from tools.domains.accounts import hash_api_key as hash_secret
 from tools.domains.accounts import record_last_use
 
@@ -308,6 +309,7 @@ async def create_grant(
     resource: str,
     permissions: list[str],
     clock: Clock,
+    identities: Identities = "full",
 ) -> OAuthGrant:
     return await oauth_storage.add_grant(
         db,
@@ -320,6 +322,7 @@ async def create_grant(
         resource=resource,
         permissions=permissions,
         created_at=clock(),
+        identities=identities,
     )
 
 
@@ -552,4 +555,5 @@ async def authenticate_oauth_token(
         key_id=found["id"],
         key_name=found["client_name"],
         grants=tuple(found["scopes"]),
+        identities=found["identities"],
     )

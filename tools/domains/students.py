@@ -16,7 +16,7 @@ from storage.tables import User
 from tools.core.catalog import operation
 from tools.core.context import OperationContext
 from tools.core.errors import Conflict, NotFound, Unprocessable
-from tools.core.fields import NOT_BLANK_PATTERN, RestSchema, Secret, whitespace_class
+from tools.core.fields import NOT_BLANK_PATTERN, SEARCHES_IDENTITIES, RestSchema, Secret, whitespace_class
 from tools.core.models import (
     InputModel,
     OutputModel,
@@ -120,7 +120,7 @@ class RegisterStudentInput(InputModel):
 
 
 class ListStudentsInput(PageQuery):
-    search: str | None = Field(
+    search: Annotated[str | None, SEARCHES_IDENTITIES] = Field(
         default=None, max_length=200, description="Name contains it, or the exact email."
     )
 

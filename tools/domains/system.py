@@ -10,6 +10,7 @@ from tools.core.catalog import may_call, operation, published
 from tools.core.context import OperationContext
 from tools.core.models import NoInput, OutputModel
 from tools.core.permissions import Permission
+from tools.core.principal import Identities
 
 __all__ = ["list_categories", "whoami"]
 
@@ -36,6 +37,7 @@ class KeyPublic(OutputModel):
     id: str
     name: str
     permissions: list[str]
+    identities: Identities
 
 
 class WhoamiResult(OutputModel):
@@ -61,7 +63,12 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
             name=producer["name"] if producer else "",
             owner_user_id=producer["owner_user_id"] if producer else None,
         ),
-        key=KeyPublic(id=principal.key_id, name=principal.key_name, permissions=list(principal.grants)),
+        key=KeyPublic(
+            id=principal.key_id,
+            name=principal.key_name,
+            permissions=list(principal.grants),
+            identities=principal.identities,
+        ),
         tools=[op.name for op in published() if "mcp" in op.transports and may_call(principal, op)],
     )
 

@@ -33,6 +33,7 @@ from tools.core.models import (
     WebUrl,
 )
 from tools.core.outbound import UnsafeUrl, check_outbound_url
+from tools.core.principal import Identities
 from tools.core.paging import paged
 from tools.core.permissions import Permission
 from tools.core.updates import given_changes, unchanged
@@ -71,6 +72,7 @@ class WebhookPublic(OutputModel):
     failing_since: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    identities: Identities = Field(description="pseudonymous: payloads name students by a pseudonym.")
 
 
 class WebhookWithSecret(WebhookPublic):
@@ -91,6 +93,7 @@ class CreateWebhookInput(InputModel):
     url: WebUrl = Field(description="https, public address.")
     event_types: EventTypes = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=500)
+    identities: Identities = "full"
 
 
 class WebhookRef(InputModel):
@@ -195,6 +198,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
         event_types=data.event_types,
         secret=new_secret(),
         at=now,
+        identities=data.identities,
     )
     return WebhookSecretResult(webhook=_with_secret(endpoint))
 

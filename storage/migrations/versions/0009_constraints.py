@@ -57,6 +57,9 @@ _TABLES = (
     "achievements",
 )
 _OWNER = sa.text("role = 'owner'")
+_ADDED_LATER = ("ck_api_keys_identities",)
+"""Name prefixes of checks on these tables that a later migration adds with their column (0018:
+the column's value and its length): not this one's."""
 
 
 def _checks(table: str) -> list[tuple[str, sa.CheckConstraint]]:
@@ -65,6 +68,8 @@ def _checks(table: str) -> list[tuple[str, sa.CheckConstraint]]:
     for constraint in metadata.tables[table].constraints:
         if isinstance(constraint, sa.CheckConstraint):
             assert isinstance(constraint.name, str), f"an unnamed CHECK constraint on {table}"
+            if constraint.name.startswith(_ADDED_LATER):
+                continue
             named.append((constraint.name, constraint))
     return sorted(named, key=lambda pair: pair[0])
 
