@@ -21,11 +21,11 @@ from storage.ids import new_id
 from storage.rules import is_email
 from storage.tables import OWNER_EMAIL_INDEX, ApiKey, Producer, User
 from tools.core.context import Clock, Principal
-from tools.core.principal import Identities
 from tools.core.errors import BadRequest, Conflict, NotFound
 from tools.core.internal import writing_if_free
 from tools.core.passwords import generate_password, hash_password
 from tools.core.permissions import normalize_grants
+from tools.core.principal import Identities
 from tools.domains.api_key_check import KEY_PREFIX, check_key_shape, hash_api_key, principal_of_key_row
 
 __all__ = [

@@ -263,7 +263,7 @@ async def record_progress(
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Page[CertificatePublic]:
-    """List course-completion certificates, newest first. Paginated."""
+    """Course-completion certificates, newest first."""
     await check_filter(ctx, data)
     statement = enrollments_storage.certificates_query(
         producer_id=ctx.producer_id, student_id=data.student_id, course_id=data.course_id
@@ -278,7 +278,7 @@ async def list_certificates(ctx: OperationContext, data: EnrollmentFilter) -> Pa
     kind="read",
 )
 async def list_achievements(ctx: OperationContext, data: ListAchievementsInput) -> Page[AchievementPublic]:
-    """List a student's unlocked achievements, newest first. Paginated."""
+    """A student's unlocked achievements, newest first."""
     student = await owned_student(ctx, data.student_id)
     statement = enrollments_storage.achievements_query(student_id=student.id)
     return await paged(ctx.db, statement, query=data, convert=partial(_unlocked_public, student.name))

@@ -25,9 +25,9 @@ from tools.core.models import (
     UtcDatetime,
 )
 from tools.core.paging import paged
+from tools.core.permissions import VALID_GRANTS
 from tools.core.principal import Identities
 from tools.core.pseudonyms import IDENTITIES_NOTE
-from tools.core.permissions import VALID_GRANTS
 from tools.domains.accounts import MAX_EXPIRY_DAYS, create_api_key, revoke_api_key
 
 __all__ = [

@@ -167,7 +167,7 @@ def _slug_taken(slug: str) -> Conflict:
     events=("community.created",),
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
-    """Create a community; its slug is unique on the platform (else conflict)."""
+    """Create a community; its slug is unique on the platform."""
     await _claim_slug(ctx, data.slug)
     try:
         community = await communities_storage.add_community(
@@ -200,7 +200,7 @@ async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[Commu
     kind="read",
 )
 async def get_community(ctx: OperationContext, data: CommunityPath) -> CommunityDetailResult:
-    """Get a community with its member, thread and media counts."""
+    """A community with member, thread and media counts."""
     community = await community_row(ctx, data.community_id)
     members, threads, media = await communities_storage.community_counts(ctx.db, community_id=community.id)
     detail = CommunityDetail(
@@ -243,7 +243,7 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     events=("community.deleted",),
 )
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> CommunityDeleted:
-    """Delete a community and all its threads, comments, members and media; says how many went."""
+    """Delete a community with its threads, comments, members and media; counts them."""
     community = await community_row(ctx, data.community_id, lock=True)
     await communities_storage.lock_community_threads(ctx.db, community_id=community.id)
     threads, comments, members, media = await communities_storage.community_contents(
@@ -315,7 +315,7 @@ class RemoveMemberInput(CommunityPath):
     events=("member.added",),
 )
 async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResult:
-    """Add a student or staff user to a community so they may post (twice: conflict)."""
+    """Add a student or staff user to a community, to post (twice: conflict)."""
     community = await community_row(ctx, data.community_id)
     user = await producer_user(ctx, data.user_id)
     if await communities_storage.get_member(ctx.db, community_id=community.id, user_id=user.id) is not None:

@@ -94,8 +94,8 @@ class CommunityInsightsResult(OutputModel):
 async def get_community_insights(
     ctx: OperationContext, data: CommunityInsightsInput
 ) -> CommunityInsightsResult:
-    """A community's last `days` UTC days: members, new members, threads and comments per day,
-    top 5 posters, and threads no one but their author answered within `hours`."""
+    """A community's last `days` UTC days: members, joins, posts per day, top posters, threads
+    unanswered after `hours`."""
     community = await community_row(ctx, data.community_id)
     now = ctx.now()
     first = now.astimezone(UTC).date() - timedelta(days=data.days - 1)

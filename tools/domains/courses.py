@@ -111,7 +111,7 @@ class CreateCourseInput(InputModel):
     is_free: bool = False
     level: Level | None = None
     category_id: str = Field(min_length=1, max_length=100, description="From list_categories.")
-    published: bool = Field(default=False, description="Publish now; needs at least one lesson.")
+    published: bool = Field(default=False, description="Publish now (needs a lesson).")
     sections: list[NewSection] = Field(
         default=[],
         max_length=MAX_SECTIONS,
@@ -261,7 +261,7 @@ async def create_course(ctx: OperationContext, data: CreateCourseInput) -> Cours
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[CoursePublic]:
-    """List courses, newest first, without their curriculum. Paginated."""
+    """Courses, newest first, without curriculum."""
     published = {"published": True, "draft": False, "all": None}[data.status]
     statement = courses_storage.courses_query(
         producer_id=ctx.producer_id, search=data.search, published=published
@@ -276,7 +276,7 @@ async def list_courses(ctx: OperationContext, data: ListCoursesInput) -> Page[Co
     kind="read",
 )
 async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResult:
-    """Get a course with its curriculum (sections, lessons, in order) and totals."""
+    """A course with its curriculum (sections, lessons, in order) and totals."""
     found = await courses_storage.course_with_curriculum(
         ctx.db, producer_id=ctx.producer_id, course_id=data.course_id
     )
@@ -295,7 +295,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     events=("course.updated",),
 )
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
-    """Update course metadata. To publish, use publish_course/unpublish_course."""
+    """Update course metadata (publish_course publishes it)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     changes = given_changes(data, target=CourseRef)
     if changes.get("slug", course.slug) != course.slug:
@@ -318,7 +318,7 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     events=("course.deleted",),
 )
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
-    """Delete a course with its sections, lessons, enrollments and progress; says how many went."""
+    """Delete a course with its sections, lessons, enrollments and progress; counts them."""
     course = await owned_course(ctx, data.course_id, lock=True)
     sections, lessons, enrollments = await courses_storage.count_course_contents(ctx.db, course_id=course.id)
     await courses_storage.delete_course(ctx.db, course_id=course.id)
@@ -337,7 +337,7 @@ async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted
     events=("course.published",),
 )
 async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
-    """Publish a course; it needs at least one lesson (else conflict)."""
+    """Publish a course; it needs a lesson (else conflict)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if not course.published:
         if await courses_storage.count_lessons(ctx.db, course_id=course.id) == 0:
@@ -358,7 +358,7 @@ async def publish_course(ctx: OperationContext, data: CourseRef) -> CourseResult
     events=("course.unpublished",),
 )
 async def unpublish_course(ctx: OperationContext, data: CourseRef) -> CourseResult:
-    """Unpublish a course (back to draft); its content and enrollments stay."""
+    """Back to draft; its content and enrollments stay."""
     course = await owned_course(ctx, data.course_id, lock=True)
     if course.published:
         await courses_storage.update_course(

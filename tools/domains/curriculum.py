@@ -49,7 +49,7 @@ __all__ = [
 LessonDescription = Annotated[str, Field(max_length=5000)]
 
 _ORDER = "0-based position; omitted: last."
-_MOVE = "Move to this 0-based position."
+_MOVE = "0-based position to move to."
 
 
 # ---- wire models
@@ -109,9 +109,7 @@ class LessonFields(InputModel):
     title: Title
     description: LessonDescription | None = None
     duration: Count = Field(default=0, description="Seconds.")
-    video_url: str | None = Field(
-        default=None, max_length=2048, description="YouTube, Vimeo or direct; see parse_video."
-    )
+    video_url: str | None = Field(default=None, max_length=2048, description="YouTube, Vimeo or direct.")
     is_preview: bool = Field(default=False, description="Viewable without enrollment.")
 
 
@@ -313,7 +311,7 @@ async def create_section(ctx: OperationContext, data: CreateSectionInput) -> Sec
     kind="read",
 )
 async def list_sections(ctx: OperationContext, data: ListSectionsInput) -> SectionsResult:
-    """A course's sections in order, each with its lessons in order."""
+    """A course's sections in order, with their lessons in order."""
     await owned_course(ctx, data.course_id)
     sections = await courses_storage.sections_of_course(ctx.db, course_id=data.course_id)
     lessons = await courses_storage.lessons_of_course(ctx.db, course_id=data.course_id)
@@ -349,7 +347,7 @@ async def update_section(ctx: OperationContext, data: UpdateSectionInput) -> Sec
     kind="delete",
 )
 async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
-    """Delete a section with its lessons and their progress; later sections move up."""
+    """Delete a section with its lessons and their progress; later ones move up."""
     return await _remove(ctx, await _section(ctx, data, lock=True))
 
 
@@ -403,7 +401,7 @@ async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> Lessons
     kind="read",
 )
 async def get_lesson(ctx: OperationContext, data: LessonRef) -> LessonResult:
-    """Get a lesson with its embed videoUrl and videoMeta."""
+    """A lesson with its embed videoUrl and videoMeta."""
     return LessonResult(lesson=lesson_public(await _lesson(ctx, data)))
 
 
@@ -432,5 +430,5 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     kind="delete",
 )
 async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
-    """Delete a lesson and its progress; later lessons in the section move up."""
+    """Delete a lesson and its progress; later lessons in its section move up."""
     return await _remove(ctx, await _lesson(ctx, data, lock=True))

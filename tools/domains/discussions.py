@@ -287,7 +287,7 @@ async def _threads_public(ctx: OperationContext, rows: list[Thread]) -> list[Thr
     events=("thread.created",),
 )
 async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> ThreadResult:
-    """Start a thread in a community; the author (userId) must be a member or staff (add_member)."""
+    """Start a thread in a community; author (userId): a member or staff."""
     author = await _community_and_author(ctx, data.community_id, data.user_id)
     thread = await communities_storage.insert_thread(
         ctx.db,
@@ -310,8 +310,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     kind="read",
 )
 async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[ThreadPublic]:
-    """List threads, no comments: a community's pinned first, then by latest activity; without
-    communityId, all communities'. Paginated."""
+    """Threads: a community's pinned first, then by activity; without communityId, all communities'."""
     if data.since and data.until and data.since > data.until:
         raise Unprocessable("Invalid input: since, until: since must not be after until")
     scope = {"producer_id": ctx.producer_id}
@@ -330,7 +329,7 @@ async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[Th
     kind="read",
 )
 async def get_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDetailResult:
-    """Get a thread with its comment tree, oldest first; replies past 32 levels are flat."""
+    """A thread with its comment tree, oldest first; replies past 32 levels are flat."""
     thread = await _thread_row(ctx, data)
     author = await _user(ctx, thread.author_id)
     tree = comment_tree(await communities_storage.thread_comments(ctx.db, thread_id=thread.id))
@@ -362,7 +361,7 @@ async def update_thread(ctx: OperationContext, data: UpdateThreadInput) -> Threa
     events=("thread.deleted",),
 )
 async def delete_thread(ctx: OperationContext, data: ThreadPath) -> ThreadDeleted:
-    """Delete a thread and all its comments; says how many went."""
+    """Delete a thread and its comments; counts them."""
     thread = await _thread_row(ctx, data, lock=True)
     comments = await communities_storage.count_thread_comments(ctx.db, thread_id=thread.id)
     await communities_storage.delete_thread(ctx.db, thread=thread)
@@ -412,7 +411,7 @@ async def _comments_public(ctx: OperationContext, rows: list[Comment]) -> list[C
     events=("comment.created",),
 )
 async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> CommentResult:
-    """Comment on a thread, or reply to parentId. The author (userId) must be a member or staff."""
+    """Comment on a thread or reply to parentId; author (userId): a member or staff."""
     community, thread = await _community_and_thread(ctx, data)
     author = await _post_author(ctx, community, data.user_id)
     if (
@@ -440,8 +439,7 @@ async def create_comment(ctx: OperationContext, data: CreateCommentInput) -> Com
     kind="read",
 )
 async def list_comments(ctx: OperationContext, data: ListCommentsInput) -> Page[CommentPublic]:
-    """List comments flat: a thread's oldest first; with only communityId, the community's newest
-    first. Paginated."""
+    """Comments, flat: a thread's oldest first; with only communityId, its newest first."""
     if data.thread_id is not None:
         statement = communities_storage.comments_query(
             thread_id=(await _listed_thread(ctx, data.community_id, data.thread_id)).id, search=data.search
@@ -491,7 +489,7 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     events=("comment.deleted",),
 )
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDeleted:
-    """Delete a comment with all its replies, at any depth; says how many went."""
+    """Delete a comment with all its replies, at any depth; counts them."""
     comment = await _comment_row(ctx, data)
     deleted = await communities_storage.delete_comment_tree(ctx.db, comment_id=comment.id)
     await communities_storage.recount_comments(ctx.db, thread_id=comment.thread_id)

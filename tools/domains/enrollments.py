@@ -144,7 +144,7 @@ class EnrollInput(InputModel):
 
 
 class ListEnrollmentsInput(EnrollmentFilter):
-    completed: bool | None = Field(default=None, description="true: completed ones only; false: the others.")
+    completed: bool | None = Field(default=None, description="true: completed only; false: the others.")
 
 
 class EnrollStudentsInput(InputModel):
@@ -335,7 +335,7 @@ async def _enroll_chunk(
     events=("enrollment.created",),
 )
 async def enroll_student(ctx: OperationContext, data: EnrollInput) -> EnrollmentResult:
-    """Enroll a student in a course (draft or published); twice is a conflict."""
+    """Enroll a student in a course (draft or published); twice: conflict."""
     student = await owned_student(ctx, data.student_id)
     course = await owned_course(ctx, data.course_id)
     if await enrollments_storage.find_enrollment(ctx.db, student_id=student.id, course_id=course.id):
@@ -358,8 +358,8 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     idempotent=True,  # a repeat enrolls nobody more: the students it names are already_enrolled
 )
 async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> EnrollStudentsResult:
-    """Enroll up to 1000 studentIds or emails in a course, each on its own (not all-or-nothing):
-    enrolled, already_enrolled or not_found."""
+    """Enroll up to 1000 studentIds or emails in a course, each apart: enrolled, already_enrolled or
+    not_found."""
     if (data.student_ids is None) == (data.emails is None):
         both = "not both" if data.student_ids is not None else "one is required"
         raise BadRequest(f"Invalid input: studentIds: give studentIds or emails, {both}")
@@ -415,7 +415,7 @@ async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> E
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) -> Page[EnrollmentPublic]:
-    """List enrollments with their progress, newest first. Paginated."""
+    """Enrollments with their progress, newest first."""
     await check_filter(ctx, data)
     statement = enrollments_storage.enrollments_query(
         producer_id=ctx.producer_id,
@@ -433,7 +433,7 @@ async def list_enrollments(ctx: OperationContext, data: ListEnrollmentsInput) ->
     kind="read",
 )
 async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> EnrollmentDetailResult:
-    """Get an enrollment with per-lesson progress, totals and the student's streak."""
+    """An enrollment with per-lesson progress, totals and the student's streak."""
     found = await enrollments_storage.get_named_enrollment(
         ctx.db, producer_id=ctx.producer_id, enrollment_id=data.enrollment_id
     )
@@ -461,8 +461,8 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     idempotent=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
-    """Record lesson progress; also logs learning (streaks), unlocks achievements and at 100% issues a
-    certificate (see events)."""
+    """Record lesson progress; logs learning (streaks), unlocks achievements, at 100% issues a
+    certificate."""
     # "Mark lesson 3 done" needs no lookup of lesson 3's id: its position names it.
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")
@@ -542,7 +542,7 @@ def _emit_progress_events(
     events=("enrollment.deleted",),
 )
 async def delete_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Deleted:
-    """Delete an enrollment, its progress and certificate; achievements and streak stay."""
+    """Delete an enrollment, its progress and certificate; achievements, streak stay."""
     enrollment = await _owned_enrollment(ctx, data.enrollment_id, lock=True)
     await enrollments_storage.delete_enrollment(ctx.db, enrollment_id=enrollment.id)
     return Deleted(id=enrollment.id)

@@ -135,7 +135,7 @@ class ListEventsInput(InputModel):
     kind="read",
 )
 async def list_events(ctx: OperationContext, data: ListEventsInput) -> EventPage:
-    """What changed, in order, with the resource as data. Pass the returned cursor back for newer events."""
+    """What changed, in order, with the resource as data; pass cursor back for newer."""
     after = decode_cursor(data.cursor) if data.cursor else 0
     rows = await events_after(
         ctx.db,

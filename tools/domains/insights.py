@@ -119,9 +119,8 @@ def _largest_drop(steps: list[FunnelStep]) -> LargestDrop | None:
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseInsightsResult:
-    """One course's enrollments, completion rate, certificates, average days to complete, active
-    learners (last 7 and 30 days) and lesson funnel (completions, average watched seconds) with its
-    largest drop."""
+    """A course's enrollments, completion, certificates, days to complete, active learners (7/30
+    days), lesson funnel and its largest drop."""
     now = ctx.now()
     today = utc_day(now)
     summary = await insights_storage.course_summary(
@@ -176,7 +175,7 @@ async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseI
 
 class SchoolReportInput(InputModel):
     since: IsoDate | None = Field(default=None, description="First UTC day; default: until - 6 days.")
-    until: IsoDate | None = Field(default=None, description="Last UTC day; default: today (since if later).")
+    until: IsoDate | None = Field(default=None, description="Last UTC day; default: today.")
 
 
 class ReportPeriod(OutputModel):
@@ -265,9 +264,9 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
-    """A period of whole UTC days against the one before: new students, enrollments, lessons
-    and courses completed, certificates, active learners, new threads and comments, each with its
-    previous value and % change. Parts the key may not read are null, listed in omitted."""
+    """Whole UTC days since..until vs as many before: students, enrollments, lessons and courses
+    completed, certificates, active learners, threads, comments; % change. Unreadable parts null
+    (omitted)."""
     if data.since is None:
         last_day = data.until or utc_day(ctx.now())
         first_day = last_day - timedelta(days=6)

@@ -153,8 +153,7 @@ async def owned_student(ctx: OperationContext, student_id: str) -> User:
     events=("student.registered",),
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
-    """Register a student (email unique). Without a password one is generated, returned once as
-    generatedPassword."""
+    """Register a student (email unique); no password: one is generated, shown once."""
     email_normalized = normalize_email(data.email)
     existing = await accounts_storage.get_user_by_email(
         ctx.db, producer_id=ctx.producer_id, email_normalized=email_normalized
@@ -208,7 +207,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
-    """Get a student with their current and longest learning streak."""
+    """A student with current and longest learning streak."""
     found = await students_storage.student_with_learning_days(
         ctx.db, producer_id=ctx.producer_id, student_id=data.student_id
     )
@@ -237,9 +236,9 @@ async def update_student(ctx: OperationContext, data: UpdateStudentInput) -> Stu
 
 
 class EraseStudentInput(StudentRef):
-    confirm: str = Field(max_length=320, description="The student's id or email, typed again.")
+    confirm: str = Field(max_length=320, description="Their id or email, again.")
     posts: Literal["delete", "keep_anonymous"] = Field(
-        description='Their threads and comments: deleted (with replies), or kept as "Deleted student".'
+        description='Delete (with replies), or keep as "Deleted student".'
     )
 
 
@@ -266,8 +265,8 @@ _CONFIRM_RULE = "confirm must be the student's id or email"
     auth=("api_key", "session"),
 )
 async def erase_student(ctx: OperationContext, data: EraseStudentInput) -> StudentErased:
-    """Erase a student for good (GDPR art. 17): profile, enrollments, progress, certificates,
-    memberships, media, and their data in events, deliveries, idempotency records and audit."""
+    """Erase a student: profile, enrollments, progress, certificates, memberships, media; their data
+    in events, deliveries, audit."""
     user = await owned_student(ctx, data.student_id)
     typed = data.confirm.strip()
     if typed != user.id and normalize_email(typed) != user.email_normalized:

@@ -53,7 +53,7 @@ class WhoamiResult(OutputModel):
     kind="read",
 )
 async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
-    """This key's producer (with its owner user id), name, permissions and the tools it may call."""
+    """This key: producer, owner user id, name, permissions, identities, tools."""
     producer = await accounts_storage.producer_with_owner(ctx.db, producer_id=ctx.producer_id)
     principal = ctx.principal
     assert principal.key_id is not None and principal.key_name is not None, "whoami admits API keys only"
@@ -80,7 +80,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     kind="read",
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
-    """List course categories; a course's categoryId is one of their ids."""
+    """Course categories; a course's categoryId is one of their ids."""
     rows = await categories_storage.list_categories(ctx.db)
     return CategoriesResult(
         categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]

@@ -193,5 +193,5 @@ def parse_video_url(url: str, *, field: str = "url") -> VideoInfo:
     kind="read",
 )
 async def parse_video(ctx: OperationContext, data: ParseVideoInput) -> VideoResult:
-    """Parse a YouTube, Vimeo or direct video URL into provider, id, embed and thumbnail URLs."""
+    """Parse a YouTube, Vimeo or direct video URL: provider, id, embed, thumbnail."""
     return VideoResult(video=parse_video_url(data.url))

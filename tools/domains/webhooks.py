@@ -33,9 +33,9 @@ from tools.core.models import (
     WebUrl,
 )
 from tools.core.outbound import UnsafeUrl, check_outbound_url
-from tools.core.principal import Identities
 from tools.core.paging import paged
 from tools.core.permissions import Permission
+from tools.core.principal import Identities
 from tools.core.updates import given_changes, unchanged
 from tools.domains.event_feed import EventTypes
 
@@ -186,8 +186,8 @@ def _with_secret(endpoint: WebhookEndpoint) -> WebhookWithSecret:
     transports=_WHERE,
 )
 async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> WebhookSecretResult:
-    """POST events (eventTypes; empty: all) to url, signed (Standard Webhooks), in order, with retries.
-    Secret shown only here."""
+    """POST events (eventTypes; empty: all) to url, signed (Standard Webhooks), in order, retried.
+    Secret shown once."""
     now = ctx.now()
     endpoint = await webhooks_storage.add_endpoint(
         ctx.db,
@@ -228,7 +228,7 @@ async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookP
     transports=_WHERE,
 )
 async def update_webhook(ctx: OperationContext, data: UpdateWebhookInput) -> WebhookResult:
-    """Change a webhook; enabled: true re-enables one disabled after failing."""
+    """Change a webhook; enabled: true re-enables one disabled for failing."""
     endpoint = await _owned(ctx, data.webhook_id)
     changes = given_changes(data, target=WebhookRef)
     if "url" in changes:

@@ -19,7 +19,7 @@ DESIGN_PERMISSIONS = {
     "courses:write": "create_course update_course delete_course publish_course unpublish_course create_section "
     "update_section delete_section create_lesson update_lesson delete_lesson",
     "students:read": "list_students get_student export_student",
-    "students:write": "register_student update_student",
+    "students:write": "register_student update_student erase_student",
     "enrollments:read": "list_enrollments get_enrollment list_certificates list_achievements "
     "find_students_needing_attention",
     "enrollments:write": "enroll_student enroll_students update_progress delete_enrollment",
