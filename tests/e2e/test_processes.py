@@ -171,6 +171,8 @@ async def test_stdio_server_lists_tools_registers_and_fetches_a_student(env, pro
         "list_students",
         "get_student",
         "update_student",
+        "export_student",
+        "erase_student",
         "get_school_report",  # its students part
     }
     assert fetched["student"] == {**created["student"], "streak": {"current": 0, "longest": 0}}

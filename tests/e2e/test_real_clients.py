@@ -130,6 +130,7 @@ def test_inspector_cli_over_http_sees_only_what_the_key_allows(node_tools, env, 
         "parse_video",
         "list_students",
         "get_student",
+        "export_student",
         "get_school_report",  # its students part
     }
     assert called["isError"] is False and called["structuredContent"]["pagination"]["limit"] == 5

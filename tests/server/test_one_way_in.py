@@ -40,8 +40,8 @@ def test_the_mcp_tools_are_exactly_the_operations_an_api_key_may_call():
     assert {op.name for op in TOOLS} == {op.name for op in ALL_OPERATIONS if "api_key" in op.auth}
     assert all({"mcp", "rest"} <= op.transports for op in TOOLS)
     # The tools a session also calls: the owner reads the audit log, manages webhooks and reads the
-    # school (its courses, students, communities and insights) on the dashboard, and downloads a
-    # student's export.
+    # school (its courses, students, communities and insights) on the dashboard, downloads a
+    # student's export and erases a student.
     assert {op.name for op in TOOLS if op.auth != {"api_key"}} == {
         "list_audit_events",
         "create_webhook",
@@ -54,6 +54,7 @@ def test_the_mcp_tools_are_exactly_the_operations_an_api_key_may_call():
         "list_students",
         "get_student",
         "export_student",
+        "erase_student",
         "list_enrollments",
         "list_certificates",
         "list_communities",
