@@ -130,7 +130,14 @@ async def test_mcpb_pack_makes_a_bundle_that_serves_as_a_desktop_host_launches_i
     async with Client(launch) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         whoami = (await client.call_tool("whoami", {})).structured_content
-    assert names == {"whoami", "parse_video", "list_students", "get_student", "export_student", "get_school_report"}
+    assert names == {
+        "whoami",
+        "parse_video",
+        "list_students",
+        "get_student",
+        "export_student",
+        "get_school_report",
+    }
     assert whoami["producer"]["id"] == tenant.producer_id
 
 
