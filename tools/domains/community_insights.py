@@ -3,7 +3,8 @@
 The window is [since, until): since is midnight (UTC) `days - 1` days before today, until the
 midnight after today, so today counts so far. Threads waiting for an answer are any of the
 community's threads, of any age, at least `hours` old that no one but their author has
-commented on.
+commented on. The most active posters are counted over all time: ranking the window's posters
+would read every post of the window, where every other figure is a sum over the window's days.
 """
 
 from __future__ import annotations

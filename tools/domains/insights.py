@@ -229,7 +229,7 @@ class SchoolReportResult(OutputModel):
 
 
 _LONGEST_PERIOD = 366
-"""Days a report may span: its sums read a row per course (or community) and day."""
+"""Days a report may span: each of its sums reads a row a day (`SchoolDay`, `LearningGap`)."""
 
 
 def _midnight(day: date) -> datetime:
