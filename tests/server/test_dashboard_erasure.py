@@ -10,7 +10,7 @@ import pytest
 from storage.tables import User
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.community_factories import new_student
-from tests.support.dashboard import csrf_of, signed_in
+from tests.support.dashboard import csrf_of, demo_http_server, signed_in
 from tests.support.factories import mcp_client
 
 
@@ -43,12 +43,7 @@ async def test_the_form_needs_the_csrf_token_and_the_students_email(store, tenan
 
 @pytest.fixture(scope="module")
 def demo_server(databases, tmp_path_factory):
-    from tests.support.processes import cli_env, http_server, run_cli
-
-    env = cli_env(databases.new("dashboard-erasure"))
-    run_cli(env, "db", "upgrade")
-    run_cli(env, "demo", "--no-serve")
-    with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as running:
+    with demo_http_server(databases.new("dashboard-erasure"), tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 

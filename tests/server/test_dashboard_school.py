@@ -19,7 +19,7 @@ import pytest
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.clock import Clock
 from tests.support.community_factories import call, new_community, new_student, new_thread
-from tests.support.dashboard import BASE, sign_in
+from tests.support.dashboard import BASE, demo_http_server, sign_in
 from tests.support.enrollment_factories import enroll, progress
 from tests.support.factories import make_course, mcp_client
 from tests.support.rest import http_app, rest_client
@@ -225,12 +225,7 @@ async def test_the_school_pages_need_a_session_and_send_secure_headers(store, te
 
 @pytest.fixture(scope="module")
 def demo_server(databases, tmp_path_factory):
-    from tests.support.processes import cli_env, http_server, run_cli
-
-    env = cli_env(databases.new("dashboard-school"))
-    run_cli(env, "db", "upgrade")
-    run_cli(env, "demo", "--no-serve")
-    with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as running:
+    with demo_http_server(databases.new("dashboard-school"), tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 

@@ -15,7 +15,7 @@ from tests.server.test_dashboard_school import DOCS, SCREENSHOTS_TO_DOCS
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.clock import Clock
 from tests.support.community_factories import new_community, new_student, new_thread
-from tests.support.dashboard import BASE, sign_in
+from tests.support.dashboard import BASE, demo_http_server, sign_in
 from tests.support.enrollment_factories import enroll, new_course, progress
 from tests.support.factories import mcp_client
 from tests.support.rest import http_app, rest_client
@@ -64,12 +64,7 @@ async def test_another_schools_student_is_not_found_and_no_session_signs_in(stor
 
 @pytest.fixture(scope="module")
 def demo_server(databases, tmp_path_factory):
-    from tests.support.processes import cli_env, http_server, run_cli
-
-    env = cli_env(databases.new("dashboard-export"))
-    run_cli(env, "db", "upgrade")
-    run_cli(env, "demo", "--no-serve")
-    with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as running:
+    with demo_http_server(databases.new("dashboard-export"), tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 

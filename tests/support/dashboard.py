@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import httpx
 
 from tests.support.rest import http_app, rest_client
 
-__all__ = ["BASE", "csrf_of", "dashboard", "sign_in", "signed_in"]
+__all__ = ["BASE", "csrf_of", "dashboard", "demo_http_server", "sign_in", "signed_in"]
 
 BASE = "http://127.0.0.1"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -39,3 +40,16 @@ async def signed_in(store, tenant) -> AsyncIterator[httpx.AsyncClient]:
         response = await sign_in(client, tenant.owner_email, tenant.owner_password)
         assert response.status_code == 303 and response.headers["location"] == "/dashboard"
         yield client
+
+
+@contextmanager
+def demo_http_server(database_url: str, logs: Path) -> Iterator[object]:
+    """`blohko serve --http` on a fresh demo school in `database_url` (a real process), for the
+    dashboard's tests in a real browser; its log in `logs`."""
+    from tests.support.processes import cli_env, http_server, run_cli
+
+    env = cli_env(database_url)
+    run_cli(env, "db", "upgrade")
+    run_cli(env, "demo", "--no-serve")
+    with http_server(env, logs / "http.log") as running:
+        yield running
