@@ -222,39 +222,38 @@ async def _serve_stdio_on_file(settings: Settings, reader: StartupReader) -> Non
 
 
 async def _serve_http(settings: Settings, listening: socket.socket) -> None:
-    """Serve HTTP on `listening` (`_listening_socket`, bound before the store was prepared)."""
+    """Serve HTTP in this one process on `listening` (`_listening_socket`, bound before the store was prepared)."""
     import uvicorn
 
     from server.http_app import create_http_app
     from server.mcp_app import Runtime
     from server.runtime import settle_heap
+    from server.workers import uvicorn_config
     from storage.engine import open_store
 
-    settings.port = listening.getsockname()[
-        1
-    ]  # `--port 0` asks for any free one: the app's URLs name the chosen one
     async with open_store(**settings.store_options()) as store:
         app = create_http_app(settings, Runtime.from_settings(settings, store))
-        # `X-Forwarded-Proto`/`-For` count only from the configured proxies (uvicorn's own default
-        # would read FORWARDED_ALLOW_IPS, which is not ours to document).
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn_config(settings, app))
         settle_heap()
-        # Uvicorn names no address when given its socket.
-        bound = f"http://{_url_host(settings.host)}:{settings.port}"
-        sys.stderr.write(
-            f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; Ctrl+C stops it\n"
-        )
+        _announce(settings, "Ctrl+C stops it")
         await server.serve(sockets=[listening])
+
+
+def _serve_http_workers(settings: Settings, listening: socket.socket) -> None:
+    """Serve HTTP with `settings.workers` processes on `listening` (`server.workers`)."""
+    from server.workers import WorkerStartFailed, serve_with_workers
+
+    _announce(settings, f"{settings.workers} worker processes; Ctrl+C stops them all")
+    try:
+        serve_with_workers(settings, listening)
+    except WorkerStartFailed as error:
+        raise CliError(str(error)) from None
+
+
+def _announce(settings: Settings, stopping: str) -> None:
+    # Uvicorn names no address when given its socket.
+    bound = f"http://{_url_host(settings.host)}:{settings.port}"
+    sys.stderr.write(f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; {stopping}\n")
 
 
 def _url_host(host: str) -> str:
@@ -266,7 +265,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         settings.host = args.host
     if args.port is not None:
         settings.port = args.port
+    if args.workers is not None:
+        settings.workers = args.workers
+    if settings.workers > 1 and not args.http:
+        raise CliError(
+            f"{settings.workers} workers (--workers or BLOHKO_WORKERS) serve HTTP only: add --http, "
+            "or serve stdio with one process"
+        )
     listening = _listening_socket(settings) if args.http else None
+    if listening is not None:  # `--port 0` asks for any free one: the app's URLs name the chosen one
+        settings.port = listening.getsockname()[1]
     sqlite_path = None if args.http else sqlite_file(settings.database_url)
     if sqlite_path is not None:
         reader = StartupReader(sqlite_path)
@@ -276,8 +284,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         finally:
             reader.close()
         return
-    _prepare_database(settings, allow_upgrade=False)
-    if listening is not None:
+    _prepare_database(settings, allow_upgrade=False)  # once, before any worker starts
+    if listening is not None and settings.workers > 1:
+        _serve_http_workers(settings, listening)
+    elif listening is not None:
         anyio.run(_serve_http, settings, listening)
     else:
         anyio.run(_serve_stdio, settings)
@@ -493,6 +503,15 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _workers(value: str) -> int:
+    from server.settings import worker_count
+
+    try:
+        return worker_count(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _store_help() -> str:
     """Where the store is, for every command's help."""
     return (
@@ -518,6 +537,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="HTTP bind address (default BLOHKO_HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default BLOHKO_PORT, else 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="HTTP server processes sharing the port, or auto for one per core (default BLOHKO_WORKERS, else 1)",
+    )
     serve.set_defaults(run=cmd_serve, long_running=True)
 
     worker = command(

@@ -65,8 +65,9 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
-    """The ASGI app over `runtime`. The caller owns the store's lifetime."""
+def create_http_app(settings: Settings, runtime: Runtime, *, owns_store: bool = False) -> Starlette:
+    """The ASGI app over `runtime`. The caller owns the store's lifetime, unless `owns_store`: then
+    the app closes the store when it shuts down (a worker process's app, `server.workers`)."""
     mcp = create_mcp_server(runtime)
     # Builds the session manager; we mount its ASGI endpoint ourselves behind the key gate.
     mcp.streamable_http_app(
@@ -101,12 +102,16 @@ def create_http_app(settings: Settings, runtime: Runtime) -> Starlette:
         worker = DeliveryWorker(
             runtime.store, clock=runtime.clock, settings=settings, woken_by=runtime.services.deliveries_queued
         )
-        async with mcp.session_manager.run(), anyio.create_task_group() as background:
-            background.start_soon(worker.run)
-            try:
-                yield
-            finally:
-                worker.stop()  # the task group waits for the deliveries in flight to be recorded
+        try:
+            async with mcp.session_manager.run(), anyio.create_task_group() as background:
+                background.start_soon(worker.run)
+                try:
+                    yield
+                finally:
+                    worker.stop()  # the task group waits for the deliveries in flight to be recorded
+        finally:
+            if owns_store:
+                await runtime.store.close()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Light modules only: a stdio server reads its settings before anything else (cold start).
 from storage.defaults import (
+    DEFAULT_MAX_OVERFLOW,
+    DEFAULT_POOL_SIZE,
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     default_database_url,
@@ -19,7 +22,28 @@ from storage.defaults import (
 )
 from tools.core.ratelimit import DEFAULT_PER_MINUTE
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "machine_cores", "worker_count"]
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def worker_count(value: object) -> int:
+    """`--workers` / `BLOHKO_WORKERS` as a number of processes: a positive whole number, or `auto`
+    for the machine's cores. ValueError naming what was given otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return machine_cores()
+    try:
+        count = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of processes: give a whole number from 1, or auto") from None
+    if count < 1:
+        raise ValueError(f"{count} is not a number of processes: give a whole number from 1, or auto")
+    return count
 
 
 class Settings(BaseSettings):
@@ -40,6 +64,22 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     """The port `blohko serve --http` and `blohko demo` listen on (`--port` overrides it)."""
 
+    workers: int = 1
+    """Processes `blohko serve --http` serves with (`--workers` overrides it): a whole number, or
+    `auto` for the machine's cores. They share one listening socket under a supervisor that replaces
+    one that dies; 1 (the default) serves in the one process."""
+
+    drain_seconds: float = Field(default=30, gt=0, le=3600)
+    """On SIGTERM or Ctrl+C, how long `blohko serve --http` lets requests in flight finish before it
+    cuts them off; then webhook deliveries in flight are recorded (at most the delivery timeout)."""
+
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=1000)
+    """PostgreSQL: connections each server process keeps open to the database."""
+
+    database_max_overflow: int = Field(default=DEFAULT_MAX_OVERFLOW, ge=0, le=1000)
+    """PostgreSQL: connections a process may open beyond the pool under a burst, closed when
+    returned. One process uses at most `pool size + overflow`: with `--workers N`, N times that."""
+
     allowed_hosts: list[str] = Field(default_factory=list)
     """Extra `Host` header values accepted over HTTP (DNS-rebinding protection), a JSON list, e.g.
     `["api.example.com"]`: a name accepts any port, `name:port` that port only. Loopback names, the
@@ -58,6 +98,11 @@ class Settings(BaseSettings):
     networks, e.g. `["10.0.0.5"]` or `["10.0.0.0/24"]`; uvicorn's `forwarded_allow_ips`. Default:
     loopback only, for a proxy on the same machine. Headers from any other address are ignored.
     `["*"]` trusts every address: only when nothing but the proxy can reach the server."""
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_count(cls, value: object) -> int:
+        return worker_count(value)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -226,4 +271,6 @@ class Settings(BaseSettings):
             "url": self.database_url,
             "write_queue_limit": self.write_queue_limit,
             "write_queue_timeout": self.write_queue_timeout_seconds,
+            "pool_size": self.database_pool_size,
+            "max_overflow": self.database_max_overflow,
         }

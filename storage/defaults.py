@@ -7,6 +7,8 @@ from pathlib import Path
 
 __all__ = [
     "ACCEPTED_DATABASE_URLS",
+    "DEFAULT_MAX_OVERFLOW",
+    "DEFAULT_POOL_SIZE",
     "DEFAULT_WRITE_QUEUE_LIMIT",
     "DEFAULT_WRITE_QUEUE_TIMEOUT",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -20,6 +22,10 @@ DEFAULT_WRITE_QUEUE_LIMIT = 1000
 """Writes that may wait for their turn at once; one more is refused at once rather than queued."""
 DEFAULT_WRITE_QUEUE_TIMEOUT = 30.0
 """Seconds a write may wait for its turn before it is refused."""
+DEFAULT_POOL_SIZE = 10
+"""PostgreSQL: connections one process keeps open."""
+DEFAULT_MAX_OVERFLOW = 20
+"""PostgreSQL: connections one process may open beyond its pool under a burst."""
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a call waits for another process's lock on an SQLite file before it fails as locked."""
 

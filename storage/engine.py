@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from storage.credentials import CredentialCache
 from storage.db import Db
 from storage.defaults import (
+    DEFAULT_MAX_OVERFLOW,
+    DEFAULT_POOL_SIZE,
     DEFAULT_WRITE_QUEUE_LIMIT,
     DEFAULT_WRITE_QUEUE_TIMEOUT,
     SQLITE_BUSY_TIMEOUT_MS,
@@ -151,6 +153,8 @@ class Store:
         *,
         write_queue_limit: int = DEFAULT_WRITE_QUEUE_LIMIT,
         write_queue_timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
     ) -> None:
         self.url = url
         parsed = make_url(url)
@@ -172,7 +176,10 @@ class Store:
                 limit=write_queue_limit, timeout=write_queue_timeout
             )
         else:
-            self._async_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # Per process: `blohko serve --http --workers N` opens N such pools (docs/deploying.md).
+            self._async_engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+            )
             self._engines = [self._async_engine.sync_engine]
             dialect = self._async_engine.dialect
             self.write_gate = None
@@ -340,9 +347,18 @@ async def open_store(
     *,
     write_queue_limit: int = DEFAULT_WRITE_QUEUE_LIMIT,
     write_queue_timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
 ) -> AsyncIterator[Store]:
-    """Open the database at `url` for the lifetime of the context (the write queue's bounds apply to SQLite)."""
-    store = Store(url, write_queue_limit=write_queue_limit, write_queue_timeout=write_queue_timeout)
+    """Open the database at `url` for the lifetime of the context (the write queue's bounds apply
+    to SQLite, the pool's to PostgreSQL)."""
+    store = Store(
+        url,
+        write_queue_limit=write_queue_limit,
+        write_queue_timeout=write_queue_timeout,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
     try:
         yield store
     finally:
