@@ -22,13 +22,16 @@ from benchmarks import loader
 from benchmarks.processes import bare_http_server, http_server, server_env
 from storage.engine import Store
 
-__all__ = ["WRK", "cpu_seconds", "load"]
+__all__ = ["WORKER_OPERATIONS", "WRK", "cpu_seconds", "load", "load_with_workers"]
 
 WRK = shutil.which("wrk")
 
 NOOP = "noop (bare MCPServer)"
 READS = ("whoami", "get_student", "get_course")
 WRITES = ("update_progress", "create_thread")
+WORKER_OPERATIONS = ("get_student", "update_progress")
+"""Measured with `--workers 1` and `--workers 2` (the row `--workers`): a read and a write."""
+WORKER_COUNTS = (1, 2)
 
 # Counts answers that are not a tool's success (HTTP error, JSON-RPC error, isError result) and
 # prints them with the total when the run is done, in a line `_wrk` reads.
@@ -97,13 +100,14 @@ def _wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
     }
 
 
-def _measured(pid: int, url: str, script: Path, *, connections: int, seconds: float) -> dict:
+def _measured(pids: list[int], url: str, script: Path, *, connections: int, seconds: float) -> dict:
+    """One wrk run after a warm-up; the CPU of `pids` (the server's processes) per call."""
     _wrk(
         url, script, connections=connections, seconds=1
     )  # warm-up: connections, caches, JIT-free but lazy imports
-    before = cpu_seconds(pid)
+    before = sum(cpu_seconds(pid) for pid in pids)
     row = _wrk(url, script, connections=connections, seconds=seconds)
-    used = cpu_seconds(pid) - before
+    used = sum(cpu_seconds(pid) for pid in pids) - before
     return {**row, "cpu_ms_per_call": used * 1000 / max(1, row["requests"])}
 
 
@@ -147,17 +151,49 @@ async def load(
     with bare_http_server(workdir / "load-bare.log") as bare:
         script = _script(workdir, "noop", _call("noop", {}), headers)
         rows[NOOP] = _measured(
-            bare.process.pid, f"{bare.url}/mcp", script, connections=connections, seconds=seconds
+            [bare.process.pid], f"{bare.url}/mcp", script, connections=connections, seconds=seconds
         )
     with http_server(server_env(store.url), workdir / "load-blohko.log") as server:
         keyed = {**headers, "Authorization": f"Bearer {tenant.key}"}
         for name, arguments in _arguments(tenant).items():
             script = _script(workdir, name, _call(name, arguments), keyed)
             rows[name] = _measured(
-                server.process.pid, f"{server.url}/mcp", script, connections=connections, seconds=seconds
+                [server.process.pid], f"{server.url}/mcp", script, connections=connections, seconds=seconds
             )
     floor = rows[NOOP]
     for row in rows.values():
         row["cpu_ratio"] = row["cpu_ms_per_call"] / floor["cpu_ms_per_call"]
         row["rps_share"] = row["rps"] / floor["rps"]
     return {"connections": connections, "seconds": seconds, "rows": rows}
+
+
+async def load_with_workers(
+    store: Store, tenant: loader.BenchTenant, *, connections: int, seconds: float, workdir: Path
+) -> dict:
+    """Requests/s of a read and a write (`WORKER_OPERATIONS`) served by `blohko serve --http
+    --workers N` for each N of `WORKER_COUNTS`, one server after the other on the same database,
+    and each count's ratio to one worker's. CPU counts every process of the server (the supervisor
+    and its workers)."""
+    if WRK is None:
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {tenant.key}",
+    }
+    arguments = _arguments(tenant)
+    rows: dict[str, dict[str, dict]] = {name: {} for name in WORKER_OPERATIONS}
+    for count in WORKER_COUNTS:
+        log = workdir / f"load-workers-{count}.log"
+        with http_server(server_env(store.url), log, workers=count) as server:
+            pids = [server.process.pid, *server.worker_pids()]
+            for name in WORKER_OPERATIONS:
+                script = _script(workdir, f"{name}-workers", _call(name, arguments[name]), headers)
+                rows[name][str(count)] = _measured(
+                    pids, f"{server.url}/mcp", script, connections=connections, seconds=seconds
+                )
+    for by_count in rows.values():
+        one = by_count[str(WORKER_COUNTS[0])]["rps"]
+        for row in by_count.values():
+            row["ratio"] = row["rps"] / one
+    return {"connections": connections, "seconds": seconds, "counts": list(WORKER_COUNTS), "rows": rows}
