@@ -1,8 +1,10 @@
-"""`python -m benchmarks [--size tiny|full] [--out DIR] [--postgres-url URL|none] [--docs]`.
+"""`python -m benchmarks [--size tiny|full] [--out DIR] [--postgres-url URL|none] [--docs] [--only workers]`.
 
 Writes `latest.md` (the table) and `latest.json` (every number) to DIR (default
 `benchmarks/results`); with `--docs`, also the results in `docs/benchmarks.md`. Every database it
 makes lives in a temp dir or is a PostgreSQL database of its own, dropped at the end.
+`--only workers` measures section 7's `--workers` row alone (a minute at the full size) and prints
+it, writing nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from benchmarks import loader, scenarios
-from benchmarks.load import load
+from benchmarks.load import load, load_with_workers
 from benchmarks.machine import machine
-from benchmarks.report import evaluate, markdown
+from benchmarks.report import evaluate, markdown, workers_table, workers_targets
 from storage.engine import open_store
 from storage.migrate import upgrade_async
 
@@ -92,6 +94,10 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
         results["cold_start"] = await scenarios.cold_start(store, tenant, size)
         _log("under load (wrk, SQLite)")
         results["load"] = await load(
+            store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
+        )
+        _log("under load with --workers 1 and 2 (wrk, SQLite)")
+        results["load_workers"] = await load_with_workers(
             store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
         )
 
@@ -160,6 +166,22 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     return results
 
 
+async def run_workers_only(size: scenarios.Size, workdir: Path) -> str:
+    """Section 7's `--workers` row alone, on the database section 7 uses; its table."""
+    async with _fresh_store(f"sqlite:///{workdir / 'base.db'}", size.base_students) as (store, tenant):
+        measured = await load_with_workers(
+            store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
+        )
+    targets = {target["id"]: target for target in workers_targets(measured)}
+    lines = workers_table(measured, targets)
+    lines += [f"- **MISSED** {t['what']}: {_n(t['value'])} (limit {t['limit']})" for t in targets.values() if not t["met"]]
+    return "\n".join(lines).lstrip() + "\n"
+
+
+def _n(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 _DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
 _DOCS_BLOCK = re.compile(r"(<!-- benchmarks -->\n).*?(<!-- /benchmarks -->)", re.DOTALL)
 
@@ -185,10 +207,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--docs", action="store_true", help="replace the results in docs/benchmarks.md with this run's"
     )
+    parser.add_argument(
+        "--only",
+        choices=["workers"],
+        help="measure one part alone and print it, writing nothing: workers, section 7's --workers row",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     postgres_url = None if args.postgres_url.lower() == "none" else args.postgres_url
     workdir = Path(tempfile.mkdtemp(prefix="blohko-bench-"))
+    if args.only == "workers":
+        try:
+            sys.stdout.write(anyio.run(run_workers_only, scenarios.SIZES[args.size], workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     try:
         results = anyio.run(run, scenarios.SIZES[args.size], workdir, postgres_url)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from benchmarks.load import NOOP, WRITES
 from benchmarks.notes import NOTES
 
-__all__ = ["evaluate", "markdown"]
+__all__ = ["evaluate", "markdown", "workers_table", "workers_targets"]
 
 OVERHEAD_LIMITS = {"in_process": 3.0, "http": 1.5, "stdio": 1.5}
 """Latency of a call over the no-op's, same transport (median over median)."""
@@ -16,6 +16,9 @@ CPU_LIMITS = {"read": 1.5, "write": 2.5}
 """Server CPU per call under load over the bare server's no-op."""
 RPS_SHARES = {"read": 0.6, "write": 0.3}
 """Requests per second under load as a share of the bare server's no-op (at least)."""
+WORKERS_RATIOS = {"read": 1.3, "write": 1.0}
+"""Requests per second with `--workers 2` over one worker's (at least), on the project's 2-core
+machine, where `wrk` takes part of a core: reads run in parallel; SQLite writes take turns."""
 GROWTH_LIMIT = 2.0
 COLD_LIMIT = 1.3
 RSS_LIMIT_MB = 200.0
@@ -81,6 +84,7 @@ def evaluate(results: dict) -> list[dict]:
                 lower_is_better=False,
             )
         )
+    targets += workers_targets(results.get("load_workers", {}))
     if "rows" in results["load"]:  # a fast failure is no fast call
         failed = sum(row["failures"] for row in results["load"]["rows"].values())
         targets.append(_target("load.failures", "failed calls under load", failed, 0))
@@ -132,6 +136,53 @@ def _insight_targets(insight: dict) -> list[dict]:
             )
         )
     return targets
+
+
+def workers_targets(measured: dict) -> list[dict]:
+    """`--workers 2` over one worker, per operation; and no failed call with either count."""
+    if "rows" not in measured:
+        return []
+    top = str(measured["counts"][-1])
+    targets = [
+        _target(
+            f"load.workers.{name}",
+            f"requests/s with --workers {top} over one worker's, {name}",
+            by_count[top]["ratio"],
+            WORKERS_RATIOS["write" if name in WRITES else "read"],
+            lower_is_better=False,
+        )
+        for name, by_count in measured["rows"].items()
+    ]
+    failed = sum(row["failures"] for by_count in measured["rows"].values() for row in by_count.values())
+    return [*targets, _target("load.workers.failures", "failed calls under load with workers", failed, 0)]
+
+
+def workers_table(measured: dict, targets: dict[str, dict]) -> list[str]:
+    """Section 7's `--workers` row: each operation's requests/s with each worker count, and the ratio."""
+    out = ["", "#### `--workers`: the same load on `blohko serve --http --workers N`", ""]
+    if "skipped" in measured:
+        return [*out, f"Skipped: {measured['skipped']}."]
+    counts = [str(count) for count in measured["counts"]]
+    out += [
+        (
+            f"{measured['connections']} connections, {measured['seconds']:g} s each, one server per count on the "
+            f"same SQLite file; CPU counts the supervisor and its workers. Targets: {counts[-1]} workers reach "
+            f"{WORKERS_RATIOS['read']:g}x one worker's requests/s for reads, {WORKERS_RATIOS['write']:g}x for writes."
+        ),
+        "",
+        "| operation | "
+        + " | ".join(f"{count} worker{'s' if count != '1' else ''}: requests/s" for count in counts)
+        + f" | ratio | CPU ms / call ({' / '.join(counts)}) | failed | target |",
+        "|---|" + "---|" * len(counts) + "---|---|---|---|",
+    ]
+    for name, by_count in measured["rows"].items():
+        rates = " | ".join(f"{by_count[count]['rps']:.0f}" for count in counts)
+        cpu = " / ".join(_n(by_count[count]["cpu_ms_per_call"]) for count in counts)
+        failed = sum(row["failures"] for row in by_count.values())
+        target = targets.get(f"load.workers.{name}")
+        mark = _mark(target) if target else ""
+        out.append(f"| {name} | {rates} | {_n(by_count[counts[-1]]['ratio'])} | {cpu} | {failed} | {mark} |")
+    return out
 
 
 def _mark(target: dict) -> str:
@@ -286,6 +337,9 @@ def markdown(results: dict) -> str:
                 f"{_n(row['cpu_ratio'])} | {_n(row['median_ms'], 1)} / {_n(row['p99_ms'], 1)} | "
                 f"{row['failures']} | {marks} |"
             )
+
+    if "load_workers" in results:
+        out += workers_table(results["load_workers"], targets)
 
     out += _insight_table(results["insight"], targets)
 

@@ -261,3 +261,55 @@ def test_the_http_socket_is_tcp_so_its_connections_send_without_waiting_for_acks
         assert listening.proto == sockets.IPPROTO_TCP
     finally:
         listening.close()
+
+
+def test_workers_take_a_whole_number_or_auto_for_the_cores():
+    from server.settings import Settings, machine_cores
+
+    assert Settings().workers == 1
+    assert Settings(workers="auto").workers == machine_cores() >= 1
+    assert Settings(workers=" 3 ").workers == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "line"),
+    [
+        (
+            ("serve", "--http", "--workers", "0"),
+            "argument --workers: 0 is not a number of processes: give a whole number from 1, or auto",
+        ),
+        (
+            ("serve", "--http", "--workers", "many"),
+            "argument --workers: 'many' is not a number of processes: give a whole number from 1, or auto",
+        ),
+    ],
+    ids=["zero", "word"],
+)
+def test_a_bad_workers_option_is_refused_naming_it(tmp_path, given, line):
+    done = run_cli(cli_env(f"sqlite:///{tmp_path / 'blohko.db'}"), *given, check=False)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1].endswith(line), done.stderr
+    assert not (tmp_path / "blohko.db").exists()
+
+
+def test_a_bad_blohko_workers_and_workers_over_stdio_are_one_line(tmp_path):
+    env = cli_env(f"sqlite:///{tmp_path / 'blohko.db'}")
+    word = _one_line(run_cli({**env, "BLOHKO_WORKERS": "two"}, "serve", "--http", check=False))
+    stdio = _one_line(run_cli({**env, "BLOHKO_WORKERS": "2"}, "serve", check=False))
+    assert word == (
+        "blohko: BLOHKO_WORKERS: 'two' is not a number of processes: give a whole number from 1, or auto"
+    )
+    assert stdio == (
+        "blohko: 2 workers (--workers or BLOHKO_WORKERS) serve HTTP only: add --http, or serve stdio with one process"
+    )
+    assert not (tmp_path / "blohko.db").exists()
+
+
+def test_a_busy_port_with_workers_is_one_line_before_any_worker_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = cli_env(f"sqlite:///{tmp_path / 'blohko.db'}")
+        line = _one_line(run_cli(env, "serve", "--http", "--port", str(port), "--workers", "2", check=False))
+    assert line.startswith(f"blohko: port {port} on 127.0.0.1 is already in use")
+    assert not (tmp_path / "blohko.db").exists()
