@@ -97,9 +97,7 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
             store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
         )
         _log("under load with --workers 1 and 2 (wrk, SQLite)")
-        results["load_workers"] = await load_with_workers(
-            store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
-        )
+        results["load_workers"] = await _load_with_workers(store, tenant, size, workdir)
 
     _log("growth (SQLite)")
     small, full = size.growth_sizes[0], size.growth_sizes[-1]
@@ -166,15 +164,29 @@ async def run(size: scenarios.Size, workdir: Path, postgres_url: str | None) -> 
     return results
 
 
+async def _load_with_workers(store, tenant: loader.BenchTenant, size: scenarios.Size, workdir: Path) -> dict:
+    """Section 7's `--workers` row, at `size`."""
+    return await load_with_workers(
+        store,
+        tenant,
+        connections=size.concurrency_clients,
+        seconds=size.wrk_seconds,
+        rounds=size.worker_rounds,
+        workdir=workdir,
+    )
+
+
 async def run_workers_only(size: scenarios.Size, workdir: Path) -> str:
     """Section 7's `--workers` row alone, on the database section 7 uses; its table."""
     async with _fresh_store(f"sqlite:///{workdir / 'base.db'}", size.base_students) as (store, tenant):
-        measured = await load_with_workers(
-            store, tenant, connections=size.concurrency_clients, seconds=size.wrk_seconds, workdir=workdir
-        )
+        measured = await _load_with_workers(store, tenant, size, workdir)
     targets = {target["id"]: target for target in workers_targets(measured)}
     lines = workers_table(measured, targets)
-    lines += [f"- **MISSED** {t['what']}: {_n(t['value'])} (limit {t['limit']})" for t in targets.values() if not t["met"]]
+    lines += [
+        f"- **MISSED** {t['what']}: {_n(t['value'])} (limit {t['limit']})"
+        for t in targets.values()
+        if not t["met"]
+    ]
     return "\n".join(lines).lstrip() + "\n"
 
 

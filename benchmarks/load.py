@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +169,15 @@ async def load(
 
 
 async def load_with_workers(
-    store: Store, tenant: loader.BenchTenant, *, connections: int, seconds: float, workdir: Path
+    store: Store, tenant: loader.BenchTenant, *, connections: int, seconds: float, rounds: int, workdir: Path
 ) -> dict:
     """Requests/s of a read and a write (`WORKER_OPERATIONS`) served by `blohko serve --http
-    --workers N` for each N of `WORKER_COUNTS`, one server after the other on the same database,
-    and each count's ratio to one worker's. CPU counts every process of the server (the supervisor
-    and its workers)."""
+    --workers N` for each N of `WORKER_COUNTS`, and each count's ratio to one worker's.
+
+    The servers run side by side on the same database (an idle one costs nothing) and are loaded
+    in turn, `rounds` times: a machine whose load drifts (other work on it) shifts every count
+    alike, and each count keeps its median round. CPU counts every process of the server (the
+    supervisor and its workers)."""
     if WRK is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
     headers = {
@@ -182,18 +186,41 @@ async def load_with_workers(
         "Authorization": f"Bearer {tenant.key}",
     }
     arguments = _arguments(tenant)
-    rows: dict[str, dict[str, dict]] = {name: {} for name in WORKER_OPERATIONS}
-    for count in WORKER_COUNTS:
-        log = workdir / f"load-workers-{count}.log"
-        with http_server(server_env(store.url), log, workers=count) as server:
-            pids = [server.process.pid, *server.worker_pids()]
-            for name in WORKER_OPERATIONS:
-                script = _script(workdir, f"{name}-workers", _call(name, arguments[name]), headers)
-                rows[name][str(count)] = _measured(
-                    pids, f"{server.url}/mcp", script, connections=connections, seconds=seconds
-                )
-    for by_count in rows.values():
-        one = by_count[str(WORKER_COUNTS[0])]["rps"]
-        for row in by_count.values():
+    measured: dict[str, dict[str, list[dict]]] = {
+        name: {str(n): [] for n in WORKER_COUNTS} for name in WORKER_OPERATIONS
+    }
+    with ExitStack() as servers:
+        started = {
+            count: servers.enter_context(
+                http_server(server_env(store.url), workdir / f"load-workers-{count}.log", workers=count)
+            )
+            for count in WORKER_COUNTS
+        }
+        for name in WORKER_OPERATIONS:
+            script = _script(workdir, f"{name}-workers", _call(name, arguments[name]), headers)
+            for _ in range(rounds):
+                for count, server in started.items():
+                    pids = [server.process.pid, *server.worker_pids()]
+                    measured[name][str(count)].append(
+                        _measured(pids, f"{server.url}/mcp", script, connections=connections, seconds=seconds)
+                    )
+    rows: dict[str, dict[str, dict]] = {}
+    for name, by_count in measured.items():
+        rows[name] = {}
+        for count, runs in by_count.items():
+            median = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+            rows[name][count] = {
+                **median,
+                "rounds_rps": [run["rps"] for run in runs],
+                "failures": sum(run["failures"] for run in runs),
+            }
+        one = rows[name][str(WORKER_COUNTS[0])]["rps"]
+        for row in rows[name].values():
             row["ratio"] = row["rps"] / one
-    return {"connections": connections, "seconds": seconds, "counts": list(WORKER_COUNTS), "rows": rows}
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "rounds": rounds,
+        "counts": list(WORKER_COUNTS),
+        "rows": rows,
+    }

@@ -165,8 +165,10 @@ def workers_table(measured: dict, targets: dict[str, dict]) -> list[str]:
     counts = [str(count) for count in measured["counts"]]
     out += [
         (
-            f"{measured['connections']} connections, {measured['seconds']:g} s each, one server per count on the "
-            f"same SQLite file; CPU counts the supervisor and its workers. Targets: {counts[-1]} workers reach "
+            f"{measured['connections']} connections, {measured['seconds']:g} s each; one server per count, side by "
+            f"side on the same SQLite file, loaded in turn {measured['rounds']} times (the median round is shown, "
+            f"every round's requests/s is in latest.json); CPU counts the supervisor and its workers. "
+            f"Targets: {counts[-1]} workers reach "
             f"{WORKERS_RATIOS['read']:g}x one worker's requests/s for reads, {WORKERS_RATIOS['write']:g}x for writes."
         ),
         "",

@@ -72,6 +72,8 @@ class Size:
     concurrency_students: int
     base_students: int
     wrk_seconds: float
+    worker_rounds: int
+    """Times each worker count of section 7's `--workers` row is loaded, in turn with the others."""
     insight_calls: int
     insight_postgres_students: int
     """Students in the PostgreSQL database of section 8 (its large course has a tenth as many enrollments)."""
@@ -90,6 +92,7 @@ SIZES = {
         concurrency_students=200,
         base_students=200,
         wrk_seconds=1,
+        worker_rounds=1,
         insight_calls=4,
         insight_postgres_students=800,
     ),
@@ -104,6 +107,7 @@ SIZES = {
         concurrency_students=10_000,
         base_students=1_000,
         wrk_seconds=8,
+        worker_rounds=3,
         insight_calls=20,
         insight_postgres_students=1_000_000,
     ),

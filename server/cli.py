@@ -253,7 +253,9 @@ def _serve_http_workers(settings: Settings, listening: socket.socket) -> None:
 def _announce(settings: Settings, stopping: str) -> None:
     # Uvicorn names no address when given its socket.
     bound = f"http://{_url_host(settings.host)}:{settings.port}"
-    sys.stderr.write(f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; {stopping}\n")
+    sys.stderr.write(
+        f"Blohko serving {bound}/mcp (MCP), {bound}/api/v1 (REST), {bound}/dashboard; {stopping}\n"
+    )
 
 
 def _url_host(host: str) -> str:

@@ -40,7 +40,9 @@ def worker_count(value: object) -> int:
     try:
         count = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
-        raise ValueError(f"{value!r} is not a number of processes: give a whole number from 1, or auto") from None
+        raise ValueError(
+            f"{value!r} is not a number of processes: give a whole number from 1, or auto"
+        ) from None
     if count < 1:
         raise ValueError(f"{count} is not a number of processes: give a whole number from 1, or auto")
     return count

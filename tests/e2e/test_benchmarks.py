@@ -64,8 +64,12 @@ def test_benchmark_command_runs_at_tiny_size_and_writes_every_section(tmp_path: 
     assert workers["counts"] == [1, 2] and set(workers["rows"]) == {"get_student", "update_progress"}, workers
     for by_count in workers["rows"].values():
         assert set(by_count) == {"1", "2"} and by_count["1"]["ratio"] == 1
-        assert all(row["failures"] == 0 and row["requests"] > 0 and row["ratio"] > 0 for row in by_count.values())
-    assert {"load.workers.get_student", "load.workers.update_progress"} <= {t["id"] for t in results["targets"]}
+        assert all(
+            row["failures"] == 0 and row["requests"] > 0 and row["ratio"] > 0 for row in by_count.values()
+        )
+    assert {"load.workers.get_student", "load.workers.update_progress"} <= {
+        t["id"] for t in results["targets"]
+    }
     assert results["concurrency"]["sqlite"]["errors"] == 0, results["concurrency"]["sqlite"]["error_samples"]
     assert results["context"]["*"]["tools"] == len(TOOLS)
     # Section 8: the four insight operations, timed on SQLite at the small and the full size.

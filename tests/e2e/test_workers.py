@@ -37,6 +37,7 @@ from tests.support.processes import (
     answering_worker,
     cli_env,
     cli_json,
+    cli_producer_and_key,
     connections_per_worker,
     http_server,
     run_cli,
@@ -66,19 +67,10 @@ def platform(databases) -> Platform:
     """A fresh database of the run's engine with a producer and a full-access key."""
     env = cli_env(databases.new("workers"), BLOHKO_RATE_LIMIT_PER_MINUTE="0")
     run_cli(env, "db", "upgrade")
-    producer = cli_json(
-        env,
-        "producers",
-        "create",
-        "--name",
-        "Workers Academy",
-        "--email",
-        "owner@workers.example",
-        "--password",
-        OWNER_PASSWORD,
+    producer, key = cli_producer_and_key(
+        env, "*", name="Workers Academy", email="owner@workers.example", password=OWNER_PASSWORD
     )
-    key = cli_json(env, "keys", "create", "--producer", producer["id"], "--name", "all", "--permissions", "*")
-    return Platform(env=env, producer=producer, key=key["key"])
+    return Platform(env=env, producer=producer, key=key)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +109,12 @@ async def _tool(http: httpx.AsyncClient, url: str, key: str, name: str, argument
     """A `tools/call` on `url`'s `/mcp`: the tool's structured result; fails the test on any error."""
     answer = await http.post(
         f"{url}/mcp",
-        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        },
         headers={**_JSON, "Authorization": f"Bearer {key}"},
     )
     assert answer.status_code == 200, answer.text
@@ -141,7 +138,9 @@ async def _all_events(http: httpx.AsyncClient, url: str, key: str) -> list[dict]
     events: list[dict] = []
     cursor = None
     while True:
-        page = await _tool(http, url, key, "list_events", {"limit": 100, **({"cursor": cursor} if cursor else {})})
+        page = await _tool(
+            http, url, key, "list_events", {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        )
         events += page["data"]
         cursor = page["cursor"]
         if not page["hasMore"]:
@@ -166,7 +165,15 @@ def test_two_worker_processes_answer_on_one_port(server):
 
 def test_a_key_revoked_through_one_worker_is_refused_by_the_other_at_once(server, platform):
     doomed = cli_json(
-        platform.env, "keys", "create", "--producer", platform.producer["id"], "--name", "doomed", "--permissions", "*"
+        platform.env,
+        "keys",
+        "create",
+        "--producer",
+        platform.producer["id"],
+        "--name",
+        "doomed",
+        "--permissions",
+        "*",
     )
     pinned = wait_workers(server, 2)
     try:
@@ -221,10 +228,14 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
         )["course"]
         lesson_ids = [lesson["id"] for lesson in course["sections"][0]["lessons"]]
         student = (
-            await _tool(http, url, key, "register_student", {"name": "Burst", "email": "burst@workers.example"})
+            await _tool(
+                http, url, key, "register_student", {"name": "Burst", "email": "burst@workers.example"}
+            )
         )["student"]
         enrollment = (
-            await _tool(http, url, key, "enroll_student", {"studentId": student["id"], "courseId": course["id"]})
+            await _tool(
+                http, url, key, "enroll_student", {"studentId": student["id"], "courseId": course["id"]}
+            )
         )["enrollment"]
         community = (await _tool(http, url, key, "create_community", {"name": "Burst", "slug": "burst"}))[
             "community"
@@ -243,7 +254,11 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
                 }
                 threads.append((await _tool(http, url, key, "create_thread", arguments))["thread"]["id"])
             else:
-                arguments = {"enrollmentId": enrollment["id"], "lessonId": lesson_ids[n // 2 % 25], "completed": True}
+                arguments = {
+                    "enrollmentId": enrollment["id"],
+                    "lessonId": lesson_ids[n // 2 % 25],
+                    "completed": True,
+                }
                 progress.append(await _tool(http, url, key, "update_progress", arguments))
 
         async with anyio.create_task_group() as burst:
@@ -252,7 +267,9 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
         held = connections_per_worker(server)  # the burst's connections, still open
 
         listed = await _all_pages(http, url, key, "list_threads", {"communityId": community["id"]})
-        final = (await _tool(http, url, key, "get_enrollment", {"enrollmentId": enrollment["id"]}))["enrollment"]
+        final = (await _tool(http, url, key, "get_enrollment", {"enrollmentId": enrollment["id"]}))[
+            "enrollment"
+        ]
         certificates = await _all_pages(http, url, key, "list_certificates", {"studentId": student["id"]})
         events = (await _all_events(http, url, key))[len(before) :]
     assert len(held) == 2 and all(count > 0 for count in held.values()), held  # both workers served the burst
@@ -262,7 +279,9 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
     assert len(certificates) == 1
     sequences = [event["sequence"] for event in before + events]
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))  # no gap, no repeat
-    assert sorted(event["data"]["id"] for event in events if event["type"] == "thread.created") == sorted(threads)
+    assert sorted(event["data"]["id"] for event in events if event["type"] == "thread.created") == sorted(
+        threads
+    )
     assert [event["type"] for event in events].count("certificate.issued") == 1
     assert "internal_error" not in server.log()
 
@@ -274,9 +293,9 @@ async def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(own
     failed: list[str] = []
     killed_at = None
     async with httpx.AsyncClient(timeout=60) as http:
-        community = (await _tool(http, server.url, key, "create_community", {"name": "Kill", "slug": "kill"}))[
-            "community"
-        ]
+        community = (
+            await _tool(http, server.url, key, "create_community", {"name": "Kill", "slug": "kill"})
+        )["community"]
 
         async def writer(n: int) -> None:
             count = 0

@@ -267,8 +267,8 @@ def test_workers_take_a_whole_number_or_auto_for_the_cores():
     from server.settings import Settings, machine_cores
 
     assert Settings().workers == 1
-    assert Settings(workers="auto").workers == machine_cores() >= 1
-    assert Settings(workers=" 3 ").workers == 3
+    assert Settings.model_validate({"workers": "auto"}).workers == machine_cores() >= 1
+    assert Settings.model_validate({"workers": " 3 "}).workers == 3
 
 
 @pytest.mark.parametrize(

@@ -72,11 +72,16 @@ def migrated_env(directory: Path) -> dict[str, str]:
     return env
 
 
-def cli_producer_and_key(env: dict[str, str], *permissions: str) -> tuple[dict, str]:
+def cli_producer_and_key(
+    env: dict[str, str],
+    *permissions: str,
+    name: str = "Client Academy",
+    email: str = "owner@clients.example",
+    password: str | None = None,
+) -> tuple[dict, str]:
     """A producer and a key with `permissions`, both made by the CLI as an operator would."""
-    producer = cli_json(
-        env, "producers", "create", "--name", "Client Academy", "--email", "owner@clients.example"
-    )
+    owner = ("--password", password) if password else ()
+    producer = cli_json(env, "producers", "create", "--name", name, "--email", email, *owner)
     key = cli_json(
         env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions
     )
