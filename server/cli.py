@@ -86,10 +86,13 @@ def _check_sqlite_directory(settings: Settings) -> None:
         )
 
 
-def _listening_socket(settings: Settings) -> socket.socket:
+def _listening_socket(
+    settings: Settings, *, port: int | None = None, reuse_port: bool = False
+) -> socket.socket:
     """The HTTP server's socket, bound now: a port that is taken is found before anything is
-    changed or served (and no other process can take it in between). Uvicorn serves on it."""
-    host, port = settings.host, settings.port
+    changed or served (and no other process can take it in between). Uvicorn serves on it.
+    `reuse_port`: one of several sockets on the port (`_worker_sockets`)."""
+    host, port = settings.host, settings.port if port is None else port
     # IPPROTO_TCP named, not left 0: accepted connections inherit it, and asyncio turns Nagle's
     # algorithm off (TCP_NODELAY) only on sockets whose proto says TCP. Without it each answer's
     # second write would wait for the client's delayed ACK.
@@ -99,6 +102,8 @@ def _listening_socket(settings: Settings) -> socket.socket:
     listening.setsockopt(
         socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
     )  # as uvicorn does: restarts reuse the port at once
+    if reuse_port:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         listening.bind((host, port))
     except OSError as error:
@@ -113,6 +118,27 @@ def _listening_socket(settings: Settings) -> socket.socket:
             "(choose the address with --host or BLOHKO_HOST, the port with --port or BLOHKO_PORT)"
         ) from None
     return listening
+
+
+def _worker_sockets(settings: Settings, count: int) -> list[socket.socket]:
+    """A socket of its own for each of `count` workers, all on one port (`SO_REUSEPORT`): the
+    kernel spreads new connections over them, where workers sharing one socket would leave a burst
+    of connections to whichever woke first (asyncio accepts all that are waiting at once).
+
+    The port is checked first with a plain socket, as one process's would be: sockets with
+    `SO_REUSEPORT` would share the port with another server that set it too, not refuse."""
+    probe = _listening_socket(settings)  # a taken port is refused here; port 0 picks one
+    port = probe.getsockname()[1]
+    probe.close()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(_listening_socket(settings, port=port, reuse_port=True))
+    except CliError:
+        for bound in sockets:
+            bound.close()
+        raise
+    return sockets
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -239,8 +265,8 @@ async def _serve_http(settings: Settings, listening: socket.socket) -> None:
         await server.serve(sockets=[listening])
 
 
-def _serve_http_workers(settings: Settings, listening: socket.socket) -> None:
-    """Serve HTTP with `settings.workers` processes on `listening` (`server.workers`)."""
+def _serve_http_workers(settings: Settings, listening: list[socket.socket]) -> None:
+    """Serve HTTP with a worker process on each socket of `listening` (`server.workers`)."""
     from server.workers import WorkerStartFailed, serve_with_workers
 
     _announce(settings, f"{settings.workers} worker processes; Ctrl+C stops them all")
@@ -274,9 +300,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             f"{settings.workers} workers (--workers or BLOHKO_WORKERS) serve HTTP only: add --http, "
             "or serve stdio with one process"
         )
-    listening = _listening_socket(settings) if args.http else None
-    if listening is not None:  # `--port 0` asks for any free one: the app's URLs name the chosen one
-        settings.port = listening.getsockname()[1]
+    listening: list[socket.socket] = []
+    if args.http:
+        many = settings.workers > 1
+        listening = _worker_sockets(settings, settings.workers) if many else [_listening_socket(settings)]
+        # `--port 0` asks for any free one: the app's URLs name the chosen one
+        settings.port = listening[0].getsockname()[1]
     sqlite_path = None if args.http else sqlite_file(settings.database_url)
     if sqlite_path is not None:
         reader = StartupReader(sqlite_path)
@@ -287,10 +316,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             reader.close()
         return
     _prepare_database(settings, allow_upgrade=False)  # once, before any worker starts
-    if listening is not None and settings.workers > 1:
+    if len(listening) > 1:
         _serve_http_workers(settings, listening)
-    elif listening is not None:
-        anyio.run(_serve_http, settings, listening)
+    elif listening:
+        anyio.run(_serve_http, settings, listening[0])
     else:
         anyio.run(_serve_stdio, settings)
 

@@ -1,13 +1,17 @@
 """`blohko serve --http --workers N`: N server processes on one listening socket, under a supervisor.
 
-The supervisor is the `blohko` process itself. Before any worker starts, it binds the socket
-(`server.cli._listening_socket`: a taken port is one error line, not N) and checks the schema once
+The supervisor is the `blohko` process itself. Before any worker starts, it binds the port
+(`server.cli._worker_sockets`: a taken port is one error line, not N) and checks the schema once
 (`server.cli._prepare_database`, which also creates a new SQLite store). Then uvicorn's
 multiprocess supervisor spawns the workers, each a fresh interpreter that builds its own store,
-MCP server and app (`worker_app`) and accepts connections from the shared socket: the kernel hands
-each new connection to one of them, and a keep-alive connection stays with the worker that accepted it.
+MCP server and app (`worker_app`). Each worker slot has a listening socket of its own on the one
+port (`SO_REUSEPORT`), kept by the slot's replacements: the kernel spreads new connections over
+the sockets, and a keep-alive connection stays with the worker that accepted it. (On one shared
+socket a burst of connections goes to whichever worker wakes first: asyncio accepts every
+connection waiting at once.)
 
-The supervisor pings every worker twice a second and replaces one that died or hangs. On SIGTERM
+The supervisor checks every worker twice a second and replaces one that died or hangs (in the
+same slot, on the same socket: connections the kernel queued there meanwhile wait for it). On SIGTERM
 (or Ctrl+C, which it relays as SIGTERM) it stops every worker: each stops accepting, lets its
 requests in flight finish for up to `drain_seconds`, records its webhook deliveries in flight and
 exits; one still running after that is killed.
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from server.settings import Settings
 
@@ -104,11 +108,62 @@ def _stop_with_supervisor() -> None:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor, with a bound on how long stopping may take."""
+    """uvicorn's supervisor (its signals, pings and `Process`), with a socket of its own for each
+    worker slot, kept by the slot's replacements, and a bound on how long stopping may take."""
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], *, stop_within: float) -> None:
         super().__init__(config, sockets)
+        self.processes_num = len(sockets)
         self._stop_within = stop_within
+
+    def _start(self, slot: int) -> Process:
+        worker = Process(self.config, [self.sockets[slot]])
+        worker.start()
+        return worker
+
+    def init_processes(self) -> None:
+        self.processes = [self._start(slot) for slot in range(self.processes_num)]
+
+    def keep_subprocess_alive(self) -> None:
+        """Replace a worker that exited, or that did not answer a ping in time (killed first)."""
+        if self.should_exit.is_set():
+            return
+        for slot, worker in enumerate(self.processes):
+            if worker.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            worker.kill()
+            worker.join()
+            if worker.exitcode == STARTUP_FAILURE:  # the next one would fail the same way
+                logger.error("worker %s failed to start: stopping", worker.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            logger.warning("worker %s ended (exit status %s): starting another", worker.pid, worker.exitcode)
+            self.processes[slot] = self._start(slot)
+
+    def restart_all(self) -> None:
+        """SIGHUP: replace each worker in turn, the new one serving before the old one stops."""
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._start(slot)
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                logger.error(
+                    "a new worker was not ready in time: kept worker %s, stopped restarting", old.pid
+                )
+                return
+            old.terminate()
+            old.join()
+            self.processes[slot] = new
+
+    def handle_ttin(self) -> None:
+        logger.warning("SIGTTIN ignored: the number of workers is set by --workers (BLOHKO_WORKERS)")
+
+    def handle_ttou(self) -> None:
+        logger.warning("SIGTTOU ignored: the number of workers is set by --workers (BLOHKO_WORKERS)")
 
     def join_all(self) -> None:
         deadline = time.monotonic() + self._stop_within
@@ -123,14 +178,15 @@ class _Supervisor(Multiprocess):
         return any(worker.exitcode == STARTUP_FAILURE for worker in self.processes)
 
 
-def serve_with_workers(settings: Settings, listening: socket.socket) -> None:
-    """Serve on `listening` with `settings.workers` processes until SIGTERM or Ctrl+C stops them all.
-    The caller bound the socket and checked the schema. `WorkerStartFailed` if a worker could not start."""
+def serve_with_workers(settings: Settings, sockets: list[socket.socket]) -> None:
+    """Serve with a worker on each of `sockets` (all bound to one port with `SO_REUSEPORT`, by
+    `server.cli`, which also checked the schema) until SIGTERM or Ctrl+C stops them all.
+    `WorkerStartFailed` if a worker could not start."""
     config = uvicorn_config(
-        settings, functools.partial(worker_app, settings), factory=True, workers=settings.workers
+        settings, functools.partial(worker_app, settings), factory=True, workers=len(sockets)
     )
     stop_within = settings.drain_seconds + settings.webhook_timeout_seconds + _STOP_MARGIN_SECONDS
-    supervisor = _Supervisor(config, [listening], stop_within=stop_within)
+    supervisor = _Supervisor(config, sockets, stop_within=stop_within)
     supervisor.run()
     if supervisor.start_failed():
         raise WorkerStartFailed("a worker failed to start (its error is logged above): stopped")
