@@ -391,3 +391,13 @@ async def test_sigterm_drains_a_request_in_flight_and_stops_every_process(own_se
         kept = (await session.execute(select(col(Course.id)).where(col(Course.slug) == "in-flight"))).all()
     assert [row[0] for row in kept] == [answer[0][1]["course"]["id"]]
     print(f"\nstopped in {stopped_in:.2f} s after SIGTERM, of which 1 s the request waited for the lock")
+
+
+def test_a_second_server_with_workers_on_the_same_port_is_refused(server, platform):
+    # The workers' sockets share the port (SO_REUSEPORT); another server setting it too would join
+    # them silently, were the port not checked first with a plain socket.
+    done = run_cli(platform.env, "serve", "--http", "--port", str(server.port), "--workers", "2", check=False)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"blohko: port {server.port} on 127.0.0.1 is already in use (another server, or another blohko): "
+        "choose another with --port N or BLOHKO_PORT=N"
+    ]
