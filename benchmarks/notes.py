@@ -79,3 +79,20 @@ NOTES["cold_start"] = (
     "check the key with the standard library's sqlite3, and load SQLAlchemy and the catalog on the "
     "first call."
 )
+
+NOTES["load.workers.get_student"] = (
+    "Reads run in parallel in the workers; what is left to share is the machine: on 2 cores wrk "
+    "takes part of one, and any other work on the machine takes the rest (the ratio was 0.73-0.98 "
+    "with a load average of 6-8 from other work, 1.41-1.94 at 4-6). Before each worker had its own "
+    "socket (SO_REUSEPORT), one worker took all 50 connections of wrk's burst (asyncio accepts every "
+    "waiting connection at once) and the ratio was 1.0 by construction. "
+    "Next step: measure on a quiet machine before looking further."
+)
+NOTES["load.workers.update_progress"] = (
+    "SQLite has one writer for the file: the workers' transactions take turns on its lock, and a "
+    "worker that finds it taken waits in SQLite's busy handler, which polls (sleeps of 1 ms growing "
+    "to 100 ms) rather than being woken, so the lock can sit free between two writes; the waiting "
+    "also costs a thread hop per contended write (CPU per call 2.6 ms with 2 workers, 2.2 ms with one). "
+    "Next step: workers take turns on an OS file lock (flock on a file beside the database) before "
+    "BEGIN IMMEDIATE, which wakes the next writer at once; or PostgreSQL for write-heavy schools."
+)

@@ -126,8 +126,11 @@ def _worker_sockets(settings: Settings, count: int) -> list[socket.socket]:
     of connections to whichever woke first (asyncio accepts all that are waiting at once).
 
     The port is checked first with a plain socket, as one process's would be: sockets with
-    `SO_REUSEPORT` would share the port with another server that set it too, not refuse."""
+    `SO_REUSEPORT` would share the port with another server that set it too, not refuse. Only
+    Linux spreads connections over such sockets; elsewhere the workers share the plain one."""
     probe = _listening_socket(settings)  # a taken port is refused here; port 0 picks one
+    if not sys.platform.startswith("linux"):
+        return [probe] * count
     port = probe.getsockname()[1]
     probe.close()
     sockets: list[socket.socket] = []
