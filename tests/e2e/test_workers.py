@@ -397,7 +397,8 @@ def test_a_second_server_with_workers_on_the_same_port_is_refused(server, platfo
     # The workers' sockets share the port (SO_REUSEPORT); another server setting it too would join
     # them silently, were the port not checked first with a plain socket.
     done = run_cli(platform.env, "serve", "--http", "--port", str(server.port), "--workers", "2", check=False)
-    assert done.returncode == 1 and done.stderr.splitlines() == [
+    refusal = (
         f"blohko: port {server.port} on 127.0.0.1 is already in use (another server, or another blohko): "
         "choose another with --port N or BLOHKO_PORT=N"
-    ]
+    )
+    assert done.returncode == 1 and done.stderr.splitlines() == [refusal]
