@@ -276,6 +276,7 @@ class Store:
             writer.rollback()
             raise
         finally:
+            writer.end()
             session = db.opened_session
             if session is not None:
                 await session.close()

@@ -6,8 +6,10 @@ holds it as its only connection), and so do the compiled statements a write make
 (`Db.run`, `Db.rows`), in the same transaction. A transaction begins with `BEGIN IMMEDIATE`,
 which takes the database's write lock up front: without it, a read-then-write operation could act
 on a stale read, and a deferred `BEGIN` would fail at once with "database is locked" when its
-read snapshot had to become a write. If another process holds the lock, the `BEGIN` waits for it
-in a worker thread (`storage.sqlite`); once it is taken, no statement of the transaction waits.
+read snapshot had to become a write. Blohko processes on one file take turns before that, on a
+file lock beside it (`storage.write_turns`); if another process holds SQLite's lock all the same
+(one that is not Blohko's), the `BEGIN` waits for it in a worker thread (`storage.sqlite`). Once
+it is taken, no statement of the transaction waits.
 
 On PostgreSQL there is no writer of this kind: a write is a transaction of an ORM session on the
 engine's pool, and operations lock rows (`FOR UPDATE`) where they must.
@@ -19,6 +21,7 @@ import sqlite3
 
 from storage.errors import translated_sqlite
 from storage.sqlite import InlineConnection, connect
+from storage.write_turns import WriteTurns
 
 __all__ = ["Writer"]
 
@@ -30,6 +33,11 @@ class Writer:
         self._database = database
         self._busy_timeout_ms = busy_timeout_ms
         self._inline: InlineConnection | None = None
+        # Across processes, writes take turns on a file lock first (`storage.write_turns`); an
+        # in-memory database has one process.
+        self._turns = (
+            WriteTurns(database, timeout_ms=busy_timeout_ms) if database not in ("", ":memory:") else None
+        )
 
     @property
     def inline(self) -> InlineConnection:
@@ -50,7 +58,18 @@ class Writer:
         await inline.settle()
         if inline.connection.in_transaction:
             inline.connection.rollback()
-        await inline.call(inline.connection.execute, "BEGIN IMMEDIATE")
+        if self._turns is not None:
+            await self._turns.take()
+        try:
+            await inline.call(inline.connection.execute, "BEGIN IMMEDIATE")
+        except BaseException:
+            self.end()
+            raise
+
+    def end(self) -> None:
+        """The transaction `begin` began is over (committed or rolled back): another process may write."""
+        if self._turns is not None:
+            self._turns.give_back()
 
     def commit(self) -> None:
         with translated_sqlite():
@@ -66,3 +85,5 @@ class Writer:
         if inline is not None:
             await inline.settle()
             inline.close()
+        if self._turns is not None:
+            self._turns.close()

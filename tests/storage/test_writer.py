@@ -18,14 +18,16 @@ from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 import storage.audit
-from storage.errors import ConstraintViolation, translated_sqlite
+import storage.engine
+from storage.engine import open_store
+from storage.errors import ConstraintViolation, Locked, translated_sqlite
 from storage.statements import PreparedQuery, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
 from tests.support.community_factories import call, new_community, new_student, refuse
 from tests.support.databases import ENGINE
 from tests.support.enrollment_factories import new_learner, progress
 from tests.support.factories import mcp_client
-from tests.support.locks import hold, release_later, waited_off_the_loop
+from tests.support.locks import hold, release_later, ticks_while, waited_off_the_loop
 
 
 @asynccontextmanager
@@ -220,3 +222,70 @@ def test_the_fast_timestamp_writer_stores_what_sqlalchemy_and_sqlmodel_do(value)
 def test_the_fast_timestamp_writer_refuses_a_timestamp_without_a_time_zone():
     with pytest.raises(ValueError, match="without a time zone"):
         sqlite_stored_timestamp(datetime(2026, 3, 16, 10, 0))
+
+
+def _turn_held_elsewhere(store) -> int:
+    """The write turn of the store's file (`storage.write_turns`), taken on an open file of the
+    test's own, as another Blohko process would hold it; the caller closes it to give it back."""
+    import fcntl
+    import os
+
+    from tests.support.databases import sqlite_path
+
+    held = os.open(f"{sqlite_path(store.url)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return held
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_waits_for_another_process_turn_off_the_loop_and_goes_the_moment_it_ends(store):
+    import os
+
+    insert = PreparedQuery(Category.__table__.insert())
+
+    async def write() -> float:
+        async with store.writing() as db:
+            await db.run(insert, id="cat_turns", name="turns", slug="turns", icon="x", order=99)
+        return anyio.current_time()
+
+    held = _turn_held_elsewhere(store)
+    given_back_at: list[float] = []
+
+    async def give_back_later() -> None:
+        await anyio.sleep(0.5)
+        given_back_at.append(anyio.current_time())
+        os.close(held)  # the other process's turn ends
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(give_back_later)
+        written_at, ticks, _ = await ticks_while(write)
+    assert ticks >= 10  # the loop went on while the write waited in a thread
+    assert 0 <= written_at - given_back_at[0] < 0.2  # woken at once, not at SQLite's next poll
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_refused_for_a_turn_held_past_the_busy_timeout_leaves_the_turn_free(
+    database_url, monkeypatch
+):
+    import fcntl
+    import os
+
+    monkeypatch.setattr(storage.engine, "_SQLITE_BUSY_TIMEOUT_MS", 200)
+    insert = PreparedQuery(Category.__table__.insert())
+    async with open_store(database_url) as store:
+
+        async def write(slug: str) -> None:
+            async with store.writing() as db:
+                await db.run(insert, id=f"cat_{slug}", name=slug, slug=slug, icon="x", order=99)
+
+        held = _turn_held_elsewhere(store)
+        with pytest.raises(Locked):
+            await write("refused")
+        os.close(held)  # the abandoned wait now gets the turn, and gives it back
+        await write("after")
+        probe = _turn_held_elsewhere(store)  # free again: nothing of the store still holds it
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        os.close(probe)
+        async with store.sessions() as session:
+            slugs = set((await session.execute(select(col(Category.slug)))).scalars())
+    assert "after" in slugs and "refused" not in slugs

@@ -1,0 +1,106 @@
+"""Whose turn it is to write an SQLite file, across processes: an OS file lock beside the database.
+
+In one process writes take turns in the store's `WriteGate`. Several processes on one file
+(`blohko serve --http --workers N`, a CLI command beside a server) would otherwise meet only at
+SQLite's own lock, where a writer that finds it taken waits in SQLite's busy handler: it polls,
+sleeping 1 ms growing to 100 ms between tries, so the lock can sit free while the next writer
+sleeps, and a burst of one worker's writes can keep another's waiting. Here every Blohko process
+takes `flock` on `<database>-writer.lock` before `BEGIN IMMEDIATE` and gives it back when the
+transaction ends: the kernel wakes a waiting process the moment it is given back.
+
+Taking it is one non-blocking system call when it is free. When another process holds it, the
+wait runs in a worker thread, off the event loop, up to the busy timeout (`Locked` past it, as
+SQLite's own wait would be). A wait given up (its caller cancelled or out of time) leaves its
+thread blocked in `flock`; the lock it then gets is given back at once, and the next turn waits for
+that first (`flock` locks belong to the open file, so two waits in one process would both get it).
+
+Processes that are not Blohko's still meet it at SQLite's lock, as before. Where `fcntl` does not
+exist (Windows) there are no turns across processes, only SQLite's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+from storage.errors import Locked
+
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["WriteTurns"]
+
+
+class WriteTurns:
+    """The file lock of one SQLite database, held by this process while one of its writes runs."""
+
+    def __init__(self, database: str, *, timeout_ms: int) -> None:
+        self._path = f"{database}-writer.lock"
+        self._timeout = timeout_ms / 1000
+        self._fd: int | None = None
+        self._abandoned: asyncio.Future[Any] | None = None
+        self.held = False
+
+    def _file(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    async def take(self) -> None:
+        """Wait for this process's turn to write the file; `Locked` past the busy timeout."""
+        if sys.platform == "win32":
+            return
+        if self._abandoned is not None:  # a wait given up still blocks in its thread
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await asyncio.shield(self._abandoned)
+            except TimeoutError:
+                raise Locked("another process kept the database's write turn") from None
+        fd = self._file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await self._wait(fd)
+        self.held = True
+
+    async def _wait(self, fd: int) -> None:
+        if sys.platform == "win32":
+            return
+        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+        try:
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(waiting)
+        except BaseException as error:
+            self._abandon(waiting)
+            if isinstance(error, TimeoutError):
+                raise Locked("another process kept the database's write turn") from None
+            raise
+
+    def _abandon(self, waiting: asyncio.Future[Any]) -> None:
+        """Give back the turn a wait gets after its caller gave it up."""
+        if sys.platform == "win32":
+            return
+        fd = self._fd
+
+        def give_back(done: asyncio.Future[Any]) -> None:
+            if self._abandoned is done:
+                self._abandoned = None
+            if fd is not None and not done.cancelled() and done.exception() is None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+        self._abandoned = waiting
+        waiting.add_done_callback(give_back)
+
+    def give_back(self) -> None:
+        """End this process's turn (the write transaction ended)."""
+        if self.held and sys.platform != "win32" and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self.held = False
+
+    def close(self) -> None:
+        self.give_back()
+        if self._fd is not None and self._abandoned is None:
+            os.close(self._fd)
+            self._fd = None
