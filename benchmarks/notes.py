@@ -81,18 +81,18 @@ NOTES["cold_start"] = (
 )
 
 NOTES["load.workers.get_student"] = (
-    "Reads run in parallel in the workers; what is left to share is the machine: on 2 cores wrk "
-    "takes part of one, and any other work on the machine takes the rest (the ratio was 0.73-0.98 "
-    "with a load average of 6-8 from other work, 1.41-1.94 at 4-6). Before each worker had its own "
-    "socket (SO_REUSEPORT), one worker took all 50 connections of wrk's burst (asyncio accepts every "
-    "waiting connection at once) and the ratio was 1.0 by construction. "
-    "Next step: measure on a quiet machine before looking further."
+    "Reads run in parallel in the workers, each on a listening socket of its own (SO_REUSEPORT; on one "
+    "shared socket one worker took all of wrk's connections); what is left to share is the machine: "
+    "on 2 cores wrk takes part of one, and other work on the machine the rest. Measured while other "
+    "sessions loaded the project's machine (load average 2.5-8): 1.11-1.41x, moving from run to run "
+    "by more than any change (docs/benchmarks.md, Workers). Next step: measure on a quiet machine."
 )
 NOTES["load.workers.update_progress"] = (
-    "SQLite has one writer for the file: the workers' transactions take turns on its lock, and a "
-    "worker that finds it taken waits in SQLite's busy handler, which polls (sleeps of 1 ms growing "
-    "to 100 ms) rather than being woken, so the lock can sit free between two writes; the waiting "
-    "also costs a thread hop per contended write (CPU per call 2.6 ms with 2 workers, 2.2 ms with one). "
-    "Next step: workers take turns on an OS file lock (flock on a file beside the database) before "
-    "BEGIN IMMEDIATE, which wakes the next writer at once; or PostgreSQL for write-heavy schools."
+    "SQLite has one writer for the file: the workers' transactions take turns (storage/write_turns.py, "
+    "a file lock that wakes the next writer at once; SQLite's polling busy handler gave 0.64x), so "
+    "only the work outside the transaction runs in parallel, and a write costs more CPU with 2 workers "
+    "(2.0-2.4 ms against 1.1-1.4 ms: each worker's connections read again the pages the other's "
+    "commit changed, and a contended turn waits in a thread). Measured 0.71-1.0x while other sessions "
+    "loaded the machine. Next step: measure on a quiet machine; then profile the second worker's "
+    "page reads (a larger page cache, or mmap) before anything else; PostgreSQL for write-heavy schools."
 )
