@@ -237,6 +237,19 @@ def test_a_rolled_back_write_sends_nothing(database_url, tmp_path):
     assert [d.event_id for d in deliveries] == hooks.ids()
 
 
+def _each_delivered_once_in_order(hooks, thread_ids: set[str], database_url: str) -> None:
+    """Each thread's event reached the receiver once, one at a time, in sequence, at the first attempt."""
+    events = hooks.events()
+    assert {event["data"]["id"] for event in events} == thread_ids
+    assert len(events) == len(thread_ids) and max(Counter(hooks.ids()).values()) == 1, (
+        "an event was delivered twice"
+    )
+    assert hooks.same_id_at_once == [] and hooks.most_in_flight == 1, "deliveries to one endpoint overlapped"
+    sequences = [event["sequence"] for event in events]
+    assert sequences == sorted(sequences), "an endpoint's events arrived out of order"
+    assert all(d.state == "succeeded" and d.attempts == 1 for d in stored_deliveries(database_url))
+
+
 @pytest.mark.postgres_only
 def test_two_processes_deliver_200_events_once_each_in_order(database_url, tmp_path):
     # No lease runs out and no answer is late (a late one is retried: at least once), so exactly
@@ -264,15 +277,30 @@ def test_two_processes_deliver_200_events_once_each_in_order(database_url, tmp_p
             thread_ids = {write.result() for write in writes}
         wait_until(lambda: len(hooks.received) >= 200, "200 webhooks", timeout=40)
         time.sleep(0.5)  # several polls of both processes: nothing is sent twice
-    events = hooks.events()
-    assert {event["data"]["id"] for event in events} == thread_ids
-    assert len(events) == 200 and max(Counter(hooks.ids()).values()) == 1, "an event was delivered twice"
-    assert hooks.same_id_at_once == [] and hooks.most_in_flight == 1, "deliveries to one endpoint overlapped"
-    sequences = [event["sequence"] for event in events]
-    assert sequences == sorted(sequences), "an endpoint's events arrived out of order"
-    assert all(d.state == "succeeded" and d.attempts == 1 for d in stored_deliveries(platform.database_url))
+    _each_delivered_once_in_order(hooks, thread_ids, platform.database_url)
     delivered_by = [server.log().count(": answer 200") for server in (first, second)]
     assert sum(delivered_by) == 200 and min(delivered_by) > 0, f"not both processes delivered: {delivered_by}"
+
+
+def test_two_workers_of_one_server_deliver_200_events_once_each_in_order(database_url, tmp_path):
+    # `blohko serve --http --workers 2`, on either engine: every worker runs a delivery worker, and
+    # leases keep them from sending an event twice (on SQLite a lease is a write: they take turns).
+    platform = new_platform(
+        database_url, BLOHKO_WEBHOOK_LEASE_SECONDS="60", BLOHKO_WEBHOOK_TIMEOUT_SECONDS="30"
+    )
+    with (
+        receiver(delay=0.002) as hooks,
+        http_server(platform.env, tmp_path / "server.log", workers=2) as server,
+        platform.client(server) as api,
+    ):
+        subscribe(api, hooks.url, "thread.created")
+        community_id = new_community(api, "worker-circle")
+        with ThreadPoolExecutor(8) as pool:
+            writes = [pool.submit(new_thread, api, platform, community_id, f"Post {n}") for n in range(200)]
+            thread_ids = {write.result() for write in writes}
+        wait_until(lambda: len(hooks.received) >= 200, "200 webhooks", timeout=40)
+        time.sleep(0.5)  # several polls of both workers: nothing is sent twice
+    _each_delivered_once_in_order(hooks, thread_ids, platform.database_url)
 
 
 def test_a_delivery_in_flight_when_its_process_is_killed_is_sent_again(database_url, tmp_path):
