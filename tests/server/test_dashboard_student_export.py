@@ -17,7 +17,7 @@ from tests.support.clock import Clock
 from tests.support.community_factories import new_community, new_student, new_thread
 from tests.support.dashboard import BASE, demo_http_server, sign_in
 from tests.support.enrollment_factories import enroll, new_course, progress
-from tests.support.factories import mcp_client
+from tests.support.factories import apart_from_exports, mcp_client
 from tests.support.rest import http_app, rest_client
 
 
@@ -43,6 +43,8 @@ async def test_the_download_is_the_students_export_as_an_attachment(store, tenan
     assert download.headers["content-type"] == "application/json"
     assert download.headers["content-disposition"] == f'attachment; filename="student-{ada}-export.json"'
     assert download.headers["cache-control"] == "no-store"
+    over_rest, exports = apart_from_exports(over_rest)
+    assert [entry["keyId"] for entry in exports] == [None], "the owner's download, audited"
     assert download.json() == over_rest  # the same clock: the same exportedAt too
     assert download.json()["enrollments"][0]["lessons"][0]["lessonId"] == lessons[0]
 
