@@ -11,6 +11,9 @@ revoked key stops at once, even in an open session) and filters the list by the 
 decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
 runner refuses as `Forbidden` is answered exactly like an unknown tool.
 
+The prompts and the completion of their arguments are `server.prompts`', on the same caller
+(`_resolver`) and the same way to run an operation (`_operation_runner`).
+
 The runtime (store, clock, rate limiter) is either given loaded, or a `DeferredRuntime` that a
 stdio server loads after its first `tools/list` (`server.deferred_runtime`): until then the key is
 checked on the light path that runtime offers, with the same answers.

@@ -75,6 +75,16 @@ class Argument:
     days: tuple[int, int, int] | None = None
     """For a number of days: (smallest, largest, default)."""
 
+    @property
+    def summary(self) -> str:
+        """The argument as docs/prompts.md's table shows it."""
+        if self.required:
+            return f"`{self.name}` (required)"
+        if self.days:
+            low, high, default = self.days
+            return f"`{self.name}` ({low}-{high}, default {default})"
+        return f"`{self.name}` (optional)"
+
     def parse(self, raw: str | None) -> str | int | None:
         """The value, or None when absent; raises ValueError with what is wrong."""
         if raw is None or not raw.strip():
