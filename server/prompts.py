@@ -194,7 +194,7 @@ async def _welcome_new_members(rendering: Rendering) -> str:
     }
     return f"""Welcome the members who joined the community "{community["name"]}" ({community["id"]}) in the last {days} days (UTC), since {since:%Y-%m-%d}.
 
-1. Call list_members with {_json(members)} and keep the members whose joinedAt is on or after {_iso(since)} (the list also holds members whose role changed). If nobody joined, say so and stop: post nothing.
+1. Call list_members with {_json(members)} (the next page while pagination.hasMore) and keep the members whose joinedAt is on or after {_iso(since)}: the list also holds members whose role changed. If nobody joined, say so and stop: post nothing.
 2. Call whoami: producer.ownerUserId is the owner, who signs the welcome.
 3. Draft one welcome thread: a friendly title, a greeting naming each new member, what the community is for, and one easy first step (introduce yourself, answer a pinned thread). Show the draft to the owner.
 4. Only when the owner approves it, call create_thread with {_json(thread)}, the approved title and content, and the owner's id as userId. The idempotencyKey makes a retry safe: it never posts twice."""
@@ -291,6 +291,10 @@ class BlohkoPrompt:
 
     def parse(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """The arguments parsed, or INVALID_PARAMS naming every problem."""
+        if raw is not None and not isinstance(raw, Mapping):
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"Invalid arguments for prompt {self.name}: not an object"
+            )
         raw = dict(raw or {})
         known = {argument.name for argument in self.arguments}
         problems = [f"unknown argument {name!r}" for name in raw if name not in known]

@@ -334,6 +334,9 @@ async def test_over_streamable_http_each_request_is_answered_for_its_own_key(app
         full = await _rpc(http, tenant.key, "prompts/list", {})
         narrow = await _rpc(http, community_only, "prompts/list", {})
         refused = await _rpc(http, community_only, "prompts/get", {"name": "launch_course"})
+        not_an_object = await _rpc(
+            http, tenant.key, "prompts/get", {"name": "launch_course", "arguments": ["x"]}
+        )
         launch = await _rpc(
             http,
             tenant.key,
@@ -350,5 +353,9 @@ async def test_over_streamable_http_each_request_is_answered_for_its_own_key(app
     assert [p["name"] for p in full["result"]["prompts"]] == [p.name for p in PROMPTS]
     assert [p["name"] for p in narrow["result"]["prompts"]] == ["weekly_community_digest"]
     assert refused["error"] == {"code": INVALID_PARAMS, "message": "Unknown prompt: launch_course"}
+    assert not_an_object["error"] == {
+        "code": INVALID_PARAMS,
+        "message": "Invalid arguments for prompt launch_course: not an object",
+    }
     assert "Pottery Basics" in launch["result"]["messages"][0]["content"]["text"]
     assert completed["result"]["completion"]["values"] == [course["id"]]
