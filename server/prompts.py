@@ -377,7 +377,7 @@ def _matches(row: dict[str, Any], label: str, needle: str) -> bool:
 
 async def _complete_ids(principal: Principal, run_as: RunAs, tool: str, typed: str) -> Completion:
     """Up to 100 of the caller's ids (from `tool`) whose id, or title's or name's words, start with
-    `typed`; `total` only when every row was read."""
+    `typed`; `total` when it is known (every row read, or nothing typed)."""
     label = "title" if tool == "list_courses" else "name"
     needle = typed.strip().casefold()
     query: dict[str, Any] = {"limit": 100}
@@ -396,9 +396,17 @@ async def _complete_ids(principal: Principal, run_as: RunAs, tool: str, typed: s
             matches += [
                 row.id for row in answer.data if _matches(row.model_dump(by_alias=True), label, needle)
             ]
+            if not needle:  # every row matches: the first page and its total say it all
+                return Completion(
+                    values=matches[:MAX_COMPLETIONS],
+                    total=answer.pagination.total,
+                    has_more=answer.pagination.total > len(matches),
+                )
             if not answer.pagination.has_more:
                 read_all = True
                 break
+            if len(matches) > MAX_COMPLETIONS:
+                break  # more than can be sent: no need to count them all
     except NotPermitted:
         return Completion(values=[])  # the key may not read them: it learns nothing, not even that
     except BlohkoError as error:

@@ -14,10 +14,19 @@ from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, PromptReference, TextContent
 
+import server.prompts
 from server.prompts import MAX_COMPLETIONS, PROMPTS, BlohkoPrompt, Rendering
 from server.published_tools import published_tools
 from storage.ids import utcnow
-from tests.support.factories import add_key, make_course, make_lesson, make_section, mcp_client, ok
+from tests.support.factories import (
+    add_key,
+    make_course,
+    make_lesson,
+    make_section,
+    mcp_client,
+    ok,
+    statements,
+)
 from tests.support.rest import bearer, rest_client
 from tools.core.permissions import Permission, requirement_json
 from tools.core.runner import run_operation
@@ -267,13 +276,28 @@ async def test_completion_offers_only_the_callers_own_ids_matching_the_typed_tex
     assert not_an_id.values == []
 
 
-async def test_completion_is_bounded_to_100_values_and_says_there_are_more(store, tenant):
+async def test_completion_is_bounded_to_100_values_and_says_there_are_more(store, tenant, monkeypatch):
     async with mcp_client(store, tenant.key) as client:
         for n in range(MAX_COMPLETIONS + 2):
             await make_course(client, title=f"Clay {n}")
         completed = await _complete(client, "launch_course", "courseId", "clay")
+        untyped = await _complete(client, "launch_course", "courseId", "")
+        by_id = await _complete(client, "launch_course", "courseId", "course_")
+        # With fewer values to send than a page holds, one page's matches are already too many:
+        # it stops there, without counting them all.
+        monkeypatch.setattr(server.prompts, "MAX_COMPLETIONS", 50)
+        with statements(store) as seen:
+            stopped = await _complete(client, "launch_course", "courseId", "course_")
     assert len(completed.values) == MAX_COMPLETIONS
     assert (completed.total, completed.has_more) == (MAX_COMPLETIONS + 2, True)
+    assert (len(untyped.values), untyped.total, untyped.has_more) == (
+        MAX_COMPLETIONS,
+        MAX_COMPLETIONS + 2,
+        True,
+    )
+    assert (len(by_id.values), by_id.total, by_id.has_more) == (MAX_COMPLETIONS, MAX_COMPLETIONS + 2, True)
+    assert (len(stopped.values), stopped.total, stopped.has_more) == (50, None, True)
+    assert sum("offset" in sql.lower() and "courses" in sql for sql in seen) == 1  # one page read
 
 
 async def test_a_key_without_courses_read_completes_no_course_ids(store, tenant):
