@@ -150,3 +150,24 @@ def test_inspector_cli_over_http_sees_only_what_the_key_allows(node_tools, env, 
         "get_school_report",  # its students part
     }
     assert called["isError"] is False and called["structuredContent"]["pagination"]["limit"] == 5
+
+
+def test_inspector_cli_lists_only_the_prompts_a_key_may_use_over_stdio(node_tools, env, tenant):
+    # prompts/list as a stdio server's first request: answered before its store is loaded.
+    producer, _ = tenant
+    key = cli_json(
+        env,
+        "keys",
+        "create",
+        "--producer",
+        producer["id"],
+        "--name",
+        "community",
+        "--permissions",
+        "communities:read",
+    )
+    server_env = [
+        arg for name, value in _stdio_env(env, key["key"]).items() for arg in ("-e", f"{name}={value}")
+    ]
+    listed = _inspector(node_tools, *server_env, BLOHKO, "serve", "--method", "prompts/list")
+    assert [prompt["name"] for prompt in listed["prompts"]] == ["weekly_community_digest"]
