@@ -155,17 +155,8 @@ def test_inspector_cli_over_http_sees_only_what_the_key_allows(node_tools, env, 
 def test_inspector_cli_lists_only_the_prompts_a_key_may_use_over_stdio(node_tools, env, tenant):
     # prompts/list as a stdio server's first request: answered before its store is loaded.
     producer, _ = tenant
-    key = cli_json(
-        env,
-        "keys",
-        "create",
-        "--producer",
-        producer["id"],
-        "--name",
-        "community",
-        "--permissions",
-        "communities:read",
-    )
+    naming = ("--producer", producer["id"], "--name", "community")
+    key = cli_json(env, "keys", "create", *naming, "--permissions", "communities:read")
     server_env = [
         arg for name, value in _stdio_env(env, key["key"]).items() for arg in ("-e", f"{name}={value}")
     ]
