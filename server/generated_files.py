@@ -1,12 +1,13 @@
 """The files of the repository that are generated from the catalog, and what each must contain.
 
-Four files say what the catalog's tools are, and none of them is edited by hand:
+Four files say what the catalog's tools are, and a fifth what the prompts are; none is edited by hand:
 
 - `server/published_tools.json`: what `tools/list` serves (shipped in the package);
 - `manifest.json`'s `tools`: the MCP Bundle's tool list, as a desktop host shows it;
 - the README's tools by permission, between its `tools-table` markers, and its measured size of
   `tools/list` for a key with every permission;
-- docs/tools.md's table of every tool with its permission and hints, between the same markers.
+- docs/tools.md's table of every tool with its permission and hints, between the same markers;
+- docs/prompts.md's table of prompts (from `server.prompts.PROMPTS`), between its `prompts-table` markers.
 
 `scripts/regenerate` rewrites them (`python -m server.generated_files --write`); the test suite
 only checks them (`tests/server/test_generated_files.py`), failing with the list of stale files and the
@@ -30,6 +31,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 REGENERATE_COMMAND = "scripts/regenerate"
 
 _TOOLS_TABLE = re.compile(r"(<!-- tools-table:.*?-->\n)(.*?)(<!-- /tools-table -->)", re.DOTALL)
+_PROMPTS_TABLE = re.compile(r"(<!-- prompts-table:.*?-->\n)(.*?)(<!-- /prompts-table -->)", re.DOTALL)
 _TOOLS_LIST_SIZE = re.compile(r"\*\*[\d,]+ bytes\*\* for \d+ tools \(\d+ bytes a tool\)")
 
 
@@ -96,6 +98,33 @@ def _requirement_markdown(required: object) -> str:
     if isinstance(required, AnyOf):
         return "any of " + ", ".join(f"`{p}`" for p in required.permissions)
     return f"`{required}`" if required else "any valid key"
+
+
+def prompts_table() -> str:
+    """docs/prompts.md's table: each prompt, its arguments, the tools it names and what a key needs."""
+    from server.prompts import PROMPTS
+    from server.published_tools import published_tools
+
+    tools = {tool.name: tool for tool in published_tools()}
+    rows = ["| prompt | arguments | tools it names | a key needs |", "|---|---|---|---|"]
+    for prompt in PROMPTS:
+        arguments = ", ".join(argument.summary for argument in prompt.arguments)
+        named = ", ".join(f"`{name}`" for name in prompt.tools)
+        needs = dict.fromkeys(
+            _requirement_markdown(tools[name].permission) for name in prompt.tools if tools[name].permission
+        )
+        rows.append(f"| `{prompt.name}` | {arguments} | {named} | {' + '.join(needs) or 'any valid key'} |")
+    return "\n".join(rows) + "\n"
+
+
+def prompts_doc_text(current: str) -> str:
+    if not _PROMPTS_TABLE.search(current):
+        raise ValueError(
+            "docs/prompts.md lost its <!-- prompts-table: ... --> <!-- /prompts-table --> markers"
+        )
+    return _PROMPTS_TABLE.sub(
+        lambda match: match.group(1) + prompts_table() + match.group(3), current, count=1
+    )
 
 
 def tools_list_size_line(body: bytes) -> str:
@@ -174,6 +203,7 @@ GENERATED_FILES = (
     GeneratedFile("manifest.json", manifest_text),
     GeneratedFile("README.md", readme_text),
     GeneratedFile("docs/tools.md", docs_tools_text),
+    GeneratedFile("docs/prompts.md", prompts_doc_text),
 )
 
 
