@@ -44,6 +44,7 @@ from pydantic import ConfigDict
 from server.deferred_runtime import DeferredRuntime
 from server.published_tools import CONVENTIONS, PublishedTool, published_tools
 from server.request_state import PRINCIPAL_STATE_KEY
+from server.views import VIEW_METHODS, serve_view_request, view_resources
 from tools.core.errors import BlohkoError, NotPermitted, Unauthorized
 from tools.core.permissions import may_call
 from tools.core.principal import Principal
@@ -151,6 +152,7 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations.model_validate(tool.annotations),
+        meta=tool.meta,
     )
 
 
@@ -210,6 +212,9 @@ def _access_middleware(
                 return await call_next(ctx)
             finally:
                 _current_principal.reset(token)
+        if ctx.method in VIEW_METHODS:
+            principal = await resolve(ctx)
+            return await serve_view_request(ctx.method, ctx.params, principal, tools, lambda: call_next(ctx))
         return await call_next(ctx)
 
     return middleware
@@ -247,5 +252,7 @@ def create_mcp_server(runtime: Runtime | DeferredRuntime, *, api_key: str | None
         middleware=[_access_middleware(runtimes, api_key, tools)],
         warn_on_duplicate_tools=True,
     )
+    for resource in view_resources():
+        server.add_resource(resource)
     server.middleware.append(_unknown_prompt_middleware(server))
     return server
