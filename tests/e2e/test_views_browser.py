@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,8 +52,13 @@ def host_page(tmp_path_factory) -> str:
     node = install_node_tools()
     out = tmp_path_factory.mktemp("host") / "host.js"
     done = node.npx(
-        "esbuild", ROOT / "tests/node/views_host.js", "--bundle", "--format=esm", "--platform=browser",
-        "--minify", f"--outfile={out}",
+        "esbuild",
+        ROOT / "tests/node/views_host.js",
+        "--bundle",
+        "--format=esm",
+        "--platform=browser",
+        "--minify",
+        f"--outfile={out}",
     )
     assert done.returncode == 0, done.stderr
     script = out.read_text(encoding="utf-8").replace("</script", "<\\/script")
@@ -74,7 +80,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
+def screenshots(tmp_path_factory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("view-screenshots")
     yield folder
     print(f"\nview screenshots: {folder}")
@@ -119,7 +125,10 @@ class _Host:
         )
         assert opened["mimeType"] == "text/html;profile=mcp-app"
         assert opened["meta"]["ui"]["csp"] == {
-            "connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []
+            "connectDomains": [],
+            "resourceDomains": [],
+            "frameDomains": [],
+            "baseUriDomains": [],
         }
         return self.page.frame_locator("iframe")
 
@@ -128,7 +137,8 @@ class _Host:
 
     def close(self) -> None:
         outside = [
-            request for request in self.requests
+            request
+            for request in self.requests
             if not request.startswith(self.url) and not request.startswith(("data:", "about:"))
         ]
         self.context.close()
@@ -140,7 +150,8 @@ def host(browser, school, host_page):
     opened: list[_Host] = []
 
     def open_host(*, width: int = DESKTOP, theme: str = "light") -> _Host:
-        opened.append(_Host(browser, *school, host_page, width=width, theme=theme))
+        url, key = school
+        opened.append(_Host(browser, url, key, host_page, width=width, theme=theme))
         return opened[-1]
 
     yield open_host
@@ -158,7 +169,10 @@ def test_the_course_view_shows_the_outline_and_the_funnel_in_light_and_dark(host
     course = _call(url, key, "get_course", {"courseId": _published_course(url, key)["id"]})["course"]
     first_lesson = course["sections"][0]["lessons"][0]["title"]
     # Opened by either tool: each view fetches the other part through the host.
-    for theme, tool, shot in (("light", "get_course", "course"), ("dark", "get_course_insights", "course-dark")):
+    for theme, tool, shot in (
+        ("light", "get_course", "course"),
+        ("dark", "get_course_insights", "course-dark"),
+    ):
         page = host(theme=theme)
         view = page.open(tool, {"courseId": course["id"]})
         view.get_by_role("heading", name=course["title"]).wait_for()
@@ -191,7 +205,9 @@ def test_the_attention_view_asks_the_host_to_draft_a_message_and_opens_the_stude
     page.screenshot(screenshots, "attention")
 
 
-def test_the_thread_view_posts_a_reply_from_the_keyboard_that_get_thread_then_shows(host, school, screenshots):
+def test_the_thread_view_posts_a_reply_from_the_keyboard_that_get_thread_then_shows(
+    host, school, screenshots
+):
     url, key = school
     community = _call(url, key, "list_communities", {"limit": 1})["data"][0]
     thread = _call(url, key, "list_threads", {"communityId": community["id"], "limit": 1})["data"][0]
@@ -222,5 +238,7 @@ def test_the_report_view_charts_each_figure_against_the_period_before(host, scho
     view.get_by_role(
         "img", name=f"Enrollments: {enrollments['value']} now, {enrollments['previous']} before"
     ).wait_for()
-    assert view.locator("svg[role=img]").count() == sum(len(report[part]) for part in ("students", "learning", "community"))
+    assert view.locator("svg[role=img]").count() == sum(
+        len(report[part]) for part in ("students", "learning", "community")
+    )
     page.screenshot(screenshots, "report")

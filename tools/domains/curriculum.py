@@ -122,9 +122,7 @@ class SectionRef(CourseRef):
 
 
 class ListSectionsInput(CourseRef):
-    updated_after: IsoDatetime | None = Field(
-        default=None, description="Also when only its lessons changed."
-    )
+    updated_after: IsoDatetime | None = Field(default=None, description="Also when only its lessons changed.")
 
 
 class ListLessonsInput(SectionRef):
