@@ -139,6 +139,7 @@ def _certificates(records: export_storage.StudentRecords) -> list[ExportedCertif
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}/export"),
     kind="read",
+    audited_read=True,  # who exported whose data, and when: a school accounts for its exports
     auth=("api_key", "session"),
     transports=("mcp", "rest", "dashboard"),  # the student page's download
 )
