@@ -82,6 +82,8 @@ def test_a_generated_file_edited_by_hand_is_reported_stale(
 def test_a_file_without_its_tools_table_markers_is_an_error_naming_them(tmp_path: Path, path: str):
     _copy_generated_files(tmp_path)
     edited = tmp_path / path
-    edited.write_text(edited.read_text(encoding="utf-8").replace("<!-- /tools-table -->", ""), encoding="utf-8")
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("<!-- /tools-table -->", ""), encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=f"{path} lost its .*tools-table"):
         stale_files(tmp_path)
