@@ -16,12 +16,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import TextResourceContents
 
 from server.views import VIEW_MIME_TYPE, VIEWS
-from tests.support.processes import BLOHKO, cli_json, http_server, migrated_env
+from tests.support.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return migrated_env(tmp_path_factory.mktemp("views-processes"))
+def env(databases):
+    environment = cli_env(databases.new("views-processes"))
+    run_cli(environment, "db", "upgrade")
+    return environment
 
 
 @pytest.fixture(scope="module")
