@@ -9,7 +9,9 @@ transactions are the same as over REST.
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
 decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
-runner refuses as `Forbidden` is answered exactly like an unknown tool.
+runner refuses as `Forbidden` is answered exactly like an unknown tool. It authenticates
+`resources/list` and `resources/read` alike and hands them to `server.views`, which serves a key
+only the MCP Apps views whose tools it may call.
 
 The runtime (store, clock, rate limiter) is either given loaded, or a `DeferredRuntime` that a
 stdio server loads after its first `tools/list` (`server.deferred_runtime`): until then the key is

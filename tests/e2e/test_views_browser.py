@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, screenshots_folder
 from tests.support.node_tools import ROOT, install_node_tools
-from tests.support.processes import cli_env, http_server, run_cli
+from tests.support.processes import cli_env, cli_json, http_server, run_cli
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -34,13 +34,20 @@ DESKTOP, PHONE = 760, 375
 
 
 @pytest.fixture(scope="module")
-def school(databases, tmp_path_factory):
-    """`blohko serve --http` on the demo school, and the demo's full-access key."""
+def demo(databases) -> tuple[dict[str, str], dict]:
+    """A migrated database with the demo school: the environment of `blohko` on it, and what
+    `blohko demo --json` printed (the producer's id and a full-access key)."""
     env = cli_env(databases.new("views-browser"))
     run_cli(env, "db", "upgrade")
-    key = json.loads(run_cli(env, "demo", "--no-serve", "--json").stdout)["key"]
+    return env, json.loads(run_cli(env, "demo", "--no-serve", "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def school(demo, tmp_path_factory):
+    """`blohko serve --http` on the demo school, and the demo's full-access key."""
+    env, printed = demo
     with http_server(env, tmp_path_factory.mktemp("logs") / "http.log") as running:
-        yield running.url, key
+        yield running.url, printed["key"]
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +250,31 @@ def test_the_report_view_charts_each_figure_against_the_period_before(host, scho
         len(report[part]) for part in ("students", "learning", "community")
     )
     page.screenshot(screenshots, "report")
+
+
+def test_a_key_that_may_only_read_communities_gets_the_thread_without_a_reply_box(
+    browser, demo, school, host_page
+):
+    env, printed = demo
+    url, key = school
+    reader = cli_json(
+        env,
+        "keys",
+        "create",
+        "--producer",
+        printed["producerId"],
+        "--name",
+        "reader",
+        "--permissions",
+        "communities:read",
+    )["key"]
+    community = _call(url, key, "list_communities", {"limit": 1})["data"][0]
+    thread = _call(url, key, "list_threads", {"communityId": community["id"], "limit": 1})["data"][0]
+    page = _Host(browser, url, reader, host_page, width=DESKTOP)
+    try:
+        view = page.open("get_thread", {"communityId": community["id"], "threadId": thread["id"]})
+        view.get_by_text("Replying needs the communities:write permission.").wait_for()
+        view.get_by_role("heading", name="Comments").wait_for()
+        assert view.get_by_role("button").count() == 0
+    finally:
+        page.close()

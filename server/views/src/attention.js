@@ -20,7 +20,7 @@ function studentCard(student) {
   );
 }
 
-function row(entry, view) {
+function row(entry, view, mayOpenStudents) {
   const details = h("div", {});
   const status = h("p", { class: "muted", role: "status" });
   const draft = async (event) => {
@@ -57,21 +57,26 @@ function row(entry, view) {
       "div",
       { class: "row" },
       h("button", { type: "button", onclick: draft, "aria-label": `Draft a message to ${entry.studentName}` }, "Draft message"),
-      h("button", { type: "button", class: "secondary", onclick: open, "aria-label": `Open ${entry.studentName}` }, "Open student"),
+      mayOpenStudents
+        ? h("button", { type: "button", class: "secondary", onclick: open, "aria-label": `Open ${entry.studentName}` }, "Open student")
+        : null,
     ),
     status,
     details,
   );
 }
 
-startView("attention", (page, view) => {
+startView("attention", async (page, view) => {
+  // A student opens with get_student: offered only where the key may call it.
+  const { tools } = await view.call("whoami", {});
+  const mayOpenStudents = tools.includes("get_student");
   view.show(
     h(
       "main",
       {},
       h("h1", {}, "Learners needing attention"),
       h("p", { class: "muted" }, `${page.pagination.total} enrollments without progress since ${day(page.silentSince)}`),
-      page.data.length ? h("ul", { class: "plain" }, page.data.map((entry) => row(entry, view))) : h("p", {}, "Nobody: every learner is moving."),
+      page.data.length ? h("ul", { class: "plain" }, page.data.map((entry) => row(entry, view, mayOpenStudents))) : h("p", {}, "Nobody: every learner is moving."),
     ),
   );
 });

@@ -8,12 +8,16 @@ function comment(node, replyTo) {
     { class: "card", "aria-label": `Comment by ${node.author.name}` },
     h("p", {}, h("strong", {}, node.author.name), " ", h("span", { class: "muted" }, day(node.createdAt))),
     h("p", { style: "white-space: pre-wrap" }, node.content),
-    h("button", { type: "button", class: "secondary", onclick: () => replyTo(node), "aria-label": `Reply to ${node.author.name}` }, "Reply"),
+    replyTo
+      ? h("button", { type: "button", class: "secondary", onclick: () => replyTo(node), "aria-label": `Reply to ${node.author.name}` }, "Reply")
+      : null,
     node.replies.length ? h("ul", { class: "plain", style: "margin-left: 12px" }, node.replies.map((reply) => comment(reply, replyTo))) : null,
   );
 }
 
-function render(thread, view) {
+function render(thread, view, whoami) {
+  // Replies are posted with create_comment, as the school's owner: offered only where the key may.
+  const mayReply = whoami.tools.includes("create_comment");
   let parent = null;
   const box = h("textarea", { id: "reply", name: "reply", required: true });
   const target = h("p", { class: "muted", id: "reply-target" }, "Replying to the thread.");
@@ -34,16 +38,15 @@ function render(thread, view) {
     button.disabled = true;
     status.textContent = "Posting…";
     try {
-      const { producer } = await view.call("whoami", {});
       await view.call("create_comment", {
         communityId: thread.communityId,
         threadId: thread.id,
         content,
-        userId: producer.ownerUserId,
+        userId: whoami.producer.ownerUserId,
         ...(parent ? { parentId: parent.id } : {}),
       });
       const fresh = await view.call("get_thread", { communityId: thread.communityId, threadId: thread.id });
-      render(fresh.thread, view);
+      render(fresh.thread, view, whoami);
       view.root.querySelector("#reply-status").textContent = "Reply posted.";
     } catch (error) {
       status.textContent = `Not posted: ${error.message}`;
@@ -60,9 +63,11 @@ function render(thread, view) {
       h("p", { style: "white-space: pre-wrap" }, thread.content),
       h("h2", { id: "comments" }, "Comments"),
       thread.comments.length
-        ? h("ul", { class: "plain", "aria-labelledby": "comments" }, thread.comments.map((node) => comment(node, replyTo)))
+        ? h("ul", { class: "plain", "aria-labelledby": "comments" }, thread.comments.map((node) => comment(node, mayReply ? replyTo : null)))
         : h("p", { class: "muted" }, "No comments yet."),
-      h(
+      !mayReply
+        ? h("p", { class: "muted" }, "Replying needs the communities:write permission.")
+        : h(
         "form",
         { onsubmit: send },
         h("label", { for: "reply" }, "Your reply"),
@@ -74,4 +79,4 @@ function render(thread, view) {
   );
 }
 
-startView("thread", (data, view) => render(data.thread, view));
+startView("thread", async (data, view) => render(data.thread, view, await view.call("whoami", {})));
