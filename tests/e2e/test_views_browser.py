@@ -20,9 +20,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, screenshots_folder
+from tests.support.chromium import CHROMIUM, chromium, screenshots_folder
 from tests.support.node_tools import ROOT, install_node_tools
-from tests.support.processes import cli_env, cli_json, http_server, run_cli
+from tests.support.processes import cli_key, http_server, run_cli, upgraded_env
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -37,8 +37,7 @@ DESKTOP, PHONE = 760, 375
 def demo(databases) -> tuple[dict[str, str], dict]:
     """A migrated database with the demo school: the environment of `blohko` on it, and what
     `blohko demo --json` printed (the producer's id and a full-access key)."""
-    env = cli_env(databases.new("views-browser"))
-    run_cli(env, "db", "upgrade")
+    env = upgraded_env(databases.new("views-browser"))
     return env, json.loads(run_cli(env, "demo", "--no-serve", "--json").stdout)
 
 
@@ -75,12 +74,8 @@ def host_page(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -257,17 +252,7 @@ def test_a_key_that_may_only_read_communities_gets_the_thread_without_a_reply_bo
 ):
     env, printed = demo
     url, key = school
-    reader = cli_json(
-        env,
-        "keys",
-        "create",
-        "--producer",
-        printed["producerId"],
-        "--name",
-        "reader",
-        "--permissions",
-        "communities:read",
-    )["key"]
+    reader = cli_key(env, printed["producerId"], "communities:read")
     community = _call(url, key, "list_communities", {"limit": 1})["data"][0]
     thread = _call(url, key, "list_threads", {"communityId": community["id"], "limit": 1})["data"][0]
     page = _Host(browser, url, reader, host_page, width=DESKTOP)

@@ -16,14 +16,12 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import TextResourceContents
 
 from server.views import VIEW_MIME_TYPE, VIEWS
-from tests.support.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
+from tests.support.processes import BLOHKO, cli_json, cli_key, http_server, upgraded_env
 
 
 @pytest.fixture(scope="module")
 def env(databases):
-    environment = cli_env(databases.new("views-processes"))
-    run_cli(environment, "db", "upgrade")
-    return environment
+    return upgraded_env(databases.new("views-processes"))
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +30,10 @@ def keys(env) -> dict[str, str]:
         env, "producers", "create", "--name", "Views Academy", "--email", "owner@views.example"
     )
 
-    def key(*permissions: str) -> str:
-        made = cli_json(
-            env,
-            "keys",
-            "create",
-            "--producer",
-            producer["id"],
-            "--name",
-            "views",
-            "--permissions",
-            *permissions,
-        )
-        return made["key"]
-
-    return {"full": key("*"), "communities": key("communities:read")}
+    return {
+        "full": cli_key(env, producer["id"], "*"),
+        "communities": cli_key(env, producer["id"], "communities:read"),
+    }
 
 
 @pytest.fixture(scope="module")
