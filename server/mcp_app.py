@@ -9,7 +9,9 @@ transactions are the same as over REST.
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
 decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
-runner refuses as `Forbidden` is answered exactly like an unknown tool.
+runner refuses as `Forbidden` is answered exactly like an unknown tool. It authenticates
+`resources/list` and `resources/read` alike and hands them to `server.views`, which serves a key
+only the MCP Apps views whose tools it may call.
 
 The prompts and the completion of their arguments are `server.prompts`', on the same caller
 (`_resolver`) and the same way to run an operation (`_operation_runner`).
@@ -48,6 +50,7 @@ from server.deferred_runtime import DeferredRuntime
 from server.prompts import Resolve, RunAs, add_prompts
 from server.published_tools import CONVENTIONS, PublishedTool, published_tools
 from server.request_state import PRINCIPAL_STATE_KEY
+from server.views import VIEW_METHODS, serve_view_request, view_resources
 from tools.core.errors import BlohkoError, NotPermitted, Unauthorized
 from tools.core.permissions import may_call
 from tools.core.principal import Principal
@@ -170,6 +173,7 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations.model_validate(tool.annotations),
+        meta=tool.meta,
     )
 
 
@@ -238,6 +242,9 @@ def _access_middleware(
                 return await call_next(ctx)
             finally:
                 _current_principal.reset(token)
+        if ctx.method in VIEW_METHODS:
+            principal = await resolve(ctx)
+            return await serve_view_request(ctx.method, ctx.params, principal, tools, lambda: call_next(ctx))
         return await call_next(ctx)
 
     return middleware
@@ -260,5 +267,7 @@ def create_mcp_server(runtime: Runtime | DeferredRuntime, *, api_key: str | None
         middleware=[_access_middleware(runtimes, api_key, tools)],
         warn_on_duplicate_tools=True,
     )
+    for resource in view_resources():
+        server.add_resource(resource)
     add_prompts(server, runtimes, resolve=_resolver(runtimes, api_key), run_as=_operation_runner(runtimes))
     return server

@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from standardwebhooks.webhooks import Webhook
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, screenshots_folder, sign_in_as_demo_owner
+from tests.support.chromium import CHROMIUM, chromium, screenshots_folder, sign_in_as_demo_owner
 from tests.support.processes import cli_env, http_server, run_cli
 from tests.support.webhooks import receiver
 
@@ -47,12 +47,8 @@ def server(databases, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _mcp_tool_names(url: str, key: str) -> set[str]:

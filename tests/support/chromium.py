@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,6 +36,19 @@ def screenshots_folder(temporary: Path) -> Path:
     shots = DOCS if os.environ.get(SCREENSHOTS_TO_DOCS) else temporary
     print(f"\nscreenshots: {shots}")
     return shots
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium, launched for the block (a test module's browser fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @contextmanager

@@ -144,7 +144,7 @@ def _certificates(records: export_storage.StudentRecords) -> list[ExportedCertif
     transports=("mcp", "rest", "dashboard"),  # the student page's download
 )
 async def export_student(ctx: OperationContext, data: StudentRef) -> StudentExport:
-    """Everything held about a student, as one JSON document (GDPR export)."""
+    """All held on a student, as one JSON document (GDPR export)."""
     records = await export_storage.student_records(
         ctx.db, producer_id=ctx.producer_id, student_id=data.student_id
     )

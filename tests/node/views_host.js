@@ -1,0 +1,52 @@
+// A test host for the MCP Apps views, as Claude or ChatGPT would be one: it connects to Blohko over
+// streamable HTTP with the TypeScript SDK client, finds the view a tool names in its
+// `_meta.ui.resourceUri`, reads it, and runs it in a sandboxed iframe (opaque origin, a CSP that
+// allows no origin, as the view's `_meta.ui.csp` asks) connected through the official `AppBridge`,
+// which forwards the view's tool calls to the server. Bundled by esbuild for
+// tests/e2e/test_views_browser.py, which serves it at the server's own origin.
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { AppBridge, PostMessageTransport, getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
+
+const HOST = { name: "blohko-test-host", version: "1.0.0" };
+const NO_ORIGIN_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'none'";
+
+/** Messages the views asked the host to send (ui/message), for the test to read. */
+window.viewMessages = [];
+
+window.openView = async ({ key, tool, args, theme, width }) => {
+  const client = new Client(HOST);
+  const transport = new StreamableHTTPClientTransport(new URL("/mcp", location.origin), {
+    requestInit: { headers: { Authorization: `Bearer ${key}` } },
+  });
+  await client.connect(transport);
+  const listed = (await client.listTools()).tools.find((candidate) => candidate.name === tool);
+  const uri = getToolUiResourceUri(listed);
+  if (!uri) throw new Error(`${tool} names no view`);
+  const [content] = (await client.readResource({ uri })).contents;
+  const csp = `<meta http-equiv="Content-Security-Policy" content="${NO_ORIGIN_CSP}">`;
+
+  const iframe = document.createElement("iframe");
+  iframe.setAttribute("sandbox", "allow-scripts allow-forms");
+  iframe.title = `${tool} view`;
+  iframe.style.cssText = `width: ${width}px; height: 100%; border: 0; display: block`;
+  document.body.style.background = theme === "dark" ? "#17191e" : "#ffffff";
+  document.getElementById("frame").replaceChildren(iframe);
+
+  const bridge = new AppBridge(client, HOST, { serverTools: {}, message: { text: {} }, openLinks: {} }, {
+    hostContext: { theme, platform: "web", displayMode: "inline", containerDimensions: { width, maxHeight: 4000 } },
+  });
+  bridge.onmessage = async (params) => {
+    window.viewMessages.push(params);
+    return {};
+  };
+  const initialized = new Promise((resolve) => {
+    bridge.oninitialized = resolve;
+  });
+  await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
+  iframe.srcdoc = content.text.replace("<head>", `<head>${csp}`);
+  await initialized;
+  await bridge.sendToolInput({ arguments: args });
+  await bridge.sendToolResult(await client.callTool({ name: tool, arguments: args }));
+  return { uri, mimeType: content.mimeType, meta: content._meta };
+};
