@@ -3,10 +3,18 @@
 // inline. Nothing is fetched when a view runs. The output is deterministic, so
 // tests/server/test_views.py can rebuild into a temporary folder and compare.
 //
-//   node server/views/build.mjs [output folder]      (scripts/regenerate runs it)
+// The bundled script (about 318 KB, nearly all of it the extension's client and its peers) is
+// stored gzip-compressed and base64-encoded in an inert <script type="application/gzip+base64">
+// (about 111 KB): issue 34 holds each view's HTML under 150 KB. A short inline loader unpacks it
+// with the browser's own DecompressionStream and runs it as an inline module script, which the
+// MCP Apps default CSP allows ('unsafe-inline'; neither 'unsafe-eval' nor blob: URLs are needed).
+//
+//   node server/views/build.mjs [output folder]              (scripts/regenerate runs it)
+//   node server/views/build.mjs --scripts <output folder>    each view's script unpacked (<name>.js)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -32,7 +40,28 @@ const zodEnglishOnly = {
   },
 };
 
-async function script(name) {
+// The App extends the `Protocol` of @modelcontextprotocol/client, whose module also holds the SDK's
+// `Client`; the Client alone constructs the default JSON Schema validator (@cfworker/json-schema in
+// a browser, 22 KB). A view never makes a Client, so the validator is left out: constructing it
+// fails with a message that says why.
+const noJsonSchemaValidator = {
+  name: "no-json-schema-validator",
+  setup(build) {
+    build.onResolve({ filter: /^@modelcontextprotocol\/client\/_shims$/ }, () => ({
+      path: "client-shims",
+      namespace: "views-stub",
+    }));
+    build.onLoad({ filter: /.*/, namespace: "views-stub" }, () => ({
+      contents: `export const CORS_IS_POSSIBLE = true;
+export class DefaultJsonSchemaValidator {
+  constructor() { throw new Error("Blohko's views bundle no JSON Schema validator: they make no SDK Client"); }
+}`,
+      loader: "js",
+    }));
+  },
+};
+
+export async function script(name) {
   const result = await esbuild.build({
     entryPoints: [path.join(HERE, "src", `${name}.js`)],
     absWorkingDir: ROOT,
@@ -44,11 +73,47 @@ async function script(name) {
     legalComments: "none",
     charset: "utf8",
     write: false,
-    plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, noJsonSchemaValidator],
   });
-  // Inline in a <script>: no "</script" may end it early.
-  return result.outputFiles[0].text.replaceAll("</script", "<\\/script");
+  return result.outputFiles[0].text;
 }
+
+// gzip at a fixed level; node writes mtime 0, and the header's OS byte (which zlib sets per
+// platform) is fixed to 255, "unknown" (RFC 1952), so every system builds the same bytes.
+export function pack(code) {
+  const gzipped = gzipSync(Buffer.from(code, "utf8"), { level: 9 });
+  gzipped[9] = 255;
+  return gzipped.toString("base64");
+}
+
+// Runs the packed script; says so in the page when the browser cannot (no DecompressionStream).
+const LOADER = `
+// The view's script is packed above (gzip, base64): unpack it with the browser's own
+// DecompressionStream and run it as an inline module script: the host's CSP allows inline
+// scripts, and this needs neither eval nor an object URL.
+const root = document.getElementById("root");
+const say = (text) => {
+  const message = document.createElement("p");
+  message.className = "error";
+  message.textContent = text;
+  root.replaceChildren(message);
+};
+if (typeof DecompressionStream !== "function") {
+  say("This view needs a browser with DecompressionStream (Chromium 80+, Firefox 113+, Safari 16.4+).");
+} else {
+  try {
+    const packed = document.getElementById("view-script").textContent.trim();
+    const gzipped = Uint8Array.from(atob(packed), (character) => character.charCodeAt(0));
+    const unpacked = new Blob([gzipped]).stream().pipeThrough(new DecompressionStream("gzip"));
+    const script = document.createElement("script");
+    script.type = "module";
+    script.textContent = await new Response(unpacked).text();
+    document.head.append(script);
+  } catch (error) {
+    say(\`This view could not unpack its script: \${error}\`);
+  }
+}
+`;
 
 export async function build(output = HERE) {
   mkdirSync(output, { recursive: true });
@@ -66,7 +131,8 @@ ${style}</style>
 </head>
 <body>
 <div id="root" aria-live="polite"><p class="muted" style="padding:16px">Loading…</p></div>
-<script type="module">${await script(name)}</script>
+<script type="application/gzip+base64" id="view-script">${pack(await script(name))}</script>
+<script type="module">${LOADER}</script>
 </body>
 </html>
 `;
@@ -77,8 +143,21 @@ ${style}</style>
   return written;
 }
 
+/** Each view's script as the loader unpacks it, to <output>/<name>.js (the test compares). */
+export async function buildScripts(output) {
+  mkdirSync(output, { recursive: true });
+  for (const name of Object.keys(VIEWS)) writeFileSync(path.join(output, `${name}.js`), await script(name));
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const file of await build(process.argv[2] ? path.resolve(process.argv[2]) : HERE)) {
-    console.log(`${path.relative(ROOT, file)} ${readFileSync(file).length} bytes`);
+  const [first, second] = process.argv.slice(2);
+  if (first === "--scripts") {
+    if (!second) throw new Error("usage: node server/views/build.mjs --scripts <output folder>");
+    await buildScripts(path.resolve(second));
+  } else {
+    for (const file of await build(first ? path.resolve(first) : HERE)) {
+      const name = path.basename(file, ".html");
+      console.log(`${path.relative(ROOT, file)} ${readFileSync(file).length} bytes (script unpacked: ${Buffer.byteLength(await script(name))} bytes)`);
+    }
   }
 }

@@ -1,15 +1,22 @@
 // A test host for the MCP Apps views, as Claude or ChatGPT would be one: it connects to Blohko over
 // streamable HTTP with the TypeScript SDK client, finds the view a tool names in its
-// `_meta.ui.resourceUri`, reads it, and runs it in a sandboxed iframe (opaque origin, a CSP that
-// allows no origin, as the view's `_meta.ui.csp` asks) connected through the official `AppBridge`,
+// `_meta.ui.resourceUri`, reads it, and runs it in a sandboxed iframe (opaque origin, under the
+// MCP Apps specification's default CSP, which is what the view's `_meta.ui.csp` of no origins
+// amounts to) connected through the official `AppBridge`,
 // which forwards the view's tool calls to the server. Bundled by esbuild for
 // tests/e2e/test_views_browser.py, which serves it at the server's own origin.
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { AppBridge, PostMessageTransport, getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
 
 const HOST = { name: "blohko-test-host", version: "1.0.0" };
-const NO_ORIGIN_CSP =
-  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'none'";
+/** The specification's default CSP for a view (SEP-1865): inline scripts, no eval, no origin. */
+const DEFAULT_VIEW_CSP =
+  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data:; media-src 'self' data:; connect-src 'none'";
+/** Put first in the view's document: every CSP violation becomes a console error the test sees. */
+const REPORT_VIOLATIONS =
+  "<script>document.addEventListener('securitypolicyviolation', (event) => " +
+  "console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`));</script>";
 
 /** Messages the views asked the host to send (ui/message), for the test to read. */
 window.viewMessages = [];
@@ -24,7 +31,7 @@ window.openView = async ({ key, tool, args, theme, width }) => {
   const uri = getToolUiResourceUri(listed);
   if (!uri) throw new Error(`${tool} names no view`);
   const [content] = (await client.readResource({ uri })).contents;
-  const csp = `<meta http-equiv="Content-Security-Policy" content="${NO_ORIGIN_CSP}">`;
+  const csp = `<meta http-equiv="Content-Security-Policy" content="${DEFAULT_VIEW_CSP}">${REPORT_VIOLATIONS}`;
 
   const iframe = document.createElement("iframe");
   iframe.setAttribute("sandbox", "allow-scripts allow-forms");

@@ -1,5 +1,6 @@
 // What every view shares: the connection to the host (the extension's own `App`), the host's
 // theme, and a small DOM builder that only ever sets text (data never becomes markup).
+import "./jitless.js";
 import { App } from "@modelcontextprotocol/ext-apps";
 
 /** `h("p", {class: "x"}, "text", child)`: an element; strings become text nodes. */
