@@ -31,6 +31,12 @@ pytestmark = pytest.mark.skipif(
 
 HOST_PATH = "/views-test-host"
 DESKTOP, PHONE = 760, 375
+SPEC_DEFAULT_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; media-src 'self' data:; connect-src 'none'"
+)
+"""What a host applies to a view (SEP-1865's default; a view's `_meta.ui.csp` of no origins adds
+nothing): inline scripts run, eval does not. tests/node/views_host.js puts it in each view."""
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +126,17 @@ class _Host:
         if message.type == "error" and message.location.get("url") == "about:srcdoc":
             self.errors.append(message.text)
 
-    def open(self, tool: str, arguments: dict):
+    def open(self, tool: str, arguments: dict, *, without_decompression_stream: bool = False):
         opened = self.page.evaluate(
             "args => openView(args)",
-            {"key": self.key, "tool": tool, "args": arguments, "theme": self.theme, "width": self.width},
+            {
+                "key": self.key,
+                "tool": tool,
+                "args": arguments,
+                "theme": self.theme,
+                "width": self.width,
+                "withoutDecompressionStream": without_decompression_stream,
+            },
         )
         assert opened["mimeType"] == "text/html;profile=mcp-app"
         assert opened["meta"]["ui"]["csp"] == {
@@ -133,6 +146,9 @@ class _Host:
             "baseUriDomains": [],
         }
         return self.page.frame_locator("iframe")
+
+    def view_frame(self):
+        return self.page.locator("iframe").element_handle().content_frame()
 
     def screenshot(self, folder: Path, name: str) -> None:
         self.page.frame_locator("iframe").locator("main").screenshot(path=folder / f"view-{name}.png")
@@ -263,3 +279,40 @@ def test_a_key_that_may_only_read_communities_gets_the_thread_without_a_reply_bo
         assert view.get_by_role("button").count() == 0
     finally:
         page.close()
+
+
+def test_a_view_unpacks_and_runs_its_script_under_the_specs_default_csp_which_refuses_eval(host):
+    page = host()
+    view = page.open("get_school_report", {})
+    view.get_by_role("heading", name="School report").wait_for()  # the unpacked script ran
+    frame = page.view_frame()
+    policies = frame.evaluate(
+        "() => [...document.querySelectorAll('meta[http-equiv=Content-Security-Policy]')].map(m => m.content)"
+    )
+    assert policies == [SPEC_DEFAULT_CSP]
+    # The policy is in force: an inline module script added as the loader adds the view's runs, and
+    # its eval, which no view does, is refused and reported as any violation by a view would be (the
+    # fixture fails a test on any console error of a view). A module runs after Playwright's
+    # evaluation returns, which DevTools lets eval for its own duration.
+    frame.evaluate(
+        """() => {
+            const probe = document.createElement("script");
+            probe.type = "module";
+            probe.textContent = "try { new Function('return 1'); document.body.dataset.eval = 'allowed'; }"
+                + " catch (error) { document.body.dataset.eval = error.name; }";
+            document.head.append(probe);
+        }"""
+    )
+    assert frame.wait_for_function("() => document.body.dataset.eval").json_value() == "EvalError"
+    frame.wait_for_function("() => new Promise((resolve) => setTimeout(resolve, 100, true))")
+    assert page.errors == ["CSP violation: script-src blocked eval"]
+    page.errors.clear()
+
+
+def test_a_browser_without_decompression_stream_is_told_what_the_view_needs(host):
+    page = host()
+    view = page.open("get_school_report", {}, without_decompression_stream=True)
+    view.get_by_text(
+        "This view needs a browser with DecompressionStream (Chromium 80+, Firefox 113+, Safari 16.4+)."
+    ).wait_for()
+    assert view.get_by_role("heading", name="School report").count() == 0

@@ -21,7 +21,10 @@ const REPORT_VIOLATIONS =
 /** Messages the views asked the host to send (ui/message), for the test to read. */
 window.viewMessages = [];
 
-window.openView = async ({ key, tool, args, theme, width }) => {
+/** As a browser that has no DecompressionStream (older than Chromium 80, Firefox 113, Safari 16.4). */
+const WITHOUT_DECOMPRESSION_STREAM = "<script>delete window.DecompressionStream;</script>";
+
+window.openView = async ({ key, tool, args, theme, width, withoutDecompressionStream = false }) => {
   const client = new Client(HOST);
   const transport = new StreamableHTTPClientTransport(new URL("/mcp", location.origin), {
     requestInit: { headers: { Authorization: `Bearer ${key}` } },
@@ -51,7 +54,10 @@ window.openView = async ({ key, tool, args, theme, width }) => {
     bridge.oninitialized = resolve;
   });
   await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
-  iframe.srcdoc = content.text.replace("<head>", `<head>${csp}`);
+  const older = withoutDecompressionStream ? WITHOUT_DECOMPRESSION_STREAM : "";
+  iframe.srcdoc = content.text.replace("<head>", `<head>${csp}${older}`);
+  // Such a view never starts its App: nothing to send it.
+  if (withoutDecompressionStream) return { uri, mimeType: content.mimeType, meta: content._meta };
   await initialized;
   await bridge.sendToolInput({ arguments: args });
   await bridge.sendToolResult(await client.callTool({ name: tool, arguments: args }));

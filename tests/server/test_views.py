@@ -3,7 +3,10 @@ budget; tools name their view; a key lists and reads only the views whose tools 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import re
 
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -14,10 +17,12 @@ from server.views import RESOURCE_META, VIEW_MIME_TYPE, VIEWS, VIEWS_DIRECTORY
 from tests.support.factories import add_key, mcp_client
 from tests.support.node_tools import install_node_tools
 
-VIEW_BUDGET_BYTES = 350_000
-"""Each view's HTML, its client bundled in. Issue 34 asked for 150 KB; the extension's `App`
-(@modelcontextprotocol/ext-apps 2.0.4) with the peers it imports (@modelcontextprotocol/client and
-zod 4) is 335 KB minified on its own: docs/views.md says where the bytes go."""
+VIEW_BUDGET_BYTES = 150_000
+"""Each view's HTML as sent, its client bundled in (issue 34). The bundled script is about 318 KB
+(the extension's `App` with @modelcontextprotocol/client and zod 4); it is sent gzip-compressed and
+base64-encoded and unpacked in the page: docs/views.md says where the bytes go."""
+
+PACKED_SCRIPT = re.compile(r'<script type="application/gzip\+base64" id="view-script">([A-Za-z0-9+/=]+)</script>')
 
 NO_EXTERNAL_ORIGIN = {"connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []}
 
@@ -30,6 +35,30 @@ def test_every_committed_view_is_what_the_build_makes(tmp_path):
         view.name for view in VIEWS if (tmp_path / f"{view.name}.html").read_bytes() != view.path.read_bytes()
     ]
     assert stale == [], f"stale views: {', '.join(stale)}; run scripts/regenerate"
+
+
+def test_each_views_packed_script_unpacks_to_exactly_the_bundle_esbuild_makes(tmp_path):
+    node = install_node_tools()
+    done = node.run(node.node, VIEWS_DIRECTORY / "build.mjs", "--scripts", tmp_path)
+    assert done.returncode == 0, done.stderr
+    for view in VIEWS:
+        [packed] = PACKED_SCRIPT.findall(view.html())
+        gzipped = base64.b64decode(packed, validate=True)
+        assert gzipped[:4] == b"\x1f\x8b\x08\x00" and gzipped[4:8] == b"\x00\x00\x00\x00"  # no name, mtime 0
+        bundle = (tmp_path / f"{view.name}.js").read_bytes()
+        assert gzip.decompress(gzipped) == bundle, f"{view.name}.html's script is not the bundle"
+        assert len(bundle) > 100_000  # the client really is in it: App, its Protocol, zod
+
+
+def test_a_view_runs_its_script_without_eval_or_object_urls():
+    """What the MCP Apps default CSP allows (`script-src 'self' 'unsafe-inline'`): inline scripts."""
+    for view in VIEWS:
+        html = view.html()
+        for use in ("eval(", "Function(", "blob:", "createObjectURL", "import(", "setTimeout(\"", "src="):
+            assert use not in html, f"{view.name}.html uses {use!r}"
+        scripts = re.findall(r"<script[^>]*>", html)
+        assert scripts == ['<script type="application/gzip+base64" id="view-script">', '<script type="module">']
+        assert 'new DecompressionStream("gzip")' in html
 
 
 def test_every_view_is_one_self_contained_file_within_its_budget():
