@@ -5,9 +5,10 @@
 //
 // The bundled script (about 318 KB, nearly all of it the extension's client and its peers) is
 // stored gzip-compressed and base64-encoded in an inert <script type="application/gzip+base64">
-// (about 111 KB): issue 34 holds each view's HTML under 150 KB. A short inline loader unpacks it
-// with the browser's own DecompressionStream and runs it as an inline module script, which the
-// MCP Apps default CSP allows ('unsafe-inline'; neither 'unsafe-eval' nor blob: URLs are needed).
+// (about 111 KB): issue 34 holds each view's HTML under 150 KB. A short inline loader
+// (src/loader.js) unpacks it with the browser's own DecompressionStream and runs it as an inline
+// module script, which the MCP Apps default CSP allows ('unsafe-inline'; neither 'unsafe-eval'
+// nor blob: URLs are needed).
 //
 //   node server/views/build.mjs [output folder]              (scripts/regenerate runs it)
 //   node server/views/build.mjs --scripts <output folder>    each view's script unpacked (<name>.js)
@@ -86,38 +87,24 @@ export function pack(code) {
   return gzipped.toString("base64");
 }
 
-// Runs the packed script; says so in the page when the browser cannot (no DecompressionStream).
-const LOADER = `
-// The view's script is packed above (gzip, base64): unpack it with the browser's own
-// DecompressionStream and run it as an inline module script: the host's CSP allows inline
-// scripts, and this needs neither eval nor an object URL.
-const root = document.getElementById("root");
-const say = (text) => {
-  const message = document.createElement("p");
-  message.className = "error";
-  message.textContent = text;
-  root.replaceChildren(message);
-};
-if (typeof DecompressionStream !== "function") {
-  say("This view needs a browser with DecompressionStream (Chromium 80+, Firefox 113+, Safari 16.4+).");
-} else {
-  try {
-    const packed = document.getElementById("view-script").textContent.trim();
-    const gzipped = Uint8Array.from(atob(packed), (character) => character.charCodeAt(0));
-    const unpacked = new Blob([gzipped]).stream().pipeThrough(new DecompressionStream("gzip"));
-    const script = document.createElement("script");
-    script.type = "module";
-    script.textContent = await new Response(unpacked).text();
-    document.head.append(script);
-  } catch (error) {
-    say(\`This view could not unpack its script: \${error}\`);
-  }
+// The loader (src/loader.js, readable there) runs the packed script, or says in the page why it
+// cannot; minified to one line of about 650 bytes.
+async function loader() {
+  const source = readFileSync(path.join(HERE, "src", "loader.js"), "utf8");
+  const result = await esbuild.transform(source, {
+    minify: true,
+    format: "esm",
+    target: "es2022",
+    legalComments: "none",
+    charset: "utf8",
+  });
+  return result.code.trim();
 }
-`;
 
 export async function build(output = HERE) {
   mkdirSync(output, { recursive: true });
   const style = readFileSync(path.join(HERE, "src", "style.css"), "utf8");
+  const unpack = await loader();
   const written = [];
   for (const [name, title] of Object.entries(VIEWS)) {
     const html = `<!doctype html>
@@ -132,7 +119,7 @@ ${style}</style>
 <body>
 <div id="root" aria-live="polite"><p class="muted" style="padding:16px">Loading…</p></div>
 <script type="application/gzip+base64" id="view-script">${pack(await script(name))}</script>
-<script type="module">${LOADER}</script>
+<script type="module">${unpack}</script>
 </body>
 </html>
 `;

@@ -22,7 +22,9 @@ VIEW_BUDGET_BYTES = 150_000
 (the extension's `App` with @modelcontextprotocol/client and zod 4); it is sent gzip-compressed and
 base64-encoded and unpacked in the page: docs/views.md says where the bytes go."""
 
-PACKED_SCRIPT = re.compile(r'<script type="application/gzip\+base64" id="view-script">([A-Za-z0-9+/=]+)</script>')
+PACKED_SCRIPT = re.compile(
+    r'<script type="application/gzip\+base64" id="view-script">([A-Za-z0-9+/=]+)</script>'
+)
 
 NO_EXTERNAL_ORIGIN = {"connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []}
 
@@ -54,10 +56,13 @@ def test_a_view_runs_its_script_without_eval_or_object_urls():
     """What the MCP Apps default CSP allows (`script-src 'self' 'unsafe-inline'`): inline scripts."""
     for view in VIEWS:
         html = view.html()
-        for use in ("eval(", "Function(", "blob:", "createObjectURL", "import(", "setTimeout(\"", "src="):
+        for use in ("eval(", "Function(", "blob:", "createObjectURL", "import(", 'setTimeout("', "src="):
             assert use not in html, f"{view.name}.html uses {use!r}"
         scripts = re.findall(r"<script[^>]*>", html)
-        assert scripts == ['<script type="application/gzip+base64" id="view-script">', '<script type="module">']
+        assert scripts == [
+            '<script type="application/gzip+base64" id="view-script">',
+            '<script type="module">',
+        ]
         assert 'new DecompressionStream("gzip")' in html
 
 
