@@ -1,11 +1,13 @@
 """The files of the repository that are generated from the catalog, and what each must contain.
 
-Four files say what the catalog's tools are, and none of them is edited by hand:
+Four files say what the catalog's tools are, and a fifth what the prompts are; none is edited by hand:
 
 - `server/published_tools.json`: what `tools/list` serves (shipped in the package);
 - `manifest.json`'s `tools`: the MCP Bundle's tool list, as a desktop host shows it;
-- the README's tool table, between its `tools-table` markers;
-- the README's measured size of `tools/list` for a key with every permission.
+- the README's tools by permission, between its `tools-table` markers, and its measured size of
+  `tools/list` for a key with every permission;
+- docs/tools.md's table of every tool with its permission and hints, between the same markers;
+- docs/prompts.md's table of prompts (from `server.prompts.PROMPTS`), between its `prompts-table` markers.
 
 `scripts/regenerate` rewrites them (`python -m server.generated_files --write`); the test suite
 only checks them (`tests/server/test_generated_files.py`), failing with the list of stale files and the
@@ -29,6 +31,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 REGENERATE_COMMAND = "scripts/regenerate"
 
 _TOOLS_TABLE = re.compile(r"(<!-- tools-table:.*?-->\n)(.*?)(<!-- /tools-table -->)", re.DOTALL)
+_PROMPTS_TABLE = re.compile(r"(<!-- prompts-table:.*?-->\n)(.*?)(<!-- /prompts-table -->)", re.DOTALL)
 _TOOLS_LIST_SIZE = re.compile(r"\*\*[\d,]+ bytes\*\* for \d+ tools \(\d+ bytes a tool\)")
 
 
@@ -58,7 +61,7 @@ def manifest_text(current: str) -> str:
 
 
 def tools_table() -> str:
-    """The README's table of tools: name, permission and what the tool does to data."""
+    """docs/tools.md's table of tools: name, permission and what the tool does to data."""
     from tools.registry import TOOLS
 
     rows = ["| tool | permission | hints |", "|---|---|---|"]
@@ -68,6 +71,22 @@ def tools_table() -> str:
         if op.idempotent and not op.read_only:
             hints += ", idempotent"
         rows.append(f"| `{op.name}` | {permission} | {hints} |")
+    return "\n".join(rows) + "\n"
+
+
+def tools_by_permission() -> str:
+    """The README's short table: each permission with the tools it opens, in `Permission`'s order
+    (any valid key first, a pair or a choice last); the hints are in docs/tools.md's table."""
+    from tools.core.permissions import Permission
+    from tools.registry import TOOLS
+
+    order = [None, *Permission]
+    grouped: dict[object, list[str]] = {}
+    for op in TOOLS:
+        grouped.setdefault(op.permission, []).append(f"`{op.name}`")
+    rows = ["| permission | tools |", "|---|---|"]
+    for required in sorted(grouped, key=lambda r: order.index(r) if r in order else len(order)):
+        rows.append(f"| {_requirement_markdown(required)} | {', '.join(grouped[required])} |")
     return "\n".join(rows) + "\n"
 
 
@@ -81,18 +100,54 @@ def _requirement_markdown(required: object) -> str:
     return f"`{required}`" if required else "any valid key"
 
 
+def prompts_table() -> str:
+    """docs/prompts.md's table: each prompt, its arguments, the tools it names and what a key needs."""
+    from server.prompts import PROMPTS
+    from server.published_tools import published_tools
+
+    tools = {tool.name: tool for tool in published_tools()}
+    rows = ["| prompt | arguments | tools it names | a key needs |", "|---|---|---|---|"]
+    for prompt in PROMPTS:
+        arguments = ", ".join(argument.summary for argument in prompt.arguments)
+        named = ", ".join(f"`{name}`" for name in prompt.tools)
+        needs = dict.fromkeys(
+            _requirement_markdown(tools[name].permission) for name in prompt.tools if tools[name].permission
+        )
+        rows.append(f"| `{prompt.name}` | {arguments} | {named} | {' + '.join(needs) or 'any valid key'} |")
+    return "\n".join(rows) + "\n"
+
+
+def prompts_doc_text(current: str) -> str:
+    if not _PROMPTS_TABLE.search(current):
+        raise ValueError(
+            "docs/prompts.md lost its <!-- prompts-table: ... --> <!-- /prompts-table --> markers"
+        )
+    return _PROMPTS_TABLE.sub(
+        lambda match: match.group(1) + prompts_table() + match.group(3), current, count=1
+    )
+
+
 def tools_list_size_line(body: bytes) -> str:
     """The README's statement of how much context `tools/list` takes, from the response `body`."""
     count = len(json.loads(body)["result"]["tools"])
     return f"**{len(body):,} bytes** for {count} tools ({len(body) // count} bytes a tool)"
 
 
-def readme_text(current: str) -> str:
+def _with_table(current: str, path: str, table: str) -> str:
+    """`current` with `table` between its `tools-table` markers."""
     if not _TOOLS_TABLE.search(current):
-        raise ValueError("README.md lost its <!-- tools-table: ... --> <!-- /tools-table --> markers")
+        raise ValueError(f"{path} lost its <!-- tools-table: ... --> <!-- /tools-table --> markers")
+    return _TOOLS_TABLE.sub(lambda match: match.group(1) + table + match.group(3), current, count=1)
+
+
+def docs_tools_text(current: str) -> str:
+    return _with_table(current, "docs/tools.md", tools_table())
+
+
+def readme_text(current: str) -> str:
     if len(_TOOLS_LIST_SIZE.findall(current)) != 1:
         raise ValueError("README.md must state the size of tools/list once (**N bytes** for N tools ...)")
-    text = _TOOLS_TABLE.sub(lambda match: match.group(1) + tools_table() + match.group(3), current, count=1)
+    text = _with_table(current, "README.md", tools_by_permission())
     size_line = tools_list_size_line(full_key_tools_list_body())
     return _TOOLS_LIST_SIZE.sub(lambda _: size_line, text, count=1)
 
@@ -147,6 +202,8 @@ GENERATED_FILES = (
     GeneratedFile("server/published_tools.json", published_tools_text),
     GeneratedFile("manifest.json", manifest_text),
     GeneratedFile("README.md", readme_text),
+    GeneratedFile("docs/tools.md", docs_tools_text),
+    GeneratedFile("docs/prompts.md", prompts_doc_text),
 )
 
 

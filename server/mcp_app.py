@@ -9,7 +9,12 @@ transactions are the same as over REST.
 `_access_middleware` authenticates the caller on every `tools/list` and `tools/call` (a
 revoked key stops at once, even in an open session) and filters the list by the same
 decision `run_operation` enforces on every call (`tools.core.permissions.may_call`). A call the
-runner refuses as `Forbidden` is answered exactly like an unknown tool.
+runner refuses as `Forbidden` is answered exactly like an unknown tool. It authenticates
+`resources/list` and `resources/read` alike and hands them to `server.views`, which serves a key
+only the MCP Apps views whose tools it may call.
+
+The prompts and the completion of their arguments are `server.prompts`', on the same caller
+(`_resolver`) and the same way to run an operation (`_operation_runner`).
 
 The runtime (store, clock, rate limiter) is either given loaded, or a `DeferredRuntime` that a
 stdio server loads after its first `tools/list` (`server.deferred_runtime`): until then the key is
@@ -42,8 +47,10 @@ from mcp_types import (
 from pydantic import ConfigDict
 
 from server.deferred_runtime import DeferredRuntime
+from server.prompts import Resolve, RunAs, add_prompts
 from server.published_tools import CONVENTIONS, PublishedTool, published_tools
 from server.request_state import PRINCIPAL_STATE_KEY
+from server.views import VIEW_METHODS, serve_view_request, view_resources
 from tools.core.errors import BlohkoError, NotPermitted, Unauthorized
 from tools.core.permissions import may_call
 from tools.core.principal import Principal
@@ -116,20 +123,35 @@ def error_result(error: BlohkoError) -> CallToolResult:
     return CallToolResult(content=_json_text(error.to_body()), is_error=True)
 
 
-def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
-    async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+def _operation_runner(runtimes: _Loaded | DeferredRuntime) -> RunAs:
+    """Runs a tool's operation as a principal, through `run_operation` (the one way in), on the
+    loaded runtime; its errors are the operation's (`BlohkoError`)."""
+
+    async def run_as(principal: Principal, name: str, arguments: dict[str, Any], progress: Any = None) -> Any:
         runtime = runtimes.loaded or await runtimes.get()
         operations, run_operation, _ = _catalog()
+        return await run_operation(
+            operations[name],
+            arguments,
+            store=runtime.store,
+            principal=principal,
+            clock=runtime.clock,
+            rate_limiter=runtime.rate_limiter,
+            services=runtime.services,
+            progress=progress,
+        )
+
+    return run_as
+
+
+def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
+    run_as = _operation_runner(runtimes)
+
+    async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         try:
-            result = await run_operation(
-                operations[tool.name],
-                arguments,
-                store=runtime.store,
-                principal=_current_principal.get(),
-                clock=runtime.clock,
-                rate_limiter=runtime.rate_limiter,
-                services=runtime.services,
-                progress=ctx.report_progress,  # a no-op unless the client sent a progress token
+            # `progress` is a no-op unless the client sent a progress token.
+            result = await run_as(
+                _current_principal.get(), tool.name, arguments, progress=ctx.report_progress
             )
         except NotPermitted:
             # A key that may not call a tool cannot tell it from one that does not exist.
@@ -151,6 +173,7 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations.model_validate(tool.annotations),
+        meta=tool.meta,
     )
 
 
@@ -176,9 +199,10 @@ def _only_visible_tools(result: Any, principal: Principal, tools: dict[str, Publ
     return result
 
 
-def _access_middleware(
-    runtimes: _Loaded | DeferredRuntime, api_key: str | None, tools: dict[str, PublishedTool]
-):
+def _resolver(runtimes: _Loaded | DeferredRuntime, api_key: str | None) -> Resolve:
+    """Authenticates a request's caller: the HTTP gate's principal, else `api_key` checked now (a
+    revoked or expired key stops at once, even in an open session)."""
+
     async def resolve(ctx: ServerRequestContext[Any, Any]) -> Principal:
         principal = _principal_from_http(ctx)
         if principal is not None:
@@ -191,6 +215,14 @@ def _access_middleware(
             return await authenticate_api_key(runtime.store, api_key, clock=runtime.clock)
         except Unauthorized as error:
             raise MCPError(code=INVALID_REQUEST, message=f"Unauthorized: {error.message}") from None
+
+    return resolve
+
+
+def _access_middleware(
+    runtimes: _Loaded | DeferredRuntime, api_key: str | None, tools: dict[str, PublishedTool]
+):
+    resolve = _resolver(runtimes, api_key)
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext):
         if ctx.method == "tools/list":
@@ -210,21 +242,9 @@ def _access_middleware(
                 return await call_next(ctx)
             finally:
                 _current_principal.reset(token)
-        return await call_next(ctx)
-
-    return middleware
-
-
-def _unknown_prompt_middleware(server: MCPServer):
-    # The SDK reports an unknown prompt as a bare ValueError: JSON-RPC code 0 over HTTP, -32603
-    # in process. An unknown name is INVALID_PARAMS, as the SDK answers for an unknown resource
-    # and we answer for an unknown tool. (Not serving prompts at all, -32601, is no option the
-    # SDK offers: MCPServer always registers the prompts methods and advertises them, empty.)
-    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext):
-        if ctx.method == "prompts/get":
-            name = (ctx.params or {}).get("name")
-            if isinstance(name, str) and name not in {prompt.name for prompt in await server.list_prompts()}:
-                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
+        if ctx.method in VIEW_METHODS:
+            principal = await resolve(ctx)
+            return await serve_view_request(ctx.method, ctx.params, principal, tools, lambda: call_next(ctx))
         return await call_next(ctx)
 
     return middleware
@@ -247,5 +267,7 @@ def create_mcp_server(runtime: Runtime | DeferredRuntime, *, api_key: str | None
         middleware=[_access_middleware(runtimes, api_key, tools)],
         warn_on_duplicate_tools=True,
     )
-    server.middleware.append(_unknown_prompt_middleware(server))
+    for resource in view_resources():
+        server.add_resource(resource)
+    add_prompts(server, runtimes, resolve=_resolver(runtimes, api_key), run_as=_operation_runner(runtimes))
     return server

@@ -46,6 +46,8 @@ class PublishedTool:
     """The wire form (`readOnlyHint`, ...): only the hints `server.tool_listing` gives."""
     permission: Requirement | None
     auth: frozenset[str]
+    meta: dict[str, Any] | None = None
+    """The wire `_meta`: the MCP Apps view that renders the tool's result (`server.views`)."""
 
     @classmethod
     def from_entry(cls, entry: dict[str, Any]) -> PublishedTool:
@@ -56,6 +58,7 @@ class PublishedTool:
             annotations=entry["annotations"],
             permission=requirement_from_json(entry["permission"]),
             auth=frozenset(entry["auth"]),
+            meta=entry.get("_meta"),
         )
 
 

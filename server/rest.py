@@ -138,8 +138,8 @@ def catalog_endpoint(op: Operation, also: tuple[str, str] | None = None) -> Endp
     errors += [rule.error.status for rule in op.input_rules if rule.error.status not in errors]
     errors.append(429)  # every call counts against its key's or session's rate limit; sign-in has a throttle
     errors.append(500)
-    if not op.read_only:
-        errors.append(503)  # on SQLite a write can wait too long for its turn
+    if op.audited:
+        errors.append(503)  # on SQLite a write (or an audited read) can wait too long for its turn
     path, name = also or (op.http_path, op.name)
     return Endpoint(
         name=name,

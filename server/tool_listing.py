@@ -9,6 +9,8 @@ published with its name, description, trimmed input schema and hints, and withou
   generates the schema for the REST API's documentation;
 - a display title (clients fall back to the name; the catalog keeps titles for REST docs).
 
+A tool whose result an MCP Apps view renders also carries `_meta.ui.resourceUri` (`server.views`).
+
 The input model validates every argument in full and names the offending field
 in a `bad_request`, so nothing trimmed from the schema loosens validation:
 
@@ -40,6 +42,7 @@ from typing import Any
 from mcp_types import ToolAnnotations
 
 from server.published_tools import CONVENTIONS
+from server.views import tool_view_meta
 from tools.core.catalog import Operation
 from tools.core.fields import REST_SCHEMA
 from tools.core.models import UPDATED_AFTER
@@ -72,6 +75,7 @@ def published_tool_file(operations: tuple[Operation, ...]) -> str:
             "description": published_description(op),
             "inputSchema": published_input_schema(op),
             "annotations": published_annotations(op).model_dump(by_alias=True, exclude_none=True),
+            **({"_meta": meta} if (meta := tool_view_meta(op.name)) else {}),
             "permission": requirement_json(op.permission),
             "auth": sorted(op.auth),
         }

@@ -689,6 +689,7 @@ class Dashboard:
         arguments: dict[str, Any] = {
             "url": _one(form, "url").strip(),
             "eventTypes": form.get("event_types", []),
+            "identities": _one(form, "identities") or "full",
         }
         if _one(form, "description").strip():
             arguments["description"] = _one(form, "description").strip()
@@ -699,6 +700,7 @@ class Dashboard:
                 "url": arguments["url"],
                 "description": _one(form, "description"),
                 "event_types": set(arguments["eventTypes"]),
+                "identities": arguments["identities"],
             }
             return await self.webhooks_page(
                 request, signed, form, status=400, error=error.message, entered=entered

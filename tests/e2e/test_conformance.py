@@ -29,6 +29,7 @@ APPLICABLE = (
     "tools-list",
     "resources-list",
     "prompts-list",
+    "completion-complete",
     "dns-rebinding-protection",
 )
 

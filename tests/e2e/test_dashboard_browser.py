@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from standardwebhooks.webhooks import Webhook
 
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, chromium, screenshots_folder, sign_in_as_demo_owner
 from tests.support.processes import cli_env, http_server, run_cli
 from tests.support.webhooks import receiver
 
@@ -47,21 +47,8 @@ def server(databases, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-def _sign_in(page, url: str) -> None:
-    """Sign `page` in as the demo school's owner, landing on the overview."""
-    page.goto(f"{url}/dashboard/sign-in")
-    page.get_by_label("Email").fill(DEMO_EMAIL)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/dashboard$"))
 
 
 def _mcp_tool_names(url: str, key: str) -> set[str]:
@@ -175,7 +162,7 @@ def test_an_owner_creates_uses_and_revokes_a_key_in_the_browser(server, browser,
     # A phone-sized window: the same pages, readable.
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     small = phone.new_page()
-    _sign_in(small, server.url)
+    sign_in_as_demo_owner(small, server.url)
     small.screenshot(path=str(shots / "overview-phone.png"), full_page=True)
     phone.close()
     context.close()
@@ -186,7 +173,7 @@ def test_an_owner_adds_a_webhook_and_sees_its_test_event_delivered(server, brows
     print(f"\nwebhook screenshots: {shots}")
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    _sign_in(page, server.url)
+    sign_in_as_demo_owner(page, server.url)
 
     with receiver() as hooks:
         # Add an endpoint for new threads: its signing secret is shown once.
@@ -235,7 +222,7 @@ def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_on
     print(f"\nfirst-hour screenshots: {shots}")
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    _sign_in(page, server.url)
+    sign_in_as_demo_owner(page, server.url)
 
     # The overview of the demo school: a month of learning, not a flat line.
     counts = dict(
@@ -280,10 +267,10 @@ def test_a_newcomer_reads_the_demo_schools_activity_by_name_with_each_time_on_on
 def test_an_owner_makes_a_pseudonymous_key_and_its_agent_sees_no_student_by_name(
     server, browser, tmp_path_factory
 ):
-    shots = tmp_path_factory.mktemp("dashboard-screenshots")
+    shots = screenshots_folder(tmp_path_factory.mktemp("dashboard-screenshots"))
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    _sign_in(page, server.url)
+    sign_in_as_demo_owner(page, server.url)
     page.get_by_role("link", name="API keys").click()
     assert page.locator("#identities-full").is_checked(), "full is the default"
     page.get_by_label("Name").fill("Tutor bot")
@@ -294,7 +281,7 @@ def test_an_owner_makes_a_pseudonymous_key_and_its_agent_sees_no_student_by_name
     page.get_by_role("link", name="API keys").click()
     row = page.locator("tr.key-row", has_text="Tutor bot")
     assert row.locator(".badge.pseudonymous").inner_text() == "pseudonymous"
-    page.screenshot(path=str(shots / "api-keys-pseudonymous.png"), full_page=True)
+    page.screenshot(path=str(shots / "dashboard-api-keys-pseudonymous.png"), full_page=True)
     context.close()
     called = _mcp_call(server.url, secret, "list_students")
     students = called.json()["result"]["structuredContent"]["data"]

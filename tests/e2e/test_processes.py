@@ -20,16 +20,14 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import ApiKey
 from tests.support.factories import ok
-from tests.support.processes import BLOHKO, cli_env, cli_json, http_server, run_cli
+from tests.support.processes import BLOHKO, cli_json, http_server, run_cli, upgraded_env
 from tools.domains.accounts import create_api_key, revoke_api_key
 
 
 # One database, producer and HTTP server for the module: every process start costs seconds.
 @pytest.fixture(scope="module")
 def env(databases):
-    environment = cli_env(databases.new("e2e"))
-    run_cli(environment, "db", "upgrade")
-    return environment
+    return upgraded_env(databases.new("e2e"))
 
 
 @pytest.fixture(scope="module")

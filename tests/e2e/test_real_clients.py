@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server.prompts import PROMPTS
 from tests.support.node_tools import NODE_MODULES, json_output
 from tests.support.processes import (
     BLOHKO,
@@ -57,6 +58,21 @@ def _check_sdk_session(seen: dict, producer_id: str) -> None:
     assert seen["invalid"]["isError"] and seen["invalid"]["body"]["error"] == "bad_request"
     assert "email" in seen["invalid"]["body"]["message"]
     assert "Unknown tool: no_such_tool" in seen["unknownTool"]["message"]
+    _check_sdk_prompts(seen)
+
+
+def _check_sdk_prompts(seen: dict) -> None:
+    assert {"prompts", "completions"} <= set(seen["capabilities"])
+    assert [prompt["name"] for prompt in seen["prompts"]] == [prompt.name for prompt in PROMPTS]
+    launch = seen["launch"]
+    assert f'{{"courseId": "{launch["courseId"]}"}}' in launch["text"] and "publish_course" in launch["text"]
+    # This run's course, and every other Kiln Basics course the module's earlier run made.
+    assert launch["courseId"] in seen["completed"]["values"]
+    assert seen["completed"]["hasMore"] is False and seen["completed"]["total"] == len(
+        seen["completed"]["values"]
+    )
+    assert seen["badPrompt"]["code"] == -32602
+    assert "Invalid arguments for prompt launch_course: courseId is required" in seen["badPrompt"]["message"]
 
 
 def test_typescript_sdk_client_over_stdio(node_tools, env, tenant):
@@ -134,3 +150,15 @@ def test_inspector_cli_over_http_sees_only_what_the_key_allows(node_tools, env, 
         "get_school_report",  # its students part
     }
     assert called["isError"] is False and called["structuredContent"]["pagination"]["limit"] == 5
+
+
+def test_inspector_cli_lists_only_the_prompts_a_key_may_use_over_stdio(node_tools, env, tenant):
+    # prompts/list as a stdio server's first request: answered before its store is loaded.
+    producer, _ = tenant
+    naming = ("--producer", producer["id"], "--name", "community")
+    key = cli_json(env, "keys", "create", *naming, "--permissions", "communities:read")
+    server_env = [
+        arg for name, value in _stdio_env(env, key["key"]).items() for arg in ("-e", f"{name}={value}")
+    ]
+    listed = _inspector(node_tools, *server_env, BLOHKO, "serve", "--method", "prompts/list")
+    assert [prompt["name"] for prompt in listed["prompts"]] == ["weekly_community_digest"]

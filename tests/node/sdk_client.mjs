@@ -42,7 +42,30 @@ try {
   } catch (error) {
     unknownTool = { code: error.code, message: error.message };
   }
+  // Prompts: listed, rendered for a course made here, and that course offered by completion.
+  const { prompts } = await client.listPrompts();
+  const created = await client.callTool({
+    name: "create_course",
+    arguments: { title: `Kiln Basics ${mode}`, slug: `kiln-basics-${mode}-${Date.now()}`, categoryId: "cat_web_development" },
+  });
+  const courseId = created.structuredContent.course.id;
+  const launch = await client.getPrompt({ name: "launch_course", arguments: { courseId } });
+  const completed = await client.complete({
+    ref: { type: "ref/prompt", name: "launch_course" },
+    argument: { name: "courseId", value: "kiln" },
+  });
+  let badPrompt = null;
+  try {
+    await client.getPrompt({ name: "launch_course", arguments: {} });
+  } catch (error) {
+    badPrompt = { code: error.code, message: error.message };
+  }
   const output = {
+    capabilities: client.getServerCapabilities(),
+    prompts: prompts.map((prompt) => ({ name: prompt.name, arguments: prompt.arguments })),
+    launch: { courseId, text: launch.messages[0].content.text },
+    completed: completed.completion,
+    badPrompt,
     server: client.getServerVersion(),
     instructions: client.getInstructions(),
     tools: tools.map((tool) => ({

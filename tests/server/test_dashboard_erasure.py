@@ -8,7 +8,7 @@ import re
 import pytest
 
 from storage.tables import User
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, chromium_page, screenshots_folder, sign_in_as_demo_owner
 from tests.support.community_factories import new_student
 from tests.support.dashboard import csrf_of, demo_http_server, signed_in
 from tests.support.factories import mcp_client
@@ -48,22 +48,11 @@ def demo_server(databases, tmp_path_factory):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
-def test_in_chromium_the_owner_types_the_email_and_the_student_is_gone(demo_server):
-    from playwright.sync_api import sync_playwright
-
-    from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-
+def test_in_chromium_the_owner_types_the_email_and_the_student_is_gone(demo_server, tmp_path):
+    shots = screenshots_folder(tmp_path)
     url = demo_server.url
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{url}/dashboard/sign-in")
-        page.get_by_label("Email").fill(DEMO_EMAIL)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/dashboard$"))
+    with chromium_page() as (page, errors):
+        sign_in_as_demo_owner(page, url)
         page.goto(f"{url}/dashboard/students")
         page.locator("table.school tbody th a").first.click()
         page.wait_for_url(re.compile(r"/dashboard/students/user_"))
@@ -79,11 +68,13 @@ def test_in_chromium_the_owner_types_the_email_and_the_student_is_gone(demo_serv
 
         page.get_by_label("Delete, with the replies under them").check()
         page.get_by_label("to confirm").fill(email)
+        page.locator("section", has=page.locator("#erase-title")).screenshot(
+            path=str(shots / "dashboard-student-erase.png")
+        )
         page.get_by_role("button", name="Erase student").click()
         page.wait_for_url(re.compile(r"/dashboard/students\?done=erased$"))
         assert page.get_by_role("status").inner_text() == "The student was erased."
         assert page.get_by_role("link", name=name, exact=True).count() == 0
         assert page.goto(student_page).status == 404  # type: ignore[union-attr]
-        browser.close()
     expected = ("status of 422", "status of 404")  # the refused confirmation, the erased student's page
     assert [error for error in errors if not any(status in error for status in expected)] == []

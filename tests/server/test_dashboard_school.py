@@ -6,28 +6,21 @@ school, with the screenshots in docs/ (`BLOHKO_SCREENSHOTS_TO_DOCS=1` rewrites t
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, chromium_page, screenshots_folder, sign_in_as_demo_owner
 from tests.support.clock import Clock
 from tests.support.community_factories import call, new_community, new_student, new_thread
 from tests.support.dashboard import BASE, demo_http_server, sign_in
 from tests.support.enrollment_factories import enroll, progress
 from tests.support.factories import make_course, mcp_client
 from tests.support.rest import http_app, rest_client
-
-DOCS = Path(__file__).parents[2] / "docs"
-SCREENSHOTS_TO_DOCS = "BLOHKO_SCREENSHOTS_TO_DOCS"
-"""Set (to 1) to write the screenshots over docs/dashboard-*.png; otherwise they land in a temporary
-folder the test prints."""
 
 
 @asynccontextmanager
@@ -231,24 +224,10 @@ def demo_server(databases, tmp_path_factory):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
 def test_in_chromium_the_overview_leads_to_a_course_funnel_and_the_attention_list(demo_server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-
-    shots = DOCS if os.environ.get(SCREENSHOTS_TO_DOCS) else tmp_path
-    print(f"\nschool screenshots: {shots}")
-
+    shots = screenshots_folder(tmp_path)
     url = demo_server.url
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{url}/dashboard/sign-in")
-        page.get_by_label("Email").fill(DEMO_EMAIL)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/dashboard$"))
+    with chromium_page() as (page, errors):
+        sign_in_as_demo_owner(page, url)
         assert page.get_by_role("heading", name="The last 7 days").is_visible()
         page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
 
@@ -278,5 +257,4 @@ def test_in_chromium_the_overview_leads_to_a_course_funnel_and_the_attention_lis
         page.get_by_role("link", name="Communities", exact=True).first.click()
         page.wait_for_url(re.compile(r"/dashboard/communities$"))
         page.screenshot(path=str(shots / "dashboard-communities.png"), full_page=True)
-        browser.close()
     assert errors == []

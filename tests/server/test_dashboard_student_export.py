@@ -6,18 +6,16 @@ file that parses as the student's export (its screenshot in docs/ with `BLOHKO_S
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
-from tests.server.test_dashboard_school import DOCS, SCREENSHOTS_TO_DOCS
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, chromium_page, screenshots_folder, sign_in_as_demo_owner
 from tests.support.clock import Clock
 from tests.support.community_factories import new_community, new_student, new_thread
 from tests.support.dashboard import BASE, demo_http_server, sign_in
 from tests.support.enrollment_factories import enroll, new_course, progress
-from tests.support.factories import mcp_client
+from tests.support.factories import apart_from_exports, mcp_client
 from tests.support.rest import http_app, rest_client
 
 
@@ -43,6 +41,8 @@ async def test_the_download_is_the_students_export_as_an_attachment(store, tenan
     assert download.headers["content-type"] == "application/json"
     assert download.headers["content-disposition"] == f'attachment; filename="student-{ada}-export.json"'
     assert download.headers["cache-control"] == "no-store"
+    over_rest, exports = apart_from_exports(over_rest)
+    assert [entry["keyId"] for entry in exports] == [None], "the owner's download, audited"
     assert download.json() == over_rest  # the same clock: the same exportedAt too
     assert download.json()["enrollments"][0]["lessons"][0]["lessonId"] == lessons[0]
 
@@ -70,22 +70,9 @@ def demo_server(databases, tmp_path_factory):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
 def test_in_chromium_the_button_downloads_the_students_export(demo_server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from server.demo import DEMO_EMAIL, DEMO_PASSWORD
-
-    shots = DOCS if os.environ.get(SCREENSHOTS_TO_DOCS) else tmp_path
-    print(f"\nexport screenshot: {shots}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{demo_server.url}/dashboard/sign-in")
-        page.get_by_label("Email").fill(DEMO_EMAIL)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/dashboard$"))
+    shots = screenshots_folder(tmp_path)
+    with chromium_page(accept_downloads=True) as (page, errors):
+        sign_in_as_demo_owner(page, demo_server.url)
         page.goto(f"{demo_server.url}/dashboard/students")
         page.locator("table.school tbody th a").first.click()
         page.wait_for_url(re.compile(r"/dashboard/students/user_"))
@@ -101,7 +88,6 @@ def test_in_chromium_the_button_downloads_the_students_export(demo_server, tmp_p
         assert download.suggested_filename == f"student-{student_id}-export.json"
         saved = tmp_path / download.suggested_filename
         download.save_as(saved)
-        browser.close()
     document = json.loads(saved.read_text())
     assert document["student"]["id"] == student_id and document["student"]["name"] == name
     assert document["enrollments"] and document["truncated"] == []

@@ -40,7 +40,19 @@ def _edit_manifest_tool(text: str) -> str:
 
 
 def _edit_readme_table(text: str) -> str:
+    edited = text.replace("| `whoami`, ", "| ", 1)
+    assert edited != text
+    return edited
+
+
+def _edit_docs_table(text: str) -> str:
     edited = text.replace("| read-only |", "| writes |", 1)
+    assert edited != text
+    return edited
+
+
+def _edit_prompts_table(text: str) -> str:
+    edited = text.replace("`launch_course` |", "`launch_a_course` |", 1)
     assert edited != text
     return edited
 
@@ -58,6 +70,8 @@ def _edit_readme_size(text: str) -> str:
         ("manifest.json", _edit_manifest_tool),
         ("README.md", _edit_readme_table),
         ("README.md", _edit_readme_size),
+        ("docs/tools.md", _edit_docs_table),
+        ("docs/prompts.md", _edit_prompts_table),
     ],
 )
 def test_a_generated_file_edited_by_hand_is_reported_stale(
@@ -71,11 +85,22 @@ def test_a_generated_file_edited_by_hand_is_reported_stale(
     assert stale_files(tmp_path) == [path]
 
 
-def test_a_readme_without_its_tools_table_markers_is_an_error_naming_them(tmp_path: Path):
+@pytest.mark.parametrize("path", ["README.md", "docs/tools.md"])
+def test_a_file_without_its_tools_table_markers_is_an_error_naming_them(tmp_path: Path, path: str):
     _copy_generated_files(tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        readme.read_text(encoding="utf-8").replace("<!-- /tools-table -->", ""), encoding="utf-8"
+    edited = tmp_path / path
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("<!-- /tools-table -->", ""), encoding="utf-8"
     )
-    with pytest.raises(ValueError, match="tools-table"):
+    with pytest.raises(ValueError, match=f"{path} lost its .*tools-table"):
+        stale_files(tmp_path)
+
+
+def test_docs_prompts_without_its_table_markers_is_an_error_naming_them(tmp_path: Path):
+    _copy_generated_files(tmp_path)
+    edited = tmp_path / "docs/prompts.md"
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("<!-- /prompts-table -->", ""), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="docs/prompts.md lost its .*prompts-table"):
         stale_files(tmp_path)

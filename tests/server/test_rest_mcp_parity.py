@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.factories import error, mcp_client, ok
+from tests.support.factories import apart_from_exports, error, mcp_client, ok
 from tests.support.rest import example_arguments, rest_call, rest_client, seed
 from tools.core.catalog import Operation
 from tools.registry import TOOLS
@@ -81,6 +81,8 @@ async def test_every_operation_answers_the_same_data_over_rest_and_mcp(store, te
             assert status == op.http_status, (op.name, over_rest)
             if op.name in _STATES_ITS_MOMENT:
                 over_mcp, over_rest = _moment_free(over_mcp), _moment_free(over_rest)
+            if op.name == "export_student":  # each export is audited: REST's answer holds MCP's record
+                over_mcp, over_rest = apart_from_exports(over_mcp)[0], apart_from_exports(over_rest)[0]
             assert _without_the_clock(over_mcp) == _without_the_clock(over_rest), op.name
             covered.add(op.name)
 

@@ -69,7 +69,8 @@ def _calls(school: dict[str, Any], owner_user_id: str) -> dict[str, dict[str, An
 EXPECTED = {
     "whoami": 2,  # + the producer with its owner
     "get_student": 2,  # + the student with its learning days
-    "export_student": 1 + EXPORT_STATEMENTS,  # + the student with its learning days, one per part
+    # + (SQLite) BEGIN, the student with its learning days, one per part, the audit record
+    "export_student": {"sqlite": 3 + EXPORT_STATEMENTS, "postgresql": 2 + EXPORT_STATEMENTS},
     "get_course": 2,  # + the course joined to its sections and lessons
     "get_course_insights": 3,  # + the course's figures, its lesson funnel
     "get_school_report": 4,  # + one statement per part: students, learning, community

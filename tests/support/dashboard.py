@@ -17,8 +17,9 @@ BASE = "http://127.0.0.1"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def dashboard(store) -> httpx.AsyncClient:
-    return rest_client(http_app(store), base_url=BASE)
+def dashboard(store, **settings) -> httpx.AsyncClient:
+    """The dashboard in process, on a server configured by `settings` (`tests.support.rest.http_app`)."""
+    return rest_client(http_app(store, **settings), base_url=BASE)
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -35,8 +36,8 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx
 
 
 @asynccontextmanager
-async def signed_in(store, tenant) -> AsyncIterator[httpx.AsyncClient]:
-    async with dashboard(store) as client:
+async def signed_in(store, tenant, **settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with dashboard(store, **settings) as client:
         response = await sign_in(client, tenant.owner_email, tenant.owner_password)
         assert response.status_code == 303 and response.headers["location"] == "/dashboard"
         yield client

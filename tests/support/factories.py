@@ -195,3 +195,12 @@ async def add_webhook(store: Store, producer_id: str) -> str:
 def statements(store: Store) -> AbstractContextManager[list[str]]:
     """The SQL statements run on `store` inside the block (the statement-count tests)."""
     return store.statements_seen()
+
+
+def apart_from_exports(document: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A student's export without the audit entries of earlier exports (each export is audited, so
+    a later one shows those before it), and those entries."""
+    entries = document["auditEntries"]
+    exports = [entry for entry in entries if entry["operation"] == "export_student"]
+    kept = [entry for entry in entries if entry["operation"] != "export_student"]
+    return {**document, "auditEntries": kept}, exports

@@ -27,6 +27,7 @@ __all__ = [
     "answering_worker",
     "cli_env",
     "cli_json",
+    "cli_key",
     "cli_producer_and_key",
     "connections_per_worker",
     "free_port",
@@ -36,6 +37,7 @@ __all__ = [
     "run_cli",
     "serve",
     "stop",
+    "upgraded_env",
     "wait_ready",
     "wait_workers",
     "worker_pids",
@@ -65,6 +67,13 @@ def cli_json(env: dict[str, str], *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def upgraded_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of `blohko` commands on `database_url` (either engine), migrated by the CLI."""
+    env = cli_env(database_url, **extra)
+    run_cli(env, "db", "upgrade")
+    return env
+
+
 def migrated_env(directory: Path) -> dict[str, str]:
     """The environment of `blohko` commands on a new SQLite database in `directory`, migrated by the CLI."""
     env = cli_env(f"sqlite:///{directory / 'blohko.db'}")
@@ -82,10 +91,15 @@ def cli_producer_and_key(
     """A producer and a key with `permissions`, both made by the CLI as an operator would."""
     owner = ("--password", password) if password else ()
     producer = cli_json(env, "producers", "create", "--name", name, "--email", email, *owner)
-    key = cli_json(
-        env, "keys", "create", "--producer", producer["id"], "--name", "client", "--permissions", *permissions
+    return producer, cli_key(env, producer["id"], *permissions)
+
+
+def cli_key(env: dict[str, str], producer_id: str, *permissions: str) -> str:
+    """A new key of the producer with `permissions`, made by the CLI as an operator would."""
+    made = cli_json(
+        env, "keys", "create", "--producer", producer_id, "--name", "cli", "--permissions", *permissions
     )
-    return producer, key["key"]
+    return made["key"]
 
 
 # ---- HTTP servers

@@ -284,3 +284,25 @@ async def test_the_dashboard_key_form_makes_a_pseudonymous_key_that_rest_answers
     assert all(PSEUDONYM.match(student["name"]) for student in students.json()["data"])
     assert me.json()["key"]["identities"] == "pseudonymous"
     assert searched.status_code == 403 and _leaks(searched.json(), school["hidden"]) == []
+
+
+async def test_the_dashboard_webhook_form_makes_a_pseudonymous_endpoint_and_shows_the_choice(store, tenant):
+    with receiver() as hooks:
+        async with signed_in(store, tenant, webhooks_allow_loopback=True) as browser:
+            form = await browser.get("/dashboard/webhooks")
+            assert 'name="identities" value="pseudonymous"' in form.text
+            assert "cannot be searched for" not in form.text, "a webhook's payloads are not searched"
+            made = await browser.post(
+                "/dashboard/webhooks",
+                data={"csrf_token": csrf_of(form), "url": hooks.url, "identities": "pseudonymous"},
+            )
+            assert made.status_code == 200, made.text
+            listed = await browser.get("/dashboard/webhooks")
+            webhook_id = re.search(r'data-webhook-id="([^"]+)"', listed.text)
+            assert webhook_id is not None
+            detail = await browser.get(f"/dashboard/webhooks/{webhook_id.group(1)}")
+    assert listed.text.count('class="badge pseudonymous"') == 1
+    assert 'Students in payloads: <span class="badge pseudonymous"' in detail.text
+    async with mcp_client(store, tenant.key) as client:
+        endpoints = ok(await client.call_tool("list_webhooks", {}))["data"]
+    assert [endpoint["identities"] for endpoint in endpoints] == ["pseudonymous"]

@@ -114,6 +114,9 @@ class Operation:
     """Which callers may run it: API keys (the default), producer sessions, the operator, nobody yet."""
     transports: frozenset[Transport] = frozenset({"mcp", "rest"})
     """Where it is served: MCP tools, REST routes, CLI commands, the Producer Dashboard's pages."""
+    audited_read: bool = False
+    """A read the audit log records all the same, in one transaction with the read: the export of
+    a student's data, which a school must be able to account for (GDPR article 15)."""
     own_transactions: bool = False
     """The handler takes its own transactions (`tools.core.internal.reading` and `writing` on
     `ctx.store`, under the runner's transaction and error rules) instead of running in one, and
@@ -134,6 +137,11 @@ class Operation:
     @property
     def path_params(self) -> tuple[str, ...]:
         return path_params(self.http_path or "")
+
+    @property
+    def audited(self) -> bool:
+        """Its calls are in the audit log: every write, and a read marked `audited_read`."""
+        return not self.read_only or self.audited_read
 
     @property
     def creates(self) -> bool:
@@ -180,6 +188,7 @@ def operation(
     auth: Iterable[PrincipalKind] = ("api_key",),
     transports: Iterable[Transport] = ("mcp", "rest"),
     own_transactions: bool = False,
+    audited_read: bool = False,
     session_cookie: Literal["set", "clear"] | None = None,
     events: Iterable[str] = (),
     http_also: Iterable[tuple[str, str]] = (),
@@ -200,6 +209,8 @@ def operation(
     if "mcp" in transports and "api_key" not in set(auth):
         raise TypeError(f"{title}: MCP tools are called with an API key, so an MCP tool must admit one")
     read_only, destructive, kind_idempotent = KINDS[kind]
+    if audited_read and not read_only:
+        raise TypeError(f"{title}: every write is audited; audited_read marks a read")
     events = tuple(events)
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown or (events and read_only):
@@ -231,6 +242,7 @@ def operation(
             auth=frozenset(auth),
             transports=transports,
             own_transactions=own_transactions,
+            audited_read=audited_read,
             session_cookie=session_cookie,
             events=events,
             http_also=tuple(http_also),

@@ -165,7 +165,7 @@ async def run_operation(
         return pseudonymized_model(op.output_model, result, salt=principal.key_id)
     except BlohkoError as error:
         # A busy store gets no extra write; an operation that audits itself has done so.
-        if not op.read_only and not op.own_transactions and not isinstance(error, Busy):
+        if op.audited and not op.own_transactions and not isinstance(error, Busy):
             read = arguments if isinstance(arguments, Mapping) else {}
             await _audit_failure(op, read, error, store=store, principal=principal, clock=clock)
         raise
@@ -287,11 +287,12 @@ async def _run_handler(
 async def _in_transaction(
     op: Operation, data: BaseModel, arguments: Mapping[str, Any], ctx: OperationContext, retry: _Retry | None
 ) -> BaseModel:
-    """The handler with its reads (`Store.reading`), or a write in one transaction with its audit record and events."""
+    """The handler with its reads (`Store.reading`), or a write (or an audited read) in one
+    transaction with its audit record and events."""
     store = ctx.store
     if op.own_transactions:
         return await op.handler(ctx, data)
-    if op.read_only:
+    if not op.audited:
         async with store.reading() as db:
             ctx.run_in(db)
             return await op.handler(ctx, data)

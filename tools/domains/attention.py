@@ -102,8 +102,8 @@ def _public(
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def find_students_needing_attention(ctx: OperationContext, data: AttentionInput) -> AttentionPage:
-    """Stalled enrollments (no progress for inactiveDays, under maxProgress %), longest silence
-    first, with progress, streak and next lesson."""
+    """Enrollments without progress for inactiveDays, under maxProgress %, longest silence first:
+    progress, streak, next lesson."""
     if data.course_id is not None:
         await owned_course(ctx, data.course_id)
     today = utc_day(ctx.now())

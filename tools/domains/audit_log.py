@@ -51,7 +51,7 @@ class ListAuditEventsInput(PageQuery):
     transports=("mcp", "rest", "dashboard"),
 )
 async def list_audit_events(ctx: OperationContext, data: ListAuditEventsInput) -> Page[AuditEventPublic]:
-    """The audit log, newest first: each write's key, operation, targets, time, outcome."""
+    """Audit log, newest first: each write's key, operation, targets, time, outcome."""
     if data.since and data.until and data.since > data.until:  # equal: an empty window, an empty page
         raise Unprocessable("Invalid input: since, until: since must not be after until")
     statement = audit_events_query(

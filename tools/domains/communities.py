@@ -167,7 +167,7 @@ def _slug_taken(slug: str) -> Conflict:
     events=("community.created",),
 )
 async def create_community(ctx: OperationContext, data: CreateCommunityInput) -> CommunityResult:
-    """Create a community; its slug is unique on the platform."""
+    """Create a community; its slug is platform-unique."""
     await _claim_slug(ctx, data.slug)
     try:
         community = await communities_storage.add_community(
@@ -188,7 +188,7 @@ async def create_community(ctx: OperationContext, data: CreateCommunityInput) ->
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_communities(ctx: OperationContext, data: PageQuery) -> Page[CommunityPublic]:
-    """List communities, newest first. Paginated."""
+    """Communities, newest first. Paginated."""
     statement = communities_storage.communities_query(producer_id=ctx.producer_id)
     return await paged(ctx.db, statement, query=data, convert=_community_public)
 
@@ -243,7 +243,7 @@ async def update_community(ctx: OperationContext, data: UpdateCommunityInput) ->
     events=("community.deleted",),
 )
 async def delete_community(ctx: OperationContext, data: CommunityPath) -> CommunityDeleted:
-    """Delete a community with its threads, comments, members and media; counts them."""
+    """Delete a community and its threads, comments, members, media; counts them."""
     community = await community_row(ctx, data.community_id, lock=True)
     await communities_storage.lock_community_threads(ctx.db, community_id=community.id)
     threads, comments, members, media = await communities_storage.community_contents(
@@ -338,7 +338,7 @@ async def add_member(ctx: OperationContext, data: AddMemberInput) -> MemberResul
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_members(ctx: OperationContext, data: ListMembersInput) -> Page[MemberPublic]:
-    """List a community's members, oldest first. Paginated."""
+    """A community's members, oldest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = communities_storage.members_query(community_id=community.id, user_id=data.user_id)
     return await paged(ctx.db, statement, query=data, convert_page=partial(_members_public, ctx))
@@ -431,7 +431,7 @@ async def add_media(ctx: OperationContext, data: AddMediaInput) -> MediaResult:
     kind="read",
 )
 async def list_media(ctx: OperationContext, data: ListMediaInput) -> Page[MediaPublic]:
-    """List a community's media, newest first. Paginated."""
+    """A community's media, newest first. Paginated."""
     community = await community_row(ctx, data.community_id)
     statement = communities_storage.media_query(community_id=community.id, media_type=data.type)
     return await paged(ctx.db, statement, query=data, convert=_media_public)

@@ -95,7 +95,7 @@ class CommunityInsightsResult(OutputModel):
 async def get_community_insights(
     ctx: OperationContext, data: CommunityInsightsInput
 ) -> CommunityInsightsResult:
-    """A community's last `days` UTC days: members, joins, posts per day, top posters, threads
+    """A community's last `days` UTC days: members, joins, daily posts, top posters, threads
     unanswered after `hours`."""
     community = await community_row(ctx, data.community_id)
     now = ctx.now()

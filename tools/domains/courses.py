@@ -295,7 +295,7 @@ async def get_course(ctx: OperationContext, data: CourseRef) -> CourseDetailResu
     events=("course.updated",),
 )
 async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> CourseResult:
-    """Update course metadata (publish_course publishes it)."""
+    """Update a course (publish_course publishes it)."""
     course = await owned_course(ctx, data.course_id, lock=True)
     changes = given_changes(data, target=CourseRef)
     if changes.get("slug", course.slug) != course.slug:
@@ -318,7 +318,7 @@ async def update_course(ctx: OperationContext, data: UpdateCourseInput) -> Cours
     events=("course.deleted",),
 )
 async def delete_course(ctx: OperationContext, data: CourseRef) -> CourseDeleted:
-    """Delete a course with its sections, lessons, enrollments and progress; counts them."""
+    """Delete a course and its sections, lessons, enrollments, progress; counts them."""
     course = await owned_course(ctx, data.course_id, lock=True)
     sections, lessons, enrollments = await courses_storage.count_course_contents(ctx.db, course_id=course.id)
     await courses_storage.delete_course(ctx.db, course_id=course.id)

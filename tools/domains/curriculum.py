@@ -48,8 +48,8 @@ __all__ = [
 
 LessonDescription = Annotated[str, Field(max_length=5000)]
 
-_ORDER = "0-based position; omitted: last."
-_MOVE = "0-based position to move to."
+_ORDER = "0-based; omitted: last."
+_MOVE = "0-based; moves it there."
 
 
 # ---- wire models
@@ -122,9 +122,7 @@ class SectionRef(CourseRef):
 
 
 class ListSectionsInput(CourseRef):
-    updated_after: IsoDatetime | None = Field(
-        default=None, description="Sections changed (or their lessons) after it."
-    )
+    updated_after: IsoDatetime | None = Field(default=None, description="Also when only its lessons changed.")
 
 
 class ListLessonsInput(SectionRef):
@@ -296,7 +294,7 @@ async def _remove(ctx: OperationContext, item: Section | Lesson) -> Deleted:
     kind="write",
 )
 async def create_section(ctx: OperationContext, data: CreateSectionInput) -> SectionResult:
-    """Add a section (chapter) to a course; later sections shift down."""
+    """Add a section (chapter) to a course; later ones shift down."""
     await owned_course(ctx, data.course_id, lock=True)
     section = await courses_storage.add_section(
         ctx.db, course_id=data.course_id, title=data.title, position=data.order, at=ctx.now()
@@ -362,7 +360,7 @@ async def delete_section(ctx: OperationContext, data: SectionRef) -> Deleted:
     kind="write",
 )
 async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> LessonResult:
-    """Add a lesson to a section; later lessons shift down."""
+    """Add a lesson to a section; later ones shift down."""
     section = await _section(ctx, data, lock=True)
     video = video_columns(data.video_url, field="videoUrl")
     lesson = await courses_storage.add_lesson(
@@ -383,7 +381,7 @@ async def create_lesson(ctx: OperationContext, data: CreateLessonInput) -> Lesso
     kind="read",
 )
 async def list_lessons(ctx: OperationContext, data: ListLessonsInput) -> LessonsResult:
-    """All lessons of a section, in order."""
+    """A section's lessons, in order."""
     section = await _section(ctx, data)
     lessons = await courses_storage.lessons_of_section(ctx.db, section_id=section.id)
     if data.updated_after is not None:  # at most a section's lessons: filtered here
@@ -430,5 +428,5 @@ async def update_lesson(ctx: OperationContext, data: UpdateLessonInput) -> Lesso
     kind="delete",
 )
 async def delete_lesson(ctx: OperationContext, data: LessonRef) -> Deleted:
-    """Delete a lesson and its progress; later lessons in its section move up."""
+    """Delete a lesson and its progress; later ones in its section move up."""
     return await _remove(ctx, await _lesson(ctx, data, lock=True))

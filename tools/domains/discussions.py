@@ -310,7 +310,7 @@ async def create_thread(ctx: OperationContext, data: CreateThreadInput) -> Threa
     kind="read",
 )
 async def list_threads(ctx: OperationContext, data: ListThreadsInput) -> Page[ThreadPublic]:
-    """Threads: a community's pinned first, then by activity; without communityId, all communities'."""
+    """Threads, a community's pinned first, then by activity; no communityId: all communities'."""
     if data.since and data.until and data.since > data.until:
         raise Unprocessable("Invalid input: since, until: since must not be after until")
     scope = {"producer_id": ctx.producer_id}
@@ -489,7 +489,7 @@ async def update_comment(ctx: OperationContext, data: UpdateCommentInput) -> Com
     events=("comment.deleted",),
 )
 async def delete_comment(ctx: OperationContext, data: CommentPath) -> CommentDeleted:
-    """Delete a comment with all its replies, at any depth; counts them."""
+    """Delete a comment and its replies at any depth; counts them."""
     comment = await _comment_row(ctx, data)
     deleted = await communities_storage.delete_comment_tree(ctx.db, comment_id=comment.id)
     await communities_storage.recount_comments(ctx.db, thread_id=comment.thread_id)

@@ -144,7 +144,7 @@ class EnrollInput(InputModel):
 
 
 class ListEnrollmentsInput(EnrollmentFilter):
-    completed: bool | None = Field(default=None, description="true: completed only; false: the others.")
+    completed: bool | None = Field(default=None, description="true: completed only; false: the rest.")
 
 
 class EnrollStudentsInput(InputModel):
@@ -185,7 +185,7 @@ class UpdateProgressInput(EnrollmentRef):
     lesson_id: Id = unchanged()
     lesson_position: int = unchanged(ge=1, le=MAX_INT, description="Or, not lessonId: 1-based.")
     completed: bool = Field(description="false never un-completes a lesson.")
-    watched_seconds: int = Field(default=0, ge=0, le=MAX_INT, description="The highest reported is kept.")
+    watched_seconds: int = Field(default=0, ge=0, le=MAX_INT, description="Highest reported is kept.")
 
 
 # ---- helpers
@@ -358,7 +358,7 @@ async def enroll_student(ctx: OperationContext, data: EnrollInput) -> Enrollment
     idempotent=True,  # a repeat enrolls nobody more: the students it names are already_enrolled
 )
 async def enroll_students(ctx: OperationContext, data: EnrollStudentsInput) -> EnrollStudentsResult:
-    """Enroll up to 1000 studentIds or emails in a course, each apart: enrolled, already_enrolled or
+    """Enroll up to 1000 studentIds or emails in a course; each: enrolled, already_enrolled or
     not_found."""
     if (data.student_ids is None) == (data.emails is None):
         both = "not both" if data.student_ids is not None else "one is required"
@@ -461,8 +461,7 @@ async def get_enrollment(ctx: OperationContext, data: EnrollmentRef) -> Enrollme
     idempotent=True,
 )
 async def update_progress(ctx: OperationContext, data: UpdateProgressInput) -> ProgressResult:
-    """Record lesson progress; logs learning (streaks), unlocks achievements, at 100% issues a
-    certificate."""
+    """Record lesson progress: counts toward streaks, unlocks achievements, certifies at 100%."""
     # "Mark lesson 3 done" needs no lookup of lesson 3's id: its position names it.
     if (data.lesson_id is None) == (data.lesson_position is None):
         raise BadRequest("Invalid input: lessonId: give lessonId or lessonPosition, exactly one")

@@ -119,8 +119,8 @@ def _largest_drop(steps: list[FunnelStep]) -> LargestDrop | None:
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_course_insights(ctx: OperationContext, data: CourseRef) -> CourseInsightsResult:
-    """A course's enrollments, completion, certificates, days to complete, active learners (7/30
-    days), lesson funnel and its largest drop."""
+    """A course's enrollments, completion, certificates, days to complete, learners active in 7/30
+    days, lesson funnel, largest drop."""
     now = ctx.now()
     today = utc_day(now)
     summary = await insights_storage.course_summary(
@@ -264,9 +264,8 @@ _PARTS: tuple[tuple[Literal["students", "learning", "community"], Permission], .
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_school_report(ctx: OperationContext, data: SchoolReportInput) -> SchoolReportResult:
-    """Whole UTC days since..until vs as many before: students, enrollments, lessons and courses
-    completed, certificates, active learners, threads, comments; % change. Unreadable parts null
-    (omitted)."""
+    """Whole UTC days since..until vs as many before, % change: students, enrollments, lessons and
+    courses completed, certificates, active learners, threads, comments. Unreadable parts null (omitted)."""
     if data.since is None:
         last_day = data.until or utc_day(ctx.now())
         first_day = last_day - timedelta(days=6)

@@ -139,11 +139,12 @@ def _certificates(records: export_storage.StudentRecords) -> list[ExportedCertif
     permission=Permission.STUDENTS_READ,
     http=("GET", "/students/{studentId}/export"),
     kind="read",
+    audited_read=True,  # who exported whose data, and when: a school accounts for its exports
     auth=("api_key", "session"),
     transports=("mcp", "rest", "dashboard"),  # the student page's download
 )
 async def export_student(ctx: OperationContext, data: StudentRef) -> StudentExport:
-    """Everything held about a student, as one JSON document (GDPR export)."""
+    """All held on a student, as one JSON document (GDPR export)."""
     records = await export_storage.student_records(
         ctx.db, producer_id=ctx.producer_id, student_id=data.student_id
     )

@@ -153,7 +153,7 @@ async def owned_student(ctx: OperationContext, student_id: str) -> User:
     events=("student.registered",),
 )
 async def register_student(ctx: OperationContext, data: RegisterStudentInput) -> RegisteredStudentResult:
-    """Register a student (email unique); no password: one is generated, shown once."""
+    """Register a student (email unique); no password: one is made, shown once."""
     email_normalized = normalize_email(data.email)
     existing = await accounts_storage.get_user_by_email(
         ctx.db, producer_id=ctx.producer_id, email_normalized=email_normalized
@@ -193,7 +193,7 @@ async def register_student(ctx: OperationContext, data: RegisterStudentInput) ->
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[StudentPublic]:
-    """List students, newest first. Paginated."""
+    """Students, newest first. Paginated."""
     statement = students_query(producer_id=ctx.producer_id, search=data.search)
     return await paged(ctx.db, statement, query=data, convert=student_public)
 
@@ -207,7 +207,7 @@ async def list_students(ctx: OperationContext, data: ListStudentsInput) -> Page[
     transports=("mcp", "rest", "dashboard"),  # the dashboard's school pages
 )
 async def get_student(ctx: OperationContext, data: StudentRef) -> StudentDetailResult:
-    """A student with current and longest learning streak."""
+    """A student with current and longest streak."""
     found = await students_storage.student_with_learning_days(
         ctx.db, producer_id=ctx.producer_id, student_id=data.student_id
     )

@@ -80,7 +80,7 @@ async def whoami(ctx: OperationContext, data: NoInput) -> WhoamiResult:
     kind="read",
 )
 async def list_categories(ctx: OperationContext, data: NoInput) -> CategoriesResult:
-    """Course categories; a course's categoryId is one of their ids."""
+    """Course categories: the ids a course's categoryId takes."""
     rows = await categories_storage.list_categories(ctx.db)
     return CategoriesResult(
         categories=[CategoryPublic.model_validate(row, from_attributes=True) for row in rows]

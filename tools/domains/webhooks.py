@@ -212,7 +212,7 @@ async def create_webhook(ctx: OperationContext, data: CreateWebhookInput) -> Web
     transports=_WHERE,
 )
 async def list_webhooks(ctx: OperationContext, data: PageQuery) -> Page[WebhookPublic]:
-    """The webhook endpoints, with why any is disabled. Paginated."""
+    """Webhook endpoints, with why any is disabled. Paginated."""
     statement = webhooks_storage.endpoints_query(producer_id=ctx.producer_id)
     return await paged(ctx.db, statement, query=data, convert=_public)
 

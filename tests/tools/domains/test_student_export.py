@@ -2,7 +2,7 @@
 threads, comments, replies, media, events and audit entries, all made through the tools; the export
 holds each of them (ids and values checked against what was made) and nothing of another student;
 REST and MCP answer the same document; another school's student is not found; a key without
-students:read does not see the tool; a part with more rows than the limit is cut and named."""
+students:read does not see the tool; each export, and a refused one, is in the audit log; a part with more rows than the limit is cut and named."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.support.community_factories import (
     refuse,
 )
 from tests.support.enrollment_factories import enroll, new_course, progress
-from tests.support.factories import add_key, mcp_client
+from tests.support.factories import add_key, apart_from_exports, mcp_client
 from tests.support.rest import http_app, rest_client
 
 
@@ -172,7 +172,9 @@ async def test_rest_and_mcp_answer_the_same_document(store, tenant):
     async with rest_client(http_app(store, clock=clock), tenant.key) as http:
         response = await http.get(f"/students/{made['ada']}/export")
     assert response.status_code == 200
-    assert response.json() == over_mcp
+    document, exports = apart_from_exports(response.json())
+    assert len(exports) == 1, "the export over MCP, audited before REST's"
+    assert document == over_mcp
 
 
 async def test_another_schools_student_is_not_found(store, tenant, tenant_factory):
@@ -186,6 +188,24 @@ async def test_another_schools_student_is_not_found(store, tenant, tenant_factor
     async with rest_client(http_app(store), tenant.key) as http:
         response = await http.get(f"/students/{theirs}/export")
     assert response.status_code == 404 and "Their Student" not in response.text
+
+
+async def test_an_export_is_audited_with_who_exported_whom_and_no_personal_data(store, tenant):
+    async with mcp_client(store, tenant.key) as client:
+        ada = await new_student(client, "Ada Lovelace")
+        await call(client, "export_student", studentId=ada)
+        await refuse(client, "export_student", studentId="user_nothing")
+        again = await call(client, "export_student", studentId=ada)
+        log = (await call(client, "list_audit_events", operation="export_student"))["data"]
+    assert [(entry["outcome"], entry["targetIds"]) for entry in reversed(log)] == [
+        ("ok", {"studentId": ada}),
+        ("not_found", {"studentId": "user_nothing"}),
+        ("ok", {"studentId": ada}),
+    ]
+    assert all(entry["keyId"] == tenant.key_id for entry in log)
+    assert "Ada" not in str(log) and "Lovelace" not in str(log)
+    # A later export shows the earlier one: the student learns who exported their data.
+    assert [entry["operation"] for entry in again["auditEntries"]].count("export_student") == 1
 
 
 async def test_a_key_without_students_read_does_not_see_the_tool(store, tenant):
