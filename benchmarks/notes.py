@@ -85,7 +85,8 @@ NOTES["load.workers.get_student"] = (
     "shared socket one worker took all of wrk's connections); what is left to share is the machine: "
     "on 2 cores wrk takes part of one, and other work on the machine the rest. Measured while other "
     "sessions loaded the project's machine (load average 2.5-8): 1.11-1.41x, moving from run to run "
-    "by more than any change (docs/benchmarks.md, Workers). Next step: measure on a quiet machine."
+    "by more than any change; 1.88x once it had eased (docs/benchmarks.md, Workers). "
+    "Next step: measure on a quiet machine."
 )
 NOTES["load.workers.update_progress"] = (
     "SQLite has one writer for the file: the workers' transactions take turns (storage/write_turns.py, "
@@ -93,6 +94,6 @@ NOTES["load.workers.update_progress"] = (
     "only the work outside the transaction runs in parallel, and a write costs more CPU with 2 workers "
     "(2.0-2.4 ms against 1.1-1.4 ms: each worker's connections read again the pages the other's "
     "commit changed, and a contended turn waits in a thread). Measured 0.71-1.0x while other sessions "
-    "loaded the machine. Next step: measure on a quiet machine; then profile the second worker's "
+    "loaded the machine, 1.19x once it had eased. Next step: measure on a quiet machine; then profile the second worker's "
     "page reads (a larger page cache, or mmap) before anything else; PostgreSQL for write-heavy schools."
 )
