@@ -69,12 +69,24 @@ class WriteGate:
     """
 
     def __init__(
-        self, *, limit: int = DEFAULT_WRITE_QUEUE_LIMIT, timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT
+        self,
+        *,
+        limit: int = DEFAULT_WRITE_QUEUE_LIMIT,
+        timeout: float = DEFAULT_WRITE_QUEUE_TIMEOUT,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.limit = limit
         self.timeout = timeout
         self._lock = asyncio.Lock()
         self._waiting = 0
+        self._on_idle = on_idle
+        """Called whenever the gate is left free with nobody waiting (a turn ended, or a write
+        gave up waiting): the writer keeps its turn across processes only for writes waiting here."""
+
+    @property
+    def waiting(self) -> int:
+        """How many writes wait for their turn."""
+        return self._waiting
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -90,10 +102,16 @@ class WriteGate:
             raise StoreBusy(f"no turn to write within {self.timeout:g} s", retry_after=retry_after) from None
         finally:
             self._waiting -= 1
+            self._check_idle()  # a write that gave up waiting may leave the gate idle
         try:
             yield
         finally:
             self._lock.release()
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if self._on_idle is not None and not self._waiting and not self._lock.locked():
+            self._on_idle()
 
     @asynccontextmanager
     async def turn_if_free(self) -> AsyncIterator[bool]:
@@ -173,7 +191,7 @@ class Store:
             self._engines = [self._read_engine, self._write_engine]
             dialect: Dialect = self._read_engine.dialect
             self.write_gate: WriteGate | None = WriteGate(
-                limit=write_queue_limit, timeout=write_queue_timeout
+                limit=write_queue_limit, timeout=write_queue_timeout, on_idle=writer.idle
             )
         else:
             # Per process: `blohko serve --http --workers N` opens N such pools (docs/deploying.md).
@@ -276,7 +294,8 @@ class Store:
             writer.rollback()
             raise
         finally:
-            writer.end()
+            gate = self.write_gate
+            writer.end(more_waiting=gate is not None and gate.waiting > 0)
             session = db.opened_session
             if session is not None:
                 await session.close()

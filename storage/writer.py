@@ -66,8 +66,15 @@ class Writer:
             self.end()
             raise
 
-    def end(self) -> None:
-        """The transaction `begin` began is over (committed or rolled back): another process may write."""
+    def end(self, *, more_waiting: bool = False) -> None:
+        """The transaction `begin` began is over (committed or rolled back): another process may
+        write, unless this process keeps its turn for `more_waiting` writes of its own
+        (`storage.write_turns`)."""
+        if self._turns is not None:
+            self._turns.end_write(more_waiting=more_waiting)
+
+    def idle(self) -> None:
+        """No write of this process holds or waits for the write gate: give back a kept turn."""
         if self._turns is not None:
             self._turns.give_back()
 

@@ -6,6 +6,7 @@ SQLAlchemy would."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -289,3 +290,160 @@ async def test_a_write_refused_for_a_turn_held_past_the_busy_timeout_leaves_the_
         async with store.sessions() as session:
             slugs = set((await session.execute(select(col(Category.slug)))).scalars())
     assert "after" in slugs and "refused" not in slugs
+
+
+class _CountedFlock:
+    """`storage.write_turns`'s `fcntl`, counting the turns the store takes and gives back."""
+
+    def __init__(self) -> None:
+        import fcntl
+
+        self._fcntl = fcntl
+        self.LOCK_EX, self.LOCK_NB, self.LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_NB, fcntl.LOCK_UN
+        self.taken = 0
+        self.given_back = 0
+
+    def flock(self, fd: int, operation: int) -> None:
+        self._fcntl.flock(fd, operation)
+        if operation == self.LOCK_UN:
+            self.given_back += 1
+        else:
+            self.taken += 1
+
+
+def _turn_is_free(store) -> bool:
+    import os
+
+    try:
+        probe = _turn_held_elsewhere(store)
+    except BlockingIOError:
+        return False
+    os.close(probe)
+    return True
+
+
+def _category_insert(slug: str) -> dict:
+    return {"id": f"cat_{slug}", "name": slug, "slug": slug, "icon": "x", "order": 99}
+
+
+@pytest.mark.sqlite_only
+async def test_a_process_keeps_its_turn_for_its_own_waiting_writes_and_gives_it_back_after_them(
+    store, monkeypatch
+):
+    """Writes queued in one process run in one turn across processes (a run within the bound):
+    the file lock is taken once and given back once, and is free the moment they are done."""
+    import storage.write_turns
+
+    counted = _CountedFlock()
+    monkeypatch.setattr(storage.write_turns, "fcntl", counted)
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
+    insert = PreparedQuery(Category.__table__.insert())
+    held_between: list[bool] = []
+
+    async def write(slug: str) -> None:
+        async with store.writing() as db:
+            await db.run(insert, **_category_insert(slug))
+            held_between.append(not _turn_is_free(store))
+            await anyio.sleep(0.001)  # the others queue in the gate meanwhile
+
+    async with anyio.create_task_group() as tasks:
+        for number in range(6):
+            tasks.start_soon(write, f"run{number}")
+    assert held_between == [True] * 6
+    assert (counted.taken, counted.given_back) == (1, 1)
+    assert _turn_is_free(store)
+
+
+@pytest.mark.sqlite_only
+async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_writes_keep_coming(
+    store, monkeypatch
+):
+    """A process with writes always waiting still gives the turn back once it is older than
+    `TURN_HOLD_SECONDS`: another process waiting for it gets it before those writes are done."""
+    import fcntl
+    import os
+    import threading
+
+    import storage.write_turns
+
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.05)
+    insert = PreparedQuery(Category.__table__.insert())
+    written: list[str] = []
+
+    async def write(slug: str) -> None:
+        async with store.writing() as db:
+            await db.run(insert, **_category_insert(slug))
+            await anyio.sleep(0.01)  # each write holds the turn 10 ms: 40 of them, 400 ms
+        written.append(slug)
+
+    from tests.support.databases import sqlite_path
+
+    other = os.open(f"{sqlite_path(store.url)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    other_got_it_after: list[int] = []
+
+    def other_process() -> None:
+        fcntl.flock(other, fcntl.LOCK_EX)  # blocks until the store gives the turn back
+        other_got_it_after.append(len(written))
+        fcntl.flock(other, fcntl.LOCK_UN)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for number in range(40):
+                tasks.start_soon(write, f"stream{number}")
+            await anyio.sleep(0.005)  # the store has its turn and a queue of writes
+            waiter = threading.Thread(target=other_process)
+            waiter.start()
+        waiter.join(timeout=5)
+    finally:
+        os.close(other)
+    assert len(written) == 40
+    assert other_got_it_after and other_got_it_after[0] < 20  # not after the whole queue
+
+
+@pytest.mark.sqlite_only
+async def test_a_kept_turn_is_given_back_when_the_write_it_was_kept_for_gives_up(store, monkeypatch):
+    """The turn is kept at the end of a write because another waits in the gate; that one is
+    cancelled before it runs: nothing of the process then writes, and the turn must be free."""
+    import storage.write_turns
+
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
+    insert = PreparedQuery(Category.__table__.insert())
+    second_waiting = anyio.Event()
+
+    async def second_write() -> None:
+        second_waiting.set()
+        async with store.writing() as db:
+            await db.run(insert, **_category_insert("never"))
+
+    second = asyncio.get_running_loop().create_task(second_write())
+    async with store.writing() as db:
+        await db.run(insert, **_category_insert("first"))
+        await second_waiting.wait()
+        await anyio.sleep(0.01)  # the second now waits in the gate
+        assert store.write_gate.waiting == 1
+    # The first write ended and kept the turn for the second; it gives up before it runs.
+    assert not _turn_is_free(store)
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert _turn_is_free(store)
+    async with store.sessions() as session:
+        slugs = set((await session.execute(select(col(Category.slug)))).scalars())
+    assert "first" in slugs and "never" not in slugs
+
+
+@pytest.mark.sqlite_only
+async def test_a_turn_kept_for_a_checkpoint_is_given_back_when_the_checkpoint_ends(store, monkeypatch):
+    """A checkpoint waits in the gate like a write but begins no transaction: the turn a write
+    kept for it must not outlive it."""
+    import storage.write_turns
+
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
+    insert = PreparedQuery(Category.__table__.insert())
+    checkpoint = asyncio.get_running_loop().create_task(store.checkpoint())
+    async with store.writing() as db:
+        await db.run(insert, **_category_insert("beforecheckpoint"))
+        await anyio.sleep(0.01)  # the checkpoint now waits in the gate
+        assert store.write_gate.waiting == 1
+    await checkpoint
+    assert _turn_is_free(store)
