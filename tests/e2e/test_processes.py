@@ -20,6 +20,7 @@ from storage.engine import open_store
 from storage.ids import utcnow
 from storage.tables import ApiKey
 from tests.support.factories import ok
+from tests.support.mcp_http import mcp_post
 from tests.support.processes import BLOHKO, cli_json, http_server, run_cli, upgraded_env
 from tools.domains.accounts import create_api_key, revoke_api_key
 
@@ -254,18 +255,8 @@ async def test_http_key_revoked_while_in_use_is_refused_at_once(env, producer, s
         ok(await client.call_tool("whoami", {}))
         run_cli(env, "keys", "revoke", key["id"])  # through the CLI: another process, same database
         async with httpx.AsyncClient() as http:
-            raw = await http.post(
-                f"{server.url}/mcp",
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 9,
-                    "method": "tools/call",
-                    "params": {"name": "whoami", "arguments": {}},
-                },
-                headers={
-                    "Authorization": f"Bearer {key['key']}",
-                    "Accept": "application/json, text/event-stream",
-                },
+            raw = await mcp_post(
+                http, key["key"], "tools/call", {"name": "whoami", "arguments": {}}, url=f"{server.url}/mcp"
             )
     assert raw.status_code == 401 and raw.json()["message"] == "This API key has been revoked"
 

@@ -32,6 +32,7 @@ from storage.engine import open_store
 from storage.tables import Course
 from tests.support.databases import ENGINE, sqlite_path
 from tests.support.factories import DEFAULT_CATEGORY_ID
+from tests.support.mcp_http import call_tool
 from tests.support.processes import (
     Server,
     answering_worker,
@@ -105,29 +106,11 @@ def _close(pinned: dict[int, http.client.HTTPConnection]) -> None:
 # ---- MCP tool calls over HTTP
 
 
-async def _tool(http: httpx.AsyncClient, url: str, key: str, name: str, arguments: dict) -> dict:
-    """A `tools/call` on `url`'s `/mcp`: the tool's structured result; fails the test on any error."""
-    answer = await http.post(
-        f"{url}/mcp",
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": name, "arguments": arguments},
-        },
-        headers={**_JSON, "Authorization": f"Bearer {key}"},
-    )
-    assert answer.status_code == 200, answer.text
-    result = answer.json()["result"]
-    assert not result.get("isError"), result
-    return result["structuredContent"]
-
-
 async def _all_pages(http: httpx.AsyncClient, url: str, key: str, name: str, arguments: dict) -> list[dict]:
     rows: list[dict] = []
     page = 1
     while True:
-        listed = await _tool(http, url, key, name, {**arguments, "page": page, "limit": 100})
+        listed = await call_tool(http, url, key, name, {**arguments, "page": page, "limit": 100})
         rows += listed["data"]
         if not listed["pagination"]["hasMore"]:
             return rows
@@ -138,7 +121,7 @@ async def _all_events(http: httpx.AsyncClient, url: str, key: str) -> list[dict]
     events: list[dict] = []
     cursor = None
     while True:
-        page = await _tool(
+        page = await call_tool(
             http, url, key, "list_events", {"limit": 100, **({"cursor": cursor} if cursor else {})}
         )
         events += page["data"]
@@ -213,7 +196,7 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         lessons = [{"title": f"L{n}"} for n in range(25)]
         course = (
-            await _tool(
+            await call_tool(
                 http,
                 url,
                 key,
@@ -228,16 +211,16 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
         )["course"]
         lesson_ids = [lesson["id"] for lesson in course["sections"][0]["lessons"]]
         student = (
-            await _tool(
+            await call_tool(
                 http, url, key, "register_student", {"name": "Burst", "email": "burst@workers.example"}
             )
         )["student"]
         enrollment = (
-            await _tool(
+            await call_tool(
                 http, url, key, "enroll_student", {"studentId": student["id"], "courseId": course["id"]}
             )
         )["enrollment"]
-        community = (await _tool(http, url, key, "create_community", {"name": "Burst", "slug": "burst"}))[
+        community = (await call_tool(http, url, key, "create_community", {"name": "Burst", "slug": "burst"}))[
             "community"
         ]
         before = await _all_events(http, url, key)
@@ -252,14 +235,14 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
                     "content": "Written in a burst.",
                     "userId": platform.producer["ownerUserId"],
                 }
-                threads.append((await _tool(http, url, key, "create_thread", arguments))["thread"]["id"])
+                threads.append((await call_tool(http, url, key, "create_thread", arguments))["thread"]["id"])
             else:
                 arguments = {
                     "enrollmentId": enrollment["id"],
                     "lessonId": lesson_ids[n // 2 % 25],
                     "completed": True,
                 }
-                progress.append(await _tool(http, url, key, "update_progress", arguments))
+                progress.append(await call_tool(http, url, key, "update_progress", arguments))
 
         async with anyio.create_task_group() as burst:
             for n in range(200):
@@ -267,7 +250,7 @@ async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gap
         held = connections_per_worker(server)  # the burst's connections, still open
 
         listed = await _all_pages(http, url, key, "list_threads", {"communityId": community["id"]})
-        final = (await _tool(http, url, key, "get_enrollment", {"enrollmentId": enrollment["id"]}))[
+        final = (await call_tool(http, url, key, "get_enrollment", {"enrollmentId": enrollment["id"]}))[
             "enrollment"
         ]
         certificates = await _all_pages(http, url, key, "list_certificates", {"studentId": student["id"]})
@@ -294,7 +277,7 @@ async def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(own
     killed_at = None
     async with httpx.AsyncClient(timeout=60) as http:
         community = (
-            await _tool(http, server.url, key, "create_community", {"name": "Kill", "slug": "kill"})
+            await call_tool(http, server.url, key, "create_community", {"name": "Kill", "slug": "kill"})
         )["community"]
 
         async def writer(n: int) -> None:
@@ -308,7 +291,7 @@ async def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(own
                 }
                 count += 1
                 try:
-                    thread = (await _tool(http, server.url, key, "create_thread", arguments))["thread"]
+                    thread = (await call_tool(http, server.url, key, "create_thread", arguments))["thread"]
                 except httpx.TransportError as error:  # on the killed worker's connections: not acknowledged
                     failed.append(type(error).__name__)
                     continue

@@ -18,6 +18,7 @@ from storage.tables import AuditEvent, OAuthClient, OAuthGrant, OAuthToken
 from tests.support.clock import Clock
 from tests.support.dashboard import csrf_of, sign_in
 from tests.support.factories import count_rows
+from tests.support.mcp_http import mcp_post
 from tests.support.oauth import (
     ISSUER,
     REDIRECT,
@@ -27,7 +28,6 @@ from tests.support.oauth import (
     connect,
     consent,
     local_http_server,
-    mcp_post,
     owner_browser,
     query_of,
     refused_at_authorize,

@@ -32,6 +32,7 @@ from tests.support.clock import Clock
 from tests.support.dashboard import BASE
 from tests.support.databases import sqlite_path
 from tests.support.factories import count_rows
+from tests.support.mcp_http import mcp_post
 from tests.support.oauth import (
     ISSUER,
     REDIRECT,
@@ -41,7 +42,6 @@ from tests.support.oauth import (
     connect,
     consent,
     local_http_server,
-    mcp_post,
     owner_browser,
     query_of,
     refused_at_authorize,

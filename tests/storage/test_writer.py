@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 
 import anyio
 import pytest
@@ -326,6 +327,15 @@ def _category_insert(slug: str) -> dict:
     return {"id": f"cat_{slug}", "name": slug, "slug": slug, "icon": "x", "order": 99}
 
 
+async def _queued_write(store, slug: str, *, seconds: float, inside=lambda: None) -> None:
+    """A write of one category that lasts `seconds` (the loop goes on meanwhile, so other writes
+    queue in the gate), calling `inside()` in its transaction."""
+    async with store.writing() as db:
+        await db.run(PreparedQuery(Category.__table__.insert()), **_category_insert(slug))
+        inside()
+        await anyio.sleep(seconds)
+
+
 @pytest.mark.sqlite_only
 async def test_a_process_keeps_its_turn_for_its_own_waiting_writes_and_gives_it_back_after_them(
     store, monkeypatch
@@ -337,18 +347,16 @@ async def test_a_process_keeps_its_turn_for_its_own_waiting_writes_and_gives_it_
     counted = _CountedFlock()
     monkeypatch.setattr(storage.write_turns, "fcntl", counted)
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
-    insert = PreparedQuery(Category.__table__.insert())
     held_between: list[bool] = []
 
-    async def write(slug: str) -> None:
-        async with store.writing() as db:
-            await db.run(insert, **_category_insert(slug))
-            held_between.append(not _turn_is_free(store))
-            await anyio.sleep(0.001)  # the others queue in the gate meanwhile
+    def note_whether_held() -> None:
+        held_between.append(not _turn_is_free(store))
 
     async with anyio.create_task_group() as tasks:
         for number in range(6):
-            tasks.start_soon(write, f"run{number}")
+            tasks.start_soon(
+                partial(_queued_write, store, f"run{number}", seconds=0.001, inside=note_whether_held)
+            )
     assert held_between == [True] * 6
     assert (counted.taken, counted.given_back) == (1, 1)
     assert _turn_is_free(store)
@@ -367,13 +375,10 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
     import storage.write_turns
 
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.05)
-    insert = PreparedQuery(Category.__table__.insert())
     written: list[str] = []
 
     async def write(slug: str) -> None:
-        async with store.writing() as db:
-            await db.run(insert, **_category_insert(slug))
-            await anyio.sleep(0.01)  # each write holds the turn 10 ms: 40 of them, 400 ms
+        await _queued_write(store, slug, seconds=0.01)  # each holds the turn 10 ms: 40 of them, 400 ms
         written.append(slug)
 
     from tests.support.databases import sqlite_path

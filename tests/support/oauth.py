@@ -34,7 +34,6 @@ __all__ = [
     "connect",
     "consent",
     "local_http_server",
-    "mcp_post",
     "owner_browser",
     "query_of",
     "refused_at_authorize",
@@ -139,23 +138,6 @@ async def consent(
 
 async def token(client: httpx.AsyncClient, **form: str) -> httpx.Response:
     return await client.post("/token", data=form)
-
-
-async def mcp_post(
-    client: httpx.AsyncClient,
-    access_token: str | None,
-    method: str = "tools/list",
-    params: dict | None = None,
-) -> httpx.Response:
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "MCP-Protocol-Version": "2025-06-18",
-    }
-    if access_token:
-        headers["Authorization"] = f"Bearer {access_token}"
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-    return await client.post("/mcp", json=body, headers=headers)
 
 
 @contextmanager

@@ -18,7 +18,8 @@ from server.sample_data import create_sample_data
 from tests.support.community_factories import MEDIA
 from tests.support.dashboard import csrf_of, signed_in
 from tests.support.factories import Tenant, add_key, error, mcp_client, ok, principal_of, text_of
-from tests.support.oauth import connect, mcp_post, owner_browser, server
+from tests.support.mcp_http import mcp_post
+from tests.support.oauth import connect, owner_browser, server
 from tests.support.rest import http_app, rest_client, small_sample
 from tests.support.webhooks import delivering, receiver, settle
 from tests.tools.test_generated_matrices import filler, id_arguments
