@@ -90,10 +90,9 @@ NOTES["load.workers.get_student"] = (
 )
 NOTES["load.workers.update_progress"] = (
     "SQLite has one writer for the file: the workers' transactions take turns (storage/write_turns.py, "
-    "a file lock that wakes the next writer at once; SQLite's polling busy handler gave 0.64x), so "
-    "only the work outside the transaction runs in parallel, and a write costs more CPU with 2 workers "
-    "(2.0-2.4 ms against 1.1-1.4 ms: each worker's connections read again the pages the other's "
-    "commit changed, and a contended turn waits in a thread). Measured 0.71-1.0x while other sessions "
-    "loaded the machine, 1.19x once it had eased. Next step: measure on a quiet machine; then profile the second worker's "
-    "page reads (a larger page cache, or mmap) before anything else; PostgreSQL for write-heavy schools."
+    "a file lock that wakes the next writer at once, kept by a worker for its own queued writes up to "
+    "5 ms), so only the work outside the transaction runs in parallel, and a write costs more CPU with "
+    "2 workers (1.5-1.9 ms against 1.0-1.2 ms). Measured 1.16-1.5x on a quiet machine since a worker "
+    "keeps its turn (0.9-1.05x before), less while other work shares its 2 cores. Next step: profile "
+    "the second worker's extra user time per write; PostgreSQL for write-heavy schools."
 )
