@@ -16,10 +16,10 @@ same slot, on the same socket: connections the kernel queued there meanwhile wai
 requests in flight finish for up to `drain_seconds`, records its webhook deliveries in flight and
 exits; one still running after that is killed.
 
-Nothing a request needs lives in one process (`docs/deploying.md`), with one exception on SQLite:
-the per-key rate limit counts in each process's memory there, so with N workers a key may make up
-to N times `BLOHKO_RATE_LIMIT_PER_MINUTE`. Every worker delivers webhooks; deliveries are leased in
-the database, so no two workers send the same one.
+Nothing a request needs lives in one process (`docs/deploying.md`): the per-key rate limit counts
+in the database (PostgreSQL) or in a file beside it that every worker maps (SQLite,
+`storage.rate_limits`). Every worker delivers webhooks; deliveries are leased in the database, so
+no two workers send the same one.
 """
 
 from __future__ import annotations

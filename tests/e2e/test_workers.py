@@ -58,6 +58,20 @@ class Platform:
     producer: dict
     key: str
 
+    def new_key(self, name: str) -> dict:
+        """A new full-access key of the producer, made through the CLI: its id and secret."""
+        return cli_json(
+            self.env,
+            "keys",
+            "create",
+            "--producer",
+            self.producer["id"],
+            "--name",
+            name,
+            "--permissions",
+            "*",
+        )
+
     def workers_server(self, log_path: Path, **settings: str) -> Iterator[Server]:
         with http_server({**self.env, **settings}, log_path, workers=2) as server:
             yield server
@@ -147,17 +161,7 @@ def test_two_worker_processes_answer_on_one_port(server):
 
 
 def test_a_key_revoked_through_one_worker_is_refused_by_the_other_at_once(server, platform):
-    doomed = cli_json(
-        platform.env,
-        "keys",
-        "create",
-        "--producer",
-        platform.producer["id"],
-        "--name",
-        "doomed",
-        "--permissions",
-        "*",
-    )
+    doomed = platform.new_key("doomed")
     pinned = wait_workers(server, 2)
     try:
         (first, through_first), (second, through_second) = pinned.items()
@@ -188,6 +192,32 @@ def test_a_key_revoked_through_one_worker_is_refused_by_the_other_at_once(server
     assert refused == (401, {"error": "unauthorized", "message": "This API key has been revoked"})
     assert refused_mcp[0] == 401
     assert answered_by == {first, second}  # each request went where the test meant it to
+
+
+def test_a_keys_rate_limit_counts_its_calls_through_every_worker_once(platform, tmp_path):
+    """`BLOHKO_RATE_LIMIT_PER_MINUTE` holds for the server, not per worker: the calls a key makes
+    through both workers share one count (on SQLite in the file beside the database, on
+    PostgreSQL in the database)."""
+    limit = 6
+    key = platform.new_key("limited")["key"]
+    servers = platform.workers_server(tmp_path / "server.log", BLOHKO_RATE_LIMIT_PER_MINUTE=str(limit))
+    server = next(servers)
+    try:
+        if time.time() % 60 > 40:  # the calls below must fall in one minute's window
+            time.sleep(61 - time.time() % 60)  # (before the connections: a keep-alive one idles out in 5 s)
+        pinned = wait_workers(server, 2)
+        try:
+            answers = [
+                (pid, _send(connection, "GET", "/api/v1/students", token=key)[0])
+                for _ in range(limit)
+                for pid, connection in pinned.items()
+            ]
+        finally:
+            _close(pinned)
+    finally:
+        servers.close()
+    assert [status for _, status in answers] == [200] * limit + [429] * limit, answers
+    assert {pid for pid, status in answers if status == 200} == set(pinned)  # both workers counted
 
 
 async def test_200_concurrent_writes_across_workers_all_kept_one_certificate_gapless_events(server, platform):
