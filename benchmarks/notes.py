@@ -92,7 +92,7 @@ NOTES["load.workers.update_progress"] = (
     "SQLite has one writer for the file: the workers' transactions take turns (storage/write_turns.py, "
     "a file lock that wakes the next writer at once, kept by a worker for its own queued writes up to "
     "5 ms), so only the work outside the transaction runs in parallel, and a write costs more CPU with "
-    "2 workers (1.5-1.9 ms against 1.0-1.2 ms). Measured 1.16-1.5x on a quiet machine since a worker "
+    "2 workers (1.5-1.9 ms against 1.0-1.2 ms). Measured 1.16-1.6x on a quiet machine since a worker "
     "keeps its turn (0.9-1.05x before), less while other work shares its 2 cores. Next step: profile "
     "the second worker's extra user time per write; PostgreSQL for write-heavy schools."
 )

@@ -11,7 +11,8 @@ memory has one process, and counts in its memory.
 The file is a table of `_SLOTS` slots, each a key's fingerprint (8 bytes of BLAKE2b of its id),
 the window it counts and the count; a key takes the first slot, from where its fingerprint points,
 that holds it or holds a finished window. Nothing in it is secret (fingerprints of key and session
-ids, counts), and it is rebuilt at its size if found otherwise. Where it cannot be used (no
+ids, counts); a file found smaller is grown, never shrunk (another process may have it mapped),
+and a slot that holds no plausible window is free. Where it cannot be used (no
 `fcntl`, the table full for a key, the lock held past `_LOCK_WAIT_SECONDS` by a process that hangs)
 the count falls back to this process's memory: the limit still holds per process.
 """
@@ -114,13 +115,11 @@ class _FileCounter:
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 size = self._slots * _SLOT.size
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    if os.fstat(fd).st_size != size:  # new, or not ours: rebuilt empty
-                        os.ftruncate(fd, 0)
-                        os.ftruncate(fd, size)
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                # Grown, never shrunk: another process may have it mapped, and a mapping past the
+                # end of its file faults. Growing to the same size at once in two processes is no
+                # harm (the new bytes are zeros, the old ones stay).
+                if os.fstat(fd).st_size < size:
+                    os.ftruncate(fd, size)
                 self._map = mmap.mmap(fd, size)
             except BaseException:
                 os.close(fd)
@@ -167,8 +166,8 @@ class _FileCounter:
             if held == fingerprint and held_window == window:
                 _SLOT.pack_into(table, offset, fingerprint, window, count + 1)
                 return count + 1
-            if free is None and held_window < window:  # empty, or a finished window's
-                free = offset
+            if free is None and not window <= held_window <= window + 1:
+                free = offset  # empty, a finished window's, or not a window at all (a foreign file)
             if held_window == 0:  # never used: no key's slots lie past it (slots are never emptied)
                 break
         if free is None:

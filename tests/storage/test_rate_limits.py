@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from storage.rate_limits import _SLOT, _FileCounter, counter_for
+from storage.rate_limits import _SLOT, _SLOTS, _FileCounter, counter_for
 from tests.support.databases import sqlite_path
 
 pytestmark = pytest.mark.sqlite_only
@@ -46,12 +46,13 @@ async def test_the_counter_file_is_the_owners_alone_and_holds_no_key_id(store):
     assert b"ses_secret" not in content and content.count(b"\0") < len(content)
 
 
-async def test_a_file_not_of_the_counters_size_is_rebuilt_empty(store):
+async def test_a_file_found_short_and_full_of_garbage_is_grown_and_its_slots_taken_as_free(store):
     path = _counter_file(store)
-    Path(path).write_bytes(b"\xff" * 1000)
-    counter = counter_for(store)
-    assert await counter.hit("key_a", WINDOW) == 1
-    assert os.path.getsize(path) % _SLOT.size == 0 and os.path.getsize(path) > 1000
+    Path(path).write_bytes(b"\xff" * 1000 + b"\x7f" * 1000)  # windows far in the past and the future
+    counters = [counter_for(store) for _ in range(2)]
+    counts = [await counters[n % 2].hit(f"key_{n % 3}", WINDOW) for n in range(9)]
+    assert counts == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert os.path.getsize(path) == _SLOTS * _SLOT.size
 
 
 async def test_a_key_with_no_free_slot_near_it_counts_in_memory_and_says_so_once(store, caplog):
