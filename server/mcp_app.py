@@ -48,6 +48,7 @@ from pydantic import ConfigDict
 from pydantic_core import to_json
 
 from server.deferred_runtime import DeferredRuntime
+from server.listings import only_listed
 from server.prompts import Resolve, RunAs, add_prompts
 from server.published_tools import CONVENTIONS, PublishedTool, published_tools
 from server.request_state import PRINCIPAL_STATE_KEY
@@ -187,19 +188,13 @@ def _principal_from_http(ctx: ServerRequestContext[Any, Any]) -> Principal | Non
 
 
 def _only_visible_tools(result: Any, principal: Principal, tools: dict[str, PublishedTool]) -> Any:
-    """Filter a tools/list result, which the SDK hands middleware as a wire dict or a model."""
+    """A tools/list result with only the tools `principal` may call."""
 
-    def visible(name: str) -> bool:
+    def visible(name: Any) -> bool:
         tool = tools.get(name)
         return tool is not None and may_call(principal, tool)
 
-    if isinstance(result, ListToolsResult):
-        result.tools = [tool for tool in result.tools if visible(tool.name)]
-    elif isinstance(result, dict) and isinstance(result.get("tools"), list):
-        result = {**result, "tools": [tool for tool in result["tools"] if visible(tool.get("name"))]}
-    else:
-        raise TypeError(f"unexpected tools/list result {type(result).__name__}")
-    return result
+    return only_listed(result, ListToolsResult, "tools", "name", visible)
 
 
 def _resolver(runtimes: _Loaded | DeferredRuntime, api_key: str | None) -> Resolve:

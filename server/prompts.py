@@ -33,6 +33,7 @@ from mcp.server.mcpserver.prompts.base import PromptArgument
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, Completion, ListPromptsResult
 
+from server.listings import only_listed
 from server.published_tools import PublishedTool, published_tools
 from tools.core.errors import BadRequest, BlohkoError, NotFound, NotPermitted
 from tools.core.permissions import may_call
@@ -428,20 +429,6 @@ def _unknown(name: object) -> MCPError:
     return MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
 
 
-def _only_usable(result: Any, usable: set[str]) -> Any:
-    """Filter a prompts/list result, which middleware sees as a wire dict or a model."""
-    if isinstance(result, ListPromptsResult):
-        result.prompts = [prompt for prompt in result.prompts if prompt.name in usable]
-    elif isinstance(result, dict) and isinstance(result.get("prompts"), list):
-        result = {
-            **result,
-            "prompts": [prompt for prompt in result["prompts"] if prompt.get("name") in usable],
-        }
-    else:
-        raise TypeError(f"unexpected prompts/list result {type(result).__name__}")
-    return result
-
-
 def _sdk_prompt(prompt: BlohkoPrompt, runtimes: _RuntimeSource, run_as: RunAs) -> Prompt:
     async def render(**raw: Any) -> str:
         runtime = await runtimes.get()
@@ -493,7 +480,9 @@ def add_prompts(server: MCPServer, runtimes: _RuntimeSource, *, resolve: Resolve
         principal = await resolve(ctx)
         usable = {prompt.name for prompt in usable_prompts(principal)}
         if ctx.method == "prompts/list":
-            return _only_usable(await call_next(ctx), usable)
+            return only_listed(
+                await call_next(ctx), ListPromptsResult, "prompts", "name", usable.__contains__
+            )
         if ctx.method == "prompts/get":
             params = ctx.params or {}
             name = params.get("name")

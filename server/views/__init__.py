@@ -28,6 +28,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, ListResourcesResult
 
+from server.listings import only_listed
 from tools.core.permissions import may_call
 from tools.core.principal import Principal
 
@@ -151,11 +152,6 @@ async def serve_view_request(
             # The SDK's own answer for a URI it does not know (`MCPServer._handle_read_resource`).
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown resource: {uri}", data={"uri": uri})
         return await call_next()
-    result = await call_next()
-    if isinstance(result, ListResourcesResult):
-        result.resources = [resource for resource in result.resources if str(resource.uri) not in hidden]
-    elif isinstance(result, dict) and isinstance(result.get("resources"), list):
-        result = {**result, "resources": [r for r in result["resources"] if r.get("uri") not in hidden]}
-    else:
-        raise TypeError(f"unexpected resources/list result {type(result).__name__}")
-    return result
+    return only_listed(
+        await call_next(), ListResourcesResult, "resources", "uri", lambda uri: uri not in hidden
+    )
