@@ -15,8 +15,14 @@ wait. Turns that alternate write by write cost each write a hand-over: the waiti
 lock sits taken and unused), and SQLite drops a connection's page cache whenever another
 connection wrote the file. Measured with two workers under `wrk` (update_progress, requests/s):
 no keeping ~900, keeping 1-7 ms ~1,150-1,250, 20 ms ~900, 100 ms ~600 (a long turn leaves the
-other process's writes queued and its core idle). Another process waits at most that bound plus
-one write.
+other process's writes queued and its core idle).
+
+`flock` hands nothing over: a process giving the turn back and taking it again at once wins
+before the kernel's wake-up of a waiting process has run, so with its writes always queued it
+could keep the turn for good. So a process marks itself waiting for the turn (a shared lock on
+`<database>-writer.waiting`, dropped the moment it has the turn), and one that gives the turn back
+at the bound with writes still queued lets a marked process have it first. Another process so
+waits at most that bound plus one write.
 
 Taking it is one non-blocking system call when it is free. When another process holds it, the
 wait runs in a worker thread, off the event loop, up to the busy timeout (`Locked` past it, as
@@ -34,6 +40,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from storage.errors import Locked
@@ -52,80 +59,118 @@ class WriteTurns:
     """The file lock of one SQLite database, held by this process while one of its writes runs."""
 
     def __init__(self, database: str, *, timeout_ms: int) -> None:
-        self._path = f"{database}-writer.lock"
+        self._turn_path = f"{database}-writer.lock"
+        self._waiting_path = f"{database}-writer.waiting"
         self._timeout = timeout_ms / 1000
-        self._fd: int | None = None
+        self._turn_fd: int | None = None
+        self._waiting_fd: int | None = None
         self._abandoned: asyncio.Future[Any] | None = None
+        self._let_waiting_go_first = False
         self.held = False
         self._taken_at = 0.0
 
-    def _file(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        return self._fd
+    def _turn_file(self) -> int:
+        if self._turn_fd is None:
+            self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._turn_fd
+
+    def _waiting_file(self) -> int:
+        if self._waiting_fd is None:
+            self._waiting_fd = os.open(self._waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._waiting_fd
 
     async def take(self) -> None:
         """Wait for this process's turn to write the file, unless it kept it from its last write;
         `Locked` past the busy timeout."""
         if sys.platform == "win32" or self.held:
             return
-        if self._abandoned is not None:  # a wait given up still blocks in its thread
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await asyncio.shield(self._abandoned)
-            except TimeoutError:
-                raise Locked("another process kept the database's write turn") from None
-        fd = self._file()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            await self._wait(fd)
+            async with asyncio.timeout(self._timeout):
+                if self._abandoned is not None:  # a wait given up still blocks in its thread
+                    await asyncio.shield(self._abandoned)
+                if self._let_waiting_go_first:
+                    self._let_waiting_go_first = False
+                    if self._another_waits():
+                        await self._in_thread(self._until_nobody_waits, holds_turn_after=False)
+                try:
+                    fcntl.flock(self._turn_file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    await self._in_thread(self._wait_for_turn, holds_turn_after=True)
+        except TimeoutError:
+            raise Locked("another process kept the database's write turn") from None
         self.held = True
         self._taken_at = time.monotonic()
 
-    async def _wait(self, fd: int) -> None:
-        if sys.platform == "win32":
-            return
-        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+    def _wait_for_turn(self) -> None:
+        """In a thread: wait for the turn, marked as waiting meanwhile (a shared lock on the
+        `-writer.waiting` file) so that a process giving the turn back at the bound lets this
+        one have it first."""
+        waiting = self._waiting_file()
+        fcntl.flock(waiting, fcntl.LOCK_SH)
         try:
-            async with asyncio.timeout(self._timeout):
-                await asyncio.shield(waiting)
-        except BaseException as error:
-            self._abandon(waiting)
-            if isinstance(error, TimeoutError):
-                raise Locked("another process kept the database's write turn") from None
+            fcntl.flock(self._turn_file(), fcntl.LOCK_EX)
+        finally:
+            fcntl.flock(waiting, fcntl.LOCK_UN)
+
+    def _another_waits(self) -> bool:
+        waiting = self._waiting_file()
+        try:
+            fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(waiting, fcntl.LOCK_UN)
+        return False
+
+    def _until_nobody_waits(self) -> None:
+        """In a thread: return once no process is marked as waiting for the turn (each unmarks
+        itself the moment it has the turn)."""
+        waiting = self._waiting_file()
+        fcntl.flock(waiting, fcntl.LOCK_EX)
+        fcntl.flock(waiting, fcntl.LOCK_UN)
+
+    async def _in_thread(self, blocking: Callable[[], None], *, holds_turn_after: bool) -> None:
+        """Run a blocking `flock` wait off the event loop; if its caller gives it up (cancelled,
+        out of time), the thread goes on, and the turn it then gets, if any, is given back."""
+        waiting = asyncio.ensure_future(asyncio.to_thread(blocking))
+        try:
+            await asyncio.shield(waiting)
+        except BaseException:
+            self._abandon(waiting, holds_turn_after=holds_turn_after)
             raise
 
-    def _abandon(self, waiting: asyncio.Future[Any]) -> None:
-        """Give back the turn a wait gets after its caller gave it up."""
-        if sys.platform == "win32":
-            return
-        fd = self._fd
+    def _abandon(self, waiting: asyncio.Future[Any], *, holds_turn_after: bool) -> None:
+        fd = self._turn_fd
 
-        def give_back(done: asyncio.Future[Any]) -> None:
+        def settle(done: asyncio.Future[Any]) -> None:
             if self._abandoned is done:
                 self._abandoned = None
-            if fd is not None and not done.cancelled() and done.exception() is None:
+            got_turn = holds_turn_after and not done.cancelled() and done.exception() is None
+            if got_turn and fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
         self._abandoned = waiting
-        waiting.add_done_callback(give_back)
+        waiting.add_done_callback(settle)
 
     def end_write(self, *, more_waiting: bool) -> None:
         """A write transaction ended: keep the turn for the next of this process's writes if one
         waits and the turn is younger than `TURN_HOLD_SECONDS`, else give it back. A kept turn
-        is given back by `give_back` when this process's writes stop waiting for it."""
-        if not (more_waiting and time.monotonic() - self._taken_at < TURN_HOLD_SECONDS):
-            self.give_back()
+        is given back by `give_back` when this process's writes stop waiting for it; one given
+        back at the bound with writes still waiting goes first to a process marked waiting."""
+        if more_waiting and time.monotonic() - self._taken_at < TURN_HOLD_SECONDS:
+            return
+        self.give_back()
+        self._let_waiting_go_first = more_waiting
 
     def give_back(self) -> None:
         """End this process's turn."""
-        if self.held and sys.platform != "win32" and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self.held and sys.platform != "win32" and self._turn_fd is not None:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
         self.held = False
 
     def close(self) -> None:
         self.give_back()
-        if self._fd is not None and self._abandoned is None:
-            os.close(self._fd)
-            self._fd = None
+        if self._abandoned is None:  # else its thread still uses the files
+            for fd in (self._turn_fd, self._waiting_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._turn_fd = self._waiting_fd = None

@@ -367,12 +367,16 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
     store, monkeypatch
 ):
     """A process with writes always waiting still gives the turn back once it is older than
-    `TURN_HOLD_SECONDS`: another process waiting for it gets it before those writes are done."""
-    import fcntl
-    import os
+    `TURN_HOLD_SECONDS`, and lets another process waiting for it go first: that one gets it
+    before those writes are done (the other process: a second `WriteTurns` on its own files, in
+    a thread with its own event loop; `flock` locks belong to the open file, as between
+    processes)."""
+    import asyncio
     import threading
 
     import storage.write_turns
+    from storage.write_turns import WriteTurns
+    from tests.support.databases import sqlite_path
 
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.05)
     written: list[str] = []
@@ -381,15 +385,16 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
         await _queued_write(store, slug, seconds=0.01)  # each holds the turn 10 ms: 40 of them, 400 ms
         written.append(slug)
 
-    from tests.support.databases import sqlite_path
-
-    other = os.open(f"{sqlite_path(store.url)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    other = WriteTurns(sqlite_path(store.url), timeout_ms=5000)
     other_got_it_after: list[int] = []
 
     def other_process() -> None:
-        fcntl.flock(other, fcntl.LOCK_EX)  # blocks until the store gives the turn back
-        other_got_it_after.append(len(written))
-        fcntl.flock(other, fcntl.LOCK_UN)
+        async def one_write() -> None:
+            await other.take()  # waits until the store gives the turn back
+            other_got_it_after.append(len(written))
+            other.end_write(more_waiting=False)
+
+        asyncio.run(one_write())
 
     try:
         async with anyio.create_task_group() as tasks:
@@ -400,9 +405,50 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
             waiter.start()
         waiter.join(timeout=5)
     finally:
-        os.close(other)
+        other.close()
     assert len(written) == 40
     assert other_got_it_after and other_got_it_after[0] < 20  # not after the whole queue
+
+
+async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_waiting(tmp_path, monkeypatch):
+    """This process gives its turn back at the bound with writes still queued and takes it
+    again at once; another process already waits for it (a second `WriteTurns` on the same
+    database, in a thread with its own event loop). `flock` alone would give it back to this
+    process before the kernel's wake-up of the other ran; the other must have it first."""
+    import threading
+
+    import storage.write_turns
+    from storage.write_turns import WriteTurns
+
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.0)
+    database = str(tmp_path / "school.db")
+    this, other = WriteTurns(database, timeout_ms=5000), WriteTurns(database, timeout_ms=5000)
+    order: list[str] = []
+
+    def other_process() -> None:
+        async def one_write() -> None:
+            await other.take()
+            order.append("other")
+            await asyncio.sleep(0.02)  # its write
+            other.end_write(more_waiting=False)
+
+        asyncio.run(one_write())
+
+    await this.take()
+    waiter = threading.Thread(target=other_process)
+    waiter.start()
+    try:
+        while not this._another_waits():  # the other is marked waiting, blocked in `flock`
+            await asyncio.sleep(0.001)
+        this.end_write(more_waiting=True)  # at the bound (0 s here): given back
+        await this.take()  # the next queued write
+        order.append("this")
+        this.end_write(more_waiting=False)
+    finally:
+        waiter.join(timeout=5)
+        this.close()
+        other.close()
+    assert order == ["other", "this"]
 
 
 @pytest.mark.sqlite_only
