@@ -40,7 +40,6 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from storage.errors import Locked
@@ -48,11 +47,15 @@ from storage.errors import Locked
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["TURN_HOLD_SECONDS", "WriteTurns"]
+__all__ = ["LET_GO_FIRST_SECONDS", "TURN_HOLD_SECONDS", "WriteTurns"]
 
 TURN_HOLD_SECONDS = 0.005
 """How long a process may keep its write turn for its own waiting writes, from when it took it
 (the middle of the measured 1-7 ms plateau)."""
+
+LET_GO_FIRST_SECONDS = 0.05
+"""How long a process that gave its turn back at the bound, with writes still queued, waits for a
+process marked waiting to take it before it takes the turn again itself."""
 
 
 class WriteTurns:
@@ -90,12 +93,11 @@ class WriteTurns:
                     await asyncio.shield(self._abandoned)
                 if self._let_waiting_go_first:
                     self._let_waiting_go_first = False
-                    if self._another_waits():
-                        await self._in_thread(self._until_nobody_waits, holds_turn_after=False)
+                    await self._while_another_waits()
                 try:
                     fcntl.flock(self._turn_file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    await self._in_thread(self._wait_for_turn, holds_turn_after=True)
+                    await self._wait_in_thread()
         except TimeoutError:
             raise Locked("another process kept the database's write turn") from None
         self.held = True
@@ -121,31 +123,31 @@ class WriteTurns:
         fcntl.flock(waiting, fcntl.LOCK_UN)
         return False
 
-    def _until_nobody_waits(self) -> None:
-        """In a thread: return once no process is marked as waiting for the turn (each unmarks
-        itself the moment it has the turn)."""
-        waiting = self._waiting_file()
-        fcntl.flock(waiting, fcntl.LOCK_EX)
-        fcntl.flock(waiting, fcntl.LOCK_UN)
+    async def _while_another_waits(self) -> None:
+        """Let a process marked waiting take the turn just given back: poll for its mark (it
+        drops it the moment it has the turn, about 1 ms after the give-back as measured), up to
+        `LET_GO_FIRST_SECONDS` (a process stopped while it waits does not hold the others up)."""
+        deadline = time.monotonic() + LET_GO_FIRST_SECONDS
+        while self._another_waits() and time.monotonic() < deadline:
+            await asyncio.sleep(0.0005)
 
-    async def _in_thread(self, blocking: Callable[[], None], *, holds_turn_after: bool) -> None:
-        """Run a blocking `flock` wait off the event loop; if its caller gives it up (cancelled,
-        out of time), the thread goes on, and the turn it then gets, if any, is given back."""
-        waiting = asyncio.ensure_future(asyncio.to_thread(blocking))
+    async def _wait_in_thread(self) -> None:
+        """Wait for the turn off the event loop; if its caller gives the wait up (cancelled, out
+        of time), the thread goes on, and the turn it then gets is given back."""
+        waiting = asyncio.ensure_future(asyncio.to_thread(self._wait_for_turn))
         try:
             await asyncio.shield(waiting)
         except BaseException:
-            self._abandon(waiting, holds_turn_after=holds_turn_after)
+            self._abandon(waiting)
             raise
 
-    def _abandon(self, waiting: asyncio.Future[Any], *, holds_turn_after: bool) -> None:
+    def _abandon(self, waiting: asyncio.Future[Any]) -> None:
         fd = self._turn_fd
 
         def settle(done: asyncio.Future[Any]) -> None:
             if self._abandoned is done:
                 self._abandoned = None
-            got_turn = holds_turn_after and not done.cancelled() and done.exception() is None
-            if got_turn and fd is not None:
+            if fd is not None and not done.cancelled() and done.exception() is None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
         self._abandoned = waiting

@@ -451,6 +451,37 @@ async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_wai
     assert order == ["other", "this"]
 
 
+async def test_a_process_marked_waiting_that_does_not_take_the_turn_holds_this_one_up_only_briefly(
+    tmp_path, monkeypatch
+):
+    """A process marked waiting but not taking the turn given back to it (stopped, say) holds a
+    process that gave its turn back at the bound for `LET_GO_FIRST_SECONDS`, not the busy
+    timeout."""
+    import fcntl
+    import os
+    import time
+
+    import storage.write_turns
+    from storage.write_turns import WriteTurns
+
+    monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(storage.write_turns, "LET_GO_FIRST_SECONDS", 0.2)
+    database = str(tmp_path / "school.db")
+    this = WriteTurns(database, timeout_ms=60_000)
+    stopped = os.open(f"{database}-writer.waiting", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await this.take()
+        fcntl.flock(stopped, fcntl.LOCK_SH)  # marked waiting, and never takes the turn
+        this.end_write(more_waiting=True)
+        started = time.monotonic()
+        await asyncio.wait_for(this.take(), timeout=10)
+        assert this.held
+        assert time.monotonic() - started >= 0.2
+    finally:
+        this.close()
+        os.close(stopped)
+
+
 @pytest.mark.sqlite_only
 async def test_a_kept_turn_is_given_back_when_the_write_it_was_kept_for_gives_up(store, monkeypatch):
     """The turn is kept at the end of a write because another waits in the gate; that one is
