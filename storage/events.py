@@ -18,6 +18,7 @@ from storage.statements import PreparedQuery
 from storage.tables import Event, EventCounter, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Allocation",
     "EnabledEndpoint",
     "allocate_sequences",
     "enabled_endpoints",
@@ -34,6 +35,13 @@ _COUNTERS, _ENDPOINTS = EventCounter.__table__, WebhookEndpoint.__table__
 
 
 def _allocate_statement(insert: Any) -> Any:
+    # Whether the producer has an enabled webhook endpoint comes back with the counter, so that a
+    # school without webhooks reads none: one statement less for every write with an event.
+    any_endpoint = (
+        select(_ENDPOINTS.c.id)
+        .where(_ENDPOINTS.c.producer_id == bindparam("producer_id"), _ENDPOINTS.c.enabled.is_(True))
+        .exists()
+    )
     return (
         insert(_COUNTERS)
         .values(producer_id=bindparam("producer_id"), last_sequence=bindparam("count"))
@@ -41,7 +49,7 @@ def _allocate_statement(insert: Any) -> Any:
             index_elements=["producer_id"],
             set_={"last_sequence": _COUNTERS.c.last_sequence + bindparam("count")},
         )
-        .returning(_COUNTERS.c.last_sequence)
+        .returning(_COUNTERS.c.last_sequence, any_endpoint.label("any_endpoint"))
     )
 
 
@@ -86,13 +94,21 @@ async def insert_events(db: Db, events: list[dict[str, Any]], deliveries: list[d
     await db.run_each(_INSERT_DELIVERY, deliveries)
 
 
-async def allocate_sequences(db: Db, *, producer_id: str, count: int) -> int:
-    """Reserve `count` sequence numbers for `producer_id`; returns the last. The counter row stays
-    locked (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends,
-    so another transaction's events get later numbers and commit after these."""
+@dataclass(frozen=True)
+class Allocation:
+    last: int
+    """The last of the sequence numbers reserved."""
+    any_endpoint: bool
+    """Whether the producer has an enabled webhook endpoint (`enabled_endpoints` then says which)."""
+
+
+async def allocate_sequences(db: Db, *, producer_id: str, count: int) -> Allocation:
+    """Reserve `count` sequence numbers for `producer_id`. The counter row stays locked
+    (PostgreSQL: the upsert's row lock; SQLite: the one writer) until the transaction ends, so
+    another transaction's events get later numbers and commit after these."""
     counter = await db.first(_ALLOCATE[db.dialect.name], producer_id=producer_id, count=count)
     assert counter is not None, "the upsert returns the counter row it inserted or updated"
-    return counter["last_sequence"]
+    return Allocation(last=counter["last_sequence"], any_endpoint=bool(counter["any_endpoint"]))
 
 
 async def events_after(

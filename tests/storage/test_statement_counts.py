@@ -11,13 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from storage.student_export import EXPORT_STATEMENTS
+from storage.tables import WebhookDelivery
 from tests.support.clock import Clock
 from tests.support.community_factories import new_comment, new_community, new_student, new_thread
 from tests.support.databases import ENGINE
 from tests.support.enrollment_factories import enroll, new_course, progress
 from tests.support.factories import make_course, make_lesson, make_section, mcp_client, ok, statements
+from tools.core.context import Services
 
 
 async def _school(client) -> dict[str, Any]:
@@ -75,8 +78,9 @@ EXPECTED = {
     "get_course_insights": 3,  # + the course's figures, its lesson funnel
     "get_school_report": 4,  # + one statement per part: students, learning, community
     "update_progress": 4,  # + BEGIN / the lock, the state it starts from, the audit record
-    "create_thread": {"sqlite": 8, "postgresql": 7},  # + BEGIN, the community with the author, the
-    # thread, the audit record, and its event: the producer's event counter, the webhook endpoints, the event
+    "create_thread": {"sqlite": 7, "postgresql": 6},  # + BEGIN, the community with the author, the
+    # thread, the audit record, and its event: the producer's event counter (with whether any webhook
+    # endpoint is enabled: none here, so none is read), the event
 }
 
 
@@ -90,6 +94,30 @@ async def test_statements_per_call_with_authentication(store, tenant, name):
             await ok_call(client, name, arguments)
     expected = EXPECTED[name]
     assert len(seen) == (expected[ENGINE] if isinstance(expected, dict) else expected), "\n".join(seen)
+
+
+async def test_a_write_reads_the_webhook_endpoints_only_while_one_is_enabled(store, tenant):
+    """The event counter's upsert says whether the producer has an enabled endpoint: with one
+    paused, create_thread reads none and queues nothing; enabled, it reads them and inserts the
+    delivery."""
+    async with mcp_client(store, tenant.key, services=Services(webhooks_allow_loopback=True)) as client:
+        school = await _school(client)
+        arguments = _calls(school, tenant.owner_user_id)["create_thread"]
+        hook = await ok_call(client, "create_webhook", {"url": "http://127.0.0.1:9/hook"})
+        await ok_call(client, "update_webhook", {"webhookId": hook["webhook"]["id"], "enabled": False})
+        await ok_call(client, "create_thread", arguments)  # the key is verified and kept
+        with statements(store) as paused:
+            await ok_call(client, "create_thread", arguments)
+        await ok_call(client, "update_webhook", {"webhookId": hook["webhook"]["id"], "enabled": True})
+        with statements(store) as enabled:
+            await ok_call(client, "create_thread", arguments)
+    without = EXPECTED["create_thread"][ENGINE]
+    assert len(paused) == without, "\n".join(paused)
+    assert len(enabled) == without + 2, "\n".join(enabled)  # the endpoints, the delivery
+    assert enabled[-3].startswith("SELECT webhook_endpoints.id"), enabled[-3]
+    async with store.sessions() as session:
+        deliveries = (await session.scalars(select(WebhookDelivery))).all()
+    assert [d.endpoint_id for d in deliveries] == [hook["webhook"]["id"]]
 
 
 async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_events(store, tenant):
@@ -108,9 +136,10 @@ async def test_a_progress_update_that_completes_a_lesson_writes_its_changes_and_
             )
     assert [achievement["code"] for achievement in result["events"]["newAchievements"]] == ["first_lesson"]
     # Authentication, BEGIN / the lock, the state, the progress row, the enrollment's updatedAt,
-    # today's learning day, the achievement, the audit record, the event counter, the webhook
-    # endpoints, the events (lesson.completed, achievement.unlocked) in one insert.
-    assert len(seen) == 11, "\n".join(seen)
+    # today's learning day, the achievement, the audit record, the event counter (with whether any
+    # webhook endpoint is enabled: none, so none is read), the events (lesson.completed,
+    # achievement.unlocked) in one insert.
+    assert len(seen) == 10, "\n".join(seen)
 
 
 @pytest.mark.parametrize("name", ["get_course_insights", "get_school_report"])

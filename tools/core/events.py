@@ -124,13 +124,16 @@ async def write_events(
     many webhook deliveries were queued with them."""
     if not events:
         return 0
-    last = await events_storage.allocate_sequences(db, producer_id=producer_id, count=len(events))
+    allocation = await events_storage.allocate_sequences(db, producer_id=producer_id, count=len(events))
+    last = allocation.last
     first = last - len(events) + 1
     if (first - 1) // _PRUNE_EVERY != last // _PRUNE_EVERY:
         await events_storage.prune_events(db, producer_id=producer_id, before=at - retention.events)
         await events_storage.prune_deliveries(db, producer_id=producer_id, before=at - retention.deliveries)
         await audit_storage.prune_audit_events(db, producer_id=producer_id, before=at - retention.audit)
-    endpoints = await events_storage.enabled_endpoints(db, producer_id=producer_id)
+    endpoints = (
+        await events_storage.enabled_endpoints(db, producer_id=producer_id) if allocation.any_endpoint else []
+    )
     rows, deliveries = [], []
     for offset, event in enumerate(events):
         event_id = new_id("evt")
