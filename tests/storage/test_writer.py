@@ -415,6 +415,8 @@ async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_wai
     again at once; another process already waits for it (a second `WriteTurns` on the same
     database, in a thread with its own event loop). `flock` alone would give it back to this
     process before the kernel's wake-up of the other ran; the other must have it first."""
+    import os
+    import stat
     import threading
 
     import storage.write_turns
@@ -449,6 +451,8 @@ async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_wai
         this.close()
         other.close()
     assert order == ["other", "this"]
+    for beside in ("-writer.lock", "-writer.waiting"):  # owner-only, as every file beside the database
+        assert stat.S_IMODE(os.stat(f"{database}{beside}").st_mode) == 0o600
 
 
 async def test_a_process_marked_waiting_that_does_not_take_the_turn_holds_this_one_up_only_briefly(
