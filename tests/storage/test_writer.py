@@ -300,12 +300,17 @@ class _CountedFlock:
         import fcntl
 
         self._fcntl = fcntl
-        self.LOCK_EX, self.LOCK_NB, self.LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_NB, fcntl.LOCK_UN
+        self.LOCK_EX, self.LOCK_SH = fcntl.LOCK_EX, fcntl.LOCK_SH
+        self.LOCK_NB, self.LOCK_UN = fcntl.LOCK_NB, fcntl.LOCK_UN
         self.taken = 0
         self.given_back = 0
 
     def flock(self, fd: int, operation: int) -> None:
+        import os
+
         self._fcntl.flock(fd, operation)
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith("-writer.lock"):
+            return  # the `-writer.waiting` file: whether another process waits
         if operation == self.LOCK_UN:
             self.given_back += 1
         else:
@@ -410,21 +415,25 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
     assert other_got_it_after and other_got_it_after[0] < 20  # not after the whole queue
 
 
-async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_waiting(tmp_path, monkeypatch):
-    """This process gives its turn back at the bound with writes still queued and takes it
-    again at once; another process already waits for it (a second `WriteTurns` on the same
-    database, in a thread with its own event loop). `flock` alone would give it back to this
-    process before the kernel's wake-up of the other ran; the other must have it first."""
+@pytest.mark.parametrize("more_waiting", [True, False], ids=["at-the-bound", "queue-empty"])
+async def test_a_turn_given_back_goes_first_to_a_process_marked_waiting(tmp_path, monkeypatch, more_waiting):
+    """This process gives its turn back (at the bound with writes still queued, or with none
+    queued and the next write arriving at once) and takes it again straight away; another
+    process already waits for it (a second `WriteTurns` on the same database, in a thread with
+    its own event loop). `flock` alone would give it back to this process before the kernel's
+    wake-up of the other ran; the other must have it first."""
     import os
     import stat
     import threading
+    import time
 
     import storage.write_turns
     from storage.write_turns import WriteTurns
 
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(storage.write_turns, "LET_GO_FIRST_SECONDS", 5.0)  # a slow wake-up on a busy machine
     database = str(tmp_path / "school.db")
-    this, other = WriteTurns(database, timeout_ms=5000), WriteTurns(database, timeout_ms=5000)
+    this, other = WriteTurns(database, timeout_ms=10_000), WriteTurns(database, timeout_ms=10_000)
     order: list[str] = []
 
     def other_process() -> None:
@@ -440,19 +449,61 @@ async def test_a_turn_given_back_at_the_bound_goes_first_to_a_process_marked_wai
     waiter = threading.Thread(target=other_process)
     waiter.start()
     try:
+        marked_by = time.monotonic() + 5
         while not this._another_waits():  # the other is marked waiting, blocked in `flock`
+            assert time.monotonic() < marked_by, "the other process never marked itself waiting"
             await asyncio.sleep(0.001)
-        this.end_write(more_waiting=True)  # at the bound (0 s here): given back
-        await this.take()  # the next queued write
+        this.end_write(more_waiting=more_waiting)  # given back (the bound is 0 s here)
+        await this.take()  # the next write
         order.append("this")
         this.end_write(more_waiting=False)
     finally:
-        waiter.join(timeout=5)
+        waiter.join(timeout=10)
         this.close()
         other.close()
     assert order == ["other", "this"]
     for beside in ("-writer.lock", "-writer.waiting"):  # owner-only, as every file beside the database
         assert stat.S_IMODE(os.stat(f"{database}{beside}").st_mode) == 0o600
+
+
+async def test_closing_with_a_wait_given_up_closes_its_files_once_the_wait_ends(tmp_path):
+    """A wait for the turn given up (past the busy timeout) still blocks in its thread when the
+    store closes: the turn it then gets is given back, and both files are closed after it."""
+    import contextlib
+    import fcntl
+    import os
+
+    from storage.write_turns import WriteTurns
+
+    database = os.path.realpath(tmp_path / "school.db")
+    beside = {f"{database}-writer.lock", f"{database}-writer.waiting"}
+    other = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def files_open_beside() -> list[str]:
+        opened = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(FileNotFoundError):  # the listing's own, closed since
+                opened.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return sorted(path for path in opened if path in beside)
+
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process holds the turn
+    try:
+        this = WriteTurns(database, timeout_ms=50)
+        with pytest.raises(Locked):
+            await this.take()
+        this.close()
+        assert files_open_beside() == sorted([*beside, f"{database}-writer.lock"])  # its thread waits
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+    try:
+        for _ in range(500):
+            if files_open_beside() == [f"{database}-writer.lock"]:  # only the other's
+                break
+            await asyncio.sleep(0.01)
+        assert files_open_beside() == [f"{database}-writer.lock"]
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the turn it got was given back
+    finally:
+        os.close(other)
 
 
 async def test_a_process_marked_waiting_that_does_not_take_the_turn_holds_this_one_up_only_briefly(
