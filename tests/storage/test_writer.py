@@ -7,7 +7,14 @@ SQLAlchemy would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
@@ -21,12 +28,14 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 import storage.audit
 import storage.engine
+import storage.write_turns
 from storage.engine import open_store
 from storage.errors import ConstraintViolation, Locked, translated_sqlite
 from storage.statements import PreparedQuery, sqlite_stored_timestamp, sqlite_utc_datetime
 from storage.tables import Category, Thread
+from storage.write_turns import WriteTurns
 from tests.support.community_factories import call, new_community, new_student, refuse
-from tests.support.databases import ENGINE
+from tests.support.databases import ENGINE, sqlite_path
 from tests.support.enrollment_factories import new_learner, progress
 from tests.support.factories import mcp_client
 from tests.support.locks import hold, release_later, ticks_while, waited_off_the_loop
@@ -229,11 +238,6 @@ def test_the_fast_timestamp_writer_refuses_a_timestamp_without_a_time_zone():
 def _turn_held_elsewhere(store) -> int:
     """The write turn of the store's file (`storage.write_turns`), taken on an open file of the
     test's own, as another Blohko process would hold it; the caller closes it to give it back."""
-    import fcntl
-    import os
-
-    from tests.support.databases import sqlite_path
-
     held = os.open(f"{sqlite_path(store.url)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return held
@@ -241,8 +245,6 @@ def _turn_held_elsewhere(store) -> int:
 
 @pytest.mark.sqlite_only
 async def test_a_write_waits_for_another_process_turn_off_the_loop_and_goes_the_moment_it_ends(store):
-    import os
-
     insert = PreparedQuery(Category.__table__.insert())
 
     async def write() -> float:
@@ -269,9 +271,6 @@ async def test_a_write_waits_for_another_process_turn_off_the_loop_and_goes_the_
 async def test_a_write_refused_for_a_turn_held_past_the_busy_timeout_leaves_the_turn_free(
     database_url, monkeypatch
 ):
-    import fcntl
-    import os
-
     monkeypatch.setattr(storage.engine, "_SQLITE_BUSY_TIMEOUT_MS", 200)
     insert = PreparedQuery(Category.__table__.insert())
     async with open_store(database_url) as store:
@@ -297,8 +296,6 @@ class _CountedFlock:
     """`storage.write_turns`'s `fcntl`, counting the turns the store takes and gives back."""
 
     def __init__(self) -> None:
-        import fcntl
-
         self._fcntl = fcntl
         self.LOCK_EX, self.LOCK_SH = fcntl.LOCK_EX, fcntl.LOCK_SH
         self.LOCK_NB, self.LOCK_UN = fcntl.LOCK_NB, fcntl.LOCK_UN
@@ -306,8 +303,6 @@ class _CountedFlock:
         self.given_back = 0
 
     def flock(self, fd: int, operation: int) -> None:
-        import os
-
         self._fcntl.flock(fd, operation)
         if not os.readlink(f"/proc/self/fd/{fd}").endswith("-writer.lock"):
             return  # the `-writer.waiting` file: whether another process waits
@@ -318,8 +313,6 @@ class _CountedFlock:
 
 
 def _turn_is_free(store) -> bool:
-    import os
-
     try:
         probe = _turn_held_elsewhere(store)
     except BlockingIOError:
@@ -347,8 +340,6 @@ async def test_a_process_keeps_its_turn_for_its_own_waiting_writes_and_gives_it_
 ):
     """Writes queued in one process run in one turn across processes (a run within the bound):
     the file lock is taken once and given back once, and is free the moment they are done."""
-    import storage.write_turns
-
     counted = _CountedFlock()
     monkeypatch.setattr(storage.write_turns, "fcntl", counted)
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
@@ -367,22 +358,32 @@ async def test_a_process_keeps_its_turn_for_its_own_waiting_writes_and_gives_it_
     assert _turn_is_free(store)
 
 
+def _another_process_writes(
+    turns: WriteTurns, once_it_has_the_turn: Callable[[], object], *, seconds: float = 0.0
+) -> threading.Thread:
+    """Another process's write on the same database, started: `turns` (a second `WriteTurns`,
+    with open files of its own: `flock` locks belong to the open file, as between processes)
+    taken in a thread with its own event loop, `once_it_has_the_turn()` called, the turn held
+    `seconds`, then given back."""
+
+    async def one_write() -> None:
+        await turns.take()
+        once_it_has_the_turn()
+        await asyncio.sleep(seconds)
+        turns.end_write(more_waiting=False)
+
+    thread = threading.Thread(target=lambda: asyncio.run(one_write()))
+    thread.start()
+    return thread
+
+
 @pytest.mark.sqlite_only
 async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_writes_keep_coming(
     store, monkeypatch
 ):
     """A process with writes always waiting still gives the turn back once it is older than
     `TURN_HOLD_SECONDS`, and lets another process waiting for it go first: that one gets it
-    before those writes are done (the other process: a second `WriteTurns` on its own files, in
-    a thread with its own event loop; `flock` locks belong to the open file, as between
-    processes)."""
-    import asyncio
-    import threading
-
-    import storage.write_turns
-    from storage.write_turns import WriteTurns
-    from tests.support.databases import sqlite_path
-
+    before those writes are done."""
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.05)
     written: list[str] = []
 
@@ -392,22 +393,12 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
 
     other = WriteTurns(sqlite_path(store.url), timeout_ms=5000)
     other_got_it_after: list[int] = []
-
-    def other_process() -> None:
-        async def one_write() -> None:
-            await other.take()  # waits until the store gives the turn back
-            other_got_it_after.append(len(written))
-            other.end_write(more_waiting=False)
-
-        asyncio.run(one_write())
-
     try:
         async with anyio.create_task_group() as tasks:
             for number in range(40):
                 tasks.start_soon(write, f"stream{number}")
             await anyio.sleep(0.005)  # the store has its turn and a queue of writes
-            waiter = threading.Thread(target=other_process)
-            waiter.start()
+            waiter = _another_process_writes(other, lambda: other_got_it_after.append(len(written)))
         waiter.join(timeout=5)
     finally:
         other.close()
@@ -419,35 +410,15 @@ async def test_another_process_gets_the_turn_within_the_bound_while_this_ones_wr
 async def test_a_turn_given_back_goes_first_to_a_process_marked_waiting(tmp_path, monkeypatch, more_waiting):
     """This process gives its turn back (at the bound with writes still queued, or with none
     queued and the next write arriving at once) and takes it again straight away; another
-    process already waits for it (a second `WriteTurns` on the same database, in a thread with
-    its own event loop). `flock` alone would give it back to this process before the kernel's
-    wake-up of the other ran; the other must have it first."""
-    import os
-    import stat
-    import threading
-    import time
-
-    import storage.write_turns
-    from storage.write_turns import WriteTurns
-
+    process already waits for it. `flock` alone would give it back to this process before the
+    kernel's wake-up of the other ran; the other must have it first."""
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.0)
     monkeypatch.setattr(storage.write_turns, "LET_GO_FIRST_SECONDS", 5.0)  # a slow wake-up on a busy machine
     database = str(tmp_path / "school.db")
     this, other = WriteTurns(database, timeout_ms=10_000), WriteTurns(database, timeout_ms=10_000)
     order: list[str] = []
-
-    def other_process() -> None:
-        async def one_write() -> None:
-            await other.take()
-            order.append("other")
-            await asyncio.sleep(0.02)  # its write
-            other.end_write(more_waiting=False)
-
-        asyncio.run(one_write())
-
     await this.take()
-    waiter = threading.Thread(target=other_process)
-    waiter.start()
+    waiter = _another_process_writes(other, lambda: order.append("other"), seconds=0.02)
     try:
         marked_by = time.monotonic() + 5
         while not this._another_waits():  # the other is marked waiting, blocked in `flock`
@@ -469,12 +440,6 @@ async def test_a_turn_given_back_goes_first_to_a_process_marked_waiting(tmp_path
 async def test_closing_with_a_wait_given_up_closes_its_files_once_the_wait_ends(tmp_path):
     """A wait for the turn given up (past the busy timeout) still blocks in its thread when the
     store closes: the turn it then gets is given back, and both files are closed after it."""
-    import contextlib
-    import fcntl
-    import os
-
-    from storage.write_turns import WriteTurns
-
     database = os.path.realpath(tmp_path / "school.db")
     beside = {f"{database}-writer.lock", f"{database}-writer.waiting"}
     other = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -512,13 +477,6 @@ async def test_a_process_marked_waiting_that_does_not_take_the_turn_holds_this_o
     """A process marked waiting but not taking the turn given back to it (stopped, say) holds a
     process that gave its turn back at the bound for `LET_GO_FIRST_SECONDS`, not the busy
     timeout."""
-    import fcntl
-    import os
-    import time
-
-    import storage.write_turns
-    from storage.write_turns import WriteTurns
-
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 0.0)
     monkeypatch.setattr(storage.write_turns, "LET_GO_FIRST_SECONDS", 0.2)
     database = str(tmp_path / "school.db")
@@ -541,8 +499,6 @@ async def test_a_process_marked_waiting_that_does_not_take_the_turn_holds_this_o
 async def test_a_kept_turn_is_given_back_when_the_write_it_was_kept_for_gives_up(store, monkeypatch):
     """The turn is kept at the end of a write because another waits in the gate; that one is
     cancelled before it runs: nothing of the process then writes, and the turn must be free."""
-    import storage.write_turns
-
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
     insert = PreparedQuery(Category.__table__.insert())
     second_waiting = anyio.Event()
@@ -573,8 +529,6 @@ async def test_a_kept_turn_is_given_back_when_the_write_it_was_kept_for_gives_up
 async def test_a_turn_kept_for_a_checkpoint_is_given_back_when_the_checkpoint_ends(store, monkeypatch):
     """A checkpoint waits in the gate like a write but begins no transaction: the turn a write
     kept for it must not outlive it."""
-    import storage.write_turns
-
     monkeypatch.setattr(storage.write_turns, "TURN_HOLD_SECONDS", 60.0)
     insert = PreparedQuery(Category.__table__.insert())
     checkpoint = asyncio.get_running_loop().create_task(store.checkpoint())
